@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` and `make test`. Both build the venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NPROC  := $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: setup demo test lint format typecheck bench docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/orchestra run scenarios/baseline_200.yaml
+
+lint: setup
+	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/ruff format --check sim tests benchmarks
+	$(BIN)/mypy sim/policies sim/scenario sim/analysis
+
+format: setup
+	$(BIN)/ruff format sim tests benchmarks
+	$(BIN)/ruff check --fix sim tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -n $(NPROC) -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_core.py
+
+docs: setup
+	$(BIN)/orchestra schema --markdown > docs/scenarios.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

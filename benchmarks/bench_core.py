@@ -1,0 +1,166 @@
+"""Speed of the core engine, as ratios against references measured in the same run.
+
+Covers: the baseline day, textbook M/M/c against a minimal SimPy model and
+Ciw, scaling with fleet size, and peak memory.
+
+Scenario: the machine is shared and noisy, so every figure that matters is
+a ratio against a reference measured moments before on the same machine:
+- baseline_200.yaml over 24 simulated hours, in simulated tasks per wall
+  second, against a minimal hand-written SimPy M/M/c (c = 200, rho = 0.9,
+  ``simpy.Resource``, one process per customer) over the same number of
+  arrivals (goal: at least 1/3);
+- mmc_validation.yaml against Ciw on the same queue (goal: at least 2x);
+- wall time per simulated task at 50, 200, 1,000 and 10,000 specialists with
+  the load per specialist held constant (goal: 10,000 within 1.5x of 200);
+- peak resident memory of the 24 h baseline, measured in a fresh process
+  (goal: under 1 GB).
+
+Run with ``make bench`` (or ``python benchmarks/bench_core.py --quick`` for a
+shorter pass). Prints a table; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+C = 200
+MEAN_SERVICE_S = 60.0
+RHO = 0.9
+
+
+def minimal_simpy_mmc(customers: int, seed: int = 1) -> float:
+    """Customers per wall second of the textbook SimPy M/M/c: a process per customer."""
+    rng = np.random.default_rng(seed)
+    lam = RHO * C / MEAN_SERVICE_S
+    gaps = rng.exponential(1 / lam, customers).tolist()
+    services = rng.exponential(MEAN_SERVICE_S, customers).tolist()
+    env = simpy.Environment()
+    servers = simpy.Resource(env, capacity=C)
+
+    def customer(service: float):
+        with servers.request() as request:
+            yield request
+            yield env.timeout(service)
+
+    def source():
+        for gap, service in zip(gaps, services, strict=True):
+            yield env.timeout(gap)
+            env.process(customer(service))
+
+    env.process(source())
+    started = time.perf_counter()
+    env.run()
+    return customers / (time.perf_counter() - started)
+
+
+def ciw_mmc(customers: int, seed: int = 1) -> float:
+    """Customers per wall second of Ciw on the same M/M/c queue."""
+    import ciw
+
+    lam = RHO * C / MEAN_SERVICE_S
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=lam)],
+        service_distributions=[ciw.dists.Exponential(rate=1 / MEAN_SERVICE_S)],
+        number_of_servers=[C],
+    )
+    ciw.seed(seed)
+    sim = ciw.Simulation(network)
+    started = time.perf_counter()
+    sim.simulate_until_max_time(customers / lam)
+    wall = time.perf_counter() - started
+    return len(sim.get_all_records()) / wall
+
+
+def orchestra_run(path: Path, overrides: list[str]) -> tuple[float, int, float]:
+    """(tasks per wall second, tasks submitted, wall seconds) of one engine run."""
+    from sim.model.engine import run_scenario
+    from sim.scenario.load import load_scenario
+
+    scenario = load_scenario(path, overrides)
+    started = time.perf_counter()
+    result = run_scenario(scenario)
+    wall = time.perf_counter() - started
+    submitted = result.counts["submitted"]
+    return submitted / wall, submitted, wall
+
+
+def child_baseline(hours: float) -> None:
+    """Run in a fresh process: the baseline day, reporting rate and peak memory as JSON."""
+    rate, submitted, wall = orchestra_run(SCENARIOS / "baseline_200.yaml", [f"duration={hours}h"])
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps({"rate": rate, "submitted": submitted, "wall": wall, "peak_mb": peak_kb / 1024})
+    )
+
+
+def scaled(specialists: int, tasks: int) -> list[str]:
+    """Overrides for a fleet of *specialists* with the baseline's load per specialist."""
+    factor = specialists / 173
+    rate = 140 * factor
+    dag_rate = 1.0 * factor
+    per_min = rate + dag_rate * 16
+    minutes = max(tasks / per_min, 10.0)
+    return [
+        f"topology.specialists={specialists}",
+        f"workload.arrivals.rate_per_min={rate}",
+        f"workload.dags.rate_per_min={dag_rate}",
+        f"duration={minutes + 10}m",
+        "warmup=10m",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="6 h baseline, smaller sweeps")
+    parser.add_argument("--child-baseline", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_baseline is not None:
+        child_baseline(args.child_baseline)
+        return
+    hours = 6.0 if args.quick else 24.0
+    scale_tasks = 20_000 if args.quick else 60_000
+
+    print(f"orchestra-sim core benchmark ({'quick' if args.quick else 'full'})\n")
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child-baseline", str(hours)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    base = json.loads(proc.stdout.strip().splitlines()[-1])
+    ref = minimal_simpy_mmc(base["submitted"])
+    print(f"baseline_200 {hours:g} h: {base['submitted']:,} tasks in {base['wall']:.1f} s")
+    print(f"  engine         {base['rate']:>10,.0f} tasks/s")
+    print(f"  minimal SimPy  {ref:>10,.0f} customers/s (M/M/{C}, rho {RHO}, same arrivals)")
+    print(f"  ratio          {base['rate'] / ref:>10.2f}   (goal >= 0.33)")
+    print(f"  peak memory    {base['peak_mb']:>10,.0f} MB  (goal < 1024)\n")
+
+    mmc_rate, mmc_n, _ = orchestra_run(SCENARIOS / "mmc_validation.yaml", [])
+    ciw_rate = ciw_mmc(mmc_n)
+    print(f"mmc_validation: {mmc_n:,} customers")
+    print(f"  engine         {mmc_rate:>10,.0f} customers/s")
+    print(f"  Ciw            {ciw_rate:>10,.0f} customers/s")
+    print(f"  ratio          {mmc_rate / ciw_rate:>10.2f}   (goal >= 2)\n")
+
+    print(f"scaling, load per specialist constant (~{scale_tasks:,} tasks each):")
+    per_task: dict[int, float] = {}
+    for n in (50, 200, 1_000, 10_000):
+        _, submitted, wall = orchestra_run(SCENARIOS / "baseline_200.yaml", scaled(n, scale_tasks))
+        per_task[n] = wall / submitted
+        print(f"  {n:>6,} specialists  {per_task[n] * 1e6:>8.1f} us/task  ({submitted:,} tasks)")
+    print(f"  10,000 vs 200    {per_task[10_000] / per_task[200]:>8.2f}x   (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Analysis on top of runs: queueing theory (and, later, planning, sweeps, regression)."""

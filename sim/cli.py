@@ -1,0 +1,253 @@
+"""The ``orchestra`` command line.
+
+Every user error — a bad scenario, a bad ``--set``, an unreadable trace —
+ends as one line on stderr (``FILE: field.path: what was expected``) and exit
+status 1. A traceback means a bug in Orchestra Sim, not in the user's input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sim.scenario.load import ScenarioError, load_scenario
+from sim.scenario.units import parse_duration
+
+
+class UserError(Exception):
+    """An input problem to report in one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (ScenarioError, UserError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestra", description="Simulate and plan fleets of cooperating agents."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a what-if scenario and write its report")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--duration", help="override the simulated time (e.g. 6h)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    run.add_argument("--out", type=Path, help="output directory (default reports/<name>/)")
+    run.add_argument("--replications", type=int, default=1, metavar="R")
+    run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.set_defaults(handler=_cmd_run)
+
+    validate = sub.add_parser("validate", help="check scenario files")
+    validate.add_argument("files", type=Path, nargs="+")
+    validate.add_argument("--set", dest="overrides", action="append", default=[])
+    validate.set_defaults(handler=_cmd_validate)
+
+    schema = sub.add_parser("schema", help="print the scenario JSON Schema")
+    schema.add_argument("--markdown", action="store_true", help="the reference as Markdown")
+    schema.set_defaults(handler=_cmd_schema)
+    return parser
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            scenario = load_scenario(path, args.overrides)
+            _check_inputs(scenario, path)
+        except (ScenarioError, UserError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: ok ({scenario.name})")
+    return 1 if failed else 0
+
+
+def _check_inputs(scenario: Any, path: Path) -> None:
+    """Open the files a scenario names (traces, empirical data, DAG files) once, to fail early."""
+    from sim.model.dags import DagSource
+    from sim.model.network import Network
+    from sim.model.rng import Streams
+    from sim.model.workload import ServiceDemand, WorkloadError
+
+    try:
+        streams = Streams(scenario.seed)
+        demand = ServiceDemand(scenario, streams)
+        regions = {z.name: z.region for z in scenario.topology.zones}
+        net = Network(
+            scenario.network,
+            regions,
+            scenario.topology.control_plane.region,
+            streams.get("network"),
+        )
+        DagSource(scenario, streams, demand, net)
+        trace = scenario.workload.arrivals.trace
+        if scenario.workload.arrivals.process == "trace" and trace is not None:
+            from sim.model.workload import TaskSource
+
+            next(iter(TaskSource(scenario, streams, demand)), None)
+    except (WorkloadError, ValueError) as exc:
+        raise UserError(
+            f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)
+        ) from None
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from sim.scenario.docs import json_schema, markdown_reference
+
+    if args.markdown:
+        sys.stdout.write(markdown_reference())
+    else:
+        sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.model.engine import ConservationError
+    from sim.model.workload import WorkloadError
+    from sim.runner import run, write_outputs
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.duration is not None:
+        try:
+            parse_duration(args.duration)
+        except ValueError as exc:
+            raise UserError(f"--duration: {exc}") from None
+        overrides.append(f"duration={args.duration}")
+    if args.replications < 1:
+        raise UserError(f"--replications: expected at least 1, got {args.replications}")
+    scenario = load_scenario(args.scenario, overrides)
+    _check_inputs(scenario, args.scenario)
+    out_dir = args.out or Path("reports") / scenario.name
+    console = Console(stderr=True, quiet=args.quiet)
+    started = time.perf_counter()
+    try:
+        outcome = _run_with_progress(scenario, args.replications, console, run)
+    except WorkloadError as exc:
+        raise UserError(str(exc)) from None
+    except ConservationError as exc:
+        console.print(f"[bold red]conservation check failed:[/] {exc}")
+        return 2
+    wall = time.perf_counter() - started
+    write_outputs(outcome, out_dir, report=not args.no_report)
+    if not args.quiet:
+        _print_summary(Console(), outcome.summary, out_dir, wall)
+    return 0
+
+
+def _run_with_progress(scenario: Any, replications: int, console: Console, run: Any) -> Any:
+    """Run, showing a progress bar once the run has taken more than a second."""
+    started = time.perf_counter()
+    progress: Progress | None = None
+    task_id: Any = None
+    label = f"{scenario.name}: {replications} replications" if replications > 1 else scenario.name
+
+    def hook(fraction: float) -> None:
+        nonlocal progress, task_id
+        if progress is None and time.perf_counter() - started > 1.0 and not console.quiet:
+            progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            progress.start()
+            task_id = progress.add_task(label, total=1.0)
+        if progress is not None:
+            progress.update(task_id, completed=fraction)
+
+    try:
+        return run(scenario, replications, progress=hook)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _print_summary(console: Console, summary: dict[str, Any], out_dir: Path, wall: float) -> None:
+    ci = summary.get("ci95", {})
+
+    def ci_of(*path: str) -> str:
+        node: Any = ci
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return ""
+            node = node[key]
+        return f"[{_fmt(node[0])}, {_fmt(node[1])}]" if isinstance(node, list) else ""
+
+    table = Table(title=f"{summary['scenario']} — {summary['sim_seconds'] / 3600:g} h simulated")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    if ci:
+        table.add_column("95 % CI", justify="right")
+    tasks = summary["tasks"]
+    rows = [
+        ("tasks completed", tasks["completed"], ("tasks", "completed")),
+        ("tasks in flight at end", tasks["in_flight"], ("tasks", "in_flight")),
+        ("tasks lost", tasks["lost"], ("tasks", "lost")),
+        ("throughput / min", summary["throughput_per_min"], ("throughput_per_min",)),
+        ("latency mean (s)", summary["latency_s"]["mean"], ("latency_s", "mean")),
+        ("latency p50 (s)", summary["latency_s"]["p50"], ("latency_s", "p50")),
+        ("latency p99 (s)", summary["latency_s"]["p99"], ("latency_s", "p99")),
+        ("wait mean (s)", summary["wait_s"]["mean"], ("wait_s", "mean")),
+        ("P(wait)", summary["p_wait"], ("p_wait",)),
+        ("utilisation", summary["utilization"], ("utilization",)),
+        ("agents (mean)", summary["agents"]["mean"], ("agents", "mean")),
+        ("DAG jobs completed", summary["jobs"]["completed"], ("jobs", "completed")),
+        ("makespan p50 (s)", summary["jobs"]["makespan_s"]["p50"], ("jobs", "makespan_s", "p50")),
+        ("cost per day (USD)", summary["cost"]["usd_per_day"], ("cost", "usd_per_day")),
+        (
+            "cost per 1k tasks (USD)",
+            summary["cost"]["usd_per_1k_tasks"],
+            ("cost", "usd_per_1k_tasks"),
+        ),
+        ("SLO met", summary["slo"]["met"], ("slo", "met")),
+        ("SLO breach windows", summary["slo"]["breaches"], ("slo", "breaches")),
+    ]
+    for label, value, path in rows:
+        cells = [label, _fmt(value)]
+        if ci:
+            cells.append(ci_of(*path))
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"wrote {out_dir}/ (summary.json, *.parquet, report.html) in {wall:.1f} s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

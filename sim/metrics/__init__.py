@@ -1,0 +1,1 @@
+"""One record format for both shells, the metrics collector, and the run summary."""

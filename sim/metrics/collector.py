@@ -1,0 +1,203 @@
+"""The spec's agent-, zone- and global-level metrics (section 6.1), sampled on an interval.
+
+A shell tells the collector about each finished task as it happens (cheap:
+a counter and a list append) and hands it a snapshot of the fleet on every
+sampling tick; the collector turns both into rows of ``metrics.parquet``.
+Latency percentiles per interval are computed from the tasks finished in
+that interval, which is what a monitoring system's histogram would show.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+VALUE_COLUMNS = (
+    "total_agents",
+    "active_agents",
+    "busy_agents",
+    "offline_agents",
+    "queue_depth",
+    "in_flight",
+    "in_system",
+    "tasks_completed",
+    "tasks_failed",
+    "throughput_per_min",
+    "error_rate",
+    "p50_latency_s",
+    "p99_latency_s",
+    "avg_latency_s",
+    "utilization",
+    "cpu_usage",
+    "memory_usage",
+    "error_count",
+    "avg_task_duration_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSnapshot:
+    """A zone at one instant, as its coordinator knows it."""
+
+    zone: str
+    total_agents: int  # specialists provisioned (any status)
+    active_agents: int  # specialists online (idle or busy)
+    busy_agents: int  # specialists serving at least one task
+    queue_depth: int  # tasks waiting in the zone (its queues plus agents' local queues)
+    in_flight: int  # tasks held by the zone's agents (queued locally, transferring or serving)
+    in_system: int  # tasks held by agents or waiting in the zone's queues (Little's L)
+    slots: int  # concurrency slots online
+    busy_slots: int  # slots serving
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    """One specialist at one instant (the spec's agent-level metrics)."""
+
+    agent_id: str
+    zone: str
+    status: str  # idle | busy | error | offline
+    current_task: int  # -1 when idle
+    cpu_usage: float  # share of its slots busy over the last agent interval
+    memory_usage: (
+        float  # share of its memory in use (model: 25 % idle footprint + 75 % x busy share)
+    )
+    tasks_completed: int
+    error_count: int
+    avg_task_duration_s: float
+
+
+class MetricsCollector:
+    """Accumulates completions between ticks and emits the documented metric rows."""
+
+    def __init__(self, zones: Sequence[str], interval_s: float) -> None:
+        self._zones = list(zones)
+        self._interval = interval_s
+        self._latencies: list[float] = []
+        self._zone_latencies: dict[str, list[float]] = {z: [] for z in zones}
+        self._completed: dict[str, int] = dict.fromkeys(zones, 0)
+        self._failed: dict[str, int] = dict.fromkeys(zones, 0)
+        self._total_completed = 0
+        self._last_time = 0.0
+        self._rows: list[dict[str, Any]] = []
+
+    def task_finished(self, zone: str, latency_s: float, *, failed: bool = False) -> None:
+        """Count one finished task; called from the shell's hot path."""
+        if failed:
+            self._failed[zone] += 1
+            return
+        self._completed[zone] += 1
+        self._latencies.append(latency_s)
+        self._zone_latencies[zone].append(latency_s)
+
+    def sample(self, now: float, zones: Sequence[ZoneSnapshot]) -> None:
+        """Emit one global row and one row per zone for the interval ending at *now*."""
+        span = max(now - self._last_time, 1e-9)
+        self._last_time = now
+        total_done = sum(self._completed.values())
+        total_failed = sum(self._failed.values())
+        self._total_completed += total_done
+        p50, p99, avg = _percentiles(self._latencies)
+        slots = sum(z.slots for z in zones)
+        busy_slots = sum(z.busy_slots for z in zones)
+        self._rows.append(
+            {
+                "time_s": now,
+                "level": "global",
+                "id": "global",
+                "total_agents": float(sum(z.total_agents for z in zones)),
+                "active_agents": float(sum(z.active_agents for z in zones)),
+                "busy_agents": float(sum(z.busy_agents for z in zones)),
+                "offline_agents": float(sum(z.total_agents - z.active_agents for z in zones)),
+                "queue_depth": float(sum(z.queue_depth for z in zones)),
+                "in_flight": float(sum(z.in_flight for z in zones)),
+                "in_system": float(sum(z.in_system for z in zones)),
+                "tasks_completed": float(self._total_completed),
+                "tasks_failed": float(total_failed),
+                "throughput_per_min": total_done * 60.0 / span,
+                "error_rate": _ratio(total_failed, total_done + total_failed),
+                "p50_latency_s": p50,
+                "p99_latency_s": p99,
+                "avg_latency_s": avg,
+                "utilization": _ratio(busy_slots, slots),
+                "status": None,
+            }
+        )
+        for z in zones:
+            done, failed = self._completed[z.zone], self._failed[z.zone]
+            p50, p99, avg = _percentiles(self._zone_latencies[z.zone])
+            self._rows.append(
+                {
+                    "time_s": now,
+                    "level": "zone",
+                    "id": z.zone,
+                    "total_agents": float(z.total_agents),
+                    "active_agents": float(z.active_agents),
+                    "busy_agents": float(z.busy_agents),
+                    "offline_agents": float(z.total_agents - z.active_agents),
+                    "queue_depth": float(z.queue_depth),
+                    "in_flight": float(z.in_flight),
+                    "in_system": float(z.in_system),
+                    "tasks_completed": float(done),
+                    "tasks_failed": float(failed),
+                    "throughput_per_min": done * 60.0 / span,
+                    "error_rate": _ratio(failed, done + failed),
+                    "p50_latency_s": p50,
+                    "p99_latency_s": p99,
+                    "avg_latency_s": avg,
+                    "utilization": _ratio(z.busy_slots, z.slots),
+                    "status": None,
+                }
+            )
+            self._completed[z.zone] = 0
+            self._failed[z.zone] = 0
+            self._zone_latencies[z.zone] = []
+        self._latencies = []
+
+    def sample_agents(self, now: float, agents: Iterable[AgentSnapshot]) -> None:
+        """Emit one row per agent (on the slower agent interval: 200 rows a tick add up)."""
+        for a in agents:
+            self._rows.append(
+                {
+                    "time_s": now,
+                    "level": "agent",
+                    "id": a.agent_id,
+                    "zone": a.zone,
+                    "status": a.status,
+                    "current_task": float(a.current_task),
+                    "cpu_usage": a.cpu_usage,
+                    "memory_usage": a.memory_usage,
+                    "tasks_completed": float(a.tasks_completed),
+                    "error_count": float(a.error_count),
+                    "avg_task_duration_s": a.avg_task_duration_s,
+                }
+            )
+
+    def frame(self, replication: int) -> pd.DataFrame:
+        """All rows as the documented ``metrics.parquet`` table."""
+        columns = ["time_s", "level", "id", "zone", "status", "current_task", *VALUE_COLUMNS]
+        frame = pd.DataFrame(self._rows, columns=columns)
+        frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
+        frame["zone"] = frame["zone"].where(frame["level"] != "zone", frame["id"])
+        for column in ("current_task", *VALUE_COLUMNS, "time_s"):
+            frame[column] = frame[column].astype("float64")
+        for column in ("level", "id", "zone", "status"):
+            frame[column] = frame[column].astype("object")
+        return frame
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    if not values:
+        return math.nan, math.nan, math.nan
+    array = np.asarray(values)
+    p50, p99 = np.percentile(array, [50, 99])
+    return float(p50), float(p99), float(array.mean())
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0

@@ -1,0 +1,289 @@
+"""The run summary: the figures a user reads first, computed from the shared records.
+
+Both shells produce the same tables, so the summary is computed here from
+the tables alone — never from a shell's internal counters — and a live run
+and a simulation are summarised by the very same code. Warm-up is cut from
+every statistic: only tasks that arrived after it count, and utilisation,
+throughput and cost are measured over the window after it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.scenario.schema import Scenario
+
+#: Two-sided Student-t quantiles by degrees of freedom, for 95 % and 99 % intervals.
+_T_TABLE: dict[float, dict[int, float]] = {
+    0.975: {
+        1: 12.706,
+        2: 4.303,
+        3: 3.182,
+        4: 2.776,
+        5: 2.571,
+        6: 2.447,
+        7: 2.365,
+        8: 2.306,
+        9: 2.262,
+        10: 2.228,
+        12: 2.179,
+        15: 2.131,
+        20: 2.086,
+        25: 2.060,
+        30: 2.042,
+        60: 2.000,
+        120: 1.980,
+    },
+    0.995: {
+        1: 63.657,
+        2: 9.925,
+        3: 5.841,
+        4: 4.604,
+        5: 4.032,
+        6: 3.707,
+        7: 3.499,
+        8: 3.355,
+        9: 3.250,
+        10: 3.169,
+        12: 3.055,
+        15: 2.947,
+        20: 2.845,
+        25: 2.787,
+        30: 2.750,
+        60: 2.660,
+        120: 2.617,
+    },
+}
+_Z = {0.975: 1.960, 0.995: 2.576}
+
+
+def t_quantile(df: int, q: float = 0.975) -> float:
+    """Student-t quantile *q* (0.975 or 0.995) for *df* degrees of freedom.
+
+    Between tabulated points the next smaller df is used, which overstates the
+    quantile slightly: intervals err on the wide side, never the narrow one.
+    """
+    if df <= 0:
+        return math.nan
+    table = _T_TABLE[q]
+    best = table[1]
+    for key in sorted(table):
+        if key <= df:
+            best = table[key]
+    return best if df <= max(table) else _Z[q]
+
+
+def summarize(
+    scenario: Scenario,
+    tasks: pd.DataFrame,
+    metrics: pd.DataFrame,
+    events: pd.DataFrame,
+    agents: pd.DataFrame,
+    jobs: pd.DataFrame,
+    counts: Mapping[str, int],
+    events_sha256: str,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """The documented ``summary.json`` for one replication."""
+    warmup, end = scenario.warmup, scenario.duration
+    window = max(end - warmup, 1e-9)
+    done = tasks[(tasks["outcome"] == "completed") & tasks["warm"]]
+    latency = done["latency_s"].to_numpy(dtype=float)
+    wait = done["wait_s"].to_numpy(dtype=float)
+    finished_in_window = tasks[(tasks["outcome"] == "completed") & (tasks["complete_s"] >= warmup)]
+    throughput = len(finished_in_window) * 60.0 / window
+
+    specialists = agents[agents["role"] == "specialist"]
+    slot_seconds = float(
+        (
+            specialists["slots"]
+            * (
+                specialists["left_s"].clip(lower=warmup)
+                - specialists["joined_s"].clip(lower=warmup)
+            )
+        ).sum()
+    )
+    starts = tasks["start_s"].to_numpy(dtype=float)
+    ends = tasks["end_s"].to_numpy(dtype=float)
+    ends = np.where(np.isnan(ends), end, ends)
+    valid = starts >= 0
+    busy = np.clip(ends[valid], warmup, end) - np.clip(starts[valid], warmup, end)
+    utilization = float(busy.sum() / slot_seconds) if slot_seconds > 0 else 0.0
+
+    global_rows = metrics[metrics["level"] == "global"]
+    agent_counts = global_rows["total_agents"].to_numpy(dtype=float)
+    agent_total = int((agents["role"] != "zone_standby").sum())
+    control = agent_total - len(specialists)
+    counts_series = (
+        agent_counts + control if len(agent_counts) else np.asarray([float(agent_total)])
+    )
+
+    completed_jobs = jobs[jobs["arrival_s"] >= warmup] if len(jobs) else jobs
+    makespan = completed_jobs["makespan_s"].to_numpy(dtype=float) if len(jobs) else np.array([])
+    submitted_jobs = int(tasks.loc[tasks["job_id"] >= 0, "job_id"].nunique())
+
+    queued = done["queue_s"].to_numpy(dtype=float)
+    wait_share = float(np.mean(queued > 0)) if len(queued) else math.nan
+    cost = compute_cost(scenario, agents)
+    warm_tasks = tasks[tasks["warm"]]
+    failed = int((warm_tasks["outcome"] == "failed").sum())
+    error_rate = failed / max(len(warm_tasks), 1)
+    slo = scenario.slo
+    p99_wait, p99_latency = _pct(wait, 99), _pct(latency, 99)
+    breaches = slo_breaches(done, "wait_s", slo.p99_wait, slo.window, warmup, end)
+    if slo.p99_latency is not None:
+        breaches += slo_breaches(done, "latency_s", slo.p99_latency, slo.window, warmup, end)
+    slo_met = (
+        (math.isnan(p99_wait) or p99_wait <= slo.p99_wait)
+        and (slo.p99_latency is None or math.isnan(p99_latency) or p99_latency <= slo.p99_latency)
+        and int(counts["lost"]) == 0
+        and error_rate <= slo.max_error_rate
+    )
+    alerts = (
+        events[events["kind"] == "alert"]["subject"].value_counts().to_dict() if len(events) else {}
+    )
+
+    return {
+        "scenario": scenario.name,
+        "seed": scenario.seed if seed is None else seed,
+        "sim_seconds": float(end),
+        "warmup_s": float(warmup),
+        "tasks": {
+            "submitted": int(counts["submitted"]),
+            "completed": int(counts["completed"]),
+            "failed": int(counts["failed"]),
+            "in_flight": int(counts["in_flight"]),
+            "lost": int(counts["lost"]),
+            "retried": int(counts["retried"]),
+        },
+        "latency_s": {
+            "mean": _mean(latency),
+            "p50": _pct(latency, 50),
+            "p95": _pct(latency, 95),
+            "p99": p99_latency,
+            "max": float(latency.max()) if len(latency) else math.nan,
+        },
+        "wait_s": {"mean": _mean(wait), "p50": _pct(wait, 50), "p99": _pct(wait, 99)},
+        "p_wait": wait_share,
+        "throughput_per_min": throughput,
+        "utilization": utilization,
+        "agents": {
+            "min": int(counts_series.min()),
+            "max": int(counts_series.max()),
+            "mean": float(counts_series.mean()),
+            "final": int(counts_series[-1]),
+        },
+        "jobs": {
+            "submitted": submitted_jobs,
+            "completed": len(jobs),
+            "makespan_s": {
+                "mean": _mean(makespan),
+                "p50": _pct(makespan, 50),
+                "p99": _pct(makespan, 99),
+            },
+        },
+        "elections": {"count": int((events["kind"] == "election").sum()), "downtime_s": 0.0},
+        "alerts": {str(k): int(v) for k, v in alerts.items()},
+        "cost": {
+            "usd_total": cost,
+            "usd_per_day": cost * 86400.0 / end,
+            "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
+        },
+        "error_rate": error_rate,
+        "slo": {
+            "met": bool(slo_met),
+            "breaches": breaches,
+            "p99_wait_target_s": slo.p99_wait,
+            "p99_latency_target_s": slo.p99_latency,
+        },
+        "events_sha256": events_sha256,
+    }
+
+
+def compute_cost(scenario: Scenario, agents: pd.DataFrame) -> float:
+    """Dollars for every agent's vCPU- and GB-hours over its lifetime, at its region's price."""
+    cost = scenario.cost
+    total = 0.0
+    for row in agents.itertuples(index=False):
+        if row.role == "zone_standby" and not cost.include_standbys:
+            continue
+        price = cost.regions.get(row.region)
+        vcpu_price = price.vcpu_hour_usd if price else cost.vcpu_hour_usd
+        gb_price = price.gb_hour_usd if price else cost.gb_hour_usd
+        hours = (row.left_s - row.joined_s) / 3600.0
+        total += hours * (row.vcpu * vcpu_price + row.mem_gb * gb_price)
+    return float(total)
+
+
+def slo_breaches(
+    done: pd.DataFrame, column: str, target_s: float, window_s: float, warmup: float, end: float
+) -> int:
+    """Windows after warm-up whose p99 of *column* (tasks binned by completion) beat the target."""
+    if not len(done) or window_s <= 0:
+        return 0
+    bins = np.floor((done["complete_s"].to_numpy() - warmup) / window_s)
+    frame = pd.DataFrame({"bin": bins, "latency": done[column].to_numpy()})
+    frame = frame[(frame["bin"] >= 0) & (frame["bin"] < math.ceil((end - warmup) / window_s))]
+    if frame.empty:
+        return 0
+    p99 = frame.groupby("bin")["latency"].quantile(0.99)
+    return int((p99 > target_s).sum())
+
+
+def combine_replications(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of every numeric figure across replications, with a 95 % t-interval in ``ci95``."""
+    if len(summaries) == 1:
+        return dict(summaries[0])
+    combined = _mean_tree(summaries)
+    combined["replications"] = len(summaries)
+    combined["ci95"] = _ci_tree(summaries)
+    combined["events_sha256"] = [s["events_sha256"] for s in summaries]
+    combined["per_replication"] = summaries
+    return combined
+
+
+def _mean_tree(items: Sequence[Any]) -> Any:
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: _mean_tree([i[k] for i in items]) for k in first if all(k in i for i in items)}
+    if all(i == first for i in items):
+        return first  # identical everywhere (seed, name, targets): keep its type
+    if isinstance(first, bool):
+        return all(items) if all(isinstance(i, bool) for i in items) else first
+    if isinstance(first, int | float):
+        values = np.asarray(items, dtype=float)
+        return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    return first
+
+
+def _ci_tree(items: Sequence[Any]) -> Any:
+    first = items[0]
+    if isinstance(first, dict):
+        out = {}
+        for key in first:
+            sub = _ci_tree([i[key] for i in items])
+            if sub is not None:
+                out[key] = sub
+        return out or None
+    if isinstance(first, bool) or not isinstance(first, int | float):
+        return None
+    values = np.asarray(items, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return None
+    mean = float(values.mean())
+    half = t_quantile(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return [mean - half, mean + half]
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else math.nan
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else math.nan

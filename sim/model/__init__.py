@@ -1,0 +1,1 @@
+"""The SimPy shell: simulated clock, network, agents and coordinators around the policies."""

@@ -1,0 +1,115 @@
+"""Specialist agents: long-lived processes that loop over their work.
+
+Scenario: a specialist loops — take the next task (its own queue first, then
+its zone's queue), fetch any input data its DAG predecessors left on other
+agents, hold for ``work / speed`` seconds, report the result, go back. Each
+concurrency slot of an agent is one such loop; an idle slot sleeps on a
+wake-up event until work is pushed to it.
+
+The process decides nothing: which task to pull and where data comes from
+are the dispatcher's (and through it, the policies') business.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from sim.model.task import Task
+from sim.model.world import SpecialistSpec
+from sim.policies.types import AgentInfo
+
+if TYPE_CHECKING:
+    from sim.model.coordinator import Dispatcher
+
+
+class Specialist:
+    """A specialist's runtime state; ``spec`` is what it was built as."""
+
+    __slots__ = (
+        "busy_since",
+        "busy_slots",
+        "busy_time",
+        "category",
+        "completed",
+        "current",
+        "env",
+        "errors",
+        "id",
+        "idle",
+        "in_flight",
+        "info",
+        "local",
+        "reported",
+        "served_time",
+        "slots",
+        "spec",
+        "speed",
+        "status",
+        "zone",
+    )
+
+    def __init__(self, env: simpy.Environment, spec: SpecialistSpec) -> None:
+        self.env = env
+        self.spec = spec
+        self.id = spec.agent_id
+        self.category = spec.category
+        self.zone = spec.zone
+        self.speed = spec.speed
+        self.slots = spec.slots
+        self.info = AgentInfo(
+            agent_id=spec.agent_id,
+            category=spec.category,
+            zone=spec.zone,
+            speed=spec.speed,
+            slots=spec.slots,
+            capacity=spec.capacity,
+        )
+        self.status = "idle"
+        #: Tasks held: pushed and in transit, queued locally, being fetched or served.
+        self.in_flight = 0
+        #: The in_flight figure the load balancer last heard.
+        self.reported = 0
+        self.local: deque[Task] = deque()
+        self.idle: list[simpy.Event] = []
+        self.busy_slots = 0
+        self.current: list[Task] = []
+        self.completed = 0
+        self.errors = 0
+        #: Slot-seconds of service, closed intervals only; busy_since holds open ones.
+        self.busy_time = 0.0
+        self.busy_since: list[float] = []
+        self.served_time = 0.0
+
+    def busy_slot_seconds(self, now: float) -> float:
+        """Slot-seconds spent serving up to *now*, open services included."""
+        return self.busy_time + sum(now - t for t in self.busy_since)
+
+    def work_loop(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
+        """One concurrency slot: take work, fetch inputs, serve, report, repeat."""
+        env = self.env
+        while True:
+            if self.local:
+                task = self.local.popleft()
+                dispatcher.local_taken(self, task)
+            else:
+                pulled = dispatcher.pull(self)
+                if pulled is None:
+                    wake = env.event()
+                    self.idle.append(wake)
+                    yield wake
+                    continue
+                task, fetch_s = pulled
+                if fetch_s > 0:
+                    yield env.timeout(fetch_s)
+            if task.job is not None:
+                transfer_s = dispatcher.transfer_time(task, self)
+                if transfer_s > 0:
+                    task.transfer = transfer_s
+                    yield env.timeout(transfer_s)
+            dispatcher.service_started(self, task)
+            yield env.timeout(task.work / self.speed)
+            dispatcher.service_ended(self, task)

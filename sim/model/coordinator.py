@@ -1,0 +1,366 @@
+"""The coordinators: the chief routes, zone coordinators dispatch, team leads relay.
+
+Scenario: a task reaches the chief coordinator, which sends it (over gRPC,
+a TASK_ASSIGN message with a TTL) to the zone that should serve it. The zone
+coordinator asks the load balancer for a specialist of the task's category
+with room; if there is one the task goes down through the agent's team lead,
+if not and another zone has a free agent the task spills there through NATS,
+and otherwise it waits in the zone's queue (critical DAG work first) until a
+specialist pulls it. Finished work is reported back up the same path; for a
+DAG node, the report releases its successors.
+
+Every choice here is one call into sim.policies — ZoneRouter for zones, the
+LoadBalancer for agents, DagProgress for DAG order; this module only moves
+records and keeps time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import simpy
+
+from sim.metrics.collector import MetricsCollector
+from sim.metrics.records import EventLog, TaskLog
+from sim.model.agent import Specialist
+from sim.model.dagjob import DagJob
+from sim.model.network import AgentMessage, MessageType, Network
+from sim.model.task import Task
+from sim.policies.balancing import LoadBalancer
+from sim.policies.routing import ZoneRouter
+from sim.policies.types import TaskInfo
+
+
+@dataclass(slots=True)
+class ZoneState:
+    """A zone coordinator's books: its queues and running totals for the metrics."""
+
+    name: str
+    region: str
+    queues: dict[str, list[tuple[float, int, Task]]] = field(default_factory=dict)
+    queued: int = 0
+    local_queued: int = 0
+    in_flight: int = 0
+    busy_agents: int = 0
+    busy_slots: int = 0
+    total_agents: int = 0
+    active_agents: int = 0
+    slots: int = 0
+
+
+@dataclass(slots=True)
+class JobRecord:
+    job_id: int
+    shape: str
+    nodes: int
+    arrival_s: float
+    complete_s: float
+    cp_bound_s: float
+    work_s: float
+
+
+class Dispatcher:
+    """The chief and zone coordinators' dispatch logic, in simulated time."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        network: Network,
+        balancer: LoadBalancer,
+        router: ZoneRouter,
+        zones: dict[str, ZoneState],
+        agents: dict[str, Specialist],
+        collector: MetricsCollector,
+        task_log: TaskLog,
+        events: EventLog,
+        *,
+        spill: bool,
+    ) -> None:
+        self.env = env
+        self.net = network
+        self.balancer = balancer
+        self.router = router
+        self.zones = zones
+        self.agents = agents
+        self.collector = collector
+        self.task_log = task_log
+        self.events = events
+        self.spill = spill
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        #: Every task submitted and not yet finished, by id: the conservation ledger.
+        self.live: dict[int, Task] = {}
+        self.submitted = 0
+        self.completed = 0
+        self.failed = 0
+        self.retried = 0
+        self.expired = 0
+        #: TASK_ASSIGN messages between the chief and a zone, not yet delivered.
+        self.in_transit = 0
+        #: DAG nodes whose job has arrived but whose predecessors have not all finished.
+        self.blocked = 0
+        self.jobs: list[JobRecord] = []
+        self.on_job_node_done: Callable[[DagJob, int], None] | None = None
+        self.on_job_node_failed: Callable[[DagJob, int], None] | None = None
+        self.resend_limit = network.resend_limit
+
+    def new_task_id(self) -> int:
+        return next(self._ids)
+
+    # ------------------------------------------------------------------ chief
+
+    def submit(self, task: Task) -> None:
+        """A task reaches the chief: route it to a zone over gRPC."""
+        self.live[task.id] = task
+        self._send_to_zone(task)
+
+    def _send_to_zone(self, task: Task) -> None:
+        zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
+        task.zone = zone
+        latency = self.net.chief_to_zone(zone)
+        if latency <= 0:
+            self.zone_receive(task, zone)
+            return
+        message = AgentMessage(
+            MessageType.TASK_ASSIGN, "chief", f"{zone}-coord", task, self.env.now, self.net.ttl
+        )
+        self.in_transit += 1
+        self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
+
+    def _delivered_to_zone(self, event: simpy.Event) -> None:
+        message: AgentMessage = event.value
+        task: Task = message.payload  # type: ignore[assignment]
+        self.in_transit -= 1
+        if message.expired(self.env.now):
+            # The chief hears no acknowledgement and sends the task again.
+            self.expired += 1
+            self.events.add(self.env.now, "message_expired", message.to, task=task.id)
+            if task.attempt > self.resend_limit:
+                self.fail(task, "ttl_expired")
+                return
+            self.retried += 1
+            task.attempt += 1
+            self._send_to_zone(task)
+            return
+        self.zone_receive(task, task.zone)
+
+    # ------------------------------------------------------------------ zone coordinator
+
+    def zone_receive(self, task: Task, zone: str) -> None:
+        """The zone coordinator places the task on an agent, spills it, or queues it."""
+        info = TaskInfo(
+            task.id, task.category, zone, task.affinity_key, task.priority, task.critical
+        )
+        agent_id = self.balancer.choose(info, self.env.now)
+        if agent_id is not None:
+            self._assign(self.agents[agent_id], task, self.net.zone_to_agent())
+            return
+        if self.spill:
+            other = self.router.spill_target(task.category, zone, self.balancer.has_room)
+            if other is not None:
+                info = TaskInfo(
+                    task.id, task.category, other, task.affinity_key, task.priority, task.critical
+                )
+                agent_id = self.balancer.choose(info, self.env.now)
+                if agent_id is not None:
+                    latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent()
+                    self._assign(self.agents[agent_id], task, latency)
+                    return
+        state = self.zones[zone]
+        task.enqueued = self.env.now
+        heapq.heappush(
+            state.queues.setdefault(task.category, []), (-task.priority, next(self._seq), task)
+        )
+        state.queued += 1
+
+    def _assign(self, agent: Specialist, task: Task, latency: float) -> None:
+        agent.in_flight += 1
+        self.zones[agent.zone].in_flight += 1
+        self._sync(agent)
+        task.dispatch = self.env.now
+        task.agent = agent.id
+        task.zone = agent.zone
+        if latency <= 0:
+            self._deliver(agent, task)
+        else:
+            self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
+
+    def _delivered_to_agent(self, event: simpy.Event) -> None:
+        agent, task = event.value
+        self._deliver(agent, task)
+
+    def _deliver(self, agent: Specialist, task: Task) -> None:
+        task.enqueued = self.env.now
+        agent.local.append(task)
+        self.zones[agent.zone].local_queued += 1
+        if agent.idle:
+            agent.idle.pop().succeed()
+
+    def _sync(self, agent: Specialist) -> None:
+        if agent.in_flight != agent.reported:
+            agent.reported = agent.in_flight
+            self.balancer.load_changed(agent.id, agent.in_flight)
+
+    # ------------------------------------------------------------------ agent side
+
+    def local_taken(self, agent: Specialist, task: Task) -> None:
+        task.queued += self.env.now - task.enqueued
+        task.enqueued = -1.0
+        self.zones[agent.zone].local_queued -= 1
+        self._sync(agent)
+
+    def pull(self, agent: Specialist) -> tuple[Task, float] | None:
+        """An agent with a free slot asks for queued work: its zone first, then the nearest."""
+        task = self._pop(agent.zone, agent.category)
+        source = agent.zone
+        if task is None and self.spill:
+            for other in self.router.neighbours[agent.zone]:
+                task = self._pop(other, agent.category)
+                if task is not None:
+                    source = other
+                    break
+        if task is None:
+            self._sync(agent)
+            if agent.busy_slots == 0 and agent.in_flight == 0:
+                agent.status = "idle"
+            return None
+        agent.in_flight += 1
+        self.zones[agent.zone].in_flight += 1
+        self._sync(agent)
+        task.dispatch = self.env.now
+        task.agent = agent.id
+        task.zone = agent.zone
+        return task, self.net.pull(agent.zone, source)
+
+    def _pop(self, zone: str, category: str) -> Task | None:
+        state = self.zones[zone]
+        queue = state.queues.get(category)
+        if not queue:
+            return None
+        state.queued -= 1
+        task = heapq.heappop(queue)[2]
+        task.queued += self.env.now - task.enqueued
+        task.enqueued = -1.0
+        return task
+
+    def transfer_time(self, task: Task, agent: Specialist) -> float:
+        """Wait for the inputs a DAG node's predecessors left on other agents (the slowest one)."""
+        job = task.job
+        assert job is not None
+        slowest = 0.0
+        for pred, data_mb in job.progress.predecessors(task.node):
+            where = job.placement.get(pred)
+            if where is None or where[0] == agent.id:
+                continue
+            slowest = max(slowest, self.net.transfer(data_mb, where[1], agent.zone))
+        return slowest
+
+    def service_started(self, agent: Specialist, task: Task) -> None:
+        now = self.env.now
+        task.start = now
+        zone = self.zones[agent.zone]
+        if agent.busy_slots == 0:
+            zone.busy_agents += 1
+        agent.busy_slots += 1
+        zone.busy_slots += 1
+        agent.status = "busy"
+        agent.busy_since.append(now)
+        agent.current.append(task)
+
+    def service_ended(self, agent: Specialist, task: Task) -> None:
+        now = self.env.now
+        zone = self.zones[agent.zone]
+        agent.busy_slots -= 1
+        zone.busy_slots -= 1
+        if agent.busy_slots == 0:
+            zone.busy_agents -= 1
+        started = agent.busy_since.pop(agent.current.index(task))
+        agent.current.remove(task)
+        agent.busy_time += now - started
+        agent.in_flight -= 1
+        zone.in_flight -= 1
+        agent.completed += 1
+        service = now - task.start
+        agent.served_time += service
+        report = self.net.report(agent.zone)
+        complete = now + report
+        job = task.job
+        self.task_log.append(
+            task_id=task.id,
+            job_id=job.job_id if job is not None else -1,
+            node=task.node,
+            attempt=task.attempt,
+            category=task.category,
+            home_zone=task.home_zone,
+            zone=agent.zone,
+            agent=agent.id,
+            outcome="completed",
+            critical=task.critical,
+            arrival_s=task.arrival,
+            dispatch_s=task.dispatch,
+            start_s=task.start,
+            end_s=now,
+            complete_s=complete,
+            work_s=task.work,
+            service_s=service,
+            transfer_s=task.transfer,
+            queue_s=task.queued,
+        )
+        del self.live[task.id]
+        self.completed += 1
+        self.collector.task_finished(agent.zone, complete - task.arrival)
+        if job is not None:
+            job.placement[task.node] = (agent.id, agent.zone)
+            if self.on_job_node_done is not None:
+                if report > 0:
+                    self.env.timeout(report, (job, task.node)).callbacks.append(self._reported)
+                else:
+                    self.on_job_node_done(job, task.node)
+
+    def fail(self, task: Task, reason: str) -> None:
+        """The task fails for good: recorded with its reason, never silently dropped."""
+        now = self.env.now
+        job = task.job
+        self.task_log.append(
+            task_id=task.id,
+            job_id=job.job_id if job is not None else -1,
+            node=task.node,
+            attempt=task.attempt,
+            category=task.category,
+            home_zone=task.home_zone,
+            zone=task.zone,
+            agent=task.agent,
+            outcome="failed",
+            critical=task.critical,
+            arrival_s=task.arrival,
+            dispatch_s=task.dispatch,
+            start_s=task.start,
+            end_s=now,
+            complete_s=now,
+            work_s=task.work,
+            service_s=0.0,
+            transfer_s=task.transfer,
+            queue_s=task.queued,
+            reason=reason,
+        )
+        del self.live[task.id]
+        self.failed += 1
+        self.collector.task_finished(task.zone, now - task.arrival, failed=True)
+        if job is not None and self.on_job_node_failed is not None:
+            self.on_job_node_failed(job, task.node)
+
+    def _reported(self, event: simpy.Event) -> None:
+        job, node = event.value
+        assert self.on_job_node_done is not None
+        self.on_job_node_done(job, node)
+
+    # ------------------------------------------------------------------ books
+
+    def physically_present(self) -> int:
+        """Tasks found where they should be: queues, agents, messages, blocked DAG nodes."""
+        queued = sum(zone.queued for zone in self.zones.values())
+        held = sum(agent.in_flight for agent in self.agents.values())
+        return queued + held + self.in_transit + self.blocked

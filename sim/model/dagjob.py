@@ -1,0 +1,29 @@
+"""A DAG job in flight: which nodes are done, where each ran, when the job ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.policies.dag import Dag, DagNode, DagPlan, DagProgress
+
+
+@dataclass(slots=True)
+class DagJob:
+    """Runtime state of one workflow; the ordering decisions live in sim.policies.dag."""
+
+    job_id: int
+    dag: Dag
+    plan: DagPlan
+    progress: DagProgress
+    arrival: float
+    home_zone: str
+    shape: str
+    #: Lower bound on the makespan: the critical path on the fastest agent, no transfers.
+    cp_bound_s: float
+    nodes: dict[int, DagNode] = field(default_factory=dict)
+    #: node -> (agent id, zone) where it ran, for data transfers to its successors.
+    placement: dict[int, tuple[str, str]] = field(default_factory=dict)
+    work: dict[int, float] = field(default_factory=dict)
+
+    def dag_node(self, node: int) -> DagNode:
+        return self.nodes[node]

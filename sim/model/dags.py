@@ -1,0 +1,112 @@
+"""DAG job arrivals: when workflows arrive, which shape they have, and their plan.
+
+Scenario: workflows arrive at the chief as a Poisson stream. Each is drawn
+from the configured mix of generated shapes (or from DAG files and inline
+DAGs), lands in a home zone from the zone mix, and is planned once on
+arrival — topological order, upward ranks, critical path — by the pure DAG
+policy. The plan's ranks become queue priorities and its critical path marks
+the tasks that go to the fastest agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from sim.model.dag_shapes import generate_dag, load_dag_file
+from sim.model.dagjob import DagJob
+from sim.model.network import Network
+from sim.model.rng import Streams
+from sim.model.workload import ServiceDemand, WorkloadError
+from sim.policies.dag import Dag, DagProgress, plan_dag
+from sim.scenario.schema import Scenario
+
+
+class DagSource:
+    """Job arrivals in time order, each a (time, dag, shape, home zone) tuple."""
+
+    def __init__(
+        self, scenario: Scenario, streams: Streams, demand: ServiceDemand, network: Network
+    ) -> None:
+        self._scenario = scenario
+        self._network = network
+        spec = scenario.workload.dags
+        self._spec = spec
+        self._times = streams.get("dags.arrivals")
+        self._choice = streams.get("dags.choice")
+        self._shape_rng = streams.get("dags.generate")
+        self._categories = list(scenario.topology.categories)
+        mix = scenario.workload.mix or dict(scenario.topology.categories)
+        self._weights = [float(mix[c]) for c in self._categories]
+        total = sum(self._weights)
+        self._work_mean = (
+            sum(w * demand.means[c] for c, w in zip(self._categories, self._weights, strict=True))
+            / total
+            if total > 0
+            else 40.0
+        )
+        self._zones = [z.name for z in scenario.topology.zones]
+        zone_mix = scenario.workload.zone_mix or {z.name: z.weight for z in scenario.topology.zones}
+        zone_w = np.asarray([zone_mix[z] for z in self._zones], dtype=float)
+        self._zone_p = zone_w / zone_w.sum()
+        self._shapes = [s for s, w in spec.shapes.items() if w > 0]
+        shape_w = np.asarray([spec.shapes[s] for s in self._shapes], dtype=float)
+        self._shape_p = shape_w / shape_w.sum() if len(shape_w) else shape_w
+        self._fixed: list[Dag] = []
+        for path in spec.files:
+            try:
+                self._fixed.append(load_dag_file(path, self._categories))
+            except ValueError as exc:
+                raise WorkloadError(str(exc)) from None
+        self._fixed.extend(d.to_dag() for d in spec.inline)
+        self._max_speed = 1.0
+
+    def set_max_speed(self, speed: float) -> None:
+        self._max_speed = speed
+
+    def __iter__(self) -> Iterator[tuple[float, Dag, str, str]]:
+        spec = self._spec
+        rate = spec.rate_per_min / 60.0
+        if rate <= 0 or (not self._shapes and not self._fixed):
+            return
+        t = 0.0
+        horizon = self._scenario.duration
+        while True:
+            t += float(self._times.exponential(1.0 / rate))
+            if t >= horizon:
+                return
+            zone = self._zones[int(self._choice.choice(len(self._zones), p=self._zone_p))]
+            use_file = self._fixed and (not self._shapes or self._choice.random() < spec.file_share)
+            if use_file:
+                dag = self._fixed[int(self._choice.integers(len(self._fixed)))]
+                yield t, dag, "file:" + dag.name, zone
+                continue
+            shape = self._shapes[int(self._choice.choice(len(self._shapes), p=self._shape_p))]
+            dag = generate_dag(
+                shape,
+                spec.size,
+                self._shape_rng,
+                self._categories,
+                self._weights,
+                self._work_mean,
+                spec.data_mb_mean,
+            )
+            yield t, dag, shape, zone
+
+    def start_job(self, job_id: int, dag: Dag, shape: str, zone: str, now: float) -> DagJob:
+        plan = plan_dag(dag, transfer_s=self._network.mean_transfer)
+        bound_plan = plan if not self._network.enabled else None
+        cp = bound_plan.cp_length_s if bound_plan is not None else plan_dag(dag).cp_length_s
+        return DagJob(
+            job_id=job_id,
+            dag=dag,
+            plan=plan,
+            progress=DagProgress(plan, dag),
+            arrival=now,
+            home_zone=zone,
+            shape=shape,
+            cp_bound_s=cp / self._max_speed,
+            nodes={n.node_id: n for n in dag.nodes},
+            work={n.node_id: n.work_s for n in dag.nodes},
+        )

@@ -1,0 +1,439 @@
+"""The run loop: build the world from a scenario, run it in SimPy, hand back the records.
+
+Scenario: at time zero the fleet is provisioned and every specialist's slots
+start looping; arrivals (independent tasks and DAG jobs) flow in until the
+scenario's duration; a sampler writes the spec's metrics on its interval.
+At the end the books must balance — every task submitted is completed,
+failed, or still somewhere in the system — or the run fails loudly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.metrics.collector import AgentSnapshot, MetricsCollector, ZoneSnapshot
+from sim.metrics.records import EventLog, TaskLog, canonical_sha256
+from sim.model.agent import Specialist
+from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
+from sim.model.dagjob import DagJob
+from sim.model.dags import DagSource
+from sim.model.network import Network
+from sim.model.rng import Streams
+from sim.model.task import Task
+from sim.model.workload import ServiceDemand, TaskSource
+from sim.model.world import World, build_world
+from sim.policies.balancing import make_balancer
+from sim.policies.routing import ZoneRouter
+from sim.scenario.schema import Scenario
+
+
+class ConservationError(RuntimeError):
+    """Tasks went missing: the model has a bug, and the run's numbers cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one replication produced, in the shared record format."""
+
+    scenario: Scenario
+    replication: int
+    tasks: pd.DataFrame
+    metrics: pd.DataFrame
+    events: pd.DataFrame
+    agents: pd.DataFrame
+    jobs: pd.DataFrame
+    counts: dict[str, int]
+    events_sha256: str
+    wall_s: float
+    sim_events: int
+
+
+ProgressHook = Callable[[float], None]
+
+
+class Simulation:
+    """One replication of one scenario."""
+
+    def __init__(self, scenario: Scenario, replication: int = 0) -> None:
+        self.scenario = scenario
+        self.replication = replication
+        self.env = simpy.Environment()
+        streams = Streams(scenario.seed, replication)
+        self.world: World = build_world(scenario, streams.get("world"))
+        self.network = Network(
+            scenario.network, self.world.regions, self.world.chief_region, streams.get("network")
+        )
+        self.events = EventLog()
+        self.task_log = TaskLog()
+        self.collector = MetricsCollector(self.world.zones, scenario.metrics.interval)
+        policies = scenario.policies
+        self.balancer = make_balancer(
+            policies.load_balancing, streams.get("balancer"), epsilon=policies.affinity_epsilon
+        )
+        rtt = {
+            (a, b): scenario.network.rtt_between(self.world.regions[a], self.world.regions[b])
+            or 0.0
+            for a in self.world.zones
+            for b in self.world.zones
+        }
+        self.router = ZoneRouter(self.world.zones, rtt)
+        self.zones = {z: ZoneState(name=z, region=self.world.regions[z]) for z in self.world.zones}
+        self.agents: dict[str, Specialist] = {}
+        for spec in self.world.specialists:
+            agent = Specialist(self.env, spec)
+            self.agents[agent.id] = agent
+            zone = self.zones[spec.zone]
+            zone.total_agents += 1
+            zone.active_agents += 1
+            zone.slots += spec.slots
+            self.balancer.agent_joined(agent.info)
+        self.dispatcher = Dispatcher(
+            self.env,
+            self.network,
+            self.balancer,
+            self.router,
+            self.zones,
+            self.agents,
+            self.collector,
+            self.task_log,
+            self.events,
+            spill=policies.spill_across_zones,
+        )
+        self.demand = ServiceDemand(scenario, streams)
+        self.tasks = TaskSource(scenario, streams, self.demand)
+        self.dags = DagSource(scenario, streams, self.demand, self.network)
+        self.dags.set_max_speed(max((s.speed for s in self.world.specialists), default=1.0))
+        self.dispatcher.on_job_node_done = self._job_node_done
+        self.dispatcher.on_job_node_failed = self._job_node_failed
+        self._open_jobs: dict[int, DagJob] = {}
+        self._job_ids = 0
+        self._last_agent_sample = 0.0
+        self._last_sample = 0.0
+        self._previous_busy: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ processes
+
+    def arrivals(self) -> Generator[simpy.Event, Any, None]:
+        """Independent tasks reach the chief coordinator."""
+        env, dispatcher = self.env, self.dispatcher
+        for arrival in self.tasks:
+            delay = arrival.time - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            dispatcher.submitted += 1
+            dispatcher.submit(
+                Task(
+                    dispatcher.new_task_id(),
+                    env.now,
+                    arrival.category,
+                    arrival.zone,
+                    arrival.work,
+                    arrival.affinity_key,
+                )
+            )
+
+    def job_arrivals(self) -> Generator[simpy.Event, Any, None]:
+        """DAG jobs reach the chief, which plans them and releases their entry nodes."""
+        env = self.env
+        for when, job_dag, shape, zone in self.dags:
+            delay = when - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            self._job_ids += 1
+            job = self.dags.start_job(self._job_ids, job_dag, shape, zone, env.now)
+            self._open_jobs[job.job_id] = job
+            count = len(job_dag.nodes)
+            self.dispatcher.submitted += count
+            self.dispatcher.blocked += count
+            for node in job.progress.ready():
+                self._release(job, node)
+
+    def _release(self, job: DagJob, node: int) -> None:
+        dispatcher = self.dispatcher
+        dispatcher.blocked -= 1
+        policy = self.scenario.policies.dag
+        critical = policy.critical_to_fastest and node in job.plan.critical
+        priority = job.plan.rank[node] if policy.order == "upward_rank" else 0.0
+        task = Task(
+            dispatcher.new_task_id(),
+            self.env.now,
+            job.dag_node(node).category,
+            job.home_zone,
+            job.work[node],
+            job=job,
+            node=node,
+            priority=priority,
+            critical=critical,
+        )
+        dispatcher.submit(task)
+
+    def _job_node_done(self, job: DagJob, node: int) -> None:
+        for successor in job.progress.complete(node):
+            self._release(job, successor)
+        if job.progress.done:
+            del self._open_jobs[job.job_id]
+            self.dispatcher.jobs.append(
+                JobRecord(
+                    job_id=job.job_id,
+                    shape=job.shape,
+                    nodes=len(job.dag.nodes),
+                    arrival_s=job.arrival,
+                    complete_s=self.env.now,
+                    cp_bound_s=job.cp_bound_s,
+                    work_s=job.plan.total_work_s,
+                )
+            )
+
+    def _job_node_failed(self, job: DagJob, node: int) -> None:
+        """A DAG node failed for good: everything downstream of it can never run, so fails too."""
+        dispatcher = self.dispatcher
+        now = self.env.now
+        pending = [succ for succ, _ in job.progress.successors(node)]
+        seen: set[int] = set()
+        while pending:
+            successor = pending.pop()
+            if successor in seen:
+                continue
+            seen.add(successor)
+            pending.extend(s for s, _ in job.progress.successors(successor))
+        for successor in sorted(seen):
+            dispatcher.blocked -= 1
+            dispatcher.failed += 1
+            dispatcher.task_log.append(
+                task_id=dispatcher.new_task_id(),
+                job_id=job.job_id,
+                node=successor,
+                attempt=0,
+                category=job.dag_node(successor).category,
+                home_zone=job.home_zone,
+                zone="",
+                agent="",
+                outcome="failed",
+                critical=successor in job.plan.critical,
+                arrival_s=now,
+                dispatch_s=-1.0,
+                start_s=-1.0,
+                end_s=now,
+                complete_s=now,
+                work_s=job.work[successor],
+                service_s=0.0,
+                transfer_s=0.0,
+                queue_s=0.0,
+                reason="upstream_failed",
+            )
+        self._open_jobs.pop(job.job_id, None)
+        self.events.add(now, "job_failed", str(job.job_id), node=node, downstream=len(seen))
+
+    def sampler(self) -> Generator[simpy.Event, Any, None]:
+        """The monitoring system: zone and global metrics every interval, agents less often."""
+        interval = self.scenario.metrics.interval
+        agent_every = self.scenario.metrics.agent_interval
+        sample_agents = bool(self.scenario.metrics.agent_level)
+        while True:
+            yield self.env.timeout(interval)
+            self._sample(self.env.now, sample_agents and self._agents_due(agent_every))
+
+    def _agents_due(self, every: float) -> bool:
+        return self.env.now - self._last_agent_sample >= every - 1e-9
+
+    def _sample(self, now: float, agents: bool) -> None:
+        self._last_sample = now
+        self.collector.sample(now, self._zone_snapshots())
+        if agents:
+            self.collector.sample_agents(now, self._agent_snapshots(now))
+            self._last_agent_sample = now
+
+    def _zone_snapshots(self) -> list[ZoneSnapshot]:
+        return [
+            ZoneSnapshot(
+                zone=z.name,
+                total_agents=z.total_agents,
+                active_agents=z.active_agents,
+                busy_agents=z.busy_agents,
+                queue_depth=z.queued + z.local_queued,
+                in_flight=z.in_flight,
+                in_system=z.in_flight + z.queued,
+                slots=z.slots,
+                busy_slots=z.busy_slots,
+            )
+            for z in self.zones.values()
+        ]
+
+    def _agent_snapshots(self, now: float) -> list[AgentSnapshot]:
+        span = max(now - self._last_agent_sample, 1e-9)
+        snapshots = []
+        for agent in self.agents.values():
+            busy = agent.busy_slot_seconds(now)
+            share = (busy - self._previous_busy.get(agent.id, 0.0)) / (span * agent.slots)
+            self._previous_busy[agent.id] = busy
+            snapshots.append(
+                AgentSnapshot(
+                    agent_id=agent.id,
+                    zone=agent.zone,
+                    status=agent.status,
+                    current_task=agent.current[0].id if agent.current else -1,
+                    cpu_usage=share,
+                    memory_usage=0.25 + 0.75 * agent.busy_slots / agent.slots,
+                    tasks_completed=agent.completed,
+                    error_count=agent.errors,
+                    avg_task_duration_s=(
+                        agent.served_time / agent.completed if agent.completed else math.nan
+                    ),
+                )
+            )
+        return snapshots
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, progress: ProgressHook | None = None) -> RunResult:
+        """Run to the scenario's duration and return the records (checks conservation)."""
+        scenario, env = self.scenario, self.env
+        started = time.perf_counter()
+        self.events.add(
+            0.0, "run_start", scenario.name, seed=scenario.seed, replication=self.replication
+        )
+        for agent in self.agents.values():
+            for _ in range(agent.slots):
+                env.process(agent.work_loop(self.dispatcher))
+        env.process(self.arrivals())
+        env.process(self.job_arrivals())
+        env.process(self.sampler())
+        if scenario.warmup > 0:
+            env.timeout(scenario.warmup).callbacks.append(
+                lambda _: self.events.add(env.now, "warmup_end", scenario.name)
+            )
+        steps = 100 if progress is not None else 1
+        for step in range(1, steps + 1):
+            env.run(until=scenario.duration * step / steps)
+            if progress is not None:
+                progress(env.now)
+        if self._last_sample < env.now:
+            # SimPy stops before events at the horizon: take the closing sample by hand.
+            self._sample(env.now, bool(scenario.metrics.agent_level))
+        self.events.add(env.now, "run_end", scenario.name)
+        self._record_unfinished()
+        counts = self._check_conservation()
+        wall = time.perf_counter() - started
+        tasks = self.task_log.frame(self.replication, scenario.warmup)
+        events = self.events.frame(self.replication)
+        return RunResult(
+            scenario=scenario,
+            replication=self.replication,
+            tasks=tasks,
+            metrics=self.collector.frame(self.replication),
+            events=events,
+            agents=self._agents_frame(),
+            jobs=self._jobs_frame(),
+            counts=counts,
+            events_sha256=canonical_sha256(events, tasks),
+            wall_s=wall,
+            sim_events=int(next(env._eid)),
+        )
+
+    def _record_unfinished(self) -> None:
+        """Tasks still in the system at the end get an 'in_flight' row (start -1 if unstarted)."""
+        now = self.env.now
+        for task in sorted(self.dispatcher.live.values(), key=lambda t: t.id):
+            job = task.job
+            self.task_log.append(
+                task_id=task.id,
+                job_id=job.job_id if job is not None else -1,
+                node=task.node,
+                attempt=task.attempt,
+                category=task.category,
+                home_zone=task.home_zone,
+                zone=task.zone,
+                agent=task.agent,
+                outcome="in_flight",
+                critical=task.critical,
+                arrival_s=task.arrival,
+                dispatch_s=task.dispatch,
+                start_s=task.start,
+                end_s=math.nan,
+                complete_s=math.nan,
+                work_s=task.work,
+                service_s=(now - task.start) if task.start >= 0 else 0.0,
+                transfer_s=task.transfer,
+                queue_s=task.queued + ((now - task.enqueued) if task.enqueued >= 0 else 0.0),
+            )
+
+    def _check_conservation(self) -> dict[str, int]:
+        d = self.dispatcher
+        present = d.physically_present()
+        in_flight = d.submitted - d.completed - d.failed
+        lost = in_flight - present
+        counts = {
+            "submitted": d.submitted,
+            "completed": d.completed,
+            "failed": d.failed,
+            "in_flight": in_flight,
+            "lost": lost,
+            "retried": d.retried,
+            "expired_messages": d.expired,
+        }
+        if lost != 0 or len(d.live) + d.blocked != in_flight:
+            raise ConservationError(
+                f"task conservation broken: submitted={d.submitted} completed={d.completed} "
+                f"failed={d.failed} found in system={present} ledger={len(d.live)}+{d.blocked}"
+            )
+        return counts
+
+    def _agents_frame(self) -> pd.DataFrame:
+        end = self.env.now
+        rows = [
+            {
+                "agent": s.agent_id,
+                "role": "specialist",
+                "category": s.category,
+                "zone": s.zone,
+                "region": self.world.regions[s.zone],
+                "vcpu": s.vcpu,
+                "mem_gb": s.mem_gb,
+                "speed": s.speed,
+                "slots": s.slots,
+                "joined_s": 0.0,
+                "left_s": end,
+            }
+            for s in self.world.specialists
+        ]
+        rows += [
+            {
+                "agent": c.agent_id,
+                "role": c.role,
+                "category": "",
+                "zone": c.zone or "",
+                "region": c.region,
+                "vcpu": c.vcpu,
+                "mem_gb": c.mem_gb,
+                "speed": 1.0,
+                "slots": 0,
+                "joined_s": 0.0,
+                "left_s": end,
+            }
+            for c in self.world.coordinators
+        ]
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "replication", np.full(len(frame), self.replication, dtype=np.int64))
+        return frame
+
+    def _jobs_frame(self) -> pd.DataFrame:
+        columns = ["job_id", "shape", "nodes", "arrival_s", "complete_s", "cp_bound_s", "work_s"]
+        frame = pd.DataFrame([asdict(j) for j in self.dispatcher.jobs], columns=columns)
+        frame["makespan_s"] = frame["complete_s"] - frame["arrival_s"]
+        frame.insert(0, "replication", np.full(len(frame), self.replication, dtype=np.int64))
+        return frame
+
+
+def run_scenario(
+    scenario: Scenario, replication: int = 0, progress: ProgressHook | None = None
+) -> RunResult:
+    """Build and run one replication."""
+    return Simulation(scenario, replication).run(progress)

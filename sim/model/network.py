@@ -1,0 +1,168 @@
+"""The network: latency of each communication path of the spec, and message expiry.
+
+Scenario: a task assignment leaves the chief over gRPC to its zone
+coordinator, then over gRPC through a team lead to a specialist; a
+specialist reports back the same way. Agents in one zone exchange data over
+direct TCP, agents in different zones through NATS (one broker hop plus the
+inter-region distance); broadcasts go over Redis pub/sub. One way on a path
+costs the path's overhead plus half the round trip between the two regions,
+times a lognormal jitter, plus payload over the path's bandwidth.
+
+Latencies between fixed endpoints are precomputed once; the hot path pays a
+table lookup and one jitter draw. With ``network.enabled: false`` every
+latency is exactly zero and the shell skips the hop altogether.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from sim.model.rng import Batched
+from sim.scenario.schema import Network as NetworkSpec
+
+
+class MessageType(StrEnum):
+    """The spec's message types (section 8.1)."""
+
+    TASK_ASSIGN = "task_assign"
+    TASK_COMPLETE = "task_complete"
+    TASK_FAILED = "task_failed"
+    HEARTBEAT = "heartbeat"
+    STATUS_REQUEST = "status_request"
+    STATUS_RESPONSE = "status_response"
+    ESCALATION = "escalation"
+
+
+class PathKind(StrEnum):
+    """The spec's communication paths (section 8.2)."""
+
+    GRPC = "grpc"
+    DIRECT_TCP = "direct_tcp"
+    NATS = "nats"
+    REDIS_PUBSUB = "redis_pubsub"
+
+
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class AgentMessage:
+    """The spec's AgentMessage: what travels on a path, and when it stops being valid."""
+
+    type: MessageType
+    sender: str
+    to: str  # an agent id, or "broadcast"
+    payload: object
+    timestamp: float
+    ttl: float
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def expired(self, now: float) -> bool:
+        """A message older than its TTL is discarded on delivery, as a real bus would."""
+        return now - self.timestamp > self.ttl
+
+
+class Network:
+    """One-way latencies in seconds between the fleet's endpoints."""
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        regions: dict[str, str],
+        chief_region: str,
+        rng: np.random.Generator,
+    ) -> None:
+        self.enabled = spec.enabled
+        self.ttl = spec.message_ttl
+        self.resend_limit = spec.resend_limit
+        self._spec = spec
+        self._regions = regions
+        self._chief_region = chief_region
+        cv = spec.jitter_cv
+        if cv > 0:
+            sigma = float(np.sqrt(np.log1p(cv * cv)))
+            self._jitter = Batched(lambda n: rng.lognormal(-sigma * sigma / 2, sigma, n))
+        else:
+            self._jitter = Batched(lambda n: np.ones(n))
+        zones = list(regions)
+        grpc = spec.grpc.overhead_ms
+        intra = spec.intra_region_rtt_ms
+        # Precomputed means, in seconds.
+        self._chief_to_zone = {z: self._one_way("grpc", chief_region, regions[z]) for z in zones}
+        #: zone coordinator -> team lead -> specialist: two gRPC hops inside the region.
+        self._zone_to_agent = 2 * (grpc + intra / 2) / 1000.0 if self.enabled else 0.0
+        #: an idle agent asking its zone's queue for work: one gRPC round trip.
+        self._pull = 2 * (grpc + intra / 2) / 1000.0 if self.enabled else 0.0
+        self._cross = {
+            (a, b): self._one_way("nats", regions[a], regions[b]) for a in zones for b in zones
+        }
+        self._report = {z: self._zone_to_agent + self._chief_to_zone[z] for z in zones}
+
+    # ------------------------------------------------------------------ means
+
+    def _rtt_ms(self, region_a: str, region_b: str) -> float:
+        rtt = self._spec.rtt_between(region_a, region_b)
+        if rtt is None:
+            raise ValueError(f"no RTT between {region_a} and {region_b}")
+        return rtt
+
+    def _one_way(self, path: str, region_a: str, region_b: str) -> float:
+        if not self.enabled:
+            return 0.0
+        overhead = getattr(self._spec, path).overhead_ms
+        return (overhead + self._rtt_ms(region_a, region_b) / 2) / 1000.0
+
+    # ------------------------------------------------------------------ draws
+
+    def chief_to_zone(self, zone: str) -> float:
+        """Dispatch hop: chief coordinator to a zone coordinator (gRPC)."""
+        mean = self._chief_to_zone[zone]
+        return mean * self._jitter() if mean else 0.0
+
+    def zone_to_agent(self) -> float:
+        """Dispatch hops: zone coordinator through a team lead to a specialist (gRPC)."""
+        mean = self._zone_to_agent
+        return mean * self._jitter() if mean else 0.0
+
+    def cross_zone(self, from_zone: str, to_zone: str) -> float:
+        """A message between zones: through NATS, paying the inter-region distance."""
+        mean = self._cross[from_zone, to_zone]
+        return mean * self._jitter() if mean else 0.0
+
+    def pull(self, agent_zone: str, queue_zone: str) -> float:
+        """An idle agent fetching queued work: a gRPC round trip, or NATS across zones."""
+        if agent_zone == queue_zone:
+            mean = self._pull
+        else:
+            mean = 2 * self._cross[agent_zone, queue_zone]
+        return mean * self._jitter() if mean else 0.0
+
+    def report(self, zone: str) -> float:
+        """TASK_COMPLETE back up the hierarchy: specialist to team lead to zone to chief."""
+        mean = self._report[zone]
+        return mean * self._jitter() if mean else 0.0
+
+    def transfer(self, data_mb: float, from_zone: str, to_zone: str) -> float:
+        """Moving a DAG edge's data: direct TCP inside a zone, NATS across zones."""
+        if not self.enabled:
+            return 0.0
+        spec = self._spec
+        if from_zone == to_zone:
+            base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
+            wire = data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
+        else:
+            base = self._cross[from_zone, to_zone]
+            wire = data_mb * 8.0 / spec.nats.bandwidth_mbps
+        return (base + wire) * self._jitter()
+
+    def mean_transfer(self, data_mb: float) -> float:
+        """Expected in-zone transfer time, the estimate DAG ranking uses."""
+        if not self.enabled:
+            return 0.0
+        spec = self._spec
+        base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
+        return base + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps

@@ -1,0 +1,77 @@
+"""A task in the model: a plain record that moves between queues, not a process.
+
+Tasks are records on purpose. A SimPy process per task would cost a
+generator and several events each; the agents are the long-lived processes,
+and tasks are what they pass around (the agent-loop form the design's
+measurements favour).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.model.dagjob import DagJob
+
+
+class Task:
+    """One unit of work, from arrival at the chief to completion.
+
+    Times are simulation seconds; -1.0 means "not yet". ``work`` is seconds
+    on a base (speed 1.0) agent. ``attempt`` counts from 1; a retried task
+    keeps its id.
+    """
+
+    __slots__ = (
+        "affinity_key",
+        "agent",
+        "arrival",
+        "attempt",
+        "category",
+        "critical",
+        "dispatch",
+        "enqueued",
+        "home_zone",
+        "id",
+        "job",
+        "node",
+        "priority",
+        "queued",
+        "start",
+        "transfer",
+        "work",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        task_id: int,
+        arrival: float,
+        category: str,
+        home_zone: str,
+        work: float,
+        affinity_key: int | None = None,
+        job: DagJob | None = None,
+        node: int = -1,
+        priority: float = 0.0,
+        critical: bool = False,
+    ) -> None:
+        self.id = task_id
+        self.arrival = arrival
+        self.category = category
+        self.home_zone = home_zone
+        self.zone = home_zone
+        self.work = work
+        self.affinity_key = affinity_key
+        self.job = job
+        self.node = node
+        self.priority = priority
+        self.critical = critical
+        self.dispatch = -1.0
+        #: When it last entered a queue, and the seconds spent in queues so far.
+        self.enqueued = -1.0
+        self.queued = 0.0
+        self.start = -1.0
+        self.transfer = 0.0
+        self.attempt = 1
+        self.agent = ""

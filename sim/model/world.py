@@ -1,0 +1,233 @@
+"""The orchestra's topology, built from a scenario: who exists, where, and how fast.
+
+Scenario: the spec's Phase 3 fleet. Three chief coordinators share a Raft
+group in the primary region; four zones, one per region, each with a zone
+coordinator, its standby, and team leads over teams of specialists. The
+category table is read as shares and the specialists apportioned by largest
+remainder, first to zones (by weight) and then to categories within each
+zone, so every zone holds its fair slice of every category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.scenario.schema import Scenario
+
+
+def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Apportion *total* seats to *weights* by Hamilton's largest-remainder method.
+
+    Ties in the remainder go to the earlier key, so the result is deterministic.
+    """
+    names = list(weights)
+    weight_sum = sum(weights.values())
+    if total < 0:
+        raise ValueError("cannot apportion a negative total")
+    if weight_sum <= 0:
+        if total:
+            raise ValueError("cannot apportion seats over zero weights")
+        return dict.fromkeys(names, 0)
+    quotas = {name: total * weights[name] / weight_sum for name in names}
+    seats = {name: int(quotas[name]) for name in names}
+    left = total - sum(seats.values())
+    order = sorted(names, key=lambda n: (-(quotas[n] - seats[n]), names.index(n)))
+    for name in order[:left]:
+        seats[name] += 1
+    return seats
+
+
+def amdahl_speed(vcpu: float, base_vcpu: float, parallel_fraction: float) -> float:
+    """Speed relative to the base size under Amdahl's law (1.0 at base resources)."""
+    return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction * base_vcpu / vcpu)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialistSpec:
+    """One specialist as built: identity, placement and capability."""
+
+    agent_id: str
+    category: str
+    zone: str
+    team: str
+    speed: float
+    slots: int
+    capacity: int
+    vcpu: float
+    mem_gb: float
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorSpec:
+    """A chief, zone coordinator (or standby) or team lead: coordinates, never serves tasks."""
+
+    agent_id: str
+    role: str  # "chief" | "zone_coordinator" | "zone_standby" | "team_lead"
+    zone: str | None
+    region: str
+    vcpu: float
+    mem_gb: float
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything the topology says, resolved to concrete agents."""
+
+    zones: tuple[str, ...]
+    regions: dict[str, str]  # zone -> region
+    chief_region: str
+    categories: tuple[str, ...]
+    specialists: tuple[SpecialistSpec, ...]
+    coordinators: tuple[CoordinatorSpec, ...]
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # zone -> team ids
+
+    def count(self, zone: str, category: str) -> int:
+        return sum(1 for s in self.specialists if s.zone == zone and s.category == category)
+
+    @property
+    def total_agents(self) -> int:
+        """Agents in the spec's sense: chiefs, zone coordinators, team leads, specialists."""
+        counted = [c for c in self.coordinators if c.role != "zone_standby"]
+        return len(counted) + len(self.specialists)
+
+
+def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
+    """Resolve the scenario's topology into concrete agents (speed jitter from *rng*)."""
+    topo = scenario.topology
+    res = topo.resources
+    zones = tuple(zone.name for zone in topo.zones)
+    categories = tuple(topo.categories)
+
+    # Specialists per zone: exact where given, the rest apportioned by weight.
+    exact = {z.name: z.specialists for z in topo.zones if z.specialists is not None}
+    for z in topo.zones:
+        if z.categories is not None and z.name not in exact:
+            exact[z.name] = sum(z.categories.values())
+    free_total = max(0, scenario.specialist_count() - sum(exact.values()))
+    free_weights = {z.name: z.weight for z in topo.zones if z.name not in exact}
+    per_zone = dict(largest_remainder(free_total, free_weights)) if free_weights else {}
+    per_zone.update(exact)
+
+    # Categories: apportion the fleet-wide count first, then spread each category over zones,
+    # so the fleet total per category matches the shares even when zones are small.
+    base_vcpu = res.specialist.base.vcpu
+    vcpu = topo.specialist.vcpu or base_vcpu
+    vcpu = min(vcpu, res.specialist.max.vcpu)
+    mem_gb = res.specialist.base.mem_gb * vcpu / base_vcpu
+    speed0 = amdahl_speed(vcpu, base_vcpu, topo.specialist.parallel_fraction)
+    slots = topo.specialist.slots
+    capacity = slots + topo.specialist.queue_limit
+    sigma = float(np.sqrt(np.log1p(topo.specialist.speed_cv**2)))
+
+    zone_categories = _zone_category_counts(scenario, per_zone)
+    specialists: list[SpecialistSpec] = []
+    teams: dict[str, tuple[str, ...]] = {}
+    for z in topo.zones:
+        team_ids = tuple(f"{z.name}-T{t + 1:02d}" for t in range(z.team_leads))
+        teams[z.name] = team_ids
+        index = 0
+        for category in categories:
+            for _ in range(zone_categories[z.name][category]):
+                factor = float(rng.lognormal(-sigma * sigma / 2, sigma)) if sigma > 0 else 1.0
+                specialists.append(
+                    SpecialistSpec(
+                        agent_id=f"{z.name}-{category}-{index + 1:03d}",
+                        category=category,
+                        zone=z.name,
+                        team=team_ids[index % len(team_ids)],
+                        speed=speed0 * factor,
+                        slots=slots,
+                        capacity=capacity,
+                        vcpu=vcpu,
+                        mem_gb=mem_gb,
+                    )
+                )
+                index += 1
+
+    coordinators: list[CoordinatorSpec] = []
+    chief_res = res.coordinator.base
+    cp = topo.control_plane
+    for i in range(cp.chiefs):
+        coordinators.append(
+            CoordinatorSpec(
+                f"chief-{i + 1}", "chief", None, cp.region, chief_res.vcpu, chief_res.mem_gb
+            )
+        )
+    lead_res = res.team_lead.base
+    for z in topo.zones:
+        coordinators.append(
+            CoordinatorSpec(
+                f"{z.name}-coord",
+                "zone_coordinator",
+                z.name,
+                z.region,
+                chief_res.vcpu,
+                chief_res.mem_gb,
+            )
+        )
+        if z.standby:
+            coordinators.append(
+                CoordinatorSpec(
+                    f"{z.name}-standby",
+                    "zone_standby",
+                    z.name,
+                    z.region,
+                    chief_res.vcpu,
+                    chief_res.mem_gb,
+                )
+            )
+        for team in teams[z.name]:
+            coordinators.append(
+                CoordinatorSpec(
+                    f"{team}-lead", "team_lead", z.name, z.region, lead_res.vcpu, lead_res.mem_gb
+                )
+            )
+    return World(
+        zones=zones,
+        regions={z.name: z.region for z in topo.zones},
+        chief_region=cp.region,
+        categories=categories,
+        specialists=tuple(specialists),
+        coordinators=tuple(coordinators),
+        teams=teams,
+    )
+
+
+def _zone_category_counts(
+    scenario: Scenario, per_zone: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    topo = scenario.topology
+    result: dict[str, dict[str, int]] = {}
+    automatic = [z for z in topo.zones if z.categories is None]
+    for z in topo.zones:
+        if z.categories is not None:
+            result[z.name] = {c: z.categories.get(c, 0) for c in topo.categories}
+    auto_total = sum(per_zone[z.name] for z in automatic)
+    fleet = largest_remainder(auto_total, dict(topo.categories))
+    remaining = {z.name: per_zone[z.name] for z in automatic}
+    counts: dict[str, dict[str, int]] = {
+        z.name: dict.fromkeys(topo.categories, 0) for z in automatic
+    }
+    # Deal each category's agents over the zones, largest category first, always to the zone
+    # with the most room left relative to its size: every zone ends with its exact total.
+    for category in sorted(
+        topo.categories, key=lambda c: (-fleet[c], list(topo.categories).index(c))
+    ):
+        for _ in range(fleet[category]):
+            candidates = [name for name in remaining if remaining[name] > 0]
+            if not candidates:
+                break
+            best = max(
+                candidates,
+                key=lambda n: (
+                    remaining[n] / max(per_zone[n], 1),
+                    -counts[n][category],
+                    -list(remaining).index(n),
+                ),
+            )
+            counts[best][category] += 1
+            remaining[best] -= 1
+    result.update(counts)
+    return result

@@ -1,0 +1,53 @@
+"""The functional core: every decision the orchestra makes, free of clocks and I/O.
+
+A policy receives ``now`` (float seconds) and plain observations, and returns
+a decision. Nothing here imports SimPy, asyncio or NATS — a test checks it —
+which is what lets the simulator and the live adapter run the very same
+objects, and what makes the policies property-testable.
+"""
+
+from sim.policies.alerts import Condition, parse_condition
+from sim.policies.balancing import STRATEGIES, LoadBalancer, make_balancer
+from sim.policies.dag import (
+    Dag,
+    DagCycleError,
+    DagEdge,
+    DagNode,
+    DagPlan,
+    DagProgress,
+    critical_path,
+    heft_schedule,
+    makespan_lower_bound,
+    parallel_groups,
+    plan_dag,
+    topological_order,
+    upward_rank,
+    validate_dag,
+)
+from sim.policies.routing import ZoneRouter
+from sim.policies.types import AgentInfo, TaskInfo
+
+__all__ = [
+    "STRATEGIES",
+    "AgentInfo",
+    "Condition",
+    "Dag",
+    "DagCycleError",
+    "DagEdge",
+    "DagNode",
+    "DagPlan",
+    "DagProgress",
+    "LoadBalancer",
+    "TaskInfo",
+    "ZoneRouter",
+    "critical_path",
+    "heft_schedule",
+    "make_balancer",
+    "makespan_lower_bound",
+    "parallel_groups",
+    "parse_condition",
+    "plan_dag",
+    "topological_order",
+    "upward_rank",
+    "validate_dag",
+]

@@ -1,0 +1,46 @@
+"""Zone routing: which zone serves a task, and where idle agents look for work.
+
+The chief coordinator sends a task to its home zone — where it arrived and
+where its data lives — unless that zone has no agent of the task's category
+at all, in which case the nearest zone that has one takes it. A zone
+coordinator with no free agent may spill the task to the nearest zone that
+has one (paying the cross-region path), and an agent whose own zone's queue
+is empty may take the oldest task queued in another zone, nearest first.
+Together these make the four zones one pool per category with a strong
+preference for locality, which is what the spec's zone design intends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+
+class ZoneRouter:
+    """Zone choices from RTTs between zones; pure and deterministic."""
+
+    def __init__(self, zones: Sequence[str], rtt_ms: Mapping[tuple[str, str], float]) -> None:
+        self.zones = tuple(zones)
+        order = {z: i for i, z in enumerate(self.zones)}
+        #: For each zone, the other zones nearest first (ties by declaration order).
+        self.neighbours: dict[str, tuple[str, ...]] = {}
+        for zone in self.zones:
+            others = sorted((rtt_ms[zone, o], order[o], o) for o in self.zones if o != zone)
+            self.neighbours[zone] = tuple(o for _, _, o in others)
+
+    def home_zone(self, category: str, home: str, size: Callable[[str, str], int]) -> str:
+        """The zone that should hold a task: its home, or the nearest zone staffed for it."""
+        if size(home, category) > 0:
+            return home
+        for zone in self.neighbours[home]:
+            if size(zone, category) > 0:
+                return zone
+        return home
+
+    def spill_target(
+        self, category: str, zone: str, has_room: Callable[[str, str], bool]
+    ) -> str | None:
+        """The nearest other zone with a free agent of *category*, or None."""
+        for other in self.neighbours[zone]:
+            if has_room(other, category):
+                return other
+        return None

@@ -1,0 +1,1 @@
+"""The run report: matplotlib figures and one self-contained HTML page."""

@@ -1,0 +1,99 @@
+"""Running a scenario end to end: replications, summary, files on disk.
+
+The CLI, notebooks and (later) sweeps all come through here. Replications
+run in worker processes when there are several (each replication is
+independent and CPU-bound); each gets its own random streams spawned from
+the scenario seed, so replication 0 of an R-replication run is exactly the
+single run of the same scenario and seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.metrics.store import write_json, write_parquet
+from sim.metrics.summary import combine_replications, summarize
+from sim.model.engine import RunResult, run_scenario
+from sim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished run: the combined summary and each replication's records."""
+
+    summary: dict[str, Any]
+    results: list[RunResult]
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """One of tasks, metrics, events, agents, jobs — all replications stacked."""
+        return pd.concat([getattr(r, name) for r in self.results], ignore_index=True)
+
+
+def summary_of(result: RunResult) -> dict[str, Any]:
+    return summarize(
+        result.scenario,
+        result.tasks,
+        result.metrics,
+        result.events,
+        result.agents,
+        result.jobs,
+        result.counts,
+        result.events_sha256,
+    )
+
+
+def _run_one(scenario: Scenario, replication: int) -> RunResult:
+    return run_scenario(scenario, replication)
+
+
+def run(
+    scenario: Scenario,
+    replications: int = 1,
+    *,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Outcome:
+    """Run *replications* independent replications; progress gets a 0..1 fraction."""
+    if replications < 1:
+        raise ValueError("replications must be at least 1")
+    if replications == 1:
+
+        def hook(now: float) -> None:
+            if progress is not None:
+                progress(now / scenario.duration)
+
+        results = [run_scenario(scenario, 0, hook if progress else None)]
+    else:
+        workers = workers or min(replications, os.cpu_count() or 1)
+        by_rep: dict[int, RunResult] = {}
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_run_one, scenario, r): r for r in range(replications)}
+            for future in as_completed(futures):
+                by_rep[futures[future]] = future.result()
+                if progress is not None:
+                    progress(len(by_rep) / replications)
+        results = [by_rep[r] for r in range(replications)]
+    summaries = [summary_of(r) for r in results]
+    return Outcome(summary=combine_replications(summaries), results=results)
+
+
+def write_outputs(outcome: Outcome, out_dir: Path, *, report: bool = True) -> None:
+    """Write summary.json, the Parquet tables and report.html into *out_dir*."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {
+        name: outcome.frame(name) for name in ("tasks", "metrics", "events", "agents", "jobs")
+    }
+    for name, frame in tables.items():
+        write_parquet(out_dir / f"{name}.parquet", frame)
+    write_json(out_dir / "summary.json", outcome.summary)
+    if report:
+        from sim.report.html import write_report
+
+        write_report(out_dir, outcome.summary, tables["tasks"], tables["metrics"], tables["events"])

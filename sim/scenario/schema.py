@@ -1,0 +1,797 @@
+"""The scenario schema: every knob of a what-if, with the spec's numbers as defaults.
+
+An empty document is the Phase 3 design as the spec writes it: 200 agents
+(3 chief coordinators, 4 zone coordinators, 20 team leads, 173 specialists)
+in four regions, the spec's category table, scaling block, metrics block and
+alert rules. A scenario states only what differs. The spec's own YAML blocks
+(``scaling``, ``metrics``, ``alerts``) load verbatim.
+
+Units: durations are float seconds (written ``90``, ``'90s'``, ``'15m'``,
+``'6h'``, ``'2d'``); rates are per minute, as the spec's dashboard shows them;
+resources are vCPU and GB; prices are US dollars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from sim.policies.alerts import Condition, parse_condition
+from sim.policies.dag import Dag, DagCycleError, DagEdge, DagNode, validate_dag
+from sim.scenario.units import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds; accepts ``90``, ``'90s'``, ``'15m'``, ``'6h'``, ``'2d'``."""
+
+#: The spec's category table (section 3.2). It sums to 200 while the spec has 173
+#: specialists, so the model reads it as shares and apportions by largest remainder.
+SPEC_CATEGORY_SHARES: dict[str, float] = {
+    "CodeGen": 40,
+    "Review": 20,
+    "Test": 25,
+    "DevOps": 15,
+    "Documentation": 15,
+    "Security": 10,
+    "Research": 20,
+    "Design": 15,
+    "Integration": 15,
+    "Support": 25,
+}
+
+#: Measured inter-region round-trip times in ms between the spec's four regions:
+#: average RTT from "Latency Between AWS Global Regions", as tabulated in "AWS
+#: Regions", A Computer Scientist Learns AWS (blog, April 2017), each pair the
+#: mean of its two directions (they differ by at most 1.7 ms). Averages, not
+#: medians, and years old: replace them with your own measurements where the
+#: answer depends on them.
+DEFAULT_RTT_MS: dict[str, dict[str, float]] = {
+    "us-east-1": {"us-west-2": 87.8, "eu-west-1": 80.5, "ap-northeast-1": 145.3},
+    "us-west-2": {"eu-west-1": 137.0, "ap-northeast-1": 89.1},
+    "eu-west-1": {"ap-northeast-1": 212.4},
+}
+
+LOAD_BALANCERS = ("round_robin", "least_connections", "weighted", "affinity", "power_of_two")
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- topology
+
+
+class Resources(Strict):
+    """Compute resources of one agent."""
+
+    vcpu: PositiveFloat = Field(description="Virtual CPUs.")
+    mem_gb: PositiveFloat = Field(description="Memory in GB.")
+
+
+class RoleResources(Strict):
+    """Base and maximum resources of a role (spec section 4.2)."""
+
+    base: Resources
+    max: Resources
+
+    @model_validator(mode="after")
+    def _max_at_least_base(self) -> RoleResources:
+        if self.max.vcpu < self.base.vcpu or self.max.mem_gb < self.base.mem_gb:
+            raise ValueError("expected max resources >= base resources")
+        return self
+
+
+class ResourceTable(Strict):
+    """The spec's vertical-scaling table (section 4.2)."""
+
+    coordinator: RoleResources = RoleResources(
+        base=Resources(vcpu=4, mem_gb=8), max=Resources(vcpu=8, mem_gb=16)
+    )
+    team_lead: RoleResources = RoleResources(
+        base=Resources(vcpu=2, mem_gb=4), max=Resources(vcpu=4, mem_gb=8)
+    )
+    specialist: RoleResources = RoleResources(
+        base=Resources(vcpu=1, mem_gb=2), max=Resources(vcpu=2, mem_gb=4)
+    )
+
+
+class ControlPlane(Strict):
+    """The chief coordinators: a Raft group; its leader is the primary."""
+
+    chiefs: Literal[1, 3, 5, 7] = Field(3, description="Chief coordinator replicas (Raft group).")
+    region: str = Field("us-east-1", description="Region hosting the chief coordinators.")
+
+
+class Zone(Strict):
+    """One agent cluster zone, living in one cloud region."""
+
+    name: str = Field(description="Zone name, e.g. A.")
+    region: str = Field(description="Cloud region of the zone, a key of network.rtt_ms.")
+    team_leads: PositiveInt = Field(5, description="Team leads in the zone (one team each).")
+    standby: bool = Field(True, description="Whether the zone coordinator has a hot standby.")
+    weight: PositiveFloat = Field(
+        1.0, description="Share of specialists (when not given exactly) and of arriving work."
+    )
+    specialists: NonNegativeInt | None = Field(
+        None, description="Exact specialist count; default: apportioned by weight."
+    )
+    categories: dict[str, NonNegativeInt] | None = Field(
+        None, description="Exact specialists per category; default: apportioned by shares."
+    )
+
+
+def _spec_zones() -> list[Zone]:
+    regions = (("A", "us-east-1"), ("B", "us-west-2"), ("C", "eu-west-1"), ("D", "ap-northeast-1"))
+    return [Zone(name=name, region=region) for name, region in regions]
+
+
+class Specialists(Strict):
+    """How each specialist agent runs its tasks."""
+
+    slots: PositiveInt = Field(1, description="Tasks an agent serves at once (bulkhead).")
+    queue_limit: NonNegativeInt = Field(
+        0,
+        description=(
+            "Tasks an agent may hold queued beyond its slots. 0 means agents pull from their "
+            "zone's queue when a slot frees (one pooled queue per zone and category); larger "
+            "values push work onto agents, where the load-balancing strategy matters most."
+        ),
+    )
+    vcpu: PositiveFloat | None = Field(
+        None, description="vCPU per specialist; default: the role's base (1)."
+    )
+    parallel_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Amdahl parallel fraction p: speed(v) = 1 / ((1 - p) + p * base / v), so 1.0 at base."
+        ),
+    )
+    speed_cv: NonNegativeFloat = Field(
+        0.0, description="Coefficient of variation of agent speed (lognormal); 0 = identical."
+    )
+
+
+class Topology(Strict):
+    """Who is in the orchestra, and where (spec sections 2, 3 and 4.3)."""
+
+    control_plane: ControlPlane = ControlPlane()
+    zones: list[Zone] = Field(default_factory=_spec_zones, min_length=1)
+    specialists: NonNegativeInt | None = Field(
+        None,
+        description=(
+            "Specialists in total; default: scaling.default_agents minus chiefs, zone "
+            "coordinators and team leads (173 for the spec)."
+        ),
+    )
+    categories: dict[str, PositiveFloat] = Field(
+        default_factory=lambda: dict(SPEC_CATEGORY_SHARES),
+        min_length=1,
+        description=(
+            "Specialist categories and their shares. The spec's table sums to 200 for 173 "
+            "specialists, so counts are apportioned by largest remainder."
+        ),
+    )
+    reserve_pool: int = Field(50, ge=0, le=50, description="Reserve agents for autoscaling (0-50).")
+    specialist: Specialists = Specialists()
+    resources: ResourceTable = ResourceTable()
+
+    @model_validator(mode="after")
+    def _zones_consistent(self) -> Topology:
+        names = [zone.name for zone in self.zones]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected unique zone names, got {names}")
+        for zone in self.zones:
+            for category in zone.categories or {}:
+                if category not in self.categories:
+                    raise ValueError(
+                        f"zone {zone.name}: unknown category {category!r}; expected one of "
+                        f"{', '.join(self.categories)}"
+                    )
+        return self
+
+
+# --------------------------------------------------------------------------- workload
+
+
+class RatePoint(Strict):
+    """From ``at`` on, arrivals run at ``rate_per_min`` (a step function)."""
+
+    at: Duration
+    rate_per_min: NonNegativeFloat
+
+
+class Burst(Strict):
+    """A surge: the arrival rate is multiplied by ``factor`` for ``duration``."""
+
+    at: Duration
+    duration: Duration
+    factor: PositiveFloat
+
+
+class Diurnal(Strict):
+    """A sinusoidal day: rate(t) = base * (1 + amplitude * cos(2 pi (t - peak_at) / period))."""
+
+    peak_at: Duration = Field(14 * 3600.0, description="Time of the daily peak.")
+    amplitude: float = Field(0.5, ge=0, le=1, description="Relative swing around the base rate.")
+    period: Duration = Field(86400.0, description="Length of one cycle.")
+
+
+class Arrivals(Strict):
+    """When independent tasks arrive."""
+
+    process: Literal["poisson", "piecewise", "diurnal", "trace"] = "poisson"
+    rate_per_min: NonNegativeFloat = Field(
+        140.0,
+        description=(
+            "Mean independent-task arrival rate. With the default DAG jobs the fleet sees about "
+            "156 tasks/min, the spec dashboard's throughput."
+        ),
+    )
+    piecewise: list[RatePoint] = Field(
+        default_factory=list, description="Step rates for process=piecewise."
+    )
+    diurnal: Diurnal = Diurnal()
+    trace: Path | None = Field(
+        None,
+        description=(
+            "CSV or Parquet trace for process=trace: column arrival_s, optional category, "
+            "zone, work_s, affinity_key."
+        ),
+    )
+    bursts: list[Burst] = Field(default_factory=list, description="Surges on top of any process.")
+
+    @model_validator(mode="after")
+    def _process_inputs(self) -> Arrivals:
+        if self.process == "piecewise" and not self.piecewise:
+            raise ValueError("expected at least one rate point in piecewise for process=piecewise")
+        if self.process == "trace" and self.trace is None:
+            raise ValueError("expected a trace file for process=trace")
+        return self
+
+
+class ServiceTime(Strict):
+    """A service-time distribution on a speed-1.0 (base) agent."""
+
+    dist: Literal["exponential", "lognormal", "gamma", "deterministic", "empirical"] = "lognormal"
+    mean: Duration = Field(40.0, description="Mean service time on a base agent.")
+    cv: NonNegativeFloat = Field(1.0, description="Coefficient of variation (lognormal and gamma).")
+    file: Path | None = Field(
+        None, description="CSV or Parquet of observed service times for dist=empirical."
+    )
+    column: str = Field("service_s", description="Column of the empirical file, in seconds.")
+
+    @model_validator(mode="after")
+    def _inputs(self) -> ServiceTime:
+        if self.dist == "empirical" and self.file is None:
+            raise ValueError("expected a file for dist=empirical")
+        if self.dist != "deterministic" and self.dist != "empirical" and self.mean <= 0:
+            raise ValueError("expected a positive mean")
+        return self
+
+
+class InlineDagNode(Strict):
+    id: int | str
+    category: str
+    work_s: Duration
+
+
+class InlineDagEdge(Strict):
+    src: int | str
+    dst: int | str
+    data_mb: NonNegativeFloat = 0.0
+
+
+class InlineDag(Strict):
+    """A DAG written in the scenario itself."""
+
+    name: str
+    nodes: list[InlineDagNode] = Field(min_length=1)
+    edges: list[InlineDagEdge] = Field(default_factory=list)
+
+    def to_dag(self) -> Dag:
+        """The policy-level DAG, node ids renumbered 0..n-1 in the order written."""
+        ids = {node.id: index for index, node in enumerate(self.nodes)}
+        if len(ids) != len(self.nodes):
+            raise ValueError("expected unique node ids")
+        for index, edge in enumerate(self.edges):
+            for end in (edge.src, edge.dst):
+                if end not in ids:
+                    raise ValueError(f"edges[{index}]: unknown node {end!r}")
+        return Dag(
+            self.name,
+            tuple(DagNode(ids[n.id], n.category, float(n.work_s)) for n in self.nodes),
+            tuple(DagEdge(ids[e.src], ids[e.dst], float(e.data_mb)) for e in self.edges),
+        )
+
+    @model_validator(mode="after")
+    def _acyclic(self) -> InlineDag:
+        try:
+            validate_dag(self.to_dag())
+        except DagCycleError as exc:
+            names = [str(self.nodes[i].id) for i in exc.cycle]
+            raise ValueError(
+                f"expected an acyclic graph, found cycle {' → '.join([*names, names[0]])}"
+            ) from None
+        return self
+
+
+DAG_SHAPES = ("layered", "fork_join", "pipeline", "montage", "epigenomics", "cybershake", "ligo")
+
+
+class DagJobs(Strict):
+    """DAG jobs: workflows whose tasks depend on each other's output."""
+
+    rate_per_min: NonNegativeFloat = Field(1.0, description="Job arrival rate (Poisson).")
+    shapes: dict[str, NonNegativeFloat] = Field(
+        default_factory=lambda: {"layered": 1.0},
+        description=f"Mix of generated shapes, from {', '.join(DAG_SHAPES)}.",
+    )
+    size: PositiveInt = Field(16, description="Nodes per generated job (approximate).")
+    data_mb_mean: NonNegativeFloat = Field(10.0, description="Mean data per edge, MB.")
+    files: list[Path] = Field(
+        default_factory=list, description="DAG files (YAML/JSON) to draw from."
+    )
+    inline: list[InlineDag] = Field(default_factory=list, description="DAGs written inline.")
+    file_share: float = Field(
+        0.0, ge=0, le=1, description="Share of jobs drawn from files/inline DAGs."
+    )
+
+    @field_validator("shapes")
+    @classmethod
+    def _known_shapes(cls, shapes: dict[str, float]) -> dict[str, float]:
+        for shape in shapes:
+            if shape not in DAG_SHAPES:
+                raise ValueError(
+                    f"unknown shape {shape!r}; expected one of {', '.join(DAG_SHAPES)}"
+                )
+        if shapes and sum(shapes.values()) <= 0:
+            raise ValueError("expected at least one shape with a positive weight")
+        return shapes
+
+
+class Workload(Strict):
+    """What arrives: independent tasks and DAG jobs."""
+
+    arrivals: Arrivals = Arrivals()
+    mix: dict[str, NonNegativeFloat] | None = Field(
+        None,
+        description=(
+            "Task mix by category (relative weights, every topology category listed); "
+            "default: the topology's shares."
+        ),
+    )
+    zone_mix: dict[str, NonNegativeFloat] | None = Field(
+        None, description="Share of work arriving at each zone; default: zone weights."
+    )
+    service: ServiceTime = ServiceTime()
+    service_by_category: dict[str, ServiceTime] = Field(
+        default_factory=dict, description="Per-category service times overriding `service`."
+    )
+    affinity_keys: NonNegativeInt = Field(
+        0, description="Distinct affinity keys (sessions); 0 = tasks carry none."
+    )
+    dags: DagJobs = DagJobs()
+
+
+# --------------------------------------------------------------------------- network
+
+
+class CommPath(Strict):
+    """A communication path of the spec (section 8.2)."""
+
+    overhead_ms: NonNegativeFloat = Field(description="Per-message processing and hop cost, ms.")
+    bandwidth_mbps: PositiveFloat = Field(description="Throughput for payloads, megabits/s.")
+
+
+class Network(Strict):
+    """Latency of the spec's communication paths (section 8.2)."""
+
+    enabled: bool = Field(True, description="Switch every latency off (textbook queueing form).")
+    rtt_ms: dict[str, dict[str, NonNegativeFloat]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_RTT_MS.items()},
+        description=(
+            "Inter-region round-trip times (symmetric; one triangle suffices). Defaults: "
+            "measured averages published in 2017 (see DEFAULT_RTT_MS)."
+        ),
+    )
+    intra_region_rtt_ms: NonNegativeFloat = Field(1.0, description="RTT inside one region.")
+    grpc: CommPath = CommPath(overhead_ms=0.5, bandwidth_mbps=1000)
+    direct_tcp: CommPath = CommPath(overhead_ms=0.2, bandwidth_mbps=5000)
+    nats: CommPath = CommPath(overhead_ms=1.0, bandwidth_mbps=1000)
+    redis_pubsub: CommPath = CommPath(overhead_ms=0.5, bandwidth_mbps=1000)
+    jitter_cv: NonNegativeFloat = Field(0.1, description="Lognormal jitter on every hop.")
+    message_ttl: Duration = Field(30.0, description="AgentMessage.ttl: older messages expire.")
+    resend_limit: NonNegativeInt = Field(
+        3,
+        description=(
+            "Times an expired TASK_ASSIGN is sent again before the task fails for good "
+            "(reason ttl_expired)."
+        ),
+    )
+
+    def rtt_between(self, a: str, b: str) -> float | None:
+        """RTT in ms between two regions, reading the triangle either way."""
+        if a == b:
+            return self.intra_region_rtt_ms
+        if b in self.rtt_ms.get(a, {}):
+            return self.rtt_ms[a][b]
+        if a in self.rtt_ms.get(b, {}):
+            return self.rtt_ms[b][a]
+        return None
+
+
+# --------------------------------------------------------------------------- policies
+
+
+class DagPolicy(Strict):
+    critical_to_fastest: bool = Field(
+        True, description="Send critical-path tasks to the fastest agent with room (HEFT style)."
+    )
+    order: Literal["upward_rank", "fifo"] = Field(
+        "upward_rank", description="Order of ready DAG tasks in the queues."
+    )
+
+
+class Policies(Strict):
+    """Which decision policies the coordinators run."""
+
+    load_balancing: Literal[
+        "round_robin", "least_connections", "weighted", "affinity", "power_of_two"
+    ] = "least_connections"
+    affinity_epsilon: PositiveFloat = Field(
+        0.25, description="Bounded-load slack c = 1 + epsilon for consistent hashing."
+    )
+    spill_across_zones: bool = Field(
+        True,
+        description=(
+            "A task whose zone has no free agent goes to another zone's free agent (paying the "
+            "cross-region path), and idle agents take work queued in other zones."
+        ),
+    )
+    dag: DagPolicy = DagPolicy()
+
+
+# --------------------------------------------------------------------------- the spec's blocks
+
+
+class ScaleUpThreshold(Strict):
+    queue_depth: NonNegativeInt = 100
+    avg_response_time_ms: NonNegativeFloat = 5000
+
+
+class ScaleUp(Strict):
+    threshold: ScaleUpThreshold = ScaleUpThreshold()
+    increment: PositiveInt = 10
+    cooldown_seconds: Duration = 300
+
+
+class ScaleDownThreshold(Strict):
+    queue_depth: NonNegativeInt = 10
+    idle_agents_percent: float = Field(30, ge=0, le=100)
+
+
+class ScaleDown(Strict):
+    threshold: ScaleDownThreshold = ScaleDownThreshold()
+    decrement: PositiveInt = 5
+    cooldown_seconds: Duration = 600
+
+
+ScaleMetric = Literal["queue_depth", "avg_response_time", "cpu_utilization"]
+
+
+def _spec_scale_metrics() -> list[ScaleMetric]:
+    return ["queue_depth", "avg_response_time", "cpu_utilization"]
+
+
+class AutoScale(Strict):
+    enabled: bool = True
+    metrics: list[ScaleMetric] = Field(default_factory=_spec_scale_metrics)
+    scale_up: ScaleUp = ScaleUp()
+    scale_down: ScaleDown = ScaleDown()
+
+
+class Scaling(Strict):
+    """The spec's horizontal scaling block (section 4.1), verbatim."""
+
+    min_agents: PositiveInt = 50
+    max_agents: PositiveInt = 250
+    default_agents: PositiveInt = 200
+    auto_scale: AutoScale = AutoScale()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """Accept ``scaling.scale_up`` as shorthand for ``scaling.auto_scale.scale_up``.
+
+        The design's examples and most users write the short form; the spec's
+        block nests under ``auto_scale``. Both load; the short form wins.
+        """
+        if not isinstance(data, dict):
+            return data
+        short = {key: data[key] for key in _AUTO_SCALE_KEYS if key in data}
+        if not short:
+            return data
+        rest = {key: value for key, value in data.items() if key not in short}
+        nested = rest.get("auto_scale")
+        rest["auto_scale"] = _merge_dicts(nested if isinstance(nested, dict) else {}, short)
+        return rest
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scaling:
+        if not self.min_agents <= self.default_agents <= self.max_agents:
+            raise ValueError("expected min_agents <= default_agents <= max_agents")
+        return self
+
+
+_AUTO_SCALE_KEYS = ("enabled", "metrics", "scale_up", "scale_down")
+
+
+def _merge_dicts(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_dicts(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+AGENT_METRICS = (
+    "agent_id",
+    "status",
+    "current_task",
+    "cpu_usage",
+    "memory_usage",
+    "tasks_completed",
+    "error_count",
+    "avg_task_duration",
+)
+ZONE_METRICS = ("zone_id", "active_agents", "queue_depth", "throughput_per_minute", "error_rate")
+GLOBAL_METRICS = (
+    "total_agents",
+    "total_tasks_queued",
+    "total_tasks_completed",
+    "global_throughput",
+    "p50_latency",
+    "p99_latency",
+)
+
+MetricItem = str | dict[str, list[str]]
+
+
+def _metric_list(names: tuple[str, ...]) -> list[MetricItem]:
+    return list(names)
+
+
+def _spec_agent_metrics() -> list[MetricItem]:
+    status: MetricItem = {"status": ["idle", "busy", "error", "offline"]}
+    return ["agent_id", status, *AGENT_METRICS[2:]]
+
+
+def _check_metric_names(items: list[MetricItem], known: tuple[str, ...]) -> list[MetricItem]:
+    for item in items:
+        for name in [item] if isinstance(item, str) else list(item):
+            if name not in known:
+                raise ValueError(f"unknown metric {name!r}; expected one of {', '.join(known)}")
+    return items
+
+
+class Metrics(Strict):
+    """The spec's monitoring block (section 6.1) plus sampling intervals."""
+
+    interval: Duration = Field(60.0, description="Sampling interval of zone and global metrics.")
+    agent_interval: Duration = Field(300.0, description="Sampling interval of agent metrics.")
+    agent_level: list[MetricItem] = Field(default_factory=lambda: _spec_agent_metrics())
+    zone_level: list[MetricItem] = Field(default_factory=lambda: _metric_list(ZONE_METRICS))
+    global_level: list[MetricItem] = Field(default_factory=lambda: _metric_list(GLOBAL_METRICS))
+
+    @field_validator("agent_level")
+    @classmethod
+    def _agent(cls, items: list[MetricItem]) -> list[MetricItem]:
+        return _check_metric_names(items, AGENT_METRICS)
+
+    @field_validator("zone_level")
+    @classmethod
+    def _zone(cls, items: list[MetricItem]) -> list[MetricItem]:
+        return _check_metric_names(items, ZONE_METRICS)
+
+    @field_validator("global_level")
+    @classmethod
+    def _global(cls, items: list[MetricItem]) -> list[MetricItem]:
+        return _check_metric_names(items, GLOBAL_METRICS)
+
+    @model_validator(mode="after")
+    def _positive(self) -> Metrics:
+        if self.interval <= 0 or self.agent_interval <= 0:
+            raise ValueError("expected positive sampling intervals")
+        return self
+
+
+class AlertRule(Strict):
+    """One alert rule as the spec writes it (section 6.3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    condition: str = Field(description="e.g. 'error_rate > 5%', 'p99_latency > 10s'.")
+    action: Literal["page_oncall", "notify_slack", "scale_up_immediate", "log_event"]
+    for_: Duration = Field(0.0, alias="for", description="How long the condition must hold.")
+
+    @field_validator("condition")
+    @classmethod
+    def _parses(cls, condition: str) -> str:
+        parse_condition(condition)
+        return condition
+
+    @property
+    def parsed(self) -> Condition:
+        return parse_condition(self.condition)
+
+
+Severity = Literal["critical", "warning", "info"]
+
+
+def _spec_alerts() -> dict[Severity, list[AlertRule]]:
+    def rule(name: str, condition: str, action: str) -> AlertRule:
+        return AlertRule.model_validate({"name": name, "condition": condition, "action": action})
+
+    return {
+        "critical": [
+            rule("agent_offline_threshold", "offline_agents > 20", "page_oncall"),
+            rule("error_rate_spike", "error_rate > 5%", "page_oncall"),
+            rule("queue_overflow", "queue_depth > 500", "scale_up_immediate"),
+        ],
+        "warning": [
+            rule("high_latency", "p99_latency > 10s", "notify_slack"),
+            rule("low_throughput", "throughput < 50/min", "notify_slack"),
+        ],
+        "info": [rule("scale_event", "agent_count_changed", "log_event")],
+    }
+
+
+Alerts = dict[Severity, list[AlertRule]]
+
+
+class Slo(Strict):
+    """The service-level objective a run is judged against.
+
+    The spec's latency thresholds (p99 10 s, average response 5 s) are read as
+    response time — arrival until an agent starts the task — because a task's
+    service time is its own work, which no orchestration can shorten; what
+    the fleet's size and policies control is how long work waits. An
+    end-to-end target can be set as well.
+    """
+
+    p99_wait: Duration = Field(
+        10.0, description="p99 response-time target: arrival until service starts."
+    )
+    p99_latency: Duration | None = Field(
+        None, description="Optional p99 end-to-end target: arrival until completion."
+    )
+    max_error_rate: float = Field(0.05, ge=0, le=1, description="Largest share of failed tasks.")
+    window: Duration = Field(
+        300.0, description="Windows in which p99 is checked; a window over target is a breach."
+    )
+
+
+class RegionPrice(Strict):
+    vcpu_hour_usd: NonNegativeFloat
+    gb_hour_usd: NonNegativeFloat
+
+
+class Cost(Strict):
+    """Prices of compute. Defaults: AWS Fargate on-demand, Linux/x86, us-east-1."""
+
+    vcpu_hour_usd: NonNegativeFloat = Field(0.04048, description="Price of one vCPU for an hour.")
+    gb_hour_usd: NonNegativeFloat = Field(0.004445, description="Price of one GB for an hour.")
+    regions: dict[str, RegionPrice] = Field(
+        default_factory=lambda: {
+            "ap-northeast-1": RegionPrice(vcpu_hour_usd=0.05056, gb_hour_usd=0.00553)
+        },
+        description="Per-region prices overriding the defaults.",
+    )
+    include_standbys: bool = Field(True, description="Standby coordinators are paid for too.")
+
+
+# --------------------------------------------------------------------------- the scenario
+
+
+class Scenario(Strict):
+    """A what-if: one orchestra, one workload, one set of policies, one timeline."""
+
+    name: str = "phase_3"
+    description: str = ""
+    seed: NonNegativeInt = Field(0, description="Root of every random stream.")
+    duration: Duration = Field(24 * 3600.0, description="Simulated time.")
+    warmup: Duration = Field(3600.0, description="Cut from every statistic.")
+    topology: Topology = Topology()
+    workload: Workload = Workload()
+    network: Network = Network()
+    policies: Policies = Policies()
+    scaling: Scaling = Scaling()
+    metrics: Metrics = Metrics()
+    alerts: Alerts = Field(default_factory=_spec_alerts)
+    chaos: list[Any] = Field(
+        default_factory=list,
+        description="Failure timeline; kept empty until fault injection lands.",
+        max_length=0,
+    )
+    slo: Slo = Slo()
+    cost: Cost = Cost()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        categories = self.topology.categories
+        if self.duration <= 0:
+            raise ValueError("duration: expected a positive duration")
+        if self.warmup >= self.duration:
+            raise ValueError("warmup: expected less than duration")
+        if self.workload.mix is not None:
+            _require_same_keys("workload.mix", self.workload.mix, categories)
+        zones = [zone.name for zone in self.topology.zones]
+        if self.workload.zone_mix is not None:
+            _require_same_keys("workload.zone_mix", self.workload.zone_mix, dict.fromkeys(zones))
+        for index, dag in enumerate(self.workload.dags.inline):
+            for node in dag.nodes:
+                if node.category not in categories:
+                    raise ValueError(
+                        f"workload.dags.inline[{index}]: node {node.id!r}: unknown category "
+                        f"{node.category!r}; expected one of {', '.join(categories)}"
+                    )
+        for category in self.workload.service_by_category:
+            if category not in categories:
+                raise ValueError(
+                    f"workload.service_by_category.{category}: unknown category; expected one "
+                    f"of {', '.join(categories)}"
+                )
+        regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
+        for a in sorted(regions):
+            for b in sorted(regions):
+                if self.network.rtt_between(a, b) is None:
+                    raise ValueError(f"network.rtt_ms: expected an RTT between {a} and {b}")
+        if self.specialist_count() < 0:
+            raise ValueError(
+                "topology.specialists: scaling.default_agents leaves no room for specialists "
+                "after chiefs, zone coordinators and team leads"
+            )
+        return self
+
+    def control_agents(self) -> int:
+        """Chiefs, zone coordinators and team leads: the agents that coordinate."""
+        topo = self.topology
+        return topo.control_plane.chiefs + len(topo.zones) + sum(z.team_leads for z in topo.zones)
+
+    def specialist_count(self) -> int:
+        """Specialists in the fleet: given, or what default_agents leaves after coordination."""
+        if self.topology.specialists is not None:
+            return self.topology.specialists
+        return self.scaling.default_agents - self.control_agents()
+
+
+def _require_same_keys(path: str, given: dict[str, Any], expected: dict[str, Any]) -> None:
+    missing = [key for key in expected if key not in given]
+    unknown = [key for key in given if key not in expected]
+    if unknown:
+        raise ValueError(
+            f"{path}.{unknown[0]}: unknown category or zone; expected one of {', '.join(expected)}"
+        )
+    if missing:
+        raise ValueError(
+            f"{path}: missing {', '.join(missing)}; list every one (weight 0 to exclude it)"
+        )
