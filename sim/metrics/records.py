@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-TASK_FLOAT_COLUMNS = (
+#: Columns of ``tasks.parquet`` in the order a row is recorded.
+TASK_COLUMNS = (
+    "task_id",
+    "job_id",
+    "node",
+    "attempt",
+    "category",
+    "home_zone",
+    "zone",
+    "agent",
+    "outcome",
+    "reason",
+    "critical",
     "arrival_s",
     "dispatch_s",
     "start_s",
@@ -29,85 +40,102 @@ TASK_FLOAT_COLUMNS = (
     "transfer_s",
     "queue_s",
 )
-TASK_INT_COLUMNS = ("task_id", "job_id", "node", "attempt")
-TASK_STR_COLUMNS = ("category", "home_zone", "zone", "agent", "outcome", "reason")
+_INT_COLUMNS = ("task_id", "job_id", "node", "attempt")
+_STR_COLUMNS = ("category", "home_zone", "zone", "agent", "reason")
 
 OUTCOMES = ("completed", "failed", "retried", "in_flight")
 
 
+class TaskAttempt(Protocol):
+    """What a shell's task object must offer to be recorded (the model's Task does)."""
+
+    id: int
+    node: int
+    attempt: int
+    category: str
+    home_zone: str
+    zone: str
+    agent: str
+    critical: bool
+    arrival: float
+    dispatch: float
+    start: float
+    work: float
+    transfer: float
+    queued: float
+
+    @property
+    def job_id(self) -> int: ...
+
+
 class TaskLog:
-    """Task attempts, appended as they end (completed, failed, retried) or at the end of a run."""
+    """Task attempts, recorded as they end (completed, failed, retried) or at the end of a run.
+
+    A row is one tuple appended to a list — the cheapest thing Python can do
+    per task on the hot path; the columns are built once, in :meth:`frame`.
+    """
 
     def __init__(self) -> None:
-        self._floats = {name: array("d") for name in TASK_FLOAT_COLUMNS}
-        self._ints = {name: array("q") for name in TASK_INT_COLUMNS}
-        self._strs: dict[str, list[str]] = {name: [] for name in TASK_STR_COLUMNS}
-        self._critical = array("b")
+        self._rows: list[tuple[Any, ...]] = []
 
-    def append(
+    def record(
         self,
-        *,
-        task_id: int,
-        job_id: int,
-        node: int,
-        attempt: int,
-        category: str,
-        home_zone: str,
-        zone: str,
-        agent: str,
+        task: TaskAttempt,
         outcome: str,
-        critical: bool,
-        arrival_s: float,
-        dispatch_s: float,
-        start_s: float,
         end_s: float,
         complete_s: float,
-        work_s: float,
         service_s: float,
-        transfer_s: float,
-        queue_s: float,
         reason: str = "",
     ) -> None:
-        f, i, s = self._floats, self._ints, self._strs
-        f["arrival_s"].append(arrival_s)
-        f["dispatch_s"].append(dispatch_s)
-        f["start_s"].append(start_s)
-        f["end_s"].append(end_s)
-        f["complete_s"].append(complete_s)
-        f["work_s"].append(work_s)
-        f["service_s"].append(service_s)
-        f["transfer_s"].append(transfer_s)
-        f["queue_s"].append(queue_s)
-        i["task_id"].append(task_id)
-        i["job_id"].append(job_id)
-        i["node"].append(node)
-        i["attempt"].append(attempt)
-        s["category"].append(category)
-        s["home_zone"].append(home_zone)
-        s["zone"].append(zone)
-        s["agent"].append(agent)
-        s["outcome"].append(outcome)
-        s["reason"].append(reason)
-        self._critical.append(1 if critical else 0)
+        self._rows.append(
+            (
+                task.id,
+                task.job_id,
+                task.node,
+                task.attempt,
+                task.category,
+                task.home_zone,
+                task.zone,
+                task.agent,
+                outcome,
+                reason,
+                task.critical,
+                task.arrival,
+                task.dispatch,
+                task.start,
+                end_s,
+                complete_s,
+                task.work,
+                service_s,
+                task.transfer,
+                task.queued,
+            )
+        )
 
     def __len__(self) -> int:
-        return len(self._critical)
+        return len(self._rows)
 
     def frame(self, replication: int, warmup_s: float) -> pd.DataFrame:
         """The log as the documented ``tasks.parquet`` table."""
+        columns = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(TASK_COLUMNS)
         data: dict[str, Any] = {"replication": np.full(len(self), replication, dtype=np.int64)}
-        for name in TASK_INT_COLUMNS:
-            data[name] = np.frombuffer(self._ints[name], dtype=np.int64).copy()
-        for name in TASK_STR_COLUMNS:
-            data[name] = pd.Categorical(self._strs[name])
-        data["critical"] = np.frombuffer(self._critical, dtype=np.int8).astype(bool)
-        for name in TASK_FLOAT_COLUMNS:
-            data[name] = np.frombuffer(self._floats[name], dtype=np.float64).copy()
+        for name, values in zip(TASK_COLUMNS, columns, strict=True):
+            if name in _INT_COLUMNS:
+                data[name] = np.asarray(values, dtype=np.int64)
+            elif name in _STR_COLUMNS:
+                data[name] = pd.Categorical(values)
+            elif name == "outcome":
+                data[name] = pd.Categorical(values, categories=list(OUTCOMES))
+            elif name == "critical":
+                data[name] = np.asarray(values, dtype=bool)
+            else:
+                data[name] = np.asarray(values, dtype=np.float64)
         frame = pd.DataFrame(data)
+        for name in ("dispatch_s", "start_s"):  # -1 in the shells means "not yet"
+            frame[name] = frame[name].where(frame[name] >= 0)
         frame["wait_s"] = frame["start_s"] - frame["arrival_s"]
         frame["latency_s"] = frame["complete_s"] - frame["arrival_s"]
         frame["warm"] = frame["arrival_s"] >= warmup_s
-        frame["outcome"] = frame["outcome"].cat.set_categories(list(OUTCOMES))
         return frame
 
 

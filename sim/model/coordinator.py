@@ -25,7 +25,7 @@ import simpy
 
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog
-from sim.model.agent import Specialist
+from sim.model.agent import Specialist, wake_with
 from sim.model.dagjob import DagJob
 from sim.model.network import AgentMessage, MessageType, Network
 from sim.model.task import Task
@@ -183,7 +183,10 @@ class Dispatcher:
         task.dispatch = self.env.now
         task.agent = agent.id
         task.zone = agent.zone
-        if latency <= 0:
+        if agent.idle:
+            # A slot is asleep waiting for work: the message wakes it on arrival, task in hand.
+            wake_with(self.env, agent.idle.pop(), task, latency)
+        elif latency <= 0:
             self._deliver(agent, task)
         else:
             self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
@@ -288,27 +291,7 @@ class Dispatcher:
         report = self.net.report(agent.zone)
         complete = now + report
         job = task.job
-        self.task_log.append(
-            task_id=task.id,
-            job_id=job.job_id if job is not None else -1,
-            node=task.node,
-            attempt=task.attempt,
-            category=task.category,
-            home_zone=task.home_zone,
-            zone=agent.zone,
-            agent=agent.id,
-            outcome="completed",
-            critical=task.critical,
-            arrival_s=task.arrival,
-            dispatch_s=task.dispatch,
-            start_s=task.start,
-            end_s=now,
-            complete_s=complete,
-            work_s=task.work,
-            service_s=service,
-            transfer_s=task.transfer,
-            queue_s=task.queued,
-        )
+        self.task_log.record(task, "completed", now, complete, service)
         del self.live[task.id]
         self.completed += 1
         self.collector.task_finished(agent.zone, complete - task.arrival)
@@ -324,28 +307,7 @@ class Dispatcher:
         """The task fails for good: recorded with its reason, never silently dropped."""
         now = self.env.now
         job = task.job
-        self.task_log.append(
-            task_id=task.id,
-            job_id=job.job_id if job is not None else -1,
-            node=task.node,
-            attempt=task.attempt,
-            category=task.category,
-            home_zone=task.home_zone,
-            zone=task.zone,
-            agent=task.agent,
-            outcome="failed",
-            critical=task.critical,
-            arrival_s=task.arrival,
-            dispatch_s=task.dispatch,
-            start_s=task.start,
-            end_s=now,
-            complete_s=now,
-            work_s=task.work,
-            service_s=0.0,
-            transfer_s=task.transfer,
-            queue_s=task.queued,
-            reason=reason,
-        )
+        self.task_log.record(task, "failed", now, now, 0.0, reason)
         del self.live[task.id]
         self.failed += 1
         self.collector.task_finished(task.zone, now - task.arrival, failed=True)

@@ -207,28 +207,19 @@ class Simulation:
         for successor in sorted(seen):
             dispatcher.blocked -= 1
             dispatcher.failed += 1
-            dispatcher.task_log.append(
-                task_id=dispatcher.new_task_id(),
-                job_id=job.job_id,
+            orphan = Task(
+                dispatcher.new_task_id(),
+                now,
+                job.dag_node(successor).category,
+                job.home_zone,
+                job.work[successor],
+                job=job,
                 node=successor,
-                attempt=0,
-                category=job.dag_node(successor).category,
-                home_zone=job.home_zone,
-                zone="",
-                agent="",
-                outcome="failed",
                 critical=successor in job.plan.critical,
-                arrival_s=now,
-                dispatch_s=-1.0,
-                start_s=-1.0,
-                end_s=now,
-                complete_s=now,
-                work_s=job.work[successor],
-                service_s=0.0,
-                transfer_s=0.0,
-                queue_s=0.0,
-                reason="upstream_failed",
             )
+            orphan.attempt = 0
+            orphan.zone = ""
+            dispatcher.task_log.record(orphan, "failed", now, now, 0.0, "upstream_failed")
         self._open_jobs.pop(job.job_id, None)
         self.events.add(now, "job_failed", str(job.job_id), node=node, downstream=len(seen))
 
@@ -342,28 +333,10 @@ class Simulation:
         """Tasks still in the system at the end get an 'in_flight' row (start -1 if unstarted)."""
         now = self.env.now
         for task in sorted(self.dispatcher.live.values(), key=lambda t: t.id):
-            job = task.job
-            self.task_log.append(
-                task_id=task.id,
-                job_id=job.job_id if job is not None else -1,
-                node=task.node,
-                attempt=task.attempt,
-                category=task.category,
-                home_zone=task.home_zone,
-                zone=task.zone,
-                agent=task.agent,
-                outcome="in_flight",
-                critical=task.critical,
-                arrival_s=task.arrival,
-                dispatch_s=task.dispatch,
-                start_s=task.start,
-                end_s=math.nan,
-                complete_s=math.nan,
-                work_s=task.work,
-                service_s=(now - task.start) if task.start >= 0 else 0.0,
-                transfer_s=task.transfer,
-                queue_s=task.queued + ((now - task.enqueued) if task.enqueued >= 0 else 0.0),
-            )
+            if task.enqueued >= 0:
+                task.queued += now - task.enqueued
+            served = (now - task.start) if task.start >= 0 else 0.0
+            self.task_log.record(task, "in_flight", math.nan, math.nan, served)
 
     def _check_conservation(self) -> dict[str, int]:
         d = self.dispatcher

@@ -75,3 +75,7 @@ class Task:
         self.transfer = 0.0
         self.attempt = 1
         self.agent = ""
+
+    @property
+    def job_id(self) -> int:
+        return self.job.job_id if self.job is not None else -1
