@@ -21,7 +21,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/ruff format --check sim tests benchmarks
-	$(BIN)/mypy sim/policies sim/scenario sim/analysis
+	$(BIN)/mypy sim
 
 format: setup
 	$(BIN)/ruff format sim tests benchmarks

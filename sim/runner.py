@@ -33,7 +33,8 @@ class Outcome:
 
     def frame(self, name: str) -> pd.DataFrame:
         """One of tasks, metrics, events, agents, jobs — all replications stacked."""
-        return pd.concat([getattr(r, name) for r in self.results], ignore_index=True)
+        frames: list[pd.DataFrame] = [getattr(r, name) for r in self.results]
+        return pd.concat(frames, ignore_index=True)
 
 
 def summary_of(result: RunResult) -> dict[str, Any]:

@@ -32,6 +32,8 @@ VALUE_COLUMNS = (
     "p50_latency_s",
     "p99_latency_s",
     "avg_latency_s",
+    "p50_wait_s",
+    "p99_wait_s",
     "utilization",
     "cpu_usage",
     "memory_usage",
@@ -79,6 +81,7 @@ class MetricsCollector:
         self._zones = list(zones)
         self._interval = interval_s
         self._latencies: list[float] = []
+        self._waits: list[float] = []
         self._zone_latencies: dict[str, list[float]] = {z: [] for z in zones}
         self._completed: dict[str, int] = dict.fromkeys(zones, 0)
         self._failed: dict[str, int] = dict.fromkeys(zones, 0)
@@ -86,13 +89,16 @@ class MetricsCollector:
         self._last_time = 0.0
         self._rows: list[dict[str, Any]] = []
 
-    def task_finished(self, zone: str, latency_s: float, *, failed: bool = False) -> None:
-        """Count one finished task; called from the shell's hot path."""
+    def task_finished(
+        self, zone: str, latency_s: float, wait_s: float = 0.0, *, failed: bool = False
+    ) -> None:
+        """Count one finished task (latency: arrival to completion; wait: to service start)."""
         if failed:
             self._failed[zone] += 1
             return
         self._completed[zone] += 1
         self._latencies.append(latency_s)
+        self._waits.append(wait_s)
         self._zone_latencies[zone].append(latency_s)
 
     def sample(self, now: float, zones: Sequence[ZoneSnapshot]) -> None:
@@ -103,6 +109,7 @@ class MetricsCollector:
         total_failed = sum(self._failed.values())
         self._total_completed += total_done
         p50, p99, avg = _percentiles(self._latencies)
+        w50, w99, _ = _percentiles(self._waits)
         slots = sum(z.slots for z in zones)
         busy_slots = sum(z.busy_slots for z in zones)
         self._rows.append(
@@ -124,6 +131,8 @@ class MetricsCollector:
                 "p50_latency_s": p50,
                 "p99_latency_s": p99,
                 "avg_latency_s": avg,
+                "p50_wait_s": w50,
+                "p99_wait_s": w99,
                 "utilization": _ratio(busy_slots, slots),
                 "status": None,
             }
@@ -158,6 +167,7 @@ class MetricsCollector:
             self._failed[z.zone] = 0
             self._zone_latencies[z.zone] = []
         self._latencies = []
+        self._waits = []
 
     def sample_agents(self, now: float, agents: Iterable[AgentSnapshot]) -> None:
         """Emit one row per agent (on the slower agent interval: 200 rows a tick add up)."""

@@ -209,15 +209,17 @@ def compute_cost(scenario: Scenario, agents: pd.DataFrame) -> float:
     """Dollars for every agent's vCPU- and GB-hours over its lifetime, at its region's price."""
     cost = scenario.cost
     total = 0.0
-    for row in agents.itertuples(index=False):
-        if row.role == "zone_standby" and not cost.include_standbys:
+    columns = ("role", "region", "vcpu", "mem_gb", "joined_s", "left_s")
+    rows = zip(*(agents[c].tolist() for c in columns), strict=True)
+    for role, region, vcpu, mem_gb, joined_s, left_s in rows:
+        if role == "zone_standby" and not cost.include_standbys:
             continue
-        price = cost.regions.get(row.region)
+        price = cost.regions.get(str(region))
         vcpu_price = price.vcpu_hour_usd if price else cost.vcpu_hour_usd
         gb_price = price.gb_hour_usd if price else cost.gb_hour_usd
-        hours = (row.left_s - row.joined_s) / 3600.0
-        total += hours * (row.vcpu * vcpu_price + row.mem_gb * gb_price)
-    return float(total)
+        hours = (float(left_s) - float(joined_s)) / 3600.0
+        total += hours * (float(vcpu) * vcpu_price + float(mem_gb) * gb_price)
+    return total
 
 
 def slo_breaches(
@@ -239,7 +241,7 @@ def combine_replications(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean of every numeric figure across replications, with a 95 % t-interval in ``ci95``."""
     if len(summaries) == 1:
         return dict(summaries[0])
-    combined = _mean_tree(summaries)
+    combined: dict[str, Any] = _mean_tree(summaries)
     combined["replications"] = len(summaries)
     combined["ci95"] = _ci_tree(summaries)
     combined["events_sha256"] = [s["events_sha256"] for s in summaries]

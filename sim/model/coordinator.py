@@ -20,6 +20,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import simpy
 
@@ -131,8 +132,8 @@ class Dispatcher:
         self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
 
     def _delivered_to_zone(self, event: simpy.Event) -> None:
-        message: AgentMessage = event.value
-        task: Task = message.payload  # type: ignore[assignment]
+        message = cast(AgentMessage, event.value)
+        task = cast(Task, message.payload)
         self.in_transit -= 1
         if message.expired(self.env.now):
             # The chief hears no acknowledgement and sends the task again.
@@ -192,7 +193,7 @@ class Dispatcher:
             self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
-        agent, task = event.value
+        agent, task = cast(tuple[Specialist, Task], event.value)
         self._deliver(agent, task)
 
     def _deliver(self, agent: Specialist, task: Task) -> None:
@@ -294,7 +295,7 @@ class Dispatcher:
         self.task_log.record(task, "completed", now, complete, service)
         del self.live[task.id]
         self.completed += 1
-        self.collector.task_finished(agent.zone, complete - task.arrival)
+        self.collector.task_finished(agent.zone, complete - task.arrival, task.start - task.arrival)
         if job is not None:
             job.placement[task.node] = (agent.id, agent.zone)
             if self.on_job_node_done is not None:
@@ -315,7 +316,7 @@ class Dispatcher:
             self.on_job_node_failed(job, task.node)
 
     def _reported(self, event: simpy.Event) -> None:
-        job, node = event.value
+        job, node = cast(tuple[DagJob, int], event.value)
         assert self.on_job_node_done is not None
         self.on_job_node_done(job, node)
 

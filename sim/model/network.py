@@ -113,7 +113,7 @@ class Network:
     def _one_way(self, path: str, region_a: str, region_b: str) -> float:
         if not self.enabled:
             return 0.0
-        overhead = getattr(self._spec, path).overhead_ms
+        overhead = float(getattr(self._spec, path).overhead_ms)
         return (overhead + self._rtt_ms(region_a, region_b) / 2) / 1000.0
 
     # ------------------------------------------------------------------ draws
@@ -145,6 +145,21 @@ class Network:
         """TASK_COMPLETE back up the hierarchy: specialist to team lead to zone to chief."""
         mean = self._report[zone]
         return mean * self._jitter() if mean else 0.0
+
+    def broadcast(self, from_region: str) -> dict[str, float]:
+        """A broadcast over Redis pub/sub: publisher to the broker (with the chiefs) to each zone.
+
+        Returns the one-way delay to every zone, jittered independently.
+        """
+        if not self.enabled:
+            return dict.fromkeys(self._regions, 0.0)
+        overhead = self._spec.redis_pubsub.overhead_ms
+        to_broker = self._rtt_ms(from_region, self._chief_region) / 2
+        delays = {}
+        for zone, region in self._regions.items():
+            leg = self._rtt_ms(self._chief_region, region) / 2
+            delays[zone] = (overhead + to_broker + leg) / 1000.0 * self._jitter()
+        return delays
 
     def transfer(self, data_mb: float, from_zone: str, to_zone: str) -> float:
         """Moving a DAG edge's data: direct TCP inside a zone, NATS across zones."""

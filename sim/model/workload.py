@@ -243,36 +243,44 @@ class TaskSource:
         if not np.all(np.isfinite(times)) or np.any(times < 0):
             raise WorkloadError(f"{path}: arrival_s: expected non-negative numbers in every row")
         order = np.argsort(times, kind="stable")
-        for column, allowed in (("category", self.categories), ("zone", self.zones)):
-            if column in frame.columns:
-                bad = sorted(set(frame[column].astype(str)) - set(allowed))
+        for name, allowed in (("category", self.categories), ("zone", self.zones)):
+            if name in frame.columns:
+                bad = sorted(set(frame[name].astype(str)) - set(allowed))
                 if bad:
                     raise WorkloadError(
-                        f"{path}: {column}: unknown value {bad[0]!r}; "
+                        f"{path}: {name}: unknown value {bad[0]!r}; "
                         f"expected one of {', '.join(allowed)}"
                     )
+
+        def texts(name: str) -> list[str] | None:
+            if name not in frame.columns:
+                return None
+            return [str(v) for v in frame[name].iloc[order].tolist()]
+
+        def numbers(name: str) -> list[float] | None:
+            if name not in frame.columns:
+                return None
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)[order]
+            if not np.all(np.isfinite(values)) or np.any(values < 0):
+                raise WorkloadError(f"{path}: {name}: expected non-negative numbers in every row")
+            return [float(v) for v in values]
+
+        given_category, given_zone = texts("category"), texts("zone")
+        given_work, given_key = numbers("work_s"), numbers("affinity_key")
         pending: list[tuple[int, int, int]] = []
-        for row in order.tolist():
-            t = float(times[row])
+        for i, t in enumerate(times[order].tolist()):
             if t >= self._scenario.duration:
                 break
             if not pending:
                 pending = self._attributes()
             c, z, k = pending.pop()
-            category = (
-                str(frame["category"].iat[row])
-                if "category" in frame.columns
-                else self.categories[c]
-            )
-            zone = str(frame["zone"].iat[row]) if "zone" in frame.columns else self.zones[z]
-            if "work_s" in frame.columns:
-                work = float(frame["work_s"].iat[row])
-            else:
-                work = self._demand.draw(category)
+            category = given_category[i] if given_category else self.categories[c]
+            zone = given_zone[i] if given_zone else self.zones[z]
+            work = given_work[i] if given_work else self._demand.draw(category)
             key: int | None = k if self._keys else None
-            if "affinity_key" in frame.columns:
-                key = int(frame["affinity_key"].iat[row])
-            yield Arrival(t, category, zone, work, key)
+            if given_key:
+                key = int(given_key[i])
+            yield Arrival(float(t), category, zone, work, key)
 
 
 def _normalise(weights: list[float], label: str) -> np.ndarray:

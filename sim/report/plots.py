@@ -304,12 +304,15 @@ def active_agents_figure(metrics: pd.DataFrame, events: pd.DataFrame | None = No
 
 
 def latency_figure(metrics: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
-    """p50 and p99 task latency over time, from the fleet-wide metric samples."""
+    """p50 and p99 over time: end-to-end latency, and wait (the SLO's response time)."""
     m, e, axis = _timeseries_frames(metrics, events)
-    fig, ax = _new_timeseries("Task latency")
+    fig, ax = _new_timeseries("Task latency and wait")
     rows = _global_rows(m)
     drawn = _plot_column(ax, rows, "p99_latency_s", axis, color="#d62728", lw=1.4, label="p99")
     drawn |= _plot_column(ax, rows, "p50_latency_s", axis, color="#1f77b4", lw=1.4, label="p50")
+    drawn |= _plot_column(
+        ax, rows, "p99_wait_s", axis, color="#ff7f0e", lw=1.2, ls="--", label="p99 wait"
+    )
     if not drawn:
         _no_data(ax)
         return fig

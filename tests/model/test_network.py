@@ -1,0 +1,87 @@
+"""The network model: each of the spec's paths costs what its definition says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.model.network import AgentMessage, MessageType, Network
+from sim.scenario.schema import Network as NetworkSpec
+
+REGIONS = {"A": "us-east-1", "B": "us-west-2", "C": "eu-west-1", "D": "ap-northeast-1"}
+
+
+def network(**changes: object) -> Network:
+    spec = NetworkSpec.model_validate({"jitter_cv": 0, **changes})
+    return Network(spec, REGIONS, "us-east-1", np.random.default_rng(0))
+
+
+def test_each_path_is_overhead_plus_half_the_round_trip() -> None:
+    net = network()
+    # gRPC chief (us-east-1) -> zone D (ap-northeast-1): 0.5 ms + 145.3 / 2 ms.
+    assert net.chief_to_zone("D") == pytest.approx((0.5 + 145.3 / 2) / 1000)
+    assert net.chief_to_zone("A") == pytest.approx((0.5 + 1.0 / 2) / 1000)
+    # Zone coordinator -> team lead -> specialist: two gRPC hops inside the region.
+    assert net.zone_to_agent() == pytest.approx(2 * (0.5 + 0.5) / 1000)
+    # Cross-zone through NATS: broker overhead plus half the inter-region RTT.
+    assert net.cross_zone("B", "C") == pytest.approx((1.0 + 137.0 / 2) / 1000)
+    # Report: specialist -> team lead -> zone -> chief.
+    assert net.report("C") == pytest.approx(net.zone_to_agent() + net.chief_to_zone("C"))
+    # Pulling from another zone's queue is a NATS round trip.
+    assert net.pull("A", "D") == pytest.approx(2 * net.cross_zone("A", "D"))
+
+
+def test_transfers_use_direct_tcp_inside_a_zone_and_nats_across() -> None:
+    net = network()
+    inside = net.transfer(100, "A", "A")
+    across = net.transfer(100, "A", "C")
+    assert inside == pytest.approx((0.2 + 0.5) / 1000 + 100 * 8 / 5000)
+    assert across == pytest.approx((1.0 + 80.5 / 2) / 1000 + 100 * 8 / 1000)
+    assert net.transfer(0, "A", "A") < net.transfer(1, "A", "A")
+
+
+def test_broadcast_goes_through_the_broker_beside_the_chiefs() -> None:
+    delays = network().broadcast("eu-west-1")
+    assert delays["A"] == pytest.approx((0.5 + 80.5 / 2 + 1.0 / 2) / 1000)
+    assert delays["D"] == pytest.approx((0.5 + 80.5 / 2 + 145.3 / 2) / 1000)
+
+
+def test_latency_off_is_exactly_zero_everywhere() -> None:
+    net = network(enabled=False)
+    assert net.chief_to_zone("D") == net.zone_to_agent() == net.report("D") == 0.0
+    assert net.transfer(1000, "A", "D") == 0.0
+    assert set(net.broadcast("us-east-1").values()) == {0.0}
+
+
+def test_jitter_keeps_the_mean_and_has_the_requested_spread() -> None:
+    spec = NetworkSpec.model_validate({"jitter_cv": 0.3})
+    net = Network(spec, REGIONS, "us-east-1", np.random.default_rng(4))
+    samples = np.array([net.chief_to_zone("D") for _ in range(20_000)])
+    mean = (0.5 + 145.3 / 2) / 1000
+    # 20,000 lognormal draws with cv 0.3: the sample mean's sd is 0.3 * mean / sqrt(n).
+    assert abs(samples.mean() - mean) < 4 * 0.3 * mean / np.sqrt(len(samples))
+    assert samples.std() / samples.mean() == pytest.approx(0.3, rel=0.05)
+
+
+def test_messages_carry_the_spec_fields_and_expire_by_ttl() -> None:
+    message = AgentMessage(MessageType.TASK_ASSIGN, "chief", "A-coord", {"task": 1}, 10.0, 30.0)
+    assert message.type == "task_assign"
+    assert (message.sender, message.to, message.timestamp, message.ttl) == (
+        "chief",
+        "A-coord",
+        10.0,
+        30.0,
+    )
+    assert not message.expired(40.0)
+    assert message.expired(40.0001)
+    other = AgentMessage(MessageType.HEARTBEAT, "x", "broadcast", None, 0.0, 1.0)
+    assert other.id != message.id
+    assert {t.value for t in MessageType} == {
+        "task_assign",
+        "task_complete",
+        "task_failed",
+        "heartbeat",
+        "status_request",
+        "status_response",
+        "escalation",
+    }
