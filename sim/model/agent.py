@@ -51,12 +51,14 @@ class Specialist:
         "category",
         "completed",
         "current",
+        "draining",
         "env",
         "errors",
         "id",
         "idle",
         "in_flight",
         "info",
+        "live_slots",
         "local",
         "reported",
         "served_time",
@@ -98,6 +100,10 @@ class Specialist:
         self.busy_time = 0.0
         self.busy_since: list[float] = []
         self.served_time = 0.0
+        #: Draining: takes no new work, finishes what it holds, then goes offline.
+        self.draining = False
+        #: Slot loops still running; the agent is offline when the last one ends.
+        self.live_slots = 0
 
     def busy_slot_seconds(self, now: float) -> float:
         """Slot-seconds spent serving up to *now*, open services included."""
@@ -106,7 +112,10 @@ class Specialist:
     def work_loop(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
         """One concurrency slot: take work, fetch inputs, serve, report, repeat."""
         env = self.env
+        self.live_slots += 1
         while True:
+            if self.draining and not self.local:
+                break
             if self.local:
                 task = self.local.popleft()
                 dispatcher.local_taken(self, task)
@@ -131,3 +140,6 @@ class Specialist:
             dispatcher.service_started(self, task)
             yield env.timeout(task.work / self.speed)
             dispatcher.service_ended(self, task)
+        self.live_slots -= 1
+        if self.live_slots == 0:
+            dispatcher.agent_stopped(self)

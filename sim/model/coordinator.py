@@ -106,6 +106,7 @@ class Dispatcher:
         self.jobs: list[JobRecord] = []
         self.on_job_node_done: Callable[[DagJob, int], None] | None = None
         self.on_job_node_failed: Callable[[DagJob, int], None] | None = None
+        self.on_agent_stopped: Callable[[Specialist], None] | None = None
         self.resend_limit = network.resend_limit
 
     def new_task_id(self) -> int:
@@ -197,6 +198,13 @@ class Dispatcher:
         self._deliver(agent, task)
 
     def _deliver(self, agent: Specialist, task: Task) -> None:
+        if agent.draining and agent.live_slots == 0:
+            # The agent finished draining while this task was on its way: place it anew.
+            agent.in_flight -= 1
+            self.zones[agent.zone].in_flight -= 1
+            task.agent = ""
+            self.zone_receive(task, agent.zone)
+            return
         task.enqueued = self.env.now
         agent.local.append(task)
         self.zones[agent.zone].local_queued += 1
@@ -319,6 +327,12 @@ class Dispatcher:
         job, node = cast(tuple[DagJob, int], event.value)
         assert self.on_job_node_done is not None
         self.on_job_node_done(job, node)
+
+    def agent_stopped(self, agent: Specialist) -> None:
+        """An agent's last slot loop ended (it drained or stopped)."""
+        self._sync(agent)
+        if self.on_agent_stopped is not None:
+            self.on_agent_stopped(agent)
 
     # ------------------------------------------------------------------ books
 

@@ -25,6 +25,7 @@ from sim.model.agent import Specialist
 from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
 from sim.model.dagjob import DagJob
 from sim.model.dags import DagSource
+from sim.model.fleet import Fleet
 from sim.model.network import Network
 from sim.model.rng import Streams
 from sim.model.task import Task
@@ -87,14 +88,6 @@ class Simulation:
         self.router = ZoneRouter(self.world.zones, rtt)
         self.zones = {z: ZoneState(name=z, region=self.world.regions[z]) for z in self.world.zones}
         self.agents: dict[str, Specialist] = {}
-        for spec in self.world.specialists:
-            agent = Specialist(self.env, spec)
-            self.agents[agent.id] = agent
-            zone = self.zones[spec.zone]
-            zone.total_agents += 1
-            zone.active_agents += 1
-            zone.slots += spec.slots
-            self.balancer.agent_joined(agent.info)
         self.dispatcher = Dispatcher(
             self.env,
             self.network,
@@ -107,6 +100,17 @@ class Simulation:
             self.events,
             spill=policies.spill_across_zones,
         )
+        self.fleet = Fleet(
+            self.env,
+            scenario,
+            self.world,
+            self.zones,
+            self.balancer,
+            self.dispatcher,
+            self.events,
+            streams.get("fleet"),
+        )
+        self.fleet.provision()
         self.demand = ServiceDemand(scenario, streams)
         self.tasks = TaskSource(scenario, streams, self.demand)
         self.dags = DagSource(scenario, streams, self.demand, self.network)
@@ -291,9 +295,6 @@ class Simulation:
         self.events.add(
             0.0, "run_start", scenario.name, seed=scenario.seed, replication=self.replication
         )
-        for agent in self.agents.values():
-            for _ in range(agent.slots):
-                env.process(agent.work_loop(self.dispatcher))
         env.process(self.arrivals())
         env.process(self.job_arrivals())
         env.process(self.sampler())
@@ -321,7 +322,7 @@ class Simulation:
             tasks=tasks,
             metrics=self.collector.frame(self.replication),
             events=events,
-            agents=self._agents_frame(),
+            agents=self.fleet.frame(self.replication, env.now),
             jobs=self._jobs_frame(),
             counts=counts,
             events_sha256=canonical_sha256(events, tasks),
@@ -358,44 +359,6 @@ class Simulation:
                 f"failed={d.failed} found in system={present} ledger={len(d.live)}+{d.blocked}"
             )
         return counts
-
-    def _agents_frame(self) -> pd.DataFrame:
-        end = self.env.now
-        rows = [
-            {
-                "agent": s.agent_id,
-                "role": "specialist",
-                "category": s.category,
-                "zone": s.zone,
-                "region": self.world.regions[s.zone],
-                "vcpu": s.vcpu,
-                "mem_gb": s.mem_gb,
-                "speed": s.speed,
-                "slots": s.slots,
-                "joined_s": 0.0,
-                "left_s": end,
-            }
-            for s in self.world.specialists
-        ]
-        rows += [
-            {
-                "agent": c.agent_id,
-                "role": c.role,
-                "category": "",
-                "zone": c.zone or "",
-                "region": c.region,
-                "vcpu": c.vcpu,
-                "mem_gb": c.mem_gb,
-                "speed": 1.0,
-                "slots": 0,
-                "joined_s": 0.0,
-                "left_s": end,
-            }
-            for c in self.world.coordinators
-        ]
-        frame = pd.DataFrame(rows)
-        frame.insert(0, "replication", np.full(len(frame), self.replication, dtype=np.int64))
-        return frame
 
     def _jobs_frame(self) -> pd.DataFrame:
         columns = ["job_id", "shape", "nodes", "arrival_s", "complete_s", "cp_bound_s", "work_s"]

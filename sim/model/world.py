@@ -60,6 +60,52 @@ class SpecialistSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SpecialistTemplate:
+    """What every specialist of a scenario shares; speed jitter is drawn per agent."""
+
+    vcpu: float
+    mem_gb: float
+    speed: float
+    slots: int
+    capacity: int
+    speed_sigma: float
+
+    def build(
+        self, agent_id: str, category: str, zone: str, team: str, rng: np.random.Generator
+    ) -> SpecialistSpec:
+        """One specialist; its speed is the template's times a lognormal factor of mean 1."""
+        sigma = self.speed_sigma
+        factor = float(rng.lognormal(-sigma * sigma / 2, sigma)) if sigma > 0 else 1.0
+        return SpecialistSpec(
+            agent_id=agent_id,
+            category=category,
+            zone=zone,
+            team=team,
+            speed=self.speed * factor,
+            slots=self.slots,
+            capacity=self.capacity,
+            vcpu=self.vcpu,
+            mem_gb=self.mem_gb,
+        )
+
+
+def specialist_template(scenario: Scenario) -> SpecialistTemplate:
+    """Resources, speed (Amdahl) and slots of the scenario's specialists."""
+    topo = scenario.topology
+    res = topo.resources.specialist
+    base_vcpu = res.base.vcpu
+    vcpu = min(topo.specialist.vcpu or base_vcpu, res.max.vcpu)
+    return SpecialistTemplate(
+        vcpu=vcpu,
+        mem_gb=res.base.mem_gb * vcpu / base_vcpu,
+        speed=amdahl_speed(vcpu, base_vcpu, topo.specialist.parallel_fraction),
+        slots=topo.specialist.slots,
+        capacity=topo.specialist.slots + topo.specialist.queue_limit,
+        speed_sigma=float(np.sqrt(np.log1p(topo.specialist.speed_cv**2))),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CoordinatorSpec:
     """A chief, zone coordinator (or standby) or team lead: coordinates, never serves tasks."""
 
@@ -110,17 +156,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     per_zone = dict(largest_remainder(free_total, free_weights)) if free_weights else {}
     per_zone.update(exact)
 
-    # Categories: apportion the fleet-wide count first, then spread each category over zones,
-    # so the fleet total per category matches the shares even when zones are small.
-    base_vcpu = res.specialist.base.vcpu
-    vcpu = topo.specialist.vcpu or base_vcpu
-    vcpu = min(vcpu, res.specialist.max.vcpu)
-    mem_gb = res.specialist.base.mem_gb * vcpu / base_vcpu
-    speed0 = amdahl_speed(vcpu, base_vcpu, topo.specialist.parallel_fraction)
-    slots = topo.specialist.slots
-    capacity = slots + topo.specialist.queue_limit
-    sigma = float(np.sqrt(np.log1p(topo.specialist.speed_cv**2)))
-
+    template = specialist_template(scenario)
     zone_categories = _zone_category_counts(scenario, per_zone)
     specialists: list[SpecialistSpec] = []
     teams: dict[str, tuple[str, ...]] = {}
@@ -130,20 +166,9 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         index = 0
         for category in categories:
             for _ in range(zone_categories[z.name][category]):
-                factor = float(rng.lognormal(-sigma * sigma / 2, sigma)) if sigma > 0 else 1.0
-                specialists.append(
-                    SpecialistSpec(
-                        agent_id=f"{z.name}-{category}-{index + 1:03d}",
-                        category=category,
-                        zone=z.name,
-                        team=team_ids[index % len(team_ids)],
-                        speed=speed0 * factor,
-                        slots=slots,
-                        capacity=capacity,
-                        vcpu=vcpu,
-                        mem_gb=mem_gb,
-                    )
-                )
+                agent_id = f"{z.name}-{category}-{index + 1:03d}"
+                team = team_ids[index % len(team_ids)]
+                specialists.append(template.build(agent_id, category, z.name, team, rng))
                 index += 1
 
     coordinators: list[CoordinatorSpec] = []

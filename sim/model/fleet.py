@@ -1,0 +1,184 @@
+"""Provisioning: specialists join, drain and leave while the simulation runs.
+
+Scenario: the fleet starts with the topology's specialists. A scale-up asks
+the reserve pool for agents; each becomes available after a spawn delay and
+joins the load balancer's pool for its zone and category. A scale-down
+drains an agent: it leaves the balancer at once (no new work), finishes what
+it already holds, and goes offline when its last slot stops — no running
+task is ever killed. Every agent's life is recorded (joined, left), which is
+what cost is computed from.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.metrics.records import EventLog
+from sim.model.agent import Specialist
+from sim.model.coordinator import Dispatcher, ZoneState
+from sim.model.world import SpecialistSpec, World, specialist_template
+from sim.policies.balancing import LoadBalancer
+from sim.scenario.schema import Scenario
+
+
+class Fleet:
+    """The specialists that exist, are starting, or are draining — and the reserve pool."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        world: World,
+        zones: dict[str, ZoneState],
+        balancer: LoadBalancer,
+        dispatcher: Dispatcher,
+        events: EventLog,
+        rng: np.random.Generator,
+    ) -> None:
+        self.env = env
+        self.world = world
+        self.zones = zones
+        self.balancer = balancer
+        self.dispatcher = dispatcher
+        self.events = events
+        self._rng = rng
+        self._template = specialist_template(scenario)
+        self._teams = world.teams
+        self.agents: dict[str, Specialist] = dispatcher.agents
+        #: Agents the reserve pool can still lend (the spec's 0-50).
+        self.reserve_left = scenario.topology.reserve_pool
+        self.starting = 0
+        self.draining = 0
+        self._spawned = itertools.count(1)
+        self._rows: dict[str, dict[str, Any]] = {}
+        self.on_change: Callable[[], None] | None = None
+        dispatcher.on_agent_stopped = self._stopped
+
+    # ------------------------------------------------------------------ life cycle
+
+    def provision(self) -> None:
+        """Start the topology's specialists at time zero."""
+        for spec in self.world.specialists:
+            self._join(spec, reserve=False)
+
+    def spawn(self, zone: str, category: str, delay_s: float, reason: str) -> str | None:
+        """Ask the reserve pool for one specialist; None when the pool is empty."""
+        if self.reserve_left <= 0:
+            return None
+        self.reserve_left -= 1
+        self.starting += 1
+        number = next(self._spawned)
+        team = self._teams[zone][number % len(self._teams[zone])]
+        agent_id = f"{zone}-{category}-r{number:03d}"
+        spec = self._template.build(agent_id, category, zone, team, self._rng)
+        self.events.add(self.env.now, "agent_requested", spec.agent_id, reason=reason)
+        if delay_s <= 0:
+            self._arrive(spec)
+        else:
+            self.env.timeout(delay_s, spec).callbacks.append(
+                lambda event: self._arrive(event.value)
+            )
+        return spec.agent_id
+
+    def _arrive(self, spec: SpecialistSpec) -> None:
+        self.starting -= 1
+        self._join(spec, reserve=True)
+        self.events.add(self.env.now, "agent_joined", spec.agent_id, zone=spec.zone)
+        self._changed()
+
+    def _join(self, spec: SpecialistSpec, *, reserve: bool) -> None:
+        agent = Specialist(self.env, spec)
+        self.agents[agent.id] = agent
+        zone = self.zones[spec.zone]
+        zone.total_agents += 1
+        zone.active_agents += 1
+        zone.slots += spec.slots
+        self.balancer.agent_joined(agent.info)
+        for _ in range(spec.slots):
+            self.env.process(agent.work_loop(self.dispatcher))
+        self._rows[agent.id] = {
+            "agent": spec.agent_id,
+            "role": "specialist",
+            "category": spec.category,
+            "zone": spec.zone,
+            "region": self.world.regions[spec.zone],
+            "vcpu": spec.vcpu,
+            "mem_gb": spec.mem_gb,
+            "speed": spec.speed,
+            "slots": spec.slots,
+            "from_reserve": reserve,
+            "joined_s": self.env.now,
+            "left_s": float("nan"),
+        }
+
+    def drain(self, agent_id: str, reason: str) -> bool:
+        """Stop giving *agent_id* work; it leaves when it has finished what it holds."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.draining:
+            return False
+        agent.draining = True
+        self.draining += 1
+        self.balancer.agent_left(agent_id)
+        zone = self.zones[agent.zone]
+        zone.active_agents -= 1
+        zone.slots -= agent.slots
+        self.events.add(self.env.now, "agent_draining", agent_id, reason=reason)
+        idle, agent.idle = agent.idle, []
+        for wake in idle:
+            wake.succeed()  # sleeping slots wake up, see the drain, and stop
+        self._changed()
+        return True
+
+    def _stopped(self, agent: Specialist) -> None:
+        """The agent's last slot ended: it is offline and back in the reserve pool."""
+        self.draining -= 1
+        agent.status = "offline"
+        self.zones[agent.zone].total_agents -= 1
+        del self.agents[agent.id]
+        self._rows[agent.id]["left_s"] = self.env.now
+        self.reserve_left += 1
+        self.events.add(self.env.now, "agent_left", agent.id)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # ------------------------------------------------------------------ books
+
+    @property
+    def serving(self) -> int:
+        """Specialists accepting work (joined, not draining)."""
+        return len(self.agents) - self.draining
+
+    def frame(self, replication: int, end_s: float) -> pd.DataFrame:
+        """``agents.parquet``: every agent's life, coordinators included."""
+        rows = [dict(row) for row in self._rows.values()]
+        for row in rows:
+            if row["left_s"] != row["left_s"]:  # NaN: still there at the end
+                row["left_s"] = end_s
+        rows += [
+            {
+                "agent": c.agent_id,
+                "role": c.role,
+                "category": "",
+                "zone": c.zone or "",
+                "region": c.region,
+                "vcpu": c.vcpu,
+                "mem_gb": c.mem_gb,
+                "speed": 1.0,
+                "slots": 0,
+                "from_reserve": False,
+                "joined_s": 0.0,
+                "left_s": end_s,
+            }
+            for c in self.world.coordinators
+        ]
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
+        return frame

@@ -1,0 +1,66 @@
+"""Where new agents go and which agents leave: the autoscaler's "how many" made concrete.
+
+The spec's autoscaler decides how many agents to add or remove; it says
+nothing about which zone and category. Adding a CodeGen agent does nothing
+for a Security backlog, so new agents go where the load per agent is highest
+(queued plus busy work over agents, counting those still starting), one at a
+time so a large step spreads over the hungriest pools; agents are drained
+from where it is lowest, never emptying a pool that still has work or that
+is its category's last one in the zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLoad:
+    """One (zone, category) pool as the scaler sees it."""
+
+    zone: str
+    category: str
+    agents: int  # serving agents (not draining)
+    starting: int  # requested, not yet serving
+    busy: float  # busy slots (or tasks in service)
+    queued: float  # tasks waiting for this pool
+
+
+def _pressure(load: float, agents: int) -> float:
+    return (load + 1.0) / (agents + 1.0)
+
+
+def place_agents(n: int, pools: Sequence[PoolLoad]) -> list[tuple[str, str]]:
+    """The pools that get the next *n* agents, most pressed first (ties by order given)."""
+    if n <= 0 or not pools:
+        return []
+    load = [p.busy + p.queued for p in pools]
+    agents = [p.agents + p.starting for p in pools]
+    chosen: list[tuple[str, str]] = []
+    for _ in range(n):
+        best = max(range(len(pools)), key=lambda i: (_pressure(load[i], agents[i]), -i))
+        agents[best] += 1
+        chosen.append((pools[best].zone, pools[best].category))
+    return chosen
+
+
+def pick_drains(n: int, pools: Sequence[PoolLoad], keep_per_pool: int = 1) -> list[tuple[str, str]]:
+    """The pools that give up the next *n* agents, least pressed first.
+
+    A pool keeps at least *keep_per_pool* agents, and a pool with queued work
+    gives none: removing capacity where tasks wait would only lengthen the wait.
+    """
+    if n <= 0:
+        return []
+    load = [p.busy + p.queued for p in pools]
+    agents = [p.agents for p in pools]
+    chosen: list[tuple[str, str]] = []
+    for _ in range(n):
+        candidates = [i for i, p in enumerate(pools) if agents[i] > keep_per_pool and p.queued <= 0]
+        if not candidates:
+            break
+        best = min(candidates, key=lambda i: (_pressure(load[i], agents[i] - 1), i))
+        agents[best] -= 1
+        chosen.append((pools[best].zone, pools[best].category))
+    return chosen
