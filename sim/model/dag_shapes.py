@@ -560,7 +560,9 @@ def parse_dag_document(
         written.append(nid)
         category = item.get("category")
         if category not in allowed:
-            raise DagFileError(f"{where}: {at}.category: expected one of {', '.join(allowed)}")
+            raise DagFileError(
+                f"{where}: {at}.category: expected one of {', '.join(allowed)}, got {category!r}"
+            )
         if "work_s" not in item:
             raise DagFileError(f"{where}: {at}.work_s: missing")
         parsed.append((str(category), _non_negative(where, f"{at}.work_s", item["work_s"])))

@@ -139,7 +139,8 @@ def rate_function(spec: Arrivals) -> tuple[Callable[[float], float], float]:
             index = int(np.searchsorted(times, t, side="right")) - 1
             return base if index < 0 else rates[index]
 
-        peak = max([base, *rates])
+        # The base rate bounds nothing when a point starts at t = 0 (it never applies).
+        peak = max([base, *rates] if times[0] > 0 else rates)
     elif spec.process == "diurnal":
         d = spec.diurnal
 

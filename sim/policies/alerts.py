@@ -7,14 +7,26 @@ validated, so a typo is a validation error with its field path instead of an
 alert that silently never fires. Thresholds are normalised to the units the
 metrics are kept in: fractions for percentages, seconds for times, tasks per
 minute for rates.
+
+:class:`AlertEvaluator` then runs the rules over the shell's metric samples
+with Prometheus' semantics: pending while a condition holds, firing once it
+has held for the rule's ``for``, resolved when it stops holding. The shell
+records the events on the timeline and acts on them (``scale_up_immediate``
+becomes the autoscaler's ``force_scale_up``; ``page_oncall`` and
+``notify_slack`` are webhooks in live mode).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from sim.scenario.schema import AlertRule, Severity
 
 #: Metric name -> the kind of quantity it is; the unit written in a condition must fit the kind.
 ALERT_METRICS: dict[str, str] = {
@@ -104,3 +116,137 @@ def parse_condition(text: str) -> Condition:
             raise ValueError(f"{metric} is a count; it takes no unit, got {unit!r}")
         threshold = value
     return Condition(metric=metric, op=op, threshold=threshold)
+
+
+# --------------------------------------------------------------------------- the evaluator
+
+#: Slack on ``for`` comparisons, so that a rule due after 0.3 s fires at 0.1 + 0.1 + 0.1.
+_FOR_SLACK_S = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleSpec:
+    """One rule ready to evaluate: the parsed condition, its severity, action and ``for`` (s)."""
+
+    name: str
+    severity: str
+    condition: Condition
+    action: str
+    for_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A rule's transition at *time*: ``firing`` or ``resolved``, with the metric's value then."""
+
+    time: float
+    name: str
+    severity: str
+    action: str
+    state: Literal["firing", "resolved"]
+    value: float
+    metric: str
+
+
+@dataclass(slots=True)
+class _RuleState:
+    pending_since: float | None = None  # first evaluation of the current run of true ones
+    firing: bool = False
+    previous: float | None = None  # last valid sample, for change rules
+
+
+class AlertEvaluator:
+    """The spec's alert rules (section 6.3) evaluated the way Prometheus evaluates rules.
+
+    The shell calls :meth:`evaluate` with each metric sample, in time order,
+    and gets the transitions back. A threshold rule whose condition holds is
+    *pending* from that evaluation on; it *fires* at the first evaluation at
+    which it has held for ``for_s`` (0: at once), emitting one ``firing``
+    event, then nothing while it keeps holding, and one ``resolved`` event at
+    the first evaluation where it does not hold. How long "held" lasted is
+    measured between evaluations, so the sampling interval is the resolution.
+
+    A change rule (``agent_count_changed``) holds at an evaluation whose value
+    differs from the previous valid sample. It fires on a change and *fires
+    again on every further change* (each is an event worth logging), and
+    resolves at the first sample without change. Its ``for_s`` counts, as for
+    a threshold rule, from the first of a run of consecutive changes.
+
+    A metric missing from the sample, or NaN, leaves the rule exactly as it
+    was: a pending rule stays pending (its clock keeps running), a firing rule
+    neither resolves nor re-fires, and a change rule compares its next valid
+    sample with the last valid one. No data is not evidence either way.
+
+    Sample keys are :data:`ALERT_METRICS` names in canonical units: counts,
+    fractions (``error_rate`` 0.05, not 5), seconds (``p99_latency``) and
+    tasks per minute (``throughput``).
+    """
+
+    def __init__(self, rules: Sequence[AlertRuleSpec]) -> None:
+        self.rules: tuple[AlertRuleSpec, ...] = tuple(rules)
+        self._states = [_RuleState() for _ in self.rules]
+
+    @classmethod
+    def from_scenario(
+        cls,
+        alerts: Mapping[str, Sequence[AlertRule]] | Mapping[Severity, Sequence[AlertRule]],
+    ) -> AlertEvaluator:
+        """The rules of a scenario's ``alerts`` block, severity by severity, in order."""
+        return cls(
+            [
+                AlertRuleSpec(rule.name, severity, rule.parsed, rule.action, rule.for_)
+                for severity, rules in alerts.items()
+                for rule in rules
+            ]
+        )
+
+    def evaluate(self, now: float, sample: Mapping[str, float]) -> list[AlertEvent]:
+        """Advance every rule to time *now* (seconds) with *sample*; return the transitions."""
+        events: list[AlertEvent] = []
+        for rule, state in zip(self.rules, self._states, strict=True):
+            condition = rule.condition
+            raw = sample.get(condition.metric)
+            if raw is None or math.isnan(raw):
+                continue
+            value = float(raw)
+            if condition.op == "changed":
+                holds = condition.holds(value, state.previous)
+                state.previous = value
+            else:
+                holds = condition.holds(value)
+            if not holds:
+                state.pending_since = None
+                if state.firing:
+                    state.firing = False
+                    events.append(_event(now, rule, "resolved", value))
+                continue
+            if state.pending_since is None:
+                state.pending_since = now
+            if now - state.pending_since < rule.for_s - _FOR_SLACK_S:
+                continue
+            if not state.firing or condition.op == "changed":
+                state.firing = True
+                events.append(_event(now, rule, "firing", value))
+        return events
+
+    def firing(self) -> list[str]:
+        """Names of the rules firing now, in rule order."""
+        return [
+            rule.name for rule, state in zip(self.rules, self._states, strict=True) if state.firing
+        ]
+
+    def pending(self) -> list[str]:
+        """Names of the rules whose condition holds but whose ``for`` has not passed yet."""
+        return [
+            rule.name
+            for rule, state in zip(self.rules, self._states, strict=True)
+            if state.pending_since is not None and not state.firing
+        ]
+
+
+def _event(
+    now: float, rule: AlertRuleSpec, state: Literal["firing", "resolved"], value: float
+) -> AlertEvent:
+    return AlertEvent(
+        now, rule.name, rule.severity, rule.action, state, value, rule.condition.metric
+    )

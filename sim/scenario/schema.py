@@ -69,7 +69,7 @@ LOAD_BALANCERS = ("round_robin", "least_connections", "weighted", "affinity", "p
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- topology
@@ -626,7 +626,9 @@ class Metrics(Strict):
 class AlertRule(Strict):
     """One alert rule as the spec writes it (section 6.3)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     name: str
     condition: str = Field(description="e.g. 'error_rate > 5%', 'p99_latency > 10s'.")

@@ -406,7 +406,7 @@ GOOD_NODES = [
                 "nodes": [*GOOD_NODES[:2], {"id": 4, "category": "Ops", "work_s": 1}],
                 "edges": [],
             },
-            "nodes[2].category: expected one of CodeGen, Review, Test, Docs",
+            "nodes[2].category: expected one of CodeGen, Review, Test, Docs, got 'Ops'",
         ),
         (
             {
