@@ -39,6 +39,7 @@ VALUE_COLUMNS = (
     "memory_usage",
     "error_count",
     "avg_task_duration_s",
+    "cost_usd",
 )
 
 
@@ -101,8 +102,11 @@ class MetricsCollector:
         self._waits.append(wait_s)
         self._zone_latencies[zone].append(latency_s)
 
-    def sample(self, now: float, zones: Sequence[ZoneSnapshot]) -> None:
-        """Emit one global row and one row per zone for the interval ending at *now*."""
+    def sample(self, now: float, zones: Sequence[ZoneSnapshot], cost_usd: float = math.nan) -> None:
+        """Emit one global row and one row per zone for the interval ending at *now*.
+
+        *cost_usd* is the fleet's cumulative cost so far (global rows only).
+        """
         span = max(now - self._last_time, 1e-9)
         self._last_time = now
         total_done = sum(self._completed.values())
@@ -134,6 +138,7 @@ class MetricsCollector:
                 "p50_wait_s": w50,
                 "p99_wait_s": w99,
                 "utilization": _ratio(busy_slots, slots),
+                "cost_usd": cost_usd,
                 "status": None,
             }
         )

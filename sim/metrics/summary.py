@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.cost import compute_cost
 from sim.scenario.schema import Scenario
 
 #: Two-sided Student-t quantiles by degrees of freedom, for 95 % and 99 % intervals.
@@ -129,7 +130,7 @@ def summarize(
 
     queued = done["queue_s"].to_numpy(dtype=float)
     wait_share = float(np.mean(queued > 0)) if len(queued) else math.nan
-    cost = compute_cost(scenario, agents)
+    cost = compute_cost(scenario.cost, agents)
     warm_tasks = tasks[tasks["warm"]]
     failed = int((warm_tasks["outcome"] == "failed").sum())
     error_rate = failed / max(len(warm_tasks), 1)
@@ -203,23 +204,6 @@ def summarize(
         },
         "events_sha256": events_sha256,
     }
-
-
-def compute_cost(scenario: Scenario, agents: pd.DataFrame) -> float:
-    """Dollars for every agent's vCPU- and GB-hours over its lifetime, at its region's price."""
-    cost = scenario.cost
-    total = 0.0
-    columns = ("role", "region", "vcpu", "mem_gb", "joined_s", "left_s")
-    rows = zip(*(agents[c].tolist() for c in columns), strict=True)
-    for role, region, vcpu, mem_gb, joined_s, left_s in rows:
-        if role == "zone_standby" and not cost.include_standbys:
-            continue
-        price = cost.regions.get(str(region))
-        vcpu_price = price.vcpu_hour_usd if price else cost.vcpu_hour_usd
-        gb_price = price.gb_hour_usd if price else cost.gb_hour_usd
-        hours = (float(left_s) - float(joined_s)) / 3600.0
-        total += hours * (float(vcpu) * vcpu_price + float(mem_gb) * gb_price)
-    return total
 
 
 def slo_breaches(

@@ -241,7 +241,7 @@ class Simulation:
 
     def _sample(self, now: float, agents: bool) -> None:
         self._last_sample = now
-        self.collector.sample(now, self._zone_snapshots())
+        self.collector.sample(now, self._zone_snapshots(), self.fleet.cost.total(now))
         if agents:
             self.collector.sample_agents(now, self._agent_snapshots(now))
             self._last_agent_sample = now

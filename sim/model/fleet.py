@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.metrics.cost import CostMeter
 from sim.metrics.records import EventLog
 from sim.model.agent import Specialist
 from sim.model.coordinator import Dispatcher, ZoneState
@@ -57,6 +58,11 @@ class Fleet:
         self.draining = 0
         self._spawned = itertools.count(1)
         self._rows: dict[str, dict[str, Any]] = {}
+        #: Dollars spent so far: every agent's price, integrated over its life.
+        self.cost = CostMeter(scenario.cost)
+        for c in world.coordinators:
+            if c.role != "zone_standby" or scenario.cost.include_standbys:
+                self.cost.joined(0.0, c.region, c.vcpu, c.mem_gb)
         self.on_change: Callable[[], None] | None = None
         dispatcher.on_agent_stopped = self._stopped
 
@@ -100,6 +106,7 @@ class Fleet:
         zone.active_agents += 1
         zone.slots += spec.slots
         self.balancer.agent_joined(agent.info)
+        self.cost.joined(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         for _ in range(spec.slots):
             self.env.process(agent.work_loop(self.dispatcher))
         self._rows[agent.id] = {
@@ -142,6 +149,8 @@ class Fleet:
         self.zones[agent.zone].total_agents -= 1
         del self.agents[agent.id]
         self._rows[agent.id]["left_s"] = self.env.now
+        spec = agent.spec
+        self.cost.left(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         self.reserve_left += 1
         self.events.add(self.env.now, "agent_left", agent.id)
 

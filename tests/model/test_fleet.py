@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from support import short_baseline
 
 from sim.model.engine import Simulation
@@ -71,3 +72,23 @@ def test_zone_books_follow_the_fleet() -> None:
     assert zone.active_agents == before[1]
     sim.run()
     assert zone.total_agents == before[0]  # one left, one joined
+
+
+def test_cost_follows_each_agents_life() -> None:
+    """The running cost meter and the bill from agents.parquet agree, scale events included."""
+    from sim.metrics.cost import compute_cost, hourly_price
+
+    sim = Simulation(short_baseline(hours=0.5))
+    victims = [a for a in sim.fleet.agents if a.startswith("D-")][:4]
+    _at(sim, 300, lambda: [sim.fleet.drain(a, "test") for a in victims])
+    _at(sim, 600, lambda: sim.fleet.spawn("D", "Support", 30.0, "test"))
+    result = sim.run()
+    bill = compute_cost(result.scenario.cost, result.agents)
+    final = result.metrics[result.metrics["level"] == "global"]["cost_usd"].iloc[-1]
+    assert final == pytest.approx(bill, rel=1e-9)
+    # A Tokyo specialist (1 vCPU, 2 GB) costs the region's price per hour.
+    tokyo = hourly_price(result.scenario.cost, "ap-northeast-1", 1, 2)
+    assert tokyo == pytest.approx(0.05056 + 2 * 0.00553)
+    full_fleet = Simulation(short_baseline(hours=0.5)).run()
+    saved = compute_cost(result.scenario.cost, full_fleet.agents) - bill
+    assert saved > 0  # four agents drained early outweigh one added late
