@@ -15,9 +15,18 @@ SCENARIOS = ROOT / "scenarios"
 FULL = os.environ.get("ORCHESTRA_FULL") == "1"
 
 
-def short_baseline(*overrides: str, hours: float = 1.0) -> Scenario:
-    """The baseline scenario, shortened (a few thousand tasks) for fast model tests."""
+def short_baseline(*overrides: str, hours: float = 1.0, autoscale: bool = False) -> Scenario:
+    """The baseline scenario, shortened (a few thousand tasks) for fast model tests.
+
+    Autoscaling is off unless asked for, so tests of dispatch and records see
+    a fixed fleet; the autoscaler has tests of its own.
+    """
     return load_scenario(
         SCENARIOS / "baseline_200.yaml",
-        [f"duration={hours}h", "warmup=10m", *overrides],
+        [
+            f"duration={hours}h",
+            "warmup=10m",
+            f"scaling.auto_scale.enabled={str(autoscale).lower()}",
+            *overrides,
+        ],
     )

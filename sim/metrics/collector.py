@@ -34,6 +34,7 @@ VALUE_COLUMNS = (
     "avg_latency_s",
     "p50_wait_s",
     "p99_wait_s",
+    "avg_wait_s",
     "utilization",
     "cpu_usage",
     "memory_usage",
@@ -102,7 +103,9 @@ class MetricsCollector:
         self._waits.append(wait_s)
         self._zone_latencies[zone].append(latency_s)
 
-    def sample(self, now: float, zones: Sequence[ZoneSnapshot], cost_usd: float = math.nan) -> None:
+    def sample(
+        self, now: float, zones: Sequence[ZoneSnapshot], cost_usd: float = math.nan
+    ) -> dict[str, Any]:
         """Emit one global row and one row per zone for the interval ending at *now*.
 
         *cost_usd* is the fleet's cumulative cost so far (global rows only).
@@ -113,35 +116,35 @@ class MetricsCollector:
         total_failed = sum(self._failed.values())
         self._total_completed += total_done
         p50, p99, avg = _percentiles(self._latencies)
-        w50, w99, _ = _percentiles(self._waits)
+        w50, w99, w_avg = _percentiles(self._waits)
         slots = sum(z.slots for z in zones)
         busy_slots = sum(z.busy_slots for z in zones)
-        self._rows.append(
-            {
-                "time_s": now,
-                "level": "global",
-                "id": "global",
-                "total_agents": float(sum(z.total_agents for z in zones)),
-                "active_agents": float(sum(z.active_agents for z in zones)),
-                "busy_agents": float(sum(z.busy_agents for z in zones)),
-                "offline_agents": float(sum(z.total_agents - z.active_agents for z in zones)),
-                "queue_depth": float(sum(z.queue_depth for z in zones)),
-                "in_flight": float(sum(z.in_flight for z in zones)),
-                "in_system": float(sum(z.in_system for z in zones)),
-                "tasks_completed": float(self._total_completed),
-                "tasks_failed": float(total_failed),
-                "throughput_per_min": total_done * 60.0 / span,
-                "error_rate": _ratio(total_failed, total_done + total_failed),
-                "p50_latency_s": p50,
-                "p99_latency_s": p99,
-                "avg_latency_s": avg,
-                "p50_wait_s": w50,
-                "p99_wait_s": w99,
-                "utilization": _ratio(busy_slots, slots),
-                "cost_usd": cost_usd,
-                "status": None,
-            }
-        )
+        global_row: dict[str, Any] = {
+            "time_s": now,
+            "level": "global",
+            "id": "global",
+            "total_agents": float(sum(z.total_agents for z in zones)),
+            "active_agents": float(sum(z.active_agents for z in zones)),
+            "busy_agents": float(sum(z.busy_agents for z in zones)),
+            "offline_agents": float(sum(z.total_agents - z.active_agents for z in zones)),
+            "queue_depth": float(sum(z.queue_depth for z in zones)),
+            "in_flight": float(sum(z.in_flight for z in zones)),
+            "in_system": float(sum(z.in_system for z in zones)),
+            "tasks_completed": float(self._total_completed),
+            "tasks_failed": float(total_failed),
+            "throughput_per_min": total_done * 60.0 / span,
+            "error_rate": _ratio(total_failed, total_done + total_failed),
+            "p50_latency_s": p50,
+            "p99_latency_s": p99,
+            "avg_latency_s": avg,
+            "p50_wait_s": w50,
+            "p99_wait_s": w99,
+            "avg_wait_s": w_avg,
+            "utilization": _ratio(busy_slots, slots),
+            "cost_usd": cost_usd,
+            "status": None,
+        }
+        self._rows.append(global_row)
         for z in zones:
             done, failed = self._completed[z.zone], self._failed[z.zone]
             p50, p99, avg = _percentiles(self._zone_latencies[z.zone])
@@ -173,6 +176,7 @@ class MetricsCollector:
             self._zone_latencies[z.zone] = []
         self._latencies = []
         self._waits = []
+        return global_row
 
     def sample_agents(self, now: float, agents: Iterable[AgentSnapshot]) -> None:
         """Emit one row per agent (on the slower agent interval: 200 rows a tick add up)."""

@@ -145,9 +145,9 @@ def summarize(
         and int(counts["lost"]) == 0
         and error_rate <= slo.max_error_rate
     )
-    alerts = (
-        events[events["kind"] == "alert"]["subject"].value_counts().to_dict() if len(events) else {}
-    )
+    fired = events[events["kind"] == "alert"]
+    fired = fired[fired["detail"].str.contains('"state":"firing"', regex=False)]
+    alerts = fired["subject"].value_counts().to_dict()
 
     return {
         "scenario": scenario.name,

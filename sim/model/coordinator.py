@@ -108,6 +108,14 @@ class Dispatcher:
         self.on_job_node_failed: Callable[[DagJob, int], None] | None = None
         self.on_agent_stopped: Callable[[Specialist], None] | None = None
         self.resend_limit = network.resend_limit
+        #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
+        #: over any window is a difference of two readings, with no scan of the agents.
+        self.busy_slots = 0
+        #: Services started and the sum of their waits: mean response time over a window.
+        self.started = 0
+        self.wait_sum = 0.0
+        self._busy_area = 0.0
+        self._busy_since = 0.0
 
     def new_task_id(self) -> int:
         return next(self._ids)
@@ -270,9 +278,21 @@ class Dispatcher:
             slowest = max(slowest, self.net.transfer(data_mb, where[1], agent.zone))
         return slowest
 
+    def busy_area(self, now: float) -> float:
+        """Slot-seconds of service delivered fleet-wide up to *now*."""
+        return self._busy_area + self.busy_slots * (now - self._busy_since)
+
+    def _busy_changed(self, now: float, delta: int) -> None:
+        self._busy_area += self.busy_slots * (now - self._busy_since)
+        self._busy_since = now
+        self.busy_slots += delta
+
     def service_started(self, agent: Specialist, task: Task) -> None:
         now = self.env.now
+        self._busy_changed(now, +1)
         task.start = now
+        self.started += 1
+        self.wait_sum += now - task.arrival
         zone = self.zones[agent.zone]
         if agent.busy_slots == 0:
             zone.busy_agents += 1
@@ -284,6 +304,7 @@ class Dispatcher:
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
         now = self.env.now
+        self._busy_changed(now, -1)
         zone = self.zones[agent.zone]
         agent.busy_slots -= 1
         zone.busy_slots -= 1

@@ -22,6 +22,7 @@ import simpy
 from sim.metrics.collector import AgentSnapshot, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256
 from sim.model.agent import Specialist
+from sim.model.control import ControlLoop
 from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
 from sim.model.dagjob import DagJob
 from sim.model.dags import DagSource
@@ -111,6 +112,7 @@ class Simulation:
             streams.get("fleet"),
         )
         self.fleet.provision()
+        self.control = ControlLoop(self)
         self.demand = ServiceDemand(scenario, streams)
         self.tasks = TaskSource(scenario, streams, self.demand)
         self.dags = DagSource(scenario, streams, self.demand, self.network)
@@ -241,7 +243,8 @@ class Simulation:
 
     def _sample(self, now: float, agents: bool) -> None:
         self._last_sample = now
-        self.collector.sample(now, self._zone_snapshots(), self.fleet.cost.total(now))
+        row = self.collector.sample(now, self._zone_snapshots(), self.fleet.cost.total(now))
+        self.control.sampled(now, row)
         if agents:
             self.collector.sample_agents(now, self._agent_snapshots(now))
             self._last_agent_sample = now
@@ -298,6 +301,8 @@ class Simulation:
         env.process(self.arrivals())
         env.process(self.job_arrivals())
         env.process(self.sampler())
+        if self.control.enabled:
+            env.process(self.control.autoscaling())
         if scenario.warmup > 0:
             env.timeout(scenario.warmup).callbacks.append(
                 lambda _: self.events.add(env.now, "warmup_end", scenario.name)

@@ -57,6 +57,7 @@ class Fleet:
         self.starting = 0
         self.draining = 0
         self._spawned = itertools.count(1)
+        self._starting_pools: dict[tuple[str, str], int] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         #: Dollars spent so far: every agent's price, integrated over its life.
         self.cost = CostMeter(scenario.cost)
@@ -79,6 +80,7 @@ class Fleet:
             return None
         self.reserve_left -= 1
         self.starting += 1
+        self._starting_pools[zone, category] = self._starting_pools.get((zone, category), 0) + 1
         number = next(self._spawned)
         team = self._teams[zone][number % len(self._teams[zone])]
         agent_id = f"{zone}-{category}-r{number:03d}"
@@ -94,6 +96,7 @@ class Fleet:
 
     def _arrive(self, spec: SpecialistSpec) -> None:
         self.starting -= 1
+        self._starting_pools[spec.zone, spec.category] -= 1
         self._join(spec, reserve=True)
         self.events.add(self.env.now, "agent_joined", spec.agent_id, zone=spec.zone)
         self._changed()
@@ -159,6 +162,10 @@ class Fleet:
             self.on_change()
 
     # ------------------------------------------------------------------ books
+
+    def starting_by_pool(self) -> dict[tuple[str, str], int]:
+        """Agents requested and not yet serving, by (zone, category)."""
+        return dict(self._starting_pools)
 
     @property
     def serving(self) -> int:

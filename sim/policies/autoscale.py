@@ -255,11 +255,11 @@ class StepPolicy:
             up_queue_depth=float(auto.scale_up.threshold.queue_depth),
             up_response_time_s=auto.scale_up.threshold.avg_response_time_ms / 1000.0,
             increment=auto.scale_up.increment,
-            up_cooldown_s=auto.scale_up.cooldown_seconds,
+            up_cooldown_s=float(auto.scale_up.cooldown_seconds),
             down_queue_depth=float(auto.scale_down.threshold.queue_depth),
             down_idle_fraction=auto.scale_down.threshold.idle_agents_percent / 100.0,
             decrement=auto.scale_down.decrement,
-            down_cooldown_s=auto.scale_down.cooldown_seconds,
+            down_cooldown_s=float(auto.scale_down.cooldown_seconds),
             enabled=auto.enabled,
         )
         return cls(_configure(config, overrides, "step"))
@@ -443,7 +443,9 @@ class HpaPolicy:
     min over the scale-up window's, default 0 s), then *rate limited*: the
     change since the start of each policy's period may not exceed the policy
     (up: +100 % or +4 pods per 15 s, whichever is more; down: -100 % per 15 s),
-    and finally clamped to ``[min_agents, max_agents]``.
+    and finally clamped to ``[min_agents, max_agents]``. Like a new HPA, the
+    policy seeds its window with the size it first sees, so it does not shrink
+    the fleet during its first scale-down window.
     """
 
     name = "hpa"
@@ -454,6 +456,7 @@ class HpaPolicy:
         self._up_events: deque[tuple[float, int]] = deque()
         self._down_events: deque[tuple[float, int]] = deque()
         self._forced: str | None = None
+        self._seeded = False
 
     @classmethod
     def from_spec(cls, scaling: Scaling, **overrides: Any) -> HpaPolicy:
@@ -478,6 +481,11 @@ class HpaPolicy:
             self._record_scale(now, current, fixed.target)
             return fixed
         forced, self._forced = self._forced, None
+        if not self._seeded:
+            # maybeInitScaleDownStabilizationWindow: a new HPA remembers the current size as a
+            # recommendation, so it does not shrink the fleet during its first window.
+            self._recommendations.append((now, current))
+            self._seeded = True
 
         proposals = self._proposals(obs)
         valid = [(text, n) for text, n in proposals if n is not None]
@@ -874,7 +882,8 @@ def size_options(
     option is *max* itself, on the grid or not. Prices are US dollars per vCPU
     hour and per GB hour.
     """
-    (base_vcpu, base_mem), (max_vcpu, max_mem) = base, max
+    base_vcpu, base_mem = float(base[0]), float(base[1])
+    max_vcpu, max_mem = float(max[0]), float(max[1])
     if base_vcpu <= 0 or base_mem <= 0 or max_vcpu < base_vcpu or max_mem < base_mem:
         raise ValueError(f"expected 0 < base <= max per resource, got {base} and {max}")
     if not 0.0 <= parallel_fraction <= 1.0:

@@ -506,13 +506,81 @@ class AutoScale(Strict):
     scale_down: ScaleDown = ScaleDown()
 
 
+class HpaSettings(Strict):
+    """Kubernetes HPA over the specialists (scaling.policy: hpa)."""
+
+    target_cpu_utilization: float | None = Field(
+        0.7, gt=0, le=1, description="Resource metric target: share of slots busy."
+    )
+    target_queue_per_agent: PositiveFloat | None = Field(
+        None, description="External metric AverageValue target: tasks waiting per agent."
+    )
+    target_response_time: Duration | None = Field(
+        None, description="Object metric Value target: mean response time."
+    )
+    tolerance: NonNegativeFloat = Field(0.1, description="No change within this ratio of 1.")
+    scale_down_stabilization: Duration = Field(
+        300.0, description="Scale down to the highest recommendation of this window."
+    )
+
+
+class KedaSettings(Strict):
+    """KEDA queue-length scaler (scaling.policy: keda)."""
+
+    target_per_agent: PositiveFloat = Field(1.0, description="Tasks per agent the trigger aims at.")
+    include_in_flight: bool = Field(True, description="Count tasks agents hold, not only waiting.")
+    activation_threshold: NonNegativeFloat = 0.0
+    polling_interval: Duration = Field(30.0, description="KEDA's pollingInterval.")
+    cooldown: Duration = Field(300.0, description="KEDA's cooldownPeriod before scaling in.")
+
+
 class Scaling(Strict):
-    """The spec's horizontal scaling block (section 4.1), verbatim."""
+    """The spec's horizontal scaling block (section 4.1), verbatim, plus how it is run.
+
+    ``min_agents``/``max_agents``/``default_agents`` count every agent, as the
+    spec does (200 = 3 chiefs + 4 zone coordinators + 20 team leads + 173
+    specialists); only specialists are added or drained, so the policies see
+    the specialist bounds these imply.
+    """
 
     min_agents: PositiveInt = 50
     max_agents: PositiveInt = 250
     default_agents: PositiveInt = 200
     auto_scale: AutoScale = AutoScale()
+    policy: Literal["step", "hpa", "keda"] = Field(
+        "step", description="The spec's step policy, or Kubernetes HPA, or KEDA, to compare."
+    )
+    evaluation_interval: Duration = Field(60.0, description="How often the autoscaler decides.")
+    spawn_delay: Duration = Field(60.0, description="From request to a new agent serving.")
+    up_cpu_utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Step policy: CPU threshold for scale-up (the spec names the metric only).",
+    )
+    hpa: HpaSettings = HpaSettings()
+    keda: KedaSettings = KedaSettings()
+
+    def policy_settings(self) -> dict[str, Any]:
+        """Keyword settings for the chosen policy beyond the spec's block."""
+        if self.policy == "hpa":
+            h = self.hpa
+            return {
+                "target_cpu_utilization": h.target_cpu_utilization,
+                "target_queue_per_agent": h.target_queue_per_agent,
+                "target_response_time_s": h.target_response_time,
+                "tolerance": h.tolerance,
+            }
+        if self.policy == "keda":
+            k = self.keda
+            return {
+                "target_per_agent": k.target_per_agent,
+                "include_in_flight": k.include_in_flight,
+                "activation_threshold": k.activation_threshold,
+                "polling_interval_s": k.polling_interval,
+                "cooldown_s": k.cooldown,
+            }
+        return {"up_cpu_utilization": self.up_cpu_utilization}
 
     @model_validator(mode="before")
     @classmethod
