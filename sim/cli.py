@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sim.scenario.load import ScenarioError, load_scenario
+from sim.scenario.load import ScenarioError, load_scenario, load_variants
 from sim.scenario.units import parse_duration
 
 
@@ -72,13 +72,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            scenario = load_scenario(path, args.overrides)
-            _check_inputs(scenario, path)
+            variants = load_variants(path, args.overrides)
+            for _, scenario in variants:
+                _check_inputs(scenario, path)
         except (ScenarioError, UserError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path}: ok ({scenario.name})")
+        names = ", ".join(scenario.name for _, scenario in variants)
+        print(f"{path}: ok ({names})")
     return 1 if failed else 0
 
 
@@ -137,23 +139,69 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"duration={args.duration}")
     if args.replications < 1:
         raise UserError(f"--replications: expected at least 1, got {args.replications}")
-    scenario = load_scenario(args.scenario, overrides)
-    _check_inputs(scenario, args.scenario)
-    out_dir = args.out or Path("reports") / scenario.name
+    variants = load_variants(args.scenario, overrides)
+    for _, scenario in variants:
+        _check_inputs(scenario, args.scenario)
+    base_name = load_scenario(args.scenario, overrides).name
+    root = args.out or Path("reports") / base_name
     console = Console(stderr=True, quiet=args.quiet)
-    started = time.perf_counter()
-    try:
-        outcome = _run_with_progress(scenario, args.replications, console, run)
-    except WorkloadError as exc:
-        raise UserError(str(exc)) from None
-    except ConservationError as exc:
-        console.print(f"[bold red]conservation check failed:[/] {exc}")
-        return 2
-    wall = time.perf_counter() - started
-    write_outputs(outcome, out_dir, report=not args.no_report)
-    if not args.quiet:
-        _print_summary(Console(), outcome.summary, out_dir, wall)
+    summaries: dict[str, dict[str, Any]] = {}
+    for variant, scenario in variants:
+        out_dir = root / variant if variant else root
+        started = time.perf_counter()
+        try:
+            outcome = _run_with_progress(scenario, args.replications, console, run)
+        except WorkloadError as exc:
+            raise UserError(str(exc)) from None
+        except ConservationError as exc:
+            console.print(f"[bold red]conservation check failed:[/] {exc}")
+            return 2
+        wall = time.perf_counter() - started
+        write_outputs(outcome, out_dir, report=not args.no_report)
+        summaries[variant] = outcome.summary
+        if not args.quiet:
+            _print_summary(Console(), outcome.summary, out_dir, wall)
+    if len(variants) > 1:
+        from sim.metrics.store import write_json
+
+        write_json(root / "comparison.json", summaries)
+        if not args.quiet:
+            _print_comparison(Console(), summaries, root)
     return 0
+
+
+COMPARED = (
+    ("p99 wait (s)", ("wait_s", "p99")),
+    ("mean wait (s)", ("wait_s", "mean")),
+    ("p99 latency (s)", ("latency_s", "p99")),
+    ("throughput / min", ("throughput_per_min",)),
+    ("utilisation", ("utilization",)),
+    ("agents mean", ("agents", "mean")),
+    ("agents max", ("agents", "max")),
+    ("cost per day (USD)", ("cost", "usd_per_day")),
+    ("cost per 1k tasks (USD)", ("cost", "usd_per_1k_tasks")),
+    ("SLO breach windows", ("slo", "breaches")),
+    ("SLO met", ("slo", "met")),
+    ("tasks lost", ("tasks", "lost")),
+)
+
+
+def _print_comparison(console: Console, summaries: dict[str, dict[str, Any]], root: Path) -> None:
+    """Variants side by side: same arrivals, different settings."""
+    table = Table(title="variants on the same arrivals")
+    table.add_column("figure")
+    for name in summaries:
+        table.add_column(name, justify="right")
+    for label, path in COMPARED:
+        cells = [label]
+        for summary in summaries.values():
+            node: Any = summary
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            cells.append(_fmt(node))
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"wrote {root}/comparison.json and one folder per variant")
 
 
 def _run_with_progress(scenario: Any, replications: int, console: Console, run: Any) -> Any:

@@ -15,6 +15,7 @@ wrote.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,27 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
             _apply_override(document, item, str(path))
         scenario = _validate(document, f"{path} (after --set)")
     return _resolve_paths(scenario, path.parent)
+
+
+def load_variants(path: str | Path, overrides: Sequence[str] = ()) -> list[tuple[str, Scenario]]:
+    """The scenario's variants, each loaded with its own settings on top of *overrides*.
+
+    A scenario without ``variants`` is one unnamed variant. Every variant
+    shares the seed, so all of them see the same arrivals and demands.
+    """
+    base = load_scenario(path, overrides)
+    if not base.variants:
+        return [("", base)]
+    loaded = []
+    for name, settings in base.variants.items():
+        sets = [f"{key}={json.dumps(value)}" for key, value in settings.items()]
+        try:
+            scenario = load_scenario(path, [*overrides, *sets])
+        except ScenarioError as exc:
+            raise ScenarioError(f"{exc} (in variants.{name})") from None
+        renamed = scenario.model_copy(update={"name": f"{base.name}-{name}", "variants": {}})
+        loaded.append((name, renamed))
+    return loaded
 
 
 def scenario_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> Scenario:

@@ -804,6 +804,13 @@ class Scenario(Strict):
     )
     slo: Slo = Slo()
     cost: Cost = Cost()
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Named what-ifs run side by side on the same arrivals: each maps dotted paths to "
+            "values, like --set (e.g. {hpa: {scaling.policy: hpa}})."
+        ),
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

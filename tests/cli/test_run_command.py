@@ -155,3 +155,56 @@ def test_a_failed_rerun_leaves_the_previous_outputs_intact(tmp_path: Path) -> No
     assert second.returncode == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     shutil.rmtree(out)
+
+
+def test_variants_run_side_by_side_on_the_same_arrivals(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    proc = subprocess.run(
+        [
+            *orchestra(),
+            "run",
+            str(SCENARIOS / "scale_policies.yaml"),
+            "--duration",
+            "70m",
+            "--set",
+            "warmup=10m",
+            "--no-report",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "variants on the same arrivals" in proc.stdout
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert list(comparison) == ["step", "hpa", "keda"]
+    assert {s["scenario"] for s in comparison.values()} == {
+        "scale_policies-step",
+        "scale_policies-hpa",
+        "scale_policies-keda",
+    }
+    arrivals = []
+    for name in comparison:
+        tasks = pd.read_parquet(out / name / "tasks.parquet")
+        independent = tasks[tasks["job_id"] < 0]
+        arrivals.append(sorted(zip(independent["arrival_s"], independent["work_s"], strict=True)))
+    assert arrivals[0] == arrivals[1] == arrivals[2]
+    events = [pd.read_parquet(out / name / "events.parquet") for name in comparison]
+    assert all((e["kind"] == "scale").any() for e in events)
+
+
+def test_a_bad_variant_names_itself(tmp_path: Path) -> None:
+    scenario = tmp_path / "v.yaml"
+    scenario.write_text(
+        "variants:\n  good: {scaling.policy: hpa}\n  bad: {scaling.policy: magic}\n"
+    )
+    proc = subprocess.run(
+        [*orchestra(), "validate", str(scenario)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert "scaling.policy: expected" in proc.stderr
+    assert "(in variants.bad)" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
