@@ -180,7 +180,7 @@ COMPARED = (
     ("agents max", ("agents", "max")),
     ("cost per day (USD)", ("cost", "usd_per_day")),
     ("cost per 1k tasks (USD)", ("cost", "usd_per_1k_tasks")),
-    ("SLO breach windows", ("slo", "breaches")),
+    ("SLO breach minutes", ("slo", "breach_minutes")),
     ("SLO met", ("slo", "met")),
     ("tasks lost", ("tasks", "lost")),
 )

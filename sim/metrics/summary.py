@@ -199,6 +199,7 @@ def summarize(
         "slo": {
             "met": bool(slo_met),
             "breaches": breaches,
+            "breach_minutes": breaches * slo.window / 60.0,
             "p99_wait_target_s": slo.p99_wait,
             "p99_latency_target_s": slo.p99_latency,
         },
