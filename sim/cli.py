@@ -102,6 +102,10 @@ def _check_inputs(scenario: Any, path: Path) -> None:
             streams.get("network"),
         )
         DagSource(scenario, streams, demand, net)
+        from sim.model.chaos import check_targets
+        from sim.model.world import build_world
+
+        check_targets(scenario, build_world(scenario, streams.get("world")))
         trace = scenario.workload.arrivals.trace
         if scenario.workload.arrivals.process == "trace" and trace is not None:
             from sim.model.workload import TaskSource

@@ -57,6 +57,7 @@ class ZoneSnapshot:
     in_system: int  # tasks held by agents or waiting in the zone's queues (Little's L)
     slots: int  # concurrency slots online
     busy_slots: int  # slots serving
+    offline_agents: int = 0  # failed and not yet restarted or replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ class MetricsCollector:
             "total_agents": float(sum(z.total_agents for z in zones)),
             "active_agents": float(sum(z.active_agents for z in zones)),
             "busy_agents": float(sum(z.busy_agents for z in zones)),
-            "offline_agents": float(sum(z.total_agents - z.active_agents for z in zones)),
+            "offline_agents": float(sum(z.offline_agents for z in zones)),
             "queue_depth": float(sum(z.queue_depth for z in zones)),
             "in_flight": float(sum(z.in_flight for z in zones)),
             "in_system": float(sum(z.in_system for z in zones)),
@@ -156,7 +157,7 @@ class MetricsCollector:
                     "total_agents": float(z.total_agents),
                     "active_agents": float(z.active_agents),
                     "busy_agents": float(z.busy_agents),
-                    "offline_agents": float(z.total_agents - z.active_agents),
+                    "offline_agents": float(z.offline_agents),
                     "queue_depth": float(z.queue_depth),
                     "in_flight": float(z.in_flight),
                     "in_system": float(z.in_system),

@@ -50,6 +50,7 @@ class Specialist:
         "busy_time",
         "category",
         "completed",
+        "crashed",
         "current",
         "draining",
         "env",
@@ -57,15 +58,19 @@ class Specialist:
         "id",
         "idle",
         "in_flight",
+        "incoming",
         "info",
         "live_slots",
         "local",
+        "processes",
         "reported",
         "served_time",
         "slots",
+        "slowdown",
         "spec",
         "speed",
         "status",
+        "stranded",
         "zone",
     )
 
@@ -104,6 +109,14 @@ class Specialist:
         self.draining = False
         #: Slot loops still running; the agent is offline when the last one ends.
         self.live_slots = 0
+        self.processes: list[simpy.Process] = []
+        #: Crashed: its slots are dead; the coordinators learn it only at detection.
+        self.crashed = False
+        #: Tasks on their way to the agent (by id), and tasks that reached it after a crash.
+        self.incoming: dict[int, Task] = {}
+        self.stranded: list[Task] = []
+        #: Service-time multiplier for a slow ("gray") agent; 1.0 when healthy.
+        self.slowdown = 1.0
 
     def busy_slot_seconds(self, now: float) -> float:
         """Slot-seconds spent serving up to *now*, open services included."""
@@ -111,8 +124,17 @@ class Specialist:
 
     def work_loop(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
         """One concurrency slot: take work, fetch inputs, serve, report, repeat."""
-        env = self.env
         self.live_slots += 1
+        try:
+            yield from self._serve(dispatcher)
+        except simpy.Interrupt:
+            return  # crashed: what this slot held is redistributed when the crash is detected
+        self.live_slots -= 1
+        if self.live_slots == 0:
+            dispatcher.agent_stopped(self)
+
+    def _serve(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
+        env = self.env
         while True:
             if self.draining and not self.local:
                 break
@@ -128,6 +150,7 @@ class Specialist:
                     if handed is None:
                         continue  # woken because work reached the local queue
                     task = handed
+                    self.incoming.pop(task.id, None)
                 else:
                     task, fetch_s = pulled
                     if fetch_s > 0:
@@ -138,8 +161,5 @@ class Specialist:
                     task.transfer = transfer_s
                     yield env.timeout(transfer_s)
             dispatcher.service_started(self, task)
-            yield env.timeout(task.work / self.speed)
+            yield env.timeout(task.work / self.speed * self.slowdown)
             dispatcher.service_ended(self, task)
-        self.live_slots -= 1
-        if self.live_slots == 0:
-            dispatcher.agent_stopped(self)

@@ -50,6 +50,13 @@ class ZoneState:
     total_agents: int = 0
     active_agents: int = 0
     slots: int = 0
+    #: Agents failed and not yet back or replaced (the spec's offline agents).
+    offline_agents: int = 0
+    #: The zone coordinator is unreachable (region outage), and whether the chief knows.
+    down: bool = False
+    detected_down: bool = False
+    #: TASK_ASSIGN messages that reached the zone while its coordinator was down.
+    stranded: list[Task] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -99,6 +106,8 @@ class Dispatcher:
         self.failed = 0
         self.retried = 0
         self.expired = 0
+        #: TASK_ASSIGN messages sent again after a loss (chaos message loss).
+        self.resent = 0
         #: TASK_ASSIGN messages between the chief and a zone, not yet delivered.
         self.in_transit = 0
         #: DAG nodes whose job has arrived but whose predecessors have not all finished.
@@ -130,6 +139,12 @@ class Dispatcher:
     def _send_to_zone(self, task: Task) -> None:
         zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
         task.zone = zone
+        if self.net.lost():
+            # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
+            self.in_transit += 1
+            self.resent += 1
+            self.env.timeout(self.net.ttl, task).callbacks.append(self._resend)
+            return
         latency = self.net.chief_to_zone(zone)
         if latency <= 0:
             self.zone_receive(task, zone)
@@ -140,10 +155,18 @@ class Dispatcher:
         self.in_transit += 1
         self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
 
+    def _resend(self, event: simpy.Event) -> None:
+        self.in_transit -= 1
+        self._send_to_zone(cast(Task, event.value))
+
     def _delivered_to_zone(self, event: simpy.Event) -> None:
         message = cast(AgentMessage, event.value)
         task = cast(Task, message.payload)
         self.in_transit -= 1
+        zone = self.zones[task.zone]
+        if zone.down:
+            zone.stranded.append(task)  # nobody answers; the chief re-drives it at detection
+            return
         if message.expired(self.env.now):
             # The chief hears no acknowledgement and sends the task again.
             self.expired += 1
@@ -166,7 +189,7 @@ class Dispatcher:
         )
         agent_id = self.balancer.choose(info, self.env.now)
         if agent_id is not None:
-            self._assign(self.agents[agent_id], task, self.net.zone_to_agent())
+            self._assign(self.agents[agent_id], task, self.net.zone_to_agent(zone))
             return
         if self.spill:
             other = self.router.spill_target(task.category, zone, self.balancer.has_room)
@@ -176,7 +199,7 @@ class Dispatcher:
                 )
                 agent_id = self.balancer.choose(info, self.env.now)
                 if agent_id is not None:
-                    latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent()
+                    latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent(other)
                     self._assign(self.agents[agent_id], task, latency)
                     return
         state = self.zones[zone]
@@ -193,6 +216,8 @@ class Dispatcher:
         task.dispatch = self.env.now
         task.agent = agent.id
         task.zone = agent.zone
+        if latency > 0:
+            agent.incoming[task.id] = task
         if agent.idle:
             # A slot is asleep waiting for work: the message wakes it on arrival, task in hand.
             wake_with(self.env, agent.idle.pop(), task, latency)
@@ -203,9 +228,14 @@ class Dispatcher:
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
         agent, task = cast(tuple[Specialist, Task], event.value)
+        if agent.incoming.pop(task.id, None) is None:
+            return  # redistributed while on its way (the agent's failure was detected)
         self._deliver(agent, task)
 
     def _deliver(self, agent: Specialist, task: Task) -> None:
+        if agent.crashed:
+            agent.stranded.append(task)  # nobody there to take it; found again at detection
+            return
         if agent.draining and agent.live_slots == 0:
             # The agent finished draining while this task was on its way: place it anew.
             agent.in_flight -= 1
@@ -238,6 +268,8 @@ class Dispatcher:
         source = agent.zone
         if task is None and self.spill:
             for other in self.router.neighbours[agent.zone]:
+                if self.zones[other].down:
+                    continue  # its queue lives in a coordinator nobody can reach
                 task = self._pop(other, agent.category)
                 if task is not None:
                     source = other
@@ -349,6 +381,62 @@ class Dispatcher:
         assert self.on_job_node_done is not None
         self.on_job_node_done(job, node)
 
+    def slot_lost(self, agent: Specialist, now: float) -> None:
+        """A slot died in mid-service (its agent crashed): close the busy books for it."""
+        self._busy_changed(now, -1)
+        zone = self.zones[agent.zone]
+        zone.busy_slots -= 1
+        agent.busy_slots -= 1
+        if agent.busy_slots == 0:
+            zone.busy_agents -= 1
+
+    def retry(self, task: Task, reason: str, budget: int) -> bool:
+        """An attempt died with its agent: record it, then dispatch again within the budget.
+
+        Returns False when the budget is spent and the task has failed for good.
+        """
+        now = self.env.now
+        served = (now - task.start) if task.start >= 0 else 0.0
+        if task.enqueued >= 0:
+            task.queued += now - task.enqueued
+            task.enqueued = -1.0
+        self.task_log.record(task, "retried", now, now, served, reason)
+        if task.attempt > budget:
+            self.fail(task, "retries_exhausted")
+            return False
+        self.retried += 1
+        task.attempt += 1
+        task.dispatch = -1.0
+        task.start = -1.0
+        task.transfer = 0.0
+        task.agent = ""
+        self._send_to_zone(task)
+        return True
+
+    def evacuate(self, zone_name: str) -> int:
+        """The zone's coordinator is declared dead: send its waiting tasks elsewhere."""
+        zone = self.zones[zone_name]
+        moved: list[Task] = list(zone.stranded)
+        zone.stranded.clear()
+        for queue in zone.queues.values():
+            moved.extend(entry[2] for entry in queue)
+            zone.queued -= len(queue)
+            queue.clear()
+        now = self.env.now
+        for task in sorted(moved, key=lambda t: t.id):
+            if task.enqueued >= 0:
+                task.queued += now - task.enqueued
+                task.enqueued = -1.0
+            self._send_to_zone(task)
+        return len(moved)
+
+    def release_stranded(self, zone_name: str) -> None:
+        """The zone is back before anyone noticed: deliver what waited at its door."""
+        zone = self.zones[zone_name]
+        stranded, zone.stranded = zone.stranded, []
+        for task in stranded:
+            self.zone_receive(task, zone_name)
+
     def agent_stopped(self, agent: Specialist) -> None:
         """An agent's last slot loop ended (it drained or stopped)."""
         self._sync(agent)
@@ -361,4 +449,5 @@ class Dispatcher:
         """Tasks found where they should be: queues, agents, messages, blocked DAG nodes."""
         queued = sum(zone.queued for zone in self.zones.values())
         held = sum(agent.in_flight for agent in self.agents.values())
-        return queued + held + self.in_transit + self.blocked
+        stranded = sum(len(zone.stranded) for zone in self.zones.values())
+        return queued + held + self.in_transit + self.blocked + stranded

@@ -22,10 +22,12 @@ import simpy
 from sim.metrics.collector import AgentSnapshot, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256
 from sim.model.agent import Specialist
+from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
 from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
 from sim.model.dagjob import DagJob
 from sim.model.dags import DagSource
+from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.network import Network
 from sim.model.rng import Streams
@@ -113,6 +115,8 @@ class Simulation:
         )
         self.fleet.provision()
         self.control = ControlLoop(self)
+        self.failover = Failover(self, streams.get("health"))
+        self.chaos = Chaos(self, streams.get("chaos"))
         self.demand = ServiceDemand(scenario, streams)
         self.tasks = TaskSource(scenario, streams, self.demand)
         self.dags = DagSource(scenario, streams, self.demand, self.network)
@@ -261,6 +265,7 @@ class Simulation:
                 in_system=z.in_flight + z.queued,
                 slots=z.slots,
                 busy_slots=z.busy_slots,
+                offline_agents=z.offline_agents,
             )
             for z in self.zones.values()
         ]
@@ -303,6 +308,12 @@ class Simulation:
         env.process(self.sampler())
         if self.control.enabled:
             env.process(self.control.autoscaling())
+        if scenario.chaos:
+            env.process(self.chaos.timeline())
+        if scenario.health.per_message:
+            self.fleet.on_join = lambda agent: env.process(self.failover.monitor(agent.id))
+            for agent_id in list(self.fleet.agents):
+                env.process(self.failover.monitor(agent_id))
         if scenario.warmup > 0:
             env.timeout(scenario.warmup).callbacks.append(
                 lambda _: self.events.add(env.now, "warmup_end", scenario.name)
@@ -357,6 +368,7 @@ class Simulation:
             "lost": lost,
             "retried": d.retried,
             "expired_messages": d.expired,
+            "resent_messages": d.resent,
         }
         if lost != 0 or len(d.live) + d.blocked != in_flight:
             raise ConservationError(

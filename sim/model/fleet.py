@@ -58,6 +58,12 @@ class Fleet:
         self.draining = 0
         self._spawned = itertools.count(1)
         self._starting_pools: dict[tuple[str, str], int] = {}
+        #: Failed agents removed from the fleet, by id (a restart brings them back).
+        self.failed: dict[str, SpecialistSpec] = {}
+        #: Earlier lives of agents that failed and came back (for agents.parquet).
+        self._history: list[dict[str, Any]] = []
+        self._replacing: dict[str, str] = {}
+        self._offline: dict[str, str] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         #: Dollars spent so far: every agent's price, integrated over its life.
         self.cost = CostMeter(scenario.cost)
@@ -65,6 +71,7 @@ class Fleet:
             if c.role != "zone_standby" or scenario.cost.include_standbys:
                 self.cost.joined(0.0, c.region, c.vcpu, c.mem_gb)
         self.on_change: Callable[[], None] | None = None
+        self.on_join: Callable[[Specialist], Any] | None = None
         dispatcher.on_agent_stopped = self._stopped
 
     # ------------------------------------------------------------------ life cycle
@@ -74,7 +81,14 @@ class Fleet:
         for spec in self.world.specialists:
             self._join(spec, reserve=False)
 
-    def spawn(self, zone: str, category: str, delay_s: float, reason: str) -> str | None:
+    def spawn(
+        self,
+        zone: str,
+        category: str,
+        delay_s: float,
+        reason: str,
+        replaces: str | None = None,
+    ) -> str | None:
         """Ask the reserve pool for one specialist; None when the pool is empty."""
         if self.reserve_left <= 0:
             return None
@@ -85,6 +99,8 @@ class Fleet:
         team = self._teams[zone][number % len(self._teams[zone])]
         agent_id = f"{zone}-{category}-r{number:03d}"
         spec = self._template.build(agent_id, category, zone, team, self._rng)
+        if replaces is not None:
+            self._replacing[agent_id] = replaces
         self.events.add(self.env.now, "agent_requested", spec.agent_id, reason=reason)
         if delay_s <= 0:
             self._arrive(spec)
@@ -95,6 +111,9 @@ class Fleet:
         return spec.agent_id
 
     def _arrive(self, spec: SpecialistSpec) -> None:
+        replaced = self._replacing.pop(spec.agent_id, None)
+        if replaced is not None:
+            self.back_online(replaced)  # the failed agent's place is filled
         self.starting -= 1
         self._starting_pools[spec.zone, spec.category] -= 1
         self._join(spec, reserve=True)
@@ -111,7 +130,9 @@ class Fleet:
         self.balancer.agent_joined(agent.info)
         self.cost.joined(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         for _ in range(spec.slots):
-            self.env.process(agent.work_loop(self.dispatcher))
+            agent.processes.append(self.env.process(agent.work_loop(self.dispatcher)))
+        if self.on_join is not None:
+            self.on_join(agent)
         self._rows[agent.id] = {
             "agent": spec.agent_id,
             "role": "specialist",
@@ -125,7 +146,38 @@ class Fleet:
             "from_reserve": reserve,
             "joined_s": self.env.now,
             "left_s": float("nan"),
+            "failed": False,
         }
+
+    def remove_failed(self, agent: Specialist) -> None:
+        """A failed agent leaves the books (detected, or restarting as a new incarnation)."""
+        del self.agents[agent.id]
+        zone = self.zones[agent.zone]
+        zone.total_agents -= 1
+        self._rows[agent.id]["left_s"] = self.env.now
+        self._rows[agent.id]["failed"] = True
+        spec = agent.spec
+        self.cost.left(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
+        self.failed[agent.id] = spec
+
+    def went_offline(self, agent: Specialist) -> None:
+        """A failure takes the agent offline until it restarts or a replacement joins."""
+        if agent.id not in self._offline:
+            self._offline[agent.id] = agent.zone
+            self.zones[agent.zone].offline_agents += 1
+
+    def back_online(self, agent_id: str) -> None:
+        zone = self._offline.pop(agent_id, None)
+        if zone is not None:
+            self.zones[zone].offline_agents -= 1
+
+    def rejoin(self, spec: SpecialistSpec) -> None:
+        """A failed agent is back (restarted): it joins again under its own id."""
+        self.failed.pop(spec.agent_id, None)
+        self.back_online(spec.agent_id)
+        previous = self._rows.pop(spec.agent_id)
+        self._history.append(previous)
+        self._join(spec, reserve=bool(previous["from_reserve"]))
 
     def drain(self, agent_id: str, reason: str) -> bool:
         """Stop giving *agent_id* work; it leaves when it has finished what it holds."""
@@ -174,7 +226,7 @@ class Fleet:
 
     def frame(self, replication: int, end_s: float) -> pd.DataFrame:
         """``agents.parquet``: every agent's life, coordinators included."""
-        rows = [dict(row) for row in self._rows.values()]
+        rows = [dict(row) for row in [*self._history, *self._rows.values()]]
         for row in rows:
             if row["left_s"] != row["left_s"]:  # NaN: still there at the end
                 row["left_s"] = end_s
@@ -192,6 +244,7 @@ class Fleet:
                 "from_reserve": False,
                 "joined_s": 0.0,
                 "left_s": end_s,
+                "failed": False,
             }
             for c in self.world.coordinators
         ]

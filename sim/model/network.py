@@ -101,6 +101,22 @@ class Network:
             (a, b): self._one_way("nats", regions[a], regions[b]) for a in zones for b in zones
         }
         self._report = {z: self._zone_to_agent + self._chief_to_zone[z] for z in zones}
+        #: Chaos: latency multipliers per zone (empty when all is well) and message loss.
+        self._factor: dict[str, float] = {}
+        self.loss_rate = 0.0
+        self._loss_rng = rng
+
+    def spike(self, zones: list[str], factor: float) -> None:
+        """Multiply latency on paths touching *zones* by *factor* (1.0 ends the spike)."""
+        for zone in zones:
+            if factor == 1.0:
+                self._factor.pop(zone, None)
+            else:
+                self._factor[zone] = factor
+
+    def lost(self) -> bool:
+        """Whether the next dispatch message is lost (chaos message loss)."""
+        return bool(self.loss_rate) and float(self._loss_rng.random()) < self.loss_rate
 
     # ------------------------------------------------------------------ means
 
@@ -121,16 +137,22 @@ class Network:
     def chief_to_zone(self, zone: str) -> float:
         """Dispatch hop: chief coordinator to a zone coordinator (gRPC)."""
         mean = self._chief_to_zone[zone]
+        if self._factor:
+            mean *= self._factor.get(zone, 1.0)
         return mean * self._jitter() if mean else 0.0
 
-    def zone_to_agent(self) -> float:
+    def zone_to_agent(self, zone: str = "") -> float:
         """Dispatch hops: zone coordinator through a team lead to a specialist (gRPC)."""
         mean = self._zone_to_agent
+        if self._factor:
+            mean *= self._factor.get(zone, 1.0)
         return mean * self._jitter() if mean else 0.0
 
     def cross_zone(self, from_zone: str, to_zone: str) -> float:
         """A message between zones: through NATS, paying the inter-region distance."""
         mean = self._cross[from_zone, to_zone]
+        if self._factor:
+            mean *= max(self._factor.get(from_zone, 1.0), self._factor.get(to_zone, 1.0))
         return mean * self._jitter() if mean else 0.0
 
     def pull(self, agent_zone: str, queue_zone: str) -> float:
@@ -144,6 +166,8 @@ class Network:
     def report(self, zone: str) -> float:
         """TASK_COMPLETE back up the hierarchy: specialist to team lead to zone to chief."""
         mean = self._report[zone]
+        if self._factor:
+            mean *= self._factor.get(zone, 1.0)
         return mean * self._jitter() if mean else 0.0
 
     def broadcast(self, from_region: str) -> dict[str, float]:

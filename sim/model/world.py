@@ -165,8 +165,8 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
         teams[z.name] = team_ids
         index = 0
         for category in categories:
-            for _ in range(zone_categories[z.name][category]):
-                agent_id = f"{z.name}-{category}-{index + 1:03d}"
+            for number in range(1, zone_categories[z.name][category] + 1):
+                agent_id = f"{z.name}-{category}-{number:03d}"
                 team = team_ids[index % len(team_ids)]
                 specialists.append(template.build(agent_id, category, z.name, team, rng))
                 index += 1

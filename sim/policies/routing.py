@@ -20,6 +20,8 @@ class ZoneRouter:
 
     def __init__(self, zones: Sequence[str], rtt_ms: Mapping[tuple[str, str], float]) -> None:
         self.zones = tuple(zones)
+        #: Zones whose coordinator is known to be dead.
+        self.down: set[str] = set()
         order = {z: i for i, z in enumerate(self.zones)}
         #: For each zone, the other zones nearest first (ties by declaration order).
         self.neighbours: dict[str, tuple[str, ...]] = {}
@@ -27,20 +29,31 @@ class ZoneRouter:
             others = sorted((rtt_ms[zone, o], order[o], o) for o in self.zones if o != zone)
             self.neighbours[zone] = tuple(o for _, _, o in others)
 
+    def mark_down(self, zone: str) -> None:
+        """The zone's coordinator is declared dead: route around it."""
+        self.down.add(zone)
+
+    def mark_up(self, zone: str) -> None:
+        self.down.discard(zone)
+
     def home_zone(self, category: str, home: str, size: Callable[[str, str], int]) -> str:
-        """The zone that should hold a task: its home, or the nearest zone staffed for it."""
-        if size(home, category) > 0:
+        """The zone that should hold a task: its home, or the nearest live zone staffed for it."""
+        down = self.down
+        if home not in down and size(home, category) > 0:
             return home
         for zone in self.neighbours[home]:
-            if size(zone, category) > 0:
+            if zone not in down and size(zone, category) > 0:
                 return zone
+        for zone in self.neighbours[home]:
+            if zone not in down:
+                return zone  # nobody staffed for it anywhere: wait in the nearest live zone
         return home
 
     def spill_target(
         self, category: str, zone: str, has_room: Callable[[str, str], bool]
     ) -> str | None:
-        """The nearest other zone with a free agent of *category*, or None."""
+        """The nearest other live zone with a free agent of *category*, or None."""
         for other in self.neighbours[zone]:
-            if has_room(other, category):
+            if other not in self.down and has_room(other, category):
                 return other
         return None

@@ -779,6 +779,104 @@ class Cost(Strict):
     include_standbys: bool = Field(True, description="Standby coordinators are paid for too.")
 
 
+# --------------------------------------------------------------------------- failures
+
+
+class Health(Strict):
+    """How failures are noticed (spec section 7.1: 3 consecutive failed checks)."""
+
+    interval: Duration = Field(10.0, description="Health-check interval per agent.")
+    threshold: PositiveInt = Field(3, description="Consecutive failed checks to mark unhealthy.")
+    timeout: Duration = Field(2.0, description="A check fails this long after it is sent.")
+    per_message: bool = Field(
+        False,
+        description=(
+            "Simulate every check as an event (fidelity mode); by default detection times "
+            "are computed from the check schedule, with identical results."
+        ),
+    )
+    replace_failed: bool = Field(
+        True, description="Spawn a replacement from the reserve pool for each failed agent."
+    )
+    zone_promotion: Duration = Field(
+        15.0, description="Time to promote a zone coordinator's standby."
+    )
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> Health:
+        if self.interval <= 0 or self.timeout >= self.interval:
+            raise ValueError("expected 0 <= timeout < interval")
+        return self
+
+
+class Retry(Strict):
+    """What happens to a task whose agent failed under it."""
+
+    budget: NonNegativeInt = Field(
+        3, description="Re-dispatches after failures before a task fails for good."
+    )
+
+
+class AgentSelector(Strict):
+    """Which specialists an event hits: ids, or a fraction (or count) of a category/zone."""
+
+    agents: list[str] = Field(default_factory=list, description="Agent ids.")
+    category: str | None = None
+    zone: str | None = None
+    fraction: float | None = Field(None, gt=0, le=1, description="Share of the matching agents.")
+    count: PositiveInt | None = Field(None, description="Number of the matching agents.")
+
+
+class Spike(Strict):
+    factor: PositiveFloat = Field(description="Latency multiplier on the affected paths.")
+    zones: list[str] = Field(default_factory=list, description="Zones affected (all if empty).")
+
+
+class Loss(Strict):
+    rate: float = Field(gt=0, lt=1, description="Share of TASK_ASSIGN messages lost.")
+
+
+class Slow(AgentSelector):
+    factor: PositiveFloat = Field(description="Service time multiplier for 'gray' agents.")
+
+
+CHAOS_ACTIONS = ("kill", "zone_outage", "latency_spike", "message_loss", "slow")
+
+
+class ChaosEvent(Strict):
+    """One entry of the failure timeline: when, what, and for how long.
+
+    Exactly one action: ``kill`` (agents crash; ``restart_after`` brings them
+    back), ``zone_outage`` (a whole zone and its coordinators go dark for
+    ``duration``), ``latency_spike``, ``message_loss`` or ``slow`` (gray
+    agents) for ``duration``.
+    """
+
+    at: Duration
+    duration: Duration | None = None
+    restart_after: Duration | None = None
+    kill: AgentSelector | None = None
+    zone_outage: str | None = None
+    latency_spike: Spike | None = None
+    message_loss: Loss | None = None
+    slow: Slow | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ChaosEvent:
+        given = [name for name in CHAOS_ACTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
+            )
+        if given[0] != "kill" and self.duration is None:
+            raise ValueError(f"{given[0]}: expected a duration")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(name for name in CHAOS_ACTIONS if getattr(self, name) is not None)
+
+
 # --------------------------------------------------------------------------- the scenario
 
 
@@ -797,11 +895,11 @@ class Scenario(Strict):
     scaling: Scaling = Scaling()
     metrics: Metrics = Metrics()
     alerts: Alerts = Field(default_factory=_spec_alerts)
-    chaos: list[Any] = Field(
-        default_factory=list,
-        description="Failure timeline; kept empty until fault injection lands.",
-        max_length=0,
+    chaos: list[ChaosEvent] = Field(
+        default_factory=list, description="The failure timeline: see the chaos section."
     )
+    health: Health = Health()
+    retry: Retry = Retry()
     slo: Slo = Slo()
     cost: Cost = Cost()
     variants: dict[str, dict[str, Any]] = Field(
@@ -837,6 +935,20 @@ class Scenario(Strict):
                     f"workload.service_by_category.{category}: unknown category; expected one "
                     f"of {', '.join(categories)}"
                 )
+        for index, event in enumerate(self.chaos):
+            selector = event.kill or event.slow
+            where = f"chaos[{index}].{event.action}"
+            if selector is not None:
+                if selector.category is not None and selector.category not in categories:
+                    raise ValueError(f"{where}.category: unknown category {selector.category!r}")
+                if selector.zone is not None and selector.zone not in zones:
+                    raise ValueError(f"{where}.zone: unknown zone {selector.zone!r}")
+            if event.zone_outage is not None and event.zone_outage not in zones:
+                raise ValueError(f"{where}: unknown zone {event.zone_outage!r}")
+            if event.latency_spike is not None:
+                for zone in event.latency_spike.zones:
+                    if zone not in zones:
+                        raise ValueError(f"{where}.zones: unknown zone {zone!r}")
         regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
         for a in sorted(regions):
             for b in sorted(regions):

@@ -1,0 +1,254 @@
+"""Failures and failover: agents crash, are detected, their work moves, replacements join.
+
+Scenario (spec section 7.1): a specialist crashes. Nobody knows yet — the
+load balancer may even send it more work, which piles up unseen. Its health
+checks start failing; at the third consecutive failure (the detector's
+verdict) the zone coordinator marks it unhealthy: it leaves the routing
+table, every task it held (serving, queued, on its way) is counted as a
+retried attempt and dispatched again to healthy agents of its category —
+or fails for good once its retry budget is spent — and a replacement is
+requested from the reserve pool. If the agent restarts before anyone
+noticed, it re-registers and the coordinator re-drives what it had lost.
+
+A zone outage takes a whole region down: its agents crash, and its zone
+coordinator stops answering. When the chief's checks declare the
+coordinator dead, the zone leaves the routing (its tasks go to the nearest
+zones, paying cross-region latency) and the tasks waiting in its queue are
+sent elsewhere; the autoscaler then grows the remaining zones. When the
+region comes back, the zone re-joins with fresh agents and its traffic
+returns to it.
+
+Detection times come from sim.policies.health: by default computed from the
+check schedule, without an event per healthy check; with
+``health.per_message`` every check is simulated, with the same results.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from sim.model.agent import Specialist
+from sim.model.task import Task
+from sim.policies.health import ConsecutiveFailureDetector, HealthState
+
+if TYPE_CHECKING:
+    from sim.model.engine import Simulation
+
+
+class Failover:
+    """Crash, detection, redistribution and replacement for one simulation."""
+
+    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
+        self.sim = sim
+        health = sim.scenario.health
+        self.health = health
+        phase_seed = int(rng.integers(2**63))
+
+        def phase(agent_id: str) -> float:
+            # Each agent's check schedule is its own draw, keyed by its id: the same
+            # whichever order agents are first looked at (analytic or per-message).
+            key = (zlib.crc32(agent_id.encode("utf-8")),)
+            seq = np.random.SeedSequence(phase_seed, spawn_key=key)
+            return float(np.random.Generator(np.random.PCG64(seq)).uniform(0.0, health.interval))
+
+        self.detector = ConsecutiveFailureDetector(
+            health.interval, health.threshold, health.timeout, phase
+        )
+        self.budget = sim.scenario.retry.budget
+        #: Pending analytic detections by agent id (cancelled by a restart before them).
+        self._pending: dict[str, simpy.Event] = {}
+        #: Crashed agents not yet detected (per-message monitors look here).
+        self.down_since: dict[str, float] = {}
+        #: Detection delays measured, for the summary and the tests.
+        self.detections: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ agents
+
+    def crash(self, agent: Specialist, cause: str) -> None:
+        """The agent dies now: its slots stop, its work stays stuck until detection."""
+        sim = self.sim
+        now = sim.env.now
+        if agent.crashed or agent.draining:
+            return
+        dispatcher = sim.dispatcher
+        agent.crashed = True
+        agent.status = "error"
+        zone = sim.zones[agent.zone]
+        for process in agent.processes:
+            if process.is_alive:
+                process.interrupt("crash")
+        agent.idle.clear()
+        for _ in agent.current:
+            dispatcher.slot_lost(agent, now)
+        agent.busy_time += sum(now - t for t in agent.busy_since)
+        agent.busy_since.clear()
+        agent.stranded.extend(agent.local)
+        zone.local_queued -= len(agent.local)
+        agent.local.clear()
+        zone.active_agents -= 1
+        zone.slots -= agent.slots
+        sim.fleet.went_offline(agent)
+        self.down_since[agent.id] = now
+        sim.events.add(now, "agent_failed", agent.id, cause=cause, zone=agent.zone)
+        if not self.health.per_message:
+            when = self.detector.detection_time(agent.id, now)
+            if when >= now:
+                timer = sim.env.timeout(when - now, agent)
+                timer.callbacks.append(lambda event: self._detected(event.value))
+                self._pending[agent.id] = timer
+
+    def monitor(self, agent_id: str) -> Generator[simpy.Event, Any, None]:
+        """Per-message fidelity: every health check of one agent, as events."""
+        env, detector = self.sim.env, self.detector
+        k = detector.first_check_index(agent_id, env.now)
+        while True:
+            sent = detector.check_time(agent_id, k)
+            yield env.timeout(max(0.0, sent - env.now))
+            agent = self.sim.fleet.agents.get(agent_id)
+            if agent is None:
+                return
+            ok = not agent.crashed
+            if not ok:
+                yield env.timeout(self.health.timeout)
+            transition = detector.observe(agent_id, env.now, ok)
+            unhealthy = transition is not None and transition.to_state is HealthState.UNHEALTHY
+            if unhealthy and agent.crashed:
+                self._detected(agent)
+                return
+            k += 1
+
+    def _detected(self, agent: Specialist) -> None:
+        """The coordinator declares the agent unhealthy: reroute its work, replace it."""
+        sim = self.sim
+        now = sim.env.now
+        self._pending.pop(agent.id, None)
+        if not agent.crashed or agent.id not in sim.fleet.agents:
+            return
+        failed_at = self.down_since.pop(agent.id, now)
+        moved, failed = self._rescue(agent, "agent_failed")
+        sim.fleet.remove_failed(agent)
+        self.detector.forget(agent.id)
+        self.detections.append(
+            {"agent": agent.id, "failed_at": failed_at, "detected_at": now, "moved": moved}
+        )
+        sim.events.add(
+            now,
+            "agent_detected",
+            agent.id,
+            failed_at=failed_at,
+            detect_s=now - failed_at,
+            redistributed=moved,
+            failed_for_good=failed,
+        )
+        if self.health.replace_failed:
+            zone = agent.zone
+            if sim.zones[zone].down:
+                # The region is gone: the replacement goes to the nearest live zone
+                # (the spec's "scale up remaining zones").
+                zone = next((z for z in sim.router.neighbours[zone] if not sim.zones[z].down), zone)
+            replacement = sim.fleet.spawn(
+                zone,
+                agent.category,
+                sim.scenario.scaling.spawn_delay,
+                f"replace {agent.id}",
+                replaces=agent.id,
+            )
+            if replacement is not None:
+                delays = sim.network.broadcast(sim.world.chief_region)
+                sim.events.add(
+                    now,
+                    "agent_replaced",
+                    agent.id,
+                    replacement=replacement,
+                    routing_update_s=max(delays.values(), default=0.0),
+                )
+
+    def _rescue(self, agent: Specialist, reason: str) -> tuple[int, int]:
+        """Take every task the dead agent held and dispatch it again (or fail it for good)."""
+        sim = self.sim
+        dispatcher = sim.dispatcher
+        held: list[Task] = [*agent.current, *agent.stranded, *agent.incoming.values()]
+        agent.current.clear()
+        agent.stranded.clear()
+        agent.incoming.clear()
+        sim.balancer.agent_left(agent.id)
+        moved = failed = 0
+        for task in sorted(held, key=lambda t: t.id):
+            agent.in_flight -= 1
+            sim.zones[agent.zone].in_flight -= 1
+            if dispatcher.retry(task, reason, self.budget):
+                moved += 1
+            else:
+                failed += 1
+        return moved, failed
+
+    def restart(self, agent_id: str) -> None:
+        """A crashed agent comes back; if it was never detected, its lost work is re-driven now."""
+        sim = self.sim
+        agent = sim.fleet.agents.get(agent_id)
+        now = sim.env.now
+        if agent is not None and agent.crashed:
+            # Back before the detector noticed: the agent re-registers and the
+            # coordinator reconciles what it believed the agent held.
+            timer = self._pending.pop(agent.id, None)
+            if timer is not None:
+                timer.callbacks.clear()
+            self.down_since.pop(agent.id, None)
+            moved, _ = self._rescue(agent, "agent_restarted")
+            sim.fleet.remove_failed(agent)
+            self.detector.forget(agent.id)
+            sim.events.add(now, "agent_reconciled", agent.id, redistributed=moved)
+            sim.fleet.rejoin(agent.spec)
+            sim.events.add(now, "agent_restarted", agent_id)
+        elif agent is None and agent_id in sim.fleet.failed:
+            sim.fleet.rejoin(sim.fleet.failed[agent_id])
+            sim.events.add(now, "agent_restarted", agent_id)
+
+    # ------------------------------------------------------------------ zones
+
+    def zone_down(self, zone_name: str) -> None:
+        """A whole region goes dark: its agents and its zone coordinator."""
+        sim = self.sim
+        now = sim.env.now
+        zone = sim.zones[zone_name]
+        zone.down = True
+        sim.events.add(now, "zone_outage", zone_name)
+        for agent in [a for a in sim.fleet.agents.values() if a.zone == zone_name]:
+            self.crash(agent, f"zone {zone_name} outage")
+        coordinator = f"{zone_name}-coord"
+        when = self.detector.detection_time(coordinator, now)
+        timer = sim.env.timeout(max(0.0, when - now), zone_name)
+        timer.callbacks.append(lambda event: self._zone_detected(event.value))
+
+    def _zone_detected(self, zone_name: str) -> None:
+        sim = self.sim
+        zone = sim.zones[zone_name]
+        if not zone.down:
+            return
+        zone.detected_down = True
+        sim.router.mark_down(zone_name)
+        waiting = sim.dispatcher.evacuate(zone_name)
+        sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=waiting)
+
+    def zone_up(self, zone_name: str) -> None:
+        """The region is back: a fresh zone coordinator, the zone's agents restart."""
+        sim = self.sim
+        zone = sim.zones[zone_name]
+        zone.down = False
+        zone.detected_down = False
+        sim.router.mark_up(zone_name)
+        self.detector.forget(f"{zone_name}-coord")
+        for agent_id in sorted(
+            a.id for a in sim.fleet.agents.values() if a.zone == zone_name and a.crashed
+        ):
+            self.restart(agent_id)
+        for agent_id, spec in sorted(sim.fleet.failed.items()):
+            if spec.zone == zone_name:
+                self.restart(agent_id)
+        sim.dispatcher.release_stranded(zone_name)
+        sim.events.add(sim.env.now, "zone_restored", zone_name)

@@ -1,0 +1,215 @@
+"""Failures in the model: detection, redistribution, replacement, zone outage — nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import short_baseline
+
+from sim.model.engine import run_scenario
+
+
+def _details(events: pd.DataFrame, kind: str) -> pd.DataFrame:
+    rows = events[events["kind"] == kind]
+    return pd.concat(
+        [rows.reset_index(drop=True), pd.DataFrame(list(rows["detail"].map(json.loads)))], axis=1
+    )
+
+
+def _conserved(result) -> None:
+    counts = result.counts
+    assert counts["lost"] == 0
+    assert counts["submitted"] == counts["completed"] + counts["failed"] + counts["in_flight"]
+
+
+def test_detection_takes_threshold_checks_of_the_interval() -> None:
+    """3 consecutive failed checks, 10 s apart, each known 2 s after it is sent."""
+    result = run_scenario(
+        short_baseline("chaos=[{at: 20m, kill: {zone: A, fraction: 0.5}}]", hours=0.75)
+    )
+    detected = _details(result.events, "agent_detected")
+    assert len(detected) == 22  # half of zone A's 44 specialists
+    # The first failed check is within one interval of the crash; the third two later.
+    assert detected["detect_s"].between(2 * 10 + 2, 3 * 10 + 2).all()
+    assert detected["detect_s"].max() - detected["detect_s"].min() > 5  # phases are spread
+    _conserved(result)
+
+
+def test_per_message_checks_agree_with_the_analytic_detector() -> None:
+    chaos = "chaos=[{at: 15m, kill: {category: Test, fraction: 0.3}, restart_after: 20m}]"
+    analytic = run_scenario(short_baseline(chaos, hours=0.75))
+    simulated = run_scenario(short_baseline(chaos, "health.per_message=true", hours=0.75))
+    a = _details(analytic.events, "agent_detected")[["subject", "time_s"]]
+    b = _details(simulated.events, "agent_detected")[["subject", "time_s"]]
+    pd.testing.assert_frame_equal(
+        a.sort_values("subject").reset_index(drop=True),
+        b.sort_values("subject").reset_index(drop=True),
+    )
+    assert len(a) > 0
+
+
+def test_a_killed_agents_tasks_are_retried_elsewhere_and_it_is_replaced() -> None:
+    result = run_scenario(
+        short_baseline(
+            "topology.specialist.queue_limit=2",
+            "chaos=[{at: 20m, kill: {agents: [A-CodeGen-001, B-Review-002]}}]",
+            hours=0.75,
+        )
+    )
+    tasks = result.tasks
+    retried = tasks[tasks["outcome"] == "retried"]
+    assert set(retried["reason"]) == {"agent_failed"}
+    assert set(retried["agent"]) <= {"A-CodeGen-001", "B-Review-002"}
+    # Every retried task ran again on another agent (or is still in flight) as attempt 2.
+    later = tasks[tasks["task_id"].isin(retried["task_id"]) & (tasks["attempt"] == 2)]
+    assert set(later["task_id"]) == set(retried["task_id"])
+    assert not later["agent"].isin(["A-CodeGen-001", "B-Review-002"]).any()
+    replaced = _details(result.events, "agent_replaced")
+    assert sorted(replaced["subject"]) == ["A-CodeGen-001", "B-Review-002"]
+    joined = result.agents[result.agents["agent"].isin(replaced["replacement"])]
+    assert (joined["joined_s"] > 1200 + 60).all()  # after detection plus the spawn delay
+    assert result.counts["retried"] == len(retried)
+    _conserved(result)
+
+
+def test_a_spent_retry_budget_fails_tasks_for_good_with_a_reason() -> None:
+    result = run_scenario(
+        short_baseline(
+            "retry.budget=0",
+            "topology.specialist.queue_limit=3",
+            "chaos=[{at: 20m, kill: {zone: C, fraction: 1.0}}]",
+            hours=0.5,
+        )
+    )
+    failed = result.tasks[result.tasks["outcome"] == "failed"]
+    assert len(failed) > 0
+    assert set(failed["reason"]) <= {"retries_exhausted", "upstream_failed"}
+    assert result.counts["failed"] == len(failed)
+    _conserved(result)
+
+
+def test_restart_before_detection_reconciles_instead() -> None:
+    result = run_scenario(
+        short_baseline(
+            "chaos=[{at: 20m, kill: {agents: [D-Support-001]}, restart_after: 5s}]", hours=0.5
+        )
+    )
+    kinds = result.events["kind"]
+    assert (kinds == "agent_reconciled").sum() == 1
+    assert (kinds == "agent_detected").sum() == 0
+    assert (kinds == "agent_restarted").sum() == 1
+    later = result.tasks[
+        (result.tasks["agent"] == "D-Support-001") & (result.tasks["start_s"] > 1205)
+    ]
+    assert len(later) > 0  # it serves again
+    _conserved(result)
+
+
+def test_zone_outage_routes_around_the_zone_and_back() -> None:
+    result = run_scenario(
+        short_baseline("chaos=[{at: 20m, zone_outage: B, duration: 20m}]", hours=1.25)
+    )
+    events = result.events
+    redistributed = _details(events, "zone_redistributed")
+    assert len(redistributed) == 1
+    detected_at = redistributed["time_s"].iloc[0]
+    assert 1200 + 22 <= detected_at <= 1200 + 32
+    tasks = result.tasks
+    served = tasks[tasks["outcome"] == "completed"]
+    during = served[(served["start_s"] > detected_at + 1) & (served["start_s"] < 2400)]
+    assert (during["zone"] != "B").all()  # nothing runs in the dark zone
+    from_b = during[during["home_zone"] == "B"]
+    assert len(from_b) > 50  # B's own work was served elsewhere
+    assert (from_b["latency_s"] > 0).all()
+    after = served[served["start_s"] > 2400 + 120]
+    assert (after["zone"] == "B").any()  # traffic returns once the zone is back
+    rows = result.metrics[(result.metrics["level"] == "zone") & (result.metrics["id"] == "B")]
+    assert rows[(rows["time_s"] > 1260) & (rows["time_s"] < 2400)]["active_agents"].max() == 0
+    _conserved(result)
+
+
+def test_outage_alerts_fire() -> None:
+    result = run_scenario(
+        short_baseline("chaos=[{at: 20m, zone_outage: A, duration: 10m}]", hours=0.75)
+    )
+    alerts = _details(result.events, "alert")
+    fired = set(alerts.loc[alerts["state"] == "firing", "subject"])
+    assert "agent_offline_threshold" in fired  # 44 agents offline > 20
+
+
+def test_gray_agents_serve_slower_and_message_loss_resends() -> None:
+    result = run_scenario(
+        short_baseline(
+            "topology.specialist.speed_cv=0",
+            "chaos=[{at: 10m, slow: {zone: D, fraction: 1.0, factor: 3}, duration: 20m},"
+            " {at: 10m, message_loss: {rate: 0.3}, duration: 10m}]",
+            hours=0.75,
+        )
+    )
+    tasks = result.tasks
+    done = tasks[tasks["outcome"] == "completed"]
+    slow = done[(done["zone"] == "D") & (done["start_s"] > 600) & (done["end_s"] < 1800)]
+    ratio = slow["service_s"] / slow["work_s"]
+    assert ratio.round(9).eq(3.0).all() and len(slow) > 20
+    assert result.counts["resent_messages"] > 0
+    _conserved(result)
+
+
+CHAOS_EVENT = st.one_of(
+    st.builds(
+        lambda at, zone, fraction, restart: (
+            f"{{at: {at}, kill: {{zone: {zone}, fraction: {fraction}}}"
+            + (f", restart_after: {restart}}}" if restart else "}")
+        ),
+        st.integers(60, 1500),
+        st.sampled_from("ABCD"),
+        st.sampled_from([0.1, 0.5, 1.0]),
+        st.sampled_from([0, 5, 60, 400]),
+    ),
+    st.builds(
+        lambda at, zone, duration: f"{{at: {at}, zone_outage: {zone}, duration: {duration}}}",
+        st.integers(60, 1500),
+        st.sampled_from("ABCD"),
+        st.integers(5, 900),
+    ),
+    st.builds(
+        lambda at, rate: f"{{at: {at}, message_loss: {{rate: {rate}}}, duration: 300}}",
+        st.integers(60, 1500),
+        st.sampled_from([0.1, 0.5]),
+    ),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(CHAOS_EVENT, min_size=1, max_size=5), budget=st.integers(0, 2))
+def test_conservation_under_random_chaos(events: list[str], budget: int) -> None:
+    """Whatever breaks, and in whatever order, no task is ever lost."""
+    scenario = short_baseline(
+        f"chaos=[{', '.join(events)}]",
+        f"retry.budget={budget}",
+        "topology.specialist.queue_limit=1",
+        hours=0.5,
+        autoscale=True,
+    )
+    result = run_scenario(scenario)
+    _conserved(result)
+    tasks = result.tasks
+    assert tasks["task_id"][tasks["outcome"] != "retried"].is_unique
+
+
+@pytest.mark.parametrize("budget", [0, 1])
+def test_retry_budget_caps_attempts(budget: int) -> None:
+    result = run_scenario(
+        short_baseline(
+            f"retry.budget={budget}",
+            "chaos=[{at: 10m, kill: {zone: A, fraction: 1.0}},"
+            " {at: 11m, kill: {zone: B, fraction: 1.0}}]",
+            hours=0.4,
+        )
+    )
+    assert result.tasks["attempt"].max() <= budget + 1
+    _conserved(result)
