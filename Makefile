@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NPROC  := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test lint format typecheck bench docs clean
+.PHONY: setup demo test lint format typecheck bench docs clean browser
 
 setup: $(STAMP)
 
@@ -27,7 +27,11 @@ format: setup
 	$(BIN)/ruff format sim tests benchmarks
 	$(BIN)/ruff check --fix sim tests benchmarks
 
-test: lint
+# Chromium for the report's browser test (Debian's package; never `playwright install`).
+browser:
+	command -v chromium >/dev/null 2>&1 || (S=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: lint browser
 	$(BIN)/python -m pytest -n $(NPROC) -q
 
 bench: setup

@@ -2,9 +2,12 @@
 
 :func:`write_report` draws every figure of :mod:`sim.report.plots`, writes each
 as a PNG beside the report, and writes ``report.html`` laid out like the
-spec's dashboard: a header strip with the headline numbers, the figures in a
-grid, the summary table (with a 95 % confidence-interval column when the run
-had several replications) and the first events.
+spec's dashboard (section 6.2): a header strip with the headline numbers and
+their bars, zone health beside the task distribution, the p99 response time,
+a timeline of agents, scaling, alerts and failures on one time axis, the
+cost, the other figures in a grid, the summary table (with a 95 %
+confidence-interval column when the run had several replications) and the
+first events.
 
 The page must open anywhere, offline, years later: the PNGs are inlined as
 ``data:`` URIs, the CSS is inline, there is no JavaScript and no reference to
@@ -34,7 +37,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.report.plots import FIGURES, pick_replication, warm_tasks
+from sim.report.plots import (
+    ALERT_EVENT,
+    FIGURES,
+    SCALE_EVENT,
+    cost_lines,
+    event_group,
+    pick_replication,
+    warm_tasks,
+)
 
 __all__ = ["MAX_EVENTS", "SECTION_IDS", "write_report"]
 
@@ -43,15 +54,25 @@ MAX_EVENTS = 200
 #: Section ids in page order; a browser test can look each of them up.
 SECTION_IDS = (
     "header",
-    "queue",
-    "agents",
-    "latency",
-    "throughput",
+    "zones",
     "categories",
+    "latency",
+    "timeline",
+    "cost",
+    "agents",
+    "queue",
+    "throughput",
     "latency-cdf",
     "summary",
     "events",
 )
+#: Figures drawn full width (the page's rows follow the spec's dashboard).
+_WIDE_FIGURES = ("latency", "timeline", "cost")
+#: Figures in the two-column grid below them.
+_GRID_FIGURES = ("active_agents", "queue_depth", "throughput", "latency_cdf")
+#: Zone health (active / total) at or above this share is healthy, below the next one bad.
+HEALTHY_SHARE = 0.95
+DEGRADED_SHARE = 0.80
 
 #: Figure file stem -> (section id, heading, caption).
 _FIGURE_SECTIONS: dict[str, tuple[str, str, str]] = {
@@ -67,8 +88,9 @@ _FIGURE_SECTIONS: dict[str, tuple[str, str, str]] = {
     ),
     "latency": (
         "latency",
-        "Latency",
-        "p50 and p99 task latency (arrival to completion) per sampling interval.",
+        "Response time (p99)",
+        "p50 and p99 task latency (arrival to completion) and p99 wait (arrival to service"
+        " start, the SLO's response time) per sampling interval.",
     ),
     "throughput": (
         "throughput",
@@ -84,6 +106,21 @@ _FIGURE_SECTIONS: dict[str, tuple[str, str, str]] = {
         "latency-cdf",
         "Latency distribution",
         "Cumulative distribution of completed tasks' latency, after the warm-up.",
+    ),
+    "timeline": (
+        "timeline",
+        "Timeline",
+        "One time axis. Top: total and active agents; triangles are scaling decisions at their"
+        " target size, labelled with the change. Middle: alerts from firing to resolved,"
+        " coloured by severity (hatched: still firing at the end). Bottom: failures (red),"
+        " recoveries and redistributions (green), elections (purple) and fleet changes (grey),"
+        " one row per kind, with counts at the right.",
+    ),
+    "cost": (
+        "cost",
+        "Cost",
+        "Cumulative cost of the fleet and its hourly rate; the figures above are the summary's"
+        " (measured after the warm-up).",
     ),
 }
 
@@ -102,6 +139,37 @@ h2{font-size:15px;margin:0 0 8px}
 .card .k{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:#9aa5b1}
 .card .v{font-size:22px;font-weight:600}
 .card.bad .v{color:#ff9b9b}
+.card .bar{margin-top:5px;background:#52606d}
+.card .note{font-size:10px;color:#9aa5b1;margin-top:2px}
+.bar{height:8px;border-radius:4px;background:#e4e7eb;overflow:hidden;min-width:60px}
+.bar span{display:block;height:100%;background:#3e9ddb}
+.bar span.ok{background:#2ca02c}
+.bar span.warn{background:#f0a30a}
+.bar span.bad{background:#d62728}
+.top{display:grid;grid-template-columns:minmax(340px,1fr) minmax(0,2fr);gap:16px;
+margin-bottom:16px}
+.top section.panel{margin-bottom:0}
+@media (max-width:1000px){.top{grid-template-columns:1fr}}
+table.zones td.bar-cell{width:45%}
+table.zones td:first-child{white-space:nowrap}
+table.zones{margin-bottom:10px}
+table.zones td{vertical-align:middle;font-size:13px}
+table.zones td.ok{color:#1e7b1e;font-weight:600}
+table.zones td.warn{color:#b26b00;font-weight:600}
+table.zones td.bad{color:#b31b1b;font-weight:600}
+tr.all td{border-top:2px solid #cbd2d9;font-weight:600}
+.minicards{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 8px}
+.minicard{background:#f5f7fa;border:1px solid #e4e7eb;border-radius:6px;padding:4px 10px}
+.minicard .k{font-size:10px;text-transform:uppercase;letter-spacing:.05em;color:#52606d}
+.minicard .v{font-size:16px;font-weight:600}
+.chips{display:flex;flex-wrap:wrap;gap:6px;margin:0 0 8px}
+.chip{background:#f5f7fa;border:1px solid #e4e7eb;border-radius:10px;padding:1px 8px;
+font-size:11px}
+.chip.failure{border-color:#f4b4b4;background:#fdecec}
+.chip.recovery{border-color:#b4dfb4;background:#edf8ed}
+.chip.election{border-color:#d3c4ea;background:#f4effb}
+.chip.alert{border-color:#f7d1a1;background:#fef4e6}
+.chip.scale{border-color:#a9cbe8;background:#eaf3fb}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(600px,1fr));gap:16px}
 section.panel{background:#fff;border-radius:8px;padding:12px 14px;
 box-shadow:0 1px 2px rgba(0,0,0,.08);margin-bottom:16px}
@@ -286,12 +354,61 @@ def _num(value: object) -> float | None:
     return float(number)
 
 
-def _card(label: str, value: str, *, bad: bool = False) -> str:
+def _bar(fraction: float, label: str, cls: str = "") -> str:
+    """A horizontal bar filled to ``fraction`` (clamped to 0..1), described for screen readers."""
+    share = min(max(fraction, 0.0), 1.0) if math.isfinite(fraction) else 0.0
+    css = f' class="{cls}"' if cls else ""
+    return (
+        f'<div class="bar" role="img" aria-label="{_esc(label)}">'
+        f'<span{css} style="width:{100.0 * share:.1f}%"></span></div>'
+    )
+
+
+def _health_class(share: float) -> str:
+    if share >= HEALTHY_SHARE:
+        return "ok"
+    if share >= DEGRADED_SHARE:
+        return "warn"
+    return "bad"
+
+
+def _card(
+    label: str,
+    value: str,
+    *,
+    bad: bool = False,
+    bar: tuple[float, str, str] | None = None,
+    note: str = "",
+) -> str:
+    """A header card; ``bar`` is (fraction, description, css class)."""
     cls = "card bad" if bad else "card"
+    extra = ""
+    if bar is not None:
+        extra += _bar(*bar)
+    if note:
+        extra += f'<div class="note">{_esc(note)}</div>'
     return (
         f'<div class="{cls}"><div class="k">{_esc(label)}</div>'
-        f'<div class="v">{_esc(value)}</div></div>'
+        f'<div class="v">{_esc(value)}</div>{extra}</div>'
     )
+
+
+def _shown_rows(metrics: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Rows of one level for the replication the figures show, in time order."""
+    if metrics.empty or not {"level", "time_s"} <= set(metrics.columns):
+        return pd.DataFrame()
+    rep = pick_replication(metrics)
+    rows = metrics if rep is None else metrics.loc[metrics["replication"] == rep]
+    rows = rows.loc[rows["level"] == level]
+    return rows.sort_values("time_s", kind="stable")
+
+
+def _peak(rows: pd.DataFrame, column: str) -> float | None:
+    if rows.empty or column not in rows.columns:
+        return None
+    values = pd.to_numeric(rows[column], errors="coerce")
+    values = values[np.isfinite(values)]
+    return None if values.empty else float(values.max())
 
 
 def _header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
@@ -316,14 +433,37 @@ def _header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
     def show(value: float | None, suffix: str = "") -> str:
         return "—" if value is None else _fmt_number(value) + suffix
 
+    rows = _shown_rows(metrics, "global")
+    agents_bar = None
+    if active is not None and total:
+        share = active / total
+        agents_bar = (share, f"{100.0 * share:.0f} % of agents active", _health_class(share))
+    queue_bar, queue_note = None, ""
+    peak_queue = _peak(rows, "queue_depth")
+    if queue is not None and peak_queue:
+        queue_bar = (queue / peak_queue, "queue relative to its peak", "")
+        queue_note = f"last sample · peak {_fmt_number(peak_queue)}"
+    tp_bar, tp_note = None, ""
+    peak_tp = _peak(rows, "throughput_per_min")
+    if throughput is not None and peak_tp:
+        tp_bar = (throughput / peak_tp, "throughput relative to the peak interval", "")
+        tp_note = f"after warm-up · peak {_fmt_number(round(peak_tp, 1))}"
     cards = [
-        _card("active agents / total", agents),
-        _card("queue", show(queue)),
-        _card("throughput / min", show(throughput)),
+        _card(
+            "active agents / total",
+            agents,
+            bar=agents_bar,
+            note="last sample" if agents_bar else "",
+        ),
+        _card("queue", show(queue), bar=queue_bar, note=queue_note),
+        _card("throughput / min", show(throughput), bar=tp_bar, note=tp_note),
         _card("p99 latency", show(p99, " s")),
         _card("tasks completed", show(completed)),
         _card("lost", show(lost), bad=bool(lost)),
     ]
+    per_day = _num(_get(summary, "cost", "usd_per_day"))
+    if per_day is not None:
+        cards.append(_card("cost / day", f"${per_day:,.2f}"))
     scenario = summary.get("scenario", "run")
     facts = [f"seed {_fmt_id(summary.get('seed'))}"]
     sim_seconds = _num(summary.get("sim_seconds"))
@@ -347,12 +487,13 @@ def _header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
     )
 
 
-def _figure_section(stem: str, png: bytes, extra: str = "") -> str:
+def _figure_section(stem: str, png: bytes, extra: str = "", before: str = "") -> str:
     section_id, heading, caption = _FIGURE_SECTIONS[stem]
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<section class="panel" id="{section_id}">'
         f"<h2>{_esc(heading)}</h2>"
+        f"{before}"
         f'<img alt="{_esc(heading)}" src="data:image/png;base64,{data}">'
         f'<div class="sub">{_esc(caption)}</div>'
         f"{extra}"
@@ -407,6 +548,87 @@ def _categories_table(tasks: pd.DataFrame) -> str:
     )
 
 
+def _zone_label(zone: str) -> str:
+    return zone if zone.lower().startswith("zone") else f"Zone {zone}"
+
+
+def _health_row(label: str, active: float, total: float, queue: float | None, low: str) -> str:
+    share = active / total if total > 0 else math.nan
+    cls = _health_class(share) if total > 0 else ""
+    percent = f"{100.0 * share:.0f} %" if total > 0 else "—"
+    cells = [
+        f"<td>{_esc(label)}</td>",
+        f'<td class="bar-cell">{_bar(share, f"{label}: {percent} active", cls)}</td>',
+        f'<td class="num">{_esc(f"{_fmt_number(active)}/{_fmt_number(total)}")}</td>',
+        f'<td class="num {cls}">{_esc(percent)}</td>',
+        f'<td class="num">{_esc("—" if queue is None else _fmt_number(queue))}</td>',
+        f'<td class="num">{_esc(low)}</td>',
+    ]
+    return "".join(cells)
+
+
+def _zones_section(metrics: pd.DataFrame, png: bytes | None = None) -> str:
+    """Per zone: active / total agents at the last sample as a bar and a share, queue, lowest."""
+    zones = _shown_rows(metrics, "zone")
+    needed = {"id", "active_agents", "total_agents"}
+    rows: list[str] = []
+    caption = "No per-zone samples in this run's metrics."
+    if not zones.empty and needed <= set(zones.columns):
+        last_time = float(zones["time_s"].max())
+        for zone, group in sorted(zones.groupby("id"), key=lambda kv: str(kv[0])):
+            active_all = pd.to_numeric(group["active_agents"], errors="coerce")
+            total_all = pd.to_numeric(group["total_agents"], errors="coerce")
+            ok = np.isfinite(active_all) & np.isfinite(total_all) & (total_all > 0)
+            lowest = (active_all[ok] / total_all[ok]).min() if ok.any() else math.nan
+            low = "—" if not math.isfinite(lowest) else f"{100.0 * lowest:.0f} %"
+            last = group.iloc[-1]
+            active = _num(last.get("active_agents"))
+            total = _num(last.get("total_agents"))
+            if active is None or total is None:
+                continue
+            cells = _health_row(
+                _zone_label(str(zone)), active, total, _num(last.get("queue_depth")), low
+            )
+            rows.append(f"<tr>{cells}</tr>")
+        fleet = _shown_rows(metrics, "global")
+        if rows and not fleet.empty and {"active_agents", "total_agents"} <= set(fleet.columns):
+            last = fleet.iloc[-1]
+            active = _num(last.get("active_agents"))
+            total = _num(last.get("total_agents"))
+            if active is not None and total is not None:
+                cells = _health_row("All zones", active, total, _num(last.get("queue_depth")), "")
+                rows.append(f'<tr class="all">{cells}</tr>')
+        caption = (
+            f"Agents online (idle or busy) of those provisioned, at the last sample"
+            f" ({_hms(last_time)}); queue: tasks waiting in the zone; lowest: the zone's lowest"
+            f" share over the run. Green ≥ {HEALTHY_SHARE:.0%}, amber ≥ {DEGRADED_SHARE:.0%}."
+        )
+    table = (
+        '<table class="zones"><thead><tr><th>zone</th><th>health</th><th>active</th>'
+        "<th>%</th><th>queue</th><th>lowest</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody><caption>{_esc(caption)}</caption></table>"
+    )
+    image = ""
+    if png is not None:
+        data = base64.b64encode(png).decode("ascii")
+        image = f'<img alt="Zone health over time" src="data:image/png;base64,{data}">'
+    return f'<section class="panel" id="zones"><h2>Zone health</h2>{table}{image}</section>'
+
+
+def _cost_cards(summary: Mapping[str, Any]) -> str:
+    lines = cost_lines(summary)
+    if not lines:
+        return '<div class="sub">The summary has no cost figures.</div>'
+    cards = []
+    for line in lines:
+        value, _, label = line.partition(" ")
+        cards.append(
+            f'<div class="minicard"><div class="k">{_esc(label)}</div>'
+            f'<div class="v">{_esc(value)}</div></div>'
+        )
+    return f'<div class="minicards">{"".join(cards)}</div>'
+
+
 #: Summary keys not shown as rows: the CI tree is a column, per-replication copies are too long.
 _NOT_IN_TABLE = frozenset({"ci95", "per_replication"})
 
@@ -448,6 +670,7 @@ def _events_section(events: pd.DataFrame) -> str:
         rep = pick_replication(frame)
         frame = frame.loc[frame["replication"] == rep]
     total = len(frame)
+    chips = _event_chips(frame)
     if not frame.empty and "time_s" in frame.columns:
         frame = frame.sort_values("time_s", kind="stable")
     shown = frame.head(MAX_EVENTS)
@@ -480,11 +703,24 @@ def _events_section(events: pd.DataFrame) -> str:
     return (
         '<section class="panel" id="events">'
         "<h2>Events</h2>"
+        f"{chips}"
         "<table><thead><tr><th>time (s)</th><th>h:mm:ss</th><th>kind</th><th>subject</th>"
         f"<th>detail</th></tr></thead><tbody>{''.join(rows)}</tbody>"
         f"<caption>{_esc(caption)}</caption></table>"
         "</section>"
     )
+
+
+def _event_chips(frame: pd.DataFrame) -> str:
+    """One chip per event kind with its count, most frequent first."""
+    if frame.empty or "kind" not in frame.columns:
+        return ""
+    counts = Counter(str(k) for k in frame["kind"].tolist())
+    chips = []
+    for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        group = kind if kind in (ALERT_EVENT, SCALE_EVENT) else event_group(kind)
+        chips.append(f'<span class="chip {group}">{_esc(kind)} × {_esc(f"{n:,}")}</span>')
+    return f'<div class="chips">{"".join(chips)}</div>'
 
 
 def _page(title: str, parts: list[str]) -> str:
@@ -508,8 +744,8 @@ def write_report(
 
     The directory is created if needed. Returns the path of ``report.html``.
     Files written: ``queue_depth.png``, ``active_agents.png``, ``latency.png``,
-    ``throughput.png``, ``categories.png``, ``latency_cdf.png`` and
-    ``report.html``.
+    ``throughput.png``, ``categories.png``, ``latency_cdf.png``, ``timeline.png``,
+    ``cost.png``, ``zone_health.png`` and ``report.html``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -517,17 +753,26 @@ def write_report(
     metrics_df = metrics if metrics is not None else pd.DataFrame()
     events_df = events if events is not None else pd.DataFrame()
 
-    figure_html: list[str] = []
+    sections: dict[str, str] = {}
+    zone_png: bytes | None = None
     for stem, draw in FIGURES.items():
-        fig = draw(tasks_df, metrics_df, events_df)
+        fig = draw(tasks_df, metrics_df, events_df, summary)
         png = _png_bytes(fig)
         _write_atomic(out / f"{stem}.png", png)
+        if stem == "zone_health":
+            zone_png = png
+            continue
         extra = _categories_table(tasks_df) if stem == "categories" else ""
-        figure_html.append(_figure_section(stem, png, extra))
+        before = _cost_cards(summary) if stem == "cost" else ""
+        sections[stem] = _figure_section(stem, png, extra, before)
 
+    zones = _zones_section(metrics_df, zone_png)
     parts = [
         _header_section(summary, metrics_df),
-        f'<div class="grid">{"".join(figure_html)}</div>',
+        f'<div class="top">{zones}{sections.pop("categories")}</div>',
+        *(sections.pop(stem) for stem in _WIDE_FIGURES),
+        f'<div class="grid">{"".join(sections.pop(stem) for stem in _GRID_FIGURES)}</div>',
+        *sections.values(),  # any figure added to FIGURES later, full width
         '<div class="tables">',
         _summary_section(summary),
         _events_section(events_df),

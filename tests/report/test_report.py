@@ -2,233 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from report_frames import (
+    EVIL,
+    FIGURE_FILES,
+    PNG_MAGIC,
+    ZONES,
+    make_events,
+    make_metrics,
+    make_summary,
+    make_tasks,
+    read_report,
+)
 
 from sim.report import plots
 from sim.report.html import MAX_EVENTS, SECTION_IDS, write_report
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURE_FILES = (
-    "queue_depth.png",
-    "active_agents.png",
-    "latency.png",
-    "throughput.png",
-    "categories.png",
-    "latency_cdf.png",
-)
-EVIL = "<script>alert('x')</script>"
-ZONES = ("A", "B", "C", "D")
-CATEGORIES = ("code_review", "testing", "deployment", "research", EVIL)
-AGENT_LEVEL_COLUMNS = ("cpu_usage", "memory_usage", "error_count", "avg_task_duration_s")
-METRIC_COLUMNS = (
-    "total_agents",
-    "active_agents",
-    "busy_agents",
-    "queue_depth",
-    "in_flight",
-    "tasks_completed",
-    "throughput_per_min",
-    "error_rate",
-    "p50_latency_s",
-    "p99_latency_s",
-    "utilization",
-)
-
-
-# --- synthetic frames of the simulator's exact shape -----------------------------------------
-
-
-def make_tasks(n: int = 300, replications: int = 1, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows: list[dict[str, Any]] = []
-    for rep in range(replications):
-        for i in range(n):
-            arrival = float(rng.uniform(0.0, 3600.0))
-            wait = float(rng.exponential(2.0))
-            transfer = float(rng.uniform(0.0, 0.2))
-            service = float(rng.lognormal(1.0, 0.8))
-            start = arrival + wait + transfer
-            end = start + service
-            outcome = str(rng.choice(["completed", "completed", "completed", "failed", "retried"]))
-            zone = ZONES[i % len(ZONES)]
-            rows.append(
-                {
-                    "replication": rep,
-                    "task_id": i,
-                    "job_id": i // 10 if i % 3 == 0 else -1,
-                    "node": i % 10 if i % 3 == 0 else -1,
-                    "category": CATEGORIES[i % len(CATEGORIES)],
-                    "home_zone": zone,
-                    "zone": ZONES[(i + (i % 7 == 0)) % len(ZONES)],
-                    "agent": f"spec-{i % 40:03d}",
-                    "attempt": 1 + (outcome == "retried"),
-                    "critical": bool(i % 9 == 0),
-                    "arrival_s": arrival,
-                    "dispatch_s": arrival + wait,
-                    "start_s": start,
-                    "end_s": end,
-                    "complete_s": end,
-                    "wait_s": wait,
-                    "latency_s": end - arrival,
-                    "service_s": service,
-                    "transfer_s": transfer,
-                    "outcome": outcome,
-                    "warm": arrival >= 600.0,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def make_metrics(
-    hours: float = 1.0, step_s: float = 60.0, replications: int = 1, zones: bool = True
-) -> pd.DataFrame:
-    rng = np.random.default_rng(7)
-    rows: list[dict[str, Any]] = []
-    times = np.arange(0.0, hours * 3600.0 + step_s, step_s)
-    agents = ("spec-000", "spec-001", "lead-000")
-    for rep in range(replications):
-        for t in times:
-            base = {
-                "total_agents": 200.0,
-                "active_agents": float(195 - rng.integers(0, 5)),
-                "busy_agents": float(rng.integers(100, 180)),
-                "queue_depth": float(rng.poisson(12)),
-                "in_flight": float(rng.integers(100, 180)),
-                "tasks_completed": float(t / 2),
-                "throughput_per_min": float(rng.normal(120.0, 10.0)),
-                "error_rate": float(rng.uniform(0.0, 0.03)),
-                "p50_latency_s": float(rng.uniform(2.0, 3.0)) if t > 0 else np.nan,
-                "p99_latency_s": float(rng.uniform(8.0, 12.0)) if t > 0 else np.nan,
-                "utilization": float(rng.uniform(0.6, 0.9)),
-            }
-            extra = dict.fromkeys(AGENT_LEVEL_COLUMNS, np.nan)
-            rows.append(
-                {
-                    "replication": rep,
-                    "time_s": float(t),
-                    "level": "global",
-                    "id": "global",
-                    **base,
-                    "status": None,
-                    **extra,
-                }
-            )
-            if zones:
-                for zone in ZONES:
-                    zone_row = {k: v / 4 for k, v in base.items()}
-                    zone_row["queue_depth"] = float(rng.poisson(3))
-                    rows.append(
-                        {
-                            "replication": rep,
-                            "time_s": float(t),
-                            "level": "zone",
-                            "id": zone,
-                            **zone_row,
-                            "status": None,
-                            **extra,
-                        }
-                    )
-            for agent in agents:
-                agent_row = dict.fromkeys(METRIC_COLUMNS, np.nan)
-                agent_row["utilization"] = float(rng.uniform(0.0, 1.0))
-                rows.append(
-                    {
-                        "replication": rep,
-                        "time_s": float(t),
-                        "level": "agent",
-                        "id": agent,
-                        **agent_row,
-                        "status": str(rng.choice(["idle", "busy", "error", "offline"])),
-                        "cpu_usage": float(rng.uniform(0, 1)),
-                        "memory_usage": float(rng.uniform(0, 1)),
-                        "error_count": float(rng.integers(0, 3)),
-                        "avg_task_duration_s": float(rng.uniform(1, 10)),
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def make_events(hours: float = 1.0, extra: int = 0) -> pd.DataFrame:
-    end = hours * 3600.0
-    records = [
-        (0.0, "run_start", "global", {}),
-        (600.0, "warmup_end", "global", {}),
-        (900.0, "scale_up", "zone A", {"from": 50, "to": 60}),
-        (1500.0, "agent_failed", "spec-017", {"reason": "crash"}),
-        (1520.0, "election", "zone B", {"winner": "zc-B-2", "downtime_s": 4.2}),
-        (2000.0, "alert", "p99_latency", {"rule": "p99_latency > 10s", "note": EVIL}),
-        (end, "run_end", "global", {}),
-    ]
-    records += [(1000.0 + i, "scale_up", f"zone {ZONES[i % 4]}", {"i": i}) for i in range(extra)]
-    return pd.DataFrame(
-        {
-            "replication": [0] * len(records),
-            "time_s": [r[0] for r in records],
-            "kind": [r[1] for r in records],
-            "subject": [r[2] for r in records],
-            "detail": [json.dumps(r[3]) for r in records],
-        }
-    )
-
-
-def make_summary(ci: bool = False) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "scenario": "baseline_200",
-        "seed": 42,
-        "sim_seconds": 3600.0,
-        "tasks": {
-            "submitted": 300,
-            "completed": 180,
-            "failed": 60,
-            "in_flight": 3,
-            "lost": 2,
-            "retried": 57,
-        },
-        "latency_s": {"mean": 4.1, "p50": 2.7, "p95": 9.4, "p99": 12.25, "max": 30.0},
-        "wait_s": {"mean": 2.0, "p50": 1.3, "p99": 9.1},
-        "p_wait": 0.41,
-        "throughput_per_min": 121.5,
-        "utilization": 0.78,
-        "agents": {"min": 195, "max": 200, "mean": 197.5, "final": 196},
-        "jobs": {
-            "submitted": 30,
-            "completed": 28,
-            "makespan_s": {"mean": 40.0, "p50": 35.0, "p99": 90.0},
-        },
-        "elections": {"count": 1, "downtime_s": 4.2},
-        "alerts": {},
-        "cost": {"usd_total": 12.5, "usd_per_1k_tasks": 0.069},
-        "slo": {"met": False, "breaches": 3},
-        "events_sha256": "ab" * 32,
-    }
-    if ci:
-        # The shape sim.metrics.summary.combine_replications gives: a CI tree, the per-run
-        # summaries and one events hash per run; NumPy scalars must format like Python ones.
-        summary["per_replication"] = [dict(summary) for _ in range(5)]
-        summary["events_sha256"] = ["ab" * 32, "cd" * 32]
-        summary["utilization"] = np.float64(0.78)
-        summary["seed"] = np.int64(12345)
-        summary["replications"] = 5
-        summary["ci95"] = {
-            "tasks": {"completed": [170.0, 190.0], "lost": [0.0, 4.0]},
-            "latency_s": {"p99": [11.0, 13.5], "mean": [3.9, 4.3]},
-            "throughput_per_min": [118.0, 125.0],
-        }
-    return summary
-
-
-def read_report(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -369,9 +165,13 @@ def test_no_zone_rows(tmp_path: Path) -> None:
     assert set(metrics["level"]) == {"global", "agent"}
     report = write_report(tmp_path, make_summary(), make_tasks(), metrics, make_events())
     assert (tmp_path / "queue_depth.png").read_bytes().startswith(PNG_MAGIC)
-    assert 'id="queue"' in read_report(report)
+    text = read_report(report)
+    assert 'id="queue"' in text
+    zones = text[text.index('id="zones"') : text.index('id="categories"')]
+    assert "No per-zone samples" in zones
+    assert 'class="bar"' not in zones
     fig = plots.queue_depth_figure(metrics, make_events())
-    assert len(fig.axes[0].lines) == 1 + 4  # global line + 4 event markers
+    assert len(fig.axes[0].lines) == 1 + 3  # global line + 3 event markers (not the alert)
 
 
 def test_everything_empty(tmp_path: Path) -> None:
@@ -433,8 +233,8 @@ def test_events_marked_and_warmup_shaded() -> None:
     metrics, events = make_metrics(), make_events()
     fig = plots.queue_depth_figure(metrics, events)
     ax = fig.axes[0]
-    # global + 4 zones + 4 marked events (run_start, warmup_end, run_end are not marked).
-    assert len(ax.lines) == 1 + len(ZONES) + 4
+    # global + 4 zones + 3 marked events (run_start, warmup_end, run_end and alerts are not).
+    assert len(ax.lines) == 1 + len(ZONES) + 3
     labels = [t.get_text() for t in ax.texts]
     assert any(label.startswith("agent_failed") for label in labels)
     assert not any(label.startswith("run_end") for label in labels)
