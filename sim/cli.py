@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=int, default=1, metavar="R")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument(
+        "--dashboard", action="store_true", help="a live terminal dashboard while it runs"
+    )
     run.set_defaults(handler=_cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files")
@@ -143,6 +146,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"duration={args.duration}")
     if args.replications < 1:
         raise UserError(f"--replications: expected at least 1, got {args.replications}")
+    if args.dashboard and args.replications > 1:
+        raise UserError("--dashboard: shows one run; use it without --replications")
     variants = load_variants(args.scenario, overrides)
     for _, scenario in variants:
         _check_inputs(scenario, args.scenario)
@@ -154,7 +159,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out_dir = root / variant if variant else root
         started = time.perf_counter()
         try:
-            outcome = _run_with_progress(scenario, args.replications, console, run)
+            if args.dashboard:
+                outcome = _run_with_dashboard(scenario, Console(stderr=True), run)
+            else:
+                outcome = _run_with_progress(scenario, args.replications, console, run)
         except WorkloadError as exc:
             raise UserError(str(exc)) from None
         except ConservationError as exc:
@@ -206,6 +214,61 @@ def _print_comparison(console: Console, summaries: dict[str, dict[str, Any]], ro
         table.add_row(*cells)
     console.print(table)
     console.print(f"wrote {root}/comparison.json and one folder per variant")
+
+
+#: Routine fleet churn kept out of the dashboard's recent-events panel.
+_QUIET_EVENTS = frozenset({"agent_requested", "agent_joined", "agent_draining", "agent_left"})
+
+
+def _describe(kind: str, subject: str, detail: str) -> str:
+    """One line for an event: the subject and the detail fields that matter."""
+    info = json.loads(detail) if detail else {}
+    if kind == "alert":
+        return f"{subject} {info.get('state', '')} ({info.get('metric')} = {info.get('value'):.4g})"
+    if kind == "scale":
+        return f"{subject} {info.get('delta', 0):+d} -> {info.get('target')}: {info.get('reason')}"
+    if kind == "agent_detected":
+        return f"{subject} detected after {info.get('detect_s', 0):.1f} s"
+    extras = ", ".join(f"{k}={v}" for k, v in info.items())
+    return f"{subject} {extras}".strip()
+
+
+def _run_with_dashboard(scenario: Any, console: Console, run: Any) -> Any:
+    """Run one replication under a live terminal dashboard (the spec's section 6.2)."""
+    from sim.model.engine import Simulation
+    from sim.report.dashboard import DashboardState, LiveDashboard
+
+    control = scenario.control_agents()
+
+    def state_of(sim: Simulation) -> DashboardState:
+        rows = sim.collector.recent(60)
+        last = rows[-1] if rows else {}
+        zones = {
+            name: (z.active_agents, z.total_agents + z.offline_agents)
+            for name, z in sim.zones.items()
+        }
+        return DashboardState(
+            now_s=sim.env.now,
+            duration_s=scenario.duration,
+            scenario=scenario.name,
+            active_agents=sum(z.active_agents for z in sim.zones.values()) + control,
+            total_agents=scenario.scaling.default_agents,
+            max_agents=scenario.scaling.max_agents,
+            queue_depth=sum(z.queued + z.local_queued for z in sim.zones.values()),
+            throughput_per_min=float(last.get("throughput_per_min", 0.0)),
+            p99_latency_s=float(last.get("p99_latency_s", float("nan"))),
+            p99_wait_s=float(last.get("p99_wait_s", float("nan"))),
+            zone_health=zones,
+            category_completed=dict(sim.dispatcher.completed_by_category),
+            p99_history=[(r["time_s"], r["p99_latency_s"]) for r in rows],
+            recent_events=[
+                (t, kind, _describe(kind, subject, detail))
+                for t, kind, subject, detail in sim.events.tail(8, _QUIET_EVENTS)
+            ],
+        )
+
+    with LiveDashboard(console) as live:
+        return run(scenario, 1, watch=lambda sim: live.update(state_of(sim)))
 
 
 def _run_with_progress(scenario: Any, replications: int, console: Console, run: Any) -> Any:

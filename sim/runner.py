@@ -20,7 +20,7 @@ import pandas as pd
 
 from sim.metrics.store import write_json, write_parquet
 from sim.metrics.summary import combine_replications, summarize
-from sim.model.engine import RunResult, run_scenario
+from sim.model.engine import RunResult, Simulation, run_scenario
 from sim.scenario.schema import Scenario
 
 
@@ -60,17 +60,26 @@ def run(
     *,
     workers: int | None = None,
     progress: Callable[[float], None] | None = None,
+    watch: Callable[[Simulation], None] | None = None,
 ) -> Outcome:
-    """Run *replications* independent replications; progress gets a 0..1 fraction."""
+    """Run *replications* independent replications; progress gets a 0..1 fraction.
+
+    *watch* (single replication only) is called with the live simulation a
+    thousand times over the run — what a live dashboard reads.
+    """
     if replications < 1:
         raise ValueError("replications must be at least 1")
     if replications == 1:
+        sim = Simulation(scenario, 0)
 
         def hook(now: float) -> None:
             if progress is not None:
                 progress(now / scenario.duration)
+            if watch is not None:
+                watch(sim)
 
-        results = [run_scenario(scenario, 0, hook if progress else None)]
+        steps = 1000 if watch is not None else 100
+        results = [sim.run(hook if (progress or watch) else None, steps=steps)]
     else:
         workers = workers or min(replications, os.cpu_count() or 1)
         by_rep: dict[int, RunResult] = {}

@@ -179,6 +179,16 @@ class MetricsCollector:
         self._waits = []
         return global_row
 
+    def recent(self, count: int, level: str = "global") -> list[dict[str, Any]]:
+        """The last *count* rows of *level*, oldest first (for live displays)."""
+        found: list[dict[str, Any]] = []
+        for row in reversed(self._rows):
+            if row["level"] == level:
+                found.append(row)
+                if len(found) == count:
+                    break
+        return found[::-1]
+
     def sample_agents(self, now: float, agents: Iterable[AgentSnapshot]) -> None:
         """Emit one row per agent (on the slower agent interval: 200 rows a tick add up)."""
         for a in agents:

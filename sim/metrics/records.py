@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from typing import Any, Protocol
 
 import numpy as np
@@ -151,6 +152,16 @@ class EventLog:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def tail(self, count: int, skip: Collection[str] = ()) -> list[tuple[float, str, str, str]]:
+        """The last *count* events whose kind is not in *skip*, oldest first."""
+        found = []
+        for row in reversed(self._rows):
+            if row[1] not in skip:
+                found.append(row)
+                if len(found) == count:
+                    break
+        return found[::-1]
 
     def frame(self, replication: int) -> pd.DataFrame:
         frame = pd.DataFrame(self._rows, columns=["time_s", "kind", "subject", "detail"])

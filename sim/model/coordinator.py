@@ -106,6 +106,8 @@ class Dispatcher:
         self.failed = 0
         self.retried = 0
         self.expired = 0
+        #: Completions per category, for live displays.
+        self.completed_by_category: dict[str, int] = {}
         #: TASK_ASSIGN messages sent again after a loss (chaos message loss).
         self.resent = 0
         #: TASK_ASSIGN messages between the chief and a zone, not yet delivered.
@@ -356,6 +358,8 @@ class Dispatcher:
         self.task_log.record(task, "completed", now, complete, service)
         del self.live[task.id]
         self.completed += 1
+        by_category = self.completed_by_category
+        by_category[task.category] = by_category.get(task.category, 0) + 1
         self.collector.task_finished(agent.zone, complete - task.arrival, task.start - task.arrival)
         if job is not None:
             job.placement[task.node] = (agent.id, agent.zone)

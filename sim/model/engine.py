@@ -296,7 +296,7 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
 
-    def run(self, progress: ProgressHook | None = None) -> RunResult:
+    def run(self, progress: ProgressHook | None = None, steps: int = 100) -> RunResult:
         """Run to the scenario's duration and return the records (checks conservation)."""
         scenario, env = self.scenario, self.env
         started = time.perf_counter()
@@ -318,7 +318,7 @@ class Simulation:
             env.timeout(scenario.warmup).callbacks.append(
                 lambda _: self.events.add(env.now, "warmup_end", scenario.name)
             )
-        steps = 100 if progress is not None else 1
+        steps = steps if progress is not None else 1
         for step in range(1, steps + 1):
             env.run(until=scenario.duration * step / steps)
             if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -208,3 +209,32 @@ def test_a_bad_variant_names_itself(tmp_path: Path) -> None:
     assert "scaling.policy: expected" in proc.stderr
     assert "(in variants.bad)" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_dashboard_shows_the_panels_while_running(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            *orchestra(),
+            "run",
+            str(SCENARIOS / "phase_3_1.yaml"),
+            "--duration",
+            "40m",
+            "--set",
+            "warmup=5m",
+            "--dashboard",
+            "--no-report",
+            "--out",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "110"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    screen = proc.stderr
+    for panel in ("Zone Health", "Task Distribution", "Recent Events"):
+        assert panel.lower() in screen.lower(), panel
+    assert "phase_3_1" in screen
+    assert (tmp_path / "d" / "summary.json").exists()
