@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[])
     validate.set_defaults(handler=_cmd_validate)
 
+    replay = sub.add_parser(
+        "replay", help="replay the failures of a recorded run against a scenario"
+    )
+    replay.add_argument("events", type=Path, help="a run directory or its events.parquet")
+    replay.add_argument("scenario", type=Path)
+    replay.add_argument("--replication", type=int, default=0, help="which recorded replication")
+    replay.add_argument("--set", dest="overrides", action="append", default=[])
+    replay.add_argument("--seed", type=int)
+    replay.add_argument("--out", type=Path)
+    replay.add_argument("--no-report", action="store_true")
+    replay.add_argument("--quiet", action="store_true")
+    replay.set_defaults(handler=_cmd_replay)
+
     schema = sub.add_parser("schema", help="print the scenario JSON Schema")
     schema.add_argument("--markdown", action="store_true", help="the reference as Markdown")
     schema.set_defaults(handler=_cmd_schema)
@@ -118,6 +131,37 @@ def _check_inputs(scenario: Any, path: Path) -> None:
         raise UserError(
             f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)
         ) from None
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    """Run *scenario* with the failures recorded in *events*; compare with the recording."""
+    from sim.replay import ReplayError, chaos_from_events, load_events, replay_scenario
+    from sim.runner import run, write_outputs
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    try:
+        events = load_events(args.events)
+        timeline = chaos_from_events(events, args.replication, str(args.events))
+    except ReplayError as exc:
+        raise UserError(str(exc)) from None
+    scenario = replay_scenario(load_scenario(args.scenario, overrides), timeline)
+    _check_inputs(scenario, args.scenario)
+    out_dir = args.out or Path("reports") / f"{scenario.name}-replay"
+    console = Console(stderr=True, quiet=args.quiet)
+    started = time.perf_counter()
+    outcome = _run_with_progress(scenario, 1, console, run)
+    write_outputs(outcome, out_dir, report=not args.no_report)
+    if not args.quiet:
+        Console().print(f"replayed {len(timeline)} failures from {args.events}")
+        _print_summary(Console(), outcome.summary, out_dir, time.perf_counter() - started)
+        recorded = args.events / "summary.json" if args.events.is_dir() else None
+        if recorded is not None and recorded.exists():
+            original = json.loads(recorded.read_text())
+            pair = {"recorded": original, "replay": outcome.summary}
+            _print_comparison(Console(), pair, out_dir, footer=False)
+    return 0
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -195,10 +239,16 @@ COMPARED = (
     ("SLO breach minutes", ("slo", "breach_minutes")),
     ("SLO met", ("slo", "met")),
     ("tasks lost", ("tasks", "lost")),
+    ("tasks retried", ("tasks", "retried")),
+    ("agents failed", ("failures", "agents")),
+    ("detect mean (s)", ("failures", "detect_s", "mean")),
+    ("recover mean (s)", ("failures", "recover_s", "mean")),
 )
 
 
-def _print_comparison(console: Console, summaries: dict[str, dict[str, Any]], root: Path) -> None:
+def _print_comparison(
+    console: Console, summaries: dict[str, dict[str, Any]], root: Path, footer: bool = True
+) -> None:
     """Variants side by side: same arrivals, different settings."""
     table = Table(title="variants on the same arrivals")
     table.add_column("figure")
@@ -213,7 +263,8 @@ def _print_comparison(console: Console, summaries: dict[str, dict[str, Any]], ro
             cells.append(_fmt(node))
         table.add_row(*cells)
     console.print(table)
-    console.print(f"wrote {root}/comparison.json and one folder per variant")
+    if footer:
+        console.print(f"wrote {root}/comparison.json and one folder per variant")
 
 
 #: Routine fleet churn kept out of the dashboard's recent-events panel.

@@ -9,6 +9,7 @@ throughput and cost are measured over the window after it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -188,6 +189,7 @@ def summarize(
                 "p99": _pct(makespan, 99),
             },
         },
+        "failures": failure_figures(events),
         "elections": {"count": int((events["kind"] == "election").sum()), "downtime_s": 0.0},
         "alerts": {str(k): int(v) for k, v in alerts.items()},
         "cost": {
@@ -204,6 +206,51 @@ def summarize(
             "p99_latency_target_s": slo.p99_latency,
         },
         "events_sha256": events_sha256,
+    }
+
+
+def failure_figures(events: pd.DataFrame) -> dict[str, Any]:
+    """Per failed agent: time to detect, tasks redistributed, time until capacity was back.
+
+    Recovery ends when the agent's replacement joined or the agent itself
+    restarted, whichever came first.
+    """
+    kinds = events["kind"]
+    failed = events[kinds == "agent_failed"]
+    detected = events[kinds == "agent_detected"]
+    details = [json.loads(d) for d in detected["detail"]]
+    detect = np.asarray([d["detect_s"] for d in details], dtype=float)
+    moved = sum(int(d["redistributed"]) for d in details)
+    back: dict[str, float] = {}
+    joins = events[kinds == "agent_joined"]
+    joined: dict[str, float] = {
+        str(s): float(t)
+        for s, t in zip(joins["subject"].tolist(), joins["time_s"].tolist(), strict=True)
+    }
+    for row in events[kinds == "agent_replaced"].itertuples(index=False):
+        replacement = json.loads(str(row.detail)).get("replacement")
+        if replacement in joined:
+            back.setdefault(str(row.subject), joined[replacement])
+    restarts = events[kinds == "agent_restarted"]
+    for subject, time_s in zip(
+        restarts["subject"].tolist(), restarts["time_s"].tolist(), strict=True
+    ):
+        back[str(subject)] = min(back.get(str(subject), math.inf), float(time_s))
+    recover = [
+        back[str(s)] - float(t)
+        for s, t in zip(failed["subject"], failed["time_s"], strict=True)
+        if str(s) in back and back[str(s)] >= float(t)
+    ]
+    return {
+        "agents": len(failed),
+        "detected": len(detected),
+        "redistributed": moved,
+        "detect_s": {
+            "mean": _mean(detect),
+            "max": float(detect.max()) if len(detect) else math.nan,
+        },
+        "recover_s": {"mean": _mean(np.asarray(recover)), "max": max(recover, default=math.nan)},
+        "zone_outages": int((kinds == "zone_outage").sum()),
     }
 
 

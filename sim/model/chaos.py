@@ -16,9 +16,10 @@ import numpy as np
 import simpy
 
 from sim.model.agent import Specialist
+from sim.model.rng import Streams
 from sim.model.workload import WorkloadError
 from sim.model.world import World
-from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario
+from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -28,9 +29,9 @@ def select_agents(
     agents: list[Specialist], selector: AgentSelector, rng: np.random.Generator
 ) -> list[Specialist]:
     """The agents an event hits: named ids, else a fraction or count of the matching ones."""
-    if selector.agents:
+    if selector.agents is not None:
         wanted = set(selector.agents)
-        return [a for a in agents if a.id in wanted]
+        return sorted((a for a in agents if a.id in wanted), key=lambda a: a.id)
     matching = sorted(
         (
             a
@@ -54,15 +55,62 @@ def select_agents(
     return [matching[i] for i in picked]
 
 
+def random_failures(scenario: Scenario, world: World) -> list[ChaosEvent]:
+    """Failures for a soak run: per agent and per zone, exponential gaps (MTBF) and repairs (MTTR).
+
+    Drawn from their own stream, per component name, so they do not depend on
+    anything else in the run — and they are recorded like any other chaos
+    event, so a soak's failures can be replayed exactly.
+    """
+    spec = scenario.chaos_random
+    if not spec.enabled:
+        return []
+    streams = Streams(scenario.seed)
+    start = scenario.warmup if spec.start is None else spec.start
+    horizon = scenario.duration
+    events: list[ChaosEvent] = []
+    for agent in world.specialists:
+        rng = streams.get(f"chaos.random.{agent.agent_id}")
+        t = start
+        while True:
+            t += float(rng.exponential(spec.agent_mtbf))
+            if t >= horizon:
+                break
+            repair = float(rng.exponential(spec.agent_mttr))
+            events.append(
+                ChaosEvent(at=t, kill=AgentSelector(agents=[agent.agent_id]), restart_after=repair)
+            )
+            t += repair
+    if spec.zone_mtbf is not None:
+        for zone in world.zones:
+            rng = streams.get(f"chaos.random.zone.{zone}")
+            t = start
+            while True:
+                t += float(rng.exponential(spec.zone_mtbf))
+                if t >= horizon:
+                    break
+                outage = max(1.0, float(rng.exponential(spec.zone_mttr)))
+                events.append(ChaosEvent(at=t, zone_outage=zone, duration=outage))
+                t += outage
+    return events
+
+
 def check_targets(scenario: Scenario, world: World) -> None:
-    """Every agent a chaos entry names must exist in the fleet the scenario builds."""
+    """Every agent a chaos entry names must exist in the fleet the scenario builds.
+
+    Agents lent by the reserve pool during a run (``A-CodeGen-r007``) can be
+    named too — a replayed log does — as long as their zone and category exist.
+    """
     known = {s.agent_id for s in world.specialists}
+    pools = {f"{zone}-{category}" for zone in world.zones for category in world.categories}
     for index, event in enumerate(scenario.chaos):
         selector = event.kill or event.slow
         if selector is None:
             continue
-        for agent_id in selector.agents:
-            if agent_id not in known:
+        for agent_id in selector.agents or ():
+            pool, _, number = agent_id.rpartition("-")
+            lent = pool in pools and number.startswith("r") and number[1:].isdigit()
+            if agent_id not in known and not lent:
                 example = min(known) if known else "none"
                 raise WorkloadError(
                     f"chaos[{index}].{event.action}.agents: unknown agent {agent_id!r} "
@@ -78,12 +126,30 @@ class Chaos:
         self.rng = rng
         check_targets(sim.scenario, sim.world)
 
+    def plan(self) -> list[ChaosEvent]:
+        """The scenario's timeline plus any random failures, in time order."""
+        events = [*self.sim.scenario.chaos, *random_failures(self.sim.scenario, self.sim.world)]
+        return sorted(events, key=lambda e: e.at)
+
     def timeline(self) -> Generator[simpy.Event, Any, None]:
         env = self.sim.env
-        for event in sorted(self.sim.scenario.chaos, key=lambda e: e.at):
+        for event in self.plan():
             if event.at > env.now:
                 yield env.timeout(event.at - env.now)
             self.inject(event)
+
+    def _record(self, event: ChaosEvent, victims: list[Specialist] | None = None) -> None:
+        """Log the event as it happened — selectors resolved to ids — so it can be replayed."""
+        resolved = event.model_copy(update={"at": self.sim.env.now})
+        if victims is not None:
+            ids = sorted(a.id for a in victims)
+            if event.kill is not None:
+                resolved = resolved.model_copy(update={"kill": AgentSelector(agents=ids)})
+            elif event.slow is not None:
+                slow = Slow(agents=ids, factor=event.slow.factor)
+                resolved = resolved.model_copy(update={"slow": slow})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        self.sim.events.add(self.sim.env.now, "chaos", event.action, event=document)
 
     def inject(self, event: ChaosEvent) -> None:
         sim = self.sim
@@ -91,6 +157,7 @@ class Chaos:
         failover = sim.failover
         if event.kill is not None:
             victims = select_agents(list(sim.fleet.agents.values()), event.kill, self.rng)
+            self._record(event, victims)
             for agent in victims:
                 failover.crash(agent, "chaos kill")
             if event.restart_after is not None:
@@ -103,6 +170,8 @@ class Chaos:
                 env.timeout(event.restart_after).callbacks.append(restart)
             return
         assert event.duration is not None  # the schema requires it for every other action
+        if event.slow is None:
+            self._record(event)
         if event.zone_outage is not None:
             zone = event.zone_outage
             failover.zone_down(zone)
@@ -124,6 +193,7 @@ class Chaos:
         elif event.slow is not None:
             slow = event.slow
             victims = select_agents(list(sim.fleet.agents.values()), slow, self.rng)
+            self._record(event, victims)
             for agent in victims:
                 agent.slowdown = slow.factor
             sim.events.add(

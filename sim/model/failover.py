@@ -66,6 +66,8 @@ class Failover:
         self.down_since: dict[str, float] = {}
         #: Detection delays measured, for the summary and the tests.
         self.detections: list[dict[str, Any]] = []
+        self._outages: dict[str, int] = {}
+        self._generation: dict[str, int] = {}
 
     # ------------------------------------------------------------------ agents
 
@@ -216,20 +218,24 @@ class Failover:
         sim = self.sim
         now = sim.env.now
         zone = sim.zones[zone_name]
+        self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
+        if zone.down:
+            return  # overlapping outages: the zone stays dark until the last one ends
         zone.down = True
         sim.events.add(now, "zone_outage", zone_name)
         for agent in [a for a in sim.fleet.agents.values() if a.zone == zone_name]:
             self.crash(agent, f"zone {zone_name} outage")
         coordinator = f"{zone_name}-coord"
         when = self.detector.detection_time(coordinator, now)
-        timer = sim.env.timeout(max(0.0, when - now), zone_name)
-        timer.callbacks.append(lambda event: self._zone_detected(event.value))
+        self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
+        timer = sim.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
+        timer.callbacks.append(lambda event: self._zone_detected(*event.value))
 
-    def _zone_detected(self, zone_name: str) -> None:
+    def _zone_detected(self, zone_name: str, generation: int) -> None:
         sim = self.sim
         zone = sim.zones[zone_name]
-        if not zone.down:
-            return
+        if not zone.down or generation != self._generation[zone_name]:
+            return  # the zone came back (and maybe went down again) before this verdict
         zone.detected_down = True
         sim.router.mark_down(zone_name)
         waiting = sim.dispatcher.evacuate(zone_name)
@@ -239,6 +245,9 @@ class Failover:
         """The region is back: a fresh zone coordinator, the zone's agents restart."""
         sim = self.sim
         zone = sim.zones[zone_name]
+        self._outages[zone_name] -= 1
+        if self._outages[zone_name] > 0:
+            return
         zone.down = False
         zone.detected_down = False
         sim.router.mark_up(zone_name)

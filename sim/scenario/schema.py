@@ -820,7 +820,9 @@ class Retry(Strict):
 class AgentSelector(Strict):
     """Which specialists an event hits: ids, or a fraction (or count) of a category/zone."""
 
-    agents: list[str] = Field(default_factory=list, description="Agent ids.")
+    agents: list[str] | None = Field(
+        None, description="Agent ids (an empty list hits nobody, as a replayed no-op does)."
+    )
     category: str | None = None
     zone: str | None = None
     fraction: float | None = Field(None, gt=0, le=1, description="Share of the matching agents.")
@@ -838,6 +840,17 @@ class Loss(Strict):
 
 class Slow(AgentSelector):
     factor: PositiveFloat = Field(description="Service time multiplier for 'gray' agents.")
+
+
+class RandomChaos(Strict):
+    """Failures drawn at random for soak runs: exponential times between failures per component."""
+
+    enabled: bool = False
+    agent_mtbf: Duration = Field(7 * 86400.0, description="Mean time between failures per agent.")
+    agent_mttr: Duration = Field(600.0, description="Mean time to repair (restart) an agent.")
+    zone_mtbf: Duration | None = Field(None, description="Per zone; None: zones never fail.")
+    zone_mttr: Duration = Field(1800.0, description="Mean length of a zone outage.")
+    start: Duration | None = Field(None, description="First failure no earlier; default warm-up.")
 
 
 CHAOS_ACTIONS = ("kill", "zone_outage", "latency_spike", "message_loss", "slow")
@@ -898,6 +911,7 @@ class Scenario(Strict):
     chaos: list[ChaosEvent] = Field(
         default_factory=list, description="The failure timeline: see the chaos section."
     )
+    chaos_random: RandomChaos = RandomChaos()
     health: Health = Health()
     retry: Retry = Retry()
     slo: Slo = Slo()
