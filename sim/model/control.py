@@ -17,6 +17,7 @@ alerts); this module measures, asks and carries out.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +59,10 @@ class ControlLoop:
             )
         self.autoscaler: Autoscaler = make_autoscaler(scaling.policy, scaling, **settings)
         self.alerts = AlertEvaluator.from_scenario(sim.scenario.alerts)
-        self._window_start = 0.0
-        self._busy_at_window_start = 0.0
-        self._waits_at_window_start = (0.0, 0)
-        self._arrivals_at_window_start = 0
-        self._previous_agents: float | None = None
+        #: Readings of the fleet's running totals at each evaluation: (time, busy
+        #: slot-seconds, sum of waits, services started, tasks submitted). The metric
+        #: window's averages are differences between now and the reading a window ago.
+        self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])
 
     # ------------------------------------------------------------------ autoscaling
 
@@ -77,14 +77,15 @@ class ControlLoop:
         sim = self.sim
         now = sim.env.now
         fleet, dispatcher = sim.fleet, sim.dispatcher
-        span = max(now - self._window_start, 1e-9)
+        start, busy0, waits0, started0, submitted0 = self._window_start(now)
+        span = max(now - start, 1e-9)
         slots = sum(zone.slots for zone in sim.zones.values())
-        busy = dispatcher.busy_area(now) - self._busy_at_window_start
+        busy = dispatcher.busy_area(now) - busy0
         serving = fleet.serving
         busy_agents = sum(zone.busy_agents for zone in sim.zones.values())
-        arrivals = dispatcher.submitted - self._arrivals_at_window_start
-        wait_sum = dispatcher.wait_sum - self._waits_at_window_start[0]
-        wait_count = dispatcher.started - self._waits_at_window_start[1]
+        arrivals = dispatcher.submitted - submitted0
+        wait_sum = dispatcher.wait_sum - waits0
+        wait_count = dispatcher.started - started0
         return FleetObservation(
             agents=serving + fleet.starting,
             ready=serving,
@@ -97,6 +98,14 @@ class ControlLoop:
             arrival_rate=arrivals / span,
         )
 
+    def _window_start(self, now: float) -> tuple[float, float, float, int, int]:
+        """The latest reading at least one metric window old (the oldest kept, early on)."""
+        window = self.scaling.metric_window
+        readings = self._readings
+        while len(readings) > 1 and readings[1][0] <= now - window + 1e-9:
+            readings.popleft()
+        return readings[0]
+
     def evaluate(self) -> ScaleDecision | None:
         """One evaluation: decide on the window just ended, then start the next window."""
         sim = self.sim
@@ -105,10 +114,8 @@ class ControlLoop:
             return None
         observation = self.observe()
         decision = self.autoscaler.decide(observation, now)
-        self._window_start = now
-        self._busy_at_window_start = sim.dispatcher.busy_area(now)
-        self._arrivals_at_window_start = sim.dispatcher.submitted
-        self._waits_at_window_start = (sim.dispatcher.wait_sum, sim.dispatcher.started)
+        d = sim.dispatcher
+        self._readings.append((now, d.busy_area(now), d.wait_sum, d.started, d.submitted))
         if decision.delta != 0:
             self.apply(decision)
         return decision

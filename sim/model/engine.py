@@ -296,10 +296,9 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
 
-    def run(self, progress: ProgressHook | None = None, steps: int = 100) -> RunResult:
-        """Run to the scenario's duration and return the records (checks conservation)."""
+    def start(self) -> None:
+        """Set every process going: arrivals, monitoring, control loop, chaos."""
         scenario, env = self.scenario, self.env
-        started = time.perf_counter()
         self.events.add(
             0.0, "run_start", scenario.name, seed=scenario.seed, replication=self.replication
         )
@@ -308,7 +307,7 @@ class Simulation:
         env.process(self.sampler())
         if self.control.enabled:
             env.process(self.control.autoscaling())
-        if scenario.chaos:
+        if scenario.chaos or scenario.chaos_random.enabled:
             env.process(self.chaos.timeline())
         if scenario.health.per_message:
             self.fleet.on_join = lambda agent: env.process(self.failover.monitor(agent.id))
@@ -318,6 +317,12 @@ class Simulation:
             env.timeout(scenario.warmup).callbacks.append(
                 lambda _: self.events.add(env.now, "warmup_end", scenario.name)
             )
+
+    def run(self, progress: ProgressHook | None = None, steps: int = 100) -> RunResult:
+        """Run to the scenario's duration and return the records (checks conservation)."""
+        scenario, env = self.scenario, self.env
+        started = time.perf_counter()
+        self.start()
         steps = steps if progress is not None else 1
         for step in range(1, steps + 1):
             env.run(until=scenario.duration * step / steps)

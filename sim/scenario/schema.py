@@ -551,6 +551,9 @@ class Scaling(Strict):
         "step", description="The spec's step policy, or Kubernetes HPA, or KEDA, to compare."
     )
     evaluation_interval: Duration = Field(60.0, description="How often the autoscaler decides.")
+    metric_window: Duration = Field(
+        60.0, description="Span the autoscaler's metrics are averaged over (response, CPU)."
+    )
     spawn_delay: Duration = Field(60.0, description="From request to a new agent serving.")
     up_cpu_utilization: float | None = Field(
         None,

@@ -130,3 +130,21 @@ def test_alerts_fire_and_resolve_on_the_timeline() -> None:
     assert states[:2] == ["firing", "resolved"]
     assert all(a != b for a, b in itertools.pairwise(states))  # strictly alternating
     assert latency["time_s"].iloc[0] >= 1200
+
+
+def test_the_metric_window_spans_several_evaluations() -> None:
+    """metric_window 180 s with decisions every 60 s: each decision averages the last 3 minutes."""
+    sim = Simulation(
+        short_baseline(
+            "scaling.metric_window=3m", "scaling.evaluation_interval=1m", hours=0.25, autoscale=True
+        )
+    )
+    sim.start()
+    sim.env.run(until=600.5)
+    start, busy0, *_ = sim.control._window_start(sim.env.now)
+    assert start == 420.0  # the evaluation 3 minutes before the last one at 600 s
+    observed = sim.control.observe()
+    slots = sum(z.slots for z in sim.zones.values())
+    expected = (sim.dispatcher.busy_area(sim.env.now) - busy0) / ((sim.env.now - start) * slots)
+    assert observed.cpu_utilization == pytest.approx(expected)
+    assert 0.3 < observed.cpu_utilization < 0.9

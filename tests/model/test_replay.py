@@ -115,3 +115,13 @@ def test_bad_event_logs_are_one_line(tmp_path: Path) -> None:
     broken.write_bytes(b"not parquet")
     with pytest.raises(ReplayError, match=r"expected an events\.parquet table"):
         load_events(tmp_path)
+
+
+def test_random_chaos_alone_breaks_things() -> None:
+    result = run_scenario(
+        short_baseline("chaos_random.enabled=true", "chaos_random.agent_mtbf=4h", hours=0.5)
+    )
+    failed = (result.events["kind"] == "agent_failed").sum()
+    # 173 agents over 20 minutes at MTBF 4 h: about 14 failures expected.
+    assert 3 <= failed <= 40
+    assert result.counts["lost"] == 0
