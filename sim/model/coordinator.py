@@ -31,6 +31,7 @@ from sim.model.dagjob import DagJob
 from sim.model.network import AgentMessage, MessageType, Network
 from sim.model.task import Task
 from sim.policies.balancing import LoadBalancer
+from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import TaskInfo
 
@@ -119,6 +120,10 @@ class Dispatcher:
         self.on_job_node_failed: Callable[[DagJob, int], None] | None = None
         self.on_agent_stopped: Callable[[Specialist], None] | None = None
         self.resend_limit = network.resend_limit
+        #: Circuit breakers on calls to agents (None: calls to dead agents just hang).
+        self.breakers: BreakerBoard | None = None
+        self.breaker_open_s = 30.0
+        self.call_failures = 0
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
         #: over any window is a difference of two readings, with no scan of the agents.
         self.busy_slots = 0
@@ -236,8 +241,14 @@ class Dispatcher:
 
     def _deliver(self, agent: Specialist, task: Task) -> None:
         if agent.crashed:
-            agent.stranded.append(task)  # nobody there to take it; found again at detection
+            if self.breakers is not None:
+                self._call_failed(agent, task)
+            else:
+                agent.stranded.append(task)  # nobody there to take it; found at detection
             return
+        if self.breakers is not None and agent.id in self.breakers:
+            self.breakers.record_success(agent.id, self.env.now)
+            self._breaker_moved(agent)
         if agent.draining and agent.live_slots == 0:
             # The agent finished draining while this task was on its way: place it anew.
             agent.in_flight -= 1
@@ -384,6 +395,43 @@ class Dispatcher:
         job, node = cast(tuple[DagJob, int], event.value)
         assert self.on_job_node_done is not None
         self.on_job_node_done(job, node)
+
+    def _call_failed(self, agent: Specialist, task: Task) -> None:
+        """The call to a dead agent fails: place the task anew, and count it against the agent.
+
+        Nothing ran, so the task's retry budget is untouched; the breaker is
+        what stops the coordinator from trying the same dead agent again.
+        """
+        assert self.breakers is not None
+        now = self.env.now
+        agent.in_flight -= 1
+        self.zones[agent.zone].in_flight -= 1
+        self.call_failures += 1
+        task.agent = ""
+        task.dispatch = -1.0
+        self.breakers.record_failure(agent.id, now)
+        self._breaker_moved(agent)
+        self.zone_receive(task, agent.zone)
+
+    def _breaker_moved(self, agent: Specialist) -> None:
+        """Act on the breaker's transitions: open = out of the pool; half-open = one probe back."""
+        assert self.breakers is not None
+        for target, transition in self.breakers.drain_transitions():
+            state = transition.to_state.value
+            self.events.add(transition.time, "breaker", target, state=state, why=transition.reason)
+            if state == "open" and target == agent.id:
+                self.balancer.agent_left(agent.id)
+                reopen = self.breaker_open_s
+                self.env.timeout(reopen, agent).callbacks.append(self._half_open)
+
+    def _half_open(self, event: simpy.Event) -> None:
+        agent = cast(Specialist, event.value)
+        if self.agents.get(agent.id) is not agent or not agent.crashed:
+            return  # detected and removed, or back as a new incarnation: nothing to probe
+        assert self.breakers is not None
+        self.breakers.allow(agent.id, self.env.now)  # open -> half-open: let a probe through
+        self._breaker_moved(agent)
+        self.balancer.agent_joined(agent.info)
 
     def slot_lost(self, agent: Specialist, now: float) -> None:
         """A slot died in mid-service (its agent crashed): close the busy books for it."""

@@ -35,6 +35,7 @@ from sim.model.task import Task
 from sim.model.workload import ServiceDemand, TaskSource
 from sim.model.world import World, build_world
 from sim.policies.balancing import make_balancer
+from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
 from sim.scenario.schema import Scenario
 
@@ -117,6 +118,12 @@ class Simulation:
         self.control = ControlLoop(self)
         self.failover = Failover(self, streams.get("health"))
         self.chaos = Chaos(self, streams.get("chaos"))
+        breaker = policies.circuit_breaker
+        if breaker.enabled:
+            self.dispatcher.breakers = BreakerBoard(
+                BreakerConfig(failure_threshold=breaker.failure_threshold, open_s=breaker.open)
+            )
+            self.dispatcher.breaker_open_s = breaker.open
         self.demand = ServiceDemand(scenario, streams)
         self.tasks = TaskSource(scenario, streams, self.demand)
         self.dags = DagSource(scenario, streams, self.demand, self.network)
@@ -374,6 +381,7 @@ class Simulation:
             "retried": d.retried,
             "expired_messages": d.expired,
             "resent_messages": d.resent,
+            "failed_calls": d.call_failures,
         }
         if lost != 0 or len(d.live) + d.blocked != in_flight:
             raise ConservationError(

@@ -448,6 +448,14 @@ class DagPolicy(Strict):
     )
 
 
+class Breaker(Strict):
+    """A circuit breaker per agent on the zone coordinator's calls (closed/open/half-open)."""
+
+    enabled: bool = True
+    failure_threshold: PositiveInt = Field(3, description="Consecutive failed calls to open.")
+    open: Duration = Field(30.0, description="How long it stays open before a probe.")
+
+
 class Policies(Strict):
     """Which decision policies the coordinators run."""
 
@@ -465,6 +473,7 @@ class Policies(Strict):
         ),
     )
     dag: DagPolicy = DagPolicy()
+    circuit_breaker: Breaker = Breaker()
 
 
 # --------------------------------------------------------------------------- the spec's blocks

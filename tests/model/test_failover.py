@@ -213,3 +213,43 @@ def test_retry_budget_caps_attempts(budget: int) -> None:
     )
     assert result.tasks["attempt"].max() <= budget + 1
     _conserved(result)
+
+
+RR = "policies.load_balancing=round_robin"
+
+
+def test_circuit_breaker_stops_calls_to_dead_agents_before_detection() -> None:
+    """Calls to crashed agents fail; after 3 in a row a breaker opens and the agent leaves the pool.
+
+    All of zone A's CodeGen agents die and health checks are slow (a minute
+    apart, so about three minutes to declare them). Round robin keeps offering
+    them work — unlike least connections, which avoids an agent whose load
+    never drops — so without breakers that work waits on dead agents until
+    the checks catch up; with them it is placed elsewhere within seconds.
+    """
+    common = [
+        "chaos=[{at: 20m, kill: {zone: A, category: CodeGen}}]",
+        "health.interval=60s",
+        "topology.specialist.queue_limit=2",
+        RR,
+    ]
+    with_breaker = run_scenario(short_baseline(*common, hours=0.5))
+    without = run_scenario(
+        short_baseline(*common, "policies.circuit_breaker.enabled=false", hours=0.5)
+    )
+    assert with_breaker.counts["failed_calls"] >= 3
+    breaker = _details(with_breaker.events, "breaker")
+    opened = breaker[breaker["state"] == "open"]
+    assert opened["subject"].str.startswith("A-CodeGen").all()
+    assert len(opened) >= 1
+    detected = _details(with_breaker.events, "agent_detected")["time_s"].min()
+    assert opened["time_s"].min() < detected  # the breaker reacts before the health checks
+    assert without.counts["failed_calls"] == 0
+    assert (without.events["kind"] == "breaker").sum() == 0
+
+    def waited_on_the_dead(result) -> int:
+        return int((result.tasks["reason"] == "agent_failed").sum())
+
+    assert waited_on_the_dead(with_breaker) < waited_on_the_dead(without)
+    _conserved(with_breaker)
+    _conserved(without)
