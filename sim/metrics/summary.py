@@ -190,7 +190,7 @@ def summarize(
             },
         },
         "failures": failure_figures(events),
-        "elections": {"count": int((events["kind"] == "election").sum()), "downtime_s": 0.0},
+        "elections": election_figures(events),
         "alerts": {str(k): int(v) for k, v in alerts.items()},
         "cost": {
             "usd_total": cost,
@@ -206,6 +206,20 @@ def summarize(
             "p99_latency_target_s": slo.p99_latency,
         },
         "events_sha256": events_sha256,
+    }
+
+
+def election_figures(events: pd.DataFrame) -> dict[str, Any]:
+    """Leader elections after start, and how long dispatch had no leader (from the event log)."""
+    kinds = events["kind"]
+    gaps = [
+        float(json.loads(str(d))["downtime_s"])
+        for d in events.loc[kinds.isin(["leader_elected", "leaderless_at_end"]), "detail"]
+    ]
+    return {
+        "count": int((kinds == "election").sum()),
+        "downtime_s": float(sum(gaps)),
+        "max_gap_s": max(gaps, default=0.0),
     }
 
 

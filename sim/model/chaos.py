@@ -151,6 +151,23 @@ class Chaos:
         document = resolved.model_dump(mode="json", exclude_none=True)
         self.sim.events.add(self.sim.env.now, "chaos", event.action, event=document)
 
+    def _crash_coordinator(self, event: ChaosEvent) -> None:
+        sim = self.sim
+        name = event.coordinator_crash
+        assert name is not None
+        if name.endswith("-coord"):
+            zone = name.removesuffix("-coord")
+            sim.failover.zone_coordinator_down(zone, event.restart_after)
+            return
+        node = sim.control_plane.resolve(name)
+        if node is None:
+            return
+        sim.control_plane.crash(node)
+        if event.restart_after is not None:
+            sim.env.timeout(event.restart_after).callbacks.append(
+                lambda _: sim.control_plane.restart(node)
+            )
+
     def inject(self, event: ChaosEvent) -> None:
         sim = self.sim
         env = sim.env
@@ -169,10 +186,18 @@ class Chaos:
 
                 env.timeout(event.restart_after).callbacks.append(restart)
             return
+        if event.coordinator_crash is not None:
+            self._record(event)
+            self._crash_coordinator(event)
+            return
         assert event.duration is not None  # the schema requires it for every other action
         if event.slow is None:
             self._record(event)
-        if event.zone_outage is not None:
+        if event.partition is not None:
+            groups = event.partition.groups
+            sim.control_plane.partition(groups)
+            env.timeout(event.duration).callbacks.append(lambda _: sim.control_plane.heal())
+        elif event.zone_outage is not None:
             zone = event.zone_outage
             failover.zone_down(zone)
             env.timeout(event.duration).callbacks.append(lambda _: failover.zone_up(zone))

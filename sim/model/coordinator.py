@@ -20,7 +20,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import simpy
 
@@ -31,6 +31,9 @@ from sim.model.dagjob import DagJob
 from sim.model.network import AgentMessage, MessageType, Network
 from sim.model.task import Task
 from sim.policies.balancing import LoadBalancer
+
+if TYPE_CHECKING:
+    from sim.model.control_plane import ControlPlane
 from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import TaskInfo
@@ -122,6 +125,7 @@ class Dispatcher:
         self.resend_limit = network.resend_limit
         #: Circuit breakers on calls to agents (None: calls to dead agents just hang).
         self.breakers: BreakerBoard | None = None
+        self.control_plane: ControlPlane | None = None
         self.breaker_open_s = 30.0
         self.call_failures = 0
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
@@ -139,11 +143,23 @@ class Dispatcher:
     # ------------------------------------------------------------------ chief
 
     def submit(self, task: Task) -> None:
-        """A task reaches the chief: route it to a zone over gRPC."""
+        """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
         self.live[task.id] = task
+        plane = self.control_plane
+        if plane is None:
+            self._send_to_zone(task)
+            return
+        delay = plane.commit_delay()
+        if delay is None:
+            plane.hold(task)  # no healthy leader: dispatch waits
+        else:
+            self._send_to_zone(task, delay)
+
+    def committed(self, task: Task) -> None:
+        """A held task's assignment is committed by a leader: dispatch it."""
         self._send_to_zone(task)
 
-    def _send_to_zone(self, task: Task) -> None:
+    def _send_to_zone(self, task: Task, extra: float = 0.0) -> None:
         zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
         task.zone = zone
         if self.net.lost():
@@ -152,7 +168,7 @@ class Dispatcher:
             self.resent += 1
             self.env.timeout(self.net.ttl, task).callbacks.append(self._resend)
             return
-        latency = self.net.chief_to_zone(zone)
+        latency = self.net.chief_to_zone(zone) + extra
         if latency <= 0:
             self.zone_receive(task, zone)
             return
@@ -349,12 +365,8 @@ class Dispatcher:
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
         now = self.env.now
-        self._busy_changed(now, -1)
+        self.slot_freed(agent, now)
         zone = self.zones[agent.zone]
-        agent.busy_slots -= 1
-        zone.busy_slots -= 1
-        if agent.busy_slots == 0:
-            zone.busy_agents -= 1
         started = agent.busy_since.pop(agent.current.index(task))
         agent.current.remove(task)
         agent.busy_time += now - started
@@ -433,8 +445,8 @@ class Dispatcher:
         self._breaker_moved(agent)
         self.balancer.agent_joined(agent.info)
 
-    def slot_lost(self, agent: Specialist, now: float) -> None:
-        """A slot died in mid-service (its agent crashed): close the busy books for it."""
+    def slot_freed(self, agent: Specialist, now: float) -> None:
+        """A slot stops serving (its task ended, or its agent crashed): close the busy books."""
         self._busy_changed(now, -1)
         zone = self.zones[agent.zone]
         zone.busy_slots -= 1
@@ -502,4 +514,6 @@ class Dispatcher:
         queued = sum(zone.queued for zone in self.zones.values())
         held = sum(agent.in_flight for agent in self.agents.values())
         stranded = sum(len(zone.stranded) for zone in self.zones.values())
+        if self.control_plane is not None:
+            stranded += len(self.control_plane.held)
         return queued + held + self.in_transit + self.blocked + stranded

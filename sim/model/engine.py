@@ -24,6 +24,7 @@ from sim.metrics.records import EventLog, TaskLog, canonical_sha256
 from sim.model.agent import Specialist
 from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
+from sim.model.control_plane import ControlPlane
 from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
 from sim.model.dagjob import DagJob
 from sim.model.dags import DagSource
@@ -117,6 +118,8 @@ class Simulation:
         self.fleet.provision()
         self.control = ControlLoop(self)
         self.failover = Failover(self, streams.get("health"))
+        self.control_plane = ControlPlane(self, streams.get("raft"))
+        self.dispatcher.control_plane = self.control_plane
         self.chaos = Chaos(self, streams.get("chaos"))
         breaker = policies.circuit_breaker
         if breaker.enabled:
@@ -338,6 +341,7 @@ class Simulation:
         if self._last_sample < env.now:
             # SimPy stops before events at the horizon: take the closing sample by hand.
             self._sample(env.now, bool(scenario.metrics.agent_level))
+        self.control_plane.finish(env.now)
         self.events.add(env.now, "run_end", scenario.name)
         self._record_unfinished()
         counts = self._check_conservation()

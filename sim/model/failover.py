@@ -86,7 +86,7 @@ class Failover:
                 process.interrupt("crash")
         agent.idle.clear()
         for _ in agent.current:
-            dispatcher.slot_lost(agent, now)
+            dispatcher.slot_freed(agent, now)
         agent.busy_time += sum(now - t for t in agent.busy_since)
         agent.busy_since.clear()
         agent.stranded.extend(agent.local)
@@ -240,6 +240,63 @@ class Failover:
         sim.router.mark_down(zone_name)
         waiting = sim.dispatcher.evacuate(zone_name)
         sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=waiting)
+
+    def zone_coordinator_down(self, zone_name: str, restart_after: float | None) -> None:
+        """The zone coordinator dies (its agents do not): the standby takes over.
+
+        Work the chief sends meanwhile waits at the zone's door; the agents keep
+        serving what they hold and pulling from the zone's queue (the queue is
+        in the replicated store, not in the coordinator). When the chief's
+        checks declare the coordinator dead, the standby is promoted after
+        ``health.zone_promotion``; with no standby the zone is routed around
+        until the coordinator restarts.
+        """
+        sim = self.sim
+        now = sim.env.now
+        zone = sim.zones[zone_name]
+        if zone.down:
+            return
+        zone.down = True
+        coordinator = f"{zone_name}-coord"
+        sim.events.add(now, "coordinator_crash", coordinator)
+        when = self.detector.detection_time(coordinator, now)
+        standby = next(z.standby for z in sim.scenario.topology.zones if z.name == zone_name)
+
+        def detected(_: simpy.Event) -> None:
+            sim.events.add(
+                sim.env.now, "coordinator_detected", coordinator, detect_s=sim.env.now - now
+            )
+            self.detector.forget(coordinator)
+            if standby:
+                sim.env.timeout(self.health.zone_promotion).callbacks.append(promoted)
+            else:
+                sim.router.mark_down(zone_name)
+                zone.detected_down = True
+                moved = sim.dispatcher.evacuate(zone_name)
+                sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=moved)
+
+        def promoted(_: simpy.Event) -> None:
+            zone.down = False
+            sim.dispatcher.release_stranded(zone_name)
+            sim.events.add(
+                sim.env.now,
+                "standby_promoted",
+                f"{zone_name}-standby",
+                downtime_s=sim.env.now - now,
+            )
+
+        def restarted(_: simpy.Event) -> None:
+            if not zone.down:
+                return
+            zone.down = False
+            zone.detected_down = False
+            sim.router.mark_up(zone_name)
+            sim.dispatcher.release_stranded(zone_name)
+            sim.events.add(sim.env.now, "coordinator_restart", coordinator)
+
+        sim.env.timeout(max(0.0, when - now)).callbacks.append(detected)
+        if restart_after is not None and not standby:
+            sim.env.timeout(restart_after).callbacks.append(restarted)
 
     def zone_up(self, zone_name: str) -> None:
         """The region is back: a fresh zone coordinator, the zone's agents restart."""

@@ -6,7 +6,8 @@ which is what lets the simulator and the live adapter run the very same
 objects, and what makes the policies property-testable.
 """
 
-from sim.policies.alerts import Condition, parse_condition
+from sim.policies.alerts import AlertEvaluator, AlertEvent, Condition, parse_condition
+from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision, make_autoscaler
 from sim.policies.balancing import STRATEGIES, LoadBalancer, make_balancer
 from sim.policies.dag import (
     Dag,
@@ -24,28 +25,50 @@ from sim.policies.dag import (
     upward_rank,
     validate_dag,
 )
+from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
+from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.raft import RaftNode, Ready
+from sim.policies.resilience import BreakerBoard, Bulkhead, CircuitBreaker, TeamBulkhead
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo, TaskInfo
 
 __all__ = [
     "STRATEGIES",
     "AgentInfo",
+    "AlertEvaluator",
+    "AlertEvent",
+    "Autoscaler",
+    "BreakerBoard",
+    "Bulkhead",
+    "CircuitBreaker",
     "Condition",
+    "ConsecutiveFailureDetector",
     "Dag",
     "DagCycleError",
     "DagEdge",
     "DagNode",
     "DagPlan",
     "DagProgress",
+    "FailureDetector",
+    "FleetObservation",
     "LoadBalancer",
+    "PhiAccrualDetector",
+    "PoolLoad",
+    "RaftNode",
+    "Ready",
+    "ScaleDecision",
     "TaskInfo",
+    "TeamBulkhead",
     "ZoneRouter",
     "critical_path",
     "heft_schedule",
+    "make_autoscaler",
     "make_balancer",
     "makespan_lower_bound",
     "parallel_groups",
     "parse_condition",
+    "pick_drains",
+    "place_agents",
     "plan_dag",
     "topological_order",
     "upward_rank",

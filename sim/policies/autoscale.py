@@ -461,12 +461,7 @@ class HpaPolicy:
     @classmethod
     def from_spec(cls, scaling: Scaling, **overrides: Any) -> HpaPolicy:
         """Bounds and ``enabled`` from the spec's block; everything else from *overrides*."""
-        config = HpaConfig(
-            min_agents=scaling.min_agents,
-            max_agents=scaling.max_agents,
-            enabled=scaling.auto_scale.enabled,
-        )
-        return cls(_configure(config, overrides, "hpa"))
+        return cls(_from_spec(HpaConfig, scaling, overrides, "hpa"))
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
@@ -741,12 +736,7 @@ class KedaQueuePolicy:
     @classmethod
     def from_spec(cls, scaling: Scaling, **overrides: Any) -> KedaQueuePolicy:
         """Bounds and ``enabled`` from the spec's block; everything else from *overrides*."""
-        config = KedaConfig(
-            min_agents=scaling.min_agents,
-            max_agents=scaling.max_agents,
-            enabled=scaling.auto_scale.enabled,
-        )
-        return cls(_configure(config, overrides, "keda"))
+        return cls(_from_spec(KedaConfig, scaling, overrides, "keda"))
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
@@ -826,6 +816,18 @@ def _configure(config: _Config, overrides: dict[str, Any], kind: str) -> _Config
             f"unknown {kind} autoscaler setting {unknown[0]!r}; expected one of {', '.join(names)}"
         )
     return replace(config, **overrides)
+
+
+def _from_spec(
+    kind_config: type[_Config], scaling: Scaling, overrides: dict[str, Any], kind: str
+) -> _Config:
+    """A proportional policy's config: bounds and ``enabled`` from the spec, the rest overrides."""
+    config = kind_config(
+        min_agents=scaling.min_agents,
+        max_agents=scaling.max_agents,
+        enabled=scaling.auto_scale.enabled,
+    )
+    return _configure(config, overrides, kind)
 
 
 def make_autoscaler(kind: str, scaling: Scaling, **config: Any) -> Autoscaler:

@@ -110,10 +110,33 @@ class ResourceTable(Strict):
 
 
 class ControlPlane(Strict):
-    """The chief coordinators: a Raft group; its leader is the primary."""
+    """The chief coordinators: a Raft group; its leader is the primary.
+
+    Raft runs in logical ticks of ``tick``; election timeouts are drawn
+    uniformly from ``election_timeout`` (the Raft paper's 150-300 ms by
+    default) and the leader heartbeats every ``heartbeat``. While the group is
+    healthy its leader commits each task assignment to the log in one quorum
+    round trip plus an fsync, with no event per message; when a chief crashes
+    or the chiefs are partitioned, every Raft message is simulated until a
+    leader is stable again.
+    """
 
     chiefs: Literal[1, 3, 5, 7] = Field(3, description="Chief coordinator replicas (Raft group).")
     region: str = Field("us-east-1", description="Region hosting the chief coordinators.")
+    tick: Duration = Field(0.005, description="Length of one Raft tick.")
+    election_timeout: tuple[Duration, Duration] = Field(
+        (0.150, 0.300), description="Range the randomised election timeout is drawn from."
+    )
+    heartbeat: Duration = Field(0.050, description="Leader heartbeat interval.")
+    fsync: Duration = Field(0.001, description="Time to persist a log entry.")
+    pre_vote: bool = Field(True, description="Pre-vote before an election (no disruption).")
+
+    @model_validator(mode="after")
+    def _timing(self) -> ControlPlane:
+        low, high = self.election_timeout
+        if not 0 < self.tick <= self.heartbeat < low <= high:
+            raise ValueError("expected 0 < tick <= heartbeat < election timeout low <= high")
+        return self
 
 
 class Zone(Strict):
@@ -865,16 +888,33 @@ class RandomChaos(Strict):
     start: Duration | None = Field(None, description="First failure no earlier; default warm-up.")
 
 
-CHAOS_ACTIONS = ("kill", "zone_outage", "latency_spike", "message_loss", "slow")
+class Partition(Strict):
+    groups: list[list[str]] = Field(
+        min_length=2, description="Chief names (chief-1 ...) that can only reach their own group."
+    )
+
+
+CHAOS_ACTIONS = (
+    "kill",
+    "zone_outage",
+    "coordinator_crash",
+    "partition",
+    "latency_spike",
+    "message_loss",
+    "slow",
+)
 
 
 class ChaosEvent(Strict):
     """One entry of the failure timeline: when, what, and for how long.
 
     Exactly one action: ``kill`` (agents crash; ``restart_after`` brings them
-    back), ``zone_outage`` (a whole zone and its coordinators go dark for
-    ``duration``), ``latency_spike``, ``message_loss`` or ``slow`` (gray
-    agents) for ``duration``.
+    back), ``coordinator_crash`` (a chief — ``leader``, ``follower`` or by
+    name — or a zone coordinator, whose standby is then promoted;
+    ``restart_after`` restarts a chief), ``zone_outage`` (a whole zone and its
+    coordinators go dark for ``duration``), ``partition`` (chiefs split into
+    groups for ``duration``), ``latency_spike``, ``message_loss`` or ``slow``
+    (gray agents) for ``duration``.
     """
 
     at: Duration
@@ -882,6 +922,10 @@ class ChaosEvent(Strict):
     restart_after: Duration | None = None
     kill: AgentSelector | None = None
     zone_outage: str | None = None
+    coordinator_crash: str | None = Field(
+        None, description="'leader', 'follower', a chief (chief-2) or a zone coordinator (A-coord)."
+    )
+    partition: Partition | None = None
     latency_spike: Spike | None = None
     message_loss: Loss | None = None
     slow: Slow | None = None
@@ -893,7 +937,7 @@ class ChaosEvent(Strict):
             raise ValueError(
                 f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
             )
-        if given[0] != "kill" and self.duration is None:
+        if given[0] not in ("kill", "coordinator_crash") and self.duration is None:
             raise ValueError(f"{given[0]}: expected a duration")
         return self
 
@@ -969,6 +1013,16 @@ class Scenario(Strict):
                     raise ValueError(f"{where}.category: unknown category {selector.category!r}")
                 if selector.zone is not None and selector.zone not in zones:
                     raise ValueError(f"{where}.zone: unknown zone {selector.zone!r}")
+            crashed = event.coordinator_crash
+            chiefs = [f"chief-{i + 1}" for i in range(self.topology.control_plane.chiefs)]
+            valid = ["leader", "follower", *chiefs, *(f"{z}-coord" for z in zones)]
+            if crashed is not None and crashed not in valid:
+                raise ValueError(f"{where}: expected one of {', '.join(valid)}, got {crashed!r}")
+            if event.partition is not None:
+                for group in event.partition.groups:
+                    for name in group:
+                        if name not in chiefs:
+                            raise ValueError(f"{where}.groups: unknown chief {name!r}")
             if event.zone_outage is not None and event.zone_outage not in zones:
                 raise ValueError(f"{where}: unknown zone {event.zone_outage!r}")
             if event.latency_spike is not None:

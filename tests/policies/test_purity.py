@@ -22,7 +22,7 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def test_no_policy_module_imports_a_clock_loop_or_broker() -> None:
-    modules = sorted(POLICIES.glob("*.py"))
+    modules = sorted(POLICIES.rglob("*.py"))
     assert len(modules) >= 5
     for module in modules:
         bad = imported_roots(module) & FORBIDDEN

@@ -1,0 +1,325 @@
+"""The control plane: chief coordinators replicating the dispatch log with Raft.
+
+Scenario (spec section 7.1, "Coordinator failure"): three chief
+coordinators form a Raft group. The leader is the primary: every task it
+dispatches is first appended to its log (the write-ahead log) and committed
+by a quorum. When the leader's heartbeats stop, a follower's randomised
+election timeout runs out, it asks for votes, and the winner resumes from
+the committed log; while there is no leader, dispatch waits, and work the
+old leader had not committed is re-driven by the new one.
+
+Two speeds. While the group is healthy — a leader with every live follower
+caught up — nothing about Raft needs an event: a commit costs one quorum
+round trip plus an fsync, added to the task's dispatch. When a chief crashes
+or the chiefs are partitioned, the nodes (pure state machines from
+sim.policies.raft) are ticked and every message is delivered with its
+latency, until a leader is stable again. This is what keeps a simulated day
+cheap without losing a single election's detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import simpy
+
+from sim.model.task import Task
+from sim.policies.raft import MemoryStorage, Message, MessageKind, RaftNode, Role
+
+if TYPE_CHECKING:
+    from sim.model.engine import Simulation
+
+
+class ControlPlane:
+    """The chiefs' Raft group, fast-forwarded while healthy, simulated tick by tick when not."""
+
+    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
+        self.sim = sim
+        spec = sim.scenario.topology.control_plane
+        self.spec = spec
+        self.ids = list(range(1, spec.chiefs + 1))
+        self.tick_s = spec.tick
+        low, high = spec.election_timeout
+        self._timeout_ticks = (max(2, round(low / spec.tick)), max(2, round(high / spec.tick)))
+        self._heartbeat_ticks = max(1, round(spec.heartbeat / spec.tick))
+        self._rng = rng
+        self.storage = {i: MemoryStorage() for i in self.ids}
+        self.nodes: dict[int, RaftNode] = {}
+        self.up: set[int] = set(self.ids)
+        self._groups: list[set[int]] | None = None
+        network = sim.scenario.network
+        rtt = network.intra_region_rtt_ms / 1000.0 if network.enabled else 0.0
+        self._one_way = rtt / 2
+        #: With latency switched off (textbook form) the log costs nothing either.
+        self._fsync = spec.fsync if network.enabled else 0.0
+        #: Tasks waiting for a leader to commit their assignment, by task id.
+        self.held: dict[int, Task] = {}
+        self._proposed: dict[int, int] = {}  # task id -> node it was proposed to
+        self.detailed = False
+        self._ticking = False
+        self.leader: int | None = None
+        self._leaderless_since: float | None = None
+        self.downtime_s = 0.0
+        self.elections = 0
+        self.last_election_s: float | None = None
+        for node_id in self.ids:
+            self.nodes[node_id] = self._new_node(node_id)
+        # The group starts with chief-1 elected (term 1): a cluster that has been running.
+        self._bootstrap()
+
+    # ------------------------------------------------------------------ building
+
+    def _draw_timeout(self) -> int:
+        low, high = self._timeout_ticks
+        return int(self._rng.integers(low, high + 1))
+
+    def _new_node(self, node_id: int) -> RaftNode:
+        return RaftNode(
+            node_id,
+            self.ids,
+            self.storage[node_id],
+            self._draw_timeout,
+            election_ticks=self._timeout_ticks[0],
+            heartbeat_ticks=min(self._heartbeat_ticks, self._timeout_ticks[0] - 1),
+            pre_vote=self.spec.pre_vote,
+            check_quorum=True,
+        )
+
+    def _bootstrap(self) -> None:
+        """Elect chief-1 synchronously at time zero, so runs start with a working leader."""
+        first = self.nodes[self.ids[0]]
+        for _ in range(10 * self._timeout_ticks[1]):
+            first.tick()
+            self._exchange_instantly()
+            if first.state is Role.LEADER:
+                break
+        for _ in range(3):
+            for node in self.nodes.values():
+                node.tick()
+            self._exchange_instantly()
+        for node in self.nodes.values():
+            node.drain_trace()
+        self.leader = first.id if first.state is Role.LEADER else None
+
+    def _exchange_instantly(self) -> None:
+        """Deliver every pending message at once (bootstrap only)."""
+        pending = True
+        while pending:
+            pending = False
+            for node in self.nodes.values():
+                if not node.has_ready():
+                    continue
+                ready = node.ready()
+                self.storage[node.id].save(ready.hard_state, ready.entries)
+                node.advance(ready)
+                for message in ready.messages:
+                    pending = True
+                    self.nodes[message.dst].step(message)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def commit_delay(self) -> float | None:
+        """Extra time a new task's WAL append costs now, or None: no leader, hold the task."""
+        if self.detailed:
+            return None
+        return 2 * self._one_way + self._fsync
+
+    def hold(self, task: Task) -> None:
+        """No healthy leader: the task waits to be committed by one."""
+        self.held[task.id] = task
+        leader = self._current_leader()
+        if leader is not None and self.nodes[leader].propose(task.id):
+            self._proposed[task.id] = leader
+            self._pump(leader)
+
+    def _current_leader(self) -> int | None:
+        leaders = [
+            i for i in sorted(self.up) if self.nodes[i].state is Role.LEADER and self._has_quorum(i)
+        ]
+        return max(leaders, key=lambda i: self.nodes[i].term) if leaders else None
+
+    def _has_quorum(self, node_id: int) -> bool:
+        reachable = [i for i in self.up if self._connected(node_id, i)]
+        return len(reachable) >= len(self.ids) // 2 + 1
+
+    def _connected(self, a: int, b: int) -> bool:
+        if a == b or self._groups is None:
+            return True
+        return any(a in group and b in group for group in self._groups)
+
+    # ------------------------------------------------------------------ faults
+
+    def resolve(self, name: str) -> int | None:
+        """A chaos target ('leader', 'follower', 'chief-2') as a node id."""
+        if name == "leader":
+            return self._current_leader() or self.leader
+        if name == "follower":
+            leader = self._current_leader() or self.leader
+            followers = [i for i in sorted(self.up) if i != leader]
+            return followers[0] if followers else None
+        if name.startswith("chief-"):
+            return int(name.removeprefix("chief-"))
+        return None
+
+    def crash(self, node_id: int) -> None:
+        sim = self.sim
+        if node_id not in self.up:
+            return
+        was_leader = self.nodes[node_id].state is Role.LEADER
+        if was_leader and not self.detailed:
+            # While fast-forwarded nobody's clock moved. Play the leader's last heartbeat
+            # (every follower hears it), then let the crash fall uniformly within the
+            # heartbeat interval, as in the Raft paper's experiment.
+            leader = self.nodes[node_id]
+            leader.step(Message(MessageKind.BEAT, node_id, node_id))
+            self._exchange_instantly()
+            waited = int(self._rng.integers(0, self._heartbeat_ticks))
+            for other in sorted(self.up - {node_id}):
+                for _ in range(waited):
+                    self.nodes[other].tick()
+        self.up.discard(node_id)
+        sim.events.add(sim.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
+        self._enter_detailed()
+
+    def restart(self, node_id: int) -> None:
+        """A chief comes back: a fresh node from its persisted term, vote and log."""
+        sim = self.sim
+        if node_id in self.up:
+            return
+        self.nodes[node_id] = self._new_node(node_id)
+        self.nodes[node_id].drain_trace()
+        self.up.add(node_id)
+        sim.events.add(sim.env.now, "coordinator_restart", f"chief-{node_id}")
+        self._enter_detailed()
+
+    def partition(self, groups: list[list[str]]) -> None:
+        named = [{int(n.removeprefix("chief-")) for n in group} for group in groups]
+        rest = set(self.ids) - set().union(*named)
+        if rest:
+            named.append(rest)
+        self._groups = named
+        text = " | ".join(",".join(group) for group in groups)
+        self.sim.events.add(self.sim.env.now, "partition", text)
+        self._enter_detailed()
+
+    def heal(self) -> None:
+        self._groups = None
+        self.sim.events.add(self.sim.env.now, "partition_healed", "chiefs")
+        self._enter_detailed()
+
+    # ------------------------------------------------------------------ detailed mode
+
+    def _enter_detailed(self) -> None:
+        self.detailed = True
+        self._check_leader()
+        if not self._ticking:
+            self._ticking = True
+            self.sim.env.process(self._ticker())
+
+    def _ticker(self) -> Generator[simpy.Event, Any, None]:
+        env = self.sim.env
+        while self.detailed:
+            yield env.timeout(self.tick_s)
+            for node_id in sorted(self.up):
+                self.nodes[node_id].tick()
+                self._pump(node_id)
+            self._check_leader()
+            if self._stable():
+                self.detailed = False
+                self._release_all()
+        self._ticking = False
+
+    def _pump(self, node_id: int) -> None:
+        """Carry out a node's Ready: persist, send (with latency and the partition), apply."""
+        node = self.nodes[node_id]
+        if not node.has_ready():
+            return
+        ready = node.ready()
+        self.storage[node_id].save(ready.hard_state, ready.entries)
+        node.advance(ready)
+        env = self.sim.env
+        for message in ready.messages:
+            if message.dst not in self.up or not self._connected(node_id, message.dst):
+                continue  # crashed or cut off: the message is lost
+            delay = self._one_way + (self._fsync if message.entries else 0.0)
+            env.timeout(delay, message).callbacks.append(self._deliver)
+        if ready.committed and node.state is Role.LEADER:
+            for entry in ready.committed:
+                self._committed(entry.data)
+
+    def _deliver(self, event: simpy.Event) -> None:
+        message = cast(Message, event.value)
+        if message.dst not in self.up or not self._connected(message.src, message.dst):
+            return
+        self.nodes[message.dst].step(message)
+        self._pump(message.dst)
+        self._check_leader()
+
+    def _committed(self, data: object) -> None:
+        if not isinstance(data, int):
+            return  # the empty entry a new leader appends
+        task = self.held.pop(data, None)
+        self._proposed.pop(data, None)
+        if task is not None:
+            self.sim.dispatcher.committed(task)
+
+    def _check_leader(self) -> None:
+        """Track who leads; a new leader re-drives the work nobody committed."""
+        sim = self.sim
+        now = sim.env.now
+        for node in self.nodes.values():
+            for change in node.drain_trace():
+                if change.role is Role.LEADER:
+                    self.elections += 1
+                    sim.events.add(now, "election", f"chief-{change.node}", term=change.term)
+        leader = self._current_leader()
+        if leader is None:
+            if self._leaderless_since is None:
+                self._leaderless_since = now
+            return
+        if self._leaderless_since is not None:
+            self.downtime_s += now - self._leaderless_since
+            self.last_election_s = now - self._leaderless_since
+            sim.events.add(
+                now, "leader_elected", f"chief-{leader}", downtime_s=self.last_election_s
+            )
+            self._leaderless_since = None
+        if leader != self.leader:
+            self.leader = leader
+        # Re-drive: everything held and not proposed to this leader goes to it now.
+        for task_id in sorted(self.held):
+            if self._proposed.get(task_id) != leader and self.nodes[leader].propose(task_id):
+                self._proposed[task_id] = leader
+        self._pump(leader)
+
+    def _stable(self) -> bool:
+        """A leader whose live, reachable followers hold its whole log and know its commit."""
+        leader = self._current_leader()
+        if leader is None or self._groups is not None:
+            return False
+        node = self.nodes[leader]
+        last = node.log.last_index
+        if node.commit_index < last:
+            return False
+        return all(
+            self.nodes[i].log.last_index == last and self.nodes[i].commit_index == last
+            for i in self.up
+        )
+
+    def _release_all(self) -> None:
+        """Back to fast-forward: anything still held is committed by the stable leader now."""
+        for task_id in sorted(self.held):
+            task = self.held.pop(task_id)
+            self._proposed.pop(task_id, None)
+            self.sim.dispatcher.committed(task)
+
+    def finish(self, now: float) -> None:
+        """Close the books at the end of the run (an election still going counts as downtime)."""
+        if self._leaderless_since is not None:
+            self.downtime_s += now - self._leaderless_since
+            self.sim.events.add(
+                now, "leaderless_at_end", "chiefs", downtime_s=now - self._leaderless_since
+            )
+            self._leaderless_since = None

@@ -1,0 +1,786 @@
+"""The Raft node: leader election and log replication with no clock, disk or network.
+
+A :class:`RaftNode` is a deterministic state machine in etcd raft's shape. It
+changes only when the shell calls one of three methods:
+
+- :meth:`RaftNode.tick` advances logical time by one tick. Followers and
+  candidates count towards a randomised election timeout, leaders towards
+  the next heartbeat; when a timeout passes, the tick function steps a local
+  message (Hup, Beat, CheckQuorum) into the node, so timers enter through the
+  same door as peers.
+- :meth:`RaftNode.step` takes one message from a peer (or a local signal).
+- :meth:`RaftNode.propose` asks a leader to append a command.
+
+None of them does I/O. Everything the node wants done, it accumulates, and
+the shell collects it with :meth:`RaftNode.ready` and acknowledges it with
+:meth:`RaftNode.advance`; :class:`Ready` states the order in which the shell
+must do the work. A shell loop::
+
+    node.tick()                          # every tick of the control-plane clock
+    for msg in inbox: node.step(msg)
+    rd = node.ready()
+    storage.save(rd.hard_state, rd.entries)   # persist first ...
+    transport.send(rd.messages)               # ... then speak
+    state_machine.apply(rd.committed)
+    node.advance(rd)
+
+Randomness (the election timeout) comes from an injected numpy Generator, or
+a callable that returns the next timeout in ticks, so runs are reproducible.
+
+The comments cite the Raft paper (Ongaro and Ousterhout, "In Search of an
+Understandable Consensus Algorithm", 2014) by section, and Ongaro's
+dissertation ("Consensus: Bridging Theory and Practice", 2014) where the
+paper is silent: pre-vote (§9.6) and check-quorum (§6.2).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.policies.raft.log import RaftLog
+from sim.policies.raft.messages import Entry, HardState, Message, MessageKind
+from sim.policies.raft.progress import Progress, ProgressState, quorum_index
+from sim.policies.raft.storage import Storage
+
+__all__ = ["InvalidTransition", "RaftNode", "Ready", "Role", "RoleChange"]
+
+K = MessageKind
+
+
+class Role(enum.Enum):
+    """The role a node plays; the pre-candidate exists only with pre_vote."""
+
+    FOLLOWER = "Follower"
+    PRE_CANDIDATE = "PreCandidate"
+    CANDIDATE = "Candidate"
+    LEADER = "Leader"
+
+
+class InvalidTransition(RuntimeError):
+    """A role change the algorithm never makes (leader→candidate, follower→leader).
+
+    Raised rather than tolerated: reaching one means the node's own logic is
+    broken, and carrying on could elect two leaders.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange:
+    """A trace record: *node* became *role* in *term*.
+
+    The node appends one to :attr:`RaftNode.trace` on every role change
+    (including the initial "follower" on construction); the shell drains them
+    with :meth:`RaftNode.drain_trace` into its event log.
+    """
+
+    node: int
+    role: Role
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Work the node hands to the shell, in the order the shell must do it.
+
+    1. Persist ``hard_state`` (when not ``None``: it changed since the last
+       Ready) and ``entries`` (append, overwriting any stored suffix from the
+       first entry's index) to stable storage.
+    2. Only then send ``messages``. A vote or an acknowledgement promises that
+       the state behind it survives a crash; sending it before the write
+       could let a restarted node vote twice in a term or forget an entry a
+       leader counted towards a majority.
+    3. Apply ``committed`` to the state machine, in order. These entries are
+       committed, and persisted by step 1 if they were not already.
+    4. Call :meth:`RaftNode.advance` with this Ready.
+
+    The node may be stepped or ticked between :meth:`RaftNode.ready` and
+    :meth:`RaftNode.advance`; what happens then waits for the next Ready.
+    """
+
+    hard_state: HardState | None
+    entries: tuple[Entry, ...]
+    committed: tuple[Entry, ...]
+    messages: tuple[Message, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to persist, send or apply."""
+        return (
+            self.hard_state is None
+            and not self.entries
+            and not self.committed
+            and not self.messages
+        )
+
+
+class _Poll(enum.Enum):
+    WON = "won"
+    LOST = "lost"
+    PENDING = "pending"
+
+
+class RaftNode:
+    """One member of a Raft cluster, as a pure state machine.
+
+    *peers* lists the ids of the cluster's voting members (*node_id* is added
+    if missing); the cluster is fixed for the node's life. *storage* is read
+    once, here, to recover term, vote, commit index and log after a crash:
+    building a new node from the storage of a crashed one *is* a restart.
+    Volatile state (role, leader, timers, the leader's per-follower progress)
+    starts afresh; the node starts as a follower. *applied* is the index up
+    to which the shell's state machine already holds the log; by default it
+    is 0 and the first Ready hands over every committed entry again.
+
+    *rng* draws election timeouts uniformly from [election_ticks,
+    2 * election_ticks - 1] (paper §5.2; etcd's range); a callable returning
+    ticks may stand in for it. *heartbeat_ticks* must be smaller than
+    *election_ticks*. With *pre_vote*, a node first asks whether it could win
+    before it raises its term (dissertation §9.6). With *check_quorum*, a
+    leader steps down when it has not heard from a majority for an election
+    timeout, and a follower that heard from a leader within the last
+    election timeout ignores RequestVote (dissertation §6.2, §4.2.3).
+    *max_entries_per_msg* caps the entries in one AppendEntries.
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        peers: Sequence[int],
+        storage: Storage,
+        rng: np.random.Generator | Callable[[], int],
+        *,
+        election_ticks: int = 10,
+        heartbeat_ticks: int = 1,
+        pre_vote: bool = False,
+        check_quorum: bool = True,
+        max_entries_per_msg: int = 64,
+        applied: int = 0,
+    ) -> None:
+        if not 1 <= heartbeat_ticks < election_ticks:
+            raise ValueError(
+                f"need 1 <= heartbeat_ticks ({heartbeat_ticks}) < election_ticks ({election_ticks})"
+            )
+        if max_entries_per_msg < 1:
+            raise ValueError(f"max_entries_per_msg must be >= 1, got {max_entries_per_msg}")
+        self._id = node_id
+        self._members: tuple[int, ...] = tuple(sorted({*peers, node_id}))
+        self._peers: tuple[int, ...] = tuple(p for p in self._members if p != node_id)
+        self._quorum = len(self._members) // 2 + 1
+        self._rng = rng
+        self._election_ticks = election_ticks
+        self._heartbeat_ticks = heartbeat_ticks
+        self._pre_vote = pre_vote
+        self._check_quorum = check_quorum
+        self._max_entries = max_entries_per_msg
+
+        hard = storage.initial_state()
+        self._log = RaftLog(storage, committed=hard.commit, applied=applied)
+        self._term = hard.term
+        self._vote: int | None = hard.vote
+        self._prev_hard_state = hard
+        self._msgs: list[Message] = []
+        self.trace: list[RoleChange] = []
+        """Role changes not yet drained by the shell, oldest first."""
+
+        self._role = Role.FOLLOWER
+        self._leader_id: int | None = None
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._randomized_timeout = election_ticks
+        self._votes: dict[int, bool] = {}
+        self._progress: dict[int, Progress] = {}
+        self._step_role: Callable[[Message], None] = self._step_follower
+        self._tick_role: Callable[[], None] = self._tick_election
+        self._become_follower(self._term, None)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def id(self) -> int:
+        """This node's id."""
+        return self._id
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """Ids of all voting members, this node included, ascending."""
+        return self._members
+
+    @property
+    def quorum(self) -> int:
+        """How many members make a majority."""
+        return self._quorum
+
+    @property
+    def state(self) -> Role:
+        """The role this node plays now."""
+        return self._role
+
+    @property
+    def term(self) -> int:
+        """The current term (paper §5.1)."""
+        return self._term
+
+    @property
+    def vote(self) -> int | None:
+        """Whom this node voted for in the current term, if anyone."""
+        return self._vote
+
+    @property
+    def leader_id(self) -> int | None:
+        """The leader of the current term as far as this node knows, or ``None``.
+
+        A shell forwards proposals to it when :meth:`propose` refuses.
+        """
+        return self._leader_id
+
+    @property
+    def commit_index(self) -> int:
+        """Highest log index known to be committed; never decreases while the node lives."""
+        return self._log.committed
+
+    @property
+    def applied_index(self) -> int:
+        """Highest index already handed to the shell as committed."""
+        return self._log.applied
+
+    @property
+    def log(self) -> RaftLog:
+        """The node's log. Shells read it (entries, last_index, term_at); only the node writes."""
+        return self._log
+
+    @property
+    def election_elapsed(self) -> int:
+        """Ticks since the election timer was last reset."""
+        return self._election_elapsed
+
+    @property
+    def randomized_election_timeout(self) -> int:
+        """The election timeout drawn at the last reset, in ticks."""
+        return self._randomized_timeout
+
+    @property
+    def hard_state(self) -> HardState:
+        """Term, vote and commit index as they stand in memory (not necessarily persisted)."""
+        return HardState(self._term, self._vote, self._log.committed)
+
+    def match_index(self, peer: int) -> int:
+        """The leader's matchIndex for *peer* (paper Figure 2); leaders only."""
+        return self._leader_progress(peer).match_index
+
+    def next_index(self, peer: int) -> int:
+        """The leader's nextIndex for *peer* (paper Figure 2); leaders only."""
+        return self._leader_progress(peer).next_index
+
+    def progress_state(self, peer: int) -> ProgressState:
+        """Whether the leader probes *peer* or streams to it; leaders only."""
+        return self._leader_progress(peer).state
+
+    def _leader_progress(self, peer: int) -> Progress:
+        if self._role is not Role.LEADER:
+            raise RuntimeError(f"node {self._id} is {self._role.value}, not leader")
+        return self._progress[peer]
+
+    def __repr__(self) -> str:
+        return (
+            f"RaftNode(id={self._id}, {self._role.value}, term={self._term}, "
+            f"vote={self._vote}, leader={self._leader_id}, last={self._log.last_index}, "
+            f"commit={self._log.committed})"
+        )
+
+    # ------------------------------------------------------------ shell interface
+
+    def tick(self) -> None:
+        """Advance logical time by one tick."""
+        self._tick_role()
+
+    def propose(self, data: object) -> bool:
+        """Append a command to the log, if this node is the leader.
+
+        Returns ``False`` on any other node: the shell must wait for an
+        election or forward the command to :attr:`leader_id`. ``True`` means
+        the entry was appended locally, not that it will commit: a leader
+        that loses its term before replicating it loses the entry too.
+        """
+        if self._role is not Role.LEADER:
+            return False
+        self.step(Message(K.PROPOSE, self._id, self._id, entries=(Entry(0, 0, data),)))
+        return True
+
+    def has_ready(self) -> bool:
+        """Whether :meth:`ready` would return anything to do."""
+        return (
+            bool(self._msgs)
+            or self.hard_state != self._prev_hard_state
+            or self._log.first_unstable <= self._log.last_index
+            or self._log.applied < self._log.committed
+        )
+
+    def ready(self) -> Ready:
+        """Everything accumulated since the last :meth:`advance`; see :class:`Ready`."""
+        hard = self.hard_state
+        return Ready(
+            hard_state=hard if hard != self._prev_hard_state else None,
+            entries=self._log.unstable(),
+            committed=self._log.to_apply(),
+            messages=tuple(self._msgs),
+        )
+
+    def advance(self, rd: Ready) -> None:
+        """The shell has done everything *rd* asked (persist, send, apply)."""
+        if rd.hard_state is not None:
+            self._prev_hard_state = rd.hard_state
+        if rd.entries:
+            last = rd.entries[-1]
+            self._log.stable_to(last.index, last.term)
+        if rd.committed:
+            self._log.applied_to(rd.committed[-1].index)
+        sent = len(rd.messages)
+        if any(a is not b for a, b in zip(self._msgs[:sent], rd.messages, strict=True)):
+            raise ValueError("advance() got a Ready this node did not produce last")
+        del self._msgs[:sent]
+
+    def drain_trace(self) -> list[RoleChange]:
+        """Return and forget the role changes recorded since the last drain."""
+        out, self.trace = self.trace, []
+        return out
+
+    # ------------------------------------------------------------------- timers
+
+    def _tick_election(self) -> None:
+        """Followers and candidates: campaign once the randomised timeout passes (§5.2)."""
+        self._election_elapsed += 1
+        if self._election_elapsed >= self._randomized_timeout:
+            self._election_elapsed = 0
+            self.step(Message(K.HUP, self._id, self._id))
+
+    def _tick_heartbeat(self) -> None:
+        """Leaders: heartbeat every heartbeat_ticks, check the quorum every election_ticks."""
+        self._heartbeat_elapsed += 1
+        self._election_elapsed += 1
+        if self._election_elapsed >= self._election_ticks:
+            self._election_elapsed = 0
+            if self._check_quorum:
+                self.step(Message(K.CHECK_QUORUM, self._id, self._id))
+                if self._role is not Role.LEADER:
+                    return
+        if self._heartbeat_elapsed >= self._heartbeat_ticks:
+            self._heartbeat_elapsed = 0
+            self.step(Message(K.BEAT, self._id, self._id))
+
+    def _draw_timeout(self) -> int:
+        rng = self._rng
+        if isinstance(rng, np.random.Generator):
+            return int(rng.integers(self._election_ticks, 2 * self._election_ticks))
+        ticks = int(rng())
+        if ticks < 1:
+            raise ValueError(f"election timeout must be >= 1 tick, got {ticks}")
+        return ticks
+
+    # ------------------------------------------------------------- transitions
+
+    def _reset(self, term: int) -> None:
+        """Bookkeeping shared by every transition but the pre-candidate's."""
+        if term < self._term:
+            raise InvalidTransition(f"node {self._id}: term {term} below current {self._term}")
+        if term != self._term:
+            self._term = term
+            self._vote = None
+        self._leader_id = None
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._randomized_timeout = self._draw_timeout()
+        self._votes = {}
+        self._progress = {}
+
+    def _set_role(
+        self, role: Role, step: Callable[[Message], None], tick: Callable[[], None]
+    ) -> None:
+        self._role = role
+        self._step_role = step
+        self._tick_role = tick
+        self.trace.append(RoleChange(self._id, role, self._term))
+
+    def _become_follower(self, term: int, leader: int | None) -> None:
+        self._reset(term)
+        self._leader_id = leader
+        self._set_role(Role.FOLLOWER, self._step_follower, self._tick_election)
+
+    def _become_pre_candidate(self) -> None:
+        # Neither the term nor the vote changes: a pre-vote round must leave no
+        # trace on anyone if it fails (dissertation §9.6).
+        if self._role is Role.LEADER:
+            raise InvalidTransition(f"node {self._id}: leader cannot become pre-candidate")
+        self._leader_id = None
+        self._votes = {}
+        self._election_elapsed = 0
+        self._randomized_timeout = self._draw_timeout()
+        self._set_role(Role.PRE_CANDIDATE, self._step_candidate, self._tick_election)
+
+    def _become_candidate(self) -> None:
+        if self._role is Role.LEADER:
+            raise InvalidTransition(f"node {self._id}: leader cannot become candidate")
+        self._reset(self._term + 1)
+        self._vote = self._id
+        self._set_role(Role.CANDIDATE, self._step_candidate, self._tick_election)
+
+    def _become_leader(self) -> None:
+        if self._role is not Role.CANDIDATE:
+            raise InvalidTransition(
+                f"node {self._id}: only a candidate becomes leader, not a {self._role.value}"
+            )
+        self._reset(self._term)
+        self._leader_id = self._id
+        nxt = self._log.last_index + 1
+        self._progress = {m: Progress(next_index=nxt) for m in self._members}
+        me = self._progress[self._id]
+        me.match_index = self._log.last_index
+        me.become_replicate()
+        me.recent_active = True
+        self._set_role(Role.LEADER, self._step_leader, self._tick_heartbeat)
+        # A leader may not count replicas of earlier terms' entries towards
+        # commitment (§5.4.2); an entry of its own term, once committed,
+        # commits everything before it. Appending one at once means the
+        # leader learns its commit index without waiting for a client (§8).
+        self._append_as_leader((None,))
+
+    # ------------------------------------------------------------------ stepping
+
+    def step(self, m: Message) -> None:
+        """Take one message from a peer, or one local signal, and react to it.
+
+        Term checks come first and are shared by all roles (§5.1); vote
+        requests are answered here too, since the answer does not depend on
+        the role. Everything else goes to the current role's step function.
+        """
+        if m.is_local:
+            pass
+        elif m.term > self._term:
+            if m.kind in (K.REQUEST_VOTE, K.PRE_VOTE) and self._in_lease(m.kind):
+                # Dissertation §4.2.3 and §9.6: a node that heard from a
+                # current leader within the minimum election timeout neither
+                # raises its term nor grants a vote, so a server that merely
+                # lost touch (partitioned, or removed) cannot depose a leader
+                # the rest of the cluster still follows.
+                return
+            if m.kind is K.PRE_VOTE or (m.kind is K.PRE_VOTE_RESPONSE and not m.reject):
+                # A pre-vote carries the term its sender would campaign in and
+                # a grant echoes it; neither is a real term yet, so neither
+                # moves ours. A rejection carries the voter's real, higher
+                # term and, like any other message, makes us follow it below.
+                pass
+            elif m.kind is K.APPEND_ENTRIES:
+                self._become_follower(m.term, m.src)
+            else:
+                self._become_follower(m.term, None)
+        elif m.term < self._term:
+            self._answer_stale(m)
+            return
+
+        if m.kind is K.HUP:
+            self._hup()
+        elif m.kind in (K.REQUEST_VOTE, K.PRE_VOTE):
+            self._answer_vote(m)
+        else:
+            self._step_role(m)
+
+    def _in_lease(self, kind: MessageKind) -> bool:
+        """Whether a leader was heard from within the minimum election timeout.
+
+        Applies to RequestVote only with check_quorum (as in etcd: without it
+        a leader cut off from the majority never steps down, and followers
+        that kept ignoring votes for its sake could never elect another), and
+        always to PreVote (the dissertation's pre-vote rule, §9.6).
+        """
+        if kind is K.REQUEST_VOTE and not self._check_quorum:
+            return False
+        return self._leader_id is not None and self._election_elapsed < self._election_ticks
+
+    def _answer_stale(self, m: Message) -> None:
+        """A message from an older term: refuse it, telling the sender our term.
+
+        §5.1: "If a server receives a request with a stale term number, it
+        rejects the request", and the reply carries the current term so the
+        sender steps down. Only requests are answered: a stale response has
+        nobody left waiting for it. A PreVote's term is the sender's term plus
+        one, so this also tells a pre-candidate that is two or more terms
+        behind to catch up (it follows our term from the rejection).
+        """
+        if m.kind is K.APPEND_ENTRIES:
+            self._send(K.APPEND_ENTRIES_RESPONSE, m.src, index=m.index, reject=True)
+        elif m.kind is K.REQUEST_VOTE:
+            self._send(K.REQUEST_VOTE_RESPONSE, m.src, reject=True)
+        elif m.kind is K.PRE_VOTE:
+            self._send(K.PRE_VOTE_RESPONSE, m.src, reject=True)
+
+    def _answer_vote(self, m: Message) -> None:
+        """Grant or deny a RequestVote or PreVote (§5.2, §5.4.1; dissertation §9.6).
+
+        A vote is granted at most once per term, first come first served: to
+        the candidate already voted for (a retransmission), or to anyone
+        while this node has neither voted nor heard of a leader in the term.
+        A pre-vote for a later term binds nothing, so it needs only the log
+        condition. Either way the candidate's log must be at least as
+        up-to-date as ours, so no one lacking a committed entry is elected.
+        """
+        pre = m.kind is K.PRE_VOTE
+        resp = K.PRE_VOTE_RESPONSE if pre else K.REQUEST_VOTE_RESPONSE
+        can_vote = (
+            self._vote == m.src
+            or (self._vote is None and self._leader_id is None)
+            or (pre and m.term > self._term)
+        )
+        if can_vote and self._log.is_up_to_date(m.index, m.log_term):
+            # The grant carries the message's term: for a real vote it is ours
+            # by now; for a pre-vote it tells the pre-candidate which round
+            # the grant belongs to.
+            self._send(resp, m.src, term=m.term)
+            if not pre:
+                self._election_elapsed = 0
+                self._vote = m.src
+        else:
+            self._send(resp, m.src, reject=True)
+
+    def _hup(self) -> None:
+        if self._role is Role.LEADER:
+            return
+        self._campaign(pre=self._pre_vote)
+
+    def _campaign(self, *, pre: bool) -> None:
+        """Start a (pre-)election: vote for ourselves and ask every peer (§5.2)."""
+        if pre:
+            self._become_pre_candidate()
+            kind, term = K.PRE_VOTE, self._term + 1
+        else:
+            self._become_candidate()
+            kind, term = K.REQUEST_VOTE, self._term
+        if self._poll(self._id, granted=True) is _Poll.WON:
+            self._won(pre=pre)  # a cluster of one
+            return
+        for peer in self._peers:
+            self._send(
+                kind, peer, term=term, index=self._log.last_index, log_term=self._log.last_term
+            )
+
+    def _poll(self, voter: int, *, granted: bool) -> _Poll:
+        self._votes.setdefault(voter, granted)  # a duplicate answer counts once
+        yes = sum(self._votes.values())
+        if yes >= self._quorum:
+            return _Poll.WON
+        if len(self._votes) - yes >= self._quorum:
+            return _Poll.LOST
+        return _Poll.PENDING
+
+    def _won(self, *, pre: bool) -> None:
+        if pre:
+            self._campaign(pre=False)
+        else:
+            self._become_leader()
+            self._bcast_append(send_if_empty=True)
+
+    # ------------------------------------------------------------ role handlers
+
+    def _step_follower(self, m: Message) -> None:
+        if m.kind is K.APPEND_ENTRIES:
+            self._election_elapsed = 0
+            self._leader_id = m.src
+            self._handle_append(m)
+        # Proposals are dropped: propose() already refused them, and a shell
+        # that steps one in directly must forward it to leader_id itself.
+
+    def _step_candidate(self, m: Message) -> None:
+        """Candidates and pre-candidates: count votes, yield to a leader of our term."""
+        pre = self._role is Role.PRE_CANDIDATE
+        if m.kind is K.APPEND_ENTRIES:
+            # §5.2: a leader of our term exists (a higher term would have made
+            # us a follower already in step): recognise it.
+            self._become_follower(m.term, m.src)
+            self._handle_append(m)
+        elif m.kind is (K.PRE_VOTE_RESPONSE if pre else K.REQUEST_VOTE_RESPONSE):
+            if pre and not m.reject and m.term != self._term + 1:
+                return  # a grant from an earlier round, for a term we no longer seek
+            outcome = self._poll(m.src, granted=not m.reject)
+            if outcome is _Poll.WON:
+                self._won(pre=pre)
+            elif outcome is _Poll.LOST:
+                self._become_follower(self._term, None)
+
+    def _step_leader(self, m: Message) -> None:
+        if m.kind is K.BEAT:
+            self._bcast_append(send_if_empty=True, heartbeat=True)
+            return
+        if m.kind is K.CHECK_QUORUM:
+            self._check_quorum_active()
+            return
+        if m.kind is K.PROPOSE:
+            self._append_as_leader(tuple(e.data for e in m.entries))
+            self._bcast_append(send_if_empty=False)
+            return
+        pr = self._progress.get(m.src)
+        if pr is None:
+            return
+        pr.recent_active = True
+        if m.kind is K.APPEND_ENTRIES_RESPONSE:
+            if m.reject:
+                self._handle_reject(m.src, pr, m)
+            else:
+                self._handle_success(m.src, pr, m.index)
+
+    # ------------------------------------------------------------- replication
+
+    def _append_as_leader(self, data: Sequence[object]) -> None:
+        first = self._log.last_index + 1
+        entries = [Entry(self._term, first + i, d) for i, d in enumerate(data)]
+        last = self._log.append(entries)
+        me = self._progress[self._id]
+        me.match_index = last
+        me.next_index = last + 1
+        self._maybe_commit()  # only a cluster of one commits here
+
+    def _maybe_commit(self) -> bool:
+        """Advance the commit index to the highest index a majority holds (§5.3, §5.4.2).
+
+        Only an entry of the current term may be committed by counting
+        replicas: an older entry stored on a majority can still be overwritten
+        by a future leader (Figure 8). Committing a current-term entry commits
+        all before it by the log matching property.
+        """
+        index = quorum_index((p.match_index for p in self._progress.values()), self._quorum)
+        if index > self._log.committed and self._log.term_at(index) == self._term:
+            return self._log.commit_to(index)
+        return False
+
+    def _bcast_append(self, *, send_if_empty: bool, heartbeat: bool = False) -> None:
+        for peer in self._peers:
+            self._send_append(peer, send_if_empty=send_if_empty, heartbeat=heartbeat)
+
+    def _send_append(self, peer: int, *, send_if_empty: bool, heartbeat: bool = False) -> None:
+        """Send *peer* the entries from its nextIndex, with the consistency check (§5.3).
+
+        A heartbeat is an AppendEntries like any other, so it also repairs a
+        follower: it carries prevLogIndex/prevLogTerm and whatever entries
+        the follower lacks. It also releases a paused probe, whose answer
+        may have been lost.
+        """
+        pr = self._progress[peer]
+        if heartbeat:
+            pr.probe_sent = False
+        elif pr.paused:
+            return
+        entries = self._log.entries(pr.next_index, pr.next_index + self._max_entries)
+        if not entries and not send_if_empty:
+            return
+        prev = pr.next_index - 1
+        prev_term = self._log.term_at(prev)
+        assert prev_term is not None, f"nextIndex {pr.next_index} past the log's end"
+        self._send(
+            K.APPEND_ENTRIES,
+            peer,
+            index=prev,
+            log_term=prev_term,
+            entries=entries,
+            commit=self._log.committed,
+        )
+        if pr.state is ProgressState.REPLICATE:
+            if entries:
+                pr.next_index = entries[-1].index + 1
+        else:
+            pr.probe_sent = True
+
+    def _handle_success(self, peer: int, pr: Progress, index: int) -> None:
+        # Any success is a lasting fact within the term (see Progress), so a
+        # late or duplicated one can only repeat what we know.
+        if index > pr.match_index:
+            pr.match_index = index
+        pr.next_index = max(pr.next_index, index + 1)
+        if pr.state is ProgressState.PROBE:
+            pr.become_replicate()
+        if self._maybe_commit():
+            # Tell everyone at once, so followers apply without waiting a beat.
+            self._bcast_append(send_if_empty=True)
+        else:
+            self._send_append(peer, send_if_empty=False)
+
+    def _handle_reject(self, peer: int, pr: Progress, m: Message) -> None:
+        """Back nextIndex off after a failed consistency check (§5.3).
+
+        A rejection of a probe we no longer wait for, or at or below a known
+        match, is stale and ignored. Otherwise the follower's hint says where
+        its log might still match (``m.hint``, whose term there is
+        ``m.log_term``); we skip further back past our own entries whose term
+        exceeds that term, since none of them can match either. nextIndex
+        never drops to or below matchIndex.
+        """
+        if pr.state is ProgressState.REPLICATE:
+            if m.index <= pr.match_index:
+                return
+            pr.become_probe()
+        elif m.index != pr.next_index - 1:
+            return
+        probe, _term = self._log.conflict_hint(m.hint, m.log_term)
+        pr.next_index = max(min(m.index, probe + 1), pr.match_index + 1)
+        pr.probe_sent = False
+        self._send_append(peer, send_if_empty=True)
+
+    def _handle_append(self, m: Message) -> None:
+        """A follower's side of AppendEntries (§5.3, Figure 2 receiver steps 2–5)."""
+        last_new = self._log.try_append(m.index, m.log_term, m.entries)
+        if last_new is None:
+            hint, hint_term = self._log.conflict_hint(m.index, m.log_term)
+            self._send(
+                K.APPEND_ENTRIES_RESPONSE,
+                m.src,
+                index=m.index,
+                reject=True,
+                hint=hint,
+                log_term=hint_term,
+            )
+            return
+        # Step 5: commit up to leaderCommit, but not past what this message
+        # vouched for: entries beyond it may still be a stale leader's.
+        self._log.commit_to(min(m.commit, last_new))
+        self._send(K.APPEND_ENTRIES_RESPONSE, m.src, index=last_new)
+
+    def _check_quorum_active(self) -> None:
+        """Step down if fewer than a majority answered in the last election timeout.
+
+        Dissertation §6.2: a leader cut off from the majority cannot commit
+        anything, and stepping down lets clients (our shell) look elsewhere.
+        """
+        active = sum(1 for p in self._progress.values() if p.recent_active)
+        for peer in self._peers:
+            self._progress[peer].recent_active = False
+        if active < self._quorum:
+            self._become_follower(self._term, None)
+
+    def _send(
+        self,
+        kind: MessageKind,
+        dst: int,
+        *,
+        term: int | None = None,
+        index: int = 0,
+        log_term: int = 0,
+        entries: tuple[Entry, ...] = (),
+        commit: int = 0,
+        reject: bool = False,
+        hint: int = 0,
+    ) -> None:
+        """Queue a message for the next Ready; nothing leaves the node here."""
+        self._msgs.append(
+            Message(
+                kind,
+                self._id,
+                dst,
+                self._term if term is None else term,
+                index=index,
+                log_term=log_term,
+                entries=entries,
+                commit=commit,
+                reject=reject,
+                hint=hint,
+            )
+        )
