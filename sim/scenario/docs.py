@@ -29,7 +29,7 @@ overridden on the command line with `--set dotted.path=value` (list items by
 index: `topology.zones.0.weight=2`); `scaling.scale_up` is accepted as a
 shorthand for `scaling.auto_scale.scale_up`.
 
-Durations are seconds or strings such as `90s`, `15m`, `6h`, `2d`. Rates are
+Durations are seconds or strings such as `90s`, `15m`, `6h`, `2d`, `1h30m`. Rates are
 per minute. Resources are vCPU and GB; prices are US dollars.
 """
 

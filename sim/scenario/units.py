@@ -11,6 +11,8 @@ import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h|d)?\s*$")
+_COMPOUND = re.compile(r"^(?:\s*(?:\d+(?:\.\d*)?|\.\d+)\s*(?:ms|s|min|m|h|d))+\s*$")
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|min|m|h|d)")
 _UNIT_SECONDS = {
     None: 1.0,
     "ms": 0.001,
@@ -34,6 +36,10 @@ def parse_duration(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         match = _DURATION.match(value)
+        if match is None and _COMPOUND.match(value):
+            parts = _PART.findall(value)  # "1h30m", "2d 6h"
+            seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+            return _checked(seconds, value)
         if match is None:
             raise ValueError(
                 f"expected a duration such as 90, '90s', '15m', '6h' or '2d', got {value!r}"
@@ -41,6 +47,10 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError("expected a duration such as 90, '90s', '15m', '6h' or '2d'")
+    return _checked(seconds, value)
+
+
+def _checked(seconds: float, value: object) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"expected a non-negative finite duration, got {value!r}")
     return seconds

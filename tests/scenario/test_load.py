@@ -71,13 +71,17 @@ def test_phases_follow_the_roadmap() -> None:
         ("6h", 21600.0),
         ("2d", 172800.0),
         ("250ms", 0.25),
+        ("4h30m", 16200.0),
+        ("2d 6h", 194400.0),
     ],
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["-5", -5, "5 parsecs", "h", True, None, float("inf")])
+@pytest.mark.parametrize(
+    "text", ["-5", -5, "5 parsecs", "h", True, None, float("inf"), "4h30", "h30m"]
+)
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError, match="expected"):
         parse_duration(text)
