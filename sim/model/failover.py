@@ -34,7 +34,12 @@ import simpy
 
 from sim.model.agent import Specialist
 from sim.model.task import Task
-from sim.policies.health import ConsecutiveFailureDetector, HealthState
+from sim.policies.health import (
+    ConsecutiveFailureDetector,
+    FailureDetector,
+    HealthState,
+    PhiAccrualDetector,
+)
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -59,6 +64,15 @@ class Failover:
         self.detector = ConsecutiveFailureDetector(
             health.interval, health.threshold, health.timeout, phase
         )
+        #: The detector that judges agents: the spec's rule, or phi accrual on heartbeats.
+        self.agent_detector: FailureDetector = self.detector
+        if health.detector == "phi_accrual":
+            self.agent_detector = PhiAccrualDetector(
+                first_interval_s=health.interval,
+                threshold=health.phi_threshold,
+                min_std_s=health.phi_min_std,
+                phase=phase,
+            )
         self.budget = sim.scenario.retry.budget
         #: Pending analytic detections by agent id (cancelled by a restart before them).
         self._pending: dict[str, simpy.Event] = {}
@@ -98,7 +112,7 @@ class Failover:
         self.down_since[agent.id] = now
         sim.events.add(now, "agent_failed", agent.id, cause=cause, zone=agent.zone)
         if not self.health.per_message:
-            when = self.detector.detection_time(agent.id, now)
+            when = self.agent_detector.detection_time(agent.id, now)
             if when >= now:
                 timer = sim.env.timeout(when - now, agent)
                 timer.callbacks.append(lambda event: self._detected(event.value))
@@ -134,7 +148,7 @@ class Failover:
         failed_at = self.down_since.pop(agent.id, now)
         moved, failed = self._rescue(agent, "agent_failed")
         sim.fleet.remove_failed(agent)
-        self.detector.forget(agent.id)
+        self.agent_detector.forget(agent.id)
         self.detections.append(
             {"agent": agent.id, "failed_at": failed_at, "detected_at": now, "moved": moved}
         )
@@ -203,7 +217,7 @@ class Failover:
             self.down_since.pop(agent.id, None)
             moved, _ = self._rescue(agent, "agent_restarted")
             sim.fleet.remove_failed(agent)
-            self.detector.forget(agent.id)
+            self.agent_detector.forget(agent.id)
             sim.events.add(now, "agent_reconciled", agent.id, redistributed=moved)
             sim.fleet.rejoin(agent.spec)
             sim.events.add(now, "agent_restarted", agent_id)

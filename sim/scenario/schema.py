@@ -820,7 +820,13 @@ class Cost(Strict):
 class Health(Strict):
     """How failures are noticed (spec section 7.1: 3 consecutive failed checks)."""
 
-    interval: Duration = Field(10.0, description="Health-check interval per agent.")
+    detector: Literal["consecutive", "phi_accrual"] = Field(
+        "consecutive",
+        description="The spec's consecutive failed checks, or phi accrual on heartbeats.",
+    )
+    phi_threshold: PositiveFloat = Field(8.0, description="phi_accrual: suspicion level.")
+    phi_min_std: Duration = Field(0.5, description="phi_accrual: floor on the interval's std.")
+    interval: Duration = Field(10.0, description="Health-check (or heartbeat) interval per agent.")
     threshold: PositiveInt = Field(3, description="Consecutive failed checks to mark unhealthy.")
     timeout: Duration = Field(2.0, description="A check fails this long after it is sent.")
     per_message: bool = Field(
@@ -841,6 +847,8 @@ class Health(Strict):
     def _timeout_below_interval(self) -> Health:
         if self.interval <= 0 or self.timeout >= self.interval:
             raise ValueError("expected 0 <= timeout < interval")
+        if self.per_message and self.detector == "phi_accrual":
+            raise ValueError("per_message: expected the consecutive detector (phi is analytic)")
         return self
 
 

@@ -253,3 +253,17 @@ def test_circuit_breaker_stops_calls_to_dead_agents_before_detection() -> None:
     assert waited_on_the_dead(with_breaker) < waited_on_the_dead(without)
     _conserved(with_breaker)
     _conserved(without)
+
+
+def test_phi_accrual_detects_sooner_than_three_missed_checks() -> None:
+    """Heartbeats every 10 s: phi reaches 8 about 10 s + 5.6 sd after the last one."""
+    chaos = "chaos=[{at: 20m, kill: {zone: B, fraction: 0.5}}]"
+    phi = run_scenario(short_baseline(chaos, "health.detector=phi_accrual", hours=0.5))
+    spec = run_scenario(short_baseline(chaos, hours=0.5))
+    phi_detect = _details(phi.events, "agent_detected")["detect_s"]
+    spec_detect = _details(spec.events, "agent_detected")["detect_s"]
+    assert len(phi_detect) == len(spec_detect) > 0
+    # Last heartbeat within 10 s before the crash; suspicion 10 s + 5.612 x 0.5 s after it.
+    assert phi_detect.between(10 + 5.6 * 0.5 - 10, 10 + 5.7 * 0.5).all()
+    assert phi_detect.mean() < spec_detect.mean()
+    _conserved(phi)
