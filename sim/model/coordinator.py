@@ -188,8 +188,14 @@ class Dispatcher:
         self.in_transit -= 1
         zone = self.zones[task.zone]
         if zone.down:
-            zone.stranded.append(task)  # nobody answers; the chief re-drives it at detection
+            if self.breakers is not None and self._zone_call_failed(zone):
+                self._send_to_zone(task)  # the breaker opened: route around the zone now
+            else:
+                zone.stranded.append(task)  # nobody answers; re-driven at detection
             return
+        if self.breakers is not None and f"zone:{zone.name}" in self.breakers:
+            self.breakers.record_success(f"zone:{zone.name}", self.env.now)
+            self._drain_breaker_events()
         if message.expired(self.env.now):
             # The chief hears no acknowledgement and sends the task again.
             self.expired += 1
@@ -428,13 +434,45 @@ class Dispatcher:
     def _breaker_moved(self, agent: Specialist) -> None:
         """Act on the breaker's transitions: open = out of the pool; half-open = one probe back."""
         assert self.breakers is not None
+        if agent.id in self._drain_breaker_events():
+            self.balancer.agent_left(agent.id)
+            self.env.timeout(self.breaker_open_s, agent).callbacks.append(self._half_open)
+
+    def _zone_call_failed(self, zone: ZoneState) -> bool:
+        """The chief's call to a silent zone coordinator failed; True once its breaker is open."""
+        assert self.breakers is not None
+        now = self.env.now
+        target = f"zone:{zone.name}"
+        self.breakers.record_failure(target, now)
+        opened = self._drain_breaker_events()
+        if target in opened:
+            self.router.mark_down(zone.name)
+            stranded, zone.stranded = zone.stranded, []
+            for task in stranded:
+                self._send_to_zone(task)
+            self.env.timeout(self.breaker_open_s, zone).callbacks.append(self._zone_probe)
+        return self.breakers.state_at(target, now).value == "open"
+
+    def _zone_probe(self, event: simpy.Event) -> None:
+        """Half-open: let the chief try the zone again, unless its failure is already known."""
+        zone = cast(ZoneState, event.value)
+        assert self.breakers is not None
+        if zone.detected_down:
+            return  # the health checks declared it: failover owns the routing now
+        self.breakers.allow(f"zone:{zone.name}", self.env.now)
+        self._drain_breaker_events()
+        self.router.mark_up(zone.name)
+
+    def _drain_breaker_events(self) -> set[str]:
+        """Log breaker transitions; the targets that just opened."""
+        assert self.breakers is not None
+        opened = set()
         for target, transition in self.breakers.drain_transitions():
             state = transition.to_state.value
             self.events.add(transition.time, "breaker", target, state=state, why=transition.reason)
-            if state == "open" and target == agent.id:
-                self.balancer.agent_left(agent.id)
-                reopen = self.breaker_open_s
-                self.env.timeout(reopen, agent).callbacks.append(self._half_open)
+            if state == "open":
+                opened.add(target)
+        return opened
 
     def _half_open(self, event: simpy.Event) -> None:
         agent = cast(Specialist, event.value)

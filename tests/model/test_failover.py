@@ -267,3 +267,21 @@ def test_phi_accrual_detects_sooner_than_three_missed_checks() -> None:
     assert phi_detect.between(10 + 5.6 * 0.5 - 10, 10 + 5.7 * 0.5).all()
     assert phi_detect.mean() < spec_detect.mean()
     _conserved(phi)
+
+
+def test_a_zone_breaker_routes_around_a_silent_zone_before_detection() -> None:
+    """Slow zone checks (a minute apart): the chief's failed calls open the zone's breaker first."""
+    chaos = "chaos=[{at: 20m, zone_outage: D, duration: 15m}]"
+    result = run_scenario(short_baseline(chaos, "health.interval=60s", hours=0.75))
+    breaker = _details(result.events, "breaker")
+    opened = breaker[(breaker["subject"] == "zone:D") & (breaker["state"] == "open")]
+    assert len(opened) >= 1
+    detected = _details(result.events, "zone_redistributed")["time_s"].iloc[0]
+    assert opened["time_s"].iloc[0] < detected
+    tasks = result.tasks
+    home_d = tasks[
+        (tasks["home_zone"] == "D") & (tasks["arrival_s"] > opened["time_s"].iloc[0] + 1)
+    ]
+    before = home_d[home_d["arrival_s"] < detected]
+    assert len(before) > 0 and (before["zone"] != "D").all()  # served elsewhere already
+    _conserved(result)
