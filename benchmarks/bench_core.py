@@ -15,6 +15,11 @@ a ratio against a reference measured moments before on the same machine:
 - peak resident memory of the 24 h baseline, measured in a fresh process
   (goal: under 1 GB).
 
+Each rate is the best of three runs (the machine's noise only ever slows a
+run down, so the fastest is the closest to the code's own cost); the
+baseline day, run once in a fresh process for its memory figure, is compared
+with the best of three minimal-SimPy runs of the same size.
+
 Run with ``make bench`` (or ``python benchmarks/bench_core.py --quick`` for a
 shorter pass). Prints a table; writes nothing.
 """
@@ -82,6 +87,12 @@ def ciw_mmc(customers: int, seed: int = 1) -> float:
     return len(sim.get_all_records()) / wall
 
 
+def best_of(runs: int, measure, *args):  # type: ignore[no-untyped-def]
+    """The highest rate of *runs* repetitions (for tuples, the one with the highest first item)."""
+    results = [measure(*args) for _ in range(runs)]
+    return max(results, key=lambda r: r[0] if isinstance(r, tuple) else r)
+
+
 def orchestra_run(path: Path, overrides: list[str]) -> tuple[float, int, float]:
     """(tasks per wall second, tasks submitted, wall seconds) of one engine run."""
     from sim.model.engine import run_scenario
@@ -139,15 +150,19 @@ def main() -> None:
         check=True,
     )
     base = json.loads(proc.stdout.strip().splitlines()[-1])
-    ref = minimal_simpy_mmc(base["submitted"])
+    # Two more runs in this process; the fastest of the three is the engine's figure.
+    again = best_of(2, orchestra_run, SCENARIOS / "baseline_200.yaml", [f"duration={hours}h"])
+    if again[0] > base["rate"]:
+        base["rate"], base["wall"] = again[0], again[2]
+    ref = best_of(3, minimal_simpy_mmc, base["submitted"])
     print(f"baseline_200 {hours:g} h: {base['submitted']:,} tasks in {base['wall']:.1f} s")
     print(f"  engine         {base['rate']:>10,.0f} tasks/s")
     print(f"  minimal SimPy  {ref:>10,.0f} customers/s (M/M/{C}, rho {RHO}, same arrivals)")
     print(f"  ratio          {base['rate'] / ref:>10.2f}   (goal >= 0.33)")
     print(f"  peak memory    {base['peak_mb']:>10,.0f} MB  (goal < 1024)\n")
 
-    mmc_rate, mmc_n, _ = orchestra_run(SCENARIOS / "mmc_validation.yaml", [])
-    ciw_rate = ciw_mmc(mmc_n)
+    mmc_rate, mmc_n, _ = best_of(3, orchestra_run, SCENARIOS / "mmc_validation.yaml", [])
+    ciw_rate = best_of(3, ciw_mmc, mmc_n)
     print(f"mmc_validation: {mmc_n:,} customers")
     print(f"  engine         {mmc_rate:>10,.0f} customers/s")
     print(f"  Ciw            {ciw_rate:>10,.0f} customers/s")
@@ -156,7 +171,9 @@ def main() -> None:
     print(f"scaling, load per specialist constant (~{scale_tasks:,} tasks each):")
     per_task: dict[int, float] = {}
     for n in (50, 200, 1_000, 10_000):
-        _, submitted, wall = orchestra_run(SCENARIOS / "baseline_200.yaml", scaled(n, scale_tasks))
+        _, submitted, wall = best_of(
+            2, orchestra_run, SCENARIOS / "baseline_200.yaml", scaled(n, scale_tasks)
+        )
         per_task[n] = wall / submitted
         print(f"  {n:>6,} specialists  {per_task[n] * 1e6:>8.1f} us/task  ({submitted:,} tasks)")
     print(f"  10,000 vs 200    {per_task[10_000] / per_task[200]:>8.2f}x   (goal <= 1.5)")

@@ -222,11 +222,24 @@ class MetricsCollector:
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
-    if not values:
+    """p50, p99 and mean, as numpy's default (linear) percentile computes them.
+
+    Written out because np.percentile costs ~50 us a call whatever the size, and a
+    sample takes several of them over a minute's worth (a few hundred) of values.
+    """
+    n = len(values)
+    if not n:
         return math.nan, math.nan, math.nan
-    array = np.asarray(values)
-    p50, p99 = np.percentile(array, [50, 99])
-    return float(p50), float(p99), float(array.mean())
+    ordered = sorted(values)
+    return _quantile(ordered, 0.50), _quantile(ordered, 0.99), math.fsum(ordered) / n
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
 def _ratio(a: float, b: float) -> float:

@@ -123,43 +123,45 @@ class Specialist:
         return self.busy_time + sum(now - t for t in self.busy_since)
 
     def work_loop(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
-        """One concurrency slot: take work, fetch inputs, serve, report, repeat."""
+        """One concurrency slot: take work, fetch inputs, serve, report, repeat.
+
+        A crash interrupts the slot wherever it is; what it held is
+        redistributed when the crash is detected. (One generator, no
+        ``yield from``: every resume of a slot is on the hot path.)
+        """
+        env = self.env
         self.live_slots += 1
         try:
-            yield from self._serve(dispatcher)
+            while True:
+                if self.draining and not self.local:
+                    break
+                if self.local:
+                    task = self.local.popleft()
+                    dispatcher.local_taken(self, task)
+                else:
+                    pulled = dispatcher.pull(self)
+                    if pulled is None:
+                        wake = env.event()
+                        self.idle.append(wake)
+                        handed = yield wake
+                        if handed is None:
+                            continue  # woken because work reached the local queue
+                        task = handed
+                        self.incoming.pop(task.id, None)
+                    else:
+                        task, fetch_s = pulled
+                        if fetch_s > 0:
+                            yield env.timeout(fetch_s)
+                if task.job is not None:
+                    transfer_s = dispatcher.transfer_time(task, self)
+                    if transfer_s > 0:
+                        task.transfer = transfer_s
+                        yield env.timeout(transfer_s)
+                dispatcher.service_started(self, task)
+                yield env.timeout(task.work / self.speed * self.slowdown)
+                dispatcher.service_ended(self, task)
         except simpy.Interrupt:
-            return  # crashed: what this slot held is redistributed when the crash is detected
+            return
         self.live_slots -= 1
         if self.live_slots == 0:
             dispatcher.agent_stopped(self)
-
-    def _serve(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        while True:
-            if self.draining and not self.local:
-                break
-            if self.local:
-                task = self.local.popleft()
-                dispatcher.local_taken(self, task)
-            else:
-                pulled = dispatcher.pull(self)
-                if pulled is None:
-                    wake = env.event()
-                    self.idle.append(wake)
-                    handed = yield wake
-                    if handed is None:
-                        continue  # woken because work reached the local queue
-                    task = handed
-                    self.incoming.pop(task.id, None)
-                else:
-                    task, fetch_s = pulled
-                    if fetch_s > 0:
-                        yield env.timeout(fetch_s)
-            if task.job is not None:
-                transfer_s = dispatcher.transfer_time(task, self)
-                if transfer_s > 0:
-                    task.transfer = transfer_s
-                    yield env.timeout(transfer_s)
-            dispatcher.service_started(self, task)
-            yield env.timeout(task.work / self.speed * self.slowdown)
-            dispatcher.service_ended(self, task)

@@ -120,10 +120,9 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ dispatch
 
-    def commit_delay(self) -> float | None:
-        """Extra time a new task's WAL append costs now, or None: no leader, hold the task."""
-        if self.detailed:
-            return None
+    @property
+    def steady_commit_s(self) -> float:
+        """What a WAL append costs while the group is healthy: a quorum round trip and an fsync."""
         return 2 * self._one_way + self._fsync
 
     def hold(self, task: Task) -> None:

@@ -110,8 +110,9 @@ class Dispatcher:
         self.failed = 0
         self.retried = 0
         self.expired = 0
-        #: Completions per category, for live displays.
+        #: Completions per category, kept only for a live display (count_categories).
         self.completed_by_category: dict[str, int] = {}
+        self.count_categories = False
         #: TASK_ASSIGN messages sent again after a loss (chaos message loss).
         self.resent = 0
         #: TASK_ASSIGN messages between the chief and a zone, not yet delivered.
@@ -128,6 +129,9 @@ class Dispatcher:
         self.control_plane: ControlPlane | None = None
         self.breaker_open_s = 30.0
         self.call_failures = 0
+        #: Agents that have a breaker at all (a set: the hot path checks it per delivery).
+        self._breaker_targets: set[str] = set()
+        self._zone_breakers: set[str] = set()
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
         #: over any window is a difference of two readings, with no scan of the agents.
         self.busy_slots = 0
@@ -148,12 +152,10 @@ class Dispatcher:
         plane = self.control_plane
         if plane is None:
             self._send_to_zone(task)
-            return
-        delay = plane.commit_delay()
-        if delay is None:
+        elif plane.detailed:
             plane.hold(task)  # no healthy leader: dispatch waits
         else:
-            self._send_to_zone(task, delay)
+            self._send_to_zone(task, plane.steady_commit_s)
 
     def committed(self, task: Task) -> None:
         """A held task's assignment is committed by a leader: dispatch it."""
@@ -162,13 +164,14 @@ class Dispatcher:
     def _send_to_zone(self, task: Task, extra: float = 0.0) -> None:
         zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
         task.zone = zone
-        if self.net.lost():
+        net = self.net
+        if net.loss_rate and net.lost():
             # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
             self.in_transit += 1
             self.resent += 1
             self.env.timeout(self.net.ttl, task).callbacks.append(self._resend)
             return
-        latency = self.net.chief_to_zone(zone) + extra
+        latency = (net.chief_to_zone(zone) if net.enabled else 0.0) + extra
         if latency <= 0:
             self.zone_receive(task, zone)
             return
@@ -193,7 +196,8 @@ class Dispatcher:
             else:
                 zone.stranded.append(task)  # nobody answers; re-driven at detection
             return
-        if self.breakers is not None and f"zone:{zone.name}" in self.breakers:
+        if zone.name in self._zone_breakers:
+            assert self.breakers is not None
             self.breakers.record_success(f"zone:{zone.name}", self.env.now)
             self._drain_breaker_events()
         if message.expired(self.env.now):
@@ -213,9 +217,12 @@ class Dispatcher:
 
     def zone_receive(self, task: Task, zone: str) -> None:
         """The zone coordinator places the task on an agent, spills it, or queues it."""
-        info = TaskInfo(
-            task.id, task.category, zone, task.affinity_key, task.priority, task.critical
-        )
+        info = task.info
+        if info is None or info.zone != zone:
+            info = TaskInfo(
+                task.id, task.category, zone, task.affinity_key, task.priority, task.critical
+            )
+            task.info = info
         agent_id = self.balancer.choose(info, self.env.now)
         if agent_id is not None:
             self._assign(self.agents[agent_id], task, self.net.zone_to_agent(zone))
@@ -268,7 +275,8 @@ class Dispatcher:
             else:
                 agent.stranded.append(task)  # nobody there to take it; found at detection
             return
-        if self.breakers is not None and agent.id in self.breakers:
+        if agent.id in self._breaker_targets:
+            assert self.breakers is not None
             self.breakers.record_success(agent.id, self.env.now)
             self._breaker_moved(agent)
         if agent.draining and agent.live_slots == 0:
@@ -299,16 +307,19 @@ class Dispatcher:
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
+        zones = self.zones
         task = self._pop(agent.zone, agent.category)
         source = agent.zone
         if task is None and self.spill:
             for other in self.router.neighbours[agent.zone]:
-                if self.zones[other].down:
-                    continue  # its queue lives in a coordinator nobody can reach
-                task = self._pop(other, agent.category)
-                if task is not None:
-                    source = other
-                    break
+                state = zones[other]
+                # An empty zone is skipped without a look at its queues; a dark one's
+                # queue lives in a coordinator nobody can reach.
+                if state.queued and not state.down:
+                    task = self._pop(other, agent.category)
+                    if task is not None:
+                        source = other
+                        break
         if task is None:
             self._sync(agent)
             if agent.busy_slots == 0 and agent.in_flight == 0:
@@ -356,7 +367,9 @@ class Dispatcher:
 
     def service_started(self, agent: Specialist, task: Task) -> None:
         now = self.env.now
-        self._busy_changed(now, +1)
+        self._busy_area += self.busy_slots * (now - self._busy_since)  # _busy_changed, inlined
+        self._busy_since = now
+        self.busy_slots += 1
         task.start = now
         self.started += 1
         self.wait_sum += now - task.arrival
@@ -373,8 +386,13 @@ class Dispatcher:
         now = self.env.now
         self.slot_freed(agent, now)
         zone = self.zones[agent.zone]
-        started = agent.busy_since.pop(agent.current.index(task))
-        agent.current.remove(task)
+        current = agent.current
+        if len(current) == 1:  # one slot (the common case): no search
+            current.clear()
+            started = agent.busy_since.pop()
+        else:
+            started = agent.busy_since.pop(current.index(task))
+            current.remove(task)
         agent.busy_time += now - started
         agent.in_flight -= 1
         zone.in_flight -= 1
@@ -387,8 +405,9 @@ class Dispatcher:
         self.task_log.record(task, "completed", now, complete, service)
         del self.live[task.id]
         self.completed += 1
-        by_category = self.completed_by_category
-        by_category[task.category] = by_category.get(task.category, 0) + 1
+        if self.count_categories:
+            by_category = self.completed_by_category
+            by_category[task.category] = by_category.get(task.category, 0) + 1
         self.collector.task_finished(agent.zone, complete - task.arrival, task.start - task.arrival)
         if job is not None:
             job.placement[task.node] = (agent.id, agent.zone)
@@ -427,6 +446,7 @@ class Dispatcher:
         self.call_failures += 1
         task.agent = ""
         task.dispatch = -1.0
+        self._breaker_targets.add(agent.id)
         self.breakers.record_failure(agent.id, now)
         self._breaker_moved(agent)
         self.zone_receive(task, agent.zone)
@@ -443,6 +463,7 @@ class Dispatcher:
         assert self.breakers is not None
         now = self.env.now
         target = f"zone:{zone.name}"
+        self._zone_breakers.add(zone.name)
         self.breakers.record_failure(target, now)
         opened = self._drain_breaker_events()
         if target in opened:

@@ -16,7 +16,6 @@ latency is exactly zero and the shell skips the hop altogether.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
@@ -49,17 +48,30 @@ class PathKind(StrEnum):
 _ids = itertools.count(1)
 
 
-@dataclass(slots=True)
 class AgentMessage:
-    """The spec's AgentMessage: what travels on a path, and when it stops being valid."""
+    """The spec's AgentMessage: what travels on a path, and when it stops being valid.
 
-    type: MessageType
-    sender: str
-    to: str  # an agent id, or "broadcast"
-    payload: object
-    timestamp: float
-    ttl: float
-    id: int = field(default_factory=lambda: next(_ids))
+    A plain slotted class rather than a dataclass: one is built per dispatch hop.
+    """
+
+    __slots__ = ("id", "payload", "sender", "timestamp", "to", "ttl", "type")
+
+    def __init__(
+        self,
+        type: MessageType,
+        sender: str,
+        to: str,  # an agent id, or "broadcast"
+        payload: object,
+        timestamp: float,
+        ttl: float,
+    ) -> None:
+        self.id = next(_ids)
+        self.type = type
+        self.sender = sender
+        self.to = to
+        self.payload = payload
+        self.timestamp = timestamp
+        self.ttl = ttl
 
     def expired(self, now: float) -> bool:
         """A message older than its TTL is discarded on delivery, as a real bus would."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sim.model.dagjob import DagJob
+    from sim.policies.types import TaskInfo
 
 
 class Task:
@@ -33,6 +34,7 @@ class Task:
         "enqueued",
         "home_zone",
         "id",
+        "info",
         "job",
         "node",
         "priority",
@@ -75,6 +77,8 @@ class Task:
         self.transfer = 0.0
         self.attempt = 1
         self.agent = ""
+        #: The balancer's view of the task for its current zone, built once and reused.
+        self.info: TaskInfo | None = None
 
     @property
     def job_id(self) -> int:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -33,9 +33,8 @@ class WorkloadError(Exception):
     """A workload input (trace or empirical file) that cannot be used; one line for the user."""
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """One independent task as it arrives."""
+class Arrival(NamedTuple):
+    """One independent task as it arrives (a tuple: one is built per task, on the hot path)."""
 
     time: float
     category: str

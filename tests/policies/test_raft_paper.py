@@ -476,28 +476,44 @@ def test_an_entry_commits_once_a_majority_stores_it(
 
 def test_followers_apply_what_the_leader_says_is_committed() -> None:
     """A follower learns the commit index from AppendEntries (leaderCommit) and applies the
-    entries up to it, but not past the last entry the message vouched for.
+    entries up to it, in order.
 
     Raft paper §5.3: "The leader keeps track of the highest index it knows to
     be committed, and it includes that index in future AppendEntries RPCs
     ... Once a follower learns that a log entry is committed, it applies the
-    entry"; Figure 2: "set commitIndex = min(leaderCommit, index of last new
-    entry)".
+    entry to its local state machine (in log order)."
     """
     node = node_as(Role.FOLLOWER)
     entries = tuple(log_of(5, 5, 5))
 
-    node.step(Message(K.APPEND_ENTRIES, 2, 1, 5, entries=entries[:2], commit=3))
+    node.step(Message(K.APPEND_ENTRIES, 2, 1, 5, entries=entries, commit=1))
     first = node.ready()
     node.advance(first)
-    node.step(
-        Message(K.APPEND_ENTRIES, 2, 1, 5, index=2, log_term=5, entries=entries[2:], commit=3)
-    )
+    node.step(Message(K.APPEND_ENTRIES, 2, 1, 5, index=3, log_term=5, commit=3))
     second = node.ready()
 
-    assert first.committed == entries[:2]  # leaderCommit 3, but only 2 entries vouched for
-    assert second.committed == entries[2:]
+    assert first.committed == entries[:1]
+    assert second.committed == entries[1:]
     assert node.commit_index == 3
+
+
+def test_a_follower_commits_no_further_than_the_entries_the_message_vouched_for() -> None:
+    """A follower's commit index follows leaderCommit only up to the last entry the
+    AppendEntries checked or carried: entries beyond it may be a deposed leader's and
+    need not be the leader's entries at those indices.
+
+    Raft paper Figure 2, AppendEntries receiver step 5: "If leaderCommit >
+    commitIndex, set commitIndex = min(leaderCommit, index of last new entry)".
+    """
+    stale_suffix = (Entry(5, 1, "a"), Entry(4, 2, "from a deposed leader"))
+    node = node_as(Role.FOLLOWER, entries=stale_suffix)
+
+    # The leader of term 5 holds a different index 2; it has only checked index 1 so far.
+    node.step(Message(K.APPEND_ENTRIES, 2, 1, 5, index=1, log_term=5, commit=2))
+    rd = node.ready()
+
+    assert node.commit_index == 1
+    assert rd.committed == stale_suffix[:1]
 
 
 @pytest.mark.parametrize(
@@ -783,34 +799,37 @@ def elect(net: Network, node_id: int) -> None:
 
 
 @pytest.mark.parametrize("pre_vote", [True, False])
-def test_a_partitioned_node_rejoining_disrupts_the_leader_only_without_pre_vote(
-    pre_vote: bool,
+@pytest.mark.parametrize("fault", ["isolated, then healed", "cut from the leader only"])
+def test_a_node_that_lost_the_leader_disrupts_the_cluster_only_without_pre_vote(
+    pre_vote: bool, fault: str
 ) -> None:
-    """With pre-vote, a node cut off from the cluster keeps its term while it fails to be
-    elected, so when it rejoins the leader stays in office; without pre-vote its term has
-    grown and its return forces a new election.
+    """With pre-vote, a node that cannot hear the leader asks first whether it could win,
+    and nobody who still hears the leader says yes: its term stays, and the leader stays
+    in office whether the node rejoins or keeps reaching only the other follower. Without
+    pre-vote it raises its term, and the leader is deposed.
 
     Raft dissertation §9.6: "a candidate would first ask other servers
-    whether its log was up-to-date enough to get their vote ... a server
-    grants a pre-vote only if [it] has not received heartbeats from a valid
+    whether its log was up-to-date enough to get their vote"; a server
+    grants a pre-vote only if it "has not received heartbeats from a valid
     leader for at least a baseline election timeout."
     """
     net = Network(3, seed=3, pre_vote=pre_vote, check_quorum=False)
     elect(net, 1)
     term = net.node(1).term
 
-    net.isolate(3)
+    if fault == "isolated, then healed":
+        net.isolate(3)
+        net.tick_all(5 * T)
+        net.heal()
+    else:
+        net.cut(1, 3)
     net.tick_all(5 * T)
-    isolated_term = net.node(3).term
-    net.heal()
-    net.tick_all(2 * T)
 
     if pre_vote:
-        assert isolated_term == term
-        assert (net.agreed_leader(), net.node(1).term) == (1, term)
+        assert (net.node(1).state, net.node(1).term) == (Role.LEADER, term)
+        assert (net.node(2).leader_id, net.node(3).term) == (1, term)
     else:
-        assert isolated_term > term
-        assert net.node(1).term > term  # the old leader was deposed
+        assert net.node(1).term > term  # the leader saw a higher term: it was deposed
 
 
 def test_a_pre_vote_round_changes_no_one_s_term_or_vote() -> None:

@@ -11,8 +11,9 @@ asyncio or NATS, and randomness comes from an injected numpy Generator.
 
 from sim.policies.raft.log import RaftLog
 from sim.policies.raft.messages import LOCAL_KINDS, Entry, HardState, Message, MessageKind
-from sim.policies.raft.node import InvalidTransition, RaftNode, Ready, Role, RoleChange
-from sim.policies.raft.progress import Progress, ProgressState, quorum_index
+from sim.policies.raft.node import RaftNode
+from sim.policies.raft.progress import Progress, ProgressState, Tracker, VoteResult, quorum_index
+from sim.policies.raft.records import InvalidTransition, Ready, Role, RoleChange
 from sim.policies.raft.storage import MemoryStorage, Storage
 
 __all__ = [
@@ -31,5 +32,7 @@ __all__ = [
     "Role",
     "RoleChange",
     "Storage",
+    "Tracker",
+    "VoteResult",
     "quorum_index",
 ]

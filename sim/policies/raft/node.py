@@ -35,92 +35,19 @@ paper is silent: pre-vote (§9.6) and check-quorum (§6.2).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from sim.policies.raft.log import RaftLog
 from sim.policies.raft.messages import Entry, HardState, Message, MessageKind
-from sim.policies.raft.progress import Progress, ProgressState, quorum_index
+from sim.policies.raft.progress import Progress, ProgressState, Tracker, VoteResult
+from sim.policies.raft.records import InvalidTransition, Ready, Role, RoleChange
 from sim.policies.raft.storage import Storage
 
 __all__ = ["InvalidTransition", "RaftNode", "Ready", "Role", "RoleChange"]
 
 K = MessageKind
-
-
-class Role(enum.Enum):
-    """The role a node plays; the pre-candidate exists only with pre_vote."""
-
-    FOLLOWER = "Follower"
-    PRE_CANDIDATE = "PreCandidate"
-    CANDIDATE = "Candidate"
-    LEADER = "Leader"
-
-
-class InvalidTransition(RuntimeError):
-    """A role change the algorithm never makes (leader→candidate, follower→leader).
-
-    Raised rather than tolerated: reaching one means the node's own logic is
-    broken, and carrying on could elect two leaders.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class RoleChange:
-    """A trace record: *node* became *role* in *term*.
-
-    The node appends one to :attr:`RaftNode.trace` on every role change
-    (including the initial "follower" on construction); the shell drains them
-    with :meth:`RaftNode.drain_trace` into its event log.
-    """
-
-    node: int
-    role: Role
-    term: int
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """Work the node hands to the shell, in the order the shell must do it.
-
-    1. Persist ``hard_state`` (when not ``None``: it changed since the last
-       Ready) and ``entries`` (append, overwriting any stored suffix from the
-       first entry's index) to stable storage.
-    2. Only then send ``messages``. A vote or an acknowledgement promises that
-       the state behind it survives a crash; sending it before the write
-       could let a restarted node vote twice in a term or forget an entry a
-       leader counted towards a majority.
-    3. Apply ``committed`` to the state machine, in order. These entries are
-       committed, and persisted by step 1 if they were not already.
-    4. Call :meth:`RaftNode.advance` with this Ready.
-
-    The node may be stepped or ticked between :meth:`RaftNode.ready` and
-    :meth:`RaftNode.advance`; what happens then waits for the next Ready.
-    """
-
-    hard_state: HardState | None
-    entries: tuple[Entry, ...]
-    committed: tuple[Entry, ...]
-    messages: tuple[Message, ...]
-
-    @property
-    def is_empty(self) -> bool:
-        """Nothing to persist, send or apply."""
-        return (
-            self.hard_state is None
-            and not self.entries
-            and not self.committed
-            and not self.messages
-        )
-
-
-class _Poll(enum.Enum):
-    WON = "won"
-    LOST = "lost"
-    PENDING = "pending"
 
 
 class RaftNode:
@@ -169,7 +96,6 @@ class RaftNode:
         self._id = node_id
         self._members: tuple[int, ...] = tuple(sorted({*peers, node_id}))
         self._peers: tuple[int, ...] = tuple(p for p in self._members if p != node_id)
-        self._quorum = len(self._members) // 2 + 1
         self._rng = rng
         self._election_ticks = election_ticks
         self._heartbeat_ticks = heartbeat_ticks
@@ -191,8 +117,7 @@ class RaftNode:
         self._election_elapsed = 0
         self._heartbeat_elapsed = 0
         self._randomized_timeout = election_ticks
-        self._votes: dict[int, bool] = {}
-        self._progress: dict[int, Progress] = {}
+        self._tracker = Tracker(self._members)
         self._step_role: Callable[[Message], None] = self._step_follower
         self._tick_role: Callable[[], None] = self._tick_election
         self._become_follower(self._term, None)
@@ -212,7 +137,7 @@ class RaftNode:
     @property
     def quorum(self) -> int:
         """How many members make a majority."""
-        return self._quorum
+        return self._tracker.quorum
 
     @property
     def state(self) -> Role:
@@ -282,7 +207,7 @@ class RaftNode:
     def _leader_progress(self, peer: int) -> Progress:
         if self._role is not Role.LEADER:
             raise RuntimeError(f"node {self._id} is {self._role.value}, not leader")
-        return self._progress[peer]
+        return self._tracker.progress[peer]
 
     def __repr__(self) -> str:
         return (
@@ -393,8 +318,8 @@ class RaftNode:
         self._election_elapsed = 0
         self._heartbeat_elapsed = 0
         self._randomized_timeout = self._draw_timeout()
-        self._votes = {}
-        self._progress = {}
+        self._tracker.reset_votes()
+        self._tracker.progress = {}
 
     def _set_role(
         self, role: Role, step: Callable[[Message], None], tick: Callable[[], None]
@@ -415,7 +340,7 @@ class RaftNode:
         if self._role is Role.LEADER:
             raise InvalidTransition(f"node {self._id}: leader cannot become pre-candidate")
         self._leader_id = None
-        self._votes = {}
+        self._tracker.reset_votes()
         self._election_elapsed = 0
         self._randomized_timeout = self._draw_timeout()
         self._set_role(Role.PRE_CANDIDATE, self._step_candidate, self._tick_election)
@@ -434,12 +359,7 @@ class RaftNode:
             )
         self._reset(self._term)
         self._leader_id = self._id
-        nxt = self._log.last_index + 1
-        self._progress = {m: Progress(next_index=nxt) for m in self._members}
-        me = self._progress[self._id]
-        me.match_index = self._log.last_index
-        me.become_replicate()
-        me.recent_active = True
+        self._tracker.reset_progress(self._id, self._log.last_index)
         self._set_role(Role.LEADER, self._step_leader, self._tick_heartbeat)
         # A leader may not count replicas of earlier terms' entries towards
         # commitment (§5.4.2); an entry of its own term, once committed,
@@ -557,22 +477,13 @@ class RaftNode:
         else:
             self._become_candidate()
             kind, term = K.REQUEST_VOTE, self._term
-        if self._poll(self._id, granted=True) is _Poll.WON:
+        if self._tracker.record_vote(self._id, granted=True) is VoteResult.WON:
             self._won(pre=pre)  # a cluster of one
             return
         for peer in self._peers:
             self._send(
                 kind, peer, term=term, index=self._log.last_index, log_term=self._log.last_term
             )
-
-    def _poll(self, voter: int, *, granted: bool) -> _Poll:
-        self._votes.setdefault(voter, granted)  # a duplicate answer counts once
-        yes = sum(self._votes.values())
-        if yes >= self._quorum:
-            return _Poll.WON
-        if len(self._votes) - yes >= self._quorum:
-            return _Poll.LOST
-        return _Poll.PENDING
 
     def _won(self, *, pre: bool) -> None:
         if pre:
@@ -602,10 +513,10 @@ class RaftNode:
         elif m.kind is (K.PRE_VOTE_RESPONSE if pre else K.REQUEST_VOTE_RESPONSE):
             if pre and not m.reject and m.term != self._term + 1:
                 return  # a grant from an earlier round, for a term we no longer seek
-            outcome = self._poll(m.src, granted=not m.reject)
-            if outcome is _Poll.WON:
+            outcome = self._tracker.record_vote(m.src, granted=not m.reject)
+            if outcome is VoteResult.WON:
                 self._won(pre=pre)
-            elif outcome is _Poll.LOST:
+            elif outcome is VoteResult.LOST:
                 self._become_follower(self._term, None)
 
     def _step_leader(self, m: Message) -> None:
@@ -619,7 +530,7 @@ class RaftNode:
             self._append_as_leader(tuple(e.data for e in m.entries))
             self._bcast_append(send_if_empty=False)
             return
-        pr = self._progress.get(m.src)
+        pr = self._tracker.progress.get(m.src)
         if pr is None:
             return
         pr.recent_active = True
@@ -635,7 +546,7 @@ class RaftNode:
         first = self._log.last_index + 1
         entries = [Entry(self._term, first + i, d) for i, d in enumerate(data)]
         last = self._log.append(entries)
-        me = self._progress[self._id]
+        me = self._tracker.progress[self._id]
         me.match_index = last
         me.next_index = last + 1
         self._maybe_commit()  # only a cluster of one commits here
@@ -648,7 +559,7 @@ class RaftNode:
         by a future leader (Figure 8). Committing a current-term entry commits
         all before it by the log matching property.
         """
-        index = quorum_index((p.match_index for p in self._progress.values()), self._quorum)
+        index = self._tracker.committed_index()
         if index > self._log.committed and self._log.term_at(index) == self._term:
             return self._log.commit_to(index)
         return False
@@ -665,7 +576,7 @@ class RaftNode:
         the follower lacks. It also releases a paused probe, whose answer
         may have been lost.
         """
-        pr = self._progress[peer]
+        pr = self._tracker.progress[peer]
         if heartbeat:
             pr.probe_sent = False
         elif pr.paused:
@@ -750,10 +661,7 @@ class RaftNode:
         Dissertation §6.2: a leader cut off from the majority cannot commit
         anything, and stepping down lets clients (our shell) look elsewhere.
         """
-        active = sum(1 for p in self._progress.values() if p.recent_active)
-        for peer in self._peers:
-            self._progress[peer].recent_active = False
-        if active < self._quorum:
+        if not self._tracker.quorum_active(self._id):
             self._become_follower(self._term, None)
 
     def _send(

@@ -1,4 +1,10 @@
-"""A leader's view of each follower's log, and the majority arithmetic around it.
+"""What a node tracks about the other members: votes, each follower's log, majorities.
+
+Like etcd's ``tracker`` package, :class:`Tracker` holds the votes a
+(pre-)candidate has collected and the per-member :class:`Progress` a leader
+keeps, and answers the majority questions over both: has the election been
+won or lost, which index does a majority hold, has a majority been heard
+from lately.
 
 The paper's leader keeps ``nextIndex`` and ``matchIndex`` per follower
 (Figure 2). Like etcd, this leader also keeps a small flow-control state on
@@ -18,9 +24,9 @@ each time:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["Progress", "ProgressState", "quorum_index"]
+__all__ = ["Progress", "ProgressState", "Tracker", "VoteResult", "quorum_index"]
 
 
 class ProgressState(enum.Enum):
@@ -81,3 +87,64 @@ def quorum_index(match_indices: Iterable[int], quorum: int) -> int:
     """
     ordered = sorted(match_indices, reverse=True)
     return ordered[quorum - 1]
+
+
+class VoteResult(enum.Enum):
+    """Where an election stands after counting a vote."""
+
+    WON = "won"
+    LOST = "lost"
+    PENDING = "pending"
+
+
+class Tracker:
+    """Votes and progress for a fixed set of voting members.
+
+    ``quorum`` is a strict majority of ``members``. ``votes`` lives from the
+    start of a (pre-)campaign to the next role change; ``progress`` only
+    while the node leads (it is empty otherwise).
+    """
+
+    __slots__ = ("members", "progress", "quorum", "votes")
+
+    def __init__(self, members: Sequence[int]) -> None:
+        self.members = tuple(members)
+        self.quorum = len(self.members) // 2 + 1
+        self.votes: dict[int, bool] = {}
+        self.progress: dict[int, Progress] = {}
+
+    def reset_votes(self) -> None:
+        self.votes = {}
+
+    def record_vote(self, voter: int, *, granted: bool) -> VoteResult:
+        """Count *voter*'s answer (a duplicate answer counts once) and tally."""
+        self.votes.setdefault(voter, granted)
+        yes = sum(self.votes.values())
+        if yes >= self.quorum:
+            return VoteResult.WON
+        if len(self.votes) - yes >= self.quorum:
+            return VoteResult.LOST
+        return VoteResult.PENDING
+
+    def reset_progress(self, leader: int, last_index: int) -> None:
+        """A new leader's view (Figure 2): nextIndex just past its log, matchIndex 0.
+
+        The leader's own entry says its whole log matches and that it is
+        active, so it counts itself in every majority.
+        """
+        self.progress = {m: Progress(next_index=last_index + 1) for m in self.members}
+        me = self.progress[leader]
+        me.match_index = last_index
+        me.become_replicate()
+        me.recent_active = True
+
+    def committed_index(self) -> int:
+        """The highest index a majority of members' logs are known to hold."""
+        return quorum_index((p.match_index for p in self.progress.values()), self.quorum)
+
+    def quorum_active(self, leader: int) -> bool:
+        """Whether a majority was heard from since the last call; starts the next period."""
+        active = sum(1 for p in self.progress.values() if p.recent_active)
+        for member, pr in self.progress.items():
+            pr.recent_active = member == leader
+        return active >= self.quorum
