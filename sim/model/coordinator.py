@@ -132,6 +132,11 @@ class Dispatcher:
         #: Agents that have a breaker at all (a set: the hot path checks it per delivery).
         self._breaker_targets: set[str] = set()
         self._zone_breakers: set[str] = set()
+        #: The team bulkhead (policies.team_limit): tasks held per team, and full teams.
+        self.team_limit: int | None = None
+        self.team_load: dict[str, int] = {}
+        self.team_members: dict[str, list[Specialist]] = {}
+        self.closed_teams: set[str] = set()
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
         #: over any window is a difference of two readings, with no scan of the agents.
         self.busy_slots = 0
@@ -248,6 +253,8 @@ class Dispatcher:
     def _assign(self, agent: Specialist, task: Task, latency: float) -> None:
         agent.in_flight += 1
         self.zones[agent.zone].in_flight += 1
+        if self.team_limit is not None:
+            self._team_changed(agent, +1)
         self._sync(agent)
         task.dispatch = self.env.now
         task.agent = agent.id
@@ -283,6 +290,8 @@ class Dispatcher:
             # The agent finished draining while this task was on its way: place it anew.
             agent.in_flight -= 1
             self.zones[agent.zone].in_flight -= 1
+            if self.team_limit is not None:
+                self._team_changed(agent, -1)
             task.agent = ""
             self.zone_receive(task, agent.zone)
             return
@@ -307,6 +316,8 @@ class Dispatcher:
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
+        if self.team_limit is not None and agent.spec.team in self.closed_teams:
+            return None  # its team's bulkhead is full: wait to be woken
         zones = self.zones
         task = self._pop(agent.zone, agent.category)
         source = agent.zone
@@ -327,6 +338,8 @@ class Dispatcher:
             return None
         agent.in_flight += 1
         self.zones[agent.zone].in_flight += 1
+        if self.team_limit is not None:
+            self._team_changed(agent, +1)
         self._sync(agent)
         task.dispatch = self.env.now
         task.agent = agent.id
@@ -396,6 +409,8 @@ class Dispatcher:
         agent.busy_time += now - started
         agent.in_flight -= 1
         zone.in_flight -= 1
+        if self.team_limit is not None:
+            self._team_changed(agent, -1)
         agent.completed += 1
         service = now - task.start
         agent.served_time += service
@@ -443,6 +458,8 @@ class Dispatcher:
         now = self.env.now
         agent.in_flight -= 1
         self.zones[agent.zone].in_flight -= 1
+        if self.team_limit is not None:
+            self._team_changed(agent, -1)
         self.call_failures += 1
         task.agent = ""
         task.dispatch = -1.0
@@ -503,6 +520,29 @@ class Dispatcher:
         self.breakers.allow(agent.id, self.env.now)  # open -> half-open: let a probe through
         self._breaker_moved(agent)
         self.balancer.agent_joined(agent.info)
+
+    def _team_changed(self, agent: Specialist, delta: int) -> None:
+        """The team bulkhead: a team holding its limit takes no more work until one ends."""
+        assert self.team_limit is not None
+        team = agent.spec.team
+        before = self.team_load.get(team, 0)
+        after = before + delta
+        self.team_load[team] = after
+        members = self.team_members.get(team, [])
+        if after >= self.team_limit > before:
+            self.closed_teams.add(team)
+            for member in members:
+                if not member.draining and not member.crashed:
+                    self.balancer.agent_left(member.id)
+        elif before >= self.team_limit > after:
+            self.closed_teams.discard(team)
+            for member in members:
+                if not member.draining and not member.crashed:
+                    self.balancer.agent_joined(member.info)
+                    self.balancer.load_changed(member.id, member.in_flight)
+                    member.reported = member.in_flight
+                    if member.idle and member.id != agent.id:
+                        member.idle.pop().succeed()  # a sleeping slot may pull queued work now
 
     def slot_freed(self, agent: Specialist, now: float) -> None:
         """A slot stops serving (its task ended, or its agent crashed): close the busy books."""

@@ -105,6 +105,7 @@ class Simulation:
             self.events,
             spill=policies.spill_across_zones,
         )
+        self.dispatcher.team_limit = policies.team_limit
         self.fleet = Fleet(
             self.env,
             scenario,

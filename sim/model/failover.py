@@ -197,6 +197,8 @@ class Failover:
         for task in sorted(held, key=lambda t: t.id):
             agent.in_flight -= 1
             sim.zones[agent.zone].in_flight -= 1
+            if dispatcher.team_limit is not None:
+                dispatcher._team_changed(agent, -1)
             if dispatcher.retry(task, reason, self.budget):
                 moved += 1
             else:

@@ -127,7 +127,10 @@ class Fleet:
         zone.total_agents += 1
         zone.active_agents += 1
         zone.slots += spec.slots
-        self.balancer.agent_joined(agent.info)
+        self.dispatcher.team_members.setdefault(spec.team, []).append(agent)
+        if spec.team not in self.dispatcher.closed_teams:
+            # (a full team's newcomer joins the pool when the team has room again)
+            self.balancer.agent_joined(agent.info)
         self.cost.joined(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         for _ in range(spec.slots):
             agent.processes.append(self.env.process(agent.work_loop(self.dispatcher)))
@@ -138,6 +141,7 @@ class Fleet:
             "role": "specialist",
             "category": spec.category,
             "zone": spec.zone,
+            "team": spec.team,
             "region": self.world.regions[spec.zone],
             "vcpu": spec.vcpu,
             "mem_gb": spec.mem_gb,
@@ -152,6 +156,7 @@ class Fleet:
     def remove_failed(self, agent: Specialist) -> None:
         """A failed agent leaves the books (detected, or restarting as a new incarnation)."""
         del self.agents[agent.id]
+        self._forget_member(agent)
         zone = self.zones[agent.zone]
         zone.total_agents -= 1
         self._rows[agent.id]["left_s"] = self.env.now
@@ -159,6 +164,11 @@ class Fleet:
         spec = agent.spec
         self.cost.left(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         self.failed[agent.id] = spec
+
+    def _forget_member(self, agent: Specialist) -> None:
+        members = self.dispatcher.team_members.get(agent.spec.team, [])
+        if agent in members:
+            members.remove(agent)
 
     def went_offline(self, agent: Specialist) -> None:
         """A failure takes the agent offline until it restarts or a replacement joins."""
@@ -203,6 +213,7 @@ class Fleet:
         agent.status = "offline"
         self.zones[agent.zone].total_agents -= 1
         del self.agents[agent.id]
+        self._forget_member(agent)
         self._rows[agent.id]["left_s"] = self.env.now
         spec = agent.spec
         self.cost.left(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
@@ -236,6 +247,7 @@ class Fleet:
                 "role": c.role,
                 "category": "",
                 "zone": c.zone or "",
+                "team": "",
                 "region": c.region,
                 "vcpu": c.vcpu,
                 "mem_gb": c.mem_gb,

@@ -497,6 +497,13 @@ class Policies(Strict):
     )
     dag: DagPolicy = DagPolicy()
     circuit_breaker: Breaker = Breaker()
+    team_limit: PositiveInt | None = Field(
+        None,
+        description=(
+            "Bulkhead per team: most tasks one team's agents hold at once (None: no limit). "
+            "Each agent's own bulkhead is its slots plus queue_limit."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- the spec's blocks

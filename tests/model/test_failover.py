@@ -185,12 +185,17 @@ CHAOS_EVENT = st.one_of(
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=st.lists(CHAOS_EVENT, min_size=1, max_size=5), budget=st.integers(0, 2))
-def test_conservation_under_random_chaos(events: list[str], budget: int) -> None:
+@given(
+    events=st.lists(CHAOS_EVENT, min_size=1, max_size=5),
+    budget=st.integers(0, 2),
+    team_limit=st.sampled_from(["null", "4"]),
+)
+def test_conservation_under_random_chaos(events: list[str], budget: int, team_limit: str) -> None:
     """Whatever breaks, and in whatever order, no task is ever lost."""
     scenario = short_baseline(
         f"chaos=[{', '.join(events)}]",
         f"retry.budget={budget}",
+        f"policies.team_limit={team_limit}",
         "topology.specialist.queue_limit=1",
         hours=0.5,
         autoscale=True,
@@ -285,3 +290,27 @@ def test_a_zone_breaker_routes_around_a_silent_zone_before_detection() -> None:
     before = home_d[home_d["arrival_s"] < detected]
     assert len(before) > 0 and (before["zone"] != "D").all()  # served elsewhere already
     _conserved(result)
+
+
+def test_team_bulkhead_caps_the_work_a_team_holds() -> None:
+    """policies.team_limit=2: never more than two tasks in service across one team's agents."""
+    result = run_scenario(short_baseline("policies.team_limit=2", hours=0.5))
+    tasks = result.tasks[result.tasks["start_s"].notna()]
+    teams = result.agents.set_index("agent")["team"]
+    tasks = tasks.assign(team=tasks["agent"].astype(str).map(teams))
+    worst = 0
+    for _, team in tasks.groupby("team"):
+        ends = team["end_s"].fillna(result.scenario.duration)
+        points = sorted(
+            [(t, 1) for t in team["start_s"]] + [(t, -1) for t in ends], key=lambda p: (p[0], p[1])
+        )
+        running = 0
+        for _, step in points:
+            running += step
+            worst = max(worst, running)
+    assert worst == 2  # reached, never exceeded
+    unlimited = run_scenario(short_baseline(hours=0.5))
+    assert result.counts["lost"] == 0
+    # Capping teams costs waiting time against the same arrivals without a cap.
+    waited = result.tasks["queue_s"].mean()
+    assert waited > unlimited.tasks["queue_s"].mean()
