@@ -151,6 +151,28 @@ class Chaos:
         document = resolved.model_dump(mode="json", exclude_none=True)
         self.sim.events.add(self.sim.env.now, "chaos", event.action, event=document)
 
+    def _partition(self, groups: list[list[str]], duration: float) -> None:
+        """Split the chiefs as the groups say; zones away from the chiefs' majority are cut off."""
+        sim = self.sim
+        # Names no group lists form one more group together (as in the control plane).
+        listed = {name for group in groups for name in group}
+        everyone = [f"chief-{i}" for i in sim.control_plane.ids] + list(sim.zones)
+        sides = [list(group) for group in groups] + [[n for n in everyone if n not in listed]]
+        chiefs = [[n for n in side if n.startswith("chief-")] for side in sides]
+        if sum(1 for side in chiefs if side) >= 2:
+            sim.control_plane.partition([side for side in chiefs if side])
+            sim.env.timeout(duration).callbacks.append(lambda _: sim.control_plane.heal())
+        majority = len(sim.control_plane.ids) // 2 + 1
+        leading = [side for side in sides if sum(n.startswith("chief-") for n in side) >= majority]
+        connected = set(leading[0]) if leading else set()
+        cut = [zone for zone in sim.zones if zone not in connected]
+        for zone in sorted(set(cut)):
+            sim.failover.zone_cut_off(zone)
+            sim.env.timeout(duration, zone).callbacks.append(self._reconnect)
+
+    def _reconnect(self, event: simpy.Event) -> None:
+        self.sim.failover.zone_reconnected(str(event.value))
+
     def _crash_coordinator(self, event: ChaosEvent) -> None:
         sim = self.sim
         name = event.coordinator_crash
@@ -194,9 +216,7 @@ class Chaos:
         if event.slow is None:
             self._record(event)
         if event.partition is not None:
-            groups = event.partition.groups
-            sim.control_plane.partition(groups)
-            env.timeout(event.duration).callbacks.append(lambda _: sim.control_plane.heal())
+            self._partition(event.partition.groups, event.duration)
         elif event.zone_outage is not None:
             zone = event.zone_outage
             failover.zone_down(zone)

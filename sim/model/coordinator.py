@@ -321,7 +321,7 @@ class Dispatcher:
         zones = self.zones
         task = self._pop(agent.zone, agent.category)
         source = agent.zone
-        if task is None and self.spill:
+        if task is None and self.spill and not zones[agent.zone].down:
             for other in self.router.neighbours[agent.zone]:
                 state = zones[other]
                 # An empty zone is skipped without a look at its queues; a dark one's

@@ -314,6 +314,36 @@ class Failover:
         if restart_after is not None and not standby:
             sim.env.timeout(restart_after).callbacks.append(restarted)
 
+    def zone_cut_off(self, zone_name: str) -> None:
+        """A partition separates the zone from the chiefs: its agents work on, unreachable."""
+        sim = self.sim
+        now = sim.env.now
+        zone = sim.zones[zone_name]
+        self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
+        if zone.down:
+            return
+        zone.down = True
+        sim.events.add(now, "zone_cut_off", zone_name)
+        coordinator = f"{zone_name}-coord"
+        when = self.detector.detection_time(coordinator, now)
+        self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
+        timer = sim.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
+        timer.callbacks.append(lambda event: self._zone_detected(*event.value))
+
+    def zone_reconnected(self, zone_name: str) -> None:
+        """The partition heals: the chief reaches the zone again and routes its work home."""
+        sim = self.sim
+        zone = sim.zones[zone_name]
+        self._outages[zone_name] -= 1
+        if self._outages[zone_name] > 0:
+            return
+        zone.down = False
+        zone.detected_down = False
+        sim.router.mark_up(zone_name)
+        self.detector.forget(f"{zone_name}-coord")
+        sim.dispatcher.release_stranded(zone_name)
+        sim.events.add(sim.env.now, "zone_reconnected", zone_name)
+
     def zone_up(self, zone_name: str) -> None:
         """The region is back: a fresh zone coordinator, the zone's agents restart."""
         sim = self.sim

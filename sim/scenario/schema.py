@@ -904,8 +904,17 @@ class RandomChaos(Strict):
 
 
 class Partition(Strict):
+    """Groups that can only reach their own members: chiefs (chief-1 ...) and zones (A ...).
+
+    Chiefs split as the groups say (Raft decides who leads). A zone in a group
+    without a majority of the chiefs is cut off from the control plane: its
+    agents keep serving what they hold, but the chief can no longer reach its
+    coordinator, so its work is routed to the zones on the majority's side.
+    """
+
     groups: list[list[str]] = Field(
-        min_length=2, description="Chief names (chief-1 ...) that can only reach their own group."
+        min_length=1,
+        description="Names that can only reach their own group; the unnamed form one more.",
     )
 
 
@@ -1036,8 +1045,11 @@ class Scenario(Strict):
             if event.partition is not None:
                 for group in event.partition.groups:
                     for name in group:
-                        if name not in chiefs:
-                            raise ValueError(f"{where}.groups: unknown chief {name!r}")
+                        if name not in chiefs and name not in zones:
+                            raise ValueError(
+                                f"{where}.groups: unknown chief or zone {name!r}; expected "
+                                f"one of {', '.join([*chiefs, *zones])}"
+                            )
             if event.zone_outage is not None and event.zone_outage not in zones:
                 raise ValueError(f"{where}: unknown zone {event.zone_outage!r}")
             if event.latency_spike is not None:

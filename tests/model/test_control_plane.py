@@ -72,3 +72,37 @@ def test_zone_coordinator_failure_promotes_the_standby() -> None:
     later = tasks[(tasks["zone"] == "C") & (tasks["dispatch_s"] > 1200 + downtime + 1)]
     assert len(later) > 0  # the zone serves again through its new coordinator
     assert result.counts["lost"] == 0
+
+
+def test_a_zone_cut_off_from_the_chiefs_is_routed_around_until_the_partition_heals() -> None:
+    result = run_scenario(
+        short_baseline("chaos=[{at: 20m, partition: {groups: [[D]]}, duration: 10m}]", hours=0.75)
+    )
+    events = result.events
+    assert (events["kind"] == "zone_cut_off").sum() == 1
+    assert (events["kind"] == "zone_reconnected").sum() == 1
+    assert (events["kind"] == "election").sum() == 0  # the chiefs were not split
+    detected = events.loc[events["kind"] == "zone_redistributed", "time_s"].iloc[0]
+    tasks = result.tasks
+    routed = tasks[(tasks["home_zone"] == "D") & (tasks["arrival_s"] > detected + 1)]
+    routed = routed[routed["arrival_s"] < 1800]
+    assert len(routed) > 0 and (routed["zone"] != "D").all()
+    # D's agents kept serving what they held: nothing of theirs was retried.
+    assert (tasks["reason"] == "agent_failed").sum() == 0
+    back = tasks[(tasks["home_zone"] == "D") & (tasks["arrival_s"] > 1800 + 5)]
+    assert (back["zone"] == "D").any()
+    assert result.counts["lost"] == 0
+
+
+def test_chiefs_and_zones_partitioned_together() -> None:
+    """{chief-1, A} | {chief-2, chief-3, rest}: chief-1 loses the lead, A is cut off."""
+    result = run_scenario(
+        short_baseline(
+            "chaos=[{at: 20m, partition: {groups: [[chief-1, A]]}, duration: 5m}]", hours=0.5
+        )
+    )
+    events = result.events
+    assert set(events.loc[events["kind"] == "zone_cut_off", "subject"]) == {"A"}
+    winners = set(events.loc[events["kind"] == "election", "subject"])
+    assert winners and winners <= {"chief-2", "chief-3"}
+    assert result.counts["lost"] == 0
