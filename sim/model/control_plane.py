@@ -68,6 +68,12 @@ class ControlPlane:
             self.nodes[node_id] = self._new_node(node_id)
         # The group starts with chief-1 elected (term 1): a cluster that has been running.
         self._bootstrap()
+        #: Fidelity mode: never fast-forward; every assignment goes through the log.
+        self.every_message = spec.every_message
+        if self.every_message:
+            self.detailed = True
+            self._ticking = True
+            sim.env.process(self._ticker())
 
     # ------------------------------------------------------------------ building
 
@@ -225,7 +231,7 @@ class ControlPlane:
                 self.nodes[node_id].tick()
                 self._pump(node_id)
             self._check_leader()
-            if self._stable():
+            if not self.every_message and self._stable():
                 self.detailed = False
                 self._release_all()
         self._ticking = False

@@ -130,6 +130,14 @@ class ControlPlane(Strict):
     heartbeat: Duration = Field(0.050, description="Leader heartbeat interval.")
     fsync: Duration = Field(0.001, description="Time to persist a log entry.")
     pre_vote: bool = Field(True, description="Pre-vote before an election (no disruption).")
+    every_message: bool = Field(
+        False,
+        description=(
+            "Fidelity mode: simulate every Raft message and append every task assignment to "
+            "the leader's log, healthy or not (much slower; the default fast-forwards while "
+            "the group is healthy, charging each commit its quorum round trip and fsync)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> ControlPlane:
