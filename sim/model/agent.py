@@ -138,6 +138,7 @@ class Specialist:
                 if self.local:
                     task = self.local.popleft()
                     dispatcher.local_taken(self, task)
+                    self.incoming[task.id] = task
                 else:
                     pulled = dispatcher.pull(self)
                     if pulled is None:
@@ -147,9 +148,12 @@ class Specialist:
                         if handed is None:
                             continue  # woken because work reached the local queue
                         task = handed
-                        self.incoming.pop(task.id, None)
+                        self.incoming[task.id] = task
                     else:
                         task, fetch_s = pulled
+                        # Held from here until service starts, so a crash mid-fetch or
+                        # mid-transfer finds it (incoming is what the failover rescues).
+                        self.incoming[task.id] = task
                         if fetch_s > 0:
                             yield env.timeout(fetch_s)
                 if task.job is not None:
@@ -157,6 +161,7 @@ class Specialist:
                     if transfer_s > 0:
                         task.transfer = transfer_s
                         yield env.timeout(transfer_s)
+                del self.incoming[task.id]
                 dispatcher.service_started(self, task)
                 yield env.timeout(task.work / self.speed * self.slowdown)
                 dispatcher.service_ended(self, task)
