@@ -232,20 +232,44 @@ class Failover:
     def zone_down(self, zone_name: str) -> None:
         """A whole region goes dark: its agents and its zone coordinator."""
         sim = self.sim
+        if not self._unreachable(zone_name, "zone_outage"):
+            return  # overlapping outages: the zone stays dark until the last one ends
+        for agent in [a for a in sim.fleet.agents.values() if a.zone == zone_name]:
+            self.crash(agent, f"zone {zone_name} outage")
+
+    def _unreachable(self, zone_name: str, kind: str) -> bool:
+        """The chief can no longer reach the zone's coordinator; False if it already could not.
+
+        Outages and partitions may overlap: the zone stays unreachable until the
+        last of them ends. The chief's health checks declare the coordinator dead
+        after their detection time, unless the zone is back by then.
+        """
+        sim = self.sim
         now = sim.env.now
         zone = sim.zones[zone_name]
         self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
         if zone.down:
-            return  # overlapping outages: the zone stays dark until the last one ends
+            return False
         zone.down = True
-        sim.events.add(now, "zone_outage", zone_name)
-        for agent in [a for a in sim.fleet.agents.values() if a.zone == zone_name]:
-            self.crash(agent, f"zone {zone_name} outage")
-        coordinator = f"{zone_name}-coord"
-        when = self.detector.detection_time(coordinator, now)
+        sim.events.add(now, kind, zone_name)
+        when = self.detector.detection_time(f"{zone_name}-coord", now)
         self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
         timer = sim.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
         timer.callbacks.append(lambda event: self._zone_detected(*event.value))
+        return True
+
+    def _reachable(self, zone_name: str) -> bool:
+        """One outage or partition of the zone ends; True when it was the last one."""
+        sim = self.sim
+        zone = sim.zones[zone_name]
+        self._outages[zone_name] -= 1
+        if self._outages[zone_name] > 0:
+            return False
+        zone.down = False
+        zone.detected_down = False
+        sim.router.mark_up(zone_name)
+        self.detector.forget(f"{zone_name}-coord")
+        return True
 
     def _zone_detected(self, zone_name: str, generation: int) -> None:
         sim = self.sim
@@ -316,45 +340,21 @@ class Failover:
 
     def zone_cut_off(self, zone_name: str) -> None:
         """A partition separates the zone from the chiefs: its agents work on, unreachable."""
-        sim = self.sim
-        now = sim.env.now
-        zone = sim.zones[zone_name]
-        self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
-        if zone.down:
-            return
-        zone.down = True
-        sim.events.add(now, "zone_cut_off", zone_name)
-        coordinator = f"{zone_name}-coord"
-        when = self.detector.detection_time(coordinator, now)
-        self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
-        timer = sim.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
-        timer.callbacks.append(lambda event: self._zone_detected(*event.value))
+        self._unreachable(zone_name, "zone_cut_off")
 
     def zone_reconnected(self, zone_name: str) -> None:
         """The partition heals: the chief reaches the zone again and routes its work home."""
         sim = self.sim
-        zone = sim.zones[zone_name]
-        self._outages[zone_name] -= 1
-        if self._outages[zone_name] > 0:
+        if not self._reachable(zone_name):
             return
-        zone.down = False
-        zone.detected_down = False
-        sim.router.mark_up(zone_name)
-        self.detector.forget(f"{zone_name}-coord")
         sim.dispatcher.release_stranded(zone_name)
         sim.events.add(sim.env.now, "zone_reconnected", zone_name)
 
     def zone_up(self, zone_name: str) -> None:
         """The region is back: a fresh zone coordinator, the zone's agents restart."""
         sim = self.sim
-        zone = sim.zones[zone_name]
-        self._outages[zone_name] -= 1
-        if self._outages[zone_name] > 0:
+        if not self._reachable(zone_name):
             return
-        zone.down = False
-        zone.detected_down = False
-        sim.router.mark_up(zone_name)
-        self.detector.forget(f"{zone_name}-coord")
         for agent_id in sorted(
             a.id for a in sim.fleet.agents.values() if a.zone == zone_name and a.crashed
         ):
