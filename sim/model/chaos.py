@@ -81,6 +81,19 @@ def random_failures(scenario: Scenario, world: World) -> list[ChaosEvent]:
                 ChaosEvent(at=t, kill=AgentSelector(agents=[agent.agent_id]), restart_after=repair)
             )
             t += repair
+    if spec.chief_mtbf is not None:
+        for index in range(scenario.topology.control_plane.chiefs):
+            rng = streams.get(f"chaos.random.chief-{index + 1}")
+            t = start
+            while True:
+                t += float(rng.exponential(spec.chief_mtbf))
+                if t >= horizon:
+                    break
+                repair = max(0.1, float(rng.exponential(spec.chief_mttr)))
+                events.append(
+                    ChaosEvent(at=t, coordinator_crash=f"chief-{index + 1}", restart_after=repair)
+                )
+                t += repair
     if spec.zone_mtbf is not None:
         for zone in world.zones:
             rng = streams.get(f"chaos.random.zone.{zone}")

@@ -908,6 +908,10 @@ class RandomChaos(Strict):
     agent_mttr: Duration = Field(600.0, description="Mean time to repair (restart) an agent.")
     zone_mtbf: Duration | None = Field(None, description="Per zone; None: zones never fail.")
     zone_mttr: Duration = Field(1800.0, description="Mean length of a zone outage.")
+    chief_mtbf: Duration | None = Field(
+        None, description="Per chief coordinator; None: chiefs never fail."
+    )
+    chief_mttr: Duration = Field(60.0, description="Mean time to restart a chief.")
     start: Duration | None = Field(None, description="First failure no earlier; default warm-up.")
 
 

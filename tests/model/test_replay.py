@@ -125,3 +125,20 @@ def test_random_chaos_alone_breaks_things() -> None:
     # 173 agents over 20 minutes at MTBF 4 h: about 14 failures expected.
     assert 3 <= failed <= 40
     assert result.counts["lost"] == 0
+
+
+def test_random_chief_failures_cause_elections() -> None:
+    result = run_scenario(
+        short_baseline(
+            "chaos_random.enabled=true",
+            "chaos_random.agent_mtbf=100d",
+            "chaos_random.chief_mtbf=20m",
+            "chaos_random.chief_mttr=30s",
+            hours=1.5,
+        )
+    )
+    crashes = result.events[result.events["kind"] == "coordinator_crash"]
+    assert len(crashes) >= 3  # three chiefs over 80 minutes at MTBF 20 m
+    leader_losses = crashes["detail"].str.contains('"leader":true').sum()
+    assert (result.events["kind"] == "leader_elected").sum() == leader_losses
+    assert result.counts["lost"] == 0
