@@ -9,7 +9,7 @@ chaos stream, so the same scenario and seed break the same agents.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,44 +67,35 @@ def random_failures(scenario: Scenario, world: World) -> list[ChaosEvent]:
         return []
     streams = Streams(scenario.seed)
     start = scenario.warmup if spec.start is None else spec.start
-    horizon = scenario.duration
-    events: list[ChaosEvent] = []
-    for agent in world.specialists:
-        rng = streams.get(f"chaos.random.{agent.agent_id}")
+
+    def failures(
+        name: str, mtbf: float, mttr: float, least: float
+    ) -> Iterator[tuple[float, float]]:
+        """(failure time, repair time) pairs: up for Exp(mtbf), down for Exp(mttr), repeat."""
+        rng = streams.get(f"chaos.random.{name}")
         t = start
         while True:
-            t += float(rng.exponential(spec.agent_mtbf))
-            if t >= horizon:
-                break
-            repair = float(rng.exponential(spec.agent_mttr))
-            events.append(
-                ChaosEvent(at=t, kill=AgentSelector(agents=[agent.agent_id]), restart_after=repair)
-            )
+            t += float(rng.exponential(mtbf))
+            if t >= scenario.duration:
+                return
+            repair = max(least, float(rng.exponential(mttr)))
+            yield t, repair
             t += repair
+
+    events: list[ChaosEvent] = []
+    for agent in world.specialists:
+        for at, repair in failures(agent.agent_id, spec.agent_mtbf, spec.agent_mttr, 0.0):
+            selector = AgentSelector(agents=[agent.agent_id])
+            events.append(ChaosEvent(at=at, kill=selector, restart_after=repair))
     if spec.chief_mtbf is not None:
         for index in range(scenario.topology.control_plane.chiefs):
-            rng = streams.get(f"chaos.random.chief-{index + 1}")
-            t = start
-            while True:
-                t += float(rng.exponential(spec.chief_mtbf))
-                if t >= horizon:
-                    break
-                repair = max(0.1, float(rng.exponential(spec.chief_mttr)))
-                events.append(
-                    ChaosEvent(at=t, coordinator_crash=f"chief-{index + 1}", restart_after=repair)
-                )
-                t += repair
+            chief = f"chief-{index + 1}"
+            for at, repair in failures(chief, spec.chief_mtbf, spec.chief_mttr, 0.1):
+                events.append(ChaosEvent(at=at, coordinator_crash=chief, restart_after=repair))
     if spec.zone_mtbf is not None:
         for zone in world.zones:
-            rng = streams.get(f"chaos.random.zone.{zone}")
-            t = start
-            while True:
-                t += float(rng.exponential(spec.zone_mtbf))
-                if t >= horizon:
-                    break
-                outage = max(1.0, float(rng.exponential(spec.zone_mttr)))
-                events.append(ChaosEvent(at=t, zone_outage=zone, duration=outage))
-                t += outage
+            for at, outage in failures(f"zone.{zone}", spec.zone_mtbf, spec.zone_mttr, 1.0):
+                events.append(ChaosEvent(at=at, zone_outage=zone, duration=outage))
     return events
 
 

@@ -13,16 +13,13 @@ peers are 2, 3 (and 4, 5 in larger clusters).
 
 from __future__ import annotations
 
-import ast
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from raft_network import Network, flush_messages, new_node
 
-import sim.policies.raft
 from sim.policies.raft import (
     Entry,
     HardState,
@@ -906,30 +903,3 @@ def test_forbidden_role_changes_raise() -> None:
         follower._become_leader()
 
     assert (leader.state, follower.state) == (Role.LEADER, Role.FOLLOWER)
-
-
-def imported_roots(path: Path) -> set[str]:
-    """Top-level package names a module imports (relative imports excluded)."""
-    roots: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
-
-
-def test_the_raft_package_imports_no_clock_loop_broker_or_global_random() -> None:
-    """The node is a pure state machine: nothing under sim/policies/raft imports a clock,
-    an event loop, a broker, threads or the global random module (randomness is injected).
-
-    The etcd raft README's contract: only the algorithm; transport, disk and time
-    belong to the user. (test_purity.py checks sim/policies/*.py; this covers the package.)
-    """
-    forbidden = {"simpy", "asyncio", "nats", "time", "threading", "socket", "random"}
-    package = Path(sim.policies.raft.__file__).parent
-
-    imported = {path.name: imported_roots(path) for path in sorted(package.glob("*.py"))}
-
-    assert len(imported) >= 5
-    assert {name: roots & forbidden for name, roots in imported.items() if roots & forbidden} == {}
