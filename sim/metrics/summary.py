@@ -198,6 +198,7 @@ def summarize(
             "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
         },
         "error_rate": error_rate,
+        "errors": error_figures(tasks, counts),
         "slo": {
             "met": bool(slo_met),
             "breaches": breaches,
@@ -206,6 +207,33 @@ def summarize(
             "p99_latency_target_s": slo.p99_latency,
         },
         "events_sha256": events_sha256,
+    }
+
+
+#: Reasons an attempt fails without its agent failing (task errors, not crashes).
+ATTEMPT_FAULTS = ("error", "timeout")
+
+
+def error_figures(tasks: pd.DataFrame, counts: Mapping[str, int]) -> dict[str, Any]:
+    """Failed attempts (errors and timeouts) and why tasks failed for good.
+
+    Rates are over the warm attempts that ended: completions plus failed
+    attempts; the spec's error_rate per zone is the same ratio by zone.
+    """
+    warm = tasks[tasks["warm"]]
+    faulted = warm["outcome"].eq("retried") & warm["reason"].isin(ATTEMPT_FAULTS)
+    ended = warm["outcome"].eq("completed") | faulted
+    by_zone: dict[str, float] = {}
+    for zone, group in warm[ended].groupby("zone"):
+        faults = group["outcome"].eq("retried").sum()
+        by_zone[str(zone)] = float(faults / len(group)) if len(group) else math.nan
+    failed = tasks[tasks["outcome"] == "failed"]
+    return {
+        "attempt_errors": int(counts.get("attempt_errors", 0)),
+        "attempt_error_rate": float(faulted.sum() / ended.sum()) if ended.any() else math.nan,
+        "attempt_error_rate_by_zone": by_zone,
+        "timeouts": int((tasks["outcome"].eq("retried") & tasks["reason"].eq("timeout")).sum()),
+        "failed_by_reason": {str(k): int(v) for k, v in failed["reason"].value_counts().items()},
     }
 
 
