@@ -199,6 +199,8 @@ def summarize(
         },
         "error_rate": error_rate,
         "errors": error_figures(tasks, counts),
+        "dispatch_s": dispatch_figures(done),
+        "coordination": coordination_figures(metrics, warmup),
         "slo": {
             "met": bool(slo_met),
             "breaches": breaches,
@@ -234,6 +236,39 @@ def error_figures(tasks: pd.DataFrame, counts: Mapping[str, int]) -> dict[str, A
         "attempt_error_rate_by_zone": by_zone,
         "timeouts": int((tasks["outcome"].eq("retried") & tasks["reason"].eq("timeout")).sum()),
         "failed_by_reason": {str(k): int(v) for k, v in failed["reason"].value_counts().items()},
+    }
+
+
+def dispatch_figures(done: pd.DataFrame) -> dict[str, float]:
+    """Arrival to assignment for tasks an agent was free for: the hierarchy's own delay.
+
+    Tasks that waited in a queue for an agent are left out; what remains is
+    routing, network and the coordinators' queues.
+    """
+    free = done[(done["queue_s"] <= 0) & (done["attempt"] == 1)]
+    delay = (free["dispatch_s"] - free["arrival_s"]).to_numpy(dtype=float)
+    return {"mean": _mean(delay), "p50": _pct(delay, 50), "p99": _pct(delay, 99)}
+
+
+def coordination_figures(metrics: pd.DataFrame, warmup: float) -> dict[str, Any]:
+    """Coordinator load and control traffic over the warm part of the run."""
+    warm = metrics[metrics["time_s"] > warmup]
+    coords = warm[warm["level"] == "coordinator"]
+    messages = warm[warm["level"] == "message"]
+    span = float(warm["time_s"].max() - warmup) if len(warm) else 0.0
+
+    def busiest(role: str) -> float:
+        rows = coords[coords["status"] == role]
+        return float(rows.groupby("id")["utilization"].mean().max()) if len(rows) else math.nan
+
+    chief = coords[coords["status"] == "chief"]
+    return {
+        "chief_utilization": busiest("chief"),
+        "zone_utilization_max": busiest("zone"),
+        "team_lead_utilization_max": busiest("team_lead"),
+        "chief_queue_delay_s": float(chief["queue_delay_s"].mean()) if len(chief) else math.nan,
+        "messages_per_s": float(messages["messages"].sum() / span) if span > 0 else math.nan,
+        "bytes_per_s": float(messages["message_bytes"].sum() / span) if span > 0 else math.nan,
     }
 
 
