@@ -89,7 +89,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         phases = growth_scenarios(args.scenario, overrides, args.growth)
         target = None
         if args.slo is not None:
-            target = parse_slo(args.slo, SloTarget.of(phases[0][1]))
+            try:
+                target = parse_slo(args.slo, SloTarget.of(phases[0][1]))
+            except ValueError as exc:
+                raise UserError(f"--slo: {exc}") from None
         started = time.perf_counter()
         with Replicas(args.workers) as replicas:
             plans = plan_growth(phases, target, options, replicas)
