@@ -52,6 +52,36 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     plan.add_argument("--detail", action="store_true", help="also per zone and category")
     plan.set_defaults(handler=_cmd_plan)
 
+    tune = sub.add_parser(
+        "tune",
+        help="seeded multi-objective search: p99 response vs cost, SLO breaches as a constraint",
+    )
+    tune.add_argument("scenario", type=Path)
+    tune.add_argument(
+        "--params",
+        action="append",
+        required=True,
+        metavar="PATH[=lo..hi],...",
+        help="settings to tune (default ranges from the schema)",
+    )
+    tune.add_argument("--trials", type=int, default=20, help="trials to add (default 20)")
+    tune.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    tune.add_argument("--study", type=Path, help="SQLite study file; a rerun resumes it")
+    tune.add_argument("--sampler", choices=("nsga2", "tpe"), default="nsga2")
+    tune.add_argument("--population", type=int, default=20, help="NSGA-II population (20)")
+    tune.add_argument("--replications", type=int, default=1, help="per trial (default 1)")
+    tune.add_argument(
+        "--max-breach-minutes",
+        type=float,
+        default=0.0,
+        help="constraint: SLO breach minutes allowed per run (default 0)",
+    )
+    tune.add_argument("--duration", help="simulated time per trial (default: the scenario's)")
+    tune.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    tune.add_argument("--out", type=Path, help="output directory (default reports/<name>-tune/)")
+    tune.set_defaults(handler=_cmd_tune)
+
 
 def _duration(flag: str, text: str) -> float:
     from sim.cli import UserError
@@ -109,3 +139,59 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - started
     console.print(f"wrote {out_dir}/ (plan.json, plan.parquet, plan_pools.parquet) in {wall:.1f} s")
     return 0 if all(p.feasible for p in plans) else EXIT_NO_FLEET
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from sim.analysis.replicas import Replicas
+    from sim.analysis.tune import TuneError, parse_params, run_study
+    from sim.analysis.tune_output import print_front, write_tuning
+    from sim.cli import UserError
+    from sim.scenario.load import load_scenario
+
+    for flag, value, least in (
+        ("--trials", args.trials, 1),
+        ("--replications", args.replications, 1),
+        ("--population", args.population, 2),
+        ("--workers", args.workers, 1),
+    ):
+        if value is not None and value < least:
+            raise UserError(f"{flag}: expected at least {least}, got {value}")
+    if args.max_breach_minutes < 0:
+        raise UserError(f"--max-breach-minutes: expected >= 0, got {args.max_breach_minutes}")
+    overrides = list(args.overrides)
+    if args.duration is not None:
+        _duration("--duration", args.duration)
+        overrides.append(f"duration={args.duration}")
+    scenario = load_scenario(args.scenario, overrides)
+    try:
+        params = parse_params(args.params, scenario)
+    except TuneError as exc:
+        raise UserError(f"--params: {exc}") from None
+    if args.study is not None and not args.study.parent.is_dir():
+        raise UserError(f"--study: {args.study.parent}: expected an existing directory")
+    started = time.perf_counter()
+    with Replicas(min(args.workers or args.replications, args.replications)) as replicas:
+        result = run_study(
+            args.scenario,
+            overrides,
+            params,
+            trials=args.trials,
+            seed=args.seed,
+            replicas=replicas,
+            replications=args.replications,
+            study_file=args.study,
+            max_breach_minutes=args.max_breach_minutes,
+            sampler=args.sampler,
+            population=args.population,
+        )
+    out_dir = args.out or Path("reports") / f"{scenario.name}-tune"
+    write_tuning(out_dir, result)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=132)
+    print_front(console, result, [p.path for p in params])
+    wall = time.perf_counter() - started
+    console.print(
+        f"wrote {out_dir}/ (pareto.csv, pareto.parquet, pareto.png, trials.parquet) in {wall:.1f} s"
+    )
+    return 0
