@@ -20,8 +20,28 @@ import pandas as pd
 from sim.metrics.cost import compute_cost
 from sim.scenario.schema import Scenario
 
-#: Two-sided Student-t quantiles by degrees of freedom, for 95 % and 99 % intervals.
+#: Student-t quantiles by degrees of freedom: 0.975 and 0.995 for two-sided 95 % and 99 %
+#: intervals, 0.95 for one-sided 95 % bounds (the planner's "meets the SLO with 95 % confidence").
 _T_TABLE: dict[float, dict[int, float]] = {
+    0.95: {
+        1: 6.314,
+        2: 2.920,
+        3: 2.353,
+        4: 2.132,
+        5: 2.015,
+        6: 1.943,
+        7: 1.895,
+        8: 1.860,
+        9: 1.833,
+        10: 1.812,
+        12: 1.782,
+        15: 1.753,
+        20: 1.725,
+        25: 1.708,
+        30: 1.697,
+        60: 1.671,
+        120: 1.658,
+    },
     0.975: {
         1: 12.706,
         2: 4.303,
@@ -61,11 +81,11 @@ _T_TABLE: dict[float, dict[int, float]] = {
         120: 2.617,
     },
 }
-_Z = {0.975: 1.960, 0.995: 2.576}
+_Z = {0.95: 1.645, 0.975: 1.960, 0.995: 2.576}
 
 
 def t_quantile(df: int, q: float = 0.975) -> float:
-    """Student-t quantile *q* (0.975 or 0.995) for *df* degrees of freedom.
+    """Student-t quantile *q* (0.95, 0.975 or 0.995) for *df* degrees of freedom.
 
     Between tabulated points the next smaller df is used, which overstates the
     quantile slightly: intervals err on the wide side, never the narrow one.
