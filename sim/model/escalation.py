@@ -17,6 +17,7 @@ check still finds it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -100,12 +101,38 @@ class Escalator:
 
     # ------------------------------------------------------------------ the hierarchy
 
+    def _within_ttl(self, task: Task, send: Callable[[float], float], what: str) -> float | None:
+        """Seconds until a message is delivered, resending while it arrives past its TTL.
+
+        *send(now)* is one try's delay (network plus the receiving coordinator's
+        queue). A try slower than the TTL is discarded on arrival; the sender,
+        hearing nothing, sends again after the TTL — as the chief does with
+        TASK_ASSIGN. None when the resend limit is spent.
+        """
+        d, ttl, now = self.d, self.d.net.ttl, self.env.now
+        waited = 0.0
+        for _ in range(d.resend_limit + 1):
+            delay = send(now + waited)
+            if delay <= ttl:
+                return waited + delay
+            d.expired += 1
+            d.events.add(now + waited, "message_expired", what, task=task.id)
+            waited += ttl
+        return None
+
     def attempt_failed(self, agent: Specialist, task: Task, reason: str) -> None:
         """TASK_FAILED travels to the team lead, which decides when it gets there."""
         d = self.d
-        hop = d.net.zone_to_agent(agent.zone) / 2
-        if agent.lead is not None:
-            hop += agent.lead.through(self.env.now)
+        lead, zone = agent.lead, agent.zone
+
+        def send(at: float) -> float:
+            hop = d.net.zone_to_agent(zone) / 2
+            return hop + (lead.through(at) if lead is not None else 0.0)
+
+        hop = self._within_ttl(task, send, "task_failed")
+        if hop is None:
+            d.fail(task, "ttl_expired", attempt_counted=True)
+            return
         d.in_transit += 1
         self.env.timeout(hop, (task, agent.id, agent.zone, reason)).callbacks.append(
             self._at_team_lead
@@ -136,20 +163,27 @@ class Escalator:
     def _escalate(self, task: Task, zone: str, decision: Decision) -> None:
         """ESCALATION to the zone coordinator (and on to the chief when that is the level)."""
         d, net, now = self.d, self.d.net, self.env.now
-        d._msgs[Kind.ESCALATION_GRPC] += 1
-        delay = net.zone_to_agent(zone) / 2  # team lead -> zone coordinator
         coord = d.zones[zone].coord
-        if coord is not None:
-            delay += coord.through(now)
-        if decision.action is Action.CHIEF:
-            self.escalations["chief"] += 1
-            d._msgs[Kind.ESCALATION_GRPC] += 1
-            delay += net.chief_to_zone(zone) if net.enabled else 0.0
-            chief = d.traffic.chief_queue() if d.traffic is not None else None
-            if chief is not None:
-                delay += chief.through(now)
-        else:
-            self.escalations["zone"] += 1
+        chief = d.traffic.chief_queue() if d.traffic is not None else None
+        to_chief = decision.action is Action.CHIEF
+
+        def send(at: float) -> float:
+            d._msgs[Kind.ESCALATION_GRPC] += 2 if to_chief else 1
+            delay = net.zone_to_agent(zone) / 2  # team lead -> zone coordinator
+            if coord is not None:
+                delay += coord.through(at)
+            if to_chief:
+                delay += net.chief_to_zone(zone) if net.enabled else 0.0
+                if chief is not None:
+                    delay += chief.through(at + delay)
+            return delay
+
+        sent = self._within_ttl(task, send, "escalation")
+        if sent is None:
+            d.fail(task, "ttl_expired", attempt_counted=True)
+            return
+        delay = sent
+        self.escalations["chief" if to_chief else "zone"] += 1
         d.events.add(
             now,
             "escalation",

@@ -170,3 +170,19 @@ def test_error_counts_and_rates_reach_the_summary_and_agent_metrics() -> None:
     assert last.sum() > 0
     frame = pd.DataFrame(result.tasks)
     assert int((frame["reason"] == "error").sum()) >= errors["attempt_errors"]
+
+
+def test_escalations_expire_past_their_ttl_and_are_resent() -> None:
+    """ESCALATION to a far chief under a latency spike arrives past a short TTL: resent."""
+    result = run_scenario(
+        short_baseline(
+            "errors.probability=0.3",
+            "network.message_ttl=0.12",
+            "chaos=[{at: 20m, duration: 20m, latency_spike: {factor: 3}}]",
+            hours=1.0,
+        )
+    )
+    expired = result.events[result.events["kind"] == "message_expired"]
+    assert (expired["subject"] == "escalation").sum() > 0
+    assert result.counts["lost"] == 0
+    assert "ttl_expired" in set(result.tasks["reason"])
