@@ -163,16 +163,16 @@ class Simulation:
         if event is not None:
             arrival = cast(Arrival, event.value)
             dispatcher.submitted += 1
-            dispatcher.submit(
-                Task(
-                    dispatcher.new_task_id(),
-                    env.now,
-                    arrival.category,
-                    arrival.zone,
-                    arrival.work,
-                    arrival.affinity_key,
-                )
+            task = Task(
+                dispatcher.new_task_id(),
+                env.now,
+                arrival.category,
+                arrival.zone,
+                arrival.work,
+                arrival.affinity_key,
             )
+            task.deadline = arrival.deadline
+            dispatcher.submit(task)
         following = next(self._arrival_stream, None)
         if following is not None:
             delay = max(0.0, following.time - env.now)

@@ -66,9 +66,14 @@ def attempt_faults(scenario: Scenario) -> AttemptFaults:
 
 
 def needs_escalator(scenario: Scenario) -> bool:
-    """Whether any attempt of the run can fail (otherwise the hot path skips it all)."""
-    return attempt_faults(scenario).active or any(
-        event.error_burst is not None for event in scenario.chaos
+    """Whether any attempt of the run can fail (otherwise the hot path skips it all).
+
+    A trace may carry per-task deadlines, so trace-driven runs always have one.
+    """
+    return (
+        attempt_faults(scenario).active
+        or any(event.error_burst is not None for event in scenario.chaos)
+        or scenario.workload.arrivals.process == "trace"
     )
 
 
@@ -89,7 +94,7 @@ class Escalator:
     def fault(self, agent: Specialist, task: Task, service_s: float) -> Fault | None:
         """Whether this attempt fails, and when (two draws per attempt, always, for CRN)."""
         draws = (self._uniform(), self._uniform())
-        if not self.faults.active:
+        if task.deadline is None and not self.faults.active:
             return None
         return self.faults.fault(task.category, agent.zone, service_s, draws, task.deadline)
 

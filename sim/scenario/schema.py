@@ -273,7 +273,7 @@ class Arrivals(Strict):
         None,
         description=(
             "CSV or Parquet trace for process=trace: column arrival_s, optional category, "
-            "zone, work_s, affinity_key."
+            "zone, work_s, affinity_key, deadline_s (a per-task attempt deadline; empty: none)."
         ),
     )
     bursts: list[Burst] = Field(default_factory=list, description="Surges on top of any process.")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from support import SCENARIOS, short_baseline
 
@@ -186,3 +188,51 @@ def test_escalations_expire_past_their_ttl_and_are_resent() -> None:
     assert (expired["subject"] == "escalation").sum() > 0
     assert result.counts["lost"] == 0
     assert "ttl_expired" in set(result.tasks["reason"])
+
+
+def test_a_trace_can_give_each_task_its_own_deadline(tmp_path: Path) -> None:
+    """deadline_s per row: tasks whose work exceeds their own deadline time out, others don't."""
+    path = tmp_path / "trace.csv"
+    pd.DataFrame(
+        {
+            "arrival_s": [60.0 * i for i in range(1, 21)],
+            "category": ["CodeGen"] * 20,
+            "work_s": [100.0] * 20,
+            "deadline_s": [30.0 if i % 2 else None for i in range(20)],
+        }
+    ).to_csv(path, index=False)
+    scenario = short_baseline(
+        "workload.arrivals.process=trace",
+        f"workload.arrivals.trace={path}",
+        "workload.dags.rate_per_min=0",
+        "warmup=0",
+        "escalation.team_retries=1",
+        "escalation.zone_moves=[]",
+        "escalation.chief_retries=0",
+        hours=1.0,
+    )
+    result = run_scenario(scenario)
+    tasks = result.tasks
+    timed_out = tasks[tasks["reason"] == "timeout"]
+    # Ten tasks with a 30 s deadline: two attempts each, both cut at 30 s, then failed.
+    assert set(timed_out["task_id"]) == set(tasks.loc[tasks["task_id"] % 2 == 0, "task_id"])
+    cut = timed_out.loc[timed_out["outcome"] == "retried", "service_s"]
+    assert len(cut) == 20 and np.allclose(cut, 30.0)
+    assert (tasks[tasks["outcome"] == "completed"]["task_id"] % 2 == 1).all()
+    assert int((tasks["outcome"] == "completed").sum()) == 10
+
+
+def test_a_bad_trace_deadline_is_one_line(tmp_path: Path) -> None:
+    from sim.model.workload import WorkloadError
+
+    path = tmp_path / "trace.csv"
+    pd.DataFrame({"arrival_s": [1.0, 2.0], "deadline_s": [5.0, -1.0]}).to_csv(path, index=False)
+    scenario = short_baseline(
+        "workload.arrivals.process=trace", f"workload.arrivals.trace={path}", hours=0.5
+    )
+    try:
+        run_scenario(scenario)
+    except WorkloadError as exc:
+        assert "deadline_s" in str(exc) and "\n" not in str(exc)
+    else:
+        raise AssertionError("a negative deadline was accepted")
