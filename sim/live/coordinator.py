@@ -498,7 +498,7 @@ class Coordinator:
                 view.healthy = False
                 last_s = (view.last_beat_wall - self.config.clock.epoch) * self.config.clock.scale
                 held = sum(1 for a, _, _ in self.in_flight.values() if a == view.agent_id)
-                self.breakers.record_failure(view.zone, now)
+                self.breakers.record_failure(view.zone, self.now())
                 await self.event(
                     "agent_detected",
                     view.agent_id,
