@@ -269,11 +269,10 @@ class Coordinator:
             self._follow(),
             self._periodic(self.config.lease_s / 3, self._renew),
             self._periodic(self.scenario.health.interval / scale, self.check_health),
-            self._periodic(self.scenario.metrics.interval / scale, self.sample),
+            self._on_grid(self.scenario.metrics.interval, self.sample),
         ]
         if self.config.autoscale and self.scenario.scaling.auto_scale.enabled:
-            every = self.scenario.scaling.evaluation_interval / scale
-            loops.append(self._periodic(every, self.evaluate))
+            loops.append(self._on_grid(self.scenario.scaling.evaluation_interval, self.evaluate))
         if self.config.metrics_port is not None:
             from sim.live.exposition import serve_metrics
 
@@ -297,6 +296,26 @@ class Coordinator:
                 raise
             except Exception as exc:
                 print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
+
+    async def _on_grid(self, interval: float, action: Callable[[float], Any]) -> None:
+        """Call *action(t)* at every multiple t of *interval* (scenario s) up to the duration.
+
+        The policy sees the tick's own time, as in the simulator, not the wall
+        clock's jitter around it: a cooldown of exactly two intervals then ends
+        on a tick rather than a few milliseconds after it.
+        """
+        clock = self.config.clock
+        tick = math.floor(max(clock.now(), 0.0) / interval) + 1
+        while tick * interval <= self.scenario.duration + 1e-9:
+            await asyncio.sleep(clock.until(tick * interval))
+            try:
+                await action(max(tick * interval, self._now))
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
+            tick += 1
+        await asyncio.Event().wait()
 
     async def _catch_up(self) -> None:
         """Results first, then submissions: a takeover re-dispatches only what is unfinished."""
@@ -512,8 +531,7 @@ class Coordinator:
     def _serving(self) -> list[AgentView]:
         return [a for a in self.agents.values() if a.healthy and not a.draining]
 
-    def observe(self) -> FleetObservation:
-        now = self.now()
+    def observe(self, now: float) -> FleetObservation:
         window = self.scenario.scaling.metric_window
         while len(self._readings) > 1 and self._readings[1][0] <= now - window + 1e-9:
             self._readings.popleft()
@@ -542,9 +560,10 @@ class Coordinator:
     def queue_depth(self) -> int:
         return sum(1 for t in self.tasks.values() if t.dispatched and not t.started and not t.done)
 
-    async def evaluate(self) -> None:
-        now = self.now()
-        observation = self.observe()
+    async def evaluate(self, at: float | None = None) -> None:
+        now = self.now() if at is None else at
+        self._now = max(self._now, now)
+        observation = self.observe(now)
         decision = self.autoscaler.decide(observation, now)
         busy_now = sum(now - s for _, _, s in self.in_flight.values())
         c = self.counters
@@ -636,8 +655,9 @@ class Coordinator:
             )
         return out
 
-    async def sample(self) -> None:
-        now = self.now()
+    async def sample(self, at: float | None = None) -> None:
+        now = self.now() if at is None else at
+        self._now = max(self._now, now)
         row = self.collector.sample(now, self.snapshots())
         rows = list(self.collector.recent(1 + len(self.zones), "zone"))
         for r in [row, *rows[-len(self.zones) :]]:
@@ -656,7 +676,7 @@ class Coordinator:
                 continue
             if event.action == "scale_up_immediate" and self.config.autoscale:
                 self.autoscaler.force_scale_up(now, f"alert {event.name}")
-                await self.evaluate()
+                await self.evaluate(now)
             elif event.action in ("page_oncall", "notify_slack") and self.config.webhook_url:
                 payload = {
                     "alert": event.name,
