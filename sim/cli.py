@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.analysis.cli import add_commands as add_analysis_commands
 
     add_analysis_commands(sub)
+
+    from sim.live.cli import add_commands as add_live_commands
+
+    add_live_commands(sub)
     return parser
 
 

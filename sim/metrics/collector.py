@@ -264,6 +264,10 @@ class MetricsCollector:
                 }
             )
 
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add rows sampled elsewhere (a live coordinator's, read back from the broker)."""
+        self._rows.extend(rows)
+
     def frame(self, replication: int) -> pd.DataFrame:
         """All rows as the documented ``metrics.parquet`` table."""
         columns = ["time_s", "level", "id", "zone", "status", "current_task", *VALUE_COLUMNS]
