@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "replay", help="replay the failures of a recorded run against a scenario"
     )
     replay.add_argument("events", type=Path, help="a run directory or its events.parquet")
-    replay.add_argument("scenario", type=Path)
+    replay.add_argument(
+        "scenario", type=Path, nargs="?", help="default: the run directory's scenario.yaml"
+    )
     replay.add_argument("--replication", type=int, default=0, help="which recorded replication")
     replay.add_argument("--set", dest="overrides", action="append", default=[])
     replay.add_argument("--seed", type=int)
@@ -153,8 +155,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         timeline = chaos_from_events(events, args.replication, str(args.events))
     except ReplayError as exc:
         raise UserError(str(exc)) from None
-    scenario = replay_scenario(load_scenario(args.scenario, overrides), timeline)
-    _check_inputs(scenario, args.scenario)
+    source = args.scenario
+    if source is None:  # a live run's directory carries the scenario it ran
+        source = args.events / "scenario.yaml"
+        if not source.exists():
+            raise UserError(f"{source}: file not found (give the scenario after the run)")
+    scenario = replay_scenario(load_scenario(source, overrides), timeline)
+    _check_inputs(scenario, source)
     out_dir = args.out or Path("reports") / f"{scenario.name}-replay"
     console = Console(stderr=True, quiet=args.quiet)
     started = time.perf_counter()

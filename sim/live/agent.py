@@ -1,14 +1,19 @@
-"""A live agent: one OS process that heartbeats, pulls tasks from its pool and runs a handler.
+"""A live agent: one OS process that heartbeats, pulls the tasks assigned to it, runs a handler.
 
-Lifecycle: it registers by writing its first heartbeat (status ``idle``) into
-the ``orch_agents`` bucket, then loops — pull a task from its (zone, category)
-pool, report the attempt's start, run the handler (status ``busy``), report
-its end, ack. A handler that raises marks the attempt failed (status
-``error`` until the next task). ``drain`` (a core-NATS message on its control
-subject or the broadcast subject) stops the pulling; the agent finishes what
-it holds, writes status ``offline`` and exits. A kill -9 leaves its unacked
-task to JetStream, which redelivers it after the ack wait to a healthy agent
-of the pool, and its heartbeat key to the bucket's TTL.
+Lifecycle: it creates its own durable consumer on the task stream, registers
+by writing its first heartbeat (status ``idle``) into the ``orch_agents``
+bucket, then loops — pull the next task the coordinator assigned to it (the
+load balancer's choice, or queued work handed to its free slot), report the
+attempt's start, run the handler (status ``busy``), report its end, ack. A
+handler that raises marks the attempt failed (status ``error`` until the next
+task). ``drain`` (a core-NATS message on its control subject or the broadcast
+subject) stops the pulling; the agent finishes what it holds, writes status
+``offline`` and exits (the coordinator places anything still on its subject).
+A kill -9 leaves its unacked task on its consumer, which redelivers it after
+the ack wait should the agent come back under the same id; otherwise the
+coordinator, once the failure detector declares the agent dead, purges its
+subject and assigns the tasks it held to other agents. The heartbeat key
+expires with the bucket's TTL.
 
 Handlers: ``sleep`` (the task's drawn work divided by speed and time scale),
 ``command:TEMPLATE`` (a shell command formatted with the task's fields), or
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import re
 import shlex
 import sys
 import time
@@ -39,12 +45,13 @@ from sim.live.transport import (
     LEASE_BUCKET,
     RESULTS,
     TASKS,
+    agent_consumer,
     connect,
     control_subject,
     decode,
     encode,
+    ensure_agent_consumer,
     env_token,
-    pool_consumer,
     publish,
 )
 
@@ -124,6 +131,7 @@ class LiveAgent:
         self._lease = await js.key_value(LEASE_BUCKET)
         await nc.subscribe(control_subject(cfg.agent_id), cb=self._on_control)
         await nc.subscribe(BROADCAST, cb=self._on_control)
+        await ensure_agent_consumer(js, cfg.agent_id, cfg.ack_wait_s)
         await self._heartbeat()
         beat = asyncio.create_task(self._heartbeats())
         slots = [asyncio.create_task(self._slot(js)) for _ in range(cfg.slots)]
@@ -170,6 +178,7 @@ class LiveAgent:
             "status": self.status,
             "in_flight": self.in_flight,
             "slots": cfg.slots,
+            "speed": cfg.speed,
             "current_task": self.current_task,
             "completed": self.completed,
             "errors": self.errors,
@@ -184,8 +193,10 @@ class LiveAgent:
         while not self._draining.is_set():
             try:
                 if sub is None:
+                    # (Again after a false detection: the coordinator deleted the consumer.)
+                    await ensure_agent_consumer(js, cfg.agent_id, cfg.ack_wait_s)
                     sub = await js.pull_subscribe_bind(
-                        durable=pool_consumer(cfg.zone, cfg.category), stream=TASKS
+                        durable=agent_consumer(cfg.agent_id), stream=TASKS
                     )
                 messages = await sub.fetch(1, timeout=0.5)
             except asyncio.CancelledError:
@@ -201,7 +212,8 @@ class LiveAgent:
     async def _serve(self, js: JetStreamContext, message: Msg) -> None:
         cfg = self.config
         task = decode(message.data)
-        attempt = int(message.metadata.num_delivered) - 1
+        # The coordinator numbers its assignments; a redelivery of one counts on from it.
+        attempt = int(task.get("attempt", 0)) + int(message.metadata.num_delivered) - 1
         task_id = int(task["task_id"])
         base = {"task_id": task_id, "attempt": attempt, "agent": cfg.agent_id, "zone": cfg.zone}
         clock = await self._clock()
@@ -265,6 +277,8 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def agent_main(args: argparse.Namespace) -> int:
+    if args.agent_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", args.agent_id):
+        raise ValueError(f"--id: expected letters, digits, '_' or '-', got {args.agent_id!r}")
     config = AgentConfig(
         agent_id=args.agent_id or f"{args.zone}-{args.category}-{int(time.time() * 1000) % 10**6}",
         zone=args.zone,

@@ -7,10 +7,15 @@ submission — so a standby that takes over resumes exactly where the broker
 is; dispatching is idempotent (a task's message id dedupes a re-dispatch) and
 so is completion (a task id counts once). Then it loops:
 
-* submissions → zone routing (``ZoneRouter``) and, for DAG jobs, ready nodes in
-  upward-rank order (``DagProgress``) → the pool's work queue;
-* results → completions, DAG successors released, metrics;
-* heartbeats in ``orch_agents`` → the failure detector (three missed checks);
+* submissions → zone routing (``ZoneRouter``), the scenario's load balancer
+  (``make_balancer``, fed joins, leaves and loads: sim.live.dispatch) and, for
+  DAG jobs, ready nodes in upward-rank order (``DagProgress``) → the chosen
+  agent's work-queue subject, or the pool's queue when no agent has room;
+* results → completions, the freed slot's next queued task, DAG successors
+  released, metrics;
+* heartbeats in ``orch_agents`` → pool membership and the failure detector
+  (three missed checks); a dead agent's tasks are assigned anew, and a pool
+  left with no agent sends its queue to the nearest staffed zone;
 * every evaluation interval → the autoscaler; its decision placed by
   ``place_agents`` / ``pick_drains`` and carried out by the provisioner;
 * every metrics interval → a metrics sample, the alert rules, webhooks.
@@ -38,6 +43,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from sim.live.clock import Clock
+from sim.live.dispatch import Assignment, Dispatch, LiveTask
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import (
     AGENTS_BUCKET,
@@ -45,14 +51,16 @@ from sim.live.transport import (
     RESULTS,
     SUBMIT,
     StreamReader,
+    agent_subject,
     connect,
     control_subject,
     decode,
     encode,
     publish,
-    task_subject,
+    retire_agent_queue,
 )
 from sim.metrics.collector import MetricsCollector, ZoneSnapshot
+from sim.model.rng import Streams
 from sim.policies.alerts import AlertEvaluator, alert_sample
 from sim.policies.autoscale import (
     DEFAULT_SCALE_DOWN,
@@ -61,26 +69,14 @@ from sim.policies.autoscale import (
     ScalingRules,
     make_autoscaler,
 )
+from sim.policies.balancing import make_balancer
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
 from sim.policies.health import ConsecutiveFailureDetector
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
+from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
-
-
-@dataclass
-class LiveTask:
-    task_id: int
-    category: str
-    home_zone: str
-    arrival_s: float
-    work_s: float
-    job_id: int = -1
-    node: int = -1
-    dispatched: bool = False
-    started: bool = False
-    done: bool = False
 
 
 @dataclass
@@ -101,6 +97,7 @@ class AgentView:
     status: str = "idle"
     in_flight: int = 0
     slots: int = 1
+    speed: float = 1.0
     last_beat_wall: float = 0.0
     healthy: bool = True
     draining: bool = False
@@ -162,6 +159,20 @@ class Coordinator:
         self.breakers = BreakerBoard(
             BreakerConfig(failure_threshold=breaker.failure_threshold, open_s=breaker.open)
         )
+        policies = s.policies
+        # The simulator's balancer, from the simulator's stream of the same name and seed.
+        balancer = make_balancer(
+            policies.load_balancing,
+            Streams(s.seed, 0).get("balancer"),
+            epsilon=policies.affinity_epsilon,
+        )
+        self.dispatcher = Dispatch(
+            balancer, self.router, spill=policies.spill_across_zones, allow=self.breakers.allow
+        )
+        self.queue_limit = s.topology.specialist.queue_limit
+        #: Assignments found in the streams by a takeover: task id -> (agent, number).
+        self._recovered: dict[int, tuple[str, int]] = {}
+        self._catching_up = False
         self.collector = MetricsCollector(list(self.zones), s.metrics.interval)
         self.alerts = AlertEvaluator.from_scenario(s.alerts)
         self.control_agents = s.control_agents()
@@ -263,6 +274,7 @@ class Coordinator:
         self._results = StreamReader(self.js, RESULTS, "orch.result", f"co_{self.name}_r_{suffix}")
         self._submits = StreamReader(self.js, SUBMIT, "orch.submit", f"co_{self.name}_s_{suffix}")
         await self._catch_up()
+        self._recovered.clear()
         clock = self.config.clock
         scale = clock.scale
         loops = [
@@ -318,20 +330,30 @@ class Coordinator:
         await asyncio.Event().wait()
 
     async def _catch_up(self) -> None:
-        """Results first, then submissions: a takeover re-dispatches only what is unfinished."""
-        for reader, handle, stream in (
-            (self._results, self.on_result, RESULTS),
-            (self._submits, self.on_submit, SUBMIT),
-        ):
-            last = int((await self.js.stream_info(stream)).state.last_seq)
-            seen = 0
-            while seen < last:
-                batch = await reader.read(512, 0.5)
-                for message in batch:
-                    seen = max(seen, int(message.metadata.sequence.stream))
-                    await handle(decode(message.data))
-                if not batch:
-                    last = int((await self.js.stream_info(stream)).state.last_seq)
+        """Results first, then the fleet, then submissions: only what is unfinished goes out.
+
+        A task the streams show assigned to an agent that is still in the
+        registry stays with it (its subject holds it); the rest is placed anew.
+        """
+        self._catching_up = True
+        await self._read_through(self._results, self.on_result, RESULTS)
+        self._catching_up = False
+        await self.check_health()  # the pools, before anything is placed
+        await self._read_through(self._submits, self.on_submit, SUBMIT)
+
+    async def _read_through(
+        self, reader: StreamReader, handle: Callable[[dict[str, Any]], Any], stream: str
+    ) -> None:
+        """Feed *handle* every message of *stream* up to its last one now."""
+        last = int((await self.js.stream_info(stream)).state.last_seq)
+        seen = 0
+        while seen < last:
+            batch = await reader.read(512, 0.5)
+            for message in batch:
+                seen = max(seen, int(message.metadata.sequence.stream))
+                await handle(decode(message.data))
+            if not batch:
+                last = int((await self.js.stream_info(stream)).state.last_seq)
 
     async def _follow(self) -> None:
         async def follow(reader: StreamReader, handle: Callable[[dict[str, Any]], Any]) -> None:
@@ -374,10 +396,13 @@ class Coordinator:
         )
         edges = tuple(DagEdge(int(a), int(b), float(mb)) for a, b, mb in doc["edges"])
         dag = Dag(doc.get("shape", "job"), nodes, edges)
-        progress = DagProgress(plan_dag(dag), dag)
+        plan = plan_dag(dag)
+        progress = DagProgress(plan, dag)
         job = LiveJob(job_id, progress, {}, doc["arrival_s"])
         self.jobs[job_id] = job
+        policy = self.scenario.policies.dag
         for n in doc["nodes"]:
+            node = int(n["node"])
             task = LiveTask(
                 int(n["task_id"]),
                 n["category"],
@@ -385,7 +410,10 @@ class Coordinator:
                 doc["arrival_s"],
                 float(n["work_s"]),
                 job_id,
-                int(n["node"]),
+                node,
+                # As the simulator releases a node: queue priority and the critical path.
+                priority=plan.rank[node] if policy.order == "upward_rank" else 0.0,
+                critical=policy.critical_to_fastest and node in plan.critical,
             )
             self.tasks[task.task_id] = task
             job.tasks[task.node] = task.task_id
@@ -403,22 +431,41 @@ class Coordinator:
             await self.dispatch(self.tasks[job.tasks[node]])
 
     def pool_size(self, zone: str, category: str) -> int:
-        return sum(
-            1
-            for a in self.agents.values()
-            if a.zone == zone and a.category == category and a.healthy and not a.draining
-        )
+        return self.dispatcher.pool_size(zone, category)
 
     async def dispatch(self, task: LiveTask) -> None:
-        """Route by the zone policy (around zones whose breaker is open) and enqueue once."""
+        """Place a task: zone routing, then the load balancer's agent or the pool's queue."""
         now = self.now()
+        recovered = self._recovered.pop(task.task_id, None)
+        if recovered is not None:
+            task.attempts = max(task.attempts, recovered[1] + 1)
+            if recovered[0] in self.dispatcher.members:
+                self.dispatcher.adopt(task, recovered[0])  # still on that agent's subject
+                task.dispatched = True
+                return
+        assignment = self.dispatcher.route(task, now)
+        if not task.dispatched:
+            task.dispatched = True
+            dispatch = {
+                "kind": "dispatch",
+                "task_id": task.task_id,
+                "zone": task.zone,
+                "dispatch_s": now,
+            }
+            await publish(self.js, "orch.result", dispatch, f"d.{task.task_id}")
+        if assignment is not None:
+            await self.send(assignment)
 
-        def size(zone: str, category: str) -> int:
-            if not self.breakers.allow(zone, now):
-                return 0
-            return self.pool_size(zone, category)
+    async def send(self, assignment: Assignment) -> None:
+        """Put an assigned task on its agent's subject, then record the assignment.
 
-        zone = self.router.home_zone(task.category, task.home_zone, size)
+        In that order: a takeover between the two finds the task unrecorded and
+        places it again (run twice at worst, completed once), never recorded
+        and missing.
+        """
+        task, agent_id = assignment.task, assignment.agent_id
+        number = task.attempts
+        task.attempts += 1
         document = {
             "task_id": task.task_id,
             "job_id": task.job_id,
@@ -426,11 +473,43 @@ class Coordinator:
             "category": task.category,
             "work_s": task.work_s,
             "arrival_s": task.arrival_s,
+            "attempt": number,
         }
-        await publish(self.js, task_subject(zone, task.category), document, f"t.{task.task_id}")
-        task.dispatched = True
-        dispatch = {"kind": "dispatch", "task_id": task.task_id, "zone": zone, "dispatch_s": now}
-        await publish(self.js, "orch.result", dispatch, f"d.{task.task_id}")
+        msg_id = f"t.{task.task_id}.{number}.{agent_id}"
+        await publish(self.js, agent_subject(agent_id), document, msg_id)
+        record = {
+            "kind": "assign",
+            "task_id": task.task_id,
+            "attempt": number,
+            "agent": agent_id,
+            "zone": assignment.zone,
+            "assign_s": self.now(),
+        }
+        await publish(self.js, "orch.result", record, f"a.{task.task_id}.{number}")
+
+    async def send_all(self, assignments: list[Assignment]) -> None:
+        for assignment in assignments:
+            await self.send(assignment)
+
+    async def reroute(self, task_ids: list[int]) -> None:
+        """Place again the tasks an agent held when it died or went offline."""
+        for task_id in task_ids:
+            task = self.tasks.get(task_id)
+            if task is not None and not task.done:
+                assignment = self.dispatcher.route(task, self.now())
+                if assignment is not None:
+                    await self.send(assignment)
+
+    async def evacuate_stranded(self) -> None:
+        """Queues of pools with no agent go to the nearest zone staffed for the category."""
+        for zone, category in self.dispatcher.stranded_pools():
+            moved = self.dispatcher.evacuate(zone, category)
+            if moved:
+                await self.event("pool_evacuated", zone, category=category, tasks=len(moved))
+            for task in moved:
+                assignment = self.dispatcher.route(task, self.now())
+                if assignment is not None:
+                    await self.send(assignment)
 
     async def on_result(self, doc: dict[str, Any]) -> None:
         kind = doc["kind"]
@@ -440,9 +519,23 @@ class Coordinator:
             if task is not None:
                 task.dispatched = True
             return
+        if kind == "assign":
+            if self._catching_up:
+                number = int(doc["attempt"])
+                known = self._recovered.get(task_id)
+                if known is None or known[1] <= number:
+                    self._recovered[task_id] = (str(doc["agent"]), number)
+            return  # live, this coordinator booked it when it sent it
         key = (task_id, int(doc["attempt"]))
         if kind == "start":
             self.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
+            if self._catching_up:
+                known = self._recovered.get(task_id)
+                if known is None or known[1] <= key[1]:
+                    self._recovered[task_id] = (str(doc["agent"]), key[1])
+            if task is not None:
+                task.attempts = max(task.attempts, key[1] + 1)
+                self.dispatcher.started(task, doc["agent"])
             if task is not None and not task.started:
                 task.started = True
                 self.counters.started += 1
@@ -450,8 +543,11 @@ class Coordinator:
             return
         self.in_flight.pop(key, None)
         self.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
+        if not self._catching_up:
+            await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
         if task is None:  # finished before this coordinator saw its submission (catch-up)
             self._pending_done.add(task_id)
+            self._recovered.pop(task_id, None)
             return
         if task.done:
             self.counters.duplicates += 1  # a redelivered task that had finished: not again
@@ -478,7 +574,12 @@ class Coordinator:
     # ------------------------------------------------------------------ health
 
     async def check_health(self) -> None:
-        """One round of health checks: an agent is ok when its heartbeat is fresh."""
+        """One round of health checks: an agent is ok when its heartbeat is fresh.
+
+        Pool membership follows: a new agent joins the balancer (and its free
+        slots take queued work), one that is declared dead or goes offline
+        leaves it, and the tasks it held are placed anew.
+        """
         now = self.now()
         interval_wall = self.scenario.health.interval / self.config.clock.scale
         try:
@@ -488,18 +589,24 @@ class Coordinator:
                 return  # broker unavailable: no verdicts on missing data
             keys = []
         seen: set[str] = set()
-        for key in keys:
+        for key in sorted(keys):  # join order is round robin's order: make it reproducible
             with contextlib.suppress(KeyNotFoundError):
                 entry = await self.registry.get(key)
                 doc = decode(entry.value or b"{}")
                 seen.add(key)
                 view = self.agents.get(key)
+                beat_wall = float(doc["wall"])
                 if view is None:
+                    if doc["status"] == "offline":
+                        continue  # an agent that left before this coordinator saw it
                     view = AgentView(key, doc["zone"], doc["category"])
+                    view.slots = int(doc.get("slots", 1))
+                    view.speed = float(doc.get("speed", 1.0))
+                    view.last_beat_wall = beat_wall
                     self.agents[key] = view
                     self.requested.pop(key, None)
                     await self.event("agent_joined", key, zone=view.zone, category=view.category)
-                beat_wall = float(doc["wall"])
+                    await self.send_all(self.dispatcher.join(self._info(view)))
                 view.status, view.in_flight = doc["status"], int(doc["in_flight"])
                 view.slots = int(doc.get("slots", 1))
                 view.last_beat_wall = max(view.last_beat_wall, beat_wall)
@@ -508,15 +615,18 @@ class Coordinator:
                 if view.healthy:
                     view.healthy = False
                     await self.event("agent_left", view.agent_id, reason="drained")
+                    await self._agent_gone(view)
                 continue
             # Agents beat twice per interval: a beat older than 3/4 of one is a failed check.
             fresh = time.time() - view.last_beat_wall <= interval_wall * 0.75
             ok = fresh and view.agent_id in seen
             transition = self.detector.observe(view.agent_id, now, ok)
-            if transition is not None and not ok and view.healthy:
+            if transition is None:
+                continue
+            if not ok and view.healthy:
                 view.healthy = False
                 last_s = (view.last_beat_wall - self.config.clock.epoch) * self.config.clock.scale
-                held = sum(1 for a, _, _ in self.in_flight.values() if a == view.agent_id)
+                held = len(self.dispatcher.held.get(view.agent_id, ()))
                 self.breakers.record_failure(view.zone, self.now())
                 await self.event(
                     "agent_detected",
@@ -525,6 +635,29 @@ class Coordinator:
                     redistributed=held,
                     zone=view.zone,
                 )
+                await self._agent_gone(view)
+            elif ok and not view.healthy:
+                view.healthy = True  # back under the same id (restarted): a pool member again
+                view.draining = False
+                await self.event("agent_rejoined", view.agent_id, zone=view.zone)
+                await self.send_all(self.dispatcher.join(self._info(view)))
+
+    def _info(self, view: AgentView) -> AgentInfo:
+        return AgentInfo(
+            view.agent_id,
+            view.category,
+            view.zone,
+            speed=view.speed,
+            slots=view.slots,
+            capacity=view.slots + self.queue_limit,
+        )
+
+    async def _agent_gone(self, view: AgentView) -> None:
+        """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
+        orphans = self.dispatcher.gone(view.agent_id)
+        await retire_agent_queue(self.js, view.agent_id)
+        await self.reroute(orphans)
+        await self.evacuate_stranded()
 
     # ------------------------------------------------------------------ scaling
 
@@ -588,6 +721,7 @@ class Coordinator:
                     continue
                 agent = min(candidates, key=lambda a: (a.in_flight, a.agent_id))
                 agent.draining = True
+                self.dispatcher.withdraw(agent.agent_id)
                 await self.nc.publish(control_subject(agent.agent_id), b"drain")
                 await self.event("agent_draining", agent.agent_id, reason=decision.policy)
                 done -= 1
@@ -612,7 +746,8 @@ class Coordinator:
         queued: dict[tuple[str, str], int] = {}
         for t in self.tasks.values():
             if t.dispatched and not t.started and not t.done:
-                queued[t.home_zone, t.category] = queued.get((t.home_zone, t.category), 0) + 1
+                where = t.zone or t.home_zone
+                queued[where, t.category] = queued.get((where, t.category), 0) + 1
         return [
             PoolLoad(
                 z,
@@ -636,7 +771,7 @@ class Coordinator:
             queued = sum(
                 1
                 for t in self.tasks.values()
-                if t.home_zone == zone and t.dispatched and not t.started and not t.done
+                if (t.zone or t.home_zone) == zone and t.dispatched and not t.started and not t.done
             )
             held = sum(a.in_flight for a in serving)
             out.append(

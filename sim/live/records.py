@@ -102,6 +102,8 @@ def build_records(
         task_id = int(doc["task_id"])
         if doc["kind"] == "dispatch":
             dispatch.setdefault(task_id, (float(doc["dispatch_s"]), doc["zone"]))
+        elif doc["kind"] == "assign":
+            continue  # the coordinator's books (which agent's subject); attempts say the rest
         elif doc["kind"] == "start":
             starts.setdefault(task_id, {})[int(doc["attempt"])] = doc
         else:

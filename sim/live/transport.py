@@ -5,9 +5,12 @@ that takes over (or a broker that restarts on the same store) resumes from
 the broker's state rather than from anyone's memory:
 
 * ``ORCH_SUBMIT`` — every arrival as the workload driver published it (the record of demand);
-* ``ORCH_TASKS`` — the work queue: one subject per (zone, category), one durable pull
-  consumer per subject shared by that pool's agents; a message not acked within the
-  ack wait (its agent died) is redelivered to a healthy agent of the pool;
+* ``ORCH_TASKS`` — the work queue: one subject and one durable pull consumer per agent,
+  carrying the tasks the coordinator assigned to it (the load balancer's choices and
+  the queued work its free slots take). A message not acked within the ack wait is
+  redelivered on the same consumer — to the agent's next incarnation when it restarts
+  under its id; an agent declared dead has its subject purged and consumer deleted,
+  and the coordinator assigns its tasks anew;
 * ``ORCH_RESULTS`` — attempt starts and ends as agents report them (the record of work);
 * ``ORCH_EVENTS`` / ``ORCH_METRICS`` — events and metrics samples, in the shared format;
 * key-value ``orch_agents`` — heartbeats and status (the role etcd plays in the spec);
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -61,12 +65,18 @@ class LiveError(Exception):
     """A live-mode problem to report in one line (no broker binary, broker unreachable)."""
 
 
-def task_subject(zone: str, category: str) -> str:
-    return f"orch.task.{zone}.{category}"
+def _token(name: str) -> str:
+    """*name* as one subject token / consumer name (no dots, wildcards or spaces)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def pool_consumer(zone: str, category: str) -> str:
-    return f"pool_{zone}_{category}"
+def agent_subject(agent_id: str) -> str:
+    """The work-queue subject of the tasks assigned to one agent."""
+    return f"orch.task.{_token(agent_id)}"
+
+
+def agent_consumer(agent_id: str) -> str:
+    return f"agent_{_token(agent_id)}"
 
 
 def control_subject(agent_id: str) -> str:
@@ -233,21 +243,6 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
             await js.stream_info(name)
         except NotFoundError:
             await js.add_stream(config)
-    for zone in layout.zones:
-        for category in layout.categories:
-            durable = pool_consumer(zone, category)
-            await js.add_consumer(
-                TASKS,
-                ConsumerConfig(
-                    durable_name=durable,
-                    name=durable,
-                    filter_subject=task_subject(zone, category),
-                    ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=layout.ack_wait_s,
-                    max_deliver=-1,
-                    max_ack_pending=-1,
-                ),
-            )
     for bucket, ttl in ((AGENTS_BUCKET, layout.heartbeat_ttl_s), (LEASE_BUCKET, None)):
         try:
             await js.key_value(bucket)
@@ -255,6 +250,31 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
             await js.create_key_value(
                 KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=storage)
             )
+
+
+async def ensure_agent_consumer(js: JetStreamContext, agent_id: str, ack_wait_s: float) -> None:
+    """The agent's own durable pull consumer (idempotent: same config, same consumer)."""
+    durable = agent_consumer(agent_id)
+    await js.add_consumer(
+        TASKS,
+        ConsumerConfig(
+            durable_name=durable,
+            name=durable,
+            filter_subject=agent_subject(agent_id),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_deliver=-1,
+            max_ack_pending=-1,
+        ),
+    )
+
+
+async def retire_agent_queue(js: JetStreamContext, agent_id: str) -> None:
+    """Drop what waits on a dead agent's subject, and its consumer (it re-creates one)."""
+    with contextlib.suppress(NotFoundError):
+        await js.purge_stream(TASKS, subject=agent_subject(agent_id))
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(TASKS, agent_consumer(agent_id))
 
 
 async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
