@@ -387,9 +387,18 @@ class _Run:
         while self.provisioner.running() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    async def _event(self, js: Any, clock: Clock, kind: str, subject: str, **detail: Any) -> None:
+    async def _event(
+        self,
+        js: Any,
+        clock: Clock,
+        kind: str,
+        subject: str,
+        at: float | None = None,
+        **detail: Any,
+    ) -> None:
+        """Log an event at *at* (default now): a chaos action is logged at its own time."""
         document = {
-            "time_s": clock.now(),
+            "time_s": clock.now() if at is None else at,
             "kind": kind,
             "subject": subject,
             "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
@@ -434,10 +443,11 @@ class _Run:
                     clock,
                     "chaos",
                     "kill",
+                    now,
                     event=resolved.model_dump(mode="json", exclude_none=True),
                 )
                 for agent_id in victims:
-                    await self._event(js, clock, "agent_failed", agent_id, cause="chaos")
+                    await self._event(js, clock, "agent_failed", agent_id, now, cause="chaos")
                 if event.restart_after is not None:
                     asyncio.get_running_loop().call_later(
                         clock.wall(event.restart_after),
@@ -455,6 +465,7 @@ class _Run:
                     clock,
                     "chaos",
                     "coordinator_crash",
+                    now,
                     event=resolved.model_dump(mode="json", exclude_none=True),
                 )
                 self._start_coordinator()  # the crashed replica comes back as a standby
