@@ -120,6 +120,7 @@ class LiveAgent:
         self.current_task = -1
         self.completed = 0
         self.errors = 0
+        self.slowdown = 1.0
         self._draining = asyncio.Event()
         self.clock = Clock(config.epoch, config.time_scale) if config.epoch is not None else None
 
@@ -145,6 +146,11 @@ class LiveAgent:
     async def _on_control(self, msg: Msg) -> None:
         if msg.data in (b"drain", b"stop"):
             self._draining.set()
+        elif msg.data.startswith(b"slow "):
+            # Chaos "slow" (a gray failure): tasks started from now on last *factor* times
+            # as long; "slow 1" ends it.
+            with contextlib.suppress(ValueError):
+                self.slowdown = max(1.0, float(msg.data.removeprefix(b"slow ")))
 
     async def _heartbeats(self) -> None:
         while True:
@@ -225,8 +231,11 @@ class LiveAgent:
             js, "orch.result", {"kind": "start", **base, "start_s": start}, f"s.{task_id}.{attempt}"
         )
         keep_alive = asyncio.create_task(self._in_progress(message))
+        slowdown, began = self.slowdown, time.monotonic()
         try:
             ok = await self.handler(task)
+            if slowdown > 1.0:
+                await asyncio.sleep((slowdown - 1.0) * (time.monotonic() - began))
         except Exception as exc:
             print(f"{cfg.agent_id}: task {task_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
             ok = False

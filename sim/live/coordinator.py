@@ -50,6 +50,7 @@ from sim.live.transport import (
     LEASE_BUCKET,
     RESULTS,
     SUBMIT,
+    ZONES_DOWN_KEY,
     StreamReader,
     agent_subject,
     connect,
@@ -71,7 +72,7 @@ from sim.policies.autoscale import (
 )
 from sim.policies.balancing import make_balancer
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
-from sim.policies.health import ConsecutiveFailureDetector
+from sim.policies.health import ConsecutiveFailureDetector, HealthState
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
@@ -230,7 +231,19 @@ class Coordinator:
                 await self.nc.close()
 
     async def _try_lease(self) -> bool:
-        """Take the lease if nobody holds a live one (compare-and-set on its revision)."""
+        """Take the lease if nobody holds a live one (compare-and-set on its revision).
+
+        Clock assumption: a lease's ``expires`` is the holder's wall clock
+        (``time.time()``) plus ``lease_s``, and a standby compares it with *its
+        own* wall clock. That is safe only while the replicas' clocks agree to
+        well within ``lease_s`` — true for replicas on one host, as here, and
+        for NTP-synced hosts with a lease of seconds. A standby whose clock runs
+        ahead by more than the lease takes over a live primary early; the
+        compare-and-set then makes the primary's next renewal (every
+        ``lease_s / 3``) fail with LeaseLost and it stops leading, so two
+        primaries overlap for at most about one renewal period. The revision,
+        not the clock, decides who holds the lease.
+        """
         value = encode({"holder": self.name, "expires": time.time() + self.config.lease_s})
         try:
             try:
@@ -281,6 +294,7 @@ class Coordinator:
             self._follow(),
             self._periodic(self.config.lease_s / 3, self._renew),
             self._periodic(self.scenario.health.interval / scale, self.check_health),
+            self._periodic(min(0.1, self.scenario.health.interval / scale), self.check_zones),
             self._on_grid(self.scenario.metrics.interval, self.sample),
         ]
         if self.config.autoscale and self.scenario.scaling.auto_scale.enabled:
@@ -621,9 +635,7 @@ class Coordinator:
             fresh = time.time() - view.last_beat_wall <= interval_wall * 0.75
             ok = fresh and view.agent_id in seen
             transition = self.detector.observe(view.agent_id, now, ok)
-            if transition is None:
-                continue
-            if not ok and view.healthy:
+            if transition is not None and not ok and view.healthy:
                 view.healthy = False
                 last_s = (view.last_beat_wall - self.config.clock.epoch) * self.config.clock.scale
                 held = len(self.dispatcher.held.get(view.agent_id, ()))
@@ -636,11 +648,41 @@ class Coordinator:
                     zone=view.zone,
                 )
                 await self._agent_gone(view)
-            elif ok and not view.healthy:
+            elif (
+                ok
+                and not view.healthy
+                and view.zone not in self.router.down
+                and self.detector.state(view.agent_id) is HealthState.HEALTHY
+            ):
                 view.healthy = True  # back under the same id (restarted): a pool member again
                 view.draining = False
                 await self.event("agent_rejoined", view.agent_id, zone=view.zone)
                 await self.send_all(self.dispatcher.join(self._info(view)))
+
+    async def check_zones(self) -> None:
+        """Zones declared dark (chaos ``zone_outage``): route around them until they are back.
+
+        A zone going down takes its agents out of their pools at once and
+        places what they held and what waited in its queues elsewhere, as the
+        simulator's failover does when a zone is declared dead.
+        """
+        try:
+            entry = await self.lease.get(ZONES_DOWN_KEY)
+            down = set(decode(entry.value or b"{}").get("zones", []))
+        except KeyNotFoundError:
+            down = set()
+        for zone in sorted(down - self.router.down):
+            if zone not in self.zones:
+                continue
+            self.router.mark_down(zone)
+            await self.event("zone_down", zone)
+            for view in [a for a in self.agents.values() if a.zone == zone and a.healthy]:
+                view.healthy = False
+                await self._agent_gone(view)
+            await self.evacuate_stranded()
+        for zone in sorted(self.router.down - down):
+            self.router.mark_up(zone)
+            await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
 
     def _info(self, view: AgentView) -> AgentInfo:
         return AgentInfo(
@@ -655,9 +697,12 @@ class Coordinator:
     async def _agent_gone(self, view: AgentView) -> None:
         """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
         orphans = self.dispatcher.gone(view.agent_id)
-        await retire_agent_queue(self.js, view.agent_id)
         await self.reroute(orphans)
         await self.evacuate_stranded()
+        # Best effort: left behind, the tasks would only run again should the agent come
+        # back under its id, and a second end of a task is ignored.
+        with contextlib.suppress(Exception):
+            await retire_agent_queue(self.js, view.agent_id)
 
     # ------------------------------------------------------------------ scaling
 

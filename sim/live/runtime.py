@@ -36,10 +36,12 @@ from sim.live.transport import (
     RESULTS,
     SUBMIT,
     TASKS,
+    ZONES_DOWN_KEY,
     EmbeddedServer,
     Layout,
     LiveError,
     connect,
+    control_subject,
     encode,
     ensure_layout,
     publish,
@@ -53,7 +55,7 @@ from sim.model.rng import Streams
 from sim.model.workload import ServiceDemand, TaskSource
 from sim.model.world import build_world
 from sim.policies.dag import Dag, plan_dag
-from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario
+from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 
 
 @dataclass
@@ -212,10 +214,14 @@ class _Run:
             log_dir=options.log_dir,
         )
         self.coordinators: list[tuple[Coordinator, asyncio.Task[None]]] = []
+        #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
+        self._background: list[asyncio.Task[None]] = []
 
     async def execute(self, started: float) -> LiveRun:
         scenario, options = self.scenario, self.options
         nc = await connect(self.url, self.token, "orchestra-live-run")
+        self.nc = nc
+        self.zones_down: set[str] = set()
         js = nc.jetstream()
         layout = Layout(
             tuple(self.world.zones),
@@ -227,7 +233,7 @@ class _Run:
         for stream in (SUBMIT, TASKS, RESULTS, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
-        for key in ("primary", "epoch"):
+        for key in ("primary", "epoch", ZONES_DOWN_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
         for spec in self.world.specialists:
@@ -249,8 +255,9 @@ class _Run:
                 await self._wait_done(options.grace_s)
         finally:
             chaos.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chaos
+            for pending in self._background:
+                pending.cancel()
+            await asyncio.gather(chaos, *self._background, return_exceptions=True)
         end_s = max(scenario.duration, clock.now())
         webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
         await nc.publish(BROADCAST, b"stop")
@@ -469,10 +476,64 @@ class _Run:
                     event=resolved.model_dump(mode="json", exclude_none=True),
                 )
                 self._start_coordinator()  # the crashed replica comes back as a standby
+            elif event.slow is not None:
+                await self._slow(js, clock, event, now)
+            elif event.zone_outage is not None:
+                await self._zone_outage(js, clock, event, now)
             else:
                 print(f"live run: chaos at {event.at} s not supported live, skipped")
 
         return act
+
+    async def _slow(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """Gray agents: their tasks take *factor* times as long for the duration."""
+        assert event.slow is not None
+        assert event.duration is not None  # the schema requires one
+        factor, duration = event.slow.factor, event.duration
+        victims = self._select(event.slow)
+        for agent_id in victims:
+            await self.nc.publish(control_subject(agent_id), f"slow {factor!r}".encode())
+        resolved = event.model_copy(update={"at": now, "slow": Slow(agents=victims, factor=factor)})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "slow", now, event=document)
+        await self._event(js, clock, "agents_slow", ",".join(victims), now, factor=factor)
+
+        async def recover() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            for agent_id in victims:
+                await self.nc.publish(control_subject(agent_id), b"slow 1")
+
+        self._background.append(asyncio.create_task(recover()))
+
+    async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """A zone goes dark: its agents die, and the coordinator is told to route around it.
+
+        After the duration the zone is back: the key is cleared and the same
+        agents start again under their ids (they rejoin their pools).
+        """
+        zone = event.zone_outage
+        assert zone is not None
+        assert event.duration is not None  # the schema requires one
+        duration = event.duration
+        victims = self._select(AgentSelector(zone=zone))
+        for agent_id in victims:
+            self.provisioner.kill(agent_id)
+        lease = await js.key_value(LEASE_BUCKET)
+        self.zones_down.add(zone)
+        await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
+        resolved = event.model_copy(update={"at": now})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "zone_outage", now, event=document)
+        for agent_id in victims:
+            await self._event(js, clock, "agent_failed", agent_id, now, cause="zone_outage")
+
+        async def recover() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            self.zones_down.discard(zone)
+            await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
+            self._restart_agents(victims)
+
+        self._background.append(asyncio.create_task(recover()))
 
     def _restart_agents(self, agent_ids: list[str]) -> None:
         for agent_id in agent_ids:

@@ -14,7 +14,8 @@ the broker's state rather than from anyone's memory:
 * ``ORCH_RESULTS`` — attempt starts and ends as agents report them (the record of work);
 * ``ORCH_EVENTS`` / ``ORCH_METRICS`` — events and metrics samples, in the shared format;
 * key-value ``orch_agents`` — heartbeats and status (the role etcd plays in the spec);
-* key-value ``orch_lease`` — the coordinator lease, taken by compare-and-set on revision.
+* key-value ``orch_lease`` — the coordinator lease, taken by compare-and-set on revision;
+  also the run's epoch and the zones that are down.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ SUBMIT, TASKS, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_TASKS", "ORCH_RESULTS", "O
 METRICS = "ORCH_METRICS"
 AGENTS_BUCKET, LEASE_BUCKET = "orch_agents", "orch_lease"
 BROADCAST = "orch.broadcast"
+#: Key of ``orch_lease`` listing the zones that are dark (chaos ``zone_outage``): what a
+#: coordinator would learn from a zone's silence, told at once since live zones have no
+#: coordinator process of their own to fall silent.
+ZONES_DOWN_KEY = "zones_down"
 #: How long JetStream remembers a message id: a coordinator re-dispatching after a
 #: takeover or a broker restart cannot enqueue a task twice within it.
 DEDUPE_WINDOW_S = 3600.0

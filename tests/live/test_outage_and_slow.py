@@ -1,0 +1,67 @@
+"""Chaos live: a zone outage routes around the zone until it is back; slow agents take longer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import HERE, exactly_once, run_live
+
+from sim.scenario.load import load_scenario
+
+
+def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
+    scenario = load_scenario(HERE / "outage.yaml")
+    scale = 30.0
+    live = run_live(scenario, tmp_path, time_scale=scale)
+    exactly_once(live)
+    events, tasks = live.result.events, live.result.tasks
+    done = tasks[tasks["outcome"] == "completed"]
+    agents = live.result.agents
+    pool_a = set(agents.loc[(agents["role"] == "specialist") & (agents["zone"] == "A"), "agent"])
+    jitter = 0.1 * scale  # a tenth of a wall second, in scenario seconds
+
+    # zone_outage: A's agents die at once, the coordinator routes around A for the minute
+    # (work arriving in A starts on B without waiting for the failure detector), then the
+    # same agents come back and serve again.
+    chaos = events[events["kind"] == "chaos"]
+    outage = chaos[chaos["subject"] == "zone_outage"]
+    down_s = float(outage["time_s"].iloc[0])
+    up_s = down_s + 60.0
+    failed = events[(events["kind"] == "agent_failed") & (events["subject"].isin(pool_a))]
+    assert set(failed["subject"]) == pool_a and len(pool_a) == 2
+    marked = events[events["kind"] == "zone_down"]
+    assert len(marked) == 1 and down_s <= float(marked["time_s"].iloc[0]) <= down_s + 2 * jitter
+    assert (events["kind"] == "zone_up").sum() == 1
+    during = done[(done["start_s"] >= down_s) & (done["start_s"] < up_s)]
+    assert len(during) >= 5 and not set(during["agent"]) & pool_a
+    arriving = done[
+        (done["home_zone"] == "A")
+        & (done["arrival_s"] > down_s + 2 * jitter)
+        & (done["arrival_s"] < up_s)
+    ]
+    assert len(arriving) >= 3
+    # Without the zone marked down, the balancer would send these to A's dead agents
+    # (idle as far as it knows) and they would wait for detection, 30 s or more.
+    assert float(arriving["wait_s"].max()) < 5.0 + jitter, arriving["wait_s"].tolist()
+    rejoined = events[(events["kind"] == "agent_rejoined") & (events["subject"].isin(pool_a))]
+    assert set(rejoined["subject"]) == pool_a
+    assert (rejoined["time_s"] >= up_s).all()
+    assert set(done.loc[done["start_s"] > up_s, "agent"]) & pool_a
+
+    # slow: the three slowed agents' tasks started in the window take three times the 10 s
+    # of work; before and after, and on the other agents, 10 s.
+    slow = chaos[chaos["subject"] == "slow"]
+    document = json.loads(str(slow["detail"].iloc[0]))["event"]["slow"]
+    slowed = set(document["agents"])
+    assert len(slowed) == 3 and document["factor"] == 3
+    slow_s = float(slow["time_s"].iloc[0])
+    service = done["end_s"] - done["start_s"]
+    in_window = (done["start_s"] > slow_s + jitter) & (done["start_s"] < slow_s + 90.0)
+    on_slowed = done["agent"].isin(slowed)
+    gray = service[in_window & on_slowed]
+    assert len(gray) >= 3
+    assert ((gray > 30.0 - jitter) & (gray < 30.0 + 2 * jitter)).all(), gray.tolist()
+    normal = service[~on_slowed | (done["start_s"] > slow_s + 90.0 + jitter)]
+    assert len(normal) >= 20
+    assert ((normal > 10.0 - jitter) & (normal < 10.0 + 2 * jitter)).all(), normal.tolist()
