@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the scenario JSON Schema")
     schema.add_argument("--markdown", action="store_true", help="the reference as Markdown")
     schema.set_defaults(handler=_cmd_schema)
+    from sim.analysis.commands import add_commands as add_analysis_commands
+
+    add_analysis_commands(sub)
     return parser
 
 
