@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,18 +227,26 @@ def sweep(
     if all(isinstance(d, str) for d in documents):
         raise ScenarioError(str(documents[0]))
 
+    # One key per (point, replication) slot, hashed once; equal points share their runs.
+    keys = [
+        [job_key(d, r) for r in range(replications)] if isinstance(d, dict) else None
+        for d in documents
+    ]
     parts = _parts_dir(out)
     records: dict[str, dict[str, Any]] = _load_parts(parts) if parts else {}
     jobs: dict[str, _Job] = {}
-    for document in documents:
-        if isinstance(document, dict):
-            for r in range(replications):
-                key = job_key(document, r)
+    uses: Counter[str] = Counter()
+    for document, slots in zip(documents, keys, strict=True):
+        if isinstance(document, dict) and slots is not None:
+            for r, key in enumerate(slots):
+                uses[key] += 1
                 if key not in records:
                     jobs.setdefault(key, _Job(key, document, r))
     total = len(points) * replications
-    rejected = sum(isinstance(d, str) for d in documents) * replications
-    _report(progress, records, documents, replications, total, rejected)
+    finished = failed = total - sum(uses.values())  # rejected points count as failed runs
+    finished += sum(n for key, n in uses.items() if key in records)
+    if progress is not None:
+        progress(finished, total, failed)
 
     if jobs:
         runner, close = make_executor(executor, workers=workers)
@@ -252,36 +261,18 @@ def sweep(
                 records[job.key] = record
                 if parts is not None and "error" not in record:
                     write_json(parts / f"{job.key}.json", record)
-                _report(progress, records, documents, replications, total, rejected)
+                finished += uses[job.key]
+                failed += uses[job.key] if "error" in record else 0
+                if progress is not None:
+                    progress(finished, total, failed)
         finally:
             if close:
                 runner.close()
 
-    frame = _frame(points, documents, replications, records)
+    frame = _frame(points, documents, keys, replications, records)
     if out is not None:
         write_parquet(out, frame)
     return frame
-
-
-def _report(
-    progress: ProgressFn | None,
-    records: Mapping[str, dict[str, Any]],
-    documents: Sequence[dict[str, Any] | str],
-    replications: int,
-    total: int,
-    rejected: int,
-) -> None:
-    if progress is None:
-        return
-    finished, failed = rejected, rejected
-    for document in documents:
-        if isinstance(document, dict):
-            for r in range(replications):
-                record = records.get(job_key(document, r))
-                if record is not None:
-                    finished += 1
-                    failed += "error" in record
-    progress(finished, total, failed)
 
 
 def _parts_dir(out: Path | None) -> Path | None:
@@ -306,19 +297,20 @@ def _load_parts(parts: Path) -> dict[str, dict[str, Any]]:
 def _frame(
     points: Sequence[Mapping[str, Any]],
     documents: Sequence[dict[str, Any] | str],
+    keys: Sequence[list[str] | None],
     replications: int,
     records: Mapping[str, dict[str, Any]],
 ) -> pd.DataFrame:
     params = list(dict.fromkeys(path for point in points for path in point))
     rows: list[dict[str, Any]] = []
-    for index, (point, document) in enumerate(zip(points, documents, strict=True)):
+    for index, (point, document, slots) in enumerate(zip(points, documents, keys, strict=True)):
         for r in range(replications):
             row: dict[str, Any] = {"point": index, "replication": r}
             row.update({f"{PARAM_PREFIX}{p}": point.get(p) for p in params})
-            if isinstance(document, str):
-                row["error"] = document
+            if isinstance(document, str) or slots is None:
+                row["error"] = str(document)
             else:
-                record = records.get(job_key(document, r), {"error": "not run"})
+                record = records.get(slots[r], {"error": "not run"})
                 row["error"] = record.get("error")
                 row.update(record.get("figures", {}))
             rows.append(row)

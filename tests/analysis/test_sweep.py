@@ -9,10 +9,6 @@ gives identical DataFrames. The full-size timing is benchmarks/bench_sweep.py.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +18,13 @@ import pandas.testing as pdt
 import pytest
 from support import ROOT, SCENARIOS
 
-from sim.analysis.executors import DaskExecutor, LocalExecutor, SerialExecutor, unordered
+from sim.analysis.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    SerialExecutor,
+    local_dask_cluster,
+    unordered,
+)
 from sim.analysis.sweep import grid, latin_hypercube, parse_grid, parse_range, sweep
 from sim.cli import main
 
@@ -151,52 +153,11 @@ def _inverse(x: int) -> float:
 # --------------------------------------------------------------------------- executors
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def dask_cluster(tmp_path: Path) -> Iterator[str]:
     """A real Dask scheduler and two single-thread workers, as separate processes on loopback."""
-    dask = str(Path(sys.executable).with_name("dask"))
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    logs = [open(tmp_path / f"dask-{i}.log", "w") for i in range(3)]  # noqa: SIM115
-    common = ["--no-dashboard", "--host", "127.0.0.1"]
-    procs = [
-        subprocess.Popen(
-            [dask, "scheduler", "--port", address.rsplit(":", 1)[1], *common],
-            stdout=logs[0],
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    ]
-    try:
-        for i in (1, 2):
-            procs.append(
-                subprocess.Popen(
-                    [dask, "worker", address, "--nthreads", "1", "--no-nanny", *common],
-                    stdout=logs[i],
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
-            )
+    with local_dask_cluster(workers=2, threads=1, logs=tmp_path) as address:
         yield address
-    finally:
-        # Workers first, then the scheduler; a worker that hangs in its shutdown
-        # (seen with distributed 2026.8 on SIGTERM) is killed after a grace period.
-        deadline = time.monotonic() + 5.0
-        for proc in [*procs[1:], procs[0]]:
-            proc.terminate()
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for log in logs:
-            log.close()
 
 
 def test_serial_local_processes_and_dask_give_identical_frames(
@@ -213,15 +174,59 @@ def test_serial_local_processes_and_dask_give_identical_frames(
         on_dask = sweep(BASELINE, points, 2, overrides=SHORT, executor=executor.client)
         # A lambda travels by value (cloudpickle); a function of this test module would not.
         workers = executor.client.run(lambda: str(Path(__import__("sim").__file__).parent))
+        # With the client's threads running, local workers come from a forkserver instead.
+        local_beside_dask = sweep(BASELINE, points, 2, overrides=SHORT, workers=2)
+
+        # The command line's --dask reaches the same cluster and writes the same table.
+        out = tmp_path / "cli.parquet"
+        args = ["sweep", str(BASELINE), *(f"--set={s}" for s in SHORT), "--replications", "2"]
+        grids = [
+            "--grid",
+            f"{INCREMENT}=5,20",
+            "--grid",
+            f"{BALANCER}=round_robin,least_connections",
+        ]
+        code = main([*args, *grids, "--dask", dask_cluster, "--out", str(out), "--quiet"])
+        from_cli = pd.read_parquet(out)
     finally:
         executor.close()
 
     assert serial["error"].isna().all() and len(serial) == 8
     pdt.assert_frame_equal(serial, local)
     pdt.assert_frame_equal(serial, on_dask)
+    pdt.assert_frame_equal(serial, local_beside_dask)
+    assert code == 0
+    pdt.assert_frame_equal(pd.read_parquet(_written(serial, tmp_path)), from_cli)
     # The work really ran in the two worker processes, on this checkout of the package.
     assert len(workers) == 2
     assert set(workers.values()) == {str(ROOT / "sim")}
+
+
+def _written(frame: pd.DataFrame, tmp_path: Path) -> Path:
+    """*frame* after a Parquet round trip, as the CLI's file would read back."""
+    from sim.metrics.store import write_parquet
+
+    path = tmp_path / "reference.parquet"
+    write_parquet(path, frame)
+    return path
+
+
+def test_equal_points_share_their_runs() -> None:
+    reports: list[tuple[int, int, int]] = []
+    frame = sweep(
+        BASELINE,
+        [{INCREMENT: 10}, {INCREMENT: 10}],
+        2,
+        overrides=SHORT,
+        workers=1,
+        progress=lambda *r: reports.append(r),
+    )
+    assert reports[-1] == (4, 4, 0) and len(reports) == 3  # the start, then two runs, not four
+    figures = [c for c in frame.columns if "." in c and not c.startswith("set.")]
+    pdt.assert_frame_equal(
+        frame.loc[frame.point == 0, figures].reset_index(drop=True),
+        frame.loc[frame.point == 1, figures].reset_index(drop=True),
+    )
 
 
 # --------------------------------------------------------------------------- command line
