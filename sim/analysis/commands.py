@@ -12,6 +12,7 @@ Exit statuses, so scripts and CI can rely on them:
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--out", type=Path, help="Parquet file (default reports/<name>-sweep.parquet)"
     )
     sweep.add_argument("--strict", action="store_true", help="exit 1 if any run failed")
+    sweep.add_argument(
+        "--fresh", action="store_true", help="discard stored runs (after changing the model)"
+    )
     sweep.add_argument("--quiet", action="store_true")
     sweep.set_defaults(handler=_cmd_sweep)
 
@@ -111,12 +115,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     from sim.scenario.load import load_scenario
 
-    name = load_scenario(args.scenario, args.overrides).name
+    base = load_scenario(args.scenario, args.overrides)
+    name = base.name
     out = args.out or Path("reports") / f"{name}-sweep.parquet"
     if out.suffix != ".parquet":
         raise UserError(f"--out: expected a .parquet file, got {out}")
     runs = len(points) * args.replications
     console = Console(stderr=True, quiet=args.quiet)
+    if base.variants:
+        console.print(
+            f"note: the variants of {args.scenario} ({', '.join(base.variants)}) are not "
+            "expanded; sweep their settings with --grid"
+        )
+    parts = out.with_name(out.name + ".parts")
+    if args.fresh and parts.is_dir():
+        shutil.rmtree(parts)
+    elif parts.is_dir():
+        console.print(f"resuming: runs already in {parts}/ are not repeated (--fresh to redo)")
     executor: Any = None
     if args.dask:
         executor = _connect(args.dask)

@@ -21,7 +21,10 @@ Runs stream to disk as they finish (one small JSON file per run under
 ``<out>.parts/``, written atomically and named by a hash of the scenario
 document and the replication), so an interrupted sweep resumes where it
 stopped, and changing the grid keeps the runs of the points that remain.
-Failed runs are not stored: a rerun tries them again.
+Failed runs are not stored: a rerun tries them again. Stored runs are keyed
+by the scenario, not by the simulator's code: after changing the model,
+start afresh (delete ``<out>.parts/``, or ``orchestra sweep --fresh``).
+Scenario ``variants`` are not expanded; sweep their settings instead.
 """
 
 from __future__ import annotations

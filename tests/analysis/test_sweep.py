@@ -301,3 +301,16 @@ def test_parts_are_plain_json_named_by_content(tmp_path: Path) -> None:
     record = json.loads(part.read_text())
     assert record["figures"]["tasks.completed"] == pd.read_parquet(out).loc[0, "tasks.completed"]
     assert len(part.stem) == 24
+
+
+def test_cli_resumes_unless_fresh(tmp_path: Path) -> None:
+    out = tmp_path / "r.parquet"
+    args = ["sweep", str(BASELINE), *(f"--set={s}" for s in SHORT), "--quiet", "--out", str(out)]
+    args += ["--grid", f"{INCREMENT}=10", "--workers", "1"]
+    assert main(args) == 0
+    (part,) = (tmp_path / "r.parquet.parts").glob("*.json")
+    first = part.stat().st_mtime_ns
+    assert main(args) == 0
+    assert part.stat().st_mtime_ns == first  # resumed: the stored run was not redone
+    assert main([*args, "--fresh"]) == 0
+    assert part.stat().st_mtime_ns > first  # redone (a run takes far longer than a tick)
