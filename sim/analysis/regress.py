@@ -229,6 +229,20 @@ def read_baseline(path: Path) -> Baseline:
         baseline = Baseline(**raw)
     except TypeError as exc:
         raise ScenarioError(f"{path}: expected the fields of a baseline: {exc}") from None
+    expected = {
+        "name": (str, "a string"),
+        "scenario": (str, "a path"),
+        "overrides": (list, "a list of PATH=VALUE strings"),
+        "seed": (int, "an integer"),
+        "replications": (int, "an integer"),
+        "figures": (dict, "a mapping of figure -> {rule, values}"),
+    }
+    for key, (kind, what) in expected.items():
+        value = getattr(baseline, key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ScenarioError(f"{path}: {key}: expected {what}, got {value!r}")
+    if baseline.replications < 1 or not all(isinstance(o, str) for o in baseline.overrides):
+        raise ScenarioError(f"{path}: expected replications >= 1 and overrides as strings")
     for figure, entry in baseline.figures.items():
         if not isinstance(entry, dict) or "values" not in entry or "rule" not in entry:
             raise ScenarioError(f"{path}: figures.{figure}: expected {{rule, values}}")

@@ -178,10 +178,23 @@ def test_check_bad_input_is_one_line(
     assert message in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"figures": 3, "seed": None}, "bad.json: seed: expected an integer, got None"),
+        ({"overrides": "duration=1h"}, "bad.json: overrides: expected a list"),
+        ({"colour": "red"}, "bad.json: expected the fields of a baseline"),
+        (
+            {"figures": {"wait_s.p99": {"values": []}}},
+            "figures.wait_s.p99: expected {rule, values}",
+        ),
+    ],
+)
 def test_a_broken_baseline_file_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    edit: dict[str, object], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "bad.json").write_text('{"name": "bad", "figures": 3}')
+    raw = json.loads((BASELINES / "baseline_1h.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps({**raw, **edit}))
     assert main(["check", "--baseline", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
-    assert "bad.json: expected the fields of a baseline" in err
+    assert message in err and len(err.splitlines()) == 1
