@@ -20,6 +20,11 @@ The sweep: baseline_200.yaml, 1 simulated hour (10 minutes warm-up), over
 4 scale-up increments x 4 scale-up cooldowns x 2 load balancers, 3
 replications per point on common random numbers: 96 runs.
 
+Measured on the shared 2-core machine (two runs of the script, best of 2
+rounds each; parallel headroom 1.5-1.8x at the time): 1 worker 42-43 s,
+2 local processes 1.67-1.75x faster, Dask with 2 workers 1.54-1.71x faster,
+the three DataFrames identical (96 rows x 59 columns).
+
 Run with ``python benchmarks/bench_sweep.py`` (``--quick`` for 8 points x 2
 replications over 20 minutes). Prints a table; writes nothing.
 """
