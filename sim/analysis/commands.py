@@ -35,8 +35,20 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         ),
     )
     sweep.add_argument("scenario", type=Path)
-    sweep.add_argument("--grid", action="append", default=[], metavar="PATH=v1,v2,...")
-    sweep.add_argument("--sample", action="append", default=[], metavar="PATH=lo..hi")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="PATH=v1,v2,...",
+        help="values of one setting; several --grid give every combination",
+    )
+    sweep.add_argument(
+        "--sample",
+        action="append",
+        default=[],
+        metavar="PATH=lo..hi",
+        help="a numeric range to sample (integers if both ends are)",
+    )
     sweep.add_argument("--points", type=int, default=8, help="sample size for --sample")
     sweep.add_argument("--sample-seed", type=int, default=0, help="seed of the sample design")
     sweep.add_argument("--replications", type=int, default=1, metavar="R")

@@ -80,7 +80,7 @@ def test_pinned_baselines_pass(
     junit = tmp_path / "check.xml"
     code = main(["check", "--baseline", str(BASELINES), "--junit", str(junit)])
     out = capsys.readouterr().out
-    assert code == 0, out
+    assert code == 0, f"{out}\nIf the model changed on purpose: make check-update, review, commit."
     assert "nothing got worse" in out
     suites = ET.parse(junit).getroot()
     cases = suites.findall(".//testcase")
