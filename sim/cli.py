@@ -81,9 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the scenario JSON Schema")
     schema.add_argument("--markdown", action="store_true", help="the reference as Markdown")
     schema.set_defaults(handler=_cmd_schema)
-    from sim.analysis.commands import add_commands as add_analysis_commands
+    from sim.analysis.cli import add_commands as add_analysis_commands
 
     add_analysis_commands(sub)
+
+    from sim.live.cli import add_commands as add_live_commands
+
+    add_live_commands(sub)
+
+    from sim.analysis.sweep_cli import add_commands as add_sweep_commands
+
+    add_sweep_commands(sub)
     return parser
 
 
@@ -243,6 +251,10 @@ COMPARED = (
     ("SLO met", ("slo", "met")),
     ("tasks lost", ("tasks", "lost")),
     ("tasks retried", ("tasks", "retried")),
+    ("attempt error rate", ("errors", "attempt_error_rate")),
+    ("dispatch p99 (s)", ("dispatch_s", "p99")),
+    ("chief utilisation", ("coordination", "chief_utilization")),
+    ("messages / s", ("coordination", "messages_per_s")),
     ("agents failed", ("failures", "agents")),
     ("detect mean (s)", ("failures", "detect_s", "mean")),
     ("recover mean (s)", ("failures", "recover_s", "mean")),

@@ -85,6 +85,7 @@ class Rule:
 #: What CI watches by default: p99, cost, lost tasks, SLO breaches (DESIGN.md) and throughput.
 DEFAULT_RULES: dict[str, Rule] = {
     "tasks.lost": Rule("tolerance", "lower"),
+    "tasks.failed": Rule("welch", "lower", abs=1.0),
     "tasks.completed": Rule("tolerance", "higher", rel=0.01),
     "throughput_per_min": Rule("welch", "higher", rel=0.005),
     "wait_s.p99": Rule("welch", "lower", abs=0.5, rel=0.02),
@@ -94,6 +95,7 @@ DEFAULT_RULES: dict[str, Rule] = {
     "cost.usd_per_1k_tasks": Rule("welch", "lower", rel=0.005),
     "cost.usd_per_day": Rule("welch", "lower", rel=0.005),
     "elections.downtime_s": Rule("welch", "lower", abs=1.0),
+    "dispatch_s.p99": Rule("welch", "lower", abs=0.01, rel=0.05),
 }
 
 
@@ -347,7 +349,7 @@ def run_check(
                 overrides=overrides,
                 seed=old.seed if seed is None else seed,
                 replications=replications or old.replications,
-                figures={f: {"rule": e["rule"], "values": []} for f, e in old.figures.items()},
+                figures=_rules_for(old),
             )
             path = old.scenario_path(root)
         else:
@@ -409,6 +411,18 @@ def run_check(
                 )
             )
     return CheckResult(judgements, errors, baselines, identical)
+
+
+def _rules_for(old: Baseline) -> dict[str, dict[str, Any]]:
+    """The baseline's own rules, plus a default rule for any figure watched since it was pinned."""
+    names = dict.fromkeys([*DEFAULT_RULES, *old.figures])
+    return {
+        f: {
+            "rule": old.figures[f]["rule"] if f in old.figures else asdict(DEFAULT_RULES[f]),
+            "values": [],
+        }
+        for f in names
+    }
 
 
 def _number(value: Any) -> float:

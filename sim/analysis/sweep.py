@@ -56,6 +56,10 @@ ProgressFn = Callable[[int, int, int], None]
 
 PARAM_PREFIX = "set."
 
+#: Summary sections that list only what happened (alerts that fired, failure reasons
+#: seen): their keys differ between runs, a missing one means zero.
+COUNT_SECTIONS = ("alerts.", "errors.failed_by_reason.")
+
 
 # --------------------------------------------------------------------------- designs
 
@@ -150,9 +154,9 @@ def run_job(document: dict[str, Any], replication: int) -> dict[str, Any]:
 
 
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested summary into dotted columns; alert counts in name order."""
+    """Nested summary into dotted columns; sparse count sections in name order."""
     flat: dict[str, Any] = {}
-    items = sorted(summary.items()) if prefix == "alerts." else summary.items()
+    items = sorted(summary.items()) if prefix in COUNT_SECTIONS else summary.items()
     for key, value in items:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
@@ -322,8 +326,8 @@ def _frame(
         if column.startswith(PARAM_PREFIX):
             frame[column] = _uniform(frame[column])
     ok = frame["error"].isna()
-    for column in [c for c in frame.columns if c.startswith("alerts.")]:
-        frame.loc[ok, column] = frame.loc[ok, column].fillna(0)  # an alert that never fired
+    for column in [c for c in frame.columns if c.startswith(COUNT_SECTIONS)]:
+        frame.loc[ok, column] = frame.loc[ok, column].fillna(0)  # e.g. an alert that never fired
         if ok.all():
             frame[column] = frame[column].astype("int64")
     frame["error"] = frame["error"].astype(object).where(~ok, None)

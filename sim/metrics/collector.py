@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.traffic import CoordinatorRow, TrafficRow
+
 VALUE_COLUMNS = (
     "total_agents",
     "active_agents",
@@ -41,6 +43,9 @@ VALUE_COLUMNS = (
     "error_count",
     "avg_task_duration_s",
     "cost_usd",
+    "messages",
+    "message_bytes",
+    "queue_delay_s",
 )
 
 
@@ -88,21 +93,69 @@ class MetricsCollector:
         self._zone_latencies: dict[str, list[float]] = {z: [] for z in zones}
         self._completed: dict[str, int] = dict.fromkeys(zones, 0)
         self._failed: dict[str, int] = dict.fromkeys(zones, 0)
+        #: Failures for the error rate: failed attempts, plus tasks failed for good otherwise.
+        self._errors: dict[str, int] = dict.fromkeys(zones, 0)
         self._total_completed = 0
         self._last_time = 0.0
         self._rows: list[dict[str, Any]] = []
 
     def task_finished(
-        self, zone: str, latency_s: float, wait_s: float = 0.0, *, failed: bool = False
+        self,
+        zone: str,
+        latency_s: float,
+        wait_s: float = 0.0,
+        *,
+        failed: bool = False,
+        attempt_counted: bool = False,
     ) -> None:
-        """Count one finished task (latency: arrival to completion; wait: to service start)."""
+        """Count one finished task (latency: arrival to completion; wait: to service start).
+
+        A task that failed for good counts as an error unless its last attempt's
+        failure was already counted (*attempt_counted*).
+        """
         if failed:
             self._failed[zone] += 1
+            if not attempt_counted:
+                self._errors[zone] += 1
             return
         self._completed[zone] += 1
         self._latencies.append(latency_s)
         self._waits.append(wait_s)
         self._zone_latencies[zone].append(latency_s)
+
+    def attempt_failed(self, zone: str) -> None:
+        """An attempt ended in an error or a timeout (the task may yet succeed on a retry)."""
+        self._errors[zone] += 1
+
+    def sample_traffic(
+        self, now: float, messages: Iterable[TrafficRow], coordinators: Iterable[CoordinatorRow]
+    ) -> None:
+        """Rows for the control traffic (per message type and path) and each coordinator's load."""
+        for m in messages:
+            self._rows.append(
+                {
+                    "time_s": now,
+                    "level": "message",
+                    "id": f"{m.type}:{m.path}",
+                    "zone": None,
+                    "status": None,
+                    "messages": m.messages,
+                    "message_bytes": m.bytes,
+                }
+            )
+        for c in coordinators:
+            self._rows.append(
+                {
+                    "time_s": now,
+                    "level": "coordinator",
+                    "id": c.name,
+                    "zone": None,
+                    "status": c.role,
+                    "utilization": c.utilization,
+                    "messages": c.messages,
+                    "queue_delay_s": c.queue_delay_s,
+                }
+            )
 
     def sample(
         self, now: float, zones: Sequence[ZoneSnapshot], cost_usd: float = math.nan
@@ -115,6 +168,7 @@ class MetricsCollector:
         self._last_time = now
         total_done = sum(self._completed.values())
         total_failed = sum(self._failed.values())
+        total_errors = sum(self._errors.values())
         self._total_completed += total_done
         p50, p99, avg = _percentiles(self._latencies)
         w50, w99, w_avg = _percentiles(self._waits)
@@ -134,7 +188,7 @@ class MetricsCollector:
             "tasks_completed": float(self._total_completed),
             "tasks_failed": float(total_failed),
             "throughput_per_min": total_done * 60.0 / span,
-            "error_rate": _ratio(total_failed, total_done + total_failed),
+            "error_rate": _ratio(total_errors, total_done + total_errors),
             "p50_latency_s": p50,
             "p99_latency_s": p99,
             "avg_latency_s": avg,
@@ -148,6 +202,7 @@ class MetricsCollector:
         self._rows.append(global_row)
         for z in zones:
             done, failed = self._completed[z.zone], self._failed[z.zone]
+            errors = self._errors[z.zone]
             p50, p99, avg = _percentiles(self._zone_latencies[z.zone])
             self._rows.append(
                 {
@@ -164,7 +219,7 @@ class MetricsCollector:
                     "tasks_completed": float(done),
                     "tasks_failed": float(failed),
                     "throughput_per_min": done * 60.0 / span,
-                    "error_rate": _ratio(failed, done + failed),
+                    "error_rate": _ratio(errors, done + errors),
                     "p50_latency_s": p50,
                     "p99_latency_s": p99,
                     "avg_latency_s": avg,
@@ -174,6 +229,7 @@ class MetricsCollector:
             )
             self._completed[z.zone] = 0
             self._failed[z.zone] = 0
+            self._errors[z.zone] = 0
             self._zone_latencies[z.zone] = []
         self._latencies = []
         self._waits = []
@@ -207,6 +263,10 @@ class MetricsCollector:
                     "avg_task_duration_s": a.avg_task_duration_s,
                 }
             )
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add rows sampled elsewhere (a live coordinator's, read back from the broker)."""
+        self._rows.extend(rows)
 
     def frame(self, replication: int) -> pd.DataFrame:
         """All rows as the documented ``metrics.parquet`` table."""

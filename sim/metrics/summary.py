@@ -20,8 +20,28 @@ import pandas as pd
 from sim.metrics.cost import compute_cost
 from sim.scenario.schema import Scenario
 
-#: Two-sided Student-t quantiles by degrees of freedom, for 95 % and 99 % intervals.
+#: Student-t quantiles by degrees of freedom: 0.975 and 0.995 for two-sided 95 % and 99 %
+#: intervals, 0.95 for one-sided 95 % bounds (the planner's "meets the SLO with 95 % confidence").
 _T_TABLE: dict[float, dict[int, float]] = {
+    0.95: {
+        1: 6.314,
+        2: 2.920,
+        3: 2.353,
+        4: 2.132,
+        5: 2.015,
+        6: 1.943,
+        7: 1.895,
+        8: 1.860,
+        9: 1.833,
+        10: 1.812,
+        12: 1.782,
+        15: 1.753,
+        20: 1.725,
+        25: 1.708,
+        30: 1.697,
+        60: 1.671,
+        120: 1.658,
+    },
     0.975: {
         1: 12.706,
         2: 4.303,
@@ -61,11 +81,11 @@ _T_TABLE: dict[float, dict[int, float]] = {
         120: 2.617,
     },
 }
-_Z = {0.975: 1.960, 0.995: 2.576}
+_Z = {0.95: 1.645, 0.975: 1.960, 0.995: 2.576}
 
 
 def t_quantile(df: int, q: float = 0.975) -> float:
-    """Student-t quantile *q* (0.975 or 0.995) for *df* degrees of freedom.
+    """Student-t quantile *q* (0.95, 0.975 or 0.995) for *df* degrees of freedom.
 
     Between tabulated points the next smaller df is used, which overstates the
     quantile slightly: intervals err on the wide side, never the narrow one.
@@ -198,6 +218,9 @@ def summarize(
             "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
         },
         "error_rate": error_rate,
+        "errors": error_figures(tasks, counts),
+        "dispatch_s": dispatch_figures(done),
+        "coordination": coordination_figures(metrics, warmup),
         "slo": {
             "met": bool(slo_met),
             "breaches": breaches,
@@ -206,6 +229,66 @@ def summarize(
             "p99_latency_target_s": slo.p99_latency,
         },
         "events_sha256": events_sha256,
+    }
+
+
+#: Reasons an attempt fails without its agent failing (task errors, not crashes).
+ATTEMPT_FAULTS = ("error", "timeout")
+
+
+def error_figures(tasks: pd.DataFrame, counts: Mapping[str, int]) -> dict[str, Any]:
+    """Failed attempts (errors and timeouts) and why tasks failed for good.
+
+    Rates are over the warm attempts that ended: completions plus failed
+    attempts; the spec's error_rate per zone is the same ratio by zone.
+    """
+    warm = tasks[tasks["warm"]]
+    faulted = warm["outcome"].eq("retried") & warm["reason"].isin(ATTEMPT_FAULTS)
+    ended = warm["outcome"].eq("completed") | faulted
+    by_zone: dict[str, float] = {}
+    for zone, group in warm[ended].groupby("zone"):
+        faults = group["outcome"].eq("retried").sum()
+        by_zone[str(zone)] = float(faults / len(group)) if len(group) else math.nan
+    failed = tasks[tasks["outcome"] == "failed"]
+    return {
+        "attempt_errors": int(counts.get("attempt_errors", 0)),
+        "attempt_error_rate": float(faulted.sum() / ended.sum()) if ended.any() else math.nan,
+        "attempt_error_rate_by_zone": by_zone,
+        "timeouts": int((tasks["outcome"].eq("retried") & tasks["reason"].eq("timeout")).sum()),
+        "failed_by_reason": {str(k): int(v) for k, v in failed["reason"].value_counts().items()},
+    }
+
+
+def dispatch_figures(done: pd.DataFrame) -> dict[str, float]:
+    """Arrival to assignment for tasks an agent was free for: the hierarchy's own delay.
+
+    Tasks that waited in a queue for an agent are left out; what remains is
+    routing, network and the coordinators' queues.
+    """
+    free = done[(done["queue_s"] <= 0) & (done["attempt"] == 1)]
+    delay = (free["dispatch_s"] - free["arrival_s"]).to_numpy(dtype=float)
+    return {"mean": _mean(delay), "p50": _pct(delay, 50), "p99": _pct(delay, 99)}
+
+
+def coordination_figures(metrics: pd.DataFrame, warmup: float) -> dict[str, Any]:
+    """Coordinator load and control traffic over the warm part of the run."""
+    warm = metrics[metrics["time_s"] > warmup]
+    coords = warm[warm["level"] == "coordinator"]
+    messages = warm[warm["level"] == "message"]
+    span = float(warm["time_s"].max() - warmup) if len(warm) else 0.0
+
+    def busiest(role: str) -> float:
+        rows = coords[coords["status"] == role]
+        return float(rows.groupby("id")["utilization"].mean().max()) if len(rows) else math.nan
+
+    chief = coords[coords["status"] == "chief"]
+    return {
+        "chief_utilization": busiest("chief"),
+        "zone_utilization_max": busiest("zone"),
+        "team_lead_utilization_max": busiest("team_lead"),
+        "chief_queue_delay_s": float(chief["queue_delay_s"].mean()) if len(chief) else math.nan,
+        "messages_per_s": float(messages["messages"].sum() / span) if span > 0 else math.nan,
+        "bytes_per_s": float(messages["message_bytes"].sum() / span) if span > 0 else math.nan,
     }
 
 

@@ -24,6 +24,7 @@ from sim.policies.types import AgentInfo
 
 if TYPE_CHECKING:
     from sim.model.coordinator import Dispatcher
+    from sim.model.traffic import Coordinator
 
 
 def wake_with(env: simpy.Environment, wake: simpy.Event, task: Task, delay: float) -> None:
@@ -60,6 +61,7 @@ class Specialist:
         "in_flight",
         "incoming",
         "info",
+        "lead",
         "live_slots",
         "local",
         "processes",
@@ -117,6 +119,8 @@ class Specialist:
         self.stranded: list[Task] = []
         #: Service-time multiplier for a slow ("gray") agent; 1.0 when healthy.
         self.slowdown = 1.0
+        #: The queue of the team lead its messages pass through (None: not modelled).
+        self.lead: Coordinator | None = None
 
     def busy_slot_seconds(self, now: float) -> float:
         """Slot-seconds spent serving up to *now*, open services included."""
@@ -163,8 +167,15 @@ class Specialist:
                         yield env.timeout(transfer_s)
                 del self.incoming[task.id]
                 dispatcher.service_started(self, task)
-                yield env.timeout(task.work / self.speed * self.slowdown)
-                dispatcher.service_ended(self, task)
+                service = task.work / self.speed * self.slowdown
+                escalator = dispatcher.escalator
+                fault = escalator.fault(self, task, service) if escalator is not None else None
+                if fault is None:
+                    yield env.timeout(service)
+                    dispatcher.service_ended(self, task)
+                else:
+                    yield env.timeout(fault.after_s)
+                    dispatcher.attempt_failed(self, task, fault.reason)
         except simpy.Interrupt:
             return
         self.live_slots -= 1

@@ -19,6 +19,8 @@ from sim.model.agent import Specialist
 from sim.model.rng import Streams
 from sim.model.workload import WorkloadError
 from sim.model.world import World
+from sim.policies.task_faults import Burst
+from sim.scenario.faults import ErrorBurst
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 
 if TYPE_CHECKING:
@@ -194,6 +196,29 @@ class Chaos:
                 lambda _: sim.control_plane.restart(node)
             )
 
+    def _error_burst(self, spec: ErrorBurst, duration: float) -> None:
+        """Attempts error more often for a while (a bad model rollout, a flaky dependency)."""
+        sim = self.sim
+        escalator = sim.dispatcher.escalator
+        assert escalator is not None  # a scenario with an error burst always has one
+        name = f"burst-{sim.env.now:.6f}"
+        escalator.start_burst(
+            name, Burst(spec.probability, frozenset(spec.categories), frozenset(spec.zones))
+        )
+        sim.events.add(
+            sim.env.now,
+            "error_burst",
+            ",".join(spec.categories) or "all",
+            probability=spec.probability,
+            zones=",".join(spec.zones) or "all",
+        )
+
+        def end(_: simpy.Event) -> None:
+            escalator.end_burst(name)
+            sim.events.add(sim.env.now, "error_burst_end", ",".join(spec.categories) or "all")
+
+        sim.env.timeout(duration).callbacks.append(end)
+
     def inject(self, event: ChaosEvent) -> None:
         sim = self.sim
         env = sim.env
@@ -239,6 +264,8 @@ class Chaos:
                 sim.network.loss_rate = 0.0
 
             env.timeout(event.duration).callbacks.append(stop_loss)
+        elif event.error_burst is not None:
+            self._error_burst(event.error_burst, event.duration)
         elif event.slow is not None:
             slow = event.slow
             victims = select_agents(list(sim.fleet.agents.values()), slow, self.rng)

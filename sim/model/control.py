@@ -16,14 +16,13 @@ alerts); this module measures, asks and carries out.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.policies.alerts import AlertEvaluator, AlertEvent
+from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
 from sim.policies.autoscale import (
     DEFAULT_SCALE_DOWN,
     Autoscaler,
@@ -180,22 +179,7 @@ class ControlLoop:
 
     def sampled(self, now: float, row: dict[str, Any]) -> list[AlertEvent]:
         """Evaluate the alert rules on the sample just taken and act on what fires."""
-        total = row["total_agents"] + self._control_agents
-        sample = {
-            "offline_agents": row["offline_agents"],
-            "active_agents": row["active_agents"] + self._control_agents,
-            "total_agents": total,
-            "queue_depth": row["queue_depth"],
-            "error_rate": row["error_rate"],
-            "cpu_utilization": row["utilization"],
-            "utilization": row["utilization"],
-            # The spec's latency thresholds are read as response time (see Slo).
-            "p50_latency": row["p50_wait_s"],
-            "p99_latency": row["p99_wait_s"],
-            "avg_response_time": row["avg_wait_s"],
-            "throughput": row["throughput_per_min"],
-        }
-        sample = {k: v for k, v in sample.items() if not (isinstance(v, float) and math.isnan(v))}
+        sample = alert_sample(row, self._control_agents)
         transitions = self.alerts.evaluate(now, sample)
         for event in transitions:
             self.sim.events.add(

@@ -30,10 +30,12 @@ from sim.model.agent import Specialist, wake_with
 from sim.model.dagjob import DagJob
 from sim.model.network import AgentMessage, MessageType, Network
 from sim.model.task import Task
+from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
 
 if TYPE_CHECKING:
     from sim.model.control_plane import ControlPlane
+    from sim.model.escalation import Escalator
 from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import TaskInfo
@@ -61,6 +63,8 @@ class ZoneState:
     detected_down: bool = False
     #: TASK_ASSIGN messages that reached the zone while its coordinator was down.
     stranded: list[Task] = field(default_factory=list)
+    #: The queue of the coordinator that processes the zone's messages (None: unlimited).
+    coord: Coordinator | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +105,14 @@ class Dispatcher:
         self.task_log = task_log
         self.events = events
         self.spill = spill
+        #: Control traffic: message counters and the coordinators' queues (set by the engine).
+        self.traffic: Traffic | None = None
+        self._msgs = [0] * len(Kind)
+        self._chief: Coordinator | None = None
+        #: Failed attempts' escalation (None: attempts never fail).
+        self.escalator: Escalator | None = None
+        #: Attempts that ended in an error or a timeout.
+        self.attempt_errors = 0
         self._seq = itertools.count()
         self._ids = itertools.count(1)
         #: Every task submitted and not yet finished, by id: the conservation ledger.
@@ -166,9 +178,21 @@ class Dispatcher:
         """A held task's assignment is committed by a leader: dispatch it."""
         self._send_to_zone(task)
 
-    def _send_to_zone(self, task: Task, extra: float = 0.0) -> None:
-        zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
+    def use_traffic(self, traffic: Traffic) -> None:
+        """Count messages into *traffic* and queue them at its coordinators."""
+        self.traffic = traffic
+        self._msgs = traffic.counts
+        self._chief = traffic.chief_queue()
+        for name, zone in self.zones.items():
+            zone.coord = traffic.zone_coordinator(name)
+
+    def _send_to_zone(self, task: Task, extra: float = 0.0, zone: str = "") -> None:
+        if not zone:
+            zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
         task.zone = zone
+        self._msgs[Kind.ASSIGN_GRPC] += 1
+        if self._chief is not None:
+            extra += self._chief.through(self.env.now)
         net = self.net
         if net.loss_rate and net.lost():
             # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
@@ -189,6 +213,10 @@ class Dispatcher:
     def _resend(self, event: simpy.Event) -> None:
         self.in_transit -= 1
         self._send_to_zone(cast(Task, event.value))
+
+    def send_to(self, task: Task, zone: str) -> None:
+        """The chief dispatches *task* to a zone of its choosing (an escalation's re-dispatch)."""
+        self._send_to_zone(task, zone=zone)
 
     def _delivered_to_zone(self, event: simpy.Event) -> None:
         message = cast(AgentMessage, event.value)
@@ -228,9 +256,16 @@ class Dispatcher:
                 task.id, task.category, zone, task.affinity_key, task.priority, task.critical
             )
             task.info = info
-        agent_id = self.balancer.choose(info, self.env.now)
+        state = self.zones[zone]
+        # The zone coordinator processes the message whatever it decides.
+        delay = state.coord.through(self.env.now) if state.coord is not None else 0.0
+        avoid = task.avoid
+        if avoid is None:
+            agent_id = self.balancer.choose(info, self.env.now)
+        else:
+            agent_id = self.balancer.choose_excluding(info, self.env.now, avoid)
         if agent_id is not None:
-            self._assign(self.agents[agent_id], task, self.net.zone_to_agent(zone))
+            self._assign(self.agents[agent_id], task, delay + self.net.zone_to_agent(zone))
             return
         if self.spill:
             other = self.router.spill_target(task.category, zone, self.balancer.has_room)
@@ -238,12 +273,15 @@ class Dispatcher:
                 info = TaskInfo(
                     task.id, task.category, other, task.affinity_key, task.priority, task.critical
                 )
-                agent_id = self.balancer.choose(info, self.env.now)
+                if avoid is None:
+                    agent_id = self.balancer.choose(info, self.env.now)
+                else:
+                    agent_id = self.balancer.choose_excluding(info, self.env.now, avoid)
                 if agent_id is not None:
+                    self._msgs[Kind.ASSIGN_NATS] += 1
                     latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent(other)
-                    self._assign(self.agents[agent_id], task, latency)
+                    self._assign(self.agents[agent_id], task, delay + latency)
                     return
-        state = self.zones[zone]
         task.enqueued = self.env.now
         heapq.heappush(
             state.queues.setdefault(task.category, []), (-task.priority, next(self._seq), task)
@@ -251,6 +289,9 @@ class Dispatcher:
         state.queued += 1
 
     def _assign(self, agent: Specialist, task: Task, latency: float) -> None:
+        self._msgs[Kind.ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
+        if agent.lead is not None:
+            latency += agent.lead.through(self.env.now)
         agent.in_flight += 1
         self.zones[agent.zone].in_flight += 1
         if self.team_limit is not None:
@@ -319,7 +360,7 @@ class Dispatcher:
         if self.team_limit is not None and agent.spec.team in self.closed_teams:
             return None  # its team's bulkhead is full: wait to be woken
         zones = self.zones
-        task = self._pop(agent.zone, agent.category)
+        task = self._pop(agent.zone, agent.category, agent.id)
         source = agent.zone
         if task is None and self.spill and not zones[agent.zone].down:
             for other in self.router.neighbours[agent.zone]:
@@ -327,7 +368,7 @@ class Dispatcher:
                 # An empty zone is skipped without a look at its queues; a dark one's
                 # queue lives in a coordinator nobody can reach.
                 if state.queued and not state.down:
-                    task = self._pop(other, agent.category)
+                    task = self._pop(other, agent.category, agent.id)
                     if task is not None:
                         source = other
                         break
@@ -344,15 +385,30 @@ class Dispatcher:
         task.dispatch = self.env.now
         task.agent = agent.id
         task.zone = agent.zone
-        return task, self.net.pull(agent.zone, source)
+        fetch = self.net.pull(agent.zone, source)
+        coord = zones[source].coord or self._chief  # flat: the chief keeps every queue
+        if coord is not None:
+            fetch += coord.through(self.env.now)
+        if source == agent.zone:
+            self._msgs[Kind.ASSIGN_GRPC] += 2  # the request and the task handed back
+        else:
+            self._msgs[Kind.ASSIGN_NATS] += 2
+        return task, fetch
 
-    def _pop(self, zone: str, category: str) -> Task | None:
+    def _pop(self, zone: str, category: str, agent_id: str) -> Task | None:
         state = self.zones[zone]
         queue = state.queues.get(category)
         if not queue:
             return None
+        entry = heapq.heappop(queue)
+        task = entry[2]
+        if task.avoid is not None and agent_id in task.avoid:
+            # A retry must go to someone else: take the next task, leave this one queued.
+            if not queue or agent_id in (queue[0][2].avoid or ()):
+                heapq.heappush(queue, entry)
+                return None
+            task = heapq.heapreplace(queue, entry)[2]
         state.queued -= 1
-        task = heapq.heappop(queue)[2]
         task.queued += self.env.now - task.enqueued
         task.enqueued = -1.0
         return task
@@ -367,6 +423,8 @@ class Dispatcher:
             if where is None or where[0] == agent.id:
                 continue
             slowest = max(slowest, self.net.transfer(data_mb, where[1], agent.zone))
+            if self.traffic is not None:
+                self.traffic.data_moved(data_mb, where[1] == agent.zone)
         return slowest
 
     def busy_area(self, now: float) -> float:
@@ -415,6 +473,9 @@ class Dispatcher:
         service = now - task.start
         agent.served_time += service
         report = self.net.report(agent.zone)
+        self._msgs[Kind.COMPLETE_GRPC] += 3  # specialist -> team lead -> zone -> chief
+        if self._chief is not None:
+            report += self._through_up(agent, now)
         complete = now + report
         job = task.job
         self.task_log.record(task, "completed", now, complete, service)
@@ -432,14 +493,56 @@ class Dispatcher:
                 else:
                     self.on_job_node_done(job, task.node)
 
-    def fail(self, task: Task, reason: str) -> None:
-        """The task fails for good: recorded with its reason, never silently dropped."""
+    def _through_up(self, agent: Specialist, now: float) -> float:
+        """Processing on the way up: the team lead, the zone coordinator, the chief."""
+        delay = agent.lead.through(now) if agent.lead is not None else 0.0
+        coord = self.zones[agent.zone].coord
+        if coord is not None:
+            delay += coord.through(now)
+        assert self._chief is not None
+        return delay + self._chief.through(now)
+
+    def attempt_failed(self, agent: Specialist, task: Task, reason: str) -> None:
+        """An attempt ended in an error or a timeout: free the slot, tell the team lead.
+
+        The agent reports TASK_FAILED to its team lead; what happens next is
+        the escalation policy's call (sim.model.escalation).
+        """
+        now = self.env.now
+        self.slot_freed(agent, now)
+        current = agent.current
+        index = current.index(task)
+        started = agent.busy_since.pop(index)
+        del current[index]
+        agent.busy_time += now - started
+        agent.in_flight -= 1
+        self.zones[agent.zone].in_flight -= 1
+        if self.team_limit is not None:
+            self._team_changed(agent, -1)
+        agent.errors += 1
+        agent.status = "error"
+        self.attempt_errors += 1
+        served = now - task.start
+        self.task_log.record(task, "retried", now, now, served, reason)
+        self.collector.attempt_failed(agent.zone)
+        self._msgs[Kind.FAILED_GRPC] += 1
+        assert self.escalator is not None
+        self.escalator.attempt_failed(agent, task, reason)
+
+    def fail(self, task: Task, reason: str, *, attempt_counted: bool = False) -> None:
+        """The task fails for good: recorded with its reason, never silently dropped.
+
+        *attempt_counted*: its last attempt's failure is already in the error
+        rate (an error or timeout), so the collector does not count it twice.
+        """
         now = self.env.now
         job = task.job
         self.task_log.record(task, "failed", now, now, 0.0, reason)
         del self.live[task.id]
         self.failed += 1
-        self.collector.task_finished(task.zone, now - task.arrival, failed=True)
+        self.collector.task_finished(
+            task.zone, now - task.arrival, failed=True, attempt_counted=attempt_counted
+        )
         if job is not None and self.on_job_node_failed is not None:
             self.on_job_node_failed(job, task.node)
 

@@ -28,11 +28,13 @@ from sim.model.control_plane import ControlPlane
 from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
 from sim.model.dagjob import DagJob
 from sim.model.dags import DagSource
+from sim.model.escalation import Escalator, needs_escalator
 from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.network import Network
 from sim.model.rng import Streams
 from sim.model.task import Task
+from sim.model.traffic import Traffic
 from sim.model.workload import Arrival, ServiceDemand, TaskSource
 from sim.model.world import World, build_world
 from sim.policies.balancing import make_balancer
@@ -106,6 +108,10 @@ class Simulation:
             spill=policies.spill_across_zones,
         )
         self.dispatcher.team_limit = policies.team_limit
+        self.traffic = Traffic(scenario, self.world.zones, self.world.teams)
+        self.dispatcher.use_traffic(self.traffic)
+        if needs_escalator(scenario):
+            self.dispatcher.escalator = Escalator(self.dispatcher, scenario, streams.get("errors"))
         self.fleet = Fleet(
             self.env,
             scenario,
@@ -117,6 +123,7 @@ class Simulation:
             streams.get("fleet"),
         )
         self.fleet.provision()
+        self._fleet_traffic()
         self.control = ControlLoop(self)
         self.failover = Failover(self, streams.get("health"))
         self.control_plane = ControlPlane(self, streams.get("raft"))
@@ -156,16 +163,16 @@ class Simulation:
         if event is not None:
             arrival = cast(Arrival, event.value)
             dispatcher.submitted += 1
-            dispatcher.submit(
-                Task(
-                    dispatcher.new_task_id(),
-                    env.now,
-                    arrival.category,
-                    arrival.zone,
-                    arrival.work,
-                    arrival.affinity_key,
-                )
+            task = Task(
+                dispatcher.new_task_id(),
+                env.now,
+                arrival.category,
+                arrival.zone,
+                arrival.work,
+                arrival.affinity_key,
             )
+            task.deadline = arrival.deadline
+            dispatcher.submit(task)
         following = next(self._arrival_stream, None)
         if following is not None:
             delay = max(0.0, following.time - env.now)
@@ -269,10 +276,18 @@ class Simulation:
     def _sample(self, now: float, agents: bool) -> None:
         self._last_sample = now
         row = self.collector.sample(now, self._zone_snapshots(), self.fleet.cost.total(now))
+        self.collector.sample_traffic(now, *self.traffic.sample(now))
+        self._fleet_traffic()
         self.control.sampled(now, row)
         if agents:
             self.collector.sample_agents(now, self._agent_snapshots(now))
             self._last_agent_sample = now
+
+    def _fleet_traffic(self) -> None:
+        """Tell the traffic model who is alive now: heartbeats and polls scale with it."""
+        members = {team: len(agents) for team, agents in self.dispatcher.team_members.items()}
+        per_zone = {z.name: z.active_agents for z in self.zones.values()}
+        self.traffic.fleet_changed(members, per_zone)
 
     def _zone_snapshots(self) -> list[ZoneSnapshot]:
         return [
@@ -397,6 +412,7 @@ class Simulation:
             "expired_messages": d.expired,
             "resent_messages": d.resent,
             "failed_calls": d.call_failures,
+            "attempt_errors": d.attempt_errors,
         }
         if lost != 0 or len(d.live) + d.blocked != in_flight:
             raise ConservationError(

@@ -176,6 +176,7 @@ class Failover:
             )
             if replacement is not None:
                 delays = sim.network.broadcast(sim.world.chief_region)
+                sim.traffic.broadcast(len(delays))
                 sim.events.add(
                     now,
                     "agent_replaced",

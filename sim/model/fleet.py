@@ -122,6 +122,8 @@ class Fleet:
 
     def _join(self, spec: SpecialistSpec, *, reserve: bool) -> None:
         agent = Specialist(self.env, spec)
+        if self.dispatcher.traffic is not None:
+            agent.lead = self.dispatcher.traffic.team_lead(spec.team)
         self.agents[agent.id] = agent
         zone = self.zones[spec.zone]
         zone.total_agents += 1

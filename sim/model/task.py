@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sim.model.dagjob import DagJob
+    from sim.policies.escalation import History
     from sim.policies.types import TaskInfo
 
 
@@ -28,10 +29,13 @@ class Task:
         "agent",
         "arrival",
         "attempt",
+        "avoid",
         "category",
         "critical",
+        "deadline",
         "dispatch",
         "enqueued",
+        "history",
         "home_zone",
         "id",
         "info",
@@ -79,6 +83,11 @@ class Task:
         self.agent = ""
         #: The balancer's view of the task for its current zone, built once and reused.
         self.info: TaskInfo | None = None
+        #: Its own attempt deadline in seconds (None: its category's, if any).
+        self.deadline: float | None = None
+        #: After a failed attempt: what escalation has done so far, and the agents to avoid.
+        self.history: History | None = None
+        self.avoid: frozenset[str] | None = None
 
     @property
     def job_id(self) -> int:

@@ -41,6 +41,8 @@ class Arrival(NamedTuple):
     zone: str
     work: float
     affinity_key: int | None
+    #: The task's own attempt deadline in seconds (traces may give one; None: its category's).
+    deadline: float | None = None
 
 
 # --------------------------------------------------------------------------- service times
@@ -267,6 +269,14 @@ class TaskSource:
 
         given_category, given_zone = texts("category"), texts("zone")
         given_work, given_key = numbers("work_s"), numbers("affinity_key")
+        deadlines: list[float | None] | None = None
+        if "deadline_s" in frame.columns:
+            raw = pd.to_numeric(frame["deadline_s"], errors="coerce").to_numpy(dtype=float)[order]
+            if np.any(raw[~np.isnan(raw)] <= 0) or np.any(np.isinf(raw)):
+                raise WorkloadError(
+                    f"{path}: deadline_s: expected positive seconds (or empty for none)"
+                )
+            deadlines = [None if math.isnan(v) else float(v) for v in raw]
         pending: list[tuple[int, int, int]] = []
         for i, t in enumerate(times[order].tolist()):
             if t >= self._scenario.duration:
@@ -280,7 +290,8 @@ class TaskSource:
             key: int | None = k if self._keys else None
             if given_key:
                 key = int(given_key[i])
-            yield Arrival(float(t), category, zone, work, key)
+            deadline = deadlines[i] if deadlines is not None else None
+            yield Arrival(float(t), category, zone, work, key, deadline)
 
 
 def _normalise(weights: list[float], label: str) -> np.ndarray:

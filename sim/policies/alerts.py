@@ -23,7 +23,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from sim.scenario.schema import AlertRule, Severity
@@ -250,3 +250,31 @@ def _event(
     return AlertEvent(
         now, rule.name, rule.severity, rule.action, state, value, rule.condition.metric
     )
+
+
+def alert_sample(row: Mapping[str, Any], control_agents: int) -> dict[str, float]:
+    """The alert rules' metric names, read from a global metrics row (both shells).
+
+    The row counts specialists; the rules speak of the whole fleet, so the
+    coordinating agents are added. The spec's latency thresholds are read as
+    response time (wait), as the SLO reads them. NaN (no tasks in the
+    interval) is left out: a rule on a metric without data does not fire.
+    """
+    sample = {
+        "offline_agents": row["offline_agents"],
+        "active_agents": row["active_agents"] + control_agents,
+        "total_agents": row["total_agents"] + control_agents,
+        "queue_depth": row["queue_depth"],
+        "error_rate": row["error_rate"],
+        "cpu_utilization": row["utilization"],
+        "utilization": row["utilization"],
+        "p50_latency": row["p50_wait_s"],
+        "p99_latency": row["p99_wait_s"],
+        "avg_response_time": row["avg_wait_s"],
+        "throughput": row["throughput_per_min"],
+    }
+    return {
+        k: float(v)
+        for k, v in sample.items()
+        if v is not None and not (isinstance(v, float) and math.isnan(v))
+    }

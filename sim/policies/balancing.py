@@ -102,6 +102,10 @@ class LoadBalancer(Protocol):
         """Pick an agent with room for *task*, or ``None`` to keep the task queued."""
         ...
 
+    def choose_excluding(self, task: TaskInfo, now: float, exclude: frozenset[str]) -> str | None:
+        """Like ``choose``, never returning an agent in *exclude* (a retry avoids who failed it)."""
+        ...
+
     def has_room(self, zone: str, category: str) -> bool:
         """Whether some agent of the pool is below its capacity, in O(1)."""
         ...
@@ -433,6 +437,33 @@ class _Balancer(Generic[P]):
         if task.critical:
             return pool.speeds.fastest().agent_id
         return pool.pick(task).agent_id
+
+    def choose_excluding(self, task: TaskInfo, now: float, exclude: frozenset[str]) -> str | None:
+        """Pick as ``choose`` would among the agents not in *exclude*.
+
+        Excluded picks are marked full for the moment and restored before
+        returning, so the strategy's own order decides among the rest and the
+        pool is left exactly as loaded as it was. Retries are rare next to
+        first dispatches, so the loop's cost (one pass per excluded pick) does
+        not touch the hot path.
+        """
+        if not exclude:
+            return self.choose(task, now)
+        pool = self._pools.get((task.zone, task.category))
+        if pool is None:
+            return None
+        saved: list[tuple[str, int]] = []
+        try:
+            while True:
+                choice = self.choose(task, now)
+                if choice is None or choice not in exclude:
+                    return choice
+                member = pool.members[choice]
+                saved.append((choice, member.load))
+                pool.set_load(choice, member.capacity)
+        finally:
+            for agent_id, load in reversed(saved):
+                pool.set_load(agent_id, load)
 
     def has_room(self, zone: str, category: str) -> bool:
         """Whether some agent of the pool is below its capacity (O(1))."""

@@ -63,13 +63,22 @@ SECTION_IDS = (
     "queue",
     "throughput",
     "latency-cdf",
+    "traffic",
+    "coordinators",
     "summary",
     "events",
 )
 #: Figures drawn full width (the page's rows follow the spec's dashboard).
 _WIDE_FIGURES = ("latency", "timeline", "cost")
 #: Figures in the two-column grid below them.
-_GRID_FIGURES = ("active_agents", "queue_depth", "throughput", "latency_cdf")
+_GRID_FIGURES = (
+    "active_agents",
+    "queue_depth",
+    "throughput",
+    "latency_cdf",
+    "control_traffic",
+    "coordinators",
+)
 #: Zone health (active / total) at or above this share is healthy, below the next one bad.
 HEALTHY_SHARE = 0.95
 DEGRADED_SHARE = 0.80
@@ -115,6 +124,19 @@ _FIGURE_SECTIONS: dict[str, tuple[str, str, str]] = {
         " coloured by severity (hatched: still firing at the end). Bottom: failures (red),"
         " recoveries and redistributions (green), elections (purple) and fleet changes (grey),"
         " one row per kind, with counts at the right.",
+    ),
+    "control_traffic": (
+        "traffic",
+        "Control traffic",
+        "Messages per second by type, all paths (TASK_ASSIGN, TASK_COMPLETE, TASK_FAILED,"
+        " ESCALATION, heartbeats, status polls, DAG data and broadcasts); log scale.",
+    ),
+    "coordinators": (
+        "coordinators",
+        "Coordinator load",
+        "Utilisation of the chief and of the busiest zone coordinator and team lead: task"
+        " messages plus the heartbeats and status polls they process. At 1 the queue grows"
+        " without bound and dispatch slows (the summary's dispatch and chief figures).",
     ),
     "cost": (
         "cost",
@@ -745,7 +767,8 @@ def write_report(
     The directory is created if needed. Returns the path of ``report.html``.
     Files written: ``queue_depth.png``, ``active_agents.png``, ``latency.png``,
     ``throughput.png``, ``categories.png``, ``latency_cdf.png``, ``timeline.png``,
-    ``cost.png``, ``zone_health.png`` and ``report.html``.
+    ``cost.png``, ``zone_health.png``, ``control_traffic.png``, ``coordinators.png`` and
+    ``report.html``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -71,9 +71,11 @@ FAILURE_EVENTS = (
     "agent_failed",
     "job_failed",
     "message_expired",
+    "error_burst",
+    "task_failed",
 )
 #: Recoveries and redistributions (any kind containing "redistribut" counts too).
-RECOVERY_EVENTS = ("zone_restored", "agent_detected", "agent_replaced")
+RECOVERY_EVENTS = ("zone_restored", "agent_detected", "agent_replaced", "error_burst_end")
 #: Coordinator elections.
 ELECTION_EVENTS = ("election", "leader_elected")
 #: Specialists entering and leaving the fleet.
@@ -98,6 +100,8 @@ UNMARKED_EVENTS = frozenset(
         "agent_replaced",
         "job_failed",
         "message_expired",
+        "task_failed",
+        "escalation",
         *FLEET_EVENTS,
     }
 )
@@ -1027,6 +1031,14 @@ def cost_figure(
 #: A figure drawer: (tasks, metrics, events, summary) -> Figure.
 Drawer = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, Mapping[str, Any]], Figure]
 
+
+def _traffic_plots() -> Any:
+    """The traffic figures' module (it builds on this one's helpers, so it comes in late)."""
+    from sim.report import traffic_plots
+
+    return traffic_plots
+
+
 #: File stem -> how to draw it from (tasks, metrics, events, summary).
 FIGURES: dict[str, Drawer] = {
     "queue_depth": lambda t, m, e, s: queue_depth_figure(m, e),
@@ -1038,6 +1050,8 @@ FIGURES: dict[str, Drawer] = {
     "timeline": lambda t, m, e, s: timeline_figure(m, e),
     "cost": lambda t, m, e, s: cost_figure(m, e, s),
     "zone_health": lambda t, m, e, s: zone_health_figure(m, e),
+    "control_traffic": lambda t, m, e, s: _traffic_plots().control_traffic_figure(m, e),
+    "coordinators": lambda t, m, e, s: _traffic_plots().coordinators_figure(m, e),
 }
 
 

@@ -72,7 +72,7 @@ def test_run_writes_the_documented_outputs(tmp_path: Path) -> None:
     tasks = pd.read_parquet(out / "tasks.parquet")
     assert len(tasks) == summary["tasks"]["completed"] + (tasks["outcome"] == "in_flight").sum()
     metrics = pd.read_parquet(out / "metrics.parquet")
-    assert set(metrics["level"]) == {"global", "zone", "agent"}
+    assert set(metrics["level"]) == {"global", "zone", "agent", "message", "coordinator"}
     assert len(metrics[metrics["level"] == "global"]) == 40  # one sample a minute
     events = pd.read_parquet(out / "events.parquet")
     assert {"run_start", "warmup_end", "run_end"} <= set(events["kind"])

@@ -198,6 +198,7 @@ def wide_open_fleet(dag_file: Path, **dags: object) -> Scenario:
             "duration=30m",
             "warmup=0",
             "network.enabled=false",
+            "coordination.capacity=false",
             "topology.categories={CodeGen: 1}",
             "topology.specialists=400",
             "topology.specialist.speed_cv=0",

@@ -105,8 +105,10 @@ def test_every_strategy_runs_and_conserves(strategy: str) -> None:
     assert wrong.empty  # no task ever ran on an agent of another category
 
 
-def test_latency_off_means_dispatch_is_instant() -> None:
-    result = run_scenario(short_baseline("network.enabled=false", hours=0.5))
+def test_latency_and_coordinators_off_mean_dispatch_is_instant() -> None:
+    result = run_scenario(
+        short_baseline("network.enabled=false", "coordination.capacity=false", hours=0.5)
+    )
     done = result.tasks[result.tasks["outcome"] == "completed"]
     assert (done["complete_s"] == done["end_s"]).all()
     independent = done[done["job_id"] < 0]

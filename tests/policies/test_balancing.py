@@ -673,3 +673,41 @@ def test_choices_do_not_depend_on_string_hash_randomisation() -> None:
         outputs.append(json.loads(result.stdout))
     assert outputs[0] == outputs[1]
     assert outputs[0]["affinity"] == _scripted_choices("affinity", 9)
+
+
+# ---------------------------------------------------------------------------
+# Choosing around agents a retry must avoid
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@FAST
+@given(
+    count=st.integers(1, 8),
+    loads=st.lists(st.integers(0, 2), min_size=8, max_size=8),
+    excluded=st.sets(st.integers(0, 7)),
+    critical=st.booleans(),
+)
+def test_choose_excluding_never_picks_the_excluded_and_leaves_loads_alone(
+    strategy: str, count: int, loads: list[int], excluded: set[int], critical: bool
+) -> None:
+    balancer = make_balancer(strategy, np.random.default_rng(1))
+    ids = _fill(balancer, count, capacity=2)
+    for agent_id, load in zip(ids, loads, strict=False):
+        balancer.load_changed(agent_id, load)
+    exclude = frozenset(ids[i] for i in excluded if i < count)
+    room_before = balancer.has_room("z1", "code")
+    choice = balancer.choose_excluding(_task(critical=critical), 0.0, exclude)
+    eligible = [a for a, load in zip(ids, loads, strict=False) if load < 2 and a not in exclude]
+    if eligible:
+        assert choice in eligible
+    else:
+        assert choice is None
+    # The temporary marks are undone: the pool is as loaded as before.
+    assert balancer.has_room("z1", "code") == room_before
+    if not exclude:
+        return
+    for agent_id in exclude:
+        balancer.agent_left(agent_id)
+    free = [a for a, load in zip(ids, loads, strict=False) if load < 2 and a not in exclude]
+    assert (balancer.choose(_task(critical=critical), 0.0) is not None) == bool(free)

@@ -23,6 +23,8 @@ FIGURE_FILES = (
     "timeline.png",
     "cost.png",
     "zone_health.png",
+    "control_traffic.png",
+    "coordinators.png",
 )
 EVIL = "<script>alert('x')</script>"
 ZONES = ("A", "B", "C", "D")

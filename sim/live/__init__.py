@@ -1,0 +1,1 @@
+"""The live shell: the policies of sim.policies driving real agent processes over NATS JetStream."""

@@ -1,0 +1,215 @@
+"""``orchestra live run``, ``orchestra live agent`` and ``orchestra compare``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    live = sub.add_parser("live", help="drive real agent processes over NATS JetStream")
+    live_sub = live.add_subparsers(dest="live_command", required=True)
+
+    run = live_sub.add_parser("run", help="run a scenario live and write its report")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--time-scale", type=float, default=60.0, help="scenario s per wall s")
+    run.add_argument("--duration", help="override the scenario's duration (e.g. 2m)")
+    run.add_argument("--agents", type=int, help="scale the fleet down to N specialists")
+    run.add_argument("--nats", help="use this broker (nats://HOST:PORT) instead of an embedded one")
+    run.add_argument(
+        "--handler",
+        dest="agent_handler",
+        default="sleep",
+        help="sleep | command:TEMPLATE | mod:func",
+    )
+    run.add_argument("--webhook", help="URL that page_oncall / notify_slack alerts POST to")
+    run.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    run.add_argument("--grace", type=float, default=60.0, help="wall s to finish work at the end")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    run.add_argument("--out", type=Path, help="output directory (default reports/<name>-live/)")
+    run.add_argument("--no-report", action="store_true")
+    run.add_argument("--quiet", action="store_true")
+    run.set_defaults(handler=_cmd_live_run)
+
+    from sim.live.agent import add_agent_arguments
+
+    agent = live_sub.add_parser("agent", help="one agent process (heartbeats, pulls, runs)")
+    add_agent_arguments(agent)
+    agent.set_defaults(handler=_cmd_agent)
+
+    compare = sub.add_parser("compare", help="two run directories side by side (sim or live)")
+    compare.add_argument("first", type=Path)
+    compare.add_argument("second", type=Path)
+    compare.add_argument("--json", action="store_true", help="print the table as JSON")
+    compare.set_defaults(handler=_cmd_compare)
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    from sim.cli import UserError
+    from sim.live.agent import agent_main
+    from sim.live.transport import LiveError
+
+    try:
+        return agent_main(args)
+    except (ValueError, ImportError, LiveError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _cmd_live_run(args: argparse.Namespace) -> int:
+    from sim.cli import UserError, _print_summary
+    from sim.live.runtime import LiveOptions, live_run, scaled_scenario
+    from sim.live.transport import LiveError, env_token
+    from sim.metrics.store import atomic_write_text
+    from sim.runner import Outcome, write_outputs
+    from sim.scenario.load import load_scenario
+    from sim.scenario.units import parse_duration
+
+    overrides = list(args.overrides)
+    if args.duration is not None:
+        try:
+            parse_duration(args.duration)
+        except ValueError as exc:
+            raise UserError(f"--duration: {exc}") from None
+        overrides.append(f"duration={args.duration}")
+    if args.time_scale <= 0:
+        raise UserError(f"--time-scale: expected a positive number, got {args.time_scale}")
+    if args.agents is not None and args.agents < 1:
+        raise UserError(f"--agents: expected at least 1, got {args.agents}")
+    scenario = scaled_scenario(load_scenario(args.scenario, overrides), args.agents)
+    out_dir = args.out or Path("reports") / f"{scenario.name}-live"
+    options = LiveOptions(
+        time_scale=args.time_scale,
+        nats_url=args.nats,
+        token=env_token() if args.nats else None,
+        handler=args.agent_handler,
+        webhook_url=args.webhook,
+        metrics_port=args.metrics_port,
+        grace_s=args.grace,
+        log_dir=out_dir / "agent-logs",
+    )
+    try:
+        run = asyncio.run(live_run(scenario, options))
+    except LiveError as exc:
+        raise UserError(str(exc)) from None
+    write_outputs(Outcome(run.summary, [run.result]), out_dir, report=not args.no_report)
+    atomic_write_text(out_dir / "scenario.yaml", scenario_yaml(scenario))
+    if not args.quiet:
+        from rich.console import Console
+
+        _print_summary(Console(), run.summary, out_dir, run.wall_s)
+    return 0
+
+
+def scenario_yaml(scenario: Any) -> str:
+    """The scenario a run used, as YAML that ``load_scenario`` reads back (for replay)."""
+    document = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+#: Figures compared, with the path into summary.json.
+FIGURES = (
+    ("tasks completed", ("tasks", "completed")),
+    ("throughput / min", ("throughput_per_min",)),
+    ("latency p50 (s)", ("latency_s", "p50")),
+    ("latency p99 (s)", ("latency_s", "p99")),
+    ("wait p50 (s)", ("wait_s", "p50")),
+    ("wait p99 (s)", ("wait_s", "p99")),
+    ("utilisation", ("utilization",)),
+    ("agents min", ("agents", "min")),
+    ("agents mean", ("agents", "mean")),
+    ("agents max", ("agents", "max")),
+    ("DAG jobs completed", ("jobs", "completed")),
+)
+
+
+def comparison(first: Path, second: Path) -> dict[str, Any]:
+    """Figures, agents over time and scaling decisions of two run directories."""
+    import pandas as pd
+
+    from sim.cli import UserError
+
+    out: dict[str, Any] = {"runs": [str(first), str(second)], "figures": {}, "scaling": []}
+    summaries, events, metrics = [], [], []
+    for directory in (first, second):
+        path = directory / "summary.json"
+        if not path.exists():
+            raise UserError(f"{path}: file not found (expected a run directory)")
+        try:
+            summaries.append(json.loads(path.read_text()))
+            events.append(pd.read_parquet(directory / "events.parquet"))
+            metrics.append(pd.read_parquet(directory / "metrics.parquet"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{directory}: unreadable run directory ({exc})") from None
+    for label, keys in FIGURES:
+        values = []
+        for summary in summaries:
+            node: Any = summary
+            for key in keys:
+                node = node.get(key) if isinstance(node, dict) else None
+            values.append(node)
+        out["figures"][label] = values
+    for frame in events:
+        scale = frame[frame["kind"] == "scale"]
+        decisions = []
+        for row in scale.itertuples(index=False):
+            detail = json.loads(str(row.detail))
+            decisions.append({"time_s": float(str(row.time_s)), "delta": int(detail["delta"])})
+        out["scaling"].append(decisions)
+    out["agents_over_time"] = [
+        [
+            [float(t), float(n)]
+            for t, n in m.loc[m["level"] == "global", ["time_s", "total_agents"]].itertuples(
+                index=False
+            )
+        ]
+        for m in metrics
+    ]
+    out["same_scaling_sequence"] = [d["delta"] for d in out["scaling"][0]] == [
+        d["delta"] for d in out["scaling"][1]
+    ]
+    return out
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.cli import _fmt
+
+    result = comparison(args.first, args.second)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    console = Console()
+    table = Table(title="run comparison")
+    table.add_column("figure")
+    table.add_column(str(args.first), justify="right")
+    table.add_column(str(args.second), justify="right")
+    table.add_column("ratio", justify="right")
+    for label, (a, b) in result["figures"].items():
+        ratio = (
+            f"{b / a:.3f}"
+            if isinstance(a, int | float) and isinstance(b, int | float) and a
+            else "—"
+        )
+        table.add_row(label, _fmt(a), _fmt(b), ratio)
+    console.print(table)
+    scaling = Table(title="scaling decisions (scenario time, delta)")
+    scaling.add_column(str(args.first))
+    scaling.add_column(str(args.second))
+    first, second = result["scaling"]
+    for i in range(max(len(first), len(second))):
+        cells = [
+            f"{d[i]['time_s']:.0f} s: {d[i]['delta']:+d}" if i < len(d) else ""
+            for d in (first, second)
+        ]
+        scaling.add_row(*cells)
+    console.print(scaling)
+    same = "the same" if result["same_scaling_sequence"] else "different"
+    console.print(f"scaling sequences: {same}")
+    return 0

@@ -1,0 +1,712 @@
+"""The live coordinator: the simulator's policies, fed from the broker and the wall clock.
+
+A coordinator holds the lease in ``orch_lease`` (compare-and-set on the
+entry's revision) or waits as a standby until the lease expires. The primary
+rebuilds its state from the streams — every result first, then every
+submission — so a standby that takes over resumes exactly where the broker
+is; dispatching is idempotent (a task's message id dedupes a re-dispatch) and
+so is completion (a task id counts once). Then it loops:
+
+* submissions → zone routing (``ZoneRouter``) and, for DAG jobs, ready nodes in
+  upward-rank order (``DagProgress``) → the pool's work queue;
+* results → completions, DAG successors released, metrics;
+* heartbeats in ``orch_agents`` → the failure detector (three missed checks);
+* every evaluation interval → the autoscaler; its decision placed by
+  ``place_agents`` / ``pick_drains`` and carried out by the provisioner;
+* every metrics interval → a metrics sample, the alert rules, webhooks.
+
+Every decision is a call into sim.policies; this module only measures and acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import secrets
+import time
+import traceback
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from sim.live.clock import Clock
+from sim.live.provisioner import AgentSpec, Provisioner
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    LEASE_BUCKET,
+    RESULTS,
+    SUBMIT,
+    StreamReader,
+    connect,
+    control_subject,
+    decode,
+    encode,
+    publish,
+    task_subject,
+)
+from sim.metrics.collector import MetricsCollector, ZoneSnapshot
+from sim.policies.alerts import AlertEvaluator, alert_sample
+from sim.policies.autoscale import (
+    DEFAULT_SCALE_DOWN,
+    Autoscaler,
+    FleetObservation,
+    ScalingRules,
+    make_autoscaler,
+)
+from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
+from sim.policies.health import ConsecutiveFailureDetector
+from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.resilience import BreakerBoard, BreakerConfig
+from sim.policies.routing import ZoneRouter
+from sim.scenario.schema import Scenario
+
+
+@dataclass
+class LiveTask:
+    task_id: int
+    category: str
+    home_zone: str
+    arrival_s: float
+    work_s: float
+    job_id: int = -1
+    node: int = -1
+    dispatched: bool = False
+    started: bool = False
+    done: bool = False
+
+
+@dataclass
+class LiveJob:
+    job_id: int
+    progress: DagProgress
+    tasks: dict[int, int]  # node -> task id
+    arrival_s: float
+
+
+@dataclass
+class AgentView:
+    """What the coordinator knows of an agent from its heartbeats."""
+
+    agent_id: str
+    zone: str
+    category: str
+    status: str = "idle"
+    in_flight: int = 0
+    slots: int = 1
+    last_beat_wall: float = 0.0
+    healthy: bool = True
+    draining: bool = False
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    url: str
+    token: str | None
+    clock: Clock
+    lease_s: float = 1.5  # wall seconds a lease lasts without renewal
+    webhook_url: str | None = None
+    metrics_port: int | None = None
+    autoscale: bool = True
+
+
+@dataclass
+class _Counters:
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    started: int = 0
+    wait_sum: float = 0.0
+    busy_s: float = 0.0
+
+
+@dataclass
+class Coordinator:
+    """One coordinator replica (see the module docstring)."""
+
+    name: str
+    scenario: Scenario
+    config: CoordinatorConfig
+    provisioner: Provisioner
+    zones: tuple[str, ...]
+    categories: tuple[str, ...]
+    is_primary: bool = False
+    tasks: dict[int, LiveTask] = field(default_factory=dict)
+    jobs: dict[int, LiveJob] = field(default_factory=dict)
+    agents: dict[str, AgentView] = field(default_factory=dict)
+    counters: _Counters = field(default_factory=_Counters)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
+
+    def __post_init__(self) -> None:
+        s = self.scenario
+        health = s.health
+        interval = health.interval
+        self.detector = ConsecutiveFailureDetector(
+            interval, health.threshold, min(health.timeout, interval * 0.5)
+        )
+        rtt = {
+            (a, b): s.network.rtt_between(self._region(a), self._region(b)) or 0.0
+            for a in self.zones
+            for b in self.zones
+        }
+        self.router = ZoneRouter(self.zones, rtt)
+        breaker = s.policies.circuit_breaker
+        self.breakers = BreakerBoard(
+            BreakerConfig(failure_threshold=breaker.failure_threshold, open_s=breaker.open)
+        )
+        self.collector = MetricsCollector(list(self.zones), s.metrics.interval)
+        self.alerts = AlertEvaluator.from_scenario(s.alerts)
+        self.control_agents = s.control_agents()
+        scaling = s.scaling
+        low = max(1, scaling.min_agents - self.control_agents)
+        high = max(low, scaling.max_agents - self.control_agents)
+        settings: dict[str, Any] = {"min_agents": low, "max_agents": high}
+        settings.update(scaling.policy_settings())
+        if scaling.policy == "hpa":
+            settings["scale_down"] = ScalingRules(
+                scaling.hpa.scale_down_stabilization, DEFAULT_SCALE_DOWN.policies
+            )
+        self.autoscaler: Autoscaler = make_autoscaler(scaling.policy, scaling, **settings)
+        self.in_flight: dict[tuple[int, int], tuple[str, str, float]] = {}
+        self.requested: dict[str, AgentSpec] = {}  # started by scaling, not yet heartbeating
+        self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])
+        self._pending_done: set[int] = set()
+        self._now = -math.inf
+        self._lease_revision: int | None = None
+        self.stopped = asyncio.Event()
+        self.webhooks_sent: list[dict[str, Any]] = []
+
+    def now(self) -> float:
+        """Scenario time, never moving back (the policies require it; results arrive late)."""
+        self._now = max(self._now, self.config.clock.now())
+        return self._now
+
+    def _region(self, zone: str) -> str:
+        return next(z.region for z in self.scenario.topology.zones if z.name == zone)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Wait for the lease, then coordinate until cancelled or the lease is lost."""
+        self.nc: Client = await connect(self.config.url, self.config.token, self.name)
+        self.js: JetStreamContext = self.nc.jetstream()
+        self.lease = await self.js.key_value(LEASE_BUCKET)
+        self.registry = await self.js.key_value(AGENTS_BUCKET)
+        try:
+            while not await self._try_lease():
+                await asyncio.sleep(self.config.lease_s / 4)
+            self.is_primary = True
+            await self.event("coordinator_primary", self.name)
+            await self._lead()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug, not an outage: say so loudly; the standby takes over when the lease lapses.
+            traceback.print_exc()
+            raise
+        finally:
+            self.is_primary = False
+            self.stopped.set()
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+
+    async def _try_lease(self) -> bool:
+        """Take the lease if nobody holds a live one (compare-and-set on its revision)."""
+        value = encode({"holder": self.name, "expires": time.time() + self.config.lease_s})
+        try:
+            try:
+                entry = await self.lease.get("primary")
+            except KeyNotFoundError:
+                self._lease_revision = await self.lease.create("primary", value)
+                return True
+            holder = decode(entry.value or b"{}")
+            if holder.get("holder") != self.name and float(holder.get("expires", 0)) > time.time():
+                return False
+            self._lease_revision = await self.lease.update("primary", value, last=entry.revision)
+            return True
+        except (TimeoutError, KeyWrongLastSequenceError):
+            return False
+        except Exception as exc:
+            if "wrong last sequence" in str(exc) or "key exists" in str(exc):
+                return False
+            await asyncio.sleep(0.1)  # broker unavailable: try again later
+            return False
+
+    async def _renew(self) -> None:
+        value = encode({"holder": self.name, "expires": time.time() + self.config.lease_s})
+        deadline = time.time() + self.config.lease_s
+        while True:
+            try:
+                self._lease_revision = await self.lease.update(
+                    "primary", value, last=self._lease_revision
+                )
+                return
+            except KeyWrongLastSequenceError:
+                raise LeaseLost(self.name) from None
+            except Exception as exc:
+                if "wrong last sequence" in str(exc):
+                    raise LeaseLost(self.name) from None
+                if time.time() > deadline + 5 * self.config.lease_s:
+                    raise LeaseLost(self.name) from None  # broker gone for long: let go
+                await asyncio.sleep(0.1)
+
+    async def _lead(self) -> None:
+        suffix = secrets.token_hex(3)
+        self._results = StreamReader(self.js, RESULTS, "orch.result", f"co_{self.name}_r_{suffix}")
+        self._submits = StreamReader(self.js, SUBMIT, "orch.submit", f"co_{self.name}_s_{suffix}")
+        await self._catch_up()
+        clock = self.config.clock
+        scale = clock.scale
+        loops = [
+            self._follow(),
+            self._periodic(self.config.lease_s / 3, self._renew),
+            self._periodic(self.scenario.health.interval / scale, self.check_health),
+            self._on_grid(self.scenario.metrics.interval, self.sample),
+        ]
+        if self.config.autoscale and self.scenario.scaling.auto_scale.enabled:
+            loops.append(self._on_grid(self.scenario.scaling.evaluation_interval, self.evaluate))
+        if self.config.metrics_port is not None:
+            from sim.live.exposition import serve_metrics
+
+            loops.append(serve_metrics(self, self.config.metrics_port))
+        try:
+            await asyncio.gather(*loops)
+        except LeaseLost:
+            await self.event("coordinator_lost_lease", self.name)
+        finally:
+            await self._results.close()
+            await self._submits.close()
+
+    async def _periodic(self, period_s: float, action: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await action()
+            except LeaseLost:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
+
+    async def _on_grid(self, interval: float, action: Callable[[float], Any]) -> None:
+        """Call *action(t)* at every multiple t of *interval* (scenario s) up to the duration.
+
+        The policy sees the tick's own time, as in the simulator, not the wall
+        clock's jitter around it: a cooldown of exactly two intervals then ends
+        on a tick rather than a few milliseconds after it.
+        """
+        clock = self.config.clock
+        tick = math.floor(max(clock.now(), 0.0) / interval) + 1
+        while tick * interval <= self.scenario.duration + 1e-9:
+            await asyncio.sleep(clock.until(tick * interval))
+            try:
+                await action(max(tick * interval, self._now))
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
+            tick += 1
+        await asyncio.Event().wait()
+
+    async def _catch_up(self) -> None:
+        """Results first, then submissions: a takeover re-dispatches only what is unfinished."""
+        for reader, handle, stream in (
+            (self._results, self.on_result, RESULTS),
+            (self._submits, self.on_submit, SUBMIT),
+        ):
+            last = int((await self.js.stream_info(stream)).state.last_seq)
+            seen = 0
+            while seen < last:
+                batch = await reader.read(512, 0.5)
+                for message in batch:
+                    seen = max(seen, int(message.metadata.sequence.stream))
+                    await handle(decode(message.data))
+                if not batch:
+                    last = int((await self.js.stream_info(stream)).state.last_seq)
+
+    async def _follow(self) -> None:
+        async def follow(reader: StreamReader, handle: Callable[[dict[str, Any]], Any]) -> None:
+            while True:
+                for message in await reader.read(256, 0.5):
+                    await handle(decode(message.data))
+
+        await asyncio.gather(
+            follow(self._results, self.on_result), follow(self._submits, self.on_submit)
+        )
+
+    # ------------------------------------------------------------------ events
+
+    async def event(self, kind: str, subject: str = "", **detail: Any) -> None:
+        document = {"time_s": self.config.clock.now(), "kind": kind, "subject": subject}
+        document["detail"] = json.dumps(detail, sort_keys=True, separators=(",", ":"))
+        await publish(self.js, "orch.event", document)
+
+    # ------------------------------------------------------------------ tasks
+
+    async def on_submit(self, doc: dict[str, Any]) -> None:
+        if doc["kind"] == "task":
+            task = LiveTask(
+                int(doc["task_id"]), doc["category"], doc["zone"], doc["arrival_s"], doc["work_s"]
+            )
+            if task.task_id in self.tasks:
+                return
+            self.tasks[task.task_id] = task
+            self.counters.submitted += 1
+            if task.task_id in self._pending_done:
+                task.done = True
+                return
+            await self.dispatch(task)
+            return
+        job_id = int(doc["job_id"])
+        if job_id in self.jobs:
+            return
+        nodes = tuple(
+            DagNode(int(n["node"]), n["category"], float(n["work_s"])) for n in doc["nodes"]
+        )
+        edges = tuple(DagEdge(int(a), int(b), float(mb)) for a, b, mb in doc["edges"])
+        dag = Dag(doc.get("shape", "job"), nodes, edges)
+        progress = DagProgress(plan_dag(dag), dag)
+        job = LiveJob(job_id, progress, {}, doc["arrival_s"])
+        self.jobs[job_id] = job
+        for n in doc["nodes"]:
+            task = LiveTask(
+                int(n["task_id"]),
+                n["category"],
+                doc["zone"],
+                doc["arrival_s"],
+                float(n["work_s"]),
+                job_id,
+                int(n["node"]),
+            )
+            self.tasks[task.task_id] = task
+            job.tasks[task.node] = task.task_id
+            self.counters.submitted += 1
+        # Nodes finished before a takeover complete in topological order, then the rest goes out.
+        ready = progress.ready()
+        while True:
+            finished = [n for n in ready if job.tasks[n] in self._pending_done]
+            if not finished:
+                break
+            for node in finished:
+                self.tasks[job.tasks[node]].done = True
+                ready = [r for r in ready if r != node] + progress.complete(node)
+        for node in ready:
+            await self.dispatch(self.tasks[job.tasks[node]])
+
+    def pool_size(self, zone: str, category: str) -> int:
+        return sum(
+            1
+            for a in self.agents.values()
+            if a.zone == zone and a.category == category and a.healthy and not a.draining
+        )
+
+    async def dispatch(self, task: LiveTask) -> None:
+        """Route by the zone policy (around zones whose breaker is open) and enqueue once."""
+        now = self.now()
+
+        def size(zone: str, category: str) -> int:
+            if not self.breakers.allow(zone, now):
+                return 0
+            return self.pool_size(zone, category)
+
+        zone = self.router.home_zone(task.category, task.home_zone, size)
+        document = {
+            "task_id": task.task_id,
+            "job_id": task.job_id,
+            "node": task.node,
+            "category": task.category,
+            "work_s": task.work_s,
+            "arrival_s": task.arrival_s,
+        }
+        await publish(self.js, task_subject(zone, task.category), document, f"t.{task.task_id}")
+        task.dispatched = True
+        dispatch = {"kind": "dispatch", "task_id": task.task_id, "zone": zone, "dispatch_s": now}
+        await publish(self.js, "orch.result", dispatch, f"d.{task.task_id}")
+
+    async def on_result(self, doc: dict[str, Any]) -> None:
+        kind = doc["kind"]
+        task_id = int(doc["task_id"])
+        task = self.tasks.get(task_id)
+        if kind == "dispatch":
+            if task is not None:
+                task.dispatched = True
+            return
+        key = (task_id, int(doc["attempt"]))
+        if kind == "start":
+            self.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
+            if task is not None and not task.started:
+                task.started = True
+                self.counters.started += 1
+                self.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
+            return
+        self.in_flight.pop(key, None)
+        self.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
+        if task is None:  # finished before this coordinator saw its submission (catch-up)
+            self._pending_done.add(task_id)
+            return
+        if task.done:
+            self.counters.duplicates += 1  # a redelivered task that had finished: not again
+            return
+        task.done = True
+        zone = doc["zone"]
+        latency = float(doc["end_s"]) - task.arrival_s
+        wait = float(doc["start_s"]) - task.arrival_s
+        if doc["outcome"] == "completed":
+            self.counters.completed += 1
+            self.breakers.record_success(zone, self.now())
+            self.latencies.append(latency)
+            if zone in self.zones:
+                self.collector.task_finished(zone, latency, wait)
+        else:
+            self.counters.failed += 1
+            if zone in self.zones:
+                self.collector.task_finished(zone, latency, wait, failed=True)
+        if task.job_id >= 0 and task.job_id in self.jobs:
+            job = self.jobs[task.job_id]
+            for node in job.progress.complete(task.node):
+                await self.dispatch(self.tasks[job.tasks[node]])
+
+    # ------------------------------------------------------------------ health
+
+    async def check_health(self) -> None:
+        """One round of health checks: an agent is ok when its heartbeat is fresh."""
+        now = self.now()
+        interval_wall = self.scenario.health.interval / self.config.clock.scale
+        try:
+            keys = await self.registry.keys()
+        except Exception as exc:
+            if "no keys" not in str(exc).lower():
+                return  # broker unavailable: no verdicts on missing data
+            keys = []
+        seen: set[str] = set()
+        for key in keys:
+            with contextlib.suppress(KeyNotFoundError):
+                entry = await self.registry.get(key)
+                doc = decode(entry.value or b"{}")
+                seen.add(key)
+                view = self.agents.get(key)
+                if view is None:
+                    view = AgentView(key, doc["zone"], doc["category"])
+                    self.agents[key] = view
+                    self.requested.pop(key, None)
+                    await self.event("agent_joined", key, zone=view.zone, category=view.category)
+                beat_wall = float(doc["wall"])
+                view.status, view.in_flight = doc["status"], int(doc["in_flight"])
+                view.slots = int(doc.get("slots", 1))
+                view.last_beat_wall = max(view.last_beat_wall, beat_wall)
+        for view in list(self.agents.values()):
+            if view.status == "offline":
+                if view.healthy:
+                    view.healthy = False
+                    await self.event("agent_left", view.agent_id, reason="drained")
+                continue
+            # Agents beat twice per interval: a beat older than 3/4 of one is a failed check.
+            fresh = time.time() - view.last_beat_wall <= interval_wall * 0.75
+            ok = fresh and view.agent_id in seen
+            transition = self.detector.observe(view.agent_id, now, ok)
+            if transition is not None and not ok and view.healthy:
+                view.healthy = False
+                last_s = (view.last_beat_wall - self.config.clock.epoch) * self.config.clock.scale
+                held = sum(1 for a, _, _ in self.in_flight.values() if a == view.agent_id)
+                self.breakers.record_failure(view.zone, self.now())
+                await self.event(
+                    "agent_detected",
+                    view.agent_id,
+                    detect_s=now - last_s,
+                    redistributed=held,
+                    zone=view.zone,
+                )
+
+    # ------------------------------------------------------------------ scaling
+
+    def _serving(self) -> list[AgentView]:
+        return [a for a in self.agents.values() if a.healthy and not a.draining]
+
+    def observe(self, now: float) -> FleetObservation:
+        window = self.scenario.scaling.metric_window
+        while len(self._readings) > 1 and self._readings[1][0] <= now - window + 1e-9:
+            self._readings.popleft()
+        start, busy0, waits0, started0, submitted0 = self._readings[0]
+        span = max(now - start, 1e-9)
+        serving = self._serving()
+        slots = sum(a.slots for a in serving)
+        busy_now = sum(now - s for _, _, s in self.in_flight.values())
+        busy = self.counters.busy_s + busy_now - busy0
+        started = self.counters.started - started0
+        queued = self.queue_depth()
+        return FleetObservation(
+            agents=len(serving) + len(self.requested),
+            ready=len(serving),
+            starting=len(self.requested),
+            queue_depth=float(queued),
+            avg_response_time_s=(self.counters.wait_sum - waits0) / started if started else 0.0,
+            cpu_utilization=min(1.0, busy / (span * slots)) if slots else 0.0,
+            idle_fraction=sum(1 for a in serving if a.in_flight == 0) / len(serving)
+            if serving
+            else 0.0,
+            in_flight=float(len(self.in_flight)),
+            arrival_rate=(self.counters.submitted - submitted0) / span,
+        )
+
+    def queue_depth(self) -> int:
+        return sum(1 for t in self.tasks.values() if t.dispatched and not t.started and not t.done)
+
+    async def evaluate(self, at: float | None = None) -> None:
+        now = self.now() if at is None else at
+        self._now = max(self._now, now)
+        observation = self.observe(now)
+        decision = self.autoscaler.decide(observation, now)
+        busy_now = sum(now - s for _, _, s in self.in_flight.values())
+        c = self.counters
+        self._readings.append((now, c.busy_s + busy_now, c.wait_sum, c.started, c.submitted))
+        if decision.delta == 0:
+            return
+        pools = self._pools()
+        done = 0
+        if decision.delta > 0:
+            for zone, category in place_agents(decision.delta, pools):
+                spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category)
+                self.provisioner.start(spec)
+                self.requested[spec.agent_id] = spec
+                await self.event("agent_requested", spec.agent_id, zone=zone, category=category)
+                done += 1
+        else:
+            for zone, category in pick_drains(-decision.delta, pools):
+                candidates = [
+                    a for a in self._serving() if a.zone == zone and a.category == category
+                ]
+                if not candidates:
+                    continue
+                agent = min(candidates, key=lambda a: (a.in_flight, a.agent_id))
+                agent.draining = True
+                await self.nc.publish(control_subject(agent.agent_id), b"drain")
+                await self.event("agent_draining", agent.agent_id, reason=decision.policy)
+                done -= 1
+        await self.event(
+            "scale",
+            decision.policy,
+            delta=done,
+            asked=decision.delta,
+            target=decision.target,
+            reason=decision.reason,
+        )
+
+    def _pools(self) -> list[PoolLoad]:
+        loads: dict[tuple[str, str], list[int]] = {}
+        for a in self._serving():
+            entry = loads.setdefault((a.zone, a.category), [0, 0])
+            entry[0] += 1
+            entry[1] += a.in_flight
+        starting: dict[tuple[str, str], int] = {}
+        for spec in self.requested.values():
+            starting[spec.zone, spec.category] = starting.get((spec.zone, spec.category), 0) + 1
+        queued: dict[tuple[str, str], int] = {}
+        for t in self.tasks.values():
+            if t.dispatched and not t.started and not t.done:
+                queued[t.home_zone, t.category] = queued.get((t.home_zone, t.category), 0) + 1
+        return [
+            PoolLoad(
+                z,
+                c,
+                loads.get((z, c), [0, 0])[0],
+                starting.get((z, c), 0),
+                loads.get((z, c), [0, 0])[1],
+                queued.get((z, c), 0),
+            )
+            for z in self.zones
+            for c in self.categories
+        ]
+
+    # ------------------------------------------------------------------ metrics and alerts
+
+    def snapshots(self) -> list[ZoneSnapshot]:
+        out = []
+        for zone in self.zones:
+            members = [a for a in self.agents.values() if a.zone == zone]
+            serving = [a for a in members if a.healthy]
+            queued = sum(
+                1
+                for t in self.tasks.values()
+                if t.home_zone == zone and t.dispatched and not t.started and not t.done
+            )
+            held = sum(a.in_flight for a in serving)
+            out.append(
+                ZoneSnapshot(
+                    zone=zone,
+                    total_agents=len(serving),
+                    active_agents=len(serving),
+                    busy_agents=sum(1 for a in serving if a.in_flight > 0),
+                    queue_depth=queued,
+                    in_flight=held,
+                    in_system=held + queued,
+                    slots=sum(a.slots for a in serving),
+                    busy_slots=min(held, sum(a.slots for a in serving)),
+                    offline_agents=sum(1 for a in members if not a.healthy),
+                )
+            )
+        return out
+
+    async def sample(self, at: float | None = None) -> None:
+        now = self.now() if at is None else at
+        self._now = max(self._now, now)
+        row = self.collector.sample(now, self.snapshots())
+        rows = list(self.collector.recent(1 + len(self.zones), "zone"))
+        for r in [row, *rows[-len(self.zones) :]]:
+            await publish(self.js, "orch.metric", {k: _plain(v) for k, v in r.items()})
+        for event in self.alerts.evaluate(now, alert_sample(row, self.control_agents)):
+            await self.event(
+                "alert",
+                event.name,
+                state=event.state,
+                severity=event.severity,
+                action=event.action,
+                value=event.value,
+                metric=event.metric,
+            )
+            if event.state != "firing":
+                continue
+            if event.action == "scale_up_immediate" and self.config.autoscale:
+                self.autoscaler.force_scale_up(now, f"alert {event.name}")
+                await self.evaluate(now)
+            elif event.action in ("page_oncall", "notify_slack") and self.config.webhook_url:
+                payload = {
+                    "alert": event.name,
+                    "action": event.action,
+                    "severity": event.severity,
+                    "metric": event.metric,
+                    "value": event.value,
+                    "time_s": now,
+                }
+                await asyncio.to_thread(post_webhook, self.config.webhook_url, payload)
+                self.webhooks_sent.append(payload)
+
+
+class LeaseLost(Exception):
+    """Another coordinator holds the lease now: stop acting at once."""
+
+
+def post_webhook(url: str, payload: dict[str, Any]) -> None:
+    """POST *payload* as JSON to the configured URL (never anywhere else)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    except OSError as exc:
+        print(f"webhook {url}: {exc}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,487 @@
+"""``orchestra live run``: broker, coordinators, a real fleet, the scenario's workload and chaos.
+
+The run goes: start (or reach) the broker and lay out its streams; start the
+fleet's agent processes and wait for every heartbeat; publish the epoch
+(scenario second 0); start a primary and a standby coordinator; drive the
+scenario's arrivals (the simulator's own workload generators, same seed, so
+the very same arrivals) and its chaos timeline on the wall clock; after the
+duration wait for the work in flight to finish; stop everything and fold the
+broker's streams into the shared record format (sim.live.records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import secrets
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from sim.live.clock import Clock
+from sim.live.coordinator import Coordinator, CoordinatorConfig
+from sim.live.provisioner import AgentSpec, LocalProcessProvisioner
+from sim.live.records import build_records
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    BROADCAST,
+    EVENTS,
+    LEASE_BUCKET,
+    METRICS,
+    RESULTS,
+    SUBMIT,
+    TASKS,
+    EmbeddedServer,
+    Layout,
+    LiveError,
+    connect,
+    encode,
+    ensure_layout,
+    publish,
+    read_all,
+)
+from sim.metrics.records import canonical_sha256
+from sim.metrics.summary import summarize
+from sim.model.dags import DagSource
+from sim.model.network import Network
+from sim.model.rng import Streams
+from sim.model.workload import ServiceDemand, TaskSource
+from sim.model.world import build_world
+from sim.policies.dag import Dag, plan_dag
+from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario
+
+
+@dataclass
+class LiveOptions:
+    """How to run a scenario live; times in wall seconds unless named otherwise."""
+
+    time_scale: float = 60.0
+    nats_url: str | None = None  # None: an embedded broker on loopback
+    token: str | None = None
+    handler: str = "sleep"
+    webhook_url: str | None = None
+    metrics_port: int | None = None
+    store_dir: Path | None = None
+    log_dir: Path | None = None
+    grace_s: float = 60.0  # wall time allowed after the duration for work in flight
+    drain: bool = True  # wait for every submitted task after the duration
+    heartbeat_s: float | None = None  # default: the health interval, scaled
+    lease_s: float = 1.5
+    standbys: int = 1
+    #: Scenario times at which the embedded broker is stopped and restarted (same store).
+    broker_restarts: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LiveRun:
+    summary: dict[str, Any]
+    result: Any  # sim.model.engine.RunResult (the shared record format)
+    webhooks: list[dict[str, Any]]
+    wall_s: float
+
+
+def scaled_scenario(scenario: Scenario, agents: int | None) -> Scenario:
+    """*scenario* with its specialists scaled to *agents* (bounds clamped to fit)."""
+    if agents is None:
+        return scenario
+    control = scenario.control_agents()
+    scaling = scenario.scaling
+    total = agents + control
+    new_scaling = scaling.model_copy(
+        update={
+            "default_agents": total,
+            "min_agents": min(scaling.min_agents, total),
+            "max_agents": max(scaling.max_agents if scaling.max_agents <= total else total, total),
+        }
+    )
+    topology = scenario.topology.model_copy(update={"specialists": agents})
+    return scenario.model_copy(update={"topology": topology, "scaling": new_scaling})
+
+
+def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
+    """Every submission in time order, from the simulator's own generators (same seed)."""
+    streams = Streams(scenario.seed, 0)
+    demand = ServiceDemand(scenario, streams)
+    world = build_world(scenario, streams.get("world"))
+    network = Network(scenario.network, world.regions, world.chief_region, streams.get("network"))
+    tasks = ((a.time, 0, a) for a in TaskSource(scenario, streams, demand))
+    jobs = (
+        (t, 1, (dag, shape, zone))
+        for t, dag, shape, zone in DagSource(scenario, streams, demand, network)
+    )
+    next_id = 0
+    job_id = 0
+    for t, kind, item in heapq.merge(tasks, jobs, key=lambda x: (x[0], x[1])):
+        if kind == 0:
+            a: Any = item
+            yield (
+                t,
+                {
+                    "kind": "task",
+                    "task_id": next_id,
+                    "category": a.category,
+                    "zone": a.zone,
+                    "arrival_s": t,
+                    "work_s": float(a.work),
+                },
+            )
+            next_id += 1
+            continue
+        dag, shape, zone = cast(tuple[Dag, str, str], item)
+        nodes = []
+        for node in dag.nodes:
+            nodes.append(
+                {
+                    "task_id": next_id,
+                    "node": node.node_id,
+                    "category": node.category,
+                    "work_s": node.work_s,
+                }
+            )
+            next_id += 1
+        yield (
+            t,
+            {
+                "kind": "job",
+                "job_id": job_id,
+                "shape": shape,
+                "zone": zone,
+                "arrival_s": t,
+                "cp_bound_s": plan_dag(dag).cp_length_s,
+                "nodes": nodes,
+                "edges": [[e.src, e.dst, e.data_mb] for e in dag.edges],
+            },
+        )
+        job_id += 1
+
+
+async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
+    started = time.perf_counter()
+    server: EmbeddedServer | None = None
+    with contextlib.ExitStack() as stack:
+        if options.nats_url is None:
+            store = options.store_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            server = EmbeddedServer(store, token=options.token)
+            server.start()
+            stack.callback(server.stop)
+            url, token = server.url, server.token
+        else:
+            url, token = options.nats_url, options.token  # type: ignore[assignment]
+        run = _Run(scenario, options, url, token, server)
+        try:
+            return await run.execute(started)
+        finally:
+            run.provisioner.stop_all()
+    raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
+
+
+class _Run:
+    def __init__(
+        self,
+        scenario: Scenario,
+        options: LiveOptions,
+        url: str,
+        token: str | None,
+        server: EmbeddedServer | None,
+    ) -> None:
+        self.scenario, self.options, self.url, self.token, self.server = (
+            scenario,
+            options,
+            url,
+            token,
+            server,
+        )
+        self.world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
+        health = scenario.health
+        scale = options.time_scale
+        self.heartbeat_s = options.heartbeat_s or health.interval / scale / 2
+        # A dead agent's task comes back once it has certainly been declared dead.
+        self.ack_wait_s = max(0.5, (health.threshold + 1) * health.interval / scale)
+        self.provisioner = LocalProcessProvisioner(
+            url,
+            token,
+            scale,
+            handler=options.handler,
+            heartbeat_s=self.heartbeat_s,
+            ack_wait_s=self.ack_wait_s,
+            log_dir=options.log_dir,
+        )
+        self.coordinators: list[tuple[Coordinator, asyncio.Task[None]]] = []
+
+    async def execute(self, started: float) -> LiveRun:
+        scenario, options = self.scenario, self.options
+        nc = await connect(self.url, self.token, "orchestra-live-run")
+        js = nc.jetstream()
+        layout = Layout(
+            tuple(self.world.zones),
+            tuple(self.world.categories),
+            self.ack_wait_s,
+            heartbeat_ttl_s=max(2.0, 20 * self.heartbeat_s),
+        )
+        await ensure_layout(js, layout)
+        for stream in (SUBMIT, TASKS, RESULTS, EVENTS, METRICS):
+            await js.purge_stream(stream)
+        lease = await js.key_value(LEASE_BUCKET)
+        for key in ("primary", "epoch"):
+            with contextlib.suppress(Exception):
+                await lease.delete(key)
+        for spec in self.world.specialists:
+            self.provisioner.start(
+                AgentSpec(spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots)
+            )
+        await self._wait_for_fleet(js, len(self.world.specialists))
+        clock = Clock(time.time() + 0.2, options.time_scale)
+        await lease.put("epoch", encode({"epoch": clock.epoch}))
+        self.clock = clock
+        for _ in range(1 + options.standbys):
+            self._start_coordinator()
+        driver = asyncio.create_task(self._drive(js, clock))
+        chaos = asyncio.create_task(self._chaos(js, clock))
+        try:
+            await driver
+            await asyncio.sleep(clock.until(scenario.duration))
+            if options.drain:
+                await self._wait_done(options.grace_s)
+        finally:
+            chaos.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chaos
+        end_s = max(scenario.duration, clock.now())
+        webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
+        await nc.publish(BROADCAST, b"stop")
+        await self._stop_fleet()
+        for _, task in self.coordinators:
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self.coordinators), return_exceptions=True)
+        submits = await read_all(js, SUBMIT, "orch.submit")
+        results = await read_all(js, RESULTS, "orch.result")
+        events = await read_all(js, EVENTS, "orch.event")
+        metric_rows = await read_all(js, METRICS, "orch.metric")
+        await nc.close()
+        return self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)
+
+    def _outcome(
+        self,
+        end_s: float,
+        submits: list[dict[str, Any]],
+        results: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        metric_rows: list[dict[str, Any]],
+        webhooks: list[dict[str, Any]],
+        started: float,
+    ) -> LiveRun:
+        from sim.model.engine import RunResult
+
+        scenario = self.scenario
+        records = build_records(
+            scenario,
+            self.world,
+            self.options.time_scale,
+            end_s,
+            submits,
+            results,
+            events,
+            metric_rows,
+        )
+        sha = canonical_sha256(records.events)
+        summary = summarize(
+            scenario,
+            records.tasks,
+            records.metrics,
+            records.events,
+            records.agents,
+            records.jobs,
+            records.counts,
+            sha,
+        )
+        wall = time.perf_counter() - started
+        summary["live"] = {
+            "time_scale": self.options.time_scale,
+            "wall_s": wall,
+            "duplicates_ignored": records.duplicates,
+            "end_s": end_s,
+            "webhooks": len(webhooks),
+        }
+        result = RunResult(
+            scenario=scenario,
+            replication=0,
+            tasks=records.tasks,
+            metrics=records.metrics,
+            events=records.events,
+            agents=records.agents,
+            jobs=records.jobs,
+            counts=records.counts,
+            events_sha256=sha,
+            wall_s=wall,
+            sim_events=0,
+        )
+        return LiveRun(summary, result, webhooks, wall)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _start_coordinator(self) -> Coordinator:
+        config = CoordinatorConfig(
+            self.url,
+            self.token,
+            self.clock,
+            lease_s=self.options.lease_s,
+            webhook_url=self.options.webhook_url,
+            metrics_port=self.options.metrics_port,
+        )
+        name = f"coord-{len(self.coordinators)}-{secrets.token_hex(2)}"
+        coordinator = Coordinator(
+            name,
+            self.scenario,
+            config,
+            self.provisioner,
+            tuple(self.world.zones),
+            tuple(self.world.categories),
+        )
+        self.coordinators.append((coordinator, asyncio.create_task(coordinator.run())))
+        return coordinator
+
+    def primary(self) -> Coordinator | None:
+        for coordinator, task in self.coordinators:
+            if coordinator.is_primary and not task.done():
+                return coordinator
+        return None
+
+    async def _wait_for_fleet(self, js: Any, count: int) -> None:
+        registry = await js.key_value(AGENTS_BUCKET)
+        deadline = time.monotonic() + 30.0 + 1.0 * count
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if len(await registry.keys()) >= count:
+                    return
+            await asyncio.sleep(0.1)
+        raise LiveError(f"live run: the fleet of {count} agents did not come up (see agent logs)")
+
+    async def _drive(self, js: Any, clock: Clock) -> None:
+        horizon = self.scenario.duration
+        for t, document in arrivals(self.scenario):
+            if t >= horizon:
+                break
+            delay = clock.until(t)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key = f"sub.{document.get('task_id', document.get('job_id'))}.{document['kind']}"
+            await publish(js, "orch.submit", document, key)
+
+    async def _wait_done(self, grace_s: float) -> None:
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            primary = self.primary()
+            if primary is not None:
+                tasks = primary.tasks
+                if tasks and all(t.done for t in tasks.values()):
+                    return
+            await asyncio.sleep(0.1)
+
+    async def _stop_fleet(self) -> None:
+        deadline = time.monotonic() + 10.0
+        while self.provisioner.running() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _event(self, js: Any, clock: Clock, kind: str, subject: str, **detail: Any) -> None:
+        document = {
+            "time_s": clock.now(),
+            "kind": kind,
+            "subject": subject,
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+        }
+        await publish(js, "orch.event", document)
+
+    async def _chaos(self, js: Any, clock: Clock) -> None:
+        """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
+        actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
+        for index, event in enumerate(self.scenario.chaos):
+            actions.append((event.at, index, self._chaos_action(js, clock, event)))
+        for index, at in enumerate(self.options.broker_restarts):
+            actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
+        for at, _, action in sorted(actions, key=lambda a: (a[0], a[1])):
+            await asyncio.sleep(clock.until(at))
+            await action()
+        await asyncio.Event().wait()
+
+    def _broker_restart(self, js: Any, clock: Clock) -> Callable[[], Awaitable[None]]:
+        async def restart() -> None:
+            if self.server is None:
+                raise LiveError("broker restarts need the embedded broker (no --nats)")
+            await asyncio.to_thread(self.server.restart)
+            await self._event(js, clock, "broker_restart", "nats")
+
+        return restart
+
+    def _chaos_action(
+        self, js: Any, clock: Clock, event: ChaosEvent
+    ) -> Callable[[], Awaitable[None]]:
+        async def act() -> None:
+            now = clock.now()
+            if event.kill is not None:
+                victims = self._select(event.kill)
+                for agent_id in victims:
+                    self.provisioner.kill(agent_id)
+                resolved = event.model_copy(
+                    update={"at": now, "kill": AgentSelector(agents=victims)}
+                )
+                await self._event(
+                    js,
+                    clock,
+                    "chaos",
+                    "kill",
+                    event=resolved.model_dump(mode="json", exclude_none=True),
+                )
+                for agent_id in victims:
+                    await self._event(js, clock, "agent_failed", agent_id, cause="chaos")
+                if event.restart_after is not None:
+                    asyncio.get_running_loop().call_later(
+                        clock.wall(event.restart_after),
+                        self._restart_agents,
+                        victims,
+                    )
+            elif event.coordinator_crash is not None:
+                primary = self.primary()
+                for coordinator, task in self.coordinators:
+                    if coordinator is primary:
+                        task.cancel()
+                resolved = event.model_copy(update={"at": now})
+                await self._event(
+                    js,
+                    clock,
+                    "chaos",
+                    "coordinator_crash",
+                    event=resolved.model_dump(mode="json", exclude_none=True),
+                )
+                self._start_coordinator()  # the crashed replica comes back as a standby
+            else:
+                print(f"live run: chaos at {event.at} s not supported live, skipped")
+
+        return act
+
+    def _restart_agents(self, agent_ids: list[str]) -> None:
+        for agent_id in agent_ids:
+            spec = self.provisioner.specs.get(agent_id)
+            if spec is not None:
+                self.provisioner.start(spec)
+
+    def _select(self, selector: AgentSelector) -> list[str]:
+        running = self.provisioner.running()
+        if selector.agents is not None:
+            return [a for a in selector.agents if a in running]
+        specs = self.provisioner.specs
+        matching = [
+            a
+            for a in running
+            if (selector.category is None or specs[a].category == selector.category)
+            and (selector.zone is None or specs[a].zone == selector.zone)
+        ]
+        if selector.count is not None:
+            return matching[: selector.count]
+        if selector.fraction is not None:
+            return matching[: max(1, round(selector.fraction * len(matching)))]
+        return matching

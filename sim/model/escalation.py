@@ -1,0 +1,293 @@
+"""Failed attempts travelling up the hierarchy: TASK_FAILED, retries, ESCALATION, failure.
+
+Scenario: an attempt errors or times out on a specialist. The specialist
+sends TASK_FAILED to its team lead, which retries on another agent of the
+category after a backoff while its budget lasts; then it sends ESCALATION to
+the zone coordinator, which moves the task (another team, the fastest agent,
+another zone); then the zone escalates to the chief, which re-dispatches to
+a zone where the task has not failed; when every budget is spent the task
+fails for good with the reason of its last attempt.
+
+Every decision is sim.policies.escalation's; whether an attempt fails is
+sim.policies.task_faults'. This module only tells them what the fleet
+looks like, moves the task and keeps time. While a task is between its
+failure and its next dispatch it is counted in transit, so the conservation
+check still finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import simpy
+
+from sim.model.rng import Batched
+from sim.model.task import Task
+from sim.model.traffic import Kind
+from sim.policies.escalation import (
+    Action,
+    Decision,
+    EscalationConfig,
+    EscalationPolicy,
+    Feasible,
+    History,
+    ZoneMove,
+)
+from sim.policies.task_faults import AttemptFaults, Burst, Fault
+
+if TYPE_CHECKING:
+    from sim.model.agent import Specialist
+    from sim.model.coordinator import Dispatcher
+    from sim.scenario.schema import Scenario
+
+
+def escalation_config(scenario: Scenario) -> EscalationConfig:
+    spec = scenario.escalation
+    return EscalationConfig(
+        team_retries=spec.team_retries,
+        backoff_s=spec.backoff,
+        backoff_factor=spec.backoff_factor,
+        backoff_max_s=spec.backoff_max,
+        zone_moves=tuple(ZoneMove(move) for move in spec.zone_moves),
+        chief_retries=spec.chief_retries,
+    )
+
+
+def attempt_faults(scenario: Scenario) -> AttemptFaults:
+    errors = scenario.errors
+    return AttemptFaults(
+        probability=errors.probability,
+        by_category=errors.by_category,
+        deadline_s=errors.timeout,
+        deadline_by_category=errors.timeout_by_category,
+    )
+
+
+def needs_escalator(scenario: Scenario) -> bool:
+    """Whether any attempt of the run can fail (otherwise the hot path skips it all).
+
+    A trace may carry per-task deadlines, so trace-driven runs always have one.
+    """
+    return (
+        attempt_faults(scenario).active
+        or any(event.error_burst is not None for event in scenario.chaos)
+        or scenario.workload.arrivals.process == "trace"
+    )
+
+
+class Escalator:
+    """The fault draws and the escalation flow of one run."""
+
+    def __init__(self, dispatcher: Dispatcher, scenario: Scenario, rng: np.random.Generator):
+        self.d = dispatcher
+        self.env = dispatcher.env
+        self.faults = attempt_faults(scenario)
+        self.policy = EscalationPolicy(escalation_config(scenario))
+        self._uniform = Batched(lambda n: rng.random(n))
+        #: Tasks failed for good by the escalation, and escalations made, per level.
+        self.escalations = {"zone": 0, "chief": 0}
+
+    # ------------------------------------------------------------------ the attempt
+
+    def fault(self, agent: Specialist, task: Task, service_s: float) -> Fault | None:
+        """Whether this attempt fails, and when (two draws per attempt, always, for CRN)."""
+        draws = (self._uniform(), self._uniform())
+        if task.deadline is None and not self.faults.active:
+            return None
+        return self.faults.fault(task.category, agent.zone, service_s, draws, task.deadline)
+
+    def start_burst(self, name: str, burst: Burst) -> None:
+        self.faults.start_burst(name, burst)
+
+    def end_burst(self, name: str) -> None:
+        self.faults.end_burst(name)
+
+    # ------------------------------------------------------------------ the hierarchy
+
+    def _within_ttl(self, task: Task, send: Callable[[float], float], what: str) -> float | None:
+        """Seconds until a message is delivered, resending while it arrives past its TTL.
+
+        *send(now)* is one try's delay (network plus the receiving coordinator's
+        queue). A try slower than the TTL is discarded on arrival; the sender,
+        hearing nothing, sends again after the TTL — as the chief does with
+        TASK_ASSIGN. None when the resend limit is spent.
+        """
+        d, ttl, now = self.d, self.d.net.ttl, self.env.now
+        waited = 0.0
+        for _ in range(d.resend_limit + 1):
+            delay = send(now + waited)
+            if delay <= ttl:
+                return waited + delay
+            d.expired += 1
+            d.events.add(now + waited, "message_expired", what, task=task.id)
+            waited += ttl
+        return None
+
+    def attempt_failed(self, agent: Specialist, task: Task, reason: str) -> None:
+        """TASK_FAILED travels to the team lead, which decides when it gets there."""
+        d = self.d
+        lead, zone = agent.lead, agent.zone
+
+        def send(at: float) -> float:
+            hop = d.net.zone_to_agent(zone) / 2
+            return hop + (lead.through(at) if lead is not None else 0.0)
+
+        hop = self._within_ttl(task, send, "task_failed")
+        if hop is None:
+            d.fail(task, "ttl_expired", attempt_counted=True)
+            return
+        d.in_transit += 1
+        self.env.timeout(hop, (task, agent.id, agent.zone, reason)).callbacks.append(
+            self._at_team_lead
+        )
+
+    def _at_team_lead(self, event: simpy.Event) -> None:
+        task, agent_id, zone, reason = cast(tuple[Task, str, str, str], event.value)
+        d = self.d
+        d.in_transit -= 1
+        history = task.history or History()
+        feasible = self._feasible(task, history.failed(agent_id, zone, reason), zone)
+        decision = self.policy.on_failure(history, agent_id, zone, reason, feasible)
+        task.history = decision.history
+        if decision.action is Action.FAIL:
+            d.events.add(self.env.now, "task_failed", str(task.id), reason=reason)
+            d.fail(task, reason, attempt_counted=True)
+            return
+        self._reset(task)
+        task.attempt += 1
+        d.retried += 1
+        if decision.action is Action.RETRY:
+            task.avoid = frozenset(decision.history.agents)
+            d.in_transit += 1
+            self.env.timeout(decision.delay_s, (task, zone)).callbacks.append(self._redispatch)
+            return
+        self._escalate(task, zone, decision)
+
+    def _escalate(self, task: Task, zone: str, decision: Decision) -> None:
+        """ESCALATION to the zone coordinator (and on to the chief when that is the level)."""
+        d, net, now = self.d, self.d.net, self.env.now
+        coord = d.zones[zone].coord
+        chief = d.traffic.chief_queue() if d.traffic is not None else None
+        to_chief = decision.action is Action.CHIEF
+
+        def send(at: float) -> float:
+            d._msgs[Kind.ESCALATION_GRPC] += 2 if to_chief else 1
+            delay = net.zone_to_agent(zone) / 2  # team lead -> zone coordinator
+            if coord is not None:
+                delay += coord.through(at)
+            if to_chief:
+                delay += net.chief_to_zone(zone) if net.enabled else 0.0
+                if chief is not None:
+                    delay += chief.through(at + delay)
+            return delay
+
+        sent = self._within_ttl(task, send, "escalation")
+        if sent is None:
+            d.fail(task, "ttl_expired", attempt_counted=True)
+            return
+        delay = sent
+        self.escalations["chief" if to_chief else "zone"] += 1
+        d.events.add(
+            now,
+            "escalation",
+            str(task.id),
+            level=decision.action.value,
+            move=decision.move.value if decision.move is not None else "",
+            zone=zone,
+        )
+        d.in_transit += 1
+        self.env.timeout(delay, (task, zone, decision)).callbacks.append(self._escalated)
+
+    def _escalated(self, event: simpy.Event) -> None:
+        task, zone, decision = cast(tuple[Task, str, Decision], event.value)
+        d = self.d
+        d.in_transit -= 1
+        failed_agents = frozenset(decision.history.agents)
+        if decision.action is Action.CHIEF:
+            task.avoid = failed_agents
+            d.send_to(task, self._chief_zone(task, decision.history))
+            return
+        move = decision.move
+        if move is ZoneMove.ANOTHER_TEAM:
+            task.avoid = self._team_mates(task.category, zone, failed_agents)
+            d.zone_receive(task, zone)
+        elif move is ZoneMove.BIGGER_AGENT:
+            task.avoid = failed_agents
+            task.critical = True  # every balancer sends critical work to the fastest agent
+            task.info = None
+            d.zone_receive(task, zone)
+        else:
+            target = self._other_zone(task.category, zone, decision.history)
+            task.avoid = failed_agents
+            d._msgs[Kind.ESCALATION_NATS] += 1
+            latency = d.net.cross_zone(zone, target) if d.net.enabled else 0.0
+            d.in_transit += 1
+            self.env.timeout(latency, (task, target)).callbacks.append(self._redispatch)
+
+    def _redispatch(self, event: simpy.Event) -> None:
+        task, zone = cast(tuple[Task, str], event.value)
+        self.d.in_transit -= 1
+        self.d.zone_receive(task, zone)
+
+    @staticmethod
+    def _reset(task: Task) -> None:
+        task.dispatch = -1.0
+        task.start = -1.0
+        task.transfer = 0.0
+        task.agent = ""
+
+    # ------------------------------------------------------------------ what is feasible
+
+    def _pool(self, category: str, zone: str) -> list[Specialist]:
+        return [
+            a
+            for a in self.d.agents.values()
+            if a.category == category and a.zone == zone and not a.crashed and not a.draining
+        ]
+
+    def _feasible(self, task: Task, history: History, zone: str) -> Feasible:
+        failed = set(history.agents)
+        pool = self._pool(task.category, zone)
+        others = [a for a in pool if a.id not in failed]
+        failed_teams = {a.spec.team for a in pool if a.id in failed} | {
+            self.d.agents[a].spec.team for a in failed if a in self.d.agents
+        }
+        slowest_failed = max(
+            (self.d.agents[a].speed for a in failed if a in self.d.agents), default=0.0
+        )
+        return Feasible(
+            other_agents=bool(others),
+            other_team=any(a.spec.team not in failed_teams for a in others),
+            bigger_agent=any(a.speed > slowest_failed for a in others),
+            other_zone=self._untried_zones(task.category, zone, history) != [],
+            any_zone=any(self.d.balancer.size(z, task.category) for z in self.d.zones),
+        )
+
+    def _untried_zones(self, category: str, zone: str, history: History) -> list[str]:
+        d = self.d
+        return [
+            z
+            for z in d.router.neighbours[zone]
+            if z not in history.zones and d.balancer.size(z, category) > 0 and not d.zones[z].down
+        ]
+
+    def _other_zone(self, category: str, zone: str, history: History) -> str:
+        untried = self._untried_zones(category, zone, history)
+        return untried[0] if untried else zone  # nearest first (the router's order)
+
+    def _chief_zone(self, task: Task, history: History) -> str:
+        """The chief's pick: the task's home zone if it has not failed there, else the nearest."""
+        d = self.d
+        home = d.router.home_zone(task.category, task.home_zone, d.balancer.size)
+        if home not in history.zones:
+            return home
+        untried = self._untried_zones(task.category, home, history)
+        return untried[0] if untried else home
+
+    def _team_mates(self, category: str, zone: str, failed: frozenset[str]) -> frozenset[str]:
+        """Everyone of the category in the teams where it failed: the move is to another team."""
+        teams = {self.d.agents[a].spec.team for a in failed if a in self.d.agents}
+        mates = {a.id for a in self._pool(category, zone) if a.spec.team in teams}
+        return frozenset(mates | failed)

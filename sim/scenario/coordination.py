@@ -1,0 +1,81 @@
+"""Scenario section for the coordinators as a resource and the control traffic they carry.
+
+Chiefs, zone coordinators and team leads route every message of the
+hierarchy (spec sections 3.1 and 8). Each has a processing capacity — its
+vCPUs from the spec's resource table divided by the CPU one message costs —
+and a queue in front of it; at scale a coordinator saturates and dispatch
+slows. ``design: flat`` is the alternative the hierarchy is measured
+against: every specialist talks to the chief directly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, field_validator
+
+from sim.scenario.base import Duration, Strict
+
+#: Bytes on the wire per message type (payload + envelope), a typical JSON-over-gRPC size.
+DEFAULT_MESSAGE_BYTES: dict[str, int] = {
+    "task_assign": 2048,
+    "task_complete": 4096,
+    "task_failed": 1024,
+    "heartbeat": 256,
+    "status_request": 128,
+    "status_response": 512,
+    "escalation": 1024,
+    "broadcast": 512,
+}
+
+
+class Coordination(Strict):
+    """How the hierarchy carries its traffic, and what that costs the coordinators."""
+
+    design: Literal["hierarchical", "flat"] = Field(
+        "hierarchical",
+        description=(
+            "hierarchical: chief -> zone coordinator -> team lead -> specialist (the spec); "
+            "flat: the chief talks to every specialist itself (heartbeats and status included)."
+        ),
+    )
+    capacity: bool = Field(
+        True, description="Model coordinator processing capacity and queues (false: infinite)."
+    )
+    message_cpu_ms: PositiveFloat = Field(
+        2.0,
+        description=(
+            "CPU milliseconds one message costs a coordinator on one vCPU; capacity in messages "
+            "per second is vCPU x 1000 / message_cpu_ms (4 vCPU: 2,000 msg/s)."
+        ),
+    )
+    chief_vcpu: PositiveFloat | None = Field(
+        None, description="vCPU of the chief; default: topology.resources.coordinator.base."
+    )
+    zone_vcpu: PositiveFloat | None = Field(
+        None, description="vCPU of a zone coordinator; default: the coordinator's base."
+    )
+    team_lead_vcpu: PositiveFloat | None = Field(
+        None, description="vCPU of a team lead; default: topology.resources.team_lead.base."
+    )
+    status_interval: Duration = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Each coordinator polls the ones below it (STATUS_REQUEST/STATUS_RESPONSE) this often."
+        ),
+    )
+    message_bytes: dict[str, NonNegativeInt] = Field(
+        default_factory=lambda: dict(DEFAULT_MESSAGE_BYTES),
+        description="Bytes per message type, for the control-traffic metrics.",
+    )
+
+    @field_validator("message_bytes")
+    @classmethod
+    def _known_types(cls, given: dict[str, int]) -> dict[str, int]:
+        """Sizes given are merged over the defaults; an unknown type is an error."""
+        for name in given:
+            if name not in DEFAULT_MESSAGE_BYTES:
+                known = ", ".join(DEFAULT_MESSAGE_BYTES)
+                raise ValueError(f"{name}: unknown message type; expected one of {known}")
+        return {**DEFAULT_MESSAGE_BYTES, **given}

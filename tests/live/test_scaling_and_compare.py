@@ -1,0 +1,34 @@
+"""A burst live and simulated: real processes scale up and drain; compare agrees with the sim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import HERE, exactly_once, run_live
+
+from sim.live.cli import comparison
+from sim.runner import Outcome, run, write_outputs
+from sim.scenario.load import load_scenario
+
+
+def test_burst_scales_real_processes_and_matches_the_simulator(tmp_path: Path) -> None:
+    scenario = load_scenario(HERE / "burst.yaml")
+    live = run_live(scenario, tmp_path, time_scale=20.0)
+    exactly_once(live)
+    events = live.result.events
+    agents = live.result.agents
+    started = agents[(agents["role"] == "specialist") & agents["from_reserve"]]
+    assert len(started) == 6  # the scale-up became six real agent processes that heartbeat
+    left = events[events["kind"] == "agent_left"]
+    drained = left[left["time_s"] <= scenario.duration]  # (the end of the run stops the rest)
+    assert len(drained) == 6  # the quiet drained as many, each exiting on its own
+    assert set(drained["subject"]) <= set(agents["agent"])
+
+    sim_dir, live_dir = tmp_path / "sim", tmp_path / "live"
+    write_outputs(run(scenario), sim_dir, report=False)
+    write_outputs(Outcome(live.summary, [live.result]), live_dir, report=False)
+    table = comparison(sim_dir, live_dir)
+    sim_tp, live_tp = table["figures"]["throughput / min"]
+    assert abs(live_tp - sim_tp) <= 0.10 * sim_tp, (sim_tp, live_tp)
+    assert table["same_scaling_sequence"], table["scaling"]
+    assert [d["delta"] for d in table["scaling"][0]] == [6, -2, -2, -2]
