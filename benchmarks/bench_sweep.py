@@ -20,10 +20,11 @@ The sweep: baseline_200.yaml, 1 simulated hour (10 minutes warm-up), over
 4 scale-up increments x 4 scale-up cooldowns x 2 load balancers, 3
 replications per point on common random numbers: 96 runs.
 
-Measured on the shared 2-core machine (two runs of the script, best of 2
-rounds each; parallel headroom 1.5-1.8x at the time): 1 worker 42-43 s,
-2 local processes 1.67-1.75x faster, Dask with 2 workers 1.54-1.71x faster,
-the three DataFrames identical (96 rows x 59 columns).
+Measured on the shared 2-core machine (best of 2 rounds; parallel headroom
+1.85-1.98x during the run): 1 worker 50.7 s; 2 local processes 27.3 s
+(1.86x); Dask with 2 workers 29.8 s (1.70x); the three DataFrames identical
+(96 rows x 76 columns). Earlier runs under heavier load from other work gave
+1.67-1.75x and 1.54-1.71x.
 
 Run with ``python benchmarks/bench_sweep.py`` (``--quick`` for 8 points x 2
 replications over 20 minutes). Prints a table; writes nothing.
