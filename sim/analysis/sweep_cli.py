@@ -84,6 +84,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     check.add_argument("--replications", type=int, metavar="R", help="with --update")
     check.add_argument("--seed", type=int, help="with --update")
     check.add_argument("--workers", type=int, help="local worker processes")
+    check.add_argument("--dask", metavar="ADDRESS", help="run on a Dask scheduler instead")
     check.add_argument("--all", action="store_true", help="list unchanged figures too")
     check.add_argument("--quiet", action="store_true")
     check.set_defaults(handler=_cmd_check)
@@ -229,14 +230,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
     runs = sum(b.replications if b else (args.replications or 3) for _, b, _ in chosen)
     console.print(f"check: {len(chosen)} scenarios, {runs} runs")
     started = time.perf_counter()
-    result = run_check(
-        chosen,
-        args.baseline,
-        extra=args.overrides,
-        replications=args.replications,
-        seed=args.seed,
-        workers=args.workers,
-    )
+    executor = _connect(args.dask) if args.dask else None
+    try:
+        result = run_check(
+            chosen,
+            args.baseline,
+            extra=args.overrides,
+            replications=args.replications,
+            seed=args.seed,
+            executor=executor,
+            workers=args.workers,
+        )
+    finally:
+        if executor is not None:
+            executor.close()
     elapsed = time.perf_counter() - started
     out = Console(quiet=args.quiet)
     _print_check(out, result, show_all=args.all)

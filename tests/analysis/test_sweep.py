@@ -188,6 +188,9 @@ def test_serial_local_processes_and_dask_give_identical_frames(
         ]
         code = main([*args, *grids, "--dask", dask_cluster, "--out", str(out), "--quiet"])
         from_cli = pd.read_parquet(out)
+        # ... and so does the regression check.
+        check = ["check", "baseline_1h", "--baseline", str(ROOT / "baselines")]
+        check_code = main([*check, "--dask", dask_cluster, "--quiet"])
     finally:
         executor.close()
 
@@ -195,7 +198,7 @@ def test_serial_local_processes_and_dask_give_identical_frames(
     pdt.assert_frame_equal(serial, local)
     pdt.assert_frame_equal(serial, on_dask)
     pdt.assert_frame_equal(serial, local_beside_dask)
-    assert code == 0
+    assert code == 0 and check_code == 0
     pdt.assert_frame_equal(pd.read_parquet(_written(serial, tmp_path)), from_cli)
     # The work really ran in the two worker processes, on this checkout of the package.
     assert len(workers) == 2
