@@ -91,8 +91,9 @@ def test_pinned_baselines_pass(
 
 
 def test_a_worse_scaling_policy_fails_naming_scenario_and_figure(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(ROOT)  # the copied baseline's scenario path is relative to the project
     baselines = tmp_path / "baselines"
     baselines.mkdir()
     shutil.copy(BASELINES / "burst_short.json", baselines)
@@ -198,3 +199,20 @@ def test_a_broken_baseline_file_is_one_line(
     assert main(["check", "--baseline", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_figure_gone_from_the_summary_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renamed or dropped summary figure must not pass silently."""
+    monkeypatch.chdir(ROOT)  # the copied baseline's scenario path is relative to the project
+    raw = json.loads((BASELINES / "baseline_1h.json").read_text())
+    raw["figures"]["wait_s.p999"] = {"rule": raw["figures"]["wait_s.p99"]["rule"], "values": [1.0]}
+    (tmp_path / "baseline_1h.json").write_text(json.dumps(raw))
+    junit = tmp_path / "check.xml"
+    code = main(["check", "--baseline", str(tmp_path), "--junit", str(junit)])
+    assert code == 1
+    assert "wait_s.p999" in capsys.readouterr().out
+    cases = ET.parse(junit).getroot().iter("testcase")
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed == ["wait_s.p999"]
