@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NPROC  := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test lint format typecheck bench docs clean browser
+.PHONY: setup demo test lint format typecheck bench docs clean browser check check-update
 
 setup: $(STAMP)
 
@@ -33,6 +33,14 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest -n $(NPROC) -q
+
+# CI regression of the pinned scenarios in baselines/ (also run by `make test`, from pytest).
+check: setup
+	$(BIN)/orchestra check --baseline baselines --junit reports/check-junit.xml
+
+# After an intended model or policy change: re-pin every baseline (review the diff, commit it).
+check-update: setup
+	$(BIN)/orchestra check --baseline baselines --update
 
 bench: setup
 	$(BIN)/python benchmarks/bench_core.py

@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.live.cli import add_commands as add_live_commands
 
     add_live_commands(sub)
+
+    from sim.analysis.sweep_cli import add_commands as add_sweep_commands
+
+    add_sweep_commands(sub)
     return parser
 
 
