@@ -255,7 +255,10 @@ def error_figures(tasks: pd.DataFrame, counts: Mapping[str, int]) -> dict[str, A
         "attempt_error_rate": float(faulted.sum() / ended.sum()) if ended.any() else math.nan,
         "attempt_error_rate_by_zone": by_zone,
         "timeouts": int((tasks["outcome"].eq("retried") & tasks["reason"].eq("timeout")).sum()),
-        "failed_by_reason": {str(k): int(v) for k, v in failed["reason"].value_counts().items()},
+        # (reason is categorical: value_counts lists unused categories with a count of 0)
+        "failed_by_reason": {
+            str(k): int(v) for k, v in failed["reason"].value_counts().items() if v > 0
+        },
     }
 
 
