@@ -64,11 +64,9 @@ from sim.metrics.collector import MetricsCollector, ZoneSnapshot
 from sim.model.rng import Streams
 from sim.policies.alerts import AlertEvaluator, alert_sample
 from sim.policies.autoscale import (
-    DEFAULT_SCALE_DOWN,
     Autoscaler,
     FleetObservation,
-    ScalingRules,
-    make_autoscaler,
+    fleet_autoscaler,
 )
 from sim.policies.balancing import make_balancer
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
@@ -178,15 +176,7 @@ class Coordinator:
         self.alerts = AlertEvaluator.from_scenario(s.alerts)
         self.control_agents = s.control_agents()
         scaling = s.scaling
-        low = max(1, scaling.min_agents - self.control_agents)
-        high = max(low, scaling.max_agents - self.control_agents)
-        settings: dict[str, Any] = {"min_agents": low, "max_agents": high}
-        settings.update(scaling.policy_settings())
-        if scaling.policy == "hpa":
-            settings["scale_down"] = ScalingRules(
-                scaling.hpa.scale_down_stabilization, DEFAULT_SCALE_DOWN.policies
-            )
-        self.autoscaler: Autoscaler = make_autoscaler(scaling.policy, scaling, **settings)
+        self.autoscaler: Autoscaler = fleet_autoscaler(scaling, self.control_agents)
         self.in_flight: dict[tuple[int, int], tuple[str, str, float]] = {}
         self.requested: dict[str, AgentSpec] = {}  # started by scaling, not yet heartbeating
         self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])

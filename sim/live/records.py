@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.collector import MetricsCollector
-from sim.metrics.records import EventLog, TaskLog
+from sim.metrics.records import EventLog, TaskLog, coordinator_rows
 from sim.model.world import World, specialist_template
 from sim.scenario.schema import Scenario
 
@@ -278,25 +278,7 @@ def agents_frame(
         elif kind in ("agent_left", "agent_failed") and subject in rows:
             rows[subject]["left_s"] = min(rows[subject]["left_s"], float(str(row.time_s)))
             rows[subject]["failed"] = rows[subject]["failed"] or kind == "agent_failed"
-    listed = list(rows.values()) + [
-        {
-            "agent": c.agent_id,
-            "role": c.role,
-            "category": "",
-            "zone": c.zone or "",
-            "team": "",
-            "region": c.region,
-            "vcpu": c.vcpu,
-            "mem_gb": c.mem_gb,
-            "speed": 1.0,
-            "slots": 0,
-            "from_reserve": False,
-            "joined_s": 0.0,
-            "left_s": end_s,
-            "failed": False,
-        }
-        for c in world.coordinators
-    ]
+    listed = list(rows.values()) + coordinator_rows(world.coordinators, end_s)
     frame = pd.DataFrame(listed)
     frame.insert(0, "replication", np.zeros(len(frame), dtype=np.int64))
     return frame

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -189,3 +189,43 @@ def canonical_sha256(*frames: pd.DataFrame) -> str:
             else:
                 digest.update(np.ascontiguousarray(values.to_numpy()).tobytes())
     return digest.hexdigest()
+
+
+class Coordinating(Protocol):
+    """A coordinating agent as ``agents.parquet`` lists it (the world's CoordinatorSpec)."""
+
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def zone(self) -> str | None: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def vcpu(self) -> float: ...
+    @property
+    def mem_gb(self) -> float: ...
+
+
+def coordinator_rows(coordinators: Iterable[Coordinating], end_s: float) -> list[dict[str, Any]]:
+    """``agents.parquet`` rows for the coordinators: there from the start to *end_s*, no slots."""
+    return [
+        {
+            "agent": c.agent_id,
+            "role": c.role,
+            "category": "",
+            "zone": c.zone or "",
+            "team": "",
+            "region": c.region,
+            "vcpu": c.vcpu,
+            "mem_gb": c.mem_gb,
+            "speed": 1.0,
+            "slots": 0,
+            "from_reserve": False,
+            "joined_s": 0.0,
+            "left_s": end_s,
+            "failed": False,
+        }
+        for c in coordinators
+    ]

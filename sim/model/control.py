@@ -24,12 +24,10 @@ import simpy
 
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
 from sim.policies.autoscale import (
-    DEFAULT_SCALE_DOWN,
     Autoscaler,
     FleetObservation,
     ScaleDecision,
-    ScalingRules,
-    make_autoscaler,
+    fleet_autoscaler,
 )
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 
@@ -48,15 +46,7 @@ class ControlLoop:
         # Only specialists are added or drained: the policies see the specialist bounds
         # that the spec's whole-fleet bounds leave after the coordinating agents.
         self._control_agents = sim.scenario.control_agents()
-        low = max(1, scaling.min_agents - self._control_agents)
-        high = max(low, scaling.max_agents - self._control_agents)
-        settings: dict[str, Any] = {"min_agents": low, "max_agents": high}
-        settings.update(scaling.policy_settings())
-        if scaling.policy == "hpa":
-            settings["scale_down"] = ScalingRules(
-                scaling.hpa.scale_down_stabilization, DEFAULT_SCALE_DOWN.policies
-            )
-        self.autoscaler: Autoscaler = make_autoscaler(scaling.policy, scaling, **settings)
+        self.autoscaler: Autoscaler = fleet_autoscaler(scaling, self._control_agents)
         self.alerts = AlertEvaluator.from_scenario(sim.scenario.alerts)
         #: Readings of the fleet's running totals at each evaluation: (time, busy
         #: slot-seconds, sum of waits, services started, tasks submitted). The metric

@@ -20,7 +20,7 @@ import pandas as pd
 import simpy
 
 from sim.metrics.cost import CostMeter
-from sim.metrics.records import EventLog
+from sim.metrics.records import EventLog, coordinator_rows
 from sim.model.agent import Specialist
 from sim.model.coordinator import Dispatcher, ZoneState
 from sim.model.world import SpecialistSpec, World, specialist_template
@@ -243,25 +243,7 @@ class Fleet:
         for row in rows:
             if row["left_s"] != row["left_s"]:  # NaN: still there at the end
                 row["left_s"] = end_s
-        rows += [
-            {
-                "agent": c.agent_id,
-                "role": c.role,
-                "category": "",
-                "zone": c.zone or "",
-                "team": "",
-                "region": c.region,
-                "vcpu": c.vcpu,
-                "mem_gb": c.mem_gb,
-                "speed": 1.0,
-                "slots": 0,
-                "from_reserve": False,
-                "joined_s": 0.0,
-                "left_s": end_s,
-                "failed": False,
-            }
-            for c in self.world.coordinators
-        ]
+        rows += coordinator_rows(self.world.coordinators, end_s)
         frame = pd.DataFrame(rows)
         frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
         return frame

@@ -845,6 +845,26 @@ def make_autoscaler(kind: str, scaling: Scaling, **config: Any) -> Autoscaler:
     raise ValueError(f"unknown autoscaler {kind!r}; expected one of {', '.join(AUTOSCALERS)}")
 
 
+def fleet_autoscaler(scaling: Scaling, control_agents: int) -> Autoscaler:
+    """The scenario's autoscaler over specialists, as both shells run it.
+
+    Only specialists are added or drained, so the spec's whole-fleet bounds
+    (``min_agents``/``max_agents``) become specialist bounds once the
+    *control_agents* (chiefs, zone coordinators, team leads) are taken out;
+    HPA's scale-down keeps Kubernetes' default policies with the scenario's
+    stabilisation window.
+    """
+    low = max(1, scaling.min_agents - control_agents)
+    high = max(low, scaling.max_agents - control_agents)
+    settings: dict[str, Any] = {"min_agents": low, "max_agents": high}
+    settings.update(scaling.policy_settings())
+    if scaling.policy == "hpa":
+        settings["scale_down"] = ScalingRules(
+            scaling.hpa.scale_down_stabilization, DEFAULT_SCALE_DOWN.policies
+        )
+    return make_autoscaler(scaling.policy, scaling, **settings)
+
+
 # --------------------------------------------------------------------------- vertical sizes
 
 
