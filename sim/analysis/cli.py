@@ -46,6 +46,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--max-replications", type=int, default=8, help="per candidate fleet (default 8)"
     )
     plan.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    plan.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:8786)")
     plan.add_argument("--seed", type=int)
     plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     plan.add_argument("--out", type=Path, help="output directory (default reports/<name>-plan/)")
@@ -78,6 +79,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     tune.add_argument("--duration", help="simulated time per trial (default: the scenario's)")
     tune.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    tune.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:8786)")
     tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     tune.add_argument("--out", type=Path, help="output directory (default reports/<name>-tune/)")
     tune.set_defaults(handler=_cmd_tune)
@@ -124,7 +126,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise UserError(f"--slo: {exc}") from None
         started = time.perf_counter()
-        with Replicas(args.workers) as replicas:
+        with Replicas(args.workers, args.dask) as replicas:
             plans = plan_growth(phases, target, options, replicas)
     except CapacityError as exc:
         raise UserError(f"{args.scenario}: {exc}") from None
@@ -170,7 +172,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     if args.study is not None and not args.study.parent.is_dir():
         raise UserError(f"--study: {args.study.parent}: expected an existing directory")
     started = time.perf_counter()
-    with Replicas(min(args.workers or args.replications, args.replications)) as replicas:
+    workers = min(args.workers or args.replications, args.replications)
+    with Replicas(workers, args.dask) as replicas:
         result = run_study(
             args.scenario,
             overrides,

@@ -12,12 +12,11 @@ arrivals and demands.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
 from typing import Any
 
+from sim.analysis.executors import Executor, make_executor
 from sim.model.engine import run_scenario
 from sim.runner import summary_of
 from sim.scenario.schema import Scenario
@@ -29,28 +28,31 @@ def replicate(scenario: Scenario, replication: int) -> dict[str, Any]:
 
 
 class Replicas:
-    """A process pool for replications; one worker runs them in this process (tests, debugging)."""
+    """Replications on an executor: local processes by default, one worker in this process.
 
-    def __init__(self, workers: int | None = None) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
-        self._pool: Executor | None = (
-            ProcessPoolExecutor(max_workers=self.workers) if self.workers > 1 else None
-        )
+    *executor* is anything :func:`sim.analysis.executors.make_executor`
+    takes — a Dask ``Client`` or scheduler address included — so the planner
+    and the tuner run on the same engines as sweeps.
+    """
+
+    def __init__(self, workers: int | None = None, executor: Executor | Any | None = None) -> None:
+        self._executor: Executor | None
+        self._executor, self._owned = make_executor(executor, workers=workers)
+        self.workers = self._executor.slots
         #: Simulations run so far (the planner reports its budget).
         self.runs = 0
 
     def summaries(self, scenario: Scenario, replications: Sequence[int]) -> list[dict[str, Any]]:
         """Summaries of the given replications, in the order asked."""
+        assert self._executor is not None, "Replicas used after close()"
         self.runs += len(replications)
-        if self._pool is None or len(replications) == 1:
-            return [replicate(scenario, r) for r in replications]
-        futures = [self._pool.submit(replicate, scenario, r) for r in replications]
+        futures = [self._executor.submit(replicate, scenario, r) for r in replications]
         return [future.result() for future in futures]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        if self._executor is not None and self._owned:
+            self._executor.close()
+        self._executor = None
 
     def __enter__(self) -> Replicas:
         return self

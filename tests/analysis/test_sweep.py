@@ -25,8 +25,10 @@ from sim.analysis.executors import (
     local_dask_cluster,
     unordered,
 )
+from sim.analysis.replicas import Replicas
 from sim.analysis.sweep import grid, latin_hypercube, parse_grid, parse_range, sweep
 from sim.cli import main
+from sim.scenario.load import load_scenario
 
 BASELINE = SCENARIOS / "baseline_200.yaml"
 #: About 0.2 s of CPU per run: 20 simulated minutes of the spec's fleet, autoscaling on.
@@ -191,12 +193,19 @@ def test_serial_local_processes_and_dask_give_identical_frames(
         # ... and so does the regression check.
         check = ["check", "baseline_1h", "--baseline", str(ROOT / "baselines")]
         check_code = main([*check, "--dask", dask_cluster, "--quiet"])
+        # The planner's and tuner's replications run on the same cluster, with the same answers.
+        scenario = load_scenario(BASELINE, SHORT)
+        with Replicas(executor=executor.client) as replicas:
+            on_cluster = replicas.summaries(scenario, [0, 1])
     finally:
         executor.close()
 
     assert serial["error"].isna().all() and len(serial) == 8
     pdt.assert_frame_equal(serial, local)
     pdt.assert_frame_equal(serial, on_dask)
+    with Replicas(1) as replicas:
+        here = replicas.summaries(scenario, [0, 1])
+    assert [s["events_sha256"] for s in on_cluster] == [s["events_sha256"] for s in here]
     pdt.assert_frame_equal(serial, local_beside_dask)
     assert code == 0 and check_code == 0
     pdt.assert_frame_equal(pd.read_parquet(_written(serial, tmp_path)), from_cli)
