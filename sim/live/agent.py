@@ -1,6 +1,6 @@
 """A live agent: one OS process that heartbeats, pulls the tasks assigned to it, runs a handler.
 
-Lifecycle: it creates its own durable consumer on the task stream, registers
+Lifecycle: it creates its own durable consumer on its zone's task stream, registers
 by writing its first heartbeat (status ``idle``) into the ``orch_agents``
 bucket, then loops — pull the next task the coordinator assigned to it (the
 load balancer's choice, or queued work handed to its free slot), report the
@@ -44,15 +44,16 @@ from sim.live.transport import (
     BROADCAST,
     LEASE_BUCKET,
     RESULTS,
-    TASKS,
     agent_consumer,
     connect,
     control_subject,
     decode,
     encode,
     ensure_agent_consumer,
+    ensure_zone_stream,
     env_token,
     publish,
+    tasks_stream,
 )
 
 Handler = Callable[[dict[str, Any]], Awaitable[bool]]
@@ -132,7 +133,8 @@ class LiveAgent:
         self._lease = await js.key_value(LEASE_BUCKET)
         await nc.subscribe(control_subject(cfg.agent_id), cb=self._on_control)
         await nc.subscribe(BROADCAST, cb=self._on_control)
-        await ensure_agent_consumer(js, cfg.agent_id, cfg.ack_wait_s)
+        await ensure_zone_stream(js, cfg.zone)
+        await ensure_agent_consumer(js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
         await self._heartbeat()
         beat = asyncio.create_task(self._heartbeats())
         slots = [asyncio.create_task(self._slot(js)) for _ in range(cfg.slots)]
@@ -200,9 +202,9 @@ class LiveAgent:
             try:
                 if sub is None:
                     # (Again after a false detection: the coordinator deleted the consumer.)
-                    await ensure_agent_consumer(js, cfg.agent_id, cfg.ack_wait_s)
+                    await ensure_agent_consumer(js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
                     sub = await js.pull_subscribe_bind(
-                        durable=agent_consumer(cfg.agent_id), stream=TASKS
+                        durable=agent_consumer(cfg.agent_id), stream=tasks_stream(cfg.zone)
                     )
                 messages = await sub.fetch(1, timeout=0.5)
             except asyncio.CancelledError:

@@ -10,7 +10,7 @@ so is completion (a task id counts once). Then it loops:
 * submissions → zone routing (``ZoneRouter``), the scenario's load balancer
   (``make_balancer``, fed joins, leaves and loads: sim.live.dispatch) and, for
   DAG jobs, ready nodes in upward-rank order (``DagProgress``) → the chosen
-  agent's work-queue subject, or the pool's queue when no agent has room;
+  agent's work-queue subject (on its zone's stream), or the pool's queue when no agent has room;
 * results → completions, the freed slot's next queued task, DAG successors
   released, metrics;
 * heartbeats in ``orch_agents`` → pool membership and the failure detector
@@ -480,7 +480,9 @@ class Coordinator:
             "attempt": number,
         }
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"
-        await publish(self.js, agent_subject(agent_id), document, msg_id)
+        # The agent's zone's stream: a task moved across zones is a new message on another
+        # stream, never a move inside one (what it left behind is purged with its agent).
+        await publish(self.js, agent_subject(assignment.zone, agent_id), document, msg_id)
         record = {
             "kind": "assign",
             "task_id": task.task_id,
@@ -692,7 +694,7 @@ class Coordinator:
         # Best effort: left behind, the tasks would only run again should the agent come
         # back under its id, and a second end of a task is ignored.
         with contextlib.suppress(Exception):
-            await retire_agent_queue(self.js, view.agent_id)
+            await retire_agent_queue(self.js, view.zone, view.agent_id)
 
     # ------------------------------------------------------------------ scaling
 

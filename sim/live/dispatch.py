@@ -59,7 +59,7 @@ class Assignment:
 
     task: LiveTask
     agent_id: str
-    zone: str
+    zone: str  # the agent's zone: its work-queue stream carries the task
 
 
 class Dispatch:
@@ -227,8 +227,9 @@ class Dispatch:
 
     def _assign(self, task: LiveTask, agent_id: str) -> Assignment:
         self._hold(task.task_id, agent_id)
-        zone = self.members[agent_id].zone if agent_id in self.members else task.zone
-        return Assignment(task, agent_id, zone)
+        # Only pool members are chosen (the balancer's pick, or a member's free slot), and
+        # the member's own zone names the stream the task goes on, wherever it was routed.
+        return Assignment(task, agent_id, self.members[agent_id].zone)
 
     def _hold(self, task_id: int, agent_id: str) -> None:
         held = self.held.setdefault(agent_id, set())

@@ -35,17 +35,19 @@ from sim.live.transport import (
     METRICS,
     RESULTS,
     SUBMIT,
-    TASKS,
     ZONES_DOWN_KEY,
     EmbeddedServer,
     Layout,
     LiveError,
+    TaskStream,
     connect,
     control_subject,
     encode,
     ensure_layout,
     publish,
     read_all,
+    task_streams,
+    tasks_stream,
 )
 from sim.metrics.records import canonical_sha256
 from sim.metrics.summary import summarize
@@ -85,6 +87,8 @@ class LiveRun:
     result: Any  # sim.model.engine.RunResult (the shared record format)
     webhooks: list[dict[str, Any]]
     wall_s: float
+    #: The work-queue streams on the broker once the run is over (one per zone).
+    task_streams: list[TaskStream] = field(default_factory=list)
 
 
 def scaled_scenario(scenario: Scenario, agents: int | None) -> Scenario:
@@ -230,7 +234,8 @@ class _Run:
             heartbeat_ttl_s=max(2.0, 20 * self.heartbeat_s),
         )
         await ensure_layout(js, layout)
-        for stream in (SUBMIT, TASKS, RESULTS, EVENTS, METRICS):
+        zone_queues = [tasks_stream(zone) for zone in self.world.zones]
+        for stream in (SUBMIT, *zone_queues, RESULTS, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
         for key in ("primary", "epoch", ZONES_DOWN_KEY):
@@ -269,8 +274,11 @@ class _Run:
         results = await read_all(js, RESULTS, "orch.result")
         events = await read_all(js, EVENTS, "orch.event")
         metric_rows = await read_all(js, METRICS, "orch.metric")
+        queues = await task_streams(js)
         await nc.close()
-        return self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)
+        live = self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)
+        live.task_streams = queues
+        return live
 
     def _outcome(
         self,

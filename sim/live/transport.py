@@ -5,12 +5,22 @@ that takes over (or a broker that restarts on the same store) resumes from
 the broker's state rather than from anyone's memory:
 
 * ``ORCH_SUBMIT`` — every arrival as the workload driver published it (the record of demand);
-* ``ORCH_TASKS`` — the work queue: one subject and one durable pull consumer per agent,
-  carrying the tasks the coordinator assigned to it (the load balancer's choices and
-  the queued work its free slots take). A message not acked within the ack wait is
-  redelivered on the same consumer — to the agent's next incarnation when it restarts
-  under its id; an agent declared dead has its subject purged and consumer deleted,
-  and the coordinator assigns its tasks anew;
+* ``ORCH_TASKS_<zone>`` — one work-queue stream per zone (subjects
+  ``orch.task.<zone>.<agent>``): one subject and one durable pull consumer per agent
+  of the zone, carrying the tasks the coordinator assigned to it (the load balancer's
+  choices and the queued work its free slots take). A message not acked within the
+  ack wait is redelivered on the same consumer — to the agent's next incarnation when
+  it restarts under its id; an agent declared dead has its subject purged and
+  consumer deleted, and the coordinator assigns its tasks anew. A stream per zone,
+  not one for the fleet, for isolation and placement: in a real deployment a zone's
+  stream is placed on servers in that zone's region (next to its agents), so a zone
+  outage takes down only its own queue, and a purge or a consumer delete in one zone
+  never touches another zone's queue. A task moved to another zone (spill, a dead
+  agent's tasks, an evacuated pool) is a new message on the other zone's stream; the
+  coordinator's books, not the streams, say who holds it, and a completion counts once
+  by task id. The message id ``t.<task>.<number>.<agent>`` names the agent, hence the
+  one stream it can go to, so JetStream's dedupe (per stream) still makes a
+  re-dispatch idempotent;
 * ``ORCH_RESULTS`` — attempt starts and ends as agents report them (the record of work);
 * ``ORCH_EVENTS`` / ``ORCH_METRICS`` — events and metrics samples, in the shared format;
 * key-value ``orch_agents`` — heartbeats and status (the role etcd plays in the spec);
@@ -53,7 +63,12 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
-SUBMIT, TASKS, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_TASKS", "ORCH_RESULTS", "ORCH_EVENTS"
+SUBMIT, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_RESULTS", "ORCH_EVENTS"
+#: Prefix of the per-zone work-queue streams (``ORCH_TASKS_<zone>``).
+TASKS_PREFIX = "ORCH_TASKS_"
+#: The single fleet-wide work queue of earlier layouts; its ``orch.task.>`` would
+#: overlap every zone's subjects, so a broker that still has it is migrated.
+LEGACY_TASKS = "ORCH_TASKS"
 METRICS = "ORCH_METRICS"
 AGENTS_BUCKET, LEASE_BUCKET = "orch_agents", "orch_lease"
 BROADCAST = "orch.broadcast"
@@ -75,9 +90,19 @@ def _token(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def agent_subject(agent_id: str) -> str:
-    """The work-queue subject of the tasks assigned to one agent."""
-    return f"orch.task.{_token(agent_id)}"
+def tasks_stream(zone: str) -> str:
+    """The work-queue stream of one zone's agents."""
+    return f"{TASKS_PREFIX}{_token(zone)}"
+
+
+def zone_task_subjects(zone: str) -> str:
+    """The subjects *zone*'s work-queue stream captures (its agents' subjects, no other)."""
+    return f"orch.task.{_token(zone)}.>"
+
+
+def agent_subject(zone: str, agent_id: str) -> str:
+    """The work-queue subject of the tasks assigned to one agent of *zone*."""
+    return f"orch.task.{_token(zone)}.{_token(agent_id)}"
 
 
 def agent_consumer(agent_id: str) -> str:
@@ -228,26 +253,19 @@ class Layout:
 
 
 async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
-    """Create the streams, pool consumers and buckets if they do not exist yet (idempotent)."""
+    """Create the streams and buckets if they do not exist yet (idempotent)."""
     storage = StorageType.FILE
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(LEGACY_TASKS)  # a run purges the task queues anyway
     for name, subjects, retention in (
         (SUBMIT, ["orch.submit"], RetentionPolicy.LIMITS),
-        (TASKS, ["orch.task.>"], RetentionPolicy.WORK_QUEUE),
         (RESULTS, ["orch.result"], RetentionPolicy.LIMITS),
         (EVENTS, ["orch.event"], RetentionPolicy.LIMITS),
         (METRICS, ["orch.metric"], RetentionPolicy.LIMITS),
     ):
-        config = StreamConfig(
-            name=name,
-            subjects=subjects,
-            retention=retention,
-            storage=storage,
-            duplicate_window=DEDUPE_WINDOW_S,
-        )
-        try:
-            await js.stream_info(name)
-        except NotFoundError:
-            await js.add_stream(config)
+        await _ensure_stream(js, name, subjects, retention)
+    for zone in layout.zones:
+        await ensure_zone_stream(js, zone)
     for bucket, ttl in ((AGENTS_BUCKET, layout.heartbeat_ttl_s), (LEASE_BUCKET, None)):
         try:
             await js.key_value(bucket)
@@ -257,15 +275,40 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
             )
 
 
-async def ensure_agent_consumer(js: JetStreamContext, agent_id: str, ack_wait_s: float) -> None:
-    """The agent's own durable pull consumer (idempotent: same config, same consumer)."""
+async def _ensure_stream(
+    js: JetStreamContext, name: str, subjects: list[str], retention: RetentionPolicy
+) -> None:
+    config = StreamConfig(
+        name=name,
+        subjects=subjects,
+        retention=retention,
+        storage=StorageType.FILE,
+        duplicate_window=DEDUPE_WINDOW_S,
+    )
+    try:
+        await js.stream_info(name)
+    except NotFoundError:
+        await js.add_stream(config)
+
+
+async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
+    """*zone*'s work-queue stream (idempotent); an agent started by hand makes sure of it."""
+    await _ensure_stream(
+        js, tasks_stream(zone), [zone_task_subjects(zone)], RetentionPolicy.WORK_QUEUE
+    )
+
+
+async def ensure_agent_consumer(
+    js: JetStreamContext, zone: str, agent_id: str, ack_wait_s: float
+) -> None:
+    """The agent's own durable pull consumer on its zone's stream (idempotent)."""
     durable = agent_consumer(agent_id)
     await js.add_consumer(
-        TASKS,
+        tasks_stream(zone),
         ConsumerConfig(
             durable_name=durable,
             name=durable,
-            filter_subject=agent_subject(agent_id),
+            filter_subject=agent_subject(zone, agent_id),
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait_s,
             max_deliver=-1,
@@ -274,12 +317,41 @@ async def ensure_agent_consumer(js: JetStreamContext, agent_id: str, ack_wait_s:
     )
 
 
-async def retire_agent_queue(js: JetStreamContext, agent_id: str) -> None:
-    """Drop what waits on a dead agent's subject, and its consumer (it re-creates one)."""
+async def retire_agent_queue(js: JetStreamContext, zone: str, agent_id: str) -> None:
+    """Drop what waits on a dead agent's subject, and its consumer (it re-creates one).
+
+    Only *zone*'s stream is touched: the other zones' queues go on as they were.
+    """
+    stream = tasks_stream(zone)
     with contextlib.suppress(NotFoundError):
-        await js.purge_stream(TASKS, subject=agent_subject(agent_id))
+        await js.purge_stream(stream, subject=agent_subject(zone, agent_id))
     with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(TASKS, agent_consumer(agent_id))
+        await js.delete_consumer(stream, agent_consumer(agent_id))
+
+
+@dataclass(frozen=True)
+class TaskStream:
+    """A zone work-queue stream as the broker reports it (what a run leaves behind)."""
+
+    name: str
+    subjects: tuple[str, ...]
+    #: Messages stored since the stream was created (its last sequence: a purge does not
+    #: reset it, and acks delete work-queue messages).
+    stored: int
+    waiting: int  # messages still in it
+
+
+async def task_streams(js: JetStreamContext) -> list[TaskStream]:
+    """Every work-queue stream on the broker, by name (``ORCH_TASKS`` and ``ORCH_TASKS_*``)."""
+    out = []
+    for info in await js.streams_info():
+        name = info.config.name or ""
+        if name == LEGACY_TASKS or name.startswith(TASKS_PREFIX):
+            subjects = tuple(info.config.subjects or ())
+            out.append(
+                TaskStream(name, subjects, int(info.state.last_seq), int(info.state.messages))
+            )
+    return sorted(out, key=lambda s: s.name)
 
 
 async def kv(js: JetStreamContext, bucket: str) -> KeyValue:

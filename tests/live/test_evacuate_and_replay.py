@@ -10,6 +10,7 @@ from conftest import HERE, exactly_once, run_live
 
 from sim.cli import main
 from sim.live.cli import scenario_yaml
+from sim.live.transport import tasks_stream, zone_task_subjects
 from sim.metrics.store import atomic_write_text
 from sim.runner import Outcome, write_outputs
 from sim.scenario.load import load_scenario
@@ -60,6 +61,25 @@ def test_dead_pool_queue_completes_elsewhere_and_the_run_replays(tmp_path: Path)
     assert len(late) >= moved
     assert set(late["zone"]) == {"B"} and not set(late["agent"]) & victims
     assert not set(done.loc[done["start_s"] > kill_s, "agent"]) & victims
+
+    # 3. One work-queue stream per zone, capturing only that zone's subjects; the moved
+    # tasks crossed from A's stream to B's. Each task an agent started came off its own
+    # zone's stream: B's agents never died, so B's stream stored exactly one message per
+    # task they ran; A's stored at most one more per victim (assigned to an idle victim
+    # after the kill, never started: purged and placed anew). Every zone, no other stream.
+    streams = {s.name: s for s in live.task_streams}
+    assert set(streams) == {tasks_stream("A"), tasks_stream("B")}, list(streams)
+    for zone in ("A", "B"):
+        assert streams[tasks_stream(zone)].subjects == (zone_task_subjects(zone),)
+    ran = {
+        zone: set(
+            tasks.loc[tasks["agent"].isin(agents.loc[agents["zone"] == zone, "agent"]), "task_id"]
+        )
+        for zone in ("A", "B")
+    }
+    assert ran["A"] and set(late["task_id"]) <= ran["B"]
+    assert streams[tasks_stream("B")].stored == len(ran["B"])
+    assert len(ran["A"]) <= streams[tasks_stream("A")].stored <= len(ran["A"]) + len(victims)
 
     # 4. The directory replays in the simulator without naming the scenario again: the
     # same arrivals, the same kills at the same times.
