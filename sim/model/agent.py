@@ -134,6 +134,7 @@ class Specialist:
         ``yield from``: every resume of a slot is on the hot path.)
         """
         env = self.env
+        escalator = dispatcher.escalator  # set before the run starts; None: attempts never fail
         self.live_slots += 1
         try:
             while True:
@@ -168,7 +169,6 @@ class Specialist:
                 del self.incoming[task.id]
                 dispatcher.service_started(self, task)
                 service = task.work / self.speed * self.slowdown
-                escalator = dispatcher.escalator
                 fault = escalator.fault(self, task, service) if escalator is not None else None
                 if fault is None:
                     yield env.timeout(service)

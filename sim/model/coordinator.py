@@ -40,6 +40,10 @@ from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import TaskInfo
 
+#: Message counter indexes as plain ints: an IntEnum lookup per message shows on the hot path.
+_ASSIGN_GRPC, _ASSIGN_NATS = int(Kind.ASSIGN_GRPC), int(Kind.ASSIGN_NATS)
+_FAILED_GRPC = int(Kind.FAILED_GRPC)
+
 
 @dataclass(slots=True)
 class ZoneState:
@@ -190,9 +194,10 @@ class Dispatcher:
         if not zone:
             zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
         task.zone = zone
-        self._msgs[Kind.ASSIGN_GRPC] += 1
+        self._msgs[_ASSIGN_GRPC] += 1
+        now = self.env.now
         if self._chief is not None:
-            extra += self._chief.through(self.env.now)
+            extra += self._chief.through(now)
         net = self.net
         if net.loss_rate and net.lost():
             # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
@@ -205,7 +210,7 @@ class Dispatcher:
             self.zone_receive(task, zone)
             return
         message = AgentMessage(
-            MessageType.TASK_ASSIGN, "chief", f"{zone}-coord", task, self.env.now, self.net.ttl
+            MessageType.TASK_ASSIGN, "chief", f"{zone}-coord", task, now, self.net.ttl
         )
         self.in_transit += 1
         self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
@@ -257,13 +262,14 @@ class Dispatcher:
             )
             task.info = info
         state = self.zones[zone]
+        now = self.env.now
         # The zone coordinator processes the message whatever it decides.
-        delay = state.coord.through(self.env.now) if state.coord is not None else 0.0
+        delay = state.coord.through(now) if state.coord is not None else 0.0
         avoid = task.avoid
         if avoid is None:
-            agent_id = self.balancer.choose(info, self.env.now)
+            agent_id = self.balancer.choose(info, now)
         else:
-            agent_id = self.balancer.choose_excluding(info, self.env.now, avoid)
+            agent_id = self.balancer.choose_excluding(info, now, avoid)
         if agent_id is not None:
             self._assign(self.agents[agent_id], task, delay + self.net.zone_to_agent(zone))
             return
@@ -274,30 +280,31 @@ class Dispatcher:
                     task.id, task.category, other, task.affinity_key, task.priority, task.critical
                 )
                 if avoid is None:
-                    agent_id = self.balancer.choose(info, self.env.now)
+                    agent_id = self.balancer.choose(info, now)
                 else:
-                    agent_id = self.balancer.choose_excluding(info, self.env.now, avoid)
+                    agent_id = self.balancer.choose_excluding(info, now, avoid)
                 if agent_id is not None:
-                    self._msgs[Kind.ASSIGN_NATS] += 1
+                    self._msgs[_ASSIGN_NATS] += 1
                     latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent(other)
                     self._assign(self.agents[agent_id], task, delay + latency)
                     return
-        task.enqueued = self.env.now
+        task.enqueued = now
         heapq.heappush(
             state.queues.setdefault(task.category, []), (-task.priority, next(self._seq), task)
         )
         state.queued += 1
 
     def _assign(self, agent: Specialist, task: Task, latency: float) -> None:
-        self._msgs[Kind.ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
+        self._msgs[_ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
+        now = self.env.now
         if agent.lead is not None:
-            latency += agent.lead.through(self.env.now)
+            latency += agent.lead.through(now)
         agent.in_flight += 1
         self.zones[agent.zone].in_flight += 1
         if self.team_limit is not None:
             self._team_changed(agent, +1)
         self._sync(agent)
-        task.dispatch = self.env.now
+        task.dispatch = now
         task.agent = agent.id
         task.zone = agent.zone
         if latency > 0:
@@ -390,9 +397,9 @@ class Dispatcher:
         if coord is not None:
             fetch += coord.through(self.env.now)
         if source == agent.zone:
-            self._msgs[Kind.ASSIGN_GRPC] += 2  # the request and the task handed back
+            self._msgs[_ASSIGN_GRPC] += 2  # the request and the task handed back
         else:
-            self._msgs[Kind.ASSIGN_NATS] += 2
+            self._msgs[_ASSIGN_NATS] += 2
         return task, fetch
 
     def _pop(self, zone: str, category: str, agent_id: str) -> Task | None:
@@ -473,7 +480,6 @@ class Dispatcher:
         service = now - task.start
         agent.served_time += service
         report = self.net.report(agent.zone)
-        self._msgs[Kind.COMPLETE_GRPC] += 3  # specialist -> team lead -> zone -> chief
         if self._chief is not None:
             report += self._through_up(agent, now)
         complete = now + report
@@ -495,12 +501,8 @@ class Dispatcher:
 
     def _through_up(self, agent: Specialist, now: float) -> float:
         """Processing on the way up: the team lead, the zone coordinator, the chief."""
-        delay = agent.lead.through(now) if agent.lead is not None else 0.0
-        coord = self.zones[agent.zone].coord
-        if coord is not None:
-            delay += coord.through(now)
         assert self._chief is not None
-        return delay + self._chief.through(now)
+        return self._chief.through_chain(now, agent.lead, self.zones[agent.zone].coord)
 
     def attempt_failed(self, agent: Specialist, task: Task, reason: str) -> None:
         """An attempt ended in an error or a timeout: free the slot, tell the team lead.
@@ -525,7 +527,7 @@ class Dispatcher:
         served = now - task.start
         self.task_log.record(task, "retried", now, now, served, reason)
         self.collector.attempt_failed(agent.zone)
-        self._msgs[Kind.FAILED_GRPC] += 1
+        self._msgs[_FAILED_GRPC] += 1
         assert self.escalator is not None
         self.escalator.attempt_failed(agent, task, reason)
 

@@ -276,6 +276,7 @@ class Simulation:
     def _sample(self, now: float, agents: bool) -> None:
         self._last_sample = now
         row = self.collector.sample(now, self._zone_snapshots(), self.fleet.cost.total(now))
+        self.traffic.completed(self.dispatcher.completed)
         self.collector.sample_traffic(now, *self.traffic.sample(now))
         self._fleet_traffic()
         self.control.sampled(now, row)
