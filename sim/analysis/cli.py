@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -51,6 +52,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     plan.add_argument("--out", type=Path, help="output directory (default reports/<name>-plan/)")
     plan.add_argument("--detail", action="store_true", help="also per zone and category")
+    plan.add_argument(
+        "--thresholds",
+        action="append",
+        metavar="PATH[=lo..hi],...",
+        help="also tune these scaling settings on the planned fleet with the autoscaler on: "
+        "the cheapest that keeps the SLO (e.g. scaling.scale_down.threshold.idle_agents_percent)",
+    )
+    plan.add_argument(
+        "--threshold-trials", type=int, default=12, help="tuner trials per phase (default 12)"
+    )
     plan.set_defaults(handler=_cmd_plan)
 
     tune = sub.add_parser(
@@ -138,9 +149,93 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(width=132)  # the plan table is wide; pipes and files get all of it
     print_plan(console, plans, args.detail)
+    if args.thresholds:
+        _plan_thresholds(args, console, phases, target, options, plans, out_dir)
     wall = time.perf_counter() - started
     console.print(f"wrote {out_dir}/ (plan.json, plan.parquet, plan_pools.parquet) in {wall:.1f} s")
     return 0 if all(p.feasible for p in plans) else EXIT_NO_FLEET
+
+
+def _plan_thresholds(
+    args: argparse.Namespace,
+    console: Console,
+    phases: list[tuple[str, Any]],
+    target: Any,
+    options: Any,
+    plans: list[Any],
+    out_dir: Path,
+) -> None:
+    """The cheapest thresholds per planned phase (``plan --thresholds``), printed and written."""
+    from rich.table import Table
+
+    from sim.analysis.plan_thresholds import plan_thresholds
+    from sim.analysis.replicas import Replicas
+    from sim.analysis.targets import SloTarget
+    from sim.analysis.tune import TuneError
+    from sim.cli import UserError
+    from sim.metrics.store import write_json
+
+    if args.threshold_trials < 1:
+        raise UserError(f"--threshold-trials: expected at least 1, got {args.threshold_trials}")
+    specs = [spec for given in args.thresholds for spec in given.split(",") if spec]
+    found = []
+    with Replicas(args.workers, args.dask) as replicas:
+        for (_, scenario), plan in zip(phases, plans, strict=True):
+            if not plan.feasible:
+                continue
+            try:
+                found.append(
+                    plan_thresholds(
+                        scenario,
+                        target or SloTarget.of(scenario),
+                        options,
+                        plan,
+                        specs,
+                        trials=args.threshold_trials,
+                        seed=args.seed or 0,
+                        replicas=replicas,
+                        out_dir=out_dir,
+                    )
+                )
+            except TuneError as exc:
+                raise UserError(f"--thresholds: {exc}") from None
+    table = Table(title="thresholds on the planned fleet, autoscaler on (cheapest meeting the SLO)")
+    for name in ("phase", "settings", "p99 wait (s)", "upper 95 %", "cost/day", "static cost/day"):
+        table.add_column(name, justify="left" if name in ("phase", "settings") else "right")
+    for t in found:
+        settings = (
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in t.settings.items()
+            )
+            or "none meets the SLO"
+        )
+        table.add_row(
+            t.phase,
+            settings,
+            f"{t.p99_wait_s:.2f}" if t.found else "—",
+            f"{t.p99_upper_s:.2f}" if t.found else "—",
+            f"${t.cost_usd_per_day:,.2f}" if t.found else "—",
+            f"${t.static_cost_usd_per_day:,.2f}",
+        )
+    console.print(table)
+    write_json(
+        out_dir / "thresholds.json",
+        [
+            {
+                "phase": t.phase,
+                "settings": t.settings,
+                "p99_wait_s": t.p99_wait_s,
+                "cost_usd_per_day": t.cost_usd_per_day,
+                "static_cost_usd_per_day": t.static_cost_usd_per_day,
+                "p99_upper_s": t.p99_upper_s,
+                "trials": t.trials,
+                "candidates": t.candidates,
+                "scenario": str(t.scenario_file),
+            }
+            for t in found
+        ],
+    )
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:

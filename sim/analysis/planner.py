@@ -196,6 +196,28 @@ def fleet_scenario(base: Scenario, fleet: Fleet) -> Scenario:
     return scenario_from_dict(document, base.name)
 
 
+def autoscaled_scenario(
+    scenario: Scenario, target: SloTarget, options: PlanOptions, plan: PhasePlan
+) -> Scenario:
+    """The planned fleet with the autoscaler on: the starting point for tuning thresholds.
+
+    The fleet starts at the plan and may grow into the planned reserve (or
+    shrink towards ``scaling.min_agents``) as the scenario's scaling policy
+    decides; what the thresholds are worth is what that saves without losing
+    the SLO.
+    """
+    if plan.simulated is None:
+        raise ValueError(f"{plan.label}: no fleet was planned, so there is nothing to autoscale")
+    fleet = fleet_scenario(prepared(scenario, target, options), plan.simulated)
+    document = fleet.model_dump(mode="json", by_alias=True)
+    document["scaling"]["auto_scale"]["enabled"] = True
+    document["topology"]["reserve_pool"] = plan.reserve
+    document["scaling"]["max_agents"] = (
+        fleet.control_agents() + _total(plan.simulated) + plan.reserve
+    )
+    return scenario_from_dict(document, scenario.name)
+
+
 def growth_scenarios(
     path: Path, overrides: Sequence[str], growth: str | None
 ) -> list[tuple[str, Scenario]]:

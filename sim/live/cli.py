@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     live = sub.add_parser("live", help="drive real agent processes over NATS JetStream")
@@ -66,7 +64,7 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
     from sim.live.transport import LiveError, env_token
     from sim.metrics.store import atomic_write_text
     from sim.runner import Outcome, write_outputs
-    from sim.scenario.load import load_scenario
+    from sim.scenario.load import load_scenario, scenario_yaml
     from sim.scenario.units import parse_duration
 
     overrides = list(args.overrides)
@@ -103,12 +101,6 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
 
         _print_summary(Console(), run.summary, out_dir, run.wall_s)
     return 0
-
-
-def scenario_yaml(scenario: Any) -> str:
-    """The scenario a run used, as YAML that ``load_scenario`` reads back (for replay)."""
-    document = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return yaml.safe_dump(document, sort_keys=False)
 
 
 #: Figures compared, with the path into summary.json.

@@ -291,3 +291,9 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def scenario_yaml(scenario: Scenario) -> str:
+    """*scenario* as YAML that :func:`load_scenario` reads back (kept beside runs, for replay)."""
+    document = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return yaml.safe_dump(document, sort_keys=False)

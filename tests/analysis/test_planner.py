@@ -279,3 +279,74 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_plans_thresholds_on_the_planned_fleet(tmp_path: Path) -> None:
+    """--thresholds: the cheapest autoscaling setting that meets the SLO on the planned fleet.
+
+    The load peaks for 40 minutes and then drops to a fifth: the static plan is
+    sized for the peak, so an autoscaler that sheds agents afterwards (but not
+    below a floor) meets the same SLO for less.
+    """
+    document = {
+        **MMC,
+        "name": "mmc_peak",
+        "workload": {
+            **MMC["workload"],
+            "arrivals": {
+                "process": "piecewise",
+                "piecewise": [{"at": 0, "rate_per_min": 60}, {"at": "40m", "rate_per_min": 12}],
+            },
+        },
+    }
+    scenario_file = tmp_path / "mmc_peak.yaml"
+    scenario_file.write_text(json.dumps(document))
+    out = tmp_path / "plan"
+    specs = "scaling.scale_down.threshold.idle_agents_percent=60..95,scaling.min_agents=6..16"
+    proc = subprocess.run(
+        [
+            *orchestra(),
+            "plan",
+            str(scenario_file),
+            "--slo",
+            "p99=5s",
+            "--duration",
+            "2h",
+            "--max-replications",
+            "4",
+            "--thresholds",
+            specs,
+            "--threshold-trials",
+            "8",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (found,) = json.loads((out / "thresholds.json").read_text())
+    assert "thresholds on the planned fleet" in proc.stdout
+    assert found["trials"] == 8
+    settings = found["settings"]
+    assert set(settings) == {
+        "scaling.scale_down.threshold.idle_agents_percent",
+        "scaling.min_agents",
+    }
+    assert 60 <= settings["scaling.scale_down.threshold.idle_agents_percent"] <= 95
+    assert 6 <= settings["scaling.min_agents"] <= 16
+    # Confirmed on the planner's terms, and cheaper than running the peak fleet all day.
+    assert found["p99_upper_s"] <= 5.0
+    assert found["cost_usd_per_day"] < found["static_cost_usd_per_day"]
+    # The autoscaled fleet is a scenario file; the chosen setting on it reproduces the figures.
+    chosen = load_scenario(
+        Path(found["scenario"]), [f"{path}={value}" for path, value in settings.items()]
+    )
+    assert chosen.scaling.auto_scale.enabled
+    again = run(chosen, 4).summary
+    assert again["cost"]["usd_per_day"] == pytest.approx(found["cost_usd_per_day"])
+    assert again["wait_s"]["p99"] == pytest.approx(found["p99_wait_s"])

@@ -9,11 +9,10 @@ import pandas as pd
 from conftest import HERE, exactly_once, run_live
 
 from sim.cli import main
-from sim.live.cli import scenario_yaml
 from sim.live.transport import tasks_stream, zone_task_subjects
 from sim.metrics.store import atomic_write_text
 from sim.runner import Outcome, write_outputs
-from sim.scenario.load import load_scenario
+from sim.scenario.load import load_scenario, scenario_yaml
 
 
 def kills(events: pd.DataFrame) -> list[tuple[float, list[str]]]:
