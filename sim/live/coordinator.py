@@ -361,9 +361,16 @@ class Coordinator:
 
     async def _follow(self) -> None:
         async def follow(reader: StreamReader, handle: Callable[[dict[str, Any]], Any]) -> None:
+            # A pull for one message returns the moment it is stored; a pull for many waits
+            # out its whole timeout for the rest (nats-py), which held every lone submission
+            # back by up to that long. So: block for one, then take what is already there.
             while True:
-                for message in await reader.read(256, 0.5):
+                first = await reader.read(1, 0.5)
+                for message in first:
                     await handle(decode(message.data))
+                if first:
+                    for message in await reader.read(256, 0.002):
+                        await handle(decode(message.data))
 
         await asyncio.gather(
             follow(self._results, self.on_result), follow(self._submits, self.on_submit)
