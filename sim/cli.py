@@ -27,6 +27,14 @@ class UserError(Exception):
     """An input problem to report in one line."""
 
 
+def duration_option(flag: str, text: str) -> float:
+    """Seconds from a command-line duration (``90``, ``15m``, ``1h30m``), or a UserError."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"{flag}: {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -201,10 +209,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.duration is not None:
-        try:
-            parse_duration(args.duration)
-        except ValueError as exc:
-            raise UserError(f"--duration: {exc}") from None
+        duration_option("--duration", args.duration)
         overrides.append(f"duration={args.duration}")
     if args.replications < 1:
         raise UserError(f"--replications: expected at least 1, got {args.replications}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sim.scenario.units import parse_duration
+from sim.cli import duration_option
 
 #: ``orchestra plan`` exit status when some phase has no fleet within max_agents.
 EXIT_NO_FLEET = 3
@@ -96,15 +96,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     tune.set_defaults(handler=_cmd_tune)
 
 
-def _duration(flag: str, text: str) -> float:
-    from sim.cli import UserError
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise UserError(f"{flag}: {exc}") from None
-
-
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sim.analysis.capacity import CapacityError
     from sim.analysis.plan_output import print_plan, write_plan
@@ -120,8 +111,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: expected at least 1, got {args.workers}")
     options = PlanOptions(
-        duration_s=_duration("--duration", args.duration),
-        warmup_s=None if args.warmup is None else _duration("--warmup", args.warmup),
+        duration_s=duration_option("--duration", args.duration),
+        warmup_s=None if args.warmup is None else duration_option("--warmup", args.warmup),
         max_agents=args.max_agents,
         max_replications=args.max_replications,
     )
@@ -257,7 +248,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise UserError(f"--max-breach-minutes: expected >= 0, got {args.max_breach_minutes}")
     overrides = list(args.overrides)
     if args.duration is not None:
-        _duration("--duration", args.duration)
+        duration_option("--duration", args.duration)
         overrides.append(f"duration={args.duration}")
     scenario = load_scenario(args.scenario, overrides)
     try:

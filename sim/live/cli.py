@@ -59,20 +59,16 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_live_run(args: argparse.Namespace) -> int:
-    from sim.cli import UserError, _print_summary
+    from sim.cli import UserError, _print_summary, duration_option
     from sim.live.runtime import LiveOptions, live_run, scaled_scenario
     from sim.live.transport import LiveError, env_token
     from sim.metrics.store import atomic_write_text
     from sim.runner import Outcome, write_outputs
     from sim.scenario.load import load_scenario, scenario_yaml
-    from sim.scenario.units import parse_duration
 
     overrides = list(args.overrides)
     if args.duration is not None:
-        try:
-            parse_duration(args.duration)
-        except ValueError as exc:
-            raise UserError(f"--duration: {exc}") from None
+        duration_option("--duration", args.duration)
         overrides.append(f"duration={args.duration}")
     if args.time_scale <= 0:
         raise UserError(f"--time-scale: expected a positive number, got {args.time_scale}")
