@@ -460,10 +460,9 @@ class Dispatcher:
         agent.busy_since.append(now)
         agent.current.append(task)
 
-    def service_ended(self, agent: Specialist, task: Task) -> None:
-        now = self.env.now
+    def _attempt_over(self, agent: Specialist, task: Task, now: float) -> None:
+        """An attempt stops serving (done or failed): free its slot and close its books."""
         self.slot_freed(agent, now)
-        zone = self.zones[agent.zone]
         current = agent.current
         if len(current) == 1:  # one slot (the common case): no search
             current.clear()
@@ -473,9 +472,13 @@ class Dispatcher:
             current.remove(task)
         agent.busy_time += now - started
         agent.in_flight -= 1
-        zone.in_flight -= 1
+        self.zones[agent.zone].in_flight -= 1
         if self.team_limit is not None:
             self._team_changed(agent, -1)
+
+    def service_ended(self, agent: Specialist, task: Task) -> None:
+        now = self.env.now
+        self._attempt_over(agent, task, now)
         agent.completed += 1
         service = now - task.start
         agent.served_time += service
@@ -511,16 +514,7 @@ class Dispatcher:
         the escalation policy's call (sim.model.escalation).
         """
         now = self.env.now
-        self.slot_freed(agent, now)
-        current = agent.current
-        index = current.index(task)
-        started = agent.busy_since.pop(index)
-        del current[index]
-        agent.busy_time += now - started
-        agent.in_flight -= 1
-        self.zones[agent.zone].in_flight -= 1
-        if self.team_limit is not None:
-            self._team_changed(agent, -1)
+        self._attempt_over(agent, task, now)
         agent.errors += 1
         agent.status = "error"
         self.attempt_errors += 1

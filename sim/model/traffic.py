@@ -63,18 +63,13 @@ class Coordinator:
     ) -> float:
         """A message through *first*, then *second* (either may be absent), then this one.
 
-        The report path up the hierarchy, in one call (``through`` three times,
-        written out: it runs once per completed task).
+        The report path up the hierarchy: each arrives when the one before has
+        processed it.
         """
         at = now
         for q in (first, second, self):
-            if q is None:
-                continue
-            start = q.free_at if q.free_at > at else at
-            q.free_at = start + q.cost
-            q.handled += 1
-            q.waited += start - at
-            at = q.free_at
+            if q is not None:
+                at += q.through(at)
         return at - now
 
     def set_background(self, per_second: float) -> None:
