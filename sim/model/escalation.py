@@ -17,7 +17,7 @@ check still finds it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -251,16 +251,14 @@ class Escalator:
         failed = set(history.agents)
         pool = self._pool(task.category, zone)
         others = [a for a in pool if a.id not in failed]
-        failed_teams = {a.spec.team for a in pool if a.id in failed} | {
-            self.d.agents[a].spec.team for a in failed if a in self.d.agents
-        }
-        slowest_failed = max(
+        failed_teams = self._teams_of(failed)
+        fastest_failed = max(
             (self.d.agents[a].speed for a in failed if a in self.d.agents), default=0.0
         )
         return Feasible(
             other_agents=bool(others),
             other_team=any(a.spec.team not in failed_teams for a in others),
-            bigger_agent=any(a.speed > slowest_failed for a in others),
+            bigger_agent=any(a.speed > fastest_failed for a in others),
             other_zone=self._untried_zones(task.category, zone, history) != [],
             any_zone=any(self.d.balancer.size(z, task.category) for z in self.d.zones),
         )
@@ -288,6 +286,11 @@ class Escalator:
 
     def _team_mates(self, category: str, zone: str, failed: frozenset[str]) -> frozenset[str]:
         """Everyone of the category in the teams where it failed: the move is to another team."""
-        teams = {self.d.agents[a].spec.team for a in failed if a in self.d.agents}
+        teams = self._teams_of(failed)
         mates = {a.id for a in self._pool(category, zone) if a.spec.team in teams}
         return frozenset(mates | failed)
+
+    def _teams_of(self, agent_ids: Iterable[str]) -> set[str]:
+        """The teams of the agents still in the fleet (a replaced agent's team is gone with it)."""
+        agents = self.d.agents
+        return {agents[a].spec.team for a in agent_ids if a in agents}
