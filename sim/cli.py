@@ -123,10 +123,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _check_inputs(scenario: Any, path: Path) -> None:
     """Open the files a scenario names (traces, empirical data, DAG files) once, to fail early."""
-    from sim.model.dags import DagSource
-    from sim.model.network import Network
-    from sim.model.rng import Streams
-    from sim.model.workload import ServiceDemand, WorkloadError
+    from sim.world.dag_source import DagSource
+    from sim.world.network import Network
+    from sim.world.streams import Streams
+    from sim.world.workload import ServiceDemand, WorkloadError
 
     try:
         streams = Streams(scenario.seed)
@@ -140,12 +140,12 @@ def _check_inputs(scenario: Any, path: Path) -> None:
         )
         DagSource(scenario, streams, demand, net)
         from sim.model.chaos import check_targets
-        from sim.model.world import build_world
+        from sim.world.topology import build_world
 
         check_targets(scenario, build_world(scenario, streams.get("world")))
         trace = scenario.workload.arrivals.trace
         if scenario.workload.arrivals.process == "trace" and trace is not None:
-            from sim.model.workload import TaskSource
+            from sim.world.workload import TaskSource
 
             next(iter(TaskSource(scenario, streams, demand)), None)
     except (WorkloadError, ValueError) as exc:
@@ -202,8 +202,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.model.engine import ConservationError
-    from sim.model.workload import WorkloadError
     from sim.runner import run, write_outputs
+    from sim.world.workload import WorkloadError
 
     overrides = list(args.overrides)
     if args.seed is not None:

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.analysis.queueing import erlang_b
-from sim.model.dag_shapes import generate_dag
-from sim.model.rng import Streams
-from sim.model.workload import ServiceDemand, rate_function
-from sim.model.world import largest_remainder, specialist_template
 from sim.policies.dag import Dag
 from sim.scenario.schema import Scenario, ServiceTime
+from sim.world.dag_shapes import generate_dag
+from sim.world.streams import Streams
+from sim.world.topology import largest_remainder, specialist_template
+from sim.world.workload import ServiceDemand, rate_function
 
 #: Jobs sampled from the DAG generator to estimate per-category load (fixed seed).
 DAG_SAMPLE = 400
@@ -134,7 +134,7 @@ def _dag_moments(
     shapes = [s for s, w in spec.shapes.items() if w > 0]
     fixed: list[Dag] = [d.to_dag() for d in spec.inline]
     if spec.files:
-        from sim.model.dag_shapes import load_dag_file
+        from sim.world.dag_shapes import load_dag_file
 
         fixed.extend(load_dag_file(path, categories) for path in spec.files)
     if spec.rate_per_min <= 0 or (not shapes and not fixed):

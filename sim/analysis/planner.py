@@ -33,6 +33,7 @@ the room left under ``scaling.max_agents``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,8 +47,11 @@ from sim.analysis.capacity import per_zone as split_zones
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget
 from sim.metrics.summary import combine_replications, t_quantile
-from sim.scenario.load import load_scenario, scenario_from_dict
+from sim.scenario.load import load_scenario, scenario_from_dict, short_run_warmup
 from sim.scenario.schema import Scenario
+from sim.scenario.units import format_duration
+
+_log = logging.getLogger("orchestra")
 
 #: Roadmap phases, in the order the growth plan lists them.
 PHASE_GLOB = "phase_3_*.yaml"
@@ -165,11 +169,19 @@ def by_category(fleet: Fleet) -> dict[str, int]:
 
 def prepared(scenario: Scenario, target: SloTarget, options: PlanOptions) -> Scenario:
     """The scenario as planned: the SLO applied, autoscaling off, the planning duration."""
-    warmup = scenario.warmup if options.warmup_s is None else options.warmup_s
+    if options.warmup_s is None:
+        warmup = short_run_warmup(options.duration_s, scenario.warmup)
+        if warmup != scenario.warmup:
+            _log.warning(
+                f"{scenario.name}: warmup shortened from {format_duration(scenario.warmup)} to "
+                f"{format_duration(warmup)} to fit the {format_duration(options.duration_s)} runs"
+            )
+    else:
+        warmup = options.warmup_s
     if warmup >= options.duration_s:
         raise ValueError(
-            f"--duration: expected longer than the warm-up ({warmup:g} s), "
-            f"got {options.duration_s:g} s"
+            f"--warmup: expected shorter than the duration ({options.duration_s:g} s), "
+            f"got {warmup:g} s"
         )
     document = target.apply(scenario).model_dump(mode="json", by_alias=True)
     document["duration"] = options.duration_s

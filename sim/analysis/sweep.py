@@ -3,7 +3,7 @@
 A sweep is a list of *points* (each a mapping ``path -> value``, applied as
 ``--set`` overrides on top of the scenario) times ``R`` replications. Every
 point's replication ``r`` uses the same random streams (the scenario seed and
-``r``; see :mod:`sim.model.rng`), so points differ only by their settings:
+``r``; see :mod:`sim.world.streams`), so points differ only by their settings:
 common random numbers, which make the differences between points far less
 noisy than independent runs would.
 

@@ -61,21 +61,15 @@ from sim.live.transport import (
     retire_agent_queue,
 )
 from sim.metrics.collector import MetricsCollector, ZoneSnapshot
-from sim.model.rng import Streams
 from sim.policies.alerts import AlertEvaluator, alert_sample
-from sim.policies.autoscale import (
-    Autoscaler,
-    FleetObservation,
-    fleet_autoscaler,
-)
-from sim.policies.balancing import make_balancer
+from sim.policies.autoscale import Autoscaler, FleetObservation
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
 from sim.policies.health import ConsecutiveFailureDetector, HealthState
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
-from sim.policies.resilience import BreakerBoard, BreakerConfig
-from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
+from sim.world.policy_set import build_policies
+from sim.world.streams import Streams
 
 
 @dataclass
@@ -148,35 +142,25 @@ class Coordinator:
         self.detector = ConsecutiveFailureDetector(
             interval, health.threshold, min(health.timeout, interval * 0.5)
         )
-        rtt = {
-            (a, b): s.network.rtt_between(self._region(a), self._region(b)) or 0.0
-            for a in self.zones
-            for b in self.zones
-        }
-        self.router = ZoneRouter(self.zones, rtt)
-        breaker = s.policies.circuit_breaker
-        self.breakers = BreakerBoard(
-            BreakerConfig(failure_threshold=breaker.failure_threshold, open_s=breaker.open)
-        )
-        policies = s.policies
-        # The simulator's balancer, from the simulator's stream of the same name and seed.
-        balancer = make_balancer(
-            policies.load_balancing,
-            Streams(s.seed, 0).get("balancer"),
-            epsilon=policies.affinity_epsilon,
-        )
+        regions = {zone: self._region(zone) for zone in self.zones}
+        # The simulator's own policies, from its streams of the same names and seed.
+        self.policies = build_policies(s, Streams(s.seed, 0), regions)
+        self.router = self.policies.router
+        self.breakers = self.policies.breakers
         self.dispatcher = Dispatch(
-            balancer, self.router, spill=policies.spill_across_zones, allow=self.breakers.allow
+            self.policies.balancer,
+            self.router,
+            spill=self.policies.spill,
+            allow=self.breakers.allow if self.breakers is not None else None,
         )
         self.queue_limit = s.topology.specialist.queue_limit
         #: Assignments found in the streams by a takeover: task id -> (agent, number).
         self._recovered: dict[int, tuple[str, int]] = {}
         self._catching_up = False
         self.collector = MetricsCollector(list(self.zones), s.metrics.interval)
-        self.alerts = AlertEvaluator.from_scenario(s.alerts)
+        self.alerts: AlertEvaluator = self.policies.alerts
         self.control_agents = s.control_agents()
-        scaling = s.scaling
-        self.autoscaler: Autoscaler = fleet_autoscaler(scaling, self.control_agents)
+        self.autoscaler: Autoscaler = self.policies.autoscaler
         self.in_flight: dict[tuple[int, int], tuple[str, str, float]] = {}
         self.requested: dict[str, AgentSpec] = {}  # started by scaling, not yet heartbeating
         self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])
@@ -571,7 +555,8 @@ class Coordinator:
         wait = float(doc["start_s"]) - task.arrival_s
         if doc["outcome"] == "completed":
             self.counters.completed += 1
-            self.breakers.record_success(zone, self.now())
+            if self.breakers is not None:
+                self.breakers.record_success(zone, self.now())
             self.latencies.append(latency)
             if zone in self.zones:
                 self.collector.task_finished(zone, latency, wait)
@@ -638,7 +623,8 @@ class Coordinator:
                 view.healthy = False
                 last_s = (view.last_beat_wall - self.config.clock.epoch) * self.config.clock.scale
                 held = len(self.dispatcher.held.get(view.agent_id, ()))
-                self.breakers.record_failure(view.zone, self.now())
+                if self.breakers is not None:
+                    self.breakers.record_failure(view.zone, self.now())
                 await self.event(
                     "agent_detected",
                     view.agent_id,

@@ -25,8 +25,8 @@ import pandas as pd
 
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, coordinator_rows
-from sim.model.world import World, specialist_template
 from sim.scenario.schema import Scenario
+from sim.world.topology import World, specialist_template
 
 #: Wall seconds between a dispatch and a start that are transport, not queueing.
 TRANSPORT_SLACK_WALL_S = 0.05

@@ -51,13 +51,13 @@ from sim.live.transport import (
 )
 from sim.metrics.records import canonical_sha256
 from sim.metrics.summary import summarize
-from sim.model.dags import DagSource
-from sim.model.network import Network
-from sim.model.rng import Streams
-from sim.model.workload import ServiceDemand, TaskSource
-from sim.model.world import build_world
 from sim.policies.dag import Dag, plan_dag
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.world.dag_source import DagSource
+from sim.world.network import Network
+from sim.world.streams import Streams
+from sim.world.topology import build_world
+from sim.world.workload import ServiceDemand, TaskSource
 
 
 @dataclass
@@ -290,7 +290,7 @@ class _Run:
         webhooks: list[dict[str, Any]],
         started: float,
     ) -> LiveRun:
-        from sim.model.engine import RunResult
+        from sim.metrics.result import RunResult
 
         scenario = self.scenario
         records = build_records(

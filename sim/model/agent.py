@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from sim.model.task import Task
-from sim.model.world import SpecialistSpec
 from sim.policies.types import AgentInfo
+from sim.world.topology import SpecialistSpec
 
 if TYPE_CHECKING:
     from sim.model.coordinator import Dispatcher

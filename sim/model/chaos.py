@@ -16,12 +16,12 @@ import numpy as np
 import simpy
 
 from sim.model.agent import Specialist
-from sim.model.rng import Streams
-from sim.model.workload import WorkloadError
-from sim.model.world import World
 from sim.policies.task_faults import Burst
 from sim.scenario.faults import ErrorBurst
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.world.streams import Streams
+from sim.world.topology import World
+from sim.world.workload import WorkloadError
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation

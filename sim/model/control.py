@@ -23,12 +23,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
-from sim.policies.autoscale import (
-    Autoscaler,
-    FleetObservation,
-    ScaleDecision,
-    fleet_autoscaler,
-)
+from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 
 if TYPE_CHECKING:
@@ -46,8 +41,8 @@ class ControlLoop:
         # Only specialists are added or drained: the policies see the specialist bounds
         # that the spec's whole-fleet bounds leave after the coordinating agents.
         self._control_agents = sim.scenario.control_agents()
-        self.autoscaler: Autoscaler = fleet_autoscaler(scaling, self._control_agents)
-        self.alerts = AlertEvaluator.from_scenario(sim.scenario.alerts)
+        self.autoscaler: Autoscaler = sim.policies.autoscaler
+        self.alerts: AlertEvaluator = sim.policies.alerts
         #: Readings of the fleet's running totals at each evaluation: (time, busy
         #: slot-seconds, sum of waits, services started, tasks submitted). The metric
         #: window's averages are differences between now and the reading a window ago.

@@ -27,11 +27,11 @@ import simpy
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog
 from sim.model.agent import Specialist, wake_with
-from sim.model.dagjob import DagJob
-from sim.model.network import AgentMessage, MessageType, Network
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
+from sim.world.dag_job import DagJob
+from sim.world.network import AgentMessage, MessageType, Network
 
 if TYPE_CHECKING:
     from sim.model.control_plane import ControlPlane

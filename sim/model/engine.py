@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, cast
 
 import numpy as np
@@ -21,47 +21,29 @@ import simpy
 
 from sim.metrics.collector import AgentSnapshot, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256
+from sim.metrics.result import RunResult
 from sim.model.agent import Specialist
 from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
 from sim.model.control_plane import ControlPlane
 from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
-from sim.model.dagjob import DagJob
-from sim.model.dags import DagSource
 from sim.model.escalation import Escalator, needs_escalator
 from sim.model.failover import Failover
 from sim.model.fleet import Fleet
-from sim.model.network import Network
-from sim.model.rng import Streams
 from sim.model.task import Task
 from sim.model.traffic import Traffic
-from sim.model.workload import Arrival, ServiceDemand, TaskSource
-from sim.model.world import World, build_world
-from sim.policies.balancing import make_balancer
-from sim.policies.resilience import BreakerBoard, BreakerConfig
-from sim.policies.routing import ZoneRouter
 from sim.scenario.schema import Scenario
+from sim.world.dag_job import DagJob
+from sim.world.dag_source import DagSource
+from sim.world.network import Network
+from sim.world.policy_set import build_policies
+from sim.world.streams import Streams
+from sim.world.topology import World, build_world
+from sim.world.workload import Arrival, ServiceDemand, TaskSource
 
 
 class ConservationError(RuntimeError):
     """Tasks went missing: the model has a bug, and the run's numbers cannot be trusted."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything one replication produced, in the shared record format."""
-
-    scenario: Scenario
-    replication: int
-    tasks: pd.DataFrame
-    metrics: pd.DataFrame
-    events: pd.DataFrame
-    agents: pd.DataFrame
-    jobs: pd.DataFrame
-    counts: dict[str, int]
-    events_sha256: str
-    wall_s: float
-    sim_events: int
 
 
 ProgressHook = Callable[[float], None]
@@ -83,16 +65,9 @@ class Simulation:
         self.task_log = TaskLog()
         self.collector = MetricsCollector(self.world.zones, scenario.metrics.interval)
         policies = scenario.policies
-        self.balancer = make_balancer(
-            policies.load_balancing, streams.get("balancer"), epsilon=policies.affinity_epsilon
-        )
-        rtt = {
-            (a, b): scenario.network.rtt_between(self.world.regions[a], self.world.regions[b])
-            or 0.0
-            for a in self.world.zones
-            for b in self.world.zones
-        }
-        self.router = ZoneRouter(self.world.zones, rtt)
+        self.policies = build_policies(scenario, streams, self.world.regions)
+        self.balancer = self.policies.balancer
+        self.router = self.policies.router
         self.zones = {z: ZoneState(name=z, region=self.world.regions[z]) for z in self.world.zones}
         self.agents: dict[str, Specialist] = {}
         self.dispatcher = Dispatcher(
@@ -129,12 +104,8 @@ class Simulation:
         self.control_plane = ControlPlane(self, streams.get("raft"))
         self.dispatcher.control_plane = self.control_plane
         self.chaos = Chaos(self, streams.get("chaos"))
-        breaker = policies.circuit_breaker
-        if breaker.enabled:
-            self.dispatcher.breakers = BreakerBoard(
-                BreakerConfig(failure_threshold=breaker.failure_threshold, open_s=breaker.open)
-            )
-            self.dispatcher.breaker_open_s = breaker.open
+        self.dispatcher.breakers = self.policies.breakers
+        self.dispatcher.breaker_open_s = self.policies.breaker_open_s
         self.demand = ServiceDemand(scenario, streams)
         self.tasks = TaskSource(scenario, streams, self.demand)
         self.dags = DagSource(scenario, streams, self.demand, self.network)

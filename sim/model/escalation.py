@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import simpy
 
-from sim.model.rng import Batched
 from sim.model.task import Task
 from sim.model.traffic import Kind
 from sim.policies.escalation import (
@@ -36,6 +35,7 @@ from sim.policies.escalation import (
     ZoneMove,
 )
 from sim.policies.task_faults import AttemptFaults, Burst, Fault
+from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.agent import Specialist

@@ -25,7 +25,6 @@ check schedule, without an event per healthy check; with
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +33,8 @@ import simpy
 
 from sim.model.agent import Specialist
 from sim.model.task import Task
-from sim.policies.health import (
-    ConsecutiveFailureDetector,
-    FailureDetector,
-    HealthState,
-    PhiAccrualDetector,
-)
+from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, HealthState
+from sim.world.policy_set import check_phases, failure_detector
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -52,27 +47,15 @@ class Failover:
         self.sim = sim
         health = sim.scenario.health
         self.health = health
-        phase_seed = int(rng.integers(2**63))
-
-        def phase(agent_id: str) -> float:
-            # Each agent's check schedule is its own draw, keyed by its id: the same
-            # whichever order agents are first looked at (analytic or per-message).
-            key = (zlib.crc32(agent_id.encode("utf-8")),)
-            seq = np.random.SeedSequence(phase_seed, spawn_key=key)
-            return float(np.random.Generator(np.random.PCG64(seq)).uniform(0.0, health.interval))
-
+        phase = check_phases(rng, health.interval)
+        # The spec's rule judges zone coordinators; agents are judged by the scenario's detector.
         self.detector = ConsecutiveFailureDetector(
             health.interval, health.threshold, health.timeout, phase
         )
         #: The detector that judges agents: the spec's rule, or phi accrual on heartbeats.
-        self.agent_detector: FailureDetector = self.detector
-        if health.detector == "phi_accrual":
-            self.agent_detector = PhiAccrualDetector(
-                first_interval_s=health.interval,
-                threshold=health.phi_threshold,
-                min_std_s=health.phi_min_std,
-                phase=phase,
-            )
+        self.agent_detector: FailureDetector = (
+            self.detector if health.detector != "phi_accrual" else failure_detector(health, phase)
+        )
         self.budget = sim.scenario.retry.budget
         #: Pending analytic detections by agent id (cancelled by a restart before them).
         self._pending: dict[str, simpy.Event] = {}

@@ -23,9 +23,9 @@ from sim.metrics.cost import CostMeter
 from sim.metrics.records import EventLog, coordinator_rows
 from sim.model.agent import Specialist
 from sim.model.coordinator import Dispatcher, ZoneState
-from sim.model.world import SpecialistSpec, World, specialist_template
 from sim.policies.balancing import LoadBalancer
 from sim.scenario.schema import Scenario
+from sim.world.topology import SpecialistSpec, World, specialist_template
 
 
 class Fleet:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim.model.dagjob import DagJob
     from sim.policies.escalation import History
     from sim.policies.types import TaskInfo
+    from sim.world.dag_job import DagJob
 
 
 class Task:

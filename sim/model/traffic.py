@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 from sim.metrics.traffic import CoordinatorRow, TrafficRow
-from sim.model.network import MessageType, PathKind
 from sim.scenario.schema import Scenario
+from sim.world.network import MessageType, PathKind
 
 
 class Coordinator:

@@ -7,7 +7,7 @@ objects, and what makes the policies property-testable.
 """
 
 from sim.policies.alerts import AlertEvaluator, AlertEvent, Condition, parse_condition
-from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision, make_autoscaler
+from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision
 from sim.policies.balancing import STRATEGIES, LoadBalancer, make_balancer
 from sim.policies.dag import (
     Dag,
@@ -62,7 +62,6 @@ __all__ = [
     "ZoneRouter",
     "critical_path",
     "heft_schedule",
-    "make_autoscaler",
     "make_balancer",
     "makespan_lower_bound",
     "parallel_groups",

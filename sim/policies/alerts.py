@@ -23,10 +23,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from sim.scenario.schema import AlertRule, Severity
+from typing import Any, Literal
 
 #: Metric name -> the kind of quantity it is; the unit written in a condition must fit the kind.
 ALERT_METRICS: dict[str, str] = {
@@ -185,20 +182,6 @@ class AlertEvaluator:
     def __init__(self, rules: Sequence[AlertRuleSpec]) -> None:
         self.rules: tuple[AlertRuleSpec, ...] = tuple(rules)
         self._states = [_RuleState() for _ in self.rules]
-
-    @classmethod
-    def from_scenario(
-        cls,
-        alerts: Mapping[str, Sequence[AlertRule]] | Mapping[Severity, Sequence[AlertRule]],
-    ) -> AlertEvaluator:
-        """The rules of a scenario's ``alerts`` block, severity by severity, in order."""
-        return cls(
-            [
-                AlertRuleSpec(rule.name, severity, rule.parsed, rule.action, rule.for_)
-                for severity, rules in alerts.items()
-                for rule in rules
-            ]
-        )
 
     def evaluate(self, now: float, sample: Mapping[str, float]) -> list[AlertEvent]:
         """Advance every rule to time *now* (seconds) with *sample*; return the transitions."""

@@ -46,10 +46,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
-
-if TYPE_CHECKING:
-    from sim.scenario.schema import Scaling
+from typing import Any, Literal, Protocol, TypeVar
 
 __all__ = [
     "AUTOSCALERS",
@@ -68,11 +65,11 @@ __all__ = [
     "SizeOption",
     "StepConfig",
     "StepPolicy",
-    "make_autoscaler",
+    "configure",
     "size_options",
 ]
 
-#: Kinds accepted by :func:`make_autoscaler`.
+#: Kinds of autoscaler (``scaling.policy``); sim.world.policy_set builds them.
 AUTOSCALERS: tuple[str, ...] = ("step", "hpa", "keda")
 
 #: Metrics the spec's step policy may list under ``auto_scale.metrics``.
@@ -243,26 +240,6 @@ class StepPolicy:
         self._last_up: float | None = None
         self._last_down: float | None = None
         self._forced: str | None = None
-
-    @classmethod
-    def from_spec(cls, scaling: Scaling, **overrides: Any) -> StepPolicy:
-        """The spec's block (``scenario.scaling``) in canonical units, plus *overrides*."""
-        auto = scaling.auto_scale
-        config = StepConfig(
-            min_agents=scaling.min_agents,
-            max_agents=scaling.max_agents,
-            metrics=tuple(auto.metrics),
-            up_queue_depth=float(auto.scale_up.threshold.queue_depth),
-            up_response_time_s=auto.scale_up.threshold.avg_response_time_ms / 1000.0,
-            increment=auto.scale_up.increment,
-            up_cooldown_s=float(auto.scale_up.cooldown_seconds),
-            down_queue_depth=float(auto.scale_down.threshold.queue_depth),
-            down_idle_fraction=auto.scale_down.threshold.idle_agents_percent / 100.0,
-            decrement=auto.scale_down.decrement,
-            down_cooldown_s=float(auto.scale_down.cooldown_seconds),
-            enabled=auto.enabled,
-        )
-        return cls(_configure(config, overrides, "step"))
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
@@ -457,11 +434,6 @@ class HpaPolicy:
         self._down_events: deque[tuple[float, int]] = deque()
         self._forced: str | None = None
         self._seeded = False
-
-    @classmethod
-    def from_spec(cls, scaling: Scaling, **overrides: Any) -> HpaPolicy:
-        """Bounds and ``enabled`` from the spec's block; everything else from *overrides*."""
-        return cls(_from_spec(HpaConfig, scaling, overrides, "hpa"))
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
@@ -733,11 +705,6 @@ class KedaQueuePolicy:
         self._recommendations: deque[tuple[float, int]] = deque()
         self._forced: str | None = None
 
-    @classmethod
-    def from_spec(cls, scaling: Scaling, **overrides: Any) -> KedaQueuePolicy:
-        """Bounds and ``enabled`` from the spec's block; everything else from *overrides*."""
-        return cls(_from_spec(KedaConfig, scaling, overrides, "keda"))
-
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
 
@@ -801,13 +768,13 @@ class KedaQueuePolicy:
             self._recommendations.popleft()
 
 
-# --------------------------------------------------------------------------- the factory
+# --------------------------------------------------------------------------- configuration
 
 
 _Config = TypeVar("_Config", StepConfig, HpaConfig, KedaConfig)
 
 
-def _configure(config: _Config, overrides: dict[str, Any], kind: str) -> _Config:
+def configure(config: _Config, overrides: dict[str, Any], kind: str) -> _Config:
     """``dataclasses.replace`` with an error that lists the settings a kind accepts."""
     names = [f.name for f in fields(config)]
     unknown = [key for key in overrides if key not in names]
@@ -816,53 +783,6 @@ def _configure(config: _Config, overrides: dict[str, Any], kind: str) -> _Config
             f"unknown {kind} autoscaler setting {unknown[0]!r}; expected one of {', '.join(names)}"
         )
     return replace(config, **overrides)
-
-
-def _from_spec(
-    kind_config: type[_Config], scaling: Scaling, overrides: dict[str, Any], kind: str
-) -> _Config:
-    """A proportional policy's config: bounds and ``enabled`` from the spec, the rest overrides."""
-    config = kind_config(
-        min_agents=scaling.min_agents,
-        max_agents=scaling.max_agents,
-        enabled=scaling.auto_scale.enabled,
-    )
-    return _configure(config, overrides, kind)
-
-
-def make_autoscaler(kind: str, scaling: Scaling, **config: Any) -> Autoscaler:
-    """Build the autoscaler *kind* ("step", "hpa", "keda") for the spec's scaling block.
-
-    *config* overrides fields of :class:`StepConfig`, :class:`HpaConfig` or
-    :class:`KedaConfig`; an unknown field is a ValueError naming the valid ones.
-    """
-    if kind == "step":
-        return StepPolicy.from_spec(scaling, **config)
-    if kind == "hpa":
-        return HpaPolicy.from_spec(scaling, **config)
-    if kind == "keda":
-        return KedaQueuePolicy.from_spec(scaling, **config)
-    raise ValueError(f"unknown autoscaler {kind!r}; expected one of {', '.join(AUTOSCALERS)}")
-
-
-def fleet_autoscaler(scaling: Scaling, control_agents: int) -> Autoscaler:
-    """The scenario's autoscaler over specialists, as both shells run it.
-
-    Only specialists are added or drained, so the spec's whole-fleet bounds
-    (``min_agents``/``max_agents``) become specialist bounds once the
-    *control_agents* (chiefs, zone coordinators, team leads) are taken out;
-    HPA's scale-down keeps Kubernetes' default policies with the scenario's
-    stabilisation window.
-    """
-    low = max(1, scaling.min_agents - control_agents)
-    high = max(low, scaling.max_agents - control_agents)
-    settings: dict[str, Any] = {"min_agents": low, "max_agents": high}
-    settings.update(scaling.policy_settings())
-    if scaling.policy == "hpa":
-        settings["scale_down"] = ScalingRules(
-            scaling.hpa.scale_down_stabilization, DEFAULT_SCALE_DOWN.policies
-        )
-    return make_autoscaler(scaling.policy, scaling, **settings)
 
 
 # --------------------------------------------------------------------------- vertical sizes
@@ -885,7 +805,7 @@ class SizeOption:
 
 
 def _amdahl_speed(vcpu: float, base_vcpu: float, parallel_fraction: float) -> float:
-    # The same law as sim.model.world.amdahl_speed (a test checks they agree). Not imported:
+    # The same law as sim.world.topology.amdahl_speed (a test checks they agree). Not imported:
     # world imports the scenario schema, which imports this package, so the import would be
     # circular as soon as sim.policies re-exports this module.
     return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction * base_vcpu / vcpu)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.scenario.schema import Scenario
+from sim.scenario.units import format_duration, parse_duration
 
 
 class ScenarioError(Exception):
@@ -39,8 +41,56 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         document = scenario.model_dump(mode="json", by_alias=True)
         for item in overrides:
             _apply_override(document, item, str(path))
+        _fit_warmup(document, overrides, str(path))
         scenario = _validate(document, f"{path} (after --set)")
     return _resolve_paths(scenario, path.parent)
+
+
+#: Share of a shortened run kept as warm-up when the scenario's own does not fit in it.
+SHORT_RUN_WARMUP_SHARE = 0.1
+
+_log = logging.getLogger("orchestra")
+_said: set[str] = set()
+
+
+def short_run_warmup(duration_s: float, warmup_s: float) -> float:
+    """The warm-up of a run of *duration_s*: the scenario's, or a tenth of the run if it won't fit.
+
+    A short what-if (``--duration 2m``) should just run: the scenario's hour of
+    warm-up was chosen for a day, and cutting a tenth of a short run still
+    drops its empty-fleet start from the statistics.
+    """
+    if warmup_s < duration_s:
+        return warmup_s
+    return SHORT_RUN_WARMUP_SHARE * duration_s
+
+
+def _fit_warmup(document: dict[str, Any], overrides: Sequence[str], source: str) -> None:
+    """An override of ``duration`` shorter than the warm-up shortens the warm-up (and says so).
+
+    Only when the duration was overridden and the warm-up was not: a warm-up
+    the user set explicitly is theirs, and a file that contradicts itself is
+    still an error.
+    """
+    keys = {item.partition("=")[0].strip() for item in overrides}
+    if "duration" not in keys or "warmup" in keys:
+        return
+    try:
+        duration = parse_duration(document["duration"])
+        warmup = parse_duration(document["warmup"])
+    except (KeyError, TypeError, ValueError):
+        return  # validation reports the bad value with its field path
+    fitted = short_run_warmup(duration, warmup)
+    if fitted == warmup:
+        return
+    document["warmup"] = fitted
+    note = (
+        f"{source}: warmup shortened from {format_duration(warmup)} to "
+        f"{format_duration(fitted)} to fit the {format_duration(duration)} run"
+    )
+    if note not in _said:  # a sweep loads the same file once per point: say it once
+        _said.add(note)
+        _log.warning(note)
 
 
 def load_variants(path: str | Path, overrides: Sequence[str] = ()) -> list[tuple[str, Scenario]]:

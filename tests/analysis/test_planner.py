@@ -149,8 +149,8 @@ def test_allocations_are_nested_and_split_over_zones() -> None:
 
 
 def test_fleet_scenario_builds_exactly_the_fleet() -> None:
-    from sim.model.rng import Streams
-    from sim.model.world import build_world
+    from sim.world.streams import Streams
+    from sim.world.topology import build_world
 
     scenario = prepared(load_scenario(SCENARIOS / "baseline_200.yaml"), TARGET, PlanOptions())
     allocator = Allocator(pool_loads(scenario), 10.0)

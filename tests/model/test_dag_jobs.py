@@ -13,12 +13,13 @@ import yaml
 from support import SCENARIOS
 
 from sim.cli import main
-from sim.model.dag_shapes import load_dag_file
-from sim.model.dagjob import DagJob
-from sim.model.engine import RunResult, Simulation, run_scenario
+from sim.metrics.result import RunResult
+from sim.model.engine import Simulation, run_scenario
 from sim.policies.dag import Dag, critical_path
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario
+from sim.world.dag_job import DagJob
+from sim.world.dag_shapes import load_dag_file
 
 BASELINE = SCENARIOS / "baseline_200.yaml"
 

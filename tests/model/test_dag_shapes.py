@@ -13,7 +13,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.model.dag_shapes import (
+from sim.policies.dag import Dag, DagEdge, DagNode, parallel_groups, validate_dag
+from sim.world.dag_shapes import (
     SCIENTIFIC_SHAPES,
     SHAPES,
     SYNTHETIC_SHAPES,
@@ -24,7 +25,6 @@ from sim.model.dag_shapes import (
     parse_dag_document,
     task_type_category,
 )
-from sim.policies.dag import Dag, DagEdge, DagNode, parallel_groups, validate_dag
 
 CATS = ("CodeGen", "Review", "Test", "Docs")
 WEIGHTS = (0.4, 0.3, 0.2, 0.1)

@@ -44,7 +44,7 @@ def test_task_times_are_ordered(baseline_run) -> None:
 
 
 def test_dag_successors_start_after_their_predecessors_finish(baseline_run) -> None:
-    from sim.model.dags import DagSource  # noqa: F401 - the run used it
+    from sim.world.dag_source import DagSource  # noqa: F401 - the run used it
 
     tasks = baseline_run.tasks
     dag_tasks = tasks[(tasks["job_id"] >= 0) & (tasks["outcome"] == "completed")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.model.network import AgentMessage, MessageType, Network
 from sim.scenario.schema import Network as NetworkSpec
+from sim.world.network import AgentMessage, MessageType, Network
 
 REGIONS = {"A": "us-east-1", "B": "us-west-2", "C": "eu-west-1", "D": "ap-northeast-1"}
 

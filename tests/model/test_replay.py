@@ -12,9 +12,9 @@ from support import SCENARIOS, short_baseline
 
 from sim.model.chaos import random_failures
 from sim.model.engine import run_scenario
-from sim.model.world import build_world
 from sim.replay import ReplayError, chaos_from_events, load_events, replay_scenario
 from sim.runner import run, write_outputs
+from sim.world.topology import build_world
 
 CHAOS = (
     "chaos=[{at: 15m, kill: {category: CodeGen, fraction: 0.25}, restart_after: 10m},"

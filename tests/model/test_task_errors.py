@@ -224,7 +224,7 @@ def test_a_trace_can_give_each_task_its_own_deadline(tmp_path: Path) -> None:
 
 
 def test_a_bad_trace_deadline_is_one_line(tmp_path: Path) -> None:
-    from sim.model.workload import WorkloadError
+    from sim.world.workload import WorkloadError
 
     path = tmp_path / "trace.csv"
     pd.DataFrame({"arrival_s": [1.0, 2.0], "deadline_s": [5.0, -1.0]}).to_csv(path, index=False)

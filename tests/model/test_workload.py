@@ -29,10 +29,10 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.model.rng import Streams
-from sim.model.workload import Arrival, ServiceDemand, TaskSource, WorkloadError
 from sim.scenario.load import scenario_from_dict
 from sim.scenario.schema import Scenario
+from sim.world.streams import Streams
+from sim.world.workload import Arrival, ServiceDemand, TaskSource, WorkloadError
 
 Z = 4.0  # every statistical bound below is Z standard deviations wide
 

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.model.world import amdahl_speed, build_world, largest_remainder
 from sim.scenario.load import scenario_from_dict
 from sim.scenario.schema import Scenario
+from sim.world.topology import amdahl_speed, build_world, largest_remainder
 
 
 def test_spec_fleet_is_200_agents_with_173_specialists() -> None:

@@ -23,6 +23,7 @@ from sim.policies.alerts import (
     parse_condition,
 )
 from sim.scenario.schema import AlertRule, Scenario
+from sim.world.policy_set import alert_evaluator
 
 PROPS = settings(max_examples=50, deadline=None)
 
@@ -38,7 +39,7 @@ QUIET: dict[str, float] = {
 
 
 def spec_evaluator() -> AlertEvaluator:
-    return AlertEvaluator.from_scenario(Scenario().alerts)
+    return alert_evaluator(Scenario().alerts)
 
 
 def crossing(condition: Condition) -> float:
@@ -76,7 +77,7 @@ def test_the_for_field_of_a_rule_becomes_for_s() -> None:
     parsed = AlertRule.model_validate(
         {"name": "slow", "condition": "p99_latency > 10s", "action": "notify_slack", "for": "5m"}
     )
-    evaluator = AlertEvaluator.from_scenario({"warning": [parsed]})
+    evaluator = alert_evaluator({"warning": [parsed]})
     assert evaluator.rules[0].for_s == 300.0
 
 

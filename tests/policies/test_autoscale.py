@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.model.world import amdahl_speed
 from sim.policies.autoscale import (
     AUTOSCALERS,
     Autoscaler,
@@ -33,10 +32,11 @@ from sim.policies.autoscale import (
     ScalingRules,
     StepConfig,
     StepPolicy,
-    make_autoscaler,
     size_options,
 )
 from sim.scenario.schema import Scaling
+from sim.world.policy_set import make_autoscaler, step_config
+from sim.world.topology import amdahl_speed
 
 PROPS = settings(max_examples=40, deadline=None)
 SPEC = Scaling()
@@ -66,7 +66,7 @@ def obs(
 
 
 def spec_step() -> StepPolicy:
-    return StepPolicy.from_spec(SPEC)
+    return StepPolicy(step_config(SPEC))
 
 
 # ----------------------------------------------------------------------- step: the spec's numbers
@@ -131,7 +131,7 @@ def test_a_scale_up_restarts_the_scale_down_cooldown() -> None:
 
 
 def test_without_the_reset_scale_downs_time_from_scale_downs_only() -> None:
-    policy = StepPolicy.from_spec(SPEC, up_resets_down_cooldown=False)
+    policy = StepPolicy(step_config(SPEC, up_resets_down_cooldown=False))
     assert policy.decide(obs(200, queue=0, idle=0.5), 0.0).delta == -5
     assert policy.decide(obs(195, queue=300), 500.0).delta == 10
     assert policy.decide(obs(205, queue=0, idle=0.5), 700.0).delta == -5
@@ -171,10 +171,10 @@ def test_outside_the_bounds_the_fleet_is_corrected_without_a_cooldown() -> None:
 
 def test_cpu_counts_only_with_a_threshold_and_only_listed_metrics_count() -> None:
     assert spec_step().decide(obs(queue=0, cpu=0.99), 0.0).delta == 0
-    with_cpu = StepPolicy.from_spec(SPEC, up_cpu_utilization=0.8)
+    with_cpu = StepPolicy(step_config(SPEC, up_cpu_utilization=0.8))
     decision = with_cpu.decide(obs(queue=0, cpu=0.85), 0.0)
     assert decision.delta == 10 and "cpu_utilization" in decision.reason
-    queue_only = StepPolicy.from_spec(SPEC, metrics=("queue_depth",))
+    queue_only = StepPolicy(step_config(SPEC, metrics=("queue_depth",)))
     assert queue_only.decide(obs(queue=0, rt=60.0), 0.0).delta == 0
 
 
@@ -186,7 +186,7 @@ def test_missing_metrics_trigger_nothing() -> None:
 
 def test_disabled_changes_nothing() -> None:
     scaling = Scaling.model_validate({"auto_scale": {"enabled": False}})
-    decision = StepPolicy.from_spec(scaling).decide(obs(40, queue=900), 0.0)
+    decision = StepPolicy(step_config(scaling)).decide(obs(40, queue=900), 0.0)
     assert decision.delta == 0 and decision.reason == "autoscaling disabled"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,37 @@ def test_schema_command_prints_json_schema(capsys: pytest.CaptureFixture[str]) -
     assert {"topology", "workload", "scaling", "alerts", "chaos", "slo", "cost"} <= set(
         schema["properties"]
     )
+
+
+def test_a_short_duration_shortens_the_warmup_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, "warmup: 1h\n")
+    scenario = load_scenario(path, ["duration=30m"])
+    assert scenario.duration == 1800.0
+    assert scenario.warmup == pytest.approx(180.0)  # a tenth of the run
+    assert "warmup shortened from 1h to 3m" in caplog.text
+    # A warm-up that fits is left alone, and nothing is said.
+    caplog.clear()
+    assert load_scenario(path, ["duration=2h"]).warmup == 3600.0
+    assert "warmup" not in caplog.text
+
+
+def test_an_explicit_warmup_that_does_not_fit_is_still_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ScenarioError, match="warmup: expected less than duration"):
+        load_scenario(path, ["duration=30m", "warmup=1h"])
+    # A file that contradicts itself is the author's to fix, not the loader's.
+    with pytest.raises(ScenarioError, match="warmup: expected less than duration"):
+        load_scenario(write(tmp_path, "duration: 30m\nwarmup: 1h\n", "bad.yaml"))
+
+
+def test_run_with_a_duration_under_the_warmup_just_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["run", str(write(tmp_path, "")), "--duration", "10m", "--out", str(tmp_path / "out")]
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["warmup_s"] == 60.0

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sim.model.dag_shapes import generate_dag, load_dag_file
-from sim.model.dagjob import DagJob
-from sim.model.network import Network
-from sim.model.rng import Streams
-from sim.model.workload import ServiceDemand, WorkloadError
 from sim.policies.dag import Dag, DagProgress, plan_dag
 from sim.scenario.schema import Scenario
+from sim.world.dag_job import DagJob
+from sim.world.dag_shapes import generate_dag, load_dag_file
+from sim.world.network import Network
+from sim.world.streams import Streams
+from sim.world.workload import ServiceDemand, WorkloadError
 
 
 class DagSource:

@@ -20,8 +20,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from sim.model.rng import Batched
 from sim.scenario.schema import Network as NetworkSpec
+from sim.world.streams import Batched
 
 
 class MessageType(StrEnum):

@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from sim.model.rng import Streams
 from sim.scenario.schema import Arrivals, Scenario, ServiceTime
+from sim.world.streams import Streams
 
 BLOCK = 4096
 
