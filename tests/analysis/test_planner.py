@@ -263,7 +263,7 @@ def test_cli_plans_and_writes_files(tmp_path: Path) -> None:
     [
         (["--slo", "p95=3s"], "--slo"),
         (["--growth", "rate=-1"], "--growth"),
-        (["--duration", "5m"], "--duration"),
+        (["--duration", "5m", "--warmup", "10m"], "--warmup"),
         (["--max-replications", "1"], "--max-replications"),
     ],
 )
