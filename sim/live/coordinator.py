@@ -272,7 +272,7 @@ class Coordinator:
             self._on_grid(self.scenario.metrics.interval, self.sample),
         ]
         if self.config.autoscale and self.scenario.scaling.auto_scale.enabled:
-            loops.append(self._on_grid(self.scenario.scaling.evaluation_interval, self.evaluate))
+            loops.append(self._on_grid(self.scenario.scaling.decision_interval(), self.evaluate))
         if self.config.metrics_port is not None:
             from sim.live.exposition import serve_metrics
 

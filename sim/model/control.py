@@ -52,7 +52,7 @@ class ControlLoop:
 
     def autoscaling(self) -> Generator[simpy.Event, Any, None]:
         """Every evaluation interval: observe, decide, act."""
-        every = self.scaling.evaluation_interval
+        every = self.scaling.decision_interval()
         while True:
             yield self.sim.env.timeout(every)
             self.evaluate()

@@ -568,17 +568,29 @@ class HpaPolicy:
         return desired
 
     def _record_scale(self, now: float, before: int, after: int) -> None:
-        if after > before:
-            self._up_events.append((now, after - before))
-        elif after < before:
-            self._down_events.append((now, before - after))
         periods = [
             p.period_s for p in (*self.config.scale_up.policies, *self.config.scale_down.policies)
         ]
-        horizon = now - builtins.max(periods, default=0.0)
-        for events in (self._up_events, self._down_events):
-            while events and events[0][0] <= horizon:
-                events.popleft()
+        _record_change(now, before, after, self._up_events, self._down_events, periods)
+
+
+def _record_change(
+    now: float,
+    before: int,
+    after: int,
+    ups: deque[tuple[float, int]],
+    downs: deque[tuple[float, int]],
+    periods: Iterable[float],
+) -> None:
+    """Remember a scale event for the rate limits; forget those older than every period."""
+    if after > before:
+        ups.append((now, after - before))
+    elif after < before:
+        downs.append((now, before - after))
+    horizon = now - builtins.max(periods, default=0.0)
+    for events in (ups, downs):
+        while events and events[0][0] <= horizon:
+            events.popleft()
 
 
 def _changed_within(events: Iterable[tuple[float, int]], now: float, period_s: float) -> int:
@@ -661,6 +673,10 @@ class KedaConfig:
     tolerance: float = 0.1
     force_increment: int = 4
     enabled: bool = True
+    #: The behaviour of the HPA KEDA creates, when the ScaledObject states one: its
+    #: scale-up window and both directions' rate limits then apply between 1 and N.
+    scale_up: ScalingRules | None = None
+    scale_down: ScalingRules | None = None
 
     def __post_init__(self) -> None:
         _check_bounds(self.min_agents, self.max_agents)
@@ -704,11 +720,26 @@ class KedaQueuePolicy:
         self._last_active: float | None = None
         self._recommendations: deque[tuple[float, int]] = deque()
         self._forced: str | None = None
+        self._up_events: deque[tuple[float, int]] = deque()
+        self._down_events: deque[tuple[float, int]] = deque()
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
 
     def decide(self, obs: FleetObservation, now: float) -> ScaleDecision:
+        decision = self._decide(obs, now)
+        if self.config.scale_up is not None or self.config.scale_down is not None:
+            _record_change(
+                now, obs.agents, decision.target, self._up_events, self._down_events, self._periods
+            )
+        return decision
+
+    @property
+    def _periods(self) -> list[float]:
+        rules = [r for r in (self.config.scale_up, self.config.scale_down) if r is not None]
+        return [p.period_s for r in rules for p in r.policies]
+
+    def _decide(self, obs: FleetObservation, now: float) -> ScaleDecision:
         cfg = self.config
         if not cfg.enabled:
             return _hold(obs, "autoscaling disabled", self.name)
@@ -736,10 +767,12 @@ class KedaQueuePolicy:
                 target, why = current, f"{label} within tolerance"
                 wanted = current
             elif wanted > current:
-                target, why = wanted, f"{label} -> {wanted}"
+                target, why = self._limited(now, current, wanted, f"{label} -> {wanted}")
             else:
                 target = builtins.min(current, self._window_max(now, wanted))
                 why = f"{label} -> {wanted}, stabilised to {target}"
+                if target < current:
+                    target, why = self._limited(now, current, target, why)
             self._remember(now, wanted)
         else:
             self._remember(now, cfg.min_agents)
@@ -756,6 +789,29 @@ class KedaQueuePolicy:
         if target == current:
             return _hold(obs, f"no change: {why}", self.name)
         return _move(obs, target, f"scale {'up' if target > current else 'down'}: {why}", self.name)
+
+    def _limited(self, now: float, current: int, desired: int, why: str) -> tuple[int, str]:
+        """The created HPA's behaviour between 1 and N: scale-up window, then rate limits.
+
+        Without a behaviour in the ScaledObject, nothing limits the change
+        here (the model KEDA has always had; see the class docstring).
+        """
+        cfg = self.config
+        if desired > current and cfg.scale_up is not None:
+            cut = now - cfg.scale_up.stabilization_window_s
+            floor = builtins.min(
+                [desired, *(rec for when, rec in self._recommendations if when > cut)]
+            )
+            if floor < desired:
+                desired, why = builtins.max(current, floor), f"{why}, stabilised to {floor}"
+            limit = _up_limit(now, current, self._up_events, self._down_events, cfg.scale_up)
+            if limit is not None and limit < desired:
+                return builtins.max(current, limit), f"{why}, limited to {limit}"
+        elif desired < current and cfg.scale_down is not None:
+            limit = _down_limit(now, current, self._up_events, self._down_events, cfg.scale_down)
+            if limit is not None and limit > desired:
+                return builtins.min(current, limit), f"{why}, limited to {limit}"
+        return desired, why
 
     def _window_max(self, now: float, wanted: int) -> int:
         cut = now - self.config.stabilization_window_s

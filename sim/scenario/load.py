@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.scenario.kubernetes import HpaManifest, ScaledObjectManifest
 from sim.scenario.schema import Scenario
 from sim.scenario.units import format_duration, parse_duration
 
@@ -43,7 +44,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
             _apply_override(document, item, str(path))
         _fit_warmup(document, overrides, str(path))
         scenario = _validate(document, f"{path} (after --set)")
-    return _resolve_paths(scenario, path.parent)
+    return _apply_manifests(_resolve_paths(scenario, path.parent))
 
 
 #: Share of a shortened run kept as warm-up when the scenario's own does not fit in it.
@@ -237,13 +238,15 @@ def _validate(raw: dict[str, Any], source: str) -> Scenario:
         raise ScenarioError(format_validation_error(exc, source)) from None
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
+def format_validation_error(
+    exc: ValidationError, source: str, model: type[BaseModel] = Scenario
+) -> str:
     """The first error of *exc* as ``SOURCE: field.path: expected ...``."""
     error = exc.errors(include_url=False)[0]
     loc = _dotted(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(Scenario, error["loc"][:-1])
+        allowed = _allowed_keys(model, error["loc"][:-1])
         hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
         return f"{source}: {loc}: unknown key{hint}"
     message = str(error["msg"])
@@ -292,6 +295,8 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
         field = current.model_fields.get(str(item))
+        if field is None:  # Kubernetes-shaped sections are addressed by their aliases
+            field = next((f for f in current.model_fields.values() if f.alias == item), None)
         if field is None:
             return []
         current = field.annotation
@@ -326,6 +331,13 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
         name: dist.model_copy(update={"file": fix(dist.file)})
         for name, dist in workload.service_by_category.items()
     }
+    scaling = scenario.scaling
+    scaling = scaling.model_copy(
+        update={
+            "hpa": scaling.hpa.model_copy(update={"manifest": fix(scaling.hpa.manifest)}),
+            "keda": scaling.keda.model_copy(update={"manifest": fix(scaling.keda.manifest)}),
+        }
+    )
     dags = workload.dags.model_copy(update={"files": [fix(p) for p in workload.dags.files]})
     workload = workload.model_copy(
         update={
@@ -335,7 +347,41 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
             "dags": dags,
         }
     )
-    return scenario.model_copy(update={"workload": workload})
+    return scenario.model_copy(update={"workload": workload, "scaling": scaling})
+
+
+def _apply_manifests(scenario: Scenario) -> Scenario:
+    """Read the HPA / ScaledObject manifests a scenario names into its scaling settings.
+
+    A manifest is read and checked when the scenario loads, so a wrong key
+    in it is the usual one-line error (the manifest's file and the key's
+    path inside it), not a failure half-way through a run.
+    """
+    scaling = scenario.scaling
+    update: dict[str, Any] = {}
+    for name, kind in (("hpa", HpaManifest), ("keda", ScaledObjectManifest)):
+        settings = getattr(scaling, name)
+        if settings.manifest is None:
+            continue
+        raw = _read_yaml(settings.manifest)
+        try:
+            manifest = kind.model_validate(raw)
+            values = manifest.settings()
+        except ValidationError as exc:
+            raise ScenarioError(
+                format_validation_error(exc, str(settings.manifest), kind)
+            ) from None
+        except ValueError as exc:
+            raise ScenarioError(f"{settings.manifest}: {exc}") from None
+        update[name] = settings.model_copy(update=values)
+    if not update:
+        return scenario
+    merged = scaling.model_copy(update=update)
+    try:  # the settings are checked as if written in the scenario (bounds, ordering)
+        checked = type(scaling).model_validate(merged.model_dump(by_alias=True))
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, "scaling (from manifest)")) from None
+    return scenario.model_copy(update={"scaling": checked})
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ from sim.policies.dag import Dag, DagCycleError, DagEdge, DagNode, validate_dag
 from sim.scenario.base import Duration, Strict
 from sim.scenario.coordination import Coordination
 from sim.scenario.faults import ErrorBurst, Escalation, TaskErrors
+from sim.scenario.kubernetes import HpaBehavior
 
 #: The spec's category table (section 3.2). It sums to 200 while the spec has 173
 #: specialists, so the model reads it as shares and apportions by largest remainder.
@@ -558,7 +559,40 @@ class HpaSettings(Strict):
     )
     tolerance: NonNegativeFloat = Field(0.1, description="No change within this ratio of 1.")
     scale_down_stabilization: Duration = Field(
-        300.0, description="Scale down to the highest recommendation of this window."
+        300.0,
+        description=(
+            "Scale down to the highest recommendation of this window "
+            "(behavior.scaleDown.stabilizationWindowSeconds wins when given)."
+        ),
+    )
+    behavior: HpaBehavior | None = Field(
+        None,
+        description=(
+            "The HPA's behavior block exactly as Kubernetes writes it (scaleUp/scaleDown: "
+            "stabilizationWindowSeconds, policies [{type: Pods|Percent, value, periodSeconds}], "
+            "selectPolicy Max|Min|Disabled); fields left out take Kubernetes' defaults."
+        ),
+    )
+    manifest: Path | None = Field(
+        None,
+        description=(
+            "An autoscaling/v2 HorizontalPodAutoscaler manifest (relative to the scenario): its "
+            "metric targets, minReplicas/maxReplicas and behavior replace the settings here."
+        ),
+    )
+    min_replicas: PositiveInt | None = Field(
+        None, description="Specialist bounds of the HPA (minReplicas); default from min_agents."
+    )
+    max_replicas: PositiveInt | None = Field(
+        None, description="Specialist bounds of the HPA (maxReplicas); default from max_agents."
+    )
+    sync_period: Duration | None = Field(
+        None,
+        gt=0,
+        description=(
+            "The controller's sync period (Kubernetes: 15 s): how often the HPA decides; "
+            "default: scaling.evaluation_interval."
+        ),
     )
 
 
@@ -570,6 +604,26 @@ class KedaSettings(Strict):
     activation_threshold: NonNegativeFloat = 0.0
     polling_interval: Duration = Field(30.0, description="KEDA's pollingInterval.")
     cooldown: Duration = Field(300.0, description="KEDA's cooldownPeriod before scaling in.")
+    behavior: HpaBehavior | None = Field(
+        None,
+        description=(
+            "advanced.horizontalPodAutoscalerConfig.behavior of the ScaledObject: the HPA KEDA "
+            "creates then applies its stabilisation windows and rate limits."
+        ),
+    )
+    manifest: Path | None = Field(
+        None,
+        description=(
+            "A keda.sh/v1alpha1 ScaledObject manifest (relative to the scenario) with one "
+            "queue-length trigger: its settings replace the ones here."
+        ),
+    )
+    min_replicas: PositiveInt | None = Field(
+        None, description="Specialist bounds (minReplicaCount, at least 1); default: min_agents."
+    )
+    max_replicas: PositiveInt | None = Field(
+        None, description="Specialist bounds (maxReplicaCount); default from max_agents."
+    )
 
 
 class Scaling(Strict):
@@ -601,6 +655,12 @@ class Scaling(Strict):
     )
     hpa: HpaSettings = HpaSettings()
     keda: KedaSettings = KedaSettings()
+
+    def decision_interval(self) -> float:
+        """How often the autoscaler decides: the HPA's sync period, else the evaluation interval."""
+        if self.policy == "hpa" and self.hpa.sync_period is not None:
+            return self.hpa.sync_period
+        return self.evaluation_interval
 
     def policy_settings(self) -> dict[str, Any]:
         """Keyword settings for the chosen policy beyond the spec's block."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,11 +25,13 @@ from sim.policies.alerts import AlertEvaluator, AlertRuleSpec
 from sim.policies.autoscale import (
     AUTOSCALERS,
     DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
     Autoscaler,
     HpaConfig,
     HpaPolicy,
     KedaConfig,
     KedaQueuePolicy,
+    ScalingPolicy,
     ScalingRules,
     StepConfig,
     StepPolicy,
@@ -39,6 +41,7 @@ from sim.policies.balancing import LoadBalancer, make_balancer
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
+from sim.scenario.kubernetes import HpaBehavior
 from sim.scenario.schema import AlertRule, Health, Scaling, Scenario, Severity
 from sim.world.streams import Streams
 
@@ -49,6 +52,7 @@ __all__ = [
     "failure_detector",
     "fleet_autoscaler",
     "make_autoscaler",
+    "scaling_rules",
     "step_config",
     "zone_router",
 ]
@@ -110,13 +114,63 @@ def fleet_autoscaler(scaling: Scaling, control_agents: int) -> Autoscaler:
     """
     low = max(1, scaling.min_agents - control_agents)
     high = max(low, scaling.max_agents - control_agents)
+    if scaling.policy in ("hpa", "keda"):
+        # An HPA or a ScaledObject scales the specialists' Deployment: its replica bounds,
+        # when written, are specialist bounds already.
+        kube = scaling.hpa if scaling.policy == "hpa" else scaling.keda
+        low = kube.min_replicas if kube.min_replicas is not None else low
+        high = kube.max_replicas if kube.max_replicas is not None else max(low, high)
     settings: dict[str, Any] = {"min_agents": low, "max_agents": high}
     settings.update(scaling.policy_settings())
     if scaling.policy == "hpa":
-        settings["scale_down"] = ScalingRules(
-            scaling.hpa.scale_down_stabilization, DEFAULT_SCALE_DOWN.policies
-        )
+        behavior = scaling.hpa.behavior
+        down_window = scaling.hpa.scale_down_stabilization
+        settings["scale_up"] = scaling_rules(behavior, "up")
+        settings["scale_down"] = scaling_rules(behavior, "down", down_window)
+    elif scaling.policy == "keda" and scaling.keda.behavior is not None:
+        settings["scale_up"] = scaling_rules(scaling.keda.behavior, "up")
+        settings["scale_down"] = scaling_rules(scaling.keda.behavior, "down")
+        settings["stabilization_window_s"] = settings["scale_down"].stabilization_window_s
     return make_autoscaler(scaling.policy, scaling, **settings)
+
+
+_SELECT: dict[str, Literal["max", "min", "disabled"]] = {
+    "Max": "max",
+    "Min": "min",
+    "Disabled": "disabled",
+}
+
+
+def scaling_rules(
+    behavior: HpaBehavior | None, direction: Literal["up", "down"], window_s: float | None = None
+) -> ScalingRules:
+    """One direction of a Kubernetes ``behavior`` block, defaulted as the API server does.
+
+    A direction left out is Kubernetes' default for it; inside a direction,
+    each field left out takes its default on its own (``selectPolicy`` Max,
+    the direction's default policies and window). *window_s* replaces the
+    default stabilisation window (``scaling.hpa.scale_down_stabilization``);
+    a window written in the block wins over it.
+    """
+    default = DEFAULT_SCALE_UP if direction == "up" else DEFAULT_SCALE_DOWN
+    window = default.stabilization_window_s if window_s is None else window_s
+    rules = None
+    if behavior is not None:
+        rules = behavior.scale_up if direction == "up" else behavior.scale_down
+    if rules is None:
+        return ScalingRules(window, default.policies, default.select)
+    if rules.stabilization_window_seconds is not None:
+        window = float(rules.stabilization_window_seconds)
+    policies = default.policies
+    if rules.policies is not None:
+        policies = tuple(
+            ScalingPolicy(
+                "pods" if p.type == "Pods" else "percent", p.value, float(p.period_seconds)
+            )
+            for p in rules.policies
+        )
+    select = _SELECT[rules.select_policy] if rules.select_policy is not None else "max"
+    return ScalingRules(window, policies, select)
 
 
 # --------------------------------------------------------------------------- alerts
