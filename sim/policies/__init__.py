@@ -17,7 +17,6 @@ from sim.policies.dag import (
     DagPlan,
     DagProgress,
     critical_path,
-    heft_schedule,
     makespan_lower_bound,
     parallel_groups,
     plan_dag,
@@ -25,6 +24,7 @@ from sim.policies.dag import (
     upward_rank,
     validate_dag,
 )
+from sim.policies.dag_schedule import AgentSlot, Schedule, greedy_schedule, heft_schedule
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.raft import RaftNode, Ready
@@ -35,6 +35,7 @@ from sim.policies.types import AgentInfo, TaskInfo
 __all__ = [
     "STRATEGIES",
     "AgentInfo",
+    "AgentSlot",
     "AlertEvaluator",
     "AlertEvent",
     "Autoscaler",
@@ -57,10 +58,12 @@ __all__ = [
     "RaftNode",
     "Ready",
     "ScaleDecision",
+    "Schedule",
     "TaskInfo",
     "TeamBulkhead",
     "ZoneRouter",
     "critical_path",
+    "greedy_schedule",
     "heft_schedule",
     "make_balancer",
     "makespan_lower_bound",

@@ -1,11 +1,12 @@
-"""Task graphs: validation, ordering, critical paths and HEFT list scheduling.
+"""Task graphs: validation, ordering, critical paths and makespan bounds.
 
 A job in the fleet is often not one task but a directed acyclic graph of them
 (generate code, then review and test it in parallel, then merge). This module
 holds the pure graph arithmetic the shells need for such jobs: the order in
 which tasks may be released, which of them lie on the critical path (so the
 dispatcher can send them to the fastest agent), how long the job must take at
-best, and a static HEFT schedule to compare dynamic dispatch against.
+best, and the lower bounds a schedule is measured against (the static schedules
+themselves, HEFT and a greedy reference, are in :mod:`sim.policies.dag_schedule`).
 
 Everything here works over plain tuples and dicts, without networkx or numpy:
 the simulator plans every arriving job, so planning a 100-node graph has to
@@ -26,16 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
-    "AgentSlot",
     "Dag",
     "DagCycleError",
     "DagEdge",
     "DagNode",
     "DagPlan",
     "DagProgress",
-    "Schedule",
     "critical_path",
-    "heft_schedule",
     "makespan_lower_bound",
     "parallel_groups",
     "plan_dag",
@@ -462,127 +460,8 @@ class DagProgress:
 
 
 # --------------------------------------------------------------------------------------
-# HEFT
+# Bounds (the schedules themselves live in sim.policies.dag_schedule)
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AgentSlot:
-    """An agent HEFT may place tasks on: its relative speed and the zone it sits in."""
-
-    agent_id: str
-    speed: float
-    zone: str
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A static schedule: where each task runs, when it starts and finishes, and the makespan."""
-
-    placement: Mapping[int, str]
-    start: Mapping[int, float]
-    finish: Mapping[int, float]
-    makespan: float
-
-
-def _mean_transfer(
-    agents: Sequence[AgentSlot], transfer_s: Callable[[float, str, str], float]
-) -> Callable[[float], float]:
-    """HEFT's mean communication cost of an edge, over ordered pairs of distinct agents.
-
-    Agents in the same zone cost the same, so the mean is taken over zone
-    pairs weighted by how many agent pairs each stands for: a 200-agent fleet
-    in three zones needs nine calls per edge, not 39,800.
-    """
-    n = len(agents)
-    if n < 2:
-        return _zero_transfer
-    count: dict[str, int] = {}
-    for a in agents:
-        count[a.zone] = count.get(a.zone, 0) + 1
-    pairs: list[tuple[str, str, float]] = []
-    for za, ca in count.items():
-        for zb, cb in count.items():
-            k = ca * (cb - 1) if za == zb else ca * cb
-            if k:
-                pairs.append((za, zb, k / (n * (n - 1))))
-
-    def mean(mb: float) -> float:
-        return sum(wt * transfer_s(mb, za, zb) for za, zb, wt in pairs)
-
-    return mean
-
-
-def heft_schedule(
-    dag: Dag,
-    agents: Sequence[AgentSlot],
-    transfer_s: Callable[[float, str, str], float],
-) -> Schedule:
-    """Static HEFT list scheduling (Topcuoglu, Hariri and Wu, 2002), without insertion.
-
-    Tasks are taken in descending upward rank, computed at the agents' mean
-    speed and mean transfer cost (ties in topological order, so a task never
-    precedes a predecessor). Each is placed on the agent where it would finish
-    earliest: it starts once that agent's previous task is done and every
-    predecessor's output has arrived, a transfer of
-    ``transfer_s(data_mb, from_zone, to_zone)`` being paid only when the
-    predecessor ran on a different agent. Tasks are appended after an agent's
-    last task, never slotted into an idle gap. Ties go to the agent listed
-    first. Categories are ignored: every agent may run every task.
-    """
-    if not agents:
-        raise ValueError("heft_schedule needs at least one agent")
-    for a in agents:
-        if not a.speed > 0.0:
-            raise ValueError(f"agent {a.agent_id!r} has non-positive speed {a.speed!r}")
-    ix, order = _checked(dag)
-    mean_speed = math.fsum(a.speed for a in agents) / len(agents)
-    rank = _ranks(ix, order, _mean_transfer(agents, transfer_s), mean_speed)
-    topo_pos = {nid: i for i, nid in enumerate(order)}
-    sequence = sorted(order, key=lambda n: (-rank[n], topo_pos[n]))
-
-    zones = sorted({a.zone for a in agents})
-    avail = [0.0] * len(agents)
-    where: dict[int, int] = {}
-    start: dict[int, float] = {}
-    finish: dict[int, float] = {}
-    for nid in sequence:
-        preds = ix.pred[nid]
-        # Arrival of all inputs at an agent that holds none of them, per zone.
-        arrive_zone: dict[str, float] = {}
-        for z in zones:
-            t = 0.0
-            for src, mb in preds:
-                t = max(t, finish[src] + transfer_s(mb, agents[where[src]].zone, z))
-            arrive_zone[z] = t
-        # Agents that ran a predecessor get that input for free.
-        hosts = {where[src] for src, _mb in preds}
-        w = ix.work[nid]
-        best_i = -1
-        best_start = best_finish = math.inf
-        for i, agent in enumerate(agents):
-            if i in hosts:
-                ready = 0.0
-                for src, mb in preds:
-                    j = where[src]
-                    cost = 0.0 if j == i else transfer_s(mb, agents[j].zone, agent.zone)
-                    ready = max(ready, finish[src] + cost)
-            else:
-                ready = arrive_zone[agent.zone]
-            s = max(avail[i], ready)
-            f = s + w / agent.speed
-            if f < best_finish:
-                best_i, best_start, best_finish = i, s, f
-        where[nid] = best_i
-        start[nid] = best_start
-        finish[nid] = best_finish
-        avail[best_i] = best_finish
-    return Schedule(
-        placement={nid: agents[where[nid]].agent_id for nid in order},
-        start={nid: start[nid] for nid in order},
-        finish={nid: finish[nid] for nid in order},
-        makespan=max(finish.values(), default=0.0),
-    )
 
 
 def makespan_lower_bound(dag: Dag, n_agents: int, speed: float = 1.0) -> float:

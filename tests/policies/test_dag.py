@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.policies.dag import (
-    AgentSlot,
     Dag,
     DagCycleError,
     DagEdge,
@@ -21,7 +20,6 @@ from sim.policies.dag import (
     DagPlan,
     DagProgress,
     critical_path,
-    heft_schedule,
     makespan_lower_bound,
     parallel_groups,
     plan_dag,
@@ -29,6 +27,7 @@ from sim.policies.dag import (
     upward_rank,
     validate_dag,
 )
+from sim.policies.dag_schedule import AgentSlot, heft_schedule
 
 PROPS = settings(max_examples=100, deadline=None)
 TOL = 1e-9
