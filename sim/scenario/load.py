@@ -338,7 +338,10 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
             "keda": scaling.keda.model_copy(update={"manifest": fix(scaling.keda.manifest)}),
         }
     )
-    dags = workload.dags.model_copy(update={"files": [fix(p) for p in workload.dags.files]})
+    jobs = [job.model_copy(update={"file": fix(job.file)}) for job in workload.dags.jobs]
+    dags = workload.dags.model_copy(
+        update={"files": [fix(p) for p in workload.dags.files], "jobs": jobs}
+    )
     workload = workload.model_copy(
         update={
             "arrivals": arrivals,

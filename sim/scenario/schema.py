@@ -357,6 +357,18 @@ class InlineDag(Strict):
 DAG_SHAPES = ("layered", "fork_join", "pipeline", "montage", "epigenomics", "cybershake", "ligo")
 
 
+class DagRelease(Strict):
+    """One DAG job released at a fixed time, besides any Poisson stream of jobs.
+
+    The standard way to measure a scheduler's makespan is one job on an idle
+    fleet: ``jobs: [{file: montage.json, at: 0}]`` with ``rate_per_min: 0``.
+    """
+
+    file: Path = Field(description="DAG file (YAML/JSON), relative to the scenario's folder.")
+    at: Duration = Field(0.0, ge=0, description="When the job reaches the chief.")
+    zone: str | None = Field(None, description="The job's home zone; default: the first zone.")
+
+
 class DagJobs(Strict):
     """DAG jobs: workflows whose tasks depend on each other's output."""
 
@@ -371,6 +383,10 @@ class DagJobs(Strict):
         default_factory=list, description="DAG files (YAML/JSON) to draw from."
     )
     inline: list[InlineDag] = Field(default_factory=list, description="DAGs written inline.")
+    jobs: list[DagRelease] = Field(
+        default_factory=list,
+        description="DAG jobs released at fixed times (e.g. one job at time 0 for a makespan).",
+    )
     file_share: float = Field(
         0.0, ge=0, le=1, description="Share of jobs drawn from files/inline DAGs."
     )
@@ -1091,6 +1107,17 @@ class Scenario(Strict):
                         f"workload.dags.inline[{index}]: node {node.id!r}: unknown category "
                         f"{node.category!r}; expected one of {', '.join(categories)}"
                     )
+        for index, release in enumerate(self.workload.dags.jobs):
+            if release.at >= self.duration:
+                raise ValueError(
+                    f"workload.dags.jobs[{index}].at: expected less than duration "
+                    f"({self.duration:g} s), got {release.at:g} s"
+                )
+            if release.zone is not None and release.zone not in zones:
+                raise ValueError(
+                    f"workload.dags.jobs[{index}].zone: unknown zone {release.zone!r}; "
+                    f"expected one of {', '.join(zones)}"
+                )
         for field_name in ("by_category", "timeout_by_category"):
             for category in getattr(self.errors, field_name):
                 if category not in categories:

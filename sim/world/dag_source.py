@@ -3,13 +3,17 @@
 Scenario: workflows arrive at the chief as a Poisson stream. Each is drawn
 from the configured mix of generated shapes (or from DAG files and inline
 DAGs), lands in a home zone from the zone mix, and is planned once on
-arrival — topological order, upward ranks, critical path — by the pure DAG
+arrival. Jobs the scenario releases at fixed times (``dags.jobs``) join the
+stream at their instants, in their home zone, without a draw from any
+random stream — so adding them leaves the Poisson jobs as they were. Every
+job is planned on arrival — topological order, upward ranks, critical path — by the pure DAG
 policy. The plan's ranks become queue priorities and its critical path marks
 the tasks that go to the fastest agents.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 
 import numpy as np
@@ -60,12 +64,32 @@ class DagSource:
             except ValueError as exc:
                 raise WorkloadError(str(exc)) from None
         self._fixed.extend(d.to_dag() for d in spec.inline)
+        self._releases = self._load_releases(scenario)
         self._max_speed = 1.0
 
     def set_max_speed(self, speed: float) -> None:
         self._max_speed = speed
 
+    def _load_releases(self, scenario: Scenario) -> list[tuple[float, Dag, str, str]]:
+        """The fixed releases in time order (ties in the order written), DAG files read once."""
+        first_zone = self._zones[0]
+        releases: list[tuple[float, int, Dag, str]] = []
+        for index, release in enumerate(scenario.workload.dags.jobs):
+            try:
+                dag = load_dag_file(release.file, self._categories)
+            except ValueError as exc:
+                raise WorkloadError(f"workload.dags.jobs[{index}].file: {exc}") from None
+            releases.append((release.at, index, dag, release.zone or first_zone))
+        releases.sort(key=lambda item: (item[0], item[1]))
+        return [(at, dag, "file:" + dag.name, zone) for at, _index, dag, zone in releases]
+
     def __iter__(self) -> Iterator[tuple[float, Dag, str, str]]:
+        if not self._releases:
+            return self._poisson()
+        # Stable merge: a fixed release and a Poisson job at the same instant, fixed first.
+        return heapq.merge(self._releases, self._poisson(), key=lambda item: item[0])
+
+    def _poisson(self) -> Iterator[tuple[float, Dag, str, str]]:
         spec = self._spec
         rate = spec.rate_per_min / 60.0
         if rate <= 0 or (not self._shapes and not self._fixed):
