@@ -195,3 +195,18 @@ def test_a_missing_release_file_fails_the_run_with_one_line(
     assert str(tmp_path / "nowhere.json") in lines[0]
     assert "cannot read" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_live_shell_submits_the_same_release(tmp_path: Path) -> None:
+    """Both shells read jobs from DagSource: the live submission list has the job at its time."""
+    from sim.live.runtime import arrivals
+
+    write_dag(tmp_path / "diamond.json", DIAMOND)
+    scenario_file = two_agent_scenario(tmp_path, [{"file": "diamond.json", "at": 90}])
+    submitted = list(arrivals(load_scenario(scenario_file)))
+    assert [(t, item["kind"], item["shape"], item["zone"]) for t, item in submitted] == [
+        (90.0, "job", "file:diamond", "A")
+    ]
+    job = submitted[0][1]
+    assert [n["work_s"] for n in job["nodes"]] == [10, 20, 5, 1]
+    assert job["cp_bound_s"] == 31.0
