@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -99,14 +99,18 @@ class _Timeline:
 
     Intervals never overlap, so sorting them by start sorts their finishes
     too; ``finishes`` can then be bisected to skip, in O(log k), every
-    interval that ends before a task's inputs are ready.
+    interval that ends before a task's inputs are ready. ``gaps`` keeps the
+    lengths of the idle stretches before each interval, sorted, so a task
+    longer than the longest of them goes straight to the end instead of
+    walking every gap of a busy agent (most tasks, once agents fill up).
     """
 
-    __slots__ = ("finishes", "starts")
+    __slots__ = ("finishes", "gaps", "starts")
 
     def __init__(self) -> None:
         self.starts: list[float] = []
         self.finishes: list[float] = []
+        self.gaps: list[float] = []
 
     def last_finish(self) -> float:
         return self.finishes[-1] if self.finishes else 0.0
@@ -120,9 +124,11 @@ class _Timeline:
         starts (touching is allowed). Past the last interval everything fits.
         """
         starts, finishes = self.starts, self.finishes
+        n = len(starts)
+        if not n or duration > self.gaps[-1]:
+            return max(ready, self.last_finish()), n  # no idle stretch is long enough
         k = bisect_right(finishes, ready)
         begin = ready
-        n = len(starts)
         while k < n:
             if begin + duration <= starts[k]:
                 return begin, k
@@ -131,8 +137,15 @@ class _Timeline:
         return begin, n
 
     def book(self, index: int, start: float, finish: float) -> None:
-        self.starts.insert(index, start)
-        self.finishes.insert(index, finish)
+        starts, finishes, gaps = self.starts, self.finishes, self.gaps
+        before = finishes[index - 1] if index else 0.0
+        if index < len(starts):
+            # The gap this booking splits: the same operands give the same float to remove.
+            del gaps[bisect_left(gaps, starts[index] - before)]
+            insort(gaps, starts[index] - finish)
+        insort(gaps, start - before)
+        starts.insert(index, start)
+        finishes.insert(index, finish)
 
 
 def heft_schedule(
