@@ -165,6 +165,14 @@ class DispatchBooks(Generic[T]):
         del self.holder[task.id]
         return True
 
+    def release_id(self, task_id: int, agent_id: str) -> bool:
+        """:meth:`release` by the task's id (a result may name a task the books never saw)."""
+        books = self.books.get(agent_id)
+        if books is None or books.held.pop(task_id, None) is None:
+            return False
+        del self.holder[task_id]
+        return True
+
     def take_all(self, agent_id: str) -> list[T]:
         """Everything the agent held, by id; its books are closed."""
         books = self.books.pop(agent_id, None)

@@ -29,6 +29,18 @@ records from the composite operations the live coordinator calls
 (:meth:`join`, :meth:`route`, :meth:`ended`, ...). The simulator calls the
 primitives in between its own timing (latency, coordinator queues, the team
 bulkhead) — the books' order of calls into the balancer is the same in both.
+
+Live, the composites map the simulator's agent loop onto broker messages:
+an agent's first heartbeat is :meth:`join` (its free slots pull at once);
+draining, going offline or being declared dead take it out of the pool
+(:meth:`drain`, :meth:`gone`); an agent's "pull" is its end report
+(:meth:`ended`): the coordinator hands the next queued task to the agent
+whose slot just freed, own zone first, then the nearest zones. An
+assignment is a message on the agent's own work-queue subject, on its own
+zone's stream, wherever the task was routed. The books are the
+coordinator's memory only: a coordinator taking over rebuilds them from the
+broker's streams (:meth:`adopt` for assignments that survived, :meth:`started`
+when an attempt's start names another agent than the books did).
 """
 
 from __future__ import annotations
@@ -226,10 +238,14 @@ class DispatchCore(DispatchBooks[T]):
         if self.holder.get(task.id) != agent_id:
             self._move(task, agent_id)
 
-    def ended(self, task: T, agent_id: str) -> list[Assignment[T]]:
-        """An attempt ended on *agent_id*: the task is out; the free slot pulls the next."""
-        self.release(task, agent_id)
-        self.unqueue(task.id)  # ended while a copy waited (a takeover re-queued it)
+    def ended(self, task_id: int, agent_id: str) -> list[Assignment[T]]:
+        """An attempt ended on *agent_id*: the task is out; the free slot pulls the next.
+
+        Any copy of the task still waiting leaves the queue too (the agent
+        was wrongly declared dead and its task queued again: it ran once).
+        """
+        self.release_id(task_id, agent_id)
+        self.unqueue(task_id)
         if agent_id not in self.members:
             return []
         return self.pull(agent_id)
