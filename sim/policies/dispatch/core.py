@@ -160,6 +160,8 @@ class DispatchCore(DispatchBooks[T]):
         if task.attempt > self.retry_budget:
             return False
         task.attempt += 1
+        avoid = task.avoid
+        task.avoid = frozenset((agent_id,)) if avoid is None else avoid | {agent_id}
         return True
 
     def drain_choice(self, zone: str, category: str) -> str | None:
