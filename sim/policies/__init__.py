@@ -25,6 +25,7 @@ from sim.policies.dag import (
     upward_rank,
     validate_dag,
 )
+from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.raft import RaftNode, Ready
@@ -33,10 +34,12 @@ from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo, TaskInfo
 
 __all__ = [
+    "RETRIES_EXHAUSTED",
     "STRATEGIES",
     "AgentInfo",
     "AlertEvaluator",
     "AlertEvent",
+    "Assignment",
     "Autoscaler",
     "BreakerBoard",
     "Bulkhead",
@@ -49,6 +52,7 @@ __all__ = [
     "DagNode",
     "DagPlan",
     "DagProgress",
+    "DispatchCore",
     "FailureDetector",
     "FleetObservation",
     "LoadBalancer",
