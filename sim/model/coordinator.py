@@ -190,11 +190,11 @@ class Dispatcher:
             zone.coord = traffic.zone_coordinator(name)
 
     def _send_to_zone(self, task: Task, extra: float = 0.0, zone: str = "") -> None:
+        now = self.env.now
         if not zone:
-            zone = self.core.home_zone(task, self.env.now)
+            zone = self.core.home_zone(task, now)
         task.zone = zone
         self._msgs[_ASSIGN_GRPC] += 1
-        now = self.env.now
         if self._chief is not None:
             extra += self._chief.through(now)
         net = self.net
@@ -340,8 +340,7 @@ class Dispatcher:
         core = self.core
         found = core.pull_one(agent.id, agent.zone, agent.category)
         if found is None:
-            core.sync(agent.id)
-            if agent.busy_slots == 0 and core.load(agent.id) == 0:
+            if core.sync(agent.id) == 0 and agent.busy_slots == 0:
                 agent.status = "idle"
             return None
         task, source = found

@@ -30,4 +30,3 @@ def test_tasks_lost_with_their_agent_fail_for_good_when_the_budget_is_spent(
     done = tasks[tasks["outcome"] == "completed"]
     assert not set(failed["task_id"]) & set(done["task_id"])
     assert counts["completed"] + counts["failed"] == counts["submitted"]
-

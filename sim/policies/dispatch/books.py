@@ -149,13 +149,14 @@ class DispatchBooks(Generic[T]):
             books.reported = n
             self.balancer.load_changed(agent_id, n)
 
-    def sync(self, agent_id: str) -> None:
-        """Report the agent's load to the balancer if it changed since the last report."""
+    def sync(self, agent_id: str) -> int:
+        """Report the agent's load to the balancer if it changed since the last report; the load."""
         books = self.books[agent_id]
         n = len(books.held)
         if n != books.reported:
             books.reported = n
             self.balancer.load_changed(agent_id, n)
+        return n
 
     def release(self, task: T, agent_id: str) -> bool:
         """The agent no longer holds *task* (ended, lost, moved); the balancer hears it later."""

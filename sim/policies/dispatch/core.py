@@ -138,12 +138,14 @@ class DispatchCore(DispatchBooks[T]):
 
         The task leaves the queue but is not yet booked on the agent.
         """
-        task = self.pop(zone, category, agent_id)
-        if task is not None:
-            return task, zone
+        queued_in = self.queued_in
+        if queued_in[zone]:
+            task = self.pop(zone, category, agent_id)
+            if task is not None:
+                return task, zone
         if not self.spill or zone in self.dark:
             return None
-        queued_in, dark, down = self.queued_in, self.dark, self.router.down
+        dark, down = self.dark, self.router.down
         for other in self.router.neighbours[zone]:
             if queued_in[other] and other not in dark and other not in down:
                 task = self.pop(other, category, agent_id)
