@@ -332,7 +332,8 @@ def _run_with_dashboard(scenario: Any, console: Console, run: Any) -> Any:
             active_agents=sum(z.active_agents for z in sim.zones.values()) + control,
             total_agents=scenario.scaling.default_agents,
             max_agents=scenario.scaling.max_agents,
-            queue_depth=sum(z.queued + z.local_queued for z in sim.zones.values()),
+            queue_depth=sim.dispatcher.core.queued()
+            + sum(z.local_queued for z in sim.zones.values()),
             throughput_per_min=float(last.get("throughput_per_min", 0.0)),
             p99_latency_s=float(last.get("p99_latency_s", float("nan"))),
             p99_wait_s=float(last.get("p99_wait_s", float("nan"))),

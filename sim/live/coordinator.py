@@ -8,14 +8,16 @@ is; dispatching is idempotent (a task's message id dedupes a re-dispatch) and
 so is completion (a task id counts once). Then it loops:
 
 * submissions → zone routing (``ZoneRouter``), the scenario's load balancer
-  (``make_balancer``, fed joins, leaves and loads: sim.live.dispatch) and, for
+  (``make_balancer``, fed joins, leaves and loads by sim.policies.dispatch) and, for
   DAG jobs, ready nodes in upward-rank order (``DagProgress``) → the chosen
   agent's work-queue subject (on its zone's stream), or the pool's queue when no agent has room;
 * results → completions, the freed slot's next queued task, DAG successors
   released, metrics;
 * heartbeats in ``orch_agents`` → pool membership and the failure detector
-  (three missed checks); a dead agent's tasks are assigned anew, and a pool
-  left with no agent sends its queue to the nearest staffed zone;
+  (three missed checks); a dead agent's tasks are assigned anew within the
+  retry budget (avoiding the dead agent; past it they fail for good as
+  ``retries_exhausted``), and a pool left with no agent sends its queue to
+  the nearest staffed zone;
 * every evaluation interval → the autoscaler; its decision placed by
   ``place_agents`` / ``pick_drains`` and carried out by the provisioner;
 * every metrics interval → a metrics sample, the alert rules, webhooks.
@@ -43,8 +45,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from sim.live.clock import Clock
-from sim.live.dispatch import Assignment, Dispatch, LiveTask
 from sim.live.provisioner import AgentSpec, Provisioner
+from sim.live.task import LiveTask
 from sim.live.transport import (
     AGENTS_BUCKET,
     LEASE_BUCKET,
@@ -64,11 +66,12 @@ from sim.metrics.collector import MetricsCollector, ZoneSnapshot
 from sim.policies.alerts import AlertEvaluator, alert_sample
 from sim.policies.autoscale import Autoscaler, FleetObservation
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
+from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, HealthState
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
-from sim.world.policy_set import build_policies
+from sim.world.policy_set import build_policies, dispatch_core
 from sim.world.streams import Streams
 
 
@@ -147,11 +150,9 @@ class Coordinator:
         self.policies = build_policies(s, Streams(s.seed, 0), regions)
         self.router = self.policies.router
         self.breakers = self.policies.breakers
-        self.dispatcher = Dispatch(
-            self.policies.balancer,
-            self.router,
-            spill=self.policies.spill,
-            allow=self.breakers.allow if self.breakers is not None else None,
+        # The simulator's own dispatch core: the same decisions, the same books.
+        self.dispatcher: DispatchCore[LiveTask] = dispatch_core(
+            self.policies, allow=self.breakers.allow if self.breakers is not None else None
         )
         self.queue_limit = s.topology.specialist.queue_limit
         #: Assignments found in the streams by a takeover: task id -> (agent, number).
@@ -451,7 +452,7 @@ class Coordinator:
         if assignment is not None:
             await self.send(assignment)
 
-    async def send(self, assignment: Assignment) -> None:
+    async def send(self, assignment: Assignment[LiveTask]) -> None:
         """Put an assigned task on its agent's subject, then record the assignment.
 
         In that order: a takeover between the two finds the task unrecorded and
@@ -484,18 +485,42 @@ class Coordinator:
         }
         await publish(self.js, "orch.result", record, f"a.{task.task_id}.{number}")
 
-    async def send_all(self, assignments: list[Assignment]) -> None:
+    async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
         for assignment in assignments:
             await self.send(assignment)
 
-    async def reroute(self, task_ids: list[int]) -> None:
-        """Place again the tasks an agent held when it died or went offline."""
-        for task_id in task_ids:
-            task = self.tasks.get(task_id)
-            if task is not None and not task.done:
-                assignment = self.dispatcher.route(task, self.now())
-                if assignment is not None:
-                    await self.send(assignment)
+    async def reroute(self, tasks: list[LiveTask], agent_id: str) -> None:
+        """Place again the tasks *agent_id* held when it died or went offline.
+
+        Each goes again within the retry budget, avoiding the lost agent (the
+        core's call); past the budget it fails for good, published as a
+        result so the records show it.
+        """
+        for task in tasks:
+            if task.done:
+                continue
+            if not self.dispatcher.retry(task, agent_id):
+                await self.fail_for_good(task, agent_id, RETRIES_EXHAUSTED)
+                continue
+            assignment = self.dispatcher.route(task, self.now())
+            if assignment is not None:
+                await self.send(assignment)
+
+    async def fail_for_good(self, task: LiveTask, agent_id: str, reason: str) -> None:
+        """The task's end: a failed result under the next attempt number, with its reason."""
+        now = self.now()
+        document = {
+            "kind": "end",
+            "task_id": task.task_id,
+            "attempt": task.attempts,
+            "agent": agent_id,
+            "zone": task.zone or task.home_zone,
+            "outcome": "failed",
+            "reason": reason,
+            "start_s": now,
+            "end_s": now,
+        }
+        await publish(self.js, "orch.result", document, f"e.{task.task_id}.{task.attempts}")
 
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
@@ -532,7 +557,8 @@ class Coordinator:
                     self._recovered[task_id] = (str(doc["agent"]), key[1])
             if task is not None:
                 task.attempts = max(task.attempts, key[1] + 1)
-                self.dispatcher.started(task, doc["agent"])
+                if not task.done:
+                    self.dispatcher.started(task, doc["agent"])
             if task is not None and not task.started:
                 task.started = True
                 self.counters.started += 1
@@ -622,7 +648,7 @@ class Coordinator:
             if transition is not None and not ok and view.healthy:
                 view.healthy = False
                 last_s = (view.last_beat_wall - self.config.clock.epoch) * self.config.clock.scale
-                held = len(self.dispatcher.held.get(view.agent_id, ()))
+                held = self.dispatcher.load(view.agent_id)
                 if self.breakers is not None:
                     self.breakers.record_failure(view.zone, self.now())
                 await self.event(
@@ -682,7 +708,7 @@ class Coordinator:
     async def _agent_gone(self, view: AgentView) -> None:
         """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
         orphans = self.dispatcher.gone(view.agent_id)
-        await self.reroute(orphans)
+        await self.reroute(orphans, view.agent_id)
         await self.evacuate_stranded()
         # Best effort: left behind, the tasks would only run again should the agent come
         # back under its id, and a second end of a task is ignored.
@@ -744,14 +770,12 @@ class Coordinator:
                 done += 1
         else:
             for zone, category in pick_drains(-decision.delta, pools):
-                candidates = [
-                    a for a in self._serving() if a.zone == zone and a.category == category
-                ]
-                if not candidates:
+                chosen = self.dispatcher.drain_choice(zone, category)  # the idlest
+                if chosen is None:
                     continue
-                agent = min(candidates, key=lambda a: (a.in_flight, a.agent_id))
+                agent = self.agents[chosen]
                 agent.draining = True
-                self.dispatcher.withdraw(agent.agent_id)
+                self.dispatcher.drain(agent.agent_id)
                 await self.nc.publish(control_subject(agent.agent_id), b"drain")
                 await self.event("agent_draining", agent.agent_id, reason=decision.policy)
                 done -= 1

@@ -142,7 +142,8 @@ def build_records(
             outcome = str(final["outcome"])
             counts[outcome] += 1
             finished_at[task_id] = end
-            log.record(record, outcome, end, end, end - record.start)
+            reason = str(final.get("reason", ""))  # the coordinator's failure for good
+            log.record(record, outcome, end, end, end - record.start, reason)
         else:
             counts["in_flight"] += 1
             last = by_attempt.get(final_attempt)

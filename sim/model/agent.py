@@ -58,14 +58,12 @@ class Specialist:
         "errors",
         "id",
         "idle",
-        "in_flight",
         "incoming",
         "info",
         "lead",
         "live_slots",
         "local",
         "processes",
-        "reported",
         "served_time",
         "slots",
         "slowdown",
@@ -93,10 +91,6 @@ class Specialist:
             capacity=spec.capacity,
         )
         self.status = "idle"
-        #: Tasks held: pushed and in transit, queued locally, being fetched or served.
-        self.in_flight = 0
-        #: The in_flight figure the load balancer last heard.
-        self.reported = 0
         self.local: deque[Task] = deque()
         self.idle: list[simpy.Event] = []
         self.busy_slots = 0

@@ -74,7 +74,9 @@ class ControlLoop:
             agents=serving + fleet.starting,
             ready=serving,
             starting=fleet.starting,
-            queue_depth=float(sum(z.queued + z.local_queued for z in sim.zones.values())),
+            queue_depth=float(
+                dispatcher.core.queued() + sum(z.local_queued for z in sim.zones.values())
+            ),
             avg_response_time_s=wait_sum / wait_count if wait_count else 0.0,
             cpu_utilization=min(1.0, busy / (span * slots)) if slots else 0.0,
             idle_fraction=(serving - busy_agents) / serving if serving else 0.0,
@@ -117,7 +119,7 @@ class ControlLoop:
                 done += 1
         else:
             for zone, category in pick_drains(-decision.delta, pools):
-                agent = self._idlest(zone, category)
+                agent = sim.dispatcher.core.drain_choice(zone, category)
                 if agent is not None and sim.fleet.drain(agent, decision.policy):
                     done -= 1
         sim.events.add(
@@ -132,6 +134,7 @@ class ControlLoop:
 
     def _pools(self) -> list[PoolLoad]:
         sim = self.sim
+        core = sim.dispatcher.core
         agents: dict[tuple[str, str], list[int]] = {}
         for agent in sim.fleet.agents.values():
             if agent.draining:
@@ -144,21 +147,11 @@ class ControlLoop:
         for zone in sim.world.zones:
             for category in sim.world.categories:
                 count, busy = agents.get((zone, category), [0, 0])
-                queued = len(sim.zones[zone].queues.get(category, ()))
+                queued = core.pool_queued(zone, category)
                 pools.append(
                     PoolLoad(zone, category, count, starting.get((zone, category), 0), busy, queued)
                 )
         return pools
-
-    def _idlest(self, zone: str, category: str) -> str | None:
-        candidates = [
-            a
-            for a in self.sim.fleet.agents.values()
-            if a.zone == zone and a.category == category and not a.draining
-        ]
-        if not candidates:
-            return None
-        return min(candidates, key=lambda a: (a.in_flight, a.id)).id
 
     # ------------------------------------------------------------------ alerts
 

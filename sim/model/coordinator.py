@@ -9,14 +9,16 @@ and otherwise it waits in the zone's queue (critical DAG work first) until a
 specialist pulls it. Finished work is reported back up the same path; for a
 DAG node, the report releases its successors.
 
-Every choice here is one call into sim.policies — ZoneRouter for zones, the
-LoadBalancer for agents, DagProgress for DAG order; this module only moves
-records and keeps time.
+Every choice here is one call into sim.policies: the dispatch core
+(``sim.policies.dispatch``: zone routing, placement, spill, the pool queues
+and pulls, evacuation, retries, and who holds what) and DagProgress for DAG
+order. This module only moves records and keeps time: latency, coordinator
+queues, message counts, the team bulkhead's wake-ups and the breakers'
+timers.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from sim.model.agent import Specialist, wake_with
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
+from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore
 from sim.world.dag_job import DagJob
 from sim.world.network import AgentMessage, MessageType, Network
 
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
     from sim.model.escalation import Escalator
 from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
-from sim.policies.types import TaskInfo
 
 #: Message counter indexes as plain ints: an IntEnum lookup per message shows on the hot path.
 _ASSIGN_GRPC, _ASSIGN_NATS = int(Kind.ASSIGN_GRPC), int(Kind.ASSIGN_NATS)
@@ -47,12 +49,10 @@ _FAILED_GRPC = int(Kind.FAILED_GRPC)
 
 @dataclass(slots=True)
 class ZoneState:
-    """A zone coordinator's books: its queues and running totals for the metrics."""
+    """A zone coordinator's running totals for the metrics (its queues are the core's)."""
 
     name: str
     region: str
-    queues: dict[str, list[tuple[float, int, Task]]] = field(default_factory=dict)
-    queued: int = 0
     local_queued: int = 0
     in_flight: int = 0
     busy_agents: int = 0
@@ -96,19 +96,19 @@ class Dispatcher:
         collector: MetricsCollector,
         task_log: TaskLog,
         events: EventLog,
-        *,
-        spill: bool,
+        core: DispatchCore[Task],
     ) -> None:
         self.env = env
         self.net = network
         self.balancer = balancer
         self.router = router
+        #: Every dispatch decision and the books behind them (queues, holdings).
+        self.core = core
         self.zones = zones
         self.agents = agents
         self.collector = collector
         self.task_log = task_log
         self.events = events
-        self.spill = spill
         #: Control traffic: message counters and the coordinators' queues (set by the engine).
         self.traffic: Traffic | None = None
         self._msgs = [0] * len(Kind)
@@ -117,7 +117,6 @@ class Dispatcher:
         self.escalator: Escalator | None = None
         #: Attempts that ended in an error or a timeout.
         self.attempt_errors = 0
-        self._seq = itertools.count()
         self._ids = itertools.count(1)
         #: Every task submitted and not yet finished, by id: the conservation ledger.
         self.live: dict[int, Task] = {}
@@ -191,11 +190,11 @@ class Dispatcher:
             zone.coord = traffic.zone_coordinator(name)
 
     def _send_to_zone(self, task: Task, extra: float = 0.0, zone: str = "") -> None:
+        now = self.env.now
         if not zone:
-            zone = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
+            zone = self.core.home_zone(task, now)
         task.zone = zone
         self._msgs[_ASSIGN_GRPC] += 1
-        now = self.env.now
         if self._chief is not None:
             extra += self._chief.through(now)
         net = self.net
@@ -255,55 +254,32 @@ class Dispatcher:
 
     def zone_receive(self, task: Task, zone: str) -> None:
         """The zone coordinator places the task on an agent, spills it, or queues it."""
-        info = task.info
-        if info is None or info.zone != zone:
-            info = TaskInfo(
-                task.id, task.category, zone, task.affinity_key, task.priority, task.critical
-            )
-            task.info = info
         state = self.zones[zone]
         now = self.env.now
         # The zone coordinator processes the message whatever it decides.
         delay = state.coord.through(now) if state.coord is not None else 0.0
-        avoid = task.avoid
-        if avoid is None:
-            agent_id = self.balancer.choose(info, now)
-        else:
-            agent_id = self.balancer.choose_excluding(info, now, avoid)
-        if agent_id is not None:
-            self._assign(self.agents[agent_id], task, delay + self.net.zone_to_agent(zone))
+        agent_id = self.core.place(task, zone, now)
+        if agent_id is None:
+            task.enqueued = now  # the core queued it
             return
-        if self.spill:
-            other = self.router.spill_target(task.category, zone, self.balancer.has_room)
-            if other is not None:
-                info = TaskInfo(
-                    task.id, task.category, other, task.affinity_key, task.priority, task.critical
-                )
-                if avoid is None:
-                    agent_id = self.balancer.choose(info, now)
-                else:
-                    agent_id = self.balancer.choose_excluding(info, now, avoid)
-                if agent_id is not None:
-                    self._msgs[_ASSIGN_NATS] += 1
-                    latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent(other)
-                    self._assign(self.agents[agent_id], task, delay + latency)
-                    return
-        task.enqueued = now
-        heapq.heappush(
-            state.queues.setdefault(task.category, []), (-task.priority, next(self._seq), task)
-        )
-        state.queued += 1
+        agent = self.agents[agent_id]
+        other = agent.zone
+        if other == zone:
+            self._assign(agent, task, delay + self.net.zone_to_agent(zone))
+        else:
+            self._msgs[_ASSIGN_NATS] += 1  # spilled to the nearest zone with a free agent
+            latency = self.net.cross_zone(zone, other) + self.net.zone_to_agent(other)
+            self._assign(agent, task, delay + latency)
 
     def _assign(self, agent: Specialist, task: Task, latency: float) -> None:
         self._msgs[_ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
         now = self.env.now
         if agent.lead is not None:
             latency += agent.lead.through(now)
-        agent.in_flight += 1
         self.zones[agent.zone].in_flight += 1
         if self.team_limit is not None:
             self._team_changed(agent, +1)
-        self._sync(agent)
+        self.core.hold(task, agent.id)
         task.dispatch = now
         task.agent = agent.id
         task.zone = agent.zone
@@ -336,7 +312,7 @@ class Dispatcher:
             self._breaker_moved(agent)
         if agent.draining and agent.live_slots == 0:
             # The agent finished draining while this task was on its way: place it anew.
-            agent.in_flight -= 1
+            self.core.release(task, agent.id)
             self.zones[agent.zone].in_flight -= 1
             if self.team_limit is not None:
                 self._team_changed(agent, -1)
@@ -349,76 +325,44 @@ class Dispatcher:
         if agent.idle:
             agent.idle.pop().succeed()
 
-    def _sync(self, agent: Specialist) -> None:
-        if agent.in_flight != agent.reported:
-            agent.reported = agent.in_flight
-            self.balancer.load_changed(agent.id, agent.in_flight)
-
     # ------------------------------------------------------------------ agent side
 
     def local_taken(self, agent: Specialist, task: Task) -> None:
         task.queued += self.env.now - task.enqueued
         task.enqueued = -1.0
         self.zones[agent.zone].local_queued -= 1
-        self._sync(agent)
+        self.core.sync(agent.id)
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
         if self.team_limit is not None and agent.spec.team in self.closed_teams:
             return None  # its team's bulkhead is full: wait to be woken
-        zones = self.zones
-        task = self._pop(agent.zone, agent.category, agent.id)
-        source = agent.zone
-        if task is None and self.spill and not zones[agent.zone].down:
-            for other in self.router.neighbours[agent.zone]:
-                state = zones[other]
-                # An empty zone is skipped without a look at its queues; a dark one's
-                # queue lives in a coordinator nobody can reach.
-                if state.queued and not state.down:
-                    task = self._pop(other, agent.category, agent.id)
-                    if task is not None:
-                        source = other
-                        break
-        if task is None:
-            self._sync(agent)
-            if agent.busy_slots == 0 and agent.in_flight == 0:
+        core = self.core
+        found = core.pull_one(agent.id, agent.zone, agent.category)
+        if found is None:
+            if core.sync(agent.id) == 0 and agent.busy_slots == 0:
                 agent.status = "idle"
             return None
-        agent.in_flight += 1
+        task, source = found
+        now = self.env.now
+        task.queued += now - task.enqueued
+        task.enqueued = -1.0
         self.zones[agent.zone].in_flight += 1
         if self.team_limit is not None:
             self._team_changed(agent, +1)
-        self._sync(agent)
-        task.dispatch = self.env.now
+        core.hold(task, agent.id)
+        task.dispatch = now
         task.agent = agent.id
         task.zone = agent.zone
         fetch = self.net.pull(agent.zone, source)
-        coord = zones[source].coord or self._chief  # flat: the chief keeps every queue
+        coord = self.zones[source].coord or self._chief  # flat: the chief keeps every queue
         if coord is not None:
-            fetch += coord.through(self.env.now)
+            fetch += coord.through(now)
         if source == agent.zone:
             self._msgs[_ASSIGN_GRPC] += 2  # the request and the task handed back
         else:
             self._msgs[_ASSIGN_NATS] += 2
         return task, fetch
-
-    def _pop(self, zone: str, category: str, agent_id: str) -> Task | None:
-        state = self.zones[zone]
-        queue = state.queues.get(category)
-        if not queue:
-            return None
-        entry = heapq.heappop(queue)
-        task = entry[2]
-        if task.avoid is not None and agent_id in task.avoid:
-            # A retry must go to someone else: take the next task, leave this one queued.
-            if not queue or agent_id in (queue[0][2].avoid or ()):
-                heapq.heappush(queue, entry)
-                return None
-            task = heapq.heapreplace(queue, entry)[2]
-        state.queued -= 1
-        task.queued += self.env.now - task.enqueued
-        task.enqueued = -1.0
-        return task
 
     def transfer_time(self, task: Task, agent: Specialist) -> float:
         """Wait for the inputs a DAG node's predecessors left on other agents (the slowest one)."""
@@ -471,7 +415,7 @@ class Dispatcher:
             started = agent.busy_since.pop(current.index(task))
             current.remove(task)
         agent.busy_time += now - started
-        agent.in_flight -= 1
+        self.core.release(task, agent.id)
         self.zones[agent.zone].in_flight -= 1
         if self.team_limit is not None:
             self._team_changed(agent, -1)
@@ -555,7 +499,7 @@ class Dispatcher:
         """
         assert self.breakers is not None
         now = self.env.now
-        agent.in_flight -= 1
+        self.core.release(task, agent.id)
         self.zones[agent.zone].in_flight -= 1
         if self.team_limit is not None:
             self._team_changed(agent, -1)
@@ -571,7 +515,7 @@ class Dispatcher:
         """Act on the breaker's transitions: open = out of the pool; half-open = one probe back."""
         assert self.breakers is not None
         if agent.id in self._drain_breaker_events():
-            self.balancer.agent_left(agent.id)
+            self.core.withdraw(agent.id)
             self.env.timeout(self.breaker_open_s, agent).callbacks.append(self._half_open)
 
     def _zone_call_failed(self, zone: ZoneState) -> bool:
@@ -618,7 +562,7 @@ class Dispatcher:
         assert self.breakers is not None
         self.breakers.allow(agent.id, self.env.now)  # open -> half-open: let a probe through
         self._breaker_moved(agent)
-        self.balancer.agent_joined(agent.info)
+        self.core.admit(agent.info)
 
     def _team_changed(self, agent: Specialist, delta: int) -> None:
         """The team bulkhead: a team holding its limit takes no more work until one ends."""
@@ -632,14 +576,12 @@ class Dispatcher:
             self.closed_teams.add(team)
             for member in members:
                 if not member.draining and not member.crashed:
-                    self.balancer.agent_left(member.id)
+                    self.core.withdraw(member.id)
         elif before >= self.team_limit > after:
             self.closed_teams.discard(team)
             for member in members:
                 if not member.draining and not member.crashed:
-                    self.balancer.agent_joined(member.info)
-                    self.balancer.load_changed(member.id, member.in_flight)
-                    member.reported = member.in_flight
+                    self.core.admit(member.info, report_load=True)
                     if member.idle and member.id != agent.id:
                         member.idle.pop().succeed()  # a sleeping slot may pull queued work now
 
@@ -652,10 +594,11 @@ class Dispatcher:
         if agent.busy_slots == 0:
             zone.busy_agents -= 1
 
-    def retry(self, task: Task, reason: str, budget: int) -> bool:
+    def retry(self, task: Task, agent_id: str, reason: str) -> bool:
         """An attempt died with its agent: record it, then dispatch again within the budget.
 
-        Returns False when the budget is spent and the task has failed for good.
+        Whether it goes again is the core's call; returns False when the
+        budget is spent and the task has failed for good.
         """
         now = self.env.now
         served = (now - task.start) if task.start >= 0 else 0.0
@@ -663,11 +606,10 @@ class Dispatcher:
             task.queued += now - task.enqueued
             task.enqueued = -1.0
         self.task_log.record(task, "retried", now, now, served, reason)
-        if task.attempt > budget:
-            self.fail(task, "retries_exhausted")
+        if not self.core.retry(task, agent_id):
+            self.fail(task, RETRIES_EXHAUSTED)
             return False
         self.retried += 1
-        task.attempt += 1
         task.dispatch = -1.0
         task.start = -1.0
         task.transfer = 0.0
@@ -678,19 +620,22 @@ class Dispatcher:
     def evacuate(self, zone_name: str) -> int:
         """The zone's coordinator is declared dead: send its waiting tasks elsewhere."""
         zone = self.zones[zone_name]
-        moved: list[Task] = list(zone.stranded)
+        moved: list[Task] = sorted(
+            [*zone.stranded, *self.core.evacuate(zone_name)], key=lambda t: t.id
+        )
         zone.stranded.clear()
-        for queue in zone.queues.values():
-            moved.extend(entry[2] for entry in queue)
-            zone.queued -= len(queue)
-            queue.clear()
         now = self.env.now
-        for task in sorted(moved, key=lambda t: t.id):
+        for task in moved:
             if task.enqueued >= 0:
                 task.queued += now - task.enqueued
                 task.enqueued = -1.0
             self._send_to_zone(task)
         return len(moved)
+
+    def set_down(self, zone_name: str, down: bool) -> None:
+        """The zone's coordinator becomes unreachable (or reachable): its queue with it."""
+        self.zones[zone_name].down = down
+        self.core.mark_dark(zone_name, down)
 
     def release_stranded(self, zone_name: str) -> None:
         """The zone is back before anyone noticed: deliver what waited at its door."""
@@ -701,7 +646,7 @@ class Dispatcher:
 
     def agent_stopped(self, agent: Specialist) -> None:
         """An agent's last slot loop ended (it drained or stopped)."""
-        self._sync(agent)
+        self.core.sync(agent.id)
         if self.on_agent_stopped is not None:
             self.on_agent_stopped(agent)
 
@@ -709,8 +654,8 @@ class Dispatcher:
 
     def physically_present(self) -> int:
         """Tasks found where they should be: queues, agents, messages, blocked DAG nodes."""
-        queued = sum(zone.queued for zone in self.zones.values())
-        held = sum(agent.in_flight for agent in self.agents.values())
+        queued = self.core.queued()
+        held = sum(self.core.load(agent_id) for agent_id in self.agents)
         stranded = sum(len(zone.stranded) for zone in self.zones.values())
         if self.control_plane is not None:
             stranded += len(self.control_plane.held)

@@ -36,7 +36,7 @@ from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
 from sim.world.dag_source import DagSource
 from sim.world.network import Network
-from sim.world.policy_set import build_policies
+from sim.world.policy_set import build_policies, dispatch_core
 from sim.world.streams import Streams
 from sim.world.topology import World, build_world
 from sim.world.workload import Arrival, ServiceDemand, TaskSource
@@ -80,7 +80,7 @@ class Simulation:
             self.collector,
             self.task_log,
             self.events,
-            spill=policies.spill_across_zones,
+            dispatch_core(self.policies),
         )
         self.dispatcher.team_limit = policies.team_limit
         self.traffic = Traffic(scenario, self.world.zones, self.world.teams)
@@ -262,15 +262,16 @@ class Simulation:
         self.traffic.fleet_changed(members, per_zone)
 
     def _zone_snapshots(self) -> list[ZoneSnapshot]:
+        queued_in = self.dispatcher.core.queued_in
         return [
             ZoneSnapshot(
                 zone=z.name,
                 total_agents=z.total_agents,
                 active_agents=z.active_agents,
                 busy_agents=z.busy_agents,
-                queue_depth=z.queued + z.local_queued,
+                queue_depth=queued_in[z.name] + z.local_queued,
                 in_flight=z.in_flight,
-                in_system=z.in_flight + z.queued,
+                in_system=z.in_flight + queued_in[z.name],
                 slots=z.slots,
                 busy_slots=z.busy_slots,
                 offline_agents=z.offline_agents,

@@ -32,7 +32,6 @@ import numpy as np
 import simpy
 
 from sim.model.agent import Specialist
-from sim.model.task import Task
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, HealthState
 from sim.world.policy_set import check_phases, failure_detector
 
@@ -172,18 +171,17 @@ class Failover:
         """Take every task the dead agent held and dispatch it again (or fail it for good)."""
         sim = self.sim
         dispatcher = sim.dispatcher
-        held: list[Task] = [*agent.current, *agent.stranded, *agent.incoming.values()]
+        # Serving, queued at the agent, on its way: the core's books hold every one of them.
         agent.current.clear()
         agent.stranded.clear()
         agent.incoming.clear()
-        sim.balancer.agent_left(agent.id)
+        held = dispatcher.core.gone(agent.id)
         moved = failed = 0
-        for task in sorted(held, key=lambda t: t.id):
-            agent.in_flight -= 1
+        for task in held:
             sim.zones[agent.zone].in_flight -= 1
             if dispatcher.team_limit is not None:
                 dispatcher._team_changed(agent, -1)
-            if dispatcher.retry(task, reason, self.budget):
+            if dispatcher.retry(task, agent.id, reason):
                 moved += 1
             else:
                 failed += 1
@@ -234,7 +232,7 @@ class Failover:
         self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
         if zone.down:
             return False
-        zone.down = True
+        sim.dispatcher.set_down(zone_name, True)
         sim.events.add(now, kind, zone_name)
         when = self.detector.detection_time(f"{zone_name}-coord", now)
         self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
@@ -249,7 +247,7 @@ class Failover:
         self._outages[zone_name] -= 1
         if self._outages[zone_name] > 0:
             return False
-        zone.down = False
+        sim.dispatcher.set_down(zone_name, False)
         zone.detected_down = False
         sim.router.mark_up(zone_name)
         self.detector.forget(f"{zone_name}-coord")
@@ -280,7 +278,7 @@ class Failover:
         zone = sim.zones[zone_name]
         if zone.down:
             return
-        zone.down = True
+        sim.dispatcher.set_down(zone_name, True)
         coordinator = f"{zone_name}-coord"
         sim.events.add(now, "coordinator_crash", coordinator)
         when = self.detector.detection_time(coordinator, now)
@@ -300,7 +298,7 @@ class Failover:
                 sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=moved)
 
         def promoted(_: simpy.Event) -> None:
-            zone.down = False
+            sim.dispatcher.set_down(zone_name, False)
             sim.dispatcher.release_stranded(zone_name)
             sim.events.add(
                 sim.env.now,
@@ -312,7 +310,7 @@ class Failover:
         def restarted(_: simpy.Event) -> None:
             if not zone.down:
                 return
-            zone.down = False
+            sim.dispatcher.set_down(zone_name, False)
             zone.detected_down = False
             sim.router.mark_up(zone_name)
             sim.dispatcher.release_stranded(zone_name)

@@ -130,9 +130,10 @@ class Fleet:
         zone.active_agents += 1
         zone.slots += spec.slots
         self.dispatcher.team_members.setdefault(spec.team, []).append(agent)
+        self.dispatcher.core.enroll(agent.info)
         if spec.team not in self.dispatcher.closed_teams:
             # (a full team's newcomer joins the pool when the team has room again)
-            self.balancer.agent_joined(agent.info)
+            self.dispatcher.core.admit(agent.info)
         self.cost.joined(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         for _ in range(spec.slots):
             agent.processes.append(self.env.process(agent.work_loop(self.dispatcher)))
@@ -198,7 +199,7 @@ class Fleet:
             return False
         agent.draining = True
         self.draining += 1
-        self.balancer.agent_left(agent_id)
+        self.dispatcher.core.drain(agent_id)
         zone = self.zones[agent.zone]
         zone.active_agents -= 1
         zone.slots -= agent.slots
@@ -215,6 +216,7 @@ class Fleet:
         agent.status = "offline"
         self.zones[agent.zone].total_agents -= 1
         del self.agents[agent.id]
+        self.dispatcher.core.leave(agent.id)
         self._forget_member(agent)
         self._rows[agent.id]["left_s"] = self.env.now
         spec = agent.spec

@@ -25,6 +25,7 @@ from sim.policies.dag import (
     validate_dag,
 )
 from sim.policies.dag_schedule import AgentSlot, Schedule, greedy_schedule, heft_schedule
+from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.raft import RaftNode, Ready
@@ -33,11 +34,13 @@ from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo, TaskInfo
 
 __all__ = [
+    "RETRIES_EXHAUSTED",
     "STRATEGIES",
     "AgentInfo",
     "AgentSlot",
     "AlertEvaluator",
     "AlertEvent",
+    "Assignment",
     "Autoscaler",
     "BreakerBoard",
     "Bulkhead",
@@ -50,6 +53,7 @@ __all__ = [
     "DagNode",
     "DagPlan",
     "DagProgress",
+    "DispatchCore",
     "FailureDetector",
     "FleetObservation",
     "LoadBalancer",

@@ -38,6 +38,8 @@ from sim.policies.autoscale import (
     configure,
 )
 from sim.policies.balancing import LoadBalancer, make_balancer
+from sim.policies.dispatch import DispatchCore
+from sim.policies.dispatch.types import T
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
@@ -49,6 +51,7 @@ __all__ = [
     "PolicySet",
     "alert_evaluator",
     "build_policies",
+    "dispatch_core",
     "failure_detector",
     "fleet_autoscaler",
     "make_autoscaler",
@@ -294,4 +297,22 @@ def build_policies(scenario: Scenario, streams: Streams, regions: Mapping[str, s
         retry_budget=scenario.retry.budget,
         team_limit=policies.team_limit,
         queue_limit=scenario.topology.specialist.queue_limit,
+    )
+
+
+def dispatch_core(
+    policies: PolicySet, allow: Callable[[str, float], bool] | None = None
+) -> DispatchCore[T]:
+    """The dispatch core over the set's balancer and router, with its spill and retry settings.
+
+    *allow* is the zone breaker's verdict the chief consults when routing
+    (the live coordinator passes its board's; the simulator's zone breakers
+    act through the router instead).
+    """
+    return DispatchCore(
+        policies.balancer,
+        policies.router,
+        spill=policies.spill,
+        retry_budget=policies.retry_budget,
+        allow=allow,
     )

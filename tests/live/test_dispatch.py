@@ -1,20 +1,21 @@
-"""The live coordinator's dispatch books, without a broker: the simulator's policies decide."""
+"""The dispatch core as the live coordinator calls it, without a broker."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.live.dispatch import Dispatch, LiveTask
+from sim.live.task import LiveTask
 from sim.policies.balancing import make_balancer
+from sim.policies.dispatch import DispatchCore
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo
 
 RTT = {("A", "A"): 0.0, ("A", "B"): 60.0, ("B", "A"): 60.0, ("B", "B"): 0.0}
 
 
-def books(strategy: str, *, spill: bool = True) -> Dispatch:
+def books(strategy: str, *, spill: bool = True) -> DispatchCore[LiveTask]:
     balancer = make_balancer(strategy, np.random.default_rng(1))
-    return Dispatch(balancer, ZoneRouter(("A", "B"), RTT), spill=spill)
+    return DispatchCore(balancer, ZoneRouter(("A", "B"), RTT), spill=spill, retry_budget=2)
 
 
 def task(n: int, zone: str = "A") -> LiveTask:
@@ -65,13 +66,13 @@ def test_a_dead_agents_tasks_come_back_and_an_empty_pools_queue_moves() -> None:
     queued = [d.route(task(n), float(n)) for n in (1, 2)]
     assert queued == [None, None]
     assert d.stranded_pools() == []
-    assert d.gone("a1") == [0]
+    assert [t.task_id for t in d.gone("a1")] == [0]
     assert d.stranded_pools() == [("A", "Gen")]
     moved = d.evacuate("A", "Gen")
     assert [t.task_id for t in moved] == [1, 2]
     placed = [d.route(t, 3.0) for t in [task(0), *moved]]
     assert [p.agent_id if p else None for p in placed] == ["b1"] * 3
-    assert d.held["b1"] == {0, 1, 2}
+    assert [t.task_id for t in d.holding("b1")] == [0, 1, 2]
 
 
 def test_a_start_reported_by_another_agent_moves_the_task_there() -> None:
@@ -81,4 +82,4 @@ def test_a_start_reported_by_another_agent_moves_the_task_there() -> None:
     t = task(0)
     d.adopt(t, "a1")
     d.started(t, "a2")
-    assert d.holder[0] == "a2" and d.held["a1"] == set() and d.held["a2"] == {0}
+    assert d.holder[0] == "a2" and d.holding("a1") == [] and d.holding("a2") == [t]

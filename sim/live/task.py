@@ -1,0 +1,42 @@
+"""A task as the live coordinator tracks it: the dispatch core's ``Dispatchable``.
+
+Times are scenario seconds. ``attempts`` numbers the assignment messages
+(the next one's number, from 0: message ids and result records carry it);
+``attempt`` is the dispatch generation the retry budget counts, from 1, as
+in the simulator's ``Task``. ``info`` and ``avoid`` belong to the dispatch
+core (its cached balancer view, the agents a retry must not go back to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.policies.types import TaskInfo
+
+
+@dataclass
+class LiveTask:
+    """A task as the live coordinator tracks it (see the module docstring)."""
+
+    task_id: int
+    category: str
+    home_zone: str
+    arrival_s: float
+    work_s: float
+    job_id: int = -1
+    node: int = -1
+    priority: float = 0.0
+    critical: bool = False
+    zone: str = ""  # the zone it was last routed to
+    attempts: int = 0  # assignments made so far; the next one's number
+    dispatched: bool = False
+    started: bool = False
+    done: bool = False
+    attempt: int = 1
+    affinity_key: int | None = None
+    avoid: frozenset[str] | None = None
+    info: TaskInfo | None = None
+
+    @property
+    def id(self) -> int:
+        return self.task_id

@@ -1,0 +1,288 @@
+"""The dispatch core: every dispatch decision, written once, for both shells.
+
+A task reaching the chief is routed to a zone (:meth:`DispatchCore.home_zone`:
+its home zone unless nobody there serves its category, or the zone's
+breaker refuses calls; then the nearest zone that does). The zone
+coordinator places it (:meth:`DispatchCore.place`): the scenario's load
+balancer picks an agent of the zone's pool with room — for a retry, one not
+on the task's avoid list; failing that, a free agent of the nearest other
+zone (spill, when the scenario allows it); failing that, the task waits in
+the pool's queue, highest priority first, then arrival order.
+
+An agent whose slot is free asks for queued work (:meth:`DispatchCore.pull_one`):
+its own zone's pool first, then the other zones nearest first, skipping
+zones that are down (their queue lives in a coordinator nobody can reach)
+or have nothing waiting; a retry is never handed to an agent it avoids.
+
+When an agent dies, each task it held is retried within the retry budget
+(:meth:`DispatchCore.retry`): dispatched again with the dead agent added to
+its avoid list, or failed for good (``retries_exhausted``) once a task has
+been dispatched ``budget + 1`` times. A dead zone's queue is evacuated
+(:meth:`DispatchCore.evacuate`) in arrival order, as is the queue of a pool
+left with no agent while another zone has one
+(:meth:`DispatchCore.stranded_pools`). On scale-down the idlest agent of the
+pool drains (:meth:`DispatchCore.drain_choice`).
+
+No clock, no I/O: ``now`` comes in, decisions go out as plain returns
+(an agent id, a task, a bool) on the hot path and as :class:`Assignment`
+records from the composite operations the live coordinator calls
+(:meth:`join`, :meth:`route`, :meth:`ended`, ...). The simulator calls the
+primitives in between its own timing (latency, coordinator queues, the team
+bulkhead) — the books' order of calls into the balancer is the same in both.
+
+Live, the composites map the simulator's agent loop onto broker messages:
+an agent's first heartbeat is :meth:`join` (its free slots pull at once);
+draining, going offline or being declared dead take it out of the pool
+(:meth:`drain`, :meth:`gone`); an agent's "pull" is its end report
+(:meth:`ended`): the coordinator hands the next queued task to the agent
+whose slot just freed, own zone first, then the nearest zones. An
+assignment is a message on the agent's own work-queue subject, on its own
+zone's stream, wherever the task was routed. The books are the
+coordinator's memory only: a coordinator taking over rebuilds them from the
+broker's streams (:meth:`adopt` for assignments that survived, :meth:`started`
+when an attempt's start names another agent than the books did).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sim.policies.balancing import LoadBalancer
+from sim.policies.dispatch.books import DispatchBooks
+from sim.policies.dispatch.types import Assignment, T
+from sim.policies.routing import ZoneRouter
+from sim.policies.types import AgentInfo, TaskInfo
+
+__all__ = ["RETRIES_EXHAUSTED", "DispatchCore"]
+
+#: The reason a task fails for good when its retry budget is spent.
+RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class DispatchCore(DispatchBooks[T]):
+    """Routing, placement, pulls, evacuation, retries and drains (see the module docstring).
+
+    *allow(zone, now)* is the zone breaker's verdict on sending work to a
+    zone (None: always). *retry_budget* is how many times a task may be
+    dispatched again after an attempt was lost with its agent.
+    """
+
+    def __init__(
+        self,
+        balancer: LoadBalancer,
+        router: ZoneRouter,
+        *,
+        spill: bool,
+        retry_budget: int,
+        allow: Callable[[str, float], bool] | None = None,
+    ) -> None:
+        super().__init__(balancer, router.zones)
+        self.router = router
+        self.spill = spill
+        self.retry_budget = retry_budget
+        self.allow = allow
+        #: Zones whose coordinator cannot be reached now, known or not (the router's
+        #: ``down`` holds the ones declared dead; both are skipped by pulls).
+        self.dark: set[str] = set()
+
+    # ------------------------------------------------------------------ decisions
+
+    def home_zone(self, task: T, now: float) -> str:
+        """The chief's zone for *task* (honouring the zone breakers' verdicts)."""
+        allow = self.allow
+        if allow is None:
+            return self.router.home_zone(task.category, task.home_zone, self.balancer.size)
+        size = self.balancer.size
+
+        def allowed_size(zone: str, category: str) -> int:
+            return size(zone, category) if allow(zone, now) else 0
+
+        return self.router.home_zone(task.category, task.home_zone, allowed_size)
+
+    def place(self, task: T, zone: str, now: float) -> str | None:
+        """The zone coordinator's choice: an agent (not yet booked), or None: queued.
+
+        The agent is of *zone* unless the task spilled to the nearest zone
+        with a free agent; its zone says which.
+        """
+        info = task.info
+        if info is None or info.zone != zone:
+            info = task.info = TaskInfo(
+                task.id, task.category, zone, task.affinity_key, task.priority, task.critical
+            )
+        balancer = self.balancer
+        avoid = task.avoid
+        if avoid is None:
+            agent_id = balancer.choose(info, now)
+        else:
+            agent_id = balancer.choose_excluding(info, now, avoid)
+        if agent_id is not None:
+            return agent_id
+        if self.spill:
+            other = self.router.spill_target(task.category, zone, balancer.has_room)
+            if other is not None:
+                spilled = TaskInfo(
+                    task.id, task.category, other, task.affinity_key, task.priority, task.critical
+                )
+                if avoid is None:
+                    agent_id = balancer.choose(spilled, now)
+                else:
+                    agent_id = balancer.choose_excluding(spilled, now, avoid)
+                if agent_id is not None:
+                    return agent_id
+        self.enqueue(task, zone)
+        return None
+
+    def pull_one(self, agent_id: str, zone: str, category: str) -> tuple[T, str] | None:
+        """Queued work for one free slot of *agent_id*: (task, the zone it waited in), or None.
+
+        The task leaves the queue but is not yet booked on the agent.
+        """
+        queued_in = self.queued_in
+        if queued_in[zone]:
+            task = self.pop(zone, category, agent_id)
+            if task is not None:
+                return task, zone
+        if not self.spill or zone in self.dark:
+            return None
+        dark, down = self.dark, self.router.down
+        for other in self.router.neighbours[zone]:
+            if queued_in[other] and other not in dark and other not in down:
+                task = self.pop(other, category, agent_id)
+                if task is not None:
+                    return task, other
+        return None
+
+    def retry(self, task: T, agent_id: str) -> bool:
+        """An attempt of *task* was lost with *agent_id*: True to dispatch it again.
+
+        False when the budget is spent (the task fails for good with
+        :data:`RETRIES_EXHAUSTED`). A retry avoids the agent that lost it.
+        """
+        if task.attempt > self.retry_budget:
+            return False
+        task.attempt += 1
+        avoid = task.avoid
+        task.avoid = frozenset((agent_id,)) if avoid is None else avoid | {agent_id}
+        return True
+
+    def drain_choice(self, zone: str, category: str) -> str | None:
+        """The agent of the pool to drain on scale-down: the one holding least (then by id)."""
+        candidates = [
+            (self.load(agent_id), agent_id)
+            for agent_id, info in self.agents.items()
+            if info.zone == zone and info.category == category and agent_id not in self.draining
+        ]
+        return min(candidates)[1] if candidates else None
+
+    def drain(self, agent_id: str) -> None:
+        """The agent drains: out of the pool; it finishes what it holds."""
+        self.draining.add(agent_id)
+        self.withdraw(agent_id)
+
+    def evacuate(self, zone: str, category: str | None = None) -> list[T]:
+        """The tasks waiting in a dead zone (or one stranded pool) that move, in arrival order."""
+        return self.take_queued(zone, category)
+
+    def stranded_pools(self) -> list[tuple[str, str]]:
+        """Pools with waiting tasks and no agent while another live zone has the category."""
+        down, size = self.router.down, self.balancer.size
+        pools = {(entry[3], entry[2].category) for entry in self.waiting.values()}
+        out = []
+        for zone, category in sorted(pools):
+            empty = zone in down or size(zone, category) == 0
+            if empty and any(
+                size(other, category) > 0
+                for other in self.router.zones
+                if other != zone and other not in down
+            ):
+                out.append((zone, category))
+        return out
+
+    def mark_dark(self, zone: str, dark: bool) -> None:
+        """The zone's coordinator became unreachable (or reachable again)."""
+        if dark:
+            self.dark.add(zone)
+        else:
+            self.dark.discard(zone)
+
+    # ------------------------------------------------------------------ live composites
+
+    def pool_size(self, zone: str, category: str) -> int:
+        return self.balancer.size(zone, category)
+
+    def join(self, info: AgentInfo) -> list[Assignment[T]]:
+        """An agent joins its pool; its free slots take queued work at once."""
+        self.enroll(info)
+        self.admit(info, report_load=self.load(info.agent_id) > 0)
+        return self.pull(info.agent_id)
+
+    def gone(self, agent_id: str) -> list[T]:
+        """The agent is dead or offline: out of the fleet; the tasks it held, by id."""
+        self.withdraw(agent_id)
+        self.agents.pop(agent_id, None)
+        self.draining.discard(agent_id)
+        return self.take_all(agent_id)
+
+    def route(self, task: T, now: float) -> Assignment[T] | None:
+        """The chief's zone choice, then the zone coordinator's; None: the task is queued."""
+        return self.receive(task, self.home_zone(task, now), now)
+
+    def receive(self, task: T, zone: str, now: float) -> Assignment[T] | None:
+        """Place the task on an agent of *zone*, spill it to a free one elsewhere, or queue it."""
+        agent_id = self.place(task, zone, now)
+        return None if agent_id is None else self._assign(task, agent_id)
+
+    def adopt(self, task: T, agent_id: str) -> None:
+        """A takeover found *task* on *agent_id*'s subject: book it there, send nothing."""
+        self._move(task, agent_id)
+
+    def started(self, task: T, agent_id: str) -> None:
+        """An attempt started: whoever reports it holds the task (a takeover may not know)."""
+        if self.holder.get(task.id) != agent_id:
+            self._move(task, agent_id)
+
+    def ended(self, task_id: int, agent_id: str) -> list[Assignment[T]]:
+        """An attempt ended on *agent_id*: the task is out; the free slot pulls the next.
+
+        Any copy of the task still waiting leaves the queue too (the agent
+        was wrongly declared dead and its task queued again: it ran once).
+        """
+        self.release_id(task_id, agent_id)
+        self.unqueue(task_id)
+        if agent_id not in self.members:
+            return []
+        return self.pull(agent_id)
+
+    def pull(self, agent_id: str) -> list[Assignment[T]]:
+        """Queued work for the agent's free slots, then its load reported.
+
+        As the simulator's slots do: a slot that finds its agent's local
+        queue non-empty takes from it (the agent holds more than its slots);
+        a free slot pulls (:meth:`pull_one`) until it finds nothing.
+        """
+        info = self.members[agent_id]
+        out: list[Assignment[T]] = []
+        while self.load(agent_id) < info.slots:
+            found = self.pull_one(agent_id, info.zone, info.category)
+            if found is None:
+                break
+            out.append(self._assign(found[0], agent_id))
+        self.sync(agent_id)
+        return out
+
+    def _assign(self, task: T, agent_id: str) -> Assignment[T]:
+        self.hold(task, agent_id)
+        # Only pool members are chosen (the balancer's pick, or a member's free slot), and
+        # the member's own zone names the work queue the task goes on, wherever it was routed.
+        return Assignment(task, agent_id, self.members[agent_id].zone)
+
+    def _move(self, task: T, agent_id: str) -> None:
+        """Book *task* on *agent_id*, taking it from its queue or its previous holder."""
+        self.unqueue(task.id)
+        previous = self.holder.get(task.id)
+        if previous is not None and previous != agent_id:
+            self.release(task, previous)
+            if previous in self.members:
+                self.sync(previous)
+        self.hold(task, agent_id)
