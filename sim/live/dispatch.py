@@ -47,7 +47,7 @@ class LiveTask:
     priority: float = 0.0
     critical: bool = False
     zone: str = ""  # the zone it was last routed to
-    attempts: int = 0  # assignments made so far; the next one's number
+    attempts: int = 1  # the next assignment's number: from 1, as the simulator numbers attempts
     dispatched: bool = False
     started: bool = False
     done: bool = False
