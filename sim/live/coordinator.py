@@ -567,7 +567,11 @@ class Coordinator:
         if task.job_id >= 0 and task.job_id in self.jobs:
             job = self.jobs[task.job_id]
             for node in job.progress.complete(task.node):
-                await self.dispatch(self.tasks[job.tasks[node]])
+                released = self.tasks[job.tasks[node]]
+                # A node arrives when it is released, as in the simulator: its wait (and the
+                # autoscaler's avg_response_time) starts then, not at the job's arrival.
+                released.arrival_s = self.now()
+                await self.dispatch(released)
 
     # ------------------------------------------------------------------ health
 

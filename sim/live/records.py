@@ -176,6 +176,8 @@ def _submissions(
             tasks[int(doc["task_id"])] = {**doc, "job_id": -1, "node": -1}
             continue
         job_docs[int(doc["job_id"])] = doc
+        # Entry nodes arrive with their job; the others when released (their routing).
+        inner = {int(dst) for _, dst, _ in doc["edges"]}
         for n in doc["nodes"]:
             tasks[int(n["task_id"])] = {
                 "task_id": int(n["task_id"]),
@@ -185,6 +187,7 @@ def _submissions(
                 "work_s": n["work_s"],
                 "job_id": int(doc["job_id"]),
                 "node": int(n["node"]),
+                "released": int(n["node"]) in inner,
             }
     return tasks, job_docs
 
@@ -231,6 +234,11 @@ class _Folder:
     def fold(self, task_id: int, info: dict[str, Any]) -> None:
         end_s, books = self.end_s, self.books
         self.counts["submitted"] += 1
+        routed_s, routed_zone = books.routed.get(task_id, (-1.0, str(info["zone"])))
+        if info.get("released") and routed_s >= 0:
+            # A DAG node arrives when its predecessors' ends released it (the simulator's
+            # _release): the coordinator routed it then.
+            info = {**info, "arrival_s": routed_s}
         ends = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
         self.duplicates += max(0, len(ends) - 1)
         first_end = ends[0] if ends else None
@@ -253,7 +261,6 @@ class _Folder:
             started[last] = final  # (an end report carries its start)
         else:
             last = max([*assigned, *started], default=1)
-        routed_s, routed_zone = books.routed.get(task_id, (-1.0, str(info["zone"])))
         numbers = sorted(n for n in {*assigned, *started} if n <= last)
         if not numbers:  # never assigned by the end: in its pool's queue all along
             self.counts["in_flight"] += 1
