@@ -309,7 +309,10 @@ class Coordinator:
         while tick * interval <= self.scenario.duration + 1e-9:
             await asyncio.sleep(clock.until(tick * interval))
             try:
-                await action(max(tick * interval, self._now))
+                # The tick's own time even when this loop runs late: a late tick stamped
+                # with the wall clock moved the autoscaler's cooldowns off the grid (a
+                # scale-up at 90.47 s blocked the scale-down due at 150 s, 59.53 s later).
+                await action(tick * interval)
             except (LeaseLost, asyncio.CancelledError):
                 raise
             except Exception as exc:
