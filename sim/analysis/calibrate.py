@@ -57,6 +57,13 @@ FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: Service distributions whose every draw is proportional to the mean (same random numbers).
 SCALABLE_DISTS = ("exponential", "lognormal", "gamma", "deterministic")
 
+#: Utilisation bands of the report: the live fleet's utilisation over each metrics interval.
+BANDS: tuple[tuple[str, float, float], ...] = (
+    ("below 0.5", 0.0, 0.5),
+    ("0.5 to 0.8", 0.5, 0.8),
+    ("0.8 and above", 0.8, math.inf),
+)
+
 #: A fitted service factor this close to 1 is noise, not an overhead: left out of the overlay.
 SERVICE_FACTOR_FLOOR = 0.005
 
@@ -89,7 +96,14 @@ def read_run(directory: Path) -> dict[str, Any]:
     """A run directory's summary and tables; CalibrationError naming what is missing."""
     if not directory.is_dir():
         raise CalibrationError(f"{directory}: not a directory (expected a live run's directory)")
-    needed = ("summary.json", "scenario.yaml", "tasks.parquet", "events.parquet", "agents.parquet")
+    needed = (
+        "summary.json",
+        "scenario.yaml",
+        "tasks.parquet",
+        "events.parquet",
+        "agents.parquet",
+        "metrics.parquet",
+    )
     for name in needed:
         if not (directory / name).exists():
             raise CalibrationError(
@@ -99,7 +113,7 @@ def read_run(directory: Path) -> dict[str, Any]:
         summary = json.loads((directory / "summary.json").read_text())
         tables = {
             name: pd.read_parquet(directory / f"{name}.parquet")
-            for name in ("tasks", "events", "agents")
+            for name in ("tasks", "events", "agents", "metrics")
         }
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -233,14 +247,48 @@ def scaling_decisions(events: pd.DataFrame) -> list[dict[str, float]]:
     ]
 
 
+def by_band(live_metrics: pd.DataFrame, runs: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Wait p50/p99 of the tasks completed in each utilisation band, per run.
+
+    A band is a set of metrics intervals, classed by the live fleet's
+    utilisation sampled at the interval's end; a task falls in the interval
+    of its arrival, in every run alike (the runs share their arrivals).
+    """
+    rows = live_metrics[live_metrics["level"] == "global"].sort_values("time_s")
+    ends = rows["time_s"].to_numpy(dtype=float)
+    level = rows["utilization"].to_numpy(dtype=float)
+    out = []
+    for name, low, high in BANDS:
+        entry: dict[str, Any] = {
+            "band": name,
+            "intervals": int(((level >= low) & (level < high)).sum()),
+        }
+        for run, tasks in runs.items():
+            done = tasks[tasks["outcome"] == "completed"]
+            index = ends.searchsorted(done["arrival_s"].to_numpy(dtype=float), side="left")
+            inside = index < len(ends)
+            util = level[index[inside]]
+            waits = done["wait_s"].to_numpy(dtype=float)[inside][(util >= low) & (util < high)]
+            entry[run] = {
+                "tasks": len(waits),
+                "wait_p50": float(pd.Series(waits).quantile(0.5)) if len(waits) else math.nan,
+                "wait_p99": float(pd.Series(waits).quantile(0.99)) if len(waits) else math.nan,
+            }
+        out.append(entry)
+    return out
+
+
 def report(
     live: dict[str, Any],
-    before: tuple[dict[str, Any], pd.DataFrame],
-    after: tuple[dict[str, Any], pd.DataFrame],
+    before: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame],
+    after: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame],
     fitted: Fit,
     notes: list[str],
 ) -> dict[str, Any]:
-    """calibration.json: the fit, and each figure live / simulated before / after."""
+    """calibration.json: the fit, each figure live / simulated before / after, by band.
+
+    *before* and *after* are each (summary, events, tasks) of a simulated run.
+    """
     rows = []
     for label, keys in FIGURES:
         values = [figure(s, keys) for s in (live["summary"], before[0], after[0])]
@@ -263,6 +311,9 @@ def report(
             "before": scaling_decisions(before[1]),
             "after": scaling_decisions(after[1]),
         },
+        "by_utilisation": by_band(
+            live["metrics"], {"live": live["tasks"], "before": before[2], "after": after[2]}
+        ),
         "drained": {
             k: v for k, v in live["summary"].get("drained", {}).items() if k != "complete_s"
         },

@@ -68,8 +68,8 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
     write_outputs(after, out / "after", report=False)
     table = report(
         live,
-        (before.summary, before.results[0].events),
-        (after.summary, after.results[0].events),
+        (before.summary, before.results[0].events, before.results[0].tasks),
+        (after.summary, after.results[0].events, after.results[0].tasks),
         fitted,
         made["notes"],
     )
@@ -122,6 +122,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             ]
         )
     console.print(scaling)
+    bands = Table(title="wait p50 / p99 (s) by live utilisation band")
+    for column in ("band", "intervals", "tasks", "live", "sim before", "sim after"):
+        bands.add_column(column, justify="left" if column == "band" else "right")
+    for band in table["by_utilisation"]:
+        cells = [
+            f"{_fmt(band[run]['wait_p50'])} / {_fmt(band[run]['wait_p99'])}"
+            for run in ("live", "before", "after")
+        ]
+        bands.add_row(band["band"], str(band["intervals"]), str(band["live"]["tasks"]), *cells)
+    console.print(bands)
     console.print(f"wrote {out}/ (calibrated.yaml, calibration.json, before/, after/)")
     return 0
 

@@ -100,7 +100,7 @@ def test_bad_input_is_one_line_and_exit_1(
 
 def _simulation_dir(directory: Path) -> Path:
     """A directory with every file a live run writes, but a simulation's summary."""
-    for name in ("tasks", "events", "agents"):
+    for name in ("tasks", "events", "agents", "metrics"):
         pd.DataFrame({"x": [1]}).to_parquet(directory / f"{name}.parquet")
     (directory / "scenario.yaml").write_text("{}\n")
     (directory / "summary.json").write_text(json.dumps({"scenario": "x"}))
