@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.analysis.sweep_cli import add_commands as add_sweep_commands
 
     add_sweep_commands(sub)
+
+    from sim.analysis.calibrate_cli import add_commands as add_calibrate_commands
+
+    add_calibrate_commands(sub)
     return parser
 
 

@@ -62,7 +62,7 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
     from sim.cli import UserError, _print_summary, duration_option
     from sim.live.runtime import LiveOptions, live_run, scaled_scenario
     from sim.live.transport import LiveError, env_token
-    from sim.metrics.store import atomic_write_text
+    from sim.metrics.store import atomic_write_text, write_parquet
     from sim.runner import Outcome, write_outputs
     from sim.scenario.load import load_scenario, scenario_yaml
 
@@ -91,6 +91,8 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
     except LiveError as exc:
         raise UserError(str(exc)) from None
     write_outputs(Outcome(run.summary, [run.result]), out_dir, report=not args.no_report)
+    if run.drained is not None:  # the work that ended after the duration, kept apart
+        write_parquet(out_dir / "drained.parquet", run.drained)
     atomic_write_text(out_dir / "scenario.yaml", scenario_yaml(scenario))
     if not args.quiet:
         from rich.console import Console

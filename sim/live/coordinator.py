@@ -310,7 +310,10 @@ class Coordinator:
         while tick * interval <= self.scenario.duration + 1e-9:
             await asyncio.sleep(clock.until(tick * interval))
             try:
-                await action(max(tick * interval, self._now))
+                # The tick's own time even when this loop runs late: a late tick stamped
+                # with the wall clock moved the autoscaler's cooldowns off the grid (a
+                # scale-up at 90.47 s blocked the scale-down due at 150 s, 59.53 s later).
+                await action(tick * interval)
             except (LeaseLost, asyncio.CancelledError):
                 raise
             except Exception as exc:
@@ -593,7 +596,11 @@ class Coordinator:
         if task.job_id >= 0 and task.job_id in self.jobs:
             job = self.jobs[task.job_id]
             for node in job.progress.complete(task.node):
-                await self.dispatch(self.tasks[job.tasks[node]])
+                released = self.tasks[job.tasks[node]]
+                # A node arrives when it is released, as in the simulator: its wait (and the
+                # autoscaler's avg_response_time) starts then, not at the job's arrival.
+                released.arrival_s = self.now()
+                await self.dispatch(released)
 
     # ------------------------------------------------------------------ health
 

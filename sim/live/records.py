@@ -1,15 +1,34 @@
-"""A live run's broker contents turned into the shared record format.
+"""A live run's broker contents turned into the shared record format, on the simulator's window.
 
 The streams are the run's ground truth — every arrival (``ORCH_SUBMIT``),
-every attempt's start and end (``ORCH_RESULTS``), every event and metrics
-sample — whichever coordinator was primary at the time. This module folds
-them into the very tables a simulation writes, so summary, report, compare
-and replay read a live directory unchanged.
+every routing, assignment, start and end (``ORCH_RESULTS``), every event and
+metrics sample — whichever coordinator was primary at the time. This module
+folds them into the very tables a simulation writes, with the very meanings,
+so summary, report, compare, replay and calibrate read a live directory
+unchanged and compare like with like.
 
-Attempts: the first attempt of a task to end is its outcome; an attempt that
-started and never ended (its agent died) is ``retried``; an end reported
-after the task had already ended (a redelivery of finished work) is ignored
-and counted in ``duplicates``.
+The window. A simulation stops at the scenario's duration; a live run keeps
+going until the work in flight has drained. The tables describe the run *as
+it stood at the duration*, exactly as the simulator records it: a task
+completed by then is ``completed``; one still waiting or being served is an
+``in_flight`` row (its attempt, agent, dispatch and start as they were, end
+and completion empty); what happened after the duration is left out of the
+tasks, events, agents and metrics tables and reported apart in the
+``drained`` table (the post-window completions, with their times), so it
+never counts into throughput, utilisation or cost.
+
+The columns mean what the simulator's mean. ``attempt`` counts from 1 (the
+coordinator numbers its assignments so). ``dispatch_s`` is when the attempt
+was assigned to its agent (the simulator's ``_assign`` or pull), not when the
+task was first routed; ``queue_s`` is the time the task spent waiting for an
+agent (routing to start, beyond what the transport takes), summed over its
+attempts. A retried attempt (its agent died) ends when the task was assigned
+again, as the simulator records it when it re-dispatches. The agents table
+has one row per incarnation: an agent leaves when it drains, is declared dead
+(``agent_detected``) or its zone goes dark, and a restarted agent is a new row.
+
+Attempts: the first attempt of a task to end is its outcome; a later end (a
+redelivery of finished work) is ignored and counted in ``duplicates``.
 """
 
 from __future__ import annotations
@@ -17,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,8 +47,21 @@ from sim.metrics.records import EventLog, TaskLog, coordinator_rows
 from sim.scenario.schema import Scenario
 from sim.world.topology import World, specialist_template
 
-#: Wall seconds between a dispatch and a start that are transport, not queueing.
+#: Wall seconds between a routing (or an assignment) and a start that are transport, not queueing.
 TRANSPORT_SLACK_WALL_S = 0.05
+
+#: Columns of the ``drained`` table: work that ended after the window, one row per task.
+DRAINED_COLUMNS = (
+    "task_id",
+    "job_id",
+    "attempt",
+    "agent",
+    "zone",
+    "outcome",
+    "arrival_s",
+    "start_s",
+    "complete_s",
+)
 
 
 @dataclass
@@ -66,6 +98,20 @@ class LiveRecords:
     jobs: pd.DataFrame
     counts: dict[str, int]
     duplicates: int
+    #: Tasks whose first end came after the window (DRAINED_COLUMNS), in completion order.
+    drained: pd.DataFrame
+    #: Submitted tasks that never ended, not even while the run drained.
+    unfinished: int
+
+
+@dataclass
+class _Results:
+    """ORCH_RESULTS sorted by task: routing, assignments, starts and ends."""
+
+    routed: dict[int, tuple[float, str]] = field(default_factory=dict)
+    assigned: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    starts: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    ends: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def build_records(
@@ -78,6 +124,51 @@ def build_records(
     events: Iterable[dict[str, Any]],
     metric_rows: Iterable[dict[str, Any]],
 ) -> LiveRecords:
+    """The shared tables of a live run, as it stood at *end_s* (the scenario's duration)."""
+    tasks, job_docs = _submissions(submits)
+    books = _sort_results(results)
+    log = TaskLog()
+    counts = dict.fromkeys(("submitted", "completed", "failed", "in_flight", "retried"), 0)
+    folder = _Folder(end_s, TRANSPORT_SLACK_WALL_S * time_scale, books, log, counts)
+    for task_id in sorted(tasks):
+        folder.fold(task_id, tasks[task_id])
+    counts["lost"] = (
+        counts["submitted"] - counts["completed"] - counts["failed"] - counts["in_flight"]
+    )
+
+    event_log = EventLog()
+    for doc in sorted(events, key=lambda d: float(d["time_s"])):
+        if float(doc["time_s"]) <= end_s:
+            event_log.add(
+                float(doc["time_s"]), doc["kind"], doc["subject"], **json.loads(doc["detail"])
+            )
+    events_frame = event_log.frame(0)
+
+    collector = MetricsCollector(list(world.zones), scenario.metrics.interval)
+    collector.extend(
+        {k: (math.nan if v is None else v) for k, v in row.items()}
+        for row in sorted(metric_rows, key=lambda r: (float(r["time_s"]), r["level"] != "global"))
+        if float(row["time_s"]) <= end_s + 1e-9
+    )
+    drained_rows: list[tuple[Any, ...]] = sorted(folder.drained, key=lambda r: float(r[-1]))
+    drained = pd.DataFrame(drained_rows, columns=list(DRAINED_COLUMNS))
+    return LiveRecords(
+        tasks=log.frame(0, scenario.warmup),
+        metrics=collector.frame(0),
+        events=events_frame,
+        agents=agents_frame(scenario, world, events_frame, end_s),
+        jobs=_jobs_frame(job_docs, folder.finished_at),
+        counts=counts,
+        duplicates=folder.duplicates,
+        drained=drained.astype({"task_id": "int64", "job_id": "int64", "attempt": "int64"}),
+        unfinished=folder.unfinished,
+    )
+
+
+def _submissions(
+    submits: Iterable[dict[str, Any]],
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Every submitted task by id (DAG nodes as tasks of their job), and the job documents."""
     tasks: dict[int, dict[str, Any]] = {}
     job_docs: dict[int, dict[str, Any]] = {}
     for doc in submits:
@@ -85,6 +176,8 @@ def build_records(
             tasks[int(doc["task_id"])] = {**doc, "job_id": -1, "node": -1}
             continue
         job_docs[int(doc["job_id"])] = doc
+        # Entry nodes arrive with their job; the others when released (their routing).
+        inner = {int(dst) for _, dst, _ in doc["edges"]}
         for n in doc["nodes"]:
             tasks[int(n["task_id"])] = {
                 "task_id": int(n["task_id"]),
@@ -94,83 +187,184 @@ def build_records(
                 "work_s": n["work_s"],
                 "job_id": int(doc["job_id"]),
                 "node": int(n["node"]),
+                "released": int(n["node"]) in inner,
             }
-    dispatch: dict[int, tuple[float, str]] = {}
-    starts: dict[int, dict[int, dict[str, Any]]] = {}
-    ends: dict[int, list[dict[str, Any]]] = {}
+    return tasks, job_docs
+
+
+def _sort_results(results: Iterable[dict[str, Any]]) -> _Results:
+    books = _Results()
     for doc in results:
         task_id = int(doc["task_id"])
-        if doc["kind"] == "dispatch":
-            dispatch.setdefault(task_id, (float(doc["dispatch_s"]), doc["zone"]))
-        elif doc["kind"] == "assign":
-            continue  # the coordinator's books (which agent's subject); attempts say the rest
-        elif doc["kind"] == "start":
-            starts.setdefault(task_id, {})[int(doc["attempt"])] = doc
+        kind = doc["kind"]
+        if kind == "dispatch":
+            books.routed.setdefault(task_id, (float(doc["dispatch_s"]), str(doc["zone"])))
+        elif kind == "assign":
+            books.assigned.setdefault(task_id, {}).setdefault(int(doc["attempt"]), doc)
+        elif kind == "start":
+            books.starts.setdefault(task_id, {})[int(doc["attempt"])] = doc
         else:
-            ends.setdefault(task_id, []).append(doc)
+            books.ends.setdefault(task_id, []).append(doc)
+    return books
 
-    log = TaskLog()
-    counts = dict.fromkeys(("submitted", "completed", "failed", "in_flight", "retried"), 0)
-    duplicates = 0
-    finished_at: dict[int, float] = {}
-    slack = TRANSPORT_SLACK_WALL_S * time_scale
-    for task_id in sorted(tasks):
-        info = tasks[task_id]
-        counts["submitted"] += 1
-        dispatch_s, zone = dispatch.get(task_id, (-1.0, info["zone"]))
-        by_attempt = starts.get(task_id, {})
-        done = sorted(ends.get(task_id, []), key=lambda d: float(d["end_s"]))
-        final = done[0] if done else None
-        duplicates += max(0, len(done) - 1)
 
-        final_attempt = int(final["attempt"]) if final else max(by_attempt, default=0)
-        for number in sorted(by_attempt):
-            if number == final_attempt:
-                continue
-            if final is None or number < final_attempt:
-                counts["retried"] += 1
-                log.record(
-                    _attempt(task_id, info, dispatch_s, zone, slack, by_attempt[number], number),
-                    "retried",
-                    math.nan,
-                    math.nan,
-                    0.0,
-                )
-        if final is not None:
-            record = _attempt(task_id, info, dispatch_s, zone, slack, final, final_attempt)
-            end = float(final["end_s"])
-            outcome = str(final["outcome"])
-            counts[outcome] += 1
-            finished_at[task_id] = end
-            reason = str(final.get("reason", ""))  # the coordinator's failure for good
-            log.record(record, outcome, end, end, end - record.start, reason)
-        else:
-            counts["in_flight"] += 1
-            last = by_attempt.get(final_attempt)
-            log.record(
-                _attempt(task_id, info, dispatch_s, zone, slack, last, final_attempt),
-                "in_flight",
-                math.nan,
-                math.nan,
-                0.0,
-            )
-    counts["lost"] = (
-        counts["submitted"] - counts["completed"] - counts["failed"] - counts["in_flight"]
-    )
+class _Folder:
+    """Turns one task's reports into the rows the simulator would have recorded at *end_s*."""
 
-    event_log = EventLog()
-    for doc in sorted(events, key=lambda d: float(d["time_s"])):
-        event_log.add(
-            float(doc["time_s"]), doc["kind"], doc["subject"], **json.loads(doc["detail"])
+    def __init__(
+        self,
+        end_s: float,
+        slack_s: float,
+        books: _Results,
+        log: TaskLog,
+        counts: dict[str, int],
+    ) -> None:
+        self.end_s, self.slack_s, self.books, self.log, self.counts = (
+            end_s,
+            slack_s,
+            books,
+            log,
+            counts,
         )
-    events_frame = event_log.frame(0)
+        self.duplicates = 0
+        self.unfinished = 0
+        self.finished_at: dict[int, float] = {}
+        self.drained: list[tuple[Any, ...]] = []
 
-    collector = MetricsCollector(list(world.zones), scenario.metrics.interval)
-    collector.extend(
-        {k: (math.nan if v is None else v) for k, v in row.items()}
-        for row in sorted(metric_rows, key=lambda r: (float(r["time_s"]), r["level"] != "global"))
+    def fold(self, task_id: int, info: dict[str, Any]) -> None:
+        end_s, books = self.end_s, self.books
+        self.counts["submitted"] += 1
+        routed_s, routed_zone = books.routed.get(task_id, (-1.0, str(info["zone"])))
+        if info.get("released") and routed_s >= 0:
+            # A DAG node arrives when its predecessors' ends released it (the simulator's
+            # _release): the coordinator routed it then.
+            info = {**info, "arrival_s": routed_s}
+        ends = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
+        self.duplicates += max(0, len(ends) - 1)
+        first_end = ends[0] if ends else None
+        if first_end is None:
+            self.unfinished += 1
+        elif float(first_end["end_s"]) > end_s:
+            self.drained.append(_drained_row(task_id, info, first_end))
+        final = first_end if first_end is not None and float(first_end["end_s"]) <= end_s else None
+        # What the window saw: assignments and starts by its end.
+        assigned = {
+            n: d
+            for n, d in books.assigned.get(task_id, {}).items()
+            if float(d["assign_s"]) <= end_s
+        }
+        started = {
+            n: d for n, d in books.starts.get(task_id, {}).items() if float(d["start_s"]) <= end_s
+        }
+        if final is not None:
+            last = int(final["attempt"])
+            started[last] = final  # (an end report carries its start)
+        else:
+            last = max([*assigned, *started], default=1)
+        numbers = sorted(n for n in {*assigned, *started} if n <= last)
+        if not numbers:  # never assigned by the end: in its pool's queue all along
+            self.counts["in_flight"] += 1
+            if routed_s < 0 and int(info["job_id"]) >= 0:
+                return  # a DAG node not yet released: counted, no row (as the simulator)
+            waited = self._waited(end_s - routed_s, routed_s)
+            attempt = _attempt(task_id, info, 1, None, routed_zone, waited)
+            self.log.record(attempt, "in_flight", math.nan, math.nan, 0.0)
+            return
+        queued, ready, after_start = 0.0, routed_s, False
+        for number in numbers:
+            doc, assign = started.get(number), assigned.get(number)
+            if after_start:
+                ready = _assign_time(assign)  # placed again after a failed attempt
+            if doc is not None:
+                queued += self._waited(float(doc["start_s"]) - ready, ready)
+            elif number == last:
+                queued += self._waited(end_s - ready, ready)  # still waiting at the end
+            after_start = doc is not None
+            attempt = _attempt(task_id, info, number, doc or assign, routed_zone, queued)
+            attempt.dispatch = _assign_time(assign)
+            if number < last:
+                if doc is None:
+                    continue  # assigned, never started, placed again: no attempt of its own
+                self.counts["retried"] += 1
+                again = self._reassigned(number, assigned, started)
+                self.log.record(attempt, "retried", again, again, again - attempt.start)
+            elif final is not None:
+                end = float(final["end_s"])
+                outcome = str(final["outcome"])
+                self.counts[outcome] += 1
+                self.finished_at[task_id] = end
+                reason = str(final.get("reason", ""))  # the coordinator's failure for good
+                self.log.record(attempt, outcome, end, end, end - attempt.start, reason)
+            else:
+                self.counts["in_flight"] += 1
+                served = end_s - attempt.start if attempt.start >= 0 else 0.0
+                self.log.record(attempt, "in_flight", math.nan, math.nan, served)
+
+    def _waited(self, span_s: float, since: float) -> float:
+        """Queueing in *span_s* from *since*: none if unknown or within the transport's slack."""
+        return span_s if since >= 0 and span_s > self.slack_s else 0.0
+
+    @staticmethod
+    def _reassigned(
+        number: int,
+        assigned: dict[int, dict[str, Any]],
+        started: dict[int, dict[str, Any]],
+    ) -> float:
+        """When a failed attempt *number* was given up: the task's next assignment (or start)."""
+        later = [float(d["assign_s"]) for n, d in assigned.items() if n > number]
+        later += [float(d["start_s"]) for n, d in started.items() if n > number]
+        return min(later)
+
+
+def _attempt(
+    task_id: int,
+    info: dict[str, Any],
+    number: int,
+    doc: dict[str, Any] | None,
+    zone: str,
+    queued: float,
+) -> _Attempt:
+    """Attempt *number* of a task; *doc* is its start (or else its assignment) report."""
+    start = float(doc["start_s"]) if doc is not None and "start_s" in doc else -1.0
+    return _Attempt(
+        id=task_id,
+        node=int(info["node"]),
+        attempt=number,
+        category=str(info["category"]),
+        home_zone=str(info["zone"]),
+        zone=str(doc["zone"]) if doc is not None else zone,
+        agent=str(doc["agent"]) if doc is not None else "",
+        critical=False,
+        arrival=float(info["arrival_s"]),
+        dispatch=-1.0,
+        start=start,
+        work=float(info["work_s"]),
+        transfer=0.0,
+        queued=queued,
+        job=int(info["job_id"]),
     )
 
+
+def _assign_time(doc: dict[str, Any] | None) -> float:
+    return float(doc["assign_s"]) if doc is not None else -1.0
+
+
+def _drained_row(task_id: int, info: dict[str, Any], end: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        task_id,
+        int(info["job_id"]),
+        int(end["attempt"]),
+        str(end["agent"]),
+        str(end["zone"]),
+        str(end["outcome"]),
+        float(info["arrival_s"]),
+        float(end["start_s"]),
+        float(end["end_s"]),
+    )
+
+
+def _jobs_frame(job_docs: dict[int, dict[str, Any]], finished_at: dict[int, float]) -> pd.DataFrame:
+    """``jobs.parquet``: the DAG jobs whose every node ended within the window."""
     jobs = []
     for job_id, doc in sorted(job_docs.items()):
         node_ids = [int(n["task_id"]) for n in doc["nodes"]]
@@ -187,60 +381,28 @@ def build_records(
                 }
             )
     columns = ["job_id", "shape", "nodes", "arrival_s", "complete_s", "cp_bound_s", "work_s"]
-    jobs_frame = pd.DataFrame(jobs, columns=columns)
-    jobs_frame["makespan_s"] = jobs_frame["complete_s"] - jobs_frame["arrival_s"]
-    jobs_frame.insert(0, "replication", np.zeros(len(jobs_frame), dtype=np.int64))
-
-    return LiveRecords(
-        tasks=log.frame(0, scenario.warmup),
-        metrics=collector.frame(0),
-        events=events_frame,
-        agents=agents_frame(scenario, world, events_frame, end_s),
-        jobs=jobs_frame,
-        counts=counts,
-        duplicates=duplicates,
-    )
-
-
-def _attempt(
-    task_id: int,
-    info: dict[str, Any],
-    dispatch_s: float,
-    zone: str,
-    slack: float,
-    doc: dict[str, Any] | None,
-    number: int,
-) -> _Attempt:
-    """One attempt of *task_id*; *doc* is its start report (None: never started)."""
-    start = float(doc["start_s"]) if doc else -1.0
-    waited = start - dispatch_s if doc and dispatch_s >= 0 else 0.0
-    return _Attempt(
-        id=task_id,
-        node=int(info["node"]),
-        attempt=number,
-        category=str(info["category"]),
-        home_zone=str(info["zone"]),
-        zone=str(doc["zone"]) if doc else zone,
-        agent=str(doc["agent"]) if doc else "",
-        critical=False,
-        arrival=float(info["arrival_s"]),
-        dispatch=dispatch_s,
-        start=start,
-        work=float(info["work_s"]),
-        transfer=0.0,
-        queued=waited if waited > slack else 0.0,
-        job=int(info["job_id"]),
-    )
+    frame = pd.DataFrame(jobs, columns=columns)
+    frame["makespan_s"] = frame["complete_s"] - frame["arrival_s"]
+    frame.insert(0, "replication", np.zeros(len(frame), dtype=np.int64))
+    return frame
 
 
 def agents_frame(
     scenario: Scenario, world: World, events: pd.DataFrame, end_s: float
 ) -> pd.DataFrame:
-    """``agents.parquet`` from the fleet at start and the join / leave / failure events."""
+    """``agents.parquet``: one row per agent incarnation, its presence clipped to the window.
+
+    As in the simulator, an agent is present from its join until it drained
+    (``agent_left``), was declared dead (``agent_detected``) or its zone went
+    dark (``zone_down``); a crashed agent nobody has detected yet is still on
+    the books. An agent back under its id (``agent_rejoined``) is a new row.
+    *events* is the window's event log.
+    """
     template = specialist_template(scenario)
-    rows: dict[str, dict[str, Any]] = {}
+    current: dict[str, dict[str, Any]] = {}
+    gone: list[dict[str, Any]] = []
     for spec in world.specialists:
-        rows[spec.agent_id] = {
+        current[spec.agent_id] = {
             "agent": spec.agent_id,
             "role": "specialist",
             "category": spec.category,
@@ -256,17 +418,19 @@ def agents_frame(
             "left_s": end_s,
             "failed": False,
         }
+    last_row: dict[str, dict[str, Any]] = dict(current)
     for row in events.itertuples(index=False):
-        subject, kind, detail = str(row.subject), str(row.kind), json.loads(str(row.detail))
-        if kind == "agent_joined" and subject not in rows:
-            time_s = float(str(row.time_s))
-            rows[subject] = {
+        subject, kind, time_s = str(row.subject), str(row.kind), float(str(row.time_s))
+        if kind == "agent_joined" and subject not in last_row:
+            detail = json.loads(str(row.detail))
+            zone = str(detail.get("zone", ""))
+            current[subject] = last_row[subject] = {
                 "agent": subject,
                 "role": "specialist",
                 "category": detail.get("category", ""),
-                "zone": detail.get("zone", ""),
+                "zone": zone,
                 "team": "",
-                "region": world.regions.get(detail.get("zone", ""), ""),
+                "region": world.regions.get(zone, ""),
                 "vcpu": template.vcpu,
                 "mem_gb": template.mem_gb,
                 "speed": template.speed,
@@ -276,10 +440,23 @@ def agents_frame(
                 "left_s": end_s,
                 "failed": False,
             }
-        elif kind in ("agent_left", "agent_failed") and subject in rows:
-            rows[subject]["left_s"] = min(rows[subject]["left_s"], float(str(row.time_s)))
-            rows[subject]["failed"] = rows[subject]["failed"] or kind == "agent_failed"
-    listed = list(rows.values()) + coordinator_rows(world.coordinators, end_s)
+        elif kind in ("agent_rejoined", "agent_joined") and subject not in current:
+            if subject in last_row:
+                current[subject] = {**last_row[subject], "joined_s": time_s, "left_s": end_s}
+                current[subject]["failed"] = False
+                last_row[subject] = current[subject]
+        elif kind in ("agent_left", "agent_detected") and subject in current:
+            leaving = current.pop(subject)
+            leaving["left_s"] = time_s
+            leaving["failed"] = kind == "agent_detected"
+            gone.append(leaving)
+        elif kind == "zone_down":
+            for agent_id in [a for a, r in current.items() if r["zone"] == subject]:
+                leaving = current.pop(agent_id)
+                leaving["left_s"] = time_s
+                leaving["failed"] = True
+                gone.append(leaving)
+    listed = gone + list(current.values()) + coordinator_rows(world.coordinators, end_s)
     frame = pd.DataFrame(listed)
     frame.insert(0, "replication", np.zeros(len(frame), dtype=np.int64))
     return frame

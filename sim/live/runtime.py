@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
@@ -59,6 +59,9 @@ from sim.world.streams import Streams
 from sim.world.topology import build_world
 from sim.world.workload import ServiceDemand, TaskSource
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 @dataclass
 class LiveOptions:
@@ -89,6 +92,8 @@ class LiveRun:
     wall_s: float
     #: The work-queue streams on the broker once the run is over (one per zone).
     task_streams: list[TaskStream] = field(default_factory=list)
+    #: Tasks that ended after the duration, while the run drained (sim.live.records).
+    drained: pd.DataFrame | None = None
 
 
 def scaled_scenario(scenario: Scenario, agents: int | None) -> Scenario:
@@ -293,11 +298,13 @@ class _Run:
         from sim.metrics.result import RunResult
 
         scenario = self.scenario
+        # The window is the simulator's: the scenario's duration. What ended while the run
+        # drained after it (until *end_s*) is reported apart (summary "drained").
         records = build_records(
             scenario,
             self.world,
             self.options.time_scale,
-            end_s,
+            scenario.duration,
             submits,
             results,
             events,
@@ -313,7 +320,9 @@ class _Run:
             records.jobs,
             records.counts,
             sha,
+            drained=records.drained,
         )
+        summary["drained"]["unfinished"] = records.unfinished
         wall = time.perf_counter() - started
         summary["live"] = {
             "time_scale": self.options.time_scale,
@@ -335,7 +344,7 @@ class _Run:
             wall_s=wall,
             sim_events=0,
         )
-        return LiveRun(summary, result, webhooks, wall)
+        return LiveRun(summary, result, webhooks, wall, drained=records.drained)
 
     # ------------------------------------------------------------------ pieces
 

@@ -1,7 +1,8 @@
 """A task as the live coordinator tracks it: the dispatch core's ``Dispatchable``.
 
 Times are scenario seconds. ``attempts`` numbers the assignment messages
-(the next one's number, from 0: message ids and result records carry it);
+(the next one's number, from 1 as the simulator numbers attempts: message
+ids and result records carry it);
 ``attempt`` is the dispatch generation the retry budget counts, from 1, as
 in the simulator's ``Task``. ``info`` and ``avoid`` belong to the dispatch
 core (its cached balancer view, the agents a retry must not go back to).
@@ -28,7 +29,7 @@ class LiveTask:
     priority: float = 0.0
     critical: bool = False
     zone: str = ""  # the zone it was last routed to
-    attempts: int = 0  # assignments made so far; the next one's number
+    attempts: int = 1  # the next assignment's number: from 1, as the simulator numbers attempts
     dispatched: bool = False
     started: bool = False
     done: bool = False

@@ -110,14 +110,23 @@ def summarize(
     counts: Mapping[str, int],
     events_sha256: str,
     seed: int | None = None,
+    drained: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The documented ``summary.json`` for one replication."""
+    """The documented ``summary.json`` for one replication.
+
+    The window is [warm-up, duration] for both shells: a task counts when its
+    service ended by the duration, utilisation is busy slot time clipped to
+    the window over the specialists' slot time present in it, and cost is the
+    agents' presence in the run. *drained* (a live run's work that ended after
+    the duration, sim.live.records) is reported apart and counts nowhere else.
+    """
     warmup, end = scenario.warmup, scenario.duration
     window = max(end - warmup, 1e-9)
-    done = tasks[(tasks["outcome"] == "completed") & tasks["warm"]]
+    completed = (tasks["outcome"] == "completed") & (tasks["end_s"] <= end)
+    done = tasks[completed & tasks["warm"]]
     latency = done["latency_s"].to_numpy(dtype=float)
     wait = done["wait_s"].to_numpy(dtype=float)
-    finished_in_window = tasks[(tasks["outcome"] == "completed") & (tasks["complete_s"] >= warmup)]
+    finished_in_window = tasks[completed & (tasks["complete_s"] >= warmup)]
     throughput = len(finished_in_window) * 60.0 / window
 
     specialists = agents[agents["role"] == "specialist"]
@@ -125,8 +134,8 @@ def summarize(
         (
             specialists["slots"]
             * (
-                specialists["left_s"].clip(lower=warmup)
-                - specialists["joined_s"].clip(lower=warmup)
+                specialists["left_s"].clip(lower=warmup, upper=end)
+                - specialists["joined_s"].clip(lower=warmup, upper=end)
             )
         ).sum()
     )
@@ -228,7 +237,27 @@ def summarize(
             "p99_wait_target_s": slo.p99_wait,
             "p99_latency_target_s": slo.p99_latency,
         },
+        "drained": drained_figures(drained),
         "events_sha256": events_sha256,
+    }
+
+
+def drained_figures(drained: pd.DataFrame | None) -> dict[str, Any]:
+    """Work that ended after the duration (a live run drains; a simulation stops): apart.
+
+    ``complete_s`` lists each drained task's end, in order, so a reader sees
+    how long the drain took and how the backlog emptied.
+    """
+    if drained is None or not len(drained):
+        return {"tasks": 0, "completed": 0, "failed": 0, "last_s": math.nan, "complete_s": []}
+    outcome = drained["outcome"].astype(str)
+    ends = sorted(float(t) for t in drained["complete_s"])
+    return {
+        "tasks": len(drained),
+        "completed": int((outcome == "completed").sum()),
+        "failed": int((outcome == "failed").sum()),
+        "last_s": ends[-1],
+        "complete_s": ends,
     }
 
 

@@ -70,10 +70,13 @@ def test_dead_pool_queue_completes_elsewhere_and_the_run_replays(tmp_path: Path)
     assert set(streams) == {tasks_stream("A"), tasks_stream("B")}, list(streams)
     for zone in ("A", "B"):
         assert streams[tasks_stream(zone)].subjects == (zone_task_subjects(zone),)
+    # (The streams saw the whole run: the window's attempts and what ran as the run drained.)
+    assert live.drained is not None
     ran = {
         zone: set(
             tasks.loc[tasks["agent"].isin(agents.loc[agents["zone"] == zone, "agent"]), "task_id"]
         )
+        | set(live.drained.loc[live.drained["zone"] == zone, "task_id"])
         for zone in ("A", "B")
     }
     assert ran["A"] and set(late["task_id"]) <= ran["B"]

@@ -16,15 +16,23 @@ def test_twenty_agents_run_two_thousand_tasks_and_dags_exactly_once(tmp_path: Pa
     assert summary["tasks"]["submitted"] >= 1800
     jobs = run.result.jobs
     submitted_jobs = summary["jobs"]["submitted"]
-    assert submitted_jobs >= 3 and len(jobs) == submitted_jobs
+    assert submitted_jobs >= 3 and len(jobs) >= 1
+    # Every job's every node ended: within the window, or while the run drained after it.
+    assert run.drained is not None
+    ended = set(run.result.tasks.loc[run.result.tasks["outcome"] == "completed", "task_id"])
+    ended |= set(run.drained["task_id"])
+    nodes = run.result.tasks.loc[run.result.tasks["job_id"] >= 0, "task_id"]
+    assert set(nodes) <= ended and nodes.nunique() >= 3 * 8
     # A DAG node never starts before all its predecessors ended (same job, by node order
     # of a fork-join: the sink starts after every other node ended).
     tasks = run.result.tasks
-    for _, job in tasks[tasks["job_id"] >= 0].groupby("job_id"):
+    for _, job in tasks[tasks["job_id"].isin(jobs["job_id"])].groupby("job_id"):
         sink = job[job["node"] == job["node"].max()]
         assert float(sink["start_s"].iloc[0]) >= float(job["end_s"].drop(sink.index).max())
     assert summary["live"]["duplicates_ignored"] >= 0
-    assert len(run.result.agents[run.result.agents["role"] == "specialist"]) == 20
+    # 20 agents (one row per incarnation: an agent declared dead that came back has two)
+    specialists = run.result.agents[run.result.agents["role"] == "specialist"]
+    assert specialists["agent"].nunique() == 20
 
 
 def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path) -> None:

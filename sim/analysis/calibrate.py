@@ -1,0 +1,329 @@
+"""Calibration: what a live fleet adds to the model, fitted from one live run.
+
+Scenario: a live run (``orchestra live run``) and its replay in the simulator
+see the same arrivals, the same drawn work and the same failures; what still
+differs is what real processes and a real broker add. Three overheads are
+fitted from the live directory's own records, each against the replay's:
+
+* **agent start-up** — from ``agent_requested`` to ``agent_joined`` of the
+  same agent (a scale-up's process start and first heartbeat), expressed as
+  ``scaling.spawn_delay``;
+* **dispatch overhead** — arrival to assignment of the tasks that found an
+  agent free (first attempt, no queueing), live minus simulated: the broker
+  round trip and the coordinator's intake beyond the modelled network,
+  expressed as extra WAL-append time per task, ``topology.control_plane.fsync``
+  (every assignment passes the chief's log; the live coordinator persists
+  each submission in JetStream, which is that log). The simulator charges
+  no WAL time with ``network.enabled: false``, so there it is reported, not
+  applied;
+* **service overhead** — observed service time over drawn work (``service_s``
+  over ``work_s / speed``, ratio of sums), expressed by scaling the service
+  distributions' means (``workload.service.mean`` and each
+  ``service_by_category``): every draw of those distributions scales with
+  its mean, so the calibrated replay serves each task the multiple of the
+  very work live drew. An empirical distribution cannot be scaled: reported.
+
+The overlay ``extends:`` the recorded scenario and sets only these; the
+report puts each figure live, simulated before and simulated after side by
+side — throughput (capacity) first, then utilisation, waits, latencies,
+agents and the scaling decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+#: Figures of the report, capacity first, with their path into summary.json.
+FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("throughput / min", ("throughput_per_min",)),
+    ("tasks completed", ("tasks", "completed")),
+    ("utilisation", ("utilization",)),
+    ("wait p50 (s)", ("wait_s", "p50")),
+    ("wait p99 (s)", ("wait_s", "p99")),
+    ("latency p50 (s)", ("latency_s", "p50")),
+    ("latency p99 (s)", ("latency_s", "p99")),
+    ("agents mean", ("agents", "mean")),
+    ("agents max", ("agents", "max")),
+)
+
+#: Service distributions whose every draw is proportional to the mean (same random numbers).
+SCALABLE_DISTS = ("exponential", "lognormal", "gamma", "deterministic")
+
+#: Utilisation bands of the report: the live fleet's utilisation over each metrics interval.
+BANDS: tuple[tuple[str, float, float], ...] = (
+    ("below 0.5", 0.0, 0.5),
+    ("0.5 to 0.8", 0.5, 0.8),
+    ("0.8 and above", 0.8, math.inf),
+)
+
+#: A fitted service factor this close to 1 is noise, not an overhead: left out of the overlay.
+SERVICE_FACTOR_FLOOR = 0.005
+
+
+class CalibrationError(Exception):
+    """A directory that cannot be calibrated; one line for the user."""
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The overheads fitted from one live run (scenario seconds; NaN: nothing to fit from)."""
+
+    spawn_delay_s: float
+    spawn_samples: int
+    dispatch_live_s: float
+    dispatch_sim_s: float
+    dispatch_samples: int
+    service_factor: float
+    service_samples: int
+
+    @property
+    def dispatch_overhead_s(self) -> float:
+        """Live's arrival-to-start beyond the simulator's (never negative)."""
+        if math.isnan(self.dispatch_live_s) or math.isnan(self.dispatch_sim_s):
+            return math.nan
+        return max(0.0, self.dispatch_live_s - self.dispatch_sim_s)
+
+
+def read_run(directory: Path) -> dict[str, Any]:
+    """A run directory's summary and tables; CalibrationError naming what is missing."""
+    if not directory.is_dir():
+        raise CalibrationError(f"{directory}: not a directory (expected a live run's directory)")
+    needed = (
+        "summary.json",
+        "scenario.yaml",
+        "tasks.parquet",
+        "events.parquet",
+        "agents.parquet",
+        "metrics.parquet",
+    )
+    for name in needed:
+        if not (directory / name).exists():
+            raise CalibrationError(
+                f"{directory / name}: file not found (expected a live run's directory)"
+            )
+    try:
+        summary = json.loads((directory / "summary.json").read_text())
+        tables = {
+            name: pd.read_parquet(directory / f"{name}.parquet")
+            for name in ("tasks", "events", "agents", "metrics")
+        }
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CalibrationError(f"{directory}: unreadable run directory ({first})") from None
+    if not isinstance(summary, dict) or "live" not in summary:
+        raise CalibrationError(
+            f"{directory / 'summary.json'}: live: expected a live run's summary "
+            "(this directory holds a simulation)"
+        )
+    return {"summary": summary, **tables}
+
+
+def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
+    """Mean seconds from an agent's request to its join, and how many agents that is."""
+    requested = events[events["kind"] == "agent_requested"]
+    joined = events[events["kind"] == "agent_joined"].drop_duplicates("subject")
+    joined_at = dict(
+        zip(joined["subject"].astype(str), joined["time_s"].astype(float), strict=True)
+    )
+    gaps = [
+        joined_at[str(s)] - float(t)
+        for s, t in zip(requested["subject"], requested["time_s"], strict=True)
+        if str(s) in joined_at and joined_at[str(s)] >= float(t)
+    ]
+    return (sum(gaps) / len(gaps), len(gaps)) if gaps else (math.nan, 0)
+
+
+def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
+    """The typical task's arrival-to-start among those that found an agent free, and the count.
+
+    "Typical" is the quantile of the free tasks' delays at which the median
+    task of the whole run sits (0.5 over the free share; the tasks that
+    queued wait longer than any free one): the overhead fitted from it makes
+    the calibrated run's wait p50 that of live. It is a quantile, not a mean,
+    so a stall of the coordinator (its own lag, a separate problem) does not
+    masquerade as a per-task overhead.
+    """
+    done = tasks[(tasks["outcome"] == "completed") & (tasks["attempt"] == 1)]
+    free = done[done["queue_s"] <= 0]
+    delay = (free["start_s"] - free["arrival_s"]).dropna()
+    if not len(delay):
+        return math.nan, 0
+    share = len(free) / len(done)
+    quantile = min(1.0, 0.5 / share) if share > 0.5 else 0.5
+    return float(delay.quantile(quantile)), len(delay)
+
+
+def service_factor(tasks: pd.DataFrame, agents: pd.DataFrame) -> tuple[float, int]:
+    """Observed service time over drawn work at the agent's speed (ratio of sums)."""
+    speed = agents.drop_duplicates("agent").set_index("agent")["speed"].astype(float)
+    done = tasks[tasks["outcome"] == "completed"]
+    expected = done["work_s"].astype(float) / done["agent"].astype(str).map(speed)
+    usable = expected.notna() & (expected > 0)
+    total = float(expected[usable].sum())
+    if total <= 0:
+        return math.nan, 0
+    return float(done.loc[usable, "service_s"].sum()) / total, int(usable.sum())
+
+
+def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
+    """The overheads of *live* (read_run) against the replay's tasks *simulated*."""
+    spawn, spawn_n = spawn_delay(live["events"])
+    dispatch_live, dispatch_n = dispatch_delay(live["tasks"])
+    dispatch_sim, _ = dispatch_delay(simulated)
+    factor, factor_n = service_factor(live["tasks"], live["agents"])
+    return Fit(spawn, spawn_n, dispatch_live, dispatch_sim, dispatch_n, factor, factor_n)
+
+
+def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> dict[str, Any]:
+    """The calibrated overlay: ``extends:`` the recorded scenario, the fitted settings only.
+
+    Returns the YAML document and, under ``notes``, what was fitted and not applied (why).
+    """
+    document: dict[str, Any] = {
+        "extends": os.path.relpath(scenario_path.resolve(), out_dir.resolve()),
+        "name": f"{scenario.name}-calibrated",
+    }
+    notes: list[str] = []
+    if fitted.spawn_samples:
+        document["scaling"] = {"spawn_delay": round(fitted.spawn_delay_s, 6)}
+    else:
+        notes.append("spawn_delay: no scale-up in the live run; the scenario's value kept")
+    overhead = fitted.dispatch_overhead_s
+    if math.isnan(overhead):
+        notes.append("dispatch overhead: no task found an agent free; nothing fitted")
+    elif not scenario.network.enabled:
+        notes.append(
+            f"dispatch overhead {overhead:.4f} s: not applied (network.enabled is false, so the "
+            "simulator charges no WAL time)"
+        )
+    elif overhead > 0:
+        fsync = scenario.topology.control_plane.fsync + overhead
+        document["topology"] = {"control_plane": {"fsync": round(fsync, 6)}}
+    factor = fitted.service_factor
+    workload = scenario.workload
+    services = {"service": workload.service, **dict(workload.service_by_category)}
+    if math.isnan(factor) or abs(factor - 1.0) < SERVICE_FACTOR_FLOOR:
+        notes.append(f"service factor {factor:.4f}: within {SERVICE_FACTOR_FLOOR:.1%} of 1, kept")
+    elif any(spec.dist not in SCALABLE_DISTS for spec in services.values()):
+        notes.append(f"service factor {factor:.4f}: not applied (an empirical distribution)")
+    else:
+        scaled: dict[str, Any] = {"service": {"mean": round(workload.service.mean * factor, 6)}}
+        if workload.service_by_category:
+            scaled["service_by_category"] = {
+                category: {"mean": round(spec.mean * factor, 6)}
+                for category, spec in workload.service_by_category.items()
+            }
+        document["workload"] = scaled
+    return {"document": document, "notes": notes}
+
+
+def write_overlay(path: Path, document: dict[str, Any], notes: list[str]) -> None:
+    header = "# Fitted by orchestra calibrate from a live run (see calibration.json).\n"
+    header += "".join(f"# {note}\n" for note in notes)
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False))
+
+
+def figure(summary: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    node: Any = summary
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def scaling_decisions(events: pd.DataFrame) -> list[dict[str, float]]:
+    """(time, delta) of every scale event, in order."""
+    scale = events[events["kind"] == "scale"]
+    return [
+        {"time_s": float(t), "delta": int(json.loads(str(d))["delta"])}
+        for t, d in zip(scale["time_s"].astype(float), scale["detail"], strict=True)
+    ]
+
+
+def by_band(live_metrics: pd.DataFrame, runs: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Wait p50/p99 of the tasks completed in each utilisation band, per run.
+
+    A band is a set of metrics intervals, classed by the live fleet's
+    utilisation sampled at the interval's end; a task falls in the interval
+    of its arrival, in every run alike (the runs share their arrivals).
+    """
+    rows = live_metrics[live_metrics["level"] == "global"].sort_values("time_s")
+    ends = rows["time_s"].to_numpy(dtype=float)
+    level = rows["utilization"].to_numpy(dtype=float)
+    out = []
+    for name, low, high in BANDS:
+        entry: dict[str, Any] = {
+            "band": name,
+            "intervals": int(((level >= low) & (level < high)).sum()),
+        }
+        for run, tasks in runs.items():
+            done = tasks[tasks["outcome"] == "completed"]
+            index = ends.searchsorted(done["arrival_s"].to_numpy(dtype=float), side="left")
+            inside = index < len(ends)
+            util = level[index[inside]]
+            waits = done["wait_s"].to_numpy(dtype=float)[inside][(util >= low) & (util < high)]
+            entry[run] = {
+                "tasks": len(waits),
+                "wait_p50": float(pd.Series(waits).quantile(0.5)) if len(waits) else math.nan,
+                "wait_p99": float(pd.Series(waits).quantile(0.99)) if len(waits) else math.nan,
+            }
+        out.append(entry)
+    return out
+
+
+def report(
+    live: dict[str, Any],
+    before: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame],
+    after: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame],
+    fitted: Fit,
+    notes: list[str],
+) -> dict[str, Any]:
+    """calibration.json: the fit, each figure live / simulated before / after, by band.
+
+    *before* and *after* are each (summary, events, tasks) of a simulated run.
+    """
+    rows = []
+    for label, keys in FIGURES:
+        values = [figure(s, keys) for s in (live["summary"], before[0], after[0])]
+        rows.append(
+            {
+                "figure": label,
+                "live": values[0],
+                "before": values[1],
+                "after": values[2],
+                "ratio_before": _ratio(values[1], values[0]),
+                "ratio_after": _ratio(values[2], values[0]),
+            }
+        )
+    return {
+        "fit": {**asdict(fitted), "dispatch_overhead_s": fitted.dispatch_overhead_s},
+        "notes": notes,
+        "figures": rows,
+        "scaling": {
+            "live": scaling_decisions(live["events"]),
+            "before": scaling_decisions(before[1]),
+            "after": scaling_decisions(after[1]),
+        },
+        "by_utilisation": by_band(
+            live["metrics"], {"live": live["tasks"], "before": before[2], "after": after[2]}
+        ),
+        "drained": {
+            k: v for k, v in live["summary"].get("drained", {}).items() if k != "complete_s"
+        },
+    }
+
+
+def _ratio(value: Any, reference: Any) -> float | None:
+    """*value* over *reference* (simulated over live), None where it means nothing."""
+    if not isinstance(value, int | float) or not isinstance(reference, int | float):
+        return None
+    if not reference or math.isnan(float(value)) or math.isnan(float(reference)):
+        return None
+    return float(value) / float(reference)

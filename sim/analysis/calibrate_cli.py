@@ -1,0 +1,140 @@
+"""``orchestra calibrate LIVE_DIR``: replay a live run, fit what live adds, replay it again.
+
+Writes into ``--out`` (default ``reports/<scenario>-calibrated/``):
+``calibrated.yaml`` (the overlay), ``calibration.json`` (the fit and each
+figure live / before / after), and the two simulated runs as ``before/`` and
+``after/`` run directories, which ``orchestra compare`` reads like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit a live run's overheads (start-up, dispatch, service) and replay it calibrated",
+    )
+    calibrate.add_argument("live_dir", type=Path, help="a directory written by `live run`")
+    calibrate.add_argument("--out", type=Path, help="default: reports/<scenario>-calibrated/")
+    calibrate.add_argument("--json", action="store_true", help="print calibration.json")
+    calibrate.set_defaults(handler=_cmd_calibrate)
+
+
+def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, Any], Path]:
+    """Replay *live_dir* before and after calibration; the report and the output directory."""
+    from sim.analysis.calibrate import (
+        CalibrationError,
+        fit,
+        overlay,
+        read_run,
+        report,
+        write_overlay,
+    )
+    from sim.cli import UserError
+    from sim.metrics.store import write_json
+    from sim.replay import ReplayError, chaos_from_events, replay_scenario
+    from sim.runner import run, write_outputs
+    from sim.scenario.load import ScenarioError, load_scenario
+
+    try:
+        live = read_run(live_dir)
+        timeline = chaos_from_events(live["events"], 0, str(live_dir))
+    except (CalibrationError, ReplayError) as exc:
+        raise UserError(str(exc)) from None
+    recorded = live_dir / "scenario.yaml"
+    try:
+        scenario = load_scenario(recorded)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    out = out_dir or Path("reports") / f"{scenario.name}-calibrated"
+    out.mkdir(parents=True, exist_ok=True)
+
+    before = run(replay_scenario(scenario, timeline))
+    write_outputs(before, out / "before", report=False)
+    fitted = fit(live, before.results[0].tasks)
+    made = overlay(recorded, out, scenario, fitted)
+    overlay_path = out / "calibrated.yaml"
+    write_overlay(overlay_path, made["document"], made["notes"])
+    calibrated = load_scenario(overlay_path)
+    after = run(replay_scenario(calibrated, timeline))
+    write_outputs(after, out / "after", report=False)
+    table = report(
+        live,
+        (before.summary, before.results[0].events, before.results[0].tasks),
+        (after.summary, after.results[0].events, after.results[0].tasks),
+        fitted,
+        made["notes"],
+    )
+    table["overlay"] = made["document"]
+    write_json(out / "calibration.json", table)
+    return table, out
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from sim.cli import _fmt
+
+    table, out = calibrate(args.live_dir, args.out)
+    if args.json:
+        print(json.dumps(table, indent=2, default=str))
+        return 0
+    console = Console()
+    fit = table["fit"]
+    console.print(
+        f"fitted: spawn delay {_fmt(fit['spawn_delay_s'])} s ({fit['spawn_samples']} agents), "
+        f"dispatch overhead {_fmt(fit['dispatch_overhead_s'], 3)} s "
+        f"({fit['dispatch_samples']} tasks), service factor {_fmt(fit['service_factor'], 4)} "
+        f"({fit['service_samples']} tasks)"
+    )
+    for note in table["notes"]:
+        console.print(f"  {note}")
+    figures = Table(title="live vs simulated, before and after calibration")
+    for column in ("figure", "live", "sim before", "ratio", "sim after", "ratio"):
+        figures.add_column(column, justify="left" if column == "figure" else "right")
+    for row in table["figures"]:
+        figures.add_row(
+            row["figure"],
+            _fmt(row["live"]),
+            _fmt(row["before"]),
+            _ratio_text(row["ratio_before"]),
+            _fmt(row["after"]),
+            _ratio_text(row["ratio_after"]),
+        )
+    console.print(figures)
+    scaling = Table(title="scaling decisions (scenario time, delta)")
+    runs = table["scaling"]
+    for name in ("live", "before", "after"):
+        scaling.add_column(name)
+    for i in range(max((len(d) for d in runs.values()), default=0)):
+        scaling.add_row(
+            *[
+                f"{d[i]['time_s']:.0f} s: {d[i]['delta']:+d}" if i < len(d) else ""
+                for d in (runs["live"], runs["before"], runs["after"])
+            ]
+        )
+    console.print(scaling)
+    bands = Table(title="wait p50 / p99 (s) by live utilisation band")
+    for column in ("band", "intervals", "tasks", "live", "sim before", "sim after"):
+        bands.add_column(column, justify="left" if column == "band" else "right")
+    for band in table["by_utilisation"]:
+        cells = [
+            f"{_fmt(band[run]['wait_p50'])} / {_fmt(band[run]['wait_p99'])}"
+            for run in ("live", "before", "after")
+        ]
+        bands.add_row(band["band"], str(band["intervals"]), str(band["live"]["tasks"]), *cells)
+    console.print(bands)
+    console.print(f"wrote {out}/ (calibrated.yaml, calibration.json, before/, after/)")
+    return 0
+
+
+def _ratio_text(value: float | None) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.3f}"

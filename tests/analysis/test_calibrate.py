@@ -1,0 +1,107 @@
+"""``orchestra calibrate``: the fits on hand-made tables, and bad input in one line."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.analysis.calibrate import Fit, dispatch_delay, overlay, service_factor, spawn_delay
+from sim.cli import main
+from sim.scenario.load import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_spawn_delay_pairs_each_request_with_the_same_agents_join() -> None:
+    events = pd.DataFrame(
+        {
+            "time_s": [10.0, 12.0, 25.0, 40.0, 90.0],
+            "kind": ["agent_requested", "agent_requested", "agent_joined", "agent_joined", "x"],
+            "subject": ["a", "b", "b", "a", "a"],
+            "detail": ["{}"] * 5,
+        }
+    )
+    assert spawn_delay(events) == (pytest.approx((30.0 + 13.0) / 2), 2)
+    assert math.isnan(spawn_delay(events[events["kind"] != "agent_requested"])[0])
+
+
+def test_dispatch_delay_is_taken_where_the_median_task_sits() -> None:
+    """Eight free tasks (delays 1..8) and two that queued: the median task is the 5/8 quantile."""
+    free = pd.DataFrame(
+        {
+            "outcome": "completed",
+            "attempt": 1,
+            "queue_s": 0.0,
+            "arrival_s": 0.0,
+            "start_s": [float(d) for d in range(1, 9)],
+        }
+    )
+    queued = free.head(2).assign(queue_s=50.0, start_s=60.0)
+    retried = free.head(1).assign(attempt=2, start_s=99.0)  # later attempts do not count
+    delay, count = dispatch_delay(pd.concat([free, queued, retried], ignore_index=True))
+    assert count == 8
+    assert delay == pytest.approx(pd.Series(range(1, 9), dtype=float).quantile(0.5 / 0.8))
+    assert math.isnan(dispatch_delay(queued)[0])  # nobody found an agent free: nothing to fit
+
+
+def test_service_factor_is_observed_service_over_work_at_the_agents_speed() -> None:
+    tasks = pd.DataFrame(
+        {
+            "outcome": ["completed", "completed", "in_flight"],
+            "agent": ["fast", "slow", "slow"],
+            "work_s": [10.0, 10.0, 10.0],
+            "service_s": [5.5, 22.0, 3.0],
+        }
+    )
+    agents = pd.DataFrame({"agent": ["fast", "slow"], "speed": [2.0, 0.5]})
+    factor, count = service_factor(tasks, agents)
+    assert count == 2 and factor == pytest.approx((5.5 + 22.0) / (5.0 + 20.0))
+
+
+def test_overlay_extends_the_recording_and_sets_only_what_was_fitted(tmp_path: Path) -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "baseline_200.yaml")
+    fitted = Fit(12.0, 3, 0.30, 0.05, 100, 1.02, 100)
+    made = overlay(tmp_path / "live" / "scenario.yaml", tmp_path / "out", scenario, fitted)
+    document = made["document"]
+    assert document["extends"] == "../live/scenario.yaml"
+    assert document["scaling"] == {"spawn_delay": 12.0}
+    fsync = scenario.topology.control_plane.fsync + 0.25
+    assert document["topology"]["control_plane"]["fsync"] == pytest.approx(fsync)
+    mean = scenario.workload.service.mean * 1.02
+    assert document["workload"]["service"]["mean"] == pytest.approx(mean)
+    assert made["notes"] == []
+    quiet = overlay(
+        tmp_path / "s.yaml", tmp_path, scenario, Fit(math.nan, 0, 0.1, 0.2, 5, 1.001, 9)
+    )
+    assert set(quiet["document"]) == {"extends", "name"}  # nothing to apply: notes say why
+    assert len(quiet["notes"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: d / "missing", "not a directory"),
+        (lambda d: d, "summary.json: file not found"),
+        (lambda d: _simulation_dir(d), "live: expected a live run's summary"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, expected: str
+) -> None:
+    directory = make(tmp_path)  # type: ignore[operator]
+    assert main(["calibrate", str(directory), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "Traceback" not in err
+
+
+def _simulation_dir(directory: Path) -> Path:
+    """A directory with every file a live run writes, but a simulation's summary."""
+    for name in ("tasks", "events", "agents", "metrics"):
+        pd.DataFrame({"x": [1]}).to_parquet(directory / f"{name}.parquet")
+    (directory / "scenario.yaml").write_text("{}\n")
+    (directory / "summary.json").write_text(json.dumps({"scenario": "x"}))
+    return directory

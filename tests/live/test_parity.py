@@ -1,0 +1,134 @@
+"""Live and simulator agree: one record contract, and a calibrated replay of a live run.
+
+A short live run of 32 agent processes (half load at time-scale 10, a burst
+that scales the fleet up once, a quiet that drains it once), then ``orchestra
+calibrate`` of its directory: the replay, calibrated, must agree with the live
+run on throughput, utilisation and wait p50 within tolerances derived from the
+number of tasks, and take the same scaling decisions within one evaluation
+interval. Before any number is compared, the two directories must agree on
+what the numbers *mean*: the same window, the same columns, the same attempt
+numbering.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from conftest import HERE, exactly_once, run_live
+
+from sim.cli import main
+from sim.live.runtime import LiveRun
+from sim.metrics.records import TASK_COLUMNS
+from sim.metrics.store import atomic_write_text, write_parquet
+from sim.runner import Outcome, write_outputs
+from sim.scenario.load import load_scenario, scenario_yaml
+
+#: Two-sided 99 % normal quantile: the tolerances below are 99 % bounds.
+Z99 = 2.576
+
+
+def live_directory(tmp_path: Path) -> tuple[LiveRun, Path]:
+    scenario = load_scenario(HERE / "parity.yaml")
+    live = run_live(scenario, tmp_path, time_scale=10.0)
+    out = tmp_path / "live"
+    write_outputs(Outcome(live.summary, [live.result]), out, report=False)
+    atomic_write_text(out / "scenario.yaml", scenario_yaml(scenario))
+    assert live.drained is not None
+    write_parquet(out / "drained.parquet", live.drained)
+    return live, out
+
+
+def check_same_definitions(live_dir: Path, sim_dir: Path, duration: float) -> None:
+    """The same window, the same columns, the same numbering: like is compared with like."""
+    live_tasks = pd.read_parquet(live_dir / "tasks.parquet")
+    sim_tasks = pd.read_parquet(sim_dir / "tasks.parquet")
+    assert list(live_tasks.columns) == list(sim_tasks.columns)
+    assert set(TASK_COLUMNS) <= set(live_tasks.columns)
+    for name in ("agents", "metrics", "jobs"):
+        live_cols = list(pd.read_parquet(live_dir / f"{name}.parquet").columns)
+        assert live_cols == list(pd.read_parquet(sim_dir / f"{name}.parquet").columns), name
+    for tasks in (live_tasks, sim_tasks):
+        # The window: nothing ends after the duration; what ran on is in flight at the end.
+        assert (tasks["end_s"].dropna() <= duration).all()
+        assert (tasks["start_s"].dropna() <= duration).all()
+        running = tasks[tasks["outcome"] == "in_flight"]
+        assert running["end_s"].isna().all() and running["complete_s"].isna().all()
+        assert (running["service_s"] >= 0).all()
+        # Attempts count from 1; a first attempt's dispatch is its assignment, not before arrival.
+        assert tasks["attempt"].min() == 1
+        first = tasks[(tasks["attempt"] == 1) & tasks["dispatch_s"].notna()]
+        assert (first["dispatch_s"] >= first["arrival_s"] - 1e-9).all()
+        # One row per task and attempt, the same arrivals (the same workload).
+        assert not tasks.duplicated(["task_id", "attempt"]).any()
+    for directory in (live_dir, sim_dir):
+        agents = pd.read_parquet(directory / "agents.parquet")
+        assert (agents["left_s"] <= duration).all() and (agents["joined_s"] <= duration).all()
+        events = pd.read_parquet(directory / "events.parquet")
+        assert (events["time_s"] <= duration + 1e-9).all()
+    arrivals = sorted(np.round(live_tasks.drop_duplicates("task_id")["arrival_s"], 6))
+    assert arrivals == sorted(np.round(sim_tasks.drop_duplicates("task_id")["arrival_s"], 6))
+    # Drained work is reported apart and counted nowhere else.
+    summary = json.loads((live_dir / "summary.json").read_text())
+    drained = pd.read_parquet(live_dir / "drained.parquet")
+    assert summary["drained"]["tasks"] == len(drained)
+    assert (drained["complete_s"] > duration).all()
+    done = live_tasks[live_tasks["outcome"] == "completed"]
+    assert math.isclose(summary["throughput_per_min"] * duration / 60.0, len(done))
+    assert not set(drained["task_id"]) & set(done["task_id"])
+
+
+def median_band(values: pd.Series) -> tuple[float, float]:
+    """A distribution-free 99 % confidence band of the median (binomial order statistics)."""
+    ordered = np.sort(values.to_numpy(dtype=float))
+    n = len(ordered)
+    half = Z99 * math.sqrt(n) / 2
+    low = max(0, math.floor(n / 2 - half) - 1)
+    high = min(n - 1, math.ceil(n / 2 + half))
+    return float(ordered[low]), float(ordered[high])
+
+
+def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
+    live, live_dir = live_directory(tmp_path)
+    exactly_once(live)
+    duration = live.result.scenario.duration
+    out = tmp_path / "calibrated"
+    assert main(["calibrate", str(live_dir), "--out", str(out)]) == 0
+    report = json.loads((out / "calibration.json").read_text())
+    check_same_definitions(live_dir, out / "after", duration)
+
+    overlay = (out / "calibrated.yaml").read_text()
+    assert "extends:" in overlay
+    fit = report["fit"]
+    assert fit["spawn_samples"] == 8  # the scale-up's eight processes, each timed
+    assert 0 < fit["spawn_delay_s"] < 60.0 and "spawn_delay" in overlay
+    assert fit["dispatch_samples"] > 100 and fit["dispatch_overhead_s"] >= 0
+
+    figures = {row["figure"]: row for row in report["figures"]}
+    n_live = int(figures["tasks completed"]["live"])
+    n_sim = int(figures["tasks completed"]["after"])
+    assert n_live > 400
+    # Throughput and utilisation: counts of about n tasks, so a relative 99 % bound of
+    # z * sqrt(1/n_live + 1/n_sim) (each count's Poisson error; same arrivals make it loose).
+    relative = Z99 * math.sqrt(1 / n_live + 1 / n_sim)
+    for name in ("throughput / min", "utilisation"):
+        row = figures[name]
+        assert abs(row["after"] - row["live"]) <= relative * row["live"], (name, row, relative)
+    # Wait p50: the two medians' 99 % bands overlap (each median is known to within its
+    # band; the model's start delays are narrow, live's spread, so one band is narrow).
+    live_tasks = pd.read_parquet(live_dir / "tasks.parquet")
+    sim_tasks = pd.read_parquet(out / "after" / "tasks.parquet")
+    live_band = median_band(live_tasks.loc[live_tasks["outcome"] == "completed", "wait_s"])
+    sim_band = median_band(sim_tasks.loc[sim_tasks["outcome"] == "completed", "wait_s"])
+    assert max(live_band[0], sim_band[0]) <= min(live_band[1], sim_band[1]), (live_band, sim_band)
+    # The same scaling decisions, each within one evaluation interval.
+    interval = live.result.scenario.scaling.evaluation_interval
+    live_scaling, sim_scaling = report["scaling"]["live"], report["scaling"]["after"]
+    assert [d["delta"] for d in live_scaling] == [d["delta"] for d in sim_scaling] == [8, -4]
+    for a, b in zip(live_scaling, sim_scaling, strict=True):
+        # (live stamps the event a moment after its evaluation tick: compare the ticks)
+        tick = round(a["time_s"] / interval) * interval
+        assert abs(tick - b["time_s"]) <= interval, (live_scaling, sim_scaling)
