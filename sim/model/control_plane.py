@@ -27,6 +27,7 @@ import simpy
 
 from sim.model.task import Task
 from sim.policies.raft import MemoryStorage, Message, MessageKind, RaftNode, Role
+from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 class ControlPlane:
     """The chiefs' Raft group, fast-forwarded while healthy, simulated tick by tick when not."""
 
-    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
+    def __init__(
+        self, sim: Simulation, rng: np.random.Generator, net_rng: np.random.Generator
+    ) -> None:
         self.sim = sim
         spec = sim.scenario.topology.control_plane
         self.spec = spec
@@ -51,9 +54,24 @@ class ControlPlane:
         self._groups: list[set[int]] | None = None
         network = sim.scenario.network
         rtt = network.intra_region_rtt_ms / 1000.0 if network.enabled else 0.0
+        #: The network model for Raft messages between chiefs (one region): a
+        #: one-way delay of half the intra-region RTT times a mean-one lognormal
+        #: jitter of the scenario's jitter_cv, drawn per message.
         self._one_way = rtt / 2
+        sigma = float(np.sqrt(np.log1p(network.jitter_cv**2)))
+        if sigma > 0 and rtt > 0:
+            self._jitter = Batched(lambda n: net_rng.lognormal(-sigma * sigma / 2, sigma, n))
+        else:
+            self._jitter = Batched(lambda n: np.ones(n))
         #: With latency switched off (textbook form) the log costs nothing either.
         self._fsync = spec.fsync if network.enabled else 0.0
+        #: When each chief's disk finishes the writes issued so far (one fsync per
+        #: Ready that must sync, one after another).
+        self._disk_free = dict.fromkeys(self.ids, 0.0)
+        #: Each chief's life (it changes at a crash) and when each past life ended:
+        #: what a chief had not yet sent when it crashed is never sent.
+        self._life = dict.fromkeys(self.ids, 0)
+        self._ended_at: dict[tuple[int, int], float] = {}
         #: Tasks waiting for a leader to commit their assignment, by task id.
         self.held: dict[int, Task] = {}
         self._proposed: dict[int, int] = {}  # task id -> node it was proposed to
@@ -173,18 +191,32 @@ class ControlPlane:
         if node_id not in self.up:
             return
         was_leader = self.nodes[node_id].state is Role.LEADER
+        last_beat: list[tuple[float, Message]] = []
         if was_leader and not self.detailed:
-            # While fast-forwarded nobody's clock moved. Play the leader's last heartbeat
-            # (every follower hears it), then let the crash fall uniformly within the
-            # heartbeat interval, as in the Raft paper's experiment.
+            # While fast-forwarded nobody's clock moved. The leader's last heartbeat
+            # left `since` seconds before the crash, uniformly within its heartbeat
+            # interval, as in the Raft paper's experiment (§9.3): each follower's
+            # election timer runs from the moment *it* received that heartbeat.
             leader = self.nodes[node_id]
             leader.step(Message(MessageKind.BEAT, node_id, node_id))
-            self._exchange_instantly()
-            waited = int(self._rng.integers(0, self._heartbeat_ticks))
-            for other in sorted(self.up - {node_id}):
-                for _ in range(waited):
-                    self.nodes[other].tick()
+            ready = leader.ready()
+            self.storage[node_id].save(ready.hard_state, ready.entries)
+            leader.advance(ready)
+            since = float(self._rng.uniform(0.0, self._heartbeat_ticks * self.tick_s))
+            last_beat = [(self._delay() - since, m) for m in ready.messages]
         self.up.discard(node_id)
+        self._ended_at[node_id, self._life[node_id]] = sim.env.now
+        self._life[node_id] += 1
+        for arrival, message in last_beat:
+            if arrival > 0:  # still on the wire at the crash
+                self._wire(message, sim.env.now + arrival)
+                continue
+            follower = self.nodes[message.dst]
+            follower.step(message)
+            self._pump(message.dst)
+            # The timer has run since the receipt: the ticks that passed, whole.
+            for _ in range(int(-arrival / self.tick_s)):
+                follower.tick()
         sim.events.add(sim.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
         self._enter_detailed()
 
@@ -244,20 +276,38 @@ class ControlPlane:
         ready = node.ready()
         self.storage[node_id].save(ready.hard_state, ready.entries)
         node.advance(ready)
-        env = self.sim.env
+        now = self.sim.env.now
+        if ready.must_sync:
+            self._disk_free[node_id] = max(now, self._disk_free[node_id]) + self._fsync
+        # Persist before send, for what promises durable state: a response leaves
+        # once every write issued so far is done; a request leaves at once, in
+        # parallel with the write (see Ready).
+        written = max(now, self._disk_free[node_id])
         for message in ready.messages:
-            if message.dst not in self.up or not self._connected(node_id, message.dst):
-                continue  # crashed or cut off: the message is lost
-            delay = self._one_way + (self._fsync if message.entries else 0.0)
-            env.timeout(delay, message).callbacks.append(self._deliver)
+            leave = written if message.is_response else now
+            self._wire(message, leave + self._delay(), leave)
         if ready.committed and node.state is Role.LEADER:
             for entry in ready.committed:
                 self._committed(entry.data)
 
+    def _delay(self) -> float:
+        """One message's one-way delay: the network model stated in __init__."""
+        return self._one_way * self._jitter()
+
+    def _wire(self, message: Message, arrival: float, leave: float | None = None) -> None:
+        """Send *message*, leaving its sender at *leave* (default: now), to arrive at *arrival*."""
+        if message.dst not in self.up or not self._connected(message.src, message.dst):
+            return  # crashed or cut off: the message is lost
+        env = self.sim.env
+        sent = (message, env.now if leave is None else leave, self._life[message.src])
+        env.timeout(arrival - env.now, sent).callbacks.append(self._deliver)
+
     def _deliver(self, event: simpy.Event) -> None:
-        message = cast(Message, event.value)
+        message, leave, life = cast(tuple[Message, float, int], event.value)
         if message.dst not in self.up or not self._connected(message.src, message.dst):
             return
+        if life != self._life[message.src] and leave > self._ended_at[message.src, life]:
+            return  # it was to leave after its sender crashed (waiting for the disk)
         self.nodes[message.dst].step(message)
         self._pump(message.dst)
         self._check_leader()

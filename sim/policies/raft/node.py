@@ -247,11 +247,14 @@ class RaftNode:
     def ready(self) -> Ready:
         """Everything accumulated since the last :meth:`advance`; see :class:`Ready`."""
         hard = self.hard_state
+        prev = self._prev_hard_state
+        entries = self._log.unstable()
         return Ready(
-            hard_state=hard if hard != self._prev_hard_state else None,
-            entries=self._log.unstable(),
+            hard_state=hard if hard != prev else None,
+            entries=entries,
             committed=self._log.to_apply(),
             messages=tuple(self._msgs),
+            must_sync=bool(entries) or hard.term != prev.term or hard.vote != prev.vote,
         )
 
     def advance(self, rd: Ready) -> None:
