@@ -19,8 +19,7 @@ cheap without losing a single election's detail.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import simpy
@@ -76,7 +75,12 @@ class ControlPlane:
         self.held: dict[int, Task] = {}
         self._proposed: dict[int, int] = {}  # task id -> node it was proposed to
         self.detailed = False
-        self._ticking = False
+        #: The tick grid of the current detailed spell: tick k falls at origin + k * tick.
+        #: Nodes are ticked lazily: only when a timer is due (the wake-up) or right
+        #: before a message is stepped in, each node catching up to the grid at once.
+        self._origin = 0.0
+        self._ticked: dict[int, int] = {}
+        self._wake_at: float | None = None
         self.leader: int | None = None
         self._leaderless_since: float | None = None
         self.downtime_s = 0.0
@@ -89,9 +93,7 @@ class ControlPlane:
         #: Fidelity mode: never fast-forward; every assignment goes through the log.
         self.every_message = spec.every_message
         if self.every_message:
-            self.detailed = True
-            self._ticking = True
-            sim.env.process(self._ticker())
+            self._enter_detailed()
 
     # ------------------------------------------------------------------ building
 
@@ -228,6 +230,7 @@ class ControlPlane:
         self.nodes[node_id] = self._new_node(node_id)
         self.nodes[node_id].drain_trace()
         self.up.add(node_id)
+        self._ticked.pop(node_id, None)  # a fresh node joins the grid where it stands
         sim.events.add(sim.env.now, "coordinator_restart", f"chief-{node_id}")
         self._enter_detailed()
 
@@ -249,24 +252,61 @@ class ControlPlane:
     # ------------------------------------------------------------------ detailed mode
 
     def _enter_detailed(self) -> None:
-        self.detailed = True
+        if not self.detailed:
+            self.detailed = True
+            self._origin = self.sim.env.now
+            self._ticked = {}
+        grid = self._grid()
+        for node_id in self.up:
+            self._ticked.setdefault(node_id, grid)
         self._check_leader()
-        if not self._ticking:
-            self._ticking = True
-            self.sim.env.process(self._ticker())
+        self._arm()
 
-    def _ticker(self) -> Generator[simpy.Event, Any, None]:
+    def _grid(self) -> int:
+        """The last tick of the grid at or before now."""
+        return int((self.sim.env.now - self._origin) / self.tick_s + 1e-6)
+
+    def _catch_up(self, node_id: int) -> None:
+        """Tick a node up to the grid (the ticks since it was last ticked, at once)."""
+        if not self.detailed:
+            return  # fast-forwarded: nobody's clock moves
+        grid = self._grid()
+        behind = grid - self._ticked.get(node_id, grid)
+        self._ticked[node_id] = grid
+        if behind > 0:
+            self.nodes[node_id].tick(behind)
+            self._pump(node_id)
+
+    def _arm(self) -> None:
+        """Wake at the earliest tick on which some live node's timer fires."""
+        if not self.detailed or not self.up:
+            return
+        due = min(self._ticked[i] + self.nodes[i].ticks_to_timeout() for i in self.up)
+        at = self._origin + due * self.tick_s
+        if self._wake_at is not None and self._wake_at <= at:
+            return
+        self._wake_at = at
         env = self.sim.env
-        while self.detailed:
-            yield env.timeout(self.tick_s)
-            for node_id in sorted(self.up):
-                self.nodes[node_id].tick()
-                self._pump(node_id)
-            self._check_leader()
-            if not self.every_message and self._stable():
-                self.detailed = False
-                self._release_all()
-        self._ticking = False
+        env.timeout(max(0.0, at - env.now), at).callbacks.append(self._wake)
+
+    def _wake(self, event: simpy.Event) -> None:
+        """A timer is due: tick every live node to this tick, in id order, as a ticker would."""
+        if not self.detailed or event.value != self._wake_at:
+            return  # superseded by an earlier wake-up, or back to fast-forward
+        self._wake_at = None
+        for node_id in sorted(self.up):
+            self._catch_up(node_id)
+        self._check_leader()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Back to fast-forward once stable; otherwise keep the next wake-up armed."""
+        if not self.every_message and self._stable():
+            self.detailed = False
+            self._wake_at = None
+            self._release_all()
+        else:
+            self._arm()
 
     def _pump(self, node_id: int) -> None:
         """Carry out a node's Ready: persist, send (with latency and the partition), apply."""
@@ -308,9 +348,12 @@ class ControlPlane:
             return
         if life != self._life[message.src] and leave > self._ended_at[message.src, life]:
             return  # it was to leave after its sender crashed (waiting for the disk)
+        self._catch_up(message.dst)
         self.nodes[message.dst].step(message)
         self._pump(message.dst)
         self._check_leader()
+        if self.detailed:
+            self._settle()
 
     def _committed(self, data: object) -> None:
         if not isinstance(data, int):
