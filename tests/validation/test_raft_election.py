@@ -17,8 +17,9 @@ normal interval on the mean):
 
 Qualitative claims of the paper, and etcd's documented one: without
 randomness elections keep splitting; the smallest downtime is about half the
-minimum timeout; downtime scales with the timeout; a new leader within about
-two election timeouts (etcd).
+minimum timeout; downtime scales with the timeout; a new leader "about an
+election timeout" after a leader failure (etcd's failure-modes page), i.e.
+within two base timeouts.
 
 The figure, the distribution table and the sensitivity table over the
 one-way delay are written to reports/raft_election/ at full size
@@ -126,17 +127,23 @@ def test_12_24_mean_and_longest_within_a_quarter_of_the_papers(downtimes) -> Non
     assert _quantile_ci(values, 0.99)[1] <= max_band[1]
 
 
-def test_a_new_leader_within_about_two_election_timeouts(downtimes) -> None:
-    """etcd's tuning guide: the election timeout should allow for variance, and
-    "a new leader is typically elected within ... about two election timeouts"
-    is what the failure-modes page's "about an election timeout" after failure
-    detection amounts to. Here: the median downtime of every range with
-    randomness stays below two maximum election timeouts (the upper bound of
-    the range, which is the timeout a follower may wait), its 95 % CI included.
+def test_a_new_leader_within_about_an_election_timeout_as_etcd_documents(downtimes) -> None:
+    """etcd, "Failure modes" (etcd.io/docs/v3.4/op-guide/failures, "Leader failure"): "It
+    takes about an election timeout to elect a new leader since the failure detection
+    model is timeout based." etcd draws its timeout T' in [T, 2T), so "about an election
+    timeout" means between half of T and two T (two election timeouts at most).
+
+    Checked for the ranges of etcd's shape [T, 2T] that obey etcd's tuning rule
+    (etcd.io/docs/v3.4/tuning: election timeouts "at least 10 times the round-trip
+    time"; here the round trip is 5 ms, so T >= 50 ms): the 95 % CI of the median
+    downtime lies within [T/2, 2T].
     """
-    for (low, high), values in downtimes.items():
-        hi = _quantile_ci(values, 0.5)[1]
-        assert hi < 2 * high, ((low, high), hi)
+    rtt = 2 * PAPER_SETUP.one_way_ms
+    checked = [(low, high) for (low, high) in downtimes if high == 2 * low and low >= 10 * rtt]
+    assert checked == [(150, 300), (50, 100)]
+    for low, high in checked:
+        lo, hi = _quantile_ci(downtimes[low, high], 0.5)
+        assert low / 2 <= lo and hi <= 2 * low, ((low, high), lo, hi)
 
 
 def test_smallest_downtime_is_about_half_the_minimum_timeout(downtimes) -> None:
