@@ -19,14 +19,14 @@ cheap without losing a single election's detail.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import simpy
 
 from sim.model.task import Task
 from sim.policies.raft import MemoryStorage, Message, MessageKind, RaftNode, Role
+from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 class ControlPlane:
     """The chiefs' Raft group, fast-forwarded while healthy, simulated tick by tick when not."""
 
-    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
+    def __init__(
+        self, sim: Simulation, rng: np.random.Generator, net_rng: np.random.Generator
+    ) -> None:
         self.sim = sim
         spec = sim.scenario.topology.control_plane
         self.spec = spec
@@ -51,14 +53,34 @@ class ControlPlane:
         self._groups: list[set[int]] | None = None
         network = sim.scenario.network
         rtt = network.intra_region_rtt_ms / 1000.0 if network.enabled else 0.0
+        #: The network model for Raft messages between chiefs (one region): a
+        #: one-way delay of half the intra-region RTT times a mean-one lognormal
+        #: jitter of the scenario's jitter_cv, drawn per message.
         self._one_way = rtt / 2
+        sigma = float(np.sqrt(np.log1p(network.jitter_cv**2)))
+        if sigma > 0 and rtt > 0:
+            self._jitter = Batched(lambda n: net_rng.lognormal(-sigma * sigma / 2, sigma, n))
+        else:
+            self._jitter = Batched(lambda n: np.ones(n))
         #: With latency switched off (textbook form) the log costs nothing either.
         self._fsync = spec.fsync if network.enabled else 0.0
+        #: When each chief's disk finishes the writes issued so far (one fsync per
+        #: Ready that must sync, one after another).
+        self._disk_free = dict.fromkeys(self.ids, 0.0)
+        #: Each chief's life (it changes at a crash) and when each past life ended:
+        #: what a chief had not yet sent when it crashed is never sent.
+        self._life = dict.fromkeys(self.ids, 0)
+        self._ended_at: dict[tuple[int, int], float] = {}
         #: Tasks waiting for a leader to commit their assignment, by task id.
         self.held: dict[int, Task] = {}
         self._proposed: dict[int, int] = {}  # task id -> node it was proposed to
         self.detailed = False
-        self._ticking = False
+        #: The tick grid of the current detailed spell: tick k falls at origin + k * tick.
+        #: Nodes are ticked lazily: only when a timer is due (the wake-up) or right
+        #: before a message is stepped in, each node catching up to the grid at once.
+        self._origin = 0.0
+        self._ticked: dict[int, int] = {}
+        self._wake_at: float | None = None
         self.leader: int | None = None
         self._leaderless_since: float | None = None
         self.downtime_s = 0.0
@@ -71,9 +93,7 @@ class ControlPlane:
         #: Fidelity mode: never fast-forward; every assignment goes through the log.
         self.every_message = spec.every_message
         if self.every_message:
-            self.detailed = True
-            self._ticking = True
-            sim.env.process(self._ticker())
+            self._enter_detailed()
 
     # ------------------------------------------------------------------ building
 
@@ -173,18 +193,32 @@ class ControlPlane:
         if node_id not in self.up:
             return
         was_leader = self.nodes[node_id].state is Role.LEADER
+        last_beat: list[tuple[float, Message]] = []
         if was_leader and not self.detailed:
-            # While fast-forwarded nobody's clock moved. Play the leader's last heartbeat
-            # (every follower hears it), then let the crash fall uniformly within the
-            # heartbeat interval, as in the Raft paper's experiment.
+            # While fast-forwarded nobody's clock moved. The leader's last heartbeat
+            # left `since` seconds before the crash, uniformly within its heartbeat
+            # interval, as in the Raft paper's experiment (§9.3): each follower's
+            # election timer runs from the moment *it* received that heartbeat.
             leader = self.nodes[node_id]
             leader.step(Message(MessageKind.BEAT, node_id, node_id))
-            self._exchange_instantly()
-            waited = int(self._rng.integers(0, self._heartbeat_ticks))
-            for other in sorted(self.up - {node_id}):
-                for _ in range(waited):
-                    self.nodes[other].tick()
+            ready = leader.ready()
+            self.storage[node_id].save(ready.hard_state, ready.entries)
+            leader.advance(ready)
+            since = float(self._rng.uniform(0.0, self._heartbeat_ticks * self.tick_s))
+            last_beat = [(self._delay() - since, m) for m in ready.messages]
         self.up.discard(node_id)
+        self._ended_at[node_id, self._life[node_id]] = sim.env.now
+        self._life[node_id] += 1
+        for arrival, message in last_beat:
+            if arrival > 0:  # still on the wire at the crash
+                self._wire(message, sim.env.now + arrival)
+                continue
+            follower = self.nodes[message.dst]
+            follower.step(message)
+            self._pump(message.dst)
+            # The timer has run since the receipt: the ticks that passed, whole.
+            for _ in range(int(-arrival / self.tick_s)):
+                follower.tick()
         sim.events.add(sim.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
         self._enter_detailed()
 
@@ -196,6 +230,7 @@ class ControlPlane:
         self.nodes[node_id] = self._new_node(node_id)
         self.nodes[node_id].drain_trace()
         self.up.add(node_id)
+        self._ticked.pop(node_id, None)  # a fresh node joins the grid where it stands
         sim.events.add(sim.env.now, "coordinator_restart", f"chief-{node_id}")
         self._enter_detailed()
 
@@ -217,24 +252,61 @@ class ControlPlane:
     # ------------------------------------------------------------------ detailed mode
 
     def _enter_detailed(self) -> None:
-        self.detailed = True
+        if not self.detailed:
+            self.detailed = True
+            self._origin = self.sim.env.now
+            self._ticked = {}
+        grid = self._grid()
+        for node_id in self.up:
+            self._ticked.setdefault(node_id, grid)
         self._check_leader()
-        if not self._ticking:
-            self._ticking = True
-            self.sim.env.process(self._ticker())
+        self._arm()
 
-    def _ticker(self) -> Generator[simpy.Event, Any, None]:
+    def _grid(self) -> int:
+        """The last tick of the grid at or before now."""
+        return int((self.sim.env.now - self._origin) / self.tick_s + 1e-6)
+
+    def _catch_up(self, node_id: int) -> None:
+        """Tick a node up to the grid (the ticks since it was last ticked, at once)."""
+        if not self.detailed:
+            return  # fast-forwarded: nobody's clock moves
+        grid = self._grid()
+        behind = grid - self._ticked.get(node_id, grid)
+        self._ticked[node_id] = grid
+        if behind > 0:
+            self.nodes[node_id].tick(behind)
+            self._pump(node_id)
+
+    def _arm(self) -> None:
+        """Wake at the earliest tick on which some live node's timer fires."""
+        if not self.detailed or not self.up:
+            return
+        due = min(self._ticked[i] + self.nodes[i].ticks_to_timeout() for i in self.up)
+        at = self._origin + due * self.tick_s
+        if self._wake_at is not None and self._wake_at <= at:
+            return
+        self._wake_at = at
         env = self.sim.env
-        while self.detailed:
-            yield env.timeout(self.tick_s)
-            for node_id in sorted(self.up):
-                self.nodes[node_id].tick()
-                self._pump(node_id)
-            self._check_leader()
-            if not self.every_message and self._stable():
-                self.detailed = False
-                self._release_all()
-        self._ticking = False
+        env.timeout(max(0.0, at - env.now), at).callbacks.append(self._wake)
+
+    def _wake(self, event: simpy.Event) -> None:
+        """A timer is due: tick every live node to this tick, in id order, as a ticker would."""
+        if not self.detailed or event.value != self._wake_at:
+            return  # superseded by an earlier wake-up, or back to fast-forward
+        self._wake_at = None
+        for node_id in sorted(self.up):
+            self._catch_up(node_id)
+        self._check_leader()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Back to fast-forward once stable; otherwise keep the next wake-up armed."""
+        if not self.every_message and self._stable():
+            self.detailed = False
+            self._wake_at = None
+            self._release_all()
+        else:
+            self._arm()
 
     def _pump(self, node_id: int) -> None:
         """Carry out a node's Ready: persist, send (with latency and the partition), apply."""
@@ -244,23 +316,44 @@ class ControlPlane:
         ready = node.ready()
         self.storage[node_id].save(ready.hard_state, ready.entries)
         node.advance(ready)
-        env = self.sim.env
+        now = self.sim.env.now
+        if ready.must_sync:
+            self._disk_free[node_id] = max(now, self._disk_free[node_id]) + self._fsync
+        # Persist before send, for what promises durable state: a response leaves
+        # once every write issued so far is done; a request leaves at once, in
+        # parallel with the write (see Ready).
+        written = max(now, self._disk_free[node_id])
         for message in ready.messages:
-            if message.dst not in self.up or not self._connected(node_id, message.dst):
-                continue  # crashed or cut off: the message is lost
-            delay = self._one_way + (self._fsync if message.entries else 0.0)
-            env.timeout(delay, message).callbacks.append(self._deliver)
+            leave = written if message.is_response else now
+            self._wire(message, leave + self._delay(), leave)
         if ready.committed and node.state is Role.LEADER:
             for entry in ready.committed:
                 self._committed(entry.data)
 
+    def _delay(self) -> float:
+        """One message's one-way delay: the network model stated in __init__."""
+        return self._one_way * self._jitter()
+
+    def _wire(self, message: Message, arrival: float, leave: float | None = None) -> None:
+        """Send *message*, leaving its sender at *leave* (default: now), to arrive at *arrival*."""
+        if message.dst not in self.up or not self._connected(message.src, message.dst):
+            return  # crashed or cut off: the message is lost
+        env = self.sim.env
+        sent = (message, env.now if leave is None else leave, self._life[message.src])
+        env.timeout(arrival - env.now, sent).callbacks.append(self._deliver)
+
     def _deliver(self, event: simpy.Event) -> None:
-        message = cast(Message, event.value)
+        message, leave, life = cast(tuple[Message, float, int], event.value)
         if message.dst not in self.up or not self._connected(message.src, message.dst):
             return
+        if life != self._life[message.src] and leave > self._ended_at[message.src, life]:
+            return  # it was to leave after its sender crashed (waiting for the disk)
+        self._catch_up(message.dst)
         self.nodes[message.dst].step(message)
         self._pump(message.dst)
         self._check_leader()
+        if self.detailed:
+            self._settle()
 
     def _committed(self, data: object) -> None:
         if not isinstance(data, int):

@@ -101,7 +101,7 @@ class Simulation:
         self._fleet_traffic()
         self.control = ControlLoop(self)
         self.failover = Failover(self, streams.get("health"))
-        self.control_plane = ControlPlane(self, streams.get("raft"))
+        self.control_plane = ControlPlane(self, streams.get("raft"), streams.get("raft.network"))
         self.dispatcher.control_plane = self.control_plane
         self.chaos = Chaos(self, streams.get("chaos"))
         self.dispatcher.breakers = self.policies.breakers

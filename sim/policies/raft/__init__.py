@@ -10,7 +10,14 @@ asyncio or NATS, and randomness comes from an injected numpy Generator.
 """
 
 from sim.policies.raft.log import RaftLog
-from sim.policies.raft.messages import LOCAL_KINDS, Entry, HardState, Message, MessageKind
+from sim.policies.raft.messages import (
+    LOCAL_KINDS,
+    RESPONSE_KINDS,
+    Entry,
+    HardState,
+    Message,
+    MessageKind,
+)
 from sim.policies.raft.node import RaftNode
 from sim.policies.raft.progress import Progress, ProgressState, Tracker, VoteResult, quorum_index
 from sim.policies.raft.records import InvalidTransition, Ready, Role, RoleChange
@@ -18,6 +25,7 @@ from sim.policies.raft.storage import MemoryStorage, Storage
 
 __all__ = [
     "LOCAL_KINDS",
+    "RESPONSE_KINDS",
     "Entry",
     "HardState",
     "InvalidTransition",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["LOCAL_KINDS", "Entry", "HardState", "Message", "MessageKind"]
+__all__ = ["LOCAL_KINDS", "RESPONSE_KINDS", "Entry", "HardState", "Message", "MessageKind"]
 
 
 class MessageKind(enum.Enum):
@@ -51,6 +51,17 @@ class MessageKind(enum.Enum):
 #: Kinds a node steps into itself; they carry term 0 and are never sent.
 LOCAL_KINDS = frozenset(
     {MessageKind.HUP, MessageKind.BEAT, MessageKind.CHECK_QUORUM, MessageKind.PROPOSE}
+)
+
+#: Kinds that answer a request. A response may promise durable state (a vote,
+#: an acknowledged entry), so it leaves only after the Ready's write; a request
+#: promises nothing and may leave while the write is in flight (see Ready).
+RESPONSE_KINDS = frozenset(
+    {
+        MessageKind.REQUEST_VOTE_RESPONSE,
+        MessageKind.PRE_VOTE_RESPONSE,
+        MessageKind.APPEND_ENTRIES_RESPONSE,
+    }
 )
 
 
@@ -129,3 +140,8 @@ class Message:
     def is_local(self) -> bool:
         """True for the signals a node steps into itself (Hup, Beat, CheckQuorum, Propose)."""
         return self.kind in LOCAL_KINDS
+
+    @property
+    def is_response(self) -> bool:
+        """True for the answers to requests (the three …Response kinds)."""
+        return self.kind in RESPONSE_KINDS

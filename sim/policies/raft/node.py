@@ -218,9 +218,34 @@ class RaftNode:
 
     # ------------------------------------------------------------ shell interface
 
-    def tick(self) -> None:
-        """Advance logical time by one tick."""
-        self._tick_role()
+    def tick(self, count: int = 1) -> None:
+        """Advance logical time by *count* ticks, exactly as *count* calls of one tick would.
+
+        A shell that keeps a fine tick need not wake for every one of them: it
+        asks :meth:`ticks_to_timeout` when the next timer fires, sleeps until
+        then, and before stepping a message in between brings the node up to
+        date with one call. The quiet ticks only move counters.
+        """
+        while count > 0:
+            quiet = min(count, self.ticks_to_timeout()) - 1
+            if quiet > 0:
+                self._election_elapsed += quiet
+                if self._role is Role.LEADER:
+                    self._heartbeat_elapsed += quiet
+                count -= quiet
+            self._tick_role()
+            count -= 1
+
+    def ticks_to_timeout(self) -> int:
+        """How many ticks until one steps a timer signal (Hup, Beat, CheckQuorum) in; at least 1."""
+        if self._role is Role.LEADER:
+            due = min(
+                self._heartbeat_ticks - self._heartbeat_elapsed,
+                self._election_ticks - self._election_elapsed,
+            )
+        else:
+            due = self._randomized_timeout - self._election_elapsed
+        return max(1, due)
 
     def propose(self, data: object) -> bool:
         """Append a command to the log, if this node is the leader.
@@ -247,11 +272,14 @@ class RaftNode:
     def ready(self) -> Ready:
         """Everything accumulated since the last :meth:`advance`; see :class:`Ready`."""
         hard = self.hard_state
+        prev = self._prev_hard_state
+        entries = self._log.unstable()
         return Ready(
-            hard_state=hard if hard != self._prev_hard_state else None,
-            entries=self._log.unstable(),
+            hard_state=hard if hard != prev else None,
+            entries=entries,
             committed=self._log.to_apply(),
             messages=tuple(self._msgs),
+            must_sync=bool(entries) or hard.term != prev.term or hard.vote != prev.vote,
         )
 
     def advance(self, rd: Ready) -> None:

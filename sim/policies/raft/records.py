@@ -55,7 +55,15 @@ class Ready:
     2. Only then send ``messages``. A vote or an acknowledgement promises that
        the state behind it survives a crash; sending it before the write
        could let a restarted node vote twice in a term or forget an entry a
-       leader counted towards a majority.
+       leader counted towards a majority. Requests promise nothing, so a
+       shell with a slow disk may send them while the write is in flight and
+       hold back only the responses (:attr:`Message.is_response`): a leader
+       writes its entries in parallel with replicating them (Ongaro's
+       dissertation §10.2.1), a candidate records its own vote while its
+       RequestVotes travel (§9.3), as etcd raft does with asynchronous storage
+       writes. That is safe as long as the node's own vote or entries count
+       only once written; a response needs a peer's write as well, so with
+       equal disks it never arrives sooner.
     3. Apply ``committed`` to the state machine, in order. These entries are
        committed, and persisted by step 1 if they were not already.
     4. Call :meth:`RaftNode.advance` with this Ready.
@@ -68,6 +76,10 @@ class Ready:
     entries: tuple[Entry, ...]
     committed: tuple[Entry, ...]
     messages: tuple[Message, ...]
+    must_sync: bool = False
+    """Whether step 1 needs a synchronous disk write (an fsync): entries to
+    append, or a new term or vote. A changed commit index alone does not, as
+    in etcd's ``MustSync``: a lost commit index is learnt again from the leader."""
 
     @property
     def is_empty(self) -> bool:
