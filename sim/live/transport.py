@@ -234,12 +234,16 @@ class EmbeddedServer:
                 self._process.wait()
         self._process = None
 
-    def kill(self) -> None:
-        """kill -9: the server dies at once, with whatever it had not written."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait()
-        self._process = None
+    def kill(self) -> int | None:
+        """kill -9: the server dies at once, with whatever it had not written.
+
+        Returns the process's exit status (``-SIGKILL``), None if it was not running.
+        """
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return None
+        process.send_signal(signal.SIGKILL)
+        return process.wait()
 
     def restart(self) -> None:
         self.stop()
