@@ -211,6 +211,7 @@ class LiveAgent:
         #: Pulls now waiting on the broker, one per idle slot: a drain or a reconnect
         #: cancels them so the slot looks again at once rather than after ``fetch_s``.
         self._waiting: set[asyncio.Task[list[Msg]]] = set()
+        self._link: AgentLink | None = None
 
     async def run(self) -> None:
         """The agent as its own process: its own connection, closed when it is done."""
@@ -234,9 +235,8 @@ class LiveAgent:
         process's connection would drop them).
         """
         cfg = self.config
-        self._link = link
-        await ensure_agent_consumer(link.js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
-        await self._heartbeat()
+        if self._link is not link:
+            await self.register(link)
         beat = asyncio.create_task(self._heartbeats())
         subs: list[JetStreamContext.PullSubscription] = []
         try:
@@ -249,6 +249,19 @@ class LiveAgent:
         self.status = "offline"
         with contextlib.suppress(Exception):
             await self._heartbeat()
+
+    @property
+    def link(self) -> AgentLink:
+        if self._link is None:
+            raise RuntimeError(f"{self.config.agent_id}: not registered")
+        return self._link
+
+    async def register(self, link: AgentLink) -> None:
+        """Its own durable consumer, then its first heartbeat (status ``idle``): it has joined."""
+        cfg = self.config
+        self._link = link
+        await ensure_agent_consumer(link.js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
+        await self._heartbeat()
 
     def control(self, data: bytes) -> None:
         """A control message: ``drain``/``stop``, or ``slow FACTOR`` (chaos)."""
@@ -274,7 +287,7 @@ class LiveAgent:
 
     async def _heartbeat(self) -> None:
         cfg = self.config
-        clock = await self._link.epoch.poll()
+        clock = await self.link.epoch.poll()
         document = {
             "agent": cfg.agent_id,
             "zone": cfg.zone,
@@ -289,11 +302,11 @@ class LiveAgent:
             "time_s": clock.now() if clock is not None else -1.0,
             "wall": time.time(),
         }
-        await self._link.registry.put(cfg.agent_id, encode(document))
+        await self.link.registry.put(cfg.agent_id, encode(document))
 
     async def _slot(self, subs: list[JetStreamContext.PullSubscription]) -> None:
         cfg = self.config
-        js = self._link.js
+        js = self.link.js
         sub = None
         while not self._draining.is_set():
             try:
@@ -331,13 +344,13 @@ class LiveAgent:
 
     async def _serve(self, message: Msg) -> None:
         cfg = self.config
-        js = self._link.js
+        js = self.link.js
         task = decode(message.data)
         # The coordinator numbers its assignments; a redelivery of one counts on from it.
         attempt = int(task.get("attempt", 0)) + int(message.metadata.num_delivered) - 1
         task_id = int(task["task_id"])
         base = {"task_id": task_id, "attempt": attempt, "agent": cfg.agent_id, "zone": cfg.zone}
-        clock = await self._link.epoch.wait()
+        clock = await self.link.epoch.wait()
         start = clock.now()
         self.in_flight += 1
         self.current_task = task_id

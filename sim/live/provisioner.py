@@ -149,6 +149,8 @@ class LocalProcessProvisioner:
 #: How many agents share one connection of a simulated fleet. One nats-py
 #: client reads its socket in one task; a few connections spread the parsing.
 AGENTS_PER_LINK = 500
+#: How many simulated agents register (create their consumer, first heartbeat) at once.
+JOINING = 32
 
 
 class SimulatedFleet:
@@ -195,6 +197,8 @@ class SimulatedFleet:
         self._killed: list[asyncio.Task[None]] = []
         self._turn = itertools.count()
         self._zones_ready: set[str] = set()
+        #: Agents registering at once (see ``_register``).
+        self._joining = asyncio.Semaphore(JOINING)
 
     async def open(self) -> None:
         """Connect the shared links and route the control subjects to the agents."""
@@ -264,9 +268,7 @@ class SimulatedFleet:
     async def _live(self, agent: LiveAgent, link: AgentLink, index: int) -> None:
         agent_id = agent.config.agent_id
         try:
-            if agent.config.zone not in self._zones_ready:  # once per zone, not per agent
-                await ensure_zone_stream(link.js, agent.config.zone)
-                self._zones_ready.add(agent.config.zone)
+            await self._register(agent, link)
             await agent.serve(link)
         except asyncio.CancelledError:
             raise
@@ -278,6 +280,29 @@ class SimulatedFleet:
             if self.agents.get(agent_id) is agent:
                 del self.agents[agent_id]
                 self._gone.append(agent_id)
+
+    async def _register(self, agent: LiveAgent, link: AgentLink) -> None:
+        """Join, a few agents at a time, trying again while the broker is swamped.
+
+        Thousands of agents started at once would put thousands of JetStream
+        API requests in flight (consumer creation, first heartbeat) and time
+        them out; agent processes are spaced by their own start-up time.
+        """
+        zone = agent.config.zone
+        for attempt in itertools.count():
+            try:
+                async with self._joining:
+                    if zone not in self._zones_ready:  # once per zone, not per agent
+                        await ensure_zone_stream(link.js, zone)
+                        self._zones_ready.add(zone)
+                    await agent.register(link)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if attempt >= 20:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
 
     def kill(self, agent_id: str) -> bool:
         """The agent dies at once (see the class docstring)."""
