@@ -197,6 +197,8 @@ class SimulatedFleet:
         self._killed: list[asyncio.Task[None]] = []
         self._turn = itertools.count()
         self._zones_ready: set[str] = set()
+        #: Agents that have written their first heartbeat (restarts count again).
+        self.registered = 0
         #: Agents registering at once (see ``_register``).
         self._joining = asyncio.Semaphore(JOINING)
 
@@ -296,6 +298,7 @@ class SimulatedFleet:
                         await ensure_zone_stream(link.js, zone)
                         self._zones_ready.add(zone)
                     await agent.register(link)
+                self.registered += 1
                 return
             except asyncio.CancelledError:
                 raise

@@ -80,6 +80,10 @@ ZONES_DOWN_KEY = "zones_down"
 #: How long JetStream remembers a message id: a coordinator re-dispatching after a
 #: takeover or a broker restart cannot enqueue a task twice within it.
 DEDUPE_WINDOW_S = 3600.0
+#: Consumers a zone's work-queue stream allows: one per agent of the zone. Stated on the
+#: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
+#: otherwise (and reads 0 or -1 as "the default", not "unlimited").
+MAX_AGENTS_PER_ZONE = 100_000
 
 
 class LiveError(Exception):
@@ -328,7 +332,11 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
 
 
 async def _ensure_stream(
-    js: JetStreamContext, name: str, subjects: list[str], retention: RetentionPolicy
+    js: JetStreamContext,
+    name: str,
+    subjects: list[str],
+    retention: RetentionPolicy,
+    max_consumers: int | None = None,
 ) -> None:
     config = StreamConfig(
         name=name,
@@ -336,6 +344,7 @@ async def _ensure_stream(
         retention=retention,
         storage=StorageType.FILE,
         duplicate_window=DEDUPE_WINDOW_S,
+        max_consumers=max_consumers,
     )
     try:
         await js.stream_info(name)
@@ -346,7 +355,11 @@ async def _ensure_stream(
 async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
     """*zone*'s work-queue stream (idempotent); an agent started by hand makes sure of it."""
     await _ensure_stream(
-        js, tasks_stream(zone), [zone_task_subjects(zone)], RetentionPolicy.WORK_QUEUE
+        js,
+        tasks_stream(zone),
+        [zone_task_subjects(zone)],
+        RetentionPolicy.WORK_QUEUE,
+        max_consumers=MAX_AGENTS_PER_ZONE,
     )
 
 
