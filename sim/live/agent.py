@@ -1,4 +1,4 @@
-"""A live agent: one OS process that heartbeats, pulls the tasks assigned to it, runs a handler.
+"""A live agent: heartbeats, pulls the tasks assigned to it, runs a handler.
 
 Lifecycle: it creates its own durable consumer on its zone's task stream, registers
 by writing its first heartbeat (status ``idle``) into the ``orch_agents``
@@ -15,9 +15,17 @@ coordinator, once the failure detector declares the agent dead, purges its
 subject and assigns the tasks it held to other agents. The heartbeat key
 expires with the bucket's TTL.
 
+Where it runs: ``orchestra live agent`` is one agent in its own OS process
+with its own connection (``LiveAgent.run``). A simulated fleet
+(sim.live.provisioner.SimulatedFleet) hosts thousands of the very same
+``LiveAgent`` objects in one process, over a few shared connections
+(``LiveAgent.serve`` on an ``AgentLink``): the broker and the coordinator see
+the same consumers, heartbeats and result documents either way.
+
 Handlers: ``sleep`` (the task's drawn work divided by speed and time scale),
-``command:TEMPLATE`` (a shell command formatted with the task's fields), or
-``module:function`` (a Python callable taking the task dict; may be async).
+``noop`` (returns at once: benchmarks of the coordinator), ``command:TEMPLATE``
+(a shell command formatted with the task's fields), or ``module:function`` (a
+Python callable taking the task dict; may be async).
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 from sim.live.clock import Clock
 from sim.live.transport import (
@@ -73,6 +83,11 @@ class AgentConfig:
     slots: int = 1
     heartbeat_s: float = 0.1  # wall seconds between heartbeats
     ack_wait_s: float = 1.0  # wall seconds; long tasks send in-progress within it
+    #: Wall seconds one pull waits on the broker for a task. Each idle slot asks again
+    #: after it, so a fleet of N idle slots costs the broker about 2 N / fetch_s requests
+    #: per second: a simulated fleet of thousands waits longer (a drain or a reconnect
+    #: cuts the wait short, so it only costs idle traffic, never responsiveness).
+    fetch_s: float = 0.5
 
 
 def make_handler(spec: str, config: AgentConfig) -> Handler:
@@ -84,6 +99,12 @@ def make_handler(spec: str, config: AgentConfig) -> Handler:
             return True
 
         return sleep
+    if spec == "noop":
+
+        async def noop(task: dict[str, Any]) -> bool:
+            return True
+
+        return noop
     if spec.startswith("command:"):
         template = spec.removeprefix("command:")
 
@@ -96,7 +117,7 @@ def make_handler(spec: str, config: AgentConfig) -> Handler:
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise ValueError(
-            f"--handler: expected sleep, command:TEMPLATE or module:function, got {spec!r}"
+            f"--handler: expected sleep, noop, command:TEMPLATE or module:function, got {spec!r}"
         )
     function = getattr(importlib.import_module(module_name), function_name)
 
@@ -110,8 +131,72 @@ def make_handler(spec: str, config: AgentConfig) -> Handler:
     return call
 
 
+class EpochWatch:
+    """The run's clock, once the runtime has published its epoch (scenario second 0).
+
+    The runtime writes the epoch into ``orch_lease`` only when the whole fleet
+    heartbeats, so agents start without it (their heartbeats then carry
+    ``time_s = -1``). One watch reads the key at most every *poll_s* wall
+    seconds however many agents ask: a simulated fleet shares one.
+    """
+
+    def __init__(
+        self, lease: KeyValue, time_scale: float, epoch: float | None, poll_s: float = 0.05
+    ) -> None:
+        self._lease, self._scale, self._poll_s = lease, time_scale, poll_s
+        self.clock: Clock | None = Clock(epoch, time_scale) if epoch is not None else None
+        self._next_read = 0.0
+
+    async def poll(self) -> Clock | None:
+        """The clock if known; otherwise one read of the key (if the last is old enough)."""
+        if self.clock is None and time.monotonic() >= self._next_read:
+            self._next_read = time.monotonic() + self._poll_s
+            with contextlib.suppress(Exception):
+                entry = await self._lease.get("epoch")
+                self.clock = Clock(float(decode(entry.value or b"{}")["epoch"]), self._scale)
+        return self.clock
+
+    async def wait(self) -> Clock:
+        while (clock := await self.poll()) is None:
+            await asyncio.sleep(self._poll_s)
+        return clock
+
+
+@dataclass
+class AgentLink:
+    """What an agent uses of the broker: a connection, its JetStream, the registry, the epoch.
+
+    An agent process opens its own; a simulated fleet opens a few and shares them.
+    """
+
+    nc: Client
+    js: JetStreamContext
+    registry: KeyValue
+    epoch: EpochWatch
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        token: str | None,
+        name: str,
+        time_scale: float,
+        epoch: float | None = None,
+        *,
+        watch: EpochWatch | None = None,
+        reconnected: Callable[[], Awaitable[None]] | None = None,
+    ) -> AgentLink:
+        """A new connection; *watch* shares another link's epoch watch."""
+        nc = await connect(url, token, name, reconnected=reconnected)
+        js = nc.jetstream()
+        registry = await js.key_value(AGENTS_BUCKET)
+        if watch is None:
+            watch = EpochWatch(await js.key_value(LEASE_BUCKET), time_scale, epoch)
+        return cls(nc, js, registry, watch)
+
+
 class LiveAgent:
-    """One specialist process (see the module docstring for its lifecycle)."""
+    """One specialist (see the module docstring for its lifecycle)."""
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -123,36 +208,76 @@ class LiveAgent:
         self.errors = 0
         self.slowdown = 1.0
         self._draining = asyncio.Event()
-        self.clock = Clock(config.epoch, config.time_scale) if config.epoch is not None else None
+        #: Pulls now waiting on the broker, one per idle slot: a drain or a reconnect
+        #: cancels them so the slot looks again at once rather than after ``fetch_s``.
+        self._waiting: set[asyncio.Task[list[Msg]]] = set()
+        self._link: AgentLink | None = None
 
     async def run(self) -> None:
+        """The agent as its own process: its own connection, closed when it is done."""
         cfg = self.config
-        nc = await connect(cfg.url, cfg.token, cfg.agent_id)
-        js = nc.jetstream()
-        self._kv = await js.key_value(AGENTS_BUCKET)
-        self._lease = await js.key_value(LEASE_BUCKET)
-        await nc.subscribe(control_subject(cfg.agent_id), cb=self._on_control)
-        await nc.subscribe(BROADCAST, cb=self._on_control)
-        await ensure_zone_stream(js, cfg.zone)
-        await ensure_agent_consumer(js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
-        await self._heartbeat()
+        link = await AgentLink.open(cfg.url, cfg.token, cfg.agent_id, cfg.time_scale, cfg.epoch)
+
+        async def on_control(msg: Msg) -> None:
+            self.control(msg.data)
+
+        await link.nc.subscribe(control_subject(cfg.agent_id), cb=on_control)
+        await link.nc.subscribe(BROADCAST, cb=on_control)
+        await ensure_zone_stream(link.js, cfg.zone)
+        await self.serve(link)
+        await link.nc.drain()
+
+    async def serve(self, link: AgentLink) -> None:
+        """Register, serve until drained, say ``offline`` (control messages come via ``control``).
+
+        Cancelling it is a kill -9: no offline heartbeat, the task in hand
+        neither reported nor acked (its pulls are unsubscribed, as a dead
+        process's connection would drop them).
+        """
+        cfg = self.config
+        if self._link is not link:
+            await self.register(link)
         beat = asyncio.create_task(self._heartbeats())
-        slots = [asyncio.create_task(self._slot(js)) for _ in range(cfg.slots)]
-        await asyncio.gather(*slots)
-        beat.cancel()
+        subs: list[JetStreamContext.PullSubscription] = []
+        try:
+            await asyncio.gather(*(self._slot(subs) for _ in range(cfg.slots)))
+        finally:
+            beat.cancel()
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
         self.status = "offline"
         with contextlib.suppress(Exception):
             await self._heartbeat()
-        await nc.drain()
 
-    async def _on_control(self, msg: Msg) -> None:
-        if msg.data in (b"drain", b"stop"):
+    @property
+    def link(self) -> AgentLink:
+        if self._link is None:
+            raise RuntimeError(f"{self.config.agent_id}: not registered")
+        return self._link
+
+    async def register(self, link: AgentLink) -> None:
+        """Its own durable consumer, then its first heartbeat (status ``idle``): it has joined."""
+        cfg = self.config
+        self._link = link
+        await ensure_agent_consumer(link.js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
+        await self._heartbeat()
+
+    def control(self, data: bytes) -> None:
+        """A control message: ``drain``/``stop``, or ``slow FACTOR`` (chaos)."""
+        if data in (b"drain", b"stop"):
             self._draining.set()
-        elif msg.data.startswith(b"slow "):
+            self.wake()
+        elif data.startswith(b"slow "):
             # Chaos "slow" (a gray failure): tasks started from now on last *factor* times
             # as long; "slow 1" ends it.
             with contextlib.suppress(ValueError):
-                self.slowdown = max(1.0, float(msg.data.removeprefix(b"slow ")))
+                self.slowdown = max(1.0, float(data.removeprefix(b"slow ")))
+
+    def wake(self) -> None:
+        """Cut the waiting pulls short (after a drain, or a reconnect that lost them)."""
+        for waiting in list(self._waiting):
+            waiting.cancel()
 
     async def _heartbeats(self) -> None:
         while True:
@@ -160,25 +285,9 @@ class LiveAgent:
             with contextlib.suppress(Exception):  # the broker may be restarting
                 await self._heartbeat()
 
-    async def _clock(self) -> Clock:
-        """The run's clock; the runtime publishes its epoch once the whole fleet is up."""
-        while self.clock is None:
-            with contextlib.suppress(Exception):
-                entry = await self._lease.get("epoch")
-                self.clock = Clock(
-                    float(decode(entry.value or b"{}")["epoch"]), self.config.time_scale
-                )
-                break
-            await asyncio.sleep(0.05)
-        return self.clock
-
     async def _heartbeat(self) -> None:
         cfg = self.config
-        if self.clock is None:
-            with contextlib.suppress(Exception):
-                entry = await self._lease.get("epoch")
-                self.clock = Clock(float(decode(entry.value or b"{}")["epoch"]), cfg.time_scale)
-        now = self.clock.now() if self.clock is not None else -1.0
+        clock = await self.link.epoch.poll()
         document = {
             "agent": cfg.agent_id,
             "zone": cfg.zone,
@@ -190,13 +299,14 @@ class LiveAgent:
             "current_task": self.current_task,
             "completed": self.completed,
             "errors": self.errors,
-            "time_s": now,
+            "time_s": clock.now() if clock is not None else -1.0,
             "wall": time.time(),
         }
-        await self._kv.put(cfg.agent_id, encode(document))
+        await self.link.registry.put(cfg.agent_id, encode(document))
 
-    async def _slot(self, js: JetStreamContext) -> None:
+    async def _slot(self, subs: list[JetStreamContext.PullSubscription]) -> None:
         cfg = self.config
+        js = self.link.js
         sub = None
         while not self._draining.is_set():
             try:
@@ -206,7 +316,8 @@ class LiveAgent:
                     sub = await js.pull_subscribe_bind(
                         durable=agent_consumer(cfg.agent_id), stream=tasks_stream(cfg.zone)
                     )
-                messages = await sub.fetch(1, timeout=0.5)
+                    subs.append(sub)
+                messages = await self._pull(sub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -215,16 +326,31 @@ class LiveAgent:
                     await asyncio.sleep(0.1)
                 continue
             for message in messages:
-                await self._serve(js, message)
+                await self._serve(message)
 
-    async def _serve(self, js: JetStreamContext, message: Msg) -> None:
+    async def _pull(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        """The next task, or none when the wait ran out or was cut short (``wake``)."""
+        waiting = asyncio.ensure_future(sub.fetch(1, timeout=self.config.fetch_s))
+        self._waiting.add(waiting)
+        try:
+            return await waiting
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the slot itself is cancelled (a kill): not a wake-up
+            return []
+        finally:
+            self._waiting.discard(waiting)
+
+    async def _serve(self, message: Msg) -> None:
         cfg = self.config
+        js = self.link.js
         task = decode(message.data)
         # The coordinator numbers its assignments; a redelivery of one counts on from it.
         attempt = int(task.get("attempt", 0)) + int(message.metadata.num_delivered) - 1
         task_id = int(task["task_id"])
         base = {"task_id": task_id, "attempt": attempt, "agent": cfg.agent_id, "zone": cfg.zone}
-        clock = await self._clock()
+        clock = await self.link.epoch.wait()
         start = clock.now()
         self.in_flight += 1
         self.current_task = task_id
@@ -275,7 +401,7 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
         "--handler",
         dest="agent_handler",
         default="sleep",
-        help="sleep | command:TEMPLATE | mod:func",
+        help="sleep | noop | command:TEMPLATE | mod:func",
     )
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument(

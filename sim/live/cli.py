@@ -18,12 +18,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     run.add_argument("--time-scale", type=float, default=60.0, help="scenario s per wall s")
     run.add_argument("--duration", help="override the scenario's duration (e.g. 2m)")
     run.add_argument("--agents", type=int, help="scale the fleet down to N specialists")
+    run.add_argument(
+        "--agents-mode",
+        choices=("process", "simulated"),
+        default="process",
+        help="one OS process per agent, or every agent simulated inside this process "
+        "(same heartbeats, consumers and results; fleets of thousands)",
+    )
     run.add_argument("--nats", help="use this broker (nats://HOST:PORT) instead of an embedded one")
     run.add_argument(
         "--handler",
         dest="agent_handler",
         default="sleep",
-        help="sleep | command:TEMPLATE | mod:func",
+        help="sleep | noop | command:TEMPLATE | mod:func",
     )
     run.add_argument("--webhook", help="URL that page_oncall / notify_slack alerts POST to")
     run.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
@@ -85,6 +92,7 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         grace_s=args.grace,
         log_dir=out_dir / "agent-logs",
+        agents_mode=args.agents_mode,
     )
     try:
         run = asyncio.run(live_run(scenario, options))

@@ -1,23 +1,34 @@
-"""Provisioners: where autoscaling decisions and chaos become real processes.
+"""Provisioners: where autoscaling decisions and chaos become real agents.
 
 The coordinator decides *how many* agents and *which pools* (sim.policies);
 a provisioner only carries that out. ``LocalProcessProvisioner`` runs each
-agent as a local OS process (``python -m sim.live.agent``, i.e. ``orchestra live agent``);
-a Kubernetes
-provisioner would create and delete pods behind the same small interface.
-Scale-down drains: the agent is told to stop pulling, finishes what it holds
-and exits on its own; ``kill`` is chaos (SIGKILL, nothing finished).
+agent as a local OS process (``python -m sim.live.agent``, i.e. ``orchestra
+live agent``); ``SimulatedFleet`` (``--agents-mode simulated``) hosts every
+agent as asyncio tasks of this process, so thousands fit on one machine; a
+Kubernetes provisioner would create and delete pods behind the same small
+interface. Scale-down drains: the agent is told to stop pulling, finishes
+what it holds and exits on its own; ``kill`` is chaos (SIGKILL, or the
+agent's tasks cancelled: nothing finished, nothing said).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import os
 import signal
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from nats.aio.msg import Msg
+
+from sim.live.agent import AgentConfig, AgentLink, EpochWatch, LiveAgent
+from sim.live.transport import BROADCAST, ensure_zone_stream
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,9 @@ class AgentSpec:
 
 
 class Provisioner(Protocol):
+    #: Every agent started so far, by id (a restarted agent starts from its spec).
+    specs: dict[str, AgentSpec]
+
     def start(self, spec: AgentSpec) -> None: ...
     def kill(self, agent_id: str) -> bool: ...
     def running(self) -> list[str]: ...
@@ -130,3 +144,205 @@ class LocalProcessProvisioner:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+#: How many agents share one connection of a simulated fleet. One nats-py
+#: client reads its socket in one task; a few connections spread the parsing.
+AGENTS_PER_LINK = 500
+#: How many simulated agents register (create their consumer, first heartbeat) at once.
+JOINING = 32
+
+
+class SimulatedFleet:
+    """Agents as asyncio tasks of this process: the same ``LiveAgent``, many to a process.
+
+    Each agent keeps its own durable consumer, its own heartbeat key and its
+    own result documents, exactly as an agent process does; what the agents
+    share is the process, the connections (*links*, agents dealt to them in
+    turn), the run's epoch (one watch) and the control subscriptions (one
+    wildcard for ``orch.ctl.*`` and one for the broadcast, routed by id). An
+    idle slot's pull waits *fetch_s* on the broker (longer than a process
+    agent's: a thousand idle agents would otherwise ask twice a second each);
+    a drain, and a reconnect that lost the waiting pulls, cut the wait short.
+
+    ``kill`` cancels the agent's tasks: no offline heartbeat, its task in hand
+    neither reported nor acked (its consumer redelivers it), its heartbeat key
+    left to expire — what a SIGKILL leaves of a process. Call ``open`` before
+    the first ``start`` and ``close`` at the end.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        time_scale: float,
+        *,
+        handler: str = "sleep",
+        heartbeat_s: float = 0.1,
+        ack_wait_s: float = 1.0,
+        fetch_s: float = 30.0,
+        links: int = 1,
+    ) -> None:
+        self.url, self.token, self.time_scale = url, token, time_scale
+        self.handler, self.heartbeat_s, self.ack_wait_s = handler, heartbeat_s, ack_wait_s
+        self.fetch_s = fetch_s
+        self.link_count = max(1, links)
+        self.links: list[AgentLink] = []
+        self.specs: dict[str, AgentSpec] = {}
+        self.agents: dict[str, LiveAgent] = {}
+        #: The agents on each link (woken when that link reconnects).
+        self._members: list[set[str]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._gone: list[str] = []  # killed or exited, not yet reaped
+        self._killed: list[asyncio.Task[None]] = []
+        self._turn = itertools.count()
+        self._zones_ready: set[str] = set()
+        #: Agents that have written their first heartbeat (restarts count again).
+        self.registered = 0
+        #: Agents registering at once (see ``_register``).
+        self._joining = asyncio.Semaphore(JOINING)
+
+    async def open(self) -> None:
+        """Connect the shared links and route the control subjects to the agents."""
+        watch: EpochWatch | None = None
+        for index in range(self.link_count):
+            members: set[str] = set()
+
+            async def reconnected(members: set[str] = members) -> None:
+                for agent_id in list(members):
+                    agent = self.agents.get(agent_id)
+                    if agent is not None:
+                        agent.wake()  # their waiting pulls died with the old connection
+
+            link = await AgentLink.open(
+                self.url,
+                self.token,
+                f"simulated-fleet-{index}",
+                self.time_scale,
+                watch=watch,
+                reconnected=reconnected,
+            )
+            watch = link.epoch
+            self.links.append(link)
+            self._members.append(members)
+        control = self.links[0].nc
+        await control.subscribe("orch.ctl.*", cb=self._on_control)
+        await control.subscribe(BROADCAST, cb=self._on_broadcast)
+
+    async def _on_control(self, msg: Msg) -> None:
+        agent = self.agents.get(msg.subject.removeprefix("orch.ctl."))
+        if agent is not None:
+            agent.control(msg.data)
+
+    async def _on_broadcast(self, msg: Msg) -> None:
+        for agent in list(self.agents.values()):
+            agent.control(msg.data)
+
+    def start(self, spec: AgentSpec) -> None:
+        if not self.links:
+            raise RuntimeError("SimulatedFleet.start before open")
+        old = self._tasks.get(spec.agent_id)
+        if old is not None and not old.done():
+            raise ValueError(f"{spec.agent_id}: already running")
+        index = next(self._turn) % len(self.links)
+        config = AgentConfig(
+            agent_id=spec.agent_id,
+            zone=spec.zone,
+            category=spec.category,
+            url=self.url,
+            token=self.token,
+            time_scale=self.time_scale,
+            handler=self.handler,
+            speed=spec.speed,
+            slots=spec.slots,
+            heartbeat_s=self.heartbeat_s,
+            ack_wait_s=self.ack_wait_s,
+            fetch_s=self.fetch_s,
+        )
+        agent = LiveAgent(config)
+        self.specs[spec.agent_id] = spec
+        self.agents[spec.agent_id] = agent
+        self._members[index].add(spec.agent_id)
+        self._tasks[spec.agent_id] = asyncio.get_running_loop().create_task(
+            self._live(agent, self.links[index], index), name=f"agent {spec.agent_id}"
+        )
+
+    async def _live(self, agent: LiveAgent, link: AgentLink, index: int) -> None:
+        agent_id = agent.config.agent_id
+        try:
+            await self._register(agent, link)
+            await agent.serve(link)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            print(f"{agent_id}: agent failed", file=sys.stderr)  # as an agent process's log
+            traceback.print_exc()
+        finally:
+            self._members[index].discard(agent_id)
+            if self.agents.get(agent_id) is agent:
+                del self.agents[agent_id]
+                self._gone.append(agent_id)
+
+    async def _register(self, agent: LiveAgent, link: AgentLink) -> None:
+        """Join, a few agents at a time, trying again while the broker is swamped.
+
+        Thousands of agents started at once would put thousands of JetStream
+        API requests in flight (consumer creation, first heartbeat) and time
+        them out; agent processes are spaced by their own start-up time.
+        """
+        zone = agent.config.zone
+        for attempt in itertools.count():
+            try:
+                async with self._joining:
+                    if zone not in self._zones_ready:  # once per zone, not per agent
+                        await ensure_zone_stream(link.js, zone)
+                        self._zones_ready.add(zone)
+                    await agent.register(link)
+                self.registered += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if attempt >= 20:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+
+    def kill(self, agent_id: str) -> bool:
+        """The agent dies at once (see the class docstring)."""
+        task = self._tasks.get(agent_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        del self._tasks[agent_id]
+        self._killed.append(task)
+        # Gone from now on, though its cancellation completes at the loop's next turn: a
+        # restart under the same id may start at once, as a new process would.
+        self.agents.pop(agent_id, None)
+        self._gone.append(agent_id)
+        return True
+
+    def running(self) -> list[str]:
+        return sorted(a for a, t in self._tasks.items() if not t.done())
+
+    def reap(self) -> list[str]:
+        """Agents that have exited since the last call (drained or killed)."""
+        gone, self._gone = sorted(set(self._gone)), []
+        for agent_id in gone:
+            task = self._tasks.get(agent_id)
+            if task is not None and task.done():
+                del self._tasks[agent_id]
+        return gone
+
+    def stop_all(self) -> None:
+        """Cancel every agent (``close`` waits for them and closes the connections)."""
+        for task in self._tasks.values():
+            task.cancel()
+
+    async def close(self) -> None:
+        self.stop_all()
+        pending = [*self._tasks.values(), *self._killed]
+        await asyncio.gather(*pending, return_exceptions=True)
+        for link in self.links:
+            with contextlib.suppress(Exception):
+                await link.nc.close()
+        self.links.clear()

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
-from sim.live.provisioner import AgentSpec, LocalProcessProvisioner
+from sim.live.provisioner import (
+    AGENTS_PER_LINK,
+    AgentSpec,
+    LocalProcessProvisioner,
+    Provisioner,
+    SimulatedFleet,
+)
 from sim.live.records import build_records
 from sim.live.transport import (
     AGENTS_BUCKET,
@@ -82,6 +88,13 @@ class LiveOptions:
     standbys: int = 1
     #: Scenario times at which the embedded broker is stopped and restarted (same store).
     broker_restarts: list[float] = field(default_factory=list)
+    #: Scenario times at which the embedded broker is killed (SIGKILL) and restarted.
+    broker_kills: list[float] = field(default_factory=list)
+    #: ``process``: one OS process per agent; ``simulated``: every agent an asyncio task
+    #: of this process (sim.live.provisioner.SimulatedFleet), for fleets of thousands.
+    agents_mode: str = "process"
+    #: The embedded broker's JetStream ``sync_interval`` (see EmbeddedServer).
+    broker_sync: str = "always"
 
 
 @dataclass
@@ -177,7 +190,7 @@ async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
     with contextlib.ExitStack() as stack:
         if options.nats_url is None:
             store = options.store_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            server = EmbeddedServer(store, token=options.token)
+            server = EmbeddedServer(store, token=options.token, sync=options.broker_sync)
             server.start()
             stack.callback(server.stop)
             url, token = server.url, server.token
@@ -188,6 +201,8 @@ async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
             return await run.execute(started)
         finally:
             run.provisioner.stop_all()
+            if isinstance(run.provisioner, SimulatedFleet):
+                await run.provisioner.close()
     raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
 
 
@@ -213,15 +228,33 @@ class _Run:
         self.heartbeat_s = options.heartbeat_s or health.interval / scale / 2
         # A dead agent's task comes back once it has certainly been declared dead.
         self.ack_wait_s = max(0.5, (health.threshold + 1) * health.interval / scale)
-        self.provisioner = LocalProcessProvisioner(
-            url,
-            token,
-            scale,
-            handler=options.handler,
-            heartbeat_s=self.heartbeat_s,
-            ack_wait_s=self.ack_wait_s,
-            log_dir=options.log_dir,
-        )
+        self.provisioner: Provisioner
+        if options.agents_mode == "simulated":
+            # Links for the fleet and for what autoscaling may add to it.
+            room = max(scenario.scaling.max_agents, len(self.world.specialists))
+            self.provisioner = SimulatedFleet(
+                url,
+                token,
+                scale,
+                handler=options.handler,
+                heartbeat_s=self.heartbeat_s,
+                ack_wait_s=self.ack_wait_s,
+                links=-(-room // AGENTS_PER_LINK),
+            )
+        elif options.agents_mode == "process":
+            self.provisioner = LocalProcessProvisioner(
+                url,
+                token,
+                scale,
+                handler=options.handler,
+                heartbeat_s=self.heartbeat_s,
+                ack_wait_s=self.ack_wait_s,
+                log_dir=options.log_dir,
+            )
+        else:
+            raise LiveError(
+                f"agents mode: expected process or simulated, got {options.agents_mode!r}"
+            )
         self.coordinators: list[tuple[Coordinator, asyncio.Task[None]]] = []
         #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
         self._background: list[asyncio.Task[None]] = []
@@ -246,6 +279,8 @@ class _Run:
         for key in ("primary", "epoch", ZONES_DOWN_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
+        if isinstance(self.provisioner, SimulatedFleet):
+            await self.provisioner.open()
         for spec in self.world.specialists:
             self.provisioner.start(
                 AgentSpec(spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots)
@@ -436,17 +471,30 @@ class _Run:
             actions.append((event.at, index, self._chaos_action(js, clock, event)))
         for index, at in enumerate(self.options.broker_restarts):
             actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
+        for index, at in enumerate(self.options.broker_kills):
+            actions.append((at, 20_000 + index, self._broker_restart(js, clock, kill=True)))
         for at, _, action in sorted(actions, key=lambda a: (a[0], a[1])):
             await asyncio.sleep(clock.until(at))
             await action()
         await asyncio.Event().wait()
 
-    def _broker_restart(self, js: Any, clock: Clock) -> Callable[[], Awaitable[None]]:
+    def _broker_restart(
+        self, js: Any, clock: Clock, *, kill: bool = False
+    ) -> Callable[[], Awaitable[None]]:
+        """Stop the embedded broker (gracefully, or SIGKILL) and start it on the same store."""
+
         async def restart() -> None:
-            if self.server is None:
+            server = self.server
+            if server is None:
                 raise LiveError("broker restarts need the embedded broker (no --nats)")
-            await asyncio.to_thread(self.server.restart)
-            await self._event(js, clock, "broker_restart", "nats")
+            at = clock.now()
+            if kill:
+                await asyncio.to_thread(server.kill)
+                await asyncio.to_thread(server.start)
+            else:
+                await asyncio.to_thread(server.restart)
+            how = "kill" if kill else "stop"
+            await self._event(js, clock, "broker_restart", "nats", at, how=how)
 
         return restart
 

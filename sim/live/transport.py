@@ -37,6 +37,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -79,6 +80,10 @@ ZONES_DOWN_KEY = "zones_down"
 #: How long JetStream remembers a message id: a coordinator re-dispatching after a
 #: takeover or a broker restart cannot enqueue a task twice within it.
 DEDUPE_WINDOW_S = 3600.0
+#: Consumers a zone's work-queue stream allows: one per agent of the zone. Stated on the
+#: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
+#: otherwise (and reads 0 or -1 as "the default", not "unlimited").
+MAX_AGENTS_PER_ZONE = 100_000
 
 
 class LiveError(Exception):
@@ -152,34 +157,56 @@ class EmbeddedServer:
     """A nats-server with JetStream on loopback, a generated token and a file store.
 
     Closed by default (DESIGN.md): it listens on 127.0.0.1 only and requires the
-    token. ``restart`` stops it and starts it again on the same port and store —
-    what a broker crash and recovery look like to the clients.
+    token, both given in a config file readable by this user alone (never on a
+    command line, which ``ps`` shows). ``restart`` stops it gracefully and
+    starts it again on the same port and store; ``kill`` is a crash (SIGKILL,
+    nothing flushed) after which ``start`` recovers from the store.
+
+    Durability: *sync* is JetStream's ``sync_interval``. The default,
+    ``always``, makes the server write and fsync every stored message before
+    it acknowledges it, so an acknowledged publish survives a kill -9 of the
+    server (and a power cut). NATS's own default (``2m``) buffers writes: its
+    acks may be lost by a crash. The price is an fsync per write, measured by
+    ``benchmarks/bench_live.py``.
     """
 
-    def __init__(self, store_dir: Path, port: int | None = None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        token: str | None = None,
+        *,
+        sync: str = "always",
+    ) -> None:
+        if not re.fullmatch(r"always|\d+(ms|s|m|h)", sync):
+            raise LiveError(f"sync: expected 'always' or a duration like 10s, got {sync!r}")
         self.store_dir = store_dir
         self.port = port or free_port()
         self.token = token or secrets.token_hex(16)
+        self.sync = sync
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    def config_text(self) -> str:
+        """The server's configuration (JSON is valid NATS config syntax)."""
+        config = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "authorization": {"token": self.token},
+            "jetstream": {"store_dir": str(self.store_dir), "sync_interval": self.sync},
+        }
+        return json.dumps(config, indent=2)
+
     def start(self, timeout_s: float = 20.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            server_binary(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-js",
-            "-sd",
-            str(self.store_dir),
-            "--auth",
-            self.token,
-        ]
+        config = self.store_dir / "nats-server.conf"
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(self.config_text())
+        command = [server_binary(), "-c", str(config)]
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (lives with the process)
         self._process = subprocess.Popen(command, stdout=log, stderr=log)
         log.close()
@@ -197,6 +224,10 @@ class EmbeddedServer:
             time.sleep(0.05)
         raise LiveError(f"nats-server: not listening on port {self.port} after {timeout_s:.0f} s")
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
@@ -206,6 +237,17 @@ class EmbeddedServer:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+
+    def kill(self) -> int | None:
+        """kill -9: the server dies at once, with whatever it had not written.
+
+        Returns the process's exit status (``-SIGKILL``), None if it was not running.
+        """
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return None
+        process.send_signal(signal.SIGKILL)
+        return process.wait()
 
     def restart(self) -> None:
         self.stop()
@@ -222,12 +264,25 @@ class EmbeddedServer:
 # --------------------------------------------------------------------------- clients
 
 
-async def connect(url: str, token: str | None, name: str) -> Client:
-    """A connection that keeps reconnecting for as long as the process lives."""
+async def connect(
+    url: str,
+    token: str | None,
+    name: str,
+    *,
+    reconnected: Callable[[], Awaitable[None]] | None = None,
+) -> Client:
+    """A connection that keeps reconnecting for as long as the process lives.
+
+    *reconnected* is called after each reconnect (pull requests waiting on the
+    old server are gone: a long-waiting puller asks again).
+    """
 
     async def quiet(exc: Exception) -> None:
         return None  # reconnects are expected (broker restarts); errors surface on use
 
+    options: dict[str, Any] = {}
+    if reconnected is not None:
+        options["reconnected_cb"] = reconnected
     try:
         return await nats.connect(
             url,
@@ -237,6 +292,7 @@ async def connect(url: str, token: str | None, name: str) -> Client:
             reconnect_time_wait=0.2,
             connect_timeout=5,
             error_cb=quiet,
+            **options,
         )
     except Exception as exc:  # nats raises several unrelated types for "cannot connect"
         raise LiveError(f"{url}: cannot connect to NATS ({type(exc).__name__}: {exc})") from None
@@ -276,7 +332,11 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
 
 
 async def _ensure_stream(
-    js: JetStreamContext, name: str, subjects: list[str], retention: RetentionPolicy
+    js: JetStreamContext,
+    name: str,
+    subjects: list[str],
+    retention: RetentionPolicy,
+    max_consumers: int | None = None,
 ) -> None:
     config = StreamConfig(
         name=name,
@@ -284,6 +344,7 @@ async def _ensure_stream(
         retention=retention,
         storage=StorageType.FILE,
         duplicate_window=DEDUPE_WINDOW_S,
+        max_consumers=max_consumers,
     )
     try:
         await js.stream_info(name)
@@ -294,7 +355,11 @@ async def _ensure_stream(
 async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
     """*zone*'s work-queue stream (idempotent); an agent started by hand makes sure of it."""
     await _ensure_stream(
-        js, tasks_stream(zone), [zone_task_subjects(zone)], RetentionPolicy.WORK_QUEUE
+        js,
+        tasks_stream(zone),
+        [zone_task_subjects(zone)],
+        RetentionPolicy.WORK_QUEUE,
+        max_consumers=MAX_AGENTS_PER_ZONE,
     )
 
 

@@ -1,0 +1,367 @@
+"""Headroom of the live shell: coordinator dispatch rate with simulated fleets, clean time-scales.
+
+Covers: the live coordinator over a real nats-server with 200, 1,000 and
+10,000 simulated agents (``--agents-mode simulated``, no-op handler), and the
+largest time-scale at which the spec's fleet (173 agents of
+``scenarios/baseline_200.yaml``) runs clean, with agent processes and with
+simulated agents.
+
+Scenario, part 1: the broker, one primary coordinator and N simulated agents
+all up and registered; then a burst of tasks submitted as fast as the broker
+takes them (spread over every pool), each served by a no-op handler. Figures:
+the submit rate, the coordinator's dispatch rate (assignments per second,
+first to last) and the throughput from the first submission to the last
+completion. Goal (DESIGN.md): at least 1,000 dispatches per second on this
+2-core machine. The broker fsyncs every write (``sync_interval: always``,
+the live default); the 200-agent burst is also run with NATS's default
+(``2m``) for the price of that guarantee.
+
+Scenario, part 2: the baseline fleet for a short run (warm-up 0) at growing
+time-scales; a run is clean when no agent was declared dead (no chaos in the
+scenario, so every ``agent_detected`` is the machine falling behind). The
+figure is the largest clean scale, for each agents mode.
+
+``--profile N`` runs one burst with N agents under cProfile (coordinator and
+simulated fleet share the process) and prints where the time goes.
+
+Run with ``python benchmarks/bench_live.py`` (``--quick``: smaller bursts,
+fewer scales). Prints a table and writes ``benchmarks/results/bench_live.json``
+(git-ignored: figures of one machine on one day).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import json
+import os
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BASELINE = ROOT / "scenarios" / "baseline_200.yaml"
+FLEETS = (200, 1_000, 10_000)
+BURST = 5_000  # tasks per burst
+QUICK_BURST = 2_000
+SCALES = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
+QUICK_SCALES = (10.0, 40.0, 160.0)
+CLEAN_RUN = "3m"  # scenario time of each time-scale probe
+GOAL_PER_S = 1_000.0
+
+
+async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]:
+    """One burst of *tasks* no-op tasks through a coordinator with *agents* simulated agents."""
+    from sim.live.clock import Clock
+    from sim.live.coordinator import Coordinator, CoordinatorConfig
+    from sim.live.provisioner import AGENTS_PER_LINK, AgentSpec, SimulatedFleet
+    from sim.live.runtime import scaled_scenario
+    from sim.live.transport import (
+        LEASE_BUCKET,
+        RESULTS,
+        SUBMIT,
+        EmbeddedServer,
+        Layout,
+        connect,
+        encode,
+        ensure_layout,
+        read_all,
+    )
+    from sim.scenario.load import load_scenario
+    from sim.world.streams import Streams
+    from sim.world.topology import build_world
+
+    scenario = scaled_scenario(
+        load_scenario(BASELINE, ["duration=1h", "warmup=0", "scaling.auto_scale.enabled=false"]),
+        agents,
+    )
+    world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
+    scale = 1.0  # scenario seconds are wall seconds
+    heartbeat_s = scenario.health.interval / scale / 2
+    ack_wait_s = (scenario.health.threshold + 1) * scenario.health.interval / scale
+    with tempfile.TemporaryDirectory() as store:
+        server = EmbeddedServer(Path(store), sync=sync)
+        server.start()
+        fleet = SimulatedFleet(
+            server.url,
+            server.token,
+            scale,
+            handler="noop",
+            heartbeat_s=heartbeat_s,
+            ack_wait_s=ack_wait_s,
+            links=-(-agents // AGENTS_PER_LINK),
+        )
+        coordinator_task: asyncio.Task[None] | None = None
+        try:
+            nc = await connect(server.url, server.token, "bench")
+            js = nc.jetstream()
+            zones, categories = tuple(world.zones), tuple(world.categories)
+            await ensure_layout(
+                js, Layout(zones, categories, ack_wait_s, max(2.0, 20 * heartbeat_s))
+            )
+            await fleet.open()
+            up_started = time.perf_counter()
+            for spec in world.specialists:
+                fleet.start(
+                    AgentSpec(spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots)
+                )
+            while fleet.registered < agents:  # (the registry's key listing times out at 10,000)
+                await asyncio.sleep(0.2)
+            fleet_up_s = time.perf_counter() - up_started
+            clock = Clock(time.time() + 0.1, scale)
+            await (await js.key_value(LEASE_BUCKET)).put("epoch", encode({"epoch": clock.epoch}))
+            config = CoordinatorConfig(server.url, server.token, clock, autoscale=False)
+            coordinator = Coordinator("bench", scenario, config, fleet, zones, categories)
+            coordinator_task = asyncio.create_task(coordinator.run())
+            joined_by = time.monotonic() + 120.0
+            while len(coordinator.agents) < agents and time.monotonic() < joined_by:
+                await asyncio.sleep(0.05)
+            joined = len(coordinator.agents)
+            coordinator_up_s = time.perf_counter() - up_started - fleet_up_s
+            pools = [(s.zone, s.category) for s in world.specialists]
+            t0 = time.time()
+            for first in range(0, tasks, 500):
+                await asyncio.gather(
+                    *(
+                        js.publish(
+                            "orch.submit",
+                            encode(
+                                {
+                                    "kind": "task",
+                                    "task_id": i,
+                                    "category": pools[i % len(pools)][1],
+                                    "zone": pools[i % len(pools)][0],
+                                    "arrival_s": clock.now(),
+                                    "work_s": 1.0,
+                                }
+                            ),
+                            headers={"Nats-Msg-Id": f"sub.{i}.task"},
+                        )
+                        for i in range(first, min(first + 500, tasks))
+                    )
+                )
+            submitted_s = time.time() - t0
+            deadline = time.monotonic() + 60.0 + tasks / 100.0
+            while coordinator.counters.completed < tasks and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            completed = coordinator.counters.completed
+            results = await read_all(js, RESULTS, "orch.result")
+            submits = await read_all(js, SUBMIT, "orch.submit")
+            await nc.close()
+        finally:
+            if coordinator_task is not None:
+                coordinator_task.cancel()
+                await asyncio.gather(coordinator_task, return_exceptions=True)
+            await fleet.close()
+            server.stop()
+    start_s = clock.epoch
+    assigns = sorted(float(r["assign_s"]) for r in results if r["kind"] == "assign")
+    ends = sorted(float(r["end_s"]) for r in results if r["kind"] == "end")
+    t0_s = (t0 - start_s) * scale
+    dispatch_span = (assigns[-1] - assigns[0]) if len(assigns) > 1 else float("nan")
+    return {
+        "agents": agents,
+        "tasks": tasks,
+        "sync": sync,
+        "fleet_up_s": fleet_up_s,
+        "coordinator_joined": joined,
+        "coordinator_up_s": coordinator_up_s,
+        "submitted": len(submits),
+        "completed": completed,
+        "submit_per_s": tasks / submitted_s,
+        "dispatch_per_s": len(assigns) / dispatch_span if dispatch_span > 0 else float("nan"),
+        "assignments": len(assigns),
+        "throughput_per_s": completed / (ends[-1] - t0_s) if ends else 0.0,
+        "burst_wall_s": (ends[-1] - t0_s) if ends else float("nan"),
+    }
+
+
+async def publish_round_trip(sync: str, count: int = 500) -> float:
+    """Median wall seconds of one JetStream publish awaited for its ack (one at a time).
+
+    The coordinator awaits three of these in a row per assignment (the
+    dispatch record, the task on the agent's subject, the assignment
+    record), so ``1 / (3 * this)`` bounds its dispatch rate while it works
+    one message at a time.
+    """
+    from sim.live.transport import EmbeddedServer, connect
+
+    with tempfile.TemporaryDirectory() as store:
+        server = EmbeddedServer(Path(store), sync=sync)
+        server.start()
+        try:
+            nc = await connect(server.url, server.token, "rtt")
+            js = nc.jetstream()
+            await js.add_stream(name="RTT", subjects=["rtt"])
+            times = []
+            for i in range(count):
+                began = time.perf_counter()
+                await js.publish("rtt", b"{}", headers={"Nats-Msg-Id": str(i)})
+                times.append(time.perf_counter() - began)
+            await nc.close()
+        finally:
+            server.stop()
+    return sorted(times)[len(times) // 2]
+
+
+def clean_scale(mode: str, scales: tuple[float, ...]) -> dict[str, Any]:
+    """The largest time-scale (of *scales*, tried in order) at which the baseline runs clean."""
+    from sim.live.runtime import LiveOptions, live_run
+    from sim.live.transport import LiveError
+    from sim.scenario.load import load_scenario
+
+    scenario = load_scenario(BASELINE, [f"duration={CLEAN_RUN}", "warmup=0"])
+    probes: list[dict[str, Any]] = []
+    best = None
+    for scale in scales:
+        with tempfile.TemporaryDirectory() as tmp:
+            options = LiveOptions(
+                time_scale=scale,
+                agents_mode=mode,
+                store_dir=Path(tmp) / "store",
+                log_dir=Path(tmp) / "logs",
+                grace_s=30.0,
+            )
+            started = time.perf_counter()
+            try:
+                run = asyncio.run(live_run(scenario, options))
+            except LiveError as exc:
+                probes.append({"scale": scale, "clean": False, "error": str(exc)})
+                break
+            events = run.result.events
+            detected = int((events["kind"] == "agent_detected").sum())
+            counts = run.summary["tasks"]
+            probe = {
+                "scale": scale,
+                "clean": detected == 0,
+                "agent_detected": detected,
+                "completed": counts["completed"],
+                "submitted": counts["submitted"],
+                "wall_s": time.perf_counter() - started,
+            }
+            probes.append(probe)
+            print(
+                f"  {mode:>9}  x{scale:<6g} agent_detected {detected:>4}"
+                f"  wall {probe['wall_s']:.1f} s"
+            )
+            if detected:
+                break
+            best = scale
+    return {"mode": mode, "largest_clean_scale": best, "probes": probes}
+
+
+def profile_burst(agents: int, tasks: int) -> str:
+    """cProfile of one burst: the top functions by own time, and by package."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(burst(agents, tasks))
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    by_area: dict[str, float] = {}
+    total = 0.0
+    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        area = _area(filename)
+        by_area[area] = by_area.get(area, 0.0) + tottime
+        total += tottime
+    out.write("own time by area:\n")
+    for area, seconds in sorted(by_area.items(), key=lambda kv: -kv[1]):
+        out.write(f"  {area:<28} {seconds:>7.2f} s  {seconds / total:>6.1%}\n")
+    return out.getvalue()
+
+
+def _area(filename: str) -> str:
+    for marker, area in (
+        ("sim/live/coordinator", "coordinator"),
+        ("sim/live/dispatch", "dispatch books"),
+        ("sim/live/agent", "simulated agents"),
+        ("sim/live/transport", "transport helpers"),
+        ("sim/policies", "policies"),
+        ("sim/metrics", "metrics"),
+        ("nats/js", "nats-py jetstream"),
+        ("nats/aio", "nats-py client"),
+        ("nats/protocol", "nats-py parser"),
+        ("asyncio", "asyncio"),
+        ("json", "json"),
+    ):
+        if marker in filename:
+            return area
+    return "other" if filename != "~" else "builtins"
+
+
+def print_bursts(bursts: list[dict[str, Any]], rtt: dict[str, float]) -> None:
+    print("dispatch burst (no-op handler; broker fsync per write unless noted):")
+    print(
+        f"  {'agents':>7} {'sync':>6} {'fleet up s':>10} {'submit/s':>9} {'dispatch/s':>10}"
+        f" {'done/s':>8} {'done':>7}"
+    )
+    for b in bursts:
+        print(
+            f"  {b['agents']:>7,} {b['sync']:>6} {b['fleet_up_s']:>10.1f}"
+            f" {b['submit_per_s']:>9,.0f} {b['dispatch_per_s']:>10,.0f}"
+            f" {b['throughput_per_s']:>8,.0f} {b['completed']:>7,}"
+        )
+    print(f"  goal: >= {GOAL_PER_S:,.0f} dispatches/s")
+    for sync, seconds in rtt.items():
+        print(
+            f"  one awaited publish (sync {sync}): {seconds * 1e3:.2f} ms median;"
+            f" three in a row per assignment bound dispatch at {1 / (3 * seconds):,.0f}/s"
+        )
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller bursts, fewer scales")
+    parser.add_argument(
+        "--fleets", type=int, nargs="*", help="agents per burst (default 200 1000 10000)"
+    )
+    parser.add_argument("--skip-scales", action="store_true", help="only the dispatch bursts")
+    parser.add_argument("--skip-bursts", action="store_true", help="only the time-scale probes")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile one burst with N agents")
+    args = parser.parse_args()
+    tasks = QUICK_BURST if args.quick else BURST
+    if args.profile:
+        print(profile_burst(args.profile, tasks))
+        return
+    print(
+        f"orchestra live benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} cores\n"
+    )
+    bursts: list[dict[str, Any]] = []
+    rtt: dict[str, float] = {}
+    if not args.skip_bursts:
+        for agents in args.fleets or FLEETS:
+            bursts.append(asyncio.run(burst(agents, tasks)))
+        bursts.append(asyncio.run(burst(200, tasks, sync="2m")))
+        rtt = {sync: asyncio.run(publish_round_trip(sync)) for sync in ("always", "2m")}
+        print_bursts(bursts, rtt)
+    scales: list[dict[str, Any]] = []
+    if not args.skip_scales:
+        print(f"largest clean time-scale, baseline_200 (173 agents), {CLEAN_RUN} runs, warm-up 0:")
+        for mode in ("process", "simulated"):
+            scales.append(clean_scale(mode, QUICK_SCALES if args.quick else SCALES))
+        for s in scales:
+            print(f"  {s['mode']:>9}: x{s['largest_clean_scale']}")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    document = {
+        "publish_round_trip_s": rtt,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "cores": os.cpu_count(),
+        "bursts": bursts,
+        "scales": scales,
+    }
+    path = RESULTS_DIR / "bench_live.json"
+    path.write_text(json.dumps(document, indent=2))
+    print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
