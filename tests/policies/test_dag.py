@@ -372,50 +372,6 @@ def test_validate_rejects_bad_graphs(
 # ------------------------------------------------------------------------------ HEFT
 
 
-def zone_transfer(mb: float, a: str, b: str) -> float:
-    return mb * 0.01 if a == b else 0.2 + mb * 0.05
-
-
-@st.composite
-def fleets(draw: st.DrawFn) -> list[AgentSlot]:
-    n = draw(st.integers(1, 5))
-    return [
-        AgentSlot(
-            f"agent-{i}",
-            draw(st.sampled_from([0.5, 1.0, 1.5, 2.0])),
-            draw(st.sampled_from(["eu", "us"])),
-        )
-        for i in range(n)
-    ]
-
-
-@PROPS
-@given(dags(max_nodes=12), fleets())
-def test_heft_schedule_is_feasible(dag: Dag, agents: list[AgentSlot]) -> None:
-    sched = heft_schedule(dag, agents, zone_transfer)
-    by_id = {a.agent_id: a for a in agents}
-    work = {n.node_id: n.work_s for n in dag.nodes}
-    assert set(sched.placement) == set(work)
-    for nid, aid in sched.placement.items():
-        assert math.isclose(
-            sched.finish[nid] - sched.start[nid], work[nid] / by_id[aid].speed, abs_tol=1e-9
-        )
-        assert sched.start[nid] >= 0.0
-    for e in dag.edges:
-        a, b = by_id[sched.placement[e.src]], by_id[sched.placement[e.dst]]
-        cost = 0.0 if a is b else zone_transfer(e.data_mb, a.zone, b.zone)
-        assert close_or_above(sched.start[e.dst], sched.finish[e.src] + cost)
-    for aid in by_id:
-        mine = sorted(
-            (sched.start[n], sched.finish[n]) for n, x in sched.placement.items() if x == aid
-        )
-        for (_s0, f0), (s1, _f1) in itertools.pairwise(mine):
-            assert close_or_above(s1, f0)
-    assert math.isclose(sched.makespan, max(sched.finish.values()))
-    fastest = max(a.speed for a in agents)
-    assert close_or_above(sched.makespan, makespan_lower_bound(dag, len(agents), fastest))
-
-
 @PROPS
 @given(dags(max_nodes=12))
 def test_heft_with_unlimited_agents_and_free_transfer_meets_the_critical_path(dag: Dag) -> None:
