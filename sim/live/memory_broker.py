@@ -10,8 +10,8 @@ relies on, not NATS's performance or wire format:
   ``dedupe_window_s`` (on the injected clock) is dropped, per stream;
 * **work-queue retention**: an acknowledged message is deleted; a durable
   consumer delivers each message of its filter once, and again (``delivered``
-  counting up) when it was not acked within ``ack_wait_s`` or when the
-  consumer is bound anew (an agent restarting under its id);
+  counting up) when it was not acked within ``ack_wait_s`` — to whoever binds
+  the consumer next (an agent restarting under its id);
 * **key-value buckets** with a revision per bucket (JetStream's stream
   sequence): create fails if the key exists, update fails unless the revision
   is the key's last (:class:`~sim.live.broker.CasFailed`); an optional TTL
@@ -38,6 +38,16 @@ from sim.live.broker import (
     decode,
     encode,
     subject_matches,
+)
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    EVENTS,
+    LEASE_BUCKET,
+    METRICS,
+    RESULTS,
+    SUBMIT,
+    tasks_stream,
+    zone_task_subjects,
 )
 
 
@@ -144,6 +154,23 @@ class MemoryBroker:
     def add_bucket(self, name: str, ttl_s: float | None = None) -> None:
         self.buckets.setdefault(name, _Bucket(ttl_s))
 
+    @classmethod
+    def orchestra(cls, zones: Iterable[str], **settings: Any) -> MemoryBroker:
+        """A broker laid out as ``sim.live.transport.ensure_layout`` lays out NATS."""
+        broker = cls(**settings)
+        for name, subject in (
+            (SUBMIT, "orch.submit"),
+            (RESULTS, "orch.result"),
+            (EVENTS, "orch.event"),
+            (METRICS, "orch.metric"),
+        ):
+            broker.add_stream(name, [subject])
+        for zone in zones:
+            broker.add_stream(tasks_stream(zone), [zone_task_subjects(zone)], work_queue=True)
+        broker.add_bucket(AGENTS_BUCKET)
+        broker.add_bucket(LEASE_BUCKET)
+        return broker
+
     # ------------------------------------------------------------------ streams
 
     def _stream_for(self, subject: str) -> _Stream:
@@ -171,9 +198,9 @@ class MemoryBroker:
 
     def follow(self, stream: str, subject: str, durable: str) -> Follower:
         target = self.streams[stream]
-        consumer = target.consumers.setdefault(durable, _Consumer(subject))
-        # Bound anew (a restart): what was delivered and not acked comes again at once.
-        consumer.pending = {s: (n, -float("inf")) for s, (n, _) in consumer.pending.items()}
+        # Bound anew (a restart), a durable consumer goes on where it was: what it delivered
+        # and nobody acked comes again once the ack wait has passed, as JetStream does.
+        target.consumers.setdefault(durable, _Consumer(subject))
         return _MemoryFollower(self, target, durable)
 
     async def last_sequence(self, stream: str) -> int:

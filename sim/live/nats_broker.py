@@ -44,8 +44,9 @@ class _NatsFollower:
     async def ack(self, message: StreamMessage) -> None:
         raw = self._pending.pop(message.sequence, None)
         if raw is not None:
+            # Confirmed, not fire-and-forget: once this returns, a work queue has forgotten it.
             with contextlib.suppress(Exception):
-                await raw.ack()
+                await raw.ack_sync()
 
     async def close(self) -> None:
         await self._reader.close()

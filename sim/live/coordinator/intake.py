@@ -181,7 +181,7 @@ class Intake:
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
             if task.task_id in books.pending_done:
-                task.done = True
+                self._finished_before(task)
                 return
             await self.dispatch(task)
             return
@@ -222,7 +222,7 @@ class Intake:
             if not finished:
                 break
             for node in finished:
-                books.tasks[job.tasks[node]].done = True
+                self._finished_before(books.tasks[job.tasks[node]])
                 ready = [r for r in ready if r != node] + progress.complete(node)
         for node in ready:
             await self.dispatch(books.tasks[job.tasks[node]])
@@ -260,10 +260,21 @@ class Intake:
         if not books.catching_up:
             await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
         if task is None:  # finished before this coordinator saw its submission (catch-up)
-            books.pending_done.add(task_id)
+            if task_id in books.pending_done:
+                books.counters.duplicates += 1  # it ended twice: counted once
+            else:
+                books.pending_done[task_id] = str(doc["outcome"])
             books.recovered.pop(task_id, None)
             return
         await self._finished(task, doc)
+
+    def _finished_before(self, task: LiveTask) -> None:
+        """A task whose end the catch-up read first: done, counted once, not placed again."""
+        task.done = True
+        if self.books.pending_done[task.task_id] == "completed":
+            self.books.counters.completed += 1
+        else:
+            self.books.counters.failed += 1
 
     def _recover(self, task_id: int, agent_id: str, number: int) -> None:
         """A catch-up saw attempt *number* of the task on *agent_id*: the latest one wins."""

@@ -92,8 +92,8 @@ class Books:
     #: Attempts started and not ended: (task, attempt) -> (agent, zone, start_s).
     in_flight: dict[tuple[int, int], tuple[str, str, float]] = field(default_factory=dict)
     requested: dict[str, AgentSpec] = field(default_factory=dict)  # started, not yet beating
-    #: Tasks whose end a catch-up read before their submission.
-    pending_done: set[int] = field(default_factory=set)
+    #: Tasks whose end a catch-up read before their submission: task id -> outcome.
+    pending_done: dict[int, str] = field(default_factory=dict)
     #: Assignments found in the streams by a takeover: task id -> (agent, number).
     recovered: dict[int, tuple[str, int]] = field(default_factory=dict)
     catching_up: bool = False
