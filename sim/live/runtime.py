@@ -83,8 +83,9 @@ class LiveOptions:
     #: Sustained lag allowed, as a fraction of the health interval (scenario time): beyond
     #: it the run stops with one line saying the largest time-scale it sustained.
     lag_budget: float = 0.5
-    #: Test hook: (scenario time, wall s) — block the event loop that long mid health round.
-    loop_stalls: tuple[tuple[float, float], ...] = ()
+    #: Test hook: (from, to, wall s) — every health round in [from, to) (scenario s) blocks
+    #: the event loop that long between reading the heartbeats and judging them.
+    loop_stalls: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass

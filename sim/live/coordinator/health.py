@@ -91,14 +91,14 @@ class HealthCheck:
         router: ZoneRouter,
         breakers: BreakerBoard | None,
         lag: LagMonitor,
-        stalls: tuple[tuple[float, float], ...] = (),
+        stalls: tuple[tuple[float, float, float], ...] = (),
     ) -> None:
         self.scenario, self.books, self.intake, self.broker = scenario, books, intake, broker
         self.time, self.event, self.router, self.breakers = time_, event, router, breakers
         self.verdicts = Verdicts(detector)
         self.lag = lag
         self.interval_wall = scenario.health.interval / time_.clock.scale
-        self._stalls = sorted(stalls)
+        self._stalls = stalls
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -197,12 +197,11 @@ class HealthCheck:
         await self.intake.gone(view)
 
     def _stall(self, now: float) -> None:
-        """The test hook: block the event loop mid-round when a stall is due."""
-        interval = self.scenario.health.interval
-        while self._stalls and self._stalls[0][0] <= now:
-            at, wall_s = self._stalls.pop(0)
-            if now < at + interval:  # a stall long past (a standby taking over) is not replayed
+        """The test hook: block the event loop mid-round in a round inside a stall window."""
+        for start, end, wall_s in self._stalls:
+            if start <= now < end:
                 time.sleep(wall_s)  # deliberately blocking: the whole process falls behind
+                return
 
     async def check_zones(self) -> None:
         """Zones declared dark (chaos ``zone_outage``): route around them until they are back.

@@ -63,10 +63,10 @@ class CoordinatorConfig:
     wall: Callable[[], float] = time.time
     #: The run's lag books (shared by the run's coordinators); None: the coordinator's own.
     lag: LagMonitor | None = None
-    #: Test hook: at each scenario time, block the event loop this many wall seconds in the
-    #: middle of a health round (after reading the heartbeats, before judging them) — a
-    #: coordinator that falls behind where it hurts most.
-    stalls: tuple[tuple[float, float], ...] = ()
+    #: Test hook: (from, to, wall s) — every health round whose scenario time falls in
+    #: [from, to) blocks the event loop that long after reading the heartbeats and before
+    #: judging them: a coordinator falling behind where it hurts most.
+    stalls: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass
