@@ -242,11 +242,19 @@ class Coordinator:
             from sim.live.exposition import serve_metrics
 
             loops.append(serve_metrics(self, self.config.metrics_port))
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
-            await asyncio.gather(*loops)
+            # The first loop to fail ends them all: none may go on acting for a replica that
+            # stopped leading (or whose connection is gone).
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
         except LeaseLost:
             await self.event("coordinator_lost_lease", self.name)
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.follow.close()
 
     async def _periodic(self, period_s: float, action: Callable[[float], Awaitable[None]]) -> None:
