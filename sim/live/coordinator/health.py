@@ -124,7 +124,8 @@ class HealthCheck:
             doc = entries[key].document()
             view = books.agents.get(key)
             beat_wall = float(doc["wall"])
-            self.lag.heartbeat_age(read - beat_wall)
+            if doc["status"] != "offline":  # a stopped agent's last beat only ages
+                self.lag.heartbeat_age(read - beat_wall)
             if view is None:
                 if doc["status"] == "offline":
                     continue  # an agent that left before this coordinator saw it
