@@ -273,7 +273,7 @@ def test_phi_accrual_when_the_scenario_says_so() -> None:
         assert await fleet.events("agent_detected") == []  # one interval late: not yet suspect
         await rounds(fleet, c, 3, beating=("a2", "a3"))
         [detected] = await fleet.events("agent_detected")
-        assert detected["subject"] == "a1"
+        assert detected["subject"] == "a1" and detected["reason"].startswith("phi ")
         assert INTERVAL < detected["time_s"] - (last_beat - EPOCH) <= 3 * INTERVAL
 
     run(body)

@@ -7,6 +7,7 @@ loop, or a time-scale no machine sustains) cannot keep the scenario's pace.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,3 +100,28 @@ def test_the_verdict_is_a_sustained_median_not_a_blip() -> None:
     # 5 s of budget over 0.2 wall s of lag: a time-scale of 25 would have kept up.
     assert "sustains is about 25 " in message
     assert "\n" not in message
+
+
+def test_phi_accrual_live_detects_the_killed_agents_and_no_one_else(tmp_path: Path) -> None:
+    """``health.detector: phi_accrual`` live: φ on the heartbeats' own times, not three checks."""
+    scenario = small(
+        "duration=5m",
+        "topology.specialists=8",
+        "workload.arrivals.rate_per_min=30",
+        "health.detector=phi_accrual",
+        'chaos=[{"at": "2m", "kill": {"category": "CodeGen", "count": 2}}]',
+    )
+    run = run_live(scenario, tmp_path, time_scale=20.0)
+    exactly_once(run)
+    events = run.result.events
+    failed = events[events["kind"] == "agent_failed"]
+    detected = events[events["kind"] == "agent_detected"]
+    assert sorted(detected["subject"]) == sorted(failed["subject"]) and len(failed) == 2
+    interval = scenario.health.interval
+    kill = float(failed["time_s"].min())
+    reasons = [json.loads(str(d))["reason"] for d in detected["detail"]]
+    assert all(r.startswith("phi ") for r in reasons), reasons  # φ judged, not three checks
+    for row in detected.itertuples(index=False):
+        # φ needs the gap to pass mean + ~5.6 std of the seen intervals (10 s ± the rounds'
+        # quantisation); three checks would declare at 3 intervals, φ later but within 6.
+        assert 0 < float(row.time_s) - kill <= 6 * interval, row

@@ -155,7 +155,8 @@ class HealthCheck:
             transition = self.verdicts.judge(view.agent_id, now, ok, beat_s, abstain)
             down = transition is not None and transition.to_state is HealthState.UNHEALTHY
             if down and view.healthy:
-                await self._declare_dead(view, now)
+                assert transition is not None
+                await self._declare_dead(view, now, transition.reason)
             elif (
                 ok
                 and not view.healthy
@@ -182,7 +183,7 @@ class HealthCheck:
             return True
         return False
 
-    async def _declare_dead(self, view: AgentView, now: float) -> None:
+    async def _declare_dead(self, view: AgentView, now: float, reason: str) -> None:
         view.healthy = False
         last_s = self.time.at_wall(view.last_beat_wall)
         held = self.intake.held(view.agent_id)
@@ -194,6 +195,7 @@ class HealthCheck:
             detect_s=now - last_s,
             redistributed=held,
             zone=view.zone,
+            reason=reason,  # the detector's own words: which detector judged, and how
         )
         await self.intake.gone(view)
 
