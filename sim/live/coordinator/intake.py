@@ -49,7 +49,7 @@ class Intake:
         #: Told of every finished task (latency and wait per zone).
         self.collector = collector
         self.queue_limit = scenario.topology.specialist.queue_limit
-        self.zones = set(dispatcher.router.zones)
+        self.zones = {z.name for z in scenario.topology.zones}
 
     # ------------------------------------------------------------------ the dispatcher
 
