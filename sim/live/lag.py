@@ -33,6 +33,10 @@ import numpy as np
 
 #: Samples kept per series (a long run keeps the most recent).
 _KEEP = 200_000
+#: The shortest period (wall s) of any live loop — heartbeats, health rounds, probes: at a
+#: time-scale that asks for faster the run cannot keep up anyway, and spinning loops would
+#: only take the CPU from the rest.
+MIN_PERIOD_S = 0.005
 
 
 @dataclass(frozen=True)

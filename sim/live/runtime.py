@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
-from sim.live.lag import LagBudget, LagMonitor
+from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import AgentSpec, LocalProcessProvisioner
 from sim.live.records import build_records
 from sim.live.transport import (
@@ -212,7 +212,9 @@ class _Run:
         self.world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
         health = scenario.health
         scale = options.time_scale
-        self.heartbeat_s = options.heartbeat_s or health.interval / scale / 2
+        # Never faster than every 5 ms: at a time-scale where that is too slow the run
+        # cannot keep up anyway, and agents spinning on heartbeats only make it worse.
+        self.heartbeat_s = options.heartbeat_s or max(MIN_PERIOD_S, health.interval / scale / 2)
         # A dead agent's task comes back once it has certainly been declared dead.
         self.ack_wait_s = max(0.5, (health.threshold + 1) * health.interval / scale)
         self.provisioner = LocalProcessProvisioner(
@@ -378,7 +380,7 @@ class _Run:
     async def _probe(self) -> None:
         """Event-loop lag: how late a short sleep wakes; each wake is one lag sample."""
         loop = asyncio.get_running_loop()
-        period = min(0.05, max(0.005, self.lag.budget.budget_wall_s / 2))
+        period = min(0.05, max(MIN_PERIOD_S, self.lag.budget.budget_wall_s / 2))
         while True:
             due = loop.time() + period
             await asyncio.sleep(period)

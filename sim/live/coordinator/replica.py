@@ -45,7 +45,7 @@ from sim.live.coordinator.state import (
     ScenarioTime,
 )
 from sim.live.dispatch import Dispatch, LiveTask
-from sim.live.lag import LagBudget, LagMonitor
+from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.metrics.collector import MetricsCollector
 from sim.scenario.schema import Scenario
@@ -228,7 +228,7 @@ class Coordinator:
         await self.take_over()
         assert self.follow is not None
         s, scale = self.scenario, self.config.clock.scale
-        interval_wall = s.health.interval / scale
+        interval_wall = max(MIN_PERIOD_S, s.health.interval / scale)
         loops = [
             self.follow.follow(),
             self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew()),
