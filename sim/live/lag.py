@@ -16,8 +16,8 @@ books (no clock, no I/O: the shell passes wall times in):
   coordinator handling it.
 
 At each probe tick the largest current lag is one sample. The run is
-*behind* when the median sample over a trailing window (at least a few
-health intervals and two wall seconds, or the whole run when it is shorter)
+*behind* when the median sample over a trailing window (at least six
+health intervals and five wall seconds, or the whole run when it is shorter)
 exceeds the budget, stated in scenario seconds (a fraction of the health
 interval). A one-off stall (a GC pause, a broker restart) moves the median
 of a window very little; a machine that cannot keep up moves it for good.
@@ -50,8 +50,13 @@ class LagBudget:
 
     @classmethod
     def for_interval(cls, time_scale: float, interval_s: float, fraction: float = 0.5) -> LagBudget:
-        """The budget for a health interval: *fraction* of it, judged over >= 3 intervals."""
-        window = max(3.0 * interval_s / time_scale, 2.0)
+        """The budget for a health interval: *fraction* of it, judged over >= 6 intervals.
+
+        The window is at least five wall seconds: a neighbour taking the CPU for a
+        second or two (a CI machine, a GC pause, a broker restart) is not a machine
+        that cannot keep up; a backlog that keeps growing is.
+        """
+        window = max(6.0 * interval_s / time_scale, 5.0)
         return cls(time_scale, fraction * interval_s, fraction, window)
 
     @property

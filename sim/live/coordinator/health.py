@@ -124,7 +124,7 @@ class HealthCheck:
             doc = entries[key].document()
             view = books.agents.get(key)
             beat_wall = float(doc["wall"])
-            if doc["status"] != "offline":  # a stopped agent's last beat only ages
+            if view is None or beat_wall > view.last_beat_wall:  # a new beat: how long it took
                 self.lag.heartbeat_age(read - beat_wall)
             if view is None:
                 if doc["status"] == "offline":
