@@ -280,7 +280,7 @@ def profile_burst(agents: int, tasks: int) -> str:
 def _area(filename: str) -> str:
     for marker, area in (
         ("sim/live/coordinator", "coordinator"),
-        ("sim/live/dispatch", "dispatch books"),
+        ("sim/policies/dispatch", "dispatch core"),
         ("sim/live/agent", "simulated agents"),
         ("sim/live/transport", "transport helpers"),
         ("sim/policies", "policies"),

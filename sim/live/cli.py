@@ -35,6 +35,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     run.add_argument("--webhook", help="URL that page_oncall / notify_slack alerts POST to")
     run.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     run.add_argument("--grace", type=float, default=60.0, help="wall s to finish work at the end")
+    run.add_argument(
+        "--lag-budget",
+        type=float,
+        default=0.5,
+        metavar="FRACTION",
+        help="sustained lag allowed, as a fraction of the health interval (default 0.5)",
+    )
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     run.add_argument("--out", type=Path, help="output directory (default reports/<name>-live/)")
     run.add_argument("--no-report", action="store_true")
@@ -79,6 +86,8 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
         overrides.append(f"duration={args.duration}")
     if args.time_scale <= 0:
         raise UserError(f"--time-scale: expected a positive number, got {args.time_scale}")
+    if not args.lag_budget > 0:
+        raise UserError(f"--lag-budget: expected a positive fraction, got {args.lag_budget}")
     if args.agents is not None and args.agents < 1:
         raise UserError(f"--agents: expected at least 1, got {args.agents}")
     scenario = scaled_scenario(load_scenario(args.scenario, overrides), args.agents)
@@ -91,6 +100,7 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
         webhook_url=args.webhook,
         metrics_port=args.metrics_port,
         grace_s=args.grace,
+        lag_budget=args.lag_budget,
         log_dir=out_dir / "agent-logs",
         agents_mode=args.agents_mode,
     )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
+from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import (
     AGENTS_PER_LINK,
     AgentSpec,
@@ -95,6 +96,12 @@ class LiveOptions:
     agents_mode: str = "process"
     #: The embedded broker's JetStream ``sync_interval`` (see EmbeddedServer).
     broker_sync: str = "always"
+    #: Sustained lag allowed, as a fraction of the health interval (scenario time): beyond
+    #: it the run stops with one line saying the largest time-scale it sustained.
+    lag_budget: float = 0.5
+    #: Test hook: (from, to, wall s) — every health round in [from, to) (scenario s) blocks
+    #: the event loop that long between reading the heartbeats and judging them.
+    loop_stalls: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass
@@ -225,7 +232,9 @@ class _Run:
         self.world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
         health = scenario.health
         scale = options.time_scale
-        self.heartbeat_s = options.heartbeat_s or health.interval / scale / 2
+        # Never faster than every 5 ms: at a time-scale where that is too slow the run
+        # cannot keep up anyway, and agents spinning on heartbeats only make it worse.
+        self.heartbeat_s = options.heartbeat_s or max(MIN_PERIOD_S, health.interval / scale / 2)
         # A dead agent's task comes back once it has certainly been declared dead.
         self.ack_wait_s = max(0.5, (health.threshold + 1) * health.interval / scale)
         self.provisioner: Provisioner
@@ -256,6 +265,9 @@ class _Run:
                 f"agents mode: expected process or simulated, got {options.agents_mode!r}"
             )
         self.coordinators: list[tuple[Coordinator, asyncio.Task[None]]] = []
+        budget = LagBudget.for_interval(scale, health.interval, options.lag_budget)
+        #: One lag book for the process: coordinators and this runtime share its event loop.
+        self.lag = LagMonitor(budget)
         #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
         self._background: list[asyncio.Task[None]] = []
 
@@ -293,16 +305,18 @@ class _Run:
             self._start_coordinator()
         driver = asyncio.create_task(self._drive(js, clock))
         chaos = asyncio.create_task(self._chaos(js, clock))
+        probe = asyncio.create_task(self._probe())
+        behind: str | None = None
         try:
-            await driver
-            await asyncio.sleep(clock.until(scenario.duration))
-            if options.drain:
-                await self._wait_done(options.grace_s)
+            behind = await self._until_behind(self._main(driver, clock))
         finally:
             chaos.cancel()
+            probe.cancel()
+            driver.cancel()
             for pending in self._background:
                 pending.cancel()
-            await asyncio.gather(chaos, *self._background, return_exceptions=True)
+            await asyncio.gather(driver, chaos, probe, *self._background, return_exceptions=True)
+        behind = behind or self.lag.behind(time.time(), whole_run=True)
         end_s = max(scenario.duration, clock.now())
         webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
         await nc.publish(BROADCAST, b"stop")
@@ -316,6 +330,8 @@ class _Run:
         metric_rows = await read_all(js, METRICS, "orch.metric")
         queues = await task_streams(js)
         await nc.close()
+        if behind is not None:
+            raise LiveError(behind)  # no records: a run that could not keep up means nothing
         live = self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)
         live.task_streams = queues
         return live
@@ -365,6 +381,7 @@ class _Run:
             "duplicates_ignored": records.duplicates,
             "end_s": end_s,
             "webhooks": len(webhooks),
+            "lag": self.lag.figures(),
         }
         result = RunResult(
             scenario=scenario,
@@ -381,6 +398,39 @@ class _Run:
         )
         return LiveRun(summary, result, webhooks, wall, drained=records.drained)
 
+    # ------------------------------------------------------------------ lag
+
+    async def _main(self, driver: asyncio.Task[None], clock: Clock) -> None:
+        await driver
+        await asyncio.sleep(clock.until(self.scenario.duration))
+        if self.options.drain:
+            await self._wait_done(self.options.grace_s)
+
+    async def _until_behind(self, main: Awaitable[None]) -> str | None:
+        """Run *main*; stop it early, with the lag message, once the run is behind for good."""
+        work = asyncio.ensure_future(main)
+        try:
+            while not work.done():
+                await asyncio.wait({work}, timeout=0.25)
+                message = self.lag.behind(time.time())
+                if message is not None and not work.done():
+                    return message
+            work.result()
+            return None
+        finally:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+
+    async def _probe(self) -> None:
+        """Event-loop lag: how late a short sleep wakes; each wake is one lag sample."""
+        loop = asyncio.get_running_loop()
+        period = min(0.05, max(MIN_PERIOD_S, self.lag.budget.budget_wall_s / 2))
+        while True:
+            due = loop.time() + period
+            await asyncio.sleep(period)
+            self.lag.loop(loop.time() - due)
+            self.lag.tick(time.time())
+
     # ------------------------------------------------------------------ pieces
 
     def _start_coordinator(self) -> Coordinator:
@@ -391,6 +441,8 @@ class _Run:
             lease_s=self.options.lease_s,
             webhook_url=self.options.webhook_url,
             metrics_port=self.options.metrics_port,
+            lag=self.lag,
+            stalls=tuple(self.options.loop_stalls),
         )
         name = f"coord-{len(self.coordinators)}-{secrets.token_hex(2)}"
         coordinator = Coordinator(

@@ -64,6 +64,11 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+# Re-exported: the agents and the runtime read them from here.
+from sim.live.broker import DEDUPE_WINDOW_S as DEDUPE_WINDOW_S
+from sim.live.broker import decode as decode
+from sim.live.broker import encode as encode
+
 SUBMIT, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_RESULTS", "ORCH_EVENTS"
 #: Prefix of the per-zone work-queue streams (``ORCH_TASKS_<zone>``).
 TASKS_PREFIX = "ORCH_TASKS_"
@@ -77,9 +82,6 @@ BROADCAST = "orch.broadcast"
 #: coordinator would learn from a zone's silence, told at once since live zones have no
 #: coordinator process of their own to fall silent.
 ZONES_DOWN_KEY = "zones_down"
-#: How long JetStream remembers a message id: a coordinator re-dispatching after a
-#: takeover or a broker restart cannot enqueue a task twice within it.
-DEDUPE_WINDOW_S = 3600.0
 #: Consumers a zone's work-queue stream allows: one per agent of the zone. Stated on the
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").
@@ -116,17 +118,6 @@ def agent_consumer(agent_id: str) -> str:
 
 def control_subject(agent_id: str) -> str:
     return f"orch.ctl.{agent_id}"
-
-
-def encode(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
-def decode(data: bytes) -> dict[str, Any]:
-    value = json.loads(data)
-    if not isinstance(value, dict):
-        raise ValueError("expected a JSON object")
-    return value
 
 
 # --------------------------------------------------------------------------- the server
@@ -465,8 +456,11 @@ class StreamReader:
             )
         return self._sub
 
-    async def read(self, batch: int = 256, timeout_s: float = 0.5) -> list[Msg]:
-        """The next messages (possibly none); acked, since a reader's state is rebuilt anew."""
+    async def read(
+        self, batch: int = 256, timeout_s: float = 0.5, *, ack: bool = True
+    ) -> list[Msg]:
+        """The next messages (possibly none); acked unless *ack* is false (a reader's state
+        is rebuilt anew, so it need not hold them)."""
         try:
             sub = await self._subscription()
             messages = await sub.fetch(batch, timeout=timeout_s)
@@ -478,9 +472,10 @@ class StreamReader:
             self._sub = None  # the broker restarted or the consumer vanished: bind again
             await asyncio.sleep(0.1)
             return []
-        for message in messages:
-            with contextlib.suppress(Exception):
-                await message.ack()
+        if ack:
+            for message in messages:
+                with contextlib.suppress(Exception):
+                    await message.ack()
         return messages
 
     async def close(self) -> None:

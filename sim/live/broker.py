@@ -1,0 +1,141 @@
+"""The Broker seam: the few things the live coordinator asks of a message broker.
+
+Like httpx's transports, the coordinator meets the world through one narrow
+interface, so its logic runs the same on NATS JetStream
+(:class:`sim.live.nats_broker.NatsBroker`, the real thing) and in memory
+(:class:`sim.live.memory_broker.MemoryBroker`, for tests without a server).
+What the coordinator needs, and no more:
+
+* **publish** a JSON document to a stream's subject, with an optional message
+  id: a second publish of the same id within the dedupe window is dropped
+  (that is what makes a re-dispatch after a takeover idempotent);
+* **notify**: a plain core publish on a control subject (no stream, no
+  acknowledgement: ``drain`` to one agent);
+* **key-value buckets**: get, put, create (fails if the key exists),
+  compare-and-set update on the entry's revision (fails if it moved), delete,
+  keys, and every entry at once (one read of a fleet's heartbeats instead of
+  one round trip per agent);
+* **follow** a stream with a durable consumer from its first message: read a
+  batch (acknowledged on read unless asked otherwise), ack; the last sequence
+  of a stream (how far a catch-up must read); **read_all** of a stream;
+* **purge** a subject of a work-queue stream and **delete a consumer** (a dead
+  agent's queue is retired).
+
+Failures: a compare-and-set that loses raises :class:`CasFailed`; a key that
+is not there is ``None`` from ``kv_get``; anything else (the broker is down)
+raises whatever the implementation raises, and callers treat it as "no
+answer now".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: How long a message id is remembered: a coordinator re-dispatching after a takeover or
+#: a broker restart cannot enqueue a task twice within it (wall seconds).
+DEDUPE_WINDOW_S = 3600.0
+
+
+class CasFailed(Exception):
+    """A create on a key that exists, or an update on a revision that is no longer the last."""
+
+
+@dataclass(frozen=True)
+class KvEntry:
+    """One key's latest value and the revision a compare-and-set must name."""
+
+    key: str
+    value: bytes
+    revision: int
+
+    def document(self) -> dict[str, Any]:
+        return decode(self.value or b"{}")
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    """A message read from a stream: its place in the stream and how often it was delivered."""
+
+    subject: str
+    data: bytes
+    sequence: int  # the stream's sequence number, 1-based
+    delivered: int = 1  # 1 on the first delivery, more on a redelivery
+
+    def document(self) -> dict[str, Any]:
+        return decode(self.data)
+
+
+class Follower(Protocol):
+    """A durable consumer on one stream (filtered to one subject pattern)."""
+
+    async def read(self, batch: int, timeout_s: float, *, ack: bool = True) -> list[StreamMessage]:
+        """Up to *batch* next messages, waiting at most *timeout_s* for the first (may be [])."""
+        ...
+
+    async def ack(self, message: StreamMessage) -> None:
+        """Acknowledge a message read with ``ack=False`` (a work queue then forgets it)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop following and delete the consumer (a reader's state is rebuilt anew)."""
+        ...
+
+
+class Broker(Protocol):
+    """What the live coordinator needs from a broker (see the module docstring)."""
+
+    async def publish(
+        self, subject: str, document: dict[str, Any], msg_id: str | None = None
+    ) -> None: ...
+
+    async def notify(self, subject: str, data: bytes) -> None: ...
+
+    async def kv_get(self, bucket: str, key: str) -> KvEntry | None: ...
+
+    async def kv_put(self, bucket: str, key: str, value: bytes) -> int: ...
+
+    async def kv_create(self, bucket: str, key: str, value: bytes) -> int: ...
+
+    async def kv_update(self, bucket: str, key: str, value: bytes, revision: int) -> int: ...
+
+    async def kv_delete(self, bucket: str, key: str) -> None: ...
+
+    async def kv_keys(self, bucket: str) -> list[str]: ...
+
+    async def kv_entries(self, bucket: str) -> dict[str, KvEntry]: ...
+
+    def follow(self, stream: str, subject: str, durable: str) -> Follower: ...
+
+    async def last_sequence(self, stream: str) -> int: ...
+
+    async def read_all(self, stream: str, subject: str) -> list[dict[str, Any]]: ...
+
+    async def purge(self, stream: str, subject: str) -> None: ...
+
+    async def delete_consumer(self, stream: str, durable: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    value = json.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)

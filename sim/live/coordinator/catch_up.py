@@ -1,0 +1,121 @@
+"""Stream catch-up and follow: how a primary rebuilds its books and then keeps up.
+
+Scenario: a coordinator takes the lease. It reads ``ORCH_RESULTS`` from the
+first message (attempts started, ended, assigned), then checks the fleet's
+heartbeats (the pools, before anything is placed), then reads
+``ORCH_SUBMIT`` from the first message. Only what is unfinished goes out
+again: a task the streams show assigned to an agent still in its pool stays
+there (its subject holds it); the rest is placed anew. Dispatch is idempotent
+(a message id per assignment) and so is completion (a task id counts once),
+so a takeover resumes exactly where the broker is. Then it follows both
+streams, handing each message to intake as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sim.live.broker import Broker, Follower
+from sim.live.coordinator.intake import Intake
+from sim.live.coordinator.state import Books, ScenarioTime
+from sim.live.lag import LagMonitor
+from sim.live.transport import RESULTS, SUBMIT
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def stamp(doc: dict[str, Any]) -> float | None:
+    """The scenario time a stream message was written at (its own time field), if any."""
+    for key in ("end_s", "start_s", "assign_s", "dispatch_s", "arrival_s"):
+        value = doc.get(key)
+        if value is not None:
+            return float(value)
+    return None
+
+
+class StreamFollow:
+    """Catch-up, then follow, of the results and submissions streams (module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        broker: Broker,
+        books: Books,
+        intake: Intake,
+        time: ScenarioTime,
+        lag: LagMonitor,
+    ) -> None:
+        self.name, self.broker, self.books, self.intake = name, broker, books, intake
+        self.time, self.lag = time, lag
+        suffix = secrets.token_hex(3)
+        self.results: Follower = broker.follow(RESULTS, "orch.result", f"co_{name}_r_{suffix}")
+        self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
+        #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
+        self.following_from = float("inf")
+
+    async def catch_up(self, check_health: Callable[[], Awaitable[None]]) -> None:
+        """Results first, then the fleet, then submissions (see the module docstring)."""
+        self.books.catching_up = True
+        try:
+            await self.read_through(self.results, self.intake.on_result, RESULTS)
+        finally:
+            self.books.catching_up = False
+        await check_health()  # the pools, before anything is placed
+        await self.read_through(self.submits, self.intake.on_submit, SUBMIT)
+        self.books.recovered.clear()
+        self.following_from = self.time.raw()
+
+    async def read_through(self, follower: Follower, handle: Handler, stream: str) -> None:
+        """Feed *handle* every message of *stream* up to its last one now."""
+        last = await self.broker.last_sequence(stream)
+        seen = 0
+        while seen < last:
+            batch = await follower.read(512, 0.5)
+            for message in batch:
+                seen = max(seen, message.sequence)
+                await handle(message.document())
+            if not batch:
+                last = await self.broker.last_sequence(stream)
+
+    async def pump(self) -> int:
+        """Handle whatever both streams hold now, without waiting (tests step with this)."""
+        handled = 0
+        for follower, handle in self._pairs():
+            while batch := await follower.read(256, 0.0):
+                for message in batch:
+                    await self._handle(handle, message.document())
+                handled += len(batch)
+        return handled
+
+    async def follow(self) -> None:
+        """Follow both streams until cancelled."""
+
+        async def one(follower: Follower, handle: Handler) -> None:
+            # A pull for one message returns the moment it is stored; a pull for many waits
+            # out its whole timeout for the rest (nats-py), which held every lone submission
+            # back by up to that long. So: block for one, then take what is already there.
+            while True:
+                first = await follower.read(1, 0.5)
+                for message in first:
+                    await self._handle(handle, message.document())
+                if first:
+                    for message in await follower.read(256, 0.002):
+                        await self._handle(handle, message.document())
+
+        await asyncio.gather(*(one(f, h) for f, h in self._pairs()))
+
+    async def _handle(self, handle: Handler, doc: dict[str, Any]) -> None:
+        written = stamp(doc)
+        if written is not None and written >= self.following_from:
+            self.lag.follow(self.time.raw() - written)
+        await handle(doc)
+
+    def _pairs(self) -> list[tuple[Follower, Handler]]:
+        return [(self.results, self.intake.on_result), (self.submits, self.intake.on_submit)]
+
+    async def close(self) -> None:
+        await self.results.close()
+        await self.submits.close()

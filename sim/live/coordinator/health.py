@@ -1,0 +1,229 @@
+"""Health: heartbeats in ``orch_agents`` → pool membership and the scenario's failure detector.
+
+Scenario: every health interval the primary reads the fleet's heartbeats in
+one pass. A new agent joins its pool; one that went offline leaves it; one
+the detector declares dead leaves it too and what it held is placed anew.
+The detector is the scenario's (``health.detector``): the spec's consecutive
+failed checks, or φ accrual on the heartbeats' own times — built by
+``sim.world.policy_set.failure_detector``, as the simulator builds it.
+
+The coordinator's own lag must never read as an agent's death:
+
+* a heartbeat's freshness is judged against the wall time the coordinator
+  *asked* for it, not the time it got round to judging (on a busy machine
+  the two differ by more than a check);
+* a round that woke late (by more than the slack between the heartbeat
+  period, half an interval, and the freshness limit, three quarters) gives
+  no failed verdict: it abstains, and says so to the lag books;
+* so does a round in which the fleet's heartbeats are stale *together*
+  (the lower median age beyond the limit): that is the machine, not the
+  agents, and it counts as lag.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+from sim.live.broker import Broker
+from sim.live.coordinator.intake import Intake
+from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
+from sim.live.lag import LagMonitor
+from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
+from sim.policies.health import FailureDetector, HealthState, HealthTransition, PhiAccrualDetector
+from sim.policies.resilience import BreakerBoard
+from sim.policies.routing import ZoneRouter
+from sim.scenario.schema import Scenario
+
+#: A heartbeat older than this many intervals when read is a failed check (agents beat
+#: twice per interval).
+FRESH_INTERVALS = 0.75
+#: A round that woke later than this many intervals abstains: the heartbeat period is half
+#: an interval, so later than 3/4 - 1/2 a fresh agent's beat may already look stale.
+LATE_INTERVALS = FRESH_INTERVALS - 0.5
+
+
+class Verdicts:
+    """The detector, fed as its kind needs: check results, or heartbeats and φ checks."""
+
+    def __init__(self, detector: FailureDetector) -> None:
+        self.detector = detector
+        self.phi = isinstance(detector, PhiAccrualDetector)
+        self.suspected: set[str] = set()
+        self._last_beat: dict[str, float] = {}
+
+    def judge(
+        self, agent_id: str, now: float, ok: bool, beat_s: float | None, abstain: bool
+    ) -> HealthTransition | None:
+        """One round for one agent: *ok* (fresh), its last beat's time, whether to abstain."""
+        transition: HealthTransition | None = None
+        if self.phi:
+            last = self._last_beat.get(agent_id)
+            if beat_s is not None and (last is None or beat_s > last):
+                self._last_beat[agent_id] = beat_s
+                transition = self.detector.observe(agent_id, beat_s, True)
+            if not abstain:
+                at = max(now, self._last_beat.get(agent_id, now))
+                transition = self.detector.observe(agent_id, at, False) or transition
+        elif ok or not abstain:
+            transition = self.detector.observe(agent_id, now, ok)
+        if transition is not None:
+            if transition.to_state is HealthState.UNHEALTHY:
+                self.suspected.add(agent_id)
+            else:
+                self.suspected.discard(agent_id)
+        return transition
+
+
+class HealthCheck:
+    """Heartbeats, the detector and zone outages (see the module docstring)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        books: Books,
+        intake: Intake,
+        broker: Broker,
+        time_: ScenarioTime,
+        event: EventLog,
+        detector: FailureDetector,
+        router: ZoneRouter,
+        breakers: BreakerBoard | None,
+        lag: LagMonitor,
+        stalls: tuple[tuple[float, float, float], ...] = (),
+    ) -> None:
+        self.scenario, self.books, self.intake, self.broker = scenario, books, intake, broker
+        self.time, self.event, self.router, self.breakers = time_, event, router, breakers
+        self.verdicts = Verdicts(detector)
+        self.lag = lag
+        self.interval_wall = scenario.health.interval / time_.clock.scale
+        self._stalls = stalls
+
+    @property
+    def wall(self) -> Callable[[], float]:
+        return self.time.wall
+
+    async def check_health(self, late_wall_s: float = 0.0) -> None:
+        """One round of health checks (*late_wall_s*: how late the round woke).
+
+        Pool membership follows: a new agent joins the balancer (and its free
+        slots take queued work), one that is declared dead or goes offline
+        leaves it, and the tasks it held are placed anew.
+        """
+        now = self.time.now()
+        asked = self.wall()
+        try:
+            entries = await self.broker.kv_entries(AGENTS_BUCKET)
+        except Exception:
+            return  # broker unavailable: no verdicts on missing data
+        read = self.wall()
+        self._stall(now)
+        books = self.books
+        for key in sorted(entries):  # join order is round robin's order: make it reproducible
+            doc = entries[key].document()
+            view = books.agents.get(key)
+            beat_wall = float(doc["wall"])
+            if view is None or beat_wall > view.last_beat_wall:  # a new beat: how long it took
+                self.lag.heartbeat_age(read - beat_wall)
+            if view is None:
+                if doc["status"] == "offline":
+                    continue  # an agent that left before this coordinator saw it
+                view = AgentView(key, doc["zone"], doc["category"])
+                view.slots = int(doc.get("slots", 1))
+                view.speed = float(doc.get("speed", 1.0))
+                view.last_beat_wall = beat_wall
+                books.agents[key] = view
+                books.requested.pop(key, None)
+                await self.event("agent_joined", key, zone=view.zone, category=view.category)
+                await self.intake.join(view)
+            view.status, view.in_flight = doc["status"], int(doc["in_flight"])
+            view.slots = int(doc.get("slots", 1))
+            view.last_beat_wall = max(view.last_beat_wall, beat_wall)
+        limit = FRESH_INTERVALS * self.interval_wall
+        abstain = self._abstain(late_wall_s, asked, limit)
+        for view in list(books.agents.values()):
+            if view.status == "offline":
+                if view.healthy:
+                    view.healthy = False
+                    await self.event("agent_left", view.agent_id, reason="drained")
+                    await self.intake.gone(view)
+                continue
+            seen = view.agent_id in entries
+            ok = seen and asked - view.last_beat_wall <= limit
+            beat_s = self.time.at_wall(view.last_beat_wall) if seen else None
+            transition = self.verdicts.judge(view.agent_id, now, ok, beat_s, abstain)
+            down = transition is not None and transition.to_state is HealthState.UNHEALTHY
+            if down and view.healthy:
+                assert transition is not None
+                await self._declare_dead(view, now, transition.reason)
+            elif (
+                ok
+                and not view.healthy
+                and view.zone not in self.router.down
+                and view.agent_id not in self.verdicts.suspected
+            ):
+                view.healthy = True  # back under the same id (restarted): a pool member again
+                view.draining = False
+                await self.event("agent_rejoined", view.agent_id, zone=view.zone)
+                await self.intake.join(view)
+
+    def _abstain(self, late_wall_s: float, asked: float, limit: float) -> bool:
+        """Whether this round may declare no one dead: it ran late, or the fleet is stale."""
+        ages = [
+            asked - v.last_beat_wall
+            for v in self.books.agents.values()
+            if v.healthy and v.status != "offline" and v.zone not in self.router.down
+        ]
+        stale = statistics.median_low(ages) if ages else 0.0
+        if stale > limit:
+            self.lag.fleet_stale(stale - 0.5 * self.interval_wall)
+        if late_wall_s > LATE_INTERVALS * self.interval_wall or stale > limit:
+            self.lag.abstained()
+            return True
+        return False
+
+    async def _declare_dead(self, view: AgentView, now: float, reason: str) -> None:
+        view.healthy = False
+        last_s = self.time.at_wall(view.last_beat_wall)
+        held = self.intake.held(view.agent_id)
+        if self.breakers is not None:
+            self.breakers.record_failure(view.zone, self.time.now())
+        await self.event(
+            "agent_detected",
+            view.agent_id,
+            detect_s=now - last_s,
+            redistributed=held,
+            zone=view.zone,
+            reason=reason,  # the detector's own words: which detector judged, and how
+        )
+        await self.intake.gone(view)
+
+    def _stall(self, now: float) -> None:
+        """The test hook: block the event loop mid-round in a round inside a stall window."""
+        for start, end, wall_s in self._stalls:
+            if start <= now < end:
+                time.sleep(wall_s)  # deliberately blocking: the whole process falls behind
+                return
+
+    async def check_zones(self) -> None:
+        """Zones declared dark (chaos ``zone_outage``): route around them until they are back.
+
+        A zone going down takes its agents out of their pools at once and
+        places what they held and what waited in its queues elsewhere, as the
+        simulator's failover does when a zone is declared dead.
+        """
+        entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
+        down = set(entry.document().get("zones", [])) if entry is not None else set()
+        for zone in sorted(down - self.router.down):
+            if zone not in self.router.zones:
+                continue
+            self.router.mark_down(zone)
+            await self.event("zone_down", zone)
+            for view in [a for a in self.books.agents.values() if a.zone == zone and a.healthy]:
+                view.healthy = False
+                await self.intake.gone(view)
+            await self.intake.evacuate_stranded()
+        for zone in sorted(self.router.down - down):
+            self.router.mark_up(zone)
+            await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume

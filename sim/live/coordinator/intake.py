@@ -1,0 +1,351 @@
+"""Intake: submissions in, tasks out to agents, results back — every call to the dispatcher.
+
+Scenario: a submission arrives on ``orch.submit``. A task is routed to a
+zone (``ZoneRouter``) and to an agent by the scenario's load balancer, or
+waits in its pool's queue; a DAG job's ready nodes go out in upward-rank
+order (``DagProgress``). The chosen agent's work-queue subject (on its zone's
+stream) carries the task. Results come back on ``orch.result``: a start
+moves the attempt in flight, an end frees the slot (which pulls the next
+queued task), counts a completion once per task id and releases DAG
+successors. When an agent dies or leaves, what it held is placed anew and
+pools left without agents send their queues to the nearest staffed zone.
+
+Every decision is the dispatch core's (``sim.policies.dispatch``, the one the
+simulator runs):
+this module is the one place that calls it, so the coordinator's other parts
+speak of agents joining and leaving, never of queues.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.live.broker import Broker
+from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
+from sim.live.task import LiveTask
+from sim.live.transport import agent_consumer, agent_subject, tasks_stream
+from sim.metrics.collector import MetricsCollector
+from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
+from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
+from sim.policies.resilience import BreakerBoard
+from sim.policies.types import AgentInfo
+from sim.scenario.schema import Scenario
+
+
+class Intake:
+    """Submissions, dispatch and results (see the module docstring)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        books: Books,
+        dispatcher: DispatchCore[LiveTask],
+        broker: Broker,
+        time: ScenarioTime,
+        event: EventLog,
+        breakers: BreakerBoard | None,
+        collector: MetricsCollector,
+    ) -> None:
+        self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
+        self.broker, self.time, self.event, self.breakers = broker, time, event, breakers
+        #: Told of every finished task (latency and wait per zone).
+        self.collector = collector
+        self.queue_limit = scenario.topology.specialist.queue_limit
+        self.zones = {z.name for z in scenario.topology.zones}
+
+    # ------------------------------------------------------------------ the dispatcher
+
+    async def join(self, view: AgentView) -> None:
+        """A new (or returning) agent joins its pool; its free slots take queued work."""
+        await self.send_all(self.dispatcher.join(self._info(view)))
+
+    def drain_choice(self, zone: str, category: str) -> str | None:
+        """The pool's agent to drain on a scale-down: the idlest (the core's choice)."""
+        return self.dispatcher.drain_choice(zone, category)
+
+    def withdraw(self, agent_id: str) -> None:
+        """Draining: no new work for the agent; it finishes what it holds."""
+        self.dispatcher.drain(agent_id)
+
+    def held(self, agent_id: str) -> int:
+        return self.dispatcher.load(agent_id)
+
+    def pool_size(self, zone: str, category: str) -> int:
+        return self.dispatcher.pool_size(zone, category)
+
+    async def gone(self, view: AgentView) -> None:
+        """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
+        await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
+        await self.evacuate_stranded()
+        # Best effort: left behind, the tasks would only run again should the agent come
+        # back under its id, and a second end of a task is ignored.
+        stream = tasks_stream(view.zone)
+        try:
+            await self.broker.purge(stream, agent_subject(view.zone, view.agent_id))
+            await self.broker.delete_consumer(stream, agent_consumer(view.agent_id))
+        except Exception as exc:
+            print(f"retiring {view.agent_id}'s queue: {exc!r}")
+
+    async def dispatch(self, task: LiveTask) -> None:
+        """Place a task: zone routing, then the load balancer's agent or the pool's queue."""
+        now = self.time.now()
+        recovered = self.books.recovered.pop(task.task_id, None)
+        if recovered is not None:
+            task.attempts = max(task.attempts, recovered[1] + 1)
+            if recovered[0] in self.dispatcher.members:
+                self.dispatcher.adopt(task, recovered[0])  # still on that agent's subject
+                task.dispatched = True
+                return
+        assignment = self._route(task, now)
+        if not task.dispatched:
+            task.dispatched = True
+            document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
+            document["dispatch_s"] = now
+            await self.broker.publish("orch.result", document, f"d.{task.task_id}")
+        if assignment is not None:
+            await self.send(assignment)
+
+    async def reroute(self, tasks: list[LiveTask], agent_id: str) -> None:
+        """Place again the tasks *agent_id* held when it died or went offline.
+
+        Each goes again within the retry budget, avoiding the lost agent (the
+        core's call); past the budget it fails for good, published as a
+        result so the records show it.
+        """
+        for task in tasks:
+            if task.done:
+                continue
+            if not self.dispatcher.retry(task, agent_id):
+                await self.fail_for_good(task, agent_id, RETRIES_EXHAUSTED)
+                continue
+            assignment = self._route(task, self.time.now())
+            if assignment is not None:
+                await self.send(assignment)
+
+    async def fail_for_good(self, task: LiveTask, agent_id: str, reason: str) -> None:
+        """The task's end: a failed result under the next attempt number, with its reason."""
+        now = self.time.now()
+        document = {
+            "kind": "end",
+            "task_id": task.task_id,
+            "attempt": task.attempts,
+            "agent": agent_id,
+            "zone": task.zone or task.home_zone,
+            "outcome": "failed",
+            "reason": reason,
+            "start_s": now,
+            "end_s": now,
+        }
+        await self.broker.publish("orch.result", document, f"e.{task.task_id}.{task.attempts}")
+
+    async def evacuate_stranded(self) -> None:
+        """Queues of pools with no agent go to the nearest zone staffed for the category."""
+        for zone, category in self.dispatcher.stranded_pools():
+            moved = self.dispatcher.evacuate(zone, category)
+            if moved:
+                await self.event("pool_evacuated", zone, category=category, tasks=len(moved))
+            for task in moved:
+                assignment = self._route(task, self.time.now())
+                if assignment is not None:
+                    await self.send(assignment)
+
+    def _route(self, task: LiveTask, now: float) -> Assignment[LiveTask] | None:
+        """The core's route, with the zone it chose kept on the task (as the simulator's shell
+        keeps ``Task.zone``): the dispatch record and the per-zone queue depth read it."""
+        zone = self.dispatcher.home_zone(task, now)
+        task.zone = zone
+        return self.dispatcher.receive(task, zone, now)
+
+    def _info(self, view: AgentView) -> AgentInfo:
+        return AgentInfo(
+            view.agent_id,
+            view.category,
+            view.zone,
+            speed=view.speed,
+            slots=view.slots,
+            capacity=view.slots + self.queue_limit,
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, assignment: Assignment[LiveTask]) -> None:
+        """Put an assigned task on its agent's subject, then record the assignment.
+
+        In that order: a takeover between the two finds the task unrecorded and
+        places it again (run twice at worst, completed once), never recorded
+        and missing.
+        """
+        task, agent_id = assignment.task, assignment.agent_id
+        task.zone = assignment.zone  # where it runs: spilled or pulled across zones
+        number = task.attempts
+        task.attempts += 1
+        document = {
+            "task_id": task.task_id,
+            "job_id": task.job_id,
+            "node": task.node,
+            "category": task.category,
+            "work_s": task.work_s,
+            "arrival_s": task.arrival_s,
+            "attempt": number,
+        }
+        msg_id = f"t.{task.task_id}.{number}.{agent_id}"
+        # The agent's zone's stream: a task moved across zones is a new message on another
+        # stream, never a move inside one (what it left behind is purged with its agent).
+        await self.broker.publish(agent_subject(assignment.zone, agent_id), document, msg_id)
+        record = {
+            "kind": "assign",
+            "task_id": task.task_id,
+            "attempt": number,
+            "agent": agent_id,
+            "zone": assignment.zone,
+            "assign_s": self.time.now(),
+        }
+        await self.broker.publish("orch.result", record, f"a.{task.task_id}.{number}")
+
+    async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
+        for assignment in assignments:
+            await self.send(assignment)
+
+    # ------------------------------------------------------------------ submissions
+
+    async def on_submit(self, doc: dict[str, Any]) -> None:
+        books = self.books
+        if doc["kind"] == "task":
+            task = LiveTask(
+                int(doc["task_id"]), doc["category"], doc["zone"], doc["arrival_s"], doc["work_s"]
+            )
+            if task.task_id in books.tasks:
+                return
+            books.tasks[task.task_id] = task
+            books.counters.submitted += 1
+            if task.task_id in books.pending_done:
+                self._finished_before(task)
+                return
+            await self.dispatch(task)
+            return
+        job_id = int(doc["job_id"])
+        if job_id in books.jobs:
+            return
+        nodes = tuple(
+            DagNode(int(n["node"]), n["category"], float(n["work_s"])) for n in doc["nodes"]
+        )
+        edges = tuple(DagEdge(int(a), int(b), float(mb)) for a, b, mb in doc["edges"])
+        dag = Dag(doc.get("shape", "job"), nodes, edges)
+        plan = plan_dag(dag)
+        progress = DagProgress(plan, dag)
+        job = LiveJob(job_id, progress, {}, doc["arrival_s"])
+        books.jobs[job_id] = job
+        policy = self.scenario.policies.dag
+        for n in doc["nodes"]:
+            node = int(n["node"])
+            task = LiveTask(
+                int(n["task_id"]),
+                n["category"],
+                doc["zone"],
+                doc["arrival_s"],
+                float(n["work_s"]),
+                job_id,
+                node,
+                # As the simulator releases a node: queue priority and the critical path.
+                priority=plan.rank[node] if policy.order == "upward_rank" else 0.0,
+                critical=policy.critical_to_fastest and node in plan.critical,
+            )
+            books.tasks[task.task_id] = task
+            job.tasks[task.node] = task.task_id
+            books.counters.submitted += 1
+        # Nodes finished before a takeover complete in topological order, then the rest goes out.
+        ready = progress.ready()
+        while True:
+            finished = [n for n in ready if job.tasks[n] in books.pending_done]
+            if not finished:
+                break
+            for node in finished:
+                self._finished_before(books.tasks[job.tasks[node]])
+                ready = [r for r in ready if r != node] + progress.complete(node)
+        for node in ready:
+            await self.dispatch(books.tasks[job.tasks[node]])
+
+    # ------------------------------------------------------------------ results
+
+    async def on_result(self, doc: dict[str, Any]) -> None:
+        books = self.books
+        kind = doc["kind"]
+        task_id = int(doc["task_id"])
+        task = books.tasks.get(task_id)
+        if kind == "dispatch":
+            if task is not None:
+                task.dispatched = True
+            return
+        if kind == "assign":
+            if books.catching_up:
+                self._recover(task_id, str(doc["agent"]), int(doc["attempt"]))
+            return  # live, this coordinator booked it when it sent it
+        key = (task_id, int(doc["attempt"]))
+        if kind == "start":
+            books.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
+            if books.catching_up:
+                self._recover(task_id, str(doc["agent"]), key[1])
+            if task is not None:
+                task.attempts = max(task.attempts, key[1] + 1)
+                if not task.done:
+                    self.dispatcher.started(task, doc["agent"])
+                if not task.started:
+                    task.started = True
+                    books.counters.started += 1
+                    books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
+            return
+        books.in_flight.pop(key, None)
+        books.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
+        if not books.catching_up:
+            await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
+        if task is None:  # finished before this coordinator saw its submission (catch-up)
+            if task_id in books.pending_done:
+                books.counters.duplicates += 1  # it ended twice: counted once
+            else:
+                books.pending_done[task_id] = str(doc["outcome"])
+            books.recovered.pop(task_id, None)
+            return
+        await self._finished(task, doc)
+
+    def _finished_before(self, task: LiveTask) -> None:
+        """A task whose end the catch-up read first: done, counted once, not placed again."""
+        task.done = True
+        if self.books.pending_done[task.task_id] == "completed":
+            self.books.counters.completed += 1
+        else:
+            self.books.counters.failed += 1
+
+    def _recover(self, task_id: int, agent_id: str, number: int) -> None:
+        """A catch-up saw attempt *number* of the task on *agent_id*: the latest one wins."""
+        known = self.books.recovered.get(task_id)
+        if known is None or known[1] <= number:
+            self.books.recovered[task_id] = (agent_id, number)
+
+    async def _finished(self, task: LiveTask, doc: dict[str, Any]) -> None:
+        books = self.books
+        if task.done:
+            books.counters.duplicates += 1  # a redelivered task that had finished: not again
+            return
+        task.done = True
+        zone = doc["zone"]
+        latency = float(doc["end_s"]) - task.arrival_s
+        wait = float(doc["start_s"]) - task.arrival_s
+        if doc["outcome"] == "completed":
+            books.counters.completed += 1
+            if self.breakers is not None:
+                self.breakers.record_success(zone, self.time.now())
+            books.latencies.append(latency)
+            if zone in self.zones:
+                self.collector.task_finished(zone, latency, wait)
+        else:
+            books.counters.failed += 1
+            if zone in self.zones:
+                self.collector.task_finished(zone, latency, wait, failed=True)
+        if task.job_id >= 0 and task.job_id in books.jobs:
+            job = books.jobs[task.job_id]
+            for node in job.progress.complete(task.node):
+                released = books.tasks[job.tasks[node]]
+                # A node arrives when it is released, as in the simulator: its wait (and the
+                # autoscaler's avg_response_time) starts then, not at the job's arrival.
+                released.arrival_s = self.time.now()
+                await self.dispatch(released)

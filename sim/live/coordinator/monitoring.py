@@ -1,0 +1,128 @@
+"""Monitoring: every metrics interval, a sample, the alert rules and their actions.
+
+Scenario: at each multiple of ``metrics.interval`` the primary writes a
+global and a per-zone sample (the simulator's ``MetricsCollector``, fed the
+coordinator's view of the zones) to ``orch.metric`` and evaluates the
+scenario's alert rules on it. A firing ``scale_up_immediate`` forces the
+autoscaler up at once; ``page_oncall`` and ``notify_slack`` POST to the
+configured webhook (and only there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import urllib.request
+from typing import Any
+
+from sim.live.broker import Broker
+from sim.live.coordinator.scaling import Scaling
+from sim.live.coordinator.state import Books, EventLog, ScenarioTime
+from sim.metrics.collector import MetricsCollector, ZoneSnapshot
+from sim.policies.alerts import AlertEvaluator, alert_sample
+
+
+class Monitoring:
+    """Samples, alerts, webhooks (see the module docstring)."""
+
+    def __init__(
+        self,
+        books: Books,
+        broker: Broker,
+        time: ScenarioTime,
+        event: EventLog,
+        collector: MetricsCollector,
+        alerts: AlertEvaluator,
+        scaling: Scaling,
+        zones: tuple[str, ...],
+        control_agents: int,
+        *,
+        autoscale: bool,
+        webhook_url: str | None,
+    ) -> None:
+        self.books, self.broker, self.time, self.event = books, broker, time, event
+        self.collector, self.alerts, self.scaling = collector, alerts, scaling
+        self.zones, self.control_agents = zones, control_agents
+        self.autoscale, self.webhook_url = autoscale, webhook_url
+        self.webhooks_sent: list[dict[str, Any]] = []
+
+    def snapshots(self) -> list[ZoneSnapshot]:
+        books = self.books
+        out = []
+        for zone in self.zones:
+            members = [a for a in books.agents.values() if a.zone == zone]
+            serving = [a for a in members if a.healthy]
+            queued = sum(
+                1
+                for t in books.tasks.values()
+                if (t.zone or t.home_zone) == zone and books.waiting(t)
+            )
+            held = sum(a.in_flight for a in serving)
+            out.append(
+                ZoneSnapshot(
+                    zone=zone,
+                    total_agents=len(serving),
+                    active_agents=len(serving),
+                    busy_agents=sum(1 for a in serving if a.in_flight > 0),
+                    queue_depth=queued,
+                    in_flight=held,
+                    in_system=held + queued,
+                    slots=sum(a.slots for a in serving),
+                    busy_slots=min(held, sum(a.slots for a in serving)),
+                    offline_agents=sum(1 for a in members if not a.healthy),
+                )
+            )
+        return out
+
+    async def sample(self, at: float | None = None) -> None:
+        now = self.time.now() if at is None else at
+        self.time.advance(now)
+        row = self.collector.sample(now, self.snapshots())
+        rows = list(self.collector.recent(1 + len(self.zones), "zone"))
+        for r in [row, *rows[-len(self.zones) :]]:
+            await self.broker.publish("orch.metric", {k: _plain(v) for k, v in r.items()})
+        for event in self.alerts.evaluate(now, alert_sample(row, self.control_agents)):
+            await self.event(
+                "alert",
+                event.name,
+                state=event.state,
+                severity=event.severity,
+                action=event.action,
+                value=event.value,
+                metric=event.metric,
+            )
+            if event.state != "firing":
+                continue
+            if event.action == "scale_up_immediate" and self.autoscale:
+                self.scaling.autoscaler.force_scale_up(now, f"alert {event.name}")
+                await self.scaling.evaluate(now)
+            elif event.action in ("page_oncall", "notify_slack") and self.webhook_url:
+                payload = {
+                    "alert": event.name,
+                    "action": event.action,
+                    "severity": event.severity,
+                    "metric": event.metric,
+                    "value": event.value,
+                    "time_s": now,
+                }
+                await asyncio.to_thread(post_webhook, self.webhook_url, payload)
+                self.webhooks_sent.append(payload)
+
+
+def post_webhook(url: str, payload: dict[str, Any]) -> None:
+    """POST *payload* as JSON to the configured URL (never anywhere else)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    except OSError as exc:
+        print(f"webhook {url}: {exc}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

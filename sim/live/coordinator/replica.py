@@ -1,0 +1,309 @@
+"""One coordinator replica: the simulator's policies, fed from a broker and the wall clock.
+
+A replica waits for the lease (``leadership``); as the primary it rebuilds
+its books from the streams (``catch_up``) and then runs its loops until it
+is cancelled or loses the lease:
+
+* the stream follow → ``intake`` (submissions, dispatch, results);
+* every lease period / 3 → renew the lease;
+* every health interval → ``health`` (heartbeats, the scenario's detector);
+  every tenth of a second or interval → zones declared dark;
+* every metrics interval → ``monitoring`` (sample, alerts, webhooks);
+* every evaluation interval → ``scaling`` (the autoscaler, the provisioner).
+
+Every decision is a call into sim.policies (built by
+``sim.world.policy_set``, as the simulator builds them); the parts only
+measure and act, and all of them talk to a :class:`~sim.live.broker.Broker`
+— NATS in a live run, memory in the unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.live.broker import Broker
+from sim.live.coordinator.catch_up import StreamFollow
+from sim.live.coordinator.health import HealthCheck
+from sim.live.coordinator.intake import Intake
+from sim.live.coordinator.leadership import Lease
+from sim.live.coordinator.monitoring import Monitoring
+from sim.live.coordinator.scaling import Scaling
+from sim.live.coordinator.state import (
+    AgentView,
+    Books,
+    CoordinatorConfig,
+    Counters,
+    EventLog,
+    LeaseLost,
+    LiveJob,
+    ScenarioTime,
+)
+from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
+from sim.live.provisioner import AgentSpec, Provisioner
+from sim.live.task import LiveTask
+from sim.metrics.collector import MetricsCollector
+from sim.policies.dispatch import DispatchCore
+from sim.scenario.schema import Scenario
+from sim.world.policy_set import build_policies, dispatch_core, failure_detector
+from sim.world.streams import Streams
+
+
+@dataclass
+class Coordinator:
+    """One coordinator replica (see the module docstring).
+
+    *broker* None: ``run`` connects to NATS at ``config.url``; a test passes
+    a :class:`~sim.live.memory_broker.MemoryBroker` and steps the parts.
+    """
+
+    name: str
+    scenario: Scenario
+    config: CoordinatorConfig
+    provisioner: Provisioner
+    zones: tuple[str, ...]
+    categories: tuple[str, ...]
+    broker: Broker | None = None
+    is_primary: bool = False
+
+    def __post_init__(self) -> None:
+        s = self.scenario
+        regions = {zone: self._region(zone) for zone in self.zones}
+        # The simulator's own policies, from its streams of the same names and seed.
+        self.policies = build_policies(s, Streams(s.seed, 0), regions)
+        self.router = self.policies.router
+        self.breakers = self.policies.breakers
+        self.detector = failure_detector(s.health)
+        # The simulator's own dispatch core: the same decisions, the same books.
+        self.dispatcher: DispatchCore[LiveTask] = dispatch_core(
+            self.policies, allow=self.breakers.allow if self.breakers is not None else None
+        )
+        self.books = Books()
+        self.time = ScenarioTime(self.config.clock, self.config.wall)
+        budget = LagBudget.for_interval(self.config.clock.scale, s.health.interval)
+        self.lag = self.config.lag or LagMonitor(budget)
+        self.collector = MetricsCollector(list(self.zones), s.metrics.interval)
+        self.stopped = asyncio.Event()
+        self.follow: StreamFollow | None = None
+        if self.broker is not None:
+            self._bind(self.broker)
+
+    def _region(self, zone: str) -> str:
+        return next(z.region for z in self.scenario.topology.zones if z.name == zone)
+
+    def _bind(self, broker: Broker) -> None:
+        """Build the parts around *broker* (each gets what it uses, nothing more)."""
+        s, config, books = self.scenario, self.config, self.books
+        self.broker = broker
+        self.event = EventLog(broker, self.time)
+        self.intake = Intake(
+            s, books, self.dispatcher, broker, self.time, self.event, self.breakers, self.collector
+        )
+        self.health = HealthCheck(
+            s,
+            books,
+            self.intake,
+            broker,
+            self.time,
+            self.event,
+            self.detector,
+            self.router,
+            self.breakers,
+            self.lag,
+            config.stalls,
+        )
+        self.scaling = Scaling(
+            books,
+            self.intake,
+            broker,
+            self.time,
+            self.event,
+            self.policies.autoscaler,
+            self.provisioner,
+            s.scaling.metric_window,
+            (self.zones, self.categories),
+        )
+        self.monitoring = Monitoring(
+            books,
+            broker,
+            self.time,
+            self.event,
+            self.collector,
+            self.policies.alerts,
+            self.scaling,
+            self.zones,
+            s.control_agents(),
+            autoscale=config.autoscale,
+            webhook_url=config.webhook_url,
+        )
+        self.lease = Lease(broker, self.name, config.lease_s, config.wall)
+
+    # ------------------------------------------------------------------ the books, read-only
+
+    @property
+    def tasks(self) -> dict[int, LiveTask]:
+        return self.books.tasks
+
+    @property
+    def jobs(self) -> dict[int, LiveJob]:
+        return self.books.jobs
+
+    @property
+    def agents(self) -> dict[str, AgentView]:
+        return self.books.agents
+
+    @property
+    def counters(self) -> Counters:
+        return self.books.counters
+
+    @property
+    def latencies(self) -> deque[float]:
+        return self.books.latencies
+
+    @property
+    def in_flight(self) -> dict[tuple[int, int], tuple[str, str, float]]:
+        return self.books.in_flight
+
+    @property
+    def requested(self) -> dict[str, AgentSpec]:
+        return self.books.requested
+
+    @property
+    def webhooks_sent(self) -> list[dict[str, Any]]:
+        return self.monitoring.webhooks_sent if self.broker is not None else []
+
+    def queue_depth(self) -> int:
+        return self.books.queue_depth()
+
+    def now(self) -> float:
+        """Scenario time, never moving back (the policies require it; results arrive late)."""
+        return self.time.now()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Wait for the lease, then coordinate until cancelled or the lease is lost."""
+        if self.broker is None:
+            from sim.live.nats_broker import NatsBroker
+
+            self._bind(await NatsBroker.connect(self.config.url, self.config.token, self.name))
+        assert self.broker is not None
+        try:
+            while not await self.lease.try_take():
+                await asyncio.sleep(self.config.lease_s / 4)
+            self.is_primary = True
+            await self.event("coordinator_primary", self.name)
+            await self._lead()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug, not an outage: say so loudly; the standby takes over when the lease lapses.
+            traceback.print_exc()
+            raise
+        finally:
+            self.is_primary = False
+            self.stopped.set()
+            await self.broker.close()
+
+    async def take_over(self) -> None:
+        """Rebuild the books from the streams (results, the fleet, submissions)."""
+        assert self.broker is not None
+        self.follow = StreamFollow(
+            self.name, self.broker, self.books, self.intake, self.time, self.lag
+        )
+        await self.follow.catch_up(self.health.check_health)
+
+    async def pump(self) -> int:
+        """Handle what the streams hold now (a test's step; live, ``_lead`` follows them)."""
+        assert self.follow is not None
+        return await self.follow.pump()
+
+    async def _lead(self) -> None:
+        await self.take_over()
+        assert self.follow is not None
+        s, scale = self.scenario, self.config.clock.scale
+        interval_wall = max(MIN_PERIOD_S, s.health.interval / scale)
+        loops = [
+            self.follow.follow(),
+            self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew()),
+            self._periodic(interval_wall, self.health.check_health),
+            self._periodic(min(0.1, interval_wall), lambda late: self.health.check_zones()),
+            self._on_grid(s.metrics.interval, self.monitoring.sample),
+        ]
+        if self.config.autoscale and s.scaling.auto_scale.enabled:
+            loops.append(self._on_grid(s.scaling.decision_interval(), self.scaling.evaluate))
+        if self.config.metrics_port is not None:
+            from sim.live.exposition import serve_metrics
+
+            loops.append(serve_metrics(self, self.config.metrics_port))
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
+        try:
+            # The first loop to fail ends them all: none may go on acting for a replica that
+            # stopped leading (or whose connection is gone).
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        except LeaseLost:
+            await self.event("coordinator_lost_lease", self.name)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.follow.close()
+
+    async def _periodic(self, period_s: float, action: Callable[[float], Awaitable[None]]) -> None:
+        """Call *action(late)* every *period_s* wall s; *late*: how late this wake-up came."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + period_s
+            await asyncio.sleep(period_s)
+            late = max(0.0, loop.time() - due)
+            self.lag.loop(late)
+            try:
+                await action(late)
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
+
+    async def _on_grid(self, interval: float, action: Callable[[float], Awaitable[None]]) -> None:
+        """Call *action(t)* at every multiple t of *interval* (scenario s) up to the duration.
+
+        The policy sees the tick's own time, as in the simulator, not the wall
+        clock's jitter around it: a cooldown of exactly two intervals then ends
+        on a tick rather than a few milliseconds after it.
+        """
+        clock = self.config.clock
+        tick = math.floor(max(clock.now(), 0.0) / interval) + 1
+        while tick * interval <= self.scenario.duration + 1e-9:
+            await asyncio.sleep(clock.until(tick * interval))
+            try:
+                # The tick's own time even when this loop runs late: a late tick stamped
+                # with the wall clock moved the autoscaler's cooldowns off the grid (a
+                # scale-up at 90.47 s blocked the scale-down due at 150 s, 59.53 s later).
+                await action(tick * interval)
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
+            tick += 1
+        await asyncio.Event().wait()
+
+    # ------------------------------------------------------------------ steps (tests call these)
+
+    async def check_health(self, late_wall_s: float = 0.0) -> None:
+        await self.health.check_health(late_wall_s)
+
+    async def check_zones(self) -> None:
+        await self.health.check_zones()
+
+    async def evaluate(self, at: float | None = None) -> None:
+        await self.scaling.evaluate(at)
+
+    async def sample(self, at: float | None = None) -> None:
+        await self.monitoring.sample(at)

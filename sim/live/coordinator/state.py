@@ -1,0 +1,152 @@
+"""What a primary coordinator knows, and the small services its parts share.
+
+``Books`` is the coordinator's memory — tasks, DAG jobs, the agents seen in
+heartbeats, the attempts in flight, the counters the autoscaler and the
+metrics read. It is never the record: a coordinator taking over rebuilds it
+from the broker's streams (sim.live.coordinator.catch_up). ``ScenarioTime``
+turns the wall clock into scenario seconds that never move back, and
+``EventLog`` writes the run's events to the broker in the shared format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.live.broker import Broker
+from sim.live.clock import Clock
+from sim.live.lag import LagMonitor
+from sim.live.provisioner import AgentSpec
+from sim.live.task import LiveTask
+from sim.policies.dag import DagProgress
+
+
+@dataclass
+class LiveJob:
+    job_id: int
+    progress: DagProgress
+    tasks: dict[int, int]  # node -> task id
+    arrival_s: float
+
+
+@dataclass
+class AgentView:
+    """What the coordinator knows of an agent from its heartbeats."""
+
+    agent_id: str
+    zone: str
+    category: str
+    status: str = "idle"
+    in_flight: int = 0
+    slots: int = 1
+    speed: float = 1.0
+    last_beat_wall: float = 0.0
+    healthy: bool = True
+    draining: bool = False
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    url: str
+    token: str | None
+    clock: Clock
+    lease_s: float = 1.5  # wall seconds a lease lasts without renewal
+    webhook_url: str | None = None
+    metrics_port: int | None = None
+    autoscale: bool = True
+    #: The wall clock (time.time); tests pass their own.
+    wall: Callable[[], float] = time.time
+    #: The run's lag books (shared by the run's coordinators); None: the coordinator's own.
+    lag: LagMonitor | None = None
+    #: Test hook: (from, to, wall s) — every health round whose scenario time falls in
+    #: [from, to) blocks the event loop that long after reading the heartbeats and before
+    #: judging them: a coordinator falling behind where it hurts most.
+    stalls: tuple[tuple[float, float, float], ...] = ()
+
+
+@dataclass
+class Counters:
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    started: int = 0
+    wait_sum: float = 0.0
+    busy_s: float = 0.0
+
+
+@dataclass
+class Books:
+    """The primary's memory (see the module docstring)."""
+
+    tasks: dict[int, LiveTask] = field(default_factory=dict)
+    jobs: dict[int, LiveJob] = field(default_factory=dict)
+    agents: dict[str, AgentView] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=5000))
+    #: Attempts started and not ended: (task, attempt) -> (agent, zone, start_s).
+    in_flight: dict[tuple[int, int], tuple[str, str, float]] = field(default_factory=dict)
+    requested: dict[str, AgentSpec] = field(default_factory=dict)  # started, not yet beating
+    #: Tasks whose end a catch-up read before their submission: task id -> outcome.
+    pending_done: dict[int, str] = field(default_factory=dict)
+    #: Assignments found in the streams by a takeover: task id -> (agent, number).
+    recovered: dict[int, tuple[str, int]] = field(default_factory=dict)
+    catching_up: bool = False
+
+    def serving(self) -> list[AgentView]:
+        return [a for a in self.agents.values() if a.healthy and not a.draining]
+
+    def waiting(self, task: LiveTask) -> bool:
+        return task.dispatched and not task.started and not task.done
+
+    def queue_depth(self) -> int:
+        return sum(1 for t in self.tasks.values() if self.waiting(t))
+
+
+class ScenarioTime:
+    """Scenario seconds from the wall clock, never moving back (the policies require it)."""
+
+    def __init__(self, clock: Clock, wall: Callable[[], float]) -> None:
+        self.clock, self.wall = clock, wall
+        self._now = -math.inf
+
+    def at_wall(self, wall_s: float) -> float:
+        return (wall_s - self.clock.epoch) * self.clock.scale
+
+    def raw(self) -> float:
+        """Scenario time now, as the wall clock says (may be below an earlier ``now``)."""
+        return self.at_wall(self.wall())
+
+    def now(self) -> float:
+        self._now = max(self._now, self.raw())
+        return self._now
+
+    def advance(self, t: float) -> float:
+        """A grid tick's own time: the clock reads at least *t* from now on."""
+        self._now = max(self._now, t)
+        return self._now
+
+    @property
+    def latest(self) -> float:
+        return self._now
+
+
+class EventLog:
+    """The run's events, published in the shared format (time, kind, subject, detail)."""
+
+    def __init__(self, broker: Broker, time: ScenarioTime) -> None:
+        self.broker, self.time = broker, time
+
+    async def __call__(self, kind: str, subject: str = "", **detail: Any) -> None:
+        document = {"time_s": self.time.raw(), "kind": kind, "subject": subject}
+        document["detail"] = json.dumps(detail, sort_keys=True, separators=(",", ":"))
+        await self.broker.publish("orch.event", document)
+
+
+class LeaseLost(Exception):
+    """Another coordinator holds the lease now: stop acting at once."""

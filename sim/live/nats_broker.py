@@ -1,0 +1,161 @@
+"""The Broker seam on NATS JetStream: what ``sim.live.transport`` does, behind the protocol.
+
+Each call is one JetStream operation (or the helper transport already had:
+``publish`` retries through a broker restart, the message id deduping the
+retries; ``StreamReader`` follows a stream with a durable pull consumer).
+nats-py's error types are mapped to the seam's: a missing key is ``None``, a
+lost compare-and-set is :class:`~sim.live.broker.CasFailed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
+
+from sim.live.broker import CasFailed, Follower, KvEntry, StreamMessage
+from sim.live.transport import StreamReader, connect, publish, read_all
+
+
+class _NatsFollower:
+    """A ``StreamReader`` speaking the seam's message type."""
+
+    def __init__(self, reader: StreamReader) -> None:
+        self._reader = reader
+        self._pending: dict[int, Any] = {}
+
+    async def read(self, batch: int, timeout_s: float, *, ack: bool = True) -> list[StreamMessage]:
+        raw = await self._reader.read(batch, timeout_s, ack=ack)
+        out = []
+        for message in raw:
+            meta = message.metadata
+            item = StreamMessage(
+                message.subject, message.data, int(meta.sequence.stream), int(meta.num_delivered)
+            )
+            if not ack:
+                self._pending[item.sequence] = message
+            out.append(item)
+        return out
+
+    async def ack(self, message: StreamMessage) -> None:
+        raw = self._pending.pop(message.sequence, None)
+        if raw is not None:
+            # Confirmed, not fire-and-forget: once this returns, a work queue has forgotten it.
+            with contextlib.suppress(Exception):
+                await raw.ack_sync()
+
+    async def close(self) -> None:
+        await self._reader.close()
+
+
+class NatsBroker:
+    """The seam over one NATS connection (see the module docstring)."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self._buckets: dict[str, KeyValue] = {}
+
+    @classmethod
+    async def connect(cls, url: str, token: str | None, name: str) -> NatsBroker:
+        return cls(await connect(url, token, name))
+
+    async def _kv(self, bucket: str) -> KeyValue:
+        kv = self._buckets.get(bucket)
+        if kv is None:
+            kv = self._buckets[bucket] = await self.js.key_value(bucket)
+        return kv
+
+    # ------------------------------------------------------------------ streams
+
+    async def publish(
+        self, subject: str, document: dict[str, Any], msg_id: str | None = None
+    ) -> None:
+        await publish(self.js, subject, document, msg_id)
+
+    async def notify(self, subject: str, data: bytes) -> None:
+        await self.nc.publish(subject, data)
+
+    def follow(self, stream: str, subject: str, durable: str) -> Follower:
+        return _NatsFollower(StreamReader(self.js, stream, subject, durable))
+
+    async def last_sequence(self, stream: str) -> int:
+        return int((await self.js.stream_info(stream)).state.last_seq)
+
+    async def read_all(self, stream: str, subject: str) -> list[dict[str, Any]]:
+        return await read_all(self.js, stream, subject)
+
+    async def purge(self, stream: str, subject: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self.js.purge_stream(stream, subject=subject)
+
+    async def delete_consumer(self, stream: str, durable: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(stream, durable)
+
+    # ------------------------------------------------------------------ key-value
+
+    async def kv_get(self, bucket: str, key: str) -> KvEntry | None:
+        try:
+            entry = await (await self._kv(bucket)).get(key)
+        except KeyNotFoundError:
+            return None
+        return KvEntry(key, entry.value or b"", int(entry.revision or 0))
+
+    async def kv_put(self, bucket: str, key: str, value: bytes) -> int:
+        return int(await (await self._kv(bucket)).put(key, value))
+
+    async def kv_create(self, bucket: str, key: str, value: bytes) -> int:
+        try:
+            return int(await (await self._kv(bucket)).create(key, value))
+        except Exception as exc:
+            raise _cas(exc) from None
+
+    async def kv_update(self, bucket: str, key: str, value: bytes, revision: int) -> int:
+        try:
+            return int(await (await self._kv(bucket)).update(key, value, last=revision))
+        except Exception as exc:
+            raise _cas(exc) from None
+
+    async def kv_delete(self, bucket: str, key: str) -> None:
+        await (await self._kv(bucket)).delete(key)
+
+    async def kv_keys(self, bucket: str) -> list[str]:
+        try:
+            return list(await (await self._kv(bucket)).keys())
+        except nats.js.errors.NoKeysError:
+            return []
+
+    async def kv_entries(self, bucket: str) -> dict[str, KvEntry]:
+        """Every live key's latest entry, read through one watcher (one consumer, one pass)."""
+        watcher = await (await self._kv(bucket)).watchall(ignore_deletes=True)
+        out: dict[str, KvEntry] = {}
+        try:
+            async for entry in watcher:
+                if entry is None:  # the end of the values stored before the watch began
+                    break
+                out[entry.key] = KvEntry(entry.key, entry.value or b"", int(entry.revision or 0))
+                if not entry.delta:  # nothing pending after this one
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+        return out
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+
+
+def _cas(exc: Exception) -> Exception:
+    """A lost compare-and-set as CasFailed; anything else (the broker is away) unchanged."""
+    if isinstance(exc, KeyWrongLastSequenceError):
+        return CasFailed(str(exc))
+    text = str(exc)
+    if "wrong last sequence" in text or "key exists" in text:
+        return CasFailed(text)
+    return exc

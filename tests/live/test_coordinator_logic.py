@@ -1,0 +1,312 @@
+"""The live coordinator's logic on the in-memory broker: no server, a wall clock we turn.
+
+Each test builds a coordinator on ``MemoryBroker.orchestra`` (the streams and
+buckets a live run lays out), writes heartbeats and results as agents would,
+and steps the coordinator: ``take_over`` (catch-up), ``pump`` (handle what
+the streams hold), ``check_health`` (one round). Agents "take" their tasks
+through their own durable consumer, as a live agent does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from conftest import small
+
+from sim.live.broker import encode
+from sim.live.clock import Clock
+from sim.live.coordinator import Coordinator, CoordinatorConfig
+from sim.live.memory_broker import MemoryBroker
+from sim.live.provisioner import AgentSpec
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    EVENTS,
+    agent_consumer,
+    agent_subject,
+    tasks_stream,
+)
+from sim.policies.health import ConsecutiveFailureDetector, PhiAccrualDetector
+
+EPOCH = 1000.0  # wall time of scenario second 0; time-scale 1: scenario s = wall s - EPOCH
+INTERVAL = 10.0  # small.yaml's health interval
+
+
+class Wall:
+    """A wall clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.t = EPOCH
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Provisioner:
+    def __init__(self) -> None:
+        self.started: list[AgentSpec] = []
+
+    def start(self, spec: AgentSpec) -> None:
+        self.started.append(spec)
+
+    def kill(self, agent_id: str) -> bool:
+        return False
+
+    def running(self) -> list[str]:
+        return []
+
+    def reap(self) -> list[str]:
+        return []
+
+    def stop_all(self) -> None:
+        return None
+
+
+class Fleet:
+    """The broker, the clock, and what agents would write and read."""
+
+    def __init__(self) -> None:
+        self.wall = Wall()
+        self.broker = MemoryBroker.orchestra(("A", "B"), wall=self.wall)
+        self.zone: dict[str, str] = {}
+
+    def coordinator(self, *overrides: str, name: str = "c1") -> Coordinator:
+        scenario = small("policies.load_balancing=round_robin", *overrides)
+        config = CoordinatorConfig(
+            "memory://", None, Clock(EPOCH, 1.0), wall=self.wall, autoscale=False
+        )
+        return Coordinator(
+            name,
+            scenario,
+            config,
+            Provisioner(),
+            ("A", "B"),
+            ("CodeGen", "Review"),
+            broker=self.broker,
+        )
+
+    async def beat(self, agent: str, zone: str = "A", status: str = "idle", held: int = 0) -> None:
+        self.zone[agent] = zone
+        document = {
+            "agent": agent,
+            "zone": zone,
+            "category": "CodeGen",
+            "status": status,
+            "in_flight": held,
+            "slots": 1,
+            "speed": 1.0,
+            "wall": self.wall.t,
+        }
+        await self.broker.kv_put(AGENTS_BUCKET, agent, encode(document))
+
+    async def submit(self, *task_ids: int, zone: str = "A") -> None:
+        for n in task_ids:
+            document = {
+                "kind": "task",
+                "task_id": n,
+                "category": "CodeGen",
+                "zone": zone,
+                "arrival_s": self.wall.t - EPOCH,
+                "work_s": 10.0,
+            }
+            await self.broker.publish("orch.submit", document, f"sub.{n}.task")
+
+    async def take(self, agent: str) -> list[tuple[int, int]]:
+        """(task, attempt) of what waits on the agent's subject, taken as the agent takes it."""
+        zone = self.zone[agent]
+        follower = self.broker.follow(
+            tasks_stream(zone), agent_subject(zone, agent), agent_consumer(agent)
+        )
+        return [
+            (m.document()["task_id"], m.document()["attempt"]) for m in await follower.read(50, 0.0)
+        ]
+
+    async def result(self, kind: str, task: int, agent: str, attempt: int = 1) -> None:
+        t = self.wall.t - EPOCH
+        document: dict[str, Any] = {
+            "kind": kind,
+            "task_id": task,
+            "attempt": attempt,
+            "agent": agent,
+            "zone": self.zone[agent],
+            "start_s": t,
+        }
+        if kind == "end":
+            document.update(outcome="completed", end_s=t)
+        await self.broker.publish("orch.result", document, f"{kind[0]}.{task}.{attempt}")
+
+    async def events(self, kind: str) -> list[dict[str, Any]]:
+        docs = await self.broker.read_all(EVENTS, "orch.event")
+        return [{**d, **json.loads(d["detail"])} for d in docs if d["kind"] == kind]
+
+
+def run(body: Callable[[Fleet], Awaitable[None]]) -> None:
+    asyncio.run(body(Fleet()))
+
+
+def test_tasks_go_to_the_balancers_agent_queue_when_full_and_a_freed_slot_pulls() -> None:
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        assert sorted(c.agents) == ["a1", "a2"]
+        await fleet.submit(0, 1, 2)
+        await c.pump()
+        # Round robin in join order, one slot each and no queue on the agent: the third waits.
+        assert await fleet.take("a1") == [(0, 1)]
+        assert await fleet.take("a2") == [(1, 1)]
+        assert c.dispatcher.queued() == 1
+        await fleet.result("start", 0, "a1")
+        await fleet.result("end", 0, "a1")
+        await c.pump()
+        assert await fleet.take("a1") == [(2, 1)]  # the freed slot pulled the queued task
+        assert await fleet.take("a2") == []
+        assert c.dispatcher.queued() == 0 and c.counters.completed == 1
+
+    run(body)
+
+
+def test_a_takeover_resumes_from_the_streams_exactly_once() -> None:
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        first = fleet.coordinator(name="c1")
+        await first.take_over()
+        await fleet.submit(0, 1, 2, 3)
+        await first.pump()
+        assert await fleet.take("a1") == [(0, 1)] and await fleet.take("a2") == [(1, 1)]
+        for kind in ("start", "end"):
+            await fleet.result(kind, 0, "a1")
+        await first.pump()
+        assert await fleet.take("a1") == [(2, 1)]
+        await fleet.result("start", 2, "a1")
+        # The first primary is gone; a redelivered copy of task 0 ends again on a2.
+        await fleet.result("end", 0, "a2", attempt=2)
+        second = fleet.coordinator(name="c2")
+        await second.take_over()
+        c = second.counters
+        assert (c.submitted, c.completed, c.duplicates) == (4, 1, 1)
+        # What the streams show held by live agents stays there: nothing is sent again.
+        assert await fleet.take("a1") == [] and await fleet.take("a2") == []
+        assert second.dispatcher.queued() == 1  # task 3 still waits for a slot
+        for kind in ("start", "end"):
+            await fleet.result(kind, 1, "a2")
+        await second.pump()
+        assert await fleet.take("a2") == [(3, 1)]
+        await fleet.result("end", 2, "a1")
+        for kind in ("start", "end"):
+            await fleet.result(kind, 3, "a2")
+        await second.pump()
+        assert (c.completed, c.duplicates) == (4, 1)
+        assert all(t.done for t in second.tasks.values())
+
+    run(body)
+
+
+async def rounds(
+    fleet: Fleet, c: Coordinator, n: int, beating: tuple[str, ...], late: float = 0.0
+) -> None:
+    """*n* health rounds one interval apart; the *beating* agents beat before each."""
+    for _ in range(n):
+        fleet.wall.t += INTERVAL
+        for agent in beating:
+            await fleet.beat(agent, fleet.zone[agent])
+        await c.check_health(late)
+
+
+def test_a_dead_agent_is_detected_on_the_third_missed_check_and_its_task_placed_anew() -> None:
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        assert isinstance(c.detector, ConsecutiveFailureDetector)
+        await c.take_over()
+        await fleet.submit(0)
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 1)]
+        await fleet.result("start", 0, "a1")
+        await c.pump()
+        await rounds(fleet, c, 2, beating=("a2",))
+        assert await fleet.events("agent_detected") == []  # two missed checks: not yet
+        await rounds(fleet, c, 1, beating=("a2",))
+        [detected] = await fleet.events("agent_detected")
+        assert detected["subject"] == "a1" and detected["redistributed"] == 1
+        assert detected["detect_s"] == 3 * INTERVAL
+        assert await fleet.take("a2") == [(0, 2)]  # placed anew, as the next attempt
+        assert not c.agents["a1"].healthy and c.agents["a2"].healthy
+
+    run(body)
+
+
+def test_rounds_that_run_late_or_find_the_whole_fleet_stale_declare_no_one_dead() -> None:
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        # The coordinator (or the machine) fell behind: every heartbeat is old together.
+        await rounds(fleet, c, 5, beating=())
+        # Only a1 is silent, but each round woke half an interval late: no verdict.
+        await rounds(fleet, c, 5, beating=("a2", "a3"), late=0.5 * INTERVAL)
+        assert await fleet.events("agent_detected") == []
+        assert c.lag.abstained_rounds == 10
+        # On time again, a1's silence counts: detected at the third check.
+        await rounds(fleet, c, 3, beating=("a2", "a3"))
+        assert [e["subject"] for e in await fleet.events("agent_detected")] == ["a1"]
+
+    run(body)
+
+
+def test_phi_accrual_when_the_scenario_says_so() -> None:
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator("health.detector=phi_accrual")
+        assert isinstance(c.detector, PhiAccrualDetector)
+        await c.take_over()
+        await rounds(fleet, c, 6, beating=("a1", "a2", "a3"))
+        last_beat = fleet.wall.t
+        await rounds(fleet, c, 1, beating=("a2", "a3"))
+        assert await fleet.events("agent_detected") == []  # one interval late: not yet suspect
+        await rounds(fleet, c, 3, beating=("a2", "a3"))
+        [detected] = await fleet.events("agent_detected")
+        assert detected["subject"] == "a1" and detected["reason"].startswith("phi ")
+        assert INTERVAL < detected["time_s"] - (last_beat - EPOCH) <= 3 * INTERVAL
+
+    run(body)
+
+
+def test_the_circuit_breaker_exists_only_when_enabled() -> None:
+    fleet = Fleet()
+    assert fleet.coordinator("policies.circuit_breaker.enabled=false").breakers is None
+    assert fleet.coordinator("policies.circuit_breaker.enabled=true").breakers is not None
+
+
+def test_a_pool_left_without_agents_sends_its_queue_to_the_nearest_staffed_zone() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0, 1, 2)  # a1 takes 0, b1 takes 1 (spill), 2 waits in A's queue
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 1)] and await fleet.take("b1") == [(1, 1)]
+        assert c.tasks[2].zone == "A" and c.dispatcher.queued() == 1
+        await rounds(fleet, c, 3, beating=("b1",))
+        [evacuated] = await fleet.events("pool_evacuated")
+        assert (evacuated["subject"], evacuated["category"], evacuated["tasks"]) == (
+            "A",
+            "CodeGen",
+            1,
+        )
+        assert c.tasks[2].zone == "B" and c.tasks[0].zone == "B"
+        assert c.dispatcher.queued() == 2
+        for kind in ("start", "end"):
+            await fleet.result(kind, 1, "b1")
+        await c.pump()
+        assert len(await fleet.take("b1")) == 1  # b1's freed slot takes one of them
+
+    run(body)
