@@ -298,11 +298,16 @@ class _Run:
                 AgentSpec(spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots)
             )
         await self._wait_for_fleet(js, len(self.world.specialists))
-        clock = Clock(time.time() + 0.2, options.time_scale)
+        # Scenario second 0 is set far enough ahead for a primary to take the lease and see
+        # the whole fleet first: tasks arriving while no coordinator was ready waited seconds
+        # that the simulator, whose coordinators exist at time 0, never charges.
+        fleet = len(self.world.specialists)
+        clock = Clock(time.time() + self._startup_lead_s(fleet), options.time_scale)
         await lease.put("epoch", encode({"epoch": clock.epoch}))
         self.clock = clock
         for _ in range(1 + options.standbys):
             self._start_coordinator()
+        await self._wait_for_primary(fleet, clock)
         driver = asyncio.create_task(self._drive(js, clock))
         chaos = asyncio.create_task(self._chaos(js, clock))
         probe = asyncio.create_task(self._probe())
@@ -461,6 +466,29 @@ class _Run:
             if coordinator.is_primary and not task.done():
                 return coordinator
         return None
+
+    @staticmethod
+    def _startup_lead_s(fleet: int) -> float:
+        """Wall seconds from now to scenario second 0: the lease, the catch-up, one health round.
+
+        Measured here: a primary is ready about 1 s after start plus about 10 ms per
+        agent on a loaded 2-core machine; twice that, so the run does not start early.
+        """
+        return 2.0 + 0.02 * fleet
+
+    async def _wait_for_primary(self, fleet: int, clock: Clock) -> None:
+        """Wait until a primary coordinates the whole fleet (or scenario second 0 has come)."""
+        while clock.now() < 0:
+            primary = self.primary()
+            if primary is not None and len(primary.agents) >= fleet:
+                return
+            await asyncio.sleep(0.02)
+        primary = self.primary()
+        seen = len(primary.agents) if primary is not None else 0
+        print(
+            f"live run: scenario second 0 came before a primary saw the whole fleet "
+            f"({seen} of {fleet} agents); the first arrivals may wait for it"
+        )
 
     async def _wait_for_fleet(self, js: Any, count: int) -> None:
         registry = await js.key_value(AGENTS_BUCKET)

@@ -64,10 +64,12 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
-# Re-exported: the agents and the runtime read them from here.
 from sim.live.broker import DEDUPE_WINDOW_S as DEDUPE_WINDOW_S
 from sim.live.broker import decode as decode
 from sim.live.broker import encode as encode
+
+# Re-exported: the agents and the runtime read them from here.
+from sim.live.cancel import stop_if_cancelled
 
 SUBMIT, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_RESULTS", "ORCH_EVENTS"
 #: Prefix of the per-zone work-queue streams (``ORCH_TASKS_<zone>``).
@@ -518,6 +520,7 @@ async def every(period_s: float, action: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a broker hiccup: log and keep the loop alive
+            stop_if_cancelled()
             print(f"live: {action!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from sim.live.broker import Broker
+from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.lag import LagMonitor
@@ -116,6 +117,7 @@ class HealthCheck:
         try:
             entries = await self.broker.kv_entries(AGENTS_BUCKET)
         except Exception:
+            stop_if_cancelled()
             return  # broker unavailable: no verdicts on missing data
         read = self.wall()
         self._stall(now)

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 
 from sim.live.broker import Broker, CasFailed, encode
+from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.state import LeaseLost
 from sim.live.transport import LEASE_BUCKET
 
@@ -57,6 +58,7 @@ class Lease:
         except (TimeoutError, CasFailed):
             return False
         except Exception:
+            stop_if_cancelled()
             await asyncio.sleep(0.1)  # broker unavailable: try again later
             return False
 
@@ -75,6 +77,7 @@ class Lease:
             except LeaseLost:
                 raise
             except Exception:
+                stop_if_cancelled()
                 if self.wall() > deadline + 5 * self.lease_s:
                     raise LeaseLost(self.name) from None  # broker gone for long: let go
                 await asyncio.sleep(0.1)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.live.broker import Broker
+from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.catch_up import StreamFollow
 from sim.live.coordinator.health import HealthCheck
 from sim.live.coordinator.intake import Intake
@@ -269,6 +270,7 @@ class Coordinator:
             except (LeaseLost, asyncio.CancelledError):
                 raise
             except Exception as exc:
+                stop_if_cancelled()
                 print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
 
     async def _on_grid(self, interval: float, action: Callable[[float], Awaitable[None]]) -> None:
@@ -290,6 +292,7 @@ class Coordinator:
             except (LeaseLost, asyncio.CancelledError):
                 raise
             except Exception as exc:
+                stop_if_cancelled()
                 print(f"{self.name}: {getattr(action, '__name__', action)}: {exc!r}")
             tick += 1
         await asyncio.Event().wait()

@@ -1,0 +1,48 @@
+"""A loop whose library swallowed its cancellation still stops (sim.live.cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sim.live.cancel import stop_if_cancelled
+
+
+async def converting_request() -> None:
+    """What some client libraries do: a cancelled wait comes out as their own timeout."""
+    try:
+        await asyncio.sleep(0.005)
+    except asyncio.CancelledError:
+        raise TimeoutError("request timed out") from None
+
+
+async def broker_loop(check: bool, rounds: list[int]) -> None:
+    while True:
+        try:
+            await converting_request()
+        except Exception:
+            if check:
+                stop_if_cancelled()
+        rounds.append(1)
+        if len(rounds) > 60:  # the unchecked loop would run for ever: end the test
+            return
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_swallowed_cancel_stops_the_loop_only_with_the_check(check: bool) -> None:
+    async def body() -> tuple[bool, int]:
+        rounds: list[int] = []
+        task = asyncio.create_task(broker_loop(check, rounds))
+        await asyncio.sleep(0.02)
+        before = len(rounds)
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+        return task.cancelled(), len(rounds) - before
+
+    cancelled, after = asyncio.run(body())
+    if check:
+        assert cancelled and after <= 1
+    else:
+        assert not cancelled and after > 1  # the hang the check exists for
