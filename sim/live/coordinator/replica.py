@@ -261,6 +261,7 @@ class Coordinator:
         """Call *action(late)* every *period_s* wall s; *late*: how late this wake-up came."""
         loop = asyncio.get_running_loop()
         while True:
+            stop_if_cancelled()  # a cancel an action swallowed whole still ends the loop
             due = loop.time() + period_s
             await asyncio.sleep(period_s)
             late = max(0.0, loop.time() - due)
@@ -283,6 +284,7 @@ class Coordinator:
         clock = self.config.clock
         tick = math.floor(max(clock.now(), 0.0) / interval) + 1
         while tick * interval <= self.scenario.duration + 1e-9:
+            stop_if_cancelled()
             await asyncio.sleep(clock.until(tick * interval))
             try:
                 # The tick's own time even when this loop runs late: a late tick stamped
