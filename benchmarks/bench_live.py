@@ -185,10 +185,13 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
 async def publish_round_trip(sync: str, count: int = 500) -> float:
     """Median wall seconds of one JetStream publish awaited for its ack (one at a time).
 
-    The coordinator awaits three of these in a row per assignment (the
-    dispatch record, the task on the agent's subject, the assignment
-    record), so ``1 / (3 * this)`` bounds its dispatch rate while it works
-    one message at a time.
+    An unbatched coordinator awaited three of these in a row per assignment
+    (the dispatch record, the task on the agent's subject, the assignment
+    record): ``1 / (3 * this)`` bounded it. The coordinator now publishes a
+    batch's writes concurrently (``sim.live.coordinator.outbox``), so its
+    ceiling is the broker's pipelined write rate (the submit/s column)
+    divided by the ~6 stream writes of a task (submission, dispatch record,
+    task, assignment record, start, end).
     """
     from sim.live.transport import EmbeddedServer, connect
 
@@ -312,7 +315,8 @@ def print_bursts(bursts: list[dict[str, Any]], rtt: dict[str, float]) -> None:
     for sync, seconds in rtt.items():
         print(
             f"  one awaited publish (sync {sync}): {seconds * 1e3:.2f} ms median;"
-            f" three in a row per assignment bound dispatch at {1 / (3 * seconds):,.0f}/s"
+            f" three in a row per assignment (unbatched) bound dispatch at"
+            f" {1 / (3 * seconds):,.0f}/s"
         )
     print()
 

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sim.live.broker import Broker, Follower
+from sim.live.broker import Broker, Follower, StreamMessage
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, ScenarioTime
 from sim.live.lag import LagMonitor
@@ -74,9 +74,10 @@ class StreamFollow:
         seen = 0
         while seen < last:
             batch = await follower.read(512, 0.5)
-            for message in batch:
-                seen = max(seen, message.sequence)
-                await handle(message.document())
+            async with self.intake.batch():
+                for message in batch:
+                    seen = max(seen, message.sequence)
+                    await handle(message.document())
             if not batch:
                 last = await self.broker.last_sequence(stream)
 
@@ -85,8 +86,7 @@ class StreamFollow:
         handled = 0
         for follower, handle in self._pairs():
             while batch := await follower.read(256, 0.0):
-                for message in batch:
-                    await self._handle(handle, message.document())
+                await self._handle_batch(handle, batch)
                 handled += len(batch)
         return handled
 
@@ -96,22 +96,25 @@ class StreamFollow:
         async def one(follower: Follower, handle: Handler) -> None:
             # A pull for one message returns the moment it is stored; a pull for many waits
             # out its whole timeout for the rest (nats-py), which held every lone submission
-            # back by up to that long. So: block for one, then take what is already there.
+            # back by up to that long. So: block for one, then take what is already there,
+            # and handle them as one batch (routed first, published together).
             while True:
-                first = await follower.read(1, 0.5)
-                for message in first:
-                    await self._handle(handle, message.document())
-                if first:
-                    for message in await follower.read(256, 0.002):
-                        await self._handle(handle, message.document())
+                batch = await follower.read(1, 0.5)
+                if batch:
+                    batch += await follower.read(255, 0.002)
+                    await self._handle_batch(handle, batch)
 
         await asyncio.gather(*(one(f, h) for f, h in self._pairs()))
 
-    async def _handle(self, handle: Handler, doc: dict[str, Any]) -> None:
-        written = stamp(doc)
-        if written is not None and written >= self.following_from:
-            self.lag.follow(self.time.raw() - written)
-        await handle(doc)
+    async def _handle_batch(self, handle: Handler, batch: list[StreamMessage]) -> None:
+        """Route the whole batch, then publish its writes together (``Intake.batch``)."""
+        async with self.intake.batch():
+            for message in batch:
+                doc = message.document()
+                written = stamp(doc)
+                if written is not None and written >= self.following_from:
+                    self.lag.follow(self.time.raw() - written)
+                await handle(doc)
 
     def _pairs(self) -> list[tuple[Follower, Handler]]:
         return [(self.results, self.intake.on_result), (self.submits, self.intake.on_submit)]

@@ -18,9 +18,12 @@ speak of agents joining and leaving, never of queues.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sim.live.broker import Broker
+from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.task import LiveTask
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
@@ -75,8 +78,9 @@ class Intake:
 
     async def gone(self, view: AgentView) -> None:
         """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
-        await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
-        await self.evacuate_stranded()
+        async with self.batch():
+            await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
+            await self.evacuate_stranded()
         # Best effort: left behind, the tasks would only run again should the agent come
         # back under its id, and a second end of a task is ignored.
         stream = tasks_stream(view.zone)
@@ -101,7 +105,7 @@ class Intake:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
-            await self.broker.publish("orch.result", document, f"d.{task.task_id}")
+            await self._post(Outgoing("orch.result", document, f"d.{task.task_id}"))
         if assignment is not None:
             await self.send(assignment)
 
@@ -136,7 +140,7 @@ class Intake:
             "start_s": now,
             "end_s": now,
         }
-        await self.broker.publish("orch.result", document, f"e.{task.task_id}.{task.attempts}")
+        await self._post(Outgoing("orch.result", document, f"e.{task.task_id}.{task.attempts}"))
 
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
@@ -173,7 +177,8 @@ class Intake:
 
         In that order: a takeover between the two finds the task unrecorded and
         places it again (run twice at worst, completed once), never recorded
-        and missing.
+        and missing. In a batch (``batch``) both go to its outbox, whose flush
+        keeps that order: every task of the batch first, then every record.
         """
         task, agent_id = assignment.task, assignment.agent_id
         task.zone = assignment.zone  # where it runs: spilled or pulled across zones
@@ -191,7 +196,7 @@ class Intake:
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"
         # The agent's zone's stream: a task moved across zones is a new message on another
         # stream, never a move inside one (what it left behind is purged with its agent).
-        await self.broker.publish(agent_subject(assignment.zone, agent_id), document, msg_id)
+        message = Outgoing(agent_subject(assignment.zone, agent_id), document, msg_id)
         record = {
             "kind": "assign",
             "task_id": task.task_id,
@@ -200,11 +205,42 @@ class Intake:
             "zone": assignment.zone,
             "assign_s": self.time.now(),
         }
-        await self.broker.publish("orch.result", record, f"a.{task.task_id}.{number}")
+        await self._post(message, Outgoing("orch.result", record, f"a.{task.task_id}.{number}"))
 
     async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
-        for assignment in assignments:
-            await self.send(assignment)
+        async with self.batch():
+            for assignment in assignments:
+                await self.send(assignment)
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Collect this task's writes until the block ends, then publish them together.
+
+        Why: the block routes many submissions or results (pure, fast) and the
+        broker's round trips then overlap (``outbox``) instead of adding up.
+        Nested blocks join the outer one. The flush runs even when the block
+        raises: what the books already hold as sent must reach the broker.
+        """
+        if OPEN.get() is not None:
+            yield
+            return
+        outbox = Outbox()
+        token = OPEN.set(outbox)
+        try:
+            yield
+        finally:
+            OPEN.reset(token)
+            await outbox.flush(self.broker)
+
+    async def _post(self, message: Outgoing, then: Outgoing | None = None) -> None:
+        """Publish *message* (then *then*, after its ack), or queue both in the open batch."""
+        outbox = OPEN.get()
+        if outbox is not None:
+            outbox.put(message, then)
+            return
+        await self.broker.publish(message.subject, message.document, message.msg_id)
+        if then is not None:
+            await self.broker.publish(then.subject, then.document, then.msg_id)
 
     # ------------------------------------------------------------------ submissions
 
