@@ -16,6 +16,7 @@ import contextlib
 import heapq
 import json
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -326,9 +327,7 @@ class _Run:
         webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
         await nc.publish(BROADCAST, b"stop")
         await self._stop_fleet()
-        for _, task in self.coordinators:
-            task.cancel()
-        await asyncio.gather(*(t for _, t in self.coordinators), return_exceptions=True)
+        await self._stop_coordinators()
         submits = await read_all(js, SUBMIT, "orch.submit")
         results = await read_all(js, RESULTS, "orch.result")
         events = await read_all(js, EVENTS, "orch.event")
@@ -466,6 +465,27 @@ class _Run:
             if coordinator.is_primary and not task.done():
                 return coordinator
         return None
+
+    async def _stop_coordinators(self, timeout_s: float = 15.0) -> None:
+        """Cancel the coordinators and wait for them — boundedly: a shutdown never hangs.
+
+        A coordinator that does not stop in time is named on stderr and left
+        behind (its connection closes with the process); the run's records
+        come from the broker's streams, not from it.
+        """
+        tasks = [task for _, task in self.coordinators]
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+        for coordinator, task in self.coordinators:
+            if task in stuck:
+                print(
+                    f"live run: coordinator {coordinator.name} did not stop within "
+                    f"{timeout_s:g} s of being cancelled; left behind",
+                    file=sys.stderr,
+                )
 
     @staticmethod
     def _startup_lead_s(fleet: int) -> float:

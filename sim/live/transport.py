@@ -488,21 +488,35 @@ class StreamReader:
                 await self._js.delete_consumer(self._stream, self._durable)
 
 
-async def read_all(js: JetStreamContext, stream: str, subject: str) -> list[dict[str, Any]]:
-    """Every message of a stream, decoded (for writing the run's records at the end)."""
+async def read_all(
+    js: JetStreamContext, stream: str, subject: str, stall_s: float = 30.0
+) -> list[dict[str, Any]]:
+    """Every message of a stream, decoded (for writing the run's records at the end).
+
+    Reads up to the stream's last sequence as it stood when called. A read
+    that makes no progress for *stall_s* wall seconds is a LiveError naming
+    the stream: a run's end must never wait for ever on its own records.
+    """
     info = await js.stream_info(stream)
     last = int(info.state.last_seq)
     reader = StreamReader(js, stream, subject, f"dump_{secrets.token_hex(4)}")
     out: list[dict[str, Any]] = []
     seen = 0
+    progress = time.monotonic()
     try:
         while seen < last and int(info.state.messages) > 0:
             batch = await reader.read(1024, 1.0)
             if not batch:
                 info = await js.stream_info(stream)
-                if seen >= int(info.state.messages):
+                if int(info.state.messages) == 0 or seen >= int(info.state.last_seq):
                     break
+                if time.monotonic() - progress > stall_s:
+                    raise LiveError(
+                        f"live run: reading {stream} stalled at sequence {seen} of {last} "
+                        f"for {stall_s:g} s"
+                    )
                 continue
+            progress = time.monotonic()
             for message in batch:
                 out.append(decode(message.data))
                 seen = max(seen, int(message.metadata.sequence.stream))
