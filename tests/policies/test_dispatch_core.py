@@ -53,6 +53,7 @@ class Job:
     info: TaskInfo | None = None
     avoid: frozenset[str] | None = None
     attempt: int = 1
+    zone: str = ""
 
 
 def core(

@@ -100,7 +100,7 @@ class Intake:
                 self.dispatcher.adopt(task, recovered[0])  # still on that agent's subject
                 task.dispatched = True
                 return
-        assignment = self._route(task, now)
+        assignment = self.dispatcher.route(task, now)
         if not task.dispatched:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
@@ -122,7 +122,7 @@ class Intake:
             if not self.dispatcher.retry(task, agent_id):
                 await self.fail_for_good(task, agent_id, RETRIES_EXHAUSTED)
                 continue
-            assignment = self._route(task, self.time.now())
+            assignment = self.dispatcher.route(task, self.time.now())
             if assignment is not None:
                 await self.send(assignment)
 
@@ -149,16 +149,9 @@ class Intake:
             if moved:
                 await self.event("pool_evacuated", zone, category=category, tasks=len(moved))
             for task in moved:
-                assignment = self._route(task, self.time.now())
+                assignment = self.dispatcher.route(task, self.time.now())
                 if assignment is not None:
                     await self.send(assignment)
-
-    def _route(self, task: LiveTask, now: float) -> Assignment[LiveTask] | None:
-        """The core's route, with the zone it chose kept on the task (as the simulator's shell
-        keeps ``Task.zone``): the dispatch record and the per-zone queue depth read it."""
-        zone = self.dispatcher.home_zone(task, now)
-        task.zone = zone
-        return self.dispatcher.receive(task, zone, now)
 
     def _info(self, view: AgentView) -> AgentInfo:
         return AgentInfo(

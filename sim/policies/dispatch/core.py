@@ -230,6 +230,7 @@ class DispatchCore(DispatchBooks[T]):
 
     def receive(self, task: T, zone: str, now: float) -> Assignment[T] | None:
         """Place the task on an agent of *zone*, spill it to a free one elsewhere, or queue it."""
+        task.zone = zone
         agent_id = self.place(task, zone, now)
         return None if agent_id is None else self._assign(task, agent_id)
 

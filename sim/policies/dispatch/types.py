@@ -8,7 +8,9 @@ nothing of its own per task. The core reads ``id``, ``category``,
 three fields it owns: ``info`` (the balancer's view of the task for the zone
 it is being placed in, cached), ``avoid`` (agents a retry must not go back
 to) and ``attempt`` (the dispatch generation, from 1, that the retry budget
-counts).
+counts). The composites the live coordinator calls (``route``, ``receive``)
+also write ``zone``, the zone the task was routed to, as the simulator's shell
+sets its ``Task.zone`` around the primitives it calls.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Dispatchable(Protocol):
     avoid: frozenset[str] | None
     #: The dispatch generation, from 1; a retry after a lost attempt adds one.
     attempt: int
+    #: The zone it was last routed to (``receive`` writes it; a shell may move it on).
+    zone: str
 
 
 T = TypeVar("T", bound=Dispatchable)
