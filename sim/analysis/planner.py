@@ -33,7 +33,6 @@ the room left under ``scaling.max_agents``.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,9 +48,6 @@ from sim.analysis.targets import SloTarget
 from sim.metrics.summary import combine_replications, t_quantile
 from sim.scenario.load import load_scenario, scenario_from_dict, short_run_warmup
 from sim.scenario.schema import Scenario
-from sim.scenario.units import format_duration
-
-_log = logging.getLogger("orchestra")
 
 #: Roadmap phases, in the order the growth plan lists them.
 PHASE_GLOB = "phase_3_*.yaml"
@@ -170,12 +166,7 @@ def by_category(fleet: Fleet) -> dict[str, int]:
 def prepared(scenario: Scenario, target: SloTarget, options: PlanOptions) -> Scenario:
     """The scenario as planned: the SLO applied, autoscaling off, the planning duration."""
     if options.warmup_s is None:
-        warmup = short_run_warmup(options.duration_s, scenario.warmup)
-        if warmup != scenario.warmup:
-            _log.warning(
-                f"{scenario.name}: warmup shortened from {format_duration(scenario.warmup)} to "
-                f"{format_duration(warmup)} to fit the {format_duration(options.duration_s)} runs"
-            )
+        warmup = short_run_warmup(options.duration_s, scenario.warmup, scenario.name)
     else:
         warmup = options.warmup_s
     if warmup >= options.duration_s:

@@ -54,16 +54,26 @@ _log = logging.getLogger("orchestra")
 _said: set[str] = set()
 
 
-def short_run_warmup(duration_s: float, warmup_s: float) -> float:
+def short_run_warmup(duration_s: float, warmup_s: float, source: str) -> float:
     """The warm-up of a run of *duration_s*: the scenario's, or a tenth of the run if it won't fit.
 
     A short what-if (``--duration 2m``) should just run: the scenario's hour of
     warm-up was chosen for a day, and cutting a tenth of a short run still
-    drops its empty-fleet start from the statistics.
+    drops its empty-fleet start from the statistics. A shortened warm-up is
+    said once per *source* (a scenario file or name) on the ``orchestra``
+    logger: a sweep or a plan loads the same scenario many times.
     """
     if warmup_s < duration_s:
         return warmup_s
-    return SHORT_RUN_WARMUP_SHARE * duration_s
+    fitted = SHORT_RUN_WARMUP_SHARE * duration_s
+    note = (
+        f"{source}: warmup shortened from {format_duration(warmup_s)} to "
+        f"{format_duration(fitted)} to fit the {format_duration(duration_s)} run"
+    )
+    if note not in _said:
+        _said.add(note)
+        _log.warning(note)
+    return fitted
 
 
 def _fit_warmup(document: dict[str, Any], overrides: Sequence[str], source: str) -> None:
@@ -81,17 +91,7 @@ def _fit_warmup(document: dict[str, Any], overrides: Sequence[str], source: str)
         warmup = parse_duration(document["warmup"])
     except (KeyError, TypeError, ValueError):
         return  # validation reports the bad value with its field path
-    fitted = short_run_warmup(duration, warmup)
-    if fitted == warmup:
-        return
-    document["warmup"] = fitted
-    note = (
-        f"{source}: warmup shortened from {format_duration(warmup)} to "
-        f"{format_duration(fitted)} to fit the {format_duration(duration)} run"
-    )
-    if note not in _said:  # a sweep loads the same file once per point: say it once
-        _said.add(note)
-        _log.warning(note)
+    document["warmup"] = short_run_warmup(duration, warmup, source)
 
 
 def load_variants(path: str | Path, overrides: Sequence[str] = ()) -> list[tuple[str, Scenario]]:
