@@ -35,13 +35,14 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import itertools
 import re
 import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -195,6 +196,29 @@ class AgentLink:
         return cls(nc, js, registry, watch)
 
 
+_R = TypeVar("_R")
+
+
+async def while_swamped(action: Callable[[], Awaitable[_R]], tries: int = 21) -> _R:
+    """A start-up step, tried again with backoff (0.1 s doubling to 2 s) while it fails.
+
+    Many agents starting at once — 173 processes on two cores, or thousands of
+    simulated agents — put more JetStream API requests in flight than the
+    broker answers within their timeout; each step of joining is idempotent,
+    so trying it again is safe. The last failure propagates.
+    """
+    for attempt in itertools.count():
+        try:
+            return await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if attempt >= tries - 1:
+                raise
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+    raise AssertionError("unreachable")  # pragma: no cover (itertools.count never ends)
+
+
 class LiveAgent:
     """One specialist (see the module docstring for its lifecycle)."""
 
@@ -216,14 +240,17 @@ class LiveAgent:
     async def run(self) -> None:
         """The agent as its own process: its own connection, closed when it is done."""
         cfg = self.config
-        link = await AgentLink.open(cfg.url, cfg.token, cfg.agent_id, cfg.time_scale, cfg.epoch)
+        link = await while_swamped(
+            lambda: AgentLink.open(cfg.url, cfg.token, cfg.agent_id, cfg.time_scale, cfg.epoch)
+        )
 
         async def on_control(msg: Msg) -> None:
             self.control(msg.data)
 
         await link.nc.subscribe(control_subject(cfg.agent_id), cb=on_control)
         await link.nc.subscribe(BROADCAST, cb=on_control)
-        await ensure_zone_stream(link.js, cfg.zone)
+        await while_swamped(lambda: ensure_zone_stream(link.js, cfg.zone))
+        await while_swamped(lambda: self.register(link))
         await self.serve(link)
         await link.nc.drain()
 

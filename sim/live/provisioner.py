@@ -27,7 +27,7 @@ from typing import Protocol
 
 from nats.aio.msg import Msg
 
-from sim.live.agent import AgentConfig, AgentLink, EpochWatch, LiveAgent
+from sim.live.agent import AgentConfig, AgentLink, EpochWatch, LiveAgent, while_swamped
 from sim.live.transport import BROADCAST, ensure_zone_stream
 
 
@@ -288,24 +288,20 @@ class SimulatedFleet:
 
         Thousands of agents started at once would put thousands of JetStream
         API requests in flight (consumer creation, first heartbeat) and time
-        them out; agent processes are spaced by their own start-up time.
+        them out. A few at a time here; each step tried again while swamped
+        (``while_swamped``, which agent processes use for their own start-up).
         """
         zone = agent.config.zone
-        for attempt in itertools.count():
-            try:
-                async with self._joining:
-                    if zone not in self._zones_ready:  # once per zone, not per agent
-                        await ensure_zone_stream(link.js, zone)
-                        self._zones_ready.add(zone)
-                    await agent.register(link)
-                self.registered += 1
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if attempt >= 20:
-                    raise
-                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+
+        async def join() -> None:
+            async with self._joining:
+                if zone not in self._zones_ready:  # once per zone, not per agent
+                    await ensure_zone_stream(link.js, zone)
+                    self._zones_ready.add(zone)
+                await agent.register(link)
+
+        await while_swamped(join)
+        self.registered += 1
 
     def kill(self, agent_id: str) -> bool:
         """The agent dies at once (see the class docstring)."""
