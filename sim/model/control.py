@@ -16,7 +16,6 @@ alerts); this module measures, asks and carries out.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,8 @@ import simpy
 
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
 from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision
-from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.placement import PoolLoad
+from sim.policies.scaling_loop import FleetTotals, ScalingLoop, alert_fields, react_to_alert
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -41,12 +41,9 @@ class ControlLoop:
         # Only specialists are added or drained: the policies see the specialist bounds
         # that the spec's whole-fleet bounds leave after the coordinating agents.
         self._control_agents = sim.scenario.control_agents()
-        self.autoscaler: Autoscaler = sim.policies.autoscaler
+        self.loop: ScalingLoop = sim.policies.scaling_loop
+        self.autoscaler: Autoscaler = self.loop.autoscaler
         self.alerts: AlertEvaluator = sim.policies.alerts
-        #: Readings of the fleet's running totals at each evaluation: (time, busy
-        #: slot-seconds, sum of waits, services started, tasks submitted). The metric
-        #: window's averages are differences between now and the reading a window ago.
-        self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])
 
     # ------------------------------------------------------------------ autoscaling
 
@@ -57,80 +54,51 @@ class ControlLoop:
             yield self.sim.env.timeout(every)
             self.evaluate()
 
-    def observe(self) -> FleetObservation:
+    def totals(self) -> FleetTotals:
+        """The fleet's levels and running totals now, as the scaling loop reads them."""
         sim = self.sim
         now = sim.env.now
-        fleet, dispatcher = sim.fleet, sim.dispatcher
-        start, busy0, waits0, started0, submitted0 = self._window_start(now)
-        span = max(now - start, 1e-9)
-        slots = sum(zone.slots for zone in sim.zones.values())
-        busy = dispatcher.busy_area(now) - busy0
+        fleet, dispatcher, zones = sim.fleet, sim.dispatcher, sim.zones.values()
         serving = fleet.serving
-        busy_agents = sum(zone.busy_agents for zone in sim.zones.values())
-        arrivals = dispatcher.submitted - submitted0
-        wait_sum = dispatcher.wait_sum - waits0
-        wait_count = dispatcher.started - started0
-        return FleetObservation(
-            agents=serving + fleet.starting,
-            ready=serving,
+        return FleetTotals(
+            serving=serving,
             starting=fleet.starting,
-            queue_depth=float(
-                dispatcher.core.queued() + sum(z.local_queued for z in sim.zones.values())
-            ),
-            avg_response_time_s=wait_sum / wait_count if wait_count else 0.0,
-            cpu_utilization=min(1.0, busy / (span * slots)) if slots else 0.0,
-            idle_fraction=(serving - busy_agents) / serving if serving else 0.0,
-            in_flight=float(sum(z.in_flight for z in sim.zones.values())),
-            arrival_rate=arrivals / span,
+            slots=sum(zone.slots for zone in zones),
+            idle=serving - sum(zone.busy_agents for zone in zones),
+            queue_depth=float(dispatcher.core.queued() + sum(z.local_queued for z in zones)),
+            in_flight=float(sum(z.in_flight for z in zones)),
+            busy_area=dispatcher.busy_area(now),
+            wait_sum=dispatcher.wait_sum,
+            started=dispatcher.started,
+            submitted=dispatcher.submitted,
         )
 
-    def _window_start(self, now: float) -> tuple[float, float, float, int, int]:
-        """The latest reading at least one metric window old (the oldest kept, early on)."""
-        window = self.scaling.metric_window
-        readings = self._readings
-        while len(readings) > 1 and readings[1][0] <= now - window + 1e-9:
-            readings.popleft()
-        return readings[0]
+    def observe(self) -> FleetObservation:
+        return self.loop.observe(self.sim.env.now, self.totals())
 
     def evaluate(self) -> ScaleDecision | None:
-        """One evaluation: decide on the window just ended, then start the next window."""
+        """One evaluation: decide on the window just ended, then carry the plan out."""
         sim = self.sim
         now = sim.env.now
         if not self.enabled:
             return None
-        observation = self.observe()
-        decision = self.autoscaler.decide(observation, now)
-        d = sim.dispatcher
-        self._readings.append((now, d.busy_area(now), d.wait_sum, d.started, d.submitted))
-        if decision.delta != 0:
-            self.apply(decision)
-        return decision
-
-    def apply(self, decision: ScaleDecision) -> None:
-        sim = self.sim
-        now = sim.env.now
-        pools = self._pools()
+        plan = self.loop.evaluate(now, self.totals(), self._pools)
+        decision = plan.decision
+        if decision.delta == 0:
+            return decision
         done = 0
-        if decision.delta > 0:
-            for zone, category in place_agents(decision.delta, pools):
-                reason = f"{decision.policy}: {decision.reason}"
-                if sim.fleet.spawn(zone, category, self.scaling.spawn_delay, reason) is None:
-                    break
-                done += 1
-        else:
-            for zone, category in pick_drains(-decision.delta, pools):
-                agent = sim.dispatcher.core.drain_choice(zone, category)
-                if agent is not None and sim.fleet.drain(agent, decision.policy):
-                    done -= 1
-        sim.events.add(
-            now,
-            "scale",
-            decision.policy,
-            delta=done,
-            asked=decision.delta,
-            target=decision.target,
-            reason=decision.reason,
-        )
+        reason = f"{decision.policy}: {decision.reason}"
+        delay = self.scaling.pipeline.actuation_delay + self.scaling.spawn_delay
+        for zone, category in plan.spawn:
+            if sim.fleet.spawn(zone, category, delay, reason) is None:
+                break
+            done += 1
+        for zone, category in plan.drain:
+            agent = sim.dispatcher.core.drain_choice(zone, category)
+            if agent is not None and sim.fleet.drain(agent, decision.policy):
+                done -= 1
+        sim.events.add(now, "scale", decision.policy, **plan.record(done))
+        return decision
 
     def _pools(self) -> list[PoolLoad]:
         sim = self.sim
@@ -160,17 +128,9 @@ class ControlLoop:
         sample = alert_sample(row, self._control_agents)
         transitions = self.alerts.evaluate(now, sample)
         for event in transitions:
-            self.sim.events.add(
-                now,
-                "alert",
-                event.name,
-                state=event.state,
-                severity=event.severity,
-                action=event.action,
-                value=event.value,
-                metric=event.metric,
-            )
-            if event.state == "firing" and event.action == "scale_up_immediate" and self.enabled:
-                self.autoscaler.force_scale_up(now, f"alert {event.name}")
+            self.sim.events.add(now, "alert", event.name, **alert_fields(event))
+            reaction = react_to_alert(event, self.enabled)
+            if reaction.force_scale_up is not None:
+                self.loop.force(now, reaction.force_scale_up)
                 self.evaluate()
         return transitions

@@ -642,6 +642,30 @@ class KedaSettings(Strict):
     )
 
 
+class MetricPipeline(Strict):
+    """How stale the autoscaler's metrics are and how slowly its decisions take effect.
+
+    A real cluster's controller sees metrics a scrape old and late: Kubernetes'
+    metrics-server scrapes every 15 s (``--metric-resolution``), an adapter
+    adds its own delay, and a decision reaches the ReplicaSet before a pod is
+    even scheduled. Zeros (the default) mean the simulator's ideal pipeline.
+    """
+
+    metric_resolution: Duration = Field(
+        0.0, description="Metrics are scraped on this grid (metrics-server: 15 s); 0: continuous."
+    )
+    metric_delay: Duration = Field(
+        0.0, description="A scrape reaches the autoscaler this much later (adapter, aggregation)."
+    )
+    actuation_delay: Duration = Field(
+        0.0,
+        description=(
+            "From a scale-up decision to the new agents being requested (API write, controller "
+            "reconcile); spawn_delay follows it. Drains start at once."
+        ),
+    )
+
+
 class Scaling(Strict):
     """The spec's horizontal scaling block (section 4.1), verbatim, plus how it is run.
 
@@ -671,6 +695,7 @@ class Scaling(Strict):
     )
     hpa: HpaSettings = HpaSettings()
     keda: KedaSettings = KedaSettings()
+    pipeline: MetricPipeline = MetricPipeline()
 
     def decision_interval(self) -> float:
         """How often the autoscaler decides: the HPA's sync period, else the evaluation interval."""

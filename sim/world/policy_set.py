@@ -43,6 +43,7 @@ from sim.policies.dispatch.types import T
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
+from sim.policies.scaling_loop import ScalingLoop
 from sim.scenario.kubernetes import HpaBehavior
 from sim.scenario.schema import AlertRule, Health, Scaling, Scenario, Severity
 from sim.world.streams import Streams
@@ -259,6 +260,7 @@ class PolicySet:
     balancer: LoadBalancer
     router: ZoneRouter
     autoscaler: Autoscaler
+    scaling_loop: ScalingLoop
     alerts: AlertEvaluator
     breakers: BreakerBoard | None
     breaker_open_s: float
@@ -277,6 +279,8 @@ def build_policies(scenario: Scenario, streams: Streams, regions: Mapping[str, s
     """
     policies = scenario.policies
     breaker = policies.circuit_breaker
+    autoscaler = fleet_autoscaler(scenario.scaling, scenario.control_agents())
+    pipeline = scenario.scaling.pipeline
     board = (
         BreakerBoard(
             BreakerConfig(failure_threshold=breaker.failure_threshold, open_s=breaker.open)
@@ -289,7 +293,13 @@ def build_policies(scenario: Scenario, streams: Streams, regions: Mapping[str, s
             policies.load_balancing, streams.get("balancer"), epsilon=policies.affinity_epsilon
         ),
         router=zone_router(scenario, regions),
-        autoscaler=fleet_autoscaler(scenario.scaling, scenario.control_agents()),
+        autoscaler=autoscaler,
+        scaling_loop=ScalingLoop(
+            autoscaler,
+            scenario.scaling.metric_window,
+            metric_resolution_s=pipeline.metric_resolution,
+            metric_delay_s=pipeline.metric_delay,
+        ),
         alerts=alert_evaluator(scenario.alerts),
         breakers=board,
         breaker_open_s=breaker.open,

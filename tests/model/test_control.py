@@ -141,7 +141,7 @@ def test_the_metric_window_spans_several_evaluations() -> None:
     )
     sim.start()
     sim.env.run(until=600.5)
-    start, busy0, *_ = sim.control._window_start(sim.env.now)
+    start, busy0, *_ = sim.control.loop.window.start(sim.env.now)
     assert start == 420.0  # the evaluation 3 minutes before the last one at 600 s
     observed = sim.control.observe()
     slots = sum(z.slots for z in sim.zones.values())

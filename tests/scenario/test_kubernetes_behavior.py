@@ -10,6 +10,7 @@ scaling behavior", kubernetes.io, Horizontal Pod Autoscaling).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,53 @@ scaling: {policy: hpa, hpa: {sync_period: 15s}}
     assert len(scale) > 0
     assert all(float(t) % 15.0 == pytest.approx(0.0, abs=1e-9) for t in scale["time_s"])
     assert any(float(t) % 60.0 != 0.0 for t in scale["time_s"])  # not the 60 s evaluation grid
+
+
+def first_scale_up_after(path: Path, after_s: float, *overrides: str) -> tuple[float, float]:
+    """(time of the first scale-up after *after_s*, time its first agent joined)."""
+    result = run_scenario(load_scenario(path, list(overrides)))
+    events = result.events
+    ups = events[(events["kind"] == "scale") & (events["time_s"] > after_s)]
+    ups = ups[[json.loads(d)["delta"] > 0 for d in ups["detail"]]]
+    decided = float(ups["time_s"].iloc[0])
+    joined = events[(events["kind"] == "agent_joined") & (events["time_s"] > decided)]
+    return decided, float(joined["time_s"].iloc[0])
+
+
+def test_a_stale_metric_pipeline_delays_the_reaction_by_its_delay(tmp_path: Path) -> None:
+    """metrics-server's 15 s resolution plus a 60 s adapter delay: the HPA reacts that much later.
+
+    A burst quadruples arrivals at 20 min. The ideal pipeline scales up at the
+    first sync that sees the queue; a pipeline whose scrapes arrive 60 s late
+    (on a 15 s grid) reacts at least 60 s and at most 60 + 15 + 15 s later.
+    Scale-down is disabled so that both fleets meet the burst at the same size. An
+    actuation delay of 30 s then puts the first new agent 30 s later than the
+    spawn delay alone.
+    """
+    path = write(
+        tmp_path,
+        """
+duration: 40m
+warmup: 0
+workload: {arrivals: {bursts: [{at: 20m, duration: 10m, factor: 4}]}}
+scaling:
+  policy: hpa
+  spawn_delay: 60s
+  hpa:
+    sync_period: 15s
+    target_cpu_utilization: null
+    target_queue_per_agent: 1
+    behavior: {scaleDown: {selectPolicy: Disabled}}
+""",
+    )
+    ideal, ideal_joined = first_scale_up_after(path, 1200.0)
+    late, _ = first_scale_up_after(
+        path,
+        1200.0,
+        "scaling.pipeline.metric_resolution=15s",
+        "scaling.pipeline.metric_delay=60s",
+    )
+    assert 60.0 <= late - ideal <= 60.0 + 15.0 + 15.0
+    acted, acted_joined = first_scale_up_after(path, 1200.0, "scaling.pipeline.actuation_delay=30s")
+    assert acted == ideal  # the decision is not later, only its effect
+    assert acted_joined - acted == pytest.approx(ideal_joined - ideal + 30.0)

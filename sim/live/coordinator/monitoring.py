@@ -21,6 +21,7 @@ from sim.live.coordinator.scaling import Scaling
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.metrics.collector import MetricsCollector, ZoneSnapshot
 from sim.policies.alerts import AlertEvaluator, alert_sample
+from sim.policies.scaling_loop import alert_fields, react_to_alert
 
 
 class Monitoring:
@@ -83,21 +84,12 @@ class Monitoring:
         for r in [row, *rows[-len(self.zones) :]]:
             await self.broker.publish("orch.metric", {k: _plain(v) for k, v in r.items()})
         for event in self.alerts.evaluate(now, alert_sample(row, self.control_agents)):
-            await self.event(
-                "alert",
-                event.name,
-                state=event.state,
-                severity=event.severity,
-                action=event.action,
-                value=event.value,
-                metric=event.metric,
-            )
-            if event.state != "firing":
-                continue
-            if event.action == "scale_up_immediate" and self.autoscale:
-                self.scaling.autoscaler.force_scale_up(now, f"alert {event.name}")
+            await self.event("alert", event.name, **alert_fields(event))
+            reaction = react_to_alert(event, self.autoscale)
+            if reaction.force_scale_up is not None:
+                self.scaling.loop.force(now, reaction.force_scale_up)
                 await self.scaling.evaluate(now)
-            elif event.action in ("page_oncall", "notify_slack") and self.webhook_url:
+            elif reaction.notify and self.webhook_url:
                 payload = {
                     "alert": event.name,
                     "action": event.action,

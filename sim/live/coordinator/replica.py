@@ -124,9 +124,9 @@ class Coordinator:
             broker,
             self.time,
             self.event,
-            self.policies.autoscaler,
+            self.policies.scaling_loop,
             self.provisioner,
-            s.scaling.metric_window,
+            s.scaling.pipeline.actuation_delay,
             (self.zones, self.categories),
         )
         self.monitoring = Monitoring(

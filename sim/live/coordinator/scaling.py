@@ -11,16 +11,16 @@ to drain (it finishes what it holds, then leaves).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections import deque
 
 from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
-from sim.policies.autoscale import Autoscaler, FleetObservation
-from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.placement import PoolLoad
+from sim.policies.scaling_loop import FleetTotals, ScalingLoop
 
 
 class Scaling:
@@ -33,9 +33,9 @@ class Scaling:
         broker: Broker,
         time: ScenarioTime,
         event: EventLog,
-        autoscaler: Autoscaler,
+        loop: ScalingLoop,
         provisioner: Provisioner,
-        metric_window_s: float,
+        actuation_delay_s: float,
         pools: tuple[tuple[str, ...], tuple[str, ...]],
     ) -> None:
         self.books, self.intake, self.broker, self.time, self.event = (
@@ -45,78 +45,71 @@ class Scaling:
             time,
             event,
         )
-        self.autoscaler, self.provisioner = autoscaler, provisioner
-        self.metric_window_s = metric_window_s
+        self.loop, self.provisioner = loop, provisioner
+        self.actuation_delay_s = actuation_delay_s
         self.zones, self.categories = pools
-        #: (time, busy s, wait sum, started, submitted) at each evaluation: the window's start.
-        self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])
+        self._actuating: set[asyncio.Task[None]] = set()
 
-    def _busy(self, now: float) -> float:
-        c = self.books.counters
-        return c.busy_s + sum(now - s for _, _, s in self.books.in_flight.values())
-
-    def observe(self, now: float) -> FleetObservation:
+    def totals(self, now: float) -> FleetTotals:
+        """The fleet's levels and running totals now, as the scaling loop reads them."""
         books = self.books
-        while len(self._readings) > 1 and self._readings[1][0] <= now - self.metric_window_s + 1e-9:
-            self._readings.popleft()
-        start, busy0, waits0, started0, submitted0 = self._readings[0]
-        span = max(now - start, 1e-9)
         serving = books.serving()
-        slots = sum(a.slots for a in serving)
-        busy = self._busy(now) - busy0
         c = books.counters
-        started = c.started - started0
-        return FleetObservation(
-            agents=len(serving) + len(books.requested),
-            ready=len(serving),
+        return FleetTotals(
+            serving=len(serving),
             starting=len(books.requested),
+            slots=sum(a.slots for a in serving),
+            idle=sum(1 for a in serving if a.in_flight == 0),
             queue_depth=float(books.queue_depth()),
-            avg_response_time_s=(c.wait_sum - waits0) / started if started else 0.0,
-            cpu_utilization=min(1.0, busy / (span * slots)) if slots else 0.0,
-            idle_fraction=sum(1 for a in serving if a.in_flight == 0) / len(serving)
-            if serving
-            else 0.0,
             in_flight=float(len(books.in_flight)),
-            arrival_rate=(c.submitted - submitted0) / span,
+            busy_area=c.busy_s + sum(now - s for _, _, s in books.in_flight.values()),
+            wait_sum=c.wait_sum,
+            started=c.started,
+            submitted=c.submitted,
         )
 
     async def evaluate(self, at: float | None = None) -> None:
         now = self.time.now() if at is None else at
         self.time.advance(now)
-        observation = self.observe(now)
-        decision = self.autoscaler.decide(observation, now)
-        c = self.books.counters
-        self._readings.append((now, self._busy(now), c.wait_sum, c.started, c.submitted))
+        plan = self.loop.evaluate(now, self.totals(now), self.pools)
+        decision = plan.decision
         if decision.delta == 0:
             return
-        pools = self.pools()
         done = 0
-        if decision.delta > 0:
-            for zone, category in place_agents(decision.delta, pools):
-                spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category)
+        for zone, category in plan.spawn:
+            spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category)
+            # Counted as starting from the decision on (the autoscaler's contract), even
+            # while the actuation delay holds the provisioner back.
+            self.books.requested[spec.agent_id] = spec
+            await self.event("agent_requested", spec.agent_id, zone=zone, category=category)
+            self._start(spec)
+            done += 1
+        for zone, category in plan.drain:
+            chosen = self.intake.drain_choice(zone, category)  # the idlest
+            if chosen is None:
+                continue
+            agent = self.books.agents[chosen]
+            agent.draining = True
+            self.intake.withdraw(agent.agent_id)
+            await self.broker.notify(control_subject(agent.agent_id), b"drain")
+            await self.event("agent_draining", agent.agent_id, reason=decision.policy)
+            done -= 1
+        await self.event("scale", decision.policy, **plan.record(done))
+
+    def _start(self, spec: AgentSpec) -> None:
+        """Start the agent now, or after the pipeline's actuation delay (scenario seconds)."""
+        if self.actuation_delay_s <= 0:
+            self.provisioner.start(spec)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.time.clock.wall(self.actuation_delay_s))
+            if spec.agent_id in self.books.requested:
                 self.provisioner.start(spec)
-                self.books.requested[spec.agent_id] = spec
-                await self.event("agent_requested", spec.agent_id, zone=zone, category=category)
-                done += 1
-        else:
-            for zone, category in pick_drains(-decision.delta, pools):
-                chosen = self.intake.drain_choice(zone, category)  # the idlest
-                if chosen is None:
-                    continue
-                agent = self.books.agents[chosen]
-                agent.draining = True
-                self.intake.withdraw(agent.agent_id)
-                await self.broker.notify(control_subject(agent.agent_id), b"drain")
-                await self.event("agent_draining", agent.agent_id, reason=decision.policy)
-                done -= 1
-        await self.event(
-            "scale",
-            decision.policy,
-            delta=done,
-            asked=decision.delta,
-            target=decision.target,
-            reason=decision.reason,
-        )
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._actuating.add(task)
+        task.add_done_callback(self._actuating.discard)
 
     def pools(self) -> list[PoolLoad]:
         books = self.books
