@@ -37,6 +37,7 @@ class LiveTask:
     affinity_key: int | None = None
     avoid: frozenset[str] | None = None
     info: TaskInfo | None = None
+    near: tuple[str, float] | None = None  # DAG data locality (the live shell sets none yet)
 
     @property
     def id(self) -> int:

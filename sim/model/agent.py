@@ -12,6 +12,7 @@ are the dispatcher's (and through it, the policies') business.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,24 @@ class Specialist:
         self.slowdown = 1.0
         #: The queue of the team lead its messages pass through (None: not modelled).
         self.lead: Coordinator | None = None
+
+    def frees_in(self, now: float) -> float:
+        """Expected seconds until a slot frees, by the DAG's own work estimates (inf: unknown).
+
+        The scheduler's knowledge, not the simulator's: a DAG node's stated
+        work over the agent's speed, as HEFT plans with; other tasks, or tasks
+        already waiting in the local queue, make it unknown.
+        """
+        if self.local or not self.current:
+            return math.inf
+        soonest = math.inf
+        for task in self.current:
+            job = task.job
+            if job is None:
+                return math.inf
+            end = task.start + job.dag_node(task.node).work_s / self.speed
+            soonest = min(soonest, end - now)
+        return max(0.0, soonest)
 
     def busy_slot_seconds(self, now: float) -> float:
         """Slot-seconds spent serving up to *now*, open services included."""

@@ -32,6 +32,7 @@ from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.task import Task
 from sim.model.traffic import Traffic
+from sim.policies.dag import largest_input
 from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
 from sim.world.dag_source import DagSource
@@ -80,7 +81,10 @@ class Simulation:
             self.collector,
             self.task_log,
             self.events,
-            dispatch_core(self.policies),
+            dispatch_core(
+                self.policies,
+                frees_in=self._frees_in if scenario.policies.dag.data_locality else None,
+            ),
         )
         self.dispatcher.team_limit = policies.team_limit
         self.traffic = Traffic(scenario, self.world.zones, self.world.teams)
@@ -182,7 +186,26 @@ class Simulation:
             priority=priority,
             critical=critical,
         )
+        if policy.data_locality:
+            task.near = self._near(job, node)
         dispatcher.submit(task)
+
+    def _near(self, job: DagJob, node: int) -> tuple[str, float] | None:
+        """The agent holding the node's largest input, and the expected time to move it."""
+        placement = job.placement
+
+        def ran_on(pred: int) -> str | None:
+            where = placement.get(pred)
+            return where[0] if where is not None else None
+
+        largest = largest_input(job.progress.predecessors(node), ran_on)
+        if largest is None:
+            return None
+        return largest[0], self.network.mean_transfer(largest[1])
+
+    def _frees_in(self, agent_id: str, now: float) -> float:
+        agent = self.agents.get(agent_id)
+        return agent.frees_in(now) if agent is not None else math.inf
 
     def _job_node_done(self, job: DagJob, node: int) -> None:
         for successor in job.progress.complete(node):

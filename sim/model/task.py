@@ -40,6 +40,7 @@ class Task:
         "id",
         "info",
         "job",
+        "near",
         "node",
         "priority",
         "queued",
@@ -88,6 +89,8 @@ class Task:
         #: After a failed attempt: what escalation has done so far, and the agents to avoid.
         self.history: History | None = None
         self.avoid: frozenset[str] | None = None
+        #: A DAG node's data locality: the agent with its largest input, the transfer saved.
+        self.near: tuple[str, float] | None = None
 
     @property
     def job_id(self) -> int:

@@ -485,6 +485,13 @@ class DagPolicy(Strict):
     order: Literal["upward_rank", "fifo"] = Field(
         "upward_rank", description="Order of ready DAG tasks in the queues."
     )
+    data_locality: bool = Field(
+        False,
+        description=(
+            "Run a ready task on the agent holding its largest input when that agent has a free "
+            "slot, or frees one sooner than moving the input would take."
+        ),
+    )
 
 
 class Breaker(Strict):

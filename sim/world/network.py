@@ -212,8 +212,16 @@ class Network:
 
     def mean_transfer(self, data_mb: float) -> float:
         """Expected in-zone transfer time, the estimate DAG ranking uses."""
-        if not self.enabled:
-            return 0.0
-        spec = self._spec
-        base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
-        return base + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
+        return mean_transfer_s(self._spec, data_mb)
+
+
+def mean_transfer_s(spec: NetworkSpec, data_mb: float) -> float:
+    """Expected in-zone transfer time of *data_mb* (no jitter): the schedulers' estimate.
+
+    A function of the scenario's network alone, so the live coordinator
+    estimates a DAG node's data locality exactly as the simulator does.
+    """
+    if not spec.enabled:
+        return 0.0
+    base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
+    return base + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps

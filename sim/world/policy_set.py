@@ -311,7 +311,9 @@ def build_policies(scenario: Scenario, streams: Streams, regions: Mapping[str, s
 
 
 def dispatch_core(
-    policies: PolicySet, allow: Callable[[str, float], bool] | None = None
+    policies: PolicySet,
+    allow: Callable[[str, float], bool] | None = None,
+    frees_in: Callable[[str, float], float] | None = None,
 ) -> DispatchCore[T]:
     """The dispatch core over the set's balancer and router, with its spill and retry settings.
 
@@ -325,4 +327,5 @@ def dispatch_core(
         spill=policies.spill,
         retry_budget=policies.retry_budget,
         allow=allow,
+        frees_in=frees_in,
     )

@@ -310,3 +310,62 @@ def test_a_pool_left_without_agents_sends_its_queue_to_the_nearest_staffed_zone(
         assert len(await fleet.take("b1")) == 1  # b1's freed slot takes one of them
 
     run(body)
+
+
+async def submit_job(fleet: Fleet) -> None:
+    """Node 0 feeds node 1 (100 MB) and node 2 (1 MB); task ids 10, 11, 12."""
+    document = {
+        "kind": "job",
+        "job_id": 7,
+        "zone": "A",
+        "arrival_s": fleet.wall.t - EPOCH,
+        "shape": "fork",
+        "nodes": [
+            {"node": n, "task_id": 10 + n, "category": "CodeGen", "work_s": 10.0} for n in range(3)
+        ],
+        "edges": [[0, 1, 100.0], [0, 2, 1.0]],
+    }
+    await fleet.broker.publish("orch.submit", document, "sub.7.job")
+
+
+def test_a_released_dag_node_goes_to_the_agent_holding_its_input_when_locality_is_on() -> None:
+    """The simulator's locality rule, live: node 1 follows its 100 MB input to a3.
+
+    Task 0 keeps a1 busy; task 1 ran on a2 and node 0 on a3, both now free.
+    Least connections alone sends node 1 to a2, the first of the two idle.
+    """
+
+    async def placements(fleet: Fleet, *overrides: str) -> list[list[tuple[int, int]]]:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator(*overrides)
+        await c.take_over()
+        await fleet.submit(0, 1)
+        await c.pump()
+        await submit_job(fleet)
+        await c.pump()
+        assert [await fleet.take(a) for a in ("a1", "a2", "a3")] == [[(0, 1)], [(1, 1)], [(10, 1)]]
+        for task, agent in ((1, "a2"), (10, "a3")):
+            await fleet.result("start", task, agent)
+            await fleet.result("end", task, agent)
+            await c.pump()
+        return [await fleet.take(agent) for agent in ("a1", "a2", "a3")]
+
+    async def body(fleet: Fleet) -> None:
+        assert await placements(
+            fleet, "policies.load_balancing=least_connections", "policies.dag.data_locality=true"
+        ) == [
+            [],
+            [(12, 1)],
+            [(11, 1)],
+        ]
+
+    async def without(fleet: Fleet) -> None:
+        assert await placements(fleet, "policies.load_balancing=least_connections") == [
+            [],
+            [(11, 1)],
+            [(12, 1)],
+        ]
+
+    run(body)
+    run(without)

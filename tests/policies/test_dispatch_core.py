@@ -54,6 +54,7 @@ class Job:
     avoid: frozenset[str] | None = None
     attempt: int = 1
     zone: str = ""
+    near: tuple[str, float] | None = None
 
 
 def core(
@@ -68,6 +69,54 @@ def agent(name: str, zone: str = "A", *, slots: int = 1, capacity: int = 1) -> A
 
 
 # --------------------------------------------------------------------------- decisions
+
+
+def test_a_dag_node_goes_to_the_agent_holding_its_input_when_a_slot_is_free() -> None:
+    d = core()
+    for name in ("a1", "a2", "a3"):
+        d.join(agent(name, slots=2, capacity=2))
+    d.hold(Job(1), "a3")  # the balancer (least connections) would now avoid a3
+    assert d.place(Job(2, near=("a3", 5.0)), "A", 0.0) == "a3"
+    assert d.place(Job(3), "A", 0.0) in ("a1", "a2")
+
+
+def test_the_holder_is_passed_over_when_it_may_not_take_the_task() -> None:
+    d = core(spill=False)
+    d.join(agent("a1"))
+    d.join(agent("b1", "B"))
+    d.join(AgentInfo("a2", "Other", "A"))
+    assert d.place(Job(1, near=("b1", 5.0)), "A", 0.0) == "a1"  # another zone, no spill
+    assert d.place(Job(2, near=("a2", 5.0)), "A", 0.0) == "a1"  # another category
+    assert d.place(Job(3, near=("gone", 5.0)), "A", 0.0) == "a1"  # not in the pool
+    avoided = Job(4, near=("a1", 5.0), avoid=frozenset({"a1"}))
+    assert d.place(avoided, "A", 0.0) is None  # a retry never goes back to an avoided agent
+
+
+def test_a_busy_holder_is_waited_for_only_when_it_frees_sooner_than_the_transfer() -> None:
+    frees = {"a1": 3.0}
+    balancer = make_balancer("least_connections", np.random.default_rng(7))
+    d: DispatchCore[Job] = DispatchCore(
+        balancer,
+        ZoneRouter(ZONES, RTT_MS),
+        spill=True,
+        retry_budget=2,
+        frees_in=lambda agent_id, now: frees[agent_id],
+    )
+    d.join(agent("a1", slots=1, capacity=2))
+    d.join(agent("a2"))
+    d.hold(Job(1), "a1")
+    assert d.place(Job(2, near=("a1", 5.0)), "A", 0.0) == "a1"  # frees in 3 s < 5 s to move
+    assert d.place(Job(3, near=("a1", 2.0)), "A", 0.0) == "a2"  # moving is quicker
+    d.hold(Job(2), "a1")
+    assert d.place(Job(4, near=("a1", 50.0)), "A", 0.0) == "a2"  # no room left at all
+
+
+def test_without_an_estimate_a_busy_holder_is_never_waited_for() -> None:
+    d = core()
+    d.join(agent("a1", slots=1, capacity=3))
+    d.join(agent("a2"))
+    d.hold(Job(1), "a1")
+    assert d.place(Job(2, near=("a1", 1e9)), "A", 0.0) == "a2"
 
 
 def test_place_books_nothing_until_the_shell_holds_and_queues_when_nobody_has_room() -> None:

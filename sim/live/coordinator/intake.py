@@ -28,11 +28,12 @@ from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, Scen
 from sim.live.task import LiveTask
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.metrics.collector import MetricsCollector
-from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
+from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, largest_input, plan_dag
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.resilience import BreakerBoard
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
+from sim.world.network import mean_transfer_s
 
 
 class Intake:
@@ -336,6 +337,13 @@ class Intake:
             return
         await self._finished(task, doc)
 
+    def _near(self, job: LiveJob, node: int) -> tuple[str, float] | None:
+        """The agent holding the node's largest input, and the expected time to move it."""
+        largest = largest_input(job.progress.predecessors(node), job.ran_on.get)
+        if largest is None:
+            return None
+        return largest[0], mean_transfer_s(self.scenario.network, largest[1])
+
     def _finished_before(self, task: LiveTask) -> None:
         """A task whose end the catch-up read first: done, counted once, not placed again."""
         task.done = True
@@ -372,9 +380,13 @@ class Intake:
                 self.collector.task_finished(zone, latency, wait, failed=True)
         if task.job_id >= 0 and task.job_id in books.jobs:
             job = books.jobs[task.job_id]
+            job.ran_on[task.node] = str(doc["agent"])
+            locality = self.scenario.policies.dag.data_locality
             for node in job.progress.complete(task.node):
                 released = books.tasks[job.tasks[node]]
                 # A node arrives when it is released, as in the simulator: its wait (and the
                 # autoscaler's avg_response_time) starts then, not at the job's arrival.
                 released.arrival_s = self.time.now()
+                if locality:
+                    released.near = self._near(job, node)
                 await self.dispatch(released)

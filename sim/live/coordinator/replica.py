@@ -81,10 +81,12 @@ class Coordinator:
         self.breakers = self.policies.breakers
         self.detector = failure_detector(s.health)
         # The simulator's own dispatch core: the same decisions, the same books.
-        self.dispatcher: DispatchCore[LiveTask] = dispatch_core(
-            self.policies, allow=self.breakers.allow if self.breakers is not None else None
-        )
         self.books = Books()
+        self.dispatcher: DispatchCore[LiveTask] = dispatch_core(
+            self.policies,
+            allow=self.breakers.allow if self.breakers is not None else None,
+            frees_in=self.books.frees_in if s.policies.dag.data_locality else None,
+        )
         self.time = ScenarioTime(self.config.clock, self.config.wall)
         budget = LagBudget.for_interval(self.config.clock.scale, s.health.interval)
         self.lag = self.config.lag or LagMonitor(budget)

@@ -32,6 +32,7 @@ class LiveJob:
     progress: DagProgress
     tasks: dict[int, int]  # node -> task id
     arrival_s: float
+    ran_on: dict[int, str] = field(default_factory=dict)  # node -> the agent that completed it
 
 
 @dataclass
@@ -103,6 +104,26 @@ class Books:
 
     def waiting(self, task: LiveTask) -> bool:
         return task.dispatched and not task.started and not task.done
+
+    def frees_in(self, agent_id: str, now: float) -> float:
+        """Expected scenario seconds until one of the agent's slots frees (inf: unknown).
+
+        As the simulator estimates it: the DAG nodes it serves, by their stated
+        work over its speed; anything else it holds makes it unknown.
+        """
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return math.inf
+        serving = [(k, start) for k, (who, _, start) in self.in_flight.items() if who == agent_id]
+        if not serving or agent.in_flight > len(serving):
+            return math.inf
+        soonest = math.inf
+        for (task_id, _), start in serving:
+            task = self.tasks.get(task_id)
+            if task is None or task.job_id < 0:
+                return math.inf
+            soonest = min(soonest, start + task.work_s / agent.speed - now)
+        return max(0.0, soonest)
 
     def queue_depth(self) -> int:
         return sum(1 for t in self.tasks.values() if self.waiting(t))

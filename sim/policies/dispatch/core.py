@@ -7,7 +7,12 @@ coordinator places it (:meth:`DispatchCore.place`): the scenario's load
 balancer picks an agent of the zone's pool with room — for a retry, one not
 on the task's avoid list; failing that, a free agent of the nearest other
 zone (spill, when the scenario allows it); failing that, the task waits in
-the pool's queue, highest priority first, then arrival order.
+the pool's queue, highest priority first, then arrival order. A DAG node
+whose largest input sits on one agent goes to that agent first, when it has
+a free slot, or room in its local queue and is expected to free a slot
+sooner than moving the input elsewhere would take (data locality, as
+data-aware workflow schedulers do): the transfer it saves is the time it
+would otherwise wait for its input.
 
 An agent whose slot is free asks for queued work (:meth:`DispatchCore.pull_one`):
 its own zone's pool first, then the other zones nearest first, skipping
@@ -65,6 +70,9 @@ class DispatchCore(DispatchBooks[T]):
     *allow(zone, now)* is the zone breaker's verdict on sending work to a
     zone (None: always). *retry_budget* is how many times a task may be
     dispatched again after an attempt was lost with its agent.
+    *frees_in(agent, now)* is the shell's estimate of the seconds until one of
+    the agent's slots frees (None: unknown, so a busy holder is never waited
+    for).
     """
 
     def __init__(
@@ -75,8 +83,10 @@ class DispatchCore(DispatchBooks[T]):
         spill: bool,
         retry_budget: int,
         allow: Callable[[str, float], bool] | None = None,
+        frees_in: Callable[[str, float], float] | None = None,
     ) -> None:
         super().__init__(balancer, router.zones)
+        self.frees_in = frees_in
         self.router = router
         self.spill = spill
         self.retry_budget = retry_budget
@@ -110,6 +120,10 @@ class DispatchCore(DispatchBooks[T]):
             info = task.info = TaskInfo(
                 task.id, task.category, zone, task.affinity_key, task.priority, task.critical
             )
+        if task.near is not None:
+            holder = self.near_choice(task, zone, now)
+            if holder is not None:
+                return holder
         balancer = self.balancer
         avoid = task.avoid
         if avoid is None:
@@ -131,6 +145,34 @@ class DispatchCore(DispatchBooks[T]):
                 if agent_id is not None:
                     return agent_id
         self.enqueue(task, zone)
+        return None
+
+    def near_choice(self, task: T, zone: str, now: float) -> str | None:
+        """The agent holding the task's largest input, if it should run the task (or None).
+
+        It must be in the pool, serve the category, not be avoided, and be in
+        *zone* unless tasks may spill. It runs the task when a slot is free, or
+        when its local queue has room and a slot is expected to free sooner
+        than the input would take to move.
+        """
+        near = task.near
+        if near is None:
+            return None
+        agent_id, transfer_s = near
+        info = self.members.get(agent_id)
+        if info is None or info.category != task.category:
+            return None
+        if info.zone != zone and not self.spill:
+            return None
+        avoid = task.avoid
+        if avoid is not None and agent_id in avoid:
+            return None
+        load = self.load(agent_id)
+        if load < info.slots:
+            return agent_id
+        frees_in = self.frees_in
+        if load < info.capacity and frees_in is not None and frees_in(agent_id, now) < transfer_s:
+            return agent_id
         return None
 
     def pull_one(self, agent_id: str, zone: str, category: str) -> tuple[T, str] | None:

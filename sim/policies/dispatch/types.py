@@ -10,7 +10,8 @@ it is being placed in, cached), ``avoid`` (agents a retry must not go back
 to) and ``attempt`` (the dispatch generation, from 1, that the retry budget
 counts). The composites the live coordinator calls (``route``, ``receive``)
 also write ``zone``, the zone the task was routed to, as the simulator's shell
-sets its ``Task.zone`` around the primitives it calls.
+sets its ``Task.zone`` around the primitives it calls. ``near`` is the shell's
+estimate of a DAG node's data locality; the core decides what to make of it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Dispatchable(Protocol):
     attempt: int
     #: The zone it was last routed to (``receive`` writes it; a shell may move it on).
     zone: str
+    #: A DAG node's data locality, set by the shell at release: the agent holding its
+    #: largest input and the seconds moving that input elsewhere is expected to take.
+    near: tuple[str, float] | None
 
 
 T = TypeVar("T", bound=Dispatchable)
