@@ -63,6 +63,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
     from sim.live.provisioner import AGENTS_PER_LINK, AgentSpec, SimulatedFleet
     from sim.live.runtime import scaled_scenario
     from sim.live.transport import (
+        DISPATCH,
         LEASE_BUCKET,
         RESULTS,
         SUBMIT,
@@ -152,6 +153,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 await asyncio.sleep(0.05)
             completed = coordinator.counters.completed
             results = await read_all(js, RESULTS, "orch.result")
+            results += await read_all(js, DISPATCH, "orch.dispatch")
             submits = await read_all(js, SUBMIT, "orch.submit")
             await nc.close()
         finally:

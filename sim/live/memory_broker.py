@@ -41,6 +41,7 @@ from sim.live.broker import (
 )
 from sim.live.transport import (
     AGENTS_BUCKET,
+    DISPATCH,
     EVENTS,
     LEASE_BUCKET,
     METRICS,
@@ -161,6 +162,7 @@ class MemoryBroker:
         for name, subject in (
             (SUBMIT, "orch.submit"),
             (RESULTS, "orch.result"),
+            (DISPATCH, "orch.dispatch"),
             (EVENTS, "orch.event"),
             (METRICS, "orch.metric"),
         ):

@@ -1,8 +1,9 @@
 """A live run's broker contents turned into the shared record format, on the simulator's window.
 
 The streams are the run's ground truth — every arrival (``ORCH_SUBMIT``),
-every routing, assignment, start and end (``ORCH_RESULTS``), every event and
-metrics sample — whichever coordinator was primary at the time. This module
+every routing and assignment (``ORCH_DISPATCH``), every start and end
+(``ORCH_RESULTS``), every event and metrics sample — whichever coordinator
+was primary at the time. This module
 folds them into the very tables a simulation writes, with the very meanings,
 so summary, report, compare, replay and calibrate read a live directory
 unchanged and compare like with like.
@@ -106,7 +107,7 @@ class LiveRecords:
 
 @dataclass
 class _Results:
-    """ORCH_RESULTS sorted by task: routing, assignments, starts and ends."""
+    """ORCH_DISPATCH and ORCH_RESULTS sorted by task: routing, assignments, starts and ends."""
 
     routed: dict[int, tuple[float, str]] = field(default_factory=dict)
     assigned: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)

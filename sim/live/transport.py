@@ -22,6 +22,12 @@ the broker's state rather than from anyone's memory:
   one stream it can go to, so JetStream's dedupe (per stream) still makes a
   re-dispatch idempotent;
 * ``ORCH_RESULTS`` — attempt starts and ends as agents report them (the record of work);
+* ``ORCH_DISPATCH`` — the coordinator's own records: where each task was routed and each
+  assignment (attempt, agent). A stream of their own, not ``ORCH_RESULTS``: a JetStream
+  stream stores and fsyncs its writes one after another, and with ``sync_interval:
+  always`` the results stream carrying four writes per task capped dispatch near 640 a
+  second; the coordinator also no longer reads its own records back while it follows
+  the results (it needs them only at a takeover);
 * ``ORCH_EVENTS`` / ``ORCH_METRICS`` — events and metrics samples, in the shared format;
 * key-value ``orch_agents`` — heartbeats and status (the role etcd plays in the spec);
 * key-value ``orch_lease`` — the coordinator lease, taken by compare-and-set on revision;
@@ -72,6 +78,8 @@ from sim.live.broker import encode as encode
 from sim.live.cancel import stop_if_cancelled
 
 SUBMIT, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_RESULTS", "ORCH_EVENTS"
+#: The coordinator's routing and assignment records (subject ``orch.dispatch``).
+DISPATCH = "ORCH_DISPATCH"
 #: Prefix of the per-zone work-queue streams (``ORCH_TASKS_<zone>``).
 TASKS_PREFIX = "ORCH_TASKS_"
 #: The single fleet-wide work queue of earlier layouts; its ``orch.task.>`` would
@@ -309,6 +317,7 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
     for name, subjects, retention in (
         (SUBMIT, ["orch.submit"], RetentionPolicy.LIMITS),
         (RESULTS, ["orch.result"], RetentionPolicy.LIMITS),
+        (DISPATCH, ["orch.dispatch"], RetentionPolicy.LIMITS),
         (EVENTS, ["orch.event"], RetentionPolicy.LIMITS),
         (METRICS, ["orch.metric"], RetentionPolicy.LIMITS),
     ):

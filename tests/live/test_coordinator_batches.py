@@ -19,7 +19,7 @@ import pytest
 from test_coordinator_logic import Fleet
 
 from sim.live.memory_broker import MemoryBroker
-from sim.live.transport import RESULTS, agent_subject, tasks_stream
+from sim.live.transport import DISPATCH, RESULTS, agent_subject, tasks_stream
 
 
 class Faulty(MemoryBroker):
@@ -55,7 +55,8 @@ def run(body: Callable[[Fleet], Awaitable[None]], faulty: bool = True) -> None:
 
 
 def records(fleet: Fleet, kind: str) -> list[dict[str, Any]]:
-    return [d for d in fleet.broker.waiting(RESULTS) if d["kind"] == kind]
+    stream = DISPATCH if kind in ("dispatch", "assign") else RESULTS
+    return [d for d in fleet.broker.waiting(stream) if d["kind"] == kind]
 
 
 def on_subjects(fleet: Fleet, agents: list[str]) -> dict[str, list[int]]:

@@ -1,14 +1,19 @@
 """Stream catch-up and follow: how a primary rebuilds its books and then keeps up.
 
-Scenario: a coordinator takes the lease. It reads ``ORCH_RESULTS`` from the
-first message (attempts started, ended, assigned), then checks the fleet's
+Scenario: a coordinator takes the lease. It reads ``ORCH_DISPATCH`` (where
+the previous primaries routed and assigned each task) and ``ORCH_RESULTS``
+(attempts started and ended) from the first message, then checks the fleet's
 heartbeats (the pools, before anything is placed), then reads
 ``ORCH_SUBMIT`` from the first message. Only what is unfinished goes out
 again: a task the streams show assigned to an agent still in its pool stays
 there (its subject holds it); the rest is placed anew. Dispatch is idempotent
 (a message id per assignment) and so is completion (a task id counts once),
-so a takeover resumes exactly where the broker is. Then it follows both
-streams, handing each message to intake as it comes.
+so a takeover resumes exactly where the broker is. Then it follows results
+and submissions, handing each message to intake as it comes; its own
+dispatch records it writes but never reads back while it leads. The two
+record streams are read one after the other, not interleaved: the books they
+rebuild do not depend on that order (the latest attempt of a task wins,
+whichever stream names it; an end counts once).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sim.live.broker import Broker, Follower, StreamMessage
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, ScenarioTime
 from sim.live.lag import LagMonitor
-from sim.live.transport import RESULTS, SUBMIT
+from sim.live.transport import DISPATCH, RESULTS, SUBMIT
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -51,15 +56,19 @@ class StreamFollow:
         self.name, self.broker, self.books, self.intake = name, broker, books, intake
         self.time, self.lag = time, lag
         suffix = secrets.token_hex(3)
+        self.dispatches: Follower = broker.follow(
+            DISPATCH, "orch.dispatch", f"co_{name}_d_{suffix}"
+        )
         self.results: Follower = broker.follow(RESULTS, "orch.result", f"co_{name}_r_{suffix}")
         self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
         #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
         self.following_from = float("inf")
 
     async def catch_up(self, check_health: Callable[[], Awaitable[None]]) -> None:
-        """Results first, then the fleet, then submissions (see the module docstring)."""
+        """Records first, then the fleet, then submissions (see the module docstring)."""
         self.books.catching_up = True
         try:
+            await self.read_through(self.dispatches, self.intake.on_result, DISPATCH)
             await self.read_through(self.results, self.intake.on_result, RESULTS)
         finally:
             self.books.catching_up = False
@@ -120,5 +129,6 @@ class StreamFollow:
         return [(self.results, self.intake.on_result), (self.submits, self.intake.on_submit)]
 
     async def close(self) -> None:
+        await self.dispatches.close()
         await self.results.close()
         await self.submits.close()

@@ -106,7 +106,7 @@ class Intake:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
-            await self._post(Outgoing("orch.result", document, f"d.{task.task_id}"))
+            await self._post(Outgoing("orch.dispatch", document, f"d.{task.task_id}"))
         if assignment is not None:
             await self.send(assignment)
 
@@ -199,7 +199,7 @@ class Intake:
             "zone": assignment.zone,
             "assign_s": self.time.now(),
         }
-        await self._post(message, Outgoing("orch.result", record, f"a.{task.task_id}.{number}"))
+        await self._post(message, Outgoing("orch.dispatch", record, f"a.{task.task_id}.{number}"))
 
     async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
         async with self.batch():
