@@ -16,7 +16,7 @@ import pandas as pd
 from conftest import HERE, exactly_once, run_live
 from prometheus_client.parser import text_string_to_metric_families
 
-from sim.live.exposition import LATENCY_BUCKETS
+from sim.live.coordinator.exposition import LATENCY_BUCKETS
 from sim.live.transport import free_port
 from sim.runner import run
 from sim.scenario.load import load_scenario

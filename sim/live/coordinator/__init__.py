@@ -4,7 +4,8 @@
 them), ``intake`` (submissions, dispatch, results: every dispatcher call),
 ``health`` (heartbeats and the scenario's failure detector, lag-aware),
 ``scaling`` (the autoscaler and the provisioner), ``monitoring`` (metrics,
-alerts, webhooks); ``state`` holds the books they share.
+alerts, webhooks), ``exposition`` (/metrics for Prometheus); ``state`` holds the
+books they share.
 """
 
 from sim.live.coordinator.monitoring import post_webhook

@@ -30,6 +30,7 @@ from typing import Any
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.catch_up import StreamFollow
+from sim.live.coordinator.exposition import serve_metrics
 from sim.live.coordinator.health import HealthCheck
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.leadership import Lease
@@ -241,8 +242,6 @@ class Coordinator:
         if self.config.autoscale and s.scaling.auto_scale.enabled:
             loops.append(self._on_grid(s.scaling.decision_interval(), self.scaling.evaluate))
         if self.config.metrics_port is not None:
-            from sim.live.exposition import serve_metrics
-
             loops.append(serve_metrics(self, self.config.metrics_port))
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:

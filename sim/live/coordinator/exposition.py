@@ -8,16 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sized
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from sim.live.coordinator import Coordinator
+from sim.live.coordinator.state import AgentView, Counters
+
+
+class FleetView(Protocol):
+    """What the exposition reads of a coordinator: a narrow view, not the replica itself."""
+
+    @property
+    def counters(self) -> Counters: ...
+
+    @property
+    def agents(self) -> Mapping[str, AgentView]: ...
+
+    @property
+    def in_flight(self) -> Sized: ...
+
+    @property
+    def latencies(self) -> Iterable[float]: ...
+
+    def queue_depth(self) -> int: ...
+
 
 #: Upper bounds (scenario seconds) of the latency histogram's buckets.
 LATENCY_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
 
-def render(coordinator: Coordinator) -> str:
+def render(coordinator: FleetView) -> str:
     """The coordinator's view of the fleet as Prometheus exposition text."""
     c = coordinator.counters
     lines = [
@@ -56,7 +75,7 @@ def render(coordinator: Coordinator) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def serve_metrics(coordinator: Coordinator, port: int) -> None:
+async def serve_metrics(coordinator: FleetView, port: int) -> None:
     """Serve ``GET /metrics`` on 127.0.0.1:*port* until cancelled."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
