@@ -38,8 +38,19 @@ from sim.report.html.tables import (
     events_section,
     summary_section,
 )
-from sim.report.html.template import page
+from sim.report.html.template import EVENT_FILTER_JS, page
+from sim.report.interactive import Panel, panel_html, panels_script
 from sim.report.plots import FIGURES
+from sim.report.time_panels import RunFrames, run_panels
+
+#: Figures whose place in the page an interactive panel takes (the PNG is still written).
+_INTERACTIVE = {
+    "latency": "panel-p99",
+    "active_agents": "panel-agents",
+    "queue_depth": "panel-queue",
+    "throughput": "panel-throughput",
+    "cost": "panel-cost",
+}
 
 #: Section ids in page order; a browser test can look each of them up.
 SECTION_IDS = (
@@ -141,14 +152,23 @@ def _png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _figure_section(stem: str, png: bytes, extra: str = "", before: str = "") -> str:
+def _figure_section(
+    stem: str, png: bytes, extra: str = "", before: str = "", panel: Panel | None = None
+) -> str:
+    """A figure's section: the interactive panel when there is one, else the inline PNG."""
     section_id, heading, caption = _FIGURE_SECTIONS[stem]
-    data = base64.b64encode(png).decode("ascii")
+    if panel is not None:
+        figure = panel_html(panel)
+        caption += " Interactive: hover to read, drag to zoom (all time panels follow), click"
+        caption += f" a legend entry to hide it. Static image: {stem}.png beside this file."
+    else:
+        data = base64.b64encode(png).decode("ascii")
+        figure = f'<img alt="{esc(heading)}" src="data:image/png;base64,{data}">'
     return (
         f'<section class="panel" id="{section_id}">'
         f"<h2>{esc(heading)}</h2>"
         f"{before}"
-        f'<img alt="{esc(heading)}" src="data:image/png;base64,{data}">'
+        f"{figure}"
         f'<div class="sub">{esc(caption)}</div>'
         f"{extra}"
         "</section>"
@@ -176,6 +196,7 @@ def write_report(
     metrics_df = metrics if metrics is not None else pd.DataFrame()
     events_df = events if events is not None else pd.DataFrame()
 
+    panels = {p.panel_id: p for p in run_panels(RunFrames("run", metrics_df, events_df))}
     sections: dict[str, str] = {}
     zone_png: bytes | None = None
     for stem, draw in FIGURES.items():
@@ -187,7 +208,8 @@ def write_report(
             continue
         extra = categories_table(tasks_df) if stem == "categories" else ""
         before = cost_cards(summary) if stem == "cost" else ""
-        sections[stem] = _figure_section(stem, png, extra, before)
+        panel = panels.get(_INTERACTIVE.get(stem, ""))
+        sections[stem] = _figure_section(stem, png, extra, before, panel)
 
     zones = zones_section(metrics_df, zone_png)
     parts = [
@@ -203,5 +225,8 @@ def write_report(
     ]
     title = f"Orchestra Sim report — {summary.get('scenario', 'run')}"
     report = out / "report.html"
-    atomic_write_bytes(report, page(title, parts).encode("utf-8"))
+    scripts = f"<script>{EVENT_FILTER_JS}</script>"
+    if panels:
+        scripts = panels_script() + scripts
+    atomic_write_bytes(report, page(title, parts, scripts).encode("utf-8"))
     return report

@@ -30,8 +30,9 @@ from sim.report.plots import (
     warm_tasks,
 )
 
-#: The events table holds at most this many events.
-MAX_EVENTS = 200
+#: The events table holds at most this many events (the kind filter and the search box
+#: work on these; the whole log is in events.parquet).
+MAX_EVENTS = 2000
 
 
 def categories_table(tasks: pd.DataFrame) -> str:
@@ -151,11 +152,12 @@ def events_section(events: pd.DataFrame) -> str:
         )
         if len(detail_text) > 300:
             detail_text = detail_text[:299] + "…"
+        kind = str(record.get("kind", ""))
         rows.append(
-            "<tr>"
+            f'<tr data-kind="{esc(kind)}">'
             f'<td class="num">{esc("—" if time_s is None else f"{time_s:,.1f}")}</td>'
             f'<td class="num">{esc("—" if time_s is None else hms(time_s))}</td>'
-            f"<td>{esc(record.get('kind', ''))}</td>"
+            f"<td>{esc(kind)}</td>"
             f"<td>{esc(record.get('subject', ''))}</td>"
             f'<td class="detail">{esc(detail_text)}</td>'
             "</tr>"
@@ -169,11 +171,25 @@ def events_section(events: pd.DataFrame) -> str:
     return (
         '<section class="panel" id="events">'
         "<h2>Events</h2>"
-        f"{chips}"
-        "<table><thead><tr><th>time (s)</th><th>h:mm:ss</th><th>kind</th><th>subject</th>"
+        f"{chips}{_event_filters(shown)}"
+        '<table id="event-table"><thead><tr><th>time (s)</th><th>h:mm:ss</th>'
+        "<th>kind</th><th>subject</th>"
         f"<th>detail</th></tr></thead><tbody>{''.join(rows)}</tbody>"
         f"<caption>{esc(caption)}</caption></table>"
         "</section>"
+    )
+
+
+def _event_filters(frame: pd.DataFrame) -> str:
+    """A kind selector and a search box over the table's rows (EVENT_FILTER_JS drives them)."""
+    kinds = sorted({str(k) for k in frame["kind"].tolist()}) if "kind" in frame.columns else []
+    options = "".join(f'<option value="{esc(k)}">{esc(k)}</option>' for k in kinds)
+    return (
+        '<div class="filters"><label>kind <select id="event-kind">'
+        f'<option value="">all</option>{options}</select></label>'
+        '<label>search <input id="event-search" type="search"'
+        ' placeholder="subject, detail, time"></label>'
+        '<span id="event-count" class="sub"></span></div>'
     )
 
 

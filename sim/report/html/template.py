@@ -68,14 +68,43 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.text{word-break:break-word}
 td.detail{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 caption{caption-side:bottom;text-align:left;color:#52606d;padding-top:6px}
+.ipanel{width:100%;min-height:300px}
+.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:0 0 8px;font-size:12px}
+.filters input,.filters select{font:inherit;padding:2px 6px}
+table.diff td.better{color:#1e7b1e}
+table.diff td.worse{color:#b31b1b}
+.causes li{margin-bottom:4px}
+.verdict{font-size:14px;margin:0 0 8px}
+"""
+
+#: The event log's kind filter and search box: a row shows when its kind matches the
+#: selected one (or "all") and its text contains every word typed, case-insensitively.
+EVENT_FILTER_JS = """
+(function(){
+  var table=document.getElementById('event-table');if(!table){return;}
+  var kind=document.getElementById('event-kind');var box=document.getElementById('event-search');
+  var count=document.getElementById('event-count');
+  var rows=Array.prototype.slice.call(table.tBodies[0].rows);
+  function apply(){
+    var k=kind.value;var words=box.value.toLowerCase().split(/\\s+/).filter(Boolean);var n=0;
+    rows.forEach(function(r){
+      var text=r.textContent.toLowerCase();
+      var show=(k===''||r.dataset.kind===k)&&words.every(function(w){return text.indexOf(w)>=0;});
+      r.style.display=show?'':'none';if(show){n+=1;}
+    });
+    count.textContent=n+' of '+rows.length+' shown';
+  }
+  kind.addEventListener('change',apply);box.addEventListener('input',apply);apply();
+})();
 """
 
 
-def page(title: str, parts: list[str]) -> str:
+def page(title: str, parts: list[str], scripts: str = "") -> str:
+    """The whole document; *scripts* (already ``<script>`` elements) go at the end of the body."""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>"
-        f"<body><main>{''.join(parts)}</main></body></html>\n"
+        f"<body><main>{''.join(parts)}</main>{scripts}</body></html>\n"
     )
