@@ -444,6 +444,10 @@ def _print_summary(console: Console, summary: dict[str, Any], out_dir: Path, wal
             cells.append(ci_of(*path))
         table.add_row(*cells)
     console.print(table)
+    from sim.metrics.slo_causes import explain
+
+    for line in explain(summary):  # the verdict and, when missed, why (summary.json slo.causes)
+        console.print(line, markup=False, highlight=False)
     console.print(f"wrote {out_dir}/ (summary.json, *.parquet, report.html) in {wall:.1f} s")
 
 

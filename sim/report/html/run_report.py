@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from sim.metrics.store import atomic_write_bytes
 from sim.report.html.cards import header_section, zones_section
 from sim.report.html.format import esc
+from sim.report.html.slo_section import slo_section
 from sim.report.html.tables import (
     categories_table,
     cost_cards,
@@ -55,6 +56,7 @@ _INTERACTIVE = {
 #: Section ids in page order; a browser test can look each of them up.
 SECTION_IDS = (
     "header",
+    "slo",
     "zones",
     "categories",
     "latency",
@@ -214,6 +216,7 @@ def write_report(
     zones = zones_section(metrics_df, zone_png)
     parts = [
         header_section(summary, metrics_df),
+        slo_section(summary),
         f'<div class="top">{zones}{sections.pop("categories")}</div>',
         *(sections.pop(stem) for stem in _WIDE_FIGURES),
         f'<div class="grid">{"".join(sections.pop(stem) for stem in _GRID_FIGURES)}</div>',
