@@ -14,7 +14,6 @@ causes when the summary carries them (``slo.causes``).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,9 +180,3 @@ def write_comparison_report(
     """Write the comparison page to *path* (atomically) and return it."""
     atomic_write_bytes(path, comparison_html(title, note, runs, extra).encode("utf-8"))
     return path
-
-
-def _finite(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
