@@ -86,6 +86,8 @@ class Panel:
     series: Sequence[Series] = ()
     marks: Sequence[Mark] = ()
     linked: bool = True
+    #: The initial x range; linked panels share one, so they start aligned.
+    x_range: tuple[float, float] | None = None
     height_px: int = 300
     #: Extra Plotly traces as raw dicts (heat-maps, scatter plots with custom hover).
     raw_traces: Sequence[dict[str, Any]] = field(default_factory=tuple)
@@ -160,6 +162,8 @@ def figure_json(panel: Panel) -> dict[str, Any]:
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
     }
+    if panel.x_range is not None:
+        layout["xaxis"]["range"] = list(panel.x_range)
     layout.update(panel.layout)
     return {"data": data, "layout": layout, "linked": panel.linked}
 

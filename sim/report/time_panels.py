@@ -165,8 +165,11 @@ def _alert_marks(run: RunFrames, axis: TimeAxis, colour: str, prefix: str) -> Ma
     return Mark(f"{prefix}alerts", xs, [0.0] * len(xs), texts, colour, "x", group=run.name)
 
 
-def _panel(spec: PanelSpec, axis: TimeAxis, series: list[Series], marks: list[Mark]) -> Panel:
+def _panel(
+    spec: PanelSpec, axis: TimeAxis, end_s: float, series: list[Series], marks: list[Mark]
+) -> Panel:
     return Panel(
+        x_range=(0.0, max(end_s, 1.0) / axis.divisor),
         panel_id=f"panel-{spec.key}",
         title=spec.title,
         x_label=axis.label,
@@ -178,7 +181,8 @@ def _panel(spec: PanelSpec, axis: TimeAxis, series: list[Series], marks: list[Ma
 
 def run_panels(run: RunFrames) -> list[Panel]:
     """A single run's time panels: every line of each panel, with scaling and alert marks."""
-    axis = time_axis(_end_s([run]))
+    end_s = _end_s([run])
+    axis = time_axis(end_s)
     rows = _global_rows(run.metrics)
     panels = []
     for spec in TIME_PANELS:
@@ -191,7 +195,7 @@ def run_panels(run: RunFrames) -> list[Panel]:
             series.append(Series(label, x, values.tolist(), RUN_COLOURS[i], dash))
         marks = _marks_for(spec, run, axis, "#d62728", "")
         if series:
-            panels.append(_panel(spec, axis, series, marks))
+            panels.append(_panel(spec, axis, end_s, series, marks))
     return panels
 
 
@@ -208,7 +212,8 @@ def _marks_for(
 
 def overlay_panels(runs: Sequence[RunFrames]) -> list[Panel]:
     """Several runs on one time axis: each panel's first line once per run, in its colour."""
-    axis = time_axis(_end_s(runs))
+    end_s = _end_s(runs)
+    axis = time_axis(end_s)
     rows_of = {run.name: _global_rows(run.metrics) for run in runs}
     panels = []
     for spec in TIME_PANELS:
@@ -224,7 +229,7 @@ def overlay_panels(runs: Sequence[RunFrames]) -> list[Panel]:
                 series.append(Series(run.name, x, values.tolist(), colour, group=run.name))
             marks += _marks_for(spec, run, axis, colour, f"{run.name}: ")
         if series:
-            panels.append(_panel(spec, axis, series, marks))
+            panels.append(_panel(spec, axis, end_s, series, marks))
     return panels
 
 
