@@ -144,9 +144,11 @@ def _check_inputs(scenario: Any, path: Path) -> None:
         )
         DagSource(scenario, streams, demand, net)
         from sim.model.chaos import check_targets
-        from sim.world.topology import build_world
+        from sim.world.topology import build_world, check_staffed
 
-        check_targets(scenario, build_world(scenario, streams.get("world")))
+        world = build_world(scenario, streams.get("world"))
+        check_staffed(scenario, world)
+        check_targets(scenario, world)
         trace = scenario.workload.arrivals.trace
         if scenario.workload.arrivals.process == "trace" and trace is not None:
             from sim.world.workload import TaskSource
