@@ -211,3 +211,16 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
 
     points = [point(0, 10, 5), point(1, 12, 3), point(2, 12, 6), point(3, 9, 9), point(4, 20, 3)]
     assert pareto_front(points) == [3, 0, 1]
+
+
+def test_replay_writes_recorded_against_replay(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    recorded = two_runs[0]
+    out = tmp_path / "replayed"
+    scenario = ROOT / "scenarios" / "phase_3_1.yaml"
+    args = ["replay", str(recorded), str(scenario), *SHORT, "--quiet", "--out", str(out)]
+    assert main([*args, "--set", "scaling.max_agents=60"]) == 0
+    html = (out / "comparison.html").read_text(encoding="utf-8")
+    p99 = panel_figure(html, "panel-p99")
+    assert [t["name"] for t in p99["data"] if t["mode"] == "lines"] == ["recorded", "replay"]
+    # Replication 0 of the recording, replayed with its settings: the same run, line for line.
+    assert p99["data"][0]["y"] == p99["data"][1]["y"]
