@@ -224,3 +224,13 @@ def test_replay_writes_recorded_against_replay(two_runs: tuple[Path, Path], tmp_
     assert [t["name"] for t in p99["data"] if t["mode"] == "lines"] == ["recorded", "replay"]
     # Replication 0 of the recording, replayed with its settings: the same run, line for line.
     assert p99["data"][0]["y"] == p99["data"][1]["y"]
+
+
+def test_sweep_report_of_one_point_has_its_table_and_no_heatmap(tmp_path: Path) -> None:
+    out = tmp_path / "one.parquet"
+    args = ["sweep", str(ROOT / "scenarios" / "phase_3_1.yaml"), "--grid", "scaling.max_agents=60"]
+    assert main([*args, "--workers", "1", "--out", str(out), "--quiet", *SHORT]) == 0
+    html = (tmp_path / "one" / "report.html").read_text(encoding="utf-8")
+    assert "panel-heatmap" not in html
+    assert "no heat-map" in html
+    assert html[html.index('id="sweep-points"') :].count("<tr>") == 2

@@ -268,8 +268,11 @@ def write_sweep_report(path: Path, frame: pd.DataFrame, title: str, figure: str 
     figures = list(dict.fromkeys([figure, P99_WAIT, COST, "throughput_per_min", "slo.breaches"]))
     figures = [f for f in figures if f in frame.columns]
     points = point_stats(frame, figures)
-    heat, note = heatmap_panel(frame, figure)
-    panels = [heat]
+    panels: list[Panel] = []
+    note = " One setting value only: no heat-map."
+    if _varied(frame):  # a one-point sweep has nothing to map, but still its table
+        heat, note = heatmap_panel(frame, figure)
+        panels.append(heat)
     if COST in frame.columns and P99_WAIT in frame.columns:
         panels.append(pareto_panel(points))
     parts = [
