@@ -98,6 +98,8 @@ class Page:
 
     def close(self, screenshot: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
+        self.page.mouse.move(0, 0)
+        self.page.evaluate("window.scrollTo(0, 0)")  # sticky table heads follow the scroll
         self.page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)
         self.context.close()
         assert not self.errors, self.errors

@@ -279,3 +279,49 @@ def test_categories_count_warm_completed_only() -> None:
     assert widths == sorted(float(n) for n in expected.value_counts())
     tick_labels = {t.get_text() for t in ax.get_yticklabels()}
     assert tick_labels == set(expected.unique())
+
+
+def test_slo_section_explains_the_verdict(
+    tmp_path: Path, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    summary = make_summary()
+    summary["slo"] = {
+        "met": False,
+        "breaches": 4,
+        "causes": {
+            "missed": [
+                {"target": "p99 wait", "value": 33.9, "limit": 10.0, "unit": "s", "met": False}
+            ],
+            "window_s": 300.0,
+            "worst_windows": [
+                {
+                    "start_s": 3600.0,
+                    "end_s": 3900.0,
+                    "p99_wait_s": 51.0,
+                    "tasks": 700,
+                    "agents_mean": 250.0,
+                    "queue_max": 120.0,
+                    "autoscaler": {"policy": "step", "at_max": True, "in_cooldown": False},
+                }
+            ],
+            "pools": [
+                {
+                    "zone": "D",
+                    "category": EVIL,
+                    "p99_wait_s": 75.2,
+                    "tasks": 90,
+                    "utilization": 0.97,
+                }
+            ],
+        },
+    }
+    text = read_report(write_report(tmp_path, summary, *frames))
+    slo = text[text.index('id="slo"') : text.index('id="zones"')]
+    assert "SLO missed: p99 wait 33.9 s &gt; 10 s · 4 windows of 300 s over target" in slo
+    assert "why: longest waits: &lt;script&gt;" in slo  # escaped like every data string
+    assert "97 %" in slo
+    assert "1:00:00–1:05:00" in slo
+    assert "step: at max" in slo
+    summary_html = text[text.index('id="summary"') : text.index('id="events"')]
+    assert "slo.causes" not in summary_html  # the causes have their own section
+    assert "<td>slo.breaches</td>" in summary_html

@@ -98,6 +98,8 @@ def cost_cards(summary: Mapping[str, Any]) -> str:
 
 #: Summary keys not shown as rows: the CI tree is a column, per-replication copies are too long.
 _NOT_IN_TABLE = frozenset({"ci95", "per_replication"})
+#: Summary keys with a section of their own (the SLO verdict's causes).
+_OWN_SECTION = ("slo.causes.",)
 
 
 def summary_section(summary: Mapping[str, Any]) -> str:
@@ -107,6 +109,8 @@ def summary_section(summary: Mapping[str, Any]) -> str:
     body = {k: v for k, v in summary.items() if k not in _NOT_IN_TABLE}
     rows = []
     for key, value in flatten(body):
+        if key.startswith(_OWN_SECTION):
+            continue
         numeric = is_number(value)
         # Identifiers are numbers but not quantities: no thousands separators.
         shown = fmt_id(value) if key == "seed" else fmt_value(value)
