@@ -270,7 +270,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             note = f"Variants of {args.scenario} on the same arrivals; the first is the reference."
             write_comparison_report(root / "comparison.html", base_name, note, compared)
         if not args.quiet:
-            _print_comparison(Console(), summaries, root)
+            _print_comparison(Console(), summaries, root, wrote_html=bool(compared))
     return 0
 
 
@@ -299,7 +299,11 @@ COMPARED = (
 
 
 def _print_comparison(
-    console: Console, summaries: dict[str, dict[str, Any]], root: Path, footer: bool = True
+    console: Console,
+    summaries: dict[str, dict[str, Any]],
+    root: Path,
+    footer: bool = True,
+    wrote_html: bool = False,
 ) -> None:
     """Variants side by side: same arrivals, different settings."""
     table = Table(title="variants on the same arrivals")
@@ -316,10 +320,8 @@ def _print_comparison(
         table.add_row(*cells)
     console.print(table)
     if footer:
-        console.print(
-            f"wrote {root}/comparison.json, comparison.html (unless --no-report)"
-            " and one folder per variant"
-        )
+        html = ", comparison.html" if wrote_html else ""
+        console.print(f"wrote {root}/comparison.json{html} and one folder per variant")
 
 
 def _compared(name: str, outcome: Any) -> Any:
