@@ -144,9 +144,11 @@ def _check_inputs(scenario: Any, path: Path) -> None:
         )
         DagSource(scenario, streams, demand, net)
         from sim.model.chaos import check_targets
-        from sim.world.topology import build_world
+        from sim.world.topology import build_world, check_staffed
 
-        check_targets(scenario, build_world(scenario, streams.get("world")))
+        world = build_world(scenario, streams.get("world"))
+        check_staffed(scenario, world)
+        check_targets(scenario, world)
         trace = scenario.workload.arrivals.trace
         if scenario.workload.arrivals.process == "trace" and trace is not None:
             from sim.world.workload import TaskSource
@@ -191,6 +193,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             original = json.loads(recorded.read_text())
             pair = {"recorded": original, "replay": outcome.summary}
             _print_comparison(Console(), pair, out_dir, footer=False)
+    if args.events.is_dir() and (args.events / "summary.json").exists() and not args.no_report:
+        from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
+
+        try:
+            runs = [load_run_dir(args.events, "recorded"), _compared("replay", outcome)]
+        except RunDirError as exc:
+            raise UserError(str(exc)) from None
+        note = f"The run recorded in {args.events} against its replay ({len(timeline)} failures)."
+        path = write_comparison_report(out_dir / "comparison.html", scenario.name, note, runs)
+        if not args.quiet:
+            Console().print(f"wrote {path}")
     return 0
 
 
@@ -226,6 +239,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     root = args.out or Path("reports") / base_name
     console = Console(stderr=True, quiet=args.quiet)
     summaries: dict[str, dict[str, Any]] = {}
+    compared: list[Any] = []  # ComparedRun per variant, for the comparison report
     for variant, scenario in variants:
         out_dir = root / variant if variant else root
         started = time.perf_counter()
@@ -242,14 +256,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - started
         write_outputs(outcome, out_dir, report=not args.no_report)
         summaries[variant] = outcome.summary
+        if len(variants) > 1 and not args.no_report:
+            compared.append(_compared(variant, outcome))
         if not args.quiet:
             _print_summary(Console(), outcome.summary, out_dir, wall)
     if len(variants) > 1:
         from sim.metrics.store import write_json
 
         write_json(root / "comparison.json", summaries)
+        if compared:
+            from sim.report.compare import write_comparison_report
+
+            note = f"Variants of {args.scenario} on the same arrivals; the first is the reference."
+            write_comparison_report(root / "comparison.html", base_name, note, compared)
         if not args.quiet:
-            _print_comparison(Console(), summaries, root)
+            _print_comparison(Console(), summaries, root, wrote_html=bool(compared))
     return 0
 
 
@@ -278,7 +299,11 @@ COMPARED = (
 
 
 def _print_comparison(
-    console: Console, summaries: dict[str, dict[str, Any]], root: Path, footer: bool = True
+    console: Console,
+    summaries: dict[str, dict[str, Any]],
+    root: Path,
+    footer: bool = True,
+    wrote_html: bool = False,
 ) -> None:
     """Variants side by side: same arrivals, different settings."""
     table = Table(title="variants on the same arrivals")
@@ -295,7 +320,15 @@ def _print_comparison(
         table.add_row(*cells)
     console.print(table)
     if footer:
-        console.print(f"wrote {root}/comparison.json and one folder per variant")
+        html = ", comparison.html" if wrote_html else ""
+        console.print(f"wrote {root}/comparison.json{html} and one folder per variant")
+
+
+def _compared(name: str, outcome: Any) -> Any:
+    """A finished run as one side of a comparison report."""
+    from sim.report.compare import ComparedRun
+
+    return ComparedRun(name, outcome.summary, outcome.frame("metrics"), outcome.frame("events"))
 
 
 #: Routine fleet churn kept out of the dashboard's recent-events panel.
@@ -444,6 +477,10 @@ def _print_summary(console: Console, summary: dict[str, Any], out_dir: Path, wal
             cells.append(ci_of(*path))
         table.add_row(*cells)
     console.print(table)
+    from sim.metrics.slo_causes import explain
+
+    for line in explain(summary):  # the verdict and, when missed, why (summary.json slo.causes)
+        console.print(line, markup=False, highlight=False)
     console.print(f"wrote {out_dir}/ (summary.json, *.parquet, report.html) in {wall:.1f} s")
 
 

@@ -2,8 +2,10 @@
 
 Writes into ``--out`` (default ``reports/<scenario>-calibrated/``):
 ``calibrated.yaml`` (the overlay), ``calibration.json`` (the fit and each
-figure live / before / after), and the two simulated runs as ``before/`` and
-``after/`` run directories, which ``orchestra compare`` reads like any other.
+figure live / before / after), ``comparison.html`` (live, before and after
+overlaid: :mod:`sim.report.compare`), and the two simulated runs as
+``before/`` and ``after/`` run directories, which ``orchestra compare`` reads
+like any other.
 """
 
 from __future__ import annotations
@@ -75,7 +77,26 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
     )
     table["overlay"] = made["document"]
     write_json(out / "calibration.json", table)
+    _write_comparison(live_dir, out, scenario.name, before, after)
     return table, out
+
+
+def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: Any) -> None:
+    """Live against the simulation before and after calibration, as one comparison report."""
+    from sim.cli import UserError
+    from sim.report.compare import ComparedRun, RunDirError, load_run_dir, write_comparison_report
+
+    try:
+        live = load_run_dir(live_dir, "live")
+    except RunDirError as exc:
+        raise UserError(str(exc)) from None
+    runs = [live] + [
+        ComparedRun(label, o.summary, o.frame("metrics"), o.frame("events"))
+        for label, o in (("sim before", before), ("sim after", after))
+    ]
+    note = f"The live run in {live_dir} (reference) and its simulated replay, before and after"
+    note += " calibration."
+    write_comparison_report(out / "comparison.html", f"{name} — live vs simulated", note, runs)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -132,7 +153,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         ]
         bands.add_row(band["band"], str(band["intervals"]), str(band["live"]["tasks"]), *cells)
     console.print(bands)
-    console.print(f"wrote {out}/ (calibrated.yaml, calibration.json, before/, after/)")
+    console.print(
+        f"wrote {out}/ (calibrated.yaml, calibration.json, comparison.html, before/, after/)"
+    )
     return 0
 
 

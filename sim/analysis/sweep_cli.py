@@ -63,6 +63,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--fresh", action="store_true", help="discard stored runs (after changing the model)"
     )
     sweep.add_argument("--quiet", action="store_true")
+    sweep.add_argument(
+        "--figure",
+        default="wait_s.p99",
+        help="summary figure of the report's heat-map (default wait_s.p99)",
+    )
+    sweep.add_argument(
+        "--no-report", action="store_true", help="skip <out without .parquet>/report.html"
+    )
     sweep.set_defaults(handler=_cmd_sweep)
 
     check = sub.add_parser(
@@ -183,11 +191,27 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     failed = failures(frame)
     if not args.quiet:
         Console().print(f"wrote {out} ({len(frame)} rows) in {wall:.1f} s")
+    if not args.no_report and len(failed) < len(frame):
+        _write_sweep_report(frame, out.with_suffix("") / "report.html", name, args)
     if len(failed):
         _print_failures(Console(stderr=True), failed)
     if len(failed) == len(frame) or (args.strict and len(failed)):
         return 1
     return 0
+
+
+def _write_sweep_report(frame: Any, path: Path, name: str, args: argparse.Namespace) -> None:
+    """Heat-map, Pareto front and points table of the sweep (sim.report.compare.sweep)."""
+    from sim.cli import UserError
+    from sim.report.compare.sweep import SweepReportError, write_sweep_report
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_sweep_report(path, frame, f"{name} sweep", args.figure)
+    except SweepReportError as exc:
+        raise UserError(str(exc)) from None
+    if not args.quiet:
+        Console().print(f"wrote {path}")
 
 
 def _connect(address: str) -> Any:

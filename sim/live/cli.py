@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     compare.add_argument("first", type=Path)
     compare.add_argument("second", type=Path)
     compare.add_argument("--json", action="store_true", help="print the table as JSON")
+    compare.add_argument(
+        "--report",
+        type=Path,
+        nargs="?",
+        const=Path(),
+        metavar="FILE",
+        help="also write a comparison report (default: SECOND/comparison.html)",
+    )
     compare.set_defaults(handler=_cmd_compare)
 
 
@@ -190,6 +199,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.cli import _fmt
 
     result = comparison(args.first, args.second)
+    if args.report is not None:
+        _write_report(args.first, args.second, args.report)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -221,3 +232,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     same = "the same" if result["same_scaling_sequence"] else "different"
     console.print(f"scaling sequences: {same}")
     return 0
+
+
+def _write_report(first: Path, second: Path, target: Path) -> None:
+    """The two runs in one comparison report (the first is the reference)."""
+    from sim.cli import UserError
+    from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
+
+    path = second / "comparison.html" if target == Path() else target
+    try:
+        runs = [load_run_dir(first, str(first)), load_run_dir(second, str(second))]
+    except RunDirError as exc:
+        raise UserError(str(exc)) from None
+    note = f"{first} (reference) against {second}."
+    title = f"{runs[0].summary.get('scenario', first.name)} — run comparison"
+    write_comparison_report(path, title, note, runs)
+    print(f"wrote {path}", file=sys.stderr)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.cost import compute_cost
+from sim.metrics.slo_causes import slo_causes
 from sim.scenario.schema import Scenario
 
 #: Student-t quantiles by degrees of freedom: 0.975 and 0.995 for two-sided 95 % and 99 %
@@ -236,6 +237,20 @@ def summarize(
             "breach_minutes": breaches * slo.window / 60.0,
             "p99_wait_target_s": slo.p99_wait,
             "p99_latency_target_s": slo.p99_latency,
+            "causes": slo_causes(
+                scenario,
+                done,
+                tasks,
+                metrics,
+                events,
+                agents,
+                {
+                    "p99_wait": p99_wait,
+                    "p99_latency": p99_latency,
+                    "lost": int(counts["lost"]),
+                    "error_rate": error_rate,
+                },
+            ),
         },
         "drained": drained_figures(drained),
         "events_sha256": events_sha256,

@@ -256,3 +256,27 @@ def _zone_category_counts(
             remaining[best] -= 1
     result.update(counts)
     return result
+
+
+def check_staffed(scenario: Scenario, world: World) -> None:
+    """Fail in one line when the fleet has no specialists, or work has no agent to go to.
+
+    A category that the task mix sends work to but that has no specialist in
+    any zone would only queue: the run would go on for its whole duration and
+    report an ever-growing queue, when the scenario is what is wrong. The
+    message names the setting to change.
+    """
+    if not world.specialists:
+        raise ValueError(
+            "topology.specialists: expected at least one specialist, got 0 (scaling."
+            "default_agents leaves none after the coordinators, or topology.specialists is 0)"
+        )
+    mix = scenario.workload.mix or dict(scenario.topology.categories)
+    staffed = {s.category for s in world.specialists}
+    for category, weight in mix.items():
+        if weight > 0 and category not in staffed:
+            raise ValueError(
+                f"workload.mix.{category}: the mix sends work to {category} but no zone has a"
+                f" {category} specialist; give the category agents (topology.categories or a"
+                " zone's categories) or weight 0"
+            )

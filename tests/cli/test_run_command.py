@@ -119,6 +119,15 @@ def test_replications_print_and_store_confidence_intervals(tmp_path: Path) -> No
         (["--set", "nonsense"], "--set: expected PATH=VALUE"),
         (["--duration", "soon"], "--duration: expected a duration"),
         (["--replications", "0"], "--replications: expected at least 1"),
+        (
+            ["--set", "topology.specialists=0"],
+            "topology.specialists: expected at least one specialist, got 0",
+        ),
+        (
+            # One zone staffed with CodeGen only: the default mix still sends work to Review.
+            ["--set", "topology.zones=[{name: A, region: us-east-1, categories: {CodeGen: 5}}]"],
+            "workload.mix.Review: the mix sends work to Review but no zone has a Review",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_without_traceback(

@@ -99,6 +99,9 @@ def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
     assert main(["calibrate", str(live_dir), "--out", str(out)]) == 0
     report = json.loads((out / "calibration.json").read_text())
     check_same_definitions(live_dir, out / "after", duration)
+    comparison = (out / "comparison.html").read_text(encoding="utf-8")
+    for name in ("live", "sim before", "sim after"):
+        assert f"<th>{name}</th>" in comparison
 
     overlay = (out / "calibrated.yaml").read_text()
     assert "extends:" in overlay

@@ -25,6 +25,7 @@ from report_frames import (
 
 from sim.report import plots
 from sim.report.html import MAX_EVENTS, SECTION_IDS, write_report
+from sim.report.interactive import plotly_js
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,16 @@ def test_header_strip(
 
 
 def test_report_is_self_contained(report: Path) -> None:
-    text = read_report(report)
+    full = read_report(report)
+    # The chart library is inlined whole (its source mentions URLs it never fetches: the
+    # browser test checks no request leaves the page); the rest of the page is checked here.
+    bundle = f"<script>{plotly_js()}</script>"
+    assert full.count(bundle) == 1
+    text = full.replace(bundle, "")
+    # The remaining scripts: the panels' data (JSON) and the page's own code, inline.
+    text = re.sub(r'<script type="application/json"[^>]*>.*?</script>', "", text, flags=re.S)
+    assert text.count("<script>") == 2  # the panels' linking code and the event filter
+    text = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
     assert "http://" not in text
     assert "https://" not in text
     assert "<script" not in text.lower()
@@ -89,7 +99,10 @@ def test_report_is_self_contained(report: Path) -> None:
     assert "@import" not in text
     assert "url(" not in text
     sources = re.findall(r'src="([^"]*)"', text)
-    assert len(sources) == len(FIGURE_FILES)
+    # Time series with data are interactive panels (their PNGs are files beside the report).
+    panels = text.count('class="ipanel"')
+    assert panels >= 4
+    assert len(sources) + panels == len(FIGURE_FILES)
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "href=" not in text
 
@@ -118,7 +131,7 @@ def test_summary_table_flattens_nested_keys(report: Path) -> None:
 
 
 def test_ci_column_with_ci95_and_capped_events(tmp_path: Path) -> None:
-    events = make_events(extra=400)
+    events = make_events(extra=MAX_EVENTS + 100)
     text = read_report(
         write_report(tmp_path, make_summary(ci=True), make_tasks(), make_metrics(), events)
     )
@@ -135,8 +148,8 @@ def test_ci_column_with_ci95_and_capped_events(tmp_path: Path) -> None:
     assert "cd" * 32 in summary_html
     # The events table stops at MAX_EVENTS rows.
     events_html = text[text.index('id="events"') :]
-    assert events_html.count("<tr>") == MAX_EVENTS + 1  # + the header row
-    assert f"First {MAX_EVENTS} of {len(events)}" in events_html
+    assert events_html.count("<tr data-kind=") == MAX_EVENTS
+    assert f"First {MAX_EVENTS} of {len(events):,}" in events_html
 
 
 def test_empty_events_frame(tmp_path: Path) -> None:
@@ -266,3 +279,49 @@ def test_categories_count_warm_completed_only() -> None:
     assert widths == sorted(float(n) for n in expected.value_counts())
     tick_labels = {t.get_text() for t in ax.get_yticklabels()}
     assert tick_labels == set(expected.unique())
+
+
+def test_slo_section_explains_the_verdict(
+    tmp_path: Path, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
+    summary = make_summary()
+    summary["slo"] = {
+        "met": False,
+        "breaches": 4,
+        "causes": {
+            "missed": [
+                {"target": "p99 wait", "value": 33.9, "limit": 10.0, "unit": "s", "met": False}
+            ],
+            "window_s": 300.0,
+            "worst_windows": [
+                {
+                    "start_s": 3600.0,
+                    "end_s": 3900.0,
+                    "p99_wait_s": 51.0,
+                    "tasks": 700,
+                    "agents_mean": 250.0,
+                    "queue_max": 120.0,
+                    "autoscaler": {"policy": "step", "at_max": True, "in_cooldown": False},
+                }
+            ],
+            "pools": [
+                {
+                    "zone": "D",
+                    "category": EVIL,
+                    "p99_wait_s": 75.2,
+                    "tasks": 90,
+                    "utilization": 0.97,
+                }
+            ],
+        },
+    }
+    text = read_report(write_report(tmp_path, summary, *frames))
+    slo = text[text.index('id="slo"') : text.index('id="zones"')]
+    assert "SLO missed: p99 wait 33.9 s &gt; 10 s · 4 windows of 300 s over target" in slo
+    assert "why: longest waits: &lt;script&gt;" in slo  # escaped like every data string
+    assert "97 %" in slo
+    assert "1:00:00–1:05:00" in slo
+    assert "step: at max" in slo
+    summary_html = text[text.index('id="summary"') : text.index('id="events"')]
+    assert "slo.causes" not in summary_html  # the causes have their own section
+    assert "<td>slo.breaches</td>" in summary_html

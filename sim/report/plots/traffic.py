@@ -10,22 +10,22 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.report.plots import (
-    _decorate_time_axes,
-    _finish_legend,
-    _new_timeseries,
-    _no_data,
-    _timeseries_frames,
+from sim.report.plots.axes import (
+    decorate_time_axes,
+    finish_legend,
+    new_timeseries,
+    no_data,
+    timeseries_frames,
 )
 
 
 def control_traffic_figure(metrics: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
     """Messages per second by type over time (all paths together)."""
-    m, e, axis = _timeseries_frames(metrics, events)
-    fig, ax = _new_timeseries("Control traffic")
+    m, e, axis = timeseries_frames(metrics, events)
+    fig, ax = new_timeseries("Control traffic")
     rows = m[m["level"] == "message"] if "level" in m.columns else m
     if rows.empty:
-        _no_data(ax)
+        no_data(ax)
         return fig
     frame = rows.assign(type=rows["id"].str.split(":").str[0])
     by_type = frame.groupby(["time_s", "type"])["messages"].sum().unstack("type").sort_index()
@@ -39,22 +39,22 @@ def control_traffic_figure(metrics: pd.DataFrame, events: pd.DataFrame | None = 
         ax.plot(axis.convert(series.index.to_series()), series.to_numpy(), lw=1.2, label=name)
         drawn = True
     if not drawn:
-        _no_data(ax)
+        no_data(ax)
         return fig
     ax.set_yscale("log")
     ax.set_ylabel("messages / s")
-    _decorate_time_axes(ax, e, axis)
-    _finish_legend(ax)
+    decorate_time_axes(ax, e, axis)
+    finish_legend(ax)
     return fig
 
 
 def coordinators_figure(metrics: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
     """Utilisation of the chief and of the busiest zone coordinator and team lead."""
-    m, e, axis = _timeseries_frames(metrics, events)
-    fig, ax = _new_timeseries("Coordinator load")
+    m, e, axis = timeseries_frames(metrics, events)
+    fig, ax = new_timeseries("Coordinator load")
     rows = m[m["level"] == "coordinator"] if "level" in m.columns else m
     if rows.empty:
-        _no_data(ax)
+        no_data(ax)
         return fig
     for role, label in (("chief", "chief"), ("zone", "zone coordinator"), ("team_lead", "lead")):
         of_role = rows[rows["status"] == role]
@@ -69,6 +69,6 @@ def coordinators_figure(metrics: pd.DataFrame, events: pd.DataFrame | None = Non
         ax.axhline(1.0, color="#d62728", lw=0.8, ls="--", label="saturated")
     ax.set_ylabel("utilisation")
     ax.set_ylim(0.0, max(1.1 * peak, 0.01))
-    _decorate_time_axes(ax, e, axis)
-    _finish_legend(ax)
+    decorate_time_axes(ax, e, axis)
+    finish_legend(ax)
     return fig
