@@ -29,10 +29,9 @@ from sim.policies.balancing import (
     AffinityBalancer,
     LoadBalancer,
     PowerOfTwoBalancer,
-    _key_position,
-    _vnode_positions,
     make_balancer,
 )
+from sim.policies.balancing.affinity import key_position, vnode_positions
 from sim.policies.types import AgentInfo, TaskInfo
 
 settings.register_profile("balancing", max_examples=60, deadline=None, stateful_step_count=60)
@@ -490,14 +489,14 @@ def test_affinity_home_is_the_first_virtual_node_clockwise(
     ids = _fill(balancer, agents, capacity=1)
     ring = sorted(
         (position, agent_id)
-        for agent_id, row in zip(ids, _vnode_positions(ids, vnodes).tolist(), strict=True)
+        for agent_id, row in zip(ids, vnode_positions(ids, vnodes).tolist(), strict=True)
         for position in row
     )
     # Keys hashed past the last virtual node must wrap to the first one.
-    wrapping = [key for key in range(20_000) if _key_position(key) > ring[-1][0]][:3]
+    wrapping = [key for key in range(20_000) if key_position(key) > ring[-1][0]][:3]
     assert wrapping  # about 20,000 / (agents * vnodes + 1) >= 41 expected
     for key in [*keys, *wrapping, -1, 0, 2**62]:
-        position = _key_position(key)
+        position = key_position(key)
         home = next((agent for point, agent in ring if point >= position), ring[0][1])
         assert balancer.choose(_task(affinity_key=key), 0.0) == home
 
