@@ -25,10 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from sim.policies.balancing import (
-    STRATEGIES,
-    make_balancer,
-)
+from sim.policies.balancing import STRATEGIES, make_balancer
 from sim.policies.types import AgentInfo, TaskInfo
 
 ZONES = ("z1", "z2")
@@ -36,6 +33,7 @@ CATEGORIES = ("code", "review")
 AGENT_IDS = tuple(f"a{i}" for i in range(10))
 
 
+# ---------------------------------------------------------------------------
 # The naive model and the state machine
 # ---------------------------------------------------------------------------
 
@@ -265,6 +263,7 @@ def test_critical_choices_leave_the_rotation_alone() -> None:
     assert picks == ids * 2
 
 
+# ---------------------------------------------------------------------------
 # Determinism
 # ---------------------------------------------------------------------------
 

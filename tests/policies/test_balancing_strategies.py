@@ -15,15 +15,11 @@ from balancing_support import EPSILON, FAST, fill, make_task
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.policies.balancing import (
-    AffinityBalancer,
-    LoadBalancer,
-    PowerOfTwoBalancer,
-    make_balancer,
-)
+from sim.policies.balancing import AffinityBalancer, LoadBalancer, PowerOfTwoBalancer, make_balancer
 from sim.policies.balancing.affinity import key_position, vnode_positions
 from sim.policies.types import AgentInfo
 
+# ---------------------------------------------------------------------------
 # Round robin and least connections
 # ---------------------------------------------------------------------------
 
