@@ -384,18 +384,6 @@ async def ensure_agent_consumer(
     )
 
 
-async def retire_agent_queue(js: JetStreamContext, zone: str, agent_id: str) -> None:
-    """Drop what waits on a dead agent's subject, and its consumer (it re-creates one).
-
-    Only *zone*'s stream is touched: the other zones' queues go on as they were.
-    """
-    stream = tasks_stream(zone)
-    with contextlib.suppress(NotFoundError):
-        await js.purge_stream(stream, subject=agent_subject(zone, agent_id))
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(stream, agent_consumer(agent_id))
-
-
 @dataclass(frozen=True)
 class TaskStream:
     """A zone work-queue stream as the broker reports it (what a run leaves behind)."""
@@ -545,10 +533,6 @@ async def every(period_s: float, action: Callable[[], Awaitable[None]]) -> None:
         except Exception as exc:  # a broker hiccup: log and keep the loop alive
             stop_if_cancelled()
             print(f"live: {action!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
-def wall_clock() -> float:
-    return time.time()
 
 
 def env_token() -> str | None:

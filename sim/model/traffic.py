@@ -80,10 +80,6 @@ class Coordinator:
         # "never", so the run shows the collapse instead of dividing by zero).
         self.cost = self.base_cost / max(1.0 - share, 1e-3)
 
-    @property
-    def background_share(self) -> float:
-        return self.background * self.base_cost
-
 
 class Kind(IntEnum):
     """(message type, path) pairs that task traffic uses; indexes into the counters."""

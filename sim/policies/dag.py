@@ -100,7 +100,7 @@ class DagCycleError(ValueError):
 
 
 @dataclass(slots=True)
-class _Index:
+class DagIndex:
     """Adjacency lists of a graph whose ids, edges and weights have been checked.
 
     Successor and predecessor lists keep the order of ``dag.edges``; the order
@@ -114,7 +114,7 @@ class _Index:
     pred: dict[int, list[tuple[int, float]]]
 
 
-def _index(dag: Dag) -> _Index:
+def _index(dag: Dag) -> DagIndex:
     """Check everything but acyclicity and build the adjacency lists."""
     work: dict[int, float] = {}
     for node in dag.nodes:
@@ -143,10 +143,10 @@ def _index(dag: Dag) -> _Index:
         seen.add((src, dst))
         succ[src].append((dst, mb))
         pred[dst].append((src, mb))
-    return _Index(ids=sorted(work), work=work, succ=succ, pred=pred)
+    return DagIndex(ids=sorted(work), work=work, succ=succ, pred=pred)
 
 
-def _kahn(ix: _Index) -> list[int]:
+def _kahn(ix: DagIndex) -> list[int]:
     """Kahn's algorithm with a min-heap, so ready nodes leave in id order.
 
     Returns as many nodes as could be ordered; fewer than all means a cycle.
@@ -166,7 +166,7 @@ def _kahn(ix: _Index) -> list[int]:
     return order
 
 
-def _find_cycle(ix: _Index, ordered: list[int]) -> list[int]:
+def _find_cycle(ix: DagIndex, ordered: list[int]) -> list[int]:
     """A cycle among the nodes Kahn's algorithm could not order.
 
     Every such node keeps a predecessor that is also unordered, so walking
@@ -189,7 +189,7 @@ def _find_cycle(ix: _Index, ordered: list[int]) -> list[int]:
         walk.append(cur)
 
 
-def _checked(dag: Dag) -> tuple[_Index, list[int]]:
+def checked_index(dag: Dag) -> tuple[DagIndex, list[int]]:
     """Index and topological order of a valid graph, or the reason it is not."""
     ix = _index(dag)
     order = _kahn(ix)
@@ -198,19 +198,20 @@ def _checked(dag: Dag) -> tuple[_Index, list[int]]:
     return ix, order
 
 
-def _zero_transfer(mb: float) -> float:
+def zero_transfer(mb: float) -> float:
+    """No data moves: the default transfer time, recognised by identity so loops skip the call."""
     return 0.0
 
 
-def _ranks(
-    ix: _Index, order: list[int], transfer_s: Callable[[float], float], speed: float
+def rank_nodes(
+    ix: DagIndex, order: list[int], transfer_s: Callable[[float], float], speed: float
 ) -> dict[int, float]:
     """HEFT's upward rank, filled in reverse topological order."""
     if not speed > 0.0:
         raise ValueError(f"speed must be positive, got {speed!r}")
     rank: dict[int, float] = {}
     work, succ = ix.work, ix.succ
-    no_transfer = transfer_s is _zero_transfer
+    no_transfer = transfer_s is zero_transfer
     for nid in reversed(order):
         best = 0.0
         for dst, mb in succ[nid]:
@@ -222,7 +223,7 @@ def _ranks(
 
 
 def _follow_critical(
-    ix: _Index, rank: Mapping[int, float], transfer_s: Callable[[float], float]
+    ix: DagIndex, rank: Mapping[int, float], transfer_s: Callable[[float], float]
 ) -> tuple[tuple[int, ...], float]:
     """Walk from the highest-ranked entry node along the successor that sets its rank."""
     entries = [nid for nid in ix.ids if not ix.pred[nid]]
@@ -231,7 +232,7 @@ def _follow_critical(
     cur = max(entries, key=lambda n: (rank[n], -n))
     length = rank[cur]
     path = [cur]
-    no_transfer = transfer_s is _zero_transfer
+    no_transfer = transfer_s is zero_transfer
     while ix.succ[cur]:
         best_key: tuple[float, int] | None = None
         for dst, mb in ix.succ[cur]:
@@ -257,7 +258,7 @@ def validate_dag(dag: Dag) -> None:
     self-loop, an edge listed twice, or negative (or non-finite) work or data;
     :class:`DagCycleError` (also a ValueError) for a cycle, carrying it.
     """
-    _checked(dag)
+    checked_index(dag)
 
 
 def topological_order(dag: Dag) -> tuple[int, ...]:
@@ -266,11 +267,11 @@ def topological_order(dag: Dag) -> tuple[int, ...]:
     Breaking ties by id makes the order a function of the graph alone, so two
     runs of the same scenario release tasks identically.
     """
-    _ix, order = _checked(dag)
+    _ix, order = checked_index(dag)
     return tuple(order)
 
 
-def _levels(ix: _Index, order: list[int]) -> tuple[tuple[int, ...], ...]:
+def _levels(ix: DagIndex, order: list[int]) -> tuple[tuple[int, ...], ...]:
     level: dict[int, int] = {}
     groups: list[list[int]] = []
     for nid in order:
@@ -292,13 +293,13 @@ def parallel_groups(dag: Dag) -> tuple[tuple[int, ...], ...]:
     number of groups is the graph's depth and the widest group bounds the
     parallelism worth provisioning. Ids within a group are ascending.
     """
-    ix, order = _checked(dag)
+    ix, order = checked_index(dag)
     return _levels(ix, order)
 
 
 def upward_rank(
     dag: Dag,
-    transfer_s: Callable[[float], float] = _zero_transfer,
+    transfer_s: Callable[[float], float] = zero_transfer,
     speed: float = 1.0,
 ) -> dict[int, float]:
     """HEFT's upward rank: the longest time from a node's start to the job's end.
@@ -307,13 +308,13 @@ def upward_rank(
     (transfer_s(data_mb of n→s) + rank_u(s)), and just work/speed at an exit
     node. Dispatching in descending rank keeps the critical path moving first.
     """
-    ix, order = _checked(dag)
-    return _ranks(ix, order, transfer_s, speed)
+    ix, order = checked_index(dag)
+    return rank_nodes(ix, order, transfer_s, speed)
 
 
 def critical_path(
     dag: Dag,
-    transfer_s: Callable[[float], float] = _zero_transfer,
+    transfer_s: Callable[[float], float] = zero_transfer,
     speed: float = 1.0,
 ) -> tuple[tuple[int, ...], float]:
     """The longest entry-to-exit path (work plus transfers) and its length in seconds.
@@ -323,8 +324,8 @@ def critical_path(
     that entry's rank. Ties go to the smaller id. An empty graph has the empty
     path of length 0.
     """
-    ix, order = _checked(dag)
-    rank = _ranks(ix, order, transfer_s, speed)
+    ix, order = checked_index(dag)
+    rank = rank_nodes(ix, order, transfer_s, speed)
     return _follow_critical(ix, rank, transfer_s)
 
 
@@ -347,12 +348,12 @@ class DagPlan:
     total_work_s: float
     # Adjacency built while planning, reused by DagProgress; None for a plan
     # constructed by hand, in which case DagProgress rebuilds it from the Dag.
-    _index: _Index | None = field(default=None, repr=False, compare=False)
+    _index: DagIndex | None = field(default=None, repr=False, compare=False)
 
 
 def plan_dag(
     dag: Dag,
-    transfer_s: Callable[[float], float] = _zero_transfer,
+    transfer_s: Callable[[float], float] = zero_transfer,
     speed: float = 1.0,
 ) -> DagPlan:
     """Validate *dag* and compute its order, levels, ranks and critical path in one pass.
@@ -360,8 +361,8 @@ def plan_dag(
     The simulator calls this once per arriving job, so the adjacency lists are
     built once and shared by every step (and kept for :class:`DagProgress`).
     """
-    ix, order = _checked(dag)
-    rank = _ranks(ix, order, transfer_s, speed)
+    ix, order = checked_index(dag)
+    rank = rank_nodes(ix, order, transfer_s, speed)
     path, length = _follow_critical(ix, rank, transfer_s)
     return DagPlan(
         order=tuple(order),
@@ -491,7 +492,7 @@ def makespan_lower_bound(dag: Dag, n_agents: int, speed: float = 1.0) -> float:
     """
     if n_agents < 1:
         raise ValueError(f"n_agents must be at least 1, got {n_agents}")
-    ix, order = _checked(dag)
-    rank = _ranks(ix, order, _zero_transfer, speed)
+    ix, order = checked_index(dag)
+    rank = rank_nodes(ix, order, zero_transfer, speed)
     cp = max(rank.values(), default=0.0)
     return max(cp, math.fsum(ix.work.values()) / (n_agents * speed))

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sim.policies.dag import Dag, _checked, _ranks, _zero_transfer
+from sim.policies.dag import Dag, checked_index, rank_nodes, zero_transfer
 
 __all__ = ["AgentSlot", "Schedule", "greedy_schedule", "heft_schedule"]
 
@@ -77,7 +77,7 @@ def _mean_transfer(agents: Sequence[AgentSlot], transfer_s: TransferFn) -> Calla
     """
     n = len(agents)
     if n < 2:
-        return _zero_transfer
+        return zero_transfer
     count: dict[str, int] = {}
     for a in agents:
         count[a.zone] = count.get(a.zone, 0) + 1
@@ -176,9 +176,9 @@ def heft_schedule(
     on some graphs. Ties go to the earliest finish, then the agent listed first.
     """
     _check_agents(agents, "heft_schedule")
-    ix, order = _checked(dag)
+    ix, order = checked_index(dag)
     mean_speed = math.fsum(a.speed for a in agents) / len(agents)
-    rank = _ranks(ix, order, _mean_transfer(agents, transfer_s), mean_speed)
+    rank = rank_nodes(ix, order, _mean_transfer(agents, transfer_s), mean_speed)
     topo_pos = {nid: i for i, nid in enumerate(order)}
     sequence = sorted(order, key=lambda n: (-rank[n], topo_pos[n]))
 
@@ -245,7 +245,7 @@ def greedy_schedule(dag: Dag, agents: Sequence[AgentSlot], transfer_s: TransferF
     the order their predecessors completed, then by id.
     """
     _check_agents(agents, "greedy_schedule")
-    ix, _order = _checked(dag)
+    ix, _order = checked_index(dag)
     missing = {nid: len(ps) for nid, ps in ix.pred.items()}
     ready: deque[int] = deque(nid for nid in ix.ids if missing[nid] == 0)
     free = list(range(len(agents)))  # ascending: already a heap

@@ -61,8 +61,6 @@ DEFAULT_RTT_MS: dict[str, dict[str, float]] = {
     "eu-west-1": {"ap-northeast-1": 212.4},
 }
 
-LOAD_BALANCERS = ("round_robin", "least_connections", "weighted", "affinity", "power_of_two")
-
 
 # --------------------------------------------------------------------------- topology
 

@@ -152,10 +152,6 @@ class ScenarioTime:
         self._now = max(self._now, t)
         return self._now
 
-    @property
-    def latest(self) -> float:
-        return self._now
-
 
 class EventLog:
     """The run's events, published in the shared format (time, kind, subject, detail)."""

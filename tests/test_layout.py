@@ -1,0 +1,112 @@
+"""The layout issue 13 asks for, read from the source, for the packages already split.
+
+* The split packages stay small: no module over ~450 lines, no function over
+  ~60, so a newcomer can hold one module and read one function at a time.
+* No module of the core or the neutral world imports another module's private
+  (``_underscore``) name: a name shared between modules is public there.
+* A package's submodules never import the package itself, so the re-exporting
+  ``__init__`` cannot close an import circle.
+* The import paths that existed before the split still work, so callers need
+  not know a module became a package.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import sim
+
+SIM = Path(sim.__file__).parent
+SPLIT_PACKAGES = (
+    "policies/balancing",
+    "policies/autoscale",
+    "policies/health",
+    "world/dag_shapes",
+)
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+
+#: What callers imported from each module before it became a package.
+SURFACE = {
+    "sim.policies.balancing": (
+        "STRATEGIES AffinityBalancer LeastConnectionsBalancer LoadBalancer PowerOfTwoBalancer "
+        "RoundRobinBalancer WeightedBalancer make_balancer"
+    ),
+    "sim.policies.autoscale": (
+        "AUTOSCALERS DEFAULT_SCALE_DOWN DEFAULT_SCALE_UP STEP_METRICS Autoscaler FleetObservation "
+        "HpaConfig HpaPolicy KedaConfig KedaQueuePolicy ScaleDecision ScalingPolicy ScalingRules "
+        "SizeOption StepConfig StepPolicy configure size_options"
+    ),
+    "sim.policies.health": (
+        "Cdf ConsecutiveFailureDetector FailureDetector HealthState HealthTransition PhaseSource "
+        "PhiAccrualDetector phi_value"
+    ),
+    "sim.world.dag_shapes": (
+        "SCIENTIFIC_SHAPES SHAPES SYNTHETIC_SHAPES DagFileError generate_dag generate_typed_dag "
+        "load_dag_file parse_dag_document task_type_category"
+    ),
+}
+
+
+def split_modules() -> list[Path]:
+    found = [path for package in SPLIT_PACKAGES for path in sorted((SIM / package).glob("*.py"))]
+    assert len(found) >= 4 * len(SPLIT_PACKAGES)  # each is a package of several modules
+    return found
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SIM.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_split_modules_are_short() -> None:
+    for path in split_modules():
+        lines = len(path.read_text().splitlines())
+        assert lines <= MAX_MODULE_LINES, f"{path.relative_to(SIM)}: {lines} lines"
+
+
+def test_split_modules_have_no_long_function() -> None:
+    for path in split_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                lines = node.end_lineno - node.lineno + 1
+                assert lines <= MAX_FUNCTION_LINES, (
+                    f"{path.relative_to(SIM)}:{node.lineno} {node.name}: {lines} lines"
+                )
+
+
+@pytest.mark.parametrize("package", ["policies", "world"])
+def test_no_module_imports_a_private_name_of_another(package: str) -> None:
+    modules = sorted((SIM / package).rglob("*.py"))
+    assert len(modules) > 10
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sim"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{path.relative_to(SIM)} imports {private} from {node.module}"
+
+
+def test_submodules_never_import_their_own_package() -> None:
+    for path in split_modules():
+        if path.name == "__init__.py":
+            continue
+        package = module_name(path.parent / "__init__.py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != package, f"{path.relative_to(SIM)} imports {package}"
+
+
+@pytest.mark.parametrize("module", sorted(SURFACE))
+def test_the_import_paths_from_before_the_split_still_work(module: str) -> None:
+    imported = importlib.import_module(module)
+    exported = set(imported.__all__)
+    for name in SURFACE[module].split():
+        assert name in exported, f"{module} no longer exports {name}"
+        assert getattr(imported, name) is not None
+    for name in exported:  # and __all__ names nothing that is not there
+        assert hasattr(imported, name), f"{module}.__all__ names missing {name}"
