@@ -14,6 +14,7 @@ from support import SCENARIOS
 from sim.analysis.replicas import Replicas
 from sim.analysis.tune import Param, TuneError, pareto_front, parse_param, run_study
 from sim.scenario.load import load_scenario
+from sim.scenario.schema import Scaling
 
 #: A small M/M/c fleet that starts short of agents, so the autoscaler's thresholds matter.
 TINY = {
@@ -168,21 +169,8 @@ def test_cli_bad_params_is_one_line(tiny: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1
+    # The fields named are the schema's own, in its order (a new setting joins the list).
     assert proc.stderr.strip().splitlines() == [
         "error: --params: scaling.nope: unknown field 'nope'; expected one of "
-        + ", ".join(
-            [
-                "min_agents",
-                "max_agents",
-                "default_agents",
-                "auto_scale",
-                "policy",
-                "evaluation_interval",
-                "metric_window",
-                "spawn_delay",
-                "up_cpu_utilization",
-                "hpa",
-                "keda",
-            ]
-        )
+        + ", ".join(Scaling.model_fields)
     ]
