@@ -19,20 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sim.analysis.calibrate_cli import add_commands as add_calibrate_commands
+from sim.analysis.cli import add_commands as add_analysis_commands
+from sim.analysis.sweep_cli import add_commands as add_sweep_commands
+from sim.cli_support import UserError, duration_option, fmt, print_summary
+from sim.live.cli import add_commands as add_live_commands
 from sim.scenario.load import ScenarioError, load_scenario, load_variants
-from sim.scenario.units import parse_duration
-
-
-class UserError(Exception):
-    """An input problem to report in one line."""
-
-
-def duration_option(flag: str, text: str) -> float:
-    """Seconds from a command-line duration (``90``, ``15m``, ``1h30m``), or a UserError."""
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise UserError(f"{flag}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,21 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the scenario JSON Schema")
     schema.add_argument("--markdown", action="store_true", help="the reference as Markdown")
     schema.set_defaults(handler=_cmd_schema)
-    from sim.analysis.cli import add_commands as add_analysis_commands
-
-    add_analysis_commands(sub)
-
-    from sim.live.cli import add_commands as add_live_commands
-
-    add_live_commands(sub)
-
-    from sim.analysis.sweep_cli import add_commands as add_sweep_commands
-
-    add_sweep_commands(sub)
-
-    from sim.analysis.calibrate_cli import add_commands as add_calibrate_commands
-
-    add_calibrate_commands(sub)
+    for add_commands in (
+        add_analysis_commands,
+        add_live_commands,
+        add_sweep_commands,
+        add_calibrate_commands,
+    ):
+        add_commands(sub)
     return parser
 
 
@@ -187,7 +171,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     write_outputs(outcome, out_dir, report=not args.no_report)
     if not args.quiet:
         Console().print(f"replayed {len(timeline)} failures from {args.events}")
-        _print_summary(Console(), outcome.summary, out_dir, time.perf_counter() - started)
+        print_summary(Console(), outcome.summary, out_dir, time.perf_counter() - started)
         recorded = args.events / "summary.json" if args.events.is_dir() else None
         if recorded is not None and recorded.exists():
             original = json.loads(recorded.read_text())
@@ -259,7 +243,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if len(variants) > 1 and not args.no_report:
             compared.append(_compared(variant, outcome))
         if not args.quiet:
-            _print_summary(Console(), outcome.summary, out_dir, wall)
+            print_summary(Console(), outcome.summary, out_dir, wall)
     if len(variants) > 1:
         from sim.metrics.store import write_json
 
@@ -316,7 +300,7 @@ def _print_comparison(
             node: Any = summary
             for key in path:
                 node = node.get(key) if isinstance(node, dict) else None
-            cells.append(_fmt(node))
+            cells.append(fmt(node))
         table.add_row(*cells)
     console.print(table)
     if footer:
@@ -415,73 +399,6 @@ def _run_with_progress(scenario: Any, replications: int, console: Console, run: 
     finally:
         if progress is not None:
             progress.stop()
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "—"
-        return f"{value:,.{digits}f}"
-    return str(value)
-
-
-def _print_summary(console: Console, summary: dict[str, Any], out_dir: Path, wall: float) -> None:
-    ci = summary.get("ci95", {})
-
-    def ci_of(*path: str) -> str:
-        node: Any = ci
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                return ""
-            node = node[key]
-        return f"[{_fmt(node[0])}, {_fmt(node[1])}]" if isinstance(node, list) else ""
-
-    table = Table(title=f"{summary['scenario']} — {summary['sim_seconds'] / 3600:g} h simulated")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    if ci:
-        table.add_column("95 % CI", justify="right")
-    tasks = summary["tasks"]
-    rows = [
-        ("tasks completed", tasks["completed"], ("tasks", "completed")),
-        ("tasks in flight at end", tasks["in_flight"], ("tasks", "in_flight")),
-        ("tasks lost", tasks["lost"], ("tasks", "lost")),
-        ("throughput / min", summary["throughput_per_min"], ("throughput_per_min",)),
-        ("latency mean (s)", summary["latency_s"]["mean"], ("latency_s", "mean")),
-        ("latency p50 (s)", summary["latency_s"]["p50"], ("latency_s", "p50")),
-        ("latency p99 (s)", summary["latency_s"]["p99"], ("latency_s", "p99")),
-        ("wait mean (s)", summary["wait_s"]["mean"], ("wait_s", "mean")),
-        ("P(wait)", summary["p_wait"], ("p_wait",)),
-        ("utilisation", summary["utilization"], ("utilization",)),
-        ("agents (mean)", summary["agents"]["mean"], ("agents", "mean")),
-        ("DAG jobs completed", summary["jobs"]["completed"], ("jobs", "completed")),
-        ("makespan p50 (s)", summary["jobs"]["makespan_s"]["p50"], ("jobs", "makespan_s", "p50")),
-        ("cost per day (USD)", summary["cost"]["usd_per_day"], ("cost", "usd_per_day")),
-        (
-            "cost per 1k tasks (USD)",
-            summary["cost"]["usd_per_1k_tasks"],
-            ("cost", "usd_per_1k_tasks"),
-        ),
-        ("SLO met", summary["slo"]["met"], ("slo", "met")),
-        ("SLO breach windows", summary["slo"]["breaches"], ("slo", "breaches")),
-    ]
-    for label, value, path in rows:
-        cells = [label, _fmt(value)]
-        if ci:
-            cells.append(ci_of(*path))
-        table.add_row(*cells)
-    console.print(table)
-    from sim.metrics.slo_causes import explain
-
-    for line in explain(summary):  # the verdict and, when missed, why (summary.json slo.causes)
-        console.print(line, markup=False, highlight=False)
-    console.print(f"wrote {out_dir}/ (summary.json, *.parquet, report.html) in {wall:.1f} s")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
         report,
         write_overlay,
     )
-    from sim.cli import UserError
+    from sim.cli_support import UserError
     from sim.metrics.store import write_json
     from sim.replay import ReplayError, chaos_from_events, replay_scenario
     from sim.runner import run, write_outputs
@@ -83,7 +83,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
 
 def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: Any) -> None:
     """Live against the simulation before and after calibration, as one comparison report."""
-    from sim.cli import UserError
+    from sim.cli_support import UserError
     from sim.report.compare import ComparedRun, RunDirError, load_run_dir, write_comparison_report
 
     try:
@@ -102,7 +102,7 @@ def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     import json
 
-    from sim.cli import _fmt
+    from sim.cli_support import fmt
 
     table, out = calibrate(args.live_dir, args.out)
     if args.json:
@@ -111,9 +111,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     console = Console()
     fit = table["fit"]
     console.print(
-        f"fitted: spawn delay {_fmt(fit['spawn_delay_s'])} s ({fit['spawn_samples']} agents), "
-        f"dispatch overhead {_fmt(fit['dispatch_overhead_s'], 3)} s "
-        f"({fit['dispatch_samples']} tasks), service factor {_fmt(fit['service_factor'], 4)} "
+        f"fitted: spawn delay {fmt(fit['spawn_delay_s'])} s ({fit['spawn_samples']} agents), "
+        f"dispatch overhead {fmt(fit['dispatch_overhead_s'], 3)} s "
+        f"({fit['dispatch_samples']} tasks), service factor {fmt(fit['service_factor'], 4)} "
         f"({fit['service_samples']} tasks)"
     )
     for note in table["notes"]:
@@ -124,10 +124,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     for row in table["figures"]:
         figures.add_row(
             row["figure"],
-            _fmt(row["live"]),
-            _fmt(row["before"]),
+            fmt(row["live"]),
+            fmt(row["before"]),
             _ratio_text(row["ratio_before"]),
-            _fmt(row["after"]),
+            fmt(row["after"]),
             _ratio_text(row["ratio_after"]),
         )
     console.print(figures)
@@ -148,7 +148,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         bands.add_column(column, justify="left" if column == "band" else "right")
     for band in table["by_utilisation"]:
         cells = [
-            f"{_fmt(band[run]['wait_p50'])} / {_fmt(band[run]['wait_p99'])}"
+            f"{fmt(band[run]['wait_p50'])} / {fmt(band[run]['wait_p99'])}"
             for run in ("live", "before", "after")
         ]
         bands.add_row(band["band"], str(band["intervals"]), str(band["live"]["tasks"]), *cells)

@@ -71,7 +71,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    from sim.cli import UserError
+    from sim.cli_support import UserError
     from sim.live.agent import agent_main
     from sim.live.transport import LiveError
 
@@ -82,7 +82,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_live_run(args: argparse.Namespace) -> int:
-    from sim.cli import UserError, _print_summary, duration_option
+    from sim.cli_support import UserError, duration_option, print_summary
     from sim.live.runtime import LiveOptions, live_run, scaled_scenario
     from sim.live.transport import LiveError, env_token
     from sim.metrics.store import atomic_write_text, write_parquet
@@ -124,7 +124,7 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         from rich.console import Console
 
-        _print_summary(Console(), run.summary, out_dir, run.wall_s)
+        print_summary(Console(), run.summary, out_dir, run.wall_s)
     return 0
 
 
@@ -148,7 +148,7 @@ def comparison(first: Path, second: Path) -> dict[str, Any]:
     """Figures, agents over time and scaling decisions of two run directories."""
     import pandas as pd
 
-    from sim.cli import UserError
+    from sim.cli_support import UserError
 
     out: dict[str, Any] = {"runs": [str(first), str(second)], "figures": {}, "scaling": []}
     summaries, events, metrics = [], [], []
@@ -196,7 +196,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from sim.cli import _fmt
+    from sim.cli_support import fmt
 
     result = comparison(args.first, args.second)
     if args.report is not None:
@@ -216,7 +216,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             if isinstance(a, int | float) and isinstance(b, int | float) and a
             else "—"
         )
-        table.add_row(label, _fmt(a), _fmt(b), ratio)
+        table.add_row(label, fmt(a), fmt(b), ratio)
     console.print(table)
     scaling = Table(title="scaling decisions (scenario time, delta)")
     scaling.add_column(str(args.first))
@@ -236,7 +236,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _write_report(first: Path, second: Path, target: Path) -> None:
     """The two runs in one comparison report (the first is the reference)."""
-    from sim.cli import UserError
+    from sim.cli_support import UserError
     from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
 
     path = second / "comparison.html" if target == Path() else target
