@@ -198,7 +198,7 @@ class Dispatcher:
         if self._chief is not None:
             extra += self._chief.through(now)
         net = self.net
-        if net.loss_rate and net.lost():
+        if net.loss_rate and net.lost(zone):
             # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
             self.in_transit += 1
             self.resent += 1

@@ -31,7 +31,7 @@ from sim.policies.alerts import Condition, parse_condition
 from sim.policies.dag import Dag, DagCycleError, DagEdge, DagNode, validate_dag
 from sim.scenario.base import Duration, Strict
 from sim.scenario.coordination import Coordination
-from sim.scenario.faults import ErrorBurst, Escalation, TaskErrors
+from sim.scenario.faults import ErrorBurst, Escalation, OneWayPartition, TaskErrors, WalStall
 from sim.scenario.kubernetes import HpaBehavior
 
 #: The spec's category table (section 3.2). It sums to 200 while the spec has 173
@@ -961,6 +961,9 @@ class Spike(Strict):
 
 class Loss(Strict):
     rate: float = Field(gt=0, lt=1, description="Share of TASK_ASSIGN messages lost.")
+    zones: list[str] | None = Field(
+        None, description="Only the chief -> zone paths to these zones lose messages (all if None)."
+    )
 
 
 class Slow(AgentSelector):
@@ -1006,6 +1009,8 @@ CHAOS_ACTIONS = (
     "message_loss",
     "slow",
     "error_burst",
+    "one_way_partition",
+    "wal_stall",
 )
 
 
@@ -1018,7 +1023,9 @@ class ChaosEvent(Strict):
     ``restart_after`` restarts a chief), ``zone_outage`` (a whole zone and its
     coordinators go dark for ``duration``), ``partition`` (chiefs split into
     groups for ``duration``), ``latency_spike``, ``message_loss`` or ``slow``
-    (gray agents) for ``duration``.
+    (gray agents) for ``duration``; ``one_way_partition`` (a chief's links
+    work one way only) or ``wal_stall`` (a chief's fsyncs take seconds) for
+    ``duration``.
     """
 
     at: Duration
@@ -1034,6 +1041,8 @@ class ChaosEvent(Strict):
     message_loss: Loss | None = None
     slow: Slow | None = None
     error_burst: ErrorBurst | None = None
+    one_way_partition: OneWayPartition | None = None
+    wal_stall: WalStall | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> ChaosEvent:
@@ -1161,6 +1170,16 @@ class Scenario(Strict):
                 for zone in event.error_burst.zones:
                     if zone not in zones:
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+            named = ["leader", "follower", *chiefs]
+            for chief in _chiefs_named(event):
+                if chief not in named:
+                    raise ValueError(
+                        f"{where}.chief: expected one of {', '.join(named)}, got {chief!r}"
+                    )
+            if event.message_loss is not None:
+                for zone in event.message_loss.zones or ():
+                    if zone not in zones:
+                        raise ValueError(f"{where}.zones: unknown zone {zone!r}")
             if event.latency_spike is not None:
                 for zone in event.latency_spike.zones:
                     if zone not in zones:
@@ -1187,6 +1206,12 @@ class Scenario(Strict):
         if self.topology.specialists is not None:
             return self.topology.specialists
         return self.scaling.default_agents - self.control_agents()
+
+
+def _chiefs_named(event: ChaosEvent) -> list[str]:
+    """The chiefs a one-way partition or a WAL stall names (checked against the topology)."""
+    actions = (event.one_way_partition, event.wal_stall)
+    return [action.chief for action in actions if action is not None]
 
 
 def _require_same_keys(path: str, given: dict[str, Any], expected: dict[str, Any]) -> None:
