@@ -259,6 +259,10 @@ class Chaos:
             self._record(event)
             self._crash_coordinator(event)
             return
+        if event.team_lead_crash is not None:
+            self._record(event)
+            failover.team_lead_down(event.team_lead_crash)
+            return
         assert event.duration is not None  # the schema requires it for every other action
         if event.slow is None:
             self._record(event)

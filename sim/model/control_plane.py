@@ -92,6 +92,10 @@ class ControlPlane:
         self.downtime_s = 0.0
         self.elections = 0
         self.last_election_s: float | None = None
+        #: (time, node, term) of every campaign (pre-vote included): when a follower's
+        #: timer declared the leader gone — the detection a failure matrix reports.
+        #: Kept off the event log, whose hash pins the pinned scenarios.
+        self.campaigns: list[tuple[float, int, int]] = []
         for node_id in self.ids:
             self.nodes[node_id] = self._new_node(node_id)
         # The group starts with chief-1 elected (term 1): a cluster that has been running.
@@ -451,6 +455,8 @@ class ControlPlane:
         now = sim.env.now
         for node in self.nodes.values():
             for change in node.drain_trace():
+                if change.role in (Role.PRE_CANDIDATE, Role.CANDIDATE):
+                    self.campaigns.append((now, change.node, change.term))
                 if change.role is Role.LEADER:
                     self.elections += 1
                     sim.events.add(now, "election", f"chief-{change.node}", term=change.term)

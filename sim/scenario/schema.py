@@ -1011,6 +1011,7 @@ CHAOS_ACTIONS = (
     "error_burst",
     "one_way_partition",
     "wal_stall",
+    "team_lead_crash",
 )
 
 
@@ -1025,7 +1026,8 @@ class ChaosEvent(Strict):
     groups for ``duration``), ``latency_spike``, ``message_loss`` or ``slow``
     (gray agents) for ``duration``; ``one_way_partition`` (a chief's links
     work one way only) or ``wal_stall`` (a chief's fsyncs take seconds) for
-    ``duration``.
+    ``duration``; ``team_lead_crash`` (a team lead dies; its team takes no new
+    work until the zone coordinator's checks notice and a member takes over).
     """
 
     at: Duration
@@ -1043,6 +1045,9 @@ class ChaosEvent(Strict):
     error_burst: ErrorBurst | None = None
     one_way_partition: OneWayPartition | None = None
     wal_stall: WalStall | None = None
+    team_lead_crash: str | None = Field(
+        None, description="A team lead (A-T01-lead): its team gets no new work until replaced."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> ChaosEvent:
@@ -1051,7 +1056,9 @@ class ChaosEvent(Strict):
             raise ValueError(
                 f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
             )
-        if given[0] not in ("kill", "coordinator_crash") and self.duration is None:
+        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash") and (
+            self.duration is None
+        ):
             raise ValueError(f"{given[0]}: expected a duration")
         return self
 
@@ -1170,6 +1177,17 @@ class Scenario(Strict):
                 for zone in event.error_burst.zones:
                     if zone not in zones:
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+            if event.team_lead_crash is not None:
+                leads = [
+                    f"{z.name}-T{t + 1:02d}-lead"
+                    for z in self.topology.zones
+                    for t in range(z.team_leads)
+                ]
+                if event.team_lead_crash not in leads:
+                    example = leads[0] if leads else "none: no zone has team leads"
+                    raise ValueError(
+                        f"{where}: unknown team lead {event.team_lead_crash!r} (e.g. {example})"
+                    )
             named = ["leader", "follower", *chiefs]
             for chief in _chiefs_named(event):
                 if chief not in named:

@@ -144,3 +144,25 @@ def test_the_one_way_partition_is_recorded_for_replay() -> None:
         "chief": "leader",
         "direction": "inbound",
     }
+
+
+def test_a_dead_team_lead_starves_its_team_until_a_member_takes_over() -> None:
+    """No new work reaches team A-T01 between the crash and the replacement; then it does."""
+    sim = Simulation(
+        short_baseline(f"chaos=[{{at: {AT}, team_lead_crash: A-T01-lead}}]", hours=0.5)
+    )
+    result = sim.run()
+    assert result.counts["lost"] == 0
+    events = result.events.set_index("kind")
+    detected = json.loads(events.loc["team_lead_detected", "detail"])["detect_s"]
+    replaced = float(events.loc["team_lead_replaced", "time_s"])
+    # The spec's rule: 3 failed checks 10 s apart, each failing 2 s after it is sent.
+    assert 2 * 10 + 2 <= detected <= 3 * 10 + 2
+    assert replaced == pytest.approx(AT + detected + sim.scenario.health.zone_promotion)
+    team = {a.id for a in sim.fleet.agents.values() if a.spec.team == "A-T01"}
+    assert team
+    tasks = result.tasks
+    to_team = tasks[tasks["agent"].isin(team)]
+    during = to_team[(to_team["dispatch_s"] > AT) & (to_team["dispatch_s"] < replaced)]
+    assert during.empty
+    assert (to_team["dispatch_s"] > replaced).any()
