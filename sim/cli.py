@@ -106,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     from sim.analysis.calibrate_cli import add_commands as add_calibrate_commands
 
     add_calibrate_commands(sub)
+
+    from sim.analysis.failover_cli import add_commands as add_failover_commands
+
+    add_failover_commands(sub)
     return parser
 
 

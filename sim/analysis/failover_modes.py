@@ -4,7 +4,8 @@ Scenario: a warmed-up fleet runs undisturbed for ten minutes (the "before"
 window), then one thing breaks at an instant drawn uniformly over one health
 check period plus one Raft heartbeat and one (maximal) election timeout, so
 that across trials the failure lands at every phase of the timers that must
-notice it; the trial then runs ten more minutes (the "after" window).
+notice it; the trial then runs ten more minutes (the "after" window) and a
+short tail.
 
 Each mode is one chaos entry of the scenario schema (nothing here injects a
 failure by itself: the SimPy shell's chaos timeline does, exactly as for a
@@ -30,6 +31,9 @@ Scope = Literal["fleet", "zone"]
 WINDOW_S = 600.0
 #: The trial's warm-up is the scenario's, capped here (a trial must stay short).
 MAX_WARMUP_S = 600.0
+#: The run goes on this long past the "after" window, so that a task arriving at
+#: its end is dispatched (or shown to be stuck) rather than cut off by the run's end.
+TAIL_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ MODES: dict[str, Mode] = {
             "team_lead_loss",
             "a team lead of the zone crashes; its team is unreachable until a member takes over",
             "zone",
-            lambda z: {"team_lead_crash": f"{z}-lead-1"},
+            lambda z: {"team_lead_crash": f"{z}-T01-lead"},
         ),
         _mode(
             "zone_coordinator_crash",
@@ -176,4 +180,4 @@ class TrialPlan:
 
     @property
     def duration_s(self) -> float:
-        return self.warmup_s + 2 * self.window_s + self.span_s
+        return self.warmup_s + 2 * self.window_s + self.span_s + TAIL_S
