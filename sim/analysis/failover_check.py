@@ -137,14 +137,71 @@ def check_pin(
 ) -> list[ModeVerdict]:
     """Re-run one pinned matrix (with *extra* ``--set`` overrides) and judge it."""
     pin = read_pin(path)
-    root = path.resolve().parent.parent.parent  # baselines/failover/NAME.json -> project
-    scenario_path = Path(pin["scenario"])
-    if not scenario_path.is_absolute() and (root / scenario_path).exists():
-        scenario_path = root / scenario_path
-    scenario = load_scenario(scenario_path, [*pin["overrides"], *extra])
+    scenario = load_scenario(_scenario_path(path, pin), [*pin["overrides"], *extra])
     try:
         modes = parse_modes(pin["modes"])
     except ValueError as exc:
         raise ScenarioError(f"{path}: modes: {exc}") from None
     run = run_matrix(scenario, modes, pin["trials"], executor=executor, workers=workers)
     return judge(pin, run.matrix)
+
+
+def split_targets(targets: Sequence[str], directory: Path) -> tuple[list[Path], list[str]]:
+    """``orchestra check``'s targets: the failover pins they name, and the rest.
+
+    No targets means every pin in ``DIR/failover/`` (and every ordinary
+    baseline, which the caller handles).
+    """
+    pins_dir = directory / "failover"
+    if not targets:
+        return pin_files(pins_dir), []
+    pins: list[Path] = []
+    rest: list[str] = []
+    for target in targets:
+        by_name = pins_dir / f"{target}.json"
+        as_path = Path(target)
+        if by_name.exists():
+            pins.append(by_name)
+        elif as_path.suffix == ".json" and as_path.parent.name == "failover":
+            pins.append(as_path)
+        else:
+            rest.append(target)
+    return pins, rest
+
+
+def check_pins(
+    pins: Sequence[Path],
+    *,
+    extra: Sequence[str] = (),
+    update: bool = False,
+    executor: Any | None = None,
+    workers: int | None = None,
+    say: Any = print,
+) -> bool:
+    """Check (or, with *update*, re-pin) each matrix; True when none got worse."""
+    ok = True
+    for path in pins:
+        if update:
+            pin = read_pin(path)
+            scenario = load_scenario(_scenario_path(path, pin), [*pin["overrides"], *extra])
+            run = run_matrix(scenario, parse_modes(pin["modes"]), pin["trials"], workers=workers)
+            document = pin_document(pin["name"], pin["scenario"], pin["overrides"], run.matrix)
+            write_pin(path, {**document, "rule": pin["rule"]})
+            say(f"updated failover pin {path}")
+            continue
+        verdicts = check_pin(path, extra=extra, executor=executor, workers=workers)
+        worse = [v for v in verdicts if v.worse]
+        for verdict in worse:
+            say(verdict.message())
+        say(f"failover pin {read_pin(path)['name']}: {len(verdicts)} figures, {len(worse)} worse")
+        ok = ok and not worse
+    return ok
+
+
+def _scenario_path(path: Path, pin: dict[str, Any]) -> Path:
+    """The pin's scenario: relative to the project (baselines/failover/ is two levels down)."""
+    root = path.resolve().parent.parent.parent
+    scenario_path = Path(pin["scenario"])
+    if not scenario_path.is_absolute() and (root / scenario_path).exists():
+        return root / scenario_path
+    return scenario_path
