@@ -1,8 +1,8 @@
 """Pinned failure matrices: ``orchestra check`` fails when a mode's worst case got worse.
 
 A pin (``baselines/failover/NAME.json``) names a scenario, its overrides,
-the modes and the trial count, and stores each mode's worst detection and
-worst unavailability. The check re-runs exactly that matrix — same seed,
+the modes and the trial count, and stores each mode's worst detection,
+worst unavailability and worst leaderless time. The check re-runs exactly that matrix — same seed,
 same trials, so an unchanged model reproduces the pin bit for bit — and
 judges each mode: worse when a worst case grew by more than
 ``max(abs_s, rel x pinned)`` (the slack is in the pin, editable per

@@ -117,6 +117,7 @@ def _print_matrix(console: Console, matrix: dict[str, Any]) -> None:
         ("unavail p50", "unavailable_p50_s"),
         ("unavail max", "unavailable_max_s"),
         ("floor", "unavailable_before_max_s"),
+        ("leaderless", "leaderless_max_s"),
         ("p99 ratio max", "p99_wait_ratio_max"),
         ("lost", "lost_total"),
         ("terms", "term_change_max"),

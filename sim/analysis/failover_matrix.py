@@ -26,7 +26,7 @@ from sim.analysis.failover_trial import run_trial
 from sim.scenario.schema import Scenario
 
 #: Matrix figures a pin judges (a mode's worst case must not get worse).
-PINNED = ("detection_max_s", "unavailable_max_s")
+PINNED = ("detection_max_s", "unavailable_max_s", "leaderless_max_s")
 
 #: Modes whose detector is the spec's health check (agents, team leads, zone
 #: coordinators) and those whose detector is a follower's Raft election timer.
@@ -167,6 +167,7 @@ def _figures(ok: pd.DataFrame) -> dict[str, Any]:
         "unavailable_p50_s": _quantile(ok["unavailable_s"], 0.5),
         "unavailable_max_s": float(ok["unavailable_s"].max()),
         "unavailable_before_max_s": float(ok["unavailable_before_s"].max()),
+        "leaderless_max_s": float(ok["leaderless_s"].max()),
         "retried_mean": float(ok["retried"].mean()),
         "redistributed_mean": float(ok["redistributed"].mean()),
         "failed_total": int(ok["failed"].sum()),

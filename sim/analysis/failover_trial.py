@@ -11,6 +11,10 @@ writes), not from inside the model, so a replayed trial measures the same:
   injection, in which a task of the affected scope was waiting to be
   dispatched and none of the scope was dispatched: the time demand went
   unserved because nothing could dispatch it (see longest_unavailable).
+* **leaderless** — the chiefs' own account of the time no leader could
+  commit (the control plane's downtime), which does not depend on whether a
+  task happened to arrive meanwhile; a WAL-stalled leader still counts as a
+  leader, so there the task-based figure is the one that tells.
 * retried / redistributed / failed-for-good tasks, the p99 wait of the ten
   minutes after against the ten before, tasks lost (the model's
   conservation check: must be 0), elections and the term change.
@@ -59,14 +63,16 @@ def run_trial(
         scenario = scenario_from_dict(trial_document(document, mode, zone, plan, trial))
         at = plan.inject_at(trial)
         sim = Simulation(scenario, trial)
-        terms: list[int] = []
-        # Read the chiefs' term just before the failure (a read-only callback).
+        plane = sim.control_plane
+        before: list[tuple[int, float]] = []
+        # Read the chiefs' term and leaderless time just before the failure (read-only).
         sim.env.timeout(max(0.0, at - 1e-3)).callbacks.append(
-            lambda _: terms.append(max(n.term for n in sim.control_plane.nodes.values()))
+            lambda _: before.append((max(n.term for n in plane.nodes.values()), plane.downtime_s))
         )
         result = sim.run()
-        campaigns = [t for t, _, _ in sim.control_plane.campaigns if t >= at]
-        term_after = max(n.term for n in sim.control_plane.nodes.values())
+        campaigns = [t for t, _, _ in plane.campaigns if t >= at]
+        term_after = max(n.term for n in plane.nodes.values())
+        term_before, downtime_before = before[0] if before else (term_after, plane.downtime_s)
         row = measure(
             result.tasks,
             result.events,
@@ -81,7 +87,10 @@ def run_trial(
             trial=trial,
             inject_at_s=at,
             lost=int(result.counts["lost"]),
-            term_change=term_after - (terms[0] if terms else term_after),
+            term_change=term_after - term_before,
+            # The chiefs' own account: time with no leader able to commit, whatever
+            # arrived meanwhile (a WAL-stalled leader still counts as one).
+            leaderless_s=plane.downtime_s - downtime_before,
             events_sha256=result.events_sha256,
         )
         return row

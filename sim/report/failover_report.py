@@ -44,6 +44,7 @@ _COLUMNS = (
     ("unavail p50 s", "unavailable_p50_s", "{:.3g}"),
     ("unavail max s", "unavailable_max_s", "{:.3g}"),
     ("floor s", "unavailable_before_max_s", "{:.3g}"),
+    ("leaderless max s", "leaderless_max_s", "{:.3g}"),
     ("retried", "retried_mean", "{:.1f}"),
     ("redistributed", "redistributed_mean", "{:.1f}"),
     ("failed", "failed_total", "{:.0f}"),
