@@ -118,7 +118,8 @@ def _print_matrix(console: Console, matrix: dict[str, Any]) -> None:
         ("unavail max", "unavailable_max_s"),
         ("floor", "unavailable_before_max_s"),
         ("leaderless", "leaderless_max_s"),
-        ("p99 ratio max", "p99_wait_ratio_max"),
+        ("p99 after/before max", "p99_wait_ratio_max"),
+        ("p99 vs control max", "p99_vs_control_max"),
         ("lost", "lost_total"),
         ("terms", "term_change_max"),
     )

@@ -22,7 +22,7 @@ import pandas as pd
 
 from sim.analysis.executors import Executor, make_executor, unordered
 from sim.analysis.failover_modes import Mode, TrialPlan
-from sim.analysis.failover_trial import run_trial
+from sim.analysis.failover_trial import CONTROL, run_trial
 from sim.scenario.schema import Scenario
 
 #: Matrix figures a pin judges (a mode's worst case must not get worse).
@@ -57,7 +57,8 @@ def run_matrix(
     plan = TrialPlan.of(scenario)
     zone = scenario.topology.zones[0].name
     document = scenario.model_dump(mode="json", by_alias=True)
-    jobs = [(document, mode.name, zone, plan, k) for mode in modes for k in range(trials)]
+    names = [CONTROL] + [mode.name for mode in modes]
+    jobs = [(document, name, zone, plan, k) for name in names for k in range(trials)]
     runner, owned = make_executor(executor, workers=workers)
     rows: dict[int, dict[str, Any]] = {}
     try:
@@ -117,6 +118,7 @@ def summarize(
 ) -> dict[str, Any]:
     """The matrix document (``failover.json``): per mode, its figures and its worst trial."""
     limits = bounds(scenario)
+    control = frame[(frame["mode"] == CONTROL) & frame["error"].isna()].set_index("trial")
     matrix: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed,
@@ -128,6 +130,7 @@ def summarize(
             "inject_span_s": plan.span_s,
         },
         "bounds": limits,
+        "control": _control_figures(control),
         "modes": {},
     }
     for mode in modes:
@@ -142,6 +145,7 @@ def summarize(
         }
         if not ok.empty:
             entry.update(_figures(ok))
+            entry.update(_paired(ok, control, zone_scope=mode.scope == "zone"))
             worst = ok.iloc[int(np.argmax(ok["unavailable_s"].to_numpy(dtype=float)))]
             entry["worst_trial"] = {
                 "trial": int(worst["trial"]),
@@ -156,6 +160,39 @@ def summarize(
             entry["detection_bound_s"] = limits["check_quorum_detection_s"]
         matrix["modes"][mode.name] = entry
     return matrix
+
+
+def _control_figures(control: pd.DataFrame) -> dict[str, Any]:
+    """The trials with nothing injected: the floor of each figure, fleet and zone."""
+    if control.empty:
+        return {"trials": 0}
+    return {
+        "trials": len(control),
+        "unavailable_max_s": float(control["unavailable_s"].max()),
+        "unavailable_zone_max_s": float(control["unavailable_s_zone"].max()),
+        "p99_wait_after_p50_s": _quantile(control["p99_wait_after_s"], 0.5),
+        "p99_wait_after_zone_p50_s": _quantile(control["p99_wait_after_s_zone"], 0.5),
+    }
+
+
+def _paired(ok: pd.DataFrame, control: pd.DataFrame, *, zone_scope: bool) -> dict[str, Any]:
+    """Each trial against the control trial with the same arrivals (common random numbers).
+
+    The p99 wait after the failure over the control's p99 over the same ten
+    minutes isolates the failure's effect from the workload's own swings
+    (which the after/before ratio includes: a busier ten minutes raises it
+    with no failure at all).
+    """
+    if control.empty:
+        return {}
+    column = "p99_wait_after_s_zone" if zone_scope else "p99_wait_after_s"
+    base = control[column].rename("base")
+    paired = ok.set_index("trial")[["p99_wait_after_s"]].join(base, how="inner")
+    ratio = paired["p99_wait_after_s"] / paired["base"].where(paired["base"] > 0)
+    return {
+        "p99_vs_control_p50": _quantile(ratio, 0.5),
+        "p99_vs_control_max": float(ratio.max()),
+    }
 
 
 def _figures(ok: pd.DataFrame) -> dict[str, Any]:

@@ -33,6 +33,10 @@ from sim.analysis.failover_modes import MODES, TrialPlan
 from sim.model.engine import Simulation
 from sim.scenario.load import scenario_from_dict
 
+#: The trial with nothing injected: the same arrivals and window, to pair each
+#: mode's trial with (its figures are the floor a healthy fleet shows).
+CONTROL = "control"
+
 #: Event kinds that are a detector's verdict (see the module docstring).
 VERDICTS = ("agent_detected", "team_lead_detected", "coordinator_detected", "zone_redistributed")
 
@@ -41,12 +45,12 @@ def trial_document(
     document: dict[str, Any], mode: str, zone: str, plan: TrialPlan, trial: int
 ) -> dict[str, Any]:
     """The scenario of one trial: the base, shortened, with this mode's failure and no other."""
-    event = {"at": plan.inject_at(trial), **MODES[mode].chaos(zone)}
+    chaos = [] if mode == CONTROL else [{"at": plan.inject_at(trial), **MODES[mode].chaos(zone)}]
     return {
         **document,
         "warmup": plan.warmup_s,
         "duration": plan.duration_s,
-        "chaos": [event],
+        "chaos": chaos,
         "chaos_random": {**document.get("chaos_random", {}), "enabled": False},
     }
 
@@ -73,15 +77,23 @@ def run_trial(
         campaigns = [t for t, _, _ in plane.campaigns if t >= at]
         term_after = max(n.term for n in plane.nodes.values())
         term_before, downtime_before = before[0] if before else (term_after, plane.downtime_s)
-        row = measure(
-            result.tasks,
-            result.events,
-            campaigns,
-            at=at,
-            window=plan.window_s,
-            zone=zone if MODES[mode].scope == "zone" else None,
-            end=scenario.duration,
+        scopes = (
+            [None, zone] if mode == CONTROL else [zone if MODES[mode].scope == "zone" else None]
         )
+        row: dict[str, Any] = {}
+        for scope in scopes:
+            figures = measure(
+                result.tasks,
+                result.events,
+                campaigns,
+                at=at,
+                window=plan.window_s,
+                zone=scope,
+                end=scenario.duration,
+            )
+            # The control is measured over both scopes; the zone's figures get a suffix.
+            suffix = "_zone" if mode == CONTROL and scope is not None else ""
+            row.update({f"{key}{suffix}": value for key, value in figures.items()})
         row.update(
             mode=mode,
             trial=trial,

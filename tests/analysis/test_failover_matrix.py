@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from support import SCENARIOS
 
-from sim.analysis.executors import SerialExecutor
+from sim.analysis.executors import SerialExecutor, local_dask_cluster
 from sim.analysis.failover_matrix import run_matrix
 from sim.analysis.failover_modes import MODES, TrialPlan, parse_modes
 from sim.analysis.failover_trial import longest_unavailable, run_trial
@@ -116,17 +116,30 @@ def test_a_small_matrix_writes_its_files_and_highlights_the_worst(tmp_path: Path
     assert crash["trials"] == 2 and crash["lost_total"] == 0
     assert crash["detection_max_s"] <= crash["detection_bound_s"] == 32.0
     trials = pd.read_parquet(out / "trials.parquet")
-    assert len(trials) == 4 and set(trials["trial"]) == {0, 1}
+    # Two trials of each mode plus the two control trials (nothing injected).
+    assert len(trials) == 6 and set(trials["trial"]) == {0, 1}
+    assert (trials["mode"] == "control").sum() == 2
+    assert matrix["control"]["trials"] == 2
+    # An agent crash leaves the fleet's p99 wait near the control's (same arrivals).
+    assert 0.5 < crash["p99_vs_control_p50"] < 2.0
     page = (out / "failover.html").read_text()
     assert "<table>" in page and 'class="worst"' in page and "data:image/png;base64," in page
 
 
-def test_the_executor_does_not_change_the_matrix() -> None:
+def test_the_executor_does_not_change_the_matrix(tmp_path: Path) -> None:
+    """Serial, two local processes, and a real Dask cluster (--executor dask): one matrix."""
     scenario = load_scenario(BASELINE)
     modes = parse_modes(["gray_agent"])
     serial = run_matrix(scenario, modes, 2, executor=SerialExecutor())
     pooled = run_matrix(scenario, modes, 2, workers=2)
     pd.testing.assert_frame_equal(serial.trials, pooled.trials)
+    out = tmp_path / "dask"
+    with local_dask_cluster(workers=2, threads=1, logs=tmp_path) as address:
+        argv = ["failover", str(BASELINE), "--trials", "2", "--modes", "gray_agent"]
+        argv += ["--executor", "dask", "--dask", address, "--out", str(out), "--quiet"]
+        assert main(argv) == 0
+    on_dask = pd.read_parquet(out / "trials.parquet")
+    pd.testing.assert_frame_equal(serial.trials, on_dask, check_dtype=False)
 
 
 @pytest.mark.parametrize(
