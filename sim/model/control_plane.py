@@ -406,14 +406,22 @@ class ControlPlane:
         if ready.committed and node.state is Role.LEADER:
             if serial and written > now:
                 data = [entry.data for entry in ready.committed]
-                self.sim.env.timeout(written - now, data).callbacks.append(self._apply_later)
+                later = (node_id, self._life[node_id], data)
+                self.sim.env.timeout(written - now, later).callbacks.append(self._apply_later)
                 return
             for entry in ready.committed:
                 self._committed(entry.data)
 
     def _apply_later(self, event: simpy.Event) -> None:
-        """Apply what a stalled leader committed, once its disk has written it."""
-        for data in cast(list[object], event.value):
+        """Apply what a stalled leader committed, once its disk has written it.
+
+        Not if it crashed meanwhile: the entries are on a quorum, and the next
+        leader re-drives the tasks still held.
+        """
+        node_id, life, entries = cast(tuple[int, int, list[object]], event.value)
+        if life != self._life[node_id]:
+            return
+        for data in entries:
             self._committed(data)
 
     def _delay(self) -> float:
