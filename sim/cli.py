@@ -21,6 +21,7 @@ from rich.table import Table
 
 from sim.analysis.calibrate_cli import add_commands as add_calibrate_commands
 from sim.analysis.cli import add_commands as add_analysis_commands
+from sim.analysis.failover_cli import add_commands as add_failover_commands
 from sim.analysis.sweep_cli import add_commands as add_sweep_commands
 from sim.cli_support import UserError, duration_option, fmt, print_summary
 from sim.live.cli import add_commands as add_live_commands
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         add_live_commands,
         add_sweep_commands,
         add_calibrate_commands,
+        add_failover_commands,
     ):
         add_commands(sub)
     return parser

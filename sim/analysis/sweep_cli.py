@@ -240,6 +240,27 @@ def _print_failures(console: Console, failed: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    """The ordinary baselines, then the pinned failure matrices (baselines/failover/)."""
+    from sim.analysis.failover_check import check_pins, split_targets
+    from sim.analysis.regress import baseline_files
+
+    pins, rest = split_targets(args.scenarios, args.baseline)
+    status = 0
+    ordinary = rest or not args.scenarios
+    if ordinary and (rest or args.update or not pins or baseline_files(args.baseline)):
+        status = _check_baselines(args, rest)
+    if pins:
+        say = Console(quiet=args.quiet).print
+        passed = check_pins(
+            pins, extra=args.overrides, update=args.update, workers=args.workers, say=say
+        )
+        if not passed:
+            say("[bold red]regression:[/] a failure mode's worst case got worse")
+            status = 1
+    return status
+
+
+def _check_baselines(args: argparse.Namespace, targets: list[str]) -> int:
     from sim.analysis.regress import resolve, run_check, write_baselines, write_junit
     from sim.cli_support import UserError
 
@@ -249,7 +270,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise UserError("--replications/--seed: only with --update (a check re-runs the pin)")
     if not args.baseline.is_dir() and not args.update:
         raise UserError(f"--baseline: {args.baseline}: expected a directory of baselines")
-    chosen = resolve(args.scenarios, args.baseline, update=args.update, name=args.name)
+    chosen = resolve(targets, args.baseline, update=args.update, name=args.name)
     console = Console(stderr=True, quiet=args.quiet)
     runs = sum(b.replications if b else (args.replications or 3) for _, b, _ in chosen)
     console.print(f"check: {len(chosen)} scenarios, {runs} runs")

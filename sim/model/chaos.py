@@ -17,7 +17,7 @@ import simpy
 
 from sim.model.agent import Specialist
 from sim.policies.task_faults import Burst
-from sim.scenario.faults import ErrorBurst
+from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 from sim.world.streams import Streams
 from sim.world.topology import World
@@ -196,6 +196,24 @@ class Chaos:
                 lambda _: sim.control_plane.restart(node)
             )
 
+    def _one_way(self, spec: OneWayPartition, duration: float) -> None:
+        """A chief's links work one way only for *duration* (Raft sorts out who leads)."""
+        plane = self.sim.control_plane
+        node = plane.resolve(spec.chief)
+        if node is None:
+            return
+        links = plane.cut_one_way(node, spec.direction)
+        self.sim.env.timeout(duration).callbacks.append(lambda _: plane.heal_one_way(links))
+
+    def _wal_stall(self, spec: WalStall, duration: float) -> None:
+        """A chief's fsyncs take seconds for *duration*; its loop waits for each."""
+        plane = self.sim.control_plane
+        node = plane.resolve(spec.chief)
+        if node is None:
+            return
+        plane.stall_disk(node, spec.fsync)
+        self.sim.env.timeout(duration).callbacks.append(lambda _: plane.unstall_disk(node))
+
     def _error_burst(self, spec: ErrorBurst, duration: float) -> None:
         """Attempts error more often for a while (a bad model rollout, a flaky dependency)."""
         sim = self.sim
@@ -241,6 +259,10 @@ class Chaos:
             self._record(event)
             self._crash_coordinator(event)
             return
+        if event.team_lead_crash is not None:
+            self._record(event)
+            failover.team_lead_down(event.team_lead_crash)
+            return
         assert event.duration is not None  # the schema requires it for every other action
         if event.slow is None:
             self._record(event)
@@ -257,15 +279,22 @@ class Chaos:
             sim.events.add(env.now, "latency_spike", ",".join(zones), factor=spike.factor)
             env.timeout(event.duration).callbacks.append(lambda _: sim.network.spike(zones, 1.0))
         elif event.message_loss is not None:
-            sim.network.loss_rate = event.message_loss.rate
-            sim.events.add(env.now, "message_loss", "", rate=event.message_loss.rate)
+            loss = event.message_loss
+            sim.network.loss_rate = loss.rate
+            sim.network.loss_zones = frozenset(loss.zones or ())
+            sim.events.add(env.now, "message_loss", ",".join(loss.zones or ()), rate=loss.rate)
 
             def stop_loss(_: simpy.Event) -> None:
                 sim.network.loss_rate = 0.0
+                sim.network.loss_zones = frozenset()
 
             env.timeout(event.duration).callbacks.append(stop_loss)
         elif event.error_burst is not None:
             self._error_burst(event.error_burst, event.duration)
+        elif event.one_way_partition is not None:
+            self._one_way(event.one_way_partition, event.duration)
+        elif event.wal_stall is not None:
+            self._wal_stall(event.wal_stall, event.duration)
         elif event.slow is not None:
             slow = event.slow
             victims = select_agents(list(sim.fleet.agents.values()), slow, self.rng)

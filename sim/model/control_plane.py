@@ -51,6 +51,12 @@ class ControlPlane:
         self.nodes: dict[int, RaftNode] = {}
         self.up: set[int] = set(self.ids)
         self._groups: list[set[int]] | None = None
+        #: One-way cuts (sender, receiver): an asymmetric partition.
+        self._blocked: set[tuple[int, int]] = set()
+        #: Chiefs whose disk stalls, with the time one fsync takes meanwhile; and
+        #: until when each stalled chief's loop still waits for its disk.
+        self._stalled: dict[int, float] = {}
+        self._serial_until: dict[int, float] = {}
         network = sim.scenario.network
         rtt = network.intra_region_rtt_ms / 1000.0 if network.enabled else 0.0
         #: The network model for Raft messages between chiefs (one region): a
@@ -86,6 +92,10 @@ class ControlPlane:
         self.downtime_s = 0.0
         self.elections = 0
         self.last_election_s: float | None = None
+        #: (time, node, term) of every campaign (pre-vote included): when a follower's
+        #: timer declared the leader gone — the detection a failure matrix reports.
+        #: Kept off the event log, whose hash pins the pinned scenarios.
+        self.campaigns: list[tuple[float, int, int]] = []
         for node_id in self.ids:
             self.nodes[node_id] = self._new_node(node_id)
         # The group starts with chief-1 elected (term 1): a cluster that has been running.
@@ -166,11 +176,19 @@ class ControlPlane:
         return max(leaders, key=lambda i: self.nodes[i].term) if leaders else None
 
     def _has_quorum(self, node_id: int) -> bool:
-        reachable = [i for i in self.up if self._connected(node_id, i)]
+        """A majority it can both reach and hear (a one-way link commits nothing)."""
+        reachable = [
+            i for i in self.up if self._connected(node_id, i) and self._connected(i, node_id)
+        ]
         return len(reachable) >= len(self.ids) // 2 + 1
 
     def _connected(self, a: int, b: int) -> bool:
-        if a == b or self._groups is None:
+        """Whether a message from *a* reaches *b* (directed: a one-way cut blocks one side)."""
+        if a == b:
+            return True
+        if (a, b) in self._blocked:
+            return False
+        if self._groups is None:
             return True
         return any(a in group and b in group for group in self._groups)
 
@@ -193,22 +211,35 @@ class ControlPlane:
         if node_id not in self.up:
             return
         was_leader = self.nodes[node_id].state is Role.LEADER
-        last_beat: list[tuple[float, Message]] = []
-        if was_leader and not self.detailed:
-            # While fast-forwarded nobody's clock moved. The leader's last heartbeat
-            # left `since` seconds before the crash, uniformly within its heartbeat
-            # interval, as in the Raft paper's experiment (§9.3): each follower's
-            # election timer runs from the moment *it* received that heartbeat.
-            leader = self.nodes[node_id]
-            leader.step(Message(MessageKind.BEAT, node_id, node_id))
-            ready = leader.ready()
-            self.storage[node_id].save(ready.hard_state, ready.entries)
-            leader.advance(ready)
-            since = float(self._rng.uniform(0.0, self._heartbeat_ticks * self.tick_s))
-            last_beat = [(self._delay() - since, m) for m in ready.messages]
+        last_beat = self._last_beat(node_id)
         self.up.discard(node_id)
         self._ended_at[node_id, self._life[node_id]] = sim.env.now
         self._life[node_id] += 1
+        self._replay_last_beat(last_beat)
+        sim.events.add(sim.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
+        self._enter_detailed()
+
+    def _last_beat(self, node_id: int) -> list[tuple[float, Message]]:
+        """A fast-forwarded leader's last heartbeat: when it reached each follower, relative to now.
+
+        While fast-forwarded nobody's clock moved. The leader's last heartbeat
+        left `since` seconds before the fault, uniformly within its heartbeat
+        interval, as in the Raft paper's experiment (§9.3): each follower's
+        election timer runs from the moment *it* received that heartbeat.
+        """
+        if self.nodes[node_id].state is not Role.LEADER or self.detailed:
+            return []
+        leader = self.nodes[node_id]
+        leader.step(Message(MessageKind.BEAT, node_id, node_id))
+        ready = leader.ready()
+        self.storage[node_id].save(ready.hard_state, ready.entries)
+        leader.advance(ready)
+        since = float(self._rng.uniform(0.0, self._heartbeat_ticks * self.tick_s))
+        return [(self._delay() - since, m) for m in ready.messages]
+
+    def _replay_last_beat(self, last_beat: list[tuple[float, Message]]) -> None:
+        """Deliver the last heartbeat (or put it on the wire), then age each receiver's timer."""
+        sim = self.sim
         for arrival, message in last_beat:
             if arrival > 0:  # still on the wire at the crash
                 self._wire(message, sim.env.now + arrival)
@@ -219,8 +250,51 @@ class ControlPlane:
             # The timer has run since the receipt: the ticks that passed, whole.
             for _ in range(int(-arrival / self.tick_s)):
                 follower.tick()
-        sim.events.add(sim.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
+
+    def cut_one_way(self, node_id: int, direction: str) -> set[tuple[int, int]]:
+        """An asymmetric partition: *node_id* hears nobody (inbound) or nobody hears it.
+
+        Returns the links cut, for :meth:`heal_one_way`. An outbound cut of a
+        fast-forwarded leader replays its last heartbeat first, as a crash does:
+        the followers' timers run from when they last heard it.
+        """
+        others = [i for i in self.ids if i != node_id]
+        if direction == "outbound":
+            links = {(node_id, other) for other in others}
+            last_beat = self._last_beat(node_id)
+        else:
+            links = {(other, node_id) for other in others}
+            last_beat = []
+        self._blocked |= links
+        self._replay_last_beat(last_beat)
+        self.sim.events.add(
+            self.sim.env.now, "one_way_partition", f"chief-{node_id}", direction=direction
+        )
         self._enter_detailed()
+        return links
+
+    def heal_one_way(self, links: set[tuple[int, int]]) -> None:
+        self._blocked -= links
+        self.sim.events.add(self.sim.env.now, "one_way_healed", "chiefs")
+        self._enter_detailed()
+
+    def stall_disk(self, node_id: int, fsync_s: float) -> None:
+        """The chief's WAL writes take *fsync_s* each until :meth:`unstall_disk`."""
+        self._stalled[node_id] = fsync_s
+        self.sim.events.add(self.sim.env.now, "wal_stall", f"chief-{node_id}", fsync_s=fsync_s)
+        self._enter_detailed()
+
+    def unstall_disk(self, node_id: int) -> None:
+        """Writes are fast again; the ones queued behind the stall still finish first."""
+        self._stalled.pop(node_id, None)
+        now = self.sim.env.now
+        self._serial_until[node_id] = max(now, self._disk_free[node_id])
+        self.sim.events.add(now, "wal_stall_end", f"chief-{node_id}")
+        self._enter_detailed()
+
+    def _serial(self, node_id: int, now: float) -> bool:
+        """Whether the node's loop blocks on its disk (a stall, or the writes it left queued)."""
+        return node_id in self._stalled or now < self._serial_until.get(node_id, now)
 
     def restart(self, node_id: int) -> None:
         """A chief comes back: a fresh node from its persisted term, vote and log."""
@@ -318,17 +392,37 @@ class ControlPlane:
         node.advance(ready)
         now = self.sim.env.now
         if ready.must_sync:
-            self._disk_free[node_id] = max(now, self._disk_free[node_id]) + self._fsync
+            fsync = self._stalled.get(node_id, self._fsync)
+            self._disk_free[node_id] = max(now, self._disk_free[node_id]) + fsync
         # Persist before send, for what promises durable state: a response leaves
         # once every write issued so far is done; a request leaves at once, in
-        # parallel with the write (see Ready).
+        # parallel with the write (see Ready). A node whose disk stalls is stuck
+        # in its loop (etcd's Ready loop is serial): everything waits for the disk.
         written = max(now, self._disk_free[node_id])
+        serial = self._serial(node_id, now)
         for message in ready.messages:
-            leave = written if message.is_response else now
+            leave = written if message.is_response or serial else now
             self._wire(message, leave + self._delay(), leave)
         if ready.committed and node.state is Role.LEADER:
+            if serial and written > now:
+                data = [entry.data for entry in ready.committed]
+                later = (node_id, self._life[node_id], data)
+                self.sim.env.timeout(written - now, later).callbacks.append(self._apply_later)
+                return
             for entry in ready.committed:
                 self._committed(entry.data)
+
+    def _apply_later(self, event: simpy.Event) -> None:
+        """Apply what a stalled leader committed, once its disk has written it.
+
+        Not if it crashed meanwhile: the entries are on a quorum, and the next
+        leader re-drives the tasks still held.
+        """
+        node_id, life, entries = cast(tuple[int, int, list[object]], event.value)
+        if life != self._life[node_id]:
+            return
+        for data in entries:
+            self._committed(data)
 
     def _delay(self) -> float:
         """One message's one-way delay: the network model stated in __init__."""
@@ -369,6 +463,8 @@ class ControlPlane:
         now = sim.env.now
         for node in self.nodes.values():
             for change in node.drain_trace():
+                if change.role in (Role.PRE_CANDIDATE, Role.CANDIDATE):
+                    self.campaigns.append((now, change.node, change.term))
                 if change.role is Role.LEADER:
                     self.elections += 1
                     sim.events.add(now, "election", f"chief-{change.node}", term=change.term)
@@ -395,7 +491,9 @@ class ControlPlane:
     def _stable(self) -> bool:
         """A leader whose live, reachable followers hold its whole log and know its commit."""
         leader = self._current_leader()
-        if leader is None or self._groups is not None:
+        if leader is None or self._groups is not None or self._blocked or self._stalled:
+            return False
+        if any(self._serial(i, self.sim.env.now) for i in self.up):
             return False
         node = self.nodes[leader]
         last = node.log.last_index

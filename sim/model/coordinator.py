@@ -152,6 +152,8 @@ class Dispatcher:
         self.team_load: dict[str, int] = {}
         self.team_members: dict[str, list[Specialist]] = {}
         self.closed_teams: set[str] = set()
+        #: Teams whose lead is dead (chaos): no new work reaches them until replaced.
+        self.headless_teams: set[str] = set()
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
         #: over any window is a difference of two readings, with no scan of the agents.
         self.busy_slots = 0
@@ -198,7 +200,7 @@ class Dispatcher:
         if self._chief is not None:
             extra += self._chief.through(now)
         net = self.net
-        if net.loss_rate and net.lost():
+        if net.loss_rate and net.lost(zone):
             # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
             self.in_transit += 1
             self.resent += 1
@@ -337,6 +339,8 @@ class Dispatcher:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
         if self.team_limit is not None and agent.spec.team in self.closed_teams:
             return None  # its team's bulkhead is full: wait to be woken
+        if self.headless_teams and agent.spec.team in self.headless_teams:
+            return None  # its team lead is dead: no work reaches it until one takes over
         core = self.core
         found = core.pull_one(agent.id, agent.zone, agent.category)
         if found is None:

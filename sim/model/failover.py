@@ -320,6 +320,46 @@ class Failover:
         if restart_after is not None and not standby:
             sim.env.timeout(restart_after).callbacks.append(restarted)
 
+    def team_lead_down(self, lead: str) -> None:
+        """A team lead dies: the zone coordinator can no longer reach its team.
+
+        Its specialists keep serving what they hold (the agents are fine) but
+        take no new work — neither routed nor pulled — until the zone
+        coordinator's checks declare the lead dead and, ``health.zone_promotion``
+        later, a member of the team takes over as lead (the same promotion a
+        zone coordinator's standby goes through).
+        """
+        sim = self.sim
+        now = sim.env.now
+        team = lead.removesuffix("-lead")
+        dispatcher = sim.dispatcher
+        if team in dispatcher.headless_teams:
+            return
+        dispatcher.headless_teams.add(team)
+        for member in dispatcher.team_members.get(team, []):
+            if not member.draining and not member.crashed:
+                dispatcher.core.withdraw(member.id)
+        sim.events.add(now, "team_lead_crash", lead)
+        when = self.detector.detection_time(lead, now)
+
+        def detected(_: simpy.Event) -> None:
+            sim.events.add(sim.env.now, "team_lead_detected", lead, detect_s=sim.env.now - now)
+            self.detector.forget(lead)
+            sim.env.timeout(self.health.zone_promotion).callbacks.append(replaced)
+
+        def replaced(_: simpy.Event) -> None:
+            dispatcher.headless_teams.discard(team)
+            closed = team in dispatcher.closed_teams  # its bulkhead may hold it out still
+            for member in dispatcher.team_members.get(team, []):
+                if member.draining or member.crashed or closed:
+                    continue
+                dispatcher.core.admit(member.info, report_load=True)
+                while member.idle:
+                    member.idle.pop().succeed()  # a sleeping slot may pull queued work now
+            sim.events.add(sim.env.now, "team_lead_replaced", lead, downtime_s=sim.env.now - now)
+
+        sim.env.timeout(max(0.0, when - now)).callbacks.append(detected)
+
     def zone_cut_off(self, zone_name: str) -> None:
         """A partition separates the zone from the chiefs: its agents work on, unreachable."""
         self._unreachable(zone_name, "zone_cut_off")

@@ -131,8 +131,12 @@ class Fleet:
         zone.slots += spec.slots
         self.dispatcher.team_members.setdefault(spec.team, []).append(agent)
         self.dispatcher.core.enroll(agent.info)
-        if spec.team not in self.dispatcher.closed_teams:
-            # (a full team's newcomer joins the pool when the team has room again)
+        if (
+            spec.team not in self.dispatcher.closed_teams
+            and spec.team not in self.dispatcher.headless_teams
+        ):
+            # (a full team's newcomer joins the pool when the team has room again;
+            # a headless team's when its new lead is in place)
             self.dispatcher.core.admit(agent.info)
         self.cost.joined(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
         for _ in range(spec.slots):

@@ -81,3 +81,32 @@ class ErrorBurst(Strict):
         default_factory=list, description="Categories hit (all if empty)."
     )
     zones: list[str] = Field(default_factory=list, description="Zones hit (all if empty).")
+
+
+class OneWayPartition(Strict):
+    """A chaos action: a chief's links work in one direction only (an asymmetric partition).
+
+    ``inbound`` cuts what the chief hears (its messages still go out: it keeps
+    heartbeating but never sees an acknowledgement); ``outbound`` cuts what it
+    says (it hears everyone, nobody hears it). Real networks produce both — a
+    half-broken NIC, a one-sided firewall rule — and Raft must neither lose a
+    commit nor let the cut-off chief disrupt the others (pre-vote, check-quorum).
+    """
+
+    chief: str = Field("leader", description="'leader', 'follower' or a chief (chief-2).")
+    direction: Literal["inbound", "outbound"] = Field(
+        "inbound", description="inbound: the chief hears nobody; outbound: nobody hears it."
+    )
+
+
+class WalStall(Strict):
+    """A chaos action: a chief's disk stalls, each fsync of its WAL taking *fsync* seconds.
+
+    A Raft node's loop persists before it sends (see Ready): while its disk is
+    stuck, nothing it says — heartbeats included — leaves before the write in
+    front of it is done, and nothing it commits is applied. Its followers see
+    the heartbeats stop and elect someone else.
+    """
+
+    chief: str = Field("leader", description="'leader', 'follower' or a chief (chief-2).")
+    fsync: Duration = Field(gt=0, description="Time one WAL write takes during the stall.")

@@ -31,7 +31,7 @@ from sim.policies.alerts import Condition, parse_condition
 from sim.policies.dag import Dag, DagCycleError, DagEdge, DagNode, validate_dag
 from sim.scenario.base import Duration, Strict
 from sim.scenario.coordination import Coordination
-from sim.scenario.faults import ErrorBurst, Escalation, TaskErrors
+from sim.scenario.faults import ErrorBurst, Escalation, OneWayPartition, TaskErrors, WalStall
 from sim.scenario.kubernetes import HpaBehavior
 
 #: The spec's category table (section 3.2). It sums to 200 while the spec has 173
@@ -991,6 +991,9 @@ class Spike(Strict):
 
 class Loss(Strict):
     rate: float = Field(gt=0, lt=1, description="Share of TASK_ASSIGN messages lost.")
+    zones: list[str] | None = Field(
+        None, description="Only the chief -> zone paths to these zones lose messages (all if None)."
+    )
 
 
 class Slow(AgentSelector):
@@ -1036,6 +1039,9 @@ CHAOS_ACTIONS = (
     "message_loss",
     "slow",
     "error_burst",
+    "one_way_partition",
+    "wal_stall",
+    "team_lead_crash",
 )
 
 
@@ -1048,7 +1054,10 @@ class ChaosEvent(Strict):
     ``restart_after`` restarts a chief), ``zone_outage`` (a whole zone and its
     coordinators go dark for ``duration``), ``partition`` (chiefs split into
     groups for ``duration``), ``latency_spike``, ``message_loss`` or ``slow``
-    (gray agents) for ``duration``.
+    (gray agents) for ``duration``; ``one_way_partition`` (a chief's links
+    work one way only) or ``wal_stall`` (a chief's fsyncs take seconds) for
+    ``duration``; ``team_lead_crash`` (a team lead dies; its team takes no new
+    work until the zone coordinator's checks notice and a member takes over).
     """
 
     at: Duration
@@ -1064,6 +1073,11 @@ class ChaosEvent(Strict):
     message_loss: Loss | None = None
     slow: Slow | None = None
     error_burst: ErrorBurst | None = None
+    one_way_partition: OneWayPartition | None = None
+    wal_stall: WalStall | None = None
+    team_lead_crash: str | None = Field(
+        None, description="A team lead (A-T01-lead): its team gets no new work until replaced."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> ChaosEvent:
@@ -1072,7 +1086,9 @@ class ChaosEvent(Strict):
             raise ValueError(
                 f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
             )
-        if given[0] not in ("kill", "coordinator_crash") and self.duration is None:
+        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash") and (
+            self.duration is None
+        ):
             raise ValueError(f"{given[0]}: expected a duration")
         return self
 
@@ -1191,6 +1207,27 @@ class Scenario(Strict):
                 for zone in event.error_burst.zones:
                     if zone not in zones:
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+            if event.team_lead_crash is not None:
+                leads = [
+                    f"{z.name}-T{t + 1:02d}-lead"
+                    for z in self.topology.zones
+                    for t in range(z.team_leads)
+                ]
+                if event.team_lead_crash not in leads:
+                    example = leads[0] if leads else "none: no zone has team leads"
+                    raise ValueError(
+                        f"{where}: unknown team lead {event.team_lead_crash!r} (e.g. {example})"
+                    )
+            named = ["leader", "follower", *chiefs]
+            for chief in _chiefs_named(event):
+                if chief not in named:
+                    raise ValueError(
+                        f"{where}.chief: expected one of {', '.join(named)}, got {chief!r}"
+                    )
+            if event.message_loss is not None:
+                for zone in event.message_loss.zones or ():
+                    if zone not in zones:
+                        raise ValueError(f"{where}.zones: unknown zone {zone!r}")
             if event.latency_spike is not None:
                 for zone in event.latency_spike.zones:
                     if zone not in zones:
@@ -1217,6 +1254,12 @@ class Scenario(Strict):
         if self.topology.specialists is not None:
             return self.topology.specialists
         return self.scaling.default_agents - self.control_agents()
+
+
+def _chiefs_named(event: ChaosEvent) -> list[str]:
+    """The chiefs a one-way partition or a WAL stall names (checked against the topology)."""
+    actions = (event.one_way_partition, event.wal_stall)
+    return [action.chief for action in actions if action is not None]
 
 
 def _require_same_keys(path: str, given: dict[str, Any], expected: dict[str, Any]) -> None:

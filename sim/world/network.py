@@ -116,6 +116,8 @@ class Network:
         #: Chaos: latency multipliers per zone (empty when all is well) and message loss.
         self._factor: dict[str, float] = {}
         self.loss_rate = 0.0
+        #: Zones whose chief -> zone path loses messages (empty: every path).
+        self.loss_zones: frozenset[str] = frozenset()
         self._loss_rng = rng
 
     def spike(self, zones: list[str], factor: float) -> None:
@@ -126,9 +128,15 @@ class Network:
             else:
                 self._factor[zone] = factor
 
-    def lost(self) -> bool:
-        """Whether the next dispatch message is lost (chaos message loss)."""
-        return bool(self.loss_rate) and float(self._loss_rng.random()) < self.loss_rate
+    def lost(self, zone: str = "") -> bool:
+        """Whether the next dispatch message, to *zone*, is lost (chaos message loss).
+
+        A path outside ``loss_zones`` draws nothing, so a loss burst on one
+        path leaves the draws of a fleet-wide one unchanged.
+        """
+        if not self.loss_rate or (self.loss_zones and zone not in self.loss_zones):
+            return False
+        return float(self._loss_rng.random()) < self.loss_rate
 
     # ------------------------------------------------------------------ means
 

@@ -181,6 +181,31 @@ CHAOS_EVENT = st.one_of(
         st.integers(60, 1500),
         st.sampled_from([0.1, 0.5]),
     ),
+    # The failure matrix's modes (issue 18): a dead team lead, a one-way cut of
+    # the leader, a stalled WAL.
+    st.builds(
+        lambda at, zone, team: f"{{at: {at}, team_lead_crash: {zone}-T0{team}-lead}}",
+        st.integers(60, 1500),
+        st.sampled_from("ABCD"),
+        st.integers(1, 5),
+    ),
+    st.builds(
+        lambda at, way, duration: (
+            f"{{at: {at}, one_way_partition: {{chief: leader, direction: {way}}}, "
+            f"duration: {duration}}}"
+        ),
+        st.integers(60, 1500),
+        st.sampled_from(["inbound", "outbound"]),
+        st.integers(1, 300),
+    ),
+    st.builds(
+        lambda at, fsync, duration: (
+            f"{{at: {at}, wal_stall: {{chief: leader, fsync: {fsync}}}, duration: {duration}}}"
+        ),
+        st.integers(60, 1500),
+        st.sampled_from([0.05, 2.0, 5.0]),
+        st.integers(1, 60),
+    ),
 )
 
 
