@@ -28,6 +28,7 @@ from sim.policies.llm import RATE_LIMITED, ProviderBucket
 from sim.scenario.llm import Llm
 from sim.world.llm_fleet import (
     AnatomySource,
+    ReplaySource,
     anatomy_sources,
     build_limiters,
     call_latency,
@@ -79,7 +80,7 @@ class LlmWork:
         self.llm = llm
         self.buckets, self.rule = build_limiters(llm)
         #: Categories whose tasks run as calls, with their draws.
-        self.sources: dict[str, AnatomySource] = anatomy_sources(llm, streams)
+        self.sources: dict[str, AnatomySource | ReplaySource] = anatomy_sources(llm, streams)
         rng = streams.get("llm.jitter")
         self._jitter = Batched(lambda n: rng.random(n))
         self._rows: list[tuple[Any, ...]] = []

@@ -15,6 +15,9 @@ million tokens; limits are per minute, refilled continuously.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from sim.scenario.base import Duration, Strict
@@ -91,6 +94,20 @@ class Llm(Strict):
         description="Per category: its tasks run as model calls (others keep one work time).",
     )
     retry: LlmRetry = LlmRetry()
+    trace: Path | None = Field(
+        None,
+        description=(
+            "OTLP/JSON export of agent runs (GenAI spans, sim.world.otlp), relative to the "
+            "scenario's folder: its categories run as recorded instead of as drawn."
+        ),
+    )
+    trace_mode: Literal["replay", "fit"] = Field(
+        "replay",
+        description=(
+            "replay: each task of a category takes the next recorded task's calls and tool "
+            "times, in order (cycling); fit: the recorded tasks become the category's anatomy."
+        ),
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Llm:

@@ -122,11 +122,47 @@ class AnatomySource:
         return AttemptPlan(tuple(calls), tools)
 
 
-def anatomy_sources(llm: Llm, streams: Streams) -> dict[str, AnatomySource]:
-    """A source per category with an anatomy (the others keep their single work time)."""
-    return {
-        category: AnatomySource(
-            anatomy, llm.models[llm.categories[category]], streams.get(f"llm.{category}")
-        )
-        for category, anatomy in sorted(llm.anatomy.items())
-    }
+class ReplaySource:
+    """A category's recorded tasks, handed out in order (from the first again when used up)."""
+
+    def __init__(self, plans: list[AttemptPlan], model: Model) -> None:
+        self.model = model
+        self._plans = plans
+        self._next = 0
+
+    def draw(self) -> AttemptPlan:
+        plan = self._plans[self._next % len(self._plans)]
+        self._next += 1
+        return plan
+
+
+def anatomy_sources(llm: Llm, streams: Streams) -> dict[str, AnatomySource | ReplaySource]:
+    """A source per category with an anatomy or a recorded trace (others keep one work time)."""
+    from sim.world.otlp import fit_anatomy, read_otlp
+    from sim.world.workload import WorkloadError
+
+    anatomy = dict(llm.anatomy)
+    replayed: dict[str, list[AttemptPlan]] = {}
+    if llm.trace is not None:
+        recorded = read_otlp(llm.trace)
+        for task in recorded:
+            if task.category not in llm.categories:
+                raise WorkloadError(
+                    f"{llm.trace}: trace {task.trace_id}: category {task.category!r} calls no "
+                    f"model; expected one of llm.categories ({', '.join(llm.categories)})"
+                )
+        if llm.trace_mode == "fit":
+            anatomy.update(fit_anatomy(recorded))
+        else:
+            for task in recorded:
+                replayed.setdefault(task.category, []).append(task.plan)
+    sources: dict[str, AnatomySource | ReplaySource] = {}
+    for category in sorted(set(anatomy) | set(replayed)):
+        model = llm.models[llm.categories[category]]
+        if category in replayed:
+            sources[category] = ReplaySource(replayed[category], model)
+        else:
+            sources[category] = AnatomySource(
+                anatomy[category], model, streams.get(f"llm.{category}")
+            )
+    return sources
