@@ -48,6 +48,7 @@ def summary_of(result: RunResult) -> dict[str, Any]:
         result.jobs,
         result.counts,
         result.events_sha256,
+        llm=result.llm,
     )
 
 
@@ -104,6 +105,8 @@ def write_outputs(outcome: Outcome, out_dir: Path, *, report: bool = True) -> No
     }
     for name, frame in tables.items():
         write_parquet(out_dir / f"{name}.parquet", frame)
+    if outcome.results[0].llm is not None:
+        write_parquet(out_dir / "llm.parquet", outcome.frame("llm"))
     write_json(out_dir / "summary.json", outcome.summary)
     if report:
         from sim.report.html import write_report

@@ -64,6 +64,8 @@ def plan_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
                 "replications": trial.replications if trial else 0,
                 "one_fewer_verdict": fewer.verdict if fewer else None,
                 "simulations": p.runs,
+                "binding": p.binding,
+                "binding_note": p.binding_note,
             }
         )
     return rows
@@ -162,7 +164,9 @@ def print_plan(console: Console, plans: list[PhasePlan], detail: bool) -> None:
             if p.simulated is not None:
                 console.print(_zone_table(p))
     for p in plans:
-        if not p.feasible:
+        if p.binding == "provider":
+            console.print(f"[bold red]{p.label}: binding constraint: {p.binding_note}[/]")
+        elif not p.feasible:
             console.print(
                 f"[bold red]{p.label}: no fleet within max_agents "
                 f"({p.max_specialists + p.control_agents} agents, {p.max_specialists} "

@@ -43,6 +43,7 @@ import numpy as np
 
 from sim.analysis.capacity import Allocator, pool_loads
 from sim.analysis.capacity import per_zone as split_zones
+from sim.analysis.llm_capacity import binding_provider
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget
 from sim.metrics.summary import combine_replications, t_quantile
@@ -119,6 +120,11 @@ class PhasePlan:
     reserve_note: str
     trials: tuple[Trial, ...]
     runs: int
+    #: What bounds the fleet: "agents" (the search sized it), or "provider" when a model
+    #: provider's limit binds at the peak — then no number of agents helps, and
+    #: ``binding_note`` says which limit to raise and by how much.
+    binding: str = "agents"
+    binding_note: str = ""
 
     @property
     def feasible(self) -> bool:
@@ -371,7 +377,13 @@ class Planner:
         smallest = self.allocator.smallest(0.99, limit) if limit > 0 else None
         analytic = split_zones(self.base, smallest) if smallest is not None else None
         runs_before = self.replicas.runs
-        planned = self._search(limit, smallest.total if smallest is not None else limit)
+        provider = binding_provider(self.base)
+        if provider is not None:
+            # More agents cannot raise throughput past a provider's limit: stop, and say
+            # which limit to raise instead of simulating fleets that cannot meet the SLO.
+            planned = None
+        else:
+            planned = self._search(limit, smallest.total if smallest is not None else limit)
         simulated = self.fleet(planned) if planned is not None else None
         room = limit - (planned or 0)
         reserve, note = reserve_for(self.base, simulated, room) if simulated else (0, "—")
@@ -390,6 +402,8 @@ class Planner:
             reserve_note=note,
             trials=tuple(sorted(self._trials.values(), key=lambda t: t.specialists)),
             runs=self.replicas.runs - runs_before,
+            binding="provider" if provider is not None else "agents",
+            binding_note=provider.describe() if provider is not None else "",
         )
 
     def _search(self, limit: int, guess: int) -> int | None:

@@ -98,6 +98,8 @@ class MetricsCollector:
         self._total_completed = 0
         self._last_time = 0.0
         self._rows: list[dict[str, Any]] = []
+        #: Value columns beyond the spec's, added by an opt-in model (the llm providers' rows).
+        self.extra_columns: tuple[str, ...] = ()
 
     def task_finished(
         self,
@@ -270,11 +272,12 @@ class MetricsCollector:
 
     def frame(self, replication: int) -> pd.DataFrame:
         """All rows as the documented ``metrics.parquet`` table."""
-        columns = ["time_s", "level", "id", "zone", "status", "current_task", *VALUE_COLUMNS]
+        values = (*VALUE_COLUMNS, *self.extra_columns)
+        columns = ["time_s", "level", "id", "zone", "status", "current_task", *values]
         frame = pd.DataFrame(self._rows, columns=columns)
         frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
         frame["zone"] = frame["zone"].where(frame["level"] != "zone", frame["id"])
-        for column in ("current_task", *VALUE_COLUMNS, "time_s"):
+        for column in ("current_task", *values, "time_s"):
             frame[column] = frame[column].astype("float64")
         for column in ("level", "id", "zone", "status"):
             frame[column] = frame[column].astype("object")

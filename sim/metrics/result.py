@@ -33,3 +33,5 @@ class RunResult:
     events_sha256: str
     wall_s: float
     sim_events: int
+    #: One row per attempt that ran as model calls (None: the scenario has no llm section).
+    llm: pd.DataFrame | None = None

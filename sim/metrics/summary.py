@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.cost import compute_cost
+from sim.metrics.llm_summary import llm_figures
 from sim.metrics.slo_causes import slo_causes
 from sim.scenario.schema import Scenario
 
@@ -112,14 +113,17 @@ def summarize(
     events_sha256: str,
     seed: int | None = None,
     drained: pd.DataFrame | None = None,
+    llm: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The documented ``summary.json`` for one replication.
 
     The window is [warm-up, duration] for both shells: a task counts when its
     service ended by the duration, utilisation is busy slot time clipped to
     the window over the specialists' slot time present in it, and cost is the
-    agents' presence in the run. *drained* (a live run's work that ended after
-    the duration, sim.live.records) is reported apart and counts nowhere else.
+    agents' presence in the run. *llm* (the per-attempt model-call table,
+    when the scenario has an llm section) adds the ``llm`` block. *drained*
+    (a live run's work that ended after the duration, sim.live.records) is
+    reported apart and counts nowhere else.
     """
     warmup, end = scenario.warmup, scenario.duration
     window = max(end - warmup, 1e-9)
@@ -180,7 +184,7 @@ def summarize(
     fired = fired[fired["detail"].str.contains('"state":"firing"', regex=False)]
     alerts = fired["subject"].value_counts().to_dict()
 
-    return {
+    summary: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed if seed is None else seed,
         "sim_seconds": float(end),
@@ -255,6 +259,10 @@ def summarize(
         "drained": drained_figures(drained),
         "events_sha256": events_sha256,
     }
+    if llm is not None:
+        summary["llm"] = llm_figures(scenario, llm, tasks)
+        summary["cost"]["llm_usd_total"] = summary["llm"]["usd"]  # beside compute cost
+    return summary
 
 
 def drained_figures(drained: pd.DataFrame | None) -> dict[str, Any]:

@@ -181,6 +181,15 @@ class Specialist:
                         yield env.timeout(transfer_s)
                 del self.incoming[task.id]
                 dispatcher.service_started(self, task)
+                llm = dispatcher.llm
+                if llm is not None and task.category in llm.sources:
+                    # An AI agent's task: its model calls and tool steps (sim.model.llm_work).
+                    reason = yield from llm.serve(self, task, escalator)
+                    if reason is None:
+                        dispatcher.service_ended(self, task)
+                    else:
+                        dispatcher.attempt_failed(self, task, reason)
+                    continue
                 service = task.work / self.speed * self.slowdown
                 fault = escalator.fault(self, task, service) if escalator is not None else None
                 if fault is None:

@@ -39,6 +39,7 @@ from sim.world.network import AgentMessage, MessageType, Network
 if TYPE_CHECKING:
     from sim.model.control_plane import ControlPlane
     from sim.model.escalation import Escalator
+    from sim.model.llm_work import LlmWork
 from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 
@@ -115,6 +116,8 @@ class Dispatcher:
         self._chief: Coordinator | None = None
         #: Failed attempts' escalation (None: attempts never fail).
         self.escalator: Escalator | None = None
+        #: Model calls under provider limits for categories with an anatomy (None: no llm section).
+        self.llm: LlmWork | None = None
         #: Attempts that ended in an error or a timeout.
         self.attempt_errors = 0
         self._ids = itertools.count(1)

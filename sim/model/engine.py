@@ -30,6 +30,7 @@ from sim.model.coordinator import Dispatcher, JobRecord, ZoneState
 from sim.model.escalation import Escalator, needs_escalator
 from sim.model.failover import Failover
 from sim.model.fleet import Fleet
+from sim.model.llm_work import PROVIDER_COLUMNS, LlmWork
 from sim.model.task import Task
 from sim.model.traffic import Traffic
 from sim.policies.dag import largest_input
@@ -91,6 +92,10 @@ class Simulation:
         self.dispatcher.use_traffic(self.traffic)
         if needs_escalator(scenario):
             self.dispatcher.escalator = Escalator(self.dispatcher, scenario, streams.get("errors"))
+        self.llm: LlmWork | None = None
+        if scenario.llm is not None:
+            self.llm = self.dispatcher.llm = LlmWork(self.env, scenario.llm, streams)
+            self.collector.extra_columns = PROVIDER_COLUMNS
         self.fleet = Fleet(
             self.env,
             scenario,
@@ -272,6 +277,8 @@ class Simulation:
         row = self.collector.sample(now, self._zone_snapshots(), self.fleet.cost.total(now))
         self.traffic.completed(self.dispatcher.completed)
         self.collector.sample_traffic(now, *self.traffic.sample(now))
+        if self.llm is not None:
+            self.collector.extend(self.llm.provider_rows(now))
         self._fleet_traffic()
         self.control.sampled(now, row)
         if agents:
@@ -382,6 +389,7 @@ class Simulation:
             events_sha256=canonical_sha256(events, tasks),
             wall_s=wall,
             sim_events=int(next(env._eid)),
+            llm=self.llm.frame(self.replication) if self.llm is not None else None,
         )
 
     def _record_unfinished(self) -> None:

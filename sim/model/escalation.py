@@ -74,6 +74,7 @@ def needs_escalator(scenario: Scenario) -> bool:
         attempt_faults(scenario).active
         or any(event.error_burst is not None for event in scenario.chaos)
         or scenario.workload.arrivals.process == "trace"
+        or scenario.llm is not None  # a throttled call's attempt fails as rate_limited
     )
 
 

@@ -27,6 +27,7 @@ from sim.policies.dag import (
 from sim.policies.dag_schedule import AgentSlot, Schedule, greedy_schedule, heft_schedule
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
+from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 from sim.policies.raft import RaftNode, Ready
 from sim.policies.resilience import BreakerBoard, Bulkhead, CircuitBreaker, TeamBulkhead
@@ -59,8 +60,11 @@ __all__ = [
     "LoadBalancer",
     "PhiAccrualDetector",
     "PoolLoad",
+    "ProviderBucket",
+    "ProviderLimits",
     "RaftNode",
     "Ready",
+    "RetryRule",
     "ScaleDecision",
     "Schedule",
     "TaskInfo",

@@ -350,7 +350,10 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
             "dags": dags,
         }
     )
-    return scenario.model_copy(update={"workload": workload, "scaling": scaling})
+    update: dict[str, object] = {"workload": workload, "scaling": scaling}
+    if scenario.llm is not None and scenario.llm.trace is not None:
+        update["llm"] = scenario.llm.model_copy(update={"trace": fix(scenario.llm.trace)})
+    return scenario.model_copy(update=update)
 
 
 def _apply_manifests(scenario: Scenario) -> Scenario:

@@ -33,6 +33,7 @@ from sim.scenario.base import Duration, Strict
 from sim.scenario.coordination import Coordination
 from sim.scenario.faults import ErrorBurst, Escalation, OneWayPartition, TaskErrors, WalStall
 from sim.scenario.kubernetes import HpaBehavior
+from sim.scenario.llm import Llm
 
 #: The spec's category table (section 3.2). It sums to 200 while the spec has 173
 #: specialists, so the model reads it as shares and apportions by largest remainder.
@@ -1126,6 +1127,10 @@ class Scenario(Strict):
     coordination: Coordination = Coordination()
     slo: Slo = Slo()
     cost: Cost = Cost()
+    llm: Llm | None = Field(
+        None,
+        description="Opt-in: model calls, provider rate limits and token cost (sim.scenario.llm).",
+    )
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description=(
@@ -1232,6 +1237,8 @@ class Scenario(Strict):
                 for zone in event.latency_spike.zones:
                     if zone not in zones:
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+        if self.llm is not None:
+            self.llm.check_categories(categories)
         regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
         for a in sorted(regions):
             for b in sorted(regions):
