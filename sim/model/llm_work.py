@@ -18,13 +18,14 @@ counters that the sampler turns into tokens per minute against the limits.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 import simpy
 
 from sim.policies.llm import RATE_LIMITED, ProviderBucket
+from sim.policies.task_faults import Fault
 from sim.scenario.llm import Llm
 from sim.world.llm_fleet import (
     AnatomySource,
@@ -37,9 +38,24 @@ from sim.world.llm_fleet import (
 from sim.world.streams import Batched, Streams
 
 if TYPE_CHECKING:
-    from sim.model.agent import Specialist
-    from sim.model.escalation import Escalator
     from sim.model.task import Task
+
+
+class Worker(Protocol):
+    """What an attempt reads of the agent serving it (a Specialist; narrow, to stay a leaf)."""
+
+    @property
+    def speed(self) -> float: ...
+
+    @property
+    def slowdown(self) -> float: ...
+
+
+class FaultDraw(Protocol):
+    """The escalator's per-attempt fault draw (two draws per attempt, always)."""
+
+    def fault(self, agent: Any, task: Task, service_s: float) -> Fault | None: ...
+
 
 #: Columns of the per-attempt table (``llm.parquet``).
 ATTEMPT_COLUMNS = (
@@ -88,7 +104,7 @@ class LlmWork:
         self._last_sample = 0.0
 
     def serve(
-        self, agent: Specialist, task: Task, escalator: Escalator | None
+        self, agent: Worker, task: Task, escalator: FaultDraw | None
     ) -> Generator[simpy.Event, Any, str | None]:
         """Run one attempt; return None when it completed, else why it failed."""
         env, source = self.env, self.sources[task.category]

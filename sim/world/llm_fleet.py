@@ -12,13 +12,15 @@ reshuffles another's draws.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
 from sim.scenario.llm import Anatomy, Draw, Llm, Model
+from sim.world.llm_plan import AttemptPlan, Call
+from sim.world.otlp import fit_anatomy, read_otlp
 from sim.world.streams import Batched, Streams
+from sim.world.workload import WorkloadError
 
 
 def build_limiters(llm: Llm) -> tuple[dict[str, ProviderBucket], RetryRule]:
@@ -44,23 +46,6 @@ def build_limiters(llm: Llm) -> tuple[dict[str, ProviderBucket], RetryRule]:
         use_retry_after=r.use_retry_after,
     )
     return buckets, rule
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One model call: its tokens (cached input is part of ``input_tokens``)."""
-
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptPlan:
-    """One attempt: ``calls[i]``, then ``tools_s[i]`` seconds of tool work (none after the last)."""
-
-    calls: tuple[Call, ...]
-    tools_s: tuple[float, ...]
 
 
 def call_latency(model: Model, call: Call) -> float:
@@ -138,9 +123,6 @@ class ReplaySource:
 
 def anatomy_sources(llm: Llm, streams: Streams) -> dict[str, AnatomySource | ReplaySource]:
     """A source per category with an anatomy or a recorded trace (others keep one work time)."""
-    from sim.world.otlp import fit_anatomy, read_otlp
-    from sim.world.workload import WorkloadError
-
     anatomy = dict(llm.anatomy)
     replayed: dict[str, list[AttemptPlan]] = {}
     if llm.trace is not None:

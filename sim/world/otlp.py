@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sim.scenario.llm import Anatomy, Draw
-from sim.world.llm_fleet import AttemptPlan, Call
+from sim.world.llm_plan import AttemptPlan, Call
 from sim.world.workload import WorkloadError
 
 
