@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.collector import MetricsCollector
-from sim.metrics.records import EventLog, TaskLog, coordinator_rows
+from sim.metrics.records import EventLog, TaskLog, coordinator_rows, jobs_frame
 from sim.scenario.schema import Scenario
 from sim.world.topology import World, specialist_template
 
@@ -381,11 +381,7 @@ def _jobs_frame(job_docs: dict[int, dict[str, Any]], finished_at: dict[int, floa
                     "work_s": float(sum(float(n["work_s"]) for n in doc["nodes"])),
                 }
             )
-    columns = ["job_id", "shape", "nodes", "arrival_s", "complete_s", "cp_bound_s", "work_s"]
-    frame = pd.DataFrame(jobs, columns=columns)
-    frame["makespan_s"] = frame["complete_s"] - frame["arrival_s"]
-    frame.insert(0, "replication", np.zeros(len(frame), dtype=np.int64))
-    return frame
+    return jobs_frame(jobs, 0)
 
 
 def agents_frame(

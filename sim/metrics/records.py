@@ -229,3 +229,30 @@ def coordinator_rows(coordinators: Iterable[Coordinating], end_s: float) -> list
         }
         for c in coordinators
     ]
+
+
+#: ``jobs.parquet``'s columns and their types, the same in both shells whether or not a job
+#: finished (an empty frame would otherwise be all ``object`` columns).
+JOB_COLUMNS: dict[str, str] = {
+    "replication": "int64",
+    "job_id": "int64",
+    "shape": "object",
+    "nodes": "int64",
+    "arrival_s": "float64",
+    "complete_s": "float64",
+    "cp_bound_s": "float64",
+    "work_s": "float64",
+    "makespan_s": "float64",
+}
+
+
+def jobs_frame(rows: list[dict[str, Any]], replication: int) -> pd.DataFrame:
+    """The finished DAG jobs as ``jobs.parquet``'s frame, typed even when empty.
+
+    Each row holds ``job_id, shape, nodes, arrival_s, complete_s, cp_bound_s, work_s``.
+    """
+    given = [c for c in JOB_COLUMNS if c not in ("replication", "makespan_s")]
+    frame = pd.DataFrame(rows, columns=given)
+    frame["makespan_s"] = frame["complete_s"] - frame["arrival_s"]
+    frame.insert(0, "replication", replication)
+    return frame.astype(JOB_COLUMNS)[list(JOB_COLUMNS)]

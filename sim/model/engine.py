@@ -15,12 +15,11 @@ from collections.abc import Callable, Generator
 from dataclasses import asdict
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 import simpy
 
 from sim.metrics.collector import AgentSnapshot, MetricsCollector, ZoneSnapshot
-from sim.metrics.records import EventLog, TaskLog, canonical_sha256
+from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
 from sim.model.agent import Specialist
 from sim.model.chaos import Chaos
@@ -426,11 +425,7 @@ class Simulation:
         return counts
 
     def _jobs_frame(self) -> pd.DataFrame:
-        columns = ["job_id", "shape", "nodes", "arrival_s", "complete_s", "cp_bound_s", "work_s"]
-        frame = pd.DataFrame([asdict(j) for j in self.dispatcher.jobs], columns=columns)
-        frame["makespan_s"] = frame["complete_s"] - frame["arrival_s"]
-        frame.insert(0, "replication", np.full(len(frame), self.replication, dtype=np.int64))
-        return frame
+        return jobs_frame([asdict(j) for j in self.dispatcher.jobs], self.replication)
 
 
 def run_scenario(
