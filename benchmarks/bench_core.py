@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -184,16 +185,27 @@ def child_baseline(hours: float) -> None:
 
 
 def scaled(specialists: int, tasks: int) -> list[str]:
-    """Overrides for a fleet of *specialists* with the baseline's load per specialist."""
+    """Overrides for a fleet of *specialists* with the baseline's load per specialist.
+
+    The autoscaler's bounds (50 / 200 / 250 agents) scale with the fleet:
+    left at the baseline's, it drains a 10,000-agent fleet to 250 within
+    minutes and the row times a collapsed system (a queue of 150,000, a
+    fifteenth of the tasks completed) instead of the same load per agent.
+    """
     factor = specialists / 173
     rate = 140 * factor
     dag_rate = 1.0 * factor
     per_min = rate + dag_rate * 16
     minutes = max(tasks / per_min, 10.0)
+    low, high = max(1, math.floor(50 * factor)), math.ceil(250 * factor)
+    default = min(max(round(200 * factor), low), high)
     return [
         f"topology.specialists={specialists}",
         f"workload.arrivals.rate_per_min={rate}",
         f"workload.dags.rate_per_min={dag_rate}",
+        f"scaling.min_agents={low}",
+        f"scaling.max_agents={high}",
+        f"scaling.default_agents={default}",
         f"duration={minutes + 10}m",
         "warmup=10m",
     ]
