@@ -9,9 +9,11 @@ failed, or still somewhere in the system — or the run fails loudly.
 
 from __future__ import annotations
 
+import gc
 import math
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, cast
 
@@ -40,6 +42,25 @@ from sim.world.policy_set import build_policies, dispatch_core
 from sim.world.streams import Streams
 from sim.world.topology import World, build_world
 from sim.world.workload import Arrival, ServiceDemand, TaskSource
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cycle collector while events run (reference counting still frees).
+
+    The event loop makes no cyclic garbage worth collecting — a 12 h chaos
+    soak leaves 23 cyclic objects (Raft nodes of crashed chiefs), a plain day
+    none — but it allocates a task record, events and log rows per task, and
+    the collector's passes over the growing heap cost about 5 % of the run.
+    The previous state is restored afterwards, whatever happens.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ConservationError(RuntimeError):
@@ -333,10 +354,11 @@ class Simulation:
         started = time.perf_counter()
         self.start()
         steps = steps if progress is not None else 1
-        for step in range(1, steps + 1):
-            env.run(until=scenario.duration * step / steps)
-            if progress is not None:
-                progress(env.now)
+        with _no_cyclic_gc():
+            for step in range(1, steps + 1):
+                env.run(until=scenario.duration * step / steps)
+                if progress is not None:
+                    progress(env.now)
         if self._last_sample < env.now:
             # SimPy stops before events at the horizon: take the closing sample by hand.
             self._sample(env.now, bool(scenario.metrics.agent_level))
