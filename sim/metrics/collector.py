@@ -82,6 +82,61 @@ class AgentSnapshot:
     avg_task_duration_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class AgentColumns:
+    """Every specialist at one instant, one column per metric: a tick's agent rows at once.
+
+    The simulator samples hundreds to thousands of agents per tick; a row
+    object and a dict per agent were most of the sampling's cost and most of
+    the rows the metrics frame is built from. Numbers are float64 arrays in
+    the order of ``agent_id`` (``current_task`` -1 when idle,
+    ``avg_task_duration_s`` NaN before a first completion).
+    """
+
+    agent_id: list[str]
+    zone: list[str]
+    status: list[str]
+    current_task: np.ndarray
+    cpu_usage: np.ndarray
+    memory_usage: np.ndarray
+    tasks_completed: np.ndarray
+    error_count: np.ndarray
+    avg_task_duration_s: np.ndarray
+
+    @classmethod
+    def of(cls, agents: Iterable[AgentSnapshot]) -> AgentColumns:
+        """The columns of a list of one-agent snapshots."""
+        rows = list(agents)
+
+        def numbers(name: str) -> np.ndarray:
+            return np.asarray([float(getattr(a, name)) for a in rows], dtype=np.float64)
+
+        return cls(
+            agent_id=[a.agent_id for a in rows],
+            zone=[a.zone for a in rows],
+            status=[a.status for a in rows],
+            current_task=numbers("current_task"),
+            cpu_usage=numbers("cpu_usage"),
+            memory_usage=numbers("memory_usage"),
+            tasks_completed=numbers("tasks_completed"),
+            error_count=numbers("error_count"),
+            avg_task_duration_s=numbers("avg_task_duration_s"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.agent_id)
+
+
+_AGENT_NUMBERS = (
+    "current_task",
+    "cpu_usage",
+    "memory_usage",
+    "tasks_completed",
+    "error_count",
+    "avg_task_duration_s",
+)
+
+
 class MetricsCollector:
     """Accumulates completions between ticks and emits the documented metric rows."""
 
@@ -98,6 +153,8 @@ class MetricsCollector:
         self._total_completed = 0
         self._last_time = 0.0
         self._rows: list[dict[str, Any]] = []
+        #: Agent rows, a block per tick: (rows before it in _rows, time, columns).
+        self._agent_blocks: list[tuple[int, float, AgentColumns]] = []
 
     def task_finished(
         self,
@@ -236,7 +293,7 @@ class MetricsCollector:
         return global_row
 
     def recent(self, count: int, level: str = "global") -> list[dict[str, Any]]:
-        """The last *count* rows of *level*, oldest first (for live displays)."""
+        """The last *count* rows of *level*, oldest first (for live displays; not agent rows)."""
         found: list[dict[str, Any]] = []
         for row in reversed(self._rows):
             if row["level"] == level:
@@ -247,31 +304,22 @@ class MetricsCollector:
 
     def sample_agents(self, now: float, agents: Iterable[AgentSnapshot]) -> None:
         """Emit one row per agent (on the slower agent interval: 200 rows a tick add up)."""
-        for a in agents:
-            self._rows.append(
-                {
-                    "time_s": now,
-                    "level": "agent",
-                    "id": a.agent_id,
-                    "zone": a.zone,
-                    "status": a.status,
-                    "current_task": float(a.current_task),
-                    "cpu_usage": a.cpu_usage,
-                    "memory_usage": a.memory_usage,
-                    "tasks_completed": float(a.tasks_completed),
-                    "error_count": float(a.error_count),
-                    "avg_task_duration_s": a.avg_task_duration_s,
-                }
-            )
+        self.sample_agent_columns(now, AgentColumns.of(agents))
+
+    def sample_agent_columns(self, now: float, agents: AgentColumns) -> None:
+        """Emit one row per agent from columns (kept as a block until :meth:`frame`)."""
+        self._agent_blocks.append((len(self._rows), now, agents))
 
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
         """Add rows sampled elsewhere (a live coordinator's, read back from the broker)."""
         self._rows.extend(rows)
 
     def frame(self, replication: int) -> pd.DataFrame:
-        """All rows as the documented ``metrics.parquet`` table."""
+        """All rows as the documented ``metrics.parquet`` table (in the order they were sampled)."""
         columns = ["time_s", "level", "id", "zone", "status", "current_task", *VALUE_COLUMNS]
         frame = pd.DataFrame(self._rows, columns=columns)
+        if self._agent_blocks:
+            frame = self._with_agent_rows(frame, columns)
         frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
         frame["zone"] = frame["zone"].where(frame["level"] != "zone", frame["id"])
         for column in ("current_task", *VALUE_COLUMNS, "time_s"):
@@ -279,6 +327,32 @@ class MetricsCollector:
         for column in ("level", "id", "zone", "status"):
             frame[column] = frame[column].astype("object")
         return frame
+
+    def _with_agent_rows(self, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """*frame* with the agent blocks' rows put back where each tick sampled them."""
+        blocks = self._agent_blocks
+        sizes = [len(block) for _, _, block in blocks]
+        data: dict[str, Any] = {
+            "time_s": np.repeat([now for _, now, _ in blocks], sizes).astype(np.float64),
+            "level": np.full(sum(sizes), "agent", dtype=object),
+        }
+        for name, key in (("id", "agent_id"), ("zone", "zone"), ("status", "status")):
+            data[name] = np.asarray(
+                [value for _, _, block in blocks for value in getattr(block, key)], dtype=object
+            )
+        for name in _AGENT_NUMBERS:
+            data[name] = np.concatenate([getattr(block, name) for _, _, block in blocks])
+        agents = pd.DataFrame(data).reindex(columns=columns)
+        # A block sampled after the n-th dict row sorts between rows n-1 and n (stable).
+        keys = np.concatenate(
+            [
+                2 * np.arange(len(frame), dtype=np.int64) + 1,
+                np.repeat([2 * position for position, _, _ in blocks], sizes).astype(np.int64),
+            ]
+        )
+        order = np.argsort(keys, kind="stable")
+        merged = pd.concat([frame.astype(object), agents.astype(object)], ignore_index=True)
+        return merged.take(order).reset_index(drop=True)
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:

@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from sim.metrics.collector import AgentSnapshot, MetricsCollector, ZoneSnapshot
+from sim.metrics.collector import AgentColumns, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256
 from sim.metrics.result import RunResult
 from sim.model.agent import Specialist
@@ -152,12 +152,13 @@ class Simulation:
 
     def _next_arrival(self, event: simpy.Event | None) -> None:
         env, dispatcher = self.env, self.dispatcher
+        now = env._now
         if event is not None:
-            arrival = cast(Arrival, event.value)
+            arrival: Arrival = event._value  # a triggered Timeout's value, without the property
             dispatcher.submitted += 1
             task = Task(
                 dispatcher.new_task_id(),
-                env.now,
+                now,
                 arrival.category,
                 arrival.zone,
                 arrival.work,
@@ -167,7 +168,8 @@ class Simulation:
             dispatcher.submit(task)
         following = next(self._arrival_stream, None)
         if following is not None:
-            delay = max(0.0, following.time - env.now)
+            delay = following.time - now
+            delay = delay if delay > 0.0 else 0.0
             env.timeout(delay, following).callbacks.append(self._next_arrival)
 
     def job_arrivals(self) -> Generator[simpy.Event, Any, None]:
@@ -273,7 +275,7 @@ class Simulation:
         self._fleet_traffic()
         self.control.sampled(now, row)
         if agents:
-            self.collector.sample_agents(now, self._agent_snapshots(now))
+            self.collector.sample_agent_columns(now, self._agent_snapshots(now))
             self._last_agent_sample = now
 
     def _fleet_traffic(self) -> None:
@@ -300,29 +302,39 @@ class Simulation:
             for z in self.zones.values()
         ]
 
-    def _agent_snapshots(self, now: float) -> list[AgentSnapshot]:
+    def _agent_snapshots(self, now: float) -> AgentColumns:
+        """Every agent's metrics as columns: one pass over the agents, arithmetic in numpy.
+
+        The same IEEE operations in the same order as per agent (a busy share is
+        (busy - previous) / (span x slots)), so the values are identical.
+        """
         span = max(now - self._last_agent_sample, 1e-9)
-        snapshots = []
-        for agent in self.agents.values():
-            busy = agent.busy_slot_seconds(now)
-            share = (busy - self._previous_busy.get(agent.id, 0.0)) / (span * agent.slots)
-            self._previous_busy[agent.id] = busy
-            snapshots.append(
-                AgentSnapshot(
-                    agent_id=agent.id,
-                    zone=agent.zone,
-                    status=agent.status,
-                    current_task=agent.current[0].id if agent.current else -1,
-                    cpu_usage=share,
-                    memory_usage=0.25 + 0.75 * agent.busy_slots / agent.slots,
-                    tasks_completed=agent.completed,
-                    error_count=agent.errors,
-                    avg_task_duration_s=(
-                        agent.served_time / agent.completed if agent.completed else math.nan
-                    ),
-                )
-            )
-        return snapshots
+        agents = list(self.agents.values())
+        ids = [agent.id for agent in agents]
+        busy = [agent.busy_slot_seconds(now) for agent in agents]
+        previous = self._previous_busy
+        before = np.asarray([previous.get(agent_id, 0.0) for agent_id in ids], dtype=np.float64)
+        previous.update(zip(ids, busy, strict=True))
+        slots = np.asarray([agent.slots for agent in agents], dtype=np.float64)
+        busy_slots = np.asarray([agent.busy_slots for agent in agents], dtype=np.float64)
+        completed = np.asarray([agent.completed for agent in agents], dtype=np.float64)
+        served = np.asarray([agent.served_time for agent in agents], dtype=np.float64)
+        average = np.full(len(agents), math.nan)
+        np.divide(served, completed, out=average, where=completed > 0)
+        return AgentColumns(
+            agent_id=ids,
+            zone=[agent.zone for agent in agents],
+            status=[agent.status for agent in agents],
+            current_task=np.asarray(
+                [agent.current[0].id if agent.current else -1 for agent in agents],
+                dtype=np.float64,
+            ),
+            cpu_usage=(np.asarray(busy, dtype=np.float64) - before) / (span * slots),
+            memory_usage=0.25 + 0.75 * busy_slots / slots,
+            tasks_completed=completed,
+            error_count=np.asarray([agent.errors for agent in agents], dtype=np.float64),
+            avg_task_duration_s=average,
+        )
 
     # ------------------------------------------------------------------ run
 
