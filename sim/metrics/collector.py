@@ -329,30 +329,53 @@ class MetricsCollector:
         return frame
 
     def _with_agent_rows(self, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-        """*frame* with the agent blocks' rows put back where each tick sampled them."""
+        """*frame* with the agent blocks' rows put back where each tick sampled them.
+
+        Built column by column into preallocated arrays (numbers as float64,
+        text as objects with NaN for missing, as pandas infers a column of
+        strings) — what one frame of every row as a dict held.
+        """
         blocks = self._agent_blocks
         sizes = [len(block) for _, _, block in blocks]
-        data: dict[str, Any] = {
-            "time_s": np.repeat([now for _, now, _ in blocks], sizes).astype(np.float64),
-            "level": np.full(sum(sizes), "agent", dtype=object),
-        }
-        for name, key in (("id", "agent_id"), ("zone", "zone"), ("status", "status")):
-            data[name] = np.asarray(
-                [value for _, _, block in blocks for value in getattr(block, key)], dtype=object
-            )
-        for name in _AGENT_NUMBERS:
-            data[name] = np.concatenate([getattr(block, name) for _, _, block in blocks])
-        agents = pd.DataFrame(data).reindex(columns=columns)
+        agent_count, main_count = sum(sizes), len(frame)
+        total = main_count + agent_count
         # A block sampled after the n-th dict row sorts between rows n-1 and n (stable).
         keys = np.concatenate(
             [
-                2 * np.arange(len(frame), dtype=np.int64) + 1,
+                2 * np.arange(main_count, dtype=np.int64) + 1,
                 np.repeat([2 * position for position, _, _ in blocks], sizes).astype(np.int64),
             ]
         )
-        order = np.argsort(keys, kind="stable")
-        merged = pd.concat([frame.astype(object), agents.astype(object)], ignore_index=True)
-        return merged.take(order).reset_index(drop=True)
+        where = np.empty(total, dtype=np.int64)
+        where[np.argsort(keys, kind="stable")] = np.arange(total, dtype=np.int64)
+        main_at, agent_at = where[:main_count], where[main_count:]
+        agent_text: dict[str, list[str]] = {
+            "level": ["agent"] * agent_count,
+            "id": [value for _, _, block in blocks for value in block.agent_id],
+            "zone": [value for _, _, block in blocks for value in block.zone],
+            "status": [value for _, _, block in blocks for value in block.status],
+        }
+        agent_numbers = {
+            name: [getattr(block, name) for _, _, block in blocks] for name in _AGENT_NUMBERS
+        }
+        agent_numbers["time_s"] = [
+            np.full(size, now) for (_, now, _), size in zip(blocks, sizes, strict=True)
+        ]
+        data: dict[str, np.ndarray] = {}
+        for name in columns:
+            if name in agent_text:
+                text = np.empty(total, dtype=object)
+                text[main_at] = frame[name].to_numpy(dtype=object)
+                text[agent_at] = agent_text[name]
+                text[pd.isna(text)] = math.nan
+                data[name] = text
+            else:
+                numbers = np.full(total, math.nan)
+                numbers[main_at] = frame[name].astype("float64").to_numpy()
+                if name in agent_numbers:
+                    numbers[agent_at] = np.concatenate(agent_numbers[name])
+                data[name] = numbers
+        return pd.DataFrame(data, columns=columns)
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
