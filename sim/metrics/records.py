@@ -144,7 +144,9 @@ class TaskLog:
         return frame
 
 
-def _categorical(values: Collection[str], categories: list[str] | None = None) -> pd.Categorical:
+def _categorical(
+    values: Collection[str], categories: list[str] | None = None
+) -> pd.Categorical[Any]:
     """``pd.Categorical(values, categories)`` for a column of a few distinct strings, built faster.
 
     pandas factorises a list of Python strings through an Arrow array (about
@@ -153,6 +155,11 @@ def _categorical(values: Collection[str], categories: list[str] | None = None) -
     distinct values, as pandas infers them, unless *categories* are given.
     """
     found = list(dict.fromkeys(values))
+    if not found or not all(type(value) is str for value in found):
+        # Nothing, None or numbers: pandas' own rules (and its inferred category type).
+        if categories is None:
+            return pd.Categorical(list(values))
+        return pd.Categorical(list(values), categories=categories)
     if categories is None:
         categories = sorted(found)
     position = dict.fromkeys(found, -1)  # a value outside given categories: missing
