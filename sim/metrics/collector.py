@@ -82,6 +82,61 @@ class AgentSnapshot:
     avg_task_duration_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class AgentColumns:
+    """Every specialist at one instant, one column per metric: a tick's agent rows at once.
+
+    The simulator samples hundreds to thousands of agents per tick; a row
+    object and a dict per agent were most of the sampling's cost and most of
+    the rows the metrics frame is built from. Numbers are float64 arrays in
+    the order of ``agent_id`` (``current_task`` -1 when idle,
+    ``avg_task_duration_s`` NaN before a first completion).
+    """
+
+    agent_id: list[str]
+    zone: list[str]
+    status: list[str]
+    current_task: np.ndarray
+    cpu_usage: np.ndarray
+    memory_usage: np.ndarray
+    tasks_completed: np.ndarray
+    error_count: np.ndarray
+    avg_task_duration_s: np.ndarray
+
+    @classmethod
+    def of(cls, agents: Iterable[AgentSnapshot]) -> AgentColumns:
+        """The columns of a list of one-agent snapshots."""
+        rows = list(agents)
+
+        def numbers(name: str) -> np.ndarray:
+            return np.asarray([float(getattr(a, name)) for a in rows], dtype=np.float64)
+
+        return cls(
+            agent_id=[a.agent_id for a in rows],
+            zone=[a.zone for a in rows],
+            status=[a.status for a in rows],
+            current_task=numbers("current_task"),
+            cpu_usage=numbers("cpu_usage"),
+            memory_usage=numbers("memory_usage"),
+            tasks_completed=numbers("tasks_completed"),
+            error_count=numbers("error_count"),
+            avg_task_duration_s=numbers("avg_task_duration_s"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.agent_id)
+
+
+_AGENT_NUMBERS = (
+    "current_task",
+    "cpu_usage",
+    "memory_usage",
+    "tasks_completed",
+    "error_count",
+    "avg_task_duration_s",
+)
+
+
 class MetricsCollector:
     """Accumulates completions between ticks and emits the documented metric rows."""
 
@@ -100,6 +155,8 @@ class MetricsCollector:
         self._rows: list[dict[str, Any]] = []
         #: Value columns beyond the spec's, added by an opt-in model (the llm providers' rows).
         self.extra_columns: tuple[str, ...] = ()
+        #: Agent rows, a block per tick: (rows before it in _rows, time, columns).
+        self._agent_blocks: list[tuple[int, float, AgentColumns]] = []
 
     def task_finished(
         self,
@@ -238,7 +295,7 @@ class MetricsCollector:
         return global_row
 
     def recent(self, count: int, level: str = "global") -> list[dict[str, Any]]:
-        """The last *count* rows of *level*, oldest first (for live displays)."""
+        """The last *count* rows of *level*, oldest first (for live displays; not agent rows)."""
         found: list[dict[str, Any]] = []
         for row in reversed(self._rows):
             if row["level"] == level:
@@ -249,32 +306,23 @@ class MetricsCollector:
 
     def sample_agents(self, now: float, agents: Iterable[AgentSnapshot]) -> None:
         """Emit one row per agent (on the slower agent interval: 200 rows a tick add up)."""
-        for a in agents:
-            self._rows.append(
-                {
-                    "time_s": now,
-                    "level": "agent",
-                    "id": a.agent_id,
-                    "zone": a.zone,
-                    "status": a.status,
-                    "current_task": float(a.current_task),
-                    "cpu_usage": a.cpu_usage,
-                    "memory_usage": a.memory_usage,
-                    "tasks_completed": float(a.tasks_completed),
-                    "error_count": float(a.error_count),
-                    "avg_task_duration_s": a.avg_task_duration_s,
-                }
-            )
+        self.sample_agent_columns(now, AgentColumns.of(agents))
+
+    def sample_agent_columns(self, now: float, agents: AgentColumns) -> None:
+        """Emit one row per agent from columns (kept as a block until :meth:`frame`)."""
+        self._agent_blocks.append((len(self._rows), now, agents))
 
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
         """Add rows sampled elsewhere (a live coordinator's, read back from the broker)."""
         self._rows.extend(rows)
 
     def frame(self, replication: int) -> pd.DataFrame:
-        """All rows as the documented ``metrics.parquet`` table."""
+        """All rows as the documented ``metrics.parquet`` table (in the order they were sampled)."""
         values = (*VALUE_COLUMNS, *self.extra_columns)
         columns = ["time_s", "level", "id", "zone", "status", "current_task", *values]
         frame = pd.DataFrame(self._rows, columns=columns)
+        if self._agent_blocks:
+            frame = self._with_agent_rows(frame, columns)
         frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
         frame["zone"] = frame["zone"].where(frame["level"] != "zone", frame["id"])
         for column in ("current_task", *values, "time_s"):
@@ -282,6 +330,55 @@ class MetricsCollector:
         for column in ("level", "id", "zone", "status"):
             frame[column] = frame[column].astype("object")
         return frame
+
+    def _with_agent_rows(self, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """*frame* with the agent blocks' rows put back where each tick sampled them.
+
+        Built column by column into preallocated arrays (numbers as float64,
+        text as objects with NaN for missing, as pandas infers a column of
+        strings) — what one frame of every row as a dict held.
+        """
+        blocks = self._agent_blocks
+        sizes = [len(block) for _, _, block in blocks]
+        agent_count, main_count = sum(sizes), len(frame)
+        total = main_count + agent_count
+        # A block sampled after the n-th dict row sorts between rows n-1 and n (stable).
+        keys = np.concatenate(
+            [
+                2 * np.arange(main_count, dtype=np.int64) + 1,
+                np.repeat([2 * position for position, _, _ in blocks], sizes).astype(np.int64),
+            ]
+        )
+        where = np.empty(total, dtype=np.int64)
+        where[np.argsort(keys, kind="stable")] = np.arange(total, dtype=np.int64)
+        main_at, agent_at = where[:main_count], where[main_count:]
+        agent_text: dict[str, list[str]] = {
+            "level": ["agent"] * agent_count,
+            "id": [value for _, _, block in blocks for value in block.agent_id],
+            "zone": [value for _, _, block in blocks for value in block.zone],
+            "status": [value for _, _, block in blocks for value in block.status],
+        }
+        agent_numbers = {
+            name: [getattr(block, name) for _, _, block in blocks] for name in _AGENT_NUMBERS
+        }
+        agent_numbers["time_s"] = [
+            np.full(size, now) for (_, now, _), size in zip(blocks, sizes, strict=True)
+        ]
+        data: dict[str, np.ndarray] = {}
+        for name in columns:
+            if name in agent_text:
+                text = np.empty(total, dtype=object)
+                text[main_at] = frame[name].to_numpy(dtype=object)
+                text[agent_at] = agent_text[name]
+                text[pd.isna(text)] = math.nan
+                data[name] = text
+            else:
+                numbers = np.full(total, math.nan)
+                numbers[main_at] = frame[name].astype("float64").to_numpy()
+                if name in agent_numbers:
+                    numbers[agent_at] = np.concatenate(agent_numbers[name])
+                data[name] = numbers
+        return pd.DataFrame(data, columns=columns)
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:

@@ -148,15 +148,18 @@ class Specialist:
         """
         env = self.env
         escalator = dispatcher.escalator  # set before the run starts; None: attempts never fail
+        incoming = self.incoming
         self.live_slots += 1
         try:
             while True:
                 if self.draining and not self.local:
                     break
+                # A task is held in incoming across every wait before its service
+                # starts, so a crash mid-fetch or mid-transfer finds it (incoming is
+                # what the failover rescues); with no wait it need not pass through.
                 if self.local:
                     task = self.local.popleft()
                     dispatcher.local_taken(self, task)
-                    self.incoming[task.id] = task
                 else:
                     pulled = dispatcher.pull(self)
                     if pulled is None:
@@ -165,21 +168,19 @@ class Specialist:
                         handed = yield wake
                         if handed is None:
                             continue  # woken because work reached the local queue
-                        task = handed
-                        self.incoming[task.id] = task
+                        task = handed  # may be in incoming since its assignment
                     else:
                         task, fetch_s = pulled
-                        # Held from here until service starts, so a crash mid-fetch or
-                        # mid-transfer finds it (incoming is what the failover rescues).
-                        self.incoming[task.id] = task
                         if fetch_s > 0:
+                            self.incoming[task.id] = task
                             yield env.timeout(fetch_s)
                 if task.job is not None:
                     transfer_s = dispatcher.transfer_time(task, self)
                     if transfer_s > 0:
+                        self.incoming[task.id] = task
                         task.transfer = transfer_s
                         yield env.timeout(transfer_s)
-                del self.incoming[task.id]
+                incoming.pop(task.id, None)
                 dispatcher.service_started(self, task)
                 llm = dispatcher.llm
                 if llm is not None and task.category in llm.sources:

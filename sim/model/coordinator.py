@@ -195,7 +195,7 @@ class Dispatcher:
             zone.coord = traffic.zone_coordinator(name)
 
     def _send_to_zone(self, task: Task, extra: float = 0.0, zone: str = "") -> None:
-        now = self.env.now
+        now = self.env._now
         if not zone:
             zone = self.core.home_zone(task, now)
         task.zone = zone
@@ -228,8 +228,9 @@ class Dispatcher:
         self._send_to_zone(task, zone=zone)
 
     def _delivered_to_zone(self, event: simpy.Event) -> None:
-        message = cast(AgentMessage, event.value)
+        message: AgentMessage = event._value  # a triggered Timeout's value, without the property
         task = cast(Task, message.payload)
+        now = self.env._now
         self.in_transit -= 1
         zone = self.zones[task.zone]
         if zone.down:
@@ -240,12 +241,12 @@ class Dispatcher:
             return
         if zone.name in self._zone_breakers:
             assert self.breakers is not None
-            self.breakers.record_success(f"zone:{zone.name}", self.env.now)
+            self.breakers.record_success(f"zone:{zone.name}", now)
             self._drain_breaker_events()
-        if message.expired(self.env.now):
+        if message.expired(now):
             # The chief hears no acknowledgement and sends the task again.
             self.expired += 1
-            self.events.add(self.env.now, "message_expired", message.to, task=task.id)
+            self.events.add(now, "message_expired", message.to, task=task.id)
             if task.attempt > self.resend_limit:
                 self.fail(task, "ttl_expired")
                 return
@@ -260,7 +261,7 @@ class Dispatcher:
     def zone_receive(self, task: Task, zone: str) -> None:
         """The zone coordinator places the task on an agent, spills it, or queues it."""
         state = self.zones[zone]
-        now = self.env.now
+        now = self.env._now
         # The zone coordinator processes the message whatever it decides.
         delay = state.coord.through(now) if state.coord is not None else 0.0
         agent_id = self.core.place(task, zone, now)
@@ -278,7 +279,7 @@ class Dispatcher:
 
     def _assign(self, agent: Specialist, task: Task, latency: float) -> None:
         self._msgs[_ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
-        now = self.env.now
+        now = self.env._now
         if agent.lead is not None:
             latency += agent.lead.through(now)
         self.zones[agent.zone].in_flight += 1
@@ -299,7 +300,7 @@ class Dispatcher:
             self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
-        agent, task = cast(tuple[Specialist, Task], event.value)
+        agent, task = cast(tuple[Specialist, Task], event._value)
         if agent.incoming.pop(task.id, None) is None:
             return  # redistributed while on its way (the agent's failure was detected)
         self._deliver(agent, task)
@@ -313,7 +314,7 @@ class Dispatcher:
             return
         if agent.id in self._breaker_targets:
             assert self.breakers is not None
-            self.breakers.record_success(agent.id, self.env.now)
+            self.breakers.record_success(agent.id, self.env._now)
             self._breaker_moved(agent)
         if agent.draining and agent.live_slots == 0:
             # The agent finished draining while this task was on its way: place it anew.
@@ -324,7 +325,7 @@ class Dispatcher:
             task.agent = ""
             self.zone_receive(task, agent.zone)
             return
-        task.enqueued = self.env.now
+        task.enqueued = self.env._now
         agent.local.append(task)
         self.zones[agent.zone].local_queued += 1
         if agent.idle:
@@ -333,7 +334,7 @@ class Dispatcher:
     # ------------------------------------------------------------------ agent side
 
     def local_taken(self, agent: Specialist, task: Task) -> None:
-        task.queued += self.env.now - task.enqueued
+        task.queued += self.env._now - task.enqueued
         task.enqueued = -1.0
         self.zones[agent.zone].local_queued -= 1
         self.core.sync(agent.id)
@@ -351,7 +352,7 @@ class Dispatcher:
                 agent.status = "idle"
             return None
         task, source = found
-        now = self.env.now
+        now = self.env._now
         task.queued += now - task.enqueued
         task.enqueued = -1.0
         self.zones[agent.zone].in_flight += 1
@@ -395,7 +396,7 @@ class Dispatcher:
         self.busy_slots += delta
 
     def service_started(self, agent: Specialist, task: Task) -> None:
-        now = self.env.now
+        now = self.env._now
         self._busy_area += self.busy_slots * (now - self._busy_since)  # _busy_changed, inlined
         self._busy_since = now
         self.busy_slots += 1
@@ -428,7 +429,7 @@ class Dispatcher:
             self._team_changed(agent, -1)
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
-        now = self.env.now
+        now = self.env._now
         self._attempt_over(agent, task, now)
         agent.completed += 1
         service = now - task.start
