@@ -1,4 +1,5 @@
-"""``orchestra live run``, ``orchestra live agent`` and ``orchestra compare``."""
+"""``orchestra live run``, ``orchestra live agent`` and ``orchestra compare`` (the service's
+commands are in sim.live.serve_cli)."""
 
 from __future__ import annotations
 
@@ -49,10 +50,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     run.set_defaults(handler=_cmd_live_run)
 
     from sim.live.agent import add_agent_arguments
+    from sim.live.serve_cli import add_service_commands, credential_arguments
 
     agent = live_sub.add_parser("agent", help="one agent process (heartbeats, pulls, runs)")
     add_agent_arguments(agent)
+    credential_arguments(agent)
     agent.set_defaults(handler=_cmd_agent)
+    add_service_commands(live_sub)
 
     compare = sub.add_parser("compare", help="two run directories side by side (sim or live)")
     compare.add_argument("first", type=Path)
@@ -64,8 +68,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _cmd_agent(args: argparse.Namespace) -> int:
     from sim.cli import UserError
     from sim.live.agent import agent_main
+    from sim.live.serve_cli import check_credentials
     from sim.live.transport import LiveError
 
+    check_credentials(args)  # from the environment, as the agent reads them
     try:
         return agent_main(args)
     except (ValueError, ImportError, LiveError) as exc:

@@ -44,6 +44,7 @@ from sim.live.transport import (
     EVENTS,
     LEASE_BUCKET,
     METRICS,
+    REPLIES,
     RESULTS,
     SUBMIT,
     tasks_stream,
@@ -163,6 +164,7 @@ class MemoryBroker:
             (RESULTS, "orch.result"),
             (EVENTS, "orch.event"),
             (METRICS, "orch.metric"),
+            (REPLIES, "orch.reply.>"),
         ):
             broker.add_stream(name, [subject])
         for zone in zones:

@@ -78,6 +78,9 @@ TASKS_PREFIX = "ORCH_TASKS_"
 #: overlap every zone's subjects, so a broker that still has it is migrated.
 LEGACY_TASKS = "ORCH_TASKS"
 METRICS = "ORCH_METRICS"
+#: Each task's outcome for the client that submitted it (``orch.reply.>``; the last reply
+#: per subject is kept, so a resubmitted finished task is answered from here).
+REPLIES = "ORCH_REPLIES"
 AGENTS_BUCKET, LEASE_BUCKET = "orch_agents", "orch_lease"
 BROADCAST = "orch.broadcast"
 #: Key of ``orch_lease`` listing the zones that are dark (chaos ``zone_outage``): what a
@@ -273,13 +276,20 @@ async def connect(
     async def quiet(exc: Exception) -> None:
         return None  # reconnects are expected (broker restarts); errors surface on use
 
-    options: dict[str, Any] = {}
+    from sim.live.credentials import Auth, CredentialError
+
+    try:
+        # The environment's credentials (sim.live.credentials); *token*, when given, wins.
+        options: dict[str, Any] = Auth.from_env().connect_options(url)
+    except CredentialError as exc:
+        raise LiveError(str(exc)) from None
+    if token:
+        options["token"] = token
     if reconnected is not None:
         options["reconnected_cb"] = reconnected
     try:
         return await nats.connect(
             url,
-            token=token or None,
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
@@ -313,6 +323,7 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
         (METRICS, ["orch.metric"], RetentionPolicy.LIMITS),
     ):
         await _ensure_stream(js, name, subjects, retention)
+    await _ensure_stream(js, REPLIES, ["orch.reply.>"], RetentionPolicy.LIMITS, per_subject=1)
     for zone in layout.zones:
         await ensure_zone_stream(js, zone)
     for bucket, ttl in ((AGENTS_BUCKET, layout.heartbeat_ttl_s), (LEASE_BUCKET, None)):
@@ -330,6 +341,7 @@ async def _ensure_stream(
     subjects: list[str],
     retention: RetentionPolicy,
     max_consumers: int | None = None,
+    per_subject: int | None = None,
 ) -> None:
     config = StreamConfig(
         name=name,
@@ -338,6 +350,7 @@ async def _ensure_stream(
         storage=StorageType.FILE,
         duplicate_window=DEDUPE_WINDOW_S,
         max_consumers=max_consumers,
+        max_msgs_per_subject=per_subject if per_subject is not None else -1,
     )
     try:
         await js.stream_info(name)

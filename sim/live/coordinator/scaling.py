@@ -7,20 +7,40 @@ arrival rate) and asks the scenario's autoscaler. A scale-up is placed on
 pools by ``place_agents`` and started by the provisioner; a scale-down picks
 pools by ``pick_drains`` and, in each, the least loaded agent, which is told
 to drain (it finishes what it holds, then leaves).
+
+Recommendation mode (a provisioner that ``recommend``s, sim.live.remote_provisioner):
+the same decision and the same placement, published for someone else to act
+on; no agent is started, none is drained, and nothing is booked as starting
+(the autoscaler's next look sees the fleet as it really is).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import deque
+from typing import Any, Protocol, runtime_checkable
 
 from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
-from sim.policies.autoscale import Autoscaler, FleetObservation
+from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
+
+
+@runtime_checkable
+class Recommends(Protocol):
+    """A provisioner in recommendation mode: it is told decisions, it starts nothing."""
+
+    async def recommend(self, recommendation: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Retires(Protocol):
+    """A provisioner that hands a drained agent's resources back once the agent has left."""
+
+    def retire(self, agent_id: str) -> None: ...
 
 
 class Scaling:
@@ -48,6 +68,8 @@ class Scaling:
         self.autoscaler, self.provisioner = autoscaler, provisioner
         self.metric_window_s = metric_window_s
         self.zones, self.categories = pools
+        #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
+        self._draining: set[str] = set()
         #: (time, busy s, wait sum, started, submitted) at each evaluation: the window's start.
         self._readings: deque[tuple[float, float, float, int, int]] = deque([(0.0, 0.0, 0.0, 0, 0)])
 
@@ -87,9 +109,13 @@ class Scaling:
         decision = self.autoscaler.decide(observation, now)
         c = self.books.counters
         self._readings.append((now, self._busy(now), c.wait_sum, c.started, c.submitted))
+        self._retire_left()
         if decision.delta == 0:
             return
         pools = self.pools()
+        if isinstance(self.provisioner, Recommends):
+            await self._recommend(decision, pools, now)
+            return
         done = 0
         if decision.delta > 0:
             for zone, category in place_agents(decision.delta, pools):
@@ -107,6 +133,7 @@ class Scaling:
                 agent.draining = True
                 self.intake.withdraw(agent.agent_id)
                 await self.broker.notify(control_subject(agent.agent_id), b"drain")
+                self._draining.add(agent.agent_id)
                 await self.event("agent_draining", agent.agent_id, reason=decision.policy)
                 done -= 1
         await self.event(
@@ -117,6 +144,49 @@ class Scaling:
             target=decision.target,
             reason=decision.reason,
         )
+
+    def _retire_left(self) -> None:
+        """Drained agents that have left: their provisioner may hand their resources back."""
+        if not isinstance(self.provisioner, Retires):
+            self._draining.clear()
+            return
+        for agent_id in sorted(self._draining):
+            view = self.books.agents.get(agent_id)
+            if view is None or not view.healthy:
+                self._draining.discard(agent_id)
+                self.provisioner.retire(agent_id)
+
+    async def _recommend(self, decision: ScaleDecision, pools: list[PoolLoad], now: float) -> None:
+        """Recommendation mode: the decision and where it would go, published; nothing done."""
+        assert isinstance(self.provisioner, Recommends)
+        if decision.delta > 0:
+            where = [{"zone": z, "category": c} for z, c in place_agents(decision.delta, pools)]
+        else:
+            where = []
+            for zone, category in pick_drains(-decision.delta, pools):
+                chosen = self.intake.drain_choice(zone, category)
+                if chosen is not None:
+                    where.append({"zone": zone, "category": category, "agent": chosen})
+        recommendation = {
+            "time_s": now,
+            "delta": decision.delta,
+            "target": decision.target,
+            "policy": decision.policy,
+            "reason": decision.reason,
+            "pools": where,
+        }
+        for entry in where:
+            await self.event("scale_recommended", decision.policy, **entry)
+        await self.event(
+            "scale",
+            decision.policy,
+            delta=0,
+            asked=decision.delta,
+            target=decision.target,
+            reason=decision.reason,
+            recommended=True,
+        )
+        await self.provisioner.recommend(recommendation)
 
     def pools(self) -> list[PoolLoad]:
         books = self.books
