@@ -1,0 +1,274 @@
+"""The service in front of a fleet, end to end, on a real nats-server.
+
+Scenario: a primary and a standby ``orchestra live serve`` run against one
+broker; four agent processes, started here (not by the service), join on
+``--nats``. 500 tasks and three DAG jobs come in through the Python client
+and through ``orchestra live submit``; mid-run the primary is killed with
+-9 and the standby takes the lease and finishes the work; some ids are
+submitted again. Every task and job gets exactly one result, all
+completed. Then SIGTERM drains the standby (exit 0, lease handed back), and
+the records it wrote — segments of a few seconds — hold every arrival once
+and replay in the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from conftest import HERE
+
+from sim.live.broker import decode
+from sim.live.client import JobResult, SubmitClient, TaskResult
+from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, EmbeddedServer, connect
+
+ROOT = HERE.parents[1]
+SETTINGS = ("health.interval=1s", "health.timeout=0.5s", "metrics.interval=5s")
+POOLS = [(z, c) for z in ("A", "B") for c in ("CodeGen", "Review")]
+
+
+class Processes:
+    """The processes this test starts, each ended by its own id."""
+
+    def __init__(self, tmp_path: Path, server: EmbeddedServer) -> None:
+        self.tmp_path, self.server = tmp_path, server
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.env["ORCHESTRA_NATS_TOKEN"] = server.token
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str, stdout: Any = None) -> subprocess.Popen[bytes]:
+        with open(self.tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sim", "live", *args, "--nats", self.server.url],
+                env=self.env,
+                stdout=stdout if stdout is not None else log,
+                stderr=log,
+                cwd=self.tmp_path,
+            )
+        self.started.append(process)
+        return process
+
+    def serve(self, name: str) -> subprocess.Popen[bytes]:
+        settings = [arg for s in SETTINGS for arg in ("--set", s)]
+        return self.start(
+            name,
+            "serve",
+            str(HERE / "small.yaml"),
+            "--name",
+            name,
+            "--records",
+            str(self.tmp_path / "records"),
+            "--segment",
+            "6s",
+            "--lease",
+            "1",
+            "--drain",
+            "30",
+            *settings,
+        )
+
+    def log(self, name: str) -> str:
+        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def until(what: str, check: Any, timeout_s: float = 40.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def workload(first: int, count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for task_id in range(first, first + count):
+        zone, category = rng.choice(POOLS)
+        work = round(rng.uniform(0.02, 0.15), 3)
+        out.append(
+            {"kind": "task", "task_id": task_id, "category": category, "zone": zone, "work_s": work}
+        )
+    return out
+
+
+def fork_join(job_id: int, first_task: int) -> dict[str, Any]:
+    categories = ("CodeGen", "Review", "Review", "CodeGen")
+    nodes = [
+        {"node": n, "task_id": first_task + n, "category": c, "work_s": 0.05}
+        for n, c in enumerate(categories)
+    ]
+    edges = [[0, 1, 1.0], [0, 2, 1.0], [1, 3, 1.0], [2, 3, 1.0]]
+    return {"kind": "job", "job_id": job_id, "zone": "A", "nodes": nodes, "edges": edges}
+
+
+def test_a_service_with_a_standby_serves_every_task_once_through_a_kill_and_a_drain(
+    tmp_path: Path, nats_server: EmbeddedServer
+) -> None:
+    procs = Processes(tmp_path, nats_server)
+    try:
+        asyncio.run(scenario(procs, tmp_path, nats_server))
+    finally:
+        procs.stop_all()
+
+
+async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> None:
+    nc = await connect(server.url, server.token, "test")
+    js = nc.jetstream()
+
+    async def kv(bucket: str, key: str) -> dict[str, Any] | None:
+        try:
+            entry = await (await js.key_value(bucket)).get(key)
+        except Exception:
+            return None
+        return decode(entry.value or b"{}")
+
+    async def holder() -> str | None:
+        lease = await kv(LEASE_BUCKET, "primary")
+        return str(lease["holder"]) if lease and float(lease["expires"]) > time.time() else None
+
+    primary = procs.serve("primary")
+    assert await until("the primary's lease", lambda: _eq(holder, "primary"))
+    standby = procs.serve("standby")
+    for zone, category in POOLS:
+        procs.start(
+            f"agent-{zone}-{category}",
+            "agent",
+            "--zone",
+            zone,
+            "--category",
+            category,
+            "--id",
+            f"ext-{zone}-{category}",
+            "--slots",
+            "4",
+            "--heartbeat",
+            "0.2",
+            "--ack-wait",
+            "2",
+        )
+
+    async def fleet_up() -> bool:
+        try:
+            keys = await (await js.key_value(AGENTS_BUCKET)).keys()
+        except Exception:
+            return False
+        return len(keys) >= len(POOLS)
+
+    await until("the fleet's heartbeats", fleet_up)
+
+    # The CLI's share: 100 tasks and a job, from a JSON lines file.
+    lines = [*workload(500, 100, seed=2), fork_join(2, 20_000)]
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("".join(json.dumps(doc) + "\n" for doc in lines))
+    cli = procs.start("submit", "submit", str(batch), "--timeout", "90", stdout=subprocess.PIPE)
+
+    # The Python client's share: 400 tasks and two jobs.
+    client = await SubmitClient.connect(server.url, server.token)
+    mine = [*workload(0, 400, seed=1), fork_join(0, 10_000), fork_join(1, 10_100)]
+    for doc in mine:
+        await client.submit(doc)
+    results: list[TaskResult | JobResult] = []
+    stream = client.results(len(mine), timeout_s=60)
+    async for result in stream:
+        results.append(result)
+        if len(results) == 100:
+            primary.send_signal(signal.SIGKILL)  # mid-run: the standby must finish
+            primary.wait()
+            # Some ids again, finished and not: the same tasks, no second result.
+            for doc in mine[:10] + mine[300:305]:
+                await client.submit(doc)
+        if len(results) == len(mine):
+            break
+    assert await holder() == "standby"
+    ids = [(r.kind, r.task_id if isinstance(r, TaskResult) else r.job_id) for r in results]
+    assert len(ids) == len(set(ids)) == len(mine)
+    assert {i for k, i in ids if k == "task"} == set(range(400))
+    assert {i for k, i in ids if k == "job"} == {0, 1}
+    assert all(r.outcome == "completed" for r in results)
+    jobs = [r for r in results if isinstance(r, JobResult)]
+    assert all(len(j.nodes) == 4 for j in jobs)
+    # A job's last node started after its first ended (the DAG's order held).
+    for j in jobs:
+        by_node = {n["node"]: n for n in j.nodes}
+        assert by_node[3]["start_s"] >= max(by_node[1]["end_s"], by_node[2]["end_s"])
+    await client.close()
+
+    out, _ = cli.communicate(timeout=90)
+    assert cli.returncode == 0, procs.log("submit")
+    printed = [json.loads(line) for line in out.decode().splitlines()]
+    keys = [(d["kind"], d.get("task_id", d.get("job_id"))) for d in printed]
+    assert len(keys) == len(set(keys)) == 101
+    assert all(d["outcome"] == "completed" for d in printed)
+
+    total = 400 + 100 + 3 * 4
+
+    async def books_complete() -> dict[str, Any] | None:
+        status = await kv(LEASE_BUCKET, "status")
+        done = status is not None and status["primary"] == "standby"
+        return status if done and status["completed"] == total else None
+
+    status = await until("the standby's books", books_complete)
+    assert status["submitted"] == total and status["failed"] == 0
+
+    standby.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(standby.wait, 40) == 0, procs.log("standby")
+    assert "standby: stopped" in procs.log("standby")
+    lease = await kv(LEASE_BUCKET, "primary")
+    assert lease is not None and lease["holder"] == "standby" and lease["expires"] == 0.0
+    await nc.close()
+
+    check_segments(tmp_path, total)
+
+
+async def _eq(read: Any, expected: str) -> bool:
+    return bool(await read() == expected)
+
+
+def check_segments(tmp_path: Path, total: int) -> None:
+    """Every arrival in exactly one segment; the busiest segment replays in the simulator."""
+    root = tmp_path / "records"
+    segments = sorted(p for p in root.iterdir() if p.name.startswith("segment-"))
+    assert len(segments) >= 2
+    submitted, arrivals = 0, []
+    for segment in segments:
+        summary = json.loads((segment / "summary.json").read_text())
+        submitted += summary["tasks"]["submitted"]
+        tasks = pd.read_parquet(segment / "tasks.parquet")
+        arrivals += sorted(set(tasks.loc[tasks["job_id"] < 0, "task_id"]))  # rows per attempt
+    assert submitted == total
+    assert sorted(arrivals) == list(range(400)) + list(range(500, 600))
+    busiest = max(segments, key=lambda p: len(pd.read_parquet(p / "trace.parquet")))
+    rows = len(pd.read_parquet(busiest / "trace.parquet"))
+    out = tmp_path / "replay"
+    replay = subprocess.run(
+        [sys.executable, "-m", "sim", "replay", str(busiest), "--out", str(out), "--no-report"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    replayed = json.loads((out / "summary.json").read_text())
+    assert replayed["tasks"]["submitted"] >= rows > 0
