@@ -40,6 +40,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ LOOKBACK_S = 120.0
 #: Wall seconds after a window's end before it is written: the results of work that ended
 #: just before it are still on their way.
 SETTLE_S = 2.0
+#: Age after which a temporary segment directory is a dead writer's leftover (a window is
+#: written in seconds; ten minutes leaves a slow one alone).
+STALE_TMP_S = 600.0
 TIME_FIELDS = ("arrival_s", "dispatch_s", "assign_s", "start_s", "end_s", "time_s")
 #: Agent id -> (zone, category): the fleet present at a window's edge.
 Roster = dict[str, tuple[str, str]]
@@ -196,7 +200,11 @@ def window_docs(
 
 
 def window_scenario(
-    scenario: Scenario, window: Window, submits: list[dict[str, Any]], roster: Roster
+    scenario: Scenario,
+    window: Window,
+    submits: list[dict[str, Any]],
+    roster: Roster,
+    trace: Path = Path("trace.parquet"),
 ) -> Scenario:
     """The scenario a window replays as: its length, its arrivals as a trace, its DAG rate,
     its fleet (the roster at its start, when it had one)."""
@@ -213,7 +221,7 @@ def window_scenario(
     jobs = sum(1 for d in submits if d["kind"] == "job")
     workload = scenario.workload
     arrivals = workload.arrivals.model_copy(
-        update={"process": "trace", "trace": Path("trace.parquet"), "bursts": []}
+        update={"process": "trace", "trace": trace, "bursts": []}
     )
     dags = workload.dags.model_copy(update={"rate_per_min": jobs / (length / 60.0)})
     workload = workload.model_copy(update={"arrivals": arrivals, "dags": dags})
@@ -253,7 +261,13 @@ def write_segment(
     from sim.scenario.load import scenario_yaml
 
     submits, results, events, metric_rows = docs
-    replayable = window_scenario(scenario, window, submits, roster)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / name
+    # An absolute trace path: ``orchestra calibrate`` writes an overlay of the scenario in
+    # its own directory, where a relative one would no longer resolve.
+    replayable = window_scenario(
+        scenario, window, submits, roster, (final / "trace.parquet").resolve()
+    )
     length = window.end_s - window.start_s
     # The fleet is the one that heartbeats (the roster and the joins), not the nominal one.
     fleet = dataclasses.replace(world, specialists=())
@@ -289,8 +303,6 @@ def write_segment(
         wall_s=0.0,
         sim_events=0,
     )
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / name
     temporary = root / f".{name}.{secrets.token_hex(3)}.tmp"
     try:
         write_outputs(Outcome(summary, [result]), temporary, report=False)
@@ -303,6 +315,18 @@ def write_segment(
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return final
+
+
+def sweep_stale(root: Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
+    """Remove temporary segment directories a killed writer left (never a fresh one)."""
+    removed = []
+    if root.is_dir():
+        for path in root.glob(".segment-*.tmp"):
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > older_than_s:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+    return removed
 
 
 class SegmentWriter:
@@ -341,6 +365,7 @@ class SegmentWriter:
         short there: a drained service's final, partial window)."""
         now = self.clock.now() - SETTLE_S * self.clock.scale
         limit = now if until_s is None else until_s
+        await asyncio.to_thread(sweep_stale, self.root)
         through = await self._through()
         out: list[Path] = []
         while True:

@@ -272,3 +272,12 @@ def check_segments(tmp_path: Path, total: int) -> None:
     assert replay.returncode == 0, replay.stderr
     replayed = json.loads((out / "summary.json").read_text())
     assert replayed["tasks"]["submitted"] >= rows > 0
+    calibrate = subprocess.run(
+        [sys.executable, "-m", "sim", "calibrate", str(busiest), "--out", str(tmp_path / "cal")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert calibrate.returncode == 0, calibrate.stderr
+    assert (tmp_path / "cal" / "calibrated.yaml").exists()
