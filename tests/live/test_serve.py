@@ -4,11 +4,15 @@ Scenario: a primary and a standby ``orchestra live serve`` run against one
 broker; four agent processes, started here (not by the service), join on
 ``--nats``. 500 tasks and three DAG jobs come in through the Python client
 and through ``orchestra live submit``; mid-run the primary is killed with
--9 and the standby takes the lease and finishes the work; some ids are
-submitted again. Every task and job gets exactly one result, all
-completed. Then SIGTERM drains the standby (exit 0, lease handed back), and
-the records it wrote — segments of a few seconds — hold every arrival once
-and replay in the simulator.
+-9 and the standby takes the lease, and a spare ``serve`` starts as the new
+standby; some ids are submitted again. Later the standby (now primary) gets
+SIGTERM with work in hand: it drains — finishes what it holds, exits 0,
+hands the lease back — and the spare takes over; ten tasks submitted as the
+drain begins are run once, by whichever of the two booked them (a draining
+primary books no new submission: they wait in the stream for the spare). Every task and job gets
+exactly one result, all completed, spread over the four agents. The spare
+drains last; the records the three wrote — segments of a few seconds — hold
+every arrival once, and the busiest replays and calibrates in the simulator.
 """
 
 from __future__ import annotations
@@ -190,23 +194,41 @@ async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> 
     for doc in mine:
         await client.submit(doc)
     results: list[TaskResult | JobResult] = []
-    stream = client.results(len(mine), timeout_s=60)
-    async for result in stream:
+    late = workload(450, 10, seed=3)  # submitted while the standby drains
+    spare = None
+    standby_log = ""
+    async for result in client.results(len(mine) + len(late), timeout_s=60):
         results.append(result)
         if len(results) == 100:
             primary.send_signal(signal.SIGKILL)  # mid-run: the standby must finish
             primary.wait()
+            assert await until("the standby's lease", lambda: _eq(holder, "standby"))
+            spare = procs.serve("spare")  # the next standby (after the takeover: no race)
             # Some ids again, finished and not: the same tasks, no second result.
             for doc in mine[:10] + mine[300:305]:
                 await client.submit(doc)
-        if len(results) == len(mine):
+        if len(results) == 250:
+            assert await holder() == "standby"
+            standby.send_signal(signal.SIGTERM)  # with work in hand: a drain
+            await asyncio.sleep(0.3)
+            for doc in late:
+                await client.submit(doc)
+        if len(results) == len(mine) + len(late):
             break
-    assert await holder() == "standby"
+    assert spare is not None
+    assert await asyncio.to_thread(standby.wait, 40) == 0, procs.log("standby")
+    standby_log = procs.log("standby")
+    assert "standby: draining" in standby_log and "standby: stopped" in standby_log
+    assert await until("the spare's lease", lambda: _eq(holder, "spare"), 10.0)
+    mine += late
     ids = [(r.kind, r.task_id if isinstance(r, TaskResult) else r.job_id) for r in results]
     assert len(ids) == len(set(ids)) == len(mine)
-    assert {i for k, i in ids if k == "task"} == set(range(400))
+    assert {i for k, i in ids if k == "task"} == set(range(400)) | set(range(450, 460))
     assert {i for k, i in ids if k == "job"} == {0, 1}
     assert all(r.outcome == "completed" for r in results)
+    # Balanced over the agents started here: each served its pool's share.
+    served = {r.reply["agent"] for r in results if isinstance(r, TaskResult)}
+    assert served == {f"ext-{z}-{c}" for z, c in POOLS}
     jobs = [r for r in results if isinstance(r, JobResult)]
     assert all(len(j.nodes) == 4 for j in jobs)
     # A job's last node started after its first ended (the DAG's order held).
@@ -222,21 +244,31 @@ async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> 
     assert len(keys) == len(set(keys)) == 101
     assert all(d["outcome"] == "completed" for d in printed)
 
-    total = 400 + 100 + 3 * 4
+    total = 400 + 10 + 100 + 3 * 4
 
     async def books_complete() -> dict[str, Any] | None:
         status = await kv(LEASE_BUCKET, "status")
-        done = status is not None and status["primary"] == "standby"
+        done = status is not None and status["primary"] == "spare"
         return status if done and status["completed"] == total else None
 
     status = await until("the standby's books", books_complete)
     assert status["submitted"] == total and status["failed"] == 0
 
-    standby.send_signal(signal.SIGTERM)
-    assert await asyncio.to_thread(standby.wait, 40) == 0, procs.log("standby")
-    assert "standby: stopped" in procs.log("standby")
+    view = subprocess.run(
+        [sys.executable, "-m", "sim", "live", "status", "--nats", server.url, "--once"],
+        env={**procs.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert view.returncode == 0, view.stderr
+    assert "spare" in view.stdout and all(f"ext-{z}-{c}" in view.stdout for z, c in POOLS)
+
+    spare.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(spare.wait, 40) == 0, procs.log("spare")
+    assert "spare: stopped" in procs.log("spare")
     lease = await kv(LEASE_BUCKET, "primary")
-    assert lease is not None and lease["holder"] == "standby" and lease["expires"] == 0.0
+    assert lease is not None and lease["holder"] == "spare" and lease["expires"] == 0.0
     await nc.close()
 
     check_segments(tmp_path, total)
@@ -258,7 +290,7 @@ def check_segments(tmp_path: Path, total: int) -> None:
         tasks = pd.read_parquet(segment / "tasks.parquet")
         arrivals += sorted(set(tasks.loc[tasks["job_id"] < 0, "task_id"]))  # rows per attempt
     assert submitted == total
-    assert sorted(arrivals) == list(range(400)) + list(range(500, 600))
+    assert sorted(arrivals) == [*range(400), *range(450, 460), *range(500, 600)]
     busiest = max(segments, key=lambda p: len(pd.read_parquet(p / "trace.parquet")))
     rows = len(pd.read_parquet(busiest / "trace.parquet"))
     out = tmp_path / "replay"
