@@ -37,8 +37,9 @@ from typing import Any, TypeGuard
 
 #: Largest id: JSON numbers are doubles in most clients; beyond 2**53 ids collide.
 MAX_ID = 2**53 - 1
-#: What zones and categories may be named (they become parts of subjects and file names).
-NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: What a zone or category name may be: what a scenario may name it (any text), bounded,
+#: with no control characters (subjects and file names are made of sanitised copies).
+NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 #: Most nodes one DAG job may have (a bound against a message that swamps the coordinator).
 MAX_NODES = 10_000
 REPLY_PREFIX = "orch.reply"
@@ -134,7 +135,7 @@ def _id(doc: dict[str, Any], key: str, where: str, taken: set[int] | None = None
 def _name(doc: dict[str, Any], key: str, where: str, allowed: frozenset[str] | None) -> None:
     value = doc.get(key)
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise InvalidMessage(f"{where}: expected a name of letters, digits, '_' or '-'")
+        raise InvalidMessage(f"{where}: expected a name (1 to 64 characters, no control characters)")
     if allowed is not None and value not in allowed:
         expected = ", ".join(sorted(allowed))
         raise InvalidMessage(f"{where}: unknown {value!r}; expected one of {expected}")

@@ -51,7 +51,8 @@ INVALID = [
     (task(task_id=-1), "task_id: expected an integer"),
     (task(task_id=True), "task_id: expected an integer"),
     (task(task_id=2**53), "task_id: expected an integer"),
-    (task(category="a b"), "category: expected a name"),
+    (task(category="a\nb"), "category: expected a name"),
+    (task(zone=""), "zone: expected a name"),
     (task(work_s=-1), "work_s: expected seconds"),
     (task(work_s="3"), "work_s: expected seconds"),
     (job(nodes=[]), "nodes: expected a list of 1"),
@@ -75,7 +76,7 @@ def test_the_documented_schema_and_the_check_agree() -> None:
     for doc in (task(), job(), task(task_id=2**53 - 1, work_s=0)):
         validate(doc)
         assert not list(validator.iter_errors(doc)), doc
-    for doc, _ in INVALID[:8]:
+    for doc, _ in INVALID[:9]:
         assert list(validator.iter_errors(doc)), doc
 
 
@@ -93,6 +94,7 @@ def test_each_task_gets_one_reply_even_across_a_takeover_and_a_resubmission() ->
         await fleet.submit(0)
         await fleet.broker.publish("orch.submit", task(task_id=0, arrival_s=1.0), "again")
         await fleet.broker.publish("orch.submit", {"kind": "task", "task_id": 9}, "bad")
+        await fleet.broker.publish("orch.submit", task(task_id=8, zone="Z"), "unknown zone")
         await first.pump()
         assert await fleet.take("a1") == [(0, 1)]
         for kind in ("start", "end"):
@@ -102,14 +104,15 @@ def test_each_task_gets_one_reply_even_across_a_takeover_and_a_resubmission() ->
         await second.take_over()
         replies = await fleet.broker.read_all(REPLIES, "orch.reply.>")
         by_task = sorted((r["task_id"], r["outcome"]) for r in replies)
-        assert by_task == [(0, "completed"), (9, "rejected")]
+        assert by_task == [(0, "completed"), (8, "rejected"), (9, "rejected")]
         assert first.counters.submitted == 1 and second.counters.completed == 1
         rejected = [
             e
             for e in await fleet.broker.read_all(EVENTS, "orch.event")
             if e["kind"] == "submission_rejected"
         ]
-        assert len(rejected) == 2 and "category: expected a name" in rejected[0]["detail"]
+        assert len(rejected) == 4 and "category: expected a name" in rejected[0]["detail"]
+        assert "zone: unknown 'Z'; expected one of A, B" in rejected[1]["detail"]
 
     asyncio.run(body(Fleet()))
 
@@ -282,3 +285,41 @@ def test_windows_partition_the_arrivals_and_carry_the_fleet() -> None:
         "b": ("B", "C"),
     }
     assert roster_after({"z": ("A", "C")}, events) == {"z": ("A", "C")}
+
+
+def test_the_commands_refuse_bad_input_in_one_line_before_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.cli import main
+
+    for name in ("TOKEN", "USER", "PASSWORD", "CREDS", "NKEY", "CA"):
+        monkeypatch.delenv(f"ORCHESTRA_NATS_{name}", raising=False)
+    small = str(HERE / "small.yaml")
+    remote = ["--nats", "nats://broker.example:4222"]
+    work = tmp_path / "work.jsonl"
+    work.write_text(json.dumps(task()) + "\n" + '{"kind": "task", "task_id": 2}\n')
+    cases = [
+        (["live", "serve", small, *remote], "no credentials"),
+        (["live", "agent", "--zone", "A", "--category", "CodeGen", *remote], "no credentials"),
+        (["live", "status", "--nats", "http://x"], "expected a nats:// or tls:// URL"),
+        (
+            ["live", "serve", small, "--nats", "nats://127.0.0.1:1", "--provisioner", "command"],
+            "--start-command: expected a template",
+        ),
+        (
+            ["live", "serve", small, "--nats", "nats://127.0.0.1:1", "--segment", "soon"],
+            "--segment:",
+        ),
+        (
+            ["live", "submit", str(work), "--nats", "nats://127.0.0.1:1"],
+            f"{work}:2: category: expected a name",
+        ),
+        (
+            ["live", "submit", str(tmp_path / "none.jsonl"), "--nats", "nats://127.0.0.1:1"],
+            "none.jsonl: file not found",
+        ),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err, (argv, err)
