@@ -323,3 +323,66 @@ def test_the_commands_refuse_bad_input_in_one_line_before_connecting(
         assert main(argv) == 1, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err, (argv, err)
+
+
+class Retiring:
+    """A provisioner that hands drained agents back (as CommandProvisioner's stop template)."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, AgentSpec] = {}
+        self.retired: list[str] = []
+
+    def start(self, spec: AgentSpec) -> None:
+        raise AssertionError("a scale-down starts nothing")
+
+    def kill(self, agent_id: str) -> bool:
+        return False
+
+    def retire(self, agent_id: str) -> None:
+        self.retired.append(agent_id)
+
+    def running(self) -> list[str]:
+        return []
+
+    def reap(self) -> list[str]:
+        return []
+
+    def stop_all(self) -> None:
+        return None
+
+
+def test_a_drained_agent_that_has_left_is_handed_back_to_its_provisioner() -> None:
+    """Scale-down drains the idlest agents; once each has said offline, ``retire`` is called."""
+
+    async def body() -> None:
+        wall = [EPOCH]
+        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        scenario = load_scenario(HERE / "burst.yaml", ["scaling.min_agents=3"])
+        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+        provisioner = Retiring()
+        c = Coordinator("c1", scenario, config, provisioner, ("A",), ("Generic",), broker=broker)
+
+        async def beat(agent: str, status: str = "idle") -> None:
+            doc = {"agent": agent, "zone": "A", "category": "Generic", "status": status}
+            doc.update(in_flight=0, slots=1, speed=1.0, wall=wall[0])
+            await broker.kv_put(AGENTS_BUCKET, agent, json.dumps(doc).encode())
+
+        fleet = [f"g{n}" for n in range(8)]
+        for agent in fleet:
+            await beat(agent)
+        await c.take_over()
+        wall[0] = EPOCH + 60
+        for agent in fleet:
+            await beat(agent)
+        await c.evaluate(60.0)
+        drained = sorted(a for a, v in c.agents.items() if v.draining)
+        assert drained and [s for s, d in broker.notified if d == b"drain"]
+        assert provisioner.retired == []  # still finishing what it holds
+        wall[0] = EPOCH + 70
+        for agent in fleet:
+            await beat(agent, "offline" if agent in drained else "idle")
+        await c.check_health()
+        await c.evaluate(180.0)
+        assert sorted(provisioner.retired) == drained
+
+    asyncio.run(body())
