@@ -135,7 +135,9 @@ def _id(doc: dict[str, Any], key: str, where: str, taken: set[int] | None = None
 def _name(doc: dict[str, Any], key: str, where: str, allowed: frozenset[str] | None) -> None:
     value = doc.get(key)
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise InvalidMessage(f"{where}: expected a name (1 to 64 characters, no control characters)")
+        raise InvalidMessage(
+            f"{where}: expected a name (1 to 64 characters, no control characters)"
+        )
     if allowed is not None and value not in allowed:
         expected = ", ".join(sorted(allowed))
         raise InvalidMessage(f"{where}: unknown {value!r}; expected one of {expected}")

@@ -39,6 +39,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -91,6 +92,11 @@ ZONES_DOWN_KEY = "zones_down"
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").
 MAX_AGENTS_PER_ZONE = 100_000
+
+
+#: What a broker's (or TLS's) refusal says: asking again cannot help, so a first connection
+#: reports it instead of retrying for ever.
+REFUSALS = ("authorization violation", "authentication", "certificate verify failed")
 
 
 class LiveError(Exception):
@@ -273,8 +279,15 @@ async def connect(
     old server are gone: a long-waiting puller asks again).
     """
 
+    refused: list[Exception] = []
+
     async def quiet(exc: Exception) -> None:
-        return None  # reconnects are expected (broker restarts); errors surface on use
+        # Reconnects are expected (broker restarts); errors surface on use. But a broker
+        # that refuses the credentials would be asked again for ever: noted, and the first
+        # connection gives up on it (below) rather than hanging without a word.
+        text = str(exc).lower()
+        if any(word in text for word in REFUSALS) or isinstance(exc, ssl.SSLError):
+            refused.append(exc)
 
     from sim.live.credentials import Auth, CredentialError
 
@@ -287,8 +300,8 @@ async def connect(
         options["token"] = token
     if reconnected is not None:
         options["reconnected_cb"] = reconnected
-    try:
-        return await nats.connect(
+    attempt = asyncio.ensure_future(
+        nats.connect(
             url,
             name=name,
             max_reconnect_attempts=-1,
@@ -297,6 +310,20 @@ async def connect(
             error_cb=quiet,
             **options,
         )
+    )
+    try:
+        while not attempt.done():
+            await asyncio.wait({attempt}, timeout=0.1)
+            if refused and not attempt.done():
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+                raise LiveError(f"{url}: the broker refused us ({refused[-1]})")
+        return attempt.result()
+    except LiveError:
+        raise
+    except asyncio.CancelledError:
+        attempt.cancel()
+        raise
     except Exception as exc:  # nats raises several unrelated types for "cannot connect"
         raise LiveError(f"{url}: cannot connect to NATS ({type(exc).__name__}: {exc})") from None
 
