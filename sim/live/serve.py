@@ -131,19 +131,10 @@ class Service:
                 replies=True,
                 horizon_s=math.inf,
             )
-            coordinator = Coordinator(
-                self.name,
-                self.scenario,
-                config,
-                self.provisioner,
-                tuple(self.world.zones),
-                tuple(self.world.categories),
-            )
-            self.coordinator = coordinator
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
-            main = asyncio.create_task(coordinator.run(), name="coordinator")
+            main = self._replica(config)
             chores: list[asyncio.Task[None]] = [
                 asyncio.create_task(self._status(js, clock), name="status")
             ]
@@ -156,15 +147,20 @@ class Service:
                     clock,
                     options.records_dir,
                     options.segment_s,
-                    lambda: coordinator.is_primary,
+                    lambda: self.coordinator.is_primary,
                 )
                 chores.append(asyncio.create_task(writer.run(), name="records"))
             print(f"{self.name}: serving {self.scenario.name} on {options.url}", flush=True)
             stop = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if main.done():
+            while True:
+                await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.done():
+                    break
                 main.result()  # the coordinator failed: say so (a traceback was printed)
-                raise LiveError(f"{self.name}: the coordinator stopped")
+                # It lost the lease (another replica took it, or the broker stayed away):
+                # this process goes on as a standby, with books rebuilt when it leads again.
+                print(f"{self.name}: lost the lease; standing by again", flush=True)
+                main = self._replica(config)
             await self._drain(js, clock, main, chores, writer)
             return 0
         finally:
@@ -172,6 +168,18 @@ class Service:
                 self.provisioner.stop_all()  # local agents are this process's children
             with contextlib.suppress(Exception):
                 await nc.close()
+
+    def _replica(self, config: CoordinatorConfig) -> asyncio.Task[None]:
+        """A new coordinator replica (a standby until it takes the lease), running."""
+        self.coordinator = Coordinator(
+            self.name,
+            self.scenario,
+            config,
+            self.provisioner,
+            tuple(self.world.zones),
+            tuple(self.world.categories),
+        )
+        return asyncio.create_task(self.coordinator.run(), name="coordinator")
 
     async def _drain(
         self,
