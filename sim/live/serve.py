@@ -225,10 +225,15 @@ class Service:
         return [t.task_id for t in self.coordinator.tasks.values() if not t.done]
 
     async def _status(self, js: Any, clock: Clock) -> None:
-        """While primary: the status document ``orchestra live status`` shows, every second."""
+        """While primary: the status document ``orchestra live status`` shows, every second.
+
+        (Also where exited local agent processes are reaped: the service has no
+        other once-a-second chore.)
+        """
         lease = await js.key_value(LEASE_BUCKET)
         while True:
             await asyncio.sleep(self.options.status_s)
+            self.provisioner.reap()  # local agents that drained and exited: no zombies
             coordinator = self.coordinator
             if not coordinator.is_primary or coordinator.broker is None:
                 continue
