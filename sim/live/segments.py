@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import secrets
 import shutil
@@ -317,6 +318,12 @@ def write_segment(
     return final
 
 
+def next_edge(through: float, segment_s: float) -> float:
+    """The end of the window that starts at *through*: the next multiple of *segment_s*, so
+    a partial window (a drain's) does not shift every later one off the grid."""
+    return (math.floor(through / segment_s + 1e-9) + 1) * segment_s
+
+
 def sweep_stale(root: Path, older_than_s: float = STALE_TMP_S) -> list[Path]:
     """Remove temporary segment directories a killed writer left (never a fresh one)."""
     removed = []
@@ -369,7 +376,7 @@ class SegmentWriter:
         through = await self._through()
         out: list[Path] = []
         while True:
-            end = through + self.segment_s
+            end = next_edge(through, self.segment_s)
             if end > limit:
                 if until_s is None or limit - through <= 1e-6:
                     break
@@ -407,7 +414,7 @@ class SegmentWriter:
         """Until cancelled: at each window's end (plus the settling time), write what is due."""
         while True:
             through = await self._through()
-            due = through + self.segment_s
+            due = next_edge(through, self.segment_s)
             await asyncio.sleep(max(0.2, self.clock.until(due) + SETTLE_S))
             if not self.is_primary():
                 continue

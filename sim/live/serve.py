@@ -161,6 +161,7 @@ class Service:
                 # this process goes on as a standby, with books rebuilt when it leads again.
                 print(f"{self.name}: lost the lease; standing by again", flush=True)
                 main = self._replica(config)
+            stop.cancel()
             await self._drain(js, clock, main, chores, writer)
             return 0
         finally:
@@ -200,7 +201,10 @@ class Service:
                 await asyncio.sleep(0.1)
             left = len(self._open())
             if left:
-                print(f"{self.name}: {left} tasks still open after {self.options.drain_s:g} s")
+                print(
+                    f"{self.name}: {left} tasks still open after {self.options.drain_s:g} s",
+                    flush=True,
+                )
             self.drained_cleanly = left == 0
         for chore in chores:
             chore.cancel()

@@ -23,7 +23,7 @@ from sim.live.credentials import Auth, CredentialError, require
 from sim.live.memory_broker import MemoryBroker
 from sim.live.provisioner import AgentSpec
 from sim.live.remote_provisioner import CommandProvisioner, Recommender, render
-from sim.live.segments import Window, roster_after, window_docs
+from sim.live.segments import Window, next_edge, roster_after, window_docs
 from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import AGENTS_BUCKET, EVENTS, REPLIES
 from sim.scenario.load import load_scenario
@@ -386,3 +386,9 @@ def test_a_drained_agent_that_has_left_is_handed_back_to_its_provisioner() -> No
         assert sorted(provisioner.retired) == drained
 
     asyncio.run(body())
+
+
+def test_windows_stay_on_the_segment_grid_after_a_drain_s_partial_window() -> None:
+    assert next_edge(0.0, 3600.0) == 3600.0
+    assert next_edge(3600.0, 3600.0) == 7200.0
+    assert next_edge(4000.5, 3600.0) == 7200.0  # after a drain at 4000.5 s: back on the hour
