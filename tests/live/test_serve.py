@@ -74,7 +74,7 @@ class Processes:
             "--segment",
             "6s",
             "--lease",
-            "1",
+            "3",  # a takeover's catch-up on two busy cores may hold the loop past 1 s
             "--drain",
             "30",
             *settings,
