@@ -52,6 +52,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from sim.live.broker import decode, encode
+from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.records import build_records
 from sim.live.task_message import InvalidMessage, Pools, validate
@@ -113,6 +114,7 @@ async def read_since(
             try:
                 batch = await sub.fetch(1024, timeout=1.0)
             except TimeoutError:
+                stop_if_cancelled()  # a cancel nats-py reported as a timeout
                 break
             for message in batch:
                 out.append(decode(message.data))
@@ -413,6 +415,7 @@ class SegmentWriter:
     async def run(self) -> None:
         """Until cancelled: at each window's end (plus the settling time), write what is due."""
         while True:
+            stop_if_cancelled()
             through = await self._through()
             due = next_edge(through, self.segment_s)
             await asyncio.sleep(max(0.2, self.clock.until(due) + SETTLE_S))
@@ -423,6 +426,7 @@ class SegmentWriter:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a broker hiccup: the window is written next time
+                stop_if_cancelled()  # (nats-py may turn a cancel into its own error)
                 print(
                     f"records: window from {through:g} s: {type(exc).__name__}: {exc}", flush=True
                 )

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.live.broker import decode, encode
+from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.coordinator.leadership import Lease
@@ -206,16 +207,13 @@ class Service:
                     flush=True,
                 )
             self.drained_cleanly = left == 0
-        for chore in chores:
-            chore.cancel()
-        await asyncio.gather(*chores, return_exceptions=True)
+        await _stop(chores, "chores")
         if was_primary and writer is not None and coordinator.is_primary:
             with contextlib.suppress(Exception):
                 for path in await writer.write_due(until_s=clock.now()):
                     print(f"{self.name}: records {path}", flush=True)
         revision = coordinator.lease.revision
-        main.cancel()
-        await asyncio.gather(main, return_exceptions=True)
+        await _stop([main], "coordinator")
         if was_primary and revision is not None:
             # The coordinator's connection is closed: hand the lease back on this one.
             broker = NatsBroker(self.nc)
@@ -236,6 +234,7 @@ class Service:
         """
         lease = await js.key_value(LEASE_BUCKET)
         while True:
+            stop_if_cancelled()  # a cancel the broker client swallowed below still stops it
             await asyncio.sleep(self.options.status_s)
             self.provisioner.reap()  # local agents that drained and exited: no zombies
             coordinator = self.coordinator
@@ -243,6 +242,19 @@ class Service:
                 continue
             with contextlib.suppress(Exception):
                 await lease.put(STATUS_KEY, encode(status_document(coordinator, clock)))
+
+
+async def _stop(tasks: list[asyncio.Task[None]], what: str, timeout_s: float = 10.0) -> None:
+    """Cancel *tasks* and wait for them — boundedly: a drain never hangs on one of them.
+
+    (A cancel that a library swallowed would otherwise keep a loop going, and the
+    drain waiting for it, for ever; the process exits all the same.)
+    """
+    for task in tasks:
+        task.cancel()
+    _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+    if stuck:
+        print(f"serve: {what} did not stop within {timeout_s:g} s; left behind", flush=True)
 
 
 def status_document(coordinator: Coordinator, clock: Clock) -> dict[str, Any]:

@@ -7,7 +7,8 @@ and through ``orchestra live submit``; mid-run the primary is killed with
 -9 and the standby takes the lease, and a spare ``serve`` starts as the new
 standby; some ids are submitted again. Later the standby (now primary) gets
 SIGTERM with work in hand: it drains — finishes what it holds, exits 0,
-hands the lease back — and the spare takes over; ten tasks submitted as the
+hands the lease back — and the spare takes over; one agent process is killed -9 on the way and is
+detected like a provisioned one; ten tasks submitted as the
 drain begins are run once, by whichever of the two booked them (a draining
 primary books no new submission: they wait in the stream for the spare). Every task and job gets
 exactly one result, all completed, spread over the four agents. The spare
@@ -33,7 +34,14 @@ from conftest import HERE
 
 from sim.live.broker import decode
 from sim.live.client import JobResult, SubmitClient, TaskResult
-from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, EmbeddedServer, connect
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    EVENTS,
+    LEASE_BUCKET,
+    EmbeddedServer,
+    connect,
+    read_all,
+)
 
 ROOT = HERE.parents[1]
 SETTINGS = ("health.interval=1s", "health.timeout=0.5s", "metrics.interval=5s")
@@ -155,8 +163,9 @@ async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> 
     primary = procs.serve("primary")
     assert await until("the primary's lease", lambda: _eq(holder, "primary"))
     standby = procs.serve("standby")
+    agents = {}
     for zone, category in POOLS:
-        procs.start(
+        agents[zone, category] = procs.start(
             f"agent-{zone}-{category}",
             "agent",
             "--zone",
@@ -207,6 +216,10 @@ async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> 
             # Some ids again, finished and not: the same tasks, no second result.
             for doc in mine[:10] + mine[300:305]:
                 await client.submit(doc)
+        if len(results) == 170:
+            # An agent started here dies: detected and its tasks placed anew, as a provisioned
+            # one's would be (its pool is left empty: its queue goes to the other zone).
+            agents["B", "Review"].send_signal(signal.SIGKILL)
         if len(results) == 250:
             assert await holder() == "standby"
             standby.send_signal(signal.SIGTERM)  # with work in hand: a drain
@@ -254,6 +267,10 @@ async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> 
     status = await until("the standby's books", books_complete)
     assert status["submitted"] == total and status["failed"] == 0
 
+    events = await read_all(js, EVENTS, "orch.event")
+    detected = [e["subject"] for e in events if e["kind"] == "agent_detected"]
+    assert detected == ["ext-B-Review"], detected
+
     view = subprocess.run(
         [sys.executable, "-m", "sim", "live", "status", "--nats", server.url, "--once"],
         env={**procs.env, "COLUMNS": "200"},
@@ -262,7 +279,9 @@ async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> 
         timeout=60,
     )
     assert view.returncode == 0, view.stderr
-    assert "spare" in view.stdout and all(f"ext-{z}-{c}" in view.stdout for z, c in POOLS)
+    assert "spare" in view.stdout and all(
+        f"ext-{z}-{c}" in view.stdout for z, c in POOLS if (z, c) != ("B", "Review")
+    )
 
     spare.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(spare.wait, 40) == 0, procs.log("spare")
