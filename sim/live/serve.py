@@ -42,7 +42,14 @@ from sim.live.nats_broker import NatsBroker
 from sim.live.provisioner import LocalProcessProvisioner, Provisioner
 from sim.live.remote_provisioner import CommandProvisioner, Recommender
 from sim.live.segments import SegmentWriter
-from sim.live.transport import LEASE_BUCKET, Layout, LiveError, connect, ensure_layout
+from sim.live.transport import (
+    LEASE_BUCKET,
+    Layout,
+    LiveError,
+    connect,
+    ensure_layout,
+    ensure_replies_stream,
+)
 from sim.scenario.schema import Scenario
 from sim.world.streams import Streams
 from sim.world.topology import build_world
@@ -120,6 +127,7 @@ class Service:
                 heartbeat_ttl_s=options.heartbeat_ttl_s,
             )
             await ensure_layout(js, layout)
+            await ensure_replies_stream(js)
             clock = Clock(await service_epoch(js), 1.0)
             config = CoordinatorConfig(
                 options.url,

@@ -350,7 +350,6 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
         (METRICS, ["orch.metric"], RetentionPolicy.LIMITS),
     ):
         await _ensure_stream(js, name, subjects, retention)
-    await _ensure_stream(js, REPLIES, ["orch.reply.>"], RetentionPolicy.LIMITS, per_subject=1)
     for zone in layout.zones:
         await ensure_zone_stream(js, zone)
     for bucket, ttl in ((AGENTS_BUCKET, layout.heartbeat_ttl_s), (LEASE_BUCKET, None)):
@@ -383,6 +382,15 @@ async def _ensure_stream(
         await js.stream_info(name)
     except NotFoundError:
         await js.add_stream(config)
+
+
+async def ensure_replies_stream(js: JetStreamContext) -> None:
+    """``ORCH_REPLIES`` (idempotent): a service's replies to its clients (``live serve`` only).
+
+    Not part of ``ensure_layout``: a live run has no client to answer, so its broker
+    carries no stream it does not use.
+    """
+    await _ensure_stream(js, REPLIES, ["orch.reply.>"], RetentionPolicy.LIMITS, per_subject=1)
 
 
 async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
