@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli_support import UserError, fmt
+
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     calibrate = sub.add_parser(
@@ -40,7 +42,6 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
         report,
         write_overlay,
     )
-    from sim.cli_support import UserError
     from sim.metrics.store import write_json
     from sim.replay import ReplayError, chaos_from_events, replay_scenario
     from sim.runner import run, write_outputs
@@ -83,7 +84,6 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
 
 def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: Any) -> None:
     """Live against the simulation before and after calibration, as one comparison report."""
-    from sim.cli_support import UserError
     from sim.report.compare import ComparedRun, RunDirError, load_run_dir, write_comparison_report
 
     try:
@@ -101,8 +101,6 @@ def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     import json
-
-    from sim.cli_support import fmt
 
     table, out = calibrate(args.live_dir, args.out)
     if args.json:

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sim.cli_support import duration_option
+from sim.cli_support import UserError, duration_option
 
 #: ``orchestra plan`` exit status when some phase has no fleet within max_agents.
 EXIT_NO_FLEET = 3
@@ -102,7 +102,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from sim.analysis.planner import PlanOptions, growth_scenarios, plan_growth
     from sim.analysis.replicas import Replicas
     from sim.analysis.targets import SloTarget, parse_slo
-    from sim.cli_support import UserError
 
     if args.max_replications < 2:
         raise UserError(f"--max-replications: expected at least 2, got {args.max_replications}")
@@ -163,7 +162,6 @@ def _plan_thresholds(
     from sim.analysis.replicas import Replicas
     from sim.analysis.targets import SloTarget
     from sim.analysis.tune import TuneError
-    from sim.cli_support import UserError
     from sim.metrics.store import write_json
 
     if args.threshold_trials < 1:
@@ -233,7 +231,6 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from sim.analysis.replicas import Replicas
     from sim.analysis.tune import TuneError, parse_params, run_study
     from sim.analysis.tune_output import print_front, write_tuning
-    from sim.cli_support import UserError
     from sim.scenario.load import load_scenario
 
     for flag, value, least in (

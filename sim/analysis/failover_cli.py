@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli_support import UserError
+
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sim.analysis.failover_modes import MODES
@@ -48,7 +50,6 @@ def _cmd_failover(args: argparse.Namespace) -> int:
     from sim.analysis.failover_check import pin_document, write_pin
     from sim.analysis.failover_matrix import run_matrix
     from sim.analysis.failover_modes import parse_modes
-    from sim.cli_support import UserError
     from sim.metrics.store import write_json, write_parquet
     from sim.scenario.load import load_scenario
 

@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sim.cli_support import UserError
+
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sweep = sub.add_parser(
@@ -112,7 +114,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         parse_range,
         sweep,
     )
-    from sim.cli_support import UserError
 
     if args.replications < 1:
         raise UserError(f"--replications: expected at least 1, got {args.replications}")
@@ -202,7 +203,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _write_sweep_report(frame: Any, path: Path, name: str, args: argparse.Namespace) -> None:
     """Heat-map, Pareto front and points table of the sweep (sim.report.compare.sweep)."""
-    from sim.cli_support import UserError
     from sim.report.compare.sweep import SweepReportError, write_sweep_report
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +216,6 @@ def _write_sweep_report(frame: Any, path: Path, name: str, args: argparse.Namesp
 
 def _connect(address: str) -> Any:
     from sim.analysis.executors import DaskExecutor
-    from sim.cli_support import UserError
 
     try:
         return DaskExecutor.connect(address, timeout=15.0)
@@ -262,7 +261,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _check_baselines(args: argparse.Namespace, targets: list[str]) -> int:
     from sim.analysis.regress import resolve, run_check, write_baselines, write_junit
-    from sim.cli_support import UserError
 
     if args.replications is not None and args.replications < 2:
         raise UserError(f"--replications: expected at least 2, got {args.replications}")

@@ -1,4 +1,5 @@
-"""``orchestra live run``, ``orchestra live agent`` and ``orchestra compare``."""
+"""``orchestra live run``, ``orchestra live agent`` and ``orchestra compare`` (the service's
+commands are in sim.live.serve_cli)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from sim.cli_support import UserError, duration_option, fmt, print_summary
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,10 +53,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     run.set_defaults(handler=_cmd_live_run)
 
     from sim.live.agent import add_agent_arguments
+    from sim.live.serve_cli import add_service_commands, credential_arguments
 
     agent = live_sub.add_parser("agent", help="one agent process (heartbeats, pulls, runs)")
     add_agent_arguments(agent)
+    credential_arguments(agent)
     agent.set_defaults(handler=_cmd_agent)
+    add_service_commands(live_sub)
 
     compare = sub.add_parser("compare", help="two run directories side by side (sim or live)")
     compare.add_argument("first", type=Path)
@@ -71,10 +77,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    from sim.cli_support import UserError
     from sim.live.agent import agent_main
+    from sim.live.serve_cli import check_credentials
     from sim.live.transport import LiveError
 
+    check_credentials(args)  # from the environment, as the agent reads them
     try:
         return agent_main(args)
     except (ValueError, ImportError, LiveError) as exc:
@@ -82,7 +89,6 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_live_run(args: argparse.Namespace) -> int:
-    from sim.cli_support import UserError, duration_option, print_summary
     from sim.live.runtime import LiveOptions, live_run, scaled_scenario
     from sim.live.transport import LiveError, env_token
     from sim.metrics.store import atomic_write_text, write_parquet
@@ -148,8 +154,6 @@ def comparison(first: Path, second: Path) -> dict[str, Any]:
     """Figures, agents over time and scaling decisions of two run directories."""
     import pandas as pd
 
-    from sim.cli_support import UserError
-
     out: dict[str, Any] = {"runs": [str(first), str(second)], "figures": {}, "scaling": []}
     summaries, events, metrics = [], [], []
     for directory in (first, second):
@@ -196,8 +200,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from sim.cli_support import fmt
-
     result = comparison(args.first, args.second)
     if args.report is not None:
         _write_report(args.first, args.second, args.report)
@@ -236,7 +238,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _write_report(first: Path, second: Path, target: Path) -> None:
     """The two runs in one comparison report (the first is the reference)."""
-    from sim.cli_support import UserError
     from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
 
     path = second / "comparison.html" if target == Path() else target

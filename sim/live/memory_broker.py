@@ -45,6 +45,7 @@ from sim.live.transport import (
     EVENTS,
     LEASE_BUCKET,
     METRICS,
+    REPLIES,
     RESULTS,
     SUBMIT,
     tasks_stream,
@@ -165,6 +166,7 @@ class MemoryBroker:
             (DISPATCH, "orch.dispatch"),
             (EVENTS, "orch.event"),
             (METRICS, "orch.metric"),
+            (REPLIES, "orch.reply.>"),
         ):
             broker.add_stream(name, [subject])
         for zone in zones:

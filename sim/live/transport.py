@@ -45,6 +45,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -86,6 +87,9 @@ TASKS_PREFIX = "ORCH_TASKS_"
 #: overlap every zone's subjects, so a broker that still has it is migrated.
 LEGACY_TASKS = "ORCH_TASKS"
 METRICS = "ORCH_METRICS"
+#: Each task's outcome for the client that submitted it (``orch.reply.>``; the last reply
+#: per subject is kept, so a resubmitted finished task is answered from here).
+REPLIES = "ORCH_REPLIES"
 AGENTS_BUCKET, LEASE_BUCKET = "orch_agents", "orch_lease"
 BROADCAST = "orch.broadcast"
 #: Key of ``orch_lease`` listing the zones that are dark (chaos ``zone_outage``): what a
@@ -96,6 +100,11 @@ ZONES_DOWN_KEY = "zones_down"
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").
 MAX_AGENTS_PER_ZONE = 100_000
+
+
+#: What a broker's (or TLS's) refusal says: asking again cannot help, so a first connection
+#: reports it instead of retrying for ever.
+REFUSALS = ("authorization violation", "authentication", "certificate verify failed")
 
 
 class LiveError(Exception):
@@ -278,16 +287,30 @@ async def connect(
     old server are gone: a long-waiting puller asks again).
     """
 
-    async def quiet(exc: Exception) -> None:
-        return None  # reconnects are expected (broker restarts); errors surface on use
+    refused: list[Exception] = []
 
-    options: dict[str, Any] = {}
+    async def quiet(exc: Exception) -> None:
+        # Reconnects are expected (broker restarts); errors surface on use. But a broker
+        # that refuses the credentials would be asked again for ever: noted, and the first
+        # connection gives up on it (below) rather than hanging without a word.
+        text = str(exc).lower()
+        if any(word in text for word in REFUSALS) or isinstance(exc, ssl.SSLError):
+            refused.append(exc)
+
+    from sim.live.credentials import Auth, CredentialError
+
+    try:
+        # The environment's credentials (sim.live.credentials); *token*, when given, wins.
+        options: dict[str, Any] = Auth.from_env().connect_options(url)
+    except CredentialError as exc:
+        raise LiveError(str(exc)) from None
+    if token:
+        options["token"] = token
     if reconnected is not None:
         options["reconnected_cb"] = reconnected
-    try:
-        return await nats.connect(
+    attempt = asyncio.ensure_future(
+        nats.connect(
             url,
-            token=token or None,
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
@@ -295,6 +318,20 @@ async def connect(
             error_cb=quiet,
             **options,
         )
+    )
+    try:
+        while not attempt.done():
+            await asyncio.wait({attempt}, timeout=0.1)
+            if refused and not attempt.done():
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+                raise LiveError(f"{url}: the broker refused us ({refused[-1]})")
+        return attempt.result()
+    except LiveError:
+        raise
+    except asyncio.CancelledError:
+        attempt.cancel()
+        raise
     except Exception as exc:  # nats raises several unrelated types for "cannot connect"
         raise LiveError(f"{url}: cannot connect to NATS ({type(exc).__name__}: {exc})") from None
 
@@ -339,6 +376,7 @@ async def _ensure_stream(
     subjects: list[str],
     retention: RetentionPolicy,
     max_consumers: int | None = None,
+    per_subject: int | None = None,
 ) -> None:
     config = StreamConfig(
         name=name,
@@ -347,11 +385,21 @@ async def _ensure_stream(
         storage=StorageType.FILE,
         duplicate_window=DEDUPE_WINDOW_S,
         max_consumers=max_consumers,
+        max_msgs_per_subject=per_subject if per_subject is not None else -1,
     )
     try:
         await js.stream_info(name)
     except NotFoundError:
         await js.add_stream(config)
+
+
+async def ensure_replies_stream(js: JetStreamContext) -> None:
+    """``ORCH_REPLIES`` (idempotent): a service's replies to its clients (``live serve`` only).
+
+    Not part of ``ensure_layout``: a live run has no client to answer, so its broker
+    carries no stream it does not use.
+    """
+    await _ensure_stream(js, REPLIES, ["orch.reply.>"], RetentionPolicy.LIMITS, per_subject=1)
 
 
 async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:

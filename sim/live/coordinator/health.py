@@ -43,6 +43,10 @@ FRESH_INTERVALS = 0.75
 #: A round that woke later than this many intervals abstains: the heartbeat period is half
 #: an interval, so later than 3/4 - 1/2 a fresh agent's beat may already look stale.
 LATE_INTERVALS = FRESH_INTERVALS - 0.5
+#: A registry key whose last beat is this many intervals old is a dead agent's, not yet
+#: expired: a coordinator that has not seen the agent before does not join it (a takeover
+#: would otherwise hand it work, then declare it dead a second time).
+STALE_JOIN_INTERVALS = 3.0
 
 
 class Verdicts:
@@ -131,6 +135,8 @@ class HealthCheck:
             if view is None:
                 if doc["status"] == "offline":
                     continue  # an agent that left before this coordinator saw it
+                if asked - beat_wall > STALE_JOIN_INTERVALS * self.interval_wall:
+                    continue  # died before this coordinator saw it (see STALE_JOIN_INTERVALS)
                 view = AgentView(key, doc["zone"], doc["category"])
                 view.slots = int(doc.get("slots", 1))
                 view.speed = float(doc.get("speed", 1.0))

@@ -26,6 +26,7 @@ from sim.live.broker import Broker
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.task import LiveTask
+from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, largest_input, plan_dag
@@ -49,6 +50,8 @@ class Intake:
         event: EventLog,
         breakers: BreakerBoard | None,
         collector: MetricsCollector,
+        *,
+        replies: bool = False,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event, self.breakers = broker, time, event, breakers
@@ -56,6 +59,16 @@ class Intake:
         self.collector = collector
         self.queue_limit = scenario.topology.specialist.queue_limit
         self.zones = {z.name for z in scenario.topology.zones}
+        #: What a submission may name: anybody may publish one, so each is checked.
+        self.pools = Pools(frozenset(self.zones), frozenset(scenario.topology.categories))
+        #: Publish each task's outcome on its reply subject (a service; a live run has no
+        #: client waiting, and skips the write).
+        self.replies = replies
+        #: False once a service drains: new submissions stay in ORCH_SUBMIT for the next
+        #: primary (which reads the stream from its first message), none is booked here.
+        self.accepting = True
+        #: End reports read by a catch-up before their submission (for the reply).
+        self._early_ends: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -240,6 +253,13 @@ class Intake:
 
     async def on_submit(self, doc: dict[str, Any]) -> None:
         books = self.books
+        if not self.accepting:
+            return
+        try:
+            validate(doc, self.pools)
+        except InvalidMessage as exc:
+            await self._reject(doc, str(exc))
+            return
         if doc["kind"] == "task":
             task = LiveTask(
                 int(doc["task_id"]), doc["category"], doc["zone"], doc["arrival_s"], doc["work_s"]
@@ -249,7 +269,7 @@ class Intake:
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
             if task.task_id in books.pending_done:
-                self._finished_before(task)
+                await self._finished_before(task)
                 return
             await self.dispatch(task)
             return
@@ -290,10 +310,37 @@ class Intake:
             if not finished:
                 break
             for node in finished:
-                self._finished_before(books.tasks[job.tasks[node]])
+                await self._finished_before(books.tasks[job.tasks[node]])
                 ready = [r for r in ready if r != node] + progress.complete(node)
         for node in ready:
             await self.dispatch(books.tasks[job.tasks[node]])
+
+    async def _reject(self, doc: Any, error: str) -> None:
+        """An invalid submission: an event, and a reply if its id can be read."""
+        await self.event("submission_rejected", "", error=error)
+        answer = rejection(doc, error)
+        if answer is not None and self.replies:
+            subject, reply = answer
+            await self._post(Outgoing(subject, reply, f"r.{subject}"))
+
+    async def _reply(self, task: LiveTask, outcome: str, end: dict[str, Any] | None) -> None:
+        """The task's one outcome on its reply subject (deduplicated by its message id)."""
+        if not self.replies:
+            return
+        reply: dict[str, Any] = {
+            "kind": "task",
+            "task_id": task.task_id,
+            "job_id": task.job_id,
+            "node": task.node,
+            "outcome": outcome,
+            "arrival_s": task.arrival_s,
+        }
+        if end is not None:
+            for key in ("agent", "zone", "start_s", "end_s", "reason"):
+                if key in end:
+                    reply[key] = end[key]
+        subject = reply_subject("task", task.task_id)
+        await self._post(Outgoing(subject, reply, f"r.{subject}"))
 
     # ------------------------------------------------------------------ results
 
@@ -333,6 +380,8 @@ class Intake:
                 books.counters.duplicates += 1  # it ended twice: counted once
             else:
                 books.pending_done[task_id] = str(doc["outcome"])
+                if self.replies:
+                    self._early_ends[task_id] = doc
             books.recovered.pop(task_id, None)
             return
         await self._finished(task, doc)
@@ -344,13 +393,20 @@ class Intake:
             return None
         return largest[0], mean_transfer_s(self.scenario.network, largest[1])
 
-    def _finished_before(self, task: LiveTask) -> None:
-        """A task whose end the catch-up read first: done, counted once, not placed again."""
+    async def _finished_before(self, task: LiveTask) -> None:
+        """A task whose end the catch-up read first: done, counted once, not placed again.
+
+        Its reply goes out again: the primary that saw the end may have died
+        before replying, and the reply stream's message id (and the client's
+        books) make a second copy harmless.
+        """
         task.done = True
-        if self.books.pending_done[task.task_id] == "completed":
+        outcome = self.books.pending_done[task.task_id]
+        if outcome == "completed":
             self.books.counters.completed += 1
         else:
             self.books.counters.failed += 1
+        await self._reply(task, outcome, self._early_ends.pop(task.task_id, None))
 
     def _recover(self, task_id: int, agent_id: str, number: int) -> None:
         """A catch-up saw attempt *number* of the task on *agent_id*: the latest one wins."""
@@ -364,6 +420,7 @@ class Intake:
             books.counters.duplicates += 1  # a redelivered task that had finished: not again
             return
         task.done = True
+        await self._reply(task, str(doc["outcome"]), doc)
         zone = doc["zone"]
         latency = float(doc["end_s"]) - task.arrival_s
         wait = float(doc["start_s"]) - task.arrival_s

@@ -81,3 +81,20 @@ class Lease:
                 if self.wall() > deadline + 5 * self.lease_s:
                     raise LeaseLost(self.name) from None  # broker gone for long: let go
                 await asyncio.sleep(0.1)
+
+    async def release(self) -> bool:
+        """Hand the lease back at once (a drained primary): a standby need not wait it out.
+
+        Written as expired at the revision this replica holds, so it never
+        clears a lease that someone else has taken since.
+        """
+        if self.revision is None:
+            return False
+        value = encode({"holder": self.name, "expires": 0.0})
+        try:
+            await self.broker.kv_update(LEASE_BUCKET, KEY, value, self.revision)
+        except Exception:
+            stop_if_cancelled()
+            return False
+        self.revision = None
+        return True

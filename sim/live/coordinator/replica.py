@@ -106,7 +106,15 @@ class Coordinator:
         self.broker = broker
         self.event = EventLog(broker, self.time)
         self.intake = Intake(
-            s, books, self.dispatcher, broker, self.time, self.event, self.breakers, self.collector
+            s,
+            books,
+            self.dispatcher,
+            broker,
+            self.time,
+            self.event,
+            self.breakers,
+            self.collector,
+            replies=config.replies,
         )
         self.health = HealthCheck(
             s,
@@ -283,8 +291,11 @@ class Coordinator:
         on a tick rather than a few milliseconds after it.
         """
         clock = self.config.clock
+        horizon = self.config.horizon_s
+        if horizon is None:
+            horizon = self.scenario.duration
         tick = math.floor(max(clock.now(), 0.0) / interval) + 1
-        while tick * interval <= self.scenario.duration + 1e-9:
+        while tick * interval <= horizon + 1e-9:
             stop_if_cancelled()
             await asyncio.sleep(clock.until(tick * interval))
             try:

@@ -1,18 +1,23 @@
 """Scaling: every evaluation interval, the autoscaler decides and the provisioner acts.
 
 Scenario: at each multiple of ``scaling.decision_interval()`` the primary
-observes the fleet over the scenario's metric window (agents serving and
-starting, queue depth, mean wait, utilisation of the slots, idle share,
-arrival rate) and asks the scenario's autoscaler. A scale-up is placed on
-pools by ``place_agents`` and started by the provisioner; a scale-down picks
-pools by ``pick_drains`` and, in each, the least loaded agent, which is told
-to drain (it finishes what it holds, then leaves).
+counts the fleet's totals and hands them to the scaling loop of the one
+core (``sim.policies.scaling_loop``: the metric window, the autoscaler, where
+agents go and which pools give them up). A scale-up is started by the
+provisioner; a scale-down drains, in each pool the plan names, the least
+loaded agent (it finishes what it holds, then leaves).
+
+Recommendation mode (a provisioner that ``recommend``s, sim.live.remote_provisioner):
+the same decision and the same placement, published for someone else to act
+on; no agent is started, none is drained, and nothing is booked as starting
+(the autoscaler's next look sees the fleet as it really is).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any, Protocol, runtime_checkable
 
 from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
@@ -20,7 +25,21 @@ from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
 from sim.policies.placement import PoolLoad
-from sim.policies.scaling_loop import FleetTotals, ScalingLoop
+from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
+
+
+@runtime_checkable
+class Recommends(Protocol):
+    """A provisioner in recommendation mode: it is told decisions, it starts nothing."""
+
+    async def recommend(self, recommendation: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Retires(Protocol):
+    """A provisioner that hands a drained agent's resources back once the agent has left."""
+
+    def retire(self, agent_id: str) -> None: ...
 
 
 class Scaling:
@@ -49,6 +68,8 @@ class Scaling:
         self.actuation_delay_s = actuation_delay_s
         self.zones, self.categories = pools
         self._actuating: set[asyncio.Task[None]] = set()
+        #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
+        self._draining: set[str] = set()
 
     def totals(self, now: float) -> FleetTotals:
         """The fleet's levels and running totals now, as the scaling loop reads them."""
@@ -73,7 +94,11 @@ class Scaling:
         self.time.advance(now)
         plan = self.loop.evaluate(now, self.totals(now), self.pools)
         decision = plan.decision
+        self._retire_left()
         if decision.delta == 0:
+            return
+        if isinstance(self.provisioner, Recommends):
+            await self._recommend(plan, now)
             return
         done = 0
         for zone, category in plan.spawn:
@@ -92,6 +117,7 @@ class Scaling:
             agent.draining = True
             self.intake.withdraw(agent.agent_id)
             await self.broker.notify(control_subject(agent.agent_id), b"drain")
+            self._draining.add(agent.agent_id)
             await self.event("agent_draining", agent.agent_id, reason=decision.policy)
             done -= 1
         await self.event("scale", decision.policy, **plan.record(done))
@@ -110,6 +136,39 @@ class Scaling:
         task = asyncio.get_running_loop().create_task(later())
         self._actuating.add(task)
         task.add_done_callback(self._actuating.discard)
+
+    def _retire_left(self) -> None:
+        """Drained agents that have left: their provisioner may hand their resources back."""
+        if not isinstance(self.provisioner, Retires):
+            self._draining.clear()
+            return
+        for agent_id in sorted(self._draining):
+            view = self.books.agents.get(agent_id)
+            if view is None or not view.healthy:
+                self._draining.discard(agent_id)
+                self.provisioner.retire(agent_id)
+
+    async def _recommend(self, plan: ScalePlan, now: float) -> None:
+        """Recommendation mode: the decision and where it would go, published; nothing done."""
+        assert isinstance(self.provisioner, Recommends)
+        decision = plan.decision
+        where: list[dict[str, str]] = [{"zone": z, "category": c} for z, c in plan.spawn]
+        for zone, category in plan.drain:
+            chosen = self.intake.drain_choice(zone, category)
+            if chosen is not None:
+                where.append({"zone": zone, "category": category, "agent": chosen})
+        recommendation = {
+            "time_s": now,
+            "delta": decision.delta,
+            "target": decision.target,
+            "policy": decision.policy,
+            "reason": decision.reason,
+            "pools": where,
+        }
+        for entry in where:
+            await self.event("scale_recommended", decision.policy, **entry)
+        await self.event("scale", decision.policy, **plan.record(0), recommended=True)
+        await self.provisioner.recommend(recommendation)
 
     def pools(self) -> list[PoolLoad]:
         books = self.books

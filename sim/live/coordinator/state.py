@@ -68,6 +68,11 @@ class CoordinatorConfig:
     #: [from, to) blocks the event loop that long after reading the heartbeats and before
     #: judging them: a coordinator falling behind where it hurts most.
     stalls: tuple[tuple[float, float, float], ...] = ()
+    #: Publish each task's outcome for its client (``orch.reply.*``): a service does.
+    replies: bool = False
+    #: Scenario time up to which the metrics and the autoscaler run on their grid; None:
+    #: the scenario's duration (a run), ``math.inf`` for a service that runs until stopped.
+    horizon_s: float | None = None
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""``orchestra live status``: a terminal dashboard attached to a running service.
+
+It reads only the broker, never the service's process: the primary's status
+document (``orch_lease`` key ``status``, refreshed every second), the lease
+(who is primary), the records key (the last segment written) and the
+agents' heartbeats (``orch_agents``). So it works from any host with
+credentials, and it shows a failover as it happens: the holder changes, the
+status document's age grows, then resets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from sim.live.broker import decode
+from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, connect
+
+#: Seconds after which a status document is called stale (the primary refreshes it every 1 s).
+STALE_S = 5.0
+
+
+async def snapshot(js: Any) -> dict[str, Any]:
+    """Everything the dashboard shows, read once from the broker."""
+    out: dict[str, Any] = {"status": None, "lease": None, "records": None, "agents": {}}
+    lease = await js.key_value(LEASE_BUCKET)
+    for key, slot in (("status", "status"), ("primary", "lease"), ("records", "records")):
+        with contextlib.suppress(Exception):
+            entry = await lease.get(key)
+            out[slot] = decode(entry.value or b"{}")
+    registry = await js.key_value(AGENTS_BUCKET)
+    with contextlib.suppress(Exception):  # no keys yet: nats-py raises NoKeysError
+        for key in await registry.keys():
+            with contextlib.suppress(Exception):
+                entry = await registry.get(key)
+                out["agents"][key] = decode(entry.value or b"{}")
+    return out
+
+
+def render(view: dict[str, Any], now: float | None = None) -> Group:
+    """The dashboard for one snapshot: service, pools, agents."""
+    now = time.time() if now is None else now
+    status, lease = view["status"] or {}, view["lease"] or {}
+    head = Table(title="orchestra service", show_header=False)
+    head.add_column("", style="bold")
+    head.add_column("")
+    holder = str(lease.get("holder", "none"))
+    alive = float(lease.get("expires", 0)) > now
+    head.add_row("primary", holder if alive else f"{holder} (lease lapsed: failover)")
+    age = now - float(status.get("wall", 0)) if status else None
+    head.add_row(
+        "status age",
+        "no status yet" if age is None else f"{age:.1f} s" + (" STALE" if age > STALE_S else ""),
+    )
+    for key in ("submitted", "completed", "failed", "queue_depth", "in_flight", "agents"):
+        head.add_row(key.replace("_", " "), str(status.get(key, "-")))
+    p50 = status.get("latency_p50_s")
+    head.add_row("latency p50", "-" if p50 is None else f"{float(p50):.2f} s")
+    records = view["records"] or {}
+    head.add_row("last segment", str(records.get("last", "-")))
+    pools = Table(title="pools")
+    for column in ("pool", "agents", "busy"):
+        pools.add_column(column)
+    for name, pool in sorted((status.get("pools") or {}).items()):
+        pools.add_row(name, str(pool["agents"]), str(pool["busy"]))
+    agents = Table(title=f"agents ({len(view['agents'])} heartbeating)")
+    for column in ("agent", "zone", "category", "status", "in flight", "done", "beat age"):
+        agents.add_column(column)
+    for agent_id, beat in sorted(view["agents"].items()):
+        agents.add_row(
+            agent_id,
+            str(beat.get("zone", "")),
+            str(beat.get("category", "")),
+            str(beat.get("status", "")),
+            str(beat.get("in_flight", "")),
+            str(beat.get("completed", "")),
+            f"{now - float(beat.get('wall', now)):.1f} s",
+        )
+    return Group(head, pools, agents, Text(f"read at {time.strftime('%H:%M:%S')}"))
+
+
+async def watch(url: str, token: str | None, *, once: bool, every_s: float = 1.0) -> int:
+    """Draw the dashboard once, or redraw it every *every_s* until interrupted."""
+    from rich.console import Console
+
+    nc = await connect(url, token, "orchestra-status")
+    js = nc.jetstream()
+    try:
+        if once:
+            Console().print(render(await snapshot(js)))
+            return 0
+        with Live(render(await snapshot(js)), refresh_per_second=4) as live:
+            while True:
+                await asyncio.sleep(every_s)
+                live.update(render(await snapshot(js)))
+    finally:
+        await nc.close()
