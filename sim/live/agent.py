@@ -37,6 +37,7 @@ import importlib
 import inspect
 import itertools
 import re
+import secrets
 import shlex
 import sys
 import time
@@ -231,6 +232,9 @@ class LiveAgent:
         self.completed = 0
         self.errors = 0
         self.slowdown = 1.0
+        #: This process's life under the agent's id: a restarted agent beats with a new one, so
+        #: a beat after a death verdict with the old one proves the agent was alive all along.
+        self.incarnation = secrets.token_hex(4)
         self._draining = asyncio.Event()
         #: Pulls now waiting on the broker, one per idle slot: a drain or a reconnect
         #: cancels them so the slot looks again at once rather than after ``fetch_s``.
@@ -328,6 +332,7 @@ class LiveAgent:
             "errors": self.errors,
             "time_s": clock.now() if clock is not None else -1.0,
             "wall": time.time(),
+            "incarnation": self.incarnation,
         }
         await self.link.registry.put(cfg.agent_id, encode(document))
 

@@ -75,6 +75,8 @@ class LagMonitor:
         #: (wall time, current lag in wall s) at each probe tick.
         self.samples: deque[tuple[float, float]] = deque(maxlen=_KEEP)
         self.abstained_rounds = 0
+        #: (agent, scenario time) of each death verdict a later beat of the same process refuted.
+        self.false_detections: list[tuple[str, float]] = []
         self._current = 0.0  # the largest lag seen since the last tick (wall s)
         self._first_tick: float | None = None
 
@@ -99,6 +101,10 @@ class LagMonitor:
         lag = max(0.0, lag_s)
         self.follow_s.append(lag)
         self._current = max(self._current, lag / self.budget.time_scale)
+
+    def false_detection(self, agent_id: str, declared_s: float) -> None:
+        """An agent declared dead beat again from the same process: the verdict was the lag's."""
+        self.false_detections.append((agent_id, declared_s))
 
     def abstained(self) -> None:
         """A health round gave no verdict because it ran late."""
@@ -131,9 +137,23 @@ class LagMonitor:
         return float(np.median(window)) if window else None
 
     def behind(self, wall: float, *, whole_run: bool = False) -> str | None:
-        """The one-line message when the run cannot keep up, else None."""
+        """The one-line message when the run cannot keep up, else None.
+
+        A death verdict that the agent's own later beats refuted is the
+        plainest sign: heartbeats arrived later than the detector allows,
+        whatever the medians say, so the run is not a measurement.
+        """
         observed = self.observed_wall_s(wall, whole_run=whole_run)
         budget = self.budget
+        if self.false_detections:
+            first, at = self.false_detections[0]
+            count = len({agent for agent, _ in self.false_detections})
+            return (
+                f"live run: this machine cannot keep up at --time-scale {budget.time_scale:g}: "
+                f"{count} agent(s) were declared dead while still alive (first {first} at "
+                f"{at:.0f} s; their heartbeats arrived late, not missing); run at a smaller "
+                "--time-scale"
+            )
         if observed is None or observed <= budget.budget_wall_s:
             return None
         scale = budget.time_scale
@@ -160,6 +180,7 @@ class LagMonitor:
             "heartbeat_age_ms": _stats(ages * 1000.0),
             "follow_s": _stats(follow),
             "abstained_rounds": self.abstained_rounds,
+            "false_detections": len(self.false_detections),
         }
 
 

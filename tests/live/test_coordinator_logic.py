@@ -87,7 +87,14 @@ class Fleet:
             broker=self.broker,
         )
 
-    async def beat(self, agent: str, zone: str = "A", status: str = "idle", held: int = 0) -> None:
+    async def beat(
+        self,
+        agent: str,
+        zone: str = "A",
+        status: str = "idle",
+        held: int = 0,
+        incarnation: str = "first",
+    ) -> None:
         self.zone[agent] = zone
         document = {
             "agent": agent,
@@ -98,6 +105,7 @@ class Fleet:
             "slots": 1,
             "speed": 1.0,
             "wall": self.wall.t,
+            "incarnation": incarnation,
         }
         await self.broker.kv_put(AGENTS_BUCKET, agent, encode(document))
 
@@ -369,3 +377,43 @@ def test_a_released_dag_node_goes_to_the_agent_holding_its_input_when_locality_i
 
     run(body)
     run(without)
+
+
+def test_a_death_verdict_the_same_process_refutes_marks_the_run_as_not_keeping_up() -> None:
+    """a1 stops beating long enough to be declared dead, then beats again from the same process.
+
+    Its beats were late, not missing (a starved agent or broker): the verdict
+    is recorded as false and the run as one that could not keep up. A beat
+    from a new process under the same id (a restart) refutes nothing.
+    """
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await rounds(fleet, c, 3, beating=("a2", "a3"))
+        [detected] = await fleet.events("agent_detected")
+        assert detected["subject"] == "a1"
+        assert c.lag.false_detections == [] and c.lag.behind(fleet.wall.t) is None
+        fleet.wall.t += 1.0
+        await fleet.beat("a1")  # the same process: alive all along
+        await c.check_health()
+        assert [agent for agent, _ in c.lag.false_detections] == ["a1"]
+        message = c.lag.behind(fleet.wall.t)
+        assert message is not None and "declared dead while still alive" in message
+        assert "first a1" in message
+
+    async def restarted(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await rounds(fleet, c, 3, beating=("a2", "a3"))
+        fleet.wall.t += 1.0
+        await fleet.beat("a1", incarnation="second")  # killed and started again
+        await c.check_health()
+        assert c.lag.false_detections == []
+
+    run(body)
+    run(restarted)

@@ -145,6 +145,17 @@ class HealthCheck:
                 books.requested.pop(key, None)
                 await self.event("agent_joined", key, zone=view.zone, category=view.category)
                 await self.intake.join(view)
+            incarnation = doc.get("incarnation")
+            if (
+                view.dead_incarnation is not None
+                and incarnation == view.dead_incarnation
+                and beat_wall > view.last_beat_wall
+                and doc["status"] != "offline"
+            ):
+                # The very process declared dead beat again: its beats were late, not missing.
+                view.dead_incarnation = None
+                self.lag.false_detection(key, now)
+            view.incarnation = incarnation if isinstance(incarnation, str) else None
             view.status, view.in_flight = doc["status"], int(doc["in_flight"])
             view.slots = int(doc.get("slots", 1))
             view.last_beat_wall = max(view.last_beat_wall, beat_wall)
@@ -193,6 +204,7 @@ class HealthCheck:
 
     async def _declare_dead(self, view: AgentView, now: float, reason: str) -> None:
         view.healthy = False
+        view.dead_incarnation = view.incarnation
         last_s = self.time.at_wall(view.last_beat_wall)
         held = self.intake.held(view.agent_id)
         if self.breakers is not None:

@@ -49,6 +49,10 @@ class AgentView:
     last_beat_wall: float = 0.0
     healthy: bool = True
     draining: bool = False
+    #: The process behind the heartbeats (None: a writer that does not say), and the one the
+    #: coordinator declared dead, until a beat proves the verdict false or a new one appears.
+    incarnation: str | None = None
+    dead_incarnation: str | None = None
 
 
 @dataclass(frozen=True)
