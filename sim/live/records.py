@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.collector import MetricsCollector
-from sim.metrics.records import EventLog, TaskLog, coordinator_rows, jobs_frame
+from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
+from sim.metrics.summary import summarize
 from sim.scenario.schema import Scenario
 from sim.world.topology import World, specialist_template
 
@@ -103,6 +104,23 @@ class LiveRecords:
     drained: pd.DataFrame
     #: Submitted tasks that never ended, not even while the run drained.
     unfinished: int
+
+    def summary(self, scenario: Scenario) -> tuple[dict[str, Any], str]:
+        """``summary.json`` of these records on *scenario*'s window, and the events' digest."""
+        sha = canonical_sha256(self.events)
+        summary = summarize(
+            scenario,
+            self.tasks,
+            self.metrics,
+            self.events,
+            self.agents,
+            self.jobs,
+            self.counts,
+            sha,
+            drained=self.drained,
+        )
+        summary["drained"]["unfinished"] = self.unfinished
+        return summary, sha
 
 
 @dataclass

@@ -58,8 +58,6 @@ from sim.live.transport import (
     task_streams,
     tasks_stream,
 )
-from sim.metrics.records import canonical_sha256
-from sim.metrics.summary import summarize
 from sim.policies.dag import Dag, plan_dag
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 from sim.world.dag_source import DagSource
@@ -367,19 +365,7 @@ class _Run:
             events,
             metric_rows,
         )
-        sha = canonical_sha256(records.events)
-        summary = summarize(
-            scenario,
-            records.tasks,
-            records.metrics,
-            records.events,
-            records.agents,
-            records.jobs,
-            records.counts,
-            sha,
-            drained=records.drained,
-        )
-        summary["drained"]["unfinished"] = records.unfinished
+        summary, sha = records.summary(scenario)
         wall = time.perf_counter() - started
         summary["live"] = {
             "time_scale": self.options.time_scale,

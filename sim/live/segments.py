@@ -57,8 +57,6 @@ from sim.live.clock import Clock
 from sim.live.records import build_records
 from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import DISPATCH, EVENTS, LEASE_BUCKET, METRICS, RESULTS, SUBMIT
-from sim.metrics.records import canonical_sha256
-from sim.metrics.summary import summarize
 from sim.scenario.schema import Scenario
 from sim.world.topology import World
 
@@ -276,19 +274,7 @@ def write_segment(
     fleet = dataclasses.replace(world, specialists=())
     events = carried(roster) + events
     records = build_records(replayable, fleet, 1.0, length, submits, results, events, metric_rows)
-    sha = canonical_sha256(records.events)
-    summary = summarize(
-        replayable,
-        records.tasks,
-        records.metrics,
-        records.events,
-        records.agents,
-        records.jobs,
-        records.counts,
-        sha,
-        drained=records.drained,
-    )
-    summary["drained"]["unfinished"] = records.unfinished
+    summary, sha = records.summary(replayable)
     summary["live"] = {
         "segment": {"start_s": window.start_s, "end_s": window.end_s},
         "duplicates_ignored": records.duplicates,
