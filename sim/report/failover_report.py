@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.metrics.store import atomic_write_text
+from sim.report.interactive import plotly_js
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -131,6 +133,72 @@ def distribution_figure(trials: pd.DataFrame, modes: list[str]) -> Figure:
     return fig
 
 
+def distribution_json(trials: pd.DataFrame, modes: list[str]) -> dict[str, Any]:
+    """The same strip chart as a Plotly figure: hover names the mode, trial and value.
+
+    Detection (left) and unavailability (right), log axes, one row per mode;
+    each mode's worst trial ringed in red; the legend toggles either.
+    """
+    data: list[dict[str, Any]] = []
+    for axis, column, title in (
+        ("x", "detection_s", "detection (s)"),
+        ("x2", "unavailable_s", "unavailability (s)"),
+    ):
+        points = trials[trials["mode"].isin(modes)][["mode", "trial", column]].dropna()
+        points = points[points[column] > 0]
+        worst = points.loc[points.groupby("mode")[column].idxmax()] if len(points) else points
+        for name, frame, marker in (
+            (title, points, {"size": 6, "opacity": 0.6}),
+            (
+                f"worst {title}",
+                worst,
+                {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "red", "width": 2}},
+            ),
+        ):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": name,
+                    "x": [float(v) for v in frame[column]],
+                    "y": [str(m) for m in frame["mode"]],
+                    "customdata": [int(t) for t in frame["trial"]],
+                    "hovertemplate": "%{y}, trial %{customdata}: %{x:.4g} s<extra></extra>",
+                    "xaxis": axis,
+                    "marker": marker,
+                }
+            )
+    layout = {
+        "height": 140 + 34 * len(modes),
+        "margin": {"l": 190, "r": 20, "t": 50, "b": 60},
+        "xaxis": {"type": "log", "domain": [0.0, 0.47], "title": {"text": "detection (s)"}},
+        "xaxis2": {
+            "type": "log",
+            "domain": [0.53, 1.0],
+            "anchor": "y",
+            "title": {"text": "unavailability (s)"},
+        },
+        "yaxis": {"categoryorder": "array", "categoryarray": modes[::-1], "type": "category"},
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    }
+    return {"data": data, "layout": layout}
+
+
+def _interactive(figure: dict[str, Any]) -> str:
+    """The figure, drawn offline by the plotly.js bundled inline (as every report is)."""
+    payload = json.dumps(figure, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    return (
+        f"<script>{plotly_js()}</script>"
+        '<div id="failover-distribution"></div>'
+        f'<script type="application/json" id="failover-distribution-data">{payload}</script>'
+        "<script>(function(){var f=JSON.parse(document.getElementById("
+        "'failover-distribution-data').textContent);Plotly.newPlot("
+        "'failover-distribution',f.data,f.layout,{responsive:true,displaylogo:false});})();"
+        "</script>"
+    )
+
+
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
@@ -143,6 +211,7 @@ def write_matrix_report(path: Path, matrix: dict[str, Any], trials: pd.DataFrame
     ok = trials[trials["error"].isna()] if "error" in trials else trials
     ok = ok[ok["mode"] != "control"]
     figure = _png(distribution_figure(ok, modes))
+    interactive = _interactive(distribution_json(ok, modes))
     bounds = matrix["bounds"]
     plan = matrix["plan"]
     note = (
@@ -168,7 +237,10 @@ def write_matrix_report(path: Path, matrix: dict[str, Any], trials: pd.DataFrame
 <p class=note>{html.escape(note)}</p>
 {matrix_table(matrix)}
 <h2>Distribution per mode</h2>
+{interactive}
+<details><summary>static figure (for print)</summary>
 <img alt="detection and unavailability per trial" src="data:image/png;base64,{figure}">
+</details>
 </body></html>
 """
     atomic_write_text(path, page)

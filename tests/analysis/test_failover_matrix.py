@@ -124,6 +124,15 @@ def test_a_small_matrix_writes_its_files_and_highlights_the_worst(tmp_path: Path
     assert 0.5 < crash["p99_vs_control_p50"] < 2.0
     page = (out / "failover.html").read_text()
     assert "<table>" in page and 'class="worst"' in page and "data:image/png;base64," in page
+    # The distribution is interactive too: plotly.js inline, every trial a point to hover.
+    assert "Plotly.newPlot" in page and "<script src" not in page
+    data = page.split('id="failover-distribution-data">', 1)[1].split("</script>", 1)[0]
+    figure = json.loads(data)
+    detection = next(t for t in figure["data"] if t["name"] == "detection (s)")
+    assert sorted(set(detection["y"])) == ["agent_crash", "chief_leader_crash"]
+    assert len(detection["x"]) == len(detection["customdata"]) == 4  # 2 trials x 2 modes
+    worst = next(t for t in figure["data"] if t["name"] == "worst detection (s)")
+    assert max(worst["x"]) == max(detection["x"])
 
 
 def test_the_executor_does_not_change_the_matrix(tmp_path: Path) -> None:
