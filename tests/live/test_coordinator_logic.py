@@ -417,3 +417,33 @@ def test_a_death_verdict_the_same_process_refutes_marks_the_run_as_not_keeping_u
 
     run(body)
     run(restarted)
+
+
+def test_agents_silent_while_the_broker_was_down_are_not_judged_until_they_could_beat() -> None:
+    """A round that cannot read the registry starts a grace: the agents' silence is the broker's.
+
+    For three intervals (plus the broker's recovery) after it, no one is
+    declared dead; an agent still silent after that is.
+    """
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        entries = fleet.broker.kv_entries
+
+        async def down(bucket: str) -> Any:
+            raise ConnectionError("broker restarting")
+
+        fleet.broker.kv_entries = down  # type: ignore[method-assign]
+        fleet.wall.t += INTERVAL
+        await c.check_health()  # the broker is gone: no verdict, and the grace starts
+        fleet.broker.kv_entries = entries  # type: ignore[method-assign]
+        await rounds(fleet, c, 3, beating=("a2",))
+        assert await fleet.events("agent_detected") == []
+        await rounds(fleet, c, 3, beating=("a2",))
+        [detected] = await fleet.events("agent_detected")
+        assert detected["subject"] == "a1"
+
+    run(body)

@@ -47,6 +47,12 @@ LATE_INTERVALS = FRESH_INTERVALS - 0.5
 #: expired: a coordinator that has not seen the agent before does not join it (a takeover
 #: would otherwise hand it work, then declare it dead a second time).
 STALE_JOIN_INTERVALS = 3.0
+#: After the broker was unreachable, rounds abstain for this many intervals plus
+#: BROKER_RECOVERY_WALL_S: the agents could not beat while it was down, and they get their
+#: writes through one by one once JetStream has recovered its stores (their silence was the
+#: broker's, not theirs).
+BROKER_GAP_INTERVALS = 3.0
+BROKER_RECOVERY_WALL_S = 2.0
 
 
 class Verdicts:
@@ -104,6 +110,8 @@ class HealthCheck:
         self.lag = lag
         self.interval_wall = scenario.health.interval / time_.clock.scale
         self._stalls = stalls
+        #: Wall time of the last round that could not read the registry (None: none yet).
+        self._broker_gap_wall: float | None = None
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -122,6 +130,7 @@ class HealthCheck:
             entries = await self.broker.kv_entries(AGENTS_BUCKET)
         except Exception:
             stop_if_cancelled()
+            self._broker_gap_wall = self.wall()
             return  # broker unavailable: no verdicts on missing data
         read = self.wall()
         self._stall(now)
@@ -160,7 +169,7 @@ class HealthCheck:
             view.slots = int(doc.get("slots", 1))
             view.last_beat_wall = max(view.last_beat_wall, beat_wall)
         limit = FRESH_INTERVALS * self.interval_wall
-        abstain = self._abstain(late_wall_s, asked, limit)
+        abstain = self._abstain(late_wall_s, asked, limit) or self._after_broker_gap(read)
         for view in list(books.agents.values()):
             if view.status == "offline":
                 if view.healthy:
@@ -201,6 +210,15 @@ class HealthCheck:
             self.lag.abstained()
             return True
         return False
+
+    def _after_broker_gap(self, read: float) -> bool:
+        """Whether this round follows the broker's return too closely to judge anyone."""
+        gap = self._broker_gap_wall
+        grace = BROKER_GAP_INTERVALS * self.interval_wall + BROKER_RECOVERY_WALL_S
+        if gap is None or read - gap > grace:
+            return False
+        self.lag.abstained()
+        return True
 
     async def _declare_dead(self, view: AgentView, now: float, reason: str) -> None:
         view.healthy = False
