@@ -45,6 +45,7 @@ import pandas as pd
 
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
+from sim.metrics.result import RunResult
 from sim.metrics.summary import summarize
 from sim.scenario.schema import Scenario
 from sim.world.topology import World, specialist_template
@@ -121,6 +122,22 @@ class LiveRecords:
         )
         summary["drained"]["unfinished"] = self.unfinished
         return summary, sha
+
+    def result(self, scenario: Scenario, sha: str, wall_s: float) -> RunResult:
+        """The records as the one replication a simulation would have returned."""
+        return RunResult(
+            scenario=scenario,
+            replication=0,
+            tasks=self.tasks,
+            metrics=self.metrics,
+            events=self.events,
+            agents=self.agents,
+            jobs=self.jobs,
+            counts=self.counts,
+            events_sha256=sha,
+            wall_s=wall_s,
+            sim_events=0,
+        )
 
 
 @dataclass

@@ -350,7 +350,6 @@ class _Run:
         webhooks: list[dict[str, Any]],
         started: float,
     ) -> LiveRun:
-        from sim.metrics.result import RunResult
 
         scenario = self.scenario
         # The window is the simulator's: the scenario's duration. What ended while the run
@@ -375,19 +374,7 @@ class _Run:
             "webhooks": len(webhooks),
             "lag": self.lag.figures(),
         }
-        result = RunResult(
-            scenario=scenario,
-            replication=0,
-            tasks=records.tasks,
-            metrics=records.metrics,
-            events=records.events,
-            agents=records.agents,
-            jobs=records.jobs,
-            counts=records.counts,
-            events_sha256=sha,
-            wall_s=wall,
-            sim_events=0,
-        )
+        result = records.result(scenario, sha, wall)
         return LiveRun(summary, result, webhooks, wall, drained=records.drained)
 
     # ------------------------------------------------------------------ lag

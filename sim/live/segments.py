@@ -256,7 +256,6 @@ def write_segment(
     roster: Roster,
 ) -> Path:
     """Fold the window's documents into a run directory, written atomically (module docstring)."""
-    from sim.metrics.result import RunResult
     from sim.metrics.store import atomic_write_text, write_parquet
     from sim.runner import Outcome, write_outputs
     from sim.scenario.load import scenario_yaml
@@ -279,19 +278,7 @@ def write_segment(
         "segment": {"start_s": window.start_s, "end_s": window.end_s},
         "duplicates_ignored": records.duplicates,
     }
-    result = RunResult(
-        scenario=replayable,
-        replication=0,
-        tasks=records.tasks,
-        metrics=records.metrics,
-        events=records.events,
-        agents=records.agents,
-        jobs=records.jobs,
-        counts=records.counts,
-        events_sha256=sha,
-        wall_s=0.0,
-        sim_events=0,
-    )
+    result = records.result(replayable, sha, 0.0)
     temporary = root / f".{name}.{secrets.token_hex(3)}.tmp"
     try:
         write_outputs(Outcome(summary, [result]), temporary, report=False)
