@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
-from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision
+from sim.policies.autoscale import FleetObservation, ScaleDecision
 from sim.policies.placement import PoolLoad
 from sim.policies.scaling_loop import FleetTotals, ScalingLoop, alert_fields, react_to_alert
 
@@ -42,7 +42,6 @@ class ControlLoop:
         # that the spec's whole-fleet bounds leave after the coordinating agents.
         self._control_agents = sim.scenario.control_agents()
         self.loop: ScalingLoop = sim.policies.scaling_loop
-        self.autoscaler: Autoscaler = self.loop.autoscaler
         self.alerts: AlertEvaluator = sim.policies.alerts
 
     # ------------------------------------------------------------------ autoscaling

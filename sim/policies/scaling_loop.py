@@ -128,12 +128,6 @@ class ScalePlan:
         return {"delta": done, "asked": d.delta, "target": d.target, "reason": d.reason}
 
 
-@dataclass(frozen=True, slots=True)
-class _Staleness:
-    resolution_s: float
-    delay_s: float
-
-
 class ScalingLoop:
     """The autoscaler with its metric window, staleness, placement and forcing."""
 
@@ -147,20 +141,21 @@ class ScalingLoop:
     ) -> None:
         self.autoscaler = autoscaler
         self.window = MetricWindow(window_s)
-        self._staleness = _Staleness(metric_resolution_s, metric_delay_s)
+        self.metric_resolution_s = metric_resolution_s
+        self.metric_delay_s = metric_delay_s
         #: Observations by the time they were taken, when the pipeline is stale.
         self._seen: deque[tuple[float, FleetObservation]] = deque()
 
     def observe(self, now: float, totals: FleetTotals) -> FleetObservation:
         """What the autoscaler sees at *now*: the window's averages, as old as the pipeline."""
         fresh = self.window.observe(now, totals)
-        stale = self._staleness
-        if stale.resolution_s <= 0 and stale.delay_s <= 0:
+        resolution, delay = self.metric_resolution_s, self.metric_delay_s
+        if resolution <= 0 and delay <= 0:
             return fresh
         self._seen.append((now, fresh))
-        seen_at = now - stale.delay_s
-        if stale.resolution_s > 0:
-            seen_at = math.floor(seen_at / stale.resolution_s + 1e-9) * stale.resolution_s
+        seen_at = now - delay
+        if resolution > 0:
+            seen_at = math.floor(seen_at / resolution + 1e-9) * resolution
         seen = self._seen
         while len(seen) > 1 and seen[1][0] <= seen_at + 1e-9:
             seen.popleft()

@@ -157,7 +157,7 @@ class DispatchCore(DispatchBooks[T]):
         """
         near = task.near
         if near is None:
-            return None
+            return None  # not a DAG node with its inputs somewhere
         agent_id, transfer_s = near
         info = self.members.get(agent_id)
         if info is None or info.category != task.category:
