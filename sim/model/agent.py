@@ -12,7 +12,6 @@ are the dispatcher's (and through it, the policies') business.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from sim.model.task import Task
+from sim.policies.dag import slot_frees_in
 from sim.policies.types import AgentInfo
 from sim.world.topology import SpecialistSpec
 
@@ -118,22 +118,12 @@ class Specialist:
         self.lead: Coordinator | None = None
 
     def frees_in(self, now: float) -> float:
-        """Expected seconds until a slot frees, by the DAG's own work estimates (inf: unknown).
-
-        The scheduler's knowledge, not the simulator's: a DAG node's stated
-        work over the agent's speed, as HEFT plans with; other tasks, or tasks
-        already waiting in the local queue, make it unknown.
-        """
-        if self.local or not self.current:
-            return math.inf
-        soonest = math.inf
-        for task in self.current:
-            job = task.job
-            if job is None:
-                return math.inf
-            end = task.start + job.dag_node(task.node).work_s / self.speed
-            soonest = min(soonest, end - now)
-        return max(0.0, soonest)
+        """Expected seconds until a slot frees (``slot_frees_in``, as the live shell asks it)."""
+        serving = [
+            (t.start, t.job.dag_node(t.node).work_s if t.job is not None else None)
+            for t in self.current
+        ]
+        return slot_frees_in(now, self.speed, serving, bool(self.local))
 
     def busy_slot_seconds(self, now: float) -> float:
         """Slot-seconds spent serving up to *now*, open services included."""

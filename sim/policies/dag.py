@@ -460,6 +460,26 @@ class DagProgress:
         return tuple(self._ix.succ[node_id])
 
 
+def slot_frees_in(
+    now: float, speed: float, serving: Iterable[tuple[float, float | None]], waiting: bool
+) -> float:
+    """Expected seconds until one of an agent's slots frees, by stated work (inf: unknown).
+
+    *serving* holds (start, the DAG node's stated work, or None for a task
+    without one) per task in service; *waiting* is true when work already
+    waits at the agent. The scheduler's knowledge, not the simulator's: a
+    node's stated work over the agent's speed, as HEFT plans with.
+    """
+    if waiting:
+        return math.inf
+    soonest = math.inf
+    for start, work_s in serving:
+        if work_s is None:
+            return math.inf
+        soonest = min(soonest, start + work_s / speed - now)
+    return max(0.0, soonest) if soonest < math.inf else math.inf
+
+
 def largest_input(
     inputs: Iterable[tuple[int, float]], ran_on: Callable[[int], str | None]
 ) -> tuple[str, float] | None:

@@ -415,3 +415,14 @@ def test_makespan_lower_bound_takes_the_binding_bound() -> None:
     assert makespan_lower_bound(wide, 4, speed=2.0) == 2.5
     with pytest.raises(ValueError, match="n_agents"):
         makespan_lower_bound(wide, 0)
+
+
+def test_a_slot_frees_by_the_stated_work_of_what_it_serves() -> None:
+    from sim.policies.dag import slot_frees_in
+
+    # Two nodes in service since 10 s: 30 s and 20 s of stated work at speed 2 end at 25 and 20.
+    assert slot_frees_in(12.0, 2.0, [(10.0, 30.0), (10.0, 20.0)], waiting=False) == 8.0
+    assert slot_frees_in(40.0, 2.0, [(10.0, 20.0)], waiting=False) == 0.0  # overdue: now
+    assert slot_frees_in(12.0, 1.0, [(10.0, 5.0), (10.0, None)], waiting=False) == math.inf
+    assert slot_frees_in(12.0, 1.0, [(10.0, 5.0)], waiting=True) == math.inf  # work queued
+    assert slot_frees_in(12.0, 1.0, [], waiting=False) == math.inf  # nothing to go by

@@ -23,7 +23,7 @@ from sim.live.clock import Clock
 from sim.live.lag import LagMonitor
 from sim.live.provisioner import AgentSpec
 from sim.live.task import LiveTask
-from sim.policies.dag import DagProgress
+from sim.policies.dag import DagProgress, slot_frees_in
 
 
 @dataclass
@@ -115,24 +115,17 @@ class Books:
         return task.dispatched and not task.started and not task.done
 
     def frees_in(self, agent_id: str, now: float) -> float:
-        """Expected scenario seconds until one of the agent's slots frees (inf: unknown).
-
-        As the simulator estimates it: the DAG nodes it serves, by their stated
-        work over its speed; anything else it holds makes it unknown.
-        """
+        """Expected scenario seconds until one of the agent's slots frees (``slot_frees_in``)."""
         agent = self.agents.get(agent_id)
         if agent is None:
             return math.inf
-        serving = [(k, start) for k, (who, _, start) in self.in_flight.items() if who == agent_id]
-        if not serving or agent.in_flight > len(serving):
-            return math.inf
-        soonest = math.inf
-        for (task_id, _), start in serving:
-            task = self.tasks.get(task_id)
-            if task is None or task.job_id < 0:
-                return math.inf
-            soonest = min(soonest, start + task.work_s / agent.speed - now)
-        return max(0.0, soonest)
+        serving: list[tuple[float, float | None]] = []
+        for (task_id, _), (who, _, start) in self.in_flight.items():
+            if who == agent_id:
+                task = self.tasks.get(task_id)
+                stated = task.work_s if task is not None and task.job_id >= 0 else None
+                serving.append((start, stated))
+        return slot_frees_in(now, agent.speed, serving, agent.in_flight > len(serving))
 
     def queue_depth(self) -> int:
         return sum(1 for t in self.tasks.values() if self.waiting(t))
