@@ -70,6 +70,11 @@ from sim.live.transport import (
 
 Handler = Callable[[dict[str, Any]], Awaitable[bool]]
 
+#: A heartbeat waits for its ack at most this many heartbeat periods (and at least
+#: BEAT_ACK_FLOOR_S wall seconds): by then newer beats are due and say the same.
+BEAT_ACK_PERIODS = 2.0
+BEAT_ACK_FLOOR_S = 0.5
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -311,10 +316,15 @@ class LiveAgent:
             waiting.cancel()
 
     async def _heartbeats(self) -> None:
+        # A beat whose ack has not come by the time two more are due is superseded, not
+        # awaited: a put in flight when the broker died waits out the client's whole request
+        # timeout (5 s) for an ack that will never come, and an agent silent that long after
+        # the broker is back is, to the coordinator, dead.
+        ack_wait = max(BEAT_ACK_PERIODS * self.config.heartbeat_s, BEAT_ACK_FLOOR_S)
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
             with contextlib.suppress(Exception):  # the broker may be restarting
-                await self._heartbeat()
+                await asyncio.wait_for(self._heartbeat(), ack_wait)
 
     async def _heartbeat(self) -> None:
         cfg = self.config
