@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.live.llm_records import llm_frame
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
 from sim.metrics.result import RunResult
@@ -105,6 +106,8 @@ class LiveRecords:
     drained: pd.DataFrame
     #: Submitted tasks that never ended, not even while the run drained.
     unfinished: int
+    #: The per-attempt model calls (``llm.parquet``; None: the scenario has no llm section).
+    llm: pd.DataFrame | None = None
 
     def summary(self, scenario: Scenario) -> tuple[dict[str, Any], str]:
         """``summary.json`` of these records on *scenario*'s window, and the events' digest."""
@@ -119,6 +122,7 @@ class LiveRecords:
             self.counts,
             sha,
             drained=self.drained,
+            llm=self.llm,
         )
         summary["drained"]["unfinished"] = self.unfinished
         return summary, sha
@@ -137,6 +141,7 @@ class LiveRecords:
             events_sha256=sha,
             wall_s=wall_s,
             sim_events=0,
+            llm=self.llm,
         )
 
 
@@ -198,7 +203,19 @@ def build_records(
         duplicates=folder.duplicates,
         drained=drained.astype({"task_id": "int64", "job_id": "int64", "attempt": "int64"}),
         unfinished=folder.unfinished,
+        llm=_llm_table(scenario, tasks, books, end_s),
     )
+
+
+def _llm_table(
+    scenario: Scenario, tasks: dict[int, dict[str, Any]], books: _Results, end_s: float
+) -> pd.DataFrame | None:
+    """The model calls of attempts that ended in the window (None: no llm section)."""
+    if scenario.llm is None:
+        return None
+    categories = {task_id: str(doc["category"]) for task_id, doc in tasks.items()}
+    ends = (d for docs in books.ends.values() for d in docs if float(d["end_s"]) <= end_s)
+    return llm_frame(scenario.llm, categories, ends)
 
 
 def _submissions(

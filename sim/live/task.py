@@ -11,8 +11,12 @@ core (its cached balancer view, the agents a retry must not go back to).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sim.policies.types import TaskInfo
+
+#: Fields of a submission the coordinator passes to the agent untouched (see task_message).
+PASSED_THROUGH = ("payload", "llm")
 
 
 @dataclass
@@ -38,7 +42,15 @@ class LiveTask:
     avoid: frozenset[str] | None = None
     info: TaskInfo | None = None
     near: tuple[str, float] | None = None  # DAG data locality (the live shell sets none yet)
+    #: What the submission carried for the agent alone (PASSED_THROUGH), or None.
+    carried: dict[str, Any] | None = None
 
     @property
     def id(self) -> int:
         return self.task_id
+
+
+def carried(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The pass-through fields of a submitted task or node (None: it has none)."""
+    found = {key: doc[key] for key in PASSED_THROUGH if key in doc}
+    return found or None

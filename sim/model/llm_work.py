@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.metrics.llm_summary import ATTEMPT_COLUMNS
 from sim.policies.llm import RATE_LIMITED, ProviderBucket
 from sim.policies.task_faults import Fault
 from sim.scenario.llm import Llm
@@ -57,24 +58,6 @@ class FaultDraw(Protocol):
     def fault(self, agent: Any, task: Task, service_s: float) -> Fault | None: ...
 
 
-#: Columns of the per-attempt table (``llm.parquet``).
-ATTEMPT_COLUMNS = (
-    "task_id",
-    "attempt",
-    "category",
-    "model",
-    "provider",
-    "start_s",
-    "end_s",
-    "outcome",
-    "calls",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "throttled",
-    "retry_wait_s",
-    "usd",
-)
 #: Columns the provider rows add to ``metrics.parquet`` (per minute over the interval).
 PROVIDER_COLUMNS = (
     "requests_per_min",

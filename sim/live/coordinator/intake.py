@@ -25,7 +25,7 @@ from typing import Any
 from sim.live.broker import Broker
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
-from sim.live.task import LiveTask
+from sim.live.task import LiveTask, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.metrics.collector import MetricsCollector
@@ -200,6 +200,8 @@ class Intake:
             "arrival_s": task.arrival_s,
             "attempt": number,
         }
+        if task.carried is not None:
+            document.update(task.carried)
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"
         # The agent's zone's stream: a task moved across zones is a new message on another
         # stream, never a move inside one (what it left behind is purged with its agent).
@@ -264,6 +266,7 @@ class Intake:
             task = LiveTask(
                 int(doc["task_id"]), doc["category"], doc["zone"], doc["arrival_s"], doc["work_s"]
             )
+            task.carried = carried(doc)
             if task.task_id in books.tasks:
                 return
             books.tasks[task.task_id] = task
@@ -299,6 +302,7 @@ class Intake:
                 # As the simulator releases a node: queue priority and the critical path.
                 priority=plan.rank[node] if policy.order == "upward_rank" else 0.0,
                 critical=policy.critical_to_fastest and node in plan.critical,
+                carried=carried(n),
             )
             books.tasks[task.task_id] = task
             job.tasks[task.node] = task.task_id

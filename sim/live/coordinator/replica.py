@@ -34,6 +34,7 @@ from sim.live.coordinator.exposition import serve_metrics
 from sim.live.coordinator.health import HealthCheck
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.leadership import Lease
+from sim.live.coordinator.llm_gate import LlmGate, serve_gate
 from sim.live.coordinator.monitoring import Monitoring
 from sim.live.coordinator.scaling import Scaling
 from sim.live.coordinator.state import (
@@ -93,6 +94,8 @@ class Coordinator:
         self.lag = self.config.lag or LagMonitor(budget)
         self.collector = MetricsCollector(list(self.zones), s.metrics.interval)
         self.stopped = asyncio.Event()
+        #: The fleet's provider limits (the scenario's llm section), kept while primary.
+        self.gate = LlmGate(s.llm) if s.llm is not None else None
         self.follow: StreamFollow | None = None
         if self.broker is not None:
             self._bind(self.broker)
@@ -238,6 +241,7 @@ class Coordinator:
     async def _lead(self) -> None:
         await self.take_over()
         assert self.follow is not None
+        assert self.broker is not None
         s, scale = self.scenario, self.config.clock.scale
         interval_wall = max(MIN_PERIOD_S, s.health.interval / scale)
         loops = [
@@ -251,6 +255,10 @@ class Coordinator:
             loops.append(self._on_grid(s.scaling.decision_interval(), self.scaling.evaluate))
         if self.config.metrics_port is not None:
             loops.append(serve_metrics(self, self.config.metrics_port))
+        if self.gate is not None:
+            loops.append(
+                serve_gate(self.broker, self.gate, self.time.now, self._alive, interval_wall)
+            )
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
             # The first loop to fail ends them all: none may go on acting for a replica that
@@ -265,6 +273,9 @@ class Coordinator:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.follow.close()
+
+    def _alive(self) -> set[str]:
+        return {a.agent_id for a in self.books.agents.values() if a.healthy}
 
     async def _periodic(self, period_s: float, action: Callable[[float], Awaitable[None]]) -> None:
         """Call *action(late)* every *period_s* wall s; *late*: how late this wake-up came."""
