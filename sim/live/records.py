@@ -292,7 +292,15 @@ class _Folder:
             # A DAG node arrives when its predecessors' ends released it (the simulator's
             # _release): the coordinator routed it then.
             info = {**info, "arrival_s": routed_s}
-        ends = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
+        reports = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
+        # An agent's failed attempt is not the task's end (the escalation placed it again, or
+        # ended it with a final report of its own): a retried row, as the simulator logs it.
+        failures = {
+            int(d["attempt"]): d
+            for d in reports
+            if _attempt_failure(d) and float(d["end_s"]) <= end_s
+        }
+        ends = [d for d in reports if not _attempt_failure(d)]
         self.duplicates += max(0, len(ends) - 1)
         first_end = ends[0] if ends else None
         if first_end is None:
@@ -309,9 +317,11 @@ class _Folder:
         started = {
             n: d for n, d in books.starts.get(task_id, {}).items() if float(d["start_s"]) <= end_s
         }
+        for number, report in failures.items():
+            started.setdefault(number, report)  # (an end report carries its start)
         if final is not None:
             last = int(final["attempt"])
-            started[last] = final  # (an end report carries its start)
+            started[last] = final
         else:
             last = max([*assigned, *started], default=1)
         numbers = sorted(n for n in {*assigned, *started} if n <= last)
@@ -335,6 +345,18 @@ class _Folder:
             after_start = doc is not None
             attempt = _attempt(task_id, info, number, doc or assign, routed_zone, queued)
             attempt.dispatch = _assign_time(assign)
+            failure = failures.get(number)
+            if failure is not None:
+                self.counts["retried"] += 1
+                end = float(failure["end_s"])
+                reason = str(failure.get("reason") or "failed")
+                self.log.record(attempt, "retried", end, end, end - attempt.start, reason)
+                if number == last:  # waiting out a backoff, or placed and not assigned yet
+                    self.counts["in_flight"] += 1
+                    waiting = queued + self._waited(end_s - end, end)
+                    pending = _attempt(task_id, info, number + 1, None, routed_zone, waiting)
+                    self.log.record(pending, "in_flight", math.nan, math.nan, 0.0)
+                continue
             if number < last:
                 if doc is None:
                     continue  # assigned, never started, placed again: no attempt of its own
@@ -367,6 +389,11 @@ class _Folder:
         later = [float(d["assign_s"]) for n, d in assigned.items() if n > number]
         later += [float(d["start_s"]) for n, d in started.items() if n > number]
         return min(later)
+
+
+def _attempt_failure(doc: dict[str, Any]) -> bool:
+    """An agent's failed attempt, not the coordinator's final word (``Intake``'s rule)."""
+    return doc["outcome"] != "completed" and not doc.get("final", False)
 
 
 def _attempt(

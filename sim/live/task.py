@@ -10,9 +10,10 @@ core (its cached balancer view, the agents a retry must not go back to).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from sim.policies.escalation import History
 from sim.policies.types import TaskInfo
 
 #: Fields of a submission the coordinator passes to the agent untouched (see task_message).
@@ -44,6 +45,10 @@ class LiveTask:
     near: tuple[str, float] | None = None  # DAG data locality (the live shell sets none yet)
     #: What the submission carried for the agent alone (PASSED_THROUGH), or None.
     carried: dict[str, Any] | None = None
+    #: Its failed attempts as the escalation policy counts them (None: none yet).
+    history: History | None = None
+    #: Attempt numbers whose failure was escalated (a second report of one is a duplicate).
+    failed_attempts: set[int] = field(default_factory=set)
 
     @property
     def id(self) -> int:

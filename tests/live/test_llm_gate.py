@@ -51,19 +51,20 @@ def llm(retries: int = 50, retry_after: bool = True, **provider: Any) -> Llm:
 class Rig:
     """A gate served on a memory broker on a fast scenario clock, and callers for agents."""
 
-    def __init__(self, limits: Llm) -> None:
+    def __init__(self, limits: Llm, scale: float = SCALE) -> None:
+        self.scale = scale
         self.broker = MemoryBroker()
         self.gate = LlmGate(limits)
         self.t0 = time.monotonic()
 
     def now(self) -> float:
-        return (time.monotonic() - self.t0) * SCALE
+        return (time.monotonic() - self.t0) * self.scale
 
     def caller(self, agent: str, seed: int = 0) -> LlmCaller:
         async def request(subject: str, data: bytes, timeout_s: float) -> bytes:
             return await self.broker.request(subject, data)
 
-        return LlmCaller(request, self.broker.notify, agent, SCALE, seed)
+        return LlmCaller(request, self.broker.notify, agent, self.scale, seed)
 
     async def serve(self, alive: set[str] | None = None) -> asyncio.Task[None]:
         task = asyncio.ensure_future(
@@ -153,8 +154,12 @@ def test_a_call_that_can_never_fit_fails_the_attempt_as_rate_limited() -> None:
 
 
 def test_the_retry_budget_ends_in_rate_limited() -> None:
-    """max_retries 2: the third refusal in a row gives up (the rule the simulator uses)."""
-    rig = Rig(llm(retries=2, retry_after=False, requests_per_min=1.0))
+    """max_retries 2: the third refusal in a row gives up (the rule the simulator uses).
+
+    At x20 the bucket's next request is 3 wall s away and the two backoffs take
+    at most 0.15 wall s: a loaded machine cannot make the call fit in between.
+    """
+    rig = Rig(llm(retries=2, retry_after=False, requests_per_min=1.0), scale=20.0)
 
     async def body() -> CallBooks:
         server = await rig.serve()

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sim.live.broker import Broker
+from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.task import LiveTask, carried
@@ -35,6 +36,11 @@ from sim.policies.resilience import BreakerBoard
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
 from sim.world.network import mean_transfer_s
+
+
+def attempt_failure(doc: dict[str, Any]) -> bool:
+    """An agent's failed attempt (escalated), not the coordinator's end of the task."""
+    return doc["outcome"] != "completed" and not doc.get("final", False)
 
 
 class Intake:
@@ -50,6 +56,7 @@ class Intake:
         event: EventLog,
         breakers: BreakerBoard | None,
         collector: MetricsCollector,
+        escalation: Escalation,
         *,
         replies: bool = False,
     ) -> None:
@@ -69,6 +76,8 @@ class Intake:
         self.accepting = True
         #: End reports read by a catch-up before their submission (for the reply).
         self._early_ends: dict[int, dict[str, Any]] = {}
+        #: What a failed attempt leads to: the simulator's escalation policy.
+        self.escalation = escalation
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -153,6 +162,7 @@ class Intake:
             "reason": reason,
             "start_s": now,
             "end_s": now,
+            "final": True,  # the coordinator's verdict, not an attempt's (see attempt_failure)
         }
         await self._post(Outgoing("orch.result", document, f"e.{task.task_id}.{task.attempts}"))
 
@@ -380,6 +390,13 @@ class Intake:
         if not books.catching_up:
             await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
         if task is None:  # finished before this coordinator saw its submission (catch-up)
+            if attempt_failure(doc):
+                # Not the task's end: the escalation placed it again (a later assignment
+                # names where), or the primary died first and it is placed anew.
+                known = books.recovered.get(task_id)
+                if known is not None and known[1] <= key[1]:
+                    del books.recovered[task_id]
+                return
             if task_id in books.pending_done:
                 books.counters.duplicates += 1  # it ended twice: counted once
             else:
@@ -389,6 +406,30 @@ class Intake:
             books.recovered.pop(task_id, None)
             return
         await self._finished(task, doc)
+
+    async def _attempt_failed(self, task: LiveTask, doc: dict[str, Any]) -> None:
+        """An agent's attempt failed: the escalation's call (retry, move, or the end)."""
+        number = int(doc["attempt"])
+        if number < task.attempts - 1 or number in task.failed_attempts:
+            self.books.counters.duplicates += 1  # stale (placed again since) or reported twice
+            return
+        task.failed_attempts.add(number)
+        agent_id, zone = str(doc["agent"]), str(doc["zone"])
+        if zone in self.zones:
+            self.collector.attempt_failed(zone)
+        reason = str(doc.get("reason") or "failed")
+        verdict = await self.escalation.failed(task, agent_id, zone, reason, self.time.now())
+        if verdict.fail_reason is not None:
+            await self.fail_for_good(task, agent_id, verdict.fail_reason)
+        elif verdict.assignment is not None:
+            await self.send(verdict.assignment)
+
+    async def release_due(self) -> None:
+        """Place the retries whose backoff has passed."""
+        async with self.batch():
+            for assignment in self.escalation.due(self.time.now()):
+                if assignment is not None:
+                    await self.send(assignment)
 
     def _near(self, job: LiveJob, node: int) -> tuple[str, float] | None:
         """The agent holding the node's largest input, and the expected time to move it."""
@@ -422,6 +463,9 @@ class Intake:
         books = self.books
         if task.done:
             books.counters.duplicates += 1  # a redelivered task that had finished: not again
+            return
+        if attempt_failure(doc):
+            await self._attempt_failed(task, doc)
             return
         task.done = True
         await self._reply(task, str(doc["outcome"]), doc)

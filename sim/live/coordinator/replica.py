@@ -30,6 +30,7 @@ from typing import Any
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.catch_up import StreamFollow
+from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.exposition import serve_metrics
 from sim.live.coordinator.health import HealthCheck
 from sim.live.coordinator.intake import Intake
@@ -52,8 +53,14 @@ from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.task import LiveTask
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
+from sim.policies.escalation import EscalationPolicy
 from sim.scenario.schema import Scenario
-from sim.world.policy_set import build_policies, dispatch_core, failure_detector
+from sim.world.policy_set import (
+    build_policies,
+    dispatch_core,
+    escalation_config,
+    failure_detector,
+)
 from sim.world.streams import Streams
 
 
@@ -117,6 +124,13 @@ class Coordinator:
             self.event,
             self.breakers,
             self.collector,
+            Escalation(
+                EscalationPolicy(escalation_config(s)),
+                books,
+                self.dispatcher,
+                self.router,
+                self.event,
+            ),
             replies=config.replies,
         )
         self.health = HealthCheck(
@@ -249,6 +263,7 @@ class Coordinator:
             self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew()),
             self._periodic(interval_wall, self.health.check_health),
             self._periodic(min(0.1, interval_wall), lambda late: self.health.check_zones()),
+            self._periodic(min(0.1, interval_wall), lambda late: self.intake.release_due()),
             self._on_grid(s.metrics.interval, self.monitoring.sample),
         ]
         if self.config.autoscale and s.scaling.auto_scale.enabled:
