@@ -332,6 +332,8 @@ class SegmentWriter:
         self.root, self.segment_s, self.is_primary = root, segment_s, is_primary
         self.written: list[Path] = []
         self.pools = Pools(frozenset(world.zones), frozenset(world.categories))
+        #: Wall seconds before a window's start its streams are read from (clock skew).
+        self.lookback_s = LOOKBACK_S
 
     async def _state(self) -> tuple[float, Roster]:
         """The end of the last window written (the first starts at 0) and the fleet then."""
@@ -365,7 +367,7 @@ class SegmentWriter:
         return out
 
     async def write(self, window: Window) -> Path:
-        since = self.clock.epoch + window.start_s / self.clock.scale - LOOKBACK_S
+        since = self.clock.epoch + window.start_s / self.clock.scale - self.lookback_s
         streams = (
             (SUBMIT, "orch.submit"),
             (DISPATCH, "orch.dispatch"),

@@ -266,6 +266,9 @@ class Intake:
             )
             if task.task_id in books.tasks:
                 return
+            if task.task_id in books.forgotten:
+                await self._reply_forgotten(task.task_id, -1, -1)
+                return
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
             if task.task_id in books.pending_done:
@@ -275,6 +278,10 @@ class Intake:
             return
         job_id = int(doc["job_id"])
         if job_id in books.jobs:
+            return
+        if job_id in books.forgotten_jobs:
+            for n in doc["nodes"]:
+                await self._reply_forgotten(int(n["task_id"]), job_id, int(n["node"]))
             return
         nodes = tuple(
             DagNode(int(n["node"]), n["category"], float(n["work_s"])) for n in doc["nodes"]
@@ -322,6 +329,20 @@ class Intake:
         if answer is not None and self.replies:
             subject, reply = answer
             await self._post(Outgoing(subject, reply, f"r.{subject}"))
+
+    async def _reply_forgotten(self, task_id: int, job_id: int, node: int) -> None:
+        """A resubmitted id of work compacted away: its outcome again (all the books still hold).
+
+        Its first reply is normally still in ``ORCH_REPLIES`` (kept as long as the id is
+        remembered) and the client reads it there; this covers the reply that aged out first.
+        """
+        outcome = self.books.forgotten.get(task_id)
+        if not self.replies or outcome is None:
+            return
+        subject = reply_subject("task", task_id)
+        reply = {"kind": "task", "task_id": task_id, "job_id": job_id, "node": node}
+        reply.update({"outcome": outcome, "forgotten": True})
+        await self._post(Outgoing(subject, reply, f"r.{subject}"))
 
     async def _reply(self, task: LiveTask, outcome: str, end: dict[str, Any] | None) -> None:
         """The task's one outcome on its reply subject (deduplicated by its message id)."""
@@ -376,6 +397,9 @@ class Intake:
         if not books.catching_up:
             await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
         if task is None:  # finished before this coordinator saw its submission (catch-up)
+            if task_id in books.forgotten:  # or long ago, and compacted: it ended twice
+                books.counters.duplicates += 1
+                return
             if task_id in books.pending_done:
                 books.counters.duplicates += 1  # it ended twice: counted once
             else:
