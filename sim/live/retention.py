@@ -91,7 +91,7 @@ class RetentionSettings:
     retain_s: float = 3600.0
     #: How long a finished task or job id is still recognised after its records were
     #: compacted (and its reply kept): a resubmission in that span is answered, not run.
-    dedupe_s: float = 86_400.0
+    dedupe_s: float = 6 * 3600.0
     #: How far before a window's start the segment writer reads (clients' clocks differ).
     skew_s: float = LOOKBACK_S
 
@@ -266,7 +266,10 @@ class Compactor:
             cut = max(cut, previous.seqs.get(stream, 0))
             cuts[stream] = cut
             fresh[stream] = await read_range(self.js, stream, previous.seqs.get(stream, 0), cut)
-        snapshot = fold(previous, fresh, cuts, now, self.settings.dedupe_s, self.pools)
+        # Pure, on its own data: in a thread, so a large fold never holds up the lease.
+        snapshot = await asyncio.to_thread(
+            fold, previous, fresh, cuts, now, self.settings.dedupe_s, self.pools
+        )
         if not await self._still_primary():
             return None
         size = await store(self.broker, snapshot, previous_chunks)

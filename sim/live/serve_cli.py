@@ -71,7 +71,7 @@ def add_service_commands(live_sub: argparse._SubParsersAction[argparse.ArgumentP
     )
     serve.add_argument(
         "--dedupe",
-        default="24h",
+        default="6h",
         help="how long a finished task or job id is recognised after compaction",
     )
     serve.add_argument(

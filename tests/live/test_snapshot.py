@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 
 import sim.live.snapshot as snapshot_module
+from sim.live.coordinator.restore import forget
+from sim.live.coordinator.state import Books
 from sim.live.memory_broker import MemoryBroker
 from sim.live.snapshot import Snapshot, expire, fold, load, store
+from sim.live.task import LiveTask
 from sim.live.task_message import Pools
 from sim.live.transport import DISPATCH, RESULTS, SUBMIT
 
@@ -198,3 +201,15 @@ def test_a_stored_snapshot_reads_back_whole_in_chunks(monkeypatch: pytest.Monkey
     back, latest, chunks = asyncio.run(roundtrip())
     assert chunks > 1
     assert back == first and latest == second
+
+
+def test_the_primary_forgets_compacted_work_and_the_ids_past_the_window() -> None:
+    books = Books()
+    for task_id, done in ((1, True), (2, False), (3, True)):
+        books.tasks[task_id] = LiveTask(task_id, "CodeGen", "A", 0.0, 1.0, done=done)
+    books.forgotten = {99: "completed"}  # compacted before, now past the window
+    snapshot = Snapshot(done={1: ("completed", 5.0), 2: ("failed", 5.0)})
+    assert forget(books, snapshot) == 1
+    # 1 went (finished here too); 2 stays: these books have not seen it end yet.
+    assert set(books.tasks) == {2, 3}
+    assert books.forgotten == {1: "completed", 2: "failed"}

@@ -35,20 +35,23 @@ def forget(books: Books, snapshot: Snapshot) -> int:
 
     Synchronous (no await): no handler runs in between. Only work the books
     also show finished goes; the ids stay recognised through ``forgotten``.
+    Incremental (set differences, in C), as the window may hold millions of ids.
     """
-    gone = 0
-    for job_id in snapshot.done_jobs:
+    for job_id in snapshot.done_jobs.keys() - books.forgotten_jobs:
         job = books.jobs.get(job_id)
         if job is not None and all(
             (t := books.tasks.get(i)) is None or t.done for i in job.tasks.values()
         ):
             del books.jobs[job_id]
-    for task_id in snapshot.done:
+    gone = 0
+    for task_id in snapshot.done.keys() - books.forgotten.keys():
         task = books.tasks.get(task_id)
         if task is not None and task.done and task.job_id not in books.jobs:
             del books.tasks[task_id]
             gone += 1
         books.pending_done.pop(task_id, None)  # (a catch-up's note of an early end)
-    books.forgotten = {task_id: outcome for task_id, (outcome, _) in snapshot.done.items()}
+        books.forgotten[task_id] = snapshot.done[task_id][0]
+    for task_id in books.forgotten.keys() - snapshot.done.keys():
+        del books.forgotten[task_id]  # past the dedupe window: new work if it comes again
     books.forgotten_jobs = set(snapshot.done_jobs)
     return gone
