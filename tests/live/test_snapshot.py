@@ -5,7 +5,10 @@ coordinator and the agents would, and folds them. The properties a takeover
 relies on: the counters of forgotten work are what a catch-up of its records
 would count; a resubmitted or re-ended id is recognised; folding in two
 steps (any cut per stream) equals folding once; the dedupe window bounds the
-ids; the stored snapshot reads back whole, in chunks.
+ids; the stored snapshot reads back whole, in chunks; and, on the in-memory
+broker, a replica taking over from the snapshot and the streams' tails
+(half the folded messages purged, half not) builds the books a replica
+reading the whole history builds.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ import random
 from typing import Any
 
 import pytest
+from conftest import small
+from test_coordinator_logic import EPOCH, Provisioner
 
 import sim.live.snapshot as snapshot_module
+from sim.live.clock import Clock
+from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.coordinator.restore import forget
 from sim.live.coordinator.state import Books
 from sim.live.memory_broker import MemoryBroker
@@ -213,3 +220,56 @@ def test_the_primary_forgets_compacted_work_and_the_ids_past_the_window() -> Non
     # 1 went (finished here too); 2 stays: these books have not seen it end yet.
     assert set(books.tasks) == {2, 3}
     assert books.forgotten == {1: "completed", 2: "failed"}
+
+
+SUBJECTS = {SUBMIT: "orch.submit", DISPATCH: "orch.dispatch", RESULTS: "orch.result"}
+
+
+async def takeover_books(full: dict[str, list[dict[str, Any]]], cut: dict[str, int] | None) -> Any:
+    """A replica's books after a takeover on a broker holding *full*, compacted at *cut* (per
+    stream: the sequence folded into the snapshot and purged below), or not at all."""
+    wall = lambda: EPOCH  # noqa: E731
+    broker = MemoryBroker.orchestra(("A", "B"), wall=wall)
+    for stream in STREAMS:
+        for doc in full[stream]:
+            await broker.publish(SUBJECTS[stream], doc)
+    if cut is not None:
+        head = {s: full[s][: cut[s]] for s in STREAMS}
+        await store(broker, fold(Snapshot(), head, cut, EPOCH, 3600.0, POOLS))
+        for stream in STREAMS:
+            for seq in range(1, cut[stream] + 1):
+                if seq % 2:  # half purged: the snapshot's sequences must skip the rest
+                    del broker.streams[stream].messages[seq]
+    config = CoordinatorConfig(
+        "memory://", None, Clock(EPOCH, 1.0), wall=wall, autoscale=False, snapshots=True
+    )
+    coordinator = Coordinator(
+        "c", small(), config, Provisioner(), ("A", "B"), ("CodeGen", "Review"), broker=broker
+    )
+    await coordinator.take_over()
+    books = coordinator.books
+    c = books.counters
+    open_tasks = {
+        t.task_id: (t.dispatched, t.started, t.attempts, t.job_id)
+        for t in books.tasks.values()
+        if not t.done
+    }
+    finished = {t.task_id for t in books.tasks.values() if t.done} | set(books.forgotten)
+    return (
+        (c.submitted, c.completed, c.failed, c.duplicates, c.busy_s),
+        open_tasks,
+        finished,
+        set(books.in_flight),
+        coordinator.queue_depth(),
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_takeover_from_the_snapshot_builds_the_books_full_history_builds(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    full = history(rng, 30)
+    cut = {s: rng.randint(0, len(full[s])) for s in STREAMS}
+    whole = asyncio.run(takeover_books(full, None))
+    compacted = asyncio.run(takeover_books(full, cut))
+    assert whole[0][0] > 0 and whole[1] and whole[2]  # open and finished work, both
+    assert compacted == whole
