@@ -298,7 +298,13 @@ class Compactor:
 
     async def run(self) -> None:
         """Until cancelled: compact every ``every_s`` while this replica is the primary."""
-        await bound_replies(self.js, self.settings.dedupe_s)
+        try:
+            await bound_replies(self.js, self.settings.dedupe_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the replies stay unbounded; the compaction goes on
+            stop_if_cancelled()
+            print(f"{self.name}: bounding {REPLIES}: {type(exc).__name__}: {exc}", flush=True)
         while True:
             stop_if_cancelled()
             await asyncio.sleep(self.settings.every_s)

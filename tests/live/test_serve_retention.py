@@ -36,6 +36,7 @@ from sim.live.task_message import reply_subject
 from sim.live.transport import (
     AGENTS_BUCKET,
     DISPATCH,
+    EVENTS,
     LEASE_BUCKET,
     REPLIES,
     RESULTS,
@@ -150,6 +151,10 @@ async def scenario(procs: Processes, server: EmbeddedServer) -> None:
     for stream, per_task in ((SUBMIT, 1), (DISPATCH, 2), (RESULTS, 2)):
         messages, last = await stored(stream)
         assert last >= per_task * FIRST and messages <= 40, (stream, messages, last)
+    events = await js.stream_info(EVENTS)  # the segments' share is purged too
+    assert int(events.state.first_seq) > 1 and int(events.state.messages) < events.state.last_seq
+    replies = await js.stream_info(REPLIES)  # kept for the dedupe window, not for ever
+    assert replies.config.max_age == 600.0
     head = await kv(SNAPSHOT_BUCKET, HEAD_KEY)
     assert head is not None and head["generation"] >= 2 and head["seqs"][SUBMIT] >= FIRST - 40
 
