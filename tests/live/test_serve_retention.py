@@ -2,7 +2,7 @@
 
 Scenario: a primary and a standby ``orchestra live serve`` compact every
 second (``--retain 1s``, segments of 2 s, ``--clock-skew 1s``); four agent
-processes started here serve the pools. 300 tasks come in through the
+processes started here serve the pools. 200 tasks come in through the
 Python client in waves; once they are done, the record streams hold a few
 seconds of records while their sequences count every one of them, and the
 snapshot in ``orch_snapshot`` has moved on; the primary's books hold only
@@ -10,8 +10,8 @@ the work not compacted yet. The primary is killed with -9: the standby
 takes the lease and rebuilds its books from the snapshot and the streams'
 tails. Twenty compacted ids come in again (as published after the broker's
 message dedupe window, so the coordinator sees them): none runs again;
-their replies stay the first ones. Sixty new tasks complete once. The new
-primary's books count every task once (submitted = completed = 360), and
+their replies stay the first ones. Fifty new tasks complete once. The new
+primary's books count every task once (submitted = completed = 250), and
 after its drain the segments hold every arrival exactly once: what left the
 broker is in the records.
 """
@@ -45,7 +45,7 @@ from sim.live.transport import (
     connect,
 )
 
-FIRST, LATER = 300, 60
+FIRST, LATER = 200, 50
 
 
 def serve(procs: Processes, name: str) -> Any:
@@ -105,9 +105,7 @@ async def scenario(procs: Processes, server: EmbeddedServer) -> None:
         return str(lease["holder"]) if lease and float(lease["expires"]) > time.time() else None
 
     primary = serve(procs, "primary")
-    assert await until("the primary's lease", lambda: _eq(holder, "primary"))
-    serve(procs, "standby")
-    for zone, category in POOLS:
+    for zone, category in POOLS:  # started meanwhile: process start-ups overlap
         procs.start(
             f"agent-{zone}-{category}",
             "agent",
@@ -122,6 +120,8 @@ async def scenario(procs: Processes, server: EmbeddedServer) -> None:
             "--heartbeat",
             "0.2",
         )
+    assert await until("the primary's lease", lambda: _eq(holder, "primary"))
+    serve(procs, "standby")  # after the primary holds the lease: no race for it
 
     async def fleet_up() -> bool:
         try:
@@ -164,6 +164,10 @@ async def scenario(procs: Processes, server: EmbeddedServer) -> None:
 
     await until("the primary's books compacted", forgotten, 10.0)
 
+    async def standing_by() -> bool:
+        return "standby: serving" in procs.log("standby")
+
+    await until("the standby", standing_by)
     primary.send_signal(signal.SIGKILL)
     primary.wait()
     assert await until("the standby's lease", lambda: _eq(holder, "standby"))
