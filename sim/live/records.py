@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from sim.live.llm_records import llm_frame
+from sim.live.task import attempt_failure
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
 from sim.metrics.result import RunResult
@@ -298,9 +299,9 @@ class _Folder:
         failures = {
             int(d["attempt"]): d
             for d in reports
-            if _attempt_failure(d) and float(d["end_s"]) <= end_s
+            if attempt_failure(d) and float(d["end_s"]) <= end_s
         }
-        ends = [d for d in reports if not _attempt_failure(d)]
+        ends = [d for d in reports if not attempt_failure(d)]
         self.duplicates += max(0, len(ends) - 1)
         first_end = ends[0] if ends else None
         if first_end is None:
@@ -389,11 +390,6 @@ class _Folder:
         later = [float(d["assign_s"]) for n, d in assigned.items() if n > number]
         later += [float(d["start_s"]) for n, d in started.items() if n > number]
         return min(later)
-
-
-def _attempt_failure(doc: dict[str, Any]) -> bool:
-    """An agent's failed attempt, not the coordinator's final word (``Intake``'s rule)."""
-    return doc["outcome"] != "completed" and not doc.get("final", False)
 
 
 def _attempt(

@@ -59,3 +59,9 @@ def carried(doc: dict[str, Any]) -> dict[str, Any] | None:
     """The pass-through fields of a submitted task or node (None: it has none)."""
     found = {key: doc[key] for key in PASSED_THROUGH if key in doc}
     return found or None
+
+
+def attempt_failure(doc: dict[str, Any]) -> bool:
+    """An end report of an agent's failed attempt, which the escalation handles: not the
+    task's end (that is a completion, or the coordinator's failure with ``final``)."""
+    return doc["outcome"] != "completed" and not doc.get("final", False)

@@ -63,6 +63,10 @@ class StreamFollow:
         self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
         #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
         self.following_from = float("inf")
+        #: A snapshot's share (``sim.live.snapshot``): per stream, the records it kept, read
+        #: before the stream, and the last sequence it folded in, skipped in the stream.
+        self.prelude: dict[str, list[dict[str, Any]]] = {}
+        self.skip: dict[str, int] = {}
 
     async def catch_up(self, check_health: Callable[[], Awaitable[None]]) -> None:
         """Records first, then the fleet, then submissions (see the module docstring)."""
@@ -79,14 +83,18 @@ class StreamFollow:
 
     async def read_through(self, follower: Follower, handle: Handler, stream: str) -> None:
         """Feed *handle* every message of *stream* up to its last one now."""
+        async with self.intake.batch():
+            for doc in self.prelude.get(stream, ()):
+                await handle(doc)
         last = await self.broker.last_sequence(stream)
-        seen = 0
+        seen = skip = self.skip.get(stream, 0)
         while seen < last:
             batch = await follower.read(512, 0.5)
             async with self.intake.batch():
                 for message in batch:
                     seen = max(seen, message.sequence)
-                    await handle(message.document())
+                    if message.sequence > skip:
+                        await handle(message.document())
             if not batch:
                 last = await self.broker.last_sequence(stream)
 

@@ -26,7 +26,7 @@ from sim.live.broker import Broker
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
-from sim.live.task import LiveTask, carried
+from sim.live.task import LiveTask, attempt_failure, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.metrics.collector import MetricsCollector
@@ -36,11 +36,6 @@ from sim.policies.resilience import BreakerBoard
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
 from sim.world.network import mean_transfer_s
-
-
-def attempt_failure(doc: dict[str, Any]) -> bool:
-    """An agent's failed attempt (escalated), not the coordinator's end of the task."""
-    return doc["outcome"] != "completed" and not doc.get("final", False)
 
 
 class Intake:
@@ -279,6 +274,9 @@ class Intake:
             task.carried = carried(doc)
             if task.task_id in books.tasks:
                 return
+            if task.task_id in books.forgotten:
+                await self._reply_forgotten(task.task_id, -1, -1)
+                return
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
             if task.task_id in books.pending_done:
@@ -288,6 +286,10 @@ class Intake:
             return
         job_id = int(doc["job_id"])
         if job_id in books.jobs:
+            return
+        if job_id in books.forgotten_jobs:
+            for n in doc["nodes"]:
+                await self._reply_forgotten(int(n["task_id"]), job_id, int(n["node"]))
             return
         nodes = tuple(
             DagNode(int(n["node"]), n["category"], float(n["work_s"])) for n in doc["nodes"]
@@ -336,6 +338,20 @@ class Intake:
         if answer is not None and self.replies:
             subject, reply = answer
             await self._post(Outgoing(subject, reply, f"r.{subject}"))
+
+    async def _reply_forgotten(self, task_id: int, job_id: int, node: int) -> None:
+        """A resubmitted id of work compacted away: its outcome again (all the books still hold).
+
+        Its first reply is normally still in ``ORCH_REPLIES`` (kept as long as the id is
+        remembered) and the client reads it there; this covers the reply that aged out first.
+        """
+        outcome = self.books.forgotten.get(task_id)
+        if not self.replies or outcome is None:
+            return
+        subject = reply_subject("task", task_id)
+        reply = {"kind": "task", "task_id": task_id, "job_id": job_id, "node": node}
+        reply.update({"outcome": outcome, "forgotten": True})
+        await self._post(Outgoing(subject, reply, f"r.{subject}"))
 
     async def _reply(self, task: LiveTask, outcome: str, end: dict[str, Any] | None) -> None:
         """The task's one outcome on its reply subject (deduplicated by its message id)."""
@@ -396,6 +412,9 @@ class Intake:
                 known = books.recovered.get(task_id)
                 if known is not None and known[1] <= key[1]:
                     del books.recovered[task_id]
+                return
+            if task_id in books.forgotten:  # or long ago, and compacted: it ended twice
+                books.counters.duplicates += 1
                 return
             if task_id in books.pending_done:
                 books.counters.duplicates += 1  # it ended twice: counted once

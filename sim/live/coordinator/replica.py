@@ -37,6 +37,7 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.leadership import Lease
 from sim.live.coordinator.llm_gate import LlmGate, serve_gate
 from sim.live.coordinator.monitoring import Monitoring
+from sim.live.coordinator.restore import restore
 from sim.live.coordinator.scaling import Scaling
 from sim.live.coordinator.state import (
     AgentView,
@@ -50,6 +51,7 @@ from sim.live.coordinator.state import (
 )
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import AgentSpec, Provisioner
+from sim.live.snapshot import load as load_snapshot
 from sim.live.task import LiveTask
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
@@ -240,11 +242,16 @@ class Coordinator:
             await self.broker.close()
 
     async def take_over(self) -> None:
-        """Rebuild the books from the streams (results, the fleet, submissions)."""
+        """Rebuild the books from the streams (results, the fleet, submissions), after the
+        compacted snapshot when the service keeps one (``sim.live.snapshot``)."""
         assert self.broker is not None
         self.follow = StreamFollow(
             self.name, self.broker, self.books, self.intake, self.time, self.lag
         )
+        if self.config.snapshots:  # a compacting service: the snapshot, then the tails
+            snapshot = await load_snapshot(self.broker)
+            if snapshot is not None:
+                restore(self.books, self.follow, snapshot)
         await self.follow.catch_up(self.health.check_health)
 
     async def pump(self) -> int:
