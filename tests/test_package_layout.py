@@ -25,6 +25,7 @@ SPLIT_PACKAGES = (
     "policies/balancing",
     "policies/autoscale",
     "policies/health",
+    "policies/raft",
     "world/dag_shapes",
 )
 MAX_MODULE_LINES = 450
@@ -44,6 +45,11 @@ SURFACE = {
     "sim.policies.health": (
         "Cdf ConsecutiveFailureDetector FailureDetector HealthState HealthTransition PhaseSource "
         "PhiAccrualDetector phi_value"
+    ),
+    "sim.policies.raft": (
+        "LOCAL_KINDS RESPONSE_KINDS Entry HardState InvalidTransition MemoryStorage Message "
+        "MessageKind Progress ProgressState RaftLog RaftNode Ready Role RoleChange Storage Tracker "
+        "VoteResult quorum_index"
     ),
     "sim.world.dag_shapes": (
         "SCIENTIFIC_SHAPES SHAPES SYNTHETIC_SHAPES DagFileError generate_dag generate_typed_dag "
