@@ -34,6 +34,7 @@ from sim.scenario.coordination import Coordination
 from sim.scenario.faults import ErrorBurst, Escalation, OneWayPartition, TaskErrors, WalStall
 from sim.scenario.kubernetes import HpaBehavior
 from sim.scenario.llm import Llm
+from sim.scenario.spot import Purchase, SpotReclaim
 
 #: The spec's category table (section 3.2). It sums to 200 while the spec has 173
 #: specialists, so the model reads it as shares and apportions by largest remainder.
@@ -1043,6 +1044,7 @@ CHAOS_ACTIONS = (
     "one_way_partition",
     "wal_stall",
     "team_lead_crash",
+    "spot_reclaim",
 )
 
 
@@ -1058,7 +1060,8 @@ class ChaosEvent(Strict):
     (gray agents) for ``duration``; ``one_way_partition`` (a chief's links
     work one way only) or ``wal_stall`` (a chief's fsyncs take seconds) for
     ``duration``; ``team_lead_crash`` (a team lead dies; its team takes no new
-    work until the zone coordinator's checks notice and a member takes over).
+    work until the zone coordinator's checks notice and a member takes over);
+    ``spot_reclaim`` (spot agents get a notice, drain, and are gone at its end).
     """
 
     at: Duration
@@ -1079,6 +1082,9 @@ class ChaosEvent(Strict):
     team_lead_crash: str | None = Field(
         None, description="A team lead (A-T01-lead): its team gets no new work until replaced."
     )
+    spot_reclaim: SpotReclaim | None = Field(
+        None, description="Spot agents reclaimed after a notice (sim.scenario.spot)."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> ChaosEvent:
@@ -1087,7 +1093,7 @@ class ChaosEvent(Strict):
             raise ValueError(
                 f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
             )
-        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash") and (
+        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash", "spot_reclaim") and (
             self.duration is None
         ):
             raise ValueError(f"{given[0]}: expected a duration")
@@ -1130,6 +1136,10 @@ class Scenario(Strict):
     llm: Llm | None = Field(
         None,
         description="Opt-in: model calls, provider rate limits and token cost (sim.scenario.llm).",
+    )
+    purchase: Purchase = Field(
+        default_factory=Purchase,
+        description="Billing granularity and opt-in spot capacity (sim.scenario.spot).",
     )
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -1183,7 +1193,7 @@ class Scenario(Strict):
                     f"of {', '.join(categories)}"
                 )
         for index, event in enumerate(self.chaos):
-            selector = event.kill or event.slow
+            selector = event.kill or event.slow or event.spot_reclaim
             where = f"chaos[{index}].{event.action}"
             if selector is not None:
                 if selector.category is not None and selector.category not in categories:
@@ -1239,6 +1249,8 @@ class Scenario(Strict):
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
         if self.llm is not None:
             self.llm.check_categories(categories)
+        if self.purchase.spot is not None:
+            self.purchase.spot.check_names(zones, list(categories))
         regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
         for a in sorted(regions):
             for b in sorted(regions):
