@@ -193,10 +193,12 @@ class Failover:
         """The provider wants the spot agent back: notice now, gone at the deadline.
 
         From the notice the agent takes no new work and finishes what it
-        holds (a drain); if it is still there when the notice runs out, its
-        slots stop and everything it holds — serving, queued, on its way — is
-        dispatched again, like a failed agent's work but known at once. False
-        when the agent is already crashed or draining (nothing to reclaim).
+        holds (a drain), and a replacement is asked of the reserve pool (with
+        ``health.replace_failed``, as for a failure). If the agent is still
+        there when the notice runs out, its slots stop and everything it
+        holds — serving, queued, on its way — is dispatched again, like a
+        failed agent's work but known at once. False when the agent is
+        already crashed or draining (nothing to reclaim).
         """
         sim = self.sim
         now = sim.env.now
@@ -205,6 +207,15 @@ class Failover:
             return False
         sim.fleet.drain(agent.id, "spot_reclaim")
         sim.events.add(now, "spot_notice", agent.id, zone=agent.zone, deadline_s=now + spot.notice)
+        if self.health.replace_failed:
+            # Lost capacity is replaced as a failed agent's is (an ECS service keeps its
+            # desired count); the newcomer joins on spot if its pool is below its share.
+            sim.fleet.spawn(
+                agent.zone,
+                agent.category,
+                sim.scenario.scaling.spawn_delay,
+                f"replace reclaimed {agent.id}",
+            )
         sim.env.timeout(spot.notice, agent).callbacks.append(
             lambda event: self._reclaimed(event.value)
         )

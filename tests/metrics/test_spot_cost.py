@@ -62,3 +62,13 @@ def test_without_a_spot_column_everything_is_on_demand() -> None:
     usd_spot, usd_on_demand = cost_split(COST, Purchase(), agents)
     assert usd_spot == 0.0
     assert usd_on_demand == compute_cost(COST, agents)
+
+
+def test_the_report_header_shows_the_spot_share_of_the_bill() -> None:
+    from sim.report.html.cards import header_section
+
+    cost = {"usd_per_day": 231.3, "usd_total": 80.0, "usd_spot": 10.0, "reclaims": 48}
+    html = header_section({"scenario": "spot_fleet", "cost": cost}, pd.DataFrame())
+    assert "spot 12% of it · 48 reclaims" in html
+    plain = {"usd_per_day": 298.2, "usd_total": 99.4, "usd_spot": 0.0, "reclaims": 0}
+    assert "reclaims" not in header_section({"cost": plain}, pd.DataFrame())

@@ -82,6 +82,21 @@ def test_every_reclaimed_agent_is_gone_by_its_deadline(spot_run) -> None:
     assert (on_them["dispatch_s"] <= RECLAIM_AT + 1e-9).all()
 
 
+def test_each_reclaimed_agent_is_replaced_from_the_reserve_pool(spot_run) -> None:
+    _, result, zone_b_spot = spot_run
+    events = result.events
+    asked = events[events["kind"] == "agent_requested"]
+    reasons = [f"replace reclaimed {agent_id}" for agent_id in zone_b_spot]
+    replacing = asked[asked["detail"].str.contains("replace reclaimed", regex=False)]
+    assert sorted(json.loads(d)["reason"] for d in replacing["detail"]) == sorted(reasons)
+    assert (replacing["time_s"] == RECLAIM_AT).all()
+    newcomers = result.agents[result.agents["joined_s"] == RECLAIM_AT + 60.0]  # spawn delay
+    assert len(newcomers) == len(zone_b_spot)
+    assert (newcomers["zone"] == "B").all()
+    # Zone B's spot agents are gone by then: the newcomers restore the pools' spot share.
+    assert newcomers["spot"].sum() >= len(zone_b_spot) // 2
+
+
 def test_work_held_at_the_deadline_is_requeued_and_completes(spot_run) -> None:
     _, result, _ = spot_run
     assert result.counts["lost"] == 0
