@@ -50,7 +50,7 @@ def cost_split(cost: Cost, purchase: Purchase, agents: pd.DataFrame) -> tuple[fl
     they pay ``1 - discount`` of the on-demand price for the same billed time.
     """
     if "spot" in agents.columns:
-        on_spot = agents["spot"].fillna(False).astype(bool)
+        on_spot = agents["spot"].eq(True)  # coordinators' rows have no value: on demand
     else:
         on_spot = pd.Series(False, index=agents.index)
     spot_full = compute_cost(cost, agents[on_spot], purchase.billing)
