@@ -258,7 +258,12 @@ class Chaos:
         market = sim.fleet.market
         if market is None:
             return  # check_targets refuses such a scenario; a replay on another one hits nobody
-        on_spot = [a for a in sim.fleet.agents.values() if market.is_spot(a.id)]
+        agents = sim.fleet.agents
+        if reclaim.agents is not None:  # named (a random reclaim, a replay): no scan of the fleet
+            named = (agents[i] for i in reclaim.agents if i in agents)
+            on_spot = [a for a in named if market.is_spot(a.id)]
+        else:
+            on_spot = [a for a in agents.values() if market.is_spot(a.id)]
         selector = AgentSelector(
             agents=reclaim.agents,
             zone=reclaim.zone,
