@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.metrics.cost import compute_cost
+from sim.metrics.cost import cost_split
 from sim.metrics.llm_summary import llm_figures
 from sim.metrics.slo_causes import slo_causes
 from sim.scenario.schema import Scenario
@@ -165,7 +165,8 @@ def summarize(
 
     queued = done["queue_s"].to_numpy(dtype=float)
     wait_share = float(np.mean(queued > 0)) if len(queued) else math.nan
-    cost = compute_cost(scenario.cost, agents)
+    usd_spot, usd_on_demand = cost_split(scenario.cost, scenario.purchase, agents)
+    cost = usd_spot + usd_on_demand
     warm_tasks = tasks[tasks["warm"]]
     failed = int((warm_tasks["outcome"] == "failed").sum())
     error_rate = failed / max(len(warm_tasks), 1)
@@ -230,6 +231,9 @@ def summarize(
             "usd_total": cost,
             "usd_per_day": cost * 86400.0 / end,
             "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
+            "usd_spot": usd_spot,
+            "usd_on_demand": usd_on_demand,
+            "reclaims": int((events["kind"] == "spot_notice").sum()),
         },
         "error_rate": error_rate,
         "errors": error_figures(tasks, counts),

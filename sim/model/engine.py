@@ -33,6 +33,7 @@ from sim.model.escalation import Escalator, needs_escalator
 from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.llm_work import PROVIDER_COLUMNS, LlmWork
+from sim.model.spot import SpotMarket
 from sim.model.task import Task
 from sim.model.traffic import Traffic
 from sim.policies.dag import largest_input
@@ -136,6 +137,9 @@ class Simulation:
             self.events,
             streams.get("fleet"),
         )
+        spot = scenario.purchase.spot
+        if spot is not None:
+            self.fleet.market = SpotMarket(self.env, spot, streams.get("spot.reclaims"))
         self.fleet.provision()
         self._fleet_traffic()
         self.control = ControlLoop(self)
@@ -143,6 +147,8 @@ class Simulation:
         self.control_plane = ControlPlane(self, streams.get("raft"), streams.get("raft.network"))
         self.dispatcher.control_plane = self.control_plane
         self.chaos = Chaos(self, streams.get("chaos"))
+        if self.fleet.market is not None:
+            self.fleet.market.on_reclaim = self.chaos.inject
         self.dispatcher.breakers = self.policies.breakers
         self.dispatcher.breaker_open_s = self.policies.breaker_open_s
         self.demand = ServiceDemand(scenario, streams)
@@ -388,7 +394,12 @@ class Simulation:
         env.process(self.sampler())
         if self.control.enabled:
             env.process(self.control.autoscaling())
-        if scenario.chaos or scenario.chaos_random.enabled:
+        spot = scenario.purchase.spot
+        if (
+            scenario.chaos
+            or scenario.chaos_random.enabled
+            or (spot is not None and spot.zone_reclaim_mtbf is not None)
+        ):
             env.process(self.chaos.timeline())
         if scenario.health.per_message:
             self.fleet.on_join = lambda agent: env.process(self.failover.monitor(agent.id))

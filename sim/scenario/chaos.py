@@ -17,6 +17,7 @@ from pydantic import (
 
 from sim.scenario.base import Duration, Strict
 from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
+from sim.scenario.spot import SpotReclaim
 
 
 class AgentSelector(Strict):
@@ -89,6 +90,7 @@ CHAOS_ACTIONS = (
     "one_way_partition",
     "wal_stall",
     "team_lead_crash",
+    "spot_reclaim",
 )
 
 
@@ -104,7 +106,8 @@ class ChaosEvent(Strict):
     (gray agents) for ``duration``; ``one_way_partition`` (a chief's links
     work one way only) or ``wal_stall`` (a chief's fsyncs take seconds) for
     ``duration``; ``team_lead_crash`` (a team lead dies; its team takes no new
-    work until the zone coordinator's checks notice and a member takes over).
+    work until the zone coordinator's checks notice and a member takes over);
+    ``spot_reclaim`` (spot agents get a notice, drain, and are gone at its end).
     """
 
     at: Duration
@@ -125,6 +128,9 @@ class ChaosEvent(Strict):
     team_lead_crash: str | None = Field(
         None, description="A team lead (A-T01-lead): its team gets no new work until replaced."
     )
+    spot_reclaim: SpotReclaim | None = Field(
+        None, description="Spot agents reclaimed after a notice (sim.scenario.spot)."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> ChaosEvent:
@@ -133,7 +139,7 @@ class ChaosEvent(Strict):
             raise ValueError(
                 f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
             )
-        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash") and (
+        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash", "spot_reclaim") and (
             self.duration is None
         ):
             raise ValueError(f"{given[0]}: expected a duration")

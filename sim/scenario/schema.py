@@ -60,6 +60,7 @@ from sim.scenario.scaling import (
     ScaleUpThreshold,
     Scaling,
 )
+from sim.scenario.spot import Purchase
 from sim.scenario.topology import (
     SPEC_CATEGORY_SHARES,
     ControlPlane,
@@ -190,6 +191,10 @@ class Scenario(Strict):
         None,
         description="Opt-in: model calls, provider rate limits and token cost (sim.scenario.llm).",
     )
+    purchase: Purchase = Field(
+        default_factory=Purchase,
+        description="Billing granularity and opt-in spot capacity (sim.scenario.spot).",
+    )
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description=(
@@ -242,7 +247,7 @@ class Scenario(Strict):
                     f"of {', '.join(categories)}"
                 )
         for index, event in enumerate(self.chaos):
-            selector = event.kill or event.slow
+            selector = event.kill or event.slow or event.spot_reclaim
             where = f"chaos[{index}].{event.action}"
             if selector is not None:
                 if selector.category is not None and selector.category not in categories:
@@ -298,6 +303,8 @@ class Scenario(Strict):
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
         if self.llm is not None:
             self.llm.check_categories(categories)
+        if self.purchase.spot is not None:
+            self.purchase.spot.check_names(zones, list(categories))
         regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
         for a in sorted(regions):
             for b in sorted(regions):
