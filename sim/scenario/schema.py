@@ -34,6 +34,7 @@ from sim.scenario.coordination import Coordination
 from sim.scenario.faults import ErrorBurst, Escalation, OneWayPartition, TaskErrors, WalStall
 from sim.scenario.kubernetes import HpaBehavior
 from sim.scenario.llm import Llm
+from sim.scenario.tiers import Tiers
 
 #: The spec's category table (section 3.2). It sums to 200 while the spec has 173
 #: specialists, so the model reads it as shares and apportions by largest remainder.
@@ -1131,6 +1132,9 @@ class Scenario(Strict):
         None,
         description="Opt-in: model calls, provider rate limits and token cost (sim.scenario.llm).",
     )
+    tiers: Tiers | None = Field(
+        None, description="Opt-in: priority tiers, tenants and shedding (sim.scenario.tiers)."
+    )
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description=(
@@ -1239,6 +1243,8 @@ class Scenario(Strict):
                         raise ValueError(f"{where}.zones: unknown zone {zone!r}")
         if self.llm is not None:
             self.llm.check_categories(categories)
+        if self.tiers is not None:
+            self.tiers.check(categories, self.llm is not None)
         regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
         for a in sorted(regions):
             for b in sorted(regions):
