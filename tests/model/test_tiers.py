@@ -43,7 +43,7 @@ def ramp_run(load: float, tiers: bool = True) -> RunResult:
     overrides = [
         f"topology.specialists={AGENTS}",
         f"workload.arrivals.rate_per_min={load * CAPACITY_PER_MIN}",
-        "duration=2h30m",
+        "duration=2h",
         "warmup=30m",
     ]
     if tiers:
@@ -73,7 +73,7 @@ def test_below_capacity_nothing_is_shed(ramp: dict[float, dict]) -> None:
         summary = ramp[load]
         assert summary["tasks"]["shed"] == 0, load
         assert all(row["shed"] == 0 for row in summary["tiers"]["by_tier"])
-        assert sum(row["submitted"] for row in summary["tiers"]["by_tier"]) > 1000
+        assert sum(row["submitted"] for row in summary["tiers"]["by_tier"]) > 800
 
 
 def test_shedding_is_monotone_in_load_and_lower_tiers_lose_their_share_first(
