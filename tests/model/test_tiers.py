@@ -118,3 +118,27 @@ def test_tenants_drawn_independently_of_tiers_are_served_fairly(ramp: dict[float
     tenants = ramp[2.0]["tenants"]
     assert [row["tenant"] for row in tenants["by_tenant"]] == ["default"]
     assert tenants["jain"] == pytest.approx(1.0)
+
+
+def test_tiers_that_never_shed_or_reorder_leave_the_run_untouched() -> None:
+    """No limit, no priority: the same events and task records as without the section.
+
+    The tier and tenant draws come from their own stream, so the arrivals,
+    the work and every decision stay as they were (common random numbers).
+    """
+    overrides = [
+        f"topology.specialists={AGENTS}",
+        f"workload.arrivals.rate_per_min={1.5 * CAPACITY_PER_MIN}",
+        "duration=1h",
+        "warmup=30m",
+    ]
+    base = load_scenario(SCENARIOS / "mmc_validation.yaml", overrides)
+    plain = run_scenario(base)
+    tiered = run_scenario(
+        load_scenario(
+            SCENARIOS / "mmc_validation.yaml", [*overrides, "tiers={priority_queue: false}"]
+        )
+    )
+    assert tiered.counts["shed"] == 0
+    assert tiered.events_sha256 == plain.events_sha256
+    assert tiered.tiers is not None and len(tiered.tiers) == tiered.counts["submitted"]
