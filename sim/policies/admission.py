@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sim.policies.llm.bucket import ProviderBucket, TokenBucket
 
@@ -238,18 +238,14 @@ class TenantBudgets:
 def shed_tiers(
     admission: TierAdmission, tiers: Sequence[int], obs: AdmissionObservation
 ) -> list[int]:
-    """The tiers among *tiers* that *obs*'s pressure would shed (a helper for tests and reports).
+    """The tiers among *tiers* that *obs*'s pressure would shed now (for tests and reports).
 
-    Decides on copies of the lanes, so the policy's own states do not move.
+    Each tier is decided by a copy of the policy, so its own states do not move.
     """
-    saved = {lane: list(flags) for lane, flags in admission.shedding.items()}
     shed = []
     for tier in tiers:
-        admission.shedding = {lane: list(flags) for lane, flags in saved.items()}
-        probe = AdmissionObservation(
-            tier, obs.queue_depth, obs.provider, obs.provider_used, obs.tenant_overdraft
-        )
-        if not admission.decide(probe).admit:
+        probe = TierAdmission(admission.config)
+        probe.shedding = {lane: list(flags) for lane, flags in admission.shedding.items()}
+        if not probe.decide(replace(obs, tier=tier)).admit:
             shed.append(tier)
-    admission.shedding = saved
     return shed
