@@ -49,6 +49,7 @@ def summary_of(result: RunResult) -> dict[str, Any]:
         result.counts,
         result.events_sha256,
         llm=result.llm,
+        tiers=result.tiers,
     )
 
 
@@ -107,6 +108,8 @@ def write_outputs(outcome: Outcome, out_dir: Path, *, report: bool = True) -> No
         write_parquet(out_dir / f"{name}.parquet", frame)
     if outcome.results[0].llm is not None:
         write_parquet(out_dir / "llm.parquet", outcome.frame("llm"))
+    if outcome.results[0].tiers is not None:
+        write_parquet(out_dir / "tiers.parquet", outcome.frame("tiers"))
     write_json(out_dir / "summary.json", outcome.summary)
     if report:
         from sim.report.html import write_report

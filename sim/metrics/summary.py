@@ -20,6 +20,7 @@ import pandas as pd
 from sim.metrics.cost import cost_split
 from sim.metrics.llm_summary import llm_figures
 from sim.metrics.slo_causes import slo_causes
+from sim.metrics.tier_summary import tier_figures
 from sim.scenario.schema import Scenario
 
 #: Student-t quantiles by degrees of freedom: 0.975 and 0.995 for two-sided 95 % and 99 %
@@ -114,6 +115,7 @@ def summarize(
     seed: int | None = None,
     drained: pd.DataFrame | None = None,
     llm: pd.DataFrame | None = None,
+    tiers: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The documented ``summary.json`` for one replication.
 
@@ -121,7 +123,8 @@ def summarize(
     service ended by the duration, utilisation is busy slot time clipped to
     the window over the specialists' slot time present in it, and cost is the
     agents' presence in the run. *llm* (the per-attempt model-call table,
-    when the scenario has an llm section) adds the ``llm`` block. *drained*
+    when the scenario has an llm section) adds the ``llm`` block, *tiers* (the
+    per-task admission table) the ``tiers`` and ``tenants`` blocks. *drained*
     (a live run's work that ended after the duration, sim.live.records) is
     reported apart and counts nowhere else.
     """
@@ -194,6 +197,7 @@ def summarize(
             "submitted": int(counts["submitted"]),
             "completed": int(counts["completed"]),
             "failed": int(counts["failed"]),
+            "shed": int(counts.get("shed", 0)),  # submitted = completed + failed + shed + in_flight
             "in_flight": int(counts["in_flight"]),
             "lost": int(counts["lost"]),
             "retried": int(counts["retried"]),
@@ -266,6 +270,8 @@ def summarize(
     if llm is not None:
         summary["llm"] = llm_figures(scenario, llm, tasks)
         summary["cost"]["llm_usd_total"] = summary["llm"]["usd"]  # beside compute cost
+    if tiers is not None:
+        summary.update(tier_figures(scenario, tiers, tasks))
     return summary
 
 

@@ -24,6 +24,7 @@ import simpy
 from sim.metrics.collector import AgentColumns, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
+from sim.model.admission import build_admission
 from sim.model.agent import Specialist
 from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
@@ -127,6 +128,7 @@ class Simulation:
         if scenario.llm is not None:
             self.llm = self.dispatcher.llm = LlmWork(self.env, scenario.llm, streams)
             self.collector.extra_columns = PROVIDER_COLUMNS
+        self.admission = build_admission(scenario, streams, self._waiting, self.llm)
         self.fleet = Fleet(
             self.env,
             scenario,
@@ -189,12 +191,17 @@ class Simulation:
                 arrival.affinity_key,
             )
             task.deadline = arrival.deadline
-            dispatcher.submit(task)
+            if self.admission is None or self.admission.admit(task, now):
+                dispatcher.submit(task)
         following = next(self._arrival_stream, None)
         if following is not None:
             delay = following.time - now
             delay = delay if delay > 0.0 else 0.0
             env.timeout(delay, following).callbacks.append(self._next_arrival)
+
+    def _waiting(self) -> int:
+        """Tasks waiting for an agent: in the pools' queues and in agents' local queues."""
+        return self.dispatcher.core.queued() + sum(z.local_queued for z in self.zones.values())
 
     def job_arrivals(self) -> Generator[simpy.Event, Any, None]:
         """DAG jobs reach the chief, which plans them and releases their entry nodes."""
@@ -444,6 +451,7 @@ class Simulation:
             wall_s=wall,
             sim_events=int(next(env._eid)),
             llm=self.llm.frame(self.replication) if self.llm is not None else None,
+            tiers=self.admission.frame(self.replication) if self.admission is not None else None,
         )
 
     def _record_unfinished(self) -> None:
@@ -458,12 +466,14 @@ class Simulation:
     def _check_conservation(self) -> dict[str, int]:
         d = self.dispatcher
         present = d.physically_present()
-        in_flight = d.submitted - d.completed - d.failed
+        shed = self.admission.shed if self.admission is not None else 0
+        in_flight = d.submitted - d.completed - d.failed - shed
         lost = in_flight - present
         counts = {
             "submitted": d.submitted,
             "completed": d.completed,
             "failed": d.failed,
+            "shed": shed,
             "in_flight": in_flight,
             "lost": lost,
             "retried": d.retried,
@@ -475,7 +485,8 @@ class Simulation:
         if lost != 0 or len(d.live) + d.blocked != in_flight:
             raise ConservationError(
                 f"task conservation broken: submitted={d.submitted} completed={d.completed} "
-                f"failed={d.failed} found in system={present} ledger={len(d.live)}+{d.blocked}"
+                f"failed={d.failed} shed={shed} found in system={present} "
+                f"ledger={len(d.live)}+{d.blocked}"
             )
         return counts
 

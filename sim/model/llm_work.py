@@ -17,7 +17,7 @@ counters that the sampler turns into tokens per minute against the limits.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -85,6 +85,8 @@ class LlmWork:
         self._rows: list[tuple[Any, ...]] = []
         self._counts = {p: [0, 0, 0, 0] for p in self.buckets}  # requests, in, out, throttled
         self._last_sample = 0.0
+        #: Told of every granted call's tokens (the tenants' budgets; None: nobody listens).
+        self.on_tokens: Callable[[Task, float, float], None] | None = None
 
     def serve(
         self, agent: Worker, task: Task, escalator: FaultDraw | None
@@ -124,6 +126,8 @@ class LlmWork:
                     waited += decision.delay_s
                     row[5] += decision.delay_s
                     yield env.timeout(decision.delay_s)
+                if self.on_tokens is not None:
+                    self.on_tokens(task, env.now, call.input_tokens + call.output_tokens)
                 counts[0] += 1
                 counts[1] += call.input_tokens
                 counts[2] += call.output_tokens

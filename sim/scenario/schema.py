@@ -61,6 +61,7 @@ from sim.scenario.scaling import (
     Scaling,
 )
 from sim.scenario.spot import Purchase
+from sim.scenario.tiers import Tiers
 from sim.scenario.topology import (
     SPEC_CATEGORY_SHARES,
     ControlPlane,
@@ -195,6 +196,9 @@ class Scenario(Strict):
         default_factory=Purchase,
         description="Billing granularity and opt-in spot capacity (sim.scenario.spot).",
     )
+    tiers: Tiers | None = Field(
+        None, description="Opt-in: priority tiers, tenants and shedding (sim.scenario.tiers)."
+    )
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description=(
@@ -305,6 +309,8 @@ class Scenario(Strict):
             self.llm.check_categories(categories)
         if self.purchase.spot is not None:
             self.purchase.spot.check_names(zones, list(categories))
+        if self.tiers is not None:
+            self.tiers.check(categories, self.llm is not None)
         regions = {self.topology.control_plane.region} | {z.region for z in self.topology.zones}
         for a in sorted(regions):
             for b in sorted(regions):
