@@ -53,10 +53,6 @@ def summary_of(result: RunResult) -> dict[str, Any]:
     )
 
 
-def _run_one(scenario: Scenario, replication: int) -> RunResult:
-    return run_scenario(scenario, replication)
-
-
 def run(
     scenario: Scenario,
     replications: int = 1,
@@ -88,7 +84,7 @@ def run(
         workers = workers or min(replications, os.cpu_count() or 1)
         by_rep: dict[int, RunResult] = {}
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_run_one, scenario, r): r for r in range(replications)}
+            futures = {pool.submit(run_scenario, scenario, r): r for r in range(replications)}
             for future in as_completed(futures):
                 by_rep[futures[future]] = future.result()
                 if progress is not None:

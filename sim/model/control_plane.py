@@ -56,6 +56,10 @@ class ControlPlane:
         self.links = ChiefNetwork(network, net_rng)
         #: Each chief's write-ahead log (fsync queue, WAL stalls); free with latency off.
         self.disks = ChiefDisks(self.ids, spec.fsync if network.enabled else 0.0)
+        #: What a WAL append costs while the group is healthy: a quorum round trip and an
+        #: fsync. Fixed for the run (a stall slows one chief's disk, never the healthy path),
+        #: so a plain attribute: every dispatched task reads it.
+        self.steady_commit_s = 2 * self.links.one_way_s + self.disks.fsync_s
         #: Each chief's life (it changes at a crash) and when each past life ended:
         #: what a chief had not yet sent when it crashed is never sent.
         self._life = dict.fromkeys(self.ids, 0)
@@ -138,11 +142,6 @@ class ControlPlane:
                     self.nodes[message.dst].step(message)
 
     # ------------------------------------------------------------------ dispatch
-
-    @property
-    def steady_commit_s(self) -> float:
-        """What a WAL append costs while the group is healthy: a quorum round trip and an fsync."""
-        return 2 * self.links.one_way_s + self.disks.fsync_s
 
     def hold(self, task: Task) -> None:
         """No healthy leader: the task waits to be committed by one."""

@@ -209,102 +209,24 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        """Names one section uses and another defines: categories, zones, chiefs, regions.
+
+        Checked in the order a reader meets the sections, so the first error
+        reported is the same whichever way the checks are grouped.
+        """
         categories = self.topology.categories
         if self.duration <= 0:
             raise ValueError("duration: expected a positive duration")
         if self.warmup >= self.duration:
             raise ValueError("warmup: expected less than duration")
-        if self.workload.mix is not None:
-            _require_same_keys("workload.mix", self.workload.mix, categories)
         zones = [zone.name for zone in self.topology.zones]
-        if self.workload.zone_mix is not None:
-            _require_same_keys("workload.zone_mix", self.workload.zone_mix, dict.fromkeys(zones))
-        for index, dag in enumerate(self.workload.dags.inline):
-            for node in dag.nodes:
-                if node.category not in categories:
-                    raise ValueError(
-                        f"workload.dags.inline[{index}]: node {node.id!r}: unknown category "
-                        f"{node.category!r}; expected one of {', '.join(categories)}"
-                    )
-        for index, release in enumerate(self.workload.dags.jobs):
-            if release.at >= self.duration:
-                raise ValueError(
-                    f"workload.dags.jobs[{index}].at: expected less than duration "
-                    f"({self.duration:g} s), got {release.at:g} s"
-                )
-            if release.zone is not None and release.zone not in zones:
-                raise ValueError(
-                    f"workload.dags.jobs[{index}].zone: unknown zone {release.zone!r}; "
-                    f"expected one of {', '.join(zones)}"
-                )
-        for field_name in ("by_category", "timeout_by_category"):
-            for category in getattr(self.errors, field_name):
-                if category not in categories:
-                    raise ValueError(
-                        f"errors.{field_name}.{category}: unknown category; expected one of "
-                        f"{', '.join(categories)}"
-                    )
-        for category in self.workload.service_by_category:
-            if category not in categories:
-                raise ValueError(
-                    f"workload.service_by_category.{category}: unknown category; expected one "
-                    f"of {', '.join(categories)}"
-                )
+        _check_workload(self.workload, categories, zones, self.duration)
+        _check_categories_named(self.errors, self.workload, categories)
+        chiefs = [f"chief-{i + 1}" for i in range(self.topology.control_plane.chiefs)]
         for index, event in enumerate(self.chaos):
-            selector = event.kill or event.slow or event.spot_reclaim
             where = f"chaos[{index}].{event.action}"
-            if selector is not None:
-                if selector.category is not None and selector.category not in categories:
-                    raise ValueError(f"{where}.category: unknown category {selector.category!r}")
-                if selector.zone is not None and selector.zone not in zones:
-                    raise ValueError(f"{where}.zone: unknown zone {selector.zone!r}")
-            crashed = event.coordinator_crash
-            chiefs = [f"chief-{i + 1}" for i in range(self.topology.control_plane.chiefs)]
-            valid = ["leader", "follower", *chiefs, *(f"{z}-coord" for z in zones)]
-            if crashed is not None and crashed not in valid:
-                raise ValueError(f"{where}: expected one of {', '.join(valid)}, got {crashed!r}")
-            if event.partition is not None:
-                for group in event.partition.groups:
-                    for name in group:
-                        if name not in chiefs and name not in zones:
-                            raise ValueError(
-                                f"{where}.groups: unknown chief or zone {name!r}; expected "
-                                f"one of {', '.join([*chiefs, *zones])}"
-                            )
-            if event.zone_outage is not None and event.zone_outage not in zones:
-                raise ValueError(f"{where}: unknown zone {event.zone_outage!r}")
-            if event.error_burst is not None:
-                for category in event.error_burst.categories:
-                    if category not in categories:
-                        raise ValueError(f"{where}.categories: unknown category {category!r}")
-                for zone in event.error_burst.zones:
-                    if zone not in zones:
-                        raise ValueError(f"{where}.zones: unknown zone {zone!r}")
-            if event.team_lead_crash is not None:
-                leads = [
-                    f"{z.name}-T{t + 1:02d}-lead"
-                    for z in self.topology.zones
-                    for t in range(z.team_leads)
-                ]
-                if event.team_lead_crash not in leads:
-                    example = leads[0] if leads else "none: no zone has team leads"
-                    raise ValueError(
-                        f"{where}: unknown team lead {event.team_lead_crash!r} (e.g. {example})"
-                    )
-            named = ["leader", "follower", *chiefs]
-            for chief in _chiefs_named(event):
-                if chief not in named:
-                    raise ValueError(
-                        f"{where}.chief: expected one of {', '.join(named)}, got {chief!r}"
-                    )
-            if event.message_loss is not None:
-                for zone in event.message_loss.zones or ():
-                    if zone not in zones:
-                        raise ValueError(f"{where}.zones: unknown zone {zone!r}")
-            if event.latency_spike is not None:
-                for zone in event.latency_spike.zones:
-                    if zone not in zones:
-                        raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+            _check_chaos_targets(where, event, categories, zones, chiefs)
+            _check_chaos_scopes(where, event, self.topology, categories, zones, chiefs)
         if self.llm is not None:
             self.llm.check_categories(categories)
         if self.purchase.spot is not None:
@@ -333,6 +255,120 @@ class Scenario(Strict):
         if self.topology.specialists is not None:
             return self.topology.specialists
         return self.scaling.default_agents - self.control_agents()
+
+
+def _check_workload(
+    workload: Workload, categories: dict[str, float], zones: list[str], duration: float
+) -> None:
+    """The task mix, zone mix, inline DAGs and fixed DAG releases name known things."""
+    if workload.mix is not None:
+        _require_same_keys("workload.mix", workload.mix, categories)
+    if workload.zone_mix is not None:
+        _require_same_keys("workload.zone_mix", workload.zone_mix, dict.fromkeys(zones))
+    for index, dag in enumerate(workload.dags.inline):
+        for node in dag.nodes:
+            if node.category not in categories:
+                raise ValueError(
+                    f"workload.dags.inline[{index}]: node {node.id!r}: unknown category "
+                    f"{node.category!r}; expected one of {', '.join(categories)}"
+                )
+    for index, release in enumerate(workload.dags.jobs):
+        if release.at >= duration:
+            raise ValueError(
+                f"workload.dags.jobs[{index}].at: expected less than duration "
+                f"({duration:g} s), got {release.at:g} s"
+            )
+        if release.zone is not None and release.zone not in zones:
+            raise ValueError(
+                f"workload.dags.jobs[{index}].zone: unknown zone {release.zone!r}; "
+                f"expected one of {', '.join(zones)}"
+            )
+
+
+def _check_categories_named(
+    errors: TaskErrors, workload: Workload, categories: dict[str, float]
+) -> None:
+    """Per-category error rates, timeouts and service times name topology categories."""
+    for field_name in ("by_category", "timeout_by_category"):
+        for category in getattr(errors, field_name):
+            if category not in categories:
+                raise ValueError(
+                    f"errors.{field_name}.{category}: unknown category; expected one of "
+                    f"{', '.join(categories)}"
+                )
+    for category in workload.service_by_category:
+        if category not in categories:
+            raise ValueError(
+                f"workload.service_by_category.{category}: unknown category; expected one "
+                f"of {', '.join(categories)}"
+            )
+
+
+def _check_chaos_targets(
+    where: str,
+    event: ChaosEvent,
+    categories: dict[str, float],
+    zones: list[str],
+    chiefs: list[str],
+) -> None:
+    """What a kill, slow, coordinator crash, partition or zone outage hits exists."""
+    selector = event.kill or event.slow or event.spot_reclaim
+    if selector is not None:
+        if selector.category is not None and selector.category not in categories:
+            raise ValueError(f"{where}.category: unknown category {selector.category!r}")
+        if selector.zone is not None and selector.zone not in zones:
+            raise ValueError(f"{where}.zone: unknown zone {selector.zone!r}")
+    crashed = event.coordinator_crash
+    valid = ["leader", "follower", *chiefs, *(f"{z}-coord" for z in zones)]
+    if crashed is not None and crashed not in valid:
+        raise ValueError(f"{where}: expected one of {', '.join(valid)}, got {crashed!r}")
+    if event.partition is not None:
+        for group in event.partition.groups:
+            for name in group:
+                if name not in chiefs and name not in zones:
+                    raise ValueError(
+                        f"{where}.groups: unknown chief or zone {name!r}; expected "
+                        f"one of {', '.join([*chiefs, *zones])}"
+                    )
+    if event.zone_outage is not None and event.zone_outage not in zones:
+        raise ValueError(f"{where}: unknown zone {event.zone_outage!r}")
+
+
+def _check_chaos_scopes(
+    where: str,
+    event: ChaosEvent,
+    topology: Topology,
+    categories: dict[str, float],
+    zones: list[str],
+    chiefs: list[str],
+) -> None:
+    """What an error burst, team-lead crash, one-way cut, WAL stall, loss or spike names exists."""
+    if event.error_burst is not None:
+        for category in event.error_burst.categories:
+            if category not in categories:
+                raise ValueError(f"{where}.categories: unknown category {category!r}")
+        for zone in event.error_burst.zones:
+            if zone not in zones:
+                raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+    if event.team_lead_crash is not None:
+        leads = [f"{z.name}-T{t + 1:02d}-lead" for z in topology.zones for t in range(z.team_leads)]
+        if event.team_lead_crash not in leads:
+            example = leads[0] if leads else "none: no zone has team leads"
+            raise ValueError(
+                f"{where}: unknown team lead {event.team_lead_crash!r} (e.g. {example})"
+            )
+    named = ["leader", "follower", *chiefs]
+    for chief in _chiefs_named(event):
+        if chief not in named:
+            raise ValueError(f"{where}.chief: expected one of {', '.join(named)}, got {chief!r}")
+    if event.message_loss is not None:
+        for zone in event.message_loss.zones or ():
+            if zone not in zones:
+                raise ValueError(f"{where}.zones: unknown zone {zone!r}")
+    if event.latency_spike is not None:
+        for zone in event.latency_spike.zones:
+            if zone not in zones:
+                raise ValueError(f"{where}.zones: unknown zone {zone!r}")
 
 
 def _chiefs_named(event: ChaosEvent) -> list[str]:
