@@ -62,6 +62,8 @@ class Admission:
         self._tenant_of: dict[int, str] = {}
         self._rows: list[tuple[Any, ...]] = []
         self._top_priority = float(len(tiers.levels) - 1)
+        #: Tasks shed per tier since the last metrics sample.
+        self._shed_since: dict[str, int] = {level.name: 0 for level in tiers.levels}
 
     def admit(self, task: Task, now: float) -> bool:
         """Draw the task's tier and tenant and decide; True: dispatch it, False: it is shed."""
@@ -83,8 +85,25 @@ class Admission:
             self._rows.append((task.id, task.category, name, tenant, now, "admitted", ""))
             return True
         self.shed += 1
+        self._shed_since[name] += 1
         self._rows.append((task.id, task.category, name, tenant, now, "shed", decision.reason))
         return False
+
+    def tier_rows(self, now: float) -> list[dict[str, Any]]:
+        """``metrics.parquet`` rows (level ``tier``): tasks shed per tier since the last sample."""
+        rows = [
+            {
+                "time_s": now,
+                "level": "tier",
+                "id": name,
+                "zone": None,
+                "status": None,
+                "tasks_shed": float(count),
+            }
+            for name, count in self._shed_since.items()
+        ]
+        self._shed_since = dict.fromkeys(self._shed_since, 0)
+        return rows
 
     def charge(self, task: Task, now: float, tokens: float) -> None:
         """A call of *task* was granted *tokens*: its tenant's budget pays (DAG nodes: nobody)."""

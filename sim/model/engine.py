@@ -129,6 +129,8 @@ class Simulation:
             self.llm = self.dispatcher.llm = LlmWork(self.env, scenario.llm, streams)
             self.collector.extra_columns = PROVIDER_COLUMNS
         self.admission = build_admission(scenario, streams, self._waiting, self.llm)
+        if self.admission is not None:
+            self.collector.extra_columns += ("tasks_shed",)
         self.fleet = Fleet(
             self.env,
             scenario,
@@ -324,6 +326,10 @@ class Simulation:
         self.collector.sample_traffic(now, *self.traffic.sample(now))
         if self.llm is not None:
             self.collector.extend(self.llm.provider_rows(now))
+        if self.admission is not None:
+            self.collector.extend(self.admission.tier_rows(now))
+        if self.fleet.market is not None:
+            self.collector.extend(self.fleet.market.rows(now))
         self._fleet_traffic()
         self.control.sampled(now, row)
         if agents:

@@ -167,8 +167,12 @@ class Failover:
                     routing_update_s=max(delays.values(), default=0.0),
                 )
 
-    def _rescue(self, agent: Specialist, reason: str) -> tuple[int, int]:
-        """Take every task the dead agent held and dispatch it again (or fail it for good)."""
+    def _rescue(self, agent: Specialist, reason: str, *, counted: bool = True) -> tuple[int, int]:
+        """Take every task the dead agent held and dispatch it again (or fail it for good).
+
+        Not *counted*: the agent was taken away (a spot reclaim), so re-dispatching
+        its work is not charged to the tasks' retry budgets.
+        """
         sim = self.sim
         dispatcher = sim.dispatcher
         # Serving, queued at the agent, on its way: the core's books hold every one of them.
@@ -181,7 +185,7 @@ class Failover:
             sim.zones[agent.zone].in_flight -= 1
             if dispatcher.team_limit is not None:
                 dispatcher._team_changed(agent, -1)
-            if dispatcher.retry(task, agent.id, reason):
+            if dispatcher.retry(task, agent.id, reason, counted=counted):
                 moved += 1
             else:
                 failed += 1
@@ -238,7 +242,7 @@ class Failover:
         agent.busy_since.clear()
         sim.zones[agent.zone].local_queued -= len(agent.local)
         agent.local.clear()
-        moved, failed = self._rescue(agent, "spot_reclaim")
+        moved, failed = self._rescue(agent, "spot_reclaim", counted=False)
         sim.fleet.stopped(agent)
         sim.events.add(
             now, "agent_reclaimed", agent.id, redistributed=moved, failed_for_good=failed

@@ -17,7 +17,7 @@ to the simulation: it keeps the spot books and fires reclaim timers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -85,6 +85,26 @@ class SpotMarket:
         counts[0] -= 1
         if self._on_spot.pop(agent_id, None) is not None:
             counts[1] -= 1
+
+    def rows(self, now: float) -> list[dict[str, Any]]:
+        """``metrics.parquet`` rows (level ``purchase``): specialists on spot and on demand now.
+
+        ``total_agents`` counts the specialists in the fleet (and on the bill) at
+        *now*, a reclaimed one until it has left; coordinators are not counted.
+        """
+        spot = len(self._on_spot)
+        on_demand = sum(counts[0] for counts in self._pools.values()) - spot
+        return [
+            {
+                "time_s": now,
+                "level": "purchase",
+                "id": name,
+                "zone": None,
+                "status": None,
+                "total_agents": float(count),
+            }
+            for name, count in (("spot", spot), ("on_demand", on_demand))
+        ]
 
     def _fire(self, event: simpy.Event) -> None:
         agent_id, incarnation = cast(tuple[str, int], event.value)
