@@ -33,7 +33,7 @@ import simpy
 
 from sim.model.agent import Specialist
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, HealthState
-from sim.world.policy_set import check_phases, failure_detector
+from sim.world.policy_set import check_phases, coordinator_detector, failure_detector
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -47,14 +47,14 @@ class Failover:
         health = sim.scenario.health
         self.health = health
         phase = check_phases(rng, health.interval)
-        # The spec's rule judges zone coordinators; agents are judged by the scenario's detector.
-        self.detector = ConsecutiveFailureDetector(
-            health.interval, health.threshold, health.timeout, phase
-        )
+        # Both from the shared factory, as the live coordinator builds its own: the spec's
+        # rule judges zone coordinators and team leads; agents, the scenario's detector.
+        # Two objects even when both are the spec's rule: their books are keyed by
+        # distinct ids and each agent's phase is a pure function of its id, so nothing
+        # any verdict reads changes with the split.
+        self.detector = coordinator_detector(health, phase)
         #: The detector that judges agents: the spec's rule, or phi accrual on heartbeats.
-        self.agent_detector: FailureDetector = (
-            self.detector if health.detector != "phi_accrual" else failure_detector(health, phase)
-        )
+        self.agent_detector: FailureDetector = failure_detector(health, phase)
         self.budget = sim.scenario.retry.budget
         #: Pending analytic detections by agent id (cancelled by a restart before them).
         self._pending: dict[str, simpy.Event] = {}
@@ -102,7 +102,10 @@ class Failover:
 
     def monitor(self, agent_id: str) -> Generator[simpy.Event, Any, None]:
         """Per-message fidelity: every health check of one agent, as events."""
-        env, detector = self.sim.env, self.detector
+        detector = self.agent_detector
+        # The schema allows per-message checks with the spec's rule only (phi is analytic).
+        assert isinstance(detector, ConsecutiveFailureDetector)
+        env = self.sim.env
         k = detector.first_check_index(agent_id, env.now)
         while True:
             sent = detector.check_time(agent_id, k)

@@ -52,6 +52,7 @@ __all__ = [
     "PolicySet",
     "alert_evaluator",
     "build_policies",
+    "coordinator_detector",
     "dispatch_core",
     "failure_detector",
     "fleet_autoscaler",
@@ -211,6 +212,19 @@ def failure_detector(
             min_std_s=health.phi_min_std,
             phase=phase,
         )
+    return coordinator_detector(health, phase)
+
+
+def coordinator_detector(
+    health: Health, phase: Callable[[str], float] | None = None
+) -> ConsecutiveFailureDetector:
+    """The detector that judges zone coordinators and team leads: always the spec's rule.
+
+    ``health.detector`` chooses how *agents* are judged; the control agents
+    above them are checked by the spec's three consecutive failed checks
+    whatever it says. The same object as an agent detector of the
+    consecutive kind would be: the two keep separate books only.
+    """
     return ConsecutiveFailureDetector(health.interval, health.threshold, health.timeout, phase)
 
 
