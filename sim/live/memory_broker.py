@@ -147,6 +147,8 @@ class MemoryBroker:
         self.streams: dict[str, _Stream] = {}
         self.buckets: dict[str, _Bucket] = {}
         self.notified: list[tuple[str, bytes]] = []
+        #: Lost-and-made-again connections a test pretends happened (see ``reconnects``).
+        self.reconnected = 0
 
     # ------------------------------------------------------------------ set-up
 
@@ -297,6 +299,9 @@ class MemoryBroker:
             if entry is not None:
                 out[key] = entry
         return out
+
+    def reconnects(self) -> int:
+        return self.reconnected
 
     async def close(self) -> None:
         return None

@@ -14,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from conftest import small
 
 from sim.live.broker import encode
@@ -263,6 +264,52 @@ def test_rounds_that_run_late_or_find_the_whole_fleet_stale_declare_no_one_dead(
         assert c.lag.abstained_rounds == 10
         # On time again, a1's silence counts: detected at the third check.
         await rounds(fleet, c, 3, beating=("a2", "a3"))
+        assert [e["subject"] for e in await fleet.events("agent_detected")] == ["a1"]
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("outage", "detected_at_round"),
+    [
+        ("one failed read", 4),  # its own round is skipped, nothing more
+        ("two failed reads", 8),  # a real outage: rounds abstain 3 intervals + 2 s after it
+        ("a reconnect", 7),  # the connection saw it: the same grace, from the reconnect
+    ],
+)
+def test_the_broker_grace_follows_a_real_outage_not_one_failed_read(
+    outage: str, detected_at_round: int
+) -> None:
+    """A single failed registry read must not hold back a real detection by the whole grace.
+
+    a1 dies at the start; a2 beats every round. One failed read skips its
+    round only (a1 is declared at the third counted check); two in a row, or
+    a reconnect the connection reports, are an outage: every agent's beats
+    were held up, so rounds abstain for BROKER_GAP_INTERVALS plus
+    BROKER_RECOVERY_WALL_S (32 s here) after it before anyone is judged.
+    """
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        failing = {"one failed read": 1, "two failed reads": 2}.get(outage, 0)
+        if outage == "a reconnect":
+            fleet.broker.reconnected += 1
+        read = fleet.broker.kv_entries
+
+        async def flaky(bucket: str) -> Any:
+            nonlocal failing
+            if failing:
+                failing -= 1
+                raise TimeoutError("registry read timed out")
+            return await read(bucket)
+
+        fleet.broker.kv_entries = flaky  # type: ignore[method-assign]
+        await rounds(fleet, c, detected_at_round - 1, beating=("a2",))
+        assert await fleet.events("agent_detected") == []
+        await rounds(fleet, c, 1, beating=("a2",))
         assert [e["subject"] for e in await fleet.events("agent_detected")] == ["a1"]
 
     run(body)

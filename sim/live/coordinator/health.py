@@ -47,12 +47,16 @@ LATE_INTERVALS = FRESH_INTERVALS - 0.5
 #: expired: a coordinator that has not seen the agent before does not join it (a takeover
 #: would otherwise hand it work, then declare it dead a second time).
 STALE_JOIN_INTERVALS = 3.0
-#: After the broker was unreachable, rounds abstain for this many intervals plus
+#: After a real broker outage, rounds abstain for this many intervals plus
 #: BROKER_RECOVERY_WALL_S: the agents could not beat while it was down, and they get their
 #: writes through one by one once JetStream has recovered its stores (their silence was the
 #: broker's, not theirs).
 BROKER_GAP_INTERVALS = 3.0
 BROKER_RECOVERY_WALL_S = 2.0
+#: A real outage, not a read that failed once: this many failed registry reads in a row
+#: (or a reconnect the connection reported). One failed read only skips its own round; a
+#: grace after it would hold every verdict back by the whole grace (140 scenario s at x40).
+BROKER_OUTAGE_ROUNDS = 2
 
 
 class Verdicts:
@@ -110,8 +114,12 @@ class HealthCheck:
         self.lag = lag
         self.interval_wall = scenario.health.interval / time_.clock.scale
         self._stalls = stalls
-        #: Wall time of the last round that could not read the registry (None: none yet).
+        #: Wall time the last real broker outage was seen (None: none yet); see
+        #: BROKER_OUTAGE_ROUNDS.
         self._broker_gap_wall: float | None = None
+        #: Registry reads failed in a row, and the connection's reconnects already seen.
+        self._failed_reads = 0
+        self._reconnects = broker.reconnects()
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -130,9 +138,18 @@ class HealthCheck:
             entries = await self.broker.kv_entries(AGENTS_BUCKET)
         except Exception:
             stop_if_cancelled()
-            self._broker_gap_wall = self.wall()
+            self._failed_reads += 1
+            if self._failed_reads >= BROKER_OUTAGE_ROUNDS:
+                self._broker_gap_wall = self.wall()
             return  # broker unavailable: no verdicts on missing data
         read = self.wall()
+        self._failed_reads = 0
+        reconnects = self.broker.reconnects()
+        if reconnects != self._reconnects:
+            # The connection was lost and made again since the last round: an outage
+            # (however few reads it failed), and the agents' beats resume from now.
+            self._reconnects = reconnects
+            self._broker_gap_wall = read
         self._stall(now)
         books = self.books
         for key in sorted(entries):  # join order is round robin's order: make it reproducible
