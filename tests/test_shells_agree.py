@@ -59,7 +59,9 @@ ZONES = ("A", "B", "C")
 CATEGORIES = ("Gen", "Rev")
 
 
-def scenario(strategy: str, slots: int, queue_limit: int, spill: bool, budget: int) -> Any:
+def scenario(
+    strategy: str, slots: int, queue_limit: int, spill: bool, budget: int, team_limit: int | None
+) -> Any:
     return scenario_from_dict(
         {
             "name": "shells_agree",
@@ -87,6 +89,7 @@ def scenario(strategy: str, slots: int, queue_limit: int, spill: bool, budget: i
                 "load_balancing": strategy,
                 "spill_across_zones": spill,
                 "circuit_breaker": {"enabled": False},
+                "team_limit": team_limit,
             },
         }
     )
@@ -120,6 +123,13 @@ class SimShell:
             fail(task, reason, attempt_counted=attempt_counted)
 
         self.d.fail = logging_fail  # type: ignore[method-assign]
+        #: Members of teams the bulkhead reopened, whose sleeping slots wake (in order).
+        self.woken: list[str] = []
+
+        def recording_wake() -> None:
+            self.woken.extend(self.d.core.take_reopened())
+
+        self.d.wake_reopened = recording_wake  # type: ignore[method-assign]
         self.serving: dict[str, list[Task]] = {}
         self.idle: dict[str, int] = {}
         for agent in list(sim.fleet.agents.values()):
@@ -154,7 +164,20 @@ class SimShell:
         self.serving[agent.id].append(task)
 
     def settle(self) -> None:
-        """Sleeping slots wake for work that reached their agent (or for a drain)."""
+        """Sleeping slots wake for work that reached their agent (or for a drain).
+
+        First those a team's reopening woke, in the order they were woken,
+        each of its sleeping slots once (a slot finding nothing sleeps again).
+        """
+        woken, self.woken = self.woken, []
+        for agent_id in woken:
+            agent = self.sim.fleet.agents.get(agent_id)
+            asleep = self.idle.get(agent_id, 0)
+            for _ in range(asleep):
+                if agent is None or agent_id not in self.serving:
+                    break
+                self.idle[agent_id] -= 1
+                self.slot_free(agent)
         for agent_id in sorted(self.idle):
             agent = self.sim.fleet.agents.get(agent_id)
             while (
@@ -261,6 +284,7 @@ class LiveShell:
                 self.send(self.core.route(task, 0.0))
             else:
                 self.failed.append(task.task_id)
+        self.send(self.core.wake_reopened())  # what it held may have reopened its team
         for zone, category in self.core.stranded_pools():
             for task in self.core.evacuate(zone, category):
                 self.send(self.core.route(task, 0.0))
@@ -281,9 +305,18 @@ class ShellsAgree(RuleBasedStateMachine):
         queue_limit=st.integers(0, 1),
         spill=st.booleans(),
         budget=st.integers(0, 2),
+        team_limit=st.sampled_from((None, 1, 2, 3)),
     )
-    def build(self, strategy: str, slots: int, queue_limit: int, spill: bool, budget: int) -> None:
-        s = scenario(strategy, slots, queue_limit, spill, budget)
+    def build(
+        self,
+        strategy: str,
+        slots: int,
+        queue_limit: int,
+        spill: bool,
+        budget: int,
+        team_limit: int | None,
+    ) -> None:
+        s = scenario(strategy, slots, queue_limit, spill, budget, team_limit)
         self.sim = SimShell(Simulation(s))
         self.live = LiveShell(s, self.sim.sim)
         self.dead: set[str] = set()
@@ -401,6 +434,11 @@ class ShellsAgree(RuleBasedStateMachine):
             if mirror is not None:
                 assert (mirror.attempt, mirror.avoid) == (task.attempt, task.avoid)
         assert sim_core.members.keys() == live_core.members.keys()
+        assert sim_core.team_load == live_core.team_load
+        assert sim_core.closed_teams == live_core.closed_teams
+        limit = sim_core.team_limit
+        if limit is not None:  # the bulkhead holds: no team ever holds more than its limit
+            assert all(load <= limit for load in live_core.team_load.values())
 
 
 #: CI runs 100 programs (about two seconds); SHELLS_AGREE_EXAMPLES asks for a longer search.

@@ -76,6 +76,7 @@ class Failover:
         dispatcher = sim.dispatcher
         agent.crashed = True
         agent.status = "error"
+        dispatcher.core.unreachable.add(agent.id)  # no team reopening puts it back in the pool
         zone = sim.zones[agent.zone]
         for process in agent.processes:
             if process.is_alive:
@@ -179,11 +180,10 @@ class Failover:
         agent.stranded.clear()
         agent.incoming.clear()
         held = dispatcher.core.gone(agent.id)
+        dispatcher.wake_reopened()
         moved = failed = 0
         for task in held:
             sim.zones[agent.zone].in_flight -= 1
-            if dispatcher.team_limit is not None:
-                dispatcher._team_changed(agent, -1)
             if dispatcher.retry(task, agent.id, reason):
                 moved += 1
             else:
@@ -352,7 +352,7 @@ class Failover:
 
         def replaced(_: simpy.Event) -> None:
             dispatcher.headless_teams.discard(team)
-            closed = team in dispatcher.closed_teams  # its bulkhead may hold it out still
+            closed = team in dispatcher.core.closed_teams  # its bulkhead may hold it out still
             for member in dispatcher.team_members.get(team, []):
                 if member.draining or member.crashed or closed:
                     continue

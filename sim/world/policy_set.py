@@ -342,4 +342,5 @@ def dispatch_core(
         retry_budget=policies.retry_budget,
         allow=allow,
         frees_in=frees_in,
+        team_limit=policies.team_limit,
     )

@@ -166,6 +166,7 @@ class HealthCheck:
                 view = AgentView(key, doc["zone"], doc["category"])
                 view.slots = int(doc.get("slots", 1))
                 view.speed = float(doc.get("speed", 1.0))
+                view.team = str(doc.get("team", ""))
                 view.last_beat_wall = beat_wall
                 books.agents[key] = view
                 books.requested.pop(key, None)

@@ -94,6 +94,8 @@ class Intake:
         """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
         async with self.batch():
             await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
+            # What it held left its team's count: a team the bulkhead had closed may pull.
+            await self.send_all(self.dispatcher.wake_reopened())
             await self.evacuate_stranded()
         # Best effort: left behind, the tasks would only run again should the agent come
         # back under its id, and a second end of a task is ignored.
@@ -175,6 +177,7 @@ class Intake:
             speed=view.speed,
             slots=view.slots,
             capacity=view.slots + self.queue_limit,
+            team=view.team,
         )
 
     # ------------------------------------------------------------------ sending
@@ -366,6 +369,8 @@ class Intake:
                 task.attempts = max(task.attempts, key[1] + 1)
                 if not task.done:
                     self.dispatcher.started(task, doc["agent"])
+                    if self.dispatcher.reopened:  # moved off another team's books
+                        await self.send_all(self.dispatcher.wake_reopened())
                 if not task.started:
                     task.started = True
                     books.counters.started += 1

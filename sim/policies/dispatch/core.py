@@ -26,14 +26,17 @@ been dispatched ``budget + 1`` times. A dead zone's queue is evacuated
 (:meth:`DispatchCore.evacuate`) in arrival order, as is the queue of a pool
 left with no agent while another zone has one
 (:meth:`DispatchCore.stranded_pools`). On scale-down the idlest agent of the
-pool drains (:meth:`DispatchCore.drain_choice`).
+pool drains (:meth:`DispatchCore.drain_choice`). A team holding its bulkhead's
+limit takes no work — neither placed nor pulled — until a task of its ends
+(the books keep the count; see ``books``).
 
 No clock, no I/O: ``now`` comes in, decisions go out as plain returns
 (an agent id, a task, a bool) on the hot path and as :class:`Assignment`
 records from the composite operations the live coordinator calls
 (:meth:`join`, :meth:`route`, :meth:`ended`, ...). The simulator calls the
-primitives in between its own timing (latency, coordinator queues, the team
-bulkhead) — the books' order of calls into the balancer is the same in both.
+primitives in between its own timing (latency, coordinator queues, waking
+the slots of a reopened team) — the books' order of calls into the balancer
+is the same in both.
 
 Live, the composites map the simulator's agent loop onto broker messages:
 an agent's first heartbeat is :meth:`join` (its free slots pull at once);
@@ -84,8 +87,9 @@ class DispatchCore(DispatchBooks[T]):
         retry_budget: int,
         allow: Callable[[str, float], bool] | None = None,
         frees_in: Callable[[str, float], float] | None = None,
+        team_limit: int | None = None,
     ) -> None:
-        super().__init__(balancer, router.zones)
+        super().__init__(balancer, router.zones, team_limit)
         self.frees_in = frees_in
         self.router = router
         self.spill = spill
@@ -228,7 +232,20 @@ class DispatchCore(DispatchBooks[T]):
 
     def stranded_pools(self) -> list[tuple[str, str]]:
         """Pools with waiting tasks and no agent while another live zone has the category."""
-        down, size = self.router.down, self.balancer.size
+        down = self.router.down
+        size = members = self.balancer.size
+        if self.closed_teams:
+            # A full team's agents are out of the pool, not gone: their pool is staffed.
+            full = {
+                (info.zone, info.category)
+                for agent_id, info in self.agents.items()
+                if info.team in self.closed_teams and agent_id not in self.draining
+            }
+
+            def staffed(zone: str, category: str) -> int:
+                return members(zone, category) or int((zone, category) in full)
+
+            size = staffed
         pools = {(entry[3], entry[2].category) for entry in self.waiting.values()}
         out = []
         for zone, category in sorted(pools):
@@ -254,14 +271,25 @@ class DispatchCore(DispatchBooks[T]):
         return self.balancer.size(zone, category)
 
     def join(self, info: AgentInfo) -> list[Assignment[T]]:
-        """An agent joins its pool; its free slots take queued work at once."""
+        """An agent joins its pool; its free slots take queued work at once.
+
+        A newcomer to a team at its bulkhead's limit is enrolled only: it
+        joins the pool when the team has room again.
+        """
         self.enroll(info)
+        if self.team_closed(info.agent_id):
+            return []
         self.admit(info, report_load=self.load(info.agent_id) > 0)
         return self.pull(info.agent_id)
 
     def gone(self, agent_id: str) -> list[T]:
-        """The agent is dead or offline: out of the fleet; the tasks it held, by id."""
+        """The agent is dead or offline: out of the fleet; the tasks it held, by id.
+
+        Its team's count drops by what it held (which may reopen the team:
+        see :meth:`wake_reopened`).
+        """
         self.withdraw(agent_id)
+        self._leave_team(agent_id)
         self.agents.pop(agent_id, None)
         self.draining.discard(agent_id)
         return self.take_all(agent_id)
@@ -293,9 +321,20 @@ class DispatchCore(DispatchBooks[T]):
         """
         self.release_id(task_id, agent_id)
         self.unqueue(task_id)
-        if agent_id not in self.members:
-            return []
-        return self.pull(agent_id)
+        out = self.pull(agent_id) if agent_id in self.members else []
+        return out + self.wake_reopened()
+
+    def wake_reopened(self) -> list[Assignment[T]]:
+        """Queued work for the free slots of teams' members that may pull again.
+
+        As the simulator wakes their sleeping slots: after the slot whose end
+        reopened the team has pulled, each member in join order.
+        """
+        out: list[Assignment[T]] = []
+        for agent_id in self.take_reopened():
+            if agent_id in self.members:
+                out.extend(self.pull(agent_id))
+        return out
 
     def pull(self, agent_id: str) -> list[Assignment[T]]:
         """Queued work for the agent's free slots, then its load reported.
@@ -306,19 +345,25 @@ class DispatchCore(DispatchBooks[T]):
         """
         info = self.members[agent_id]
         out: list[Assignment[T]] = []
+        if self.team_closed(agent_id):
+            return out  # its team is at its limit: the slots wait to be woken, report nothing
         while self.load(agent_id) < info.slots:
             found = self.pull_one(agent_id, info.zone, info.category)
             if found is None:
                 break
             out.append(self._assign(found[0], agent_id))
+            if self.team_closed(agent_id):
+                return out  # that task filled the team: the next slot finds it closed
         self.sync(agent_id)
         return out
 
     def _assign(self, task: T, agent_id: str) -> Assignment[T]:
-        self.hold(task, agent_id)
         # Only pool members are chosen (the balancer's pick, or a member's free slot), and
-        # the member's own zone names the work queue the task goes on, wherever it was routed.
-        return Assignment(task, agent_id, self.members[agent_id].zone)
+        # the member's own zone names the work queue the task goes on, wherever it was routed
+        # (read first: the task may fill its team, which takes the member out of the pool).
+        zone = self.members[agent_id].zone
+        self.hold(task, agent_id)
+        return Assignment(task, agent_id, zone)
 
     def _move(self, task: T, agent_id: str) -> None:
         """Book *task* on *agent_id*, taking it from its queue or its previous holder."""
