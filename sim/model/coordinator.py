@@ -63,9 +63,9 @@ class ZoneState:
     slots: int = 0
     #: Agents failed and not yet back or replaced (the spec's offline agents).
     offline_agents: int = 0
-    #: The zone coordinator is unreachable (region outage), and whether the chief knows.
+    #: The zone coordinator is unreachable (region outage); whether the chief knows, and
+    #: whether it sends the zone work, is the core's zone gate's (``core.zones``).
     down: bool = False
-    detected_down: bool = False
     #: TASK_ASSIGN messages that reached the zone while its coordinator was down.
     stranded: list[Task] = field(default_factory=list)
     #: The queue of the coordinator that processes the zone's messages (None: unlimited).
@@ -149,7 +149,6 @@ class Dispatcher:
         self.call_failures = 0
         #: Agents that have a breaker at all (a set: the hot path checks it per delivery).
         self._breaker_targets: set[str] = set()
-        self._zone_breakers: set[str] = set()
         #: Each team's agents (the traffic model's heartbeats, a dead lead's team); the
         #: team bulkhead's books and rule are the core's.
         self.team_members: dict[str, list[Specialist]] = {}
@@ -237,9 +236,9 @@ class Dispatcher:
             else:
                 zone.stranded.append(task)  # nobody answers; re-driven at detection
             return
-        if zone.name in self._zone_breakers:
-            assert self.breakers is not None
-            self.breakers.record_success(f"zone:{zone.name}", now)
+        gate = self.core.zones
+        if zone.name in gate.breaker_zones:
+            gate.call_ok(zone.name, now)
             self._drain_breaker_events()
         if message.expired(now):
             # The chief hears no acknowledgement and sends the task again.
@@ -519,29 +518,21 @@ class Dispatcher:
 
     def _zone_call_failed(self, zone: ZoneState) -> bool:
         """The chief's call to a silent zone coordinator failed; True once its breaker is open."""
-        assert self.breakers is not None
-        now = self.env.now
-        target = f"zone:{zone.name}"
-        self._zone_breakers.add(zone.name)
-        self.breakers.record_failure(target, now)
-        opened = self._drain_breaker_events()
-        if target in opened:
-            self.router.mark_down(zone.name)
+        call = self.core.zones.call_failed(zone.name, self.env.now)  # the gate's verdict
+        self._drain_breaker_events()
+        if call.opened:
             stranded, zone.stranded = zone.stranded, []
             for task in stranded:
                 self._send_to_zone(task)
             self.env.timeout(self.breaker_open_s, zone).callbacks.append(self._zone_probe)
-        return self.breakers.state_at(target, now).value == "open"
+        return call.refused
 
     def _zone_probe(self, event: simpy.Event) -> None:
         """Half-open: let the chief try the zone again, unless its failure is already known."""
         zone = cast(ZoneState, event.value)
-        assert self.breakers is not None
-        if zone.detected_down:
-            return  # the health checks declared it: failover owns the routing now
-        self.breakers.allow(f"zone:{zone.name}", self.env.now)
-        self._drain_breaker_events()
-        self.router.mark_up(zone.name)
+        # (Nothing when the health checks declared it: failover owns the routing now.)
+        if self.core.zones.probe(zone.name, self.env.now):
+            self._drain_breaker_events()
 
     def _drain_breaker_events(self) -> set[str]:
         """Log breaker transitions; the targets that just opened."""

@@ -246,13 +246,11 @@ class Failover:
     def _reachable(self, zone_name: str) -> bool:
         """One outage or partition of the zone ends; True when it was the last one."""
         sim = self.sim
-        zone = sim.zones[zone_name]
         self._outages[zone_name] -= 1
         if self._outages[zone_name] > 0:
             return False
         sim.dispatcher.set_down(zone_name, False)
-        zone.detected_down = False
-        sim.router.mark_up(zone_name)
+        sim.dispatcher.core.zones.declare_up(zone_name)
         self.detector.forget(f"{zone_name}-coord")
         return True
 
@@ -261,8 +259,7 @@ class Failover:
         zone = sim.zones[zone_name]
         if not zone.down or generation != self._generation[zone_name]:
             return  # the zone came back (and maybe went down again) before this verdict
-        zone.detected_down = True
-        sim.router.mark_down(zone_name)
+        sim.dispatcher.core.zones.declare_down(zone_name)
         waiting = sim.dispatcher.evacuate(zone_name)
         sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=waiting)
 
@@ -295,8 +292,7 @@ class Failover:
             if standby:
                 sim.env.timeout(self.health.zone_promotion).callbacks.append(promoted)
             else:
-                sim.router.mark_down(zone_name)
-                zone.detected_down = True
+                sim.dispatcher.core.zones.declare_down(zone_name)
                 moved = sim.dispatcher.evacuate(zone_name)
                 sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=moved)
 
@@ -314,8 +310,7 @@ class Failover:
             if not zone.down:
                 return
             sim.dispatcher.set_down(zone_name, False)
-            zone.detected_down = False
-            sim.router.mark_up(zone_name)
+            sim.dispatcher.core.zones.declare_up(zone_name)
             sim.dispatcher.release_stranded(zone_name)
             sim.events.add(sim.env.now, "coordinator_restart", coordinator)
 

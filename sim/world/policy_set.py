@@ -326,21 +326,19 @@ def build_policies(scenario: Scenario, streams: Streams, regions: Mapping[str, s
 
 def dispatch_core(
     policies: PolicySet,
-    allow: Callable[[str, float], bool] | None = None,
     frees_in: Callable[[str, float], float] | None = None,
 ) -> DispatchCore[T]:
-    """The dispatch core over the set's balancer and router, with its spill and retry settings.
+    """The dispatch core over the set's balancer, router and breakers, with its settings.
 
-    *allow* is the zone breaker's verdict the chief consults when routing
-    (the live coordinator passes its board's; the simulator's zone breakers
-    act through the router instead).
+    Both shells build it here: the same zone gate (declared dead, breaker
+    open) decides in both whether a zone takes work.
     """
     return DispatchCore(
         policies.balancer,
         policies.router,
         spill=policies.spill,
         retry_budget=policies.retry_budget,
-        allow=allow,
+        breakers=policies.breakers,
         frees_in=frees_in,
         team_limit=policies.team_limit,
     )

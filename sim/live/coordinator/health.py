@@ -243,8 +243,6 @@ class HealthCheck:
         view.dead_incarnation = view.incarnation
         last_s = self.time.at_wall(view.last_beat_wall)
         held = self.intake.held(view.agent_id)
-        if self.breakers is not None:
-            self.breakers.record_failure(view.zone, self.time.now())
         await self.event(
             "agent_detected",
             view.agent_id,
@@ -267,19 +265,21 @@ class HealthCheck:
 
         A zone going down takes its agents out of their pools at once and
         places what they held and what waited in its queues elsewhere, as the
-        simulator's failover does when a zone is declared dead.
+        simulator's failover does when a zone is declared dead. Whether a zone
+        takes work is the dispatch core's zone gate's call, as in the simulator.
         """
         entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
         down = set(entry.document().get("zones", [])) if entry is not None else set()
-        for zone in sorted(down - self.router.down):
+        gate = self.intake.dispatcher.zones
+        for zone in sorted(down - gate.declared):
             if zone not in self.router.zones:
                 continue
-            self.router.mark_down(zone)
+            gate.declare_down(zone)
             await self.event("zone_down", zone)
             for view in [a for a in self.books.agents.values() if a.zone == zone and a.healthy]:
                 view.healthy = False
                 await self.intake.gone(view)
             await self.intake.evacuate_stranded()
-        for zone in sorted(self.router.down - down):
-            self.router.mark_up(zone)
+        for zone in sorted(gate.declared - down):
+            gate.declare_up(zone)
             await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume

@@ -431,8 +431,6 @@ class Intake:
         wait = float(doc["start_s"]) - task.arrival_s
         if doc["outcome"] == "completed":
             books.counters.completed += 1
-            if self.breakers is not None:
-                self.breakers.record_success(zone, self.time.now())
             books.latencies.append(latency)
             if zone in self.zones:
                 self.collector.task_finished(zone, latency, wait)

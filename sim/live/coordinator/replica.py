@@ -85,7 +85,6 @@ class Coordinator:
         self.books = Books()
         self.dispatcher: DispatchCore[LiveTask] = dispatch_core(
             self.policies,
-            allow=self.breakers.allow if self.breakers is not None else None,
             frees_in=self.books.frees_in if s.policies.dag.data_locality else None,
         )
         self.time = ScenarioTime(self.config.clock, self.config.wall)

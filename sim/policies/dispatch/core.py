@@ -1,8 +1,9 @@
 """The dispatch core: every dispatch decision, written once, for both shells.
 
 A task reaching the chief is routed to a zone (:meth:`DispatchCore.home_zone`:
-its home zone unless nobody there serves its category, or the zone's
-breaker refuses calls; then the nearest zone that does). The zone
+its home zone unless nobody there serves its category, or the zone gate
+holds the zone out — declared dead, or its breaker open (``zones``); then
+the nearest zone that does). The zone
 coordinator places it (:meth:`DispatchCore.place`): the scenario's load
 balancer picks an agent of the zone's pool with room — for a retry, one not
 on the task's avoid list; failing that, a free agent of the nearest other
@@ -58,6 +59,8 @@ from collections.abc import Callable
 from sim.policies.balancing import LoadBalancer
 from sim.policies.dispatch.books import DispatchBooks
 from sim.policies.dispatch.types import Assignment, T
+from sim.policies.dispatch.zones import ZoneGate
+from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo, TaskInfo
 
@@ -70,9 +73,11 @@ RETRIES_EXHAUSTED = "retries_exhausted"
 class DispatchCore(DispatchBooks[T]):
     """Routing, placement, pulls, evacuation, retries and drains (see the module docstring).
 
-    *allow(zone, now)* is the zone breaker's verdict on sending work to a
-    zone (None: always). *retry_budget* is how many times a task may be
-    dispatched again after an attempt was lost with its agent.
+    *breakers* holds the zones' circuit breakers (None: they are off); the
+    zone gate (:attr:`zones`, see ``zones``) decides with them and the
+    health checks' verdicts whether a zone takes work. *retry_budget* is how
+    many times a task may be dispatched again after an attempt was lost with
+    its agent.
     *frees_in(agent, now)* is the shell's estimate of the seconds until one of
     the agent's slots frees (None: unknown, so a busy holder is never waited
     for).
@@ -85,7 +90,7 @@ class DispatchCore(DispatchBooks[T]):
         *,
         spill: bool,
         retry_budget: int,
-        allow: Callable[[str, float], bool] | None = None,
+        breakers: BreakerBoard | None = None,
         frees_in: Callable[[str, float], float] | None = None,
         team_limit: int | None = None,
     ) -> None:
@@ -94,7 +99,8 @@ class DispatchCore(DispatchBooks[T]):
         self.router = router
         self.spill = spill
         self.retry_budget = retry_budget
-        self.allow = allow
+        #: Whether each zone takes work: declared dead, or its breaker open (one rule).
+        self.zones = ZoneGate(router, breakers)
         #: Zones whose coordinator cannot be reached now, known or not (the router's
         #: ``down`` holds the ones declared dead; both are skipped by pulls).
         self.dark: set[str] = set()
@@ -102,16 +108,8 @@ class DispatchCore(DispatchBooks[T]):
     # ------------------------------------------------------------------ decisions
 
     def home_zone(self, task: T, now: float) -> str:
-        """The chief's zone for *task* (honouring the zone breakers' verdicts)."""
-        allow = self.allow
-        if allow is None:
-            return self.router.home_zone(task.category, task.home_zone, self.balancer.size)
-        size = self.balancer.size
-
-        def allowed_size(zone: str, category: str) -> int:
-            return size(zone, category) if allow(zone, now) else 0
-
-        return self.router.home_zone(task.category, task.home_zone, allowed_size)
+        """The chief's zone for *task*: never one the zone gate holds out (``zones``)."""
+        return self.router.home_zone(task.category, task.home_zone, self.balancer.size)
 
     def place(self, task: T, zone: str, now: float) -> str | None:
         """The zone coordinator's choice: an agent (not yet booked), or None: queued.
