@@ -18,6 +18,14 @@ the evacuation of stranded pools, a scale-down is ``drain_choice`` then
 ``drain``, and a drained agent going offline is ``gone``. Its agents take
 assignments from their own work queue in order (``started``).
 
+Programs may set the team bulkhead (``policies.team_limit``): both shells
+keep the same books, and a reopened team's sleeping slots (simulator) or
+free slots (live) pull in the same order. A zone outage goes through the
+zone gate in both: the simulator's failover declares the zone, evacuates its
+queue and declares its agents dead one by one; the live health check does
+the same on the outage announcement (``check_zones``); when the zone is back
+its agents rejoin under their ids.
+
 Every step must make the same assignments in the same order, leave the same
 tasks waiting in the same order in every pool, the same holders, the same
 tasks being served, the same failures for good, attempts and avoid lists.
@@ -222,6 +230,26 @@ class SimShell:
             self.sim.fleet.drain(chosen, "test")
         return chosen
 
+    def zone_outage(self, zone: str) -> list[str]:
+        """The region goes dark; the chief's checks declare the zone, then each agent, dead."""
+        failover = self.sim.failover
+        agents = sorted(a.id for a in self.sim.fleet.agents.values() if a.zone == zone)
+        failover.zone_down(zone)
+        failover._zone_detected(zone, failover._generation[zone])
+        for agent_id in agents:
+            failover._detected(self.sim.fleet.agents[agent_id])
+            del self.serving[agent_id], self.idle[agent_id]
+        return agents
+
+    def zone_back(self, zone: str) -> list[str]:
+        """The region is back: its failed agents restart under their ids (slots start after)."""
+        before = set(self.sim.fleet.agents)
+        self.sim.failover.zone_up(zone)
+        back = sorted(set(self.sim.fleet.agents) - before)
+        for agent_id in back:
+            self.slots_start(self.sim.fleet.agents[agent_id])
+        return back
+
 
 class LiveShell:
     """The dispatch core as the live coordinator drives it, agents playing their work queues."""
@@ -295,6 +323,26 @@ class LiveShell:
             self.core.drain(chosen)
         return chosen
 
+    def zone_outage(self, zone: str) -> list[str]:
+        """HealthCheck.check_zones: declare the zone, evacuate its queue, its agents gone by id."""
+        self.core.zones.declare_down(zone)
+        for task in self.core.evacuate(zone):
+            self.send(self.core.route(task, 0.0))
+        agents = sorted(a for a, info in self.core.agents.items() if info.zone == zone)
+        self.core.unreachable.update(agents)
+        for agent_id in agents:
+            self.gone(agent_id)
+        for pool in self.core.stranded_pools():
+            for task in self.core.evacuate(*pool):
+                self.send(self.core.route(task, 0.0))
+        return agents
+
+    def zone_back(self, zone: str, agents: list[AgentInfo]) -> None:
+        """The zone is up again; its agents rejoin as their heartbeats resume."""
+        self.core.zones.declare_up(zone)
+        for info in agents:
+            self.join(info)
+
 
 class ShellsAgree(RuleBasedStateMachine):
     """The same program on both shells; their decisions compared after every step."""
@@ -320,6 +368,7 @@ class ShellsAgree(RuleBasedStateMachine):
         self.sim = SimShell(Simulation(s))
         self.live = LiveShell(s, self.sim.sim)
         self.dead: set[str] = set()
+        self.down: set[str] = set()
 
     def settle(self) -> None:
         self.sim.settle()
@@ -343,6 +392,8 @@ class ShellsAgree(RuleBasedStateMachine):
 
     @rule(zone=st.sampled_from(ZONES), category=st.sampled_from(CATEGORIES))
     def join(self, zone: str, category: str) -> None:
+        if zone in self.down:
+            return  # (live would join it; the simulator's dark zone keeps it from pulling)
         agent_id = self.sim.join(zone, category)
         self.live.join(self.sim.sim.fleet.agents[agent_id].info)
         self.settle()
@@ -390,10 +441,14 @@ class ShellsAgree(RuleBasedStateMachine):
         self.dead.add(agent_id)
         self.settle()
 
-    @precondition(lambda self: bool(self.dead))
+    def restartable(self) -> list[str]:
+        failed = self.sim.sim.fleet.failed
+        return sorted(a for a in self.dead if failed[a].zone not in self.down)
+
+    @precondition(lambda self: bool(self.restartable()))
     @rule(data=st.data())
     def restart(self, data: st.DataObject) -> None:
-        agent_id = data.draw(st.sampled_from(sorted(self.dead)))
+        agent_id = data.draw(st.sampled_from(self.restartable()))
         self.dead.discard(agent_id)
         self.sim.restart(agent_id)
         self.live.join(self.sim.sim.fleet.agents[agent_id].info)
@@ -411,6 +466,26 @@ class ShellsAgree(RuleBasedStateMachine):
         )
         zone, category = data.draw(st.sampled_from(pools))
         assert self.sim.drain(zone, category) == self.live.drain(zone, category)
+        self.settle()
+
+    @precondition(lambda self: not self.down)
+    @rule(zone=st.sampled_from(ZONES))
+    def zone_outage(self, zone: str) -> None:
+        """A region goes dark: declared, its queue evacuated, its agents declared dead."""
+        if any(self.live.core.agents[a].zone == zone for a in self.live.core.draining):
+            return  # (the simulator's draining agents do not crash; live's leave with the zone)
+        assert self.sim.zone_outage(zone) == self.live.zone_outage(zone)
+        self.down.add(zone)
+        self.settle()
+
+    @precondition(lambda self: bool(self.down))
+    @rule()
+    def zone_back(self) -> None:
+        zone = min(self.down)
+        self.down.discard(zone)
+        back = self.sim.zone_back(zone)
+        self.live.zone_back(zone, [self.sim.sim.fleet.agents[a].info for a in back])
+        self.dead -= set(back)
         self.settle()
 
     @invariant()
@@ -434,6 +509,8 @@ class ShellsAgree(RuleBasedStateMachine):
             if mirror is not None:
                 assert (mirror.attempt, mirror.avoid) == (task.attempt, task.avoid)
         assert sim_core.members.keys() == live_core.members.keys()
+        assert sim_core.zones.declared == live_core.zones.declared
+        assert sim_core.router.down == live_core.router.down
         assert sim_core.team_load == live_core.team_load
         assert sim_core.closed_teams == live_core.closed_teams
         limit = sim_core.team_limit

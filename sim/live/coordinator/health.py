@@ -263,10 +263,11 @@ class HealthCheck:
     async def check_zones(self) -> None:
         """Zones declared dark (chaos ``zone_outage``): route around them until they are back.
 
-        A zone going down takes its agents out of their pools at once and
-        places what they held and what waited in its queues elsewhere, as the
-        simulator's failover does when a zone is declared dead. Whether a zone
-        takes work is the dispatch core's zone gate's call, as in the simulator.
+        A zone going down is declared to the dispatch core's zone gate (which
+        decides, as in the simulator, whether a zone takes work); what waited
+        in its queues goes elsewhere, then its agents leave their pools, by
+        id, and what they held is placed anew — the simulator's failover
+        order when a zone and then its agents are declared dead.
         """
         entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
         down = set(entry.document().get("zones", [])) if entry is not None else set()
@@ -276,7 +277,11 @@ class HealthCheck:
                 continue
             gate.declare_down(zone)
             await self.event("zone_down", zone)
-            for view in [a for a in self.books.agents.values() if a.zone == zone and a.healthy]:
+            await self.intake.evacuate_zone(zone)
+            zone_agents = [a for a in self.books.agents.values() if a.zone == zone and a.healthy]
+            for view in zone_agents:  # none answers: a team reopening must not take them back
+                self.intake.dispatcher.unreachable.add(view.agent_id)
+            for view in sorted(zone_agents, key=lambda a: a.agent_id):
                 view.healthy = False
                 await self.intake.gone(view)
             await self.intake.evacuate_stranded()

@@ -158,6 +158,16 @@ class Intake:
         }
         await self._post(Outgoing("orch.result", document, f"e.{task.task_id}.{task.attempts}"))
 
+    async def evacuate_zone(self, zone: str) -> int:
+        """The zone was declared dead: what waited in its queues goes elsewhere, oldest first."""
+        moved = self.dispatcher.evacuate(zone)
+        async with self.batch():
+            for task in moved:
+                assignment = self.dispatcher.route(task, self.time.now())
+                if assignment is not None:
+                    await self.send(assignment)
+        return len(moved)
+
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
         for zone, category in self.dispatcher.stranded_pools():
