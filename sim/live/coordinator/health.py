@@ -33,7 +33,6 @@ from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.lag import LagMonitor
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
 from sim.policies.health import FailureDetector, HealthState, HealthTransition, PhiAccrualDetector
-from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.scenario.schema import Scenario
 
@@ -104,12 +103,11 @@ class HealthCheck:
         event: EventLog,
         detector: FailureDetector,
         router: ZoneRouter,
-        breakers: BreakerBoard | None,
         lag: LagMonitor,
         stalls: tuple[tuple[float, float, float], ...] = (),
     ) -> None:
         self.scenario, self.books, self.intake, self.broker = scenario, books, intake, broker
-        self.time, self.event, self.router, self.breakers = time_, event, router, breakers
+        self.time, self.event, self.router = time_, event, router
         self.verdicts = Verdicts(detector)
         self.lag = lag
         self.interval_wall = scenario.health.interval / time_.clock.scale

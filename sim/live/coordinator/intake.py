@@ -31,7 +31,6 @@ from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, largest_input, plan_dag
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
-from sim.policies.resilience import BreakerBoard
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
 from sim.world.network import mean_transfer_s
@@ -48,13 +47,12 @@ class Intake:
         broker: Broker,
         time: ScenarioTime,
         event: EventLog,
-        breakers: BreakerBoard | None,
         collector: MetricsCollector,
         *,
         replies: bool = False,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
-        self.broker, self.time, self.event, self.breakers = broker, time, event, breakers
+        self.broker, self.time, self.event = broker, time, event
         #: Told of every finished task (latency and wait per zone).
         self.collector = collector
         self.queue_limit = scenario.topology.specialist.queue_limit

@@ -111,7 +111,6 @@ class Coordinator:
             broker,
             self.time,
             self.event,
-            self.breakers,
             self.collector,
             replies=config.replies,
         )
@@ -124,7 +123,6 @@ class Coordinator:
             self.event,
             self.detector,
             self.router,
-            self.breakers,
             self.lag,
             config.stalls,
         )
