@@ -90,6 +90,7 @@ class Specialist:
             speed=spec.speed,
             slots=spec.slots,
             capacity=spec.capacity,
+            team=spec.team,
         )
         self.status = "idle"
         self.local: deque[Task] = deque()

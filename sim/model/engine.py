@@ -98,7 +98,6 @@ class Simulation:
         self.events = EventLog()
         self.task_log = TaskLog()
         self.collector = MetricsCollector(self.world.zones, scenario.metrics.interval)
-        policies = scenario.policies
         self.policies = build_policies(scenario, streams, self.world.regions)
         self.balancer = self.policies.balancer
         self.router = self.policies.router
@@ -119,7 +118,6 @@ class Simulation:
                 frees_in=self._frees_in if scenario.policies.dag.data_locality else None,
             ),
         )
-        self.dispatcher.team_limit = policies.team_limit
         self.traffic = Traffic(scenario, self.world.zones, self.world.teams)
         self.dispatcher.use_traffic(self.traffic)
         if needs_escalator(scenario):

@@ -26,6 +26,8 @@ class AgentInfo:
     speed: float = 1.0
     slots: int = 1
     capacity: int = 1
+    #: The team the agent belongs to ("": none; no team bulkhead holds it).
+    team: str = ""
 
     @property
     def weight(self) -> float:
