@@ -70,6 +70,9 @@ class ControlPlane:
             self._jitter = Batched(lambda n: np.ones(n))
         #: With latency switched off (textbook form) the log costs nothing either.
         self._fsync = spec.fsync if network.enabled else 0.0
+        #: What a WAL append costs while the group is healthy: a quorum round trip and an
+        #: fsync (both fixed for the run, so worked out once, not per task submitted).
+        self.steady_commit_s = 2 * self._one_way + self._fsync
         #: When each chief's disk finishes the writes issued so far (one fsync per
         #: Ready that must sync, one after another).
         self._disk_free = dict.fromkeys(self.ids, 0.0)
@@ -155,11 +158,6 @@ class ControlPlane:
                     self.nodes[message.dst].step(message)
 
     # ------------------------------------------------------------------ dispatch
-
-    @property
-    def steady_commit_s(self) -> float:
-        """What a WAL append costs while the group is healthy: a quorum round trip and an fsync."""
-        return 2 * self._one_way + self._fsync
 
     def hold(self, task: Task) -> None:
         """No healthy leader: the task waits to be committed by one."""

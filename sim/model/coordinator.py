@@ -114,6 +114,8 @@ class Dispatcher:
         self.traffic: Traffic | None = None
         self._msgs = [0] * len(Kind)
         self._chief: Coordinator | None = None
+        #: Each zone coordinator's address, spelled once rather than per message sent.
+        self._coord_names = {name: f"{name}-coord" for name in zones}
         #: Failed attempts' escalation (None: attempts never fail).
         self.escalator: Escalator | None = None
         #: Model calls under provider limits for categories with an anatomy (None: no llm section).
@@ -214,7 +216,7 @@ class Dispatcher:
             self.zone_receive(task, zone)
             return
         message = AgentMessage(
-            MessageType.TASK_ASSIGN, "chief", f"{zone}-coord", task, now, self.net.ttl
+            MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, self.net.ttl
         )
         self.in_transit += 1
         self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
@@ -346,7 +348,8 @@ class Dispatcher:
         if self.headless_teams and agent.spec.team in self.headless_teams:
             return None  # its team lead is dead: no work reaches it until one takes over
         core = self.core
-        found = core.pull_one(agent.id, agent.zone, agent.category)
+        # Nothing waits anywhere most of the time: then there is nothing to look through.
+        found = core.pull_one(agent.id, agent.zone, agent.category) if core.waiting else None
         if found is None:
             if core.sync(agent.id) == 0 and agent.busy_slots == 0:
                 agent.status = "idle"
@@ -414,7 +417,15 @@ class Dispatcher:
 
     def _attempt_over(self, agent: Specialist, task: Task, now: float) -> None:
         """An attempt stops serving (done or failed): free its slot and close its books."""
-        self.slot_freed(agent, now)
+        # slot_freed and _busy_changed, written in: every attempt ends here.
+        self._busy_area += self.busy_slots * (now - self._busy_since)
+        self._busy_since = now
+        self.busy_slots -= 1
+        zone = self.zones[agent.zone]
+        zone.busy_slots -= 1
+        agent.busy_slots -= 1
+        if agent.busy_slots == 0:
+            zone.busy_agents -= 1
         current = agent.current
         if len(current) == 1:  # one slot (the common case): no search
             current.clear()
@@ -424,7 +435,7 @@ class Dispatcher:
             current.remove(task)
         agent.busy_time += now - started
         self.core.release(task, agent.id)
-        self.zones[agent.zone].in_flight -= 1
+        zone.in_flight -= 1
         if self.team_limit is not None:
             self._team_changed(agent, -1)
 

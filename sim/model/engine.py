@@ -166,6 +166,8 @@ class Simulation:
         next, which saves a generator resume per task on the hottest path.
         """
         self._arrival_stream = iter(self.tasks)
+        #: The callback as one bound method, not a fresh one per arrival scheduled.
+        self._arrive = self._next_arrival
         self._next_arrival(None)
 
     def _next_arrival(self, event: simpy.Event | None) -> None:
@@ -188,7 +190,7 @@ class Simulation:
         if following is not None:
             delay = following.time - now
             delay = delay if delay > 0.0 else 0.0
-            env.timeout(delay, following).callbacks.append(self._next_arrival)
+            env.timeout(delay, following).callbacks.append(self._arrive)
 
     def job_arrivals(self) -> Generator[simpy.Event, Any, None]:
         """DAG jobs reach the chief, which plans them and releases their entry nodes."""
