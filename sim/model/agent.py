@@ -33,14 +33,13 @@ def wake_with(env: simpy.Environment, wake: simpy.Event, task: Task, delay: floa
 
     Handing work straight to the idle slot costs one event instead of two (a
     delivery timeout, then a wake-up). This is what ``simpy.Timeout`` does
-    when it is built: mark the event triggered with its value and schedule it.
+    when it is built: mark the event triggered with its value and schedule it
+    (with no delay, exactly what ``succeed`` does, without its checks: the
+    slot's wake-up event is fresh and untriggered by construction).
     """
-    if delay <= 0:
-        wake.succeed(task)
-        return
     wake._ok = True
     wake._value = task
-    env.schedule(wake, simpy.events.NORMAL, delay)
+    env.schedule(wake, simpy.events.NORMAL, delay if delay > 0 else 0)
 
 
 class Specialist:
