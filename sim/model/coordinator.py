@@ -29,6 +29,7 @@ import simpy
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog
 from sim.model.agent import Specialist, wake_with
+from sim.model.calls import Call
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
@@ -219,7 +220,7 @@ class Dispatcher:
             MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, self.net.ttl
         )
         self.in_transit += 1
-        self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
+        Call(self.env, latency, message, self._delivered_to_zone)
 
     def _resend(self, event: simpy.Event) -> None:
         self.in_transit -= 1
@@ -299,7 +300,7 @@ class Dispatcher:
         elif latency <= 0:
             self._deliver(agent, task)
         else:
-            self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
+            Call(self.env, latency, (agent, task), self._delivered_to_agent)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
         agent, task = cast(tuple[Specialist, Task], event._value)
@@ -461,7 +462,7 @@ class Dispatcher:
             job.placement[task.node] = (agent.id, agent.zone)
             if self.on_job_node_done is not None:
                 if report > 0:
-                    self.env.timeout(report, (job, task.node)).callbacks.append(self._reported)
+                    Call(self.env, report, (job, task.node), self._reported)
                 else:
                     self.on_job_node_done(job, task.node)
 

@@ -25,6 +25,7 @@ from sim.metrics.collector import AgentColumns, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
 from sim.model.agent import Specialist
+from sim.model.calls import Call
 from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
 from sim.model.control_plane import ControlPlane
@@ -190,7 +191,7 @@ class Simulation:
         if following is not None:
             delay = following.time - now
             delay = delay if delay > 0.0 else 0.0
-            env.timeout(delay, following).callbacks.append(self._arrive)
+            Call(env, delay, following, self._arrive)
 
     def job_arrivals(self) -> Generator[simpy.Event, Any, None]:
         """DAG jobs reach the chief, which plans them and releases their entry nodes."""
