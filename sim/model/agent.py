@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from sim.model.calls import Sleep
 from sim.model.task import Task
 from sim.policies.dag import slot_frees_in
 from sim.policies.types import AgentInfo
@@ -162,13 +163,13 @@ class Specialist:
                         task, fetch_s = pulled
                         if fetch_s > 0:
                             self.incoming[task.id] = task
-                            yield env.timeout(fetch_s)
+                            yield Sleep(env, fetch_s)
                 if task.job is not None:
                     transfer_s = dispatcher.transfer_time(task, self)
                     if transfer_s > 0:
                         self.incoming[task.id] = task
                         task.transfer = transfer_s
-                        yield env.timeout(transfer_s)
+                        yield Sleep(env, transfer_s)
                 incoming.pop(task.id, None)
                 dispatcher.service_started(self, task)
                 llm = dispatcher.llm
@@ -183,10 +184,10 @@ class Specialist:
                 service = task.work / self.speed * self.slowdown
                 fault = escalator.fault(self, task, service) if escalator is not None else None
                 if fault is None:
-                    yield env.timeout(service)
+                    yield Sleep(env, service)
                     dispatcher.service_ended(self, task)
                 else:
-                    yield env.timeout(fault.after_s)
+                    yield Sleep(env, fault.after_s)
                     dispatcher.attempt_failed(self, task, fault.reason)
         except simpy.Interrupt:
             return

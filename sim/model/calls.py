@@ -19,7 +19,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-__all__ = ["Call"]
+__all__ = ["Call", "Sleep"]
 
 
 class Call(simpy.Event):
@@ -39,4 +39,21 @@ class Call(simpy.Event):
         self.callbacks = [fn]
         self._ok = True
         self._value = value
+        env.schedule(self, NORMAL, delay)
+
+
+class Sleep(simpy.Event):
+    """A process's pause of *delay* seconds: what ``yield env.timeout(delay)`` waits on, built lean.
+
+    A slot yields one per service (and per fetch or transfer); scheduled at
+    construction with the same time, priority and event id as a ``Timeout``.
+    """
+
+    def __init__(self, env: simpy.Environment, delay: float) -> None:
+        if delay < 0:
+            raise ValueError(f"negative delay {delay}")
+        self.env = env
+        self.callbacks = []
+        self._ok = True
+        self._value = None
         env.schedule(self, NORMAL, delay)

@@ -1,11 +1,11 @@
-"""Call schedules a callback exactly as ``env.timeout(delay, value).callbacks.append`` did."""
+"""Call and Sleep schedule exactly as ``env.timeout`` did (a callback; a process's pause)."""
 
 from __future__ import annotations
 
 import pytest
 import simpy
 
-from sim.model.calls import Call
+from sim.model.calls import Call, Sleep
 
 
 def _trace(use_call: bool) -> list[tuple[float, str, object]]:
@@ -18,7 +18,7 @@ def _trace(use_call: bool) -> list[tuple[float, str, object]]:
 
     def worker() -> simpy.events.ProcessGenerator:
         for step in range(3):
-            yield env.timeout(1.0)
+            yield Sleep(env, 1.0) if use_call else env.timeout(1.0)
             seen.append((env.now, "worker", step))
 
     env.process(worker())
@@ -41,3 +41,5 @@ def test_negative_delay_is_refused() -> None:
     env = simpy.Environment()
     with pytest.raises(ValueError, match="negative delay"):
         Call(env, -1.0, None, lambda event: None)
+    with pytest.raises(ValueError, match="negative delay"):
+        Sleep(env, -0.5)
