@@ -29,6 +29,7 @@ import simpy
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog
 from sim.model.agent import Specialist, wake_with
+from sim.model.calls import Call
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
@@ -114,6 +115,8 @@ class Dispatcher:
         self.traffic: Traffic | None = None
         self._msgs = [0] * len(Kind)
         self._chief: Coordinator | None = None
+        #: Each zone coordinator's address, spelled once rather than per message sent.
+        self._coord_names = {name: f"{name}-coord" for name in zones}
         #: Failed attempts' escalation (None: attempts never fail).
         self.escalator: Escalator | None = None
         #: Model calls under provider limits for categories with an anatomy (None: no llm section).
@@ -211,10 +214,10 @@ class Dispatcher:
             self.zone_receive(task, zone)
             return
         message = AgentMessage(
-            MessageType.TASK_ASSIGN, "chief", f"{zone}-coord", task, now, self.net.ttl
+            MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, self.net.ttl
         )
         self.in_transit += 1
-        self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
+        Call(self.env, latency, message, self._delivered_to_zone)
 
     def _resend(self, event: simpy.Event) -> None:
         self.in_transit -= 1
@@ -292,7 +295,7 @@ class Dispatcher:
         elif latency <= 0:
             self._deliver(agent, task)
         else:
-            self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
+            Call(self.env, latency, (agent, task), self._delivered_to_agent)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
         agent, task = cast(tuple[Specialist, Task], event._value)
@@ -340,7 +343,8 @@ class Dispatcher:
             return None  # its team's bulkhead is full: wait to be woken
         if self.headless_teams and agent.spec.team in self.headless_teams:
             return None  # its team lead is dead: no work reaches it until one takes over
-        found = core.pull_one(agent.id, agent.zone, agent.category)
+        # Nothing waits anywhere most of the time: then there is nothing to look through.
+        found = core.pull_one(agent.id, agent.zone, agent.category) if core.waiting else None
         if found is None:
             if core.sync(agent.id) == 0 and agent.busy_slots == 0:
                 agent.status = "idle"
@@ -406,7 +410,15 @@ class Dispatcher:
 
     def _attempt_over(self, agent: Specialist, task: Task, now: float) -> None:
         """An attempt stops serving (done or failed): free its slot and close its books."""
-        self.slot_freed(agent, now)
+        # slot_freed and _busy_changed, written in: every attempt ends here.
+        self._busy_area += self.busy_slots * (now - self._busy_since)
+        self._busy_since = now
+        self.busy_slots -= 1
+        zone = self.zones[agent.zone]
+        zone.busy_slots -= 1
+        agent.busy_slots -= 1
+        if agent.busy_slots == 0:
+            zone.busy_agents -= 1
         current = agent.current
         if len(current) == 1:  # one slot (the common case): no search
             current.clear()
@@ -416,7 +428,7 @@ class Dispatcher:
             current.remove(task)
         agent.busy_time += now - started
         self.core.release(task, agent.id)
-        self.zones[agent.zone].in_flight -= 1
+        zone.in_flight -= 1
         self.wake_reopened()
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
@@ -441,7 +453,7 @@ class Dispatcher:
             job.placement[task.node] = (agent.id, agent.zone)
             if self.on_job_node_done is not None:
                 if report > 0:
-                    self.env.timeout(report, (job, task.node)).callbacks.append(self._reported)
+                    Call(self.env, report, (job, task.node), self._reported)
                 else:
                     self.on_job_node_done(job, task.node)
 
