@@ -78,14 +78,7 @@ class Failover:
         agent.status = "error"
         dispatcher.core.unreachable.add(agent.id)  # no team reopening puts it back in the pool
         zone = sim.zones[agent.zone]
-        for process in agent.processes:
-            if process.is_alive:
-                process.interrupt("crash")
-        agent.idle.clear()
-        for _ in agent.current:
-            dispatcher.slot_freed(agent, now)
-        agent.busy_time += sum(now - t for t in agent.busy_since)
-        agent.busy_since.clear()
+        self._stop_serving(agent, now, "crash")
         agent.stranded.extend(agent.local)
         zone.local_queued -= len(agent.local)
         agent.local.clear()
@@ -100,6 +93,18 @@ class Failover:
                 timer = sim.env.timeout(when - now, agent)
                 timer.callbacks.append(lambda event: self._detected(event.value))
                 self._pending[agent.id] = timer
+
+    def _stop_serving(self, agent: Specialist, now: float, why: str) -> None:
+        """Its slots stop at once (a crash, a reclaim's deadline): the time served so far is
+        booked, the slots are free, and what it held is the caller's to place."""
+        for process in agent.processes:
+            if process.is_alive:
+                process.interrupt(why)
+        agent.idle.clear()
+        for _ in agent.current:
+            self.sim.dispatcher.slot_freed(agent, now)
+        agent.busy_time += sum(now - t for t in agent.busy_since)
+        agent.busy_since.clear()
 
     def monitor(self, agent_id: str) -> Generator[simpy.Event, Any, None]:
         """Per-message fidelity: every health check of one agent, as events."""
@@ -234,15 +239,7 @@ class Failover:
         now = sim.env.now
         if sim.fleet.agents.get(agent.id) is not agent:
             return  # it finished draining in time and left
-        dispatcher = sim.dispatcher
-        for process in agent.processes:
-            if process.is_alive:
-                process.interrupt("spot reclaim")
-        agent.idle.clear()
-        for _ in agent.current:
-            dispatcher.slot_freed(agent, now)
-        agent.busy_time += sum(now - t for t in agent.busy_since)
-        agent.busy_since.clear()
+        self._stop_serving(agent, now, "spot reclaim")
         sim.zones[agent.zone].local_queued -= len(agent.local)
         agent.local.clear()
         moved, failed = self._rescue(agent, "spot_reclaim", counted=False)
