@@ -19,7 +19,7 @@ import pytest
 from test_coordinator_logic import Fleet
 
 from sim.live.memory_broker import MemoryBroker
-from sim.live.transport import DISPATCH, RESULTS, agent_subject, tasks_stream
+from sim.live.transport import agent_subject, record_streams, tasks_stream
 
 
 class Faulty(MemoryBroker):
@@ -55,8 +55,10 @@ def run(body: Callable[[Fleet], Awaitable[None]], faulty: bool = True) -> None:
 
 
 def records(fleet: Fleet, kind: str) -> list[dict[str, Any]]:
-    stream = DISPATCH if kind in ("dispatch", "assign") else RESULTS
-    return [d for d in fleet.broker.waiting(stream) if d["kind"] == kind]
+    """Every zone's records of *kind* (dispatch, assign, start, end)."""
+    broker = fleet.broker
+    streams = [name for name, _ in record_streams(("A", "B"))]
+    return [d for s in streams for d in broker.waiting(s) if d["kind"] == kind]
 
 
 def on_subjects(fleet: Fleet, agents: list[str]) -> dict[str, list[int]]:

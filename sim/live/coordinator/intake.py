@@ -4,7 +4,7 @@ Scenario: a submission arrives on ``orch.submit``. A task is routed to a
 zone (``ZoneRouter``) and to an agent by the scenario's load balancer, or
 waits in its pool's queue; a DAG job's ready nodes go out in upward-rank
 order (``DagProgress``). The chosen agent's work-queue subject (on its zone's
-stream) carries the task. Results come back on ``orch.result``: a start
+stream) carries the task. Results come back on ``orch.result.<zone>``: a start
 moves the attempt in flight, an end frees the slot (which pulls the next
 queued task), counts a completion once per task id and releases DAG
 successors. When an agent dies or leaves, what it held is placed anew and
@@ -27,7 +27,13 @@ from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.task import LiveTask
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
-from sim.live.transport import agent_consumer, agent_subject, tasks_stream
+from sim.live.transport import (
+    agent_consumer,
+    agent_subject,
+    dispatch_subject,
+    result_subject,
+    tasks_stream,
+)
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, largest_input, plan_dag
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
@@ -119,7 +125,8 @@ class Intake:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
-            await self._post(Outgoing("orch.dispatch", document, f"d.{task.task_id}"))
+            subject = dispatch_subject(task.zone or task.home_zone)
+            await self._post(Outgoing(subject, document, f"d.{task.task_id}"))
         if assignment is not None:
             await self.send(assignment)
 
@@ -154,7 +161,8 @@ class Intake:
             "start_s": now,
             "end_s": now,
         }
-        await self._post(Outgoing("orch.result", document, f"e.{task.task_id}.{task.attempts}"))
+        subject = result_subject(task.zone or task.home_zone)
+        await self._post(Outgoing(subject, document, f"e.{task.task_id}.{task.attempts}"))
 
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
@@ -212,7 +220,8 @@ class Intake:
             "zone": assignment.zone,
             "assign_s": self.time.now(),
         }
-        await self._post(message, Outgoing("orch.dispatch", record, f"a.{task.task_id}.{number}"))
+        subject = dispatch_subject(assignment.zone)
+        await self._post(message, Outgoing(subject, record, f"a.{task.task_id}.{number}"))
 
     async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
         async with self.batch():

@@ -226,7 +226,7 @@ class Coordinator:
         """Rebuild the books from the streams (results, the fleet, submissions)."""
         assert self.broker is not None
         self.follow = StreamFollow(
-            self.name, self.broker, self.books, self.intake, self.time, self.lag
+            self.name, self.broker, self.books, self.intake, self.time, self.lag, self.zones
         )
         await self.follow.catch_up(self.health.check_health)
 
