@@ -127,6 +127,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             pools = [(s.zone, s.category) for s in world.specialists]
             seq0 = await _stream_sequences(js)
             cpu0 = (time.process_time(), _process_cpu_s(server.pid))
+            queued0 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
             t0 = time.time()
             for first in range(0, tasks, 500):
                 await asyncio.gather(
@@ -155,6 +156,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             completed = coordinator.counters.completed
             drained_at = time.time()
             cpu1 = (time.process_time(), _process_cpu_s(server.pid))
+            queued1 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
             writes = {
                 name: last - seq0.get(name, 0)
                 for name, last in (await _stream_sequences(js)).items()
@@ -193,6 +195,10 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         # nats-server, as shares of that wall time (the rest is waiting, chiefly on fsync).
         "process_cpu_share": (cpu1[0] - cpu0[0]) / (drained_at - t0),
         "server_cpu_share": (cpu1[1] - cpu0[1]) / (drained_at - t0),
+        # Time runnable but not running (waiting for a core: other load on the machine),
+        # summed over threads, as shares of the same wall time.
+        "process_run_queue_share": (queued1[0] - queued0[0]) / (drained_at - t0),
+        "server_run_queue_share": (queued1[1] - queued0[1]) / (drained_at - t0),
         # Stored messages per stream during the burst (fsynced one after another per stream).
         "stream_writes": writes,
         "stream_writes_per_s": {k: v / (drained_at - t0) for k, v in writes.items()},
@@ -202,6 +208,15 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
 async def _stream_sequences(js: Any) -> dict[str, int]:
     """Each stream's last sequence (messages stored since it was created)."""
     return {str(info.config.name): int(info.state.last_seq) for info in await js.streams_info()}
+
+
+def _run_queue_s(pid: int | None) -> float:
+    """Seconds the threads of process *pid* waited runnable for a core (Linux schedstat)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
 
 
 def _process_cpu_s(pid: int | None) -> float:

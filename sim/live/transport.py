@@ -80,6 +80,7 @@ from nats.js.kv import KeyValue
 from sim.live.broker import DEDUPE_WINDOW_S as DEDUPE_WINDOW_S
 from sim.live.broker import decode as decode
 from sim.live.broker import encode as encode
+from sim.live.broker import unbundle
 
 # Re-exported: the agents and the runtime read them from here.
 from sim.live.cancel import stop_if_cancelled
@@ -179,7 +180,8 @@ RECORD_TIME = {"dispatch": "dispatch_s", "assign": "assign_s", "start": "start_s
 def merge_records(parts: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The records of several streams as one list, in an order fixed by their contents.
 
-    Sorted by the time each record states; equal times keep the order of
+    Bundles (several records in one message) are opened. Sorted by the time
+    each record states; equal times keep the order of
     *parts* (``record_streams``), then each stream's own order. Why: the
     streams are written side by side, so how their messages interleave on
     the wire is an accident; readers (the run's records, a standby's
@@ -188,7 +190,7 @@ def merge_records(parts: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]
     keyed = [
         (float(doc.get(RECORD_TIME.get(str(doc.get("kind")), ""), 0.0)), part, position, doc)
         for part, docs in enumerate(parts)
-        for position, doc in enumerate(docs)
+        for position, doc in enumerate(unbundle(docs))
     ]
     keyed.sort(key=lambda item: item[:3])
     return [item[3] for item in keyed]

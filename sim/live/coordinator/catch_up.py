@@ -97,6 +97,7 @@ class StreamFollow:
         await check_health()  # the pools, before anything is placed
         await self.read_through(self.submits, self.intake.on_submit, SUBMIT)
         self.books.recovered.clear()
+        self.books.routed_before.clear()
         self.following_from = self.time.raw()
 
     async def read_through(self, follower: Follower, handle: Handler, stream: str) -> None:

@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sim.live.broker import Broker
+from sim.live.broker import BUNDLE, Broker
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.task import LiveTask
@@ -126,7 +126,7 @@ class Intake:
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
             subject = dispatch_subject(task.zone or task.home_zone)
-            await self._post(Outgoing(subject, document, f"d.{task.task_id}"))
+            await self._post(Outgoing(subject, document, f"d.{task.task_id}", record=True))
         if assignment is not None:
             await self.send(assignment)
 
@@ -221,7 +221,7 @@ class Intake:
             "assign_s": self.time.now(),
         }
         subject = dispatch_subject(assignment.zone)
-        await self._post(message, Outgoing(subject, record, f"a.{task.task_id}.{number}"))
+        await self._post(message, Outgoing(subject, record, f"a.{task.task_id}.{number}", True))
 
     async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
         async with self.batch():
@@ -277,6 +277,7 @@ class Intake:
                 return
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
+            task.dispatched = task.task_id in books.routed_before  # (its record is stored)
             if task.task_id in books.pending_done:
                 await self._finished_before(task)
                 return
@@ -310,6 +311,7 @@ class Intake:
                 critical=policy.critical_to_fastest and node in plan.critical,
             )
             books.tasks[task.task_id] = task
+            task.dispatched = task.task_id in books.routed_before
             job.tasks[task.node] = task.task_id
             books.counters.submitted += 1
         # Nodes finished before a takeover complete in topological order, then the rest goes out.
@@ -356,11 +358,17 @@ class Intake:
     async def on_result(self, doc: dict[str, Any]) -> None:
         books = self.books
         kind = doc["kind"]
+        if kind == BUNDLE:  # the records of one batch in one message (``outbox``)
+            for record in doc["records"]:
+                await self.on_result(record)
+            return
         task_id = int(doc["task_id"])
         task = books.tasks.get(task_id)
         if kind == "dispatch":
             if task is not None:
                 task.dispatched = True
+            elif books.catching_up:
+                books.routed_before.add(task_id)
             return
         if kind == "assign":
             if books.catching_up:
