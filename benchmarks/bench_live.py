@@ -194,6 +194,10 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         # the last completion: CPU of this process (coordinator and simulated fleet) and of
         # nats-server, as shares of that wall time (the rest is waiting, chiefly on fsync).
         "process_cpu_share": (cpu1[0] - cpu0[0]) / (drained_at - t0),
+        # CPU per completed task (ms): what a burst costs whatever share of the cores the
+        # machine's other load leaves us; two cores over their sum bounds the rate.
+        "process_cpu_ms_per_task": 1e3 * (cpu1[0] - cpu0[0]) / max(1, completed),
+        "server_cpu_ms_per_task": 1e3 * (cpu1[1] - cpu0[1]) / max(1, completed),
         "server_cpu_share": (cpu1[1] - cpu0[1]) / (drained_at - t0),
         # Time runnable but not running (waiting for a core: other load on the machine),
         # summed over threads, as shares of the same wall time.
@@ -349,15 +353,25 @@ def print_bursts(bursts: list[dict[str, Any]], rtt: dict[str, float]) -> None:
     print("dispatch burst (no-op handler; broker fsync per write unless noted):")
     print(
         f"  {'agents':>7} {'sync':>6} {'fleet up s':>10} {'submit/s':>9} {'dispatch/s':>10}"
-        f" {'done/s':>8} {'done':>7}"
+        f" {'done/s':>8} {'done':>7} {'CPU ms/task: us':>16} {'broker':>7} {'2-core cap/s':>12}"
+        f" {'run queue: us':>14} {'broker':>7}"
     )
     for b in bursts:
+        cpu = b["process_cpu_ms_per_task"] + b["server_cpu_ms_per_task"]
         print(
             f"  {b['agents']:>7,} {b['sync']:>6} {b['fleet_up_s']:>10.1f}"
             f" {b['submit_per_s']:>9,.0f} {b['dispatch_per_s']:>10,.0f}"
             f" {b['throughput_per_s']:>8,.0f} {b['completed']:>7,}"
+            f" {b['process_cpu_ms_per_task']:>16.2f} {b['server_cpu_ms_per_task']:>7.2f}"
+            f" {2e3 / cpu if cpu > 0 else float('nan'):>12,.0f}"
+            f" {b['process_run_queue_share']:>14.2f} {b['server_run_queue_share']:>7.2f}"
         )
     print(f"  goal: >= {GOAL_PER_S:,.0f} dispatches/s")
+    print(
+        "  (CPU ms/task: this process — coordinator and simulated fleet — and nats-server;"
+        " 2-core cap: tasks/s if both cores were ours; run queue: threads waiting for a core"
+        " on average, other load on the machine)"
+    )
     for sync, seconds in rtt.items():
         print(
             f"  one awaited publish (sync {sync}): {seconds * 1e3:.2f} ms median;"
