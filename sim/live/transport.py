@@ -86,6 +86,10 @@ from sim.live.broker import unbundle
 from sim.live.cancel import stop_if_cancelled
 
 SUBMIT, EVENTS = "ORCH_SUBMIT", "ORCH_EVENTS"
+#: The fleet-wide record streams of earlier layouts, (stream, subject): no zone's subject
+#: overlaps theirs. Nothing writes them; a takeover reads them when a store still has them
+#: (a service upgraded in place), so what they record is not done again.
+LEGACY_RECORDS = (("ORCH_DISPATCH", "orch.dispatch"), ("ORCH_RESULTS", "orch.result"))
 #: Prefix of the per-zone results streams (``ORCH_RESULTS_<zone>``, ``orch.result.<zone>``).
 RESULTS_PREFIX = "ORCH_RESULTS_"
 #: Prefix of the per-zone streams of the coordinator's routing and assignment records

@@ -20,7 +20,13 @@ from test_coordinator_logic import Fleet
 
 from sim.live.broker import BUNDLE, unbundle
 from sim.live.memory_broker import MemoryBroker
-from sim.live.transport import agent_subject, dispatch_stream, record_streams, tasks_stream
+from sim.live.transport import (
+    LEGACY_RECORDS,
+    agent_subject,
+    dispatch_stream,
+    record_streams,
+    tasks_stream,
+)
 
 
 class Faulty(MemoryBroker):
@@ -229,5 +235,37 @@ def test_a_batch_records_travel_in_one_message_per_zone_and_phase() -> None:
         assert placed_ids(on_subjects(fleet, AGENTS)) == [0, 1, 2, 3]
         assert second.dispatcher.queued() == 36
         assert len(broker.waiting(dispatch_stream("A"))) == 2
+
+    run(body, faulty=False)
+
+
+def test_a_takeover_reads_the_fleet_wide_record_streams_of_an_earlier_layout() -> None:
+    """A store upgraded in place: what ORCH_RESULTS recorded is done, not placed again."""
+
+    async def body(fleet: Fleet) -> None:
+        broker = fleet.broker
+        for (stream, subject), docs in zip(
+            LEGACY_RECORDS,
+            (
+                [{"kind": "assign", "task_id": 0, "attempt": 1, "agent": "a1", "assign_s": 0.0}],
+                [
+                    {"kind": "start", "task_id": 0, "attempt": 1, "agent": "a1", "zone": "A"}
+                    | {"start_s": 0.0},
+                    {"kind": "end", "task_id": 0, "attempt": 1, "agent": "a1", "zone": "A"}
+                    | {"start_s": 0.0, "end_s": 1.0, "outcome": "completed"},
+                ],
+            ),
+            strict=True,
+        ):
+            broker.add_stream(stream, [subject])
+            for doc in docs:
+                await broker.publish(subject, doc)
+        for agent in AGENTS:
+            await fleet.beat(agent)
+        await fleet.submit(0, 1)
+        c = fleet.coordinator()
+        await c.take_over()
+        assert (c.counters.submitted, c.counters.completed) == (2, 1)
+        assert placed_ids(on_subjects(fleet, AGENTS)) == [1]  # task 0 is not run again
 
     run(body, faulty=False)

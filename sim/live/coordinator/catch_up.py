@@ -31,6 +31,7 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, ScenarioTime
 from sim.live.lag import LagMonitor
 from sim.live.transport import (
+    LEGACY_RECORDS,
     SUBMIT,
     dispatch_stream,
     dispatch_subject,
@@ -65,7 +66,7 @@ class StreamFollow:
     ) -> None:
         self.name, self.broker, self.books, self.intake = name, broker, books, intake
         self.time, self.lag = time, lag
-        suffix = secrets.token_hex(3)
+        suffix = self.suffix = secrets.token_hex(3)
         zones = tuple(zones)
         #: (stream, follower) per zone, in the zones' order.
         self.dispatches: list[tuple[str, Follower]] = [
@@ -90,6 +91,7 @@ class StreamFollow:
         """Records first, then the fleet, then submissions (see the module docstring)."""
         self.books.catching_up = True
         try:
+            await self._read_legacy()
             for stream, follower in (*self.dispatches, *self.results):
                 await self.read_through(follower, self.intake.on_result, stream)
         finally:
@@ -99,6 +101,20 @@ class StreamFollow:
         self.books.recovered.clear()
         self.books.routed_before.clear()
         self.following_from = self.time.raw()
+
+    async def _read_legacy(self) -> None:
+        """The fleet-wide record streams of an earlier layout, if the store still has them."""
+        for index, (stream, subject) in enumerate(LEGACY_RECORDS):
+            try:
+                if await self.broker.last_sequence(stream) == 0:
+                    continue
+            except Exception:  # not there (nats: NotFoundError; memory: KeyError)
+                continue
+            follower = self.broker.follow(stream, subject, f"co_{self.name}_l{index}_{self.suffix}")
+            try:
+                await self.read_through(follower, self.intake.on_result, stream)
+            finally:
+                await follower.close()
 
     async def read_through(self, follower: Follower, handle: Handler, stream: str) -> None:
         """Feed *handle* every message of *stream* up to its last one now."""
