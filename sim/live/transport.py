@@ -548,6 +548,10 @@ async def publish(
         except asyncio.CancelledError:
             raise
         except Exception:
+            # nats-py reports a cancelled request as its own timeout: retrying it would keep
+            # a cancelled publisher (an agent at the end of a run) going against a stopped
+            # broker for ever (seen once: a bench burst hung in asyncio.run's clean-up).
+            stop_if_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
