@@ -21,6 +21,22 @@ time-scales; a run is clean when no agent was declared dead (no chaos in the
 scenario, so every ``agent_detected`` is the machine falling behind). The
 figure is the largest clean scale, for each agents mode.
 
+Where the time goes (issue 11, 3,000-task bursts, ``sync_interval: always``,
+this 2-core machine shared with other work at load 5-20): this process
+(coordinator and simulated fleet) and nats-server each ran ~0.2-0.4 of a
+core and had on average 0.2-0.5 and 2-4 threads waiting for one; per
+completed task they spent ~0.8 and ~0.85 ms of CPU. Each stream fsyncs its
+writes one after another (a lone stream here: 300-630 fsynced writes/s,
+four side by side ~3,500/s), so the two fleet-wide record streams, four
+writes a task, were the first ceiling. Records now go on per-zone streams,
+bundled per batch (``sim.live.transport``, ``sim.live.coordinator.outbox``).
+Alternating A/B bursts in fresh processes, medians (means for 1,000):
+200 agents 241 -> 461 dispatches/s (x1.9; CPU 1.81 -> 1.64 ms a task),
+1,000 agents 291 -> 479 (x1.6). The goal is not met on a shared machine:
+at ~1.6 ms of CPU a task, two cores of our own would allow ~1,200/s; the
+remaining per-task writes are the submission (one stream), the task, its
+start and its end.
+
 ``--profile N`` runs one burst with N agents under cProfile (coordinator and
 simulated fleet share the process) and prints where the time goes.
 
