@@ -65,6 +65,7 @@ def print_summary(console: Console, summary: dict[str, Any], out_dir: Path, wall
         ("tasks completed", tasks["completed"], ("tasks", "completed")),
         ("tasks in flight at end", tasks["in_flight"], ("tasks", "in_flight")),
         ("tasks lost", tasks["lost"], ("tasks", "lost")),
+        *([("tasks shed", tasks["shed"], ("tasks", "shed"))] if "tiers" in summary else []),
         ("throughput / min", summary["throughput_per_min"], ("throughput_per_min",)),
         ("latency mean (s)", summary["latency_s"]["mean"], ("latency_s", "mean")),
         ("latency p50 (s)", summary["latency_s"]["p50"], ("latency_s", "p50")),

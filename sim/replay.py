@@ -60,6 +60,15 @@ def chaos_from_events(
 
 def replay_scenario(scenario: Scenario, timeline: list[ChaosEvent]) -> Scenario:
     """*scenario* with its failures replaced by *timeline*."""
+    purchase = scenario.purchase
+    if purchase.spot is not None:
+        # Random spot reclaims are in the log as chaos entries: do not draw them again.
+        quiet = purchase.spot.model_copy(update={"reclaim_rate": 0.0, "zone_reclaim_mtbf": None})
+        purchase = purchase.model_copy(update={"spot": quiet})
     return scenario.model_copy(
-        update={"chaos": timeline, "chaos_random": RandomChaos(enabled=False)}
+        update={
+            "chaos": timeline,
+            "chaos_random": RandomChaos(enabled=False),
+            "purchase": purchase,
+        }
     )

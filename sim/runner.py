@@ -49,11 +49,8 @@ def summary_of(result: RunResult) -> dict[str, Any]:
         result.counts,
         result.events_sha256,
         llm=result.llm,
+        tiers=result.tiers,
     )
-
-
-def _run_one(scenario: Scenario, replication: int) -> RunResult:
-    return run_scenario(scenario, replication)
 
 
 def run(
@@ -87,7 +84,7 @@ def run(
         workers = workers or min(replications, os.cpu_count() or 1)
         by_rep: dict[int, RunResult] = {}
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_run_one, scenario, r): r for r in range(replications)}
+            futures = {pool.submit(run_scenario, scenario, r): r for r in range(replications)}
             for future in as_completed(futures):
                 by_rep[futures[future]] = future.result()
                 if progress is not None:
@@ -107,6 +104,8 @@ def write_outputs(outcome: Outcome, out_dir: Path, *, report: bool = True) -> No
         write_parquet(out_dir / f"{name}.parquet", frame)
     if outcome.results[0].llm is not None:
         write_parquet(out_dir / "llm.parquet", outcome.frame("llm"))
+    if outcome.results[0].tiers is not None:
+        write_parquet(out_dir / "tiers.parquet", outcome.frame("tiers"))
     write_json(out_dir / "summary.json", outcome.summary)
     if report:
         from sim.report.html import write_report

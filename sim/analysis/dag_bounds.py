@@ -21,13 +21,27 @@ C ≥ θ1 + θ2 + (Σ of those amounts, floored at 0) / P for any θ1, θ2 with 
 positive sum (with a zero sum the window may be empty and nothing follows).
 The bound is the largest value over a grid of heads and tails, and never
 below LB. Transfers are ignored, as in LB, so it bounds every network.
+
+:func:`dispatch_lower_bound` is another kind of bound: not for every schedule,
+but for every dispatcher that pays a control path (:class:`ControlPath`) —
+where a static schedule ends before it, no such dispatcher can match it.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from sim.policies.dag import Dag, makespan_lower_bound, topological_order, upward_rank
+from sim.policies.dag import (
+    Dag,
+    DagNode,
+    critical_path,
+    makespan_lower_bound,
+    topological_order,
+    upward_rank,
+)
+from sim.policies.dag_schedule import ControlPath
 
 #: Candidate window ends per side: quantiles of the heads and tails (any choice is valid).
 GRID = 200
@@ -73,3 +87,43 @@ def _candidates(values: np.ndarray, grid: int) -> np.ndarray:
     if len(unique) > grid:
         unique = np.unique(np.quantile(unique, np.linspace(0.0, 1.0, grid)))
     return unique
+
+
+def dispatch_lower_bound(dag: Dag, n_agents: int, control: ControlPath) -> float:
+    """No dispatcher paying *control* finishes *dag* on *n_agents* agents of speed 1 before this.
+
+    A dispatcher that decides while the job runs (the simulator, or greedy
+    with a :class:`ControlPath`) gets a task to an agent ``route_s`` after
+    the task's release at the earliest, then ``assign_s`` (pushed to an idle
+    agent) or ``pull_s`` (pulled by one that just freed) later; a task is
+    released ``report_s`` after its last predecessor ends, and the job ends
+    when the last report arrives. With c = min(assign_s, pull_s), two terms:
+
+    * path: every node costs its work plus ``report_s + route_s + c``, so the
+      longest path of those costs bounds the makespan;
+    * work: on each agent every task is preceded by an idle stretch of at
+      least c (a push is decided no sooner than the agent freed, a pull is
+      asked when it frees), and the first starts no sooner than ``route_s``
+      + c; so some agent ends after ``route_s + (work + n·c) / P``, and the
+      job a report later.
+
+    Transfers are ignored, so the bound holds on every network. Static
+    schedules (HEFT, greedy without control) pay no message and are not
+    bound by it: where one ends before it, no dispatcher paying *control*
+    can match that static schedule.
+    """
+    if n_agents < 1:
+        raise ValueError(f"n_agents must be at least 1, got {n_agents}")
+    if not dag.nodes:
+        return 0.0
+    step = min(control.assign_s, control.pull_s)
+    per_node = control.report_s + control.route_s + step
+    costed = Dag(
+        dag.name,
+        tuple(DagNode(n.node_id, n.category, n.work_s + per_node) for n in dag.nodes),
+        dag.edges,
+    )
+    path = critical_path(costed)[1]
+    work = math.fsum(n.work_s for n in dag.nodes)
+    busy = control.route_s + (work + len(dag.nodes) * step) / n_agents + control.report_s
+    return max(path, busy)

@@ -16,8 +16,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from sim.analysis.planner import Fleet, PhasePlan, by_category
+from sim.analysis.planner import Fleet, PhasePlan, Trial, by_category, judged_p99_wait
 from sim.metrics.store import write_json, write_parquet
+from sim.metrics.summary import t_quantile
 
 
 def _agents(specialists: int | None, control: int) -> str:
@@ -36,7 +37,10 @@ def plan_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
     for p in plans:
         trial = p.planned
         summary = trial.summary if trial is not None else {}
-        ci = summary.get("ci95", {}).get("wait_s", {}).get("p99", [math.nan, math.nan])
+        ci = _wait_ci(p, trial)
+        cost = summary.get("cost", {})
+        total = float(cost.get("usd_total", math.nan))
+        per_day = float(cost.get("usd_per_day", math.nan)) / total if total > 0 else math.nan
         fewer = p.one_fewer
         rows.append(
             {
@@ -61,6 +65,10 @@ def plan_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
                 "error_rate": summary.get("error_rate", math.nan),
                 "cost_usd_per_day": summary.get("cost", {}).get("usd_per_day", math.nan),
                 "cost_usd_per_1k_tasks": summary.get("cost", {}).get("usd_per_1k_tasks", math.nan),
+                "cost_usd_spot_per_day": cost.get("usd_spot", math.nan) * per_day,
+                "cost_usd_on_demand_per_day": cost.get("usd_on_demand", math.nan) * per_day,
+                "slo_scope": "all tasks" if p.slo_tier is None else f"tier {p.slo_tier}",
+                "tasks_shed": summary.get("tasks", {}).get("shed", math.nan),
                 "replications": trial.replications if trial else 0,
                 "one_fewer_verdict": fewer.verdict if fewer else None,
                 "simulations": p.runs,
@@ -69,6 +77,21 @@ def plan_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _wait_ci(plan: PhasePlan, trial: Trial | None) -> list[float]:
+    """Two-sided 95 % t-interval of the judged p99 wait over the planned trial's replications."""
+    if trial is None:
+        return [math.nan, math.nan]
+    summaries = trial.summary.get("per_replication", [trial.summary])
+    values = [judged_p99_wait(s, plan.slo_tier) for s in summaries]
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2:
+        return [math.nan, math.nan]
+    mean = sum(finite) / len(finite)
+    var = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
+    half = t_quantile(len(finite) - 1) * math.sqrt(var / len(finite))
+    return [mean - half, mean + half]
 
 
 def pool_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
@@ -178,6 +201,26 @@ def print_plan(console: Console, plans: list[PhasePlan], detail: bool) -> None:
                 f"{p.simulated_total - 1 if p.simulated_total else 0} {p.one_fewer.verdict}"
                 f" — reserve {p.reserve}: {p.reserve_note}"
             )
+    for p, row in zip(plans, plan_rows(plans), strict=True):
+        for line in _purchase_and_tier_lines(p, row):
+            console.print(line)
+
+
+def _purchase_and_tier_lines(plan: PhasePlan, row: dict[str, Any]) -> list[str]:
+    """What tiers and the purchase section change in the answer, said where it applies."""
+    lines = []
+    if plan.slo_tier is not None:
+        lines.append(
+            f"{plan.label}: p99 wait judged on the top tier ({plan.slo_tier}); error rate on "
+            f"all tasks; tasks shed at the planned size: {_num(row['tasks_shed'], 1)} per run"
+        )
+    if math.isfinite(row["cost_usd_spot_per_day"]) and row["cost_usd_spot_per_day"] > 0:
+        lines.append(
+            f"{plan.label}: cost/day ${_num(row['cost_usd_per_day'])} = spot "
+            f"${_num(row['cost_usd_spot_per_day'])} + on-demand "
+            f"${_num(row['cost_usd_on_demand_per_day'])} (billed as the purchase section says)"
+        )
+    return lines
 
 
 def _category_table(plans: list[PhasePlan]) -> Table:

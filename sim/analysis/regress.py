@@ -82,7 +82,8 @@ class Rule:
         return f"{tol}, {self.better} better"
 
 
-#: What CI watches by default: p99, cost, lost tasks, SLO breaches (DESIGN.md) and throughput.
+#: What CI watches by default: p99, cost, lost tasks, SLO breaches (DESIGN.md) and throughput;
+#: tasks shed (tiers) and spot cost (purchase) are pinned too and stay 0 when those are off.
 DEFAULT_RULES: dict[str, Rule] = {
     "tasks.lost": Rule("tolerance", "lower"),
     "tasks.failed": Rule("welch", "lower", abs=1.0),
@@ -96,6 +97,10 @@ DEFAULT_RULES: dict[str, Rule] = {
     "cost.usd_per_day": Rule("welch", "lower", rel=0.005),
     "elections.downtime_s": Rule("welch", "lower", abs=1.0),
     "dispatch_s.p99": Rule("welch", "lower", abs=0.01, rel=0.05),
+    # Tiers: a task shed at admission was turned away, so more of them is worse (0 without tiers).
+    "tasks.shed": Rule("welch", "lower", abs=1.0, rel=0.01),
+    # Spot: the discounted share of the bill, pinned beside the total (0 without spot).
+    "cost.usd_spot": Rule("welch", "lower", rel=0.005),
 }
 
 
@@ -197,7 +202,10 @@ def _welch_p(cur: np.ndarray, base: np.ndarray, *, up: bool) -> float | None:
     """One-sided Welch p-value for the direction the means moved; None without spread."""
     if len(cur) < 2 or len(base) < 2:
         return None
-    if float(cur.std(ddof=1)) == 0.0 and float(base.std(ddof=1)) == 0.0:
+    # Spread at rounding level (a static fleet's cost: the same sum in another order) is no
+    # spread: the t-test would divide noise by noise, so the difference is judged as exact.
+    scale = 1e-12 * max(abs(float(cur.mean())), abs(float(base.mean())))
+    if float(cur.std(ddof=1)) <= scale and float(base.std(ddof=1)) <= scale:
         return None
     from scipy.stats import ttest_ind
 

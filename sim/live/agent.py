@@ -51,6 +51,13 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from sim.live.clock import Clock
+from sim.live.llm_calls import (
+    LlmCaller,
+    RateLimited,
+    begin_attempt,
+    run_declared_calls,
+    wall_seed,
+)
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -102,6 +109,9 @@ def make_handler(spec: str, config: AgentConfig) -> Handler:
     if spec == "sleep":
 
         async def sleep(task: dict[str, Any]) -> bool:
+            if "llm" in task:  # model calls under the fleet's limits, then tool time
+                await run_declared_calls(task, config.speed, config.time_scale)
+                return True
             await asyncio.sleep(float(task["work_s"]) / config.speed / config.time_scale)
             return True
 
@@ -245,6 +255,7 @@ class LiveAgent:
         #: cancels them so the slot looks again at once rather than after ``fetch_s``.
         self._waiting: set[asyncio.Task[list[Msg]]] = set()
         self._link: AgentLink | None = None
+        self._caller: LlmCaller | None = None
 
     async def run(self) -> None:
         """The agent as its own process: its own connection, closed when it is done."""
@@ -403,10 +414,14 @@ class LiveAgent:
         await publish(js, reports, started, f"s.{task_id}.{attempt}")
         keep_alive = asyncio.create_task(self._in_progress(message))
         slowdown, began = self.slowdown, time.monotonic()
+        books = begin_attempt(self._llm_caller())
+        reason = ""
         try:
             ok = await self.handler(task)
             if slowdown > 1.0:
                 await asyncio.sleep((slowdown - 1.0) * (time.monotonic() - began))
+        except RateLimited:
+            ok, reason = False, RateLimited.reason
         except Exception as exc:
             print(f"{cfg.agent_id}: task {task_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
             ok = False
@@ -415,6 +430,10 @@ class LiveAgent:
         end = clock.now()
         outcome = "completed" if ok else "failed"
         document = {"kind": "end", **base, "outcome": outcome, "start_s": start, "end_s": end}
+        if reason:
+            document["reason"] = reason
+        if books.calls or books.throttled:
+            document["llm"] = books.document()
         await publish(js, reports, document, f"e.{task_id}.{attempt}")
         with contextlib.suppress(Exception):
             await message.ack()
@@ -426,6 +445,20 @@ class LiveAgent:
         else:
             self.errors += 1
             self.status = "error"
+
+    def _llm_caller(self) -> LlmCaller:
+        """The agent's way to the model-call gate, over its link's connection."""
+        if self._caller is None:
+            nc = self.link.nc
+
+            async def request(subject: str, data: bytes, timeout_s: float) -> bytes:
+                return (await nc.request(subject, data, timeout=timeout_s)).data
+
+            cfg = self.config
+            self._caller = LlmCaller(
+                request, nc.publish, cfg.agent_id, cfg.time_scale, wall_seed(cfg.agent_id)
+            )
+        return self._caller
 
     async def _in_progress(self, message: Msg) -> None:
         """Tell JetStream the task is alive, so only a dead agent's task is redelivered."""

@@ -11,6 +11,8 @@ What the coordinator needs, and no more:
   (that is what makes a re-dispatch after a takeover idempotent);
 * **notify**: a plain core publish on a control subject (no stream, no
   acknowledgement: ``drain`` to one agent);
+* **respond**: answer core requests on a subject (no stream: the model-call
+  gate, whose answers are only worth anything at once) until told to stop;
 * **key-value buckets**: get, put, create (fails if the key exists),
   compare-and-set update on the entry's revision (fails if it moved), delete,
   keys, and every entry at once (one read of a fleet's heartbeats instead of
@@ -30,13 +32,17 @@ answer now".
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 #: How long a message id is remembered: a coordinator re-dispatching after a takeover or
 #: a broker restart cannot enqueue a task twice within it (wall seconds).
 DEDUPE_WINDOW_S = 3600.0
+
+
+#: What answers a core request: (subject, data) → the reply, or None for no reply.
+Answer = Callable[[str, bytes], bytes | None]
 
 
 class CasFailed(Exception):
@@ -92,6 +98,10 @@ class Broker(Protocol):
     ) -> None: ...
 
     async def notify(self, subject: str, data: bytes) -> None: ...
+
+    async def respond(self, subject: str, answer: Answer) -> Callable[[], Awaitable[None]]:
+        """Call *answer(subject, data)* per message; reply what it returns (None: no reply)."""
+        ...
 
     async def kv_get(self, bucket: str, key: str) -> KvEntry | None: ...
 

@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.live.broker import (
     DEDUPE_WINDOW_S,
+    Answer,
     CasFailed,
     Follower,
     KvEntry,
@@ -149,6 +150,7 @@ class MemoryBroker:
         self.streams: dict[str, _Stream] = {}
         self.buckets: dict[str, _Bucket] = {}
         self.notified: list[tuple[str, bytes]] = []
+        self.responders: dict[str, Answer] = {}
 
     # ------------------------------------------------------------------ set-up
 
@@ -201,6 +203,25 @@ class MemoryBroker:
 
     async def notify(self, subject: str, data: bytes) -> None:
         self.notified.append((subject, data))
+        answer = self.responders.get(subject)
+        if answer is not None:
+            answer(subject, data)
+
+    async def respond(self, subject: str, answer: Answer) -> Callable[[], Awaitable[None]]:
+        self.responders[subject] = answer
+
+        async def stop() -> None:
+            self.responders.pop(subject, None)
+
+        return stop
+
+    async def request(self, subject: str, data: bytes) -> bytes:
+        """A core request (NATS's ``no responders`` when nobody answers the subject)."""
+        answer = self.responders.get(subject)
+        reply = answer(subject, data) if answer is not None else None
+        if reply is None:
+            raise ConnectionError(f"no responders on {subject}")
+        return reply
 
     def follow(self, stream: str, subject: str, durable: str) -> Follower:
         target = self.streams[stream]

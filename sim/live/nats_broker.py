@@ -10,14 +10,16 @@ lost compare-and-set is :class:`~sim.live.broker.CasFailed`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from sim.live.broker import CasFailed, Follower, KvEntry, StreamMessage
+from sim.live.broker import Answer, CasFailed, Follower, KvEntry, StreamMessage
 from sim.live.transport import StreamReader, connect, publish, read_all
 
 
@@ -79,6 +81,15 @@ class NatsBroker:
 
     async def notify(self, subject: str, data: bytes) -> None:
         await self.nc.publish(subject, data)
+
+    async def respond(self, subject: str, answer: Answer) -> Callable[[], Awaitable[None]]:
+        async def on_message(message: Msg) -> None:
+            reply = answer(message.subject, message.data)
+            if reply is not None and message.reply:
+                await message.respond(reply)
+
+        subscription = await self.nc.subscribe(subject, cb=on_message)
+        return subscription.unsubscribe
 
     def follow(self, stream: str, subject: str, durable: str) -> Follower:
         return _NatsFollower(StreamReader(self.js, stream, subject, durable))

@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.live.llm_records import llm_frame
+from sim.live.task import attempt_failure
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
 from sim.metrics.result import RunResult
@@ -106,6 +108,8 @@ class LiveRecords:
     drained: pd.DataFrame
     #: Submitted tasks that never ended, not even while the run drained.
     unfinished: int
+    #: The per-attempt model calls (``llm.parquet``; None: the scenario has no llm section).
+    llm: pd.DataFrame | None = None
 
     def summary(self, scenario: Scenario) -> tuple[dict[str, Any], str]:
         """``summary.json`` of these records on *scenario*'s window, and the events' digest."""
@@ -120,6 +124,7 @@ class LiveRecords:
             self.counts,
             sha,
             drained=self.drained,
+            llm=self.llm,
         )
         summary["drained"]["unfinished"] = self.unfinished
         return summary, sha
@@ -138,6 +143,7 @@ class LiveRecords:
             events_sha256=sha,
             wall_s=wall_s,
             sim_events=0,
+            llm=self.llm,
         )
 
 
@@ -199,7 +205,19 @@ def build_records(
         duplicates=folder.duplicates,
         drained=drained.astype({"task_id": "int64", "job_id": "int64", "attempt": "int64"}),
         unfinished=folder.unfinished,
+        llm=_llm_table(scenario, tasks, books, end_s),
     )
+
+
+def _llm_table(
+    scenario: Scenario, tasks: dict[int, dict[str, Any]], books: _Results, end_s: float
+) -> pd.DataFrame | None:
+    """The model calls of attempts that ended in the window (None: no llm section)."""
+    if scenario.llm is None:
+        return None
+    categories = {task_id: str(doc["category"]) for task_id, doc in tasks.items()}
+    ends = (d for docs in books.ends.values() for d in docs if float(d["end_s"]) <= end_s)
+    return llm_frame(scenario.llm, categories, ends)
 
 
 def _submissions(
@@ -276,7 +294,15 @@ class _Folder:
             # A DAG node arrives when its predecessors' ends released it (the simulator's
             # _release): the coordinator routed it then.
             info = {**info, "arrival_s": routed_s}
-        ends = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
+        reports = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
+        # An agent's failed attempt is not the task's end (the escalation placed it again, or
+        # ended it with a final report of its own): a retried row, as the simulator logs it.
+        failures = {
+            int(d["attempt"]): d
+            for d in reports
+            if attempt_failure(d) and float(d["end_s"]) <= end_s
+        }
+        ends = [d for d in reports if not attempt_failure(d)]
         self.duplicates += max(0, len(ends) - 1)
         first_end = ends[0] if ends else None
         if first_end is None:
@@ -293,9 +319,11 @@ class _Folder:
         started = {
             n: d for n, d in books.starts.get(task_id, {}).items() if float(d["start_s"]) <= end_s
         }
+        for number, report in failures.items():
+            started.setdefault(number, report)  # (an end report carries its start)
         if final is not None:
             last = int(final["attempt"])
-            started[last] = final  # (an end report carries its start)
+            started[last] = final
         else:
             last = max([*assigned, *started], default=1)
         numbers = sorted(n for n in {*assigned, *started} if n <= last)
@@ -319,6 +347,18 @@ class _Folder:
             after_start = doc is not None
             attempt = _attempt(task_id, info, number, doc or assign, routed_zone, queued)
             attempt.dispatch = _assign_time(assign)
+            failure = failures.get(number)
+            if failure is not None:
+                self.counts["retried"] += 1
+                end = float(failure["end_s"])
+                reason = str(failure.get("reason") or "failed")
+                self.log.record(attempt, "retried", end, end, end - attempt.start, reason)
+                if number == last:  # waiting out a backoff, or placed and not assigned yet
+                    self.counts["in_flight"] += 1
+                    waiting = queued + self._waited(end_s - end, end)
+                    pending = _attempt(task_id, info, number + 1, None, routed_zone, waiting)
+                    self.log.record(pending, "in_flight", math.nan, math.nan, 0.0)
+                continue
             if number < last:
                 if doc is None:
                     continue  # assigned, never started, placed again: no attempt of its own

@@ -12,9 +12,10 @@ never sees half a segment and a crash leaves none.
 A window is a run of its own: times are shifted to start at 0, its
 ``scenario.yaml`` has the window's length as its duration and the window's
 real arrivals as a trace (``trace.parquet``: arrival, category, zone,
-work), and its DAG rate is the window's. So ``orchestra replay SEGMENT``
-plays yesterday's traffic again in the simulator, under the same or another
-policy, and ``orchestra calibrate`` reads it like any live directory.
+work), and its DAG jobs as the clients sent them, edges and all
+(``sim.live.segment_dags``: a DAG file each, released at its arrival). So
+``orchestra replay SEGMENT`` plays yesterday's traffic again in the simulator,
+under the same or another policy, and ``orchestra calibrate`` reads it like any live directory.
 
 The table of a window describes it as it stood at its end, as a live run's
 does at its duration: a task still in flight is an ``in_flight`` row, and its
@@ -55,6 +56,7 @@ from sim.live.broker import decode, encode
 from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.records import build_records
+from sim.live.segment_dags import with_recorded_jobs, write_dag_files
 from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import (
     EVENTS,
@@ -275,6 +277,7 @@ def write_segment(
     replayable = window_scenario(
         scenario, window, submits, roster, (final / "trace.parquet").resolve()
     )
+    replayable = with_recorded_jobs(replayable, submits, final)  # the jobs, with their edges
     length = window.end_s - window.start_s
     # The fleet is the one that heartbeats (the roster and the joins), not the nominal one.
     fleet = dataclasses.replace(world, specialists=())
@@ -291,6 +294,7 @@ def write_segment(
         write_outputs(Outcome(summary, [result]), temporary, report=False)
         write_parquet(temporary / "drained.parquet", records.drained)
         write_parquet(temporary / "trace.parquet", trace_frame(submits))
+        write_dag_files(temporary, submits)
         atomic_write_text(temporary / "scenario.yaml", scenario_yaml(replayable))
         if final.exists():  # written before by a primary that died before saying so
             shutil.rmtree(final)
@@ -335,6 +339,8 @@ class SegmentWriter:
         self.root, self.segment_s, self.is_primary = root, segment_s, is_primary
         self.written: list[Path] = []
         self.pools = Pools(frozenset(world.zones), frozenset(world.categories))
+        #: Wall seconds before a window's start its streams are read from (clock skew).
+        self.lookback_s = LOOKBACK_S
 
     async def _state(self) -> tuple[float, Roster]:
         """The end of the last window written (the first starts at 0) and the fleet then."""
@@ -368,7 +374,7 @@ class SegmentWriter:
         return out
 
     async def write(self, window: Window) -> Path:
-        since = self.clock.epoch + window.start_s / self.clock.scale - LOOKBACK_S
+        since = self.clock.epoch + window.start_s / self.clock.scale - self.lookback_s
         streams = ((SUBMIT, "orch.submit"), (EVENTS, "orch.event"), (METRICS, "orch.metric"))
         submits, events, metric_rows = [
             await read_since(self.js, stream, subject, since) for stream, subject in streams

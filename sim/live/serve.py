@@ -7,10 +7,11 @@ of the deployment is on one time axis, across restarts. One takes the lease
 and coordinates on the wall clock (time-scale 1, no duration, no synthetic
 workload): clients' submissions in, the dispatch core's decisions out,
 health checks, autoscaling through the chosen provisioner, alerts and their
-webhooks, ``/metrics``, the continuous records (``sim.live.segments``) and a
+webhooks, ``/metrics``, the continuous records (``sim.live.segments``), the
+compaction that keeps the broker bounded (``sim.live.retention``) and a
 status document for ``orchestra live status``. The other waits as a standby
 and takes the lease when the primary stops renewing it (a crash, a kill -9,
-a lost host), rebuilding its books from the broker's streams.
+a lost host), rebuilding its books from the snapshot and the streams' tails.
 
 SIGTERM (or Ctrl-C) drains: the primary stops taking new submissions (they
 wait in ``ORCH_SUBMIT`` for the next primary), waits up to ``drain_s`` for
@@ -28,7 +29,7 @@ import secrets
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,14 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.coordinator.leadership import Lease
+from sim.live.coordinator.restore import forget
 from sim.live.lag import LagBudget, LagMonitor
 from sim.live.nats_broker import NatsBroker
 from sim.live.provisioner import LocalProcessProvisioner, Provisioner
 from sim.live.remote_provisioner import CommandProvisioner, Recommender
+from sim.live.retention import Compactor, RetentionSettings, ensure_snapshot_bucket
 from sim.live.segments import SegmentWriter
+from sim.live.task_message import Pools
 from sim.live.transport import (
     LEASE_BUCKET,
     Layout,
@@ -78,6 +82,8 @@ class ServeOptions:
     status_s: float = 1.0
     heartbeat_ttl_s: float = 10.0
     ack_wait_s: float = 5.0
+    #: Compaction of the streams into a snapshot (``sim.live.retention``).
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def make_provisioner(options: ServeOptions) -> Provisioner:
@@ -128,6 +134,7 @@ class Service:
             )
             await ensure_layout(js, layout)
             await ensure_replies_stream(js)
+            await ensure_snapshot_bucket(js)
             clock = Clock(await service_epoch(js), 1.0)
             config = CoordinatorConfig(
                 options.url,
@@ -139,6 +146,7 @@ class Service:
                 lag=LagMonitor(LagBudget.for_interval(1.0, self.scenario.health.interval)),
                 replies=True,
                 horizon_s=math.inf,
+                snapshots=True,  # always: an earlier run may have compacted
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -158,7 +166,11 @@ class Service:
                     options.segment_s,
                     lambda: self.coordinator.is_primary,
                 )
+                writer.lookback_s = options.retention.skew_s
                 chores.append(asyncio.create_task(writer.run(), name="records"))
+            if options.retention.enabled:
+                self.compactor = self._compactor(js, clock)
+                chores.append(asyncio.create_task(self.compactor.run(), name="compaction"))
             print(f"{self.name}: serving {self.scenario.name} on {options.url}", flush=True)
             stop = asyncio.create_task(self.stopping.wait())
             while True:
@@ -178,6 +190,21 @@ class Service:
                 self.provisioner.stop_all()  # local agents are this process's children
             with contextlib.suppress(Exception):
                 await nc.close()
+
+    def _compactor(self, js: Any, clock: Clock) -> Compactor:
+        """The retention chore: it acts while this process's replica is the primary."""
+        return Compactor(
+            js,
+            NatsBroker(self.nc),
+            self.name,
+            clock,
+            Pools(frozenset(self.world.zones), frozenset(self.world.categories)),
+            self.options.retention,
+            records=self.options.records_dir is not None,
+            is_primary=lambda: self.coordinator.is_primary,
+            forget=lambda snapshot: forget(self.coordinator.books, snapshot),
+            zones=self.world.zones,
+        )
 
     def _replica(self, config: CoordinatorConfig) -> asyncio.Task[None]:
         """A new coordinator replica (a standby until it takes the lease), running."""
@@ -286,6 +313,8 @@ def status_document(coordinator: Coordinator, clock: Clock) -> dict[str, Any]:
         "duplicates": c.duplicates,
         "queue_depth": coordinator.queue_depth(),
         "in_flight": len(coordinator.in_flight),
+        # The tasks the primary's books hold: open work and what is not compacted yet.
+        "tasks_held": len(coordinator.tasks),
         "agents": sum(1 for a in coordinator.agents.values() if a.healthy),
         "pools": pools,
         "latency_p50_s": p50,

@@ -12,9 +12,12 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sim.cli_support import UserError, duration_option
+
+if TYPE_CHECKING:
+    from sim.live.retention import RetentionSettings
 
 
 def _broker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,24 @@ def add_service_commands(live_sub: argparse._SubParsersAction[argparse.ArgumentP
     serve.add_argument("--segment", default="1h", help="length of one records segment (e.g. 1h)")
     serve.add_argument("--lease", type=float, default=1.5, help="lease seconds (failover time)")
     serve.add_argument("--drain", type=float, default=60.0, help="seconds a SIGTERM drain waits")
+    serve.add_argument(
+        "--compact-every",
+        default="5m",
+        help="how often the primary compacts its streams into a snapshot (0: never)",
+    )
+    serve.add_argument(
+        "--retain", default="1h", help="records younger than this always stay on the broker"
+    )
+    serve.add_argument(
+        "--dedupe",
+        default="6h",
+        help="how long a finished task or job id is recognised after compaction",
+    )
+    serve.add_argument(
+        "--clock-skew",
+        default="2m",
+        help="how far clients' clocks may lag (a segment reads back this far)",
+    )
     serve.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     serve.set_defaults(handler=_cmd_serve)
 
@@ -105,6 +126,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UserError("--lease / --drain: expected positive seconds")
     if args.provisioner == "command" and not args.start_command:
         raise UserError("--start-command: expected a template with --provisioner command")
+    retention = retention_settings(args)
     scenario = load_scenario(args.scenario, list(args.overrides))
     options = ServeOptions(
         url=args.nats,
@@ -120,11 +142,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         segment_s=segment_s,
         lease_s=args.lease,
         drain_s=args.drain,
+        retention=retention,
     )
     try:
         return asyncio.run(serve(scenario, options))
     except (LiveError, ValueError) as exc:
         raise UserError(str(exc)) from None
+
+
+def retention_settings(args: argparse.Namespace) -> RetentionSettings:
+    """The retention flags as settings; a bad one is a one-line error."""
+    from sim.live.retention import RetentionSettings
+
+    values = {}
+    for flag, name, text in (
+        ("--compact-every", "every_s", args.compact_every),
+        ("--retain", "retain_s", args.retain),
+        ("--dedupe", "dedupe_s", args.dedupe),
+        ("--clock-skew", "skew_s", args.clock_skew),
+    ):
+        seconds = duration_option(flag, text)
+        if seconds < 0:
+            raise UserError(f"{flag}: expected a duration of 0 or more, got {text}")
+        values[name] = seconds
+    if values["every_s"] > 0 and values["dedupe_s"] <= 0:
+        raise UserError(f"--dedupe: expected a positive duration, got {args.dedupe}")
+    return RetentionSettings(**values)
 
 
 def read_submissions(handle: TextIO, source: str) -> list[dict[str, Any]]:

@@ -16,6 +16,12 @@ The submission (``orch.submit``, one JSON object):
 * ``{"kind": "job", "job_id", "zone", "arrival_s", "nodes": [{"node", "task_id",
   "category", "work_s"}], "edges": [[src, dst, data_mb]]}`` — a DAG job.
 
+A task (or node) may also carry ``payload`` — any JSON object, passed to the
+agent's handler as it came (the work's own inputs; at most ``MAX_PAYLOAD``
+bytes encoded) — and ``llm``: the model calls it will make, ``{"model",
+"calls": [{"input_tokens", "output_tokens", "cached_tokens"?, "tool_s"?}]}``,
+so the ``sleep`` handler can run them under the fleet's provider limits.
+
 Ids are chosen by the client (integers, unique per deployment: a task id
 names one task for ever, and a resubmission of an id is the same task —
 submission is idempotent). ``arrival_s`` is the service's clock (seconds
@@ -30,6 +36,7 @@ finished task reads its result again rather than running it again.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -42,6 +49,10 @@ MAX_ID = 2**53 - 1
 NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 #: Most nodes one DAG job may have (a bound against a message that swamps the coordinator).
 MAX_NODES = 10_000
+#: Largest payload a task may carry, encoded (NATS's default message limit is 1 MiB).
+MAX_PAYLOAD = 64 * 1024
+#: Most model calls one task may declare.
+MAX_CALLS = 1_000
 REPLY_PREFIX = "orch.reply"
 
 
@@ -73,6 +84,7 @@ def validate(doc: Any, pools: Pools = Pools()) -> dict[str, Any]:
         _name(doc, "zone", "zone", pools.zones)
         _seconds(doc, "work_s", "work_s")
         _time(doc, "arrival_s")
+        _extras(doc, "")
         return doc
     if kind != "job":
         raise InvalidMessage(f"kind: expected 'task' or 'job', got {kind!r}")
@@ -92,6 +104,7 @@ def validate(doc: Any, pools: Pools = Pools()) -> dict[str, Any]:
         seen_tasks.add(_id(node, "task_id", f"{where}.task_id", seen_tasks))
         _name(node, "category", f"{where}.category", pools.categories)
         _seconds(node, "work_s", f"{where}.work_s")
+        _extras(node, f"{where}.")
     edges = doc.get("edges", [])
     if not isinstance(edges, list):
         raise InvalidMessage("edges: expected a list of [src, dst, data_mb]")
@@ -152,6 +165,38 @@ def _seconds(doc: dict[str, Any], key: str, where: str) -> None:
 def _time(doc: dict[str, Any], where: str) -> None:
     if not _is_number(doc.get("arrival_s")):
         raise InvalidMessage(f"{where}: expected the service clock's seconds (a number)")
+
+
+def _extras(doc: dict[str, Any], where: str) -> None:
+    """The optional ``payload`` and ``llm`` fields (see the module docstring)."""
+    if "payload" in doc:
+        payload = doc["payload"]
+        if not isinstance(payload, dict):
+            raise InvalidMessage(f"{where}payload: expected a JSON object")
+        if len(json.dumps(payload, separators=(",", ":"))) > MAX_PAYLOAD:
+            raise InvalidMessage(f"{where}payload: expected at most {MAX_PAYLOAD} bytes encoded")
+    if "llm" not in doc:
+        return
+    plan = doc["llm"]
+    if not isinstance(plan, dict):
+        raise InvalidMessage(f"{where}llm: expected an object with model and calls")
+    _name(plan, "model", f"{where}llm.model", None)
+    calls = plan.get("calls")
+    if not isinstance(calls, list) or not 1 <= len(calls) <= MAX_CALLS:
+        raise InvalidMessage(f"{where}llm.calls: expected a list of 1 to {MAX_CALLS} calls")
+    for i, call in enumerate(calls):
+        at = f"{where}llm.calls[{i}]"
+        if not isinstance(call, dict):
+            raise InvalidMessage(f"{at}: expected an object")
+        for key in ("input_tokens", "output_tokens", "cached_tokens"):
+            value = call.get(key, 0)
+            if not _is_int(value) or value < 0 or (key != "cached_tokens" and key not in call):
+                raise InvalidMessage(f"{at}.{key}: expected an integer >= 0")
+        if call.get("cached_tokens", 0) > call["input_tokens"]:
+            raise InvalidMessage(f"{at}.cached_tokens: expected at most input_tokens")
+        for key in ("tool_s", "latency_s"):
+            if key in call:
+                _seconds(call, key, f"{at}.{key}")
 
 
 def _cyclic(nodes: set[int], edges: list[tuple[int, int]]) -> bool:

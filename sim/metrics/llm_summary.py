@@ -16,6 +16,25 @@ import pandas as pd
 
 from sim.scenario.schema import Scenario
 
+#: Columns of the per-attempt table (``llm.parquet``).
+ATTEMPT_COLUMNS = (
+    "task_id",
+    "attempt",
+    "category",
+    "model",
+    "provider",
+    "start_s",
+    "end_s",
+    "outcome",
+    "calls",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "throttled",
+    "retry_wait_s",
+    "usd",
+)
+
 
 def llm_figures(scenario: Scenario, attempts: pd.DataFrame, tasks: pd.DataFrame) -> dict[str, Any]:
     """Totals, the backoff distribution of throttled attempts, and rows per model and category.

@@ -35,3 +35,5 @@ class RunResult:
     sim_events: int
     #: One row per attempt that ran as model calls (None: the scenario has no llm section).
     llm: pd.DataFrame | None = None
+    #: One row per independent task with its tier, tenant and admission (None: no tiers section).
+    tiers: pd.DataFrame | None = None

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.metrics.cost import compute_cost
+from sim.metrics.cost import cost_split
 from sim.metrics.llm_summary import llm_figures
 from sim.metrics.slo_causes import slo_causes
+from sim.metrics.tier_summary import tier_figures
 from sim.scenario.schema import Scenario
 
 #: Student-t quantiles by degrees of freedom: 0.975 and 0.995 for two-sided 95 % and 99 %
@@ -114,6 +115,7 @@ def summarize(
     seed: int | None = None,
     drained: pd.DataFrame | None = None,
     llm: pd.DataFrame | None = None,
+    tiers: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The documented ``summary.json`` for one replication.
 
@@ -121,7 +123,8 @@ def summarize(
     service ended by the duration, utilisation is busy slot time clipped to
     the window over the specialists' slot time present in it, and cost is the
     agents' presence in the run. *llm* (the per-attempt model-call table,
-    when the scenario has an llm section) adds the ``llm`` block. *drained*
+    when the scenario has an llm section) adds the ``llm`` block, *tiers* (the
+    per-task admission table) the ``tiers`` and ``tenants`` blocks. *drained*
     (a live run's work that ended after the duration, sim.live.records) is
     reported apart and counts nowhere else.
     """
@@ -165,7 +168,8 @@ def summarize(
 
     queued = done["queue_s"].to_numpy(dtype=float)
     wait_share = float(np.mean(queued > 0)) if len(queued) else math.nan
-    cost = compute_cost(scenario.cost, agents)
+    usd_spot, usd_on_demand = cost_split(scenario.cost, scenario.purchase, agents)
+    cost = usd_spot + usd_on_demand
     warm_tasks = tasks[tasks["warm"]]
     failed = int((warm_tasks["outcome"] == "failed").sum())
     error_rate = failed / max(len(warm_tasks), 1)
@@ -193,6 +197,7 @@ def summarize(
             "submitted": int(counts["submitted"]),
             "completed": int(counts["completed"]),
             "failed": int(counts["failed"]),
+            "shed": int(counts.get("shed", 0)),  # submitted = completed + failed + shed + in_flight
             "in_flight": int(counts["in_flight"]),
             "lost": int(counts["lost"]),
             "retried": int(counts["retried"]),
@@ -230,6 +235,9 @@ def summarize(
             "usd_total": cost,
             "usd_per_day": cost * 86400.0 / end,
             "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
+            "usd_spot": usd_spot,
+            "usd_on_demand": usd_on_demand,
+            "reclaims": int((events["kind"] == "spot_notice").sum()),
         },
         "error_rate": error_rate,
         "errors": error_figures(tasks, counts),
@@ -262,6 +270,8 @@ def summarize(
     if llm is not None:
         summary["llm"] = llm_figures(scenario, llm, tasks)
         summary["cost"]["llm_usd_total"] = summary["llm"]["usd"]  # beside compute cost
+    if tiers is not None:
+        summary.update(tier_figures(scenario, tiers, tasks))
     return summary
 
 

@@ -16,9 +16,11 @@ import numpy as np
 import simpy
 
 from sim.model.agent import Specialist
+from sim.model.spot import zone_reclaims
 from sim.policies.task_faults import Burst
 from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.scenario.spot import SpotReclaim
 from sim.world.streams import Streams
 from sim.world.topology import World
 from sim.world.workload import WorkloadError
@@ -110,7 +112,12 @@ def check_targets(scenario: Scenario, world: World) -> None:
     known = {s.agent_id for s in world.specialists}
     pools = {f"{zone}-{category}" for zone in world.zones for category in world.categories}
     for index, event in enumerate(scenario.chaos):
-        selector = event.kill or event.slow
+        if event.spot_reclaim is not None and scenario.purchase.spot is None:
+            raise WorkloadError(
+                f"chaos[{index}].spot_reclaim: no agent runs on spot; expected a "
+                "purchase.spot section"
+            )
+        selector = event.kill or event.slow or event.spot_reclaim
         if selector is None:
             continue
         for agent_id in selector.agents or ():
@@ -134,7 +141,12 @@ class Chaos:
 
     def plan(self) -> list[ChaosEvent]:
         """The scenario's timeline plus any random failures, in time order."""
-        events = [*self.sim.scenario.chaos, *random_failures(self.sim.scenario, self.sim.world)]
+        scenario, world = self.sim.scenario, self.sim.world
+        events = [
+            *scenario.chaos,
+            *random_failures(scenario, world),
+            *zone_reclaims(scenario, list(world.zones)),
+        ]
         return sorted(events, key=lambda e: e.at)
 
     def timeline(self) -> Generator[simpy.Event, Any, None]:
@@ -154,6 +166,9 @@ class Chaos:
             elif event.slow is not None:
                 slow = Slow(agents=ids, factor=event.slow.factor)
                 resolved = resolved.model_copy(update={"slow": slow})
+            elif event.spot_reclaim is not None:
+                reclaim = SpotReclaim(agents=ids, fraction=None)
+                resolved = resolved.model_copy(update={"spot_reclaim": reclaim})
         document = resolved.model_dump(mode="json", exclude_none=True)
         self.sim.events.add(self.sim.env.now, "chaos", event.action, event=document)
 
@@ -237,6 +252,31 @@ class Chaos:
 
         sim.env.timeout(duration).callbacks.append(end)
 
+    def _spot_reclaim(self, event: ChaosEvent, reclaim: SpotReclaim) -> None:
+        """The provider takes spot agents back: each gets its notice (``Failover.reclaim``)."""
+        sim = self.sim
+        market = sim.fleet.market
+        if market is None:
+            return  # check_targets refuses such a scenario; a replay on another one hits nobody
+        agents = sim.fleet.agents
+        if reclaim.agents is not None:  # named (a random reclaim, a replay): no scan of the fleet
+            named = (agents[i] for i in reclaim.agents if i in agents)
+            on_spot = [a for a in named if market.is_spot(a.id)]
+        else:
+            on_spot = [a for a in agents.values() if market.is_spot(a.id)]
+        selector = AgentSelector(
+            agents=reclaim.agents,
+            zone=reclaim.zone,
+            category=reclaim.category,
+            fraction=reclaim.fraction,
+            count=reclaim.count,
+        )
+        victims = [a for a in select_agents(on_spot, selector, self.rng) if not a.draining]
+        victims = [a for a in victims if not a.crashed]
+        self._record(event, victims)
+        for agent in victims:
+            sim.failover.reclaim(agent)
+
     def inject(self, event: ChaosEvent) -> None:
         sim = self.sim
         env = sim.env
@@ -258,6 +298,9 @@ class Chaos:
         if event.coordinator_crash is not None:
             self._record(event)
             self._crash_coordinator(event)
+            return
+        if event.spot_reclaim is not None:
+            self._spot_reclaim(event, event.spot_reclaim)
             return
         if event.team_lead_crash is not None:
             self._record(event)

@@ -23,6 +23,7 @@ import simpy
 
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
 from sim.policies.autoscale import FleetObservation, ScaleDecision
+from sim.policies.autoscale.billing import DrainCandidate, drain_by_paid_time
 from sim.policies.placement import PoolLoad
 from sim.policies.scaling_loop import FleetTotals, ScalingLoop, alert_fields, react_to_alert
 
@@ -93,11 +94,30 @@ class ControlLoop:
                 break
             done += 1
         for zone, category in plan.drain:
-            agent = sim.dispatcher.core.drain_choice(zone, category)
+            agent = self._drain_choice(zone, category)
             if agent is not None and sim.fleet.drain(agent, decision.policy):
                 done -= 1
         sim.events.add(now, "scale", decision.policy, **plan.record(done))
         return decision
+
+    def _drain_choice(self, zone: str, category: str) -> str | None:
+        """The pool's agent to drain: the dispatch core's pick, or the paid-time rule if asked."""
+        sim = self.sim
+        core = sim.dispatcher.core
+        billing = sim.scenario.purchase.billing
+        unit_s = billing.unit_s
+        if not billing.drain_near_paid_end or unit_s is None:
+            return core.drain_choice(zone, category)
+        now = sim.env.now
+        candidates = [
+            DrainCandidate(agent.id, now - sim.fleet.joined_at(agent.id), core.load(agent.id))
+            for agent in sim.fleet.agents.values()
+            if agent.zone == zone
+            and agent.category == category
+            and not agent.draining
+            and not agent.crashed
+        ]
+        return drain_by_paid_time(candidates, unit_s)
 
     def _pools(self) -> list[PoolLoad]:
         sim = self.sim

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import simpy
 
+from sim.model.chief_disks import ChiefDisks
+from sim.model.chief_network import ChiefNetwork
 from sim.model.task import Task
 from sim.policies.raft import MemoryStorage, Message, MessageKind, RaftNode, Role
-from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -50,29 +51,15 @@ class ControlPlane:
         self.storage = {i: MemoryStorage() for i in self.ids}
         self.nodes: dict[int, RaftNode] = {}
         self.up: set[int] = set(self.ids)
-        self._groups: list[set[int]] | None = None
-        #: One-way cuts (sender, receiver): an asymmetric partition.
-        self._blocked: set[tuple[int, int]] = set()
-        #: Chiefs whose disk stalls, with the time one fsync takes meanwhile; and
-        #: until when each stalled chief's loop still waits for its disk.
-        self._stalled: dict[int, float] = {}
-        self._serial_until: dict[int, float] = {}
         network = sim.scenario.network
-        rtt = network.intra_region_rtt_ms / 1000.0 if network.enabled else 0.0
-        #: The network model for Raft messages between chiefs (one region): a
-        #: one-way delay of half the intra-region RTT times a mean-one lognormal
-        #: jitter of the scenario's jitter_cv, drawn per message.
-        self._one_way = rtt / 2
-        sigma = float(np.sqrt(np.log1p(network.jitter_cv**2)))
-        if sigma > 0 and rtt > 0:
-            self._jitter = Batched(lambda n: net_rng.lognormal(-sigma * sigma / 2, sigma, n))
-        else:
-            self._jitter = Batched(lambda n: np.ones(n))
-        #: With latency switched off (textbook form) the log costs nothing either.
-        self._fsync = spec.fsync if network.enabled else 0.0
-        #: When each chief's disk finishes the writes issued so far (one fsync per
-        #: Ready that must sync, one after another).
-        self._disk_free = dict.fromkeys(self.ids, 0.0)
+        #: Who reaches whom and how long a Raft message takes (partitions, one-way cuts).
+        self.links = ChiefNetwork(network, net_rng)
+        #: Each chief's write-ahead log (fsync queue, WAL stalls); free with latency off.
+        self.disks = ChiefDisks(self.ids, spec.fsync if network.enabled else 0.0)
+        #: What a WAL append costs while the group is healthy: a quorum round trip and an
+        #: fsync. Fixed for the run (a stall slows one chief's disk, never the healthy path),
+        #: so a plain attribute: every dispatched task reads it.
+        self.steady_commit_s = 2 * self.links.one_way_s + self.disks.fsync_s
         #: Each chief's life (it changes at a crash) and when each past life ended:
         #: what a chief had not yet sent when it crashed is never sent.
         self._life = dict.fromkeys(self.ids, 0)
@@ -156,11 +143,6 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ dispatch
 
-    @property
-    def steady_commit_s(self) -> float:
-        """What a WAL append costs while the group is healthy: a quorum round trip and an fsync."""
-        return 2 * self._one_way + self._fsync
-
     def hold(self, task: Task) -> None:
         """No healthy leader: the task waits to be committed by one."""
         self.held[task.id] = task
@@ -177,20 +159,9 @@ class ControlPlane:
 
     def _has_quorum(self, node_id: int) -> bool:
         """A majority it can both reach and hear (a one-way link commits nothing)."""
-        reachable = [
-            i for i in self.up if self._connected(node_id, i) and self._connected(i, node_id)
-        ]
+        connected = self.links.connected
+        reachable = [i for i in self.up if connected(node_id, i) and connected(i, node_id)]
         return len(reachable) >= len(self.ids) // 2 + 1
-
-    def _connected(self, a: int, b: int) -> bool:
-        """Whether a message from *a* reaches *b* (directed: a one-way cut blocks one side)."""
-        if a == b:
-            return True
-        if (a, b) in self._blocked:
-            return False
-        if self._groups is None:
-            return True
-        return any(a in group and b in group for group in self._groups)
 
     # ------------------------------------------------------------------ faults
 
@@ -235,7 +206,7 @@ class ControlPlane:
         self.storage[node_id].save(ready.hard_state, ready.entries)
         leader.advance(ready)
         since = float(self._rng.uniform(0.0, self._heartbeat_ticks * self.tick_s))
-        return [(self._delay() - since, m) for m in ready.messages]
+        return [(self.links.delay() - since, m) for m in ready.messages]
 
     def _replay_last_beat(self, last_beat: list[tuple[float, Message]]) -> None:
         """Deliver the last heartbeat (or put it on the wire), then age each receiver's timer."""
@@ -265,7 +236,7 @@ class ControlPlane:
         else:
             links = {(other, node_id) for other in others}
             last_beat = []
-        self._blocked |= links
+        self.links.cut(links)
         self._replay_last_beat(last_beat)
         self.sim.events.add(
             self.sim.env.now, "one_way_partition", f"chief-{node_id}", direction=direction
@@ -274,27 +245,22 @@ class ControlPlane:
         return links
 
     def heal_one_way(self, links: set[tuple[int, int]]) -> None:
-        self._blocked -= links
+        self.links.restore(links)
         self.sim.events.add(self.sim.env.now, "one_way_healed", "chiefs")
         self._enter_detailed()
 
     def stall_disk(self, node_id: int, fsync_s: float) -> None:
         """The chief's WAL writes take *fsync_s* each until :meth:`unstall_disk`."""
-        self._stalled[node_id] = fsync_s
+        self.disks.stall(node_id, fsync_s)
         self.sim.events.add(self.sim.env.now, "wal_stall", f"chief-{node_id}", fsync_s=fsync_s)
         self._enter_detailed()
 
     def unstall_disk(self, node_id: int) -> None:
         """Writes are fast again; the ones queued behind the stall still finish first."""
-        self._stalled.pop(node_id, None)
         now = self.sim.env.now
-        self._serial_until[node_id] = max(now, self._disk_free[node_id])
+        self.disks.unstall(node_id, now)
         self.sim.events.add(now, "wal_stall_end", f"chief-{node_id}")
         self._enter_detailed()
-
-    def _serial(self, node_id: int, now: float) -> bool:
-        """Whether the node's loop blocks on its disk (a stall, or the writes it left queued)."""
-        return node_id in self._stalled or now < self._serial_until.get(node_id, now)
 
     def restart(self, node_id: int) -> None:
         """A chief comes back: a fresh node from its persisted term, vote and log."""
@@ -313,13 +279,13 @@ class ControlPlane:
         rest = set(self.ids) - set().union(*named)
         if rest:
             named.append(rest)
-        self._groups = named
+        self.links.partition(named)
         text = " | ".join(",".join(group) for group in groups)
         self.sim.events.add(self.sim.env.now, "partition", text)
         self._enter_detailed()
 
     def heal(self) -> None:
-        self._groups = None
+        self.links.heal()
         self.sim.events.add(self.sim.env.now, "partition_healed", "chiefs")
         self._enter_detailed()
 
@@ -391,18 +357,15 @@ class ControlPlane:
         self.storage[node_id].save(ready.hard_state, ready.entries)
         node.advance(ready)
         now = self.sim.env.now
-        if ready.must_sync:
-            fsync = self._stalled.get(node_id, self._fsync)
-            self._disk_free[node_id] = max(now, self._disk_free[node_id]) + fsync
         # Persist before send, for what promises durable state: a response leaves
         # once every write issued so far is done; a request leaves at once, in
         # parallel with the write (see Ready). A node whose disk stalls is stuck
         # in its loop (etcd's Ready loop is serial): everything waits for the disk.
-        written = max(now, self._disk_free[node_id])
-        serial = self._serial(node_id, now)
+        written = self.disks.write(node_id, now, must_sync=ready.must_sync)
+        serial = self.disks.serial(node_id, now)
         for message in ready.messages:
             leave = written if message.is_response or serial else now
-            self._wire(message, leave + self._delay(), leave)
+            self._wire(message, leave + self.links.delay(), leave)
         if ready.committed and node.state is Role.LEADER:
             if serial and written > now:
                 data = [entry.data for entry in ready.committed]
@@ -424,13 +387,9 @@ class ControlPlane:
         for data in entries:
             self._committed(data)
 
-    def _delay(self) -> float:
-        """One message's one-way delay: the network model stated in __init__."""
-        return self._one_way * self._jitter()
-
     def _wire(self, message: Message, arrival: float, leave: float | None = None) -> None:
         """Send *message*, leaving its sender at *leave* (default: now), to arrive at *arrival*."""
-        if message.dst not in self.up or not self._connected(message.src, message.dst):
+        if message.dst not in self.up or not self.links.connected(message.src, message.dst):
             return  # crashed or cut off: the message is lost
         env = self.sim.env
         sent = (message, env.now if leave is None else leave, self._life[message.src])
@@ -438,7 +397,7 @@ class ControlPlane:
 
     def _deliver(self, event: simpy.Event) -> None:
         message, leave, life = cast(tuple[Message, float, int], event.value)
-        if message.dst not in self.up or not self._connected(message.src, message.dst):
+        if message.dst not in self.up or not self.links.connected(message.src, message.dst):
             return
         if life != self._life[message.src] and leave > self._ended_at[message.src, life]:
             return  # it was to leave after its sender crashed (waiting for the disk)
@@ -491,9 +450,9 @@ class ControlPlane:
     def _stable(self) -> bool:
         """A leader whose live, reachable followers hold its whole log and know its commit."""
         leader = self._current_leader()
-        if leader is None or self._groups is not None or self._blocked or self._stalled:
+        if leader is None or not self.links.intact or self.disks.any_stalled:
             return False
-        if any(self._serial(i, self.sim.env.now) for i in self.up):
+        if any(self.disks.serial(i, self.sim.env.now) for i in self.up):
             return False
         node = self.nodes[leader]
         last = node.log.last_index

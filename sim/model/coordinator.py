@@ -602,11 +602,12 @@ class Dispatcher:
         if agent.busy_slots == 0:
             zone.busy_agents -= 1
 
-    def retry(self, task: Task, agent_id: str, reason: str) -> bool:
+    def retry(self, task: Task, agent_id: str, reason: str, *, counted: bool = True) -> bool:
         """An attempt died with its agent: record it, then dispatch again within the budget.
 
         Whether it goes again is the core's call; returns False when the
-        budget is spent and the task has failed for good.
+        budget is spent and the task has failed for good. Not *counted* (a
+        spot reclaim: not the task's fault), it always goes again, off budget.
         """
         now = self.env.now
         served = (now - task.start) if task.start >= 0 else 0.0
@@ -614,7 +615,9 @@ class Dispatcher:
             task.queued += now - task.enqueued
             task.enqueued = -1.0
         self.task_log.record(task, "retried", now, now, served, reason)
-        if not self.core.retry(task, agent_id):
+        if not counted:
+            self.core.requeue(task, agent_id)
+        elif not self.core.retry(task, agent_id):
             self.fail(task, RETRIES_EXHAUSTED)
             return False
         self.retried += 1

@@ -24,6 +24,7 @@ import simpy
 from sim.metrics.collector import AgentColumns, MetricsCollector, ZoneSnapshot
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
+from sim.model.admission import build_admission
 from sim.model.agent import Specialist
 from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
@@ -33,6 +34,7 @@ from sim.model.escalation import Escalator, needs_escalator
 from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.llm_work import PROVIDER_COLUMNS, LlmWork
+from sim.model.spot import SpotMarket
 from sim.model.task import Task
 from sim.model.traffic import Traffic
 from sim.policies.dag import largest_input
@@ -126,6 +128,9 @@ class Simulation:
         if scenario.llm is not None:
             self.llm = self.dispatcher.llm = LlmWork(self.env, scenario.llm, streams)
             self.collector.extra_columns = PROVIDER_COLUMNS
+        self.admission = build_admission(scenario, streams, self._waiting, self.llm)
+        if self.admission is not None:
+            self.collector.extra_columns += ("tasks_shed",)
         self.fleet = Fleet(
             self.env,
             scenario,
@@ -136,6 +141,9 @@ class Simulation:
             self.events,
             streams.get("fleet"),
         )
+        spot = scenario.purchase.spot
+        if spot is not None:
+            self.fleet.market = SpotMarket(self.env, spot, streams.get("spot.reclaims"))
         self.fleet.provision()
         self._fleet_traffic()
         self.control = ControlLoop(self)
@@ -143,6 +151,8 @@ class Simulation:
         self.control_plane = ControlPlane(self, streams.get("raft"), streams.get("raft.network"))
         self.dispatcher.control_plane = self.control_plane
         self.chaos = Chaos(self, streams.get("chaos"))
+        if self.fleet.market is not None:
+            self.fleet.market.on_reclaim = self.chaos.inject
         self.dispatcher.breakers = self.policies.breakers
         self.dispatcher.breaker_open_s = self.policies.breaker_open_s
         self.demand = ServiceDemand(scenario, streams)
@@ -183,12 +193,17 @@ class Simulation:
                 arrival.affinity_key,
             )
             task.deadline = arrival.deadline
-            dispatcher.submit(task)
+            if self.admission is None or self.admission.admit(task, now):
+                dispatcher.submit(task)
         following = next(self._arrival_stream, None)
         if following is not None:
             delay = following.time - now
             delay = delay if delay > 0.0 else 0.0
             env.timeout(delay, following).callbacks.append(self._next_arrival)
+
+    def _waiting(self) -> int:
+        """Tasks waiting for an agent: in the pools' queues and in agents' local queues."""
+        return self.dispatcher.core.queued() + sum(z.local_queued for z in self.zones.values())
 
     def job_arrivals(self) -> Generator[simpy.Event, Any, None]:
         """DAG jobs reach the chief, which plans them and releases their entry nodes."""
@@ -311,6 +326,10 @@ class Simulation:
         self.collector.sample_traffic(now, *self.traffic.sample(now))
         if self.llm is not None:
             self.collector.extend(self.llm.provider_rows(now))
+        if self.admission is not None:
+            self.collector.extend(self.admission.tier_rows(now))
+        if self.fleet.market is not None:
+            self.collector.extend(self.fleet.market.rows(now))
         self._fleet_traffic()
         self.control.sampled(now, row)
         if agents:
@@ -388,7 +407,12 @@ class Simulation:
         env.process(self.sampler())
         if self.control.enabled:
             env.process(self.control.autoscaling())
-        if scenario.chaos or scenario.chaos_random.enabled:
+        spot = scenario.purchase.spot
+        if (
+            scenario.chaos
+            or scenario.chaos_random.enabled
+            or (spot is not None and spot.zone_reclaim_mtbf is not None)
+        ):
             env.process(self.chaos.timeline())
         if scenario.health.per_message:
             self.fleet.on_join = lambda agent: env.process(self.failover.monitor(agent.id))
@@ -433,6 +457,7 @@ class Simulation:
             wall_s=wall,
             sim_events=int(next(env._eid)),
             llm=self.llm.frame(self.replication) if self.llm is not None else None,
+            tiers=self.admission.frame(self.replication) if self.admission is not None else None,
         )
 
     def _record_unfinished(self) -> None:
@@ -447,12 +472,14 @@ class Simulation:
     def _check_conservation(self) -> dict[str, int]:
         d = self.dispatcher
         present = d.physically_present()
-        in_flight = d.submitted - d.completed - d.failed
+        shed = self.admission.shed if self.admission is not None else 0
+        in_flight = d.submitted - d.completed - d.failed - shed
         lost = in_flight - present
         counts = {
             "submitted": d.submitted,
             "completed": d.completed,
             "failed": d.failed,
+            "shed": shed,
             "in_flight": in_flight,
             "lost": lost,
             "retried": d.retried,
@@ -464,7 +491,8 @@ class Simulation:
         if lost != 0 or len(d.live) + d.blocked != in_flight:
             raise ConservationError(
                 f"task conservation broken: submitted={d.submitted} completed={d.completed} "
-                f"failed={d.failed} found in system={present} ledger={len(d.live)}+{d.blocked}"
+                f"failed={d.failed} shed={shed} found in system={present} "
+                f"ledger={len(d.live)}+{d.blocked}"
             )
         return counts
 

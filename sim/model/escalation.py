@@ -28,31 +28,19 @@ from sim.model.traffic import Kind
 from sim.policies.escalation import (
     Action,
     Decision,
-    EscalationConfig,
     EscalationPolicy,
     Feasible,
     History,
     ZoneMove,
 )
 from sim.policies.task_faults import AttemptFaults, Burst, Fault
+from sim.world.policy_set import escalation_config
 from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.agent import Specialist
     from sim.model.coordinator import Dispatcher
     from sim.scenario.schema import Scenario
-
-
-def escalation_config(scenario: Scenario) -> EscalationConfig:
-    spec = scenario.escalation
-    return EscalationConfig(
-        team_retries=spec.team_retries,
-        backoff_s=spec.backoff,
-        backoff_factor=spec.backoff_factor,
-        backoff_max_s=spec.backoff_max,
-        zone_moves=tuple(ZoneMove(move) for move in spec.zone_moves),
-        chief_retries=spec.chief_retries,
-    )
 
 
 def attempt_faults(scenario: Scenario) -> AttemptFaults:

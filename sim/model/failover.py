@@ -167,8 +167,12 @@ class Failover:
                     routing_update_s=max(delays.values(), default=0.0),
                 )
 
-    def _rescue(self, agent: Specialist, reason: str) -> tuple[int, int]:
-        """Take every task the dead agent held and dispatch it again (or fail it for good)."""
+    def _rescue(self, agent: Specialist, reason: str, *, counted: bool = True) -> tuple[int, int]:
+        """Take every task the dead agent held and dispatch it again (or fail it for good).
+
+        Not *counted*: the agent was taken away (a spot reclaim), so re-dispatching
+        its work is not charged to the tasks' retry budgets.
+        """
         sim = self.sim
         dispatcher = sim.dispatcher
         # Serving, queued at the agent, on its way: the core's books hold every one of them.
@@ -181,11 +185,68 @@ class Failover:
             sim.zones[agent.zone].in_flight -= 1
             if dispatcher.team_limit is not None:
                 dispatcher._team_changed(agent, -1)
-            if dispatcher.retry(task, agent.id, reason):
+            if dispatcher.retry(task, agent.id, reason, counted=counted):
                 moved += 1
             else:
                 failed += 1
         return moved, failed
+
+    # ------------------------------------------------------------------ spot reclaims
+
+    def reclaim(self, agent: Specialist) -> bool:
+        """The provider wants the spot agent back: notice now, gone at the deadline.
+
+        From the notice the agent takes no new work and finishes what it
+        holds (a drain), and a replacement is asked of the reserve pool (with
+        ``health.replace_failed``, as for a failure). If the agent is still
+        there when the notice runs out, its slots stop and everything it
+        holds — serving, queued, on its way — is dispatched again, like a
+        failed agent's work but known at once. False when the agent is
+        already crashed or draining (nothing to reclaim).
+        """
+        sim = self.sim
+        now = sim.env.now
+        spot = sim.scenario.purchase.spot
+        if agent.crashed or agent.draining or spot is None:
+            return False
+        sim.fleet.drain(agent.id, "spot_reclaim")
+        sim.events.add(now, "spot_notice", agent.id, zone=agent.zone, deadline_s=now + spot.notice)
+        if self.health.replace_failed:
+            # Lost capacity is replaced as a failed agent's is (an ECS service keeps its
+            # desired count); the newcomer joins on spot if its pool is below its share.
+            sim.fleet.spawn(
+                agent.zone,
+                agent.category,
+                sim.scenario.scaling.spawn_delay,
+                f"replace reclaimed {agent.id}",
+            )
+        sim.env.timeout(spot.notice, agent).callbacks.append(
+            lambda event: self._reclaimed(event.value)
+        )
+        return True
+
+    def _reclaimed(self, agent: Specialist) -> None:
+        """The notice ran out: stop the agent if it has not drained, and re-queue what it held."""
+        sim = self.sim
+        now = sim.env.now
+        if sim.fleet.agents.get(agent.id) is not agent:
+            return  # it finished draining in time and left
+        dispatcher = sim.dispatcher
+        for process in agent.processes:
+            if process.is_alive:
+                process.interrupt("spot reclaim")
+        agent.idle.clear()
+        for _ in agent.current:
+            dispatcher.slot_freed(agent, now)
+        agent.busy_time += sum(now - t for t in agent.busy_since)
+        agent.busy_since.clear()
+        sim.zones[agent.zone].local_queued -= len(agent.local)
+        agent.local.clear()
+        moved, failed = self._rescue(agent, "spot_reclaim", counted=False)
+        sim.fleet.stopped(agent)
+        sim.events.add(
+            now, "agent_reclaimed", agent.id, redistributed=moved, failed_for_good=failed
+        )
 
     def restart(self, agent_id: str) -> None:
         """A crashed agent comes back; if it was never detected, its lost work is re-driven now."""

@@ -23,6 +23,7 @@ from sim.metrics.cost import CostMeter
 from sim.metrics.records import EventLog, coordinator_rows
 from sim.model.agent import Specialist
 from sim.model.coordinator import Dispatcher, ZoneState
+from sim.model.spot import SpotMarket
 from sim.policies.balancing import LoadBalancer
 from sim.scenario.schema import Scenario
 from sim.world.topology import SpecialistSpec, World, specialist_template
@@ -72,7 +73,9 @@ class Fleet:
                 self.cost.joined(0.0, c.region, c.vcpu, c.mem_gb)
         self.on_change: Callable[[], None] | None = None
         self.on_join: Callable[[Specialist], Any] | None = None
-        dispatcher.on_agent_stopped = self._stopped
+        #: Spot books (sim.model.spot), when the scenario buys spot capacity.
+        self.market: SpotMarket | None = None
+        dispatcher.on_agent_stopped = self.stopped
 
     # ------------------------------------------------------------------ life cycle
 
@@ -138,7 +141,11 @@ class Fleet:
             # (a full team's newcomer joins the pool when the team has room again;
             # a headless team's when its new lead is in place)
             self.dispatcher.core.admit(agent.info)
-        self.cost.joined(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
+        market = self.market
+        spot = market is not None and market.joined(spec.agent_id, spec.zone, spec.category)
+        factor = market.price_factor if market is not None and spot else 1.0
+        region = self.world.regions[spec.zone]
+        self.cost.joined(self.env.now, region, spec.vcpu, spec.mem_gb, factor)
         for _ in range(spec.slots):
             agent.processes.append(self.env.process(agent.work_loop(self.dispatcher)))
         if self.on_join is not None:
@@ -159,6 +166,8 @@ class Fleet:
             "left_s": float("nan"),
             "failed": False,
         }
+        if market is not None:
+            self._rows[agent.id]["spot"] = spot
 
     def remove_failed(self, agent: Specialist) -> None:
         """A failed agent leaves the books (detected, or restarting as a new incarnation)."""
@@ -168,9 +177,8 @@ class Fleet:
         zone.total_agents -= 1
         self._rows[agent.id]["left_s"] = self.env.now
         self._rows[agent.id]["failed"] = True
-        spec = agent.spec
-        self.cost.left(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
-        self.failed[agent.id] = spec
+        self._stop_paying(agent)
+        self.failed[agent.id] = agent.spec
 
     def _forget_member(self, agent: Specialist) -> None:
         members = self.dispatcher.team_members.get(agent.spec.team, [])
@@ -214,8 +222,18 @@ class Fleet:
         self._changed()
         return True
 
-    def _stopped(self, agent: Specialist) -> None:
-        """The agent's last slot ended: it is offline and back in the reserve pool."""
+    def _stop_paying(self, agent: Specialist) -> None:
+        """The agent leaves the bill (and the spot books)."""
+        spec = agent.spec
+        factor = 1.0
+        if self.market is not None:
+            factor = self.market.price_factor if self.market.is_spot(agent.id) else 1.0
+            self.market.left(agent.id)
+        region = self.world.regions[spec.zone]
+        self.cost.left(self.env.now, region, spec.vcpu, spec.mem_gb, factor)
+
+    def stopped(self, agent: Specialist) -> None:
+        """The agent is offline (drained, or reclaimed): out of the books, back in the reserve."""
         self.draining -= 1
         agent.status = "offline"
         self.zones[agent.zone].total_agents -= 1
@@ -223,8 +241,7 @@ class Fleet:
         self.dispatcher.core.leave(agent.id)
         self._forget_member(agent)
         self._rows[agent.id]["left_s"] = self.env.now
-        spec = agent.spec
-        self.cost.left(self.env.now, self.world.regions[spec.zone], spec.vcpu, spec.mem_gb)
+        self._stop_paying(agent)
         self.reserve_left += 1
         self.events.add(self.env.now, "agent_left", agent.id)
 
@@ -233,6 +250,10 @@ class Fleet:
             self.on_change()
 
     # ------------------------------------------------------------------ books
+
+    def joined_at(self, agent_id: str) -> float:
+        """When the agent's current life began (what its bill counts from)."""
+        return float(self._rows[agent_id]["joined_s"])
 
     def starting_by_pool(self) -> dict[tuple[str, str], int]:
         """Agents requested and not yet serving, by (zone, category)."""

@@ -17,13 +17,14 @@ counters that the sampler turns into tokens per minute against the limits.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 import simpy
 
+from sim.metrics.llm_summary import ATTEMPT_COLUMNS
 from sim.policies.llm import RATE_LIMITED, ProviderBucket
 from sim.policies.task_faults import Fault
 from sim.scenario.llm import Llm
@@ -57,24 +58,6 @@ class FaultDraw(Protocol):
     def fault(self, agent: Any, task: Task, service_s: float) -> Fault | None: ...
 
 
-#: Columns of the per-attempt table (``llm.parquet``).
-ATTEMPT_COLUMNS = (
-    "task_id",
-    "attempt",
-    "category",
-    "model",
-    "provider",
-    "start_s",
-    "end_s",
-    "outcome",
-    "calls",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "throttled",
-    "retry_wait_s",
-    "usd",
-)
 #: Columns the provider rows add to ``metrics.parquet`` (per minute over the interval).
 PROVIDER_COLUMNS = (
     "requests_per_min",
@@ -102,6 +85,8 @@ class LlmWork:
         self._rows: list[tuple[Any, ...]] = []
         self._counts = {p: [0, 0, 0, 0] for p in self.buckets}  # requests, in, out, throttled
         self._last_sample = 0.0
+        #: Told of every granted call's tokens (the tenants' budgets; None: nobody listens).
+        self.on_tokens: Callable[[Task, float, float], None] | None = None
 
     def serve(
         self, agent: Worker, task: Task, escalator: FaultDraw | None
@@ -141,6 +126,8 @@ class LlmWork:
                     waited += decision.delay_s
                     row[5] += decision.delay_s
                     yield env.timeout(decision.delay_s)
+                if self.on_tokens is not None:
+                    self.on_tokens(task, env.now, call.input_tokens + call.output_tokens)
                 counts[0] += 1
                 counts[1] += call.input_tokens
                 counts[2] += call.output_tokens

@@ -24,7 +24,13 @@ from sim.policies.dag import (
     upward_rank,
     validate_dag,
 )
-from sim.policies.dag_schedule import AgentSlot, Schedule, greedy_schedule, heft_schedule
+from sim.policies.dag_schedule import (
+    AgentSlot,
+    ControlPath,
+    Schedule,
+    greedy_schedule,
+    heft_schedule,
+)
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
@@ -48,6 +54,7 @@ __all__ = [
     "CircuitBreaker",
     "Condition",
     "ConsecutiveFailureDetector",
+    "ControlPath",
     "Dag",
     "DagCycleError",
     "DagEdge",

@@ -10,7 +10,9 @@ validation suite compares the simulator with:
   on the agent where it finishes earliest, by default allowed into an idle gap
   between two tasks already on that agent (the paper's insertion-based policy).
 * :func:`greedy_schedule` — plain greedy FIFO list scheduling: tasks in the
-  order they became ready, each to the first free agent, no look-ahead.
+  order they became ready, each to the first free agent, no look-ahead;
+  optionally paying a dispatcher's messages (:class:`ControlPath`), the
+  like-for-like reference for a dynamic dispatcher such as the simulator's.
 
 Both are pure functions of the graph, the agents (in the order given) and a
 transfer-time function; ties are broken the same way every time, so the same
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 from sim.policies.dag import Dag, checked_index, rank_nodes, zero_transfer
 
-__all__ = ["AgentSlot", "Schedule", "greedy_schedule", "heft_schedule"]
+__all__ = ["AgentSlot", "ControlPath", "Schedule", "greedy_schedule", "heft_schedule"]
 
 #: transfer_s(data_mb, from_zone, to_zone) -> seconds to move an edge's data between two agents.
 TransferFn = Callable[[float, str, str], float]
@@ -232,60 +234,120 @@ def heft_schedule(
     )
 
 
-def greedy_schedule(dag: Dag, agents: Sequence[AgentSlot], transfer_s: TransferFn) -> Schedule:
+@dataclass(frozen=True)
+class ControlPath:
+    """What a dynamic dispatcher's messages cost, in seconds, for :func:`greedy_schedule`.
+
+    A static plan is handed out before anything runs, so the planners pay
+    only data transfers; a dispatcher that decides as tasks finish pays its
+    messages too, and a scheduler is only comparable with another that pays
+    the same. The four legs of the simulator's hierarchy:
+
+    * ``report_s`` — a task's end until the dispatcher knows (its completion
+      report; the job ends when the last one arrives);
+    * ``route_s`` — a released task from the dispatcher to the queue agents
+      are served from (chief to zone coordinator);
+    * ``assign_s`` — from that queue to an idle agent (pushed);
+    * ``pull_s`` — an agent that frees while work waits: its request for the
+      queue's head and the answer (pulled).
+    """
+
+    report_s: float = 0.0
+    route_s: float = 0.0
+    assign_s: float = 0.0
+    pull_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("report_s", "route_s", "assign_s", "pull_s"):
+            value = getattr(self, name)
+            if not (value >= 0.0 and math.isfinite(value)):
+                raise ValueError(f"ControlPath.{name} must be finite and >= 0, got {value!r}")
+
+
+def greedy_schedule(
+    dag: Dag,
+    agents: Sequence[AgentSlot],
+    transfer_s: TransferFn,
+    control: ControlPath | None = None,
+) -> Schedule:
     """Greedy FIFO list scheduling: the reference any scheduler must beat.
 
-    Time moves from one completion to the next. Whenever a task is ready (all
+    Time moves from one event to the next. Whenever a task is ready (all
     its predecessors done) and an agent is free, the task that became ready
     first goes to the free agent listed first — no ranks, no look-ahead, no
     preference for the agent that holds its inputs. The agent then fetches
     the inputs that other agents produced (the slowest transfer, paid from
-    the moment of assignment, as a dynamic dispatcher's agent would) and
-    serves the task. Tasks that become ready at the same instant queue in
+    the moment the task reaches it, as a dynamic dispatcher's agent would)
+    and serves the task. Tasks that become ready at the same instant queue in
     the order their predecessors completed, then by id.
+
+    With *control* the dispatcher pays its messages (see :class:`ControlPath`):
+    a task joins the queue ``report_s + route_s`` after its last predecessor
+    ends (entry tasks ``route_s`` after the job's release at 0); it reaches an
+    idle agent ``assign_s`` after it joined, or an agent that frees while it
+    waits ``pull_s`` after that agent freed; the makespan is the last
+    completion report's arrival. Without it (or with every leg 0) this is
+    the textbook schedule, where decisions cost nothing.
     """
     _check_agents(agents, "greedy_schedule")
     ix, _order = checked_index(dag)
+    ctl = control if control is not None else ControlPath()
+    release_s = ctl.report_s + ctl.route_s
     missing = {nid: len(ps) for nid, ps in ix.pred.items()}
-    ready: deque[int] = deque(nid for nid in ix.ids if missing[nid] == 0)
+    # Tasks on their way to the queue: (time they join it, sequence no., node).
+    joining: list[tuple[float, int, int]] = []
+    joined = 0
+    for nid in ix.ids:
+        if missing[nid] == 0:
+            heapq.heappush(joining, (ctl.route_s, joined, nid))
+            joined += 1
+    ready: deque[int] = deque()
     free = list(range(len(agents)))  # ascending: already a heap
+    freed_at = [-math.inf] * len(agents)  # when each agent last freed (idle from the start)
     running: list[tuple[float, int, int, int]] = []  # (finish, dispatch no., agent, node)
     where: dict[int, int] = {}
     start: dict[int, float] = {}
     finish: dict[int, float] = {}
     sequence: list[int] = []
-    now = 0.0
+    now = joining[0][0] if joining else 0.0
     while True:
+        while joining and joining[0][0] <= now:
+            ready.append(heapq.heappop(joining)[2])
         while ready and free:
             nid = ready.popleft()
             i = heapq.heappop(free)
             agent = agents[i]
-            fetched = now
+            # Pulled by an agent that freed while the task waited, else pushed to an idle one.
+            reached = now + (ctl.pull_s if freed_at[i] == now else ctl.assign_s)
+            fetched = reached
             for src, mb in ix.pred[nid]:
                 j = where[src]
                 if j != i:
-                    fetched = max(fetched, now + transfer_s(mb, agents[j].zone, agent.zone))
+                    fetched = max(fetched, reached + transfer_s(mb, agents[j].zone, agent.zone))
             where[nid] = i
             start[nid] = fetched
             finish[nid] = fetched + ix.work[nid] / agent.speed
             heapq.heappush(running, (finish[nid], len(sequence), i, nid))
             sequence.append(nid)
-        if not running:
+        if not running and not joining:
             break
-        now = running[0][0]
+        now = min(running[0][0] if running else math.inf, joining[0][0] if joining else math.inf)
         while running and running[0][0] == now:
             _f, _no, i, nid = heapq.heappop(running)
             heapq.heappush(free, i)
+            freed_at[i] = now
             released = []
             for dst, _mb in ix.succ[nid]:
                 missing[dst] -= 1
                 if missing[dst] == 0:
                     released.append(dst)
-            ready.extend(sorted(released))
+            for dst in sorted(released):
+                heapq.heappush(joining, (now + release_s, joined, dst))
+                joined += 1
     return Schedule(
         placement={nid: agents[where[nid]].agent_id for nid in ix.ids},
         start={nid: start[nid] for nid in ix.ids},
         finish={nid: finish[nid] for nid in ix.ids},
-        makespan=max(finish.values(), default=0.0),
+        makespan=max(finish.values(), default=0.0) + (ctl.report_s if finish else 0.0),
         sequence=tuple(sequence),
     )

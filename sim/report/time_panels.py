@@ -30,7 +30,7 @@ from sim.report.plots import (
     time_axis,
 )
 
-__all__ = ["TIME_PANELS", "PanelSpec", "RunFrames", "overlay_panels", "run_panels"]
+__all__ = ["TIME_PANELS", "PanelSpec", "RunFrames", "overlay_panels", "run_end_s", "run_panels"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,11 @@ def _end_s(runs: Sequence[RunFrames]) -> float:
                 if pd.notna(last):
                     end = max(end, float(last))
     return end
+
+
+def run_end_s(run: RunFrames) -> float:
+    """The last simulated second in *run*'s metrics or events: the time panels' right edge."""
+    return _end_s([run])
 
 
 def _column(rows: pd.DataFrame, column: str) -> np.ndarray | None:

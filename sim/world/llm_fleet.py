@@ -54,11 +54,16 @@ def call_latency(model: Model, call: Call) -> float:
 
 
 def call_usd(model: Model, call: Call) -> float:
-    fresh = call.input_tokens - call.cached_tokens
+    return tokens_usd(model, call.input_tokens, call.cached_tokens, call.output_tokens)
+
+
+def tokens_usd(model: Model, input_tokens: int, cached_tokens: int, output_tokens: int) -> float:
+    """Dollars for tokens at *model*'s prices (cached input is part of *input_tokens*)."""
+    fresh = input_tokens - cached_tokens
     return (
         fresh * model.input_usd_per_mtok
-        + call.cached_tokens * model.cached_input_usd_per_mtok
-        + call.output_tokens * model.output_usd_per_mtok
+        + cached_tokens * model.cached_input_usd_per_mtok
+        + output_tokens * model.output_usd_per_mtok
     ) / 1e6
 
 

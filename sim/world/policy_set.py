@@ -40,6 +40,7 @@ from sim.policies.autoscale import (
 from sim.policies.balancing import LoadBalancer, make_balancer
 from sim.policies.dispatch import DispatchCore
 from sim.policies.dispatch.types import T
+from sim.policies.escalation import EscalationConfig, ZoneMove
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
@@ -53,6 +54,7 @@ __all__ = [
     "alert_evaluator",
     "build_policies",
     "dispatch_core",
+    "escalation_config",
     "failure_detector",
     "fleet_autoscaler",
     "make_autoscaler",
@@ -328,4 +330,16 @@ def dispatch_core(
         retry_budget=policies.retry_budget,
         allow=allow,
         frees_in=frees_in,
+    )
+
+
+def escalation_config(scenario: Scenario) -> EscalationConfig:
+    spec = scenario.escalation
+    return EscalationConfig(
+        team_retries=spec.team_retries,
+        backoff_s=spec.backoff,
+        backoff_factor=spec.backoff_factor,
+        backoff_max_s=spec.backoff_max,
+        zone_moves=tuple(ZoneMove(move) for move in spec.zone_moves),
+        chief_retries=spec.chief_retries,
     )

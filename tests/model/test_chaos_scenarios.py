@@ -18,7 +18,10 @@ def _run(name: str, *overrides: str):
 def _conserved(result) -> None:
     counts = result.counts
     assert counts["lost"] == 0
-    assert counts["submitted"] == counts["completed"] + counts["failed"] + counts["in_flight"]
+    assert (
+        counts["submitted"]
+        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
+    )
 
 
 def test_zone_outage() -> None:

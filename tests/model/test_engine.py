@@ -20,7 +20,10 @@ def test_every_task_is_accounted_for(baseline_run) -> None:
     counts = baseline_run.counts
     tasks = baseline_run.tasks
     assert counts["lost"] == 0
-    assert counts["submitted"] == counts["completed"] + counts["failed"] + counts["in_flight"]
+    assert (
+        counts["submitted"]
+        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
+    )
     # The records agree with the counters: one completed row per completed task, one row
     # per task still in the system, and DAG nodes never released are the difference.
     assert (tasks["outcome"] == "completed").sum() == counts["completed"]

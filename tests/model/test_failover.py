@@ -23,7 +23,10 @@ def _details(events: pd.DataFrame, kind: str) -> pd.DataFrame:
 def _conserved(result) -> None:
     counts = result.counts
     assert counts["lost"] == 0
-    assert counts["submitted"] == counts["completed"] + counts["failed"] + counts["in_flight"]
+    assert (
+        counts["submitted"]
+        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
+    )
 
 
 def test_detection_takes_threshold_checks_of_the_interval() -> None:

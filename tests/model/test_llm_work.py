@@ -103,7 +103,10 @@ def test_an_exhausted_retry_budget_fails_the_attempt_as_rate_limited_and_escalat
     assert (result.llm["outcome"] == "rate_limited").sum() == len(retried)
     # The books balance: every submitted task completed, failed or is still in the system.
     counts = result.counts
-    assert counts["submitted"] == counts["completed"] + counts["failed"] + counts["in_flight"]
+    assert (
+        counts["submitted"]
+        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
+    )
 
 
 def test_same_seed_same_event_log_and_summary_tables() -> None:

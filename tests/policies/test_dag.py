@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import time
 from collections.abc import Callable
 
 import pytest
@@ -232,15 +231,26 @@ def random_dag(n: int, seed: int) -> Dag:
     return Dag("r", nodes, tuple(DagEdge(a, b, r.uniform(0, 5)) for a, b in sorted(edges)))
 
 
-def test_plan_dag_is_cheap_for_100_nodes() -> None:
-    dag = random_dag(100, 7)
-    best = math.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(50):
-            plan_dag(dag, transfer_lin)
-        best = min(best, (time.perf_counter() - t0) / 50)
-    assert best < 1e-3, f"plan_dag took {best * 1e3:.3f} ms"
+def test_plan_dag_does_linear_work_in_the_edges() -> None:
+    """Planning stays cheap as jobs grow: a bounded number of transfer costings per edge.
+
+    Counted, not timed (a shared machine's timings say little; benchmarks/ times it):
+    ranking costs each edge once and following the critical path once more at most, so
+    the count per edge is the same at 100 and at 1,600 nodes.
+    """
+    per_edge = []
+    for n in (100, 400, 1600):
+        dag = random_dag(n, 7)
+        calls = 0
+
+        def counted(mb: float) -> float:
+            nonlocal calls
+            calls += 1
+            return transfer_lin(mb)
+
+        plan_dag(dag, counted)
+        per_edge.append(calls / len(dag.edges))
+    assert max(per_edge) <= 2.0, per_edge
 
 
 # ------------------------------------------------------------------------------ progress

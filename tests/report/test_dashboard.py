@@ -158,14 +158,17 @@ def test_live_dashboard_updates_and_stops() -> None:
     assert eventually(lambda: not refresh_threads())
 
 
-def test_live_dashboard_update_is_cheap() -> None:
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+def test_live_dashboard_update_only_stores_the_state() -> None:
+    """An update is cheap because it draws nothing: drawing is the refresh thread's job.
+
+    (Checked by what it does, not by timing it on a shared machine.)
+    """
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=100)
     dashboard = LiveDashboard(console)
-    state = make_state()
-    start = time.perf_counter()
-    for _ in range(10_000):
-        dashboard.update(state)  # not started: nothing is drawn, the state is only stored
-    assert time.perf_counter() - start < 0.5
+    for depth in range(10_000):
+        dashboard.update(make_state(queue_depth=depth))  # not started: stored, not drawn
+    assert buffer.getvalue() == ""
     dashboard.stop()  # stopping a dashboard that never started is harmless
     with dashboard:
         pass  # no state yet: a waiting message, no error

@@ -7,12 +7,18 @@ tasks, from the committed fixtures under scenarios/workflows/, on P = 4, 16 and
 
 * the geometric mean of makespan / LB is at most 1.05 for static HEFT and for
   the simulator (LB = max(critical path, work / P));
-* HEFT is never worse than greedy FIFO list scheduling;
-* the simulator is never worse than greedy FIFO by more than its own control
-  path, which the pure planners do not model: per level of the graph one
-  release, dispatch and completion report (measured about 12 ms; allowed
-  20 ms), per task an agent runs one pull of queued work (about 2.5 ms;
-  allowed 5 ms). The full table lists the strict differences (at most 0.14 %).
+* neither is ever worse than greedy FIFO list scheduling, like for like and
+  strictly (no allowance): static HEFT against static greedy, which both pay
+  data transfers only; the simulator against greedy FIFO paying the same
+  control path as the simulator (its completion reports, routes, pushes and
+  pulls, measured on the same scenario with probe jobs).
+
+Why like for like: static greedy decides for free. Where it is already
+optimal up to its transfers (the critical path with agents to spare, or
+independent tasks on a busy fleet) the simulator's 12 ms per graph level and
+4 ms per pull exceed whatever its data locality saves, so on 4 of the 48 rows
+of the full table it ends up to 0.14 % later than static greedy; paying the
+same control path, greedy ends later than the simulator on every row.
 
 And that the fixtures are what WfCommons, at the pinned version and seed,
 generates — so the committed files are reproducible, not hand-tuned.
@@ -25,7 +31,7 @@ from importlib.metadata import version
 
 import pytest
 
-from sim.analysis.workflow_table import SEED, Row, geomean, measure, verdict
+from sim.analysis.workflow_table import SEED, Row, control_path, geomean, measure, verdict
 from sim.analysis.workflows import (
     RECIPES,
     WFCOMMONS_VERSION,
@@ -33,21 +39,25 @@ from sim.analysis.workflows import (
     generate_workflow,
     read_dag_json,
 )
-from sim.policies.dag import parallel_groups
+from sim.policies.dag_schedule import ControlPath
 
 SIZE = 200
 AGENTS = (4, 16, 64)
-LEVEL_ALLOWANCE_S = 0.020
-PULL_ALLOWANCE_S = 0.005
 
 
 @pytest.fixture(scope="module")
-def rows() -> list[Row]:
+def controls(tmp_path_factory: pytest.TempPathFactory) -> dict[int, ControlPath]:
+    probes = tmp_path_factory.mktemp("probes")
+    return {p: control_path(p, probes) for p in AGENTS}
+
+
+@pytest.fixture(scope="module")
+def rows(controls: dict[int, ControlPath]) -> list[Row]:
     out = []
     for recipe in RECIPES:
         path = fixture_path(recipe, SIZE)
         dag = read_dag_json(path)
-        out.extend(measure(dag, recipe, p, path) for p in AGENTS)
+        out.extend(measure(dag, recipe, p, path, control=controls[p]) for p in AGENTS)
     return out
 
 
@@ -62,7 +72,14 @@ def test_no_makespan_beats_either_lower_bound(rows: list[Row]) -> None:
     """Both bounds are bounds: every schedule and every simulated run ends at or after them."""
     for r in rows:
         assert r.interval_bound_s >= r.lower_bound_s
-        for makespan in (r.heft_s, r.heft_append_s, r.greedy_s, r.sim_s, r.sim_fifo_s):
+        for makespan in (
+            r.heft_s,
+            r.heft_append_s,
+            r.greedy_s,
+            r.greedy_ctl_s,
+            r.sim_s,
+            r.sim_fifo_s,
+        ):
             assert makespan >= r.interval_bound_s * (1 - 1e-12), r
 
 
@@ -78,12 +95,53 @@ def test_heft_is_never_worse_than_greedy_fifo(rows: list[Row]) -> None:
     assert verdict(rows).heft_worse_than_greedy == ()
 
 
-def test_the_simulator_loses_to_greedy_fifo_by_at_most_its_control_path(rows: list[Row]) -> None:
+def test_the_simulator_is_never_worse_than_greedy_fifo_paying_its_control_path(
+    rows: list[Row],
+) -> None:
     for r in rows:
-        dag = read_dag_json(fixture_path(r.recipe, SIZE))
-        depth = len(parallel_groups(dag))
-        allowance = depth * LEVEL_ALLOWANCE_S + math.ceil(r.tasks / r.agents) * PULL_ALLOWANCE_S
-        assert r.sim_s <= r.greedy_s + allowance, (r.workflow, r.agents, r.sim_s - r.greedy_s)
+        assert r.sim_s <= r.greedy_ctl_s, (r.workflow, r.agents, r.sim_s - r.greedy_ctl_s)
+    v = verdict(rows)
+    assert v.sim_over_greedy_ctl == ()
+    assert v.met
+
+
+def test_no_dispatcher_beats_the_dispatch_bound(rows: list[Row]) -> None:
+    """The simulator and greedy with control pay the control path, so end after its bound."""
+    for r in rows:
+        assert r.dispatch_bound_s >= r.lower_bound_s
+        for makespan in (r.sim_s, r.sim_fifo_s, r.greedy_ctl_s):
+            assert makespan >= r.dispatch_bound_s * (1 - 1e-12), r
+
+
+def test_where_static_greedy_wins_no_dispatcher_could_but_one(rows: list[Row]) -> None:
+    """Why the rule is like for like: static greedy ends before any dispatcher could.
+
+    Where the simulator ends after static greedy, greedy ended before the
+    dispatch bound (CP-bound rows with agents to spare: 12 ms a level of
+    messages against greedy's few ms of transfers), except on
+    epigenomics-200 P=64. There both pay a 333 ms transfer into node 1 when it
+    starts; static HEFT ends exactly on the critical path because its plan
+    moves that input while node 1's last predecessor still runs, which a
+    dispatcher fetching inputs on assignment cannot (left for later: staging
+    inputs toward the agent expected to run a node).
+    """
+    v = verdict(rows)
+    lost = {k for k, _d, _x in v.sim_over_greedy}
+    assert lost - set(v.greedy_beats_dispatchers) == {"epigenomics-200 P=64"}
+    assert lost & set(v.greedy_beats_dispatchers) == {"cycles-200 P=64", "soykb-200 P=64"}
+
+
+def test_the_probes_read_one_control_path_on_every_fleet(controls: dict[int, ControlPath]) -> None:
+    """The probes read the same legs on every fleet size: 12 ms per release, 4 ms per pull.
+
+    Larger fleets' heartbeats stretch the coordinators' per-message cost a
+    little (microseconds), so the legs agree to 20 us.
+    """
+    for p, ctl in controls.items():
+        assert ctl.report_s == pytest.approx(0.005, abs=2e-5), p
+        assert ctl.route_s == pytest.approx(0.0035, abs=2e-5), p
+        assert ctl.assign_s == pytest.approx(0.0035, abs=2e-5), p
+        assert ctl.pull_s == pytest.approx(0.004, abs=2e-5), p
 
 
 def test_the_pinned_wfcommons_is_installed() -> None:

@@ -86,6 +86,10 @@ class StreamFollow:
         self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
         #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
         self.following_from = float("inf")
+        #: A snapshot's share (``sim.live.snapshot``): per stream, the records it kept, read
+        #: before the stream, and the last sequence it folded in, skipped in the stream.
+        self.prelude: dict[str, list[dict[str, Any]]] = {}
+        self.skip: dict[str, int] = {}
 
     async def catch_up(self, check_health: Callable[[], Awaitable[None]]) -> None:
         """Records first, then the fleet, then submissions (see the module docstring)."""
@@ -106,9 +110,13 @@ class StreamFollow:
         """The fleet-wide record streams of an earlier layout, if the store still has them."""
         for index, (stream, subject) in enumerate(LEGACY_RECORDS):
             try:
-                if await self.broker.last_sequence(stream) == 0:
-                    continue
+                empty = await self.broker.last_sequence(stream) == 0
             except Exception:  # not there (nats: NotFoundError; memory: KeyError)
+                empty = True
+            if empty:  # (a snapshot may still keep open work's records from it)
+                async with self.intake.batch():
+                    for doc in self.prelude.get(stream, ()):
+                        await self.intake.on_result(doc)
                 continue
             follower = self.broker.follow(stream, subject, f"co_{self.name}_l{index}_{self.suffix}")
             try:
@@ -118,14 +126,18 @@ class StreamFollow:
 
     async def read_through(self, follower: Follower, handle: Handler, stream: str) -> None:
         """Feed *handle* every message of *stream* up to its last one now."""
+        async with self.intake.batch():
+            for doc in self.prelude.get(stream, ()):
+                await handle(doc)
         last = await self.broker.last_sequence(stream)
-        seen = 0
+        seen = skip = self.skip.get(stream, 0)
         while seen < last:
             batch = await follower.read(512, 0.5)
             async with self.intake.batch():
                 for message in batch:
                     seen = max(seen, message.sequence)
-                    await handle(message.document())
+                    if message.sequence > skip:
+                        await handle(message.document())
             if not batch:
                 last = await self.broker.last_sequence(stream)
 

@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sim.live.broker import BUNDLE, Broker
+from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
-from sim.live.task import LiveTask
+from sim.live.task import LiveTask, attempt_failure, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import (
     agent_consumer,
@@ -56,6 +57,7 @@ class Intake:
         event: EventLog,
         breakers: BreakerBoard | None,
         collector: MetricsCollector,
+        escalation: Escalation,
         *,
         replies: bool = False,
     ) -> None:
@@ -75,6 +77,8 @@ class Intake:
         self.accepting = True
         #: End reports read by a catch-up before their submission (for the reply).
         self._early_ends: dict[int, dict[str, Any]] = {}
+        #: What a failed attempt leads to: the simulator's escalation policy.
+        self.escalation = escalation
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -160,6 +164,7 @@ class Intake:
             "reason": reason,
             "start_s": now,
             "end_s": now,
+            "final": True,  # the coordinator's verdict, not an attempt's (see attempt_failure)
         }
         subject = result_subject(task.zone or task.home_zone)
         await self._post(Outgoing(subject, document, f"e.{task.task_id}.{task.attempts}"))
@@ -208,6 +213,8 @@ class Intake:
             "arrival_s": task.arrival_s,
             "attempt": number,
         }
+        if task.carried is not None:
+            document.update(task.carried)
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"
         # The agent's zone's stream: a task moved across zones is a new message on another
         # stream, never a move inside one (what it left behind is purged with its agent).
@@ -273,7 +280,11 @@ class Intake:
             task = LiveTask(
                 int(doc["task_id"]), doc["category"], doc["zone"], doc["arrival_s"], doc["work_s"]
             )
+            task.carried = carried(doc)
             if task.task_id in books.tasks:
+                return
+            if task.task_id in books.forgotten:
+                await self._reply_forgotten(task.task_id, -1, -1)
                 return
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
@@ -285,6 +296,10 @@ class Intake:
             return
         job_id = int(doc["job_id"])
         if job_id in books.jobs:
+            return
+        if job_id in books.forgotten_jobs:
+            for n in doc["nodes"]:
+                await self._reply_forgotten(int(n["task_id"]), job_id, int(n["node"]))
             return
         nodes = tuple(
             DagNode(int(n["node"]), n["category"], float(n["work_s"])) for n in doc["nodes"]
@@ -309,6 +324,7 @@ class Intake:
                 # As the simulator releases a node: queue priority and the critical path.
                 priority=plan.rank[node] if policy.order == "upward_rank" else 0.0,
                 critical=policy.critical_to_fastest and node in plan.critical,
+                carried=carried(n),
             )
             books.tasks[task.task_id] = task
             task.dispatched = task.task_id in books.routed_before
@@ -333,6 +349,20 @@ class Intake:
         if answer is not None and self.replies:
             subject, reply = answer
             await self._post(Outgoing(subject, reply, f"r.{subject}"))
+
+    async def _reply_forgotten(self, task_id: int, job_id: int, node: int) -> None:
+        """A resubmitted id of work compacted away: its outcome again (all the books still hold).
+
+        Its first reply is normally still in ``ORCH_REPLIES`` (kept as long as the id is
+        remembered) and the client reads it there; this covers the reply that aged out first.
+        """
+        outcome = self.books.forgotten.get(task_id)
+        if not self.replies or outcome is None:
+            return
+        subject = reply_subject("task", task_id)
+        reply = {"kind": "task", "task_id": task_id, "job_id": job_id, "node": node}
+        reply.update({"outcome": outcome, "forgotten": True})
+        await self._post(Outgoing(subject, reply, f"r.{subject}"))
 
     async def _reply(self, task: LiveTask, outcome: str, end: dict[str, Any] | None) -> None:
         """The task's one outcome on its reply subject (deduplicated by its message id)."""
@@ -393,6 +423,16 @@ class Intake:
         if not books.catching_up:
             await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
         if task is None:  # finished before this coordinator saw its submission (catch-up)
+            if attempt_failure(doc):
+                # Not the task's end: the escalation placed it again (a later assignment
+                # names where), or the primary died first and it is placed anew.
+                known = books.recovered.get(task_id)
+                if known is not None and known[1] <= key[1]:
+                    del books.recovered[task_id]
+                return
+            if task_id in books.forgotten:  # or long ago, and compacted: it ended twice
+                books.counters.duplicates += 1
+                return
             if task_id in books.pending_done:
                 books.counters.duplicates += 1  # it ended twice: counted once
             else:
@@ -402,6 +442,30 @@ class Intake:
             books.recovered.pop(task_id, None)
             return
         await self._finished(task, doc)
+
+    async def _attempt_failed(self, task: LiveTask, doc: dict[str, Any]) -> None:
+        """An agent's attempt failed: the escalation's call (retry, move, or the end)."""
+        number = int(doc["attempt"])
+        if number < task.attempts - 1 or number in task.failed_attempts:
+            self.books.counters.duplicates += 1  # stale (placed again since) or reported twice
+            return
+        task.failed_attempts.add(number)
+        agent_id, zone = str(doc["agent"]), str(doc["zone"])
+        if zone in self.zones:
+            self.collector.attempt_failed(zone)
+        reason = str(doc.get("reason") or "failed")
+        verdict = await self.escalation.failed(task, agent_id, zone, reason, self.time.now())
+        if verdict.fail_reason is not None:
+            await self.fail_for_good(task, agent_id, verdict.fail_reason)
+        elif verdict.assignment is not None:
+            await self.send(verdict.assignment)
+
+    async def release_due(self) -> None:
+        """Place the retries whose backoff has passed."""
+        async with self.batch():
+            for assignment in self.escalation.due(self.time.now()):
+                if assignment is not None:
+                    await self.send(assignment)
 
     def _near(self, job: LiveJob, node: int) -> tuple[str, float] | None:
         """The agent holding the node's largest input, and the expected time to move it."""
@@ -435,6 +499,9 @@ class Intake:
         books = self.books
         if task.done:
             books.counters.duplicates += 1  # a redelivered task that had finished: not again
+            return
+        if attempt_failure(doc):
+            await self._attempt_failed(task, doc)
             return
         task.done = True
         await self._reply(task, str(doc["outcome"]), doc)

@@ -30,11 +30,14 @@ from typing import Any
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.catch_up import StreamFollow
+from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.exposition import serve_metrics
 from sim.live.coordinator.health import HealthCheck
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.leadership import Lease
+from sim.live.coordinator.llm_gate import LlmGate, serve_gate
 from sim.live.coordinator.monitoring import Monitoring
+from sim.live.coordinator.restore import restore
 from sim.live.coordinator.scaling import Scaling
 from sim.live.coordinator.state import (
     AgentView,
@@ -48,11 +51,18 @@ from sim.live.coordinator.state import (
 )
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import AgentSpec, Provisioner
+from sim.live.snapshot import load as load_snapshot
 from sim.live.task import LiveTask
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
+from sim.policies.escalation import EscalationPolicy
 from sim.scenario.schema import Scenario
-from sim.world.policy_set import build_policies, dispatch_core, failure_detector
+from sim.world.policy_set import (
+    build_policies,
+    dispatch_core,
+    escalation_config,
+    failure_detector,
+)
 from sim.world.streams import Streams
 
 
@@ -93,6 +103,8 @@ class Coordinator:
         self.lag = self.config.lag or LagMonitor(budget)
         self.collector = MetricsCollector(list(self.zones), s.metrics.interval)
         self.stopped = asyncio.Event()
+        #: The fleet's provider limits (the scenario's llm section), kept while primary.
+        self.gate = LlmGate(s.llm) if s.llm is not None else None
         self.follow: StreamFollow | None = None
         if self.broker is not None:
             self._bind(self.broker)
@@ -114,6 +126,13 @@ class Coordinator:
             self.event,
             self.breakers,
             self.collector,
+            Escalation(
+                EscalationPolicy(escalation_config(s)),
+                books,
+                self.dispatcher,
+                self.router,
+                self.event,
+            ),
             replies=config.replies,
         )
         self.health = HealthCheck(
@@ -223,11 +242,16 @@ class Coordinator:
             await self.broker.close()
 
     async def take_over(self) -> None:
-        """Rebuild the books from the streams (results, the fleet, submissions)."""
+        """Rebuild the books from the streams (results, the fleet, submissions), after the
+        compacted snapshot when the service keeps one (``sim.live.snapshot``)."""
         assert self.broker is not None
         self.follow = StreamFollow(
             self.name, self.broker, self.books, self.intake, self.time, self.lag, self.zones
         )
+        if self.config.snapshots:  # a compacting service: the snapshot, then the tails
+            snapshot = await load_snapshot(self.broker)
+            if snapshot is not None:
+                restore(self.books, self.follow, snapshot)
         await self.follow.catch_up(self.health.check_health)
 
     async def pump(self) -> int:
@@ -238,6 +262,7 @@ class Coordinator:
     async def _lead(self) -> None:
         await self.take_over()
         assert self.follow is not None
+        assert self.broker is not None
         s, scale = self.scenario, self.config.clock.scale
         interval_wall = max(MIN_PERIOD_S, s.health.interval / scale)
         loops = [
@@ -245,12 +270,17 @@ class Coordinator:
             self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew()),
             self._periodic(interval_wall, self.health.check_health),
             self._periodic(min(0.1, interval_wall), lambda late: self.health.check_zones()),
+            self._periodic(min(0.1, interval_wall), lambda late: self.intake.release_due()),
             self._on_grid(s.metrics.interval, self.monitoring.sample),
         ]
         if self.config.autoscale and s.scaling.auto_scale.enabled:
             loops.append(self._on_grid(s.scaling.decision_interval(), self.scaling.evaluate))
         if self.config.metrics_port is not None:
             loops.append(serve_metrics(self, self.config.metrics_port))
+        if self.gate is not None:
+            loops.append(
+                serve_gate(self.broker, self.gate, self.time.now, self._alive, interval_wall)
+            )
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
             # The first loop to fail ends them all: none may go on acting for a replica that
@@ -265,6 +295,9 @@ class Coordinator:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.follow.close()
+
+    def _alive(self) -> set[str]:
+        return {a.agent_id for a in self.books.agents.values() if a.healthy}
 
     async def _periodic(self, period_s: float, action: Callable[[float], Awaitable[None]]) -> None:
         """Call *action(late)* every *period_s* wall s; *late*: how late this wake-up came."""

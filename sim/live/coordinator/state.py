@@ -77,6 +77,9 @@ class CoordinatorConfig:
     #: Scenario time up to which the metrics and the autoscaler run on their grid; None:
     #: the scenario's duration (a run), ``math.inf`` for a service that runs until stopped.
     horizon_s: float | None = None
+    #: The service compacts its record streams: a takeover starts from the stored snapshot
+    #: (``sim.live.snapshot``) and reads only the streams' tails after it.
+    snapshots: bool = False
 
 
 @dataclass
@@ -104,6 +107,11 @@ class Books:
     requested: dict[str, AgentSpec] = field(default_factory=dict)  # started, not yet beating
     #: Tasks whose end a catch-up read before their submission: task id -> outcome.
     pending_done: dict[int, str] = field(default_factory=dict)
+    #: Finished work compacted out of the streams and the books (``sim.live.snapshot``), kept
+    #: for its dedupe window: task id -> outcome, and the job ids. A resubmission is ignored,
+    #: a late end is a duplicate.
+    forgotten: dict[int, str] = field(default_factory=dict)
+    forgotten_jobs: set[int] = field(default_factory=set)
     #: Assignments found in the streams by a takeover: task id -> (agent, number).
     recovered: dict[int, tuple[str, int]] = field(default_factory=dict)
     #: Tasks whose routing record a takeover read before their submission: not recorded

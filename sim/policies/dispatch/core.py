@@ -94,6 +94,9 @@ class DispatchCore(DispatchBooks[T]):
         #: Zones whose coordinator cannot be reached now, known or not (the router's
         #: ``down`` holds the ones declared dead; both are skipped by pulls).
         self.dark: set[str] = set()
+        #: Per task id: dispatches it was given back through no fault of its own
+        #: (:meth:`requeue`), which the retry budget does not count.
+        self.requeued: dict[int, int] = {}
 
     # ------------------------------------------------------------------ decisions
 
@@ -201,12 +204,24 @@ class DispatchCore(DispatchBooks[T]):
         False when the budget is spent (the task fails for good with
         :data:`RETRIES_EXHAUSTED`). A retry avoids the agent that lost it.
         """
-        if task.attempt > self.retry_budget:
+        if task.attempt - self.requeued.get(task.id, 0) > self.retry_budget:
             return False
         task.attempt += 1
         avoid = task.avoid
         task.avoid = frozenset((agent_id,)) if avoid is None else avoid | {agent_id}
         return True
+
+    def requeue(self, task: T, agent_id: str) -> None:
+        """*task* was taken from *agent_id* through no fault of its own: dispatch it again.
+
+        A spot reclaim is the provider's doing, not the task's, so the new
+        attempt is numbered as any other but not charged to the retry budget:
+        a task at its budget survives a reclaim. It still avoids the agent.
+        """
+        self.requeued[task.id] = self.requeued.get(task.id, 0) + 1
+        task.attempt += 1
+        avoid = task.avoid
+        task.avoid = frozenset((agent_id,)) if avoid is None else avoid | {agent_id}
 
     def drain_choice(self, zone: str, category: str) -> str | None:
         """The agent of the pool to drain on scale-down: the one holding least (then by id)."""

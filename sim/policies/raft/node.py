@@ -31,6 +31,13 @@ The comments cite the Raft paper (Ongaro and Ousterhout, "In Search of an
 Understandable Consensus Algorithm", 2014) by section, and Ongaro's
 dissertation ("Consensus: Bridging Theory and Practice", 2014) where the
 paper is silent: pre-vote (§9.6) and check-quorum (§6.2).
+
+The node is one class written in layers, each a module with one job:
+:mod:`~sim.policies.raft.core` (the fields and the outbox),
+:mod:`~sim.policies.raft.replication` (AppendEntries, commit, check-quorum),
+:mod:`~sim.policies.raft.election` (campaigns and votes), and this module
+(construction, what the shell reads and calls, timers, role changes and the
+term checks every message passes first).
 """
 
 from __future__ import annotations
@@ -39,9 +46,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from sim.policies.raft.election import Election
 from sim.policies.raft.log import RaftLog
 from sim.policies.raft.messages import Entry, HardState, Message, MessageKind
-from sim.policies.raft.progress import Progress, ProgressState, Tracker, VoteResult
+from sim.policies.raft.progress import Progress, ProgressState, Tracker
 from sim.policies.raft.records import InvalidTransition, Ready, Role, RoleChange
 from sim.policies.raft.storage import Storage
 
@@ -50,7 +58,7 @@ __all__ = ["InvalidTransition", "RaftNode", "Ready", "Role", "RoleChange"]
 K = MessageKind
 
 
-class RaftNode:
+class RaftNode(Election):
     """One member of a Raft cluster, as a pure state machine.
 
     *peers* lists the ids of the cluster's voting members (*node_id* is added
@@ -434,289 +442,3 @@ class RaftNode:
             self._answer_vote(m)
         else:
             self._step_role(m)
-
-    def _in_lease(self, kind: MessageKind) -> bool:
-        """Whether a leader was heard from within the minimum election timeout.
-
-        Applies to RequestVote only with check_quorum (as in etcd: without it
-        a leader cut off from the majority never steps down, and followers
-        that kept ignoring votes for its sake could never elect another), and
-        always to PreVote (the dissertation's pre-vote rule, §9.6).
-        """
-        if kind is K.REQUEST_VOTE and not self._check_quorum:
-            return False
-        return self._leader_id is not None and self._election_elapsed < self._election_ticks
-
-    def _answer_stale(self, m: Message) -> None:
-        """A message from an older term: refuse it, telling the sender our term.
-
-        §5.1: "If a server receives a request with a stale term number, it
-        rejects the request", and the reply carries the current term so the
-        sender steps down. Only requests are answered: a stale response has
-        nobody left waiting for it. A PreVote's term is the sender's term plus
-        one, so this also tells a pre-candidate that is two or more terms
-        behind to catch up (it follows our term from the rejection).
-        """
-        if m.kind is K.APPEND_ENTRIES:
-            self._send(K.APPEND_ENTRIES_RESPONSE, m.src, index=m.index, reject=True)
-        elif m.kind is K.REQUEST_VOTE:
-            self._send(K.REQUEST_VOTE_RESPONSE, m.src, reject=True)
-        elif m.kind is K.PRE_VOTE:
-            self._send(K.PRE_VOTE_RESPONSE, m.src, reject=True)
-
-    def _answer_vote(self, m: Message) -> None:
-        """Grant or deny a RequestVote or PreVote (§5.2, §5.4.1; dissertation §9.6).
-
-        A vote is granted at most once per term, first come first served: to
-        the candidate already voted for (a retransmission), or to anyone
-        while this node has neither voted nor heard of a leader in the term.
-        A pre-vote for a later term binds nothing, so it needs only the log
-        condition. Either way the candidate's log must be at least as
-        up-to-date as ours, so no one lacking a committed entry is elected.
-        """
-        pre = m.kind is K.PRE_VOTE
-        resp = K.PRE_VOTE_RESPONSE if pre else K.REQUEST_VOTE_RESPONSE
-        can_vote = (
-            self._vote == m.src
-            or (self._vote is None and self._leader_id is None)
-            or (pre and m.term > self._term)
-        )
-        if can_vote and self._log.is_up_to_date(m.index, m.log_term):
-            # The grant carries the message's term: for a real vote it is ours
-            # by now; for a pre-vote it tells the pre-candidate which round
-            # the grant belongs to.
-            self._send(resp, m.src, term=m.term)
-            if not pre:
-                self._election_elapsed = 0
-                self._vote = m.src
-        else:
-            self._send(resp, m.src, reject=True)
-
-    def _hup(self) -> None:
-        if self._role is Role.LEADER:
-            return
-        self._campaign(pre=self._pre_vote)
-
-    def _campaign(self, *, pre: bool) -> None:
-        """Start a (pre-)election: vote for ourselves and ask every peer (§5.2)."""
-        if pre:
-            self._become_pre_candidate()
-            kind, term = K.PRE_VOTE, self._term + 1
-        else:
-            self._become_candidate()
-            kind, term = K.REQUEST_VOTE, self._term
-        if self._tracker.record_vote(self._id, granted=True) is VoteResult.WON:
-            self._won(pre=pre)  # a cluster of one
-            return
-        for peer in self._peers:
-            self._send(
-                kind, peer, term=term, index=self._log.last_index, log_term=self._log.last_term
-            )
-
-    def _won(self, *, pre: bool) -> None:
-        if pre:
-            self._campaign(pre=False)
-        else:
-            self._become_leader()
-            self._bcast_append(send_if_empty=True)
-
-    # ------------------------------------------------------------ role handlers
-
-    def _step_follower(self, m: Message) -> None:
-        if m.kind is K.APPEND_ENTRIES:
-            self._election_elapsed = 0
-            self._leader_id = m.src
-            self._handle_append(m)
-        # Proposals are dropped: propose() already refused them, and a shell
-        # that steps one in directly must forward it to leader_id itself.
-
-    def _step_candidate(self, m: Message) -> None:
-        """Candidates and pre-candidates: count votes, yield to a leader of our term."""
-        pre = self._role is Role.PRE_CANDIDATE
-        if m.kind is K.APPEND_ENTRIES:
-            # §5.2: a leader of our term exists (a higher term would have made
-            # us a follower already in step): recognise it.
-            self._become_follower(m.term, m.src)
-            self._handle_append(m)
-        elif m.kind is (K.PRE_VOTE_RESPONSE if pre else K.REQUEST_VOTE_RESPONSE):
-            if pre and not m.reject and m.term != self._term + 1:
-                return  # a grant from an earlier round, for a term we no longer seek
-            outcome = self._tracker.record_vote(m.src, granted=not m.reject)
-            if outcome is VoteResult.WON:
-                self._won(pre=pre)
-            elif outcome is VoteResult.LOST:
-                self._become_follower(self._term, None)
-
-    def _step_leader(self, m: Message) -> None:
-        if m.kind is K.BEAT:
-            self._bcast_append(send_if_empty=True, heartbeat=True)
-            return
-        if m.kind is K.CHECK_QUORUM:
-            self._check_quorum_active()
-            return
-        if m.kind is K.PROPOSE:
-            self._append_as_leader(tuple(e.data for e in m.entries))
-            self._bcast_append(send_if_empty=False)
-            return
-        pr = self._tracker.progress.get(m.src)
-        if pr is None:
-            return
-        pr.recent_active = True
-        if m.kind is K.APPEND_ENTRIES_RESPONSE:
-            if m.reject:
-                self._handle_reject(m.src, pr, m)
-            else:
-                self._handle_success(m.src, pr, m.index)
-
-    # ------------------------------------------------------------- replication
-
-    def _append_as_leader(self, data: Sequence[object]) -> None:
-        first = self._log.last_index + 1
-        entries = [Entry(self._term, first + i, d) for i, d in enumerate(data)]
-        last = self._log.append(entries)
-        me = self._tracker.progress[self._id]
-        me.match_index = last
-        me.next_index = last + 1
-        self._maybe_commit()  # only a cluster of one commits here
-
-    def _maybe_commit(self) -> bool:
-        """Advance the commit index to the highest index a majority holds (§5.3, §5.4.2).
-
-        Only an entry of the current term may be committed by counting
-        replicas: an older entry stored on a majority can still be overwritten
-        by a future leader (Figure 8). Committing a current-term entry commits
-        all before it by the log matching property.
-        """
-        index = self._tracker.committed_index()
-        if index > self._log.committed and self._log.term_at(index) == self._term:
-            return self._log.commit_to(index)
-        return False
-
-    def _bcast_append(self, *, send_if_empty: bool, heartbeat: bool = False) -> None:
-        for peer in self._peers:
-            self._send_append(peer, send_if_empty=send_if_empty, heartbeat=heartbeat)
-
-    def _send_append(self, peer: int, *, send_if_empty: bool, heartbeat: bool = False) -> None:
-        """Send *peer* the entries from its nextIndex, with the consistency check (§5.3).
-
-        A heartbeat is an AppendEntries like any other, so it also repairs a
-        follower: it carries prevLogIndex/prevLogTerm and whatever entries
-        the follower lacks. It also releases a paused probe, whose answer
-        may have been lost.
-        """
-        pr = self._tracker.progress[peer]
-        if heartbeat:
-            pr.probe_sent = False
-        elif pr.paused:
-            return
-        entries = self._log.entries(pr.next_index, pr.next_index + self._max_entries)
-        if not entries and not send_if_empty:
-            return
-        prev = pr.next_index - 1
-        prev_term = self._log.term_at(prev)
-        assert prev_term is not None, f"nextIndex {pr.next_index} past the log's end"
-        self._send(
-            K.APPEND_ENTRIES,
-            peer,
-            index=prev,
-            log_term=prev_term,
-            entries=entries,
-            commit=self._log.committed,
-        )
-        if pr.state is ProgressState.REPLICATE:
-            if entries:
-                pr.next_index = entries[-1].index + 1
-        else:
-            pr.probe_sent = True
-
-    def _handle_success(self, peer: int, pr: Progress, index: int) -> None:
-        # Any success is a lasting fact within the term (see Progress), so a
-        # late or duplicated one can only repeat what we know.
-        if index > pr.match_index:
-            pr.match_index = index
-        pr.next_index = max(pr.next_index, index + 1)
-        if pr.state is ProgressState.PROBE:
-            pr.become_replicate()
-        if self._maybe_commit():
-            # Tell everyone at once, so followers apply without waiting a beat.
-            self._bcast_append(send_if_empty=True)
-        else:
-            self._send_append(peer, send_if_empty=False)
-
-    def _handle_reject(self, peer: int, pr: Progress, m: Message) -> None:
-        """Back nextIndex off after a failed consistency check (§5.3).
-
-        A rejection of a probe we no longer wait for, or at or below a known
-        match, is stale and ignored. Otherwise the follower's hint says where
-        its log might still match (``m.hint``, whose term there is
-        ``m.log_term``); we skip further back past our own entries whose term
-        exceeds that term, since none of them can match either. nextIndex
-        never drops to or below matchIndex.
-        """
-        if pr.state is ProgressState.REPLICATE:
-            if m.index <= pr.match_index:
-                return
-            pr.become_probe()
-        elif m.index != pr.next_index - 1:
-            return
-        probe, _term = self._log.conflict_hint(m.hint, m.log_term)
-        pr.next_index = max(min(m.index, probe + 1), pr.match_index + 1)
-        pr.probe_sent = False
-        self._send_append(peer, send_if_empty=True)
-
-    def _handle_append(self, m: Message) -> None:
-        """A follower's side of AppendEntries (§5.3, Figure 2 receiver steps 2–5)."""
-        last_new = self._log.try_append(m.index, m.log_term, m.entries)
-        if last_new is None:
-            hint, hint_term = self._log.conflict_hint(m.index, m.log_term)
-            self._send(
-                K.APPEND_ENTRIES_RESPONSE,
-                m.src,
-                index=m.index,
-                reject=True,
-                hint=hint,
-                log_term=hint_term,
-            )
-            return
-        # Step 5: commit up to leaderCommit, but not past what this message
-        # vouched for: entries beyond it may still be a stale leader's.
-        self._log.commit_to(min(m.commit, last_new))
-        self._send(K.APPEND_ENTRIES_RESPONSE, m.src, index=last_new)
-
-    def _check_quorum_active(self) -> None:
-        """Step down if fewer than a majority answered in the last election timeout.
-
-        Dissertation §6.2: a leader cut off from the majority cannot commit
-        anything, and stepping down lets clients (our shell) look elsewhere.
-        """
-        if not self._tracker.quorum_active(self._id):
-            self._become_follower(self._term, None)
-
-    def _send(
-        self,
-        kind: MessageKind,
-        dst: int,
-        *,
-        term: int | None = None,
-        index: int = 0,
-        log_term: int = 0,
-        entries: tuple[Entry, ...] = (),
-        commit: int = 0,
-        reject: bool = False,
-        hint: int = 0,
-    ) -> None:
-        """Queue a message for the next Ready; nothing leaves the node here."""
-        self._msgs.append(
-            Message(
-                kind,
-                self._id,
-                dst,
-                self._term if term is None else term,
-                index=index,
-                log_term=log_term,
-                entries=entries,
-                commit=commit,
-                reject=reject,
-                hint=hint,
-            )
-        )

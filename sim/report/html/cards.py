@@ -139,7 +139,13 @@ def header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
     ]
     per_day = num(get_path(summary, "cost", "usd_per_day"))
     if per_day is not None:
-        cards.append(_card("cost / day", f"${per_day:,.2f}"))
+        usd_spot = num(get_path(summary, "cost", "usd_spot"))
+        usd_total = num(get_path(summary, "cost", "usd_total"))
+        spot_note = ""
+        if usd_spot and usd_total:  # a run with spot capacity: its share and its reclaims
+            reclaims = num(get_path(summary, "cost", "reclaims")) or 0
+            spot_note = f"spot {usd_spot / usd_total:.0%} of it · {reclaims:.0f} reclaims"
+        cards.append(_card("cost / day", f"${per_day:,.2f}", note=spot_note))
     scenario = summary.get("scenario", "run")
     facts = [f"seed {fmt_id(summary.get('seed'))}"]
     sim_seconds = num(summary.get("sim_seconds"))

@@ -41,8 +41,9 @@ from sim.report.html.tables import (
 )
 from sim.report.html.template import EVENT_FILTER_JS, page
 from sim.report.interactive import Panel, panel_html, panels_script
+from sim.report.level_panels import LEVEL_PANEL_IDS, level_panels
 from sim.report.plots import FIGURES
-from sim.report.time_panels import RunFrames, run_panels
+from sim.report.time_panels import RunFrames, run_end_s, run_panels
 
 #: Figures whose place in the page an interactive panel takes (the PNG is still written).
 _INTERACTIVE = {
@@ -177,6 +178,19 @@ def _figure_section(
     )
 
 
+def _level_section(panel: Panel) -> str:
+    """An opt-in model's panel (sim.report.level_panels) as a full-width section of its own."""
+    heading, caption = LEVEL_PANEL_IDS[panel.panel_id]
+    section_id = panel.panel_id.removeprefix("panel-")
+    return (
+        f'<section class="panel" id="{section_id}">'
+        f"<h2>{esc(heading)}</h2>"
+        f"{panel_html(panel)}"
+        f'<div class="sub">{esc(caption)} Interactive: hover to read, drag to zoom.</div>'
+        "</section>"
+    )
+
+
 def write_report(
     out_dir: Path,
     summary: Mapping[str, Any],
@@ -198,7 +212,9 @@ def write_report(
     metrics_df = metrics if metrics is not None else pd.DataFrame()
     events_df = events if events is not None else pd.DataFrame()
 
-    panels = {p.panel_id: p for p in run_panels(RunFrames("run", metrics_df, events_df))}
+    frames = RunFrames("run", metrics_df, events_df)
+    panels = {p.panel_id: p for p in run_panels(frames)}
+    extra_panels = level_panels(metrics_df, run_end_s(frames))
     sections: dict[str, str] = {}
     zone_png: bytes | None = None
     for stem, draw in FIGURES.items():
@@ -221,6 +237,7 @@ def write_report(
         *(sections.pop(stem) for stem in _WIDE_FIGURES),
         f'<div class="grid">{"".join(sections.pop(stem) for stem in _GRID_FIGURES)}</div>',
         *sections.values(),  # any figure added to FIGURES later, full width
+        *(_level_section(p) for p in extra_panels),  # llm, spot, tiers: only when on
         '<div class="tables">',
         summary_section(summary),
         events_section(events_df),
@@ -229,7 +246,7 @@ def write_report(
     title = f"Orchestra Sim report — {summary.get('scenario', 'run')}"
     report = out / "report.html"
     scripts = f"<script>{EVENT_FILTER_JS}</script>"
-    if panels:
+    if panels or extra_panels:
         scripts = panels_script() + scripts
     atomic_write_bytes(report, page(title, parts, scripts).encode("utf-8"))
     return report

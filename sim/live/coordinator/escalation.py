@@ -1,0 +1,158 @@
+"""A failed attempt in live: the simulator's escalation policy, on the coordinator's books.
+
+Scenario: an agent reports an attempt ``failed`` (its handler raised or
+returned false; a model call ran out of retries, ``rate_limited``). As in the
+simulator, that is not yet the task's end: ``sim.policies.escalation`` decides
+— the team lead retries on another agent of the category after a backoff
+while its budget lasts, then the zone coordinator makes its moves (another
+team, a bigger agent, another zone), then the chief picks a zone not yet
+tried — and only when every budget is spent does the task fail for good, with
+the reason of its last attempt.
+
+What differs from the SimPy shell is only what a shell owns: the hierarchy's
+messages take no modelled time here (live has no team lead process), the
+backoff is waited on the scenario clock, and a live agent carries no team, so
+"another team" means another agent (each agent is its own team).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+from sim.live.coordinator.state import Books, EventLog
+from sim.live.task import LiveTask
+from sim.policies.dispatch import Assignment, DispatchCore
+from sim.policies.escalation import Action, EscalationPolicy, Feasible, History, ZoneMove
+from sim.policies.routing import ZoneRouter
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a failed attempt leads to: an assignment to send now, or the task's end."""
+
+    assignment: Assignment[LiveTask] | None = None
+    fail_reason: str | None = None  # the task fails for good, for this reason
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    order: int
+    task: LiveTask = field(compare=False)
+    zone: str = field(compare=False)
+
+
+class Escalation:
+    """Failed attempts → retry, a zone move, the chief, or the end (module docstring)."""
+
+    def __init__(
+        self,
+        policy: EscalationPolicy,
+        books: Books,
+        dispatcher: DispatchCore[LiveTask],
+        router: ZoneRouter,
+        event: EventLog,
+    ) -> None:
+        self.policy, self.books, self.dispatcher = policy, books, dispatcher
+        self.router, self.event = router, event
+        #: Retries waiting out the team lead's backoff, soonest first.
+        self._due: list[_Due] = []
+        self._order = itertools.count()
+        #: Escalations made, per level (as the simulator counts them).
+        self.escalations = {"zone": 0, "chief": 0}
+
+    async def failed(
+        self, task: LiveTask, agent_id: str, zone: str, reason: str, now: float
+    ) -> Verdict:
+        """Decide for a failed attempt of *task* on *agent_id* in *zone*."""
+        history = task.history or History()
+        feasible = self._feasible(task, history.failed(agent_id, zone, reason), zone)
+        decision = self.policy.on_failure(history, agent_id, zone, reason, feasible)
+        task.history = decision.history
+        if decision.action is Action.FAIL:
+            await self.event("task_failed", str(task.task_id), reason=reason)
+            return Verdict(fail_reason=reason)
+        task.attempt += 1
+        failed_agents = frozenset(decision.history.agents)
+        task.avoid = failed_agents
+        if decision.action is Action.RETRY:
+            heapq.heappush(self._due, _Due(now + decision.delay_s, next(self._order), task, zone))
+            return Verdict()
+        to_chief = decision.action is Action.CHIEF
+        self.escalations["chief" if to_chief else "zone"] += 1
+        move = decision.move
+        await self.event(
+            "escalation",
+            str(task.task_id),
+            level=decision.action.value,
+            move=move.value if move is not None else "",
+            zone=zone,
+        )
+        if to_chief:
+            zone = self._chief_zone(task, decision.history)
+            return Verdict(self.dispatcher.receive(task, zone, now))
+        if move is ZoneMove.BIGGER_AGENT:
+            task.critical = True  # every balancer sends critical work to the fastest agent
+            task.info = None
+        elif move is ZoneMove.ANOTHER_ZONE:
+            zone = self._other_zone(task.category, zone, decision.history)
+        return Verdict(self.dispatcher.receive(task, zone, now))
+
+    def due(self, now: float) -> list[Assignment[LiveTask] | None]:
+        """Retries whose backoff has passed by *now*, placed (a task done since is skipped)."""
+        placed: list[Assignment[LiveTask] | None] = []
+        while self._due and self._due[0].at <= now:
+            item = heapq.heappop(self._due)
+            if not item.task.done:
+                placed.append(self.dispatcher.receive(item.task, item.zone, now))
+        return placed
+
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting out a backoff (in flight, in no queue)."""
+        return sum(1 for item in self._due if not item.task.done)
+
+    # ------------------------------------------------------------------ what is feasible
+
+    def _pool(self, category: str, zone: str) -> list[tuple[str, float]]:
+        return [
+            (a.agent_id, a.speed)
+            for a in self.books.serving()
+            if a.category == category and a.zone == zone
+        ]
+
+    def _feasible(self, task: LiveTask, history: History, zone: str) -> Feasible:
+        failed = set(history.agents)
+        others = [(a, speed) for a, speed in self._pool(task.category, zone) if a not in failed]
+        speeds = [v.speed for a, v in self.books.agents.items() if a in failed]
+        fastest_failed = max(speeds, default=0.0)
+        return Feasible(
+            other_agents=bool(others),
+            other_team=bool(others),  # each live agent is its own team
+            bigger_agent=any(speed > fastest_failed for _, speed in others),
+            other_zone=bool(self._untried_zones(task.category, zone, history)),
+            any_zone=any(self.dispatcher.pool_size(z, task.category) for z in self.router.zones),
+        )
+
+    def _untried_zones(self, category: str, zone: str, history: History) -> list[str]:
+        return [
+            z
+            for z in self.router.neighbours[zone]
+            if z not in history.zones
+            and self.dispatcher.pool_size(z, category) > 0
+            and z not in self.router.down
+        ]
+
+    def _other_zone(self, category: str, zone: str, history: History) -> str:
+        untried = self._untried_zones(category, zone, history)
+        return untried[0] if untried else zone  # nearest first (the router's order)
+
+    def _chief_zone(self, task: LiveTask, history: History) -> str:
+        """The chief's pick: the home zone if it has not failed there, else the nearest."""
+        home = self.router.home_zone(task.category, task.home_zone, self.dispatcher.pool_size)
+        if home not in history.zones:
+            return home
+        untried = self._untried_zones(task.category, home, history)
+        return untried[0] if untried else home
