@@ -18,6 +18,14 @@ the evacuation of stranded pools, a scale-down is ``drain_choice`` then
 ``drain``, and a drained agent going offline is ``gone``. Its agents take
 assignments from their own work queue in order (``started``).
 
+Programs may set the team bulkhead (``policies.team_limit``): both shells
+keep the same books, and a reopened team's sleeping slots (simulator) or
+free slots (live) pull in the same order. A zone outage goes through the
+zone gate in both: the simulator's failover declares the zone, evacuates its
+queue and declares its agents dead one by one; the live health check does
+the same on the outage announcement (``check_zones``); when the zone is back
+its agents rejoin under their ids.
+
 Every step must make the same assignments in the same order, leave the same
 tasks waiting in the same order in every pool, the same holders, the same
 tasks being served, the same failures for good, attempts and avoid lists.
@@ -59,7 +67,9 @@ ZONES = ("A", "B", "C")
 CATEGORIES = ("Gen", "Rev")
 
 
-def scenario(strategy: str, slots: int, queue_limit: int, spill: bool, budget: int) -> Any:
+def scenario(
+    strategy: str, slots: int, queue_limit: int, spill: bool, budget: int, team_limit: int | None
+) -> Any:
     return scenario_from_dict(
         {
             "name": "shells_agree",
@@ -87,6 +97,7 @@ def scenario(strategy: str, slots: int, queue_limit: int, spill: bool, budget: i
                 "load_balancing": strategy,
                 "spill_across_zones": spill,
                 "circuit_breaker": {"enabled": False},
+                "team_limit": team_limit,
             },
         }
     )
@@ -120,6 +131,13 @@ class SimShell:
             fail(task, reason, attempt_counted=attempt_counted)
 
         self.d.fail = logging_fail  # type: ignore[method-assign]
+        #: Members of teams the bulkhead reopened, whose sleeping slots wake (in order).
+        self.woken: list[str] = []
+
+        def recording_wake() -> None:
+            self.woken.extend(self.d.core.take_reopened())
+
+        self.d.wake_reopened = recording_wake  # type: ignore[method-assign]
         self.serving: dict[str, list[Task]] = {}
         self.idle: dict[str, int] = {}
         for agent in list(sim.fleet.agents.values()):
@@ -154,7 +172,20 @@ class SimShell:
         self.serving[agent.id].append(task)
 
     def settle(self) -> None:
-        """Sleeping slots wake for work that reached their agent (or for a drain)."""
+        """Sleeping slots wake for work that reached their agent (or for a drain).
+
+        First those a team's reopening woke, in the order they were woken,
+        each of its sleeping slots once (a slot finding nothing sleeps again).
+        """
+        woken, self.woken = self.woken, []
+        for agent_id in woken:
+            agent = self.sim.fleet.agents.get(agent_id)
+            asleep = self.idle.get(agent_id, 0)
+            for _ in range(asleep):
+                if agent is None or agent_id not in self.serving:
+                    break
+                self.idle[agent_id] -= 1
+                self.slot_free(agent)
         for agent_id in sorted(self.idle):
             agent = self.sim.fleet.agents.get(agent_id)
             while (
@@ -198,6 +229,26 @@ class SimShell:
         if chosen is not None:
             self.sim.fleet.drain(chosen, "test")
         return chosen
+
+    def zone_outage(self, zone: str) -> list[str]:
+        """The region goes dark; the chief's checks declare the zone, then each agent, dead."""
+        failover = self.sim.failover
+        agents = sorted(a.id for a in self.sim.fleet.agents.values() if a.zone == zone)
+        failover.zone_down(zone)
+        failover._zone_detected(zone, failover._generation[zone])
+        for agent_id in agents:
+            failover._detected(self.sim.fleet.agents[agent_id])
+            del self.serving[agent_id], self.idle[agent_id]
+        return agents
+
+    def zone_back(self, zone: str) -> list[str]:
+        """The region is back: its failed agents restart under their ids (slots start after)."""
+        before = set(self.sim.fleet.agents)
+        self.sim.failover.zone_up(zone)
+        back = sorted(set(self.sim.fleet.agents) - before)
+        for agent_id in back:
+            self.slots_start(self.sim.fleet.agents[agent_id])
+        return back
 
 
 class LiveShell:
@@ -261,6 +312,7 @@ class LiveShell:
                 self.send(self.core.route(task, 0.0))
             else:
                 self.failed.append(task.task_id)
+        self.send(self.core.wake_reopened())  # what it held may have reopened its team
         for zone, category in self.core.stranded_pools():
             for task in self.core.evacuate(zone, category):
                 self.send(self.core.route(task, 0.0))
@@ -270,6 +322,26 @@ class LiveShell:
         if chosen is not None:
             self.core.drain(chosen)
         return chosen
+
+    def zone_outage(self, zone: str) -> list[str]:
+        """HealthCheck.check_zones: declare the zone, evacuate its queue, its agents gone by id."""
+        self.core.zones.declare_down(zone)
+        for task in self.core.evacuate(zone):
+            self.send(self.core.route(task, 0.0))
+        agents = sorted(a for a, info in self.core.agents.items() if info.zone == zone)
+        self.core.unreachable.update(agents)
+        for agent_id in agents:
+            self.gone(agent_id)
+        for pool in self.core.stranded_pools():
+            for task in self.core.evacuate(*pool):
+                self.send(self.core.route(task, 0.0))
+        return agents
+
+    def zone_back(self, zone: str, agents: list[AgentInfo]) -> None:
+        """The zone is up again; its agents rejoin as their heartbeats resume."""
+        self.core.zones.declare_up(zone)
+        for info in agents:
+            self.join(info)
 
 
 class ShellsAgree(RuleBasedStateMachine):
@@ -281,12 +353,22 @@ class ShellsAgree(RuleBasedStateMachine):
         queue_limit=st.integers(0, 1),
         spill=st.booleans(),
         budget=st.integers(0, 2),
+        team_limit=st.sampled_from((None, 1, 2, 3)),
     )
-    def build(self, strategy: str, slots: int, queue_limit: int, spill: bool, budget: int) -> None:
-        s = scenario(strategy, slots, queue_limit, spill, budget)
+    def build(
+        self,
+        strategy: str,
+        slots: int,
+        queue_limit: int,
+        spill: bool,
+        budget: int,
+        team_limit: int | None,
+    ) -> None:
+        s = scenario(strategy, slots, queue_limit, spill, budget, team_limit)
         self.sim = SimShell(Simulation(s))
         self.live = LiveShell(s, self.sim.sim)
         self.dead: set[str] = set()
+        self.down: set[str] = set()
 
     def settle(self) -> None:
         self.sim.settle()
@@ -310,6 +392,8 @@ class ShellsAgree(RuleBasedStateMachine):
 
     @rule(zone=st.sampled_from(ZONES), category=st.sampled_from(CATEGORIES))
     def join(self, zone: str, category: str) -> None:
+        if zone in self.down:
+            return  # (live would join it; the simulator's dark zone keeps it from pulling)
         agent_id = self.sim.join(zone, category)
         self.live.join(self.sim.sim.fleet.agents[agent_id].info)
         self.settle()
@@ -357,10 +441,14 @@ class ShellsAgree(RuleBasedStateMachine):
         self.dead.add(agent_id)
         self.settle()
 
-    @precondition(lambda self: bool(self.dead))
+    def restartable(self) -> list[str]:
+        failed = self.sim.sim.fleet.failed
+        return sorted(a for a in self.dead if failed[a].zone not in self.down)
+
+    @precondition(lambda self: bool(self.restartable()))
     @rule(data=st.data())
     def restart(self, data: st.DataObject) -> None:
-        agent_id = data.draw(st.sampled_from(sorted(self.dead)))
+        agent_id = data.draw(st.sampled_from(self.restartable()))
         self.dead.discard(agent_id)
         self.sim.restart(agent_id)
         self.live.join(self.sim.sim.fleet.agents[agent_id].info)
@@ -378,6 +466,26 @@ class ShellsAgree(RuleBasedStateMachine):
         )
         zone, category = data.draw(st.sampled_from(pools))
         assert self.sim.drain(zone, category) == self.live.drain(zone, category)
+        self.settle()
+
+    @precondition(lambda self: not self.down)
+    @rule(zone=st.sampled_from(ZONES))
+    def zone_outage(self, zone: str) -> None:
+        """A region goes dark: declared, its queue evacuated, its agents declared dead."""
+        if any(self.live.core.agents[a].zone == zone for a in self.live.core.draining):
+            return  # (the simulator's draining agents do not crash; live's leave with the zone)
+        assert self.sim.zone_outage(zone) == self.live.zone_outage(zone)
+        self.down.add(zone)
+        self.settle()
+
+    @precondition(lambda self: bool(self.down))
+    @rule()
+    def zone_back(self) -> None:
+        zone = min(self.down)
+        self.down.discard(zone)
+        back = self.sim.zone_back(zone)
+        self.live.zone_back(zone, [self.sim.sim.fleet.agents[a].info for a in back])
+        self.dead -= set(back)
         self.settle()
 
     @invariant()
@@ -401,6 +509,13 @@ class ShellsAgree(RuleBasedStateMachine):
             if mirror is not None:
                 assert (mirror.attempt, mirror.avoid) == (task.attempt, task.avoid)
         assert sim_core.members.keys() == live_core.members.keys()
+        assert sim_core.zones.declared == live_core.zones.declared
+        assert sim_core.router.down == live_core.router.down
+        assert sim_core.team_load == live_core.team_load
+        assert sim_core.closed_teams == live_core.closed_teams
+        limit = sim_core.team_limit
+        if limit is not None:  # the bulkhead holds: no team ever holds more than its limit
+            assert all(load <= limit for load in live_core.team_load.values())
 
 
 #: CI runs 100 programs (about two seconds); SHELLS_AGREE_EXAMPLES asks for a longer search.

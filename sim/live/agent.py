@@ -97,6 +97,8 @@ class AgentConfig:
     slots: int = 1
     heartbeat_s: float = 0.1  # wall seconds between heartbeats
     ack_wait_s: float = 1.0  # wall seconds; long tasks send in-progress within it
+    #: The team it belongs to ("": none), said in its heartbeats: the team bulkhead counts it.
+    team: str = ""
     #: Wall seconds one pull waits on the broker for a task. Each idle slot asks again
     #: after it, so a fleet of N idle slots costs the broker about 2 N / fetch_s requests
     #: per second: a simulated fleet of thousands waits longer (a drain or a reconnect
@@ -344,6 +346,7 @@ class LiveAgent:
             "agent": cfg.agent_id,
             "zone": cfg.zone,
             "category": cfg.category,
+            "team": cfg.team,
             "status": self.status,
             "in_flight": self.in_flight,
             "slots": cfg.slots,
@@ -471,6 +474,7 @@ class LiveAgent:
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", required=True)
     parser.add_argument("--category", required=True)
+    parser.add_argument("--team", default="", help="its team (the team bulkhead counts it)")
     parser.add_argument("--id", dest="agent_id", help="agent id (default zone-category-pid)")
     parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="broker URL")
     parser.add_argument(
@@ -496,6 +500,7 @@ def agent_main(args: argparse.Namespace) -> int:
         agent_id=args.agent_id or f"{args.zone}-{args.category}-{int(time.time() * 1000) % 10**6}",
         zone=args.zone,
         category=args.category,
+        team=args.team,
         url=args.nats,
         token=env_token(),
         time_scale=args.time_scale,

@@ -21,7 +21,9 @@ What the coordinator needs, and no more:
   batch (acknowledged on read unless asked otherwise), ack; the last sequence
   of a stream (how far a catch-up must read); **read_all** of a stream;
 * **purge** a subject of a work-queue stream and **delete a consumer** (a dead
-  agent's queue is retired).
+  agent's queue is retired);
+* **reconnects**: how many times the connection was lost and made again (the
+  health checks give the agents time to beat again after a real outage).
 
 Failures: a compare-and-set that loses raises :class:`CasFailed`; a key that
 is not there is ``None`` from ``kv_get``; anything else (the broker is down)
@@ -126,6 +128,10 @@ class Broker(Protocol):
     async def purge(self, stream: str, subject: str) -> None: ...
 
     async def delete_consumer(self, stream: str, durable: str) -> None: ...
+
+    def reconnects(self) -> int:
+        """Times the connection was lost and re-established so far (never, in memory)."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -151,6 +151,8 @@ class MemoryBroker:
         self.buckets: dict[str, _Bucket] = {}
         self.notified: list[tuple[str, bytes]] = []
         self.responders: dict[str, Answer] = {}
+        #: Lost-and-made-again connections a test pretends happened (see ``reconnects``).
+        self.reconnected = 0
 
     # ------------------------------------------------------------------ set-up
 
@@ -320,6 +322,9 @@ class MemoryBroker:
             if entry is not None:
                 out[key] = entry
         return out
+
+    def reconnects(self) -> int:
+        return self.reconnected
 
     async def close(self) -> None:
         return None

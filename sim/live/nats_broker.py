@@ -57,14 +57,25 @@ class _NatsFollower:
 class NatsBroker:
     """The seam over one NATS connection (see the module docstring)."""
 
-    def __init__(self, nc: Client) -> None:
+    def __init__(self, nc: Client, reconnects: list[int] | None = None) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self._buckets: dict[str, KeyValue] = {}
+        #: One counter the connection's ``reconnected_cb`` bumps (a list: the callback's cell).
+        self._reconnects = [0] if reconnects is None else reconnects
 
     @classmethod
     async def connect(cls, url: str, token: str | None, name: str) -> NatsBroker:
-        return cls(await connect(url, token, name))
+        reconnects = [0]
+
+        async def reconnected() -> None:
+            reconnects[0] += 1
+
+        return cls(await connect(url, token, name, reconnected=reconnected), reconnects)
+
+    def reconnects(self) -> int:
+        """Reconnects the client reported (``reconnected_cb``): each one followed an outage."""
+        return self._reconnects[0]
 
     async def _kv(self, bucket: str) -> KeyValue:
         kv = self._buckets.get(bucket)

@@ -38,6 +38,7 @@ class AgentSpec:
     category: str
     speed: float = 1.0
     slots: int = 1
+    team: str = ""  # "": in no team (the team bulkhead does not count it)
 
 
 class Provisioner(Protocol):
@@ -80,6 +81,8 @@ class LocalProcessProvisioner:
             spec.zone,
             "--category",
             spec.category,
+            "--team",
+            spec.team,
             "--id",
             spec.agent_id,
             "--nats",
@@ -249,6 +252,7 @@ class SimulatedFleet:
             agent_id=spec.agent_id,
             zone=spec.zone,
             category=spec.category,
+            team=spec.team,
             url=self.url,
             token=self.token,
             time_scale=self.time_scale,

@@ -331,7 +331,9 @@ class _Run:
             await self.provisioner.open()
         for spec in self.world.specialists:
             self.provisioner.start(
-                AgentSpec(spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots)
+                AgentSpec(
+                    spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots, spec.team
+                )
             )
         await self._wait_for_fleet(js, len(self.world.specialists))
         # Scenario second 0 is set far enough ahead for a primary to take the lease and see

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from sim.model.calls import Sleep
 from sim.model.task import Task
 from sim.policies.dag import slot_frees_in
 from sim.policies.types import AgentInfo
@@ -33,14 +34,13 @@ def wake_with(env: simpy.Environment, wake: simpy.Event, task: Task, delay: floa
 
     Handing work straight to the idle slot costs one event instead of two (a
     delivery timeout, then a wake-up). This is what ``simpy.Timeout`` does
-    when it is built: mark the event triggered with its value and schedule it.
+    when it is built: mark the event triggered with its value and schedule it
+    (with no delay, exactly what ``succeed`` does, without its checks: the
+    slot's wake-up event is fresh and untriggered by construction).
     """
-    if delay <= 0:
-        wake.succeed(task)
-        return
     wake._ok = True
     wake._value = task
-    env.schedule(wake, simpy.events.NORMAL, delay)
+    env.schedule(wake, simpy.events.NORMAL, delay if delay > 0 else 0)
 
 
 class Specialist:
@@ -90,6 +90,7 @@ class Specialist:
             speed=spec.speed,
             slots=spec.slots,
             capacity=spec.capacity,
+            team=spec.team,
         )
         self.status = "idle"
         self.local: deque[Task] = deque()
@@ -163,13 +164,13 @@ class Specialist:
                         task, fetch_s = pulled
                         if fetch_s > 0:
                             self.incoming[task.id] = task
-                            yield env.timeout(fetch_s)
+                            yield Sleep(env, fetch_s)
                 if task.job is not None:
                     transfer_s = dispatcher.transfer_time(task, self)
                     if transfer_s > 0:
                         self.incoming[task.id] = task
                         task.transfer = transfer_s
-                        yield env.timeout(transfer_s)
+                        yield Sleep(env, transfer_s)
                 incoming.pop(task.id, None)
                 dispatcher.service_started(self, task)
                 llm = dispatcher.llm
@@ -184,10 +185,10 @@ class Specialist:
                 service = task.work / self.speed * self.slowdown
                 fault = escalator.fault(self, task, service) if escalator is not None else None
                 if fault is None:
-                    yield env.timeout(service)
+                    yield Sleep(env, service)
                     dispatcher.service_ended(self, task)
                 else:
-                    yield env.timeout(fault.after_s)
+                    yield Sleep(env, fault.after_s)
                     dispatcher.attempt_failed(self, task, fault.reason)
         except simpy.Interrupt:
             return

@@ -13,8 +13,8 @@ Every choice here is one call into sim.policies: the dispatch core
 (``sim.policies.dispatch``: zone routing, placement, spill, the pool queues
 and pulls, evacuation, retries, and who holds what) and DagProgress for DAG
 order. This module only moves records and keeps time: latency, coordinator
-queues, message counts, the team bulkhead's wake-ups and the breakers'
-timers.
+queues, message counts, waking the slots of a team the bulkhead reopened,
+and the breakers' timers.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import simpy
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog
 from sim.model.agent import Specialist, wake_with
+from sim.model.calls import Call
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
@@ -63,9 +64,9 @@ class ZoneState:
     slots: int = 0
     #: Agents failed and not yet back or replaced (the spec's offline agents).
     offline_agents: int = 0
-    #: The zone coordinator is unreachable (region outage), and whether the chief knows.
+    #: The zone coordinator is unreachable (region outage); whether the chief knows, and
+    #: whether it sends the zone work, is the core's zone gate's (``core.zones``).
     down: bool = False
-    detected_down: bool = False
     #: TASK_ASSIGN messages that reached the zone while its coordinator was down.
     stranded: list[Task] = field(default_factory=list)
     #: The queue of the coordinator that processes the zone's messages (None: unlimited).
@@ -114,6 +115,8 @@ class Dispatcher:
         self.traffic: Traffic | None = None
         self._msgs = [0] * len(Kind)
         self._chief: Coordinator | None = None
+        #: Each zone coordinator's address, spelled once rather than per message sent.
+        self._coord_names = {name: f"{name}-coord" for name in zones}
         #: Failed attempts' escalation (None: attempts never fail).
         self.escalator: Escalator | None = None
         #: Model calls under provider limits for categories with an anatomy (None: no llm section).
@@ -149,12 +152,9 @@ class Dispatcher:
         self.call_failures = 0
         #: Agents that have a breaker at all (a set: the hot path checks it per delivery).
         self._breaker_targets: set[str] = set()
-        self._zone_breakers: set[str] = set()
-        #: The team bulkhead (policies.team_limit): tasks held per team, and full teams.
-        self.team_limit: int | None = None
-        self.team_load: dict[str, int] = {}
+        #: Each team's agents (the traffic model's heartbeats, a dead lead's team); the
+        #: team bulkhead's books and rule are the core's.
         self.team_members: dict[str, list[Specialist]] = {}
-        self.closed_teams: set[str] = set()
         #: Teams whose lead is dead (chaos): no new work reaches them until replaced.
         self.headless_teams: set[str] = set()
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
@@ -214,10 +214,10 @@ class Dispatcher:
             self.zone_receive(task, zone)
             return
         message = AgentMessage(
-            MessageType.TASK_ASSIGN, "chief", f"{zone}-coord", task, now, self.net.ttl
+            MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, self.net.ttl
         )
         self.in_transit += 1
-        self.env.timeout(latency, message).callbacks.append(self._delivered_to_zone)
+        Call(self.env, latency, message, self._delivered_to_zone)
 
     def _resend(self, event: simpy.Event) -> None:
         self.in_transit -= 1
@@ -239,9 +239,9 @@ class Dispatcher:
             else:
                 zone.stranded.append(task)  # nobody answers; re-driven at detection
             return
-        if zone.name in self._zone_breakers:
-            assert self.breakers is not None
-            self.breakers.record_success(f"zone:{zone.name}", now)
+        gate = self.core.zones
+        if zone.name in gate.breaker_zones:
+            gate.call_ok(zone.name, now)
             self._drain_breaker_events()
         if message.expired(now):
             # The chief hears no acknowledgement and sends the task again.
@@ -283,8 +283,6 @@ class Dispatcher:
         if agent.lead is not None:
             latency += agent.lead.through(now)
         self.zones[agent.zone].in_flight += 1
-        if self.team_limit is not None:
-            self._team_changed(agent, +1)
         self.core.hold(task, agent.id)
         task.dispatch = now
         task.agent = agent.id
@@ -297,7 +295,7 @@ class Dispatcher:
         elif latency <= 0:
             self._deliver(agent, task)
         else:
-            self.env.timeout(latency, (agent, task)).callbacks.append(self._delivered_to_agent)
+            Call(self.env, latency, (agent, task), self._delivered_to_agent)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
         agent, task = cast(tuple[Specialist, Task], event._value)
@@ -320,8 +318,7 @@ class Dispatcher:
             # The agent finished draining while this task was on its way: place it anew.
             self.core.release(task, agent.id)
             self.zones[agent.zone].in_flight -= 1
-            if self.team_limit is not None:
-                self._team_changed(agent, -1)
+            self.wake_reopened()
             task.agent = ""
             self.zone_receive(task, agent.zone)
             return
@@ -341,12 +338,13 @@ class Dispatcher:
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
-        if self.team_limit is not None and agent.spec.team in self.closed_teams:
+        core = self.core
+        if core.team_closed(agent.id):
             return None  # its team's bulkhead is full: wait to be woken
         if self.headless_teams and agent.spec.team in self.headless_teams:
             return None  # its team lead is dead: no work reaches it until one takes over
-        core = self.core
-        found = core.pull_one(agent.id, agent.zone, agent.category)
+        # Nothing waits anywhere most of the time: then there is nothing to look through.
+        found = core.pull_one(agent.id, agent.zone, agent.category) if core.waiting else None
         if found is None:
             if core.sync(agent.id) == 0 and agent.busy_slots == 0:
                 agent.status = "idle"
@@ -356,8 +354,6 @@ class Dispatcher:
         task.queued += now - task.enqueued
         task.enqueued = -1.0
         self.zones[agent.zone].in_flight += 1
-        if self.team_limit is not None:
-            self._team_changed(agent, +1)
         core.hold(task, agent.id)
         task.dispatch = now
         task.agent = agent.id
@@ -414,7 +410,15 @@ class Dispatcher:
 
     def _attempt_over(self, agent: Specialist, task: Task, now: float) -> None:
         """An attempt stops serving (done or failed): free its slot and close its books."""
-        self.slot_freed(agent, now)
+        # slot_freed and _busy_changed, written in: every attempt ends here.
+        self._busy_area += self.busy_slots * (now - self._busy_since)
+        self._busy_since = now
+        self.busy_slots -= 1
+        zone = self.zones[agent.zone]
+        zone.busy_slots -= 1
+        agent.busy_slots -= 1
+        if agent.busy_slots == 0:
+            zone.busy_agents -= 1
         current = agent.current
         if len(current) == 1:  # one slot (the common case): no search
             current.clear()
@@ -424,9 +428,8 @@ class Dispatcher:
             current.remove(task)
         agent.busy_time += now - started
         self.core.release(task, agent.id)
-        self.zones[agent.zone].in_flight -= 1
-        if self.team_limit is not None:
-            self._team_changed(agent, -1)
+        zone.in_flight -= 1
+        self.wake_reopened()
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
         now = self.env._now
@@ -450,7 +453,7 @@ class Dispatcher:
             job.placement[task.node] = (agent.id, agent.zone)
             if self.on_job_node_done is not None:
                 if report > 0:
-                    self.env.timeout(report, (job, task.node)).callbacks.append(self._reported)
+                    Call(self.env, report, (job, task.node), self._reported)
                 else:
                     self.on_job_node_done(job, task.node)
 
@@ -509,8 +512,7 @@ class Dispatcher:
         now = self.env.now
         self.core.release(task, agent.id)
         self.zones[agent.zone].in_flight -= 1
-        if self.team_limit is not None:
-            self._team_changed(agent, -1)
+        self.wake_reopened()
         self.call_failures += 1
         task.agent = ""
         task.dispatch = -1.0
@@ -528,29 +530,21 @@ class Dispatcher:
 
     def _zone_call_failed(self, zone: ZoneState) -> bool:
         """The chief's call to a silent zone coordinator failed; True once its breaker is open."""
-        assert self.breakers is not None
-        now = self.env.now
-        target = f"zone:{zone.name}"
-        self._zone_breakers.add(zone.name)
-        self.breakers.record_failure(target, now)
-        opened = self._drain_breaker_events()
-        if target in opened:
-            self.router.mark_down(zone.name)
+        call = self.core.zones.call_failed(zone.name, self.env.now)  # the gate's verdict
+        self._drain_breaker_events()
+        if call.opened:
             stranded, zone.stranded = zone.stranded, []
             for task in stranded:
                 self._send_to_zone(task)
             self.env.timeout(self.breaker_open_s, zone).callbacks.append(self._zone_probe)
-        return self.breakers.state_at(target, now).value == "open"
+        return call.refused
 
     def _zone_probe(self, event: simpy.Event) -> None:
         """Half-open: let the chief try the zone again, unless its failure is already known."""
         zone = cast(ZoneState, event.value)
-        assert self.breakers is not None
-        if zone.detected_down:
-            return  # the health checks declared it: failover owns the routing now
-        self.breakers.allow(f"zone:{zone.name}", self.env.now)
-        self._drain_breaker_events()
-        self.router.mark_up(zone.name)
+        # (Nothing when the health checks declared it: failover owns the routing now.)
+        if self.core.zones.probe(zone.name, self.env.now):
+            self._drain_breaker_events()
 
     def _drain_breaker_events(self) -> set[str]:
         """Log breaker transitions; the targets that just opened."""
@@ -572,26 +566,15 @@ class Dispatcher:
         self._breaker_moved(agent)
         self.core.admit(agent.info)
 
-    def _team_changed(self, agent: Specialist, delta: int) -> None:
-        """The team bulkhead: a team holding its limit takes no more work until one ends."""
-        assert self.team_limit is not None
-        team = agent.spec.team
-        before = self.team_load.get(team, 0)
-        after = before + delta
-        self.team_load[team] = after
-        members = self.team_members.get(team, [])
-        if after >= self.team_limit > before:
-            self.closed_teams.add(team)
-            for member in members:
-                if not member.draining and not member.crashed:
-                    self.core.withdraw(member.id)
-        elif before >= self.team_limit > after:
-            self.closed_teams.discard(team)
-            for member in members:
-                if not member.draining and not member.crashed:
-                    self.core.admit(member.info, report_load=True)
-                    if member.idle and member.id != agent.id:
-                        member.idle.pop().succeed()  # a sleeping slot may pull queued work now
+    def wake_reopened(self) -> None:
+        """The team bulkhead reopened teams: their members' sleeping slots may pull now."""
+        core = self.core
+        if not core.reopened:
+            return
+        for agent_id in core.take_reopened():
+            member = self.agents.get(agent_id)
+            while member is not None and member.idle:
+                member.idle.pop().succeed()
 
     def slot_freed(self, agent: Specialist, now: float) -> None:
         """A slot stops serving (its task ended, or its agent crashed): close the busy books."""

@@ -26,6 +26,7 @@ from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
 from sim.model.admission import build_admission
 from sim.model.agent import Specialist
+from sim.model.calls import Call
 from sim.model.chaos import Chaos
 from sim.model.control import ControlLoop
 from sim.model.control_plane import ControlPlane
@@ -98,7 +99,6 @@ class Simulation:
         self.events = EventLog()
         self.task_log = TaskLog()
         self.collector = MetricsCollector(self.world.zones, scenario.metrics.interval)
-        policies = scenario.policies
         self.policies = build_policies(scenario, streams, self.world.regions)
         self.balancer = self.policies.balancer
         self.router = self.policies.router
@@ -119,7 +119,6 @@ class Simulation:
                 frees_in=self._frees_in if scenario.policies.dag.data_locality else None,
             ),
         )
-        self.dispatcher.team_limit = policies.team_limit
         self.traffic = Traffic(scenario, self.world.zones, self.world.teams)
         self.dispatcher.use_traffic(self.traffic)
         if needs_escalator(scenario):
@@ -176,6 +175,8 @@ class Simulation:
         next, which saves a generator resume per task on the hottest path.
         """
         self._arrival_stream = iter(self.tasks)
+        #: The callback as one bound method, not a fresh one per arrival scheduled.
+        self._arrive = self._next_arrival
         self._next_arrival(None)
 
     def _next_arrival(self, event: simpy.Event | None) -> None:
@@ -199,7 +200,7 @@ class Simulation:
         if following is not None:
             delay = following.time - now
             delay = delay if delay > 0.0 else 0.0
-            env.timeout(delay, following).callbacks.append(self._next_arrival)
+            Call(env, delay, following, self._arrive)
 
     def _waiting(self) -> int:
         """Tasks waiting for an agent: in the pools' queues and in agents' local queues."""

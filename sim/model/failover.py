@@ -33,7 +33,7 @@ import simpy
 
 from sim.model.agent import Specialist
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, HealthState
-from sim.world.policy_set import check_phases, failure_detector
+from sim.world.policy_set import check_phases, coordinator_detector, failure_detector
 
 if TYPE_CHECKING:
     from sim.model.engine import Simulation
@@ -47,14 +47,14 @@ class Failover:
         health = sim.scenario.health
         self.health = health
         phase = check_phases(rng, health.interval)
-        # The spec's rule judges zone coordinators; agents are judged by the scenario's detector.
-        self.detector = ConsecutiveFailureDetector(
-            health.interval, health.threshold, health.timeout, phase
-        )
+        # Both from the shared factory, as the live coordinator builds its own: the spec's
+        # rule judges zone coordinators and team leads; agents, the scenario's detector.
+        # Two objects even when both are the spec's rule: their books are keyed by
+        # distinct ids and each agent's phase is a pure function of its id, so nothing
+        # any verdict reads changes with the split.
+        self.detector = coordinator_detector(health, phase)
         #: The detector that judges agents: the spec's rule, or phi accrual on heartbeats.
-        self.agent_detector: FailureDetector = (
-            self.detector if health.detector != "phi_accrual" else failure_detector(health, phase)
-        )
+        self.agent_detector: FailureDetector = failure_detector(health, phase)
         self.budget = sim.scenario.retry.budget
         #: Pending analytic detections by agent id (cancelled by a restart before them).
         self._pending: dict[str, simpy.Event] = {}
@@ -76,6 +76,7 @@ class Failover:
         dispatcher = sim.dispatcher
         agent.crashed = True
         agent.status = "error"
+        dispatcher.core.unreachable.add(agent.id)  # no team reopening puts it back in the pool
         zone = sim.zones[agent.zone]
         for process in agent.processes:
             if process.is_alive:
@@ -102,7 +103,10 @@ class Failover:
 
     def monitor(self, agent_id: str) -> Generator[simpy.Event, Any, None]:
         """Per-message fidelity: every health check of one agent, as events."""
-        env, detector = self.sim.env, self.detector
+        detector = self.agent_detector
+        # The schema allows per-message checks with the spec's rule only (phi is analytic).
+        assert isinstance(detector, ConsecutiveFailureDetector)
+        env = self.sim.env
         k = detector.first_check_index(agent_id, env.now)
         while True:
             sent = detector.check_time(agent_id, k)
@@ -180,11 +184,10 @@ class Failover:
         agent.stranded.clear()
         agent.incoming.clear()
         held = dispatcher.core.gone(agent.id)
+        dispatcher.wake_reopened()
         moved = failed = 0
         for task in held:
             sim.zones[agent.zone].in_flight -= 1
-            if dispatcher.team_limit is not None:
-                dispatcher._team_changed(agent, -1)
             if dispatcher.retry(task, agent.id, reason, counted=counted):
                 moved += 1
             else:
@@ -304,13 +307,11 @@ class Failover:
     def _reachable(self, zone_name: str) -> bool:
         """One outage or partition of the zone ends; True when it was the last one."""
         sim = self.sim
-        zone = sim.zones[zone_name]
         self._outages[zone_name] -= 1
         if self._outages[zone_name] > 0:
             return False
         sim.dispatcher.set_down(zone_name, False)
-        zone.detected_down = False
-        sim.router.mark_up(zone_name)
+        sim.dispatcher.core.zones.declare_up(zone_name)
         self.detector.forget(f"{zone_name}-coord")
         return True
 
@@ -319,8 +320,7 @@ class Failover:
         zone = sim.zones[zone_name]
         if not zone.down or generation != self._generation[zone_name]:
             return  # the zone came back (and maybe went down again) before this verdict
-        zone.detected_down = True
-        sim.router.mark_down(zone_name)
+        sim.dispatcher.core.zones.declare_down(zone_name)
         waiting = sim.dispatcher.evacuate(zone_name)
         sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=waiting)
 
@@ -353,8 +353,7 @@ class Failover:
             if standby:
                 sim.env.timeout(self.health.zone_promotion).callbacks.append(promoted)
             else:
-                sim.router.mark_down(zone_name)
-                zone.detected_down = True
+                sim.dispatcher.core.zones.declare_down(zone_name)
                 moved = sim.dispatcher.evacuate(zone_name)
                 sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=moved)
 
@@ -372,8 +371,7 @@ class Failover:
             if not zone.down:
                 return
             sim.dispatcher.set_down(zone_name, False)
-            zone.detected_down = False
-            sim.router.mark_up(zone_name)
+            sim.dispatcher.core.zones.declare_up(zone_name)
             sim.dispatcher.release_stranded(zone_name)
             sim.events.add(sim.env.now, "coordinator_restart", coordinator)
 
@@ -410,7 +408,7 @@ class Failover:
 
         def replaced(_: simpy.Event) -> None:
             dispatcher.headless_teams.discard(team)
-            closed = team in dispatcher.closed_teams  # its bulkhead may hold it out still
+            closed = team in dispatcher.core.closed_teams  # its bulkhead may hold it out still
             for member in dispatcher.team_members.get(team, []):
                 if member.draining or member.crashed or closed:
                     continue

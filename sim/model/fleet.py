@@ -135,7 +135,7 @@ class Fleet:
         self.dispatcher.team_members.setdefault(spec.team, []).append(agent)
         self.dispatcher.core.enroll(agent.info)
         if (
-            spec.team not in self.dispatcher.closed_teams
+            not self.dispatcher.core.team_closed(agent.id)
             and spec.team not in self.dispatcher.headless_teams
         ):
             # (a full team's newcomer joins the pool when the team has room again;

@@ -53,6 +53,7 @@ __all__ = [
     "PolicySet",
     "alert_evaluator",
     "build_policies",
+    "coordinator_detector",
     "dispatch_core",
     "escalation_config",
     "failure_detector",
@@ -213,6 +214,19 @@ def failure_detector(
             min_std_s=health.phi_min_std,
             phase=phase,
         )
+    return coordinator_detector(health, phase)
+
+
+def coordinator_detector(
+    health: Health, phase: Callable[[str], float] | None = None
+) -> ConsecutiveFailureDetector:
+    """The detector that judges zone coordinators and team leads: always the spec's rule.
+
+    ``health.detector`` chooses how *agents* are judged; the control agents
+    above them are checked by the spec's three consecutive failed checks
+    whatever it says. The same object as an agent detector of the
+    consecutive kind would be: the two keep separate books only.
+    """
     return ConsecutiveFailureDetector(health.interval, health.threshold, health.timeout, phase)
 
 
@@ -314,22 +328,21 @@ def build_policies(scenario: Scenario, streams: Streams, regions: Mapping[str, s
 
 def dispatch_core(
     policies: PolicySet,
-    allow: Callable[[str, float], bool] | None = None,
     frees_in: Callable[[str, float], float] | None = None,
 ) -> DispatchCore[T]:
-    """The dispatch core over the set's balancer and router, with its spill and retry settings.
+    """The dispatch core over the set's balancer, router and breakers, with its settings.
 
-    *allow* is the zone breaker's verdict the chief consults when routing
-    (the live coordinator passes its board's; the simulator's zone breakers
-    act through the router instead).
+    Both shells build it here: the same zone gate (declared dead, breaker
+    open) decides in both whether a zone takes work.
     """
     return DispatchCore(
         policies.balancer,
         policies.router,
         spill=policies.spill,
         retry_budget=policies.retry_budget,
-        allow=allow,
+        breakers=policies.breakers,
         frees_in=frees_in,
+        team_limit=policies.team_limit,
     )
 
 

@@ -342,3 +342,35 @@ def test_team_bulkhead_caps_the_work_a_team_holds() -> None:
     # Capping teams costs waiting time against the same arrivals without a cap.
     waited = result.tasks["queue_s"].mean()
     assert waited > unlimited.tasks["queue_s"].mean()
+
+
+@pytest.mark.parametrize("kind", ["consecutive", "phi_accrual"])
+def test_both_shells_build_the_agent_detector_with_the_shared_factory(kind: str) -> None:
+    """The simulator's agent detector is the factory's (live builds its own there too).
+
+    Zone coordinators and team leads are judged by the spec's rule whatever
+    ``health.detector`` says; agents by the scenario's detector, built by
+    ``failure_detector`` with the same settings the live coordinator's gets.
+    """
+    from sim.model.engine import Simulation
+    from sim.policies.health import ConsecutiveFailureDetector, PhiAccrualDetector
+    from sim.world.policy_set import failure_detector
+
+    scenario = short_baseline(f"health.detector={kind}", "health.threshold=4", hours=0.5)
+    failover = Simulation(scenario).failover
+    live = failure_detector(scenario.health)
+    assert type(failover.agent_detector) is type(live)
+    assert isinstance(failover.detector, ConsecutiveFailureDetector)
+    assert failover.detector is not failover.agent_detector  # each keeps its own books
+    assert failover.detector.threshold == 4
+    if kind == "consecutive":
+        agents = failover.agent_detector
+        assert isinstance(agents, ConsecutiveFailureDetector)
+        assert isinstance(live, ConsecutiveFailureDetector)
+        assert (agents.interval_s, agents.threshold, agents.timeout_s) == (
+            live.interval_s,
+            live.threshold,
+            live.timeout_s,
+        )
+    else:
+        assert isinstance(failover.agent_detector, PhiAccrualDetector)

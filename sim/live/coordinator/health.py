@@ -33,7 +33,6 @@ from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.lag import LagMonitor
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
 from sim.policies.health import FailureDetector, HealthState, HealthTransition, PhiAccrualDetector
-from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.scenario.schema import Scenario
 
@@ -47,12 +46,16 @@ LATE_INTERVALS = FRESH_INTERVALS - 0.5
 #: expired: a coordinator that has not seen the agent before does not join it (a takeover
 #: would otherwise hand it work, then declare it dead a second time).
 STALE_JOIN_INTERVALS = 3.0
-#: After the broker was unreachable, rounds abstain for this many intervals plus
+#: After a real broker outage, rounds abstain for this many intervals plus
 #: BROKER_RECOVERY_WALL_S: the agents could not beat while it was down, and they get their
 #: writes through one by one once JetStream has recovered its stores (their silence was the
 #: broker's, not theirs).
 BROKER_GAP_INTERVALS = 3.0
 BROKER_RECOVERY_WALL_S = 2.0
+#: A real outage, not a read that failed once: this many failed registry reads in a row
+#: (or a reconnect the connection reported). One failed read only skips its own round; a
+#: grace after it would hold every verdict back by the whole grace (140 scenario s at x40).
+BROKER_OUTAGE_ROUNDS = 2
 
 
 class Verdicts:
@@ -100,18 +103,21 @@ class HealthCheck:
         event: EventLog,
         detector: FailureDetector,
         router: ZoneRouter,
-        breakers: BreakerBoard | None,
         lag: LagMonitor,
         stalls: tuple[tuple[float, float, float], ...] = (),
     ) -> None:
         self.scenario, self.books, self.intake, self.broker = scenario, books, intake, broker
-        self.time, self.event, self.router, self.breakers = time_, event, router, breakers
+        self.time, self.event, self.router = time_, event, router
         self.verdicts = Verdicts(detector)
         self.lag = lag
         self.interval_wall = scenario.health.interval / time_.clock.scale
         self._stalls = stalls
-        #: Wall time of the last round that could not read the registry (None: none yet).
+        #: Wall time the last real broker outage was seen (None: none yet); see
+        #: BROKER_OUTAGE_ROUNDS.
         self._broker_gap_wall: float | None = None
+        #: Registry reads failed in a row, and the connection's reconnects already seen.
+        self._failed_reads = 0
+        self._reconnects = broker.reconnects()
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -130,9 +136,18 @@ class HealthCheck:
             entries = await self.broker.kv_entries(AGENTS_BUCKET)
         except Exception:
             stop_if_cancelled()
-            self._broker_gap_wall = self.wall()
+            self._failed_reads += 1
+            if self._failed_reads >= BROKER_OUTAGE_ROUNDS:
+                self._broker_gap_wall = self.wall()
             return  # broker unavailable: no verdicts on missing data
         read = self.wall()
+        self._failed_reads = 0
+        reconnects = self.broker.reconnects()
+        if reconnects != self._reconnects:
+            # The connection was lost and made again since the last round: an outage
+            # (however few reads it failed), and the agents' beats resume from now.
+            self._reconnects = reconnects
+            self._broker_gap_wall = read
         self._stall(now)
         books = self.books
         for key in sorted(entries):  # join order is round robin's order: make it reproducible
@@ -149,6 +164,7 @@ class HealthCheck:
                 view = AgentView(key, doc["zone"], doc["category"])
                 view.slots = int(doc.get("slots", 1))
                 view.speed = float(doc.get("speed", 1.0))
+                view.team = str(doc.get("team", ""))
                 view.last_beat_wall = beat_wall
                 books.agents[key] = view
                 books.requested.pop(key, None)
@@ -225,8 +241,6 @@ class HealthCheck:
         view.dead_incarnation = view.incarnation
         last_s = self.time.at_wall(view.last_beat_wall)
         held = self.intake.held(view.agent_id)
-        if self.breakers is not None:
-            self.breakers.record_failure(view.zone, self.time.now())
         await self.event(
             "agent_detected",
             view.agent_id,
@@ -247,21 +261,28 @@ class HealthCheck:
     async def check_zones(self) -> None:
         """Zones declared dark (chaos ``zone_outage``): route around them until they are back.
 
-        A zone going down takes its agents out of their pools at once and
-        places what they held and what waited in its queues elsewhere, as the
-        simulator's failover does when a zone is declared dead.
+        A zone going down is declared to the dispatch core's zone gate (which
+        decides, as in the simulator, whether a zone takes work); what waited
+        in its queues goes elsewhere, then its agents leave their pools, by
+        id, and what they held is placed anew — the simulator's failover
+        order when a zone and then its agents are declared dead.
         """
         entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
         down = set(entry.document().get("zones", [])) if entry is not None else set()
-        for zone in sorted(down - self.router.down):
+        gate = self.intake.dispatcher.zones
+        for zone in sorted(down - gate.declared):
             if zone not in self.router.zones:
                 continue
-            self.router.mark_down(zone)
+            gate.declare_down(zone)
             await self.event("zone_down", zone)
-            for view in [a for a in self.books.agents.values() if a.zone == zone and a.healthy]:
+            await self.intake.evacuate_zone(zone)
+            zone_agents = [a for a in self.books.agents.values() if a.zone == zone and a.healthy]
+            for view in zone_agents:  # none answers: a team reopening must not take them back
+                self.intake.dispatcher.unreachable.add(view.agent_id)
+            for view in sorted(zone_agents, key=lambda a: a.agent_id):
                 view.healthy = False
                 await self.intake.gone(view)
             await self.intake.evacuate_stranded()
-        for zone in sorted(self.router.down - down):
-            self.router.mark_up(zone)
+        for zone in sorted(gate.declared - down):
+            gate.declare_up(zone)
             await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume

@@ -38,7 +38,6 @@ from sim.live.transport import (
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, largest_input, plan_dag
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
-from sim.policies.resilience import BreakerBoard
 from sim.policies.types import AgentInfo
 from sim.scenario.schema import Scenario
 from sim.world.network import mean_transfer_s
@@ -55,14 +54,13 @@ class Intake:
         broker: Broker,
         time: ScenarioTime,
         event: EventLog,
-        breakers: BreakerBoard | None,
         collector: MetricsCollector,
         escalation: Escalation,
         *,
         replies: bool = False,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
-        self.broker, self.time, self.event, self.breakers = broker, time, event, breakers
+        self.broker, self.time, self.event = broker, time, event
         #: Told of every finished task (latency and wait per zone).
         self.collector = collector
         self.queue_limit = scenario.topology.specialist.queue_limit
@@ -104,6 +102,8 @@ class Intake:
         """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
         async with self.batch():
             await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
+            # What it held left its team's count: a team the bulkhead had closed may pull.
+            await self.send_all(self.dispatcher.wake_reopened())
             await self.evacuate_stranded()
         # Best effort: left behind, the tasks would only run again should the agent come
         # back under its id, and a second end of a task is ignored.
@@ -169,6 +169,16 @@ class Intake:
         subject = result_subject(task.zone or task.home_zone)
         await self._post(Outgoing(subject, document, f"e.{task.task_id}.{task.attempts}"))
 
+    async def evacuate_zone(self, zone: str) -> int:
+        """The zone was declared dead: what waited in its queues goes elsewhere, oldest first."""
+        moved = self.dispatcher.evacuate(zone)
+        async with self.batch():
+            for task in moved:
+                assignment = self.dispatcher.route(task, self.time.now())
+                if assignment is not None:
+                    await self.send(assignment)
+        return len(moved)
+
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
         for zone, category in self.dispatcher.stranded_pools():
@@ -188,6 +198,7 @@ class Intake:
             speed=view.speed,
             slots=view.slots,
             capacity=view.slots + self.queue_limit,
+            team=view.team,
         )
 
     # ------------------------------------------------------------------ sending
@@ -413,6 +424,8 @@ class Intake:
                 task.attempts = max(task.attempts, key[1] + 1)
                 if not task.done:
                     self.dispatcher.started(task, doc["agent"])
+                    if self.dispatcher.reopened:  # moved off another team's books
+                        await self.send_all(self.dispatcher.wake_reopened())
                 if not task.started:
                     task.started = True
                     books.counters.started += 1
@@ -510,8 +523,6 @@ class Intake:
         wait = float(doc["start_s"]) - task.arrival_s
         if doc["outcome"] == "completed":
             books.counters.completed += 1
-            if self.breakers is not None:
-                self.breakers.record_success(zone, self.time.now())
             books.latencies.append(latency)
             if zone in self.zones:
                 self.collector.task_finished(zone, latency, wait)

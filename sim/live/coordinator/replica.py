@@ -95,7 +95,6 @@ class Coordinator:
         self.books = Books()
         self.dispatcher: DispatchCore[LiveTask] = dispatch_core(
             self.policies,
-            allow=self.breakers.allow if self.breakers is not None else None,
             frees_in=self.books.frees_in if s.policies.dag.data_locality else None,
         )
         self.time = ScenarioTime(self.config.clock, self.config.wall)
@@ -124,7 +123,6 @@ class Coordinator:
             broker,
             self.time,
             self.event,
-            self.breakers,
             self.collector,
             Escalation(
                 EscalationPolicy(escalation_config(s)),
@@ -144,7 +142,6 @@ class Coordinator:
             self.event,
             self.detector,
             self.router,
-            self.breakers,
             self.lag,
             config.stalls,
         )

@@ -46,6 +46,7 @@ class AgentView:
     in_flight: int = 0
     slots: int = 1
     speed: float = 1.0
+    team: str = ""  # "": in no team (the team bulkhead does not count it)
     last_beat_wall: float = 0.0
     healthy: bool = True
     draining: bool = False

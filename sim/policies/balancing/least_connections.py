@@ -29,6 +29,32 @@ class _LeastConnectionsPool(Pool):
     def _load_changed(self, member: Member, old: int, had_room: bool, has_room: bool) -> None:
         self.buckets.moved(member, old, had_room, has_room)
 
+    def set_load(self, agent_id: str, load: int) -> None:
+        """``Pool.set_load`` with the bucket move written in.
+
+        Every dispatch and every slot that finds no queued work changes one
+        agent's load, so this is the balancer's hottest call; the base class's
+        two hook calls per change were a tenth of its cost. Same books, same
+        order: the room count and speed index first, then the buckets.
+        """
+        member = self.members[agent_id]
+        old = member.load
+        if load == old:
+            return
+        member.load = load
+        self.total_load += load - old
+        capacity = member.capacity
+        buckets = self.buckets
+        if old < capacity:
+            if load >= capacity:
+                self.n_room -= 1
+            buckets.discard(member, old)
+        elif load < capacity:
+            self.n_room += 1
+            self.speeds.gained_room(member)
+        if load < capacity:
+            buckets.add(member)
+
     def pick(self, task: TaskInfo) -> Member:
         return self.buckets.least()
 

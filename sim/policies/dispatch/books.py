@@ -29,6 +29,20 @@ The balancer's view of load
     leaves the load where it was, and the balancer never sees the dip. That
     timing is part of the decision (it decides ties), so both shells keep it:
     :meth:`release` never syncs, :meth:`sync` and :meth:`hold` do.
+
+The team bulkhead (``policies.team_limit``)
+    A team whose agents hold *team_limit* tasks between them takes no more
+    work until one ends: the books count every task held by a team's agents
+    (:meth:`hold` adds, :meth:`release` and :meth:`take_all` subtract, so no
+    shell can forget a move), and the count crossing the limit is the rule.
+    Reaching it withdraws the team's members from the pool and stops their
+    slots pulling (:meth:`team_closed`); dropping below it admits them again,
+    reporting their load, and lists the members other than the one whose
+    change reopened it in :attr:`reopened`, in join order: their free slots
+    may pull queued work now (the shell wakes them). Members draining, or
+    known by the shell not to answer (:attr:`unreachable`: crashed, not yet
+    declared dead; their breaker's business), are neither withdrawn nor
+    admitted.
 """
 
 from __future__ import annotations
@@ -60,7 +74,9 @@ class AgentBooks(Generic[T]):
 class DispatchBooks(Generic[T]):
     """Queues, holdings and pool membership (see the module docstring)."""
 
-    def __init__(self, balancer: LoadBalancer, zones: tuple[str, ...]) -> None:
+    def __init__(
+        self, balancer: LoadBalancer, zones: tuple[str, ...], team_limit: int | None = None
+    ) -> None:
         self.balancer = balancer
         #: Agents of the fleet (joined, not gone or left), whether in the pool or not.
         self.agents: dict[str, AgentInfo] = {}
@@ -75,6 +91,20 @@ class DispatchBooks(Generic[T]):
         self.waiting: dict[int, _Entry[T]] = {}
         self.queued_in: dict[str, int] = dict.fromkeys(zones, 0)
         self._seq = itertools.count()
+        #: The team bulkhead: most tasks one team's agents hold at once (None: no limit).
+        self.team_limit = team_limit
+        #: Each team's enrolled agents, in join order, and the tasks they hold between them;
+        #: each agent's team, kept after it leaves (a task it held may end later).
+        self.teams: dict[str, list[str]] = {}
+        self.team_of: dict[str, str] = {}
+        self.team_load: dict[str, int] = {}
+        #: Teams at their limit: their members are out of the pool and do not pull.
+        self.closed_teams: set[str] = set()
+        #: Agents the shell knows do not answer (crashed, not yet declared dead).
+        self.unreachable: set[str] = set()
+        #: Members of reopened teams whose free slots may pull now, oldest first (the
+        #: shell takes them; see the module docstring).
+        self.reopened: list[str] = []
 
     # ------------------------------------------------------------------ membership
 
@@ -82,8 +112,14 @@ class DispatchBooks(Generic[T]):
         """The agent is part of the fleet (not yet, or not necessarily, in the pool)."""
         self.agents[info.agent_id] = info
         self.draining.discard(info.agent_id)
+        self.unreachable.discard(info.agent_id)
         if info.agent_id not in self.books:
             self.books[info.agent_id] = AgentBooks()
+        if self.team_limit is not None and info.team:
+            self.team_of[info.agent_id] = info.team
+            members = self.teams.setdefault(info.team, [])
+            if info.agent_id not in members:
+                members.append(info.agent_id)
 
     def admit(self, info: AgentInfo, *, report_load: bool = False) -> None:
         """Put the agent in the balancer's pool; *report_load*: tell the balancer its load.
@@ -109,12 +145,52 @@ class DispatchBooks(Generic[T]):
 
     def leave(self, agent_id: str) -> None:
         """The agent is out of the fleet (stopped after draining); its books stay while it holds."""
+        self._leave_team(agent_id)
         self.agents.pop(agent_id, None)
         self.members.pop(agent_id, None)
         self.draining.discard(agent_id)
         books = self.books.get(agent_id)
         if books is not None and not books.held:
             del self.books[agent_id]
+
+    # ------------------------------------------------------------------ the team bulkhead
+
+    def team_closed(self, agent_id: str) -> bool:
+        """Whether the agent's team is at its limit (its slots do not pull, it is not admitted)."""
+        return bool(self.closed_teams) and self.team_of.get(agent_id) in self.closed_teams
+
+    def _leave_team(self, agent_id: str) -> None:
+        members = self.teams.get(self.team_of.get(agent_id, ""))
+        if members is not None and agent_id in members:
+            members.remove(agent_id)
+        self.unreachable.discard(agent_id)
+
+    def _team_moved(self, agent_id: str, delta: int) -> None:
+        """The agent's team holds *delta* tasks more: close or reopen it at the limit."""
+        limit = self.team_limit
+        team = self.team_of.get(agent_id)
+        if limit is None or team is None:
+            return
+        before = self.team_load.get(team, 0)
+        after = before + delta
+        self.team_load[team] = after
+        if after >= limit > before:
+            self.closed_teams.add(team)
+            for member in self.teams.get(team, ()):
+                if member not in self.draining and member not in self.unreachable:
+                    self.withdraw(member)
+        elif before >= limit > after:
+            self.closed_teams.discard(team)
+            for member in self.teams.get(team, ()):
+                if member not in self.draining and member not in self.unreachable:
+                    self.admit(self.agents[member], report_load=True)
+                    if member != agent_id:
+                        self.reopened.append(member)
+
+    def take_reopened(self) -> list[str]:
+        """Members of reopened teams whose free slots may pull now (see :attr:`reopened`)."""
+        reopened, self.reopened = self.reopened, []
+        return reopened
 
     # ------------------------------------------------------------------ holdings
 
@@ -135,6 +211,8 @@ class DispatchBooks(Generic[T]):
             books = self.books[agent_id] = AgentBooks()
         books.held[task.id] = task
         self.holder[task.id] = agent_id
+        if self.team_limit is not None:
+            self._team_moved(agent_id, +1)
 
     def hold(self, task: T, agent_id: str) -> None:
         """Book *task* on *agent_id* and report the agent's new load."""
@@ -148,6 +226,8 @@ class DispatchBooks(Generic[T]):
         if n != books.reported:
             books.reported = n
             self.balancer.load_changed(agent_id, n)
+        if self.team_limit is not None:
+            self._team_moved(agent_id, +1)
 
     def sync(self, agent_id: str) -> int:
         """Report the agent's load to the balancer if it changed since the last report; the load."""
@@ -164,6 +244,8 @@ class DispatchBooks(Generic[T]):
         if books is None or books.held.pop(task.id, None) is None:
             return False
         del self.holder[task.id]
+        if self.team_limit is not None:
+            self._team_moved(agent_id, -1)
         return True
 
     def release_id(self, task_id: int, agent_id: str) -> bool:
@@ -172,16 +254,20 @@ class DispatchBooks(Generic[T]):
         if books is None or books.held.pop(task_id, None) is None:
             return False
         del self.holder[task_id]
+        if self.team_limit is not None:
+            self._team_moved(agent_id, -1)
         return True
 
     def take_all(self, agent_id: str) -> list[T]:
-        """Everything the agent held, by id; its books are closed."""
+        """Everything the agent held, by id; its books are closed (its team's count drops)."""
         books = self.books.pop(agent_id, None)
         if books is None:
             return []
         holder = self.holder
         for task_id in books.held:
             del holder[task_id]
+        if self.team_limit is not None and books.held:
+            self._team_moved(agent_id, -len(books.held))
         return sorted(books.held.values(), key=_task_id)
 
     # ------------------------------------------------------------------ queues

@@ -1,8 +1,9 @@
 """The dispatch core: every dispatch decision, written once, for both shells.
 
 A task reaching the chief is routed to a zone (:meth:`DispatchCore.home_zone`:
-its home zone unless nobody there serves its category, or the zone's
-breaker refuses calls; then the nearest zone that does). The zone
+its home zone unless nobody there serves its category, or the zone gate
+holds the zone out — declared dead, or its breaker open (``zones``); then
+the nearest zone that does). The zone
 coordinator places it (:meth:`DispatchCore.place`): the scenario's load
 balancer picks an agent of the zone's pool with room — for a retry, one not
 on the task's avoid list; failing that, a free agent of the nearest other
@@ -26,14 +27,17 @@ been dispatched ``budget + 1`` times. A dead zone's queue is evacuated
 (:meth:`DispatchCore.evacuate`) in arrival order, as is the queue of a pool
 left with no agent while another zone has one
 (:meth:`DispatchCore.stranded_pools`). On scale-down the idlest agent of the
-pool drains (:meth:`DispatchCore.drain_choice`).
+pool drains (:meth:`DispatchCore.drain_choice`). A team holding its bulkhead's
+limit takes no work — neither placed nor pulled — until a task of its ends
+(the books keep the count; see ``books``).
 
 No clock, no I/O: ``now`` comes in, decisions go out as plain returns
 (an agent id, a task, a bool) on the hot path and as :class:`Assignment`
 records from the composite operations the live coordinator calls
 (:meth:`join`, :meth:`route`, :meth:`ended`, ...). The simulator calls the
-primitives in between its own timing (latency, coordinator queues, the team
-bulkhead) — the books' order of calls into the balancer is the same in both.
+primitives in between its own timing (latency, coordinator queues, waking
+the slots of a reopened team) — the books' order of calls into the balancer
+is the same in both.
 
 Live, the composites map the simulator's agent loop onto broker messages:
 an agent's first heartbeat is :meth:`join` (its free slots pull at once);
@@ -55,6 +59,8 @@ from collections.abc import Callable
 from sim.policies.balancing import LoadBalancer
 from sim.policies.dispatch.books import DispatchBooks
 from sim.policies.dispatch.types import Assignment, T
+from sim.policies.dispatch.zones import ZoneGate
+from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 from sim.policies.types import AgentInfo, TaskInfo
 
@@ -67,9 +73,11 @@ RETRIES_EXHAUSTED = "retries_exhausted"
 class DispatchCore(DispatchBooks[T]):
     """Routing, placement, pulls, evacuation, retries and drains (see the module docstring).
 
-    *allow(zone, now)* is the zone breaker's verdict on sending work to a
-    zone (None: always). *retry_budget* is how many times a task may be
-    dispatched again after an attempt was lost with its agent.
+    *breakers* holds the zones' circuit breakers (None: they are off); the
+    zone gate (:attr:`zones`, see ``zones``) decides with them and the
+    health checks' verdicts whether a zone takes work. *retry_budget* is how
+    many times a task may be dispatched again after an attempt was lost with
+    its agent.
     *frees_in(agent, now)* is the shell's estimate of the seconds until one of
     the agent's slots frees (None: unknown, so a busy holder is never waited
     for).
@@ -82,15 +90,17 @@ class DispatchCore(DispatchBooks[T]):
         *,
         spill: bool,
         retry_budget: int,
-        allow: Callable[[str, float], bool] | None = None,
+        breakers: BreakerBoard | None = None,
         frees_in: Callable[[str, float], float] | None = None,
+        team_limit: int | None = None,
     ) -> None:
-        super().__init__(balancer, router.zones)
+        super().__init__(balancer, router.zones, team_limit)
         self.frees_in = frees_in
         self.router = router
         self.spill = spill
         self.retry_budget = retry_budget
-        self.allow = allow
+        #: Whether each zone takes work: declared dead, or its breaker open (one rule).
+        self.zones = ZoneGate(router, breakers)
         #: Zones whose coordinator cannot be reached now, known or not (the router's
         #: ``down`` holds the ones declared dead; both are skipped by pulls).
         self.dark: set[str] = set()
@@ -101,16 +111,8 @@ class DispatchCore(DispatchBooks[T]):
     # ------------------------------------------------------------------ decisions
 
     def home_zone(self, task: T, now: float) -> str:
-        """The chief's zone for *task* (honouring the zone breakers' verdicts)."""
-        allow = self.allow
-        if allow is None:
-            return self.router.home_zone(task.category, task.home_zone, self.balancer.size)
-        size = self.balancer.size
-
-        def allowed_size(zone: str, category: str) -> int:
-            return size(zone, category) if allow(zone, now) else 0
-
-        return self.router.home_zone(task.category, task.home_zone, allowed_size)
+        """The chief's zone for *task*: never one the zone gate holds out (``zones``)."""
+        return self.router.home_zone(task.category, task.home_zone, self.balancer.size)
 
     def place(self, task: T, zone: str, now: float) -> str | None:
         """The zone coordinator's choice: an agent (not yet booked), or None: queued.
@@ -243,7 +245,20 @@ class DispatchCore(DispatchBooks[T]):
 
     def stranded_pools(self) -> list[tuple[str, str]]:
         """Pools with waiting tasks and no agent while another live zone has the category."""
-        down, size = self.router.down, self.balancer.size
+        down = self.router.down
+        size = members = self.balancer.size
+        if self.closed_teams:
+            # A full team's agents are out of the pool, not gone: their pool is staffed.
+            full = {
+                (info.zone, info.category)
+                for agent_id, info in self.agents.items()
+                if info.team in self.closed_teams and agent_id not in self.draining
+            }
+
+            def staffed(zone: str, category: str) -> int:
+                return members(zone, category) or int((zone, category) in full)
+
+            size = staffed
         pools = {(entry[3], entry[2].category) for entry in self.waiting.values()}
         out = []
         for zone, category in sorted(pools):
@@ -269,14 +284,25 @@ class DispatchCore(DispatchBooks[T]):
         return self.balancer.size(zone, category)
 
     def join(self, info: AgentInfo) -> list[Assignment[T]]:
-        """An agent joins its pool; its free slots take queued work at once."""
+        """An agent joins its pool; its free slots take queued work at once.
+
+        A newcomer to a team at its bulkhead's limit is enrolled only: it
+        joins the pool when the team has room again.
+        """
         self.enroll(info)
+        if self.team_closed(info.agent_id):
+            return []
         self.admit(info, report_load=self.load(info.agent_id) > 0)
         return self.pull(info.agent_id)
 
     def gone(self, agent_id: str) -> list[T]:
-        """The agent is dead or offline: out of the fleet; the tasks it held, by id."""
+        """The agent is dead or offline: out of the fleet; the tasks it held, by id.
+
+        Its team's count drops by what it held (which may reopen the team:
+        see :meth:`wake_reopened`).
+        """
         self.withdraw(agent_id)
+        self._leave_team(agent_id)
         self.agents.pop(agent_id, None)
         self.draining.discard(agent_id)
         return self.take_all(agent_id)
@@ -308,9 +334,20 @@ class DispatchCore(DispatchBooks[T]):
         """
         self.release_id(task_id, agent_id)
         self.unqueue(task_id)
-        if agent_id not in self.members:
-            return []
-        return self.pull(agent_id)
+        out = self.pull(agent_id) if agent_id in self.members else []
+        return out + self.wake_reopened()
+
+    def wake_reopened(self) -> list[Assignment[T]]:
+        """Queued work for the free slots of teams' members that may pull again.
+
+        As the simulator wakes their sleeping slots: after the slot whose end
+        reopened the team has pulled, each member in join order.
+        """
+        out: list[Assignment[T]] = []
+        for agent_id in self.take_reopened():
+            if agent_id in self.members:
+                out.extend(self.pull(agent_id))
+        return out
 
     def pull(self, agent_id: str) -> list[Assignment[T]]:
         """Queued work for the agent's free slots, then its load reported.
@@ -321,19 +358,25 @@ class DispatchCore(DispatchBooks[T]):
         """
         info = self.members[agent_id]
         out: list[Assignment[T]] = []
+        if self.team_closed(agent_id):
+            return out  # its team is at its limit: the slots wait to be woken, report nothing
         while self.load(agent_id) < info.slots:
             found = self.pull_one(agent_id, info.zone, info.category)
             if found is None:
                 break
             out.append(self._assign(found[0], agent_id))
+            if self.team_closed(agent_id):
+                return out  # that task filled the team: the next slot finds it closed
         self.sync(agent_id)
         return out
 
     def _assign(self, task: T, agent_id: str) -> Assignment[T]:
-        self.hold(task, agent_id)
         # Only pool members are chosen (the balancer's pick, or a member's free slot), and
-        # the member's own zone names the work queue the task goes on, wherever it was routed.
-        return Assignment(task, agent_id, self.members[agent_id].zone)
+        # the member's own zone names the work queue the task goes on, wherever it was routed
+        # (read first: the task may fill its team, which takes the member out of the pool).
+        zone = self.members[agent_id].zone
+        self.hold(task, agent_id)
+        return Assignment(task, agent_id, zone)
 
     def _move(self, task: T, agent_id: str) -> None:
         """Book *task* on *agent_id*, taking it from its queue or its previous holder."""
