@@ -21,6 +21,22 @@ time-scales; a run is clean when no agent was declared dead (no chaos in the
 scenario, so every ``agent_detected`` is the machine falling behind). The
 figure is the largest clean scale, for each agents mode.
 
+Where the time goes (issue 11, 3,000-task bursts, ``sync_interval: always``,
+this 2-core machine shared with other work at load 5-20): this process
+(coordinator and simulated fleet) and nats-server each ran ~0.2-0.4 of a
+core and had on average 0.2-0.5 and 2-4 threads waiting for one; per
+completed task they spent ~0.8 and ~0.85 ms of CPU. Each stream fsyncs its
+writes one after another (a lone stream here: 300-630 fsynced writes/s,
+four side by side ~3,500/s), so the two fleet-wide record streams, four
+writes a task, were the first ceiling. Records now go on per-zone streams,
+bundled per batch (``sim.live.transport``, ``sim.live.coordinator.outbox``).
+Alternating A/B bursts in fresh processes, medians (means for 1,000):
+200 agents 241 -> 461 dispatches/s (x1.9; CPU 1.81 -> 1.64 ms a task),
+1,000 agents 291 -> 479 (x1.6). The goal is not met on a shared machine:
+at ~1.6 ms of CPU a task, two cores of our own would allow ~1,200/s; the
+remaining per-task writes are the submission (one stream), the task, its
+start and its end.
+
 ``--profile N`` runs one burst with N agents under cProfile (coordinator and
 simulated fleet share the process) and prints where the time goes.
 
@@ -63,9 +79,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
     from sim.live.provisioner import AGENTS_PER_LINK, AgentSpec, SimulatedFleet
     from sim.live.runtime import scaled_scenario
     from sim.live.transport import (
-        DISPATCH,
         LEASE_BUCKET,
-        RESULTS,
         SUBMIT,
         EmbeddedServer,
         Layout,
@@ -73,6 +87,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         encode,
         ensure_layout,
         read_all,
+        read_records,
     )
     from sim.scenario.load import load_scenario
     from sim.world.streams import Streams
@@ -126,6 +141,9 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             joined = len(coordinator.agents)
             coordinator_up_s = time.perf_counter() - up_started - fleet_up_s
             pools = [(s.zone, s.category) for s in world.specialists]
+            seq0 = await _stream_sequences(js)
+            cpu0 = (time.process_time(), _process_cpu_s(server.pid))
+            queued0 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
             t0 = time.time()
             for first in range(0, tasks, 500):
                 await asyncio.gather(
@@ -152,8 +170,15 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             while coordinator.counters.completed < tasks and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             completed = coordinator.counters.completed
-            results = await read_all(js, RESULTS, "orch.result")
-            results += await read_all(js, DISPATCH, "orch.dispatch")
+            drained_at = time.time()
+            cpu1 = (time.process_time(), _process_cpu_s(server.pid))
+            queued1 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
+            writes = {
+                name: last - seq0.get(name, 0)
+                for name, last in (await _stream_sequences(js)).items()
+                if last > seq0.get(name, 0)
+            }
+            results = await read_records(js, zones)
             submits = await read_all(js, SUBMIT, "orch.submit")
             await nc.close()
         finally:
@@ -181,7 +206,46 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         "assignments": len(assigns),
         "throughput_per_s": completed / (ends[-1] - t0_s) if ends else 0.0,
         "burst_wall_s": (ends[-1] - t0_s) if ends else float("nan"),
+        # Where the wall time went, from the first submission until the coordinator counted
+        # the last completion: CPU of this process (coordinator and simulated fleet) and of
+        # nats-server, as shares of that wall time (the rest is waiting, chiefly on fsync).
+        "process_cpu_share": (cpu1[0] - cpu0[0]) / (drained_at - t0),
+        # CPU per completed task (ms): what a burst costs whatever share of the cores the
+        # machine's other load leaves us; two cores over their sum bounds the rate.
+        "process_cpu_ms_per_task": 1e3 * (cpu1[0] - cpu0[0]) / max(1, completed),
+        "server_cpu_ms_per_task": 1e3 * (cpu1[1] - cpu0[1]) / max(1, completed),
+        "server_cpu_share": (cpu1[1] - cpu0[1]) / (drained_at - t0),
+        # Time runnable but not running (waiting for a core: other load on the machine),
+        # summed over threads, as shares of the same wall time.
+        "process_run_queue_share": (queued1[0] - queued0[0]) / (drained_at - t0),
+        "server_run_queue_share": (queued1[1] - queued0[1]) / (drained_at - t0),
+        # Stored messages per stream during the burst (fsynced one after another per stream).
+        "stream_writes": writes,
+        "stream_writes_per_s": {k: v / (drained_at - t0) for k, v in writes.items()},
     }
+
+
+async def _stream_sequences(js: Any) -> dict[str, int]:
+    """Each stream's last sequence (messages stored since it was created)."""
+    return {str(info.config.name): int(info.state.last_seq) for info in await js.streams_info()}
+
+
+def _run_queue_s(pid: int | None) -> float:
+    """Seconds the threads of process *pid* waited runnable for a core (Linux schedstat)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process *pid* so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def publish_round_trip(sync: str, count: int = 500) -> float:
@@ -305,15 +369,25 @@ def print_bursts(bursts: list[dict[str, Any]], rtt: dict[str, float]) -> None:
     print("dispatch burst (no-op handler; broker fsync per write unless noted):")
     print(
         f"  {'agents':>7} {'sync':>6} {'fleet up s':>10} {'submit/s':>9} {'dispatch/s':>10}"
-        f" {'done/s':>8} {'done':>7}"
+        f" {'done/s':>8} {'done':>7} {'CPU ms/task: us':>16} {'broker':>7} {'2-core cap/s':>12}"
+        f" {'run queue: us':>14} {'broker':>7}"
     )
     for b in bursts:
+        cpu = b["process_cpu_ms_per_task"] + b["server_cpu_ms_per_task"]
         print(
             f"  {b['agents']:>7,} {b['sync']:>6} {b['fleet_up_s']:>10.1f}"
             f" {b['submit_per_s']:>9,.0f} {b['dispatch_per_s']:>10,.0f}"
             f" {b['throughput_per_s']:>8,.0f} {b['completed']:>7,}"
+            f" {b['process_cpu_ms_per_task']:>16.2f} {b['server_cpu_ms_per_task']:>7.2f}"
+            f" {2e3 / cpu if cpu > 0 else float('nan'):>12,.0f}"
+            f" {b['process_run_queue_share']:>14.2f} {b['server_run_queue_share']:>7.2f}"
         )
     print(f"  goal: >= {GOAL_PER_S:,.0f} dispatches/s")
+    print(
+        "  (CPU ms/task: this process — coordinator and simulated fleet — and nats-server;"
+        " 2-core cap: tasks/s if both cores were ours; run queue: threads waiting for a core"
+        " on average, other load on the machine)"
+    )
     for sync, seconds in rtt.items():
         print(
             f"  one awaited publish (sync {sync}): {seconds * 1e3:.2f} ms median;"

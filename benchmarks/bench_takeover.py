@@ -28,15 +28,16 @@ from sim.live.retention import ensure_snapshot_bucket, read_range
 from sim.live.snapshot import Snapshot, fold, store
 from sim.live.task_message import Pools
 from sim.live.transport import (
-    DISPATCH,
-    RESULTS,
     SUBMIT,
     EmbeddedServer,
     Layout,
     connect,
+    dispatch_subject,
     ensure_layout,
     ensure_replies_stream,
     publish,
+    record_streams,
+    result_subject,
 )
 from sim.scenario.load import load_scenario
 
@@ -51,13 +52,13 @@ def records(task_id: int, finished: bool) -> list[tuple[str, dict[str, Any]]]:
     base = {"task_id": task_id, "zone": zone}
     out = [
         ("orch.submit", {"kind": "task", "category": category, "arrival_s": 1.0, "work_s": 1.0}),
-        ("orch.dispatch", {"kind": "dispatch", "dispatch_s": 1.0}),
-        ("orch.dispatch", {"kind": "assign", "attempt": 1, "agent": "x", "assign_s": 1.0}),
-        ("orch.result", {"kind": "start", "attempt": 1, "agent": "x", "start_s": 2.0}),
+        (dispatch_subject(zone), {"kind": "dispatch", "dispatch_s": 1.0}),
+        (dispatch_subject(zone), {"kind": "assign", "attempt": 1, "agent": "x", "assign_s": 1.0}),
+        (result_subject(zone), {"kind": "start", "attempt": 1, "agent": "x", "start_s": 2.0}),
     ]
     if finished:
         end = {"kind": "end", "attempt": 1, "agent": "x", "outcome": "completed"}
-        out.append(("orch.result", {**end, "start_s": 2.0, "end_s": 3.0}))
+        out.append((result_subject(zone), {**end, "start_s": 2.0, "end_s": 3.0}))
     return [(subject, {**base, **doc}) for subject, doc in out]
 
 
@@ -96,9 +97,9 @@ async def main(server: EmbeddedServer, tasks: int) -> None:
 
     broker = NatsBroker(nc)
     fresh, seqs = {}, {}
-    for stream in (DISPATCH, RESULTS, SUBMIT):
+    for stream, subject in (*record_streams(("A", "B")), (SUBMIT, "orch.submit")):
         seqs[stream] = int((await js.stream_info(stream)).state.last_seq)
-        fresh[stream] = await read_range(js, stream, 0, seqs[stream])
+        fresh[stream] = await read_range(js, stream, subject, 0, seqs[stream])
     pools = Pools(frozenset({"A", "B"}), frozenset({"CodeGen", "Review"}))
     started = time.perf_counter()
     snapshot = fold(Snapshot(), fresh, seqs, time.time(), 86_400.0, pools)

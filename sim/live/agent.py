@@ -62,7 +62,6 @@ from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
     LEASE_BUCKET,
-    RESULTS,
     agent_consumer,
     connect,
     control_subject,
@@ -72,6 +71,7 @@ from sim.live.transport import (
     ensure_zone_stream,
     env_token,
     publish,
+    result_subject,
     tasks_stream,
 )
 
@@ -411,9 +411,10 @@ class LiveAgent:
         self.in_flight += 1
         self.current_task = task_id
         self.status = "busy"
-        await publish(
-            js, "orch.result", {"kind": "start", **base, "start_s": start}, f"s.{task_id}.{attempt}"
-        )
+        # The zone's results stream (``ORCH_RESULTS_<zone>``): zones' reports fsync side by side.
+        reports = result_subject(cfg.zone)
+        started = {"kind": "start", **base, "start_s": start}
+        await publish(js, reports, started, f"s.{task_id}.{attempt}")
         keep_alive = asyncio.create_task(self._in_progress(message))
         slowdown, began = self.slowdown, time.monotonic()
         books = begin_attempt(self._llm_caller())
@@ -436,7 +437,7 @@ class LiveAgent:
             document["reason"] = reason
         if books.calls or books.throttled:
             document["llm"] = books.document()
-        await publish(js, "orch.result", document, f"e.{task_id}.{attempt}")
+        await publish(js, reports, document, f"e.{task_id}.{attempt}")
         with contextlib.suppress(Exception):
             await message.ack()
         self.in_flight -= 1
@@ -515,7 +516,7 @@ def agent_main(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["RESULTS", "AgentConfig", "LiveAgent", "add_agent_arguments", "agent_main"]
+__all__ = ["AgentConfig", "LiveAgent", "add_agent_arguments", "agent_main"]
 
 
 if __name__ == "__main__":  # the provisioner's entry: lighter than the full CLI

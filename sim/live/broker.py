@@ -34,7 +34,7 @@ answer now".
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -145,6 +145,20 @@ def decode(data: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+#: The kind of a message carrying several of the coordinator's records at once
+#: (``{"kind": "records", "records": [...]}``, see ``sim.live.coordinator.outbox``).
+BUNDLE = "records"
+
+
+def unbundle(documents: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each record of *documents*, bundles opened in place (what every reader sees)."""
+    for document in documents:
+        if document.get("kind") == BUNDLE:
+            yield from document["records"]
+        else:
+            yield document
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

@@ -42,13 +42,15 @@ from sim.live.broker import (
 )
 from sim.live.transport import (
     AGENTS_BUCKET,
-    DISPATCH,
     EVENTS,
     LEASE_BUCKET,
     METRICS,
     REPLIES,
-    RESULTS,
     SUBMIT,
+    dispatch_stream,
+    dispatch_subject,
+    result_subject,
+    results_stream,
     tasks_stream,
     zone_task_subjects,
 )
@@ -166,8 +168,6 @@ class MemoryBroker:
         broker = cls(**settings)
         for name, subject in (
             (SUBMIT, "orch.submit"),
-            (RESULTS, "orch.result"),
-            (DISPATCH, "orch.dispatch"),
             (EVENTS, "orch.event"),
             (METRICS, "orch.metric"),
             (REPLIES, "orch.reply.>"),
@@ -175,6 +175,8 @@ class MemoryBroker:
             broker.add_stream(name, [subject])
         for zone in zones:
             broker.add_stream(tasks_stream(zone), [zone_task_subjects(zone)], work_queue=True)
+            broker.add_stream(results_stream(zone), [result_subject(zone)])
+            broker.add_stream(dispatch_stream(zone), [dispatch_subject(zone)])
         broker.add_bucket(AGENTS_BUCKET)
         broker.add_bucket(LEASE_BUCKET)
         return broker

@@ -1,8 +1,9 @@
 """A live run's broker contents turned into the shared record format, on the simulator's window.
 
 The streams are the run's ground truth — every arrival (``ORCH_SUBMIT``),
-every routing and assignment (``ORCH_DISPATCH``), every start and end
-(``ORCH_RESULTS``), every event and metrics sample — whichever coordinator
+every routing and assignment (``ORCH_DISPATCH_<zone>``), every start and end
+(``ORCH_RESULTS_<zone>``; the zones' streams merged by ``transport.merge_records``),
+every event and metrics sample — whichever coordinator
 was primary at the time. This module
 folds them into the very tables a simulation writes, with the very meanings,
 so summary, report, compare, replay and calibrate read a live directory
@@ -148,7 +149,7 @@ class LiveRecords:
 
 @dataclass
 class _Results:
-    """ORCH_DISPATCH and ORCH_RESULTS sorted by task: routing, assignments, starts and ends."""
+    """The zones' dispatch records and results by task: routing, assignments, starts, ends."""
 
     routed: dict[int, tuple[float, str]] = field(default_factory=dict)
     assigned: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)

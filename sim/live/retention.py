@@ -11,7 +11,11 @@ So every ``every_s`` the primary compacts (``Compactor.compact``):
    stays; and it never passes what this primary's own stream followers have
    acknowledged (their consumers' ack floors);
 2. the **snapshot** (``sim.live.snapshot``): the last one, folded with each
-   record stream's messages up to its cut, stored in ``orch_snapshot``;
+   record stream's messages up to its cut, stored in ``orch_snapshot``. The
+   record streams are ``ORCH_SUBMIT`` and every zone's ``ORCH_DISPATCH_<zone>``
+   and ``ORCH_RESULTS_<zone>`` (plus the fleet-wide ``ORCH_DISPATCH`` /
+   ``ORCH_RESULTS`` a store of the earlier layout still has): each has its own
+   sequences, hence its own cut, skip and purge;
 3. this primary's books forget the finished work the snapshot remembers by
    id (``sim.live.coordinator.restore.forget``);
 4. the **purge**, only after the snapshot is stored and only while this
@@ -40,13 +44,14 @@ import datetime
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from sim.live.broker import Broker, decode
 from sim.live.cancel import stop_if_cancelled
@@ -62,24 +67,24 @@ from sim.live.snapshot import (
 )
 from sim.live.task_message import Pools
 from sim.live.transport import (
-    DISPATCH,
     EVENTS,
     LEASE_BUCKET,
+    LEGACY_RECORDS,
     METRICS,
     REPLIES,
-    RESULTS,
+    RESULTS_PREFIX,
     SUBMIT,
+    record_streams,
 )
 
-SUBJECTS = {
-    SUBMIT: "orch.submit",
-    DISPATCH: "orch.dispatch",
-    RESULTS: "orch.result",
-    EVENTS: "orch.event",
-    METRICS: "orch.metric",
-}
-#: The record streams this primary follows (its consumers' ack floors bound their cuts).
-FOLLOWED = (SUBMIT, RESULTS)
+#: The streams purged by the cut's time alone (they serve the segments only).
+SEGMENT_STREAMS = ((EVENTS, "orch.event"), (METRICS, "orch.metric"))
+
+
+def followed(stream: str) -> bool:
+    """A record stream this primary follows (its consumers' ack floors bound the cut):
+    the submissions and every zone's results, not its own dispatch records."""
+    return stream == SUBMIT or stream.startswith(RESULTS_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ class Compaction:
     forgotten: int
 
 
-async def first_at(js: JetStreamContext, stream: str, wall: float) -> int:
+async def first_at(js: JetStreamContext, stream: str, subject: str, wall: float) -> int:
     """The sequence of *stream*'s first message stored at or after *wall* (last + 1: none)."""
     info = await js.stream_info(stream)
     last = int(info.state.last_seq)
@@ -128,7 +133,7 @@ async def first_at(js: JetStreamContext, stream: str, wall: float) -> int:
         inactive_threshold=60.0,
     )
     durable = f"cut_{secrets.token_hex(4)}"
-    sub = await js.pull_subscribe(SUBJECTS[stream], durable=durable, stream=stream, config=config)
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     try:
         pending = (await sub.consumer_info()).num_pending or 0
         if pending == 0:
@@ -143,7 +148,7 @@ async def first_at(js: JetStreamContext, stream: str, wall: float) -> int:
 
 
 async def read_range(
-    js: JetStreamContext, stream: str, after: int, upto: int
+    js: JetStreamContext, stream: str, subject: str, after: int, upto: int
 ) -> list[dict[str, Any]]:
     """*stream*'s messages with sequence in (after, upto], decoded, in order."""
     info = await js.stream_info(stream)
@@ -156,7 +161,7 @@ async def read_range(
         inactive_threshold=60.0,
     )
     durable = f"compact_{secrets.token_hex(4)}"
-    sub = await js.pull_subscribe(SUBJECTS[stream], durable=durable, stream=stream, config=config)
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     out: list[dict[str, Any]] = []
     try:
         while True:
@@ -220,12 +225,25 @@ class Compactor:
         records: bool,
         is_primary: Callable[[], bool],
         forget: Callable[[Snapshot], int],
+        zones: Iterable[str],
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.js, self.broker, self.name, self.clock = js, broker, name, clock
         self.pools, self.settings, self.records = pools, settings, records
         self.is_primary, self.forget, self.wall = is_primary, forget, wall
+        #: (stream, subject) of the zones' record streams, in the order a catch-up reads them.
+        self.zone_records = record_streams(zones)
         self.done: list[Compaction] = []
+
+    async def record_streams(self) -> list[tuple[str, str]]:
+        """Every record stream to fold, in a catch-up's order: an earlier layout's fleet-wide
+        streams when the store still has them, the zones' streams, then the submissions."""
+        legacy = []
+        for stream, subject in LEGACY_RECORDS:
+            with contextlib.suppress(NotFoundError):
+                if int((await self.js.stream_info(stream)).state.last_seq) > 0:
+                    legacy.append((stream, subject))
+        return [*legacy, *self.zone_records, (SUBMIT, "orch.submit")]
 
     async def cut_wall(self, now: float) -> float:
         """The wall time before which records may leave the broker (module docstring, 1)."""
@@ -256,16 +274,18 @@ class Compactor:
         previous_chunks = await chunks_of(self.broker)
         cuts: dict[str, int] = {}
         fresh: dict[str, list[dict[str, Any]]] = {}
-        for stream in (DISPATCH, RESULTS, SUBMIT):
-            cut = await first_at(self.js, stream, cut_wall) - 1
-            if stream in FOLLOWED:
+        streams = await self.record_streams()
+        for stream, subject in streams:
+            cut = await first_at(self.js, stream, subject, cut_wall) - 1
+            if followed(stream):
                 floor = await ack_floor(self.js, stream, f"co_{self.name}_")
                 if floor == -math.inf:
                     return None  # not following yet (a takeover in progress)
                 cut = min(cut, int(floor))
             cut = max(cut, previous.seqs.get(stream, 0))
             cuts[stream] = cut
-            fresh[stream] = await read_range(self.js, stream, previous.seqs.get(stream, 0), cut)
+            after = previous.seqs.get(stream, 0)
+            fresh[stream] = await read_range(self.js, stream, subject, after, cut)
         # Pure, on its own data: in a thread, so a large fold never holds up the lease.
         snapshot = await asyncio.to_thread(
             fold, previous, fresh, cuts, now, self.settings.dedupe_s, self.pools
@@ -277,8 +297,10 @@ class Compactor:
         purged: dict[str, int] = {}
         if not await self._still_primary():
             return None
-        for stream in (DISPATCH, RESULTS, SUBMIT, EVENTS, METRICS):
-            upto = cuts[stream] if stream in cuts else await first_at(self.js, stream, cut_wall) - 1
+        for stream, subject in (*streams, *SEGMENT_STREAMS):
+            upto = cuts.get(stream)
+            if upto is None:
+                upto = await first_at(self.js, stream, subject, cut_wall) - 1
             first = int((await self.js.stream_info(stream)).state.first_seq)
             purged[stream] = max(0, upto + 1 - first)  # limits streams: no gaps below the cut
             if purged[stream]:

@@ -38,11 +38,9 @@ from sim.live.records import build_records
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
-    DISPATCH,
     EVENTS,
     LEASE_BUCKET,
     METRICS,
-    RESULTS,
     SUBMIT,
     ZONES_DOWN_KEY,
     EmbeddedServer,
@@ -55,6 +53,8 @@ from sim.live.transport import (
     ensure_layout,
     publish,
     read_all,
+    read_records,
+    record_streams,
     task_streams,
     tasks_stream,
 )
@@ -320,7 +320,8 @@ class _Run:
         )
         await ensure_layout(js, layout)
         zone_queues = [tasks_stream(zone) for zone in self.world.zones]
-        for stream in (SUBMIT, *zone_queues, RESULTS, DISPATCH, EVENTS, METRICS):
+        records = [name for name, _ in record_streams(self.world.zones)]
+        for stream in (SUBMIT, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
         for key in ("primary", "epoch", ZONES_DOWN_KEY):
@@ -365,8 +366,7 @@ class _Run:
         await self._stop_fleet()
         await self._stop_coordinators()
         submits = await read_all(js, SUBMIT, "orch.submit")
-        results = await read_all(js, DISPATCH, "orch.dispatch")
-        results += await read_all(js, RESULTS, "orch.result")
+        results = await read_records(js, self.world.zones)
         events = await read_all(js, EVENTS, "orch.event")
         metric_rows = await read_all(js, METRICS, "orch.metric")
         queues = await task_streams(js)

@@ -58,7 +58,14 @@ from sim.live.clock import Clock
 from sim.live.records import build_records
 from sim.live.segment_dags import with_recorded_jobs, write_dag_files
 from sim.live.task_message import InvalidMessage, Pools, validate
-from sim.live.transport import DISPATCH, EVENTS, LEASE_BUCKET, METRICS, RESULTS, SUBMIT
+from sim.live.transport import (
+    EVENTS,
+    LEASE_BUCKET,
+    METRICS,
+    SUBMIT,
+    merge_records,
+    record_streams,
+)
 from sim.scenario.schema import Scenario
 from sim.world.topology import World
 
@@ -368,17 +375,17 @@ class SegmentWriter:
 
     async def write(self, window: Window) -> Path:
         since = self.clock.epoch + window.start_s / self.clock.scale - self.lookback_s
-        streams = (
-            (SUBMIT, "orch.submit"),
-            (DISPATCH, "orch.dispatch"),
-            (RESULTS, "orch.result"),
-            (EVENTS, "orch.event"),
-            (METRICS, "orch.metric"),
-        )
-        submits, dispatches, results, events, metric_rows = [
+        streams = ((SUBMIT, "orch.submit"), (EVENTS, "orch.event"), (METRICS, "orch.metric"))
+        submits, events, metric_rows = [
             await read_since(self.js, stream, subject, since) for stream, subject in streams
         ]
-        results = dispatches + results  # the record builder sorts them by task, not by order
+        # Every zone's dispatch records and results, in one order their contents fix.
+        results = merge_records(
+            [
+                await read_since(self.js, stream, subject, since)
+                for stream, subject in record_streams(self.world.zones)
+            ]
+        )
         docs = window_docs(window, submits, results, events, metric_rows, self.pools)
         _, roster = await self._state()
         name = window.name(self.clock)

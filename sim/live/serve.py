@@ -203,6 +203,7 @@ class Service:
             records=self.options.records_dir is not None,
             is_primary=lambda: self.coordinator.is_primary,
             forget=lambda snapshot: forget(self.coordinator.books, snapshot),
+            zones=self.world.zones,
         )
 
     def _replica(self, config: CoordinatorConfig) -> asyncio.Task[None]:

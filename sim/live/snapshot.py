@@ -1,7 +1,9 @@
 """The books' snapshot: what a takeover reads instead of a service's whole history.
 
 Scenario: a service has run for months. Its record streams (``ORCH_SUBMIT``,
-``ORCH_DISPATCH``, ``ORCH_RESULTS``) would hold every task it ever ran, and
+every zone's ``ORCH_DISPATCH_<zone>`` and ``ORCH_RESULTS_<zone>``, and the
+fleet-wide ``ORCH_DISPATCH`` / ``ORCH_RESULTS`` of a store laid out before
+the zones had their own) would hold every task it ever ran, and
 a standby taking over would read them all to rebuild its books
 (``sim.live.coordinator.catch_up``). Instead the primary compacts them now
 and then (``sim.live.retention``): it folds the snapshot it wrote last and
@@ -30,7 +32,10 @@ no pause of the coordinator and cannot disagree with the streams:
   (Message ids — a client's retried publish, a re-dispatch — are JetStream's
   own ``duplicate_window`` per stream, which a purge keeps.)
 * ``seqs``: the last sequence of each stream folded in; a takeover skips
-  messages up to it (the purge may not have happened yet).
+  messages up to it (the purge may not have happened yet). Each stream has
+  its own (a zone's streams are numbered on their own), and a bundle
+  (``{kind: records}``, several records in one message) is one sequence: the
+  fold opens it, and keeps open work's records one by one.
 
 Stored in the key-value bucket ``orch_snapshot`` as zlib-compressed JSON in
 chunks (a NATS message is at most 1 MB by default): the chunks of a new
@@ -46,17 +51,15 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sim.live.broker import Broker, decode, encode
+from sim.live.broker import Broker, decode, encode, unbundle
 from sim.live.task import attempt_failure
 from sim.live.task_message import InvalidMessage, Pools, validate
-from sim.live.transport import DISPATCH, RESULTS, SUBMIT
+from sim.live.transport import SUBMIT
 
 SNAPSHOT_BUCKET = "orch_snapshot"
 HEAD_KEY = "head"
 #: Bytes of compressed snapshot per key (well under NATS's default 1 MB payload).
 CHUNK_BYTES = 256 * 1024
-#: The streams a snapshot compacts, in the order a catch-up reads them.
-RECORD_STREAMS = (DISPATCH, RESULTS, SUBMIT)
 #: The counters a snapshot carries for the work it forgot (``Counters`` fields).
 BASE_COUNTERS = ("submitted", "completed", "failed", "duplicates", "busy_s")
 
@@ -65,10 +68,10 @@ BASE_COUNTERS = ("submitted", "completed", "failed", "duplicates", "busy_s")
 class Snapshot:
     """The compacted books (see the module docstring). Wall seconds for stamps."""
 
-    seqs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECORD_STREAMS, 0))
-    kept: dict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: {s: [] for s in RECORD_STREAMS}
-    )
+    #: Stream -> the last sequence folded in (a stream not named: none yet).
+    seqs: dict[str, int] = field(default_factory=dict)
+    #: Stream -> the records of open work it held, bundles opened, in stream order.
+    kept: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Task id -> (outcome, wall s it was forgotten at).
     done: dict[int, tuple[str, float]] = field(default_factory=dict)
     #: Job id -> wall s it was forgotten at.
@@ -141,15 +144,26 @@ def fold(
     with), no I/O. Work whose every task has an end is forgotten (its ids
     and counters kept); the records of the rest are kept as written.
     """
+    # The record streams (every one but the submissions), in the order first named: the
+    # order the caller reads them in, which breaks ties between a task's ends.
+    records = [
+        stream
+        for stream in dict.fromkeys([*previous.kept, *previous.seqs, *fresh, *seqs])
+        if stream != SUBMIT
+    ]
     out = Snapshot(
-        seqs={s: max(previous.seqs.get(s, 0), seqs.get(s, 0)) for s in RECORD_STREAMS},
+        seqs={
+            s: max(previous.seqs.get(s, 0), seqs.get(s, 0))
+            for s in dict.fromkeys([*records, SUBMIT])
+        },
         done=dict(previous.done),
         done_jobs=dict(previous.done_jobs),
         base=dict(previous.base),
         generation=previous.generation + 1,
     )
     expire(out, now, dedupe_s)
-    docs = {s: previous.kept.get(s, []) + fresh.get(s, []) for s in RECORD_STREAMS}
+    docs = {s: previous.kept.get(s, []) + list(unbundle(fresh.get(s, []))) for s in records}
+    docs[SUBMIT] = previous.kept.get(SUBMIT, []) + fresh.get(SUBMIT, [])
     # The submissions the coordinator books: valid, the first per id, not forgotten work.
     units: dict[tuple[str, int], dict[str, Any]] = {}
     owner: dict[int, tuple[str, int]] = {}
@@ -174,7 +188,7 @@ def fold(
     # attempt is not one (the escalation placed the task again), but its time was busy.
     ends: dict[int, list[dict[str, Any]]] = {}
     busy: dict[int, float] = {}
-    for doc in docs[RESULTS]:
+    for doc in (doc for stream in records for doc in docs[stream]):
         if doc["kind"] == "end":
             task_id = int(doc["task_id"])
             busy[task_id] = busy.get(task_id, 0.0) + float(doc["end_s"]) - float(doc["start_s"])
@@ -194,7 +208,7 @@ def fold(
         if unit[0] == "job":
             out.done_jobs[unit[1]] = now
     gone = {i for unit in finished for i in _task_ids(units[unit])}
-    for stream in (DISPATCH, RESULTS):
+    for stream in records:
         kept = []
         for doc in docs[stream]:
             task_id = int(doc["task_id"])

@@ -21,13 +21,19 @@ the broker's state rather than from anyone's memory:
   by task id. The message id ``t.<task>.<number>.<agent>`` names the agent, hence the
   one stream it can go to, so JetStream's dedupe (per stream) still makes a
   re-dispatch idempotent;
-* ``ORCH_RESULTS`` — attempt starts and ends as agents report them (the record of work);
-* ``ORCH_DISPATCH`` — the coordinator's own records: where each task was routed and each
-  assignment (attempt, agent). A stream of their own, not ``ORCH_RESULTS``: a JetStream
-  stream stores and fsyncs its writes one after another, and with ``sync_interval:
-  always`` the results stream carrying four writes per task capped dispatch near 640 a
-  second; the coordinator also no longer reads its own records back while it follows
-  the results (it needs them only at a takeover);
+* ``ORCH_RESULTS_<zone>`` — attempt starts and ends as the zone's agents report them
+  (subject ``orch.result.<zone>``: the record of work);
+* ``ORCH_DISPATCH_<zone>`` — the coordinator's own records: where each task was routed
+  and each assignment (attempt, agent), on the stream of the zone it went to (subject
+  ``orch.dispatch.<zone>``). Streams of their own, and one per zone: a JetStream stream
+  stores and fsyncs its writes one after another, so with ``sync_interval: always`` one
+  stream takes a few hundred to a thousand writes a second on this disk whatever the
+  load, while separate streams fsync side by side (four streams ~3-5 times one). With a
+  task's four record writes on two fleet-wide streams, those two capped dispatch near
+  300-700 a second. The coordinator does not read its own records back while it follows
+  the results (it needs them only at a takeover). Readers take every zone's streams and
+  merge them into one order (``merge_records``: by the time each record states, then by
+  stream, then by position), so the contents, not the stream layout, fix the order;
 * ``ORCH_EVENTS`` / ``ORCH_METRICS`` — events and metrics samples, in the shared format;
 * key-value ``orch_agents`` — heartbeats and status (the role etcd plays in the spec);
 * key-value ``orch_lease`` — the coordinator lease, taken by compare-and-set on revision;
@@ -50,7 +56,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,13 +80,21 @@ from nats.js.kv import KeyValue
 from sim.live.broker import DEDUPE_WINDOW_S as DEDUPE_WINDOW_S
 from sim.live.broker import decode as decode
 from sim.live.broker import encode as encode
+from sim.live.broker import unbundle
 
 # Re-exported: the agents and the runtime read them from here.
 from sim.live.cancel import stop_if_cancelled
 
-SUBMIT, RESULTS, EVENTS = "ORCH_SUBMIT", "ORCH_RESULTS", "ORCH_EVENTS"
-#: The coordinator's routing and assignment records (subject ``orch.dispatch``).
-DISPATCH = "ORCH_DISPATCH"
+SUBMIT, EVENTS = "ORCH_SUBMIT", "ORCH_EVENTS"
+#: The fleet-wide record streams of earlier layouts, (stream, subject): no zone's subject
+#: overlaps theirs. Nothing writes them; a takeover reads them when a store still has them
+#: (a service upgraded in place), so what they record is not done again.
+LEGACY_RECORDS = (("ORCH_DISPATCH", "orch.dispatch"), ("ORCH_RESULTS", "orch.result"))
+#: Prefix of the per-zone results streams (``ORCH_RESULTS_<zone>``, ``orch.result.<zone>``).
+RESULTS_PREFIX = "ORCH_RESULTS_"
+#: Prefix of the per-zone streams of the coordinator's routing and assignment records
+#: (``ORCH_DISPATCH_<zone>``, ``orch.dispatch.<zone>``).
+DISPATCH_PREFIX = "ORCH_DISPATCH_"
 #: Prefix of the per-zone work-queue streams (``ORCH_TASKS_<zone>``).
 TASKS_PREFIX = "ORCH_TASKS_"
 #: The single fleet-wide work queue of earlier layouts; its ``orch.task.>`` would
@@ -129,6 +143,61 @@ def zone_task_subjects(zone: str) -> str:
 def agent_subject(zone: str, agent_id: str) -> str:
     """The work-queue subject of the tasks assigned to one agent of *zone*."""
     return f"orch.task.{_token(zone)}.{_token(agent_id)}"
+
+
+def results_stream(zone: str) -> str:
+    """The stream of the starts and ends *zone*'s agents report."""
+    return f"{RESULTS_PREFIX}{_token(zone)}"
+
+
+def result_subject(zone: str) -> str:
+    """The subject an agent of *zone* reports its starts and ends on."""
+    return f"orch.result.{_token(zone)}"
+
+
+def dispatch_stream(zone: str) -> str:
+    """The stream of the coordinator's routings to and assignments in *zone*."""
+    return f"{DISPATCH_PREFIX}{_token(zone)}"
+
+
+def dispatch_subject(zone: str) -> str:
+    """The subject of the coordinator's routing and assignment records for *zone*."""
+    return f"orch.dispatch.{_token(zone)}"
+
+
+def record_streams(zones: Iterable[str]) -> list[tuple[str, str]]:
+    """(stream, subject) of every record stream, in one fixed order.
+
+    Every zone's dispatch records first, then every zone's results, zones in
+    the order given (the scenario's): the order ``merge_records`` breaks ties in.
+    """
+    zones = tuple(zones)
+    return [(dispatch_stream(z), dispatch_subject(z)) for z in zones] + [
+        (results_stream(z), result_subject(z)) for z in zones
+    ]
+
+
+#: The time field each record kind states (when it was written, in scenario seconds).
+RECORD_TIME = {"dispatch": "dispatch_s", "assign": "assign_s", "start": "start_s", "end": "end_s"}
+
+
+def merge_records(parts: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The records of several streams as one list, in an order fixed by their contents.
+
+    Bundles (several records in one message) are opened. Sorted by the time
+    each record states; equal times keep the order of
+    *parts* (``record_streams``), then each stream's own order. Why: the
+    streams are written side by side, so how their messages interleave on
+    the wire is an accident; readers (the run's records, a standby's
+    catch-up) must not depend on it.
+    """
+    keyed = [
+        (float(doc.get(RECORD_TIME.get(str(doc.get("kind")), ""), 0.0)), part, position, doc)
+        for part, docs in enumerate(parts)
+        for position, doc in enumerate(unbundle(docs))
+    ]
+    keyed.sort(key=lambda item: item[:3])
+    return [item[3] for item in keyed]
 
 
 def agent_consumer(agent_id: str) -> str:
@@ -353,8 +422,6 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
         await js.delete_stream(LEGACY_TASKS)  # a run purges the task queues anyway
     for name, subjects, retention in (
         (SUBMIT, ["orch.submit"], RetentionPolicy.LIMITS),
-        (RESULTS, ["orch.result"], RetentionPolicy.LIMITS),
-        (DISPATCH, ["orch.dispatch"], RetentionPolicy.LIMITS),
         (EVENTS, ["orch.event"], RetentionPolicy.LIMITS),
         (METRICS, ["orch.metric"], RetentionPolicy.LIMITS),
     ):
@@ -403,7 +470,14 @@ async def ensure_replies_stream(js: JetStreamContext) -> None:
 
 
 async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
-    """*zone*'s work-queue stream (idempotent); an agent started by hand makes sure of it."""
+    """*zone*'s streams (idempotent): its work queue, its results and its dispatch records.
+
+    An agent started by hand makes sure of them (it reports on its zone's results stream).
+    """
+    await _ensure_stream(js, results_stream(zone), [result_subject(zone)], RetentionPolicy.LIMITS)
+    await _ensure_stream(
+        js, dispatch_stream(zone), [dispatch_subject(zone)], RetentionPolicy.LIMITS
+    )
     await _ensure_stream(
         js,
         tasks_stream(zone),
@@ -474,6 +548,10 @@ async def publish(
         except asyncio.CancelledError:
             raise
         except Exception:
+            # nats-py reports a cancelled request as its own timeout: retrying it would keep
+            # a cancelled publisher (an agent at the end of a run) going against a stopped
+            # broker for ever (seen once: a bench burst hung in asyncio.run's clean-up).
+            stop_if_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -568,6 +646,14 @@ async def read_all(
     finally:
         await reader.close()
     return out
+
+
+async def read_records(
+    js: JetStreamContext, zones: Iterable[str], stall_s: float = 30.0
+) -> list[dict[str, Any]]:
+    """Every zone's dispatch records and results, merged (``merge_records``)."""
+    parts = [await read_all(js, name, subject, stall_s) for name, subject in record_streams(zones)]
+    return merge_records(parts)
 
 
 async def every(period_s: float, action: Callable[[], Awaitable[None]]) -> None:

@@ -18,13 +18,16 @@ from sim.live.nats_broker import NatsBroker
 from sim.live.transport import (
     AGENTS_BUCKET,
     LEASE_BUCKET,
-    RESULTS,
     EmbeddedServer,
     Layout,
     agent_subject,
     ensure_layout,
+    result_subject,
+    results_stream,
     tasks_stream,
 )
+
+RESULTS, RESULT = results_stream("A"), result_subject("A")
 
 ZONES = ("A", "B")
 
@@ -104,11 +107,11 @@ def test_every_entry_of_a_bucket_in_one_read(make_broker: Callable[[], object]) 
 def test_a_message_id_is_stored_once(make_broker: Callable[[], object]) -> None:
     async def body(broker: Broker) -> None:
         for _ in range(3):
-            await broker.publish("orch.result", {"kind": "dispatch", "task_id": 1}, "d.1")
-        await broker.publish("orch.result", {"kind": "dispatch", "task_id": 2}, "d.2")
-        await broker.publish("orch.result", {"kind": "dispatch", "task_id": 2})  # no id: kept
+            await broker.publish(RESULT, {"kind": "dispatch", "task_id": 1}, "d.1")
+        await broker.publish(RESULT, {"kind": "dispatch", "task_id": 2}, "d.2")
+        await broker.publish(RESULT, {"kind": "dispatch", "task_id": 2})  # no id: kept
         assert await broker.last_sequence(RESULTS) == 3
-        documents = await broker.read_all(RESULTS, "orch.result")
+        documents = await broker.read_all(RESULTS, RESULT)
         assert [d["task_id"] for d in documents] == [1, 2, 2]
 
     run(make_broker, body)
@@ -119,8 +122,8 @@ def test_a_follower_reads_from_the_first_message_in_order(
 ) -> None:
     async def body(broker: Broker) -> None:
         for n in range(10):
-            await broker.publish("orch.result", {"n": n})
-        follower = broker.follow(RESULTS, "orch.result", "reader_1")
+            await broker.publish(RESULT, {"n": n})
+        follower = broker.follow(RESULTS, RESULT, "reader_1")
         got: list[int] = []
         while len(got) < 10:
             batch = await follower.read(4, 1.0)

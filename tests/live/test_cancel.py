@@ -46,3 +46,39 @@ def test_a_swallowed_cancel_stops_the_loop_only_with_the_check(check: bool) -> N
         assert cancelled and after <= 1
     else:
         assert not cancelled and after > 1  # the hang the check exists for
+
+
+class _TimingOutJetStream:
+    """A JetStream context whose publish never gets an ack and, cancelled, says timeout."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.acks = False  # set at the end: a publisher that kept retrying gets its ack
+
+    async def publish(self, *args: object, **kwargs: object) -> None:
+        self.calls += 1
+        if self.acks:
+            return
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise TimeoutError("nats: timeout") from None
+
+
+def test_a_cancelled_publish_stops_retrying() -> None:
+    """transport.publish retries through a broker restart, but not through a cancel."""
+    from sim.live.transport import publish
+
+    async def body() -> tuple[bool, int]:
+        js = _TimingOutJetStream()
+        task = asyncio.create_task(publish(js, "orch.result.A", {"kind": "start"}, "s.1.1"))  # type: ignore[arg-type]
+        await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.wait([task], timeout=0.5)
+        cancelled = task.cancelled()
+        js.acks = True  # (so the unfixed loop ends instead of hanging the test)
+        await asyncio.wait([task], timeout=2.0)
+        return cancelled, js.calls
+
+    cancelled, calls = asyncio.run(body())
+    assert cancelled and calls == 1

@@ -18,8 +18,15 @@ from typing import Any
 import pytest
 from test_coordinator_logic import Fleet
 
+from sim.live.broker import BUNDLE, unbundle
 from sim.live.memory_broker import MemoryBroker
-from sim.live.transport import DISPATCH, RESULTS, agent_subject, tasks_stream
+from sim.live.transport import (
+    LEGACY_RECORDS,
+    agent_subject,
+    dispatch_stream,
+    record_streams,
+    tasks_stream,
+)
 
 
 class Faulty(MemoryBroker):
@@ -36,15 +43,18 @@ class Faulty(MemoryBroker):
     async def publish(
         self, subject: str, document: dict[str, Any], msg_id: str | None = None
     ) -> None:
-        kind = str(document.get("kind", "task"))
-        self.log.append(("begin", kind, int(document.get("task_id", -1))))
-        if self.fail_records and kind == "assign":
+        # A bundle of records is logged record by record (each is begun and acked with it).
+        parts = [
+            (str(d.get("kind", "task")), int(d.get("task_id", -1))) for d in unbundle([document])
+        ]
+        self.log += [("begin", kind, task) for kind, task in parts]
+        if self.fail_records and any(kind == "assign" for kind, _ in parts):
             raise RuntimeError("broker gone")
         if subject == self.fail_subject:
             raise RuntimeError(f"{subject}: no ack")
         await asyncio.sleep(self.delay_s.get(subject, 0.0))
         await super().publish(subject, document, msg_id)
-        self.log.append(("acked", kind, int(document.get("task_id", -1))))
+        self.log += [("acked", kind, task) for kind, task in parts]
 
 
 def run(body: Callable[[Fleet], Awaitable[None]], faulty: bool = True) -> None:
@@ -55,8 +65,10 @@ def run(body: Callable[[Fleet], Awaitable[None]], faulty: bool = True) -> None:
 
 
 def records(fleet: Fleet, kind: str) -> list[dict[str, Any]]:
-    stream = DISPATCH if kind in ("dispatch", "assign") else RESULTS
-    return [d for d in fleet.broker.waiting(stream) if d["kind"] == kind]
+    """Every zone's records of *kind* (dispatch, assign, start, end)."""
+    broker = fleet.broker
+    streams = [name for name, _ in record_streams(("A", "B"))]
+    return [d for s in streams for d in unbundle(broker.waiting(s)) if d["kind"] == kind]
 
 
 def on_subjects(fleet: Fleet, agents: list[str]) -> dict[str, list[int]]:
@@ -196,5 +208,64 @@ def test_a_burst_is_dispatched_and_completed_exactly_once() -> None:
         assert Counter(d["task_id"] for d in records(fleet, "dispatch")) == sent
         counters = c.counters
         assert (counters.submitted, counters.completed, counters.duplicates) == (n, n, 0)
+
+    run(body, faulty=False)
+
+
+def test_a_batch_records_travel_in_one_message_per_zone_and_phase() -> None:
+    """Forty submissions, four free agents in zone A: one routing bundle, one assignment one."""
+
+    async def body(fleet: Fleet) -> None:
+        broker = fleet.broker
+        for agent in AGENTS:
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(*range(40))
+        assert await c.pump() == 40
+        stored = broker.waiting(dispatch_stream("A"))
+        assert [d["kind"] for d in stored] == [BUNDLE, BUNDLE]  # phase 1, then phase 2
+        assert [len(d["records"]) for d in stored] == [40, 4]
+        assert broker.waiting(dispatch_stream("B")) == []
+        assert sorted(d["task_id"] for d in records(fleet, "dispatch")) == list(range(40))
+        assert sorted(d["task_id"] for d in records(fleet, "assign")) == [0, 1, 2, 3]
+        # A takeover opens the bundles: the same four assignments are adopted, none re-sent.
+        second = fleet.coordinator(name="c2")
+        await second.take_over()
+        assert placed_ids(on_subjects(fleet, AGENTS)) == [0, 1, 2, 3]
+        assert second.dispatcher.queued() == 36
+        assert len(broker.waiting(dispatch_stream("A"))) == 2
+
+    run(body, faulty=False)
+
+
+def test_a_takeover_reads_the_fleet_wide_record_streams_of_an_earlier_layout() -> None:
+    """A store upgraded in place: what ORCH_RESULTS recorded is done, not placed again."""
+
+    async def body(fleet: Fleet) -> None:
+        broker = fleet.broker
+        for (stream, subject), docs in zip(
+            LEGACY_RECORDS,
+            (
+                [{"kind": "assign", "task_id": 0, "attempt": 1, "agent": "a1", "assign_s": 0.0}],
+                [
+                    {"kind": "start", "task_id": 0, "attempt": 1, "agent": "a1", "zone": "A"}
+                    | {"start_s": 0.0},
+                    {"kind": "end", "task_id": 0, "attempt": 1, "agent": "a1", "zone": "A"}
+                    | {"start_s": 0.0, "end_s": 1.0, "outcome": "completed"},
+                ],
+            ),
+            strict=True,
+        ):
+            broker.add_stream(stream, [subject])
+            for doc in docs:
+                await broker.publish(subject, doc)
+        for agent in AGENTS:
+            await fleet.beat(agent)
+        await fleet.submit(0, 1)
+        c = fleet.coordinator()
+        await c.take_over()
+        assert (c.counters.submitted, c.counters.completed) == (2, 1)
+        assert placed_ids(on_subjects(fleet, AGENTS)) == [1]  # task 0 is not run again
 
     run(body, faulty=False)

@@ -27,6 +27,7 @@ from sim.live.transport import (
     EVENTS,
     agent_consumer,
     agent_subject,
+    result_subject,
     tasks_stream,
 )
 from sim.policies.health import ConsecutiveFailureDetector, PhiAccrualDetector
@@ -146,7 +147,8 @@ class Fleet:
         }
         if kind == "end":
             document.update(outcome="completed", end_s=t)
-        await self.broker.publish("orch.result", document, f"{kind[0]}.{task}.{attempt}")
+        subject = result_subject(self.zone[agent])  # the agent's zone's results stream
+        await self.broker.publish(subject, document, f"{kind[0]}.{task}.{attempt}")
 
     async def events(self, kind: str) -> list[dict[str, Any]]:
         docs = await self.broker.read_all(EVENTS, "orch.event")

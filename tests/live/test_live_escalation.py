@@ -17,12 +17,14 @@ from test_coordinator_logic import EPOCH, Fleet, run
 from sim.live.coordinator import Coordinator
 from sim.live.records import build_records
 from sim.live.transport import (
-    DISPATCH,
     EVENTS,
-    RESULTS,
     SUBMIT,
     agent_consumer,
     agent_subject,
+    merge_records,
+    record_streams,
+    result_subject,
+    results_stream,
     tasks_stream,
 )
 from sim.world.streams import Streams
@@ -42,7 +44,8 @@ async def fail(fleet: Fleet, task: int, agent: str, attempt: int, reason: str = 
         "outcome": "failed",
         "reason": reason,
     }
-    await fleet.broker.publish("orch.result", document, f"e.{task}.{attempt}.{reason}")
+    subject = result_subject(fleet.zone[agent])  # the agent's zone's results stream
+    await fleet.broker.publish(subject, document, f"e.{task}.{attempt}.{reason}")
 
 
 async def settle(c: Coordinator, fleet: Fleet, seconds: float) -> None:
@@ -99,9 +102,17 @@ def test_when_every_budget_is_spent_the_task_fails_once_with_the_last_reason() -
         assert c.counters.failed == 1 and c.counters.completed == 0
         failed = await fleet.events("task_failed")
         assert len(failed) == 1 and failed[0]["reason"] == "rate_limited"
-        results = await fleet.broker.read_all(RESULTS, "orch.result")
+        results = [
+            doc
+            for z in ("A", "B")
+            for doc in await fleet.broker.read_all(results_stream(z), result_subject(z))
+        ]
         finals = [r for r in results if r.get("final")]
         assert len(finals) == 1 and finals[0]["reason"] == "rate_limited"
+        # The coordinator's verdict goes on the task's zone's stream, beside its attempts.
+        zone = fleet.zone["a2"]
+        on_zone = await fleet.broker.read_all(results_stream(zone), result_subject(zone))
+        assert [r for r in on_zone if r.get("final")] == finals
         # The records: two retried rows (the failed attempts) and the task's failure.
         scenario = c.scenario
         world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
@@ -111,10 +122,9 @@ def test_when_every_budget_is_spent_the_task_fails_once_with_the_last_reason() -
             1.0,
             fleet.wall.t - EPOCH,
             await fleet.broker.read_all(SUBMIT, "orch.submit"),
-            [
-                *await fleet.broker.read_all(DISPATCH, "orch.dispatch"),
-                *results,
-            ],
+            merge_records(
+                [await fleet.broker.read_all(s, subj) for s, subj in record_streams(("A", "B"))]
+            ),
             await fleet.broker.read_all(EVENTS, "orch.event"),
             [],
         )

@@ -157,3 +157,41 @@ def test_agents_are_present_until_they_leave_or_are_declared_dead_one_row_a_life
     new = agents[agents["agent"] == "A-CodeGen-s1"].iloc[0]
     assert new["joined_s"] == 40.0 and new["left_s"] == END and new["from_reserve"]
     assert (built.events["time_s"] <= END).all()
+
+
+def test_zone_record_streams_merge_in_an_order_their_contents_fix() -> None:
+    """However the zones' streams interleaved, the merged records are the same list."""
+    from sim.live.broker import BUNDLE
+    from sim.live.transport import merge_records
+
+    dispatch_a = [
+        {
+            "kind": BUNDLE,
+            "records": [
+                {"kind": "dispatch", "task_id": 1, "zone": "A", "dispatch_s": 1.0},
+                {"kind": "dispatch", "task_id": 2, "zone": "A", "dispatch_s": 1.0},
+            ],
+        },
+        {"kind": "assign", "task_id": 1, "attempt": 1, "agent": "a", "assign_s": 1.5},
+    ]
+    dispatch_b = [{"kind": "assign", "task_id": 2, "attempt": 1, "agent": "b", "assign_s": 1.2}]
+    results_a = [
+        {"kind": "start", "task_id": 1, "attempt": 1, "start_s": 1.6},
+        {"kind": "end", "task_id": 1, "attempt": 1, "start_s": 1.6, "end_s": 3.0},
+    ]
+    results_b = [{"kind": "start", "task_id": 2, "attempt": 1, "start_s": 1.5}]
+    merged = merge_records([dispatch_a, dispatch_b, results_a, results_b])
+    order = [(d["kind"], d["task_id"]) for d in merged]
+    assert order == [
+        ("dispatch", 1),
+        ("dispatch", 2),
+        ("assign", 2),
+        ("assign", 1),  # 1.5: an assignment before a start at the same time (stream order)
+        ("start", 2),
+        ("start", 1),
+        ("end", 1),
+    ]
+    # Equal times follow the streams' order: results before dispatch records, then the start.
+    swapped = merge_records([results_b, dispatch_b, results_a, dispatch_a])
+    assert [(d["kind"], d["task_id"]) for d in swapped][3:5] == [("start", 2), ("assign", 1)]
+    assert len(merge_records([[], dispatch_b, [], results_b])) == 2

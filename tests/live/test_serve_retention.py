@@ -35,17 +35,21 @@ from sim.live.snapshot import HEAD_KEY, SNAPSHOT_BUCKET
 from sim.live.task_message import reply_subject
 from sim.live.transport import (
     AGENTS_BUCKET,
-    DISPATCH,
     EVENTS,
     LEASE_BUCKET,
     REPLIES,
-    RESULTS,
     SUBMIT,
     EmbeddedServer,
     connect,
+    dispatch_stream,
+    results_stream,
 )
 
 FIRST, LATER = 200, 50
+ZONES = ("A", "B")
+#: Each zone's record streams (compacted on their own sequences), and the submissions.
+DISPATCHES = tuple(dispatch_stream(z) for z in ZONES)
+RESULTS = tuple(results_stream(z) for z in ZONES)
 
 
 def serve(procs: Processes, name: str) -> Any:
@@ -143,20 +147,25 @@ async def scenario(procs: Processes, server: EmbeddedServer) -> None:
         return int(info.state.messages), int(info.state.last_seq)
 
     async def compacted() -> bool:
-        counts = [await stored(s) for s in (SUBMIT, DISPATCH, RESULTS)]
+        counts = [await stored(s) for s in (SUBMIT, *DISPATCHES, *RESULTS)]
         return all(messages <= 40 for messages, _ in counts)
 
-    # Bounded: each stream numbered every record (2+ per task), and holds a few seconds' worth.
+    # Bounded: the streams numbered every message (a submission, a start and an end per task;
+    # the dispatch records in bundles), and each holds a few seconds' worth.
     await until("the streams compacted", compacted, 30.0)
-    for stream, per_task in ((SUBMIT, 1), (DISPATCH, 2), (RESULTS, 2)):
-        messages, last = await stored(stream)
-        assert last >= per_task * FIRST and messages <= 40, (stream, messages, last)
+    for streams, per_task in (((SUBMIT,), 1), (DISPATCHES, 0), (RESULTS, 2)):
+        counts = [await stored(s) for s in streams]
+        last = sum(n for _, n in counts)
+        assert last >= max(1, per_task * FIRST) and all(m <= 40 for m, _ in counts), counts
     events = await js.stream_info(EVENTS)  # the segments' share is purged too
     assert int(events.state.first_seq) > 1 and int(events.state.messages) < events.state.last_seq
     replies = await js.stream_info(REPLIES)  # kept for the dedupe window, not for ever
     assert replies.config.max_age == 600.0
     head = await kv(SNAPSHOT_BUCKET, HEAD_KEY)
     assert head is not None and head["generation"] >= 2 and head["seqs"][SUBMIT] >= FIRST - 40
+    # Every zone's streams compacted on their own sequences.
+    assert sum(head["seqs"][s] for s in RESULTS) >= 2 * FIRST - 4 * 40
+    assert all(head["seqs"][s] > 0 for s in (*DISPATCHES, *RESULTS)), head["seqs"]
 
     async def forgotten() -> bool:  # the primary's memory: finished work compacted away too
         status = await kv(LEASE_BUCKET, "status")

@@ -30,9 +30,16 @@ from sim.live.memory_broker import MemoryBroker
 from sim.live.snapshot import Snapshot, expire, fold, load, store
 from sim.live.task import LiveTask
 from sim.live.task_message import Pools
-from sim.live.transport import DISPATCH, RESULTS, SUBMIT
+from sim.live.transport import (
+    SUBMIT,
+    dispatch_stream,
+    dispatch_subject,
+    result_subject,
+    results_stream,
+)
 
 POOLS = Pools(frozenset({"A", "B"}), frozenset({"CodeGen", "Review"}))
+DISPATCH, RESULTS = dispatch_stream("A"), results_stream("A")
 STREAMS = (DISPATCH, RESULTS, SUBMIT)
 
 
@@ -226,21 +233,27 @@ def test_the_primary_forgets_compacted_work_and_the_ids_past_the_window() -> Non
     assert books.forgotten == {1: "completed", 2: "failed"}
 
 
-SUBJECTS = {SUBMIT: "orch.submit", DISPATCH: "orch.dispatch", RESULTS: "orch.result"}
+SUBJECTS = {SUBMIT: "orch.submit", DISPATCH: dispatch_subject("A"), RESULTS: result_subject("A")}
 
 
-async def takeover_books(full: dict[str, list[dict[str, Any]]], cut: dict[str, int] | None) -> Any:
+async def takeover_books(
+    full: dict[str, list[dict[str, Any]]],
+    cut: dict[str, int] | None,
+    subjects: dict[str, str] = SUBJECTS,
+) -> Any:
     """A replica's books after a takeover on a broker holding *full*, compacted at *cut* (per
     stream: the sequence folded into the snapshot and purged below), or not at all."""
     wall = lambda: EPOCH  # noqa: E731
     broker = MemoryBroker.orchestra(("A", "B"), wall=wall)
-    for stream in STREAMS:
+    for stream in full:
+        if stream not in broker.streams:  # an earlier layout's fleet-wide record stream
+            broker.add_stream(stream, [subjects[stream]])
         for doc in full[stream]:
-            await broker.publish(SUBJECTS[stream], doc)
+            await broker.publish(subjects[stream], doc)
     if cut is not None:
-        head = {s: full[s][: cut[s]] for s in STREAMS}
+        head = {s: full[s][: cut[s]] for s in full}
         await store(broker, fold(Snapshot(), head, cut, EPOCH, 3600.0, POOLS))
-        for stream in STREAMS:
+        for stream in full:
             for seq in range(1, cut[stream] + 1):
                 if seq % 2:  # half purged: the snapshot's sequences must skip the rest
                     del broker.streams[stream].messages[seq]
@@ -277,3 +290,103 @@ def test_a_takeover_from_the_snapshot_builds_the_books_full_history_builds(seed:
     compacted = asyncio.run(takeover_books(full, cut))
     assert whole[0][0] > 0 and whole[1] and whole[2]  # open and finished work, both
     assert compacted == whole
+
+
+ZONE_SUBJECTS = {
+    SUBMIT: "orch.submit",
+    **{dispatch_stream(z): dispatch_subject(z) for z in ("A", "B")},
+    **{results_stream(z): result_subject(z) for z in ("A", "B")},
+}
+
+
+def zoned(rng: random.Random, full: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """*full*'s records spread over zones A and B (a task's records on one zone's streams),
+    the dispatch records bundled (``{kind: records}``, 1-4 per message) as the outbox does."""
+    zone = {}
+    for doc in full[DISPATCH] + full[RESULTS]:
+        zone.setdefault(int(doc["task_id"]), rng.choice("AB"))
+    out: dict[str, list[dict[str, Any]]] = {s: [] for s in ZONE_SUBJECTS}
+    out[SUBMIT] = list(full[SUBMIT])
+    for doc in full[RESULTS]:
+        out[results_stream(zone[int(doc["task_id"])])].append(doc)
+    for z in "AB":
+        records = [d for d in full[DISPATCH] if zone[int(d["task_id"])] == z]
+        while records:
+            size = rng.randint(1, 4)
+            out[dispatch_stream(z)].append({"kind": "records", "records": records[:size]})
+            records = records[size:]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_zone_streams_and_bundles_fold_record_by_record(seed: int) -> None:
+    """Per-zone streams, each cut on its own sequence; a bundle is one sequence, opened by the
+    fold: the snapshot equals the one-stream layout's, open work's records kept one by one."""
+    rng = random.Random(200 + seed)
+    flat = history(rng, 40)
+    full = zoned(rng, flat)
+    once = fold(Snapshot(), full, {s: len(v) for s, v in full.items()}, 10.0, 3600.0, POOLS)
+    reference = fold(Snapshot(), flat, seqs(flat), 10.0, 3600.0, POOLS)
+    assert once.done and once.kept[SUBMIT]
+    assert once.done == reference.done and once.base == reference.base
+    for stream, kept in once.kept.items():
+        assert all(doc["kind"] != "records" for doc in kept), stream
+    opened = sorted(
+        (d["task_id"], d["kind"]) for s, docs in once.kept.items() if s != SUBMIT for d in docs
+    )
+    flat_kept = [d for s in (DISPATCH, RESULTS) for d in reference.kept[s]]
+    assert opened == sorted((d["task_id"], d["kind"]) for d in flat_kept)
+    cut = {s: rng.randint(0, len(v)) for s, v in full.items()}
+    step = fold(Snapshot(), {s: v[: cut[s]] for s, v in full.items()}, cut, 10.0, 3600.0, POOLS)
+    tail = {s: v[cut[s] :] for s, v in full.items()}
+    twice = fold(step, tail, {s: len(v) for s, v in full.items()}, 10.0, 3600.0, POOLS)
+    assert twice.done == once.done and twice.base == once.base and twice.kept == once.kept
+    assert twice.seqs == once.seqs == {s: len(v) for s, v in full.items()}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_takeover_on_zone_streams_from_the_snapshot_builds_the_full_books(seed: int) -> None:
+    """The takeover's skip works per stream: each zone's streams cut (and half purged) at
+    their own sequences, bundles among them, give the books the whole history gives."""
+    rng = random.Random(300 + seed)
+    full = zoned(rng, history(rng, 30))
+    cut = {s: rng.randint(0, len(v)) for s, v in full.items()}
+    whole = asyncio.run(takeover_books(full, None, ZONE_SUBJECTS))
+    compacted = asyncio.run(takeover_books(full, cut, ZONE_SUBJECTS))
+    assert whole[0][0] > 0 and whole[1] and whole[2]
+    assert compacted == whole
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_takeover_folds_the_earlier_layouts_fleet_wide_streams_too(seed: int) -> None:
+    """A store upgraded in place: its ORCH_DISPATCH / ORCH_RESULTS are compacted and skipped
+    on their own sequences, beside the zones' streams, and give the books the whole gives."""
+    rng = random.Random(400 + seed)
+    old = history(rng, 30)
+    new = zoned(rng, history(rng, 30))
+    shift = 10_000  # the new layout's tasks: ids of their own
+    for docs in new.values():
+        for i, doc in enumerate(docs):
+            docs[i] = renumber(doc, shift)
+    legacy = {"ORCH_DISPATCH": old[DISPATCH], "ORCH_RESULTS": old[RESULTS]}
+    full = {**legacy, **new, SUBMIT: old[SUBMIT] + new[SUBMIT]}
+    subjects = {**ZONE_SUBJECTS, "ORCH_DISPATCH": "orch.dispatch", "ORCH_RESULTS": "orch.result"}
+    cut = {s: rng.randint(0, len(v)) for s, v in full.items()}
+    whole = asyncio.run(takeover_books(full, None, subjects))
+    compacted = asyncio.run(takeover_books(full, cut, subjects))
+    layouts = {t >= shift for t in whole[1]}  # open work from the old layout and the new
+    assert whole[0][0] > 0 and layouts == {False, True}
+    assert compacted == whole
+
+
+def renumber(doc: dict[str, Any], shift: int) -> dict[str, Any]:
+    """*doc* with its task and job ids moved up by *shift* (bundles and jobs' nodes too)."""
+    out = dict(doc)
+    if "records" in out:
+        out["records"] = [renumber(r, shift) for r in out["records"]]
+    for key in ("task_id", "job_id"):
+        if key in out:
+            out[key] = int(out[key]) + shift
+    if "nodes" in out:
+        out["nodes"] = [{**n, "task_id": int(n["task_id"]) + shift} for n in out["nodes"]]
+    return out

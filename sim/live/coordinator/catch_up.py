@@ -1,8 +1,9 @@
 """Stream catch-up and follow: how a primary rebuilds its books and then keeps up.
 
-Scenario: a coordinator takes the lease. It reads ``ORCH_DISPATCH`` (where
-the previous primaries routed and assigned each task) and ``ORCH_RESULTS``
-(attempts started and ended) from the first message, then checks the fleet's
+Scenario: a coordinator takes the lease. It reads every zone's
+``ORCH_DISPATCH_<zone>`` (where the previous primaries routed and assigned
+each task) and ``ORCH_RESULTS_<zone>`` (attempts started and ended) from the
+first message, then checks the fleet's
 heartbeats (the pools, before anything is placed), then reads
 ``ORCH_SUBMIT`` from the first message. Only what is unfinished goes out
 again: a task the streams show assigned to an agent still in its pool stays
@@ -10,24 +11,33 @@ there (its subject holds it); the rest is placed anew. Dispatch is idempotent
 (a message id per assignment) and so is completion (a task id counts once),
 so a takeover resumes exactly where the broker is. Then it follows results
 and submissions, handing each message to intake as it comes; its own
-dispatch records it writes but never reads back while it leads. The two
-record streams are read one after the other, not interleaved: the books they
+dispatch records it writes but never reads back while it leads. The record
+streams are read one after the other (``record_streams``: every zone's
+dispatch records, then every zone's results), not interleaved: the books they
 rebuild do not depend on that order (the latest attempt of a task wins,
-whichever stream names it; an end counts once).
+whichever stream names it; an end counts once). Live, each zone's results
+stream has its own follower, so the zones' results are handled side by side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from sim.live.broker import Broker, Follower, StreamMessage
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, ScenarioTime
 from sim.live.lag import LagMonitor
-from sim.live.transport import DISPATCH, RESULTS, SUBMIT
+from sim.live.transport import (
+    LEGACY_RECORDS,
+    SUBMIT,
+    dispatch_stream,
+    dispatch_subject,
+    result_subject,
+    results_stream,
+)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -52,14 +62,27 @@ class StreamFollow:
         intake: Intake,
         time: ScenarioTime,
         lag: LagMonitor,
+        zones: Iterable[str],
     ) -> None:
         self.name, self.broker, self.books, self.intake = name, broker, books, intake
         self.time, self.lag = time, lag
-        suffix = secrets.token_hex(3)
-        self.dispatches: Follower = broker.follow(
-            DISPATCH, "orch.dispatch", f"co_{name}_d_{suffix}"
-        )
-        self.results: Follower = broker.follow(RESULTS, "orch.result", f"co_{name}_r_{suffix}")
+        suffix = self.suffix = secrets.token_hex(3)
+        zones = tuple(zones)
+        #: (stream, follower) per zone, in the zones' order.
+        self.dispatches: list[tuple[str, Follower]] = [
+            (
+                dispatch_stream(z),
+                broker.follow(dispatch_stream(z), dispatch_subject(z), f"co_{name}_d{i}_{suffix}"),
+            )
+            for i, z in enumerate(zones)
+        ]
+        self.results: list[tuple[str, Follower]] = [
+            (
+                results_stream(z),
+                broker.follow(results_stream(z), result_subject(z), f"co_{name}_r{i}_{suffix}"),
+            )
+            for i, z in enumerate(zones)
+        ]
         self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
         #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
         self.following_from = float("inf")
@@ -72,14 +95,34 @@ class StreamFollow:
         """Records first, then the fleet, then submissions (see the module docstring)."""
         self.books.catching_up = True
         try:
-            await self.read_through(self.dispatches, self.intake.on_result, DISPATCH)
-            await self.read_through(self.results, self.intake.on_result, RESULTS)
+            await self._read_legacy()
+            for stream, follower in (*self.dispatches, *self.results):
+                await self.read_through(follower, self.intake.on_result, stream)
         finally:
             self.books.catching_up = False
         await check_health()  # the pools, before anything is placed
         await self.read_through(self.submits, self.intake.on_submit, SUBMIT)
         self.books.recovered.clear()
+        self.books.routed_before.clear()
         self.following_from = self.time.raw()
+
+    async def _read_legacy(self) -> None:
+        """The fleet-wide record streams of an earlier layout, if the store still has them."""
+        for index, (stream, subject) in enumerate(LEGACY_RECORDS):
+            try:
+                empty = await self.broker.last_sequence(stream) == 0
+            except Exception:  # not there (nats: NotFoundError; memory: KeyError)
+                empty = True
+            if empty:  # (a snapshot may still keep open work's records from it)
+                async with self.intake.batch():
+                    for doc in self.prelude.get(stream, ()):
+                        await self.intake.on_result(doc)
+                continue
+            follower = self.broker.follow(stream, subject, f"co_{self.name}_l{index}_{self.suffix}")
+            try:
+                await self.read_through(follower, self.intake.on_result, stream)
+            finally:
+                await follower.close()
 
     async def read_through(self, follower: Follower, handle: Handler, stream: str) -> None:
         """Feed *handle* every message of *stream* up to its last one now."""
@@ -99,7 +142,7 @@ class StreamFollow:
                 last = await self.broker.last_sequence(stream)
 
     async def pump(self) -> int:
-        """Handle whatever both streams hold now, without waiting (tests step with this)."""
+        """Handle whatever the followed streams hold now, without waiting (tests step with this)."""
         handled = 0
         for follower, handle in self._pairs():
             while batch := await follower.read(256, 0.0):
@@ -108,7 +151,7 @@ class StreamFollow:
         return handled
 
     async def follow(self) -> None:
-        """Follow both streams until cancelled."""
+        """Follow every zone's results and the submissions until cancelled."""
 
         async def one(follower: Follower, handle: Handler) -> None:
             # A pull for one message returns the moment it is stored; a pull for many waits
@@ -134,9 +177,10 @@ class StreamFollow:
                 await handle(doc)
 
     def _pairs(self) -> list[tuple[Follower, Handler]]:
-        return [(self.results, self.intake.on_result), (self.submits, self.intake.on_submit)]
+        results = [(follower, self.intake.on_result) for _, follower in self.results]
+        return [*results, (self.submits, self.intake.on_submit)]
 
     async def close(self) -> None:
-        await self.dispatches.close()
-        await self.results.close()
+        for _, follower in (*self.dispatches, *self.results):
+            await follower.close()
         await self.submits.close()

@@ -4,7 +4,7 @@ Scenario: a submission arrives on ``orch.submit``. A task is routed to a
 zone (``ZoneRouter``) and to an agent by the scenario's load balancer, or
 waits in its pool's queue; a DAG job's ready nodes go out in upward-rank
 order (``DagProgress``). The chosen agent's work-queue subject (on its zone's
-stream) carries the task. Results come back on ``orch.result``: a start
+stream) carries the task. Results come back on ``orch.result.<zone>``: a start
 moves the attempt in flight, an end frees the slot (which pulls the next
 queued task), counts a completion once per task id and releases DAG
 successors. When an agent dies or leaves, what it held is placed anew and
@@ -22,13 +22,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sim.live.broker import Broker
+from sim.live.broker import BUNDLE, Broker
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.task import LiveTask, attempt_failure, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
-from sim.live.transport import agent_consumer, agent_subject, tasks_stream
+from sim.live.transport import (
+    agent_consumer,
+    agent_subject,
+    dispatch_subject,
+    result_subject,
+    tasks_stream,
+)
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, largest_input, plan_dag
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
@@ -123,7 +129,8 @@ class Intake:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
-            await self._post(Outgoing("orch.dispatch", document, f"d.{task.task_id}"))
+            subject = dispatch_subject(task.zone or task.home_zone)
+            await self._post(Outgoing(subject, document, f"d.{task.task_id}", record=True))
         if assignment is not None:
             await self.send(assignment)
 
@@ -159,7 +166,8 @@ class Intake:
             "end_s": now,
             "final": True,  # the coordinator's verdict, not an attempt's (see attempt_failure)
         }
-        await self._post(Outgoing("orch.result", document, f"e.{task.task_id}.{task.attempts}"))
+        subject = result_subject(task.zone or task.home_zone)
+        await self._post(Outgoing(subject, document, f"e.{task.task_id}.{task.attempts}"))
 
     async def evacuate_zone(self, zone: str) -> int:
         """The zone was declared dead: what waited in its queues goes elsewhere, oldest first."""
@@ -230,7 +238,8 @@ class Intake:
             "zone": assignment.zone,
             "assign_s": self.time.now(),
         }
-        await self._post(message, Outgoing("orch.dispatch", record, f"a.{task.task_id}.{number}"))
+        subject = dispatch_subject(assignment.zone)
+        await self._post(message, Outgoing(subject, record, f"a.{task.task_id}.{number}", True))
 
     async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
         async with self.batch():
@@ -290,6 +299,7 @@ class Intake:
                 return
             books.tasks[task.task_id] = task
             books.counters.submitted += 1
+            task.dispatched = task.task_id in books.routed_before  # (its record is stored)
             if task.task_id in books.pending_done:
                 await self._finished_before(task)
                 return
@@ -328,6 +338,7 @@ class Intake:
                 carried=carried(n),
             )
             books.tasks[task.task_id] = task
+            task.dispatched = task.task_id in books.routed_before
             job.tasks[task.node] = task.task_id
             books.counters.submitted += 1
         # Nodes finished before a takeover complete in topological order, then the rest goes out.
@@ -388,11 +399,17 @@ class Intake:
     async def on_result(self, doc: dict[str, Any]) -> None:
         books = self.books
         kind = doc["kind"]
+        if kind == BUNDLE:  # the records of one batch in one message (``outbox``)
+            for record in doc["records"]:
+                await self.on_result(record)
+            return
         task_id = int(doc["task_id"])
         task = books.tasks.get(task_id)
         if kind == "dispatch":
             if task is not None:
                 task.dispatched = True
+            elif books.catching_up:
+                books.routed_before.add(task_id)
             return
         if kind == "assign":
             if books.catching_up:

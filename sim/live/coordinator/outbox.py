@@ -18,18 +18,35 @@ before its assignment record is published. So a flush has two phases:
    acknowledged: a task whose publish failed stays unrecorded, and a takeover
    places it again (run twice at worst, never recorded and missing).
 
-Message ids are the callers' (the broker dedupes them); the outbox only
-changes when a write happens, never what is written.
+Message ids are the callers' (the broker dedupes them); the outbox changes
+when a write happens and, for the coordinator's own records, how many
+messages carry them — never what is written.
+
+Records travel together. Each routing and assignment record (an
+``Outgoing`` marked ``record``) is a few hundred bytes, and each stream
+message costs the broker an fsync (``sync_interval: always``) and both sides
+a round trip's bookkeeping. So a phase's records for one subject (one zone's
+``orch.dispatch.<zone>``) go as one ``records`` message (``bundle``: up to
+``RECORDS_PER_MESSAGE``, in the phase's order) instead of one message each:
+two writes per task become a few per batch. A bundle is acknowledged whole,
+so the phase-2 rule holds record by record. Its message id is derived from
+the ids of the records it carries, so a retried publish is deduped as
+before; what a bundle gives up is the per-record dedupe across two
+different batches (a deposed primary still writing): readers take the first
+routing and assignment of each attempt (``records``) and a catch-up the
+latest attempt, so a repeated record changes nothing. Readers unpack
+bundles (``sim.live.broker.unbundle``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.live.broker import Broker
+from sim.live.broker import BUNDLE, Broker
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,20 @@ class Outgoing:
     subject: str
     document: dict[str, Any]
     msg_id: str
+    #: One of the coordinator's records (routing, assignment): may share a message with the
+    #: phase's other records on its subject (module docstring).
+    record: bool = False
+
+
+#: Records per ``records`` message: a few hundred bytes each, far below NATS's 1 MB payload.
+RECORDS_PER_MESSAGE = 512
+
+
+def bundle(records: list[Outgoing]) -> Outgoing:
+    """*records* (one subject) as one message; its id is a digest of theirs."""
+    digest = hashlib.blake2b("|".join(r.msg_id for r in records).encode(), digest_size=12)
+    document = {"kind": BUNDLE, "records": [r.document for r in records]}
+    return Outgoing(records[0].subject, document, f"b.{digest.hexdigest()}")
 
 
 @dataclass
@@ -77,14 +108,37 @@ class Outbox:
 
 
 async def _publish_all(broker: Broker, messages: list[Outgoing]) -> list[BaseException | None]:
-    """Publish *messages* concurrently (issued in list order); each one's error or None."""
+    """Publish *messages* concurrently; each one's error or None.
+
+    Plain messages are issued in list order, then the records bundled by
+    subject (module docstring); a bundle's error is each of its records'.
+    """
     if not messages:
         return []
+    units: list[tuple[list[int], Outgoing]] = []
+    by_subject: dict[str, list[int]] = {}
+    for i, message in enumerate(messages):
+        if message.record:
+            by_subject.setdefault(message.subject, []).append(i)
+        else:
+            units.append(([i], message))
+    for members in by_subject.values():
+        for at in range(0, len(members), RECORDS_PER_MESSAGE):
+            chunk = members[at : at + RECORDS_PER_MESSAGE]
+            lone = len(chunk) == 1
+            units.append(
+                (chunk, messages[chunk[0]] if lone else bundle([messages[i] for i in chunk]))
+            )
     results = await asyncio.gather(
-        *(broker.publish(m.subject, m.document, m.msg_id) for m in messages),
+        *(broker.publish(m.subject, m.document, m.msg_id) for _, m in units),
         return_exceptions=True,
     )
-    return [r if isinstance(r, BaseException) else None for r in results]
+    errors: list[BaseException | None] = [None] * len(messages)
+    for (members, _), result in zip(units, results, strict=True):
+        if isinstance(result, BaseException):
+            for i in members:
+                errors[i] = result
+    return errors
 
 
 #: The batch open in the current asyncio task, if any. A context variable, not an attribute:

@@ -243,7 +243,7 @@ class Coordinator:
         compacted snapshot when the service keeps one (``sim.live.snapshot``)."""
         assert self.broker is not None
         self.follow = StreamFollow(
-            self.name, self.broker, self.books, self.intake, self.time, self.lag
+            self.name, self.broker, self.books, self.intake, self.time, self.lag, self.zones
         )
         if self.config.snapshots:  # a compacting service: the snapshot, then the tails
             snapshot = await load_snapshot(self.broker)

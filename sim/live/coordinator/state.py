@@ -115,6 +115,9 @@ class Books:
     forgotten_jobs: set[int] = field(default_factory=set)
     #: Assignments found in the streams by a takeover: task id -> (agent, number).
     recovered: dict[int, tuple[str, int]] = field(default_factory=dict)
+    #: Tasks whose routing record a takeover read before their submission: not recorded
+    #: again (records travel in bundles, which the broker cannot dedupe record by record).
+    routed_before: set[int] = field(default_factory=set)
     catching_up: bool = False
 
     def serving(self) -> list[AgentView]:
