@@ -104,7 +104,7 @@ def test_the_report_shows_eight_panels_in_chromium(report_dir: Path, browser: An
             box = element.bounding_box()
             assert box is not None and box["height"] > 200 and box["width"] > 300, section_id
         # the legend names every tier on the shed panel
-        legend = page.locator("#shed .legendtext").all_inner_texts()
+        legend = page.locator("#shed .legendtext").all_text_contents()  # (SVG text: no innerText)
         assert {"critical", "standard", "batch"} <= set(legend)
     finally:
         context.close()
