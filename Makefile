@@ -32,7 +32,7 @@ browser:
 	command -v chromium >/dev/null 2>&1 || (S=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 test: lint browser
-	$(BIN)/python -m pytest -n $(NPROC) -q
+	$(BIN)/python -m pytest -n $(NPROC) --dist loadgroup -q --durations=25
 
 # CI regression of the pinned scenarios in baselines/ (also run by `make test`, from pytest).
 check: setup

@@ -59,3 +59,14 @@ def exactly_once(run: LiveRun) -> None:
     assert len(done) == counts["completed"] and len(drained) == counts["in_flight"], counts
     assert counts["completed"] + len(drained) == counts["submitted"]
     assert set(tasks["task_id"]) <= set(done["task_id"]) | set(drained["task_id"])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Live tests run one at a time (one xdist worker): each is a broker, a coordinator and
+    agents on the wall clock, and two at once on a 2-core machine starve each other — the
+    lag they then measure is the neighbour's, not the code's. (``make test`` runs
+    ``--dist loadgroup``; the simulator's tests share the other worker.)"""
+    live = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == live:
+            item.add_marker(pytest.mark.xdist_group("live"))
