@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import math
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ from typing import Any
 
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy
 from nats.js.errors import NotFoundError
 
 from sim.live.broker import Broker, decode
@@ -65,6 +63,7 @@ from sim.live.snapshot import (
     load,
     store,
 )
+from sim.live.stream_window import reader_from
 from sim.live.task_message import Pools
 from sim.live.transport import (
     EVENTS,
@@ -125,26 +124,12 @@ async def first_at(js: JetStreamContext, stream: str, subject: str, wall: float)
     last = int(info.state.last_seq)
     if int(info.state.messages) == 0:
         return last + 1
-    start = datetime.datetime.fromtimestamp(wall, datetime.UTC)
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_TIME,
-        opt_start_time=start,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=60.0,
-    )
-    durable = f"cut_{secrets.token_hex(4)}"
-    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
-    try:
+    async with reader_from(js, stream, subject, "cut", wall=wall) as sub:
         pending = (await sub.consumer_info()).num_pending or 0
         if pending == 0:
             return last + 1
         batch = await sub.fetch(1, timeout=2.0)
         return int(batch[0].metadata.sequence.stream)
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, durable)
 
 
 async def read_range(
@@ -154,16 +139,8 @@ async def read_range(
     info = await js.stream_info(stream)
     if upto <= after or int(info.state.messages) == 0 or int(info.state.first_seq) > upto:
         return []
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=after + 1,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=60.0,
-    )
-    durable = f"compact_{secrets.token_hex(4)}"
-    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     out: list[dict[str, Any]] = []
-    try:
+    async with reader_from(js, stream, subject, "compact", sequence=after + 1) as sub:
         while True:
             try:
                 batch = await sub.fetch(1024, timeout=1.0)
@@ -178,11 +155,6 @@ async def read_range(
                 out.append(decode(message.data))
             if seq >= upto:
                 break
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, durable)
     return out
 
 

@@ -50,13 +50,13 @@ from typing import Any
 
 import pandas as pd
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from sim.live.broker import decode, encode
 from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.records import build_records
 from sim.live.segment_dags import with_recorded_jobs, write_dag_files
+from sim.live.stream_window import reader_from
 from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import (
     EVENTS,
@@ -106,17 +106,8 @@ async def read_since(
     last = int(info.state.last_seq)
     if last == 0 or int(info.state.messages) == 0:
         return []
-    start = datetime.datetime.fromtimestamp(since_wall, datetime.UTC)
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_TIME,
-        opt_start_time=start,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=60.0,
-    )
-    durable = f"seg_{secrets.token_hex(4)}"
-    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     out: list[dict[str, Any]] = []
-    try:
+    async with reader_from(js, stream, subject, "seg", wall=since_wall) as sub:
         while True:
             try:
                 batch = await sub.fetch(1024, timeout=1.0)
@@ -127,11 +118,6 @@ async def read_since(
                 out.append(decode(message.data))
             if int(batch[-1].metadata.sequence.stream) >= last:
                 break
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, durable)
     return out
 
 
