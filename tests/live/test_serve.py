@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 from conftest import HERE
+from nats.js import JetStreamContext
 
 from sim.live.broker import decode
 from sim.live.client import JobResult, SubmitClient, TaskResult
@@ -145,20 +146,30 @@ def test_a_service_with_a_standby_serves_every_task_once_through_a_kill_and_a_dr
         procs.stop_all()
 
 
+async def kv_document(js: JetStreamContext, bucket: str, key: str) -> dict[str, Any] | None:
+    """A key's document, or None when the bucket or the key is not there (yet)."""
+    try:
+        entry = await (await js.key_value(bucket)).get(key)
+    except Exception:
+        return None
+    return decode(entry.value or b"{}")
+
+
+async def lease_holder(js: JetStreamContext) -> str | None:
+    """The replica holding an unexpired lease, if any."""
+    lease = await kv_document(js, LEASE_BUCKET, "primary")
+    return str(lease["holder"]) if lease and float(lease["expires"]) > time.time() else None
+
+
 async def scenario(procs: Processes, tmp_path: Path, server: EmbeddedServer) -> None:
     nc = await connect(server.url, server.token, "test")
     js = nc.jetstream()
 
     async def kv(bucket: str, key: str) -> dict[str, Any] | None:
-        try:
-            entry = await (await js.key_value(bucket)).get(key)
-        except Exception:
-            return None
-        return decode(entry.value or b"{}")
+        return await kv_document(js, bucket, key)
 
     async def holder() -> str | None:
-        lease = await kv(LEASE_BUCKET, "primary")
-        return str(lease["holder"]) if lease and float(lease["expires"]) > time.time() else None
+        return await lease_holder(js)
 
     primary = procs.serve("primary")
     assert await until("the primary's lease", lambda: _eq(holder, "primary"))

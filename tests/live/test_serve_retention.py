@@ -21,13 +21,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from conftest import HERE
-from test_serve import POOLS, Processes, _eq, until, workload
+from test_serve import POOLS, Processes, _eq, kv_document, lease_holder, until, workload
 
 from sim.live.broker import decode, encode
 from sim.live.client import SubmitClient, TaskResult
@@ -98,15 +97,10 @@ async def scenario(procs: Processes, server: EmbeddedServer) -> None:
     js = nc.jetstream()
 
     async def kv(bucket: str, key: str) -> dict[str, Any] | None:
-        try:
-            entry = await (await js.key_value(bucket)).get(key)
-        except Exception:
-            return None
-        return decode(entry.value or b"{}")
+        return await kv_document(js, bucket, key)
 
     async def holder() -> str | None:
-        lease = await kv(LEASE_BUCKET, "primary")
-        return str(lease["holder"]) if lease and float(lease["expires"]) > time.time() else None
+        return await lease_holder(js)
 
     primary = serve(procs, "primary")
     for zone, category in POOLS:  # started meanwhile: process start-ups overlap
