@@ -76,7 +76,7 @@ def test_standby_takes_the_lease_when_the_primary_stops(tmp_path: Path) -> None:
         "workload.arrivals.rate_per_min=30",
         'chaos=[{"at": "2m", "coordinator_crash": "leader"}]',
     )
-    run = run_live(scenario, tmp_path, time_scale=30.0, lease_s=1.0)
+    run = run_live(scenario, tmp_path, time_scale=30.0, lease_s=1.0, agents_mode="simulated")
     exactly_once(run)
     events = run.result.events
     primaries = events[events["kind"] == "coordinator_primary"]
