@@ -37,8 +37,10 @@ format: setup
 browser:
 	command -v chromium >/dev/null 2>&1 || (S=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# Two lanes side by side: the wall-clock live tests one at a time, the rest on every core
+# at a lower priority (tests/run_two_lanes.sh says why).
 test: lint browser
-	$(BIN)/python -m pytest -n $(NPROC) --dist loadgroup -q --durations=25
+	PY=$(BIN)/python NPROC=$(NPROC) tests/run_two_lanes.sh
 
 # CI regression of the pinned scenarios in baselines/ (also run by `make test`, from pytest).
 check: setup
