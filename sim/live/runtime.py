@@ -4,7 +4,9 @@ The run goes: start (or reach) the broker and lay out its streams; start the
 fleet's agent processes and wait for every heartbeat; publish the epoch
 (scenario second 0); start a primary and a standby coordinator; drive the
 scenario's arrivals (the simulator's own workload generators, same seed, so
-the very same arrivals) and its chaos timeline on the wall clock; after the
+the very same arrivals, tiers and tenants) and its chaos timeline on the
+wall clock — spot reclaims included: the run is the provider that gives the
+notice and takes the agents back at its end; after the
 duration wait for the work in flight to finish; stop everything and fold the
 broker's streams into the shared record format (sim.live.records).
 """
@@ -35,6 +37,7 @@ from sim.live.provisioner import (
     SimulatedFleet,
 )
 from sim.live.records import build_records
+from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -60,10 +63,13 @@ from sim.live.transport import (
 )
 from sim.policies.dag import Dag, plan_dag
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.scenario.spot import SpotReclaim
 from sim.world.dag_source import DagSource
 from sim.world.llm_fleet import anatomy_sources
 from sim.world.network import Network
+from sim.world.spot_books import initial_spot, zone_reclaims
 from sim.world.streams import Streams
+from sim.world.tier_mix import TierMix
 from sim.world.topology import build_world
 from sim.world.workload import ServiceDemand, TaskSource
 
@@ -142,6 +148,11 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
     world = build_world(scenario, streams.get("world"))
     network = Network(scenario.network, world.regions, world.chief_region, streams.get("network"))
     plans = _LlmPlans(scenario, streams)
+    tiers = scenario.tiers
+    # The simulator's chief draws each independent task's tier and tenant, in arrival order.
+    mix = (
+        TierMix(tiers, list(scenario.topology.categories), streams.get("tiers")) if tiers else None
+    )
     tasks = ((a.time, 0, a) for a in TaskSource(scenario, streams, demand))
     jobs = (
         (t, 1, (dag, shape, zone))
@@ -160,6 +171,9 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
                 "arrival_s": t,
                 "work_s": float(a.work),
             }
+            if mix is not None:
+                tier, task["tenant"] = mix.draw(a.category)
+                task["tier"] = mix.names[tier]
             yield t, plans.add(task)
             next_id += 1
             continue
@@ -305,6 +319,8 @@ class _Run:
         self.lag = LagMonitor(budget)
         #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
         self._background: list[asyncio.Task[None]] = []
+        #: Spot reclaim notices given so far: agent id -> deadline (scenario s).
+        self.spot_notices: dict[str, float] = {}
 
     async def execute(self, started: float) -> LiveRun:
         scenario, options = self.scenario, self.options
@@ -324,15 +340,24 @@ class _Run:
         for stream in (SUBMIT, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
-        for key in ("primary", "epoch", ZONES_DOWN_KEY):
+        for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
         if isinstance(self.provisioner, SimulatedFleet):
             await self.provisioner.open()
+        # The simulator's spot share, pool by pool, in the order its fleet joins.
+        fleet_ids = ((s.agent_id, s.zone, s.category) for s in self.world.specialists)
+        on_spot = initial_spot(scenario.purchase.spot, fleet_ids)
         for spec in self.world.specialists:
             self.provisioner.start(
                 AgentSpec(
-                    spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots, spec.team
+                    spec.agent_id,
+                    spec.zone,
+                    spec.category,
+                    spec.speed,
+                    spec.slots,
+                    spec.team,
+                    spot=spec.agent_id in on_spot,
                 )
             )
         await self._wait_for_fleet(js, len(self.world.specialists))
@@ -579,7 +604,9 @@ class _Run:
     async def _chaos(self, js: Any, clock: Clock) -> None:
         """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
         actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
-        for index, event in enumerate(self.scenario.chaos):
+        # The scenario's timeline and the correlated mass reclaims, drawn as the simulator does.
+        plan = [*self.scenario.chaos, *zone_reclaims(self.scenario, list(self.world.zones))]
+        for index, event in enumerate(plan):
             actions.append((event.at, index, self._chaos_action(js, clock, event)))
         for index, at in enumerate(self.options.broker_restarts):
             actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
@@ -657,6 +684,8 @@ class _Run:
                 await self._slow(js, clock, event, now)
             elif event.zone_outage is not None:
                 await self._zone_outage(js, clock, event, now)
+            elif event.spot_reclaim is not None:
+                await self._spot_reclaim(js, clock, event, now)
             else:
                 print(f"live run: chaos at {event.at} s not supported live, skipped")
 
@@ -711,6 +740,45 @@ class _Run:
             self._restart_agents(victims)
 
         self._background.append(asyncio.create_task(recover()))
+
+    async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """The provider takes spot agents back: a notice now, the machine at its end.
+
+        The notices go under one key the primary reads (``sim.live.spot_notices``);
+        the event log has the chaos entry (its agents named, for a replay) and a
+        ``spot_notice`` per agent, as the simulator logs them. At the deadline
+        whatever still runs is killed: the coordinator has re-queued its work.
+        """
+        spot, reclaim = self.scenario.purchase.spot, event.spot_reclaim
+        assert reclaim is not None
+        if spot is None:
+            print(f"live run: chaos at {event.at} s: spot_reclaim with no purchase.spot, skipped")
+            return
+        running, specs = self.provisioner.running(), self.provisioner.specs
+        victims = reclaim_victims(reclaim, running, specs, self.spot_notices)
+        deadline = now + spot.notice
+        for agent_id in victims:
+            self.spot_notices[agent_id] = deadline
+        lease = await js.key_value(LEASE_BUCKET)
+        await lease.put(SPOT_NOTICES_KEY, encode({"notices": self.spot_notices}))
+        named = SpotReclaim(agents=victims, fraction=None)
+        resolved = event.model_copy(update={"at": now, "spot_reclaim": named})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "spot_reclaim", now, event=document)
+        for agent_id in victims:
+            zone = specs[agent_id].zone
+            await self._event(
+                js, clock, "spot_notice", agent_id, now, zone=zone, deadline_s=deadline
+            )
+
+        async def take_back() -> None:
+            await asyncio.sleep(clock.until(deadline))
+            still = set(self.provisioner.running())
+            for agent_id in victims:
+                if agent_id in still:
+                    self.provisioner.kill(agent_id)
+
+        self._background.append(asyncio.create_task(take_back()))
 
     def _restart_agents(self, agent_ids: list[str]) -> None:
         for agent_id in agent_ids:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.tier_summary import tier_frame
 from sim.policies.admission import AdmissionObservation, TenantBudgets, budget_used
 from sim.policies.llm import ProviderBucket
 from sim.scenario.schema import Scenario
@@ -31,9 +32,6 @@ from sim.world.tier_mix import TierMix, admission_policy, tenant_limits
 if TYPE_CHECKING:
     from sim.model.llm_work import LlmWork
     from sim.model.task import Task
-
-#: Columns of ``tiers.parquet``: one row per independent task that arrived.
-TIER_COLUMNS = ("task_id", "category", "tier", "tenant", "arrival_s", "admission", "reason")
 
 
 class Admission:
@@ -113,11 +111,7 @@ class Admission:
 
     def frame(self, replication: int) -> pd.DataFrame:
         """One row per independent task that arrived (``tiers.parquet``)."""
-        frame = pd.DataFrame(self._rows, columns=list(TIER_COLUMNS))
-        frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
-        return frame.astype(
-            {"task_id": "int64", "arrival_s": "float64", "tier": "str", "tenant": "str"}
-        )
+        return tier_frame(self._rows, replication)
 
 
 def build_admission(
