@@ -32,7 +32,8 @@ since its epoch); the client stamps it.
 
 The reply (``orch.reply.task.<task_id>`` on ``ORCH_REPLIES``, or
 ``orch.reply.job.<job_id>`` when a whole job is rejected): the task's
-outcome (``completed``, ``failed`` or ``rejected``) with its times. The
+outcome (``completed``, ``failed``, ``shed`` — turned away at admission, lowest
+tier first, with the reason — or ``rejected``) with its times. The
 stream keeps the last reply per subject, so a client that resubmits a
 finished task reads its result again rather than running it again.
 """
