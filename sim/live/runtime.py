@@ -67,7 +67,7 @@ from sim.scenario.spot import SpotReclaim
 from sim.world.dag_source import DagSource
 from sim.world.llm_fleet import anatomy_sources
 from sim.world.network import Network
-from sim.world.spot_books import initial_spot, zone_reclaims
+from sim.world.spot_books import initial_reclaims, initial_spot, zone_reclaims
 from sim.world.streams import Streams
 from sim.world.tier_mix import TierMix
 from sim.world.topology import build_world
@@ -321,6 +321,8 @@ class _Run:
         self._background: list[asyncio.Task[None]] = []
         #: Spot reclaim notices given so far: agent id -> deadline (scenario s).
         self.spot_notices: dict[str, float] = {}
+        #: The starting fleet's spot agents, in the order they joined.
+        self.initial_spot: list[str] = []
 
     async def execute(self, started: float) -> LiveRun:
         scenario, options = self.scenario, self.options
@@ -348,6 +350,7 @@ class _Run:
         # The simulator's spot share, pool by pool, in the order its fleet joins.
         fleet_ids = ((s.agent_id, s.zone, s.category) for s in self.world.specialists)
         on_spot = initial_spot(scenario.purchase.spot, fleet_ids)
+        self.initial_spot = [s.agent_id for s in self.world.specialists if s.agent_id in on_spot]
         for spec in self.world.specialists:
             self.provisioner.start(
                 AgentSpec(
@@ -604,8 +607,14 @@ class _Run:
     async def _chaos(self, js: Any, clock: Clock) -> None:
         """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
         actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
-        # The scenario's timeline and the correlated mass reclaims, drawn as the simulator does.
-        plan = [*self.scenario.chaos, *zone_reclaims(self.scenario, list(self.world.zones))]
+        # The scenario's timeline and the spot reclaims drawn as the simulator draws them: the
+        # starting fleet's random ones, and the correlated mass reclaims of whole zones.
+        scenario = self.scenario
+        plan = [
+            *scenario.chaos,
+            *initial_reclaims(scenario, self.initial_spot),
+            *zone_reclaims(scenario, list(self.world.zones)),
+        ]
         for index, event in enumerate(plan):
             actions.append((event.at, index, self._chaos_action(js, clock, event)))
         for index, at in enumerate(self.options.broker_restarts):

@@ -16,7 +16,7 @@ from sim.scenario.schema import ChaosEvent, Scenario
 from sim.scenario.spot import Spot, SpotReclaim
 from sim.world.streams import Streams
 
-__all__ = ["SpotBooks", "initial_spot", "zone_reclaims"]
+__all__ = ["SpotBooks", "initial_reclaims", "initial_spot", "zone_reclaims"]
 
 
 class SpotBooks:
@@ -68,6 +68,27 @@ def initial_spot(spot: Spot | None, fleet: Iterable[tuple[str, str, str]]) -> se
     return {
         agent_id for agent_id, zone, category in fleet if books.joined(agent_id, zone, category)
     }
+
+
+def initial_reclaims(scenario: Scenario, on_spot: Iterable[str]) -> list[ChaosEvent]:
+    """Random reclaims of the starting fleet's spot agents (*on_spot*, in join order).
+
+    The simulator's market draws one exponential time per spot join, at the
+    scenario's rate per agent-hour, from the ``spot.reclaims`` stream; the
+    starting fleet joins first, so these are its draws, agent for agent. (A
+    live run plays them as chaos entries; the agents it starts later are not
+    drawn for.) Entries past the duration are left out.
+    """
+    spot = scenario.purchase.spot
+    if spot is None or spot.reclaim_rate <= 0:
+        return []
+    rng = Streams(scenario.seed, 0).get("spot.reclaims")
+    events = []
+    for agent_id in on_spot:
+        at = float(rng.exponential(3600.0 / spot.reclaim_rate))
+        if at < scenario.duration:
+            events.append(ChaosEvent(at=at, spot_reclaim=SpotReclaim(agents=[agent_id])))
+    return events
 
 
 def zone_reclaims(scenario: Scenario, zones: list[str]) -> list[ChaosEvent]:

@@ -41,7 +41,7 @@ from sim.policies.admission import AdmissionObservation
 from sim.scenario.schema import Scenario
 from sim.scenario.spot import Purchase, Spot, SpotReclaim
 from sim.scenario.tiers import Tiers
-from sim.world.spot_books import initial_spot
+from sim.world.spot_books import initial_reclaims, initial_spot
 from sim.world.streams import Streams
 from sim.world.tier_mix import admission_policy
 from sim.world.topology import build_world
@@ -385,3 +385,28 @@ def test_a_reclaim_takes_the_running_spot_agents_it_names_and_none_twice() -> No
     assert half == ["A-0", "A-2", "A-4"]  # 3 of the 6 spot agents, the first by id
     named = reclaim_victims(SpotReclaim(agents=["B-2", "B-3"]), running, specs, [])
     assert named == ["B-2"]  # B-3 is on demand
+
+
+def test_the_starting_fleets_random_reclaims_are_the_simulators() -> None:
+    """Both draw one exponential time per spot agent, in join order, from ``spot.reclaims``."""
+    spot = Spot(share=0.5, reclaim_rate=3.0)  # a reclaim per 20 min per spot agent
+    scenario = spotted().model_copy(update={"purchase": Purchase(spot=spot), "duration": 600.0})
+    scenario = scenario.model_copy(
+        update={"health": scenario.health.model_copy(update={"replace_failed": False})}
+    )
+    result = Simulation(scenario, 0).run()
+    chaos = result.events[(result.events["kind"] == "chaos")]
+    simulated = sorted(
+        (json.loads(d)["event"]["spot_reclaim"]["agents"][0], round(float(t), 6))
+        for t, d in zip(chaos["time_s"], chaos["detail"], strict=True)
+    )
+    world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
+    fleet = [(s.agent_id, s.zone, s.category) for s in world.specialists]
+    on_spot = initial_spot(spot, fleet)
+    order = [agent_id for agent_id, _, _ in fleet if agent_id in on_spot]
+    live = sorted(
+        (e.spot_reclaim.agents[0], round(e.at, 6))
+        for e in initial_reclaims(scenario, order)
+        if e.spot_reclaim is not None and e.spot_reclaim.agents
+    )
+    assert len(live) >= 3 and live == simulated
