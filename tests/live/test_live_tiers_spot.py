@@ -12,6 +12,7 @@ agents on spot.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,13 @@ import pytest
 from conftest import small
 from test_coordinator_logic import EPOCH, Fleet, Provisioner, run
 
+from sim.live.agent import add_agent_arguments
 from sim.live.broker import encode, unbundle
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
-from sim.live.provisioner import AgentSpec
+from sim.live.coordinator.admission import LiveAdmission
+from sim.live.coordinator.llm_gate import LlmGate
+from sim.live.provisioner import AgentSpec, LocalProcessProvisioner
 from sim.live.records import build_records
 from sim.live.runtime import arrivals
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
@@ -38,6 +42,7 @@ from sim.live.transport import (
 )
 from sim.model.engine import Simulation
 from sim.policies.admission import AdmissionObservation
+from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario
 from sim.scenario.spot import Purchase, Spot, SpotReclaim
 from sim.scenario.tiers import Tiers
@@ -410,3 +415,46 @@ def test_the_starting_fleets_random_reclaims_are_the_simulators() -> None:
         if e.spot_reclaim is not None and e.spot_reclaim.agents
     )
     assert len(live) >= 3 and live == simulated
+
+
+def test_a_tenants_granted_calls_spend_its_budget_and_shed_its_lowest_tier_first() -> None:
+    """The gate charges each granted call to its task's tenant, as the simulator's calls do."""
+    scenario = load_scenario(Path(__file__).parent / "llm_small.yaml", [])
+    tiers = Tiers(tenants={"t1": {"share": 1, "tokens_per_min": 10_000}, "t2": {"share": 1}})
+    scenario = scenario.model_copy(update={"tiers": tiers})
+    gate = LlmGate(scenario.llm)  # type: ignore[arg-type]
+    admission = LiveAdmission(scenario, tiers, gate)
+    gate.on_grant = admission.charge
+
+    def task(n: int, tier: str, tenant: str) -> dict[str, Any]:
+        return {
+            "task_id": n,
+            "category": "CodeGen",
+            "zone": "A",
+            "arrival_s": 0.0,
+            "tier": tier,
+            "tenant": tenant,
+        }
+
+    admission.admitted(1, admission.decide(task(1, "batch", "t1"), 0, 0.0))
+    call = {"model": "m", "input_tokens": 10_500, "output_tokens": 500, "agent": "a1"}
+    assert gate.acquire({**call, "task_id": 1}, 1.0)["granted"]
+    # 11,000 tokens against a 10,000 budget: 0.1 budgets over (less a second's refill).
+    assert admission.budgets.overdraft("t1", 1.0) > 0.05
+    verdicts = {t: admission.decide(task(2, t, "t1"), 0, 1.0) for t in TIERS}
+    assert (verdicts["batch"].admit, verdicts["batch"].reason) == (False, "tenant_budget")
+    assert verdicts["standard"].admit and verdicts["critical"].admit
+    assert admission.decide(task(3, "batch", "t2"), 0, 1.0).admit  # another tenant: not shed
+    assert gate.acquire({**call, "task_id": 99}, 2.0)["granted"]  # no known task: nobody pays
+    assert admission.budgets.overdraft("t2", 2.0) == 0.0
+
+
+def test_a_spot_agent_process_is_started_saying_so() -> None:
+    provisioner = LocalProcessProvisioner("nats://127.0.0.1:1", None, 1.0)
+    spot = provisioner.command(AgentSpec("A-CodeGen-001", "A", "CodeGen", spot=True))
+    on_demand = provisioner.command(AgentSpec("A-CodeGen-002", "A", "CodeGen"))
+    assert "--spot" in spot and "--spot" not in on_demand
+    parser = argparse.ArgumentParser()
+    add_agent_arguments(parser)
+    assert parser.parse_args(spot[spot.index("--zone") :]).spot
+    assert not parser.parse_args(on_demand[on_demand.index("--zone") :]).spot
