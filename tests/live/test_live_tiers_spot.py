@@ -31,6 +31,7 @@ from sim.live.coordinator.llm_gate import LlmGate
 from sim.live.provisioner import AgentSpec, LocalProcessProvisioner
 from sim.live.records import build_records
 from sim.live.runtime import arrivals
+from sim.live.snapshot import Snapshot, fold
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import (
@@ -458,3 +459,40 @@ def test_a_spot_agent_process_is_started_saying_so() -> None:
     add_agent_arguments(parser)
     assert parser.parse_args(spot[spot.index("--zone") :]).spot
     assert not parser.parse_args(on_demand[on_demand.index("--zone") :]).spot
+
+
+def test_a_compaction_forgets_a_shed_task_as_ended_and_counts_it() -> None:
+    """A shed task never ends on a results stream: its verdict is its end for the snapshot."""
+    submits = [
+        {
+            "kind": "task",
+            "task_id": n,
+            "category": "CodeGen",
+            "zone": "A",
+            "arrival_s": 0.0,
+            "work_s": 1.0,
+            "tier": "batch",
+            "tenant": "t1",
+        }
+        for n in (1, 2)
+    ]
+    shed = {
+        "kind": "admission",
+        "task_id": 1,
+        "category": "CodeGen",
+        "zone": "A",
+        "arrival_s": 0.0,
+        "tier": "batch",
+        "tenant": "t1",
+        "admission": "shed",
+        "reason": "queue",
+    }
+    admitted = {**shed, "task_id": 2, "admission": "admitted", "reason": ""}
+    pools = Pools(frozenset({"A"}), frozenset({"CodeGen"}))
+    stream = dispatch_stream("A")
+    fresh = {"ORCH_SUBMIT": submits, stream: [shed, admitted]}
+    snapshot = fold(Snapshot(), fresh, {"ORCH_SUBMIT": 2, stream: 2}, 100.0, 3600.0, pools)
+    assert snapshot.done == {1: ("shed", 100.0)}
+    assert (snapshot.base["submitted"], snapshot.base["shed"]) == (1, 1)
+    assert snapshot.kept[stream] == [admitted]  # task 2 is open work
+    assert [d["task_id"] for d in snapshot.kept["ORCH_SUBMIT"]] == [2]
