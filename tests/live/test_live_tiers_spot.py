@@ -295,6 +295,11 @@ def test_a_reclaim_drains_the_agent_and_requeues_its_work_off_the_retry_budget()
         [draining] = await fleet.events("agent_draining")
         assert (draining["subject"], draining["reason"]) == ("a1", "spot_reclaim")
         assert (control_subject("a1"), b"drain") in fleet.broker.notified
+        # A replacement is started (health.replace_failed), on spot: its pool is at 1 of 3.
+        [replacement] = c.provisioner.started  # type: ignore[attr-defined]
+        assert (replacement.zone, replacement.category, replacement.spot) == ("A", "CodeGen", True)
+        [requested] = await fleet.events("agent_requested")
+        assert requested["reason"] == "replace reclaimed a1"
         await fleet.submit(1, 2)
         await c.pump()
         assert await fleet.take("a2") == [(1, 1)]  # the drained agent takes no new work
@@ -329,7 +334,7 @@ def test_an_agent_that_drains_before_its_notice_ends_just_leaves() -> None:
     async def body(fleet: Fleet) -> None:
         await beat(fleet, "a1", spot=True)
         await beat(fleet, "a2", spot=False)
-        c = coordinator(fleet, spotted())
+        c = coordinator(fleet, spotted("health.replace_failed=false"))
         await c.take_over()
         await notice(fleet, "a1", 120.0)
         await c.check_spot()
@@ -343,6 +348,7 @@ def test_an_agent_that_drains_before_its_notice_ends_just_leaves() -> None:
         await c.check_spot()
         assert await fleet.events("agent_reclaimed") == []
         assert "a1" in c.books.reclaimed and not c.books.reclaiming
+        assert c.provisioner.started == []  # type: ignore[attr-defined]
 
     run(body)
 

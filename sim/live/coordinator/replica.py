@@ -114,6 +114,10 @@ class Coordinator:
         if self.broker is not None:
             self._bind(self.broker)
 
+    def _spawns_on_spot(self, zone: str, category: str) -> bool:
+        """Whether an agent started now in the pool runs on spot (False: no spot section)."""
+        return self.spot is not None and self.spot.spawns_on_spot(zone, category)
+
     def _region(self, zone: str) -> str:
         return next(z.region for z in self.scenario.topology.zones if z.name == zone)
 
@@ -152,13 +156,6 @@ class Coordinator:
             self.lag,
             config.stalls,
         )
-        spot = s.purchase.spot
-        #: Spot reclaim notices acted on (None: no agent runs on spot).
-        self.spot = (
-            SpotReclaims(spot, books, self.intake, broker, self.time, self.event)
-            if spot is not None
-            else None
-        )
         self.scaling = Scaling(
             books,
             self.intake,
@@ -169,8 +166,24 @@ class Coordinator:
             self.provisioner,
             s.scaling.pipeline.actuation_delay,
             (self.zones, self.categories),
-            spot_rule=self.spot.spawns_on_spot if self.spot is not None else None,
+            spot_rule=self._spawns_on_spot,
         )
+        spot = s.purchase.spot
+        #: Spot reclaim notices acted on (None: no agent runs on spot).
+        self.spot = (
+            SpotReclaims(
+                spot,
+                books,
+                self.intake,
+                broker,
+                self.time,
+                self.event,
+                self.scaling.replace if s.health.replace_failed else None,
+            )
+            if spot is not None
+            else None
+        )
+
         self.monitoring = Monitoring(
             books,
             broker,

@@ -130,6 +130,25 @@ class Scaling:
             done -= 1
         await self.event("scale", decision.policy, **plan.record(done))
 
+    async def replace(self, zone: str, category: str, reason: str) -> str | None:
+        """Start one agent in (zone, category) in place of one that is going: its id.
+
+        As the simulator's failover asks the reserve pool for a replacement
+        (``health.replace_failed``): counted as starting from now, on spot if
+        its pool is below its share. None in recommendation mode (nothing is
+        started there).
+        """
+        if isinstance(self.provisioner, Recommends):
+            return None
+        spot = self.spot_rule is not None and self.spot_rule(zone, category)
+        spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category, spot=spot)
+        self.books.requested[spec.agent_id] = spec
+        await self.event(
+            "agent_requested", spec.agent_id, zone=zone, category=category, reason=reason
+        )
+        self._start(spec)
+        return spec.agent_id
+
     def _start(self, spec: AgentSpec) -> None:
         """Start the agent now, or after the pipeline's actuation delay (scenario seconds)."""
         if self.actuation_delay_s <= 0:

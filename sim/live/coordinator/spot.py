@@ -11,7 +11,9 @@ it is taken back (``agent_reclaimed``): everything it holds is dispatched
 again. Either way the work is re-queued through the dispatch core's
 ``requeue`` — numbered as any new attempt, avoiding the agent, and not
 charged to the retry budget (the provider's doing, not the task's): nothing
-is lost, and no task fails for it.
+is lost, and no task fails for it. With ``health.replace_failed`` a
+replacement is started at the notice, as the simulator asks its reserve
+pool for one.
 
 Whether an agent the autoscaler starts runs on spot is the pure spot rule's
 (``sim.policies.spot``), on the pool as the books see it; this module reads
@@ -19,6 +21,8 @@ the notices and acts on the books.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
@@ -42,9 +46,12 @@ class SpotReclaims:
         broker: Broker,
         time: ScenarioTime,
         event: EventLog,
+        replace: Callable[[str, str, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.spot, self.books, self.intake, self.broker = spot, books, intake, broker
         self.time, self.event = time, event
+        #: Starts a replacement (zone, category, reason) at each notice (None: none is).
+        self.replace = replace
 
     async def check(self) -> None:
         """Read the notices; drain the newly noticed agents, take back those past their end."""
@@ -72,6 +79,10 @@ class SpotReclaims:
             self.intake.withdraw(view.agent_id)
             await self.broker.notify(control_subject(view.agent_id), b"drain")
             await self.event("agent_draining", view.agent_id, reason="spot_reclaim")
+            if self.replace is not None:
+                # Lost capacity is replaced as the simulator replaces it (health.replace_failed).
+                reason = f"replace reclaimed {view.agent_id}"
+                await self.replace(view.zone, view.category, reason)
 
     async def take_back(self, view: AgentView) -> None:
         """The notice ran out with the agent still there: everything it holds goes back."""
