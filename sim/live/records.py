@@ -209,6 +209,8 @@ def build_records(
     events_frame = event_log.frame(0)
 
     collector = MetricsCollector(list(world.zones), scenario.metrics.interval)
+    if scenario.tiers is not None:
+        collector.extra_columns += ("tasks_shed",)  # the tier rows' column, as the simulator's
     collector.extend(
         {k: (math.nan if v is None else v) for k, v in row.items()}
         for row in sorted(metric_rows, key=lambda r: (float(r["time_s"]), r["level"] != "global"))

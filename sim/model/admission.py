@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.level_rows import tier_rows
 from sim.metrics.tier_summary import tier_frame
 from sim.policies.admission import AdmissionObservation, TenantBudgets, budget_used
 from sim.policies.llm import ProviderBucket
@@ -89,17 +90,7 @@ class Admission:
 
     def tier_rows(self, now: float) -> list[dict[str, Any]]:
         """``metrics.parquet`` rows (level ``tier``): tasks shed per tier since the last sample."""
-        rows = [
-            {
-                "time_s": now,
-                "level": "tier",
-                "id": name,
-                "zone": None,
-                "status": None,
-                "tasks_shed": float(count),
-            }
-            for name, count in self._shed_since.items()
-        ]
+        rows = tier_rows(now, self._shed_since)
         self._shed_since = dict.fromkeys(self._shed_since, 0)
         return rows
 

@@ -22,6 +22,7 @@ from typing import Any, cast
 import numpy as np
 import simpy
 
+from sim.metrics.level_rows import purchase_rows
 from sim.scenario.schema import ChaosEvent
 from sim.scenario.spot import Spot, SpotReclaim
 from sim.world.spot_books import SpotBooks, zone_reclaims
@@ -77,18 +78,7 @@ class SpotMarket:
         *now*, a reclaimed one until it has left; coordinators are not counted.
         """
         spot = len(self.books.on_spot)
-        on_demand = self.books.members() - spot
-        return [
-            {
-                "time_s": now,
-                "level": "purchase",
-                "id": name,
-                "zone": None,
-                "status": None,
-                "total_agents": float(count),
-            }
-            for name, count in (("spot", spot), ("on_demand", on_demand))
-        ]
+        return purchase_rows(now, spot, self.books.members() - spot)
 
     def _fire(self, event: simpy.Event) -> None:
         agent_id, incarnation = cast(tuple[str, int], event.value)

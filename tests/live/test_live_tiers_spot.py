@@ -37,6 +37,7 @@ from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import (
     AGENTS_BUCKET,
     LEASE_BUCKET,
+    METRICS,
     control_subject,
     dispatch_stream,
     dispatch_subject,
@@ -140,6 +141,13 @@ def test_overload_sheds_the_lowest_tier_first_with_the_simulators_policy() -> No
         assert all(c.tasks[t].done and not c.tasks[t].dispatched for t in shed)
         replies = fleet.broker.waiting("ORCH_REPLIES", f"orch.reply.task.{shed[0]}")
         assert replies[-1]["outcome"] == "shed" and replies[-1]["reason"] == "queue"
+        # The metrics sample has the tier rows: tasks shed per tier since the last one.
+        await c.sample(60.0)
+        rows = [r for r in fleet.broker.waiting(METRICS) if r["level"] == "tier"]
+        assert {r["id"]: r["tasks_shed"] for r in rows} == {
+            tier: sum(1 for v in verdicts if v["tier"] == tier and v["admission"] == "shed")
+            for tier in TIERS
+        }
         # A takeover keeps every verdict: nothing decided again, nothing shed is placed.
         second = coordinator(fleet, c.scenario, "c2")
         await second.take_over()
@@ -364,6 +372,9 @@ def test_agents_the_autoscaler_starts_keep_their_pools_spot_share() -> None:
         await beat(fleet, "a3", spot=True)
         await c.check_health()
         assert not c.spot.spawns_on_spot("A", "CodeGen")  # 4 agents: 2 on spot already
+        await c.sample(60.0)
+        rows = [r for r in fleet.broker.waiting(METRICS) if r["level"] == "purchase"]
+        assert {r["id"]: r["total_agents"] for r in rows} == {"spot": 2, "on_demand": 1}
 
     run(body)
 

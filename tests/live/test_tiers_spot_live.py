@@ -70,6 +70,11 @@ def test_overload_sheds_by_tier_and_a_spot_reclaim_loses_nothing(tmp_path: Path)
     assert shed["batch"]["shed_share"] > shed["standard"]["shed_share"]
     assert shed["standard"]["shed_share"] >= shed["critical"]["shed_share"]
     assert 0.0 < summary["tenants"]["jain"] <= 1.0
+    metrics = run.result.metrics
+    sampled = metrics.loc[metrics["level"] == "tier", "tasks_shed"].sum()
+    assert 0 < sampled <= tasks["shed"]  # (what was shed after the last sample is not in it)
+    purchase = metrics[(metrics["level"] == "purchase") & (metrics["id"] == "spot")]
+    assert len(purchase) > 0 and purchase["total_agents"].max() >= 4
 
     # The reclaim: zone A's spot agents, a notice each, drained, gone, nothing lost.
     events = run.result.events

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.live.coordinator.llm_gate import LlmGate
+from sim.metrics.level_rows import tier_rows
 from sim.policies.admission import (
     AdmissionDecision,
     AdmissionObservation,
@@ -96,6 +97,8 @@ class LiveAdmission:
         self.gate = gate
         #: Task id -> tenant, for the tenants' token budgets (admitted tasks only).
         self.tenant_of: dict[int, str] = {}
+        #: Tasks this primary shed per tier since the last metrics sample.
+        self.shed_since: dict[str, int] = dict.fromkeys(self.names, 0)
 
     def label(self, doc: dict[str, Any]) -> tuple[str, str]:
         """The task's tier and tenant: as submitted, else drawn (both draws, always)."""
@@ -122,6 +125,8 @@ class LiveAdmission:
         )
         decision: AdmissionDecision = self.policy.decide(obs)
         seen = (waiting, used, obs.tenant_overdraft)
+        if not decision.admit:
+            self.shed_since[tier] += 1
         return Verdict(tier, tenant, decision.admit, decision.reason, seen)
 
     def admitted(self, task_id: int, verdict: Verdict) -> float:
@@ -130,6 +135,12 @@ class LiveAdmission:
         if not self.tiers.priority_queue:
             return 0.0
         return float(len(self.names) - 1 - self.names.index(verdict.tier))
+
+    def rows(self, now: float) -> list[dict[str, Any]]:
+        """``metrics.parquet`` rows (level ``tier``): tasks shed per tier since the last sample."""
+        rows = tier_rows(now, self.shed_since)
+        self.shed_since = dict.fromkeys(self.names, 0)
+        return rows
 
     def charge(self, task_id: int, now: float, tokens: float) -> None:
         """A call of the task was granted *tokens*: its tenant's budget pays (unknown: nobody)."""

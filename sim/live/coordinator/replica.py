@@ -197,6 +197,10 @@ class Coordinator:
             autoscale=config.autoscale,
             webhook_url=config.webhook_url,
         )
+        if self.admission is not None:
+            self.monitoring.level_rows.append(self.admission.rows)
+        if self.spot is not None:
+            self.monitoring.level_rows.append(self.spot.rows)
         self.lease = Lease(broker, self.name, config.lease_s, config.wall)
 
     # ------------------------------------------------------------------ the books, read-only

@@ -23,12 +23,14 @@ the notices and acts on the books.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.spot_notices import SPOT_NOTICES_KEY, notices_from
 from sim.live.transport import LEASE_BUCKET, control_subject
+from sim.metrics.level_rows import purchase_rows
 from sim.policies.spot import joins_as_spot
 from sim.scenario.spot import Spot
 
@@ -91,6 +93,16 @@ class SpotReclaims:
         held = self.intake.held(view.agent_id)
         await self.event("agent_reclaimed", view.agent_id, redistributed=held, failed_for_good=0)
         await self.intake.gone(view, requeue=True)
+
+    def rows(self, now: float) -> list[dict[str, Any]]:
+        """``metrics.parquet`` rows (level ``purchase``): specialists on spot and on demand.
+
+        As the simulator counts them: in the fleet (and on the bill) now, a
+        draining one until it has left.
+        """
+        present = [a for a in self.books.agents.values() if a.healthy]
+        spot = sum(a.spot for a in present)
+        return purchase_rows(now, spot, len(present) - spot)
 
     def spawns_on_spot(self, zone: str, category: str) -> bool:
         """Whether an agent started now in (zone, category) runs on spot: the pool's share.
