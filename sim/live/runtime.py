@@ -37,7 +37,7 @@ from sim.live.provisioner import (
     SimulatedFleet,
 )
 from sim.live.records import build_records
-from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
+from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -237,7 +237,7 @@ class _Run:
         for stream in (SUBMIT, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
-        for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY):
+        for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
         if isinstance(self.provisioner, SimulatedFleet):

@@ -18,10 +18,13 @@ from typing import Any
 from sim.live.provisioner import AgentSpec
 from sim.scenario.spot import SpotReclaim
 
-__all__ = ["SPOT_NOTICES_KEY", "notices_from", "reclaim_victims"]
+__all__ = ["SPOT_HANDLED_KEY", "SPOT_NOTICES_KEY", "notices_from", "reclaim_victims"]
 
 #: The lease bucket's key holding every notice given so far: {"notices": {agent: deadline_s}}.
 SPOT_NOTICES_KEY = "spot_notices"
+#: The key of the notices a primary has acted on ({"agents": [...]}): a primary taking over
+#: drains those agents again but neither logs their notice again nor replaces them twice.
+SPOT_HANDLED_KEY = "spot_handled"
 
 
 def reclaim_victims(

@@ -513,3 +513,25 @@ def test_a_compaction_forgets_a_shed_task_as_ended_and_counts_it() -> None:
     assert (snapshot.base["submitted"], snapshot.base["shed"]) == (1, 1)
     assert snapshot.kept[stream] == [admitted]  # task 2 is open work
     assert [d["task_id"] for d in snapshot.kept["ORCH_SUBMIT"]] == [2]
+
+
+def test_a_takeover_drains_a_noticed_agent_again_without_a_second_notice_or_replacement() -> None:
+    async def body(fleet: Fleet) -> None:
+        await beat(fleet, "a1", spot=True)
+        await beat(fleet, "a2", spot=False)
+        first = coordinator(fleet, spotted())
+        await first.take_over()
+        await notice(fleet, "a1", 120.0)
+        await first.check_spot()
+        second = coordinator(fleet, spotted(), "c2")
+        await second.take_over()
+        await second.check_spot()
+        assert len(await fleet.events("agent_draining")) == 1
+        assert len(await fleet.events("agent_requested")) == 1
+        assert second.provisioner.started == []  # type: ignore[attr-defined]
+        assert second.agents["a1"].draining and "a1" in second.books.reclaiming
+        await fleet.submit(0)
+        await second.pump()
+        assert await fleet.take("a2") == [(0, 1)] and await fleet.take("a1") == []
+
+    run(body)

@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sim.live.broker import Broker
+from sim.live.broker import Broker, encode
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
-from sim.live.spot_notices import SPOT_NOTICES_KEY, notices_from
+from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY, notices_from
 from sim.live.transport import LEASE_BUCKET, control_subject
 from sim.metrics.level_rows import purchase_rows
 from sim.policies.spot import joins_as_spot
@@ -54,11 +54,16 @@ class SpotReclaims:
         self.time, self.event = time, event
         #: Starts a replacement (zone, category, reason) at each notice (None: none is).
         self.replace = replace
+        #: Notices acted on, by this primary or one before it (None: not read yet).
+        self.handled: set[str] | None = None
 
     async def check(self) -> None:
         """Read the notices; drain the newly noticed agents, take back those past their end."""
         entry = await self.broker.kv_get(LEASE_BUCKET, SPOT_NOTICES_KEY)
         notices = notices_from(entry.document()) if entry is not None else {}
+        if notices and self.handled is None:
+            done = await self.broker.kv_get(LEASE_BUCKET, SPOT_HANDLED_KEY)
+            self.handled = set(done.document().get("agents", [])) if done is not None else set()
         books = self.books
         for agent_id in sorted(notices):
             view = books.agents.get(agent_id)
@@ -79,12 +84,18 @@ class SpotReclaims:
         if not view.draining:
             view.draining = True
             self.intake.withdraw(view.agent_id)
-            await self.broker.notify(control_subject(view.agent_id), b"drain")
-            await self.event("agent_draining", view.agent_id, reason="spot_reclaim")
-            if self.replace is not None:
-                # Lost capacity is replaced as the simulator replaces it (health.replace_failed).
-                reason = f"replace reclaimed {view.agent_id}"
-                await self.replace(view.zone, view.category, reason)
+        await self.broker.notify(control_subject(view.agent_id), b"drain")
+        handled = self.handled if self.handled is not None else set()
+        if view.agent_id in handled:
+            return  # acted on by the primary before this one (a takeover): drained again only
+        await self.event("agent_draining", view.agent_id, reason="spot_reclaim")
+        if self.replace is not None:
+            # Lost capacity is replaced as the simulator replaces it (health.replace_failed).
+            await self.replace(view.zone, view.category, f"replace reclaimed {view.agent_id}")
+        handled.add(view.agent_id)
+        self.handled = handled
+        document = encode({"agents": sorted(handled)})
+        await self.broker.kv_put(LEASE_BUCKET, SPOT_HANDLED_KEY, document)
 
     async def take_back(self, view: AgentView) -> None:
         """The notice ran out with the agent still there: everything it holds goes back."""
