@@ -12,9 +12,11 @@ tenant's overdraft — and asks the one admission policy
 builds it).
 
 The verdict is a record on the zone's dispatch stream (``kind: admission``),
-written before the task goes anywhere: a takeover reads it back before the
+written with the task's routing record (the first phase of a batch, before
+its assignment record: ``outbox``): a takeover reads it back before the
 submissions and keeps the verdict rather than deciding again on its own
-books, and ``sim.live.records`` folds the records into ``tiers.parquet`` and
+books (a primary dying between the two phases leaves its successor to decide
+anew, as it routes anew), and ``sim.live.records`` folds the records into ``tiers.parquet`` and
 ``tasks.shed``. A shed task is done at once: never dispatched, so never lost.
 """
 

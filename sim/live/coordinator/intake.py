@@ -380,7 +380,7 @@ class Intake:
     async def _admit(self, doc: dict[str, Any], task: LiveTask) -> bool:
         """The admission's verdict on a submitted task: True, it goes on; False, it is shed.
 
-        The verdict is recorded before anything else is done with the task; a
+        The verdict is recorded with the task's routing (``admission``); a
         takeover that read it back keeps it (``books.admissions``). A shed task
         is done at once and its client told (outcome ``shed``).
         """
