@@ -535,3 +535,20 @@ def test_a_takeover_drains_a_noticed_agent_again_without_a_second_notice_or_repl
         assert await fleet.take("a2") == [(0, 1)] and await fleet.take("a1") == []
 
     run(body)
+
+
+def test_a_notice_for_an_agent_not_yet_joined_is_acted_on_when_it_joins() -> None:
+    async def body(fleet: Fleet) -> None:
+        await beat(fleet, "a2", spot=False)
+        c = coordinator(fleet, spotted("health.replace_failed=false"))
+        await c.take_over()
+        await notice(fleet, "a1", 120.0)
+        await c.check_spot()
+        assert await fleet.events("agent_draining") == []
+        await beat(fleet, "a1", spot=True)
+        await c.check_health()
+        await c.check_spot()
+        [draining] = await fleet.events("agent_draining")
+        assert draining["subject"] == "a1" and c.agents["a1"].draining
+
+    run(body)

@@ -69,7 +69,9 @@ class SpotReclaims:
             view = books.agents.get(agent_id)
             if agent_id in books.reclaiming or agent_id in books.reclaimed:
                 continue
-            if view is None or not view.healthy:
+            if view is None:
+                continue  # started, not yet joined: its notice is acted on when it has
+            if not view.healthy:
                 books.reclaimed.add(agent_id)  # gone already: nothing of it to drain
                 continue
             await self.notice(view, notices[agent_id])
