@@ -330,17 +330,20 @@ class StagedDags:
             event.succeed()
 
     def work_queued(self) -> None:
-        """A task waits in a pool's queue: slots idle for want of their plan's inputs may pull it.
+        """A task waits in a pool's queue: idle slots of agents with planned work may pull it.
 
         The balancer never pushes to them (their planned nodes fill their
-        books), so they are told; those that find nothing sleep again. Only
-        the dynamic path's tasks queue in a planned run (nodes whose agent
-        was lost, or other work), so this is rare.
+        books), so they are told; those that find nothing sleep again. A
+        slot waiting for its next planned node's inputs sleeps among them.
+        Only the dynamic path's tasks queue (nodes whose agent was lost, or
+        other work than planned jobs).
         """
         for agent in self.dispatcher.agents.values():
-            if agent.planned is not None:
-                for slot in range(len(agent.plan_wake)):
-                    _wake_planned(agent, slot)
+            planned = agent.planned
+            if planned is not None and agent.idle and any(planned):
+                idle, agent.idle = agent.idle, []
+                for event in idle:
+                    event.succeed()
 
 
 def _wake_planned(agent: Agent, slot: int) -> None:

@@ -156,6 +156,32 @@ def test_a_node_failed_for_good_takes_its_successors_with_it_once(
     assert result.counts["in_flight"] == 0
 
 
+def test_other_work_is_served_beside_a_planned_job(tmp_path: Path) -> None:
+    """Independent tasks queue (planned nodes fill the agents' books) and are pulled by slots
+    idle for want of their plan's inputs, or done with it; everything finishes."""
+    dag = chain_of_diamonds(2)
+    scenario = planned(
+        dag,
+        2,
+        tmp_path,
+        "topology.specialist.slots=2",
+        "workload.arrivals.rate_per_min=6",
+        "duration=600",
+    )
+    result = run_scenario(scenario)
+    assert len(result.jobs) == 1
+    tasks = result.tasks
+    independent = tasks[tasks["job_id"] < 0]
+    assert len(independent) >= 30  # about 60 arrive in 10 minutes
+    # Service is about 40 s on 4 slots at 6 a minute: what arrived 2 minutes before the end
+    # is done; only the last few are still in service or queued.
+    early = independent[independent["arrival_s"] < 480.0]
+    assert (early["outcome"] == "completed").all()
+    assert result.counts["lost"] == 0
+    done = completed(tasks[tasks["job_id"] == 1])
+    assert sorted(done["node"]) == [n.node_id for n in dag.nodes]
+
+
 def test_planned_dispatch_is_off_by_default(tmp_path: Path) -> None:
     dag = chain_of_diamonds(1)
     path = write_dag_json(dag, tmp_path / "d.json").resolve()
