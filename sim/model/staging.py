@@ -73,7 +73,6 @@ class Shell(Protocol):
     @property
     def traffic(self) -> Traffic | None: ...
     def submit(self, task: Task) -> None: ...
-    def send_to(self, task: Task, zone: str) -> None: ...
     def zone_receive(self, task: Task, zone: str) -> None: ...
     def hold_planned(self, agent_id: str, task: Task) -> None: ...
     def take_back(self, task: Task) -> None: ...
@@ -106,7 +105,7 @@ class StagedDags:
         #: (job id, node) of planned nodes with predecessors the chief has not yet released:
         #: when it does, the node is on its agent (or has run) and needs nothing more.
         self.owned: set[tuple[int, int]] = set()
-        #: Jobs planned so far (for the tests and the event log).
+        #: Jobs planned so far.
         self.jobs = 0
 
     # ------------------------------------------------------------------ the chief
@@ -160,10 +159,8 @@ class StagedDags:
             if parked is None:
                 out.append(node)
                 continue
-            dispatcher = self.dispatcher
-            dispatcher.blocked -= 1
-            dispatcher.live[parked.id] = parked
-            dispatcher.send_to(parked, parked.home_zone)
+            self.dispatcher.blocked -= 1
+            self.dispatcher.submit(parked)  # to the chief again, as any released node
         return out
 
     def lost(self, task: Task) -> bool:
@@ -302,6 +299,7 @@ class StagedDags:
         self.staged.pop((job.job_id, task.node), None)
         task.planned = None
         task.waiting = 0
+        task.home_zone = job.home_zone  # routed as the dynamic path routes the job's nodes
         agent = self.dispatcher.agents.get(agent_id)
         if agent is None or agent.planned is None:
             return

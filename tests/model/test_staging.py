@@ -55,16 +55,16 @@ def fan(width: int, work_s: float) -> Dag:
 
 
 def planned(
-    dag: Dag, agents: int, folder: Path, *extra: str, dispatch: str = "planned"
+    dag: Dag, agents: int, folder: Path, *extra: str, dispatch: str = "planned", at: float = 0.0
 ) -> Scenario:
-    """The validation scenario with *dag* at 0 on *agents* agents, dispatched as *dispatch*."""
+    """The validation scenario with *dag* at *at* on *agents* agents, dispatched as *dispatch*."""
     path = write_dag_json(dag, folder / f"{dag.name}.json").resolve()
     return load_scenario(
         TEMPLATE,
         [
             f"topology.specialists={agents}",
             f"policies.dag.dispatch={dispatch}",
-            f"workload.dags.jobs=[{{file: '{path}', at: 0}}]",
+            f"workload.dags.jobs=[{{file: '{path}', at: {at}}}]",
             "duration=3600",
             *extra,
         ],
@@ -114,10 +114,14 @@ def test_every_node_runs_once_on_the_agent_its_plan_chose(tmp_path: Path) -> Non
     assert not sim.staging.parked
 
 
-def test_a_crashed_agents_planned_nodes_run_elsewhere_once(tmp_path: Path) -> None:
-    """Killed mid-job: its nodes go back to the dynamic path, and each node still runs once."""
+@pytest.mark.parametrize("victim", ["A-Generic-001", "A-Generic-002"])
+def test_a_crashed_agents_planned_nodes_run_elsewhere_once(victim: str, tmp_path: Path) -> None:
+    """Killed mid-job: its nodes go back to the dynamic path, and each node still runs once.
+
+    The plan spreads the fan over both agents and puts the join on the
+    second: killing it parks the join at the chief until the fan has reported.
+    """
     dag = fan(4, 100.0)
-    victim = "A-Generic-001"  # the plan spreads the fan over both agents
     scenario = planned(dag, 2, tmp_path, f"chaos=[{{at: 50, kill: {{agents: ['{victim}']}}}}]")
     result = run_scenario(scenario)
     assert len(result.jobs) == 1
@@ -127,6 +131,24 @@ def test_a_crashed_agents_planned_nodes_run_elsewhere_once(tmp_path: Path) -> No
     retried = result.tasks[result.tasks["outcome"] == "retried"]
     assert len(retried) >= 2  # the node it served and the ones it held
     assert result.counts["lost"] == 0
+
+
+def test_lost_assignments_are_sent_again_and_each_node_still_runs_once(tmp_path: Path) -> None:
+    """Half the chief's messages are lost while the plan goes out: resent after the TTL."""
+    dag = chain_of_diamonds(2)
+    scenario = planned(
+        dag,
+        2,
+        tmp_path,
+        "network.message_ttl=5",
+        "chaos=[{at: 0, duration: 2, message_loss: {rate: 0.5}}]",
+        at=1.0,
+    )
+    result = run_scenario(scenario)
+    assert result.counts["resent_messages"] > 0
+    assert len(result.jobs) == 1
+    assert sorted(completed(result.tasks)["node"]) == [n.node_id for n in dag.nodes]
+    assert (result.tasks["outcome"] == "completed").all()
 
 
 @pytest.mark.parametrize("dispatch", ["planned", "dynamic"])
