@@ -174,6 +174,12 @@ class _Run:
             server,
         )
         self.world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
+        if scenario.policies.dag.dispatch == "planned":
+            # Planned dispatch (sim.model.staging) is the simulator's alone, as chaos kinds
+            # live cannot replay are: said once, and the run goes on dynamically.
+            print(
+                "live run: policies.dag.dispatch planned is simulator-only; dispatching dynamically"
+            )
         health = scenario.health
         scale = options.time_scale
         # Never faster than every 5 ms: at a time-scale where that is too slow the run
