@@ -25,6 +25,7 @@ from sim.model.agent import Specialist
 from sim.model.coordinator import Dispatcher, ZoneState
 from sim.model.spot import SpotMarket
 from sim.policies.balancing import LoadBalancer
+from sim.policies.placement import team_for
 from sim.scenario.schema import Scenario
 from sim.world.topology import SpecialistSpec, World, specialist_template
 
@@ -99,7 +100,7 @@ class Fleet:
         self.starting += 1
         self._starting_pools[zone, category] = self._starting_pools.get((zone, category), 0) + 1
         number = next(self._spawned)
-        team = self._teams[zone][number % len(self._teams[zone])]
+        team = team_for(number, self._teams[zone])
         agent_id = f"{zone}-{category}-r{number:03d}"
         spec = self._template.build(agent_id, category, zone, team, self._rng)
         if replaces is not None:

@@ -34,7 +34,7 @@ from sim.policies.dag_schedule import (
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
-from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.placement import PoolLoad, pick_drains, place_agents, team_for
 from sim.policies.raft import RaftNode, Ready
 from sim.policies.resilience import BreakerBoard, Bulkhead, CircuitBreaker, TeamBulkhead
 from sim.policies.routing import ZoneRouter
@@ -87,6 +87,7 @@ __all__ = [
     "pick_drains",
     "place_agents",
     "plan_dag",
+    "team_for",
     "topological_order",
     "upward_rank",
     "validate_dag",

@@ -7,6 +7,11 @@ for a Security backlog, so new agents go where the load per agent is highest
 time so a large step spreads over the hungriest pools; agents are drained
 from where it is lowest, never emptying a pool that still has work or that
 is its category's last one in the zone.
+
+Which team a new agent joins is decided here too (:func:`team_for`): the
+zone's teams in turn, by the agent's number — the rule the topology uses for
+the first fleet, and the one both shells use for the agents the reserve pool
+lends, so the team bulkhead counts a started agent the same way in both.
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ def place_agents(n: int, pools: Sequence[PoolLoad]) -> list[tuple[str, str]]:
         agents[best] += 1
         chosen.append((pools[best].zone, pools[best].category))
     return chosen
+
+
+def team_for(number: int, teams: Sequence[str]) -> str:
+    """The team of a zone's *number*-th agent: the zone's *teams* in turn.
+
+    The topology numbers a zone's first specialists from 0; the reserve pool
+    numbers the agents it lends from 1, across zones, in the order the
+    scaler (or the failover) asks for them.
+    """
+    if not teams:
+        raise ValueError("a zone with specialists has at least one team")
+    return teams[number % len(teams)]
 
 
 def pick_drains(n: int, pools: Sequence[PoolLoad], keep_per_pool: int = 1) -> list[tuple[str, str]]:

@@ -168,7 +168,9 @@ class HealthCheck:
                 view.last_beat_wall = beat_wall
                 books.agents[key] = view
                 books.requested.pop(key, None)
-                await self.event("agent_joined", key, zone=view.zone, category=view.category)
+                await self.event(
+                    "agent_joined", key, zone=view.zone, category=view.category, team=view.team
+                )
                 await self.intake.join(view)
             incarnation = doc.get("incarnation")
             if (

@@ -64,6 +64,7 @@ from sim.world.policy_set import (
     failure_detector,
 )
 from sim.world.streams import Streams
+from sim.world.topology import zone_teams
 
 
 @dataclass
@@ -155,6 +156,7 @@ class Coordinator:
             self.provisioner,
             s.scaling.pipeline.actuation_delay,
             (self.zones, self.categories),
+            zone_teams(s),
         )
         self.monitoring = Monitoring(
             books,

@@ -7,6 +7,14 @@ agents go and which pools give them up). A scale-up is started by the
 provisioner; a scale-down drains, in each pool the plan names, the least
 loaded agent (it finishes what it holds, then leaves).
 
+A started agent joins a team of its zone by the simulator's rule
+(``sim.policies.placement.team_for``: the zone's teams in turn, by the
+agent's number from the reserve pool, 1 up) and carries it (``--team``,
+then in its heartbeats), so the team bulkhead counts it as the simulator
+counts its own. (The numbering is this replica's: a standby that takes over
+numbers from 1 again, and live spawns no failover replacements, which the
+simulator numbers too.)
+
 Recommendation mode (a provisioner that ``recommend``s, sim.live.remote_provisioner):
 the same decision and the same placement, published for someone else to act
 on; no agent is started, none is drained, and nothing is booked as starting
@@ -16,7 +24,9 @@ on; no agent is started, none is drained, and nothing is booked as starting
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from sim.live.broker import Broker
@@ -24,7 +34,7 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
-from sim.policies.placement import PoolLoad
+from sim.policies.placement import PoolLoad, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
 
 
@@ -56,6 +66,7 @@ class Scaling:
         provisioner: Provisioner,
         actuation_delay_s: float,
         pools: tuple[tuple[str, ...], tuple[str, ...]],
+        teams: Mapping[str, tuple[str, ...]],
     ) -> None:
         self.books, self.intake, self.broker, self.time, self.event = (
             books,
@@ -67,6 +78,9 @@ class Scaling:
         self.loop, self.provisioner = loop, provisioner
         self.actuation_delay_s = actuation_delay_s
         self.zones, self.categories = pools
+        #: Each zone's team ids, and the reserve pool's numbering of the agents it lends.
+        self.teams = teams
+        self._lent = itertools.count(1)
         self._actuating: set[asyncio.Task[None]] = set()
         #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
         self._draining: set[str] = set()
@@ -102,7 +116,9 @@ class Scaling:
             return
         done = 0
         for zone, category in plan.spawn:
-            spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category)
+            team = team_for(next(self._lent), self.teams[zone])
+            agent_id = f"{zone}-{category}-s{secrets.token_hex(3)}"
+            spec = AgentSpec(agent_id, zone, category, team=team)
             # Counted as starting from the decision on (the autoscaler's contract), even
             # while the actuation delay holds the provisioner back.
             self.books.requested[spec.agent_id] = spec
