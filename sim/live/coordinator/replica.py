@@ -59,6 +59,8 @@ from sim.policies.escalation import EscalationPolicy
 from sim.scenario.schema import Scenario
 from sim.world.policy_set import (
     build_policies,
+    check_phases,
+    coordinator_detector,
     dispatch_core,
     escalation_config,
     failure_detector,
@@ -145,6 +147,10 @@ class Coordinator:
             self.router,
             self.lag,
             config.stalls,
+            # The simulator's failover judges zone coordinators with these check phases.
+            coordinator_detector(
+                s.health, check_phases(Streams(s.seed, 0).get("health"), s.health.interval)
+            ),
         )
         self.scaling = Scaling(
             books,
