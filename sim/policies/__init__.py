@@ -34,7 +34,13 @@ from sim.policies.dag_schedule import (
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
-from sim.policies.placement import PoolLoad, pick_drains, place_agents, team_for
+from sim.policies.placement import (
+    PoolLoad,
+    ReservePool,
+    pick_drains,
+    place_agents,
+    team_for,
+)
 from sim.policies.raft import RaftNode, Ready
 from sim.policies.resilience import BreakerBoard, Bulkhead, CircuitBreaker, TeamBulkhead
 from sim.policies.routing import ZoneRouter
@@ -71,6 +77,7 @@ __all__ = [
     "ProviderLimits",
     "RaftNode",
     "Ready",
+    "ReservePool",
     "RetryRule",
     "ScaleDecision",
     "Schedule",

@@ -12,6 +12,8 @@ Which team a new agent joins is decided here too (:func:`team_for`): the
 zone's teams in turn, by the agent's number — the rule the topology uses for
 the first fleet, and the one both shells use for the agents the reserve pool
 lends, so the team bulkhead counts a started agent the same way in both.
+How many it can lend is the :class:`ReservePool`'s books, also kept the
+same way in both shells.
 """
 
 from __future__ import annotations
@@ -30,6 +32,30 @@ class PoolLoad:
     starting: int  # requested, not yet serving
     busy: float  # busy slots (or tasks in service)
     queued: float  # tasks waiting for this pool
+
+
+class ReservePool:
+    """The agents the reserve pool can still lend: the spec's 0-50.
+
+    A scale-up (or, in the simulator, a failed agent's replacement) borrows
+    one agent per start; a drained agent that has left gives its place back.
+    A plan's spawns beyond what is left are not made (the shell stops at the
+    first refusal and reports how many it did in the ``scale`` record).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def lend(self) -> bool:
+        """Borrow one agent: False (nothing changes) when the pool is empty."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+    def give_back(self) -> None:
+        """A drained agent left: its place is the pool's again."""
+        self.left += 1
 
 
 def _pressure(load: float, agents: int) -> float:

@@ -56,6 +56,7 @@ from sim.live.task import LiveTask
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
 from sim.policies.escalation import EscalationPolicy
+from sim.policies.placement import ReservePool
 from sim.scenario.schema import Scenario
 from sim.world.policy_set import (
     build_policies,
@@ -163,6 +164,7 @@ class Coordinator:
             s.scaling.pipeline.actuation_delay,
             (self.zones, self.categories),
             zone_teams(s),
+            ReservePool(s.topology.reserve_pool),
         )
         self.monitoring = Monitoring(
             books,

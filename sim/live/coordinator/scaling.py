@@ -13,7 +13,9 @@ agent's number from the reserve pool, 1 up) and carries it (``--team``,
 then in its heartbeats), so the team bulkhead counts it as the simulator
 counts its own. (The numbering is this replica's: a standby that takes over
 numbers from 1 again, and live spawns no failover replacements, which the
-simulator numbers too.)
+simulator numbers too.) What can start is the reserve pool's to say
+(``ReservePool``, the simulator's books): a plan's spawns beyond it are not
+made, and a drained agent that has left gives its place back.
 
 Recommendation mode (a provisioner that ``recommend``s, sim.live.remote_provisioner):
 the same decision and the same placement, published for someone else to act
@@ -34,7 +36,7 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
-from sim.policies.placement import PoolLoad, team_for
+from sim.policies.placement import PoolLoad, ReservePool, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
 
 
@@ -67,6 +69,7 @@ class Scaling:
         actuation_delay_s: float,
         pools: tuple[tuple[str, ...], tuple[str, ...]],
         teams: Mapping[str, tuple[str, ...]],
+        reserve: ReservePool,
     ) -> None:
         self.books, self.intake, self.broker, self.time, self.event = (
             books,
@@ -81,6 +84,8 @@ class Scaling:
         #: Each zone's team ids, and the reserve pool's numbering of the agents it lends.
         self.teams = teams
         self._lent = itertools.count(1)
+        #: What the reserve pool can still lend (the simulator's books, the same rule).
+        self.reserve = reserve
         self._actuating: set[asyncio.Task[None]] = set()
         #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
         self._draining: set[str] = set()
@@ -116,6 +121,8 @@ class Scaling:
             return
         done = 0
         for zone, category in plan.spawn:
+            if not self.reserve.lend():
+                break  # the reserve pool is empty: the rest of the plan is not made
             team = team_for(next(self._lent), self.teams[zone])
             agent_id = f"{zone}-{category}-s{secrets.token_hex(3)}"
             spec = AgentSpec(agent_id, zone, category, team=team)
@@ -154,15 +161,15 @@ class Scaling:
         task.add_done_callback(self._actuating.discard)
 
     def _retire_left(self) -> None:
-        """Drained agents that have left: their provisioner may hand their resources back."""
-        if not isinstance(self.provisioner, Retires):
-            self._draining.clear()
-            return
+        """Drained agents that have left: back in the reserve pool, and their provisioner
+        may hand their resources back."""
         for agent_id in sorted(self._draining):
             view = self.books.agents.get(agent_id)
             if view is None or not view.healthy:
                 self._draining.discard(agent_id)
-                self.provisioner.retire(agent_id)
+                self.reserve.give_back()
+                if isinstance(self.provisioner, Retires):
+                    self.provisioner.retire(agent_id)
 
     async def _recommend(self, plan: ScalePlan, now: float) -> None:
         """Recommendation mode: the decision and where it would go, published; nothing done."""

@@ -1,0 +1,61 @@
+"""The reserve pool, live as in the simulator: a scale-up starts no more agents than it lends.
+
+``topology.reserve_pool=2`` under burst.yaml's step policy (+6): both shells
+ask for six and start two, and their ``scale`` records say so alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from conftest import HERE
+from test_coordinator_logic import EPOCH, Provisioner
+
+from sim.live.clock import Clock
+from sim.live.coordinator import Coordinator, CoordinatorConfig
+from sim.live.memory_broker import MemoryBroker
+from sim.live.transport import AGENTS_BUCKET, EVENTS
+from sim.runner import run
+from sim.scenario.load import load_scenario
+
+OVERRIDES = ["topology.reserve_pool=2"]
+
+
+def first_scale(details: list[dict[str, Any]]) -> dict[str, Any]:
+    up = [d for d in details if d["asked"] > 0]
+    return {key: up[0][key] for key in ("delta", "asked")}
+
+
+def test_a_scale_up_starts_only_what_the_reserve_pool_lends_in_both_shells() -> None:
+    scenario = load_scenario(HERE / "burst.yaml", OVERRIDES)
+    events = run(scenario).results[0].events
+    sim_scale = [json.loads(str(d)) for d in events.loc[events["kind"] == "scale", "detail"]]
+    assert first_scale(sim_scale) == {"delta": 2, "asked": 6}
+    assert (events["kind"] == "agent_requested").sum() == 2
+
+    async def body() -> None:
+        wall = [EPOCH]
+        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+        provisioner = Provisioner()
+        c = Coordinator("c1", scenario, config, provisioner, ("A",), ("Generic",), broker=broker)
+        for n in range(2):  # burst.yaml's two specialists, both busy
+            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
+            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
+            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
+        await c.take_over()
+        for n in range(20):
+            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
+            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
+        await c.pump()
+        wall[0] = EPOCH + 60
+        await c.evaluate(60.0)
+        documents = await broker.read_all(EVENTS, "orch.event")
+        live_scale = [json.loads(e["detail"]) for e in documents if e["kind"] == "scale"]
+        assert first_scale(live_scale) == first_scale(sim_scale)
+        assert len(provisioner.started) == len(c.requested) == 2
+        assert c.scaling.reserve.left == 0
+
+    asyncio.run(body())
