@@ -178,6 +178,7 @@ class HealthCheck:
                 view.speed = float(doc.get("speed", 1.0))
                 view.team = str(doc.get("team", ""))
                 view.last_beat_wall = beat_wall
+                view.joined_s = max(0.0, now)  # (the first fleet joins before second 0)
                 books.agents[key] = view
                 books.requested.pop(key, None)
                 await self.event(
@@ -223,6 +224,7 @@ class HealthCheck:
             ):
                 view.healthy = True  # back under the same id (restarted): a pool member again
                 view.draining = False
+                view.joined_s = now  # a new life, billed anew
                 await self.event("agent_rejoined", view.agent_id, zone=view.zone)
                 await self.intake.join(view)
 

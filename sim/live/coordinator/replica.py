@@ -165,6 +165,7 @@ class Coordinator:
             (self.zones, self.categories),
             zone_teams(s),
             ReservePool(s.topology.reserve_pool),
+            s.purchase.billing.drain_unit_s,
         )
         self.monitoring = Monitoring(
             books,

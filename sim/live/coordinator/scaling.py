@@ -36,6 +36,7 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
+from sim.policies.autoscale.billing import DrainCandidate, drain_choice
 from sim.policies.placement import PoolLoad, ReservePool, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
 
@@ -70,6 +71,7 @@ class Scaling:
         pools: tuple[tuple[str, ...], tuple[str, ...]],
         teams: Mapping[str, tuple[str, ...]],
         reserve: ReservePool,
+        drain_unit_s: float | None = None,
     ) -> None:
         self.books, self.intake, self.broker, self.time, self.event = (
             books,
@@ -86,6 +88,8 @@ class Scaling:
         self._lent = itertools.count(1)
         #: What the reserve pool can still lend (the simulator's books, the same rule).
         self.reserve = reserve
+        #: The billing unit when a scale-down drains near the end of a paid unit, else None.
+        self.drain_unit_s = drain_unit_s
         self._actuating: set[asyncio.Task[None]] = set()
         #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
         self._draining: set[str] = set()
@@ -133,7 +137,7 @@ class Scaling:
             self._start(spec)
             done += 1
         for zone, category in plan.drain:
-            chosen = self.intake.drain_choice(zone, category)  # the idlest
+            chosen = self._drain_choice(zone, category, now)
             if chosen is None:
                 continue
             agent = self.books.agents[chosen]
@@ -144,6 +148,20 @@ class Scaling:
             await self.event("agent_draining", agent.agent_id, reason=decision.policy)
             done -= 1
         await self.event("scale", decision.policy, **plan.record(done))
+
+    def _drain_choice(self, zone: str, category: str, now: float) -> str | None:
+        """The pool's agent to drain: the core's rule (``billing.drain_choice``), as simulated."""
+
+        def candidates() -> list[DrainCandidate]:
+            return [
+                DrainCandidate(a.agent_id, now - a.joined_s, self.intake.held(a.agent_id))
+                for a in self.books.agents.values()
+                if a.zone == zone and a.category == category and a.healthy and not a.draining
+            ]
+
+        return drain_choice(
+            lambda: self.intake.drain_choice(zone, category), candidates, self.drain_unit_s
+        )
 
     def _start(self, spec: AgentSpec) -> None:
         """Start the agent now, or after the pipeline's actuation delay (scenario seconds)."""
@@ -177,7 +195,7 @@ class Scaling:
         decision = plan.decision
         where: list[dict[str, str]] = [{"zone": z, "category": c} for z, c in plan.spawn]
         for zone, category in plan.drain:
-            chosen = self.intake.drain_choice(zone, category)
+            chosen = self._drain_choice(zone, category, now)
             if chosen is not None:
                 where.append({"zone": zone, "category": category, "agent": chosen})
         recommendation = {

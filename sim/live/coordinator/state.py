@@ -48,6 +48,8 @@ class AgentView:
     speed: float = 1.0
     team: str = ""  # "": in no team (the team bulkhead does not count it)
     last_beat_wall: float = 0.0
+    #: Scenario time its current life began (first seen, or back): what billing counts.
+    joined_s: float = 0.0
     healthy: bool = True
     draining: bool = False
     #: The process behind the heartbeats (None: a writer that does not say), and the one the

@@ -1,7 +1,9 @@
-"""The reserve pool, live as in the simulator: a scale-up starts no more agents than it lends.
+"""Scaling rules live as in the simulator: the reserve pool's books and the drain choice.
 
 ``topology.reserve_pool=2`` under burst.yaml's step policy (+6): both shells
-ask for six and start two, and their ``scale`` records say so alike.
+ask for six and start two, and their ``scale`` records say so alike. With
+hourly billing and ``drain_near_paid_end`` the scale-down drains the agent
+whose paid hour ends soonest (``billing.drain_choice``), else the idlest.
 """
 
 from __future__ import annotations
@@ -59,3 +61,38 @@ def test_a_scale_up_starts_only_what_the_reserve_pool_lends_in_both_shells() -> 
         assert c.scaling.reserve.left == 0
 
     asyncio.run(body())
+
+
+async def drained_at_3650(*overrides: str) -> list[str]:
+    """g0 and g1 joined at second 0, g2 at 100 s; all idle at 3,650 s: which one drains."""
+    scenario = load_scenario(HERE / "burst.yaml", ["scaling.min_agents=5", *overrides])
+    wall = [EPOCH]
+    broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+    config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+    c = Coordinator("c1", scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker)
+
+    async def beat(agent: str) -> None:
+        doc = {"agent": agent, "zone": "A", "category": "Generic", "status": "idle"}
+        doc.update(in_flight=0, slots=1, speed=1.0, wall=wall[0])
+        await broker.kv_put(AGENTS_BUCKET, agent, json.dumps(doc).encode())
+
+    for agent in ("g0", "g1"):
+        await beat(agent)
+    await c.take_over()
+    wall[0] = EPOCH + 100.0
+    for agent in ("g0", "g1", "g2"):
+        await beat(agent)
+    await c.check_health()
+    wall[0] = EPOCH + 3650.0
+    for agent in ("g0", "g1", "g2"):
+        await beat(agent)
+    await c.check_health()
+    await c.evaluate(3650.0)
+    return sorted(a for a, view in c.agents.items() if view.draining)
+
+
+def test_a_scale_down_drains_near_the_paid_hours_end_when_asked_else_the_idlest() -> None:
+    billing = ["purchase.billing.unit=hour", "purchase.billing.drain_near_paid_end=true"]
+    # 3,550 s of g0's and g1's second hour are left; 50 s of g2's first.
+    assert asyncio.run(drained_at_3650(*billing)) == ["g2"]
+    assert asyncio.run(drained_at_3650()) == ["g0"]  # the idlest, then by id
