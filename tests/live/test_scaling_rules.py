@@ -96,3 +96,32 @@ def test_a_scale_down_drains_near_the_paid_hours_end_when_asked_else_the_idlest(
     # 3,550 s of g0's and g1's second hour are left; 50 s of g2's first.
     assert asyncio.run(drained_at_3650(*billing)) == ["g2"]
     assert asyncio.run(drained_at_3650()) == ["g0"]  # the idlest, then by id
+
+
+def test_an_alerts_scale_up_does_nothing_when_the_scenario_has_no_autoscaler() -> None:
+    """``scale_up_immediate`` forces the autoscaler only where one runs (as the simulator)."""
+    rule = '{critical: [{name: q, condition: "queue_depth > 3", action: scale_up_immediate}]}'
+
+    async def body(enabled: bool) -> list[str]:
+        overrides = [f"alerts={rule}", f"scaling.auto_scale.enabled={str(enabled).lower()}"]
+        scenario = load_scenario(HERE / "burst.yaml", overrides)
+        wall = [EPOCH]
+        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+        c = Coordinator("c1", scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker)
+        for n in range(2):
+            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
+            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
+            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
+        await c.take_over()
+        for n in range(10):
+            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
+            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
+        await c.pump()
+        wall[0] = EPOCH + 60
+        await c.sample(60.0)
+        documents = await broker.read_all(EVENTS, "orch.event")
+        return [e["kind"] for e in documents if e["kind"] in ("alert", "scale")]
+
+    assert asyncio.run(body(enabled=True)) == ["alert", "scale"]
+    assert asyncio.run(body(enabled=False)) == ["alert"]

@@ -177,7 +177,7 @@ class Coordinator:
             self.scaling,
             self.zones,
             s.control_agents(),
-            autoscale=config.autoscale,
+            autoscale=config.autoscale and s.scaling.auto_scale.enabled,
             webhook_url=config.webhook_url,
         )
         self.lease = Lease(broker, self.name, config.lease_s, config.wall)
