@@ -555,7 +555,7 @@ def agents_frame(
                 "role": "specialist",
                 "category": detail.get("category", ""),
                 "zone": zone,
-                "team": "",
+                "team": str(detail.get("team", "")),  # what its heartbeats said
                 "region": world.regions.get(zone, ""),
                 "vcpu": template.vcpu,
                 "mem_gb": template.mem_gb,

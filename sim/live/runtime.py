@@ -9,23 +9,26 @@ wall clock — spot reclaims included: the run is the provider that gives the
 notice and takes the agents back at its end; after the
 duration wait for the work in flight to finish; stop everything and fold the
 broker's streams into the shared record format (sim.live.records).
+
+The arrivals come from ``sim.live.arrivals``, the chaos timeline is
+``sim.live.chaos``; this module starts, waits, watches its own lag and stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.live.arrivals import arrivals
+from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
@@ -37,7 +40,7 @@ from sim.live.provisioner import (
     SimulatedFleet,
 )
 from sim.live.records import build_records
-from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY, reclaim_victims
+from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -51,7 +54,6 @@ from sim.live.transport import (
     LiveError,
     TaskStream,
     connect,
-    control_subject,
     encode,
     ensure_layout,
     publish,
@@ -61,9 +63,8 @@ from sim.live.transport import (
     task_streams,
     tasks_stream,
 )
-from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
-from sim.scenario.spot import SpotReclaim
-from sim.world.spot_books import initial_reclaims, initial_spot, zone_reclaims
+from sim.scenario.schema import Scenario
+from sim.world.spot_books import initial_spot
 from sim.world.streams import Streams
 from sim.world.topology import build_world
 
@@ -218,18 +219,13 @@ class _Run:
         budget = LagBudget.for_interval(scale, health.interval, options.lag_budget)
         #: One lag book for the process: coordinators and this runtime share its event loop.
         self.lag = LagMonitor(budget)
-        #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
-        self._background: list[asyncio.Task[None]] = []
-        #: Spot reclaim notices given so far: agent id -> deadline (scenario s).
-        self.spot_notices: dict[str, float] = {}
-        #: The starting fleet's spot agents, in the order they joined.
+        #: The starting fleet's spot agents, in the order they joined (their random reclaims).
         self.initial_spot: list[str] = []
 
     async def execute(self, started: float) -> LiveRun:
         scenario, options = self.scenario, self.options
         nc = await connect(self.url, self.token, "orchestra-live-run")
         self.nc = nc
-        self.zones_down: set[str] = set()
         js = nc.jetstream()
         layout = Layout(
             tuple(self.world.zones),
@@ -276,7 +272,18 @@ class _Run:
             self._start_coordinator()
         await self._wait_for_primary(fleet, clock)
         driver = asyncio.create_task(self._drive(js, clock))
-        chaos = asyncio.create_task(self._chaos(js, clock))
+        timeline = ChaosTimeline(
+            scenario,
+            self.provisioner,
+            nc,
+            self.server,
+            _Replicas(self),
+            options.broker_restarts,
+            options.broker_kills,
+            spot_agents=self.initial_spot,
+            zones=list(self.world.zones),
+        )
+        chaos = asyncio.create_task(timeline.run(js, clock))
         probe = asyncio.create_task(self._probe())
         behind: str | None = None
         try:
@@ -285,9 +292,9 @@ class _Run:
             chaos.cancel()
             probe.cancel()
             driver.cancel()
-            for pending in self._background:
+            for pending in timeline.background:
                 pending.cancel()
-            await asyncio.gather(driver, chaos, probe, *self._background, return_exceptions=True)
+            await asyncio.gather(driver, chaos, probe, *timeline.background, return_exceptions=True)
         behind = behind or self.lag.behind(time.time(), whole_run=True)
         end_s = max(scenario.duration, clock.now())
         webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
@@ -487,228 +494,18 @@ class _Run:
         while self.provisioner.running() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    async def _event(
-        self,
-        js: Any,
-        clock: Clock,
-        kind: str,
-        subject: str,
-        at: float | None = None,
-        **detail: Any,
-    ) -> None:
-        """Log an event at *at* (default now): a chaos action is logged at its own time."""
-        document = {
-            "time_s": clock.now() if at is None else at,
-            "kind": kind,
-            "subject": subject,
-            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
-        }
-        await publish(js, "orch.event", document)
 
-    async def _chaos(self, js: Any, clock: Clock) -> None:
-        """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
-        actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
-        # The scenario's timeline and the spot reclaims drawn as the simulator draws them: the
-        # starting fleet's random ones, and the correlated mass reclaims of whole zones.
-        scenario = self.scenario
-        plan = [
-            *scenario.chaos,
-            *initial_reclaims(scenario, self.initial_spot),
-            *zone_reclaims(scenario, list(self.world.zones)),
-        ]
-        for index, event in enumerate(plan):
-            actions.append((event.at, index, self._chaos_action(js, clock, event)))
-        for index, at in enumerate(self.options.broker_restarts):
-            actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
-        for index, at in enumerate(self.options.broker_kills):
-            actions.append((at, 20_000 + index, self._broker_restart(js, clock, kill=True)))
-        for at, _, action in sorted(actions, key=lambda a: (a[0], a[1])):
-            await asyncio.sleep(clock.until(at))
-            await action()
-        await asyncio.Event().wait()
+class _Replicas:
+    """The run's coordinators as the chaos timeline sees them (``sim.live.chaos.Replicas``)."""
 
-    def _broker_restart(
-        self, js: Any, clock: Clock, *, kill: bool = False
-    ) -> Callable[[], Awaitable[None]]:
-        """Stop the embedded broker (gracefully, or SIGKILL) and start it on the same store."""
+    def __init__(self, run: _Run) -> None:
+        self.run = run
 
-        async def restart() -> None:
-            server = self.server
-            if server is None:
-                raise LiveError("broker restarts need the embedded broker (no --nats)")
-            at = clock.now()
-            if kill:
-                await asyncio.to_thread(server.kill)
-                await asyncio.to_thread(server.start)
-            else:
-                await asyncio.to_thread(server.restart)
-            how = "kill" if kill else "stop"
-            await self._event(js, clock, "broker_restart", "nats", at, how=how)
+    def crash_primary(self) -> None:
+        primary = self.run.primary()
+        for coordinator, task in self.run.coordinators:
+            if coordinator is primary:
+                task.cancel()
 
-        return restart
-
-    def _chaos_action(
-        self, js: Any, clock: Clock, event: ChaosEvent
-    ) -> Callable[[], Awaitable[None]]:
-        async def act() -> None:
-            now = clock.now()
-            if event.kill is not None:
-                victims = self._select(event.kill)
-                for agent_id in victims:
-                    self.provisioner.kill(agent_id)
-                resolved = event.model_copy(
-                    update={"at": now, "kill": AgentSelector(agents=victims)}
-                )
-                await self._event(
-                    js,
-                    clock,
-                    "chaos",
-                    "kill",
-                    now,
-                    event=resolved.model_dump(mode="json", exclude_none=True),
-                )
-                for agent_id in victims:
-                    await self._event(js, clock, "agent_failed", agent_id, now, cause="chaos")
-                if event.restart_after is not None:
-                    asyncio.get_running_loop().call_later(
-                        clock.wall(event.restart_after),
-                        self._restart_agents,
-                        victims,
-                    )
-            elif event.coordinator_crash is not None:
-                primary = self.primary()
-                for coordinator, task in self.coordinators:
-                    if coordinator is primary:
-                        task.cancel()
-                resolved = event.model_copy(update={"at": now})
-                await self._event(
-                    js,
-                    clock,
-                    "chaos",
-                    "coordinator_crash",
-                    now,
-                    event=resolved.model_dump(mode="json", exclude_none=True),
-                )
-                self._start_coordinator()  # the crashed replica comes back as a standby
-            elif event.slow is not None:
-                await self._slow(js, clock, event, now)
-            elif event.zone_outage is not None:
-                await self._zone_outage(js, clock, event, now)
-            elif event.spot_reclaim is not None:
-                await self._spot_reclaim(js, clock, event, now)
-            else:
-                print(f"live run: chaos at {event.at} s not supported live, skipped")
-
-        return act
-
-    async def _slow(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
-        """Gray agents: their tasks take *factor* times as long for the duration."""
-        assert event.slow is not None
-        assert event.duration is not None  # the schema requires one
-        factor, duration = event.slow.factor, event.duration
-        victims = self._select(event.slow)
-        for agent_id in victims:
-            await self.nc.publish(control_subject(agent_id), f"slow {factor!r}".encode())
-        resolved = event.model_copy(update={"at": now, "slow": Slow(agents=victims, factor=factor)})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "slow", now, event=document)
-        await self._event(js, clock, "agents_slow", ",".join(victims), now, factor=factor)
-
-        async def recover() -> None:
-            await asyncio.sleep(clock.until(now + duration))
-            for agent_id in victims:
-                await self.nc.publish(control_subject(agent_id), b"slow 1")
-
-        self._background.append(asyncio.create_task(recover()))
-
-    async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
-        """A zone goes dark: its agents die, and the coordinator is told to route around it.
-
-        After the duration the zone is back: the key is cleared and the same
-        agents start again under their ids (they rejoin their pools).
-        """
-        zone = event.zone_outage
-        assert zone is not None
-        assert event.duration is not None  # the schema requires one
-        duration = event.duration
-        victims = self._select(AgentSelector(zone=zone))
-        for agent_id in victims:
-            self.provisioner.kill(agent_id)
-        lease = await js.key_value(LEASE_BUCKET)
-        self.zones_down.add(zone)
-        await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
-        resolved = event.model_copy(update={"at": now})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "zone_outage", now, event=document)
-        for agent_id in victims:
-            await self._event(js, clock, "agent_failed", agent_id, now, cause="zone_outage")
-
-        async def recover() -> None:
-            await asyncio.sleep(clock.until(now + duration))
-            self.zones_down.discard(zone)
-            await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
-            self._restart_agents(victims)
-
-        self._background.append(asyncio.create_task(recover()))
-
-    async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
-        """The provider takes spot agents back: a notice now, the machine at its end.
-
-        The notices go under one key the primary reads (``sim.live.spot_notices``);
-        the event log has the chaos entry (its agents named, for a replay) and a
-        ``spot_notice`` per agent, as the simulator logs them. At the deadline
-        whatever still runs is killed: the coordinator has re-queued its work.
-        """
-        spot, reclaim = self.scenario.purchase.spot, event.spot_reclaim
-        assert reclaim is not None
-        if spot is None:
-            print(f"live run: chaos at {event.at} s: spot_reclaim with no purchase.spot, skipped")
-            return
-        running, specs = self.provisioner.running(), self.provisioner.specs
-        victims = reclaim_victims(reclaim, running, specs, self.spot_notices)
-        deadline = now + spot.notice
-        for agent_id in victims:
-            self.spot_notices[agent_id] = deadline
-        lease = await js.key_value(LEASE_BUCKET)
-        await lease.put(SPOT_NOTICES_KEY, encode({"notices": self.spot_notices}))
-        named = SpotReclaim(agents=victims, fraction=None)
-        resolved = event.model_copy(update={"at": now, "spot_reclaim": named})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "spot_reclaim", now, event=document)
-        for agent_id in victims:
-            zone = specs[agent_id].zone
-            await self._event(
-                js, clock, "spot_notice", agent_id, now, zone=zone, deadline_s=deadline
-            )
-
-        async def take_back() -> None:
-            await asyncio.sleep(clock.until(deadline))
-            still = set(self.provisioner.running())
-            for agent_id in victims:
-                if agent_id in still:
-                    self.provisioner.kill(agent_id)
-
-        self._background.append(asyncio.create_task(take_back()))
-
-    def _restart_agents(self, agent_ids: list[str]) -> None:
-        for agent_id in agent_ids:
-            spec = self.provisioner.specs.get(agent_id)
-            if spec is not None:
-                self.provisioner.start(spec)
-
-    def _select(self, selector: AgentSelector) -> list[str]:
-        running = self.provisioner.running()
-        if selector.agents is not None:
-            return [a for a in selector.agents if a in running]
-        specs = self.provisioner.specs
-        matching = [
-            a
-            for a in running
-            if (selector.category is None or specs[a].category == selector.category)
-            and (selector.zone is None or specs[a].zone == selector.zone)
-        ]
-        if selector.count is not None:
-            return matching[: selector.count]
-        if selector.fraction is not None:
-            return matching[: max(1, round(selector.fraction * len(matching)))]
-        return matching
+    def start(self) -> Coordinator:
+        return self.run._start_coordinator()

@@ -33,7 +33,7 @@ from sim.model.calls import Call
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
-from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore
+from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore, ZoneCall
 from sim.world.dag_job import DagJob
 from sim.world.network import AgentMessage, MessageType, Network
 
@@ -214,7 +214,8 @@ class Dispatcher:
             return
         latency = (net.chief_to_zone(zone) if net.enabled else 0.0) + extra
         if latency <= 0:
-            self.zone_receive(task, zone)
+            if self._answered(task, now):  # (no time passes, but a dark zone still fails it)
+                self.zone_receive(task, zone)
             return
         message = AgentMessage(
             MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, self.net.ttl
@@ -235,17 +236,8 @@ class Dispatcher:
         task = cast(Task, message.payload)
         now = self.env._now
         self.in_transit -= 1
-        zone = self.zones[task.zone]
-        if zone.down:
-            if self.breakers is not None and self._zone_call_failed(zone):
-                self._send_to_zone(task)  # the breaker opened: route around the zone now
-            else:
-                zone.stranded.append(task)  # nobody answers; re-driven at detection
+        if not self._answered(task, now):
             return
-        gate = self.core.zones
-        if zone.name in gate.breaker_zones:
-            gate.call_ok(zone.name, now)
-            self._drain_breaker_events()
         if message.expired(now):
             # The chief hears no acknowledgement and sends the task again.
             self.expired += 1
@@ -567,16 +559,42 @@ class Dispatcher:
             self.core.withdraw(agent.id)
             self.env.timeout(self.breaker_open_s, agent).callbacks.append(self._half_open)
 
-    def _zone_call_failed(self, zone: ZoneState) -> bool:
-        """The chief's call to a silent zone coordinator failed; True once its breaker is open."""
-        call = self.core.zones.call_failed(zone.name, self.env.now)  # the gate's verdict
-        self._drain_breaker_events()
+    def _answered(self, task: Task, now: float) -> bool:
+        """The chief's call reaches the task's zone: True when its coordinator answers.
+
+        The zone gate's verdict (``sim.policies.dispatch.zones``); a failed
+        call is acted on here (:meth:`_zone_call_failed`).
+        """
+        zone = self.zones[task.zone]
+        gate = self.core.zones
+        call = gate.reach(zone.name, now)
+        if call is not None:
+            self._zone_call_failed(zone, task, call)
+            return False
+        if zone.name in gate.breaker_zones:
+            self._drain_breaker_events()  # (an answer may have closed a half-open breaker)
+        return True
+
+    def _zone_call_failed(self, zone: ZoneState, task: Task, call: ZoneCall) -> None:
+        """The chief's call to a silent zone coordinator failed: act on the gate's verdict.
+
+        Opened: what waited at the door goes elsewhere, the probe is timed;
+        refused: this task goes elsewhere too; else it waits at the door
+        (re-driven when the zone is declared dead, or delivered when it is back).
+        """
+        if self.breakers is not None:
+            self._drain_breaker_events()
         if call.opened:
             stranded, zone.stranded = zone.stranded, []
-            for task in stranded:
-                self._send_to_zone(task)
-            self.env.timeout(self.breaker_open_s, zone).callbacks.append(self._zone_probe)
-        return call.refused
+            for waiting in stranded:
+                self._send_to_zone(waiting)
+            assert call.probe_after_s is not None
+            self.env.timeout(call.probe_after_s, zone).callbacks.append(self._zone_probe)
+        if call.refused and self.core.home_zone(task, self.env.now) != zone.name:
+            self._send_to_zone(task)  # the breaker is open: route around the zone now
+        else:
+            # Nobody answers (or every zone refuses): re-driven at detection.
+            zone.stranded.append(task)
 
     def _zone_probe(self, event: simpy.Event) -> None:
         """Half-open: let the chief try the zone again, unless its failure is already known."""

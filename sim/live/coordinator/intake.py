@@ -27,6 +27,7 @@ from sim.live.coordinator.admission import ADMISSION, LiveAdmission, Verdict
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
+from sim.live.coordinator.zone_calls import ZoneCalls
 from sim.live.task import LiveTask, attempt_failure, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import (
@@ -87,6 +88,8 @@ class Intake:
         self._early_ends: dict[int, dict[str, Any]] = {}
         #: What a failed attempt leads to: the simulator's escalation policy.
         self.escalation = escalation
+        #: The chief's calls to zones: the zone gate's verdicts, doors and probes.
+        self.calls = ZoneCalls(dispatcher)
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -139,14 +142,14 @@ class Intake:
                 self.dispatcher.adopt(task, recovered[0])  # still on that agent's subject
                 task.dispatched = True
                 return
-        assignment = self.dispatcher.route(task, now)
+        assignments = await self._call_zone(task, now)
         if not task.dispatched:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
             subject = dispatch_subject(task.zone or task.home_zone)
             await self._post(Outgoing(subject, document, f"d.{task.task_id}", record=True))
-        if assignment is not None:
+        for assignment in assignments:
             await self.send(assignment)
 
     async def reroute(self, tasks: list[LiveTask], agent_id: str, *, requeue: bool = False) -> None:
@@ -165,9 +168,7 @@ class Intake:
             elif not self.dispatcher.retry(task, agent_id):
                 await self.fail_for_good(task, agent_id, RETRIES_EXHAUSTED)
                 continue
-            assignment = self.dispatcher.route(task, self.time.now())
-            if assignment is not None:
-                await self.send(assignment)
+            await self.route(task)
 
     async def fail_for_good(self, task: LiveTask, agent_id: str, reason: str) -> None:
         """The task's end: a failed result under the next attempt number, with its reason."""
@@ -188,14 +189,47 @@ class Intake:
         await self._post(Outgoing(subject, document, f"e.{task.task_id}.{task.attempts}"))
 
     async def evacuate_zone(self, zone: str) -> int:
-        """The zone was declared dead: what waited in its queues goes elsewhere, oldest first."""
-        moved = self.dispatcher.evacuate(zone)
+        """The zone was declared dead: what waited at its door and in its queues goes
+        elsewhere, by task id (as the simulator evacuates)."""
+        door = self.calls.take_door(zone)
+        moved = sorted([*door, *self.dispatcher.evacuate(zone)], key=lambda t: t.task_id)
         async with self.batch():
             for task in moved:
-                assignment = self.dispatcher.route(task, self.time.now())
+                await self.route(task)
+        return len(moved)
+
+    async def zone_back(self, zone: str) -> None:
+        """The zone answers again: what waited at its door is placed there."""
+        async with self.batch():
+            for task in self.calls.take_door(zone):
+                assignment = self.dispatcher.receive(task, zone, self.time.now())
                 if assignment is not None:
                     await self.send(assignment)
-        return len(moved)
+
+    async def route(self, task: LiveTask) -> None:
+        """The chief's call to the task's zone (``zone_calls``); what it assigns goes out."""
+        for assignment in await self._call_zone(task, self.time.now()):
+            await self.send(assignment)
+
+    async def _call_zone(self, task: LiveTask, now: float) -> list[Assignment[LiveTask]]:
+        assignments = self.calls.route(task, now)
+        if self.dispatcher.zones.breaker_zones:
+            await self.log_breakers()
+        return assignments
+
+    async def log_breakers(self) -> None:
+        """The zone breakers' transitions since the last look, as the simulator logs them."""
+        board = self.dispatcher.zones.breakers
+        if board is None:
+            return
+        for target, transition in board.drain_transitions():
+            state = transition.to_state.value
+            await self.event("breaker", target, state=state, why=transition.reason)
+
+    async def probe_zones(self) -> None:
+        """Zone breakers whose open time is over: half-open, their zone takes work again."""
+        if self.calls.probes and self.calls.probe_due(self.time.now()):
+            await self.log_breakers()
 
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
@@ -204,9 +238,7 @@ class Intake:
             if moved:
                 await self.event("pool_evacuated", zone, category=category, tasks=len(moved))
             for task in moved:
-                assignment = self.dispatcher.route(task, self.time.now())
-                if assignment is not None:
-                    await self.send(assignment)
+                await self.route(task)
 
     def _info(self, view: AgentView) -> AgentInfo:
         return AgentInfo(

@@ -58,14 +58,18 @@ from sim.live.task import LiveTask
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
 from sim.policies.escalation import EscalationPolicy
+from sim.policies.placement import ReservePool
 from sim.scenario.schema import Scenario
 from sim.world.policy_set import (
     build_policies,
+    check_phases,
+    coordinator_detector,
     dispatch_core,
     escalation_config,
     failure_detector,
 )
 from sim.world.streams import Streams
+from sim.world.topology import zone_teams
 
 
 @dataclass
@@ -155,6 +159,10 @@ class Coordinator:
             self.router,
             self.lag,
             config.stalls,
+            # The simulator's failover judges zone coordinators with these check phases.
+            coordinator_detector(
+                s.health, check_phases(Streams(s.seed, 0).get("health"), s.health.interval)
+            ),
         )
         self.scaling = Scaling(
             books,
@@ -166,6 +174,9 @@ class Coordinator:
             self.provisioner,
             s.scaling.pipeline.actuation_delay,
             (self.zones, self.categories),
+            zone_teams(s),
+            ReservePool(s.topology.reserve_pool),
+            s.purchase.billing.drain_unit_s,
             spot_rule=self._spawns_on_spot,
         )
         spot = s.purchase.spot
@@ -194,7 +205,7 @@ class Coordinator:
             self.scaling,
             self.zones,
             s.control_agents(),
-            autoscale=config.autoscale,
+            autoscale=config.autoscale and s.scaling.auto_scale.enabled,
             webhook_url=config.webhook_url,
         )
         if self.admission is not None:

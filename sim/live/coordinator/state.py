@@ -50,6 +50,8 @@ class AgentView:
     team: str = ""  # "": in no team (the team bulkhead does not count it)
     spot: bool = False  # on spot capacity, as its heartbeats say
     last_beat_wall: float = 0.0
+    #: Scenario time its current life began (first seen, or back): what billing counts.
+    joined_s: float = 0.0
     healthy: bool = True
     draining: bool = False
     #: The process behind the heartbeats (None: a writer that does not say), and the one the
