@@ -352,6 +352,7 @@ def _area(filename: str) -> str:
         ("sim/policies/dispatch", "dispatch core"),
         ("sim/live/agent", "simulated agents"),
         ("sim/live/transport", "transport helpers"),
+        ("sim/live/subjects", "transport helpers"),
         ("sim/policies", "policies"),
         ("sim/metrics", "metrics"),
         ("nats/js", "nats-py jetstream"),

@@ -164,7 +164,7 @@ class MemoryBroker:
 
     @classmethod
     def orchestra(cls, zones: Iterable[str], **settings: Any) -> MemoryBroker:
-        """A broker laid out as ``sim.live.transport.ensure_layout`` lays out NATS."""
+        """A broker laid out as ``sim.live.layout.ensure_layout`` lays out NATS."""
         broker = cls(**settings)
         for name, subject in (
             (SUBMIT, "orch.submit"),
