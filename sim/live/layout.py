@@ -17,7 +17,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from sim.live.broker import DEDUPE_WINDOW_S
 from sim.live.subjects import (
@@ -39,6 +39,10 @@ from sim.live.subjects import (
     tasks_stream,
     zone_task_subjects,
 )
+
+#: JetStream's error codes for a durable that exists with other settings: "storage type
+#: can not be updated", "consumer already exists".
+STORED_CONSUMER = (10012, 10148)
 
 
 @dataclass(frozen=True)
@@ -126,20 +130,42 @@ async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
 async def ensure_agent_consumer(
     js: JetStreamContext, zone: str, agent_id: str, ack_wait_s: float
 ) -> None:
-    """The agent's own durable pull consumer on its zone's stream (idempotent)."""
+    """The agent's own durable pull consumer on its zone's stream (idempotent).
+
+    Its state (what it delivered, what was acked) is kept in the broker's
+    memory, not in its store (``mem_storage``). Why: with ``sync_interval:
+    always`` a file-backed consumer fsyncs its state file at each delivery and
+    ack, three fsyncs a task against two for the task's own message (stored,
+    then removed on its ack), and the disk's fsyncs are what bounds the
+    dispatch rate (``benchmarks/bench_live.py``). Nothing is lost with it:
+    the work-queue stream itself keeps every task until its ack, so the
+    consumer a broker restart forgets is made again by its agent (``_slot``
+    binds anew when a pull fails) and delivers what is still there. What a
+    restart does forget is the delivery count: a task in hand when the
+    broker died comes again as a first delivery, under the same attempt
+    number, so its second run's reports share their message ids with the
+    first's and are deduplicated (completion counts once by task id anyway).
+    """
     durable = agent_consumer(agent_id)
-    await js.add_consumer(
-        tasks_stream(zone),
-        ConsumerConfig(
-            durable_name=durable,
-            name=durable,
-            filter_subject=agent_subject(zone, agent_id),
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait_s,
-            max_deliver=-1,
-            max_ack_pending=-1,
-        ),
+    config = ConsumerConfig(
+        durable_name=durable,
+        name=durable,
+        filter_subject=agent_subject(zone, agent_id),
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=-1,
+        max_ack_pending=-1,
+        mem_storage=True,
     )
+    try:
+        await js.add_consumer(tasks_stream(zone), config)
+    except APIError as exc:
+        # The consumer exists in the store (a store from before mem_storage): made anew,
+        # which loses nothing (the stream keeps the unacked tasks, see above).
+        if exc.err_code not in STORED_CONSUMER:
+            raise
+        await js.delete_consumer(tasks_stream(zone), durable)
+        await js.add_consumer(tasks_stream(zone), config)
 
 
 @dataclass(frozen=True)
