@@ -131,6 +131,10 @@ def record_streams(zones: Iterable[str]) -> list[tuple[str, str]]:
     ]
 
 
+#: Set (true) on an agent's end record whose attempt never reported its start (it ended
+#: within ``sim.live.start_report.START_GRACE_S``): the record stands for the start too.
+START_UNREPORTED = "start_unreported"
+
 #: The time field each record kind states (when it was written, in scenario seconds).
 RECORD_TIME = {"dispatch": "dispatch_s", "assign": "assign_s", "start": "start_s", "end": "end_s"}
 

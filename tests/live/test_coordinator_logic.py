@@ -22,6 +22,7 @@ from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.memory_broker import MemoryBroker
 from sim.live.provisioner import AgentSpec
+from sim.live.subjects import START_UNREPORTED
 from sim.live.transport import (
     AGENTS_BUCKET,
     EVENTS,
@@ -135,7 +136,9 @@ class Fleet:
             (m.document()["task_id"], m.document()["attempt"]) for m in await follower.read(50, 0.0)
         ]
 
-    async def result(self, kind: str, task: int, agent: str, attempt: int = 1) -> None:
+    async def result(
+        self, kind: str, task: int, agent: str, attempt: int = 1, **extra: Any
+    ) -> None:
         t = self.wall.t - EPOCH
         document: dict[str, Any] = {
             "kind": kind,
@@ -147,6 +150,7 @@ class Fleet:
         }
         if kind == "end":
             document.update(outcome="completed", end_s=t)
+        document.update(extra)
         subject = result_subject(self.zone[agent])  # the agent's zone's results stream
         await self.broker.publish(subject, document, f"{kind[0]}.{task}.{attempt}")
 
@@ -178,6 +182,36 @@ def test_tasks_go_to_the_balancers_agent_queue_when_full_and_a_freed_slot_pulls(
         assert await fleet.take("a1") == [(2, 1)]  # the freed slot pulled the queued task
         assert await fleet.take("a2") == []
         assert c.dispatcher.queued() == 0 and c.counters.completed == 1
+
+    run(body)
+
+
+def test_an_end_that_stands_for_its_unreported_start_counts_as_both() -> None:
+    """An attempt shorter than the agent's start grace reports only its end (marked): the
+    coordinator books the start from it (started, wait), frees the slot, and a takeover
+    rebuilds the same books from the streams."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0, 1, 2)
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 1)]
+        fleet.wall.t += 2.0  # task 0 waited 2 s before its (instant) attempt
+        await fleet.result("end", 0, "a1", **{START_UNREPORTED: True})
+        await fleet.result("end", 1, "a2")  # an older agent's end, its start never read
+        await c.pump()
+        assert await fleet.take("a1") == [(2, 1)]  # the freed slot pulled the queued task
+        assert c.counters.completed == 2
+        assert c.counters.started == 1  # task 0's, from its end; task 1's start is unknown
+        assert c.counters.wait_sum == pytest.approx(2.0)
+        assert c.in_flight == {}  # booked and ended: nothing left in flight
+        standby = fleet.coordinator(name="c2")
+        await standby.take_over()
+        assert standby.counters.completed == 2 and standby.counters.duplicates == 0
+        assert standby.in_flight == {}  # the marked end closed the start it stood for
 
     run(body)
 
