@@ -19,7 +19,7 @@ speak of agents joining and leaving, never of queues.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sim.live.broker import BUNDLE, Broker
@@ -266,6 +266,19 @@ class Intake:
         finally:
             OPEN.reset(token)
             await outbox.flush(self.broker)
+
+    @contextlib.contextmanager
+    def collecting(self, outbox: Outbox) -> Iterator[None]:
+        """Like ``batch``, but the writes stay in *outbox* for the caller to flush.
+
+        The stream follower hands it to its ``Pipeline`` and reads on while it
+        is written. The caller must flush it even when the block raises.
+        """
+        token = OPEN.set(outbox)
+        try:
+            yield
+        finally:
+            OPEN.reset(token)
 
     async def _post(self, message: Outgoing, then: Outgoing | None = None) -> None:
         """Publish *message* (then *then*, after its ack), or queue both in the open batch."""
