@@ -80,7 +80,6 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
     from sim.live.runtime import scaled_scenario
     from sim.live.transport import (
         LEASE_BUCKET,
-        SUBMIT,
         EmbeddedServer,
         Layout,
         connect,
@@ -88,6 +87,8 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         ensure_layout,
         read_all,
         read_records,
+        submit_streams,
+        submit_subject,
     )
     from sim.scenario.load import load_scenario
     from sim.world.streams import Streams
@@ -149,7 +150,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 await asyncio.gather(
                     *(
                         js.publish(
-                            "orch.submit",
+                            submit_subject(pools[i % len(pools)][0]),
                             encode(
                                 {
                                     "kind": "task",
@@ -179,7 +180,11 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 if last > seq0.get(name, 0)
             }
             results = await read_records(js, zones)
-            submits = await read_all(js, SUBMIT, "orch.submit")
+            submits = [
+                doc
+                for stream, subject in submit_streams(zones)
+                for doc in await read_all(js, stream, subject)
+            ]
             await nc.close()
         finally:
             if coordinator_task is not None:

@@ -36,6 +36,8 @@ from sim.live.subjects import (
     dispatch_subject,
     result_subject,
     results_stream,
+    submit_stream,
+    submit_subject,
     tasks_stream,
     zone_task_subjects,
 )
@@ -53,6 +55,8 @@ class Layout:
     categories: tuple[str, ...]
     ack_wait_s: float
     heartbeat_ttl_s: float
+    #: The zones' submission streams (``subjects.submit_stream``); a service has none.
+    zone_submits: bool = True
 
 
 async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
@@ -68,6 +72,10 @@ async def ensure_layout(js: JetStreamContext, layout: Layout) -> None:
         await _ensure_stream(js, name, subjects, retention)
     for zone in layout.zones:
         await ensure_zone_stream(js, zone)
+        if layout.zone_submits:
+            await _ensure_stream(
+                js, submit_stream(zone), [submit_subject(zone)], RetentionPolicy.LIMITS
+            )
     for bucket, ttl in ((AGENTS_BUCKET, layout.heartbeat_ttl_s), (LEASE_BUCKET, None)):
         try:
             await js.key_value(bucket)

@@ -51,6 +51,8 @@ from sim.live.transport import (
     dispatch_subject,
     result_subject,
     results_stream,
+    submit_stream,
+    submit_subject,
     tasks_stream,
     zone_task_subjects,
 )
@@ -177,6 +179,7 @@ class MemoryBroker:
             broker.add_stream(tasks_stream(zone), [zone_task_subjects(zone)], work_queue=True)
             broker.add_stream(results_stream(zone), [result_subject(zone)])
             broker.add_stream(dispatch_stream(zone), [dispatch_subject(zone)])
+            broker.add_stream(submit_stream(zone), [submit_subject(zone)])
         broker.add_bucket(AGENTS_BUCKET)
         broker.add_bucket(LEASE_BUCKET)
         return broker

@@ -4,7 +4,13 @@ Everything the live shell keeps durable lives in the broker, so a coordinator
 that takes over (or a broker that restarts on the same store) resumes from
 the broker's state rather than from anyone's memory:
 
-* ``ORCH_SUBMIT`` — every arrival as the workload driver published it (the record of demand);
+* ``ORCH_SUBMIT`` and ``ORCH_SUBMIT_<zone>`` — every arrival as it was submitted (the record
+  of demand): a client that names no stream publishes on ``orch.submit``; the live run's
+  workload driver (and the benchmark) publish each arrival on its home zone's
+  ``orch.submit.<zone>``, so the zones' submissions fsync side by side — one stream stores
+  its writes one after another, a few hundred to a thousand a second with ``sync_interval:
+  always``, which capped the dispatch rate. A service (``live serve``) has only
+  ``ORCH_SUBMIT``: its compaction knows that one;
 * ``ORCH_TASKS_<zone>`` — one work-queue stream per zone (subjects
   ``orch.task.<zone>.<agent>``): one subject and one durable pull consumer per agent
   of the zone, carrying the tasks the coordinator assigned to it (the load balancer's
@@ -53,6 +59,8 @@ SUBMIT, EVENTS = "ORCH_SUBMIT", "ORCH_EVENTS"
 #: overlaps theirs. Nothing writes them; a takeover reads them when a store still has them
 #: (a service upgraded in place), so what they record is not done again.
 LEGACY_RECORDS = (("ORCH_DISPATCH", "orch.dispatch"), ("ORCH_RESULTS", "orch.result"))
+#: Prefix of the per-zone submission streams (``ORCH_SUBMIT_<zone>``, ``orch.submit.<zone>``).
+SUBMIT_PREFIX = "ORCH_SUBMIT_"
 #: Prefix of the per-zone results streams (``ORCH_RESULTS_<zone>``, ``orch.result.<zone>``).
 RESULTS_PREFIX = "ORCH_RESULTS_"
 #: Prefix of the per-zone streams of the coordinator's routing and assignment records
@@ -117,6 +125,21 @@ def dispatch_stream(zone: str) -> str:
 def dispatch_subject(zone: str) -> str:
     """The subject of the coordinator's routing and assignment records for *zone*."""
     return f"orch.dispatch.{_token(zone)}"
+
+
+def submit_stream(zone: str) -> str:
+    """The stream of the arrivals submitted to *zone*."""
+    return f"{SUBMIT_PREFIX}{_token(zone)}"
+
+
+def submit_subject(zone: str) -> str:
+    """The subject of arrivals homed in *zone* (``orch.submit`` takes them too)."""
+    return f"orch.submit.{_token(zone)}"
+
+
+def submit_streams(zones: Iterable[str]) -> list[tuple[str, str]]:
+    """(stream, subject) of every submission stream: ``ORCH_SUBMIT``, then the zones' in order."""
+    return [(SUBMIT, "orch.submit")] + [(submit_stream(z), submit_subject(z)) for z in zones]
 
 
 def record_streams(zones: Iterable[str]) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ from sim.live.transport import (
     agent_consumer,
     agent_subject,
     result_subject,
+    submit_subject,
     tasks_stream,
 )
 from sim.policies.health import ConsecutiveFailureDetector, PhiAccrualDetector
@@ -114,7 +115,7 @@ class Fleet:
         }
         await self.broker.kv_put(AGENTS_BUCKET, agent, encode(document))
 
-    async def submit(self, *task_ids: int, zone: str = "A") -> None:
+    async def submit(self, *task_ids: int, zone: str = "A", subject: str = "orch.submit") -> None:
         for n in task_ids:
             document = {
                 "kind": "task",
@@ -124,7 +125,7 @@ class Fleet:
                 "arrival_s": self.wall.t - EPOCH,
                 "work_s": 10.0,
             }
-            await self.broker.publish("orch.submit", document, f"sub.{n}.task")
+            await self.broker.publish(subject, document, f"sub.{n}.task")
 
     async def take(self, agent: str) -> list[tuple[int, int]]:
         """(task, attempt) of what waits on the agent's subject, taken as the agent takes it."""
@@ -212,6 +213,29 @@ def test_an_end_that_stands_for_its_unreported_start_counts_as_both() -> None:
         await standby.take_over()
         assert standby.counters.completed == 2 and standby.counters.duplicates == 0
         assert standby.in_flight == {}  # the marked end closed the start it stood for
+
+    run(body)
+
+
+def test_submissions_on_the_zones_streams_are_followed_and_caught_up_once() -> None:
+    """An arrival may come on ``orch.submit`` or on its zone's ``orch.submit.<zone>``: the
+    primary follows both, and a takeover reads both without placing anything twice."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0)
+        await fleet.submit(1, 2, subject=submit_subject("A"))
+        await c.pump()
+        assert c.counters.submitted == 3
+        taken = [await fleet.take(a) for a in ("a1", "a2", "a3")]
+        assert sorted(t for held in taken for t, _ in held) == [0, 1, 2]
+        standby = fleet.coordinator(name="c2")
+        await standby.take_over()
+        assert standby.counters.submitted == 3 and standby.dispatcher.queued() == 0
+        assert [await fleet.take(a) for a in ("a1", "a2", "a3")] == [[], [], []]  # none again
 
     run(body)
 

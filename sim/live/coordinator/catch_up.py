@@ -40,6 +40,7 @@ from sim.live.transport import (
     dispatch_subject,
     result_subject,
     results_stream,
+    submit_streams,
 )
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -91,7 +92,12 @@ class StreamFollow:
             )
             for i, z in enumerate(zones)
         ]
-        self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
+        #: (stream, follower) per submission stream: ``ORCH_SUBMIT``, then the zones' (those
+        #: the broker has: a service has none, see ``subjects``).
+        self.submits: list[tuple[str, Follower]] = [
+            (stream, broker.follow(stream, subject, f"co_{name}_s{i}_{suffix}"))
+            for i, (stream, subject) in enumerate(submit_streams(zones))
+        ]
         #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
         self.following_from = float("inf")
         #: A snapshot's share (``sim.live.snapshot``): per stream, the records it kept, read
@@ -109,10 +115,24 @@ class StreamFollow:
         finally:
             self.books.catching_up = False
         await check_health()  # the pools, before anything is placed
-        await self.read_through(self.submits, self.intake.on_submit, SUBMIT)
+        present = []
+        for stream, follower in self.submits:
+            if stream != SUBMIT and not await self._exists(stream):
+                await follower.close()
+                continue
+            present.append((stream, follower))
+            await self.read_through(follower, self.intake.on_submit, stream)
+        self.submits = present
         self.books.recovered.clear()
         self.books.routed_before.clear()
         self.following_from = self.time.raw()
+
+    async def _exists(self, stream: str) -> bool:
+        try:
+            await self.broker.last_sequence(stream)
+        except Exception:  # not there (nats: NotFoundError; memory: KeyError)
+            return False
+        return True
 
     async def _read_legacy(self) -> None:
         """The fleet-wide record streams of an earlier layout, if the store still has them."""
@@ -199,9 +219,8 @@ class StreamFollow:
 
     def _pairs(self) -> list[tuple[Follower, Handler]]:
         results = [(follower, self.intake.on_result) for _, follower in self.results]
-        return [*results, (self.submits, self.intake.on_submit)]
+        return [*results, *((follower, self.intake.on_submit) for _, follower in self.submits)]
 
     async def close(self) -> None:
-        for _, follower in (*self.dispatches, *self.results):
+        for _, follower in (*self.dispatches, *self.results, *self.submits):
             await follower.close()
-        await self.submits.close()
