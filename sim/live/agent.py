@@ -58,6 +58,8 @@ from sim.live.llm_calls import (
     run_declared_calls,
     wall_seed,
 )
+from sim.live.start_report import StartReport
+from sim.live.subjects import START_UNREPORTED
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -417,7 +419,7 @@ class LiveAgent:
         # The zone's results stream (``ORCH_RESULTS_<zone>``): zones' reports fsync side by side.
         reports = result_subject(cfg.zone)
         started = {"kind": "start", **base, "start_s": start}
-        await publish(js, reports, started, f"s.{task_id}.{attempt}")
+        start_report = StartReport(js, reports, started, f"s.{task_id}.{attempt}")
         keep_alive = asyncio.create_task(self._in_progress(message))
         slowdown, began = self.slowdown, time.monotonic()
         books = begin_attempt(self._llm_caller(), task_id)
@@ -431,11 +433,17 @@ class LiveAgent:
         except Exception as exc:
             print(f"{cfg.agent_id}: task {task_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
             ok = False
+        except BaseException:
+            start_report.abandon()  # cancelled (a kill): nothing more is said
+            raise
         finally:
             keep_alive.cancel()
         end = clock.now()
         outcome = "completed" if ok else "failed"
-        document = {"kind": "end", **base, "outcome": outcome, "start_s": start, "end_s": end}
+        document = {"kind": "end", **base, "outcome": outcome, "start_s": start}
+        document["end_s"] = end
+        if not await start_report.settle():
+            document[START_UNREPORTED] = True  # this record is the attempt's start too
         if reason:
             document["reason"] = reason
         if books.calls or books.throttled:

@@ -2,7 +2,7 @@
 
 The streams are the run's ground truth — every arrival (``ORCH_SUBMIT``),
 every routing and assignment (``ORCH_DISPATCH_<zone>``), every start and end
-(``ORCH_RESULTS_<zone>``; the zones' streams merged by ``transport.merge_records``),
+(``ORCH_RESULTS_<zone>``; the zones' streams merged by ``subjects.merge_records``),
 every event and metrics sample — whichever coordinator
 was primary at the time. This module
 folds them into the very tables a simulation writes, with the very meanings,

@@ -47,7 +47,6 @@ from sim.live.transport import (
     EVENTS,
     LEASE_BUCKET,
     METRICS,
-    SUBMIT,
     ZONES_DOWN_KEY,
     EmbeddedServer,
     Layout,
@@ -60,6 +59,8 @@ from sim.live.transport import (
     read_all,
     read_records,
     record_streams,
+    submit_streams,
+    submit_subject,
     task_streams,
     tasks_stream,
 )
@@ -236,7 +237,8 @@ class _Run:
         await ensure_layout(js, layout)
         zone_queues = [tasks_stream(zone) for zone in self.world.zones]
         records = [name for name, _ in record_streams(self.world.zones)]
-        for stream in (SUBMIT, *zone_queues, *records, EVENTS, METRICS):
+        arrivals_streams = [name for name, _ in submit_streams(self.world.zones)]
+        for stream in (*arrivals_streams, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
         for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
@@ -301,7 +303,11 @@ class _Run:
         await nc.publish(BROADCAST, b"stop")
         await self._stop_fleet()
         await self._stop_coordinators()
-        submits = await read_all(js, SUBMIT, "orch.submit")
+        submits = [
+            doc
+            for stream, subject in submit_streams(self.world.zones)
+            for doc in await read_all(js, stream, subject)
+        ]
         results = await read_records(js, self.world.zones)
         events = await read_all(js, EVENTS, "orch.event")
         metric_rows = await read_all(js, METRICS, "orch.metric")
@@ -477,7 +483,8 @@ class _Run:
             if delay > 0:
                 await asyncio.sleep(delay)
             key = f"sub.{document.get('task_id', document.get('job_id'))}.{document['kind']}"
-            await publish(js, "orch.submit", document, key)
+            # Its home zone's submission stream: the zones' submissions fsync side by side.
+            await publish(js, submit_subject(str(document["zone"])), document, key)
 
     async def _wait_done(self, grace_s: float) -> None:
         deadline = time.monotonic() + grace_s

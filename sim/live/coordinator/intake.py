@@ -19,7 +19,7 @@ speak of agents joining and leaving, never of queues.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sim.live.broker import BUNDLE, Broker
@@ -28,6 +28,7 @@ from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
 from sim.live.coordinator.zone_calls import ZoneCalls
+from sim.live.subjects import START_UNREPORTED
 from sim.live.task import LiveTask, attempt_failure, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import (
@@ -316,6 +317,19 @@ class Intake:
             OPEN.reset(token)
             await outbox.flush(self.broker)
 
+    @contextlib.contextmanager
+    def collecting(self, outbox: Outbox) -> Iterator[None]:
+        """Like ``batch``, but the writes stay in *outbox* for the caller to flush.
+
+        The stream follower hands it to its ``Pipeline`` and reads on while it
+        is written. The caller must flush it even when the block raises.
+        """
+        token = OPEN.set(outbox)
+        try:
+            yield
+        finally:
+            OPEN.reset(token)
+
     async def _post(self, message: Outgoing, then: Outgoing | None = None) -> None:
         """Publish *message* (then *then*, after its ack), or queue both in the open batch."""
         outbox = OPEN.get()
@@ -500,21 +514,10 @@ class Intake:
                 self._recover(task_id, str(doc["agent"]), int(doc["attempt"]))
             return  # live, this coordinator booked it when it sent it
         key = (task_id, int(doc["attempt"]))
-        if kind == "start":
-            books.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
-            if books.catching_up:
-                self._recover(task_id, str(doc["agent"]), key[1])
-            if task is not None:
-                task.attempts = max(task.attempts, key[1] + 1)
-                if not task.done:
-                    self.dispatcher.started(task, doc["agent"])
-                    if self.dispatcher.reopened:  # moved off another team's books
-                        await self.send_all(self.dispatcher.wake_reopened())
-                if not task.started:
-                    task.started = True
-                    books.counters.started += 1
-                    books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
-            return
+        if kind == "start" or doc.get(START_UNREPORTED):
+            await self._started(task, key, doc)  # (an unreported start rides on its end)
+            if kind == "start":
+                return
         books.in_flight.pop(key, None)
         books.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
         if not books.catching_up:
@@ -539,6 +542,26 @@ class Intake:
             books.recovered.pop(task_id, None)
             return
         await self._finished(task, doc)
+
+    async def _started(
+        self, task: LiveTask | None, key: tuple[int, int], doc: dict[str, Any]
+    ) -> None:
+        """An attempt started (its start record, or an end that stands for its start too)."""
+        books = self.books
+        books.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
+        if books.catching_up:
+            self._recover(key[0], str(doc["agent"]), key[1])
+        if task is None:
+            return
+        task.attempts = max(task.attempts, key[1] + 1)
+        if not task.done:
+            self.dispatcher.started(task, doc["agent"])
+            if self.dispatcher.reopened:  # moved off another team's books
+                await self.send_all(self.dispatcher.wake_reopened())
+        if not task.started:
+            task.started = True
+            books.counters.started += 1
+            books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
 
     async def _attempt_failed(self, task: LiveTask, doc: dict[str, Any]) -> None:
         """An agent's attempt failed: the escalation's call (retry, move, or the end)."""
