@@ -98,8 +98,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sim.analysis.capacity import CapacityError
+    from sim.analysis.plan_inputs import growth_scenarios
     from sim.analysis.plan_output import print_plan, write_plan
-    from sim.analysis.planner import PlanOptions, growth_scenarios, plan_growth
+    from sim.analysis.planner import PlanOptions, plan_growth
     from sim.analysis.replicas import Replicas
     from sim.analysis.targets import SloTarget, parse_slo
 
