@@ -6,9 +6,10 @@ else is: a coordinator near saturation (the chief, the busiest zone
 coordinator or team lead at or above :data:`SATURATED` utilisation — every
 task passes through it whatever the number of agents, and more agents add
 heartbeats and status traffic to it), or a model provider refusing a good
-share of the calls (:data:`THROTTLED_SHARE` or more answered 429, or attempts
-that spent their retry budget: a token bucket refuses only when the offered
-load exceeds its rate, and more agents offer more, not less). Either way the
+share of the calls (:data:`THROTTLED_SHARE` or more answered 429, or a fifth
+of that with attempts that spent their whole retry budget: a token bucket
+refuses only when the offered load exceeds its rate, and more agents offer
+more, not less). Either way the
 planner stops adding agents and names the constraint with the evidence.
 
 Read from the candidate's replications' summaries (their mean), so the
@@ -73,7 +74,7 @@ def saturation(summaries: Sequence[Mapping[str, Any]], specialists: int) -> Satu
         return None
     refused = _mean(summaries, "llm", "throttled") / requests
     failed = _mean(summaries, "llm", "rate_limited_attempts")
-    if refused >= THROTTLED_SHARE or failed > 0:
+    if refused >= THROTTLED_SHARE or (failed > 0 and refused >= THROTTLED_SHARE / 5):
         note = (
             f"with {specialists} specialists {refused:.0%} of model calls were refused (429) "
             f"and {failed:.0f} attempts per run failed rate_limited: the provider's limit, not "

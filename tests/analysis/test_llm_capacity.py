@@ -189,6 +189,12 @@ def test_saturation_reads_coordinators_then_providers_from_the_summaries() -> No
     assert found is None
     found = saturation([refusing, refusing], 12)
     assert found is not None and found.kind == "provider" and "8% of model calls" in found.note
+    # One attempt out of its retry budget among few refusals is bad luck, not a binding limit.
+    unlucky = {"llm": {"requests": 1000, "throttled": 5, "rate_limited_attempts": 1}}
+    assert saturation([unlucky], 12) is None
+    unlucky["llm"]["throttled"] = 20
+    found = saturation([unlucky], 12)
+    assert found is not None and found.kind == "provider"
     assert not an_ordinary_summary_binds()
 
 
