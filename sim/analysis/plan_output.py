@@ -258,7 +258,7 @@ def _fleet_said(plan: PhasePlan) -> str:
 
 def binding_lines(plan: PhasePlan) -> list[str]:
     """The binding constraint when it is not the agents: what binds, the ask, the fleet after."""
-    lines = [f"[bold red]{plan.label}: binding constraint: {plan.binding}: {plan.binding_note}[/]"]
+    lines = [f"[bold red]{plan.label}: binding constraint ({plan.binding}): {plan.binding_note}[/]"]
     lines += [f"{plan.label}: {cap.describe()}" for cap in plan.agent_caps]
     if plan.binding == "provider":
         lines.append(f"{plan.label}: agents added: none (more cannot raise throughput)")

@@ -124,7 +124,7 @@ def test_a_binding_provider_stops_the_planner_and_the_answer_is_the_limit_and_a_
     assert raised.simulated_total is not None and raised.planned is not None
     assert raised.planned.meets and raised.raised is None
     lines = " ".join(binding_lines(plan))
-    assert "binding constraint: provider" in lines and "agents added: none" in lines
+    assert "binding constraint (provider): provider p" in lines and "agents added: none" in lines
     assert f"with the limits raised: {raised.simulated_total} specialists" in lines
     row = plan_rows([plan])[0]
     assert (row["binding"], row["simulated_specialists"]) == ("provider", None)
@@ -174,7 +174,7 @@ def test_a_saturated_coordinator_stops_the_growth_at_the_first_fleet_that_shows_
     assert plan.binding == "coordinator" and plan.simulated is None
     assert "the chief at" in plan.binding_note and "utilisation" in plan.binding_note
     assert len(plan.trials) == 1 and plan.trials[0].verdict == "misses"
-    assert "binding constraint: coordinator" in " ".join(binding_lines(plan))
+    assert "binding constraint (coordinator): the chief" in " ".join(binding_lines(plan))
 
 
 def test_saturation_reads_coordinators_then_providers_from_the_summaries() -> None:
