@@ -9,8 +9,10 @@ heartbeats and status traffic to it), or a model provider refusing a good
 share of the calls (:data:`THROTTLED_SHARE` or more answered 429, or a fifth
 of that with attempts that spent their whole retry budget: a token bucket
 refuses only when the offered load exceeds its rate, and more agents offer
-more, not less). Either way the
-planner stops adding agents and names the constraint with the evidence.
+more, not less), or, when the plan counts sheds, tenants' token budgets
+shedding as large a share of the judged tiers' tasks (a budget refuses
+whatever the fleet). Either way the planner stops adding agents and names the
+constraint with the evidence.
 
 Read from the candidate's replications' summaries (their mean), so the
 evidence is the same the verdict was made on.
@@ -31,7 +33,7 @@ SATURATED = 0.95
 #: Share of model calls refused (429) at which the provider, not the agents, bounds the fleet.
 THROTTLED_SHARE = 0.05
 
-Kind = Literal["coordinator", "provider"]
+Kind = Literal["coordinator", "provider", "tenant_budget"]
 
 _ROLES = (
     ("chief_utilization", "the chief"),
@@ -59,8 +61,23 @@ def _mean(summaries: Sequence[Mapping[str, Any]], *path: str) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def saturation(summaries: Sequence[Mapping[str, Any]], specialists: int) -> Saturation | None:
-    """The coordinator or provider a candidate of *specialists* saturated, if any."""
+def _budget_shed(summary: Mapping[str, Any], tiers: tuple[str, ...]) -> float:
+    """Share of *tiers*' submitted tasks shed for a tenant's token budget."""
+    rows = [r for r in summary.get("tiers", {}).get("by_tier", []) if r["tier"] in tiers]
+    submitted = sum(int(r["submitted"]) for r in rows)
+    shed = sum(int(r.get("shed_by_reason", {}).get("tenant_budget", 0)) for r in rows)
+    return shed / submitted if submitted else 0.0
+
+
+def saturation(
+    summaries: Sequence[Mapping[str, Any]],
+    specialists: int,
+    judged_tiers: tuple[str, ...] | None = None,
+) -> Saturation | None:
+    """The coordinator, provider or tenant budget a candidate of *specialists* ran into.
+
+    *judged_tiers*: the tiers whose sheds the plan counts (None: sheds are not judged).
+    """
     for key, role in _ROLES:
         used = _mean(summaries, "coordination", key)
         if used >= SATURATED:
@@ -69,6 +86,10 @@ def saturation(summaries: Sequence[Mapping[str, Any]], specialists: int) -> Satu
                 "add control traffic to it, not throughput (give it more vCPU, or flatten less)"
             )
             return Saturation("coordinator", note)
+    if judged_tiers is not None:
+        budget = _tenant_saturation(summaries, specialists, judged_tiers)
+        if budget is not None:
+            return budget
     requests = _mean(summaries, "llm", "requests")
     if not requests or not math.isfinite(requests):
         return None
@@ -82,3 +103,18 @@ def saturation(summaries: Sequence[Mapping[str, Any]], specialists: int) -> Satu
         )
         return Saturation("provider", note)
     return None
+
+
+def _tenant_saturation(
+    summaries: Sequence[Mapping[str, Any]], specialists: int, tiers: tuple[str, ...]
+) -> Saturation | None:
+    shares = [_budget_shed(s, tiers) for s in summaries]
+    share = sum(shares) / len(shares) if shares else 0.0
+    if share < THROTTLED_SHARE:
+        return None
+    note = (
+        f"with {specialists} specialists {share:.1%} of the tasks of {', '.join(tiers)} were "
+        "shed for tenants' token budgets, whatever the fleet: raise the budgets "
+        "(tiers.tenants.<name>.tokens_per_min) or promise those tiers less"
+    )
+    return Saturation("tenant_budget", note)

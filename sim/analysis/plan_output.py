@@ -273,7 +273,7 @@ def binding_lines(plan: PhasePlan) -> list[str]:
 def _purchase_and_tier_lines(plan: PhasePlan, row: dict[str, Any]) -> list[str]:
     """What tiers and the purchase section change in the answer, said where it applies."""
     lines = []
-    if plan.scope.counts_sheds:
+    if plan.scope.counts_sheds and plan.planned is not None:
         lines.append(
             f"{plan.label}: judged on {plan.scope.describe()}; tasks shed at the planned size: "
             f"{_num(row['tasks_shed'], 1)} per run (per tier: {_shares(plan.shed_share)})"

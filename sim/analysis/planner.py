@@ -70,7 +70,7 @@ from sim.scenario.load import scenario_from_dict, short_run_warmup
 from sim.scenario.schema import Scenario
 
 Verdict = Literal["meets", "misses", "unstable"]
-Binding = Literal["agents", "coordinator", "provider"]
+Binding = Literal["agents", "coordinator", "provider", "tenant_budget"]
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,9 @@ class PhasePlan:
     runs: int
     #: What bounds the fleet: "agents" (the search sized it), "provider" when a model
     #: provider's limit binds (at the peak, or in a candidate's runs), "coordinator" when a
-    #: candidate saturated one; then no number of agents helps, and ``binding_note`` says
-    #: which limit to raise and by how much, or which coordinator and how busy.
+    #: candidate saturated one, "tenant_budget" when tenants' token budgets shed more of the
+    #: promised tiers than the error rate allows; then no number of agents helps, and
+    #: ``binding_note`` says which limit to raise and by how much, or what saturated.
     binding: Binding = "agents"
     binding_note: str = ""
     #: What the SLO was judged on (all tasks, every tier, or the tiers above a shed one).
@@ -327,7 +328,8 @@ class Planner:
             combine_replications(summaries),
         )
         if not trial.meets and self._saturated is None:
-            self._saturated = saturation(summaries, specialists)
+            judged = self.scope.tiers if self.scope.counts_sheds else None
+            self._saturated = saturation(summaries, specialists, judged)
         self._trials[specialists] = trial
         return trial
 

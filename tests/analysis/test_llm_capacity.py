@@ -198,6 +198,21 @@ def test_saturation_reads_coordinators_then_providers_from_the_summaries() -> No
     assert not an_ordinary_summary_binds()
 
 
+def test_tenant_budgets_that_shed_the_promised_tiers_bind_when_sheds_are_judged() -> None:
+    rows = [
+        {"tier": "critical", "submitted": 100, "shed_by_reason": {}},
+        {"tier": "standard", "submitted": 600, "shed_by_reason": {"tenant_budget": 30}},
+        {"tier": "batch", "submitted": 300, "shed_by_reason": {"tenant_budget": 200}},
+    ]
+    summary = {"tiers": {"by_tier": rows}}
+    # Every tier promised: 230 of 1,000 shed for budgets.
+    found = saturation([summary], 20, ("critical", "standard", "batch"))
+    assert found is not None and found.kind == "tenant_budget" and "23.0%" in found.note
+    # Batch may be shed: 30 of 700 (4.3 %) is under the 5 % that binds.
+    assert saturation([summary], 20, ("critical", "standard")) is None
+    assert saturation([summary], 20) is None  # sheds not judged
+
+
 def an_ordinary_summary_binds() -> bool:
     return saturation([{"wait_s": {"p99": 1.0}}], 5) is not None
 
