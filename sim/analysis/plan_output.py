@@ -249,6 +249,8 @@ def _shares(shares: dict[str, float]) -> str:
 
 def _fleet_said(plan: PhasePlan) -> str:
     total = plan.simulated_total
+    if total is None and plan.binding != "agents":
+        return f"no fleet meets the SLO: the binding constraint is {plan.binding} (below)"
     if total is None:
         return f"no fleet within {plan.max_specialists} specialists meets the SLO"
     trial = plan.planned
