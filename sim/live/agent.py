@@ -99,6 +99,8 @@ class AgentConfig:
     ack_wait_s: float = 1.0  # wall seconds; long tasks send in-progress within it
     #: The team it belongs to ("": none), said in its heartbeats: the team bulkhead counts it.
     team: str = ""
+    #: Runs on spot capacity, said in its heartbeats: the coordinator's spot books count it.
+    spot: bool = False
     #: Wall seconds one pull waits on the broker for a task. Each idle slot asks again
     #: after it, so a fleet of N idle slots costs the broker about 2 N / fetch_s requests
     #: per second: a simulated fleet of thousands waits longer (a drain or a reconnect
@@ -347,6 +349,7 @@ class LiveAgent:
             "zone": cfg.zone,
             "category": cfg.category,
             "team": cfg.team,
+            "spot": cfg.spot,
             "status": self.status,
             "in_flight": self.in_flight,
             "slots": cfg.slots,
@@ -417,7 +420,7 @@ class LiveAgent:
         await publish(js, reports, started, f"s.{task_id}.{attempt}")
         keep_alive = asyncio.create_task(self._in_progress(message))
         slowdown, began = self.slowdown, time.monotonic()
-        books = begin_attempt(self._llm_caller())
+        books = begin_attempt(self._llm_caller(), task_id)
         reason = ""
         try:
             ok = await self.handler(task)
@@ -475,6 +478,7 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", required=True)
     parser.add_argument("--category", required=True)
     parser.add_argument("--team", default="", help="its team (the team bulkhead counts it)")
+    parser.add_argument("--spot", action="store_true", help="it runs on spot capacity")
     parser.add_argument("--id", dest="agent_id", help="agent id (default zone-category-pid)")
     parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="broker URL")
     parser.add_argument(
@@ -501,6 +505,7 @@ def agent_main(args: argparse.Namespace) -> int:
         zone=args.zone,
         category=args.category,
         team=args.team,
+        spot=args.spot,
         url=args.nats,
         token=env_token(),
         time_scale=args.time_scale,

@@ -4,7 +4,9 @@ The run goes: start (or reach) the broker and lay out its streams; start the
 fleet's agent processes and wait for every heartbeat; publish the epoch
 (scenario second 0); start a primary and a standby coordinator; drive the
 scenario's arrivals (the simulator's own workload generators, same seed, so
-the very same arrivals) and its chaos timeline on the wall clock; after the
+the very same arrivals, tiers and tenants) and its chaos timeline on the
+wall clock — spot reclaims included: the run is the provider that gives the
+notice and takes the agents back at its end; after the
 duration wait for the work in flight to finish; stop everything and fold the
 broker's streams into the shared record format (sim.live.records).
 """
@@ -13,17 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from sim.live.arrivals import arrivals
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
@@ -35,6 +37,7 @@ from sim.live.provisioner import (
     SimulatedFleet,
 )
 from sim.live.records import build_records
+from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -58,14 +61,11 @@ from sim.live.transport import (
     task_streams,
     tasks_stream,
 )
-from sim.policies.dag import Dag, plan_dag
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
-from sim.world.dag_source import DagSource
-from sim.world.llm_fleet import anatomy_sources
-from sim.world.network import Network
+from sim.scenario.spot import SpotReclaim
+from sim.world.spot_books import initial_reclaims, initial_spot, zone_reclaims
 from sim.world.streams import Streams
 from sim.world.topology import build_world
-from sim.world.workload import ServiceDemand, TaskSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,97 +135,6 @@ def scaled_scenario(scenario: Scenario, agents: int | None) -> Scenario:
     return scenario.model_copy(update={"topology": topology, "scaling": new_scaling})
 
 
-def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
-    """Every submission in time order, from the simulator's own generators (same seed)."""
-    streams = Streams(scenario.seed, 0)
-    demand = ServiceDemand(scenario, streams)
-    world = build_world(scenario, streams.get("world"))
-    network = Network(scenario.network, world.regions, world.chief_region, streams.get("network"))
-    plans = _LlmPlans(scenario, streams)
-    tasks = ((a.time, 0, a) for a in TaskSource(scenario, streams, demand))
-    jobs = (
-        (t, 1, (dag, shape, zone))
-        for t, dag, shape, zone in DagSource(scenario, streams, demand, network)
-    )
-    next_id = 0
-    job_id = 0
-    for t, kind, item in heapq.merge(tasks, jobs, key=lambda x: (x[0], x[1])):
-        if kind == 0:
-            a: Any = item
-            task = {
-                "kind": "task",
-                "task_id": next_id,
-                "category": a.category,
-                "zone": a.zone,
-                "arrival_s": t,
-                "work_s": float(a.work),
-            }
-            yield t, plans.add(task)
-            next_id += 1
-            continue
-        dag, shape, zone = cast(tuple[Dag, str, str], item)
-        nodes = []
-        for node in dag.nodes:
-            nodes.append(
-                plans.add(
-                    {
-                        "task_id": next_id,
-                        "node": node.node_id,
-                        "category": node.category,
-                        "work_s": node.work_s,
-                    }
-                )
-            )
-            next_id += 1
-        yield (
-            t,
-            {
-                "kind": "job",
-                "job_id": job_id,
-                "shape": shape,
-                "zone": zone,
-                "arrival_s": t,
-                "cp_bound_s": plan_dag(dag).cp_length_s,
-                "nodes": nodes,
-                "edges": [[e.src, e.dst, e.data_mb] for e in dag.edges],
-            },
-        )
-        job_id += 1
-
-
-class _LlmPlans:
-    """Each LLM task's calls, drawn when it is submitted from the simulator's own sources.
-
-    The simulator draws a plan per attempt; live declares one per task (a
-    retry runs the same calls), since the calls travel in the task message.
-    """
-
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
-        llm = scenario.llm
-        self.sources = anatomy_sources(llm, streams) if llm is not None else {}
-        self.models = dict(llm.categories) if llm is not None else {}
-
-    def add(self, task: dict[str, Any]) -> dict[str, Any]:
-        source = self.sources.get(task["category"])
-        if source is None:
-            return task
-        plan = source.draw()
-        tools = (*plan.tools_s, 0.0)
-        task["llm"] = {
-            "model": self.models[task["category"]],
-            "calls": [
-                {
-                    "input_tokens": c.input_tokens,
-                    "output_tokens": c.output_tokens,
-                    "cached_tokens": c.cached_tokens,
-                    "tool_s": tool,
-                }
-                for c, tool in zip(plan.calls, tools, strict=True)
-            ],
-        }
-        return task
-
-
 async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
     started = time.perf_counter()
     server: EmbeddedServer | None = None
@@ -265,6 +174,12 @@ class _Run:
             server,
         )
         self.world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
+        if scenario.policies.dag.dispatch == "planned":
+            # Planned dispatch (sim.model.staging) is the simulator's alone, as chaos kinds
+            # live cannot replay are: said once, and the run goes on dynamically.
+            print(
+                "live run: policies.dag.dispatch planned is simulator-only; dispatching dynamically"
+            )
         health = scenario.health
         scale = options.time_scale
         # Never faster than every 5 ms: at a time-scale where that is too slow the run
@@ -305,6 +220,10 @@ class _Run:
         self.lag = LagMonitor(budget)
         #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
         self._background: list[asyncio.Task[None]] = []
+        #: Spot reclaim notices given so far: agent id -> deadline (scenario s).
+        self.spot_notices: dict[str, float] = {}
+        #: The starting fleet's spot agents, in the order they joined.
+        self.initial_spot: list[str] = []
 
     async def execute(self, started: float) -> LiveRun:
         scenario, options = self.scenario, self.options
@@ -324,15 +243,25 @@ class _Run:
         for stream in (SUBMIT, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
-        for key in ("primary", "epoch", ZONES_DOWN_KEY):
+        for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
         if isinstance(self.provisioner, SimulatedFleet):
             await self.provisioner.open()
+        # The simulator's spot share, pool by pool, in the order its fleet joins.
+        fleet_ids = ((s.agent_id, s.zone, s.category) for s in self.world.specialists)
+        on_spot = initial_spot(scenario.purchase.spot, fleet_ids)
+        self.initial_spot = [s.agent_id for s in self.world.specialists if s.agent_id in on_spot]
         for spec in self.world.specialists:
             self.provisioner.start(
                 AgentSpec(
-                    spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots, spec.team
+                    spec.agent_id,
+                    spec.zone,
+                    spec.category,
+                    spec.speed,
+                    spec.slots,
+                    spec.team,
+                    spot=spec.agent_id in on_spot,
                 )
             )
         await self._wait_for_fleet(js, len(self.world.specialists))
@@ -579,7 +508,15 @@ class _Run:
     async def _chaos(self, js: Any, clock: Clock) -> None:
         """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
         actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
-        for index, event in enumerate(self.scenario.chaos):
+        # The scenario's timeline and the spot reclaims drawn as the simulator draws them: the
+        # starting fleet's random ones, and the correlated mass reclaims of whole zones.
+        scenario = self.scenario
+        plan = [
+            *scenario.chaos,
+            *initial_reclaims(scenario, self.initial_spot),
+            *zone_reclaims(scenario, list(self.world.zones)),
+        ]
+        for index, event in enumerate(plan):
             actions.append((event.at, index, self._chaos_action(js, clock, event)))
         for index, at in enumerate(self.options.broker_restarts):
             actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
@@ -657,6 +594,8 @@ class _Run:
                 await self._slow(js, clock, event, now)
             elif event.zone_outage is not None:
                 await self._zone_outage(js, clock, event, now)
+            elif event.spot_reclaim is not None:
+                await self._spot_reclaim(js, clock, event, now)
             else:
                 print(f"live run: chaos at {event.at} s not supported live, skipped")
 
@@ -711,6 +650,45 @@ class _Run:
             self._restart_agents(victims)
 
         self._background.append(asyncio.create_task(recover()))
+
+    async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """The provider takes spot agents back: a notice now, the machine at its end.
+
+        The notices go under one key the primary reads (``sim.live.spot_notices``);
+        the event log has the chaos entry (its agents named, for a replay) and a
+        ``spot_notice`` per agent, as the simulator logs them. At the deadline
+        whatever still runs is killed: the coordinator has re-queued its work.
+        """
+        spot, reclaim = self.scenario.purchase.spot, event.spot_reclaim
+        assert reclaim is not None
+        if spot is None:
+            print(f"live run: chaos at {event.at} s: spot_reclaim with no purchase.spot, skipped")
+            return
+        running, specs = self.provisioner.running(), self.provisioner.specs
+        victims = reclaim_victims(reclaim, running, specs, self.spot_notices)
+        deadline = now + spot.notice
+        for agent_id in victims:
+            self.spot_notices[agent_id] = deadline
+        lease = await js.key_value(LEASE_BUCKET)
+        await lease.put(SPOT_NOTICES_KEY, encode({"notices": self.spot_notices}))
+        named = SpotReclaim(agents=victims, fraction=None)
+        resolved = event.model_copy(update={"at": now, "spot_reclaim": named})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "spot_reclaim", now, event=document)
+        for agent_id in victims:
+            zone = specs[agent_id].zone
+            await self._event(
+                js, clock, "spot_notice", agent_id, now, zone=zone, deadline_s=deadline
+            )
+
+        async def take_back() -> None:
+            await asyncio.sleep(clock.until(deadline))
+            still = set(self.provisioner.running())
+            for agent_id in victims:
+                if agent_id in still:
+                    self.provisioner.kill(agent_id)
+
+        self._background.append(asyncio.create_task(take_back()))
 
     def _restart_agents(self, agent_ids: list[str]) -> None:
         for agent_id in agent_ids:

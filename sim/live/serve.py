@@ -310,6 +310,7 @@ def status_document(coordinator: Coordinator, clock: Clock) -> dict[str, Any]:
         "submitted": c.submitted,
         "completed": c.completed,
         "failed": c.failed,
+        "shed": c.shed,
         "duplicates": c.duplicates,
         "queue_depth": coordinator.queue_depth(),
         "in_flight": len(coordinator.in_flight),

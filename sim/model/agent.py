@@ -64,6 +64,8 @@ class Specialist:
         "lead",
         "live_slots",
         "local",
+        "plan_wake",
+        "planned",
         "processes",
         "served_time",
         "slots",
@@ -117,6 +119,10 @@ class Specialist:
         self.slowdown = 1.0
         #: The queue of the team lead its messages pass through (None: not modelled).
         self.lead: Coordinator | None = None
+        #: Planned dispatch: per slot, the DAG nodes it must run, in planned order, and the
+        #: event a slot sleeps on while its next one waits for inputs (None: not used).
+        self.planned: list[deque[Task]] | None = None
+        self.plan_wake: list[simpy.Event | None] = []
 
     def frees_in(self, now: float) -> float:
         """Expected seconds until a slot frees (``slot_frees_in``, as the live shell asks it)."""
@@ -130,11 +136,13 @@ class Specialist:
         """Slot-seconds spent serving up to *now*, open services included."""
         return self.busy_time + sum(now - t for t in self.busy_since)
 
-    def work_loop(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
-        """One concurrency slot: take work, fetch inputs, serve, report, repeat.
+    def work_loop(self, dispatcher: Dispatcher, slot: int = 0) -> Generator[simpy.Event, Any, None]:
+        """One concurrency slot (number *slot*): take work, fetch inputs, serve, report, repeat.
 
-        A crash interrupts the slot wherever it is; what it held is
-        redistributed when the crash is detected. (One generator, no
+        Planned DAG work for this slot comes first and in its planned order
+        (sim.model.staging); while the next planned node waits for its inputs
+        the slot takes work as an idle one would. A crash interrupts the slot wherever it is; what
+        it held is redistributed when the crash is detected. (One generator, no
         ``yield from``: every resume of a slot is on the hot path.)
         """
         env = self.env
@@ -143,12 +151,19 @@ class Specialist:
         self.live_slots += 1
         try:
             while True:
-                if self.draining and not self.local:
+                planned = self.planned
+                plan = planned[slot] if planned is not None else None
+                if self.draining and not self.local and not plan:
                     break
                 # A task is held in incoming across every wait before its service
                 # starts, so a crash mid-fetch or mid-transfer finds it (incoming is
                 # what the failover rescues); with no wait it need not pass through.
-                if self.local:
+                from_plan = False
+                if plan and not plan[0].waiting:
+                    from_plan = True
+                    task = plan.popleft()
+                    dispatcher.planned_taken(self, task)  # its inputs are here already
+                elif self.local:
                     task = self.local.popleft()
                     dispatcher.local_taken(self, task)
                 else:
@@ -156,7 +171,13 @@ class Specialist:
                     if pulled is None:
                         wake = env.event()
                         self.idle.append(wake)
+                        if plan:
+                            # Its next planned node waits for an input or its assignment:
+                            # that arrival wakes it too (sim.model.staging).
+                            self.plan_wake[slot] = wake
                         handed = yield wake
+                        if plan:
+                            self.plan_wake[slot] = None
                         if handed is None:
                             continue  # woken because work reached the local queue
                         task = handed  # may be in incoming since its assignment
@@ -165,7 +186,7 @@ class Specialist:
                         if fetch_s > 0:
                             self.incoming[task.id] = task
                             yield Sleep(env, fetch_s)
-                if task.job is not None:
+                if task.job is not None and not from_plan:
                     transfer_s = dispatcher.transfer_time(task, self)
                     if transfer_s > 0:
                         self.incoming[task.id] = task

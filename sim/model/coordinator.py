@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from sim.model.control_plane import ControlPlane
     from sim.model.escalation import Escalator
     from sim.model.llm_work import LlmWork
+    from sim.model.staging import StagedDags
 from sim.policies.resilience import BreakerBoard
 from sim.policies.routing import ZoneRouter
 
@@ -121,6 +122,8 @@ class Dispatcher:
         self.escalator: Escalator | None = None
         #: Model calls under provider limits for categories with an anatomy (None: no llm section).
         self.llm: LlmWork | None = None
+        #: Planned DAG dispatch (None: every DAG node is released and placed dynamically).
+        self.staging: StagedDags | None = None
         #: Attempts that ended in an error or a timeout.
         self.attempt_errors = 0
         self._ids = itertools.count(1)
@@ -264,9 +267,15 @@ class Dispatcher:
         now = self.env._now
         # The zone coordinator processes the message whatever it decides.
         delay = state.coord.through(now) if state.coord is not None else 0.0
+        if task.planned is not None:
+            assert self.staging is not None
+            self.staging.deliver(task, zone, delay)  # the plan chose its agent already
+            return
         agent_id = self.core.place(task, zone, now)
         if agent_id is None:
             task.enqueued = now  # the core queued it
+            if self.staging is not None:
+                self.staging.work_queued()
             return
         agent = self.agents[agent_id]
         other = agent.zone
@@ -296,6 +305,26 @@ class Dispatcher:
             self._deliver(agent, task)
         else:
             Call(self.env, latency, (agent, task), self._delivered_to_agent)
+
+    def hold_planned(self, agent_id: str, task: Task) -> None:
+        """A planned task goes down to the agent its plan chose: booked there, as _assign does."""
+        agent = self.agents[agent_id]
+        self._msgs[_ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
+        self.zones[agent.zone].in_flight += 1
+        self.core.hold(task, agent.id)
+        task.dispatch = self.env._now
+        task.agent = agent.id
+        task.zone = agent.zone
+
+    def take_back(self, task: Task) -> None:
+        """A planned task its job no longer needs leaves the agent that holds it (if any)."""
+        holder = task.agent
+        if holder and self.core.holder.get(task.id) == holder:
+            self.core.release(task, holder)
+            self.zones[task.zone].in_flight -= 1
+            agent = self.agents.get(holder)
+            if agent is not None:
+                agent.incoming.pop(task.id, None)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
         agent, task = cast(tuple[Specialist, Task], event._value)
@@ -335,6 +364,11 @@ class Dispatcher:
         task.enqueued = -1.0
         self.zones[agent.zone].local_queued -= 1
         self.core.sync(agent.id)
+
+    def planned_taken(self, agent: Specialist, task: Task) -> None:
+        """A slot takes the next node of its plan, every input already staged at the agent."""
+        assert self.staging is not None
+        self.staging.started(task)
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
@@ -451,6 +485,8 @@ class Dispatcher:
         self.collector.task_finished(agent.zone, complete - task.arrival, task.start - task.arrival)
         if job is not None:
             job.placement[task.node] = (agent.id, agent.zone)
+            if self.staging is not None:
+                self.staging.produced(job, task.node, agent)
             if self.on_job_node_done is not None:
                 if report > 0:
                     Call(self.env, report, (job, task.node), self._reported)
@@ -488,6 +524,9 @@ class Dispatcher:
         """
         now = self.env.now
         job = task.job
+        if task.planned is not None:
+            assert self.staging is not None
+            self.staging.dropped(task)
         self.task_log.record(task, "failed", now, now, 0.0, reason)
         del self.live[task.id]
         self.failed += 1
@@ -592,6 +631,8 @@ class Dispatcher:
         budget is spent and the task has failed for good. Not *counted* (a
         spot reclaim: not the task's fault), it always goes again, off budget.
         """
+        if task.id not in self.live:
+            return False  # a planned node its job's failure already took back (sim.model.staging)
         now = self.env.now
         served = (now - task.start) if task.start >= 0 else 0.0
         if task.enqueued >= 0:
@@ -608,6 +649,10 @@ class Dispatcher:
         task.start = -1.0
         task.transfer = 0.0
         task.agent = ""
+        if task.planned is not None:
+            assert self.staging is not None
+            if self.staging.lost(task):
+                return True  # parked at the chief until its predecessors have reported
         self._send_to_zone(task)
         return True
 

@@ -36,6 +36,7 @@ from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.llm_work import PROVIDER_COLUMNS, LlmWork
 from sim.model.spot import SpotMarket
+from sim.model.staging import StagedDags
 from sim.model.task import Task
 from sim.model.traffic import Traffic
 from sim.policies.dag import largest_input
@@ -158,6 +159,14 @@ class Simulation:
         self.tasks = TaskSource(scenario, streams, self.demand)
         self.dags = DagSource(scenario, streams, self.demand, self.network)
         self.dags.set_max_speed(max((s.speed for s in self.world.specialists), default=1.0))
+        self.staging: StagedDags | None = None
+        if scenario.policies.dag.dispatch == "planned":
+            self.staging = self.dispatcher.staging = StagedDags(
+                self.env,
+                self.dispatcher,
+                self._node_task,
+                spill=scenario.policies.spill_across_zones,
+            )
         self.dispatcher.on_job_node_done = self._job_node_done
         self.dispatcher.on_job_node_failed = self._job_node_failed
         self._open_jobs: dict[int, DagJob] = {}
@@ -219,12 +228,18 @@ class Simulation:
             count = len(job_dag.nodes)
             self.dispatcher.submitted += count
             self.dispatcher.blocked += count
+            if self.staging is not None and self.staging.stage(job):
+                continue  # planned: every node is on its way to its agent
             for node in job.progress.ready():
                 self._release(job, node)
 
     def _release(self, job: DagJob, node: int) -> None:
+        self.dispatcher.blocked -= 1
+        self.dispatcher.submit(self._node_task(job, node))
+
+    def _node_task(self, job: DagJob, node: int) -> Task:
+        """The task that runs one node of *job*, ordered and flagged as the DAG policy says."""
         dispatcher = self.dispatcher
-        dispatcher.blocked -= 1
         policy = self.scenario.policies.dag
         critical = policy.critical_to_fastest and node in job.plan.critical
         priority = job.plan.rank[node] if policy.order == "upward_rank" else 0.0
@@ -241,7 +256,7 @@ class Simulation:
         )
         if policy.data_locality:
             task.near = self._near(job, node)
-        dispatcher.submit(task)
+        return task
 
     def _near(self, job: DagJob, node: int) -> tuple[str, float] | None:
         """The agent holding the node's largest input, and the expected time to move it."""
@@ -261,7 +276,10 @@ class Simulation:
         return agent.frees_in(now) if agent is not None else math.inf
 
     def _job_node_done(self, job: DagJob, node: int) -> None:
-        for successor in job.progress.complete(node):
+        released = job.progress.complete(node)
+        if self.staging is not None:
+            released = self.staging.released(job, released)  # planned ones are there already
+        for successor in released:
             self._release(job, successor)
         if job.progress.done:
             del self._open_jobs[job.job_id]
@@ -285,10 +303,13 @@ class Simulation:
         seen: set[int] = set()
         while pending:
             successor = pending.pop()
-            if successor in seen:
-                continue
+            if successor in seen or successor in job.doomed:
+                continue  # met already, or failed with an earlier failure upstream
             seen.add(successor)
             pending.extend(s for s, _ in job.progress.successors(successor))
+        job.doomed |= seen
+        if self.staging is not None:
+            self.staging.cancel(job, seen)  # planned ones come off their agents, as blocked
         for successor in sorted(seen):
             dispatcher.blocked -= 1
             dispatcher.failed += 1

@@ -146,8 +146,8 @@ class Fleet:
         factor = market.price_factor if market is not None and spot else 1.0
         region = self.world.regions[spec.zone]
         self.cost.joined(self.env.now, region, spec.vcpu, spec.mem_gb, factor)
-        for _ in range(spec.slots):
-            agent.processes.append(self.env.process(agent.work_loop(self.dispatcher)))
+        for slot in range(spec.slots):
+            agent.processes.append(self.env.process(agent.work_loop(self.dispatcher, slot)))
         if self.on_join is not None:
             self.on_join(agent)
         self._rows[agent.id] = {

@@ -31,6 +31,7 @@ from sim.policies.dag_schedule import (
     greedy_schedule,
     heft_schedule,
 )
+from sim.policies.dag_staging import StagedPlan, plan_staged
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
@@ -74,6 +75,7 @@ __all__ = [
     "RetryRule",
     "ScaleDecision",
     "Schedule",
+    "StagedPlan",
     "TaskInfo",
     "TeamBulkhead",
     "ZoneRouter",
@@ -87,6 +89,7 @@ __all__ = [
     "pick_drains",
     "place_agents",
     "plan_dag",
+    "plan_staged",
     "topological_order",
     "upward_rank",
     "validate_dag",

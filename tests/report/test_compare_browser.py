@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, missing_tools
+from chromium import SCREENSHOTS, VIEWPORT, missing_tools
 
 from sim.cli import main
 from sim.runner import write_outputs
@@ -49,21 +48,6 @@ def burst(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert code == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if missing_tools() is not None:
-        yield None
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Page:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
@@ -165,10 +166,14 @@ class HealthCheck:
                 view.slots = int(doc.get("slots", 1))
                 view.speed = float(doc.get("speed", 1.0))
                 view.team = str(doc.get("team", ""))
+                view.spot = bool(doc.get("spot", False))
                 view.last_beat_wall = beat_wall
                 books.agents[key] = view
                 books.requested.pop(key, None)
-                await self.event("agent_joined", key, zone=view.zone, category=view.category)
+                joined: dict[str, Any] = {"zone": view.zone, "category": view.category}
+                if view.spot:
+                    joined["spot"] = True  # (the agents table's spot column)
+                await self.event("agent_joined", key, **joined)
                 await self.intake.join(view)
             incarnation = doc.get("incarnation")
             if (
@@ -191,7 +196,9 @@ class HealthCheck:
                 if view.healthy:
                     view.healthy = False
                     await self.event("agent_left", view.agent_id, reason="drained")
-                    await self.intake.gone(view)
+                    # Under a spot notice: its work goes back off the retry budget.
+                    noticed = self.books.end_notice(view.agent_id)
+                    await self.intake.gone(view, requeue=noticed)
                 continue
             seen = view.agent_id in entries
             ok = seen and asked - view.last_beat_wall <= limit
@@ -206,6 +213,7 @@ class HealthCheck:
                 and not view.healthy
                 and view.zone not in self.router.down
                 and view.agent_id not in self.verdicts.suspected
+                and view.agent_id not in books.reclaimed  # taken back by the provider
             ):
                 view.healthy = True  # back under the same id (restarted): a pool member again
                 view.draining = False

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sim.live.broker import BUNDLE, Broker
+from sim.live.coordinator.admission import ADMISSION, LiveAdmission, Verdict
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
@@ -58,6 +59,7 @@ class Intake:
         escalation: Escalation,
         *,
         replies: bool = False,
+        admission: LiveAdmission | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event = broker, time, event
@@ -66,7 +68,15 @@ class Intake:
         self.queue_limit = scenario.topology.specialist.queue_limit
         self.zones = {z.name for z in scenario.topology.zones}
         #: What a submission may name: anybody may publish one, so each is checked.
-        self.pools = Pools(frozenset(self.zones), frozenset(scenario.topology.categories))
+        tiers = scenario.tiers
+        self.pools = Pools(
+            frozenset(self.zones),
+            frozenset(scenario.topology.categories),
+            frozenset(level.name for level in tiers.levels) if tiers else None,
+            frozenset(tiers.tenants) if tiers else None,
+        )
+        #: Tiers, tenants and shedding (the scenario's ``tiers`` section; None: all admitted).
+        self.admission = admission
         #: Publish each task's outcome on its reply subject (a service; a live run has no
         #: client waiting, and skips the write).
         self.replies = replies
@@ -98,10 +108,15 @@ class Intake:
     def pool_size(self, zone: str, category: str) -> int:
         return self.dispatcher.pool_size(zone, category)
 
-    async def gone(self, view: AgentView) -> None:
-        """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
+    async def gone(self, view: AgentView, *, requeue: bool = False) -> None:
+        """Dead or offline: nothing more reaches its subject; what it held goes elsewhere.
+
+        *requeue*: taken from it through no fault of its own (a spot reclaim):
+        placed again off the retry budget (``reroute``).
+        """
         async with self.batch():
-            await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
+            held = self.dispatcher.gone(view.agent_id)
+            await self.reroute(held, view.agent_id, requeue=requeue)
             # What it held left its team's count: a team the bulkhead had closed may pull.
             await self.send_all(self.dispatcher.wake_reopened())
             await self.evacuate_stranded()
@@ -134,17 +149,20 @@ class Intake:
         if assignment is not None:
             await self.send(assignment)
 
-    async def reroute(self, tasks: list[LiveTask], agent_id: str) -> None:
+    async def reroute(self, tasks: list[LiveTask], agent_id: str, *, requeue: bool = False) -> None:
         """Place again the tasks *agent_id* held when it died or went offline.
 
         Each goes again within the retry budget, avoiding the lost agent (the
         core's call); past the budget it fails for good, published as a
-        result so the records show it.
+        result so the records show it. With *requeue* (a spot reclaim) the
+        budget is not charged (the core's ``requeue``): none fails.
         """
         for task in tasks:
             if task.done:
                 continue
-            if not self.dispatcher.retry(task, agent_id):
+            if requeue:
+                self.dispatcher.requeue(task, agent_id)
+            elif not self.dispatcher.retry(task, agent_id):
                 await self.fail_for_good(task, agent_id, RETRIES_EXHAUSTED)
                 continue
             assignment = self.dispatcher.route(task, self.time.now())
@@ -303,7 +321,8 @@ class Intake:
             if task.task_id in books.pending_done:
                 await self._finished_before(task)
                 return
-            await self.dispatch(task)
+            if await self._admit(doc, task):
+                await self.dispatch(task)
             return
         job_id = int(doc["job_id"])
         if job_id in books.jobs:
@@ -352,6 +371,35 @@ class Intake:
                 ready = [r for r in ready if r != node] + progress.complete(node)
         for node in ready:
             await self.dispatch(books.tasks[job.tasks[node]])
+
+    def waiting(self) -> int:
+        """Tasks waiting for an agent: in the pools' queues, and assigned but not started."""
+        held = len(self.dispatcher.holder) - len(self.books.in_flight)
+        return self.dispatcher.queued() + max(held, 0)
+
+    async def _admit(self, doc: dict[str, Any], task: LiveTask) -> bool:
+        """The admission's verdict on a submitted task: True, it goes on; False, it is shed.
+
+        The verdict is recorded with the task's routing (``admission``); a
+        takeover that read it back keeps it (``books.admissions``). A shed task
+        is done at once and its client told (outcome ``shed``).
+        """
+        admission = self.admission
+        if admission is None:
+            return True
+        verdict = self.books.admissions.pop(task.task_id, None)
+        if verdict is None:
+            verdict = admission.decide(doc, self.waiting(), self.time.now())
+            subject = dispatch_subject(task.home_zone)
+            record = verdict.record(doc)
+            await self._post(Outgoing(subject, record, f"adm.{task.task_id}", record=True))
+        if verdict.admit:
+            task.priority = admission.admitted(task.task_id, verdict)
+            return True
+        task.done = True
+        self.books.counters.shed += 1
+        await self._reply(task, "shed", {"reason": verdict.reason})
+        return False
 
     async def _reject(self, doc: Any, error: str) -> None:
         """An invalid submission: an event, and a reply if its id can be read."""
@@ -405,6 +453,10 @@ class Intake:
             return
         task_id = int(doc["task_id"])
         task = books.tasks.get(task_id)
+        if kind == ADMISSION:
+            if task is None:  # a takeover reads the verdicts before the submissions
+                books.admissions[task_id] = Verdict.from_record(doc)
+            return
         if kind == "dispatch":
             if task is not None:
                 task.dispatched = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from sim.live.broker import Broker
@@ -56,6 +57,8 @@ class Scaling:
         provisioner: Provisioner,
         actuation_delay_s: float,
         pools: tuple[tuple[str, ...], tuple[str, ...]],
+        *,
+        spot_rule: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.books, self.intake, self.broker, self.time, self.event = (
             books,
@@ -70,6 +73,8 @@ class Scaling:
         self._actuating: set[asyncio.Task[None]] = set()
         #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
         self._draining: set[str] = set()
+        #: Whether an agent started in (zone, category) runs on spot (None: none does).
+        self.spot_rule = spot_rule
 
     def totals(self, now: float) -> FleetTotals:
         """The fleet's levels and running totals now, as the scaling loop reads them."""
@@ -102,7 +107,10 @@ class Scaling:
             return
         done = 0
         for zone, category in plan.spawn:
-            spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category)
+            spot = self.spot_rule is not None and self.spot_rule(zone, category)
+            spec = AgentSpec(
+                f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category, spot=spot
+            )
             # Counted as starting from the decision on (the autoscaler's contract), even
             # while the actuation delay holds the provisioner back.
             self.books.requested[spec.agent_id] = spec
@@ -121,6 +129,25 @@ class Scaling:
             await self.event("agent_draining", agent.agent_id, reason=decision.policy)
             done -= 1
         await self.event("scale", decision.policy, **plan.record(done))
+
+    async def replace(self, zone: str, category: str, reason: str) -> str | None:
+        """Start one agent in (zone, category) in place of one that is going: its id.
+
+        As the simulator's failover asks the reserve pool for a replacement
+        (``health.replace_failed``): counted as starting from now, on spot if
+        its pool is below its share. None in recommendation mode (nothing is
+        started there).
+        """
+        if isinstance(self.provisioner, Recommends):
+            return None
+        spot = self.spot_rule is not None and self.spot_rule(zone, category)
+        spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category, spot=spot)
+        self.books.requested[spec.agent_id] = spec
+        await self.event(
+            "agent_requested", spec.agent_id, zone=zone, category=category, reason=reason
+        )
+        self._start(spec)
+        return spec.agent_id
 
     def _start(self, spec: AgentSpec) -> None:
         """Start the agent now, or after the pipeline's actuation delay (scenario seconds)."""
