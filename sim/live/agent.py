@@ -22,10 +22,9 @@ with its own connection (``LiveAgent.run``). A simulated fleet
 (``LiveAgent.serve`` on an ``AgentLink``): the broker and the coordinator see
 the same consumers, heartbeats and result documents either way.
 
-Handlers: ``sleep`` (the task's drawn work divided by speed and time scale),
-``noop`` (returns at once: benchmarks of the coordinator), ``command:TEMPLATE``
-(a shell command formatted with the task's fields), or ``module:function`` (a
-Python callable taking the task dict; may be async).
+Handlers: ``sleep``, ``noop``, ``command:TEMPLATE`` or ``module:function``
+(``agent_handlers``). Its settings and command line are in ``agent_config``,
+its connection to the broker in ``agent_link``; this module is its lifecycle.
 """
 
 from __future__ import annotations
@@ -33,212 +32,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
-import inspect
-import itertools
-import re
 import secrets
-import shlex
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
 
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.kv import KeyValue
 
-from sim.live.clock import Clock
-from sim.live.llm_calls import (
-    LlmCaller,
-    RateLimited,
-    begin_attempt,
-    run_declared_calls,
-    wall_seed,
-)
+from sim.live.agent_config import AgentConfig, add_agent_arguments, config_from_args
+from sim.live.agent_handlers import Handler, make_handler
+from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
+from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
 from sim.live.start_report import StartReport
 from sim.live.subjects import START_UNREPORTED
 from sim.live.transport import (
-    AGENTS_BUCKET,
     BROADCAST,
-    LEASE_BUCKET,
     agent_consumer,
-    connect,
     control_subject,
     decode,
     encode,
     ensure_agent_consumer,
     ensure_zone_stream,
-    env_token,
     publish,
     result_subject,
     tasks_stream,
 )
 
-Handler = Callable[[dict[str, Any]], Awaitable[bool]]
-
 #: A heartbeat waits for its ack at most this many heartbeat periods (and at least
 #: BEAT_ACK_FLOOR_S wall seconds): by then newer beats are due and say the same.
 BEAT_ACK_PERIODS = 2.0
 BEAT_ACK_FLOOR_S = 0.5
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    agent_id: str
-    zone: str
-    category: str
-    url: str
-    token: str | None
-    time_scale: float
-    epoch: float | None = None  # None: read the run's epoch from the lease bucket
-    handler: str = "sleep"
-    speed: float = 1.0
-    slots: int = 1
-    heartbeat_s: float = 0.1  # wall seconds between heartbeats
-    ack_wait_s: float = 1.0  # wall seconds; long tasks send in-progress within it
-    #: The team it belongs to ("": none), said in its heartbeats: the team bulkhead counts it.
-    team: str = ""
-    #: Runs on spot capacity, said in its heartbeats: the coordinator's spot books count it.
-    spot: bool = False
-    #: Wall seconds one pull waits on the broker for a task. Each idle slot asks again
-    #: after it, so a fleet of N idle slots costs the broker about 2 N / fetch_s requests
-    #: per second: a simulated fleet of thousands waits longer (a drain or a reconnect
-    #: cuts the wait short, so it only costs idle traffic, never responsiveness).
-    fetch_s: float = 0.5
-
-
-def make_handler(spec: str, config: AgentConfig) -> Handler:
-    """The handler named by *spec* (see the module docstring)."""
-    if spec == "sleep":
-
-        async def sleep(task: dict[str, Any]) -> bool:
-            if "llm" in task:  # model calls under the fleet's limits, then tool time
-                await run_declared_calls(task, config.speed, config.time_scale)
-                return True
-            await asyncio.sleep(float(task["work_s"]) / config.speed / config.time_scale)
-            return True
-
-        return sleep
-    if spec == "noop":
-
-        async def noop(task: dict[str, Any]) -> bool:
-            return True
-
-        return noop
-    if spec.startswith("command:"):
-        template = spec.removeprefix("command:")
-
-        async def command(task: dict[str, Any]) -> bool:
-            fields = {k: shlex.quote(str(v)) for k, v in task.items()}
-            process = await asyncio.create_subprocess_shell(template.format(**fields))
-            return await process.wait() == 0
-
-        return command
-    module_name, _, function_name = spec.partition(":")
-    if not module_name or not function_name:
-        raise ValueError(
-            f"--handler: expected sleep, noop, command:TEMPLATE or module:function, got {spec!r}"
-        )
-    function = getattr(importlib.import_module(module_name), function_name)
-
-    async def call(task: dict[str, Any]) -> bool:
-        if inspect.iscoroutinefunction(function):
-            result = await function(task)
-        else:
-            result = await asyncio.to_thread(function, task)
-        return result is not False
-
-    return call
-
-
-class EpochWatch:
-    """The run's clock, once the runtime has published its epoch (scenario second 0).
-
-    The runtime writes the epoch into ``orch_lease`` only when the whole fleet
-    heartbeats, so agents start without it (their heartbeats then carry
-    ``time_s = -1``). One watch reads the key at most every *poll_s* wall
-    seconds however many agents ask: a simulated fleet shares one.
-    """
-
-    def __init__(
-        self, lease: KeyValue, time_scale: float, epoch: float | None, poll_s: float = 0.05
-    ) -> None:
-        self._lease, self._scale, self._poll_s = lease, time_scale, poll_s
-        self.clock: Clock | None = Clock(epoch, time_scale) if epoch is not None else None
-        self._next_read = 0.0
-
-    async def poll(self) -> Clock | None:
-        """The clock if known; otherwise one read of the key (if the last is old enough)."""
-        if self.clock is None and time.monotonic() >= self._next_read:
-            self._next_read = time.monotonic() + self._poll_s
-            with contextlib.suppress(Exception):
-                entry = await self._lease.get("epoch")
-                self.clock = Clock(float(decode(entry.value or b"{}")["epoch"]), self._scale)
-        return self.clock
-
-    async def wait(self) -> Clock:
-        while (clock := await self.poll()) is None:
-            await asyncio.sleep(self._poll_s)
-        return clock
-
-
-@dataclass
-class AgentLink:
-    """What an agent uses of the broker: a connection, its JetStream, the registry, the epoch.
-
-    An agent process opens its own; a simulated fleet opens a few and shares them.
-    """
-
-    nc: Client
-    js: JetStreamContext
-    registry: KeyValue
-    epoch: EpochWatch
-
-    @classmethod
-    async def open(
-        cls,
-        url: str,
-        token: str | None,
-        name: str,
-        time_scale: float,
-        epoch: float | None = None,
-        *,
-        watch: EpochWatch | None = None,
-        reconnected: Callable[[], Awaitable[None]] | None = None,
-    ) -> AgentLink:
-        """A new connection; *watch* shares another link's epoch watch."""
-        nc = await connect(url, token, name, reconnected=reconnected)
-        js = nc.jetstream()
-        registry = await js.key_value(AGENTS_BUCKET)
-        if watch is None:
-            watch = EpochWatch(await js.key_value(LEASE_BUCKET), time_scale, epoch)
-        return cls(nc, js, registry, watch)
-
-
-_R = TypeVar("_R")
-
-
-async def while_swamped(action: Callable[[], Awaitable[_R]], tries: int = 21) -> _R:
-    """A start-up step, tried again with backoff (0.1 s doubling to 2 s) while it fails.
-
-    Many agents starting at once — 173 processes on two cores, or thousands of
-    simulated agents — put more JetStream API requests in flight than the
-    broker answers within their timeout; each step of joining is idempotent,
-    so trying it again is safe. The last failure propagates.
-    """
-    for attempt in itertools.count():
-        try:
-            return await action()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if attempt >= tries - 1:
-                raise
-            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-    raise AssertionError("unreachable")  # pragma: no cover (itertools.count never ends)
 
 
 class LiveAgent:
@@ -482,54 +305,24 @@ class LiveAgent:
                 await message.in_progress()
 
 
-def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--zone", required=True)
-    parser.add_argument("--category", required=True)
-    parser.add_argument("--team", default="", help="its team (the team bulkhead counts it)")
-    parser.add_argument("--spot", action="store_true", help="it runs on spot capacity")
-    parser.add_argument("--id", dest="agent_id", help="agent id (default zone-category-pid)")
-    parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="broker URL")
-    parser.add_argument(
-        "--handler",
-        dest="agent_handler",
-        default="sleep",
-        help="sleep | noop | command:TEMPLATE | mod:func",
-    )
-    parser.add_argument("--time-scale", type=float, default=1.0)
-    parser.add_argument(
-        "--epoch", type=float, help="wall time of scenario second 0 (default: the run's)"
-    )
-    parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--slots", type=int, default=1)
-    parser.add_argument("--heartbeat", type=float, default=0.1, help="wall seconds")
-    parser.add_argument("--ack-wait", type=float, default=1.0, help="wall seconds")
-
-
 def agent_main(args: argparse.Namespace) -> int:
-    if args.agent_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", args.agent_id):
-        raise ValueError(f"--id: expected letters, digits, '_' or '-', got {args.agent_id!r}")
-    config = AgentConfig(
-        agent_id=args.agent_id or f"{args.zone}-{args.category}-{int(time.time() * 1000) % 10**6}",
-        zone=args.zone,
-        category=args.category,
-        team=args.team,
-        spot=args.spot,
-        url=args.nats,
-        token=env_token(),
-        time_scale=args.time_scale,
-        epoch=args.epoch,
-        handler=args.agent_handler,
-        speed=args.speed,
-        slots=args.slots,
-        heartbeat_s=args.heartbeat,
-        ack_wait_s=args.ack_wait,
-    )
-    agent = LiveAgent(config)
+    """``orchestra live agent``: one agent in this process until it is drained."""
+    agent = LiveAgent(config_from_args(args))
     asyncio.run(agent.run())
     return 0
 
 
-__all__ = ["AgentConfig", "LiveAgent", "add_agent_arguments", "agent_main"]
+__all__ = [
+    "AgentConfig",
+    "AgentLink",
+    "EpochWatch",
+    "Handler",
+    "LiveAgent",
+    "add_agent_arguments",
+    "agent_main",
+    "make_handler",
+    "while_swamped",
+]
 
 
 if __name__ == "__main__":  # the provisioner's entry: lighter than the full CLI

@@ -27,7 +27,9 @@ from typing import Protocol
 
 from nats.aio.msg import Msg
 
-from sim.live.agent import AgentConfig, AgentLink, EpochWatch, LiveAgent, while_swamped
+from sim.live.agent import LiveAgent
+from sim.live.agent_config import AgentConfig
+from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.transport import BROADCAST, ensure_zone_stream
 
 

@@ -40,6 +40,10 @@ reclaimed agent leaves at its ``agent_reclaimed``.
 
 Attempts: the first attempt of a task to end is its outcome; a later end (a
 redelivery of finished work) is ignored and counted in ``duplicates``.
+
+Where the parts live: ``task_fold`` folds one task's reports into its rows
+(the window, attempts, queueing), ``agents_table`` reads the agents table
+from the events; this module gathers the streams and builds the tables.
 """
 
 from __future__ import annotations
@@ -47,63 +51,32 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from sim.live.agents_table import agents_frame
 from sim.live.llm_records import llm_frame
-from sim.live.task import attempt_failure
+from sim.live.task_fold import DRAINED_COLUMNS, TaskFolder, TaskReports, sort_reports
 from sim.metrics.collector import MetricsCollector
-from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
+from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
 from sim.metrics.summary import summarize
 from sim.metrics.tier_summary import tier_frame
 from sim.scenario.schema import Scenario
-from sim.world.spot_books import initial_spot
-from sim.world.topology import World, specialist_template
+from sim.world.topology import World
+
+__all__ = [
+    "DRAINED_COLUMNS",
+    "TRANSPORT_SLACK_WALL_S",
+    "LiveRecords",
+    "agents_frame",
+    "build_records",
+]
 
 #: Wall seconds between a routing (or an assignment) and a start that are transport, not queueing.
 TRANSPORT_SLACK_WALL_S = 0.05
-
-#: Columns of the ``drained`` table: work that ended after the window, one row per task.
-DRAINED_COLUMNS = (
-    "task_id",
-    "job_id",
-    "attempt",
-    "agent",
-    "zone",
-    "outcome",
-    "arrival_s",
-    "start_s",
-    "complete_s",
-)
-
-
-@dataclass
-class _Attempt:
-    """A task attempt as TaskLog records it (the TaskAttempt protocol)."""
-
-    id: int
-    node: int
-    attempt: int
-    category: str
-    home_zone: str
-    zone: str
-    agent: str
-    critical: bool
-    arrival: float
-    dispatch: float
-    start: float
-    work: float
-    transfer: float
-    queued: float
-    job: int
-
-    @property
-    def job_id(self) -> int:
-        return self.job
 
 
 @dataclass(frozen=True)
@@ -162,18 +135,6 @@ class LiveRecords:
         )
 
 
-@dataclass
-class _Results:
-    """The zones' dispatch records and results by task: routing, assignments, starts, ends."""
-
-    routed: dict[int, tuple[float, str]] = field(default_factory=dict)
-    assigned: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    starts: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    ends: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    #: The admission verdicts by task (tiers), the first one written per task.
-    admissions: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
 def build_records(
     scenario: Scenario,
     world: World,
@@ -186,10 +147,10 @@ def build_records(
 ) -> LiveRecords:
     """The shared tables of a live run, as it stood at *end_s* (the scenario's duration)."""
     tasks, job_docs = _submissions(submits)
-    books = _sort_results(results)
+    books = sort_reports(results)
     log = TaskLog()
     counts = dict.fromkeys(("submitted", "completed", "failed", "shed", "in_flight", "retried"), 0)
-    folder = _Folder(end_s, TRANSPORT_SLACK_WALL_S * time_scale, books, log, counts)
+    folder = TaskFolder(end_s, TRANSPORT_SLACK_WALL_S * time_scale, books, log, counts)
     for task_id in sorted(tasks):
         folder.fold(task_id, tasks[task_id])
     counts["lost"] = (
@@ -233,7 +194,7 @@ def build_records(
     )
 
 
-def _tiers_table(scenario: Scenario, books: _Results) -> pd.DataFrame | None:
+def _tiers_table(scenario: Scenario, books: TaskReports) -> pd.DataFrame | None:
     """``tiers.parquet``: every admission verdict, by task id (None: no tiers section)."""
     if scenario.tiers is None:
         return None
@@ -253,7 +214,7 @@ def _tiers_table(scenario: Scenario, books: _Results) -> pd.DataFrame | None:
 
 
 def _llm_table(
-    scenario: Scenario, tasks: dict[int, dict[str, Any]], books: _Results, end_s: float
+    scenario: Scenario, tasks: dict[int, dict[str, Any]], books: TaskReports, end_s: float
 ) -> pd.DataFrame | None:
     """The model calls of attempts that ended in the window (None: no llm section)."""
     if scenario.llm is None:
@@ -290,205 +251,6 @@ def _submissions(
     return tasks, job_docs
 
 
-def _sort_results(results: Iterable[dict[str, Any]]) -> _Results:
-    books = _Results()
-    for doc in results:
-        task_id = int(doc["task_id"])
-        kind = doc["kind"]
-        if kind == "admission":
-            books.admissions.setdefault(task_id, doc)
-        elif kind == "dispatch":
-            books.routed.setdefault(task_id, (float(doc["dispatch_s"]), str(doc["zone"])))
-        elif kind == "assign":
-            books.assigned.setdefault(task_id, {}).setdefault(int(doc["attempt"]), doc)
-        elif kind == "start":
-            books.starts.setdefault(task_id, {})[int(doc["attempt"])] = doc
-        else:
-            books.ends.setdefault(task_id, []).append(doc)
-    return books
-
-
-class _Folder:
-    """Turns one task's reports into the rows the simulator would have recorded at *end_s*."""
-
-    def __init__(
-        self,
-        end_s: float,
-        slack_s: float,
-        books: _Results,
-        log: TaskLog,
-        counts: dict[str, int],
-    ) -> None:
-        self.end_s, self.slack_s, self.books, self.log, self.counts = (
-            end_s,
-            slack_s,
-            books,
-            log,
-            counts,
-        )
-        self.duplicates = 0
-        self.unfinished = 0
-        self.finished_at: dict[int, float] = {}
-        self.drained: list[tuple[Any, ...]] = []
-
-    def fold(self, task_id: int, info: dict[str, Any]) -> None:
-        end_s, books = self.end_s, self.books
-        self.counts["submitted"] += 1
-        admission = books.admissions.get(task_id)
-        if admission is not None and admission["admission"] == "shed":
-            self.counts["shed"] += 1  # shed at the door: no attempt, as in the simulator
-            return
-        routed_s, routed_zone = books.routed.get(task_id, (-1.0, str(info["zone"])))
-        if info.get("released") and routed_s >= 0:
-            # A DAG node arrives when its predecessors' ends released it (the simulator's
-            # _release): the coordinator routed it then.
-            info = {**info, "arrival_s": routed_s}
-        reports = sorted(books.ends.get(task_id, []), key=lambda d: float(d["end_s"]))
-        # An agent's failed attempt is not the task's end (the escalation placed it again, or
-        # ended it with a final report of its own): a retried row, as the simulator logs it.
-        failures = {
-            int(d["attempt"]): d
-            for d in reports
-            if attempt_failure(d) and float(d["end_s"]) <= end_s
-        }
-        ends = [d for d in reports if not attempt_failure(d)]
-        self.duplicates += max(0, len(ends) - 1)
-        first_end = ends[0] if ends else None
-        if first_end is None:
-            self.unfinished += 1
-        elif float(first_end["end_s"]) > end_s:
-            self.drained.append(_drained_row(task_id, info, first_end))
-        final = first_end if first_end is not None and float(first_end["end_s"]) <= end_s else None
-        # What the window saw: assignments and starts by its end.
-        assigned = {
-            n: d
-            for n, d in books.assigned.get(task_id, {}).items()
-            if float(d["assign_s"]) <= end_s
-        }
-        started = {
-            n: d for n, d in books.starts.get(task_id, {}).items() if float(d["start_s"]) <= end_s
-        }
-        for number, report in failures.items():
-            started.setdefault(number, report)  # (an end report carries its start)
-        if final is not None:
-            last = int(final["attempt"])
-            started[last] = final
-        else:
-            last = max([*assigned, *started], default=1)
-        numbers = sorted(n for n in {*assigned, *started} if n <= last)
-        if not numbers:  # never assigned by the end: in its pool's queue all along
-            self.counts["in_flight"] += 1
-            if routed_s < 0 and int(info["job_id"]) >= 0:
-                return  # a DAG node not yet released: counted, no row (as the simulator)
-            waited = self._waited(end_s - routed_s, routed_s)
-            attempt = _attempt(task_id, info, 1, None, routed_zone, waited)
-            self.log.record(attempt, "in_flight", math.nan, math.nan, 0.0)
-            return
-        queued, ready, after_start = 0.0, routed_s, False
-        for number in numbers:
-            doc, assign = started.get(number), assigned.get(number)
-            if after_start:
-                ready = _assign_time(assign)  # placed again after a failed attempt
-            if doc is not None:
-                queued += self._waited(float(doc["start_s"]) - ready, ready)
-            elif number == last:
-                queued += self._waited(end_s - ready, ready)  # still waiting at the end
-            after_start = doc is not None
-            attempt = _attempt(task_id, info, number, doc or assign, routed_zone, queued)
-            attempt.dispatch = _assign_time(assign)
-            failure = failures.get(number)
-            if failure is not None:
-                self.counts["retried"] += 1
-                end = float(failure["end_s"])
-                reason = str(failure.get("reason") or "failed")
-                self.log.record(attempt, "retried", end, end, end - attempt.start, reason)
-                if number == last:  # waiting out a backoff, or placed and not assigned yet
-                    self.counts["in_flight"] += 1
-                    waiting = queued + self._waited(end_s - end, end)
-                    pending = _attempt(task_id, info, number + 1, None, routed_zone, waiting)
-                    self.log.record(pending, "in_flight", math.nan, math.nan, 0.0)
-                continue
-            if number < last:
-                if doc is None:
-                    continue  # assigned, never started, placed again: no attempt of its own
-                self.counts["retried"] += 1
-                again = self._reassigned(number, assigned, started)
-                self.log.record(attempt, "retried", again, again, again - attempt.start)
-            elif final is not None:
-                end = float(final["end_s"])
-                outcome = str(final["outcome"])
-                self.counts[outcome] += 1
-                self.finished_at[task_id] = end
-                reason = str(final.get("reason", ""))  # the coordinator's failure for good
-                self.log.record(attempt, outcome, end, end, end - attempt.start, reason)
-            else:
-                self.counts["in_flight"] += 1
-                served = end_s - attempt.start if attempt.start >= 0 else 0.0
-                self.log.record(attempt, "in_flight", math.nan, math.nan, served)
-
-    def _waited(self, span_s: float, since: float) -> float:
-        """Queueing in *span_s* from *since*: none if unknown or within the transport's slack."""
-        return span_s if since >= 0 and span_s > self.slack_s else 0.0
-
-    @staticmethod
-    def _reassigned(
-        number: int,
-        assigned: dict[int, dict[str, Any]],
-        started: dict[int, dict[str, Any]],
-    ) -> float:
-        """When a failed attempt *number* was given up: the task's next assignment (or start)."""
-        later = [float(d["assign_s"]) for n, d in assigned.items() if n > number]
-        later += [float(d["start_s"]) for n, d in started.items() if n > number]
-        return min(later)
-
-
-def _attempt(
-    task_id: int,
-    info: dict[str, Any],
-    number: int,
-    doc: dict[str, Any] | None,
-    zone: str,
-    queued: float,
-) -> _Attempt:
-    """Attempt *number* of a task; *doc* is its start (or else its assignment) report."""
-    start = float(doc["start_s"]) if doc is not None and "start_s" in doc else -1.0
-    return _Attempt(
-        id=task_id,
-        node=int(info["node"]),
-        attempt=number,
-        category=str(info["category"]),
-        home_zone=str(info["zone"]),
-        zone=str(doc["zone"]) if doc is not None else zone,
-        agent=str(doc["agent"]) if doc is not None else "",
-        critical=False,
-        arrival=float(info["arrival_s"]),
-        dispatch=-1.0,
-        start=start,
-        work=float(info["work_s"]),
-        transfer=0.0,
-        queued=queued,
-        job=int(info["job_id"]),
-    )
-
-
-def _assign_time(doc: dict[str, Any] | None) -> float:
-    return float(doc["assign_s"]) if doc is not None else -1.0
-
-
-def _drained_row(task_id: int, info: dict[str, Any], end: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        task_id,
-        int(info["job_id"]),
-        int(end["attempt"]),
-        str(end["agent"]),
-        str(end["zone"]),
-        str(end["outcome"]),
-        float(info["arrival_s"]),
-        float(end["start_s"]),
-        float(end["end_s"]),
-    )
-
-
 def _jobs_frame(job_docs: dict[int, dict[str, Any]], finished_at: dict[int, float]) -> pd.DataFrame:
     """``jobs.parquet``: the DAG jobs whose every node ended within the window."""
     jobs = []
@@ -507,84 +269,3 @@ def _jobs_frame(job_docs: dict[int, dict[str, Any]], finished_at: dict[int, floa
                 }
             )
     return jobs_frame(jobs, 0)
-
-
-def agents_frame(
-    scenario: Scenario, world: World, events: pd.DataFrame, end_s: float
-) -> pd.DataFrame:
-    """``agents.parquet``: one row per agent incarnation, its presence clipped to the window.
-
-    As in the simulator, an agent is present from its join until it drained
-    (``agent_left``), was declared dead (``agent_detected``) or its zone went
-    dark (``zone_down``); a crashed agent nobody has detected yet is still on
-    the books. An agent back under its id (``agent_rejoined``) is a new row.
-    *events* is the window's event log.
-    """
-    template = specialist_template(scenario)
-    spot = scenario.purchase.spot
-    on_spot = initial_spot(spot, ((s.agent_id, s.zone, s.category) for s in world.specialists))
-    current: dict[str, dict[str, Any]] = {}
-    gone: list[dict[str, Any]] = []
-    for spec in world.specialists:
-        current[spec.agent_id] = {
-            "agent": spec.agent_id,
-            "role": "specialist",
-            "category": spec.category,
-            "zone": spec.zone,
-            "team": spec.team,
-            "region": world.regions[spec.zone],
-            "vcpu": spec.vcpu,
-            "mem_gb": spec.mem_gb,
-            "speed": spec.speed,
-            "slots": spec.slots,
-            "from_reserve": False,
-            "joined_s": 0.0,
-            "left_s": end_s,
-            "failed": False,
-        }
-        if spot is not None:
-            current[spec.agent_id]["spot"] = spec.agent_id in on_spot
-    last_row: dict[str, dict[str, Any]] = dict(current)
-    for row in events.itertuples(index=False):
-        subject, kind, time_s = str(row.subject), str(row.kind), float(str(row.time_s))
-        if kind == "agent_joined" and subject not in last_row:
-            detail = json.loads(str(row.detail))
-            zone = str(detail.get("zone", ""))
-            current[subject] = last_row[subject] = {
-                "agent": subject,
-                "role": "specialist",
-                "category": detail.get("category", ""),
-                "zone": zone,
-                "team": str(detail.get("team", "")),  # what its heartbeats said
-                "region": world.regions.get(zone, ""),
-                "vcpu": template.vcpu,
-                "mem_gb": template.mem_gb,
-                "speed": template.speed,
-                "slots": template.slots,
-                "from_reserve": True,
-                "joined_s": time_s,
-                "left_s": end_s,
-                "failed": False,
-            }
-            if spot is not None:
-                current[subject]["spot"] = bool(detail.get("spot", False))
-        elif kind in ("agent_rejoined", "agent_joined") and subject not in current:
-            if subject in last_row:
-                current[subject] = {**last_row[subject], "joined_s": time_s, "left_s": end_s}
-                current[subject]["failed"] = False
-                last_row[subject] = current[subject]
-        elif kind in ("agent_left", "agent_detected", "agent_reclaimed") and subject in current:
-            leaving = current.pop(subject)
-            leaving["left_s"] = time_s
-            leaving["failed"] = kind == "agent_detected"
-            gone.append(leaving)
-        elif kind == "zone_down":
-            for agent_id in [a for a, r in current.items() if r["zone"] == subject]:
-                leaving = current.pop(agent_id)
-                leaving["left_s"] = time_s
-                leaving["failed"] = True
-                gone.append(leaving)
-    listed = gone + list(current.values()) + coordinator_rows(world.coordinators, end_s)
-    frame = pd.DataFrame(listed)
-    frame.insert(0, "replication", np.zeros(len(frame), dtype=np.int64))
-    return frame

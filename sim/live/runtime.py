@@ -11,26 +11,24 @@ duration wait for the work in flight to finish; stop everything and fold the
 broker's streams into the shared record format (sim.live.records).
 
 The arrivals come from ``sim.live.arrivals``, the chaos timeline is
-``sim.live.chaos``; this module starts, waits, watches its own lag and stops.
+``sim.live.chaos``, the coordinator replicas are ``sim.live.replicas`` and the
+options and outcome ``sim.live.run_options``; this module starts, waits,
+watches its own lag and stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.live.arrivals import arrivals
 from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
-from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import (
     AGENTS_PER_LINK,
@@ -40,6 +38,8 @@ from sim.live.provisioner import (
     SimulatedFleet,
 )
 from sim.live.records import build_records
+from sim.live.replicas import RunReplicas
+from sim.live.run_options import LiveOptions, LiveRun, scaled_scenario
 from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY
 from sim.live.transport import (
     AGENTS_BUCKET,
@@ -51,7 +51,6 @@ from sim.live.transport import (
     EmbeddedServer,
     Layout,
     LiveError,
-    TaskStream,
     connect,
     encode,
     ensure_layout,
@@ -69,72 +68,7 @@ from sim.world.spot_books import initial_spot
 from sim.world.streams import Streams
 from sim.world.topology import build_world
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass
-class LiveOptions:
-    """How to run a scenario live; times in wall seconds unless named otherwise."""
-
-    time_scale: float = 60.0
-    nats_url: str | None = None  # None: an embedded broker on loopback
-    token: str | None = None
-    handler: str = "sleep"
-    webhook_url: str | None = None
-    metrics_port: int | None = None
-    store_dir: Path | None = None
-    log_dir: Path | None = None
-    grace_s: float = 60.0  # wall time allowed after the duration for work in flight
-    drain: bool = True  # wait for every submitted task after the duration
-    heartbeat_s: float | None = None  # default: the health interval, scaled
-    lease_s: float = 1.5
-    standbys: int = 1
-    #: Scenario times at which the embedded broker is stopped and restarted (same store).
-    broker_restarts: list[float] = field(default_factory=list)
-    #: Scenario times at which the embedded broker is killed (SIGKILL) and restarted.
-    broker_kills: list[float] = field(default_factory=list)
-    #: ``process``: one OS process per agent; ``simulated``: every agent an asyncio task
-    #: of this process (sim.live.provisioner.SimulatedFleet), for fleets of thousands.
-    agents_mode: str = "process"
-    #: The embedded broker's JetStream ``sync_interval`` (see EmbeddedServer).
-    broker_sync: str = "always"
-    #: Sustained lag allowed, as a fraction of the health interval (scenario time): beyond
-    #: it the run stops with one line saying the largest time-scale it sustained.
-    lag_budget: float = 0.5
-    #: Test hook: (from, to, wall s) — every health round in [from, to) (scenario s) blocks
-    #: the event loop that long between reading the heartbeats and judging them.
-    loop_stalls: tuple[tuple[float, float, float], ...] = ()
-
-
-@dataclass
-class LiveRun:
-    summary: dict[str, Any]
-    result: Any  # sim.model.engine.RunResult (the shared record format)
-    webhooks: list[dict[str, Any]]
-    wall_s: float
-    #: The work-queue streams on the broker once the run is over (one per zone).
-    task_streams: list[TaskStream] = field(default_factory=list)
-    #: Tasks that ended after the duration, while the run drained (sim.live.records).
-    drained: pd.DataFrame | None = None
-
-
-def scaled_scenario(scenario: Scenario, agents: int | None) -> Scenario:
-    """*scenario* with its specialists scaled to *agents* (bounds clamped to fit)."""
-    if agents is None:
-        return scenario
-    control = scenario.control_agents()
-    scaling = scenario.scaling
-    total = agents + control
-    new_scaling = scaling.model_copy(
-        update={
-            "default_agents": total,
-            "min_agents": min(scaling.min_agents, total),
-            "max_agents": max(scaling.max_agents if scaling.max_agents <= total else total, total),
-        }
-    )
-    topology = scenario.topology.model_copy(update={"specialists": agents})
-    return scenario.model_copy(update={"topology": topology, "scaling": new_scaling})
+__all__ = ["LiveOptions", "LiveRun", "arrivals", "live_run", "scaled_scenario"]
 
 
 async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
@@ -160,6 +94,8 @@ async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
 
 
 class _Run:
+    """One live run from an empty broker to its records (see the module docstring)."""
+
     def __init__(
         self,
         scenario: Scenario,
@@ -189,45 +125,86 @@ class _Run:
         self.heartbeat_s = options.heartbeat_s or max(MIN_PERIOD_S, health.interval / scale / 2)
         # A dead agent's task comes back once it has certainly been declared dead.
         self.ack_wait_s = max(0.5, (health.threshold + 1) * health.interval / scale)
-        self.provisioner: Provisioner
+        self.provisioner = self._provisioner()
+        budget = LagBudget.for_interval(scale, health.interval, options.lag_budget)
+        #: One lag book for the process: coordinators and this runtime share its event loop.
+        self.lag = LagMonitor(budget)
+        self.replicas = RunReplicas(
+            scenario, options, url, token, self.provisioner, self.world, self.lag
+        )
+        #: The starting fleet's spot agents, in the order they joined (their random reclaims).
+        self.initial_spot: list[str] = []
+
+    def _provisioner(self) -> Provisioner:
+        """The fleet's provisioner: agent processes, or agents simulated in this process."""
+        options, scale = self.options, self.options.time_scale
         if options.agents_mode == "simulated":
             # Links for the fleet and for what autoscaling may add to it.
-            room = max(scenario.scaling.max_agents, len(self.world.specialists))
-            self.provisioner = SimulatedFleet(
-                url,
-                token,
+            room = max(self.scenario.scaling.max_agents, len(self.world.specialists))
+            return SimulatedFleet(
+                self.url,
+                self.token,
                 scale,
                 handler=options.handler,
                 heartbeat_s=self.heartbeat_s,
                 ack_wait_s=self.ack_wait_s,
                 links=-(-room // AGENTS_PER_LINK),
             )
-        elif options.agents_mode == "process":
-            self.provisioner = LocalProcessProvisioner(
-                url,
-                token,
+        if options.agents_mode == "process":
+            return LocalProcessProvisioner(
+                self.url,
+                self.token,
                 scale,
                 handler=options.handler,
                 heartbeat_s=self.heartbeat_s,
                 ack_wait_s=self.ack_wait_s,
                 log_dir=options.log_dir,
             )
-        else:
-            raise LiveError(
-                f"agents mode: expected process or simulated, got {options.agents_mode!r}"
-            )
-        self.coordinators: list[tuple[Coordinator, asyncio.Task[None]]] = []
-        budget = LagBudget.for_interval(scale, health.interval, options.lag_budget)
-        #: One lag book for the process: coordinators and this runtime share its event loop.
-        self.lag = LagMonitor(budget)
-        #: The starting fleet's spot agents, in the order they joined (their random reclaims).
-        self.initial_spot: list[str] = []
+        raise LiveError(f"agents mode: expected process or simulated, got {options.agents_mode!r}")
 
     async def execute(self, started: float) -> LiveRun:
+        """Lay out the broker, start the fleet and the replicas, run, stop, fold the records."""
         scenario, options = self.scenario, self.options
         nc = await connect(self.url, self.token, "orchestra-live-run")
         self.nc = nc
         js = nc.jetstream()
+        lease = await self._clear_broker(js)
+        await self._start_fleet(js)
+        # Scenario second 0 is set far enough ahead for a primary to take the lease and see
+        # the whole fleet first: tasks arriving while no coordinator was ready waited seconds
+        # that the simulator, whose coordinators exist at time 0, never charges.
+        fleet = len(self.world.specialists)
+        clock = Clock(time.time() + self._startup_lead_s(fleet), options.time_scale)
+        await lease.put("epoch", encode({"epoch": clock.epoch}))
+        self.replicas.clock = clock
+        for _ in range(1 + options.standbys):
+            self.replicas.start()
+        await self.replicas.wait_for_primary(fleet, clock)
+        behind = await self._run_scenario(js, clock)
+        behind = behind or self.lag.behind(time.time(), whole_run=True)
+        end_s = max(scenario.duration, clock.now())
+        webhooks = self.replicas.webhooks()
+        await nc.publish(BROADCAST, b"stop")
+        await self._stop_fleet()
+        await self.replicas.stop()
+        submits = [
+            doc
+            for stream, subject in submit_streams(self.world.zones)
+            for doc in await read_all(js, stream, subject)
+        ]
+        results = await read_records(js, self.world.zones)
+        events = await read_all(js, EVENTS, "orch.event")
+        metric_rows = await read_all(js, METRICS, "orch.metric")
+        queues = await task_streams(js)
+        await nc.close()
+        if behind is not None:
+            raise LiveError(behind)  # no records: a run that could not keep up means nothing
+        live = self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)
+        live.task_streams = queues
+        return live
+
+    async def _clear_broker(self, js: Any) -> Any:
+        """The run's streams laid out and emptied, the lease bucket's run keys gone."""
         layout = Layout(
             tuple(self.world.zones),
             tuple(self.world.categories),
@@ -244,11 +221,15 @@ class _Run:
         for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
+        return lease
+
+    async def _start_fleet(self, js: Any) -> None:
+        """Start every specialist of the world and wait for each one's heartbeat."""
         if isinstance(self.provisioner, SimulatedFleet):
             await self.provisioner.open()
         # The simulator's spot share, pool by pool, in the order its fleet joins.
         fleet_ids = ((s.agent_id, s.zone, s.category) for s in self.world.specialists)
-        on_spot = initial_spot(scenario.purchase.spot, fleet_ids)
+        on_spot = initial_spot(self.scenario.purchase.spot, fleet_ids)
         self.initial_spot = [s.agent_id for s in self.world.specialists if s.agent_id in on_spot]
         for spec in self.world.specialists:
             self.provisioner.start(
@@ -263,23 +244,17 @@ class _Run:
                 )
             )
         await self._wait_for_fleet(js, len(self.world.specialists))
-        # Scenario second 0 is set far enough ahead for a primary to take the lease and see
-        # the whole fleet first: tasks arriving while no coordinator was ready waited seconds
-        # that the simulator, whose coordinators exist at time 0, never charges.
-        fleet = len(self.world.specialists)
-        clock = Clock(time.time() + self._startup_lead_s(fleet), options.time_scale)
-        await lease.put("epoch", encode({"epoch": clock.epoch}))
-        self.clock = clock
-        for _ in range(1 + options.standbys):
-            self._start_coordinator()
-        await self._wait_for_primary(fleet, clock)
+
+    async def _run_scenario(self, js: Any, clock: Clock) -> str | None:
+        """Arrivals, chaos and the lag probe until the work is done; the lag message if behind."""
+        options = self.options
         driver = asyncio.create_task(self._drive(js, clock))
         timeline = ChaosTimeline(
-            scenario,
+            self.scenario,
             self.provisioner,
-            nc,
+            self.nc,
             self.server,
-            _Replicas(self),
+            self.replicas,
             options.broker_restarts,
             options.broker_kills,
             spot_agents=self.initial_spot,
@@ -287,9 +262,8 @@ class _Run:
         )
         chaos = asyncio.create_task(timeline.run(js, clock))
         probe = asyncio.create_task(self._probe())
-        behind: str | None = None
         try:
-            behind = await self._until_behind(self._main(driver, clock))
+            return await self._until_behind(self._main(driver, clock))
         finally:
             chaos.cancel()
             probe.cancel()
@@ -297,27 +271,6 @@ class _Run:
             for pending in timeline.background:
                 pending.cancel()
             await asyncio.gather(driver, chaos, probe, *timeline.background, return_exceptions=True)
-        behind = behind or self.lag.behind(time.time(), whole_run=True)
-        end_s = max(scenario.duration, clock.now())
-        webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
-        await nc.publish(BROADCAST, b"stop")
-        await self._stop_fleet()
-        await self._stop_coordinators()
-        submits = [
-            doc
-            for stream, subject in submit_streams(self.world.zones)
-            for doc in await read_all(js, stream, subject)
-        ]
-        results = await read_records(js, self.world.zones)
-        events = await read_all(js, EVENTS, "orch.event")
-        metric_rows = await read_all(js, METRICS, "orch.metric")
-        queues = await task_streams(js)
-        await nc.close()
-        if behind is not None:
-            raise LiveError(behind)  # no records: a run that could not keep up means nothing
-        live = self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)
-        live.task_streams = queues
-        return live
 
     def _outcome(
         self,
@@ -391,56 +344,6 @@ class _Run:
 
     # ------------------------------------------------------------------ pieces
 
-    def _start_coordinator(self) -> Coordinator:
-        config = CoordinatorConfig(
-            self.url,
-            self.token,
-            self.clock,
-            lease_s=self.options.lease_s,
-            webhook_url=self.options.webhook_url,
-            metrics_port=self.options.metrics_port,
-            lag=self.lag,
-            stalls=tuple(self.options.loop_stalls),
-        )
-        name = f"coord-{len(self.coordinators)}-{secrets.token_hex(2)}"
-        coordinator = Coordinator(
-            name,
-            self.scenario,
-            config,
-            self.provisioner,
-            tuple(self.world.zones),
-            tuple(self.world.categories),
-        )
-        self.coordinators.append((coordinator, asyncio.create_task(coordinator.run())))
-        return coordinator
-
-    def primary(self) -> Coordinator | None:
-        for coordinator, task in self.coordinators:
-            if coordinator.is_primary and not task.done():
-                return coordinator
-        return None
-
-    async def _stop_coordinators(self, timeout_s: float = 15.0) -> None:
-        """Cancel the coordinators and wait for them — boundedly: a shutdown never hangs.
-
-        A coordinator that does not stop in time is named on stderr and left
-        behind (its connection closes with the process); the run's records
-        come from the broker's streams, not from it.
-        """
-        tasks = [task for _, task in self.coordinators]
-        for task in tasks:
-            task.cancel()
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
-        for coordinator, task in self.coordinators:
-            if task in stuck:
-                print(
-                    f"live run: coordinator {coordinator.name} did not stop within "
-                    f"{timeout_s:g} s of being cancelled; left behind",
-                    file=sys.stderr,
-                )
-
     @staticmethod
     def _startup_lead_s(fleet: int) -> float:
         """Wall seconds from now to scenario second 0: the lease, the catch-up, one health round.
@@ -449,20 +352,6 @@ class _Run:
         agent on a loaded 2-core machine; twice that, so the run does not start early.
         """
         return 2.0 + 0.02 * fleet
-
-    async def _wait_for_primary(self, fleet: int, clock: Clock) -> None:
-        """Wait until a primary coordinates the whole fleet (or scenario second 0 has come)."""
-        while clock.now() < 0:
-            primary = self.primary()
-            if primary is not None and len(primary.agents) >= fleet:
-                return
-            await asyncio.sleep(0.02)
-        primary = self.primary()
-        seen = len(primary.agents) if primary is not None else 0
-        print(
-            f"live run: scenario second 0 came before a primary saw the whole fleet "
-            f"({seen} of {fleet} agents); the first arrivals may wait for it"
-        )
 
     async def _wait_for_fleet(self, js: Any, count: int) -> None:
         registry = await js.key_value(AGENTS_BUCKET)
@@ -489,7 +378,7 @@ class _Run:
     async def _wait_done(self, grace_s: float) -> None:
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            primary = self.primary()
+            primary = self.replicas.primary()
             if primary is not None:
                 tasks = primary.tasks
                 if tasks and all(t.done for t in tasks.values()):
@@ -500,19 +389,3 @@ class _Run:
         deadline = time.monotonic() + 10.0
         while self.provisioner.running() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-
-
-class _Replicas:
-    """The run's coordinators as the chaos timeline sees them (``sim.live.chaos.Replicas``)."""
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-
-    def crash_primary(self) -> None:
-        primary = self.run.primary()
-        for coordinator, task in self.run.coordinators:
-            if coordinator is primary:
-                task.cancel()
-
-    def start(self) -> Coordinator:
-        return self.run._start_coordinator()

@@ -5,7 +5,8 @@ its backoff on the scenario clock and avoids the agent that failed; when the
 budgets are spent the task fails for good, once, with the last attempt's
 reason; a second report of the same failure changes nothing; the records
 show the failed attempts as retried rows, as the simulator logs them; and a
-task's pass-through fields (declared calls, payload) reach its agent.
+task's pass-through fields (declared calls, payload) reach its agent; and the
+periodic release of due retries opens no batch while none is due.
 """
 
 from __future__ import annotations
@@ -209,5 +210,38 @@ def test_a_team_move_avoids_every_member_of_the_team_that_failed_it() -> None:
         assert await fleet.take("a2") == [] and await fleet.take("a3") == [(0, 2)]
         moves = await fleet.events("escalation")
         assert [(m["level"], m["move"]) for m in moves] == [("zone", "another_team")]
+
+    run(body)
+
+
+def test_release_due_opens_no_batch_until_a_retry_is_due() -> None:
+    """Called every ~0.1 s: with no retry due it returns at once, without a batch to flush."""
+
+    async def body(fleet: Fleet) -> None:
+        c = fleet.coordinator("escalation.backoff=5s")
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        await c.take_over()
+        await fleet.submit(0)
+        await c.pump()
+        await fleet.result("start", 0, "a1")
+        await fail(fleet, 0, "a1", 1)
+        await c.pump()
+        opened: list[float] = []
+        real = c.intake.batch
+
+        def counting() -> Any:
+            opened.append(fleet.wall.t)
+            return real()
+
+        c.intake.batch = counting  # type: ignore[method-assign]
+        await c.intake.release_due()  # nothing due at all
+        fleet.wall.t += 4.0
+        await c.intake.release_due()  # the backoff not over yet
+        assert opened == []
+        fleet.wall.t += 1.0
+        await c.intake.release_due()  # due: placed, in one batch
+        assert len(opened) == 1
+        assert await fleet.take("a2") == [(0, 2)]
 
     run(body)

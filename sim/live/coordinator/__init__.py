@@ -1,7 +1,8 @@
 """The live coordinator, split along its jobs (see ``replica`` for how they fit together).
 
 ``leadership`` (the lease), ``catch_up`` (rebuild from the streams, then follow
-them), ``intake`` (submissions, dispatch, results: every dispatcher call),
+them), ``intake`` (submissions, dispatch, results: every dispatcher call; its
+parts in ``outbound``, ``placement``, ``submissions`` and ``results``),
 ``health`` (heartbeats and the scenario's failure detector, lag-aware),
 ``scaling`` (the autoscaler and the provisioner), ``monitoring`` (metrics,
 alerts, webhooks), ``exposition`` (/metrics for Prometheus); ``state`` holds the
