@@ -96,7 +96,7 @@ def one_task(task_id: int) -> list[tuple[str, str]]:
             roots.append(frame)
             note(path, code.co_name)
 
-    submit: Callable[[Task], None] = simulation.dispatcher.submit
+    submit: Callable[[Task], None] = simulation.chief.submit
 
     def watched_submit(task: Task) -> None:
         if task.id == task_id and not target:
@@ -105,7 +105,7 @@ def one_task(task_id: int) -> list[tuple[str, str]]:
             sys.setprofile(profile)
         submit(task)
 
-    simulation.dispatcher.submit = watched_submit  # type: ignore[method-assign]
+    simulation.chief.submit = watched_submit  # type: ignore[method-assign]
     simulation.run()
     sys.setprofile(None)
     end = next(i for i, (_, name) in enumerate(trail) if name == "task_finished")

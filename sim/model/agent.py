@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
@@ -25,22 +25,36 @@ from sim.policies.types import AgentInfo
 from sim.world.topology import SpecialistSpec
 
 if TYPE_CHECKING:
-    from sim.model.coordinator import Dispatcher
+    from sim.model.llm_work import FaultDraw, LlmWork
     from sim.model.traffic import Coordinator
 
 
-def wake_with(env: simpy.Environment, wake: simpy.Event, task: Task, delay: float) -> None:
-    """Trigger a sleeping slot's wake-up event *delay* seconds from now, carrying *task*.
+class SlotHost(Protocol):
+    """What a slot loop asks of the coordinators and reports to them (``sim.model.slots``).
 
-    Handing work straight to the idle slot costs one event instead of two (a
-    delivery timeout, then a wake-up). This is what ``simpy.Timeout`` does
-    when it is built: mark the event triggered with its value and schedule it
-    (with no delay, exactly what ``succeed`` does, without its checks: the
-    slot's wake-up event is fresh and untriggered by construction).
+    Declared here, where it is used, so the agent needs nothing of the
+    dispatch side's modules: they depend on the agent, not the other way.
     """
-    wake._ok = True
-    wake._value = task
-    env.schedule(wake, simpy.events.NORMAL, delay if delay > 0 else 0)
+
+    @property
+    def escalator(self) -> FaultDraw | None: ...
+
+    @property
+    def llm(self) -> LlmWork | None: ...
+
+    def local_taken(self, agent: Specialist, task: Task) -> None: ...
+
+    def pull(self, agent: Specialist) -> tuple[Task, float] | None: ...
+
+    def transfer_time(self, task: Task, agent: Specialist) -> float: ...
+
+    def service_started(self, agent: Specialist, task: Task) -> None: ...
+
+    def service_ended(self, agent: Specialist, task: Task) -> None: ...
+
+    def attempt_failed(self, agent: Specialist, task: Task, reason: str) -> None: ...
+
+    def agent_stopped(self, agent: Specialist) -> None: ...
 
 
 class Specialist:
@@ -118,6 +132,104 @@ class Specialist:
         #: The queue of the team lead its messages pass through (None: not modelled).
         self.lead: Coordinator | None = None
 
+    # ------------------------------------------------------------------ its own books
+
+    def start(self, task: Task, now: float) -> bool:
+        """A slot starts serving *task*; True when no other slot was busy."""
+        first = self.busy_slots == 0
+        self.busy_slots += 1
+        self.status = "busy"
+        self.busy_since.append(now)
+        self.current.append(task)
+        return first
+
+    def end(self, task: Task, now: float) -> bool:
+        """A slot stops serving *task* (done or failed); True when no slot is busy now."""
+        self.busy_slots -= 1
+        current = self.current
+        if len(current) == 1:  # one slot (the common case): no search
+            current.clear()
+            started = self.busy_since.pop()
+        else:
+            started = self.busy_since.pop(current.index(task))
+            current.remove(task)
+        self.busy_time += now - started
+        return self.busy_slots == 0
+
+    def finished(self, service_s: float) -> None:
+        """The attempt just ended completed its task after *service_s* seconds of service."""
+        self.completed += 1
+        self.served_time += service_s
+
+    def errored(self) -> None:
+        """The attempt just ended in an error or a timeout."""
+        self.errors += 1
+        self.status = "error"
+
+    def rest(self) -> None:
+        """A slot found no work: with no slot busy, the agent is idle."""
+        if self.busy_slots == 0:
+            self.status = "idle"
+
+    def crash(self) -> int:
+        """The agent dies: its local queue is stranded (found at detection); how many tasks.
+
+        What it was serving stays in ``current`` for the failover to rescue;
+        its slots are stopped by :meth:`stop_slots`.
+        """
+        self.crashed = True
+        self.status = "error"
+        count = len(self.local)
+        self.stranded.extend(self.local)
+        self.local.clear()
+        return count
+
+    def stop_slots(self, why: str, now: float) -> int:
+        """Interrupt every slot (a crash, a reclaim's deadline); how many were serving.
+
+        The time served so far is booked and the slots are free; what the
+        agent held is the caller's to place.
+        """
+        for process in self.processes:
+            if process.is_alive:
+                process.interrupt(why)
+        self.idle.clear()
+        freed = len(self.current)
+        self.busy_slots -= freed
+        self.busy_time += sum(now - t for t in self.busy_since)
+        self.busy_since.clear()
+        return freed
+
+    def forget_work(self) -> None:
+        """The coordinators took back everything it held: serving, stranded, on its way."""
+        self.current.clear()
+        self.stranded.clear()
+        self.incoming.clear()
+
+    def drop_local(self) -> int:
+        """Its local queue is taken back by the coordinators; how many tasks it held."""
+        count = len(self.local)
+        self.local.clear()
+        return count
+
+    def start_draining(self) -> None:
+        """Take no new work: sleeping slots wake, see the drain, and stop."""
+        self.draining = True
+        idle, self.idle = self.idle, []
+        for wake in idle:
+            wake.succeed()
+
+    def wake_all(self) -> None:
+        """Every sleeping slot wakes to look for work (its team may pull again)."""
+        while self.idle:
+            self.idle.pop().succeed()
+
+    def offline(self) -> None:
+        """Drained or reclaimed: the agent has left the fleet."""
+        self.status = "offline"
+
+    # ------------------------------------------------------------------ reading
+
     def frees_in(self, now: float) -> float:
         """Expected seconds until a slot frees (``slot_frees_in``, as the live shell asks it)."""
         serving = [
@@ -130,7 +242,7 @@ class Specialist:
         """Slot-seconds spent serving up to *now*, open services included."""
         return self.busy_time + sum(now - t for t in self.busy_since)
 
-    def work_loop(self, dispatcher: Dispatcher) -> Generator[simpy.Event, Any, None]:
+    def work_loop(self, host: SlotHost) -> Generator[simpy.Event, Any, None]:
         """One concurrency slot: take work, fetch inputs, serve, report, repeat.
 
         A crash interrupts the slot wherever it is; what it held is
@@ -138,7 +250,7 @@ class Specialist:
         ``yield from``: every resume of a slot is on the hot path.)
         """
         env = self.env
-        escalator = dispatcher.escalator  # set before the run starts; None: attempts never fail
+        escalator = host.escalator  # set before the run starts; None: attempts never fail
         incoming = self.incoming
         self.live_slots += 1
         try:
@@ -150,9 +262,9 @@ class Specialist:
                 # what the failover rescues); with no wait it need not pass through.
                 if self.local:
                     task = self.local.popleft()
-                    dispatcher.local_taken(self, task)
+                    host.local_taken(self, task)
                 else:
-                    pulled = dispatcher.pull(self)
+                    pulled = host.pull(self)
                     if pulled is None:
                         wake = env.event()
                         self.idle.append(wake)
@@ -166,32 +278,32 @@ class Specialist:
                             self.incoming[task.id] = task
                             yield Sleep(env, fetch_s)
                 if task.job is not None:
-                    transfer_s = dispatcher.transfer_time(task, self)
+                    transfer_s = host.transfer_time(task, self)
                     if transfer_s > 0:
                         self.incoming[task.id] = task
                         task.transfer = transfer_s
                         yield Sleep(env, transfer_s)
                 incoming.pop(task.id, None)
-                dispatcher.service_started(self, task)
-                llm = dispatcher.llm
+                host.service_started(self, task)
+                llm = host.llm
                 if llm is not None and task.category in llm.sources:
                     # An AI agent's task: its model calls and tool steps (sim.model.llm_work).
                     reason = yield from llm.serve(self, task, escalator)
                     if reason is None:
-                        dispatcher.service_ended(self, task)
+                        host.service_ended(self, task)
                     else:
-                        dispatcher.attempt_failed(self, task, reason)
+                        host.attempt_failed(self, task, reason)
                     continue
                 service = task.work / self.speed * self.slowdown
                 fault = escalator.fault(self, task, service) if escalator is not None else None
                 if fault is None:
                     yield Sleep(env, service)
-                    dispatcher.service_ended(self, task)
+                    host.service_ended(self, task)
                 else:
                     yield Sleep(env, fault.after_s)
-                    dispatcher.attempt_failed(self, task, fault.reason)
+                    host.attempt_failed(self, task, fault.reason)
         except simpy.Interrupt:
             return
         self.live_slots -= 1
         if self.live_slots == 0:
-            dispatcher.agent_stopped(self)
+            host.agent_stopped(self)

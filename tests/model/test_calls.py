@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import simpy
 
-from sim.model.calls import Call, Sleep
+from sim.model.calls import Call, Sleep, events_scheduled, hand_over
 
 
 def _trace(use_call: bool) -> list[tuple[float, str, object]]:
@@ -43,3 +43,39 @@ def test_negative_delay_is_refused() -> None:
         Call(env, -1.0, None, lambda event: None)
     with pytest.raises(ValueError, match="negative delay"):
         Sleep(env, -0.5)
+
+
+def test_hand_over_wakes_a_sleeping_process_with_the_value() -> None:
+    """The one wrapper of SimPy's private fields: fails if SimPy changes how events trigger."""
+    env = simpy.Environment()
+    got: list[tuple[float, object]] = []
+
+    def sleeper(wake: simpy.Event) -> simpy.events.ProcessGenerator:
+        value = yield wake
+        got.append((env.now, value))
+
+    wake = env.event()
+    env.process(sleeper(wake))
+    env.run()  # the process starts and sleeps on its untriggered wake-up
+    hand_over(env, wake, "task", 2.5)
+    assert wake.triggered and wake.value == "task"
+    env.run()
+    assert got == [(2.5, "task")]
+
+
+def test_events_scheduled_counts_the_environments_events() -> None:
+    env = simpy.Environment()
+    first = events_scheduled(env)
+    for _ in range(3):
+        env.timeout(1.0)
+    Call(env, 0.0, "x", lambda event: None)
+    # Four scheduled, plus the id the first count itself took.
+    assert events_scheduled(env) == first + 5
+
+
+def test_a_call_carries_its_value_as_payload() -> None:
+    env = simpy.Environment()
+    seen: list[object] = []
+    Call(env, 1.0, ("a", 1), lambda event: seen.append((event.payload, event.value)))
+    env.run()
+    assert seen == [(("a", 1), ("a", 1))]
