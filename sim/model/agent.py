@@ -143,8 +143,11 @@ class Specialist:
         self.current.append(task)
         return first
 
-    def end(self, task: Task, now: float) -> bool:
-        """A slot stops serving *task* (done or failed); True when no slot is busy now."""
+    def end(self, task: Task, now: float, done: bool) -> bool:
+        """A slot stops serving *task*: *done* (completed) or failed (an error, a timeout).
+
+        True when no slot is busy now.
+        """
         self.busy_slots -= 1
         current = self.current
         if len(current) == 1:  # one slot (the common case): no search
@@ -154,17 +157,13 @@ class Specialist:
             started = self.busy_since.pop(current.index(task))
             current.remove(task)
         self.busy_time += now - started
+        if done:
+            self.completed += 1
+            self.served_time += now - task.start
+        else:
+            self.errors += 1
+            self.status = "error"
         return self.busy_slots == 0
-
-    def finished(self, service_s: float) -> None:
-        """The attempt just ended completed its task after *service_s* seconds of service."""
-        self.completed += 1
-        self.served_time += service_s
-
-    def errored(self) -> None:
-        """The attempt just ended in an error or a timeout."""
-        self.errors += 1
-        self.status = "error"
 
     def rest(self) -> None:
         """A slot found no work: with no slot busy, the agent is idle."""
@@ -245,29 +244,25 @@ class Specialist:
     def work_loop(self, host: SlotHost) -> Generator[simpy.Event, Any, None]:
         """One concurrency slot: take work, fetch inputs, serve, report, repeat.
 
-        A crash interrupts the slot wherever it is; what it held is
-        redistributed when the crash is detected. (One generator, no
-        ``yield from``: every resume of a slot is on the hot path.)
+        A crash interrupts the slot wherever it is; what it held is redistributed
+        at detection. (One generator: every resume of a slot is on the hot path.)
         """
-        env = self.env
-        escalator = host.escalator  # set before the run starts; None: attempts never fail
-        incoming = self.incoming
+        env, incoming = self.env, self.incoming
+        escalator, llm = host.escalator, host.llm  # set before the run; None: not in this run
         self.live_slots += 1
         try:
             while True:
                 if self.draining and not self.local:
                     break
-                # A task is held in incoming across every wait before its service
-                # starts, so a crash mid-fetch or mid-transfer finds it (incoming is
-                # what the failover rescues); with no wait it need not pass through.
+                # A task is held in incoming across every wait before its service starts, so
+                # a crash mid-fetch or mid-transfer finds it; with no wait it need not pass.
                 if self.local:
                     task = self.local.popleft()
                     host.local_taken(self, task)
                 else:
                     pulled = host.pull(self)
                     if pulled is None:
-                        wake = env.event()
-                        self.idle.append(wake)
+                        self.idle.append(wake := env.event())
                         handed = yield wake
                         if handed is None:
                             continue  # woken because work reached the local queue
@@ -285,7 +280,6 @@ class Specialist:
                         yield Sleep(env, transfer_s)
                 incoming.pop(task.id, None)
                 host.service_started(self, task)
-                llm = host.llm
                 if llm is not None and task.category in llm.sources:
                     # An AI agent's task: its model calls and tool steps (sim.model.llm_work).
                     reason = yield from llm.serve(self, task, escalator)

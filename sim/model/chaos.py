@@ -23,7 +23,7 @@ from sim.model.fleet import Fleet
 from sim.model.spot import zone_reclaims
 from sim.policies.task_faults import Burst
 from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
-from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.scenario.schema import AgentSelector, ChaosEvent, Loss, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
 from sim.world.network import Network
 from sim.world.streams import Streams
@@ -302,33 +302,40 @@ class Chaos:
             self.failover.reclaim(agent)
 
     def inject(self, event: ChaosEvent) -> None:
-        env = self.env
+        """Play one chaos event now (a replayed or a random one, or a spot reclaim's)."""
         failover = self.failover
         if event.kill is not None:
-            victims = select_agents(list(self.fleet.agents.values()), event.kill, self.rng)
-            self._record(event, victims)
-            for agent in victims:
-                failover.crash(agent, "chaos kill")
-            if event.restart_after is not None:
-                ids = [a.id for a in victims]
-
-                def restart(_: simpy.Event) -> None:
-                    for agent_id in ids:
-                        failover.restart(agent_id)
-
-                env.timeout(event.restart_after).callbacks.append(restart)
-            return
-        if event.coordinator_crash is not None:
+            self._kill(event, event.kill)
+        elif event.coordinator_crash is not None:
             self._record(event)
             self._crash_coordinator(event)
-            return
-        if event.spot_reclaim is not None:
+        elif event.spot_reclaim is not None:
             self._spot_reclaim(event, event.spot_reclaim)
-            return
-        if event.team_lead_crash is not None:
+        elif event.team_lead_crash is not None:
             self._record(event)
             failover.team_lead_down(event.team_lead_crash)
-            return
+        else:
+            self._for_a_while(event)
+
+    def _kill(self, event: ChaosEvent, selector: AgentSelector) -> None:
+        """Agents crash now; with ``restart_after`` they come back under their ids."""
+        failover = self.failover
+        victims = select_agents(list(self.fleet.agents.values()), selector, self.rng)
+        self._record(event, victims)
+        for agent in victims:
+            failover.crash(agent, "chaos kill")
+        if event.restart_after is not None:
+            ids = [a.id for a in victims]
+
+            def restart(_: simpy.Event) -> None:
+                for agent_id in ids:
+                    failover.restart(agent_id)
+
+            self.env.timeout(event.restart_after).callbacks.append(restart)
+
+    def _for_a_while(self, event: ChaosEvent) -> None:
+        """The actions that last ``duration``: start now, undone when it runs out."""
+        env, failover = self.env, self.failover
         assert event.duration is not None  # the schema requires it for every other action
         if event.slow is None:
             self._record(event)
@@ -345,16 +352,7 @@ class Chaos:
             self.events.add(env.now, "latency_spike", ",".join(zones), factor=spike.factor)
             env.timeout(event.duration).callbacks.append(lambda _: self.network.spike(zones, 1.0))
         elif event.message_loss is not None:
-            loss = event.message_loss
-            self.network.loss_rate = loss.rate
-            self.network.loss_zones = frozenset(loss.zones or ())
-            self.events.add(env.now, "message_loss", ",".join(loss.zones or ()), rate=loss.rate)
-
-            def stop_loss(_: simpy.Event) -> None:
-                self.network.loss_rate = 0.0
-                self.network.loss_zones = frozenset()
-
-            env.timeout(event.duration).callbacks.append(stop_loss)
+            self._message_loss(event.message_loss, event.duration)
         elif event.error_burst is not None:
             self._error_burst(event.error_burst, event.duration)
         elif event.one_way_partition is not None:
@@ -362,17 +360,33 @@ class Chaos:
         elif event.wal_stall is not None:
             self._wal_stall(event.wal_stall, event.duration)
         elif event.slow is not None:
-            slow = event.slow
-            victims = select_agents(list(self.fleet.agents.values()), slow, self.rng)
-            self._record(event, victims)
+            self._slow(event, event.slow, event.duration)
+
+    def _message_loss(self, loss: Loss, duration: float) -> None:
+        """Messages to the named zones (all, if none) are lost at *rate* for *duration*."""
+        network = self.network
+        network.loss_rate = loss.rate
+        network.loss_zones = frozenset(loss.zones or ())
+        self.events.add(self.env.now, "message_loss", ",".join(loss.zones or ()), rate=loss.rate)
+
+        def stop_loss(_: simpy.Event) -> None:
+            network.loss_rate = 0.0
+            network.loss_zones = frozenset()
+
+        self.env.timeout(duration).callbacks.append(stop_loss)
+
+    def _slow(self, event: ChaosEvent, slow: Slow, duration: float) -> None:
+        """Gray failure: the chosen agents serve *factor* times slower for *duration*."""
+        victims = select_agents(list(self.fleet.agents.values()), slow, self.rng)
+        self._record(event, victims)
+        for agent in victims:
+            agent.slowdown = slow.factor
+        self.events.add(
+            self.env.now, "agents_slow", ",".join(a.id for a in victims), factor=slow.factor
+        )
+
+        def recover(_: simpy.Event) -> None:
             for agent in victims:
-                agent.slowdown = slow.factor
-            self.events.add(
-                env.now, "agents_slow", ",".join(a.id for a in victims), factor=slow.factor
-            )
+                agent.slowdown = 1.0
 
-            def recover(_: simpy.Event) -> None:
-                for agent in victims:
-                    agent.slowdown = 1.0
-
-            env.timeout(event.duration).callbacks.append(recover)
+        self.env.timeout(duration).callbacks.append(recover)

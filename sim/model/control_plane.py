@@ -91,16 +91,20 @@ class ControlPlane:
         #: timer declared the leader gone — the detection a failure matrix reports.
         #: Kept off the event log, whose hash pins the pinned scenarios.
         self.campaigns: list[tuple[float, int, int]] = []
+        #: Fidelity mode: never fast-forward; every assignment goes through the log.
+        self.every_message = spec.every_message
+        self._start()
+
+    # ------------------------------------------------------------------ building
+
+    def _start(self) -> None:
+        """Build the nodes, elect chief-1; in fidelity mode, tick from time zero on."""
         for node_id in self.ids:
             self.nodes[node_id] = self._new_node(node_id)
         # The group starts with chief-1 elected (term 1): a cluster that has been running.
         self._bootstrap()
-        #: Fidelity mode: never fast-forward; every assignment goes through the log.
-        self.every_message = spec.every_message
         if self.every_message:
             self._enter_detailed()
-
-    # ------------------------------------------------------------------ building
 
     def _draw_timeout(self) -> int:
         low, high = self._timeout_ticks

@@ -218,7 +218,7 @@ class Simulation:
         self.fleet.provision()
 
     def _build_control(self, streams: Streams) -> None:
-        """Autoscaling and alerts, monitoring, failover, the chiefs' Raft group, chaos."""
+        """Autoscaling and alerts, and the monitoring whose samples they read."""
         scenario, env = self.scenario, self.env
         self.control = ControlLoop(
             env,
@@ -247,6 +247,11 @@ class Simulation:
             admission=self.admission,
         )
         self.monitor.fleet_traffic()
+        self._build_faults(streams)
+
+    def _build_faults(self, streams: Streams) -> None:
+        """Failover, the chiefs' Raft group, and the chaos that puts both to work."""
+        scenario, env = self.scenario, self.env
         self.failover = Failover(
             env,
             scenario,

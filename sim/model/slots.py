@@ -152,7 +152,9 @@ class SlotBooks:
 
     def service_started(self, agent: Specialist, task: Task) -> None:
         now = self.env.now
-        self._busy_changed(now, 1)
+        self._busy_area += self.busy_slots * (now - self._busy_since)  # _busy_changed, inlined
+        self._busy_since = now
+        self.busy_slots += 1
         task.start = now
         self.started += 1
         self.wait_sum += now - task.arrival
@@ -161,12 +163,15 @@ class SlotBooks:
             zone.busy_agents += 1
         zone.busy_slots += 1
 
-    def _attempt_over(self, agent: Specialist, task: Task, now: float) -> None:
-        """An attempt stops serving (done or failed): free its slot and close its books."""
-        self._busy_changed(now, -1)
+    def _attempt_over(self, agent: Specialist, task: Task, now: float, done: bool) -> None:
+        """An attempt stops serving (*done*, or failed): free its slot and close its books."""
+        # _busy_changed, written in: every attempt ends here.
+        self._busy_area += self.busy_slots * (now - self._busy_since)
+        self._busy_since = now
+        self.busy_slots -= 1
         zone = self.zones[agent.zone]
         zone.busy_slots -= 1
-        if agent.end(task, now):
+        if agent.end(task, now, done):
             zone.busy_agents -= 1
         self.core.release(task, agent.id)
         zone.in_flight -= 1
@@ -174,9 +179,8 @@ class SlotBooks:
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
         now = self.env.now
-        self._attempt_over(agent, task, now)
+        self._attempt_over(agent, task, now, True)
         service = now - task.start
-        agent.finished(service)
         report = self.net.report(agent.zone)
         if self._chief is not None:
             # Processing on the way up: the team lead, the zone coordinator, the chief.
@@ -202,8 +206,7 @@ class SlotBooks:
         the escalation policy's call (sim.model.escalation).
         """
         now = self.env.now
-        self._attempt_over(agent, task, now)
-        agent.errored()
+        self._attempt_over(agent, task, now, False)
         self.ledger.attempt_errors += 1
         served = now - task.start
         self.task_log.record(task, "retried", now, now, served, reason)
