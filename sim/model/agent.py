@@ -7,7 +7,10 @@ concurrency slot of an agent is one such loop; an idle slot sleeps on a
 wake-up event until work is pushed to it.
 
 The process decides nothing: which task to pull and where data comes from
-are the dispatcher's (and through it, the policies') business.
+are the coordinators' (``sim.model.slots``, and through them the policies')
+business. The agent does keep its own books — busy slots and time, what it
+serves, completions, errors, status — which the coordinators ask it to open
+and close (``start``, ``end``) rather than writing its fields.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class Escalator:
         roster: Roster,
         balancer: LoadBalancer,
         router: ZoneRouter,
-    ):
+    ) -> None:
         self.env = env
         self.chief = chief
         self.zone_dispatch = zone_dispatch

@@ -37,7 +37,9 @@ class JobRecord:
 class Ledger:
     """The conservation ledger and the run's counts (one per run)."""
 
-    def __init__(self, env: simpy.Environment, task_log: TaskLog, collector: MetricsCollector):
+    def __init__(
+        self, env: simpy.Environment, task_log: TaskLog, collector: MetricsCollector
+    ) -> None:
         self.env = env
         self.task_log = task_log
         self.collector = collector
