@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
-from sim.model.calls import Sleep
+from sim.model.calls import Sleep, hand_over
 from sim.model.task import Task
 from sim.policies.dag import slot_frees_in
 from sim.policies.types import AgentInfo
@@ -92,7 +92,9 @@ class Specialist:
         "zone",
     )
 
-    def __init__(self, env: simpy.Environment, spec: SpecialistSpec) -> None:
+    def __init__(
+        self, env: simpy.Environment, spec: SpecialistSpec, lead: Coordinator | None = None
+    ) -> None:
         self.env = env
         self.spec = spec
         self.id = spec.agent_id
@@ -133,7 +135,46 @@ class Specialist:
         #: Service-time multiplier for a slow ("gray") agent; 1.0 when healthy.
         self.slowdown = 1.0
         #: The queue of the team lead its messages pass through (None: not modelled).
-        self.lead: Coordinator | None = None
+        self.lead = lead
+
+    # ------------------------------------------------------------------ its slots and inbox
+
+    def start_slots(self, host: SlotHost) -> None:
+        """One looping process per concurrency slot, each asking *host* for work."""
+        for _ in range(self.slots):
+            self.processes.append(self.env.process(self.work_loop(host)))
+
+    def assigned(self, task: Task, latency: float) -> bool:
+        """*task* is sent to the agent, arriving in *latency* seconds.
+
+        True when a sleeping slot takes it on arrival (the message itself wakes
+        the slot, task in hand: one event, not a delivery and a wake-up); False
+        when the sender must deliver it (:meth:`queue`) on arrival.
+        """
+        if latency > 0:
+            self.incoming[task.id] = task  # a crash before it arrives finds it here
+        if self.idle:
+            hand_over(self.env, self.idle.pop(), task, latency)
+            return True
+        return False
+
+    def arrived(self, task: Task) -> bool:
+        """The message carrying *task* arrives; False if it was taken back on its way."""
+        return self.incoming.pop(task.id, None) is not None
+
+    def queue(self, task: Task) -> None:
+        """*task* joins the local queue; a sleeping slot wakes to take it."""
+        self.local.append(task)
+        if self.idle:
+            self.idle.pop().succeed()
+
+    def strand(self, task: Task) -> None:
+        """*task* reached the agent after its crash: nobody takes it until detection."""
+        self.stranded.append(task)
+
+    def slow_down(self, factor: float) -> None:
+        """Gray failure: service takes *factor* times as long (1.0: healthy again)."""
+        self.slowdown = factor
 
     # ------------------------------------------------------------------ its own books
 

@@ -380,13 +380,13 @@ class Chaos:
         victims = select_agents(list(self.fleet.agents.values()), slow, self.rng)
         self._record(event, victims)
         for agent in victims:
-            agent.slowdown = slow.factor
+            agent.slow_down(slow.factor)
         self.events.add(
             self.env.now, "agents_slow", ",".join(a.id for a in victims), factor=slow.factor
         )
 
         def recover(_: simpy.Event) -> None:
             for agent in victims:
-                agent.slowdown = 1.0
+                agent.slow_down(1.0)
 
         self.env.timeout(duration).callbacks.append(recover)

@@ -130,8 +130,7 @@ class Fleet:
         self._changed()
 
     def _join(self, spec: SpecialistSpec, *, reserve: bool) -> None:
-        agent = Specialist(self.env, spec)
-        agent.lead = self.traffic.team_lead(spec.team)
+        agent = Specialist(self.env, spec, self.traffic.team_lead(spec.team))
         self.agents[agent.id] = agent
         zone = self.zones[spec.zone]
         zone.total_agents += 1
@@ -148,8 +147,7 @@ class Fleet:
         factor = market.price_factor if market is not None and spot else 1.0
         region = self.world.regions[spec.zone]
         self.cost.joined(self.env.now, region, spec.vcpu, spec.mem_gb, factor)
-        for _ in range(spec.slots):
-            agent.processes.append(self.env.process(agent.work_loop(self.slots)))
+        agent.start_slots(self.slots)
         if self.on_join is not None:
             self.on_join(agent)
         self._rows[agent.id] = {

@@ -22,7 +22,7 @@ import simpy
 
 from sim.model.agent import Specialist
 from sim.model.breakers import CallBreakers
-from sim.model.calls import Call, hand_over
+from sim.model.calls import Call
 from sim.model.ledger import Ledger
 from sim.model.roster import Roster
 from sim.model.task import Task
@@ -88,12 +88,9 @@ class ZoneDispatch:
         task.dispatch = now
         task.agent = agent.id
         task.zone = agent.zone
-        if latency > 0:
-            agent.incoming[task.id] = task
-        if agent.idle:
-            # A slot is asleep waiting for work: the message wakes it on arrival, task in hand.
-            hand_over(self.env, agent.idle.pop(), task, latency)
-        elif latency <= 0:
+        if agent.assigned(task, latency):
+            return  # a sleeping slot takes it on arrival
+        if latency <= 0:
             self._deliver(agent, task)
         else:
             Call(self.env, latency, (agent, task), self._delivered_to_agent)
@@ -102,7 +99,7 @@ class ZoneDispatch:
         agent: Specialist
         task: Task
         agent, task = event.payload
-        if agent.incoming.pop(task.id, None) is None:
+        if not agent.arrived(task):
             return  # redistributed while on its way (the agent's failure was detected)
         self._deliver(agent, task)
 
@@ -111,7 +108,7 @@ class ZoneDispatch:
             if self.breakers.board is not None:
                 self._call_failed(agent, task)
             else:
-                agent.stranded.append(task)  # nobody there to take it; found at detection
+                agent.strand(task)  # nobody there to take it; found at detection
             return
         if agent.id in self.breakers.targets:
             self.breakers.call_ok(agent, self.env.now)
@@ -124,10 +121,8 @@ class ZoneDispatch:
             self.receive(task, agent.zone)
             return
         task.enqueued = self.env.now
-        agent.local.append(task)
         self.zones[agent.zone].local_queued += 1
-        if agent.idle:
-            agent.idle.pop().succeed()
+        agent.queue(task)
 
     def _call_failed(self, agent: Specialist, task: Task) -> None:
         """The call to a dead agent fails: place the task anew, and count it against the agent.

@@ -74,3 +74,36 @@ def test_draining_wakes_every_sleeping_slot() -> None:
     agent.start_draining()
     assert agent.draining and not agent.idle
     assert all(w.triggered for w in wakes)
+
+
+def test_a_sleeping_slot_takes_an_assigned_task_on_arrival() -> None:
+    env = simpy.Environment()
+    agent = _agent(env)
+    got: list[tuple[float, object]] = []
+
+    def slot() -> simpy.events.ProcessGenerator:
+        agent.idle.append(wake := env.event())
+        handed = yield wake
+        got.append((env.now, handed))
+
+    env.process(slot())
+    env.run()
+    task = _task(7)
+    assert agent.assigned(task, 1.5) is True
+    assert agent.incoming == {7: task}  # a crash on its way finds it here
+    env.run()
+    assert got == [(1.5, task)]
+
+
+def test_a_busy_agent_queues_what_arrives_unless_it_was_taken_back() -> None:
+    env = simpy.Environment()
+    agent = _agent(env)
+    first, second = _task(1), _task(2)
+    assert agent.assigned(first, 2.0) is False  # no sleeping slot: the sender delivers it
+    assert agent.assigned(second, 2.0) is False
+    del agent.incoming[2]  # redistributed on its way (its agent's failure was detected)
+    assert agent.arrived(first) and not agent.arrived(second)
+    agent.queue(first)
+    assert list(agent.local) == [first]
+    agent.strand(second)
+    assert agent.stranded == [second]
