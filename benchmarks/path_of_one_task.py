@@ -96,14 +96,14 @@ def one_task(task_id: int) -> list[tuple[str, str]]:
             roots.append(frame)
             note(path, code.co_name)
 
-    submit: Callable[[Task], None] = simulation.chief.submit
+    submit: Callable[[Task, float], None] = simulation.chief.submit
 
-    def watched_submit(task: Task) -> None:
+    def watched_submit(task: Task, now: float) -> None:
         if task.id == task_id and not target:
             target.append(task)
             trail.append(("sim/model/engine.py", "_next_arrival"))
             sys.setprofile(profile)
-        submit(task)
+        submit(task, now)
 
     simulation.chief.submit = watched_submit  # type: ignore[method-assign]
     simulation.run()

@@ -207,7 +207,7 @@ class SimShell:
         task = Task(self.ledger.new_task_id(), 0.0, category, zone, 10.0, priority=priority)
         task.critical = critical
         self.ledger.submitted += 1
-        self.sim.chief.submit(task)
+        self.sim.chief.submit(task, 0.0)  # the environment never runs: always time 0
         return task.id
 
     def end(self, agent_id: str, index: int) -> None:

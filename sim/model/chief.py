@@ -71,20 +71,23 @@ class Chief:
         #: Each zone coordinator's address, spelled once rather than per message sent.
         self._coord_names = {name: f"{name}-coord" for name in zones}
 
-    def submit(self, task: Task) -> None:
+    def submit(self, task: Task, now: float) -> None:
         """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
         self.ledger.live[task.id] = task
         plane = self.control_plane
         if plane is None:
-            self.send(task)
+            self.send(task, now)
         elif plane.detailed:
             plane.hold(task)  # no healthy leader: dispatch waits
         else:
-            self.send(task, plane.steady_commit_s)
+            self.send(task, now, plane.steady_commit_s)
 
-    def send(self, task: Task, extra: float = 0.0, zone: str = "") -> None:
-        """Send TASK_ASSIGN to *zone* (default: the core's pick) after *extra* seconds of commit."""
-        now = self.env.now
+    def send(self, task: Task, now: float, extra: float = 0.0, zone: str = "") -> None:
+        """Send TASK_ASSIGN to *zone* (default: the core's pick), *extra* s of commit on top.
+
+        *now* is the simulated time, passed by the caller that already read it
+        (one read of the clock fewer per task on the hot path).
+        """
         if not zone:
             zone = self.core.home_zone(task, now)
         task.zone = zone
@@ -100,7 +103,7 @@ class Chief:
             return
         latency = (net.chief_to_zone(zone) if net.enabled else 0.0) + extra
         if latency <= 0:
-            self.zone_dispatch.receive(task, zone)
+            self.zone_dispatch.receive(task, zone, now)
             return
         message = AgentMessage(
             MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, net.ttl
@@ -110,7 +113,7 @@ class Chief:
 
     def _resend(self, event: simpy.Event) -> None:
         self.ledger.in_transit -= 1
-        self.send(cast(Task, event.value))
+        self.send(cast(Task, event.value), self.env.now)
 
     def _delivered_to_zone(self, event: Call) -> None:
         message: AgentMessage = event.payload
@@ -121,7 +124,7 @@ class Chief:
         zone = self.zones[task.zone]
         if zone.down:
             if self.breakers.board is not None and self._zone_call_failed(zone):
-                self.send(task)  # the breaker opened: route around the zone now
+                self.send(task, now)  # the breaker opened: route around the zone now
             else:
                 zone.stranded.append(task)  # nobody answers; re-driven at detection
             return
@@ -138,18 +141,19 @@ class Chief:
                 return
             ledger.retried += 1
             task.attempt += 1
-            self.send(task)
+            self.send(task, now)
             return
-        self.zone_dispatch.receive(task, task.zone)
+        self.zone_dispatch.receive(task, task.zone, now)
 
     def _zone_call_failed(self, zone: ZoneState) -> bool:
         """The chief's call to a silent zone coordinator failed; True once its breaker is open."""
-        call = self.core.zones.call_failed(zone.name, self.env.now)  # the gate's verdict
+        now = self.env.now
+        call = self.core.zones.call_failed(zone.name, now)  # the gate's verdict
         self.breakers.drain()
         if call.opened:
             stranded, zone.stranded = zone.stranded, []
             for task in stranded:
-                self.send(task)
+                self.send(task, now)
             self.env.timeout(self.breakers.open_s, zone).callbacks.append(self._zone_probe)
         return call.refused
 
@@ -185,7 +189,7 @@ class Chief:
         task.start = -1.0
         task.transfer = 0.0
         task.agent = ""
-        self.send(task)
+        self.send(task, now)
         return True
 
     def evacuate(self, zone_name: str) -> int:
@@ -200,7 +204,7 @@ class Chief:
             if task.enqueued >= 0:
                 task.queued += now - task.enqueued
                 task.enqueued = -1.0
-            self.send(task)
+            self.send(task, now)
         return len(moved)
 
     def set_down(self, zone_name: str, down: bool) -> None:
@@ -212,5 +216,6 @@ class Chief:
         """The zone is back before anyone noticed: deliver what waited at its door."""
         zone = self.zones[zone_name]
         stranded, zone.stranded = zone.stranded, []
+        now = self.env.now
         for task in stranded:
-            self.zone_dispatch.receive(task, zone_name)
+            self.zone_dispatch.receive(task, zone_name, now)

@@ -47,7 +47,7 @@ class ControlPlane:
         self.env = env
         self.events = events
         #: A held task's assignment is committed by a leader: dispatch it (the chief's send).
-        self.on_commit: Callable[[Task], None] | None = None
+        self.on_commit: Callable[[Task, float], None] | None = None
         spec = scenario.topology.control_plane
         self.spec = spec
         self.ids = list(range(1, spec.chiefs + 1))
@@ -157,7 +157,7 @@ class ControlPlane:
 
     def _commit(self, task: Task) -> None:
         assert self.on_commit is not None  # wired by the engine before the run
-        self.on_commit(task)
+        self.on_commit(task, self.env.now)
 
     def hold(self, task: Task) -> None:
         """No healthy leader: the task waits to be committed by one."""

@@ -317,7 +317,7 @@ class Simulation:
             )
             task.deadline = arrival.deadline
             if self.admission is None or self.admission.admit(task, now):
-                self.chief.submit(task)
+                self.chief.submit(task, now)
         following = next(self._arrival_stream, None)
         if following is not None:
             delay = following.time - now

@@ -227,17 +227,17 @@ class Escalator:
         failed_agents = frozenset(decision.history.agents)
         if decision.action is Action.CHIEF:
             task.avoid = failed_agents
-            self.chief.send(task, zone=self._chief_zone(task, decision.history))
+            self.chief.send(task, self.env.now, zone=self._chief_zone(task, decision.history))
             return
         move = decision.move
         if move is ZoneMove.ANOTHER_TEAM:
             task.avoid = self._team_mates(task.category, zone, failed_agents)
-            self.zone_dispatch.receive(task, zone)
+            self.zone_dispatch.receive(task, zone, self.env.now)
         elif move is ZoneMove.BIGGER_AGENT:
             task.avoid = failed_agents
             task.critical = True  # every balancer sends critical work to the fastest agent
             task.info = None
-            self.zone_dispatch.receive(task, zone)
+            self.zone_dispatch.receive(task, zone, self.env.now)
         else:
             target = self._other_zone(task.category, zone, decision.history)
             task.avoid = failed_agents
@@ -249,7 +249,7 @@ class Escalator:
     def _redispatch(self, event: simpy.Event) -> None:
         task, zone = cast(tuple[Task, str], event.value)
         self.ledger.in_transit -= 1
-        self.zone_dispatch.receive(task, zone)
+        self.zone_dispatch.receive(task, zone, self.env.now)
 
     @staticmethod
     def _reset(task: Task) -> None:

@@ -37,7 +37,7 @@ class DagFlow:
         scenario: Scenario,
         dags: DagSource,
         ledger: Ledger,
-        submit: Callable[[Task], None],
+        submit: Callable[[Task, float], None],
         network: Network,
         events: EventLog,
     ) -> None:
@@ -71,12 +71,13 @@ class DagFlow:
     def _release(self, job: DagJob, node: int) -> None:
         ledger = self.ledger
         ledger.blocked -= 1
+        now = self.env.now
         policy = self.policy
         critical = policy.critical_to_fastest and node in job.plan.critical
         priority = job.plan.rank[node] if policy.order == "upward_rank" else 0.0
         task = Task(
             ledger.new_task_id(),
-            self.env.now,
+            now,
             job.dag_node(node).category,
             job.home_zone,
             job.work[node],
@@ -87,7 +88,7 @@ class DagFlow:
         )
         if policy.data_locality:
             task.near = self._near(job, node)
-        self.submit(task)
+        self.submit(task, now)
 
     def _near(self, job: DagJob, node: int) -> tuple[str, float] | None:
         """The agent holding the node's largest input, and the expected time to move it."""

@@ -173,9 +173,11 @@ class SlotBooks:
         zone.busy_slots -= 1
         if agent.end(task, now, done):
             zone.busy_agents -= 1
-        self.core.release(task, agent.id)
+        core = self.core
+        core.release(task, agent.id)
         zone.in_flight -= 1
-        self.roster.wake_reopened()
+        if core.reopened:  # (checked here: every attempt ends here, a reopening seldom)
+            self.roster.wake_reopened()
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
         now = self.env.now

@@ -60,10 +60,9 @@ class ZoneDispatch:
         #: The message counters (``Traffic.counts``), indexed by ``Kind``.
         self._msgs = msgs
 
-    def receive(self, task: Task, zone: str) -> None:
-        """The zone coordinator places the task on an agent, spills it, or queues it."""
+    def receive(self, task: Task, zone: str, now: float) -> None:
+        """The zone coordinator places the task on an agent, spills it, or queues it (at *now*)."""
         state = self.zones[zone]
-        now = self.env.now
         # The zone coordinator processes the message whatever it decides.
         delay = state.coord.through(now) if state.coord is not None else 0.0
         agent_id = self.core.place(task, zone, now)
@@ -118,7 +117,7 @@ class ZoneDispatch:
             self.zones[agent.zone].in_flight -= 1
             self.roster.wake_reopened()
             task.agent = ""
-            self.receive(task, agent.zone)
+            self.receive(task, agent.zone, self.env.now)
             return
         task.enqueued = self.env.now
         self.zones[agent.zone].local_queued += 1
@@ -138,4 +137,4 @@ class ZoneDispatch:
         task.agent = ""
         task.dispatch = -1.0
         self.breakers.call_failed(agent, now)
-        self.receive(task, agent.zone)
+        self.receive(task, agent.zone, now)
