@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.model.calls import Sleep
+from sim.model.calls import Sleep, idle_event
 from sim.model.task import Task
 from sim.policies.dag import slot_frees_in
 from sim.policies.types import AgentInfo
@@ -27,20 +27,6 @@ from sim.world.topology import SpecialistSpec
 if TYPE_CHECKING:
     from sim.model.coordinator import Dispatcher
     from sim.model.traffic import Coordinator
-
-
-def wake_with(env: simpy.Environment, wake: simpy.Event, task: Task, delay: float) -> None:
-    """Trigger a sleeping slot's wake-up event *delay* seconds from now, carrying *task*.
-
-    Handing work straight to the idle slot costs one event instead of two (a
-    delivery timeout, then a wake-up). This is what ``simpy.Timeout`` does
-    when it is built: mark the event triggered with its value and schedule it
-    (with no delay, exactly what ``succeed`` does, without its checks: the
-    slot's wake-up event is fresh and untriggered by construction).
-    """
-    wake._ok = True
-    wake._value = task
-    env.schedule(wake, simpy.events.NORMAL, delay if delay > 0 else 0)
 
 
 class Specialist:
@@ -154,7 +140,7 @@ class Specialist:
                 else:
                     pulled = dispatcher.pull(self)
                     if pulled is None:
-                        wake = env.event()
+                        wake = idle_event(env)
                         self.idle.append(wake)
                         handed = yield wake
                         if handed is None:

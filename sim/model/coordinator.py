@@ -28,8 +28,8 @@ import simpy
 
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog
-from sim.model.agent import Specialist, wake_with
-from sim.model.calls import Call
+from sim.model.agent import Specialist
+from sim.model.calls import Call, wake_with
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.policies.balancing import LoadBalancer
@@ -229,7 +229,7 @@ class Dispatcher:
 
     def _delivered_to_zone(self, event: simpy.Event) -> None:
         message: AgentMessage = event._value  # a triggered Timeout's value, without the property
-        task = cast(Task, message.payload)
+        task: Task = message.payload  # type: ignore[assignment]  # (typing.cast is a call)
         now = self.env._now
         self.in_transit -= 1
         zone = self.zones[task.zone]
@@ -298,7 +298,9 @@ class Dispatcher:
             Call(self.env, latency, (agent, task), self._delivered_to_agent)
 
     def _delivered_to_agent(self, event: simpy.Event) -> None:
-        agent, task = cast(tuple[Specialist, Task], event._value)
+        agent: Specialist
+        task: Task
+        agent, task = event._value
         if agent.incoming.pop(task.id, None) is None:
             return  # redistributed while on its way (the agent's failure was detected)
         self._deliver(agent, task)
@@ -339,7 +341,7 @@ class Dispatcher:
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
         core = self.core
-        if core.team_closed(agent.id):
+        if core.closed_teams and core.team_closed(agent.id):
             return None  # its team's bulkhead is full: wait to be woken
         if self.headless_teams and agent.spec.team in self.headless_teams:
             return None  # its team lead is dead: no work reaches it until one takes over
@@ -427,9 +429,11 @@ class Dispatcher:
             started = agent.busy_since.pop(current.index(task))
             current.remove(task)
         agent.busy_time += now - started
-        self.core.release(task, agent.id)
+        core = self.core
+        core.release(task, agent.id)
         zone.in_flight -= 1
-        self.wake_reopened()
+        if core.reopened:  # wake_reopened's own first test, before the call
+            self.wake_reopened()
 
     def service_ended(self, agent: Specialist, task: Task) -> None:
         now = self.env._now
