@@ -9,6 +9,16 @@ lookup, a delay check, fields nobody reads) for one or two of them per task.
 with *fn* as its only callback, scheduled at construction exactly as a
 ``Timeout`` schedules itself — the same time, priority and event id, so the
 run is bit for bit the one the ``Timeout`` gave.
+
+The rest of the module is the same bargain for the other per-task steps of
+SimPy: a slot's pause (:class:`Sleep`), its wake-up event (:func:`idle_event`)
+and the hand-over that triggers it (:func:`wake_with`), and the run loop
+itself (:func:`run_until`). This is the one place the model writes SimPy's
+internals (``_queue``, ``_eid``, ``_now``, ``_ok``, ``_value``; the hot path
+elsewhere only reads ``env._now`` and a triggered event's ``_value``, the
+properties' own fields); ``tests/model/test_calls.py`` holds each step
+against the library's own call, so a SimPy that changes them fails there
+first.
 """
 
 from __future__ import annotations
