@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
-from sim.model.calls import Sleep, hand_over
+from sim.model.calls import Sleep, hand_over, idle_event
 from sim.model.task import Task
 from sim.policies.dag import slot_frees_in
 from sim.policies.types import AgentInfo
@@ -306,7 +306,7 @@ class Specialist:
                 else:
                     pulled = host.pull(self)
                     if pulled is None:
-                        self.idle.append(wake := env.event())
+                        self.idle.append(wake := idle_event(env))
                         handed = yield wake
                         if handed is None:
                             continue  # woken because work reached the local queue

@@ -117,7 +117,7 @@ class Chief:
 
     def _delivered_to_zone(self, event: Call) -> None:
         message: AgentMessage = event.payload
-        task = cast(Task, message.payload)
+        task: Task = message.payload  # type: ignore[assignment]  # (typing.cast is a call)
         now = self.env.now
         ledger = self.ledger
         ledger.in_transit -= 1

@@ -24,7 +24,7 @@ from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
 from sim.model.admission import build_admission
 from sim.model.breakers import CallBreakers
-from sim.model.calls import Call, events_scheduled
+from sim.model.calls import Call, events_scheduled, run_until
 from sim.model.chaos import Chaos
 from sim.model.chief import Chief
 from sim.model.control import ControlLoop
@@ -369,7 +369,7 @@ class Simulation:
         steps = steps if progress is not None else 1
         with _no_cyclic_gc():
             for step in range(1, steps + 1):
-                env.run(until=scenario.duration * step / steps)
+                run_until(env, scenario.duration * step / steps)
                 if progress is not None:
                     progress(env.now)
         if self.monitor.last_sample < env.now:

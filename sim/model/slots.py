@@ -96,7 +96,7 @@ class SlotBooks:
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
         core = self.core
-        if core.team_closed(agent.id):
+        if core.closed_teams and core.team_closed(agent.id):
             return None  # its team's bulkhead is full: wait to be woken
         headless = self.roster.headless_teams
         if headless and agent.spec.team in headless:

@@ -40,6 +40,7 @@ class Task:
         "id",
         "info",
         "job",
+        "job_id",
         "near",
         "node",
         "priority",
@@ -71,6 +72,8 @@ class Task:
         self.work = work
         self.affinity_key = affinity_key
         self.job = job
+        #: The DAG job's id (-1: an independent task); a field, not a property: read per record.
+        self.job_id = job.job_id if job is not None else -1
         self.node = node
         self.priority = priority
         self.critical = critical
@@ -91,7 +94,3 @@ class Task:
         self.avoid: frozenset[str] | None = None
         #: A DAG node's data locality: the agent with its largest input, the transfer saved.
         self.near: tuple[str, float] | None = None
-
-    @property
-    def job_id(self) -> int:
-        return self.job.job_id if self.job is not None else -1
