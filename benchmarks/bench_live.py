@@ -21,21 +21,49 @@ time-scales; a run is clean when no agent was declared dead (no chaos in the
 scenario, so every ``agent_detected`` is the machine falling behind). The
 figure is the largest clean scale, for each agents mode.
 
-Where the time goes (issue 11, 3,000-task bursts, ``sync_interval: always``,
-this 2-core machine shared with other work at load 5-20): this process
-(coordinator and simulated fleet) and nats-server each ran ~0.2-0.4 of a
-core and had on average 0.2-0.5 and 2-4 threads waiting for one; per
-completed task they spent ~0.8 and ~0.85 ms of CPU. Each stream fsyncs its
-writes one after another (a lone stream here: 300-630 fsynced writes/s,
-four side by side ~3,500/s), so the two fleet-wide record streams, four
-writes a task, were the first ceiling. Records now go on per-zone streams,
-bundled per batch (``sim.live.transport``, ``sim.live.coordinator.outbox``).
-Alternating A/B bursts in fresh processes, medians (means for 1,000):
-200 agents 241 -> 461 dispatches/s (x1.9; CPU 1.81 -> 1.64 ms a task),
-1,000 agents 291 -> 479 (x1.6). The goal is not met on a shared machine:
-at ~1.6 ms of CPU a task, two cores of our own would allow ~1,200/s; the
-remaining per-task writes are the submission (one stream), the task, its
-start and its end.
+Where the time goes (issue 11; strace of nats-server and /proc of both
+processes during 1,000-3,000-task bursts, ``sync_interval: always``, this
+2-core machine shared with other work at load 10-16). The broker fsyncs each
+stored message before it acks it, one after another per stream (a lone file
+here: 600-1,600 fsyncs/s; eight side by side ~16,000/s: a stream's order,
+not the disk, is the ceiling). A task cost ~9.3 fsyncs: its agent's consumer
+state 3 (delivery, ack), the task message 2 (stored, removed at its ack), the
+attempt's start and end 2, the submission 1 (all on the one ``ORCH_SUBMIT``)
+and heartbeats ~0.8 (by time, not by task). Now ~4.8: the agents' consumers
+keep their state in the broker's memory (``sim.live.layout``), an attempt
+shorter than 10 ms reports only its end (``sim.live.start_report``), and
+arrivals go on per-zone submission streams (``orch.submit.<zone>``); the
+coordinator's stream followers also route their next batch while up to four
+earlier batches are still being written (``sim.live.coordinator.outbox``).
+Broker CPU fell from ~1.5 to ~0.7 ms a task, this process's (coordinator and
+simulated fleet) from ~0.8 to ~0.7.
+
+Alternating A/B bursts in fresh processes, in one run (before: commit
+bbebb3d; after: these changes; 3,000 tasks; medians; dispatches/s):
+
+    agents   sync     before   after   ratio
+       200   always      308     536   x1.74   (runs 278-395 / 487-662)
+     1,000   always      311     597   x1.92   (216-317 / 413-717)
+       200   2m          292   1,005   x3.4    (291-292 / 789-1,222)
+    10,000   always        -       -           (no burst: see below)
+
+At 10,000 agents neither version reached its burst within 15 minutes: the
+agents' joins (consumer, first heartbeat) queue behind their own periodic
+heartbeats on the one ``KV_orch_agents`` stream — 10,000 agents beating
+every 5 s want 2,000 fsynced puts a second, and that stream took ~630
+(303,829 puts in 8 minutes; all 10,000 keys and consumers there, the epoch
+never written). Fewer registry writes (a fleet's heartbeats bundled, or
+beats only on change with a longer TTL) is the next step for that size.
+
+The goal (1,000/s) is reached here only without the per-write fsync. With
+``sync_interval: always`` it is missed on this shared machine: at ~1.35 ms
+of CPU a task (both processes) two cores of our own would allow ~1,500/s,
+but the other load left each of our processes ~0.35 of a core, with 1.5-2
+broker threads waiting for one on average. What a task still costs: four
+fsynced writes on per-zone streams (the submission, the task stored and
+removed, the end) and about eight requests to the broker (three publishes,
+the agent's pull and its ack, the coordinator readers' acks of the
+submission and the end, a share of fetches and record bundles).
 
 ``--profile N`` runs one burst with N agents under cProfile (coordinator and
 simulated fleet share the process) and prints where the time goes.
@@ -55,12 +83,15 @@ import io
 import json
 import os
 import pstats
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Measure the tree this file lives in, not whichever checkout the venv installed.
+sys.path.insert(0, str(ROOT))
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BASELINE = ROOT / "scenarios" / "baseline_200.yaml"
 FLEETS = (200, 1_000, 10_000)
@@ -80,7 +111,6 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
     from sim.live.runtime import scaled_scenario
     from sim.live.transport import (
         LEASE_BUCKET,
-        SUBMIT,
         EmbeddedServer,
         Layout,
         connect,
@@ -88,6 +118,8 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         ensure_layout,
         read_all,
         read_records,
+        submit_streams,
+        submit_subject,
     )
     from sim.scenario.load import load_scenario
     from sim.world.streams import Streams
@@ -149,7 +181,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 await asyncio.gather(
                     *(
                         js.publish(
-                            "orch.submit",
+                            submit_subject(pools[i % len(pools)][0]),
                             encode(
                                 {
                                     "kind": "task",
@@ -179,7 +211,11 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 if last > seq0.get(name, 0)
             }
             results = await read_records(js, zones)
-            submits = await read_all(js, SUBMIT, "orch.submit")
+            submits = [
+                doc
+                for stream, subject in submit_streams(zones)
+                for doc in await read_all(js, stream, subject)
+            ]
             await nc.close()
         finally:
             if coordinator_task is not None:
@@ -254,10 +290,9 @@ async def publish_round_trip(sync: str, count: int = 500) -> float:
     An unbatched coordinator awaited three of these in a row per assignment
     (the dispatch record, the task on the agent's subject, the assignment
     record): ``1 / (3 * this)`` bounded it. The coordinator now publishes a
-    batch's writes concurrently (``sim.live.coordinator.outbox``), so its
-    ceiling is the broker's pipelined write rate (the submit/s column)
-    divided by the ~6 stream writes of a task (submission, dispatch record,
-    task, assignment record, start, end).
+    batch's writes concurrently, several batches at once
+    (``sim.live.coordinator.outbox``), so its ceiling is each zone's streams'
+    fsync rate over the writes a task makes there (module docstring).
     """
     from sim.live.transport import EmbeddedServer, connect
 
@@ -352,6 +387,7 @@ def _area(filename: str) -> str:
         ("sim/policies/dispatch", "dispatch core"),
         ("sim/live/agent", "simulated agents"),
         ("sim/live/transport", "transport helpers"),
+        ("sim/live/subjects", "transport helpers"),
         ("sim/policies", "policies"),
         ("sim/metrics", "metrics"),
         ("nats/js", "nats-py jetstream"),

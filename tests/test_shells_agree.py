@@ -21,9 +21,10 @@ assignments from their own work queue in order (``started``).
 Programs may set the team bulkhead (``policies.team_limit``): both shells
 keep the same books, and a reopened team's sleeping slots (simulator) or
 free slots (live) pull in the same order. A zone outage goes through the
-zone gate in both: the simulator's failover declares the zone, evacuates its
-queue and declares its agents dead one by one; the live health check does
-the same on the outage announcement (``check_zones``); when the zone is back
+zone gate in both: the simulator's failover darkens, then declares the zone,
+evacuates its queue and declares its agents dead one by one; the live health
+check does the same on the outage announcement (``check_zones``; here its
+declaration follows at once, as the simulator's here); when the zone is back
 its agents rejoin under their ids.
 
 Every step must make the same assignments in the same order, leave the same
@@ -327,7 +328,8 @@ class LiveShell:
         return chosen
 
     def zone_outage(self, zone: str) -> list[str]:
-        """HealthCheck.check_zones: declare the zone, evacuate its queue, its agents gone by id."""
+        """HealthCheck.check_zones: dark, then declared; its queue evacuated, its agents gone."""
+        self.core.mark_dark(zone, True)
         self.core.zones.declare_down(zone)
         for task in self.core.evacuate(zone):
             self.send(self.core.route(task, 0.0))
@@ -342,6 +344,7 @@ class LiveShell:
 
     def zone_back(self, zone: str, agents: list[AgentInfo]) -> None:
         """The zone is up again; its agents rejoin as their heartbeats resume."""
+        self.core.mark_dark(zone, False)
         self.core.zones.declare_up(zone)
         for info in agents:
             self.join(info)

@@ -25,6 +25,13 @@ included): a static fleet has to hold the worst hour, not the average one.
 DAG jobs are read by sampling their generator (categories and work of a few
 hundred jobs drawn from a fixed seed): their tasks add to each category's
 arrival rate and shift its mean and second moment of work.
+
+A category with an LLM task anatomy (``llm.anatomy``) does not draw the
+single work time: its tasks, independent or DAG nodes, are chains of model
+calls and tool steps. Its mean and second moment are those of the chain's
+nominal time (no throttling) at the planned agent's speed, estimated from
+plans drawn with a fixed seed; a provider's limits are not a queue the
+Erlang model sees, and are checked apart (:mod:`sim.analysis.llm_capacity`).
 """
 
 from __future__ import annotations
@@ -39,12 +46,16 @@ from sim.analysis.queueing import erlang_b
 from sim.policies.dag import Dag
 from sim.scenario.schema import Scenario, ServiceTime
 from sim.world.dag_shapes import generate_dag
+from sim.world.llm_fleet import anatomy_sources, call_latency
 from sim.world.streams import Streams
 from sim.world.topology import largest_remainder, specialist_template
 from sim.world.workload import ServiceDemand, rate_function
 
 #: Jobs sampled from the DAG generator to estimate per-category load (fixed seed).
 DAG_SAMPLE = 400
+
+#: Attempt plans drawn per LLM category to estimate its service moments (fixed seed).
+ANATOMY_SAMPLE = 4000
 
 
 class CapacityError(ValueError):
@@ -207,6 +218,9 @@ def pool_loads(scenario: Scenario) -> list[PoolLoad]:
         m2 = (lam_ind * second + dag_rate * sq_dag) / lam
         scv = max(m2 / (m1 * m1) - 1.0, 0.0) if m1 > 0 else 0.0
         per_category[c] = (lam, m1 / template.speed, scv)
+    for c, (mean_s, scv) in anatomy_moments(scenario, template.speed).items():
+        if c in per_category:
+            per_category[c] = (per_category[c][0], mean_s, scv)
 
     zones = [z.name for z in scenario.topology.zones]
     zone_mix = workload.zone_mix or {z.name: z.weight for z in scenario.topology.zones}
@@ -221,6 +235,29 @@ def pool_loads(scenario: Scenario) -> list[PoolLoad]:
         for zone, rate in parts:
             loads.append(PoolLoad(c, zone, rate, mean_s, scv, template.slots, rate / grand))
     return loads
+
+
+def anatomy_moments(scenario: Scenario, speed: float) -> dict[str, tuple[float, float]]:
+    """Mean (s) and SCV of the nominal time of each LLM category's task at *speed*.
+
+    A task's nominal time is its calls' latencies (which no agent speeds up)
+    plus its tool steps divided by the agent's speed, as the SimPy shell
+    serves it when no call is throttled.
+    """
+    llm = scenario.llm
+    if llm is None:
+        return {}
+    out = {}
+    for category, source in anatomy_sources(llm, Streams(scenario.seed)).items():
+        times = np.empty(ANATOMY_SAMPLE)
+        for i in range(ANATOMY_SAMPLE):
+            plan = source.draw()
+            calls = sum(call_latency(source.model, call) for call in plan.calls)
+            times[i] = calls + sum(plan.tools_s) / speed
+        mean = float(times.mean())
+        scv = float(times.var() / (mean * mean)) if mean > 0 else 0.0
+        out[category] = (mean, scv)
+    return out
 
 
 def mixture_tail(

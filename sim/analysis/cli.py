@@ -3,7 +3,9 @@
 Exit status of ``plan``: 0 when every phase has a fleet within
 ``scaling.max_agents`` (or ``--max-agents``) that meets the SLO, 3 when at
 least one phase has none (the plan is still printed and written, with the
-phase marked), 1 for bad input, as everywhere.
+phase marked; when a provider or a coordinator, not the agents, is what binds,
+the plan says what to raise and, for a provider, the fleet at the raised
+limit), 1 for bad input, as everywhere.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="the smallest fleet meeting an SLO (analytic guess, then simulation)",
         description=(
             "Plan the smallest static fleet (specialists per category and zone, reserve) that "
-            "meets the SLO with 95 %% confidence. Exit 0: planned; 3: some phase has no fleet "
-            "within max_agents; 1: bad input."
+            "meets the SLO with 95 % confidence, and the binding constraint (agents, a "
+            "coordinator, a provider limit: then the limit to ask for and the fleet at it). "
+            "Exit 0: planned; 3: some phase has no fleet within max_agents at its current "
+            "limits; 1: bad input."
         ),
     )
     plan.add_argument("scenario", type=Path)
@@ -98,8 +102,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sim.analysis.capacity import CapacityError
+    from sim.analysis.plan_inputs import growth_scenarios
     from sim.analysis.plan_output import print_plan, write_plan
-    from sim.analysis.planner import PlanOptions, growth_scenarios, plan_growth
+    from sim.analysis.planner import PlanOptions, plan_growth
     from sim.analysis.replicas import Replicas
     from sim.analysis.targets import SloTarget, parse_slo
 

@@ -25,6 +25,10 @@ below LB. Transfers are ignored, as in LB, so it bounds every network.
 :func:`dispatch_lower_bound` is another kind of bound: not for every schedule,
 but for every dispatcher that pays a control path (:class:`ControlPath`) —
 where a static schedule ends before it, no such dispatcher can match it.
+:func:`delivery_lower_bound` bounds every dispatcher whatsoever, a planned one
+included, on a network where work must be sent to the agents and the end
+reported back: a static schedule that ends before it is out of reach of any
+real run.
 """
 
 from __future__ import annotations
@@ -127,3 +131,24 @@ def dispatch_lower_bound(dag: Dag, n_agents: int, control: ControlPath) -> float
     work = math.fsum(n.work_s for n in dag.nodes)
     busy = control.route_s + (work + len(dag.nodes) * step) / n_agents + control.report_s
     return max(path, busy)
+
+
+def delivery_lower_bound(dag: Dag, n_agents: int, down_s: float, up_s: float) -> float:
+    """No run of *dag* on *n_agents* agents of speed 1 ends before this, however it is dispatched.
+
+    The job reaches the dispatcher at 0; no node can start before some
+    message has carried work to an agent (*down_s* at the least), and the job
+    is known done only when the last completion has come back (*up_s* at the
+    least). All the work lies between, so the makespan is at least
+    *down_s* + LB + *up_s*, with LB = max(critical path, work / P)
+    (:func:`makespan_lower_bound`). With the network's one-way latencies
+    alone (no processing, no transfers) it holds for a static plan sent
+    ahead as much as for a dispatcher deciding as tasks end; static
+    schedules, which assume work is on the agents at 0 and its end known at
+    once, are not bound by it.
+    """
+    if down_s < 0.0 or up_s < 0.0:
+        raise ValueError(f"latencies must be >= 0, got down {down_s!r}, up {up_s!r}")
+    if not dag.nodes:
+        return 0.0
+    return down_s + makespan_lower_bound(dag, n_agents) + up_s

@@ -8,6 +8,7 @@ see rather than have hidden.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from sim.analysis.planner import Fleet, PhasePlan, Trial, by_category, judged_p99_wait
+from sim.analysis.plan_inputs import Fleet
+from sim.analysis.planner import PhasePlan, Trial, by_category
 from sim.metrics.store import write_json, write_parquet
 from sim.metrics.summary import t_quantile
 
@@ -67,16 +69,33 @@ def plan_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
                 "cost_usd_per_1k_tasks": summary.get("cost", {}).get("usd_per_1k_tasks", math.nan),
                 "cost_usd_spot_per_day": cost.get("usd_spot", math.nan) * per_day,
                 "cost_usd_on_demand_per_day": cost.get("usd_on_demand", math.nan) * per_day,
-                "slo_scope": "all tasks" if p.slo_tier is None else f"tier {p.slo_tier}",
+                "slo_scope": p.scope.label,
                 "tasks_shed": summary.get("tasks", {}).get("shed", math.nan),
+                "shed_share": json.dumps(p.shed_share),
                 "replications": trial.replications if trial else 0,
                 "one_fewer_verdict": fewer.verdict if fewer else None,
                 "simulations": p.runs,
                 "binding": p.binding,
                 "binding_note": p.binding_note,
+                **_alternative_columns("raised", p.raised),
+                **_alternative_columns("shed_plan", p.shed_plan),
             }
         )
     return rows
+
+
+def _alternative_columns(prefix: str, plan: PhasePlan | None) -> dict[str, Any]:
+    """The raised-limits or shed-the-lowest plan's answer, as flat columns of its phase's row."""
+    trial = plan.planned if plan is not None else None
+    summary = trial.summary if trial is not None else {}
+    total = plan.simulated_total if plan is not None else None
+    return {
+        f"{prefix}_specialists": total,
+        f"{prefix}_agents": None if total is None or plan is None else total + plan.control_agents,
+        f"{prefix}_p99_wait_s": trial.p99_wait.mean if trial and trial.p99_wait else math.nan,
+        f"{prefix}_cost_usd_per_day": summary.get("cost", {}).get("usd_per_day", math.nan),
+        f"{prefix}_shed_share": json.dumps(plan.shed_share) if plan is not None else "{}",
+    }
 
 
 def _wait_ci(plan: PhasePlan, trial: Trial | None) -> list[float]:
@@ -84,7 +103,7 @@ def _wait_ci(plan: PhasePlan, trial: Trial | None) -> list[float]:
     if trial is None:
         return [math.nan, math.nan]
     summaries = trial.summary.get("per_replication", [trial.summary])
-    values = [judged_p99_wait(s, plan.slo_tier) for s in summaries]
+    values = [plan.scope.p99_wait(s) for s in summaries]
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) < 2:
         return [math.nan, math.nan]
@@ -117,12 +136,29 @@ def pool_rows(plans: list[PhasePlan]) -> list[dict[str, Any]]:
 
 
 def plan_document(plans: list[PhasePlan]) -> list[dict[str, Any]]:
-    """plan.json: the rows plus the fleets and every simulated candidate (the evidence)."""
+    """plan.json: the rows plus the fleets and every simulated candidate (the evidence).
+
+    A phase whose provider binds nests the plan at the raised limits (``raised``);
+    one with tiers that can shed nests the shed-the-lowest plan (``shed_plan``).
+    """
     out = []
     for p, row in zip(plans, plan_rows(plans), strict=True):
         out.append(
             {
                 **row,
+                "shed_share": p.shed_share,
+                "scope": p.scope.describe(),
+                "agent_caps": [
+                    {
+                        "provider": c.provider,
+                        "categories": list(c.categories),
+                        "busy_at_limit": c.busy_at_limit,
+                        "busy_if_unlimited": c.busy_if_unlimited,
+                    }
+                    for c in p.agent_caps
+                ],
+                "raised": plan_document([p.raised])[0] if p.raised is not None else None,
+                "shed_plan": plan_document([p.shed_plan])[0] if p.shed_plan is not None else None,
                 "slo": {
                     "p99_wait_s": p.target.p99_wait_s,
                     "p99_latency_s": p.target.p99_latency_s,
@@ -187,8 +223,9 @@ def print_plan(console: Console, plans: list[PhasePlan], detail: bool) -> None:
             if p.simulated is not None:
                 console.print(_zone_table(p))
     for p in plans:
-        if p.binding == "provider":
-            console.print(f"[bold red]{p.label}: binding constraint: {p.binding_note}[/]")
+        if p.binding != "agents":
+            for line in binding_lines(p):
+                console.print(line)
         elif not p.feasible:
             console.print(
                 f"[bold red]{p.label}: no fleet within max_agents "
@@ -206,14 +243,51 @@ def print_plan(console: Console, plans: list[PhasePlan], detail: bool) -> None:
             console.print(line)
 
 
+def _shares(shares: dict[str, float]) -> str:
+    return ", ".join(f"{tier} {share:.1%}" for tier, share in shares.items()) or "none"
+
+
+def _fleet_said(plan: PhasePlan) -> str:
+    total = plan.simulated_total
+    if total is None and plan.binding != "agents":
+        return f"no fleet meets the SLO: the binding constraint is {plan.binding} (below)"
+    if total is None:
+        return f"no fleet within {plan.max_specialists} specialists meets the SLO"
+    trial = plan.planned
+    wait = f"p99 wait {_num(trial.p99_wait.mean)} s" if trial and trial.p99_wait else ""
+    return f"{total} specialists ({total + plan.control_agents} agents) meet the SLO; {wait}"
+
+
+def binding_lines(plan: PhasePlan) -> list[str]:
+    """The binding constraint when it is not the agents: what binds, the ask, the fleet after."""
+    lines = [f"[bold red]{plan.label}: binding constraint ({plan.binding}): {plan.binding_note}[/]"]
+    lines += [f"{plan.label}: {cap.describe()}" for cap in plan.agent_caps]
+    if plan.binding == "provider":
+        lines.append(f"{plan.label}: agents added: none (more cannot raise throughput)")
+    if plan.raised is not None:
+        raised = plan.raised
+        lines.append(f"{plan.label}: with the limits raised: {_fleet_said(raised)}")
+        if raised.binding != "agents":
+            lines += binding_lines(raised)
+    return lines
+
+
 def _purchase_and_tier_lines(plan: PhasePlan, row: dict[str, Any]) -> list[str]:
     """What tiers and the purchase section change in the answer, said where it applies."""
     lines = []
-    if plan.slo_tier is not None:
+    if plan.scope.counts_sheds and plan.planned is not None:
         lines.append(
-            f"{plan.label}: p99 wait judged on the top tier ({plan.slo_tier}); error rate on "
-            f"all tasks; tasks shed at the planned size: {_num(row['tasks_shed'], 1)} per run"
+            f"{plan.label}: judged on {plan.scope.describe()}; tasks shed at the planned size: "
+            f"{_num(row['tasks_shed'], 1)} per run (per tier: {_shares(plan.shed_share)})"
         )
+    shed = plan.shed_plan
+    if shed is not None:
+        lines.append(
+            f"{plan.label}: shedding {shed.scope.shed_free}: {_fleet_said(shed)} "
+            f"for {', '.join(shed.scope.tiers or ())}; shed per tier: {_shares(shed.shed_share)}"
+        )
+        if shed.binding != "agents":
+            lines += binding_lines(shed)
     if math.isfinite(row["cost_usd_spot_per_day"]) and row["cost_usd_spot_per_day"] > 0:
         lines.append(
             f"{plan.label}: cost/day ${_num(row['cost_usd_per_day'])} = spot "

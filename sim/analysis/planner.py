@@ -24,45 +24,53 @@ numbers), which keeps the bisection's comparisons sharp. The search assumes
 that more agents never hurt the p99, which holds for a fleet grown along the
 analytic sequence up to simulation noise.
 
-The reserve pool is sized by a rule rather than simulated: enough agents to
-replace every specialist down at once with probability 0.999 under the
-scenario's random-failure rates (``chaos_random``: MTBF and MTTR per agent;
-plus the largest zone when zones fail too), capped by the schema's 50 and by
-the room left under ``scaling.max_agents``.
+The reserve pool is sized by a rule rather than simulated
+(:func:`sim.analysis.plan_inputs.reserve_for`).
 
-With ``tiers``, the p99 wait is judged on the top tier alone (the scenario's
-``slo`` names no tier, and shedding exists to keep the top tier's promise:
-the lower tiers are shed, by design, before the top one waits); the error
-rate stays fleet-wide, and the plan says how many tasks were shed at the
-planned size. Cost is the summary's, so it is billed as ``purchase`` says
-(billing unit and minimum, spot share at its discount) by the same
-:func:`sim.metrics.cost.cost_split` every run uses.
+**The binding constraint.** Agents help only while agents are what is
+short. Before simulating, the planner asks whether a model provider's limit
+binds at the peak (:mod:`sim.analysis.llm_capacity`); if one does, no number
+of agents meets the SLO, so it adds none: the answer is the limit increase
+to ask for, how many specialists of the capped categories the current limit
+keeps busy, and the fleet planned with the limits raised (a plan of its own,
+``raised``). While growing, a candidate that misses and shows a saturated
+coordinator or a provider refusing calls (:mod:`sim.analysis.plan_binding`)
+stops the growth the same way. ``binding`` says which: ``agents``,
+``coordinator`` or ``provider``.
+
+**Tiers.** With tiers whose admission can shed, the plan is judged on every
+tier (sheds count as errors), and a second plan (``shed_plan``) finds the
+smaller fleet that keeps the SLO for the tiers above the lowest while the
+lowest is shed as admission decides; both say each tier's shed share
+(:mod:`sim.analysis.plan_scope`). Cost is the summary's, so it is billed as
+``purchase`` says (billing unit and minimum, spot share at its discount) by
+the same :func:`sim.metrics.cost.cost_split` every run uses.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from sim.analysis.capacity import Allocator, pool_loads
+from sim.analysis.capacity import Allocator, PoolLoad, pool_loads
 from sim.analysis.capacity import per_zone as split_zones
-from sim.analysis.llm_capacity import binding_provider
+from sim.analysis.llm_capacity import AgentCap, agent_caps, binding_loads, raised_limits
+from sim.analysis.plan_binding import Saturation, saturation
+from sim.analysis.plan_inputs import Fleet, fleet_total, reserve_for
+from sim.analysis.plan_scope import Scope, scopes, shed_shares
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget
 from sim.metrics.summary import combine_replications, t_quantile
-from sim.scenario.load import load_scenario, scenario_from_dict, short_run_warmup
+from sim.scenario.load import scenario_from_dict, short_run_warmup
 from sim.scenario.schema import Scenario
 
-#: Roadmap phases, in the order the growth plan lists them.
-PHASE_GLOB = "phase_3_*.yaml"
-
 Verdict = Literal["meets", "misses", "unstable"]
-Fleet = dict[str, dict[str, int]]  # zone -> category -> specialists
+Binding = Literal["agents", "coordinator", "provider", "tenant_budget"]
 
 
 @dataclass(frozen=True)
@@ -128,13 +136,21 @@ class PhasePlan:
     reserve_note: str
     trials: tuple[Trial, ...]
     runs: int
-    #: What bounds the fleet: "agents" (the search sized it), or "provider" when a model
-    #: provider's limit binds at the peak — then no number of agents helps, and
-    #: ``binding_note`` says which limit to raise and by how much.
-    binding: str = "agents"
+    #: What bounds the fleet: "agents" (the search sized it), "provider" when a model
+    #: provider's limit binds (at the peak, or in a candidate's runs), "coordinator" when a
+    #: candidate saturated one, "tenant_budget" when tenants' token budgets shed more of the
+    #: promised tiers than the error rate allows; then no number of agents helps, and
+    #: ``binding_note`` says which limit to raise and by how much, or what saturated.
+    binding: Binding = "agents"
     binding_note: str = ""
-    #: The tier whose p99 wait the SLO was judged on (None: all tasks; see the module docstring).
-    slo_tier: str | None = None
+    #: What the SLO was judged on (all tasks, every tier, or the tiers above a shed one).
+    scope: Scope = field(default_factory=Scope)
+    #: With a provider binding: its categories' specialists the current limit keeps busy.
+    agent_caps: tuple[AgentCap, ...] = ()
+    #: With a provider binding: the plan with the binding limits raised to the ask.
+    raised: PhasePlan | None = None
+    #: With tiers that can shed: the smaller plan that sheds the lowest tier.
+    shed_plan: PhasePlan | None = None
 
     @property
     def feasible(self) -> bool:
@@ -142,11 +158,21 @@ class PhasePlan:
 
     @property
     def analytic_total(self) -> int | None:
-        return None if self.analytic is None else _total(self.analytic)
+        return None if self.analytic is None else fleet_total(self.analytic)
 
     @property
     def simulated_total(self) -> int | None:
-        return None if self.simulated is None else _total(self.simulated)
+        return None if self.simulated is None else fleet_total(self.simulated)
+
+    @property
+    def shed_share(self) -> dict[str, float]:
+        """Each tier's shed share at the planned size (mean over its replications)."""
+        trial = self.planned
+        if trial is None:
+            return {}
+        runs = [shed_shares(s) for s in trial.summary.get("per_replication", [trial.summary])]
+        tiers = list(dict.fromkeys(t for run in runs for t in run))
+        return {t: sum(run.get(t, 0.0) for run in runs) / len(runs) for t in tiers}
 
     @property
     def planned(self) -> Trial | None:
@@ -163,10 +189,6 @@ class PhasePlan:
         return next((t for t in self.trials if t.specialists == total - 1), None)
 
 
-def _total(fleet: Fleet) -> int:
-    return sum(sum(cats.values()) for cats in fleet.values())
-
-
 def by_category(fleet: Fleet) -> dict[str, int]:
     """Agents per category, summed over zones."""
     out: dict[str, int] = {}
@@ -180,7 +202,11 @@ def by_category(fleet: Fleet) -> dict[str, int]:
 
 
 def prepared(scenario: Scenario, target: SloTarget, options: PlanOptions) -> Scenario:
-    """The scenario as planned: the SLO applied, autoscaling off, the planning duration."""
+    """The scenario as planned: the SLO applied, autoscaling off, the planning duration.
+
+    A diurnal day is shifted so its peak falls in the middle of the measured
+    window (the fleet is static, so the peak hour is the one it must hold).
+    """
     if options.warmup_s is None:
         warmup = short_run_warmup(options.duration_s, scenario.warmup, scenario.name)
     else:
@@ -195,13 +221,18 @@ def prepared(scenario: Scenario, target: SloTarget, options: PlanOptions) -> Sce
     document["warmup"] = warmup
     document["variants"] = {}
     document["scaling"]["auto_scale"]["enabled"] = False
+    arrivals = document["workload"]["arrivals"]
+    if arrivals["process"] == "diurnal":
+        # The analytic guess sizes for the peak; the simulated window must hold it too,
+        # not the small hours a run from midnight starts in: the peak mid-window.
+        arrivals["diurnal"]["peak_at"] = warmup + (options.duration_s - warmup) / 2.0
     return scenario_from_dict(document, scenario.name)
 
 
 def fleet_scenario(base: Scenario, fleet: Fleet) -> Scenario:
     """*base* with exactly *fleet* specialists per zone and category, and agent bounds to match."""
     document = base.model_dump(mode="json", by_alias=True)
-    total = _total(fleet)
+    total = fleet_total(fleet)
     for zone in document["topology"]["zones"]:
         counts = fleet[zone["name"]]
         zone["categories"] = dict(counts)
@@ -232,121 +263,40 @@ def autoscaled_scenario(
     document["scaling"]["auto_scale"]["enabled"] = True
     document["topology"]["reserve_pool"] = plan.reserve
     document["scaling"]["max_agents"] = (
-        fleet.control_agents() + _total(plan.simulated) + plan.reserve
+        fleet.control_agents() + fleet_total(plan.simulated) + plan.reserve
     )
     return scenario_from_dict(document, scenario.name)
-
-
-def growth_scenarios(
-    path: Path, overrides: Sequence[str], growth: str | None
-) -> list[tuple[str, Scenario]]:
-    """The workloads to plan for: the scenario itself, the roadmap phases, or explicit rates.
-
-    ``phases`` reads the roadmap's ``phase_3_*.yaml`` files beside the
-    scenario (50, 100, 150, 200 and 250 agents' worth of work), each with the
-    same ``--set`` overrides. ``rate=a,b,c`` plans the scenario at each
-    independent-task arrival rate (per minute), scaling DAG-job arrivals and
-    any piecewise rates by the same factor so the mix stays as written.
-    """
-    base = load_scenario(path, overrides)
-    if growth is None:
-        return [(base.name, base)]
-    if growth == "phases":
-        files = sorted(path.parent.glob(PHASE_GLOB))
-        if not files:
-            raise ValueError(f"--growth phases: expected {PHASE_GLOB} files beside {path}")
-        return [(load_scenario(f, overrides).name, load_scenario(f, overrides)) for f in files]
-    key, sep, values = growth.partition("=")
-    if key.strip() != "rate" or not sep:
-        raise ValueError(f"--growth: expected 'phases' or 'rate=a,b,c', got {growth!r}")
-    try:
-        rates = [float(v) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"--growth: expected numbers per minute, got {values!r}") from None
-    if not rates or any(not math.isfinite(r) or r <= 0 for r in rates):
-        raise ValueError(f"--growth: expected positive arrival rates per minute, got {values!r}")
-    return [(f"{base.name}@{r:g}/min", at_rate(base, r)) for r in rates]
-
-
-def at_rate(scenario: Scenario, rate_per_min: float) -> Scenario:
-    """*scenario* with independent tasks arriving at *rate_per_min* and everything else scaled."""
-    arrivals = scenario.workload.arrivals
-    if arrivals.process == "trace":
-        raise ValueError("--growth rate: a trace has no rate to scale")
-    factor = rate_per_min / arrivals.rate_per_min if arrivals.rate_per_min > 0 else 1.0
-    document = scenario.model_dump(mode="json", by_alias=True)
-    workload = document["workload"]
-    workload["arrivals"]["rate_per_min"] = rate_per_min
-    for point in workload["arrivals"]["piecewise"]:
-        point["rate_per_min"] *= factor
-    workload["dags"]["rate_per_min"] *= factor
-    document["name"] = f"{scenario.name}@{rate_per_min:g}"
-    return scenario_from_dict(document, scenario.name)
-
-
-def slo_tier(scenario: Scenario) -> str | None:
-    """The tier the SLO's p99 wait is judged on: the top tier with tiers on, else None (all)."""
-    return scenario.tiers.levels[0].name if scenario.tiers is not None else None
-
-
-def judged_p99_wait(summary: dict[str, Any], tier: str | None) -> float:
-    """The p99 wait the SLO is judged on: *tier*'s (NaN if it served nothing), else all tasks'."""
-    if tier is None:
-        return float(summary["wait_s"]["p99"])
-    rows = summary.get("tiers", {}).get("by_tier", [])
-    row = next((r for r in rows if r["tier"] == tier), None)
-    return math.nan if row is None else float(row["wait_s"]["p99"])
-
-
-# --------------------------------------------------------------------------- reserve
-
-
-def reserve_for(scenario: Scenario, fleet: Fleet, room: int) -> tuple[int, str]:
-    """Reserve agents by the failure rule of the module docstring, and why that many."""
-    chaos = scenario.chaos_random
-    n = _total(fleet)
-    down = n * chaos.agent_mttr / (chaos.agent_mtbf + chaos.agent_mttr)
-    size = _poisson_quantile(down, 0.999)
-    note = f"replaces agents down at once (p=0.999, MTBF {chaos.agent_mtbf / 86400:g} d)"
-    if chaos.zone_mtbf is not None:
-        size += max(sum(cats.values()) for cats in fleet.values())
-        note += " + the largest zone"
-    cap = min(50, max(room, 0))
-    if size > cap:
-        note += f"; capped at {cap} ({'the schema limit' if cap == 50 else 'max_agents'})"
-        size = cap
-    return size, note
-
-
-def _poisson_quantile(mean: float, q: float) -> int:
-    k, term = 0, math.exp(-mean)
-    cumulative = term
-    while cumulative < q:
-        k += 1
-        term *= mean / k
-        cumulative += term
-    return k
 
 
 # --------------------------------------------------------------------------- the search
 
 
 class Planner:
-    """Plans one workload: analytic sequence of fleets, then the simulated bisection."""
+    """Plans one workload in one scope: the analytic sequence, then the simulated bisection."""
 
     def __init__(
-        self, scenario: Scenario, target: SloTarget, options: PlanOptions, replicas: Replicas
+        self,
+        scenario: Scenario,
+        target: SloTarget,
+        options: PlanOptions,
+        replicas: Replicas,
+        scope: Scope | None = None,
     ) -> None:
+        self.scenario = scenario
         self.options = options
         self.target = target
         self.replicas = replicas
         self.base = prepared(scenario, target, options)
-        self.loads = pool_loads(self.base)
+        self.scope = scope if scope is not None else scopes(self.base)[0]
+        self.loads = _scoped(pool_loads(self.base), self._share)
         self.allocator = Allocator(self.loads, target.p99_wait_s)
         ceiling = options.max_agents or scenario.scaling.max_agents
         self.max_specialists = ceiling - self.base.control_agents()
-        self.slo_tier = slo_tier(self.base)
         self._trials: dict[int, Trial] = {}
+        self._saturated: Saturation | None = None
+
+    def _share(self, category: str) -> float:
+        return self.scope.load_share(self.base, category)
 
     def fleet(self, specialists: int) -> Fleet:
         """The analytic sequence's fleet of *specialists* agents, per zone and category."""
@@ -374,9 +324,12 @@ class Planner:
             specialists,
             verdict or "misses",
             len(summaries),
-            Bound.of([judged_p99_wait(s, self.slo_tier) for s in summaries]),
+            Bound.of([self.scope.p99_wait(s) for s in summaries]),
             combine_replications(summaries),
         )
+        if not trial.meets and self._saturated is None:
+            judged = self.scope.tiers if self.scope.counts_sheds else None
+            self._saturated = saturation(summaries, specialists, judged)
         self._trials[specialists] = trial
         return trial
 
@@ -384,16 +337,16 @@ class Planner:
         """Meets / misses when decided at 95 % confidence, None while the interval straddles."""
         if any(s["tasks"]["lost"] for s in summaries):
             return "misses"
+        scope, target = self.scope, self.target
         checks = [
-            (
-                Bound.of([judged_p99_wait(s, self.slo_tier) for s in summaries]),
-                self.target.p99_wait_s,
-            ),
-            (Bound.of([s["error_rate"] for s in summaries]), self.target.error_rate),
+            (Bound.of([scope.p99_wait(s) for s in summaries]), target.p99_wait_s),
+            (Bound.of([s["error_rate"] for s in summaries]), target.error_rate),
         ]
-        if self.target.p99_latency_s is not None:
+        if scope.counts_sheds:  # a shed task of a tier the plan promises is one not served
+            checks.append((Bound.of([scope.shed_share(s) for s in summaries]), target.error_rate))
+        if target.p99_latency_s is not None:
             latency = Bound.of([s["latency_s"]["p99"] for s in summaries])
-            checks.append((latency, self.target.p99_latency_s))
+            checks.append((latency, target.p99_latency_s))
         if any(bound.lower > goal for bound, goal in checks):
             return "misses"
         if all(bound.upper <= goal for bound, goal in checks):
@@ -401,25 +354,49 @@ class Planner:
         return None
 
     def plan(self, label: str) -> PhasePlan:
+        """The plan in this scope, with the shed-the-lowest alternative when tiers can shed."""
+        main = self._plan(label)
+        _, shed_scope = scopes(self.base)
+        if self.scope.shed_free is not None or shed_scope is None:
+            return main
+        # Shedding can only make the fleet smaller: search at or below the first plan's size.
+        ceiling = main.simulated_total
+        options = self.options
+        if ceiling is not None:
+            ceiling_agents = ceiling + self.base.control_agents()
+            options = dataclasses.replace(options, max_agents=ceiling_agents)
+        planner = Planner(self.scenario, self.target, options, self.replicas, shed_scope)
+        return dataclasses.replace(main, shed_plan=planner.plan(label))
+
+    def _plan(self, label: str) -> PhasePlan:
         limit = self.max_specialists
         smallest = self.allocator.smallest(0.99, limit) if limit > 0 else None
         analytic = split_zones(self.base, smallest) if smallest is not None else None
         runs_before = self.replicas.runs
-        provider = binding_provider(self.base)
-        if provider is not None:
-            # More agents cannot raise throughput past a provider's limit: stop, and say
-            # which limit to raise instead of simulating fleets that cannot meet the SLO.
-            planned = None
+        bound = binding_loads(self.base, self._share)
+        binding: Binding = "agents"
+        note, planned = "", None
+        raised: PhasePlan | None = None
+        caps: tuple[AgentCap, ...] = ()
+        if bound:
+            # More agents cannot raise throughput past a provider's limit: add none; answer
+            # with the limits to ask for, and plan the fleet for when they are granted.
+            binding, note = "provider", "; ".join(load.describe() for load in bound)
+            caps = tuple(agent_caps(self.base, bound, self.loads, self._share))
+            lifted = raised_limits(self.scenario, bound)
+            planner = Planner(lifted, self.target, self.options, self.replicas, self.scope)
+            raised = planner._plan(f"{label} @ raised limits")
         else:
             planned = self._search(limit, smallest.total if smallest is not None else limit)
+            if planned is None and self._saturated is not None:
+                binding, note = self._saturated.kind, self._saturated.note
         simulated = self.fleet(planned) if planned is not None else None
         room = limit - (planned or 0)
-        reserve, note = reserve_for(self.base, simulated, room) if simulated else (0, "—")
-        arrivals = self.base.workload.arrivals
+        reserve, reserve_note = reserve_for(self.base, simulated, room) if simulated else (0, "—")
         return PhasePlan(
             label=label,
             scenario=self.base.name,
-            arrival_per_min=arrivals.rate_per_min,
+            arrival_per_min=self.base.workload.arrivals.rate_per_min,
             tasks_per_min=60.0 * sum(p.arrival_rate for p in self.loads),
             control_agents=self.base.control_agents(),
             max_specialists=limit,
@@ -427,16 +404,22 @@ class Planner:
             analytic=analytic,
             simulated=simulated,
             reserve=reserve,
-            reserve_note=note,
+            reserve_note=reserve_note,
             trials=tuple(sorted(self._trials.values(), key=lambda t: t.specialists)),
             runs=self.replicas.runs - runs_before,
-            binding="provider" if provider is not None else "agents",
-            binding_note=provider.describe() if provider is not None else "",
-            slo_tier=self.slo_tier,
+            binding=binding,
+            binding_note=note,
+            scope=self.scope,
+            agent_caps=caps,
+            raised=raised,
         )
 
     def _search(self, limit: int, guess: int) -> int | None:
-        """Smallest meeting size along the sequence within *limit*, or None (bisection)."""
+        """Smallest meeting size along the sequence within *limit*, or None (bisection).
+
+        Growing stops early, with None, when a missing candidate saturated a
+        coordinator or a provider (``self._saturated``): more agents cannot help.
+        """
         floor = self.allocator.stable_minimum
         if limit < max(floor, 1):
             return None
@@ -447,7 +430,7 @@ class Planner:
             low, step = start, max(1, math.ceil(0.05 * start))
             while True:
                 candidate = min(limit, low + step)
-                if candidate == low:
+                if candidate == low or self._saturated is not None:
                     return None
                 if self.judge(candidate).meets:
                     high = candidate
@@ -462,6 +445,13 @@ class Planner:
         if low >= 1:
             self.judge(low)  # the evidence for "one fewer does not"
         return high
+
+
+def _scoped(loads: list[PoolLoad], share: Callable[[str], float]) -> list[PoolLoad]:
+    """*loads* with each category's arrival rate cut to the scope's share (weights renewed)."""
+    kept = [dataclasses.replace(p, arrival_rate=p.arrival_rate * share(p.category)) for p in loads]
+    total = sum(p.arrival_rate for p in kept) or 1.0
+    return [dataclasses.replace(p, weight=p.arrival_rate / total) for p in kept]
 
 
 def plan_growth(

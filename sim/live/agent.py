@@ -58,6 +58,8 @@ from sim.live.llm_calls import (
     run_declared_calls,
     wall_seed,
 )
+from sim.live.start_report import StartReport
+from sim.live.subjects import START_UNREPORTED
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
@@ -99,6 +101,8 @@ class AgentConfig:
     ack_wait_s: float = 1.0  # wall seconds; long tasks send in-progress within it
     #: The team it belongs to ("": none), said in its heartbeats: the team bulkhead counts it.
     team: str = ""
+    #: Runs on spot capacity, said in its heartbeats: the coordinator's spot books count it.
+    spot: bool = False
     #: Wall seconds one pull waits on the broker for a task. Each idle slot asks again
     #: after it, so a fleet of N idle slots costs the broker about 2 N / fetch_s requests
     #: per second: a simulated fleet of thousands waits longer (a drain or a reconnect
@@ -347,6 +351,7 @@ class LiveAgent:
             "zone": cfg.zone,
             "category": cfg.category,
             "team": cfg.team,
+            "spot": cfg.spot,
             "status": self.status,
             "in_flight": self.in_flight,
             "slots": cfg.slots,
@@ -414,10 +419,10 @@ class LiveAgent:
         # The zone's results stream (``ORCH_RESULTS_<zone>``): zones' reports fsync side by side.
         reports = result_subject(cfg.zone)
         started = {"kind": "start", **base, "start_s": start}
-        await publish(js, reports, started, f"s.{task_id}.{attempt}")
+        start_report = StartReport(js, reports, started, f"s.{task_id}.{attempt}")
         keep_alive = asyncio.create_task(self._in_progress(message))
         slowdown, began = self.slowdown, time.monotonic()
-        books = begin_attempt(self._llm_caller())
+        books = begin_attempt(self._llm_caller(), task_id)
         reason = ""
         try:
             ok = await self.handler(task)
@@ -428,11 +433,17 @@ class LiveAgent:
         except Exception as exc:
             print(f"{cfg.agent_id}: task {task_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
             ok = False
+        except BaseException:
+            start_report.abandon()  # cancelled (a kill): nothing more is said
+            raise
         finally:
             keep_alive.cancel()
         end = clock.now()
         outcome = "completed" if ok else "failed"
-        document = {"kind": "end", **base, "outcome": outcome, "start_s": start, "end_s": end}
+        document = {"kind": "end", **base, "outcome": outcome, "start_s": start}
+        document["end_s"] = end
+        if not await start_report.settle():
+            document[START_UNREPORTED] = True  # this record is the attempt's start too
         if reason:
             document["reason"] = reason
         if books.calls or books.throttled:
@@ -475,6 +486,7 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", required=True)
     parser.add_argument("--category", required=True)
     parser.add_argument("--team", default="", help="its team (the team bulkhead counts it)")
+    parser.add_argument("--spot", action="store_true", help="it runs on spot capacity")
     parser.add_argument("--id", dest="agent_id", help="agent id (default zone-category-pid)")
     parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="broker URL")
     parser.add_argument(
@@ -501,6 +513,7 @@ def agent_main(args: argparse.Namespace) -> int:
         zone=args.zone,
         category=args.category,
         team=args.team,
+        spot=args.spot,
         url=args.nats,
         token=env_token(),
         time_scale=args.time_scale,

@@ -44,7 +44,7 @@ from sim.live.transport import LEASE_BUCKET, REPLIES, LiveError, connect
 
 @dataclass(frozen=True)
 class TaskResult:
-    """One task's outcome (``completed``, ``failed`` or ``rejected``) and its reply document."""
+    """One task's outcome (``completed``, ``failed``, ``shed`` or ``rejected``) and its reply."""
 
     task_id: int
     outcome: str
@@ -142,9 +142,25 @@ class SubmitClient:
 
     # ------------------------------------------------------------------ submitting
 
-    async def submit_task(self, task_id: int, category: str, zone: str, work_s: float) -> None:
-        document = {"kind": "task", "task_id": task_id, "category": category, "zone": zone}
-        await self.submit({**document, "work_s": work_s})
+    async def submit_task(
+        self,
+        task_id: int,
+        category: str,
+        zone: str,
+        work_s: float,
+        *,
+        tier: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
+        """Submit one task; *tier* and *tenant* name its priority tier and its tenant
+        (the deployment's ``tiers`` section; None: drawn from its shares)."""
+        document: dict[str, Any] = {"kind": "task", "task_id": task_id, "category": category}
+        document.update(zone=zone, work_s=work_s)
+        if tier is not None:
+            document["tier"] = tier
+        if tenant is not None:
+            document["tenant"] = tenant
+        await self.submit(document)
 
     async def submit_job(
         self,

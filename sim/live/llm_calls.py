@@ -57,6 +57,8 @@ class CallBooks:
     output_tokens: int = 0
     throttled: int = 0
     retry_wait_s: float = 0.0
+    #: The task the calls are for (-1: not said); the gate charges its tenant's budget.
+    task_id: int = -1
 
     def document(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class LlmCaller:
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "agent": self.agent_id,
+                "task_id": books.task_id,
             }
         )
         retries, waited = 0, 0.0
@@ -158,9 +161,9 @@ def caller() -> LlmCaller:
         raise RuntimeError("no live agent is running this task") from None
 
 
-def begin_attempt(agent_caller: LlmCaller) -> CallBooks:
+def begin_attempt(agent_caller: LlmCaller, task_id: int = -1) -> CallBooks:
     """Open the books of one attempt (in the task's own context: slots do not share them)."""
-    books = CallBooks()
+    books = CallBooks(task_id=task_id)
     _caller.set(agent_caller)
     _books.set(books)
     return books

@@ -51,6 +51,8 @@ from sim.live.transport import (
     dispatch_subject,
     result_subject,
     results_stream,
+    submit_stream,
+    submit_subject,
     tasks_stream,
     zone_task_subjects,
 )
@@ -164,7 +166,7 @@ class MemoryBroker:
 
     @classmethod
     def orchestra(cls, zones: Iterable[str], **settings: Any) -> MemoryBroker:
-        """A broker laid out as ``sim.live.transport.ensure_layout`` lays out NATS."""
+        """A broker laid out as ``sim.live.layout.ensure_layout`` lays out NATS."""
         broker = cls(**settings)
         for name, subject in (
             (SUBMIT, "orch.submit"),
@@ -177,6 +179,7 @@ class MemoryBroker:
             broker.add_stream(tasks_stream(zone), [zone_task_subjects(zone)], work_queue=True)
             broker.add_stream(results_stream(zone), [result_subject(zone)])
             broker.add_stream(dispatch_stream(zone), [dispatch_subject(zone)])
+            broker.add_stream(submit_stream(zone), [submit_subject(zone)])
         broker.add_bucket(AGENTS_BUCKET)
         broker.add_bucket(LEASE_BUCKET)
         return broker

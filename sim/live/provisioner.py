@@ -39,6 +39,7 @@ class AgentSpec:
     speed: float = 1.0
     slots: int = 1
     team: str = ""  # "": in no team (the team bulkhead does not count it)
+    spot: bool = False  # runs on spot capacity (the provider may reclaim it)
 
 
 class Provisioner(Protocol):
@@ -99,6 +100,7 @@ class LocalProcessProvisioner:
             repr(self.heartbeat_s),
             "--ack-wait",
             repr(self.ack_wait_s),
+            *(["--spot"] if spec.spot else []),
         ]
 
     def start(self, spec: AgentSpec) -> None:
@@ -253,6 +255,7 @@ class SimulatedFleet:
             zone=spec.zone,
             category=spec.category,
             team=spec.team,
+            spot=spec.spot,
             url=self.url,
             token=self.token,
             time_scale=self.time_scale,

@@ -2,7 +2,7 @@
 
 The streams are the run's ground truth — every arrival (``ORCH_SUBMIT``),
 every routing and assignment (``ORCH_DISPATCH_<zone>``), every start and end
-(``ORCH_RESULTS_<zone>``; the zones' streams merged by ``transport.merge_records``),
+(``ORCH_RESULTS_<zone>``; the zones' streams merged by ``subjects.merge_records``),
 every event and metrics sample — whichever coordinator
 was primary at the time. This module
 folds them into the very tables a simulation writes, with the very meanings,
@@ -29,6 +29,15 @@ again, as the simulator records it when it re-dispatches. The agents table
 has one row per incarnation: an agent leaves when it drains, is declared dead
 (``agent_detected``) or its zone goes dark, and a restarted agent is a new row.
 
+Admission (a scenario with ``tiers``): the coordinator's verdict on each
+independent task is a record on the dispatch streams; a shed task has no
+attempt row, counts in ``tasks.shed`` (submitted = completed + failed + shed
++ in flight), and every verdict is a row of ``tiers.parquet``, as the
+simulator writes it. Spot (``purchase.spot``): the agents table says which
+agents ran on spot (the starting fleet by the same rule and order as the
+simulator's, later ones as their ``agent_joined`` event says), and a
+reclaimed agent leaves at its ``agent_reclaimed``.
+
 Attempts: the first attempt of a task to end is its outcome; a later end (a
 redelivery of finished work) is ignored and counted in ``duplicates``.
 """
@@ -50,7 +59,9 @@ from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, coordinator_rows, jobs_frame
 from sim.metrics.result import RunResult
 from sim.metrics.summary import summarize
+from sim.metrics.tier_summary import tier_frame
 from sim.scenario.schema import Scenario
+from sim.world.spot_books import initial_spot
 from sim.world.topology import World, specialist_template
 
 #: Wall seconds between a routing (or an assignment) and a start that are transport, not queueing.
@@ -110,6 +121,8 @@ class LiveRecords:
     unfinished: int
     #: The per-attempt model calls (``llm.parquet``; None: the scenario has no llm section).
     llm: pd.DataFrame | None = None
+    #: One row per admission verdict (``tiers.parquet``; None: the scenario has no tiers).
+    tiers: pd.DataFrame | None = None
 
     def summary(self, scenario: Scenario) -> tuple[dict[str, Any], str]:
         """``summary.json`` of these records on *scenario*'s window, and the events' digest."""
@@ -125,6 +138,7 @@ class LiveRecords:
             sha,
             drained=self.drained,
             llm=self.llm,
+            tiers=self.tiers,
         )
         summary["drained"]["unfinished"] = self.unfinished
         return summary, sha
@@ -144,6 +158,7 @@ class LiveRecords:
             wall_s=wall_s,
             sim_events=0,
             llm=self.llm,
+            tiers=self.tiers,
         )
 
 
@@ -155,6 +170,8 @@ class _Results:
     assigned: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     starts: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     ends: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: The admission verdicts by task (tiers), the first one written per task.
+    admissions: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def build_records(
@@ -171,12 +188,16 @@ def build_records(
     tasks, job_docs = _submissions(submits)
     books = _sort_results(results)
     log = TaskLog()
-    counts = dict.fromkeys(("submitted", "completed", "failed", "in_flight", "retried"), 0)
+    counts = dict.fromkeys(("submitted", "completed", "failed", "shed", "in_flight", "retried"), 0)
     folder = _Folder(end_s, TRANSPORT_SLACK_WALL_S * time_scale, books, log, counts)
     for task_id in sorted(tasks):
         folder.fold(task_id, tasks[task_id])
     counts["lost"] = (
-        counts["submitted"] - counts["completed"] - counts["failed"] - counts["in_flight"]
+        counts["submitted"]
+        - counts["completed"]
+        - counts["failed"]
+        - counts["shed"]
+        - counts["in_flight"]
     )
 
     event_log = EventLog()
@@ -188,6 +209,8 @@ def build_records(
     events_frame = event_log.frame(0)
 
     collector = MetricsCollector(list(world.zones), scenario.metrics.interval)
+    if scenario.tiers is not None:
+        collector.extra_columns += ("tasks_shed",)  # the tier rows' column, as the simulator's
     collector.extend(
         {k: (math.nan if v is None else v) for k, v in row.items()}
         for row in sorted(metric_rows, key=lambda r: (float(r["time_s"]), r["level"] != "global"))
@@ -206,7 +229,27 @@ def build_records(
         drained=drained.astype({"task_id": "int64", "job_id": "int64", "attempt": "int64"}),
         unfinished=folder.unfinished,
         llm=_llm_table(scenario, tasks, books, end_s),
+        tiers=_tiers_table(scenario, books),
     )
+
+
+def _tiers_table(scenario: Scenario, books: _Results) -> pd.DataFrame | None:
+    """``tiers.parquet``: every admission verdict, by task id (None: no tiers section)."""
+    if scenario.tiers is None:
+        return None
+    rows = [
+        (
+            task_id,
+            str(doc["category"]),
+            str(doc["tier"]),
+            str(doc["tenant"]),
+            float(doc["arrival_s"]),
+            str(doc["admission"]),
+            str(doc.get("reason", "")),
+        )
+        for task_id, doc in sorted(books.admissions.items())
+    ]
+    return tier_frame(rows, 0)
 
 
 def _llm_table(
@@ -252,7 +295,9 @@ def _sort_results(results: Iterable[dict[str, Any]]) -> _Results:
     for doc in results:
         task_id = int(doc["task_id"])
         kind = doc["kind"]
-        if kind == "dispatch":
+        if kind == "admission":
+            books.admissions.setdefault(task_id, doc)
+        elif kind == "dispatch":
             books.routed.setdefault(task_id, (float(doc["dispatch_s"]), str(doc["zone"])))
         elif kind == "assign":
             books.assigned.setdefault(task_id, {}).setdefault(int(doc["attempt"]), doc)
@@ -289,6 +334,10 @@ class _Folder:
     def fold(self, task_id: int, info: dict[str, Any]) -> None:
         end_s, books = self.end_s, self.books
         self.counts["submitted"] += 1
+        admission = books.admissions.get(task_id)
+        if admission is not None and admission["admission"] == "shed":
+            self.counts["shed"] += 1  # shed at the door: no attempt, as in the simulator
+            return
         routed_s, routed_zone = books.routed.get(task_id, (-1.0, str(info["zone"])))
         if info.get("released") and routed_s >= 0:
             # A DAG node arrives when its predecessors' ends released it (the simulator's
@@ -472,6 +521,8 @@ def agents_frame(
     *events* is the window's event log.
     """
     template = specialist_template(scenario)
+    spot = scenario.purchase.spot
+    on_spot = initial_spot(spot, ((s.agent_id, s.zone, s.category) for s in world.specialists))
     current: dict[str, dict[str, Any]] = {}
     gone: list[dict[str, Any]] = []
     for spec in world.specialists:
@@ -491,6 +542,8 @@ def agents_frame(
             "left_s": end_s,
             "failed": False,
         }
+        if spot is not None:
+            current[spec.agent_id]["spot"] = spec.agent_id in on_spot
     last_row: dict[str, dict[str, Any]] = dict(current)
     for row in events.itertuples(index=False):
         subject, kind, time_s = str(row.subject), str(row.kind), float(str(row.time_s))
@@ -502,7 +555,7 @@ def agents_frame(
                 "role": "specialist",
                 "category": detail.get("category", ""),
                 "zone": zone,
-                "team": "",
+                "team": str(detail.get("team", "")),  # what its heartbeats said
                 "region": world.regions.get(zone, ""),
                 "vcpu": template.vcpu,
                 "mem_gb": template.mem_gb,
@@ -513,12 +566,14 @@ def agents_frame(
                 "left_s": end_s,
                 "failed": False,
             }
+            if spot is not None:
+                current[subject]["spot"] = bool(detail.get("spot", False))
         elif kind in ("agent_rejoined", "agent_joined") and subject not in current:
             if subject in last_row:
                 current[subject] = {**last_row[subject], "joined_s": time_s, "left_s": end_s}
                 current[subject]["failed"] = False
                 last_row[subject] = current[subject]
-        elif kind in ("agent_left", "agent_detected") and subject in current:
+        elif kind in ("agent_left", "agent_detected", "agent_reclaimed") and subject in current:
             leaving = current.pop(subject)
             leaving["left_s"] = time_s
             leaving["failed"] = kind == "agent_detected"

@@ -4,26 +4,31 @@ The run goes: start (or reach) the broker and lay out its streams; start the
 fleet's agent processes and wait for every heartbeat; publish the epoch
 (scenario second 0); start a primary and a standby coordinator; drive the
 scenario's arrivals (the simulator's own workload generators, same seed, so
-the very same arrivals) and its chaos timeline on the wall clock; after the
+the very same arrivals, tiers and tenants) and its chaos timeline on the
+wall clock — spot reclaims included: the run is the provider that gives the
+notice and takes the agents back at its end; after the
 duration wait for the work in flight to finish; stop everything and fold the
 broker's streams into the shared record format (sim.live.records).
+
+The arrivals come from ``sim.live.arrivals``, the chaos timeline is
+``sim.live.chaos``; this module starts, waits, watches its own lag and stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import json
 import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from sim.live.arrivals import arrivals
+from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
@@ -35,37 +40,34 @@ from sim.live.provisioner import (
     SimulatedFleet,
 )
 from sim.live.records import build_records
+from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
     EVENTS,
     LEASE_BUCKET,
     METRICS,
-    SUBMIT,
     ZONES_DOWN_KEY,
     EmbeddedServer,
     Layout,
     LiveError,
     TaskStream,
     connect,
-    control_subject,
     encode,
     ensure_layout,
     publish,
     read_all,
     read_records,
     record_streams,
+    submit_streams,
+    submit_subject,
     task_streams,
     tasks_stream,
 )
-from sim.policies.dag import Dag, plan_dag
-from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
-from sim.world.dag_source import DagSource
-from sim.world.llm_fleet import anatomy_sources
-from sim.world.network import Network
+from sim.scenario.schema import Scenario
+from sim.world.spot_books import initial_spot
 from sim.world.streams import Streams
 from sim.world.topology import build_world
-from sim.world.workload import ServiceDemand, TaskSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,97 +137,6 @@ def scaled_scenario(scenario: Scenario, agents: int | None) -> Scenario:
     return scenario.model_copy(update={"topology": topology, "scaling": new_scaling})
 
 
-def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
-    """Every submission in time order, from the simulator's own generators (same seed)."""
-    streams = Streams(scenario.seed, 0)
-    demand = ServiceDemand(scenario, streams)
-    world = build_world(scenario, streams.get("world"))
-    network = Network(scenario.network, world.regions, world.chief_region, streams.get("network"))
-    plans = _LlmPlans(scenario, streams)
-    tasks = ((a.time, 0, a) for a in TaskSource(scenario, streams, demand))
-    jobs = (
-        (t, 1, (dag, shape, zone))
-        for t, dag, shape, zone in DagSource(scenario, streams, demand, network)
-    )
-    next_id = 0
-    job_id = 0
-    for t, kind, item in heapq.merge(tasks, jobs, key=lambda x: (x[0], x[1])):
-        if kind == 0:
-            a: Any = item
-            task = {
-                "kind": "task",
-                "task_id": next_id,
-                "category": a.category,
-                "zone": a.zone,
-                "arrival_s": t,
-                "work_s": float(a.work),
-            }
-            yield t, plans.add(task)
-            next_id += 1
-            continue
-        dag, shape, zone = cast(tuple[Dag, str, str], item)
-        nodes = []
-        for node in dag.nodes:
-            nodes.append(
-                plans.add(
-                    {
-                        "task_id": next_id,
-                        "node": node.node_id,
-                        "category": node.category,
-                        "work_s": node.work_s,
-                    }
-                )
-            )
-            next_id += 1
-        yield (
-            t,
-            {
-                "kind": "job",
-                "job_id": job_id,
-                "shape": shape,
-                "zone": zone,
-                "arrival_s": t,
-                "cp_bound_s": plan_dag(dag).cp_length_s,
-                "nodes": nodes,
-                "edges": [[e.src, e.dst, e.data_mb] for e in dag.edges],
-            },
-        )
-        job_id += 1
-
-
-class _LlmPlans:
-    """Each LLM task's calls, drawn when it is submitted from the simulator's own sources.
-
-    The simulator draws a plan per attempt; live declares one per task (a
-    retry runs the same calls), since the calls travel in the task message.
-    """
-
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
-        llm = scenario.llm
-        self.sources = anatomy_sources(llm, streams) if llm is not None else {}
-        self.models = dict(llm.categories) if llm is not None else {}
-
-    def add(self, task: dict[str, Any]) -> dict[str, Any]:
-        source = self.sources.get(task["category"])
-        if source is None:
-            return task
-        plan = source.draw()
-        tools = (*plan.tools_s, 0.0)
-        task["llm"] = {
-            "model": self.models[task["category"]],
-            "calls": [
-                {
-                    "input_tokens": c.input_tokens,
-                    "output_tokens": c.output_tokens,
-                    "cached_tokens": c.cached_tokens,
-                    "tool_s": tool,
-                }
-                for c, tool in zip(plan.calls, tools, strict=True)
-            ],
-        }
-        return task
-
-
 async def live_run(scenario: Scenario, options: LiveOptions) -> LiveRun:
     started = time.perf_counter()
     server: EmbeddedServer | None = None
@@ -265,6 +176,12 @@ class _Run:
             server,
         )
         self.world = build_world(scenario, Streams(scenario.seed, 0).get("world"))
+        if scenario.policies.dag.dispatch == "planned":
+            # Planned dispatch (sim.model.staging) is the simulator's alone, as chaos kinds
+            # live cannot replay are: said once, and the run goes on dynamically.
+            print(
+                "live run: policies.dag.dispatch planned is simulator-only; dispatching dynamically"
+            )
         health = scenario.health
         scale = options.time_scale
         # Never faster than every 5 ms: at a time-scale where that is too slow the run
@@ -303,14 +220,13 @@ class _Run:
         budget = LagBudget.for_interval(scale, health.interval, options.lag_budget)
         #: One lag book for the process: coordinators and this runtime share its event loop.
         self.lag = LagMonitor(budget)
-        #: Chaos recoveries waiting for their time (cancelled with the chaos timeline).
-        self._background: list[asyncio.Task[None]] = []
+        #: The starting fleet's spot agents, in the order they joined (their random reclaims).
+        self.initial_spot: list[str] = []
 
     async def execute(self, started: float) -> LiveRun:
         scenario, options = self.scenario, self.options
         nc = await connect(self.url, self.token, "orchestra-live-run")
         self.nc = nc
-        self.zones_down: set[str] = set()
         js = nc.jetstream()
         layout = Layout(
             tuple(self.world.zones),
@@ -321,18 +237,29 @@ class _Run:
         await ensure_layout(js, layout)
         zone_queues = [tasks_stream(zone) for zone in self.world.zones]
         records = [name for name, _ in record_streams(self.world.zones)]
-        for stream in (SUBMIT, *zone_queues, *records, EVENTS, METRICS):
+        arrivals_streams = [name for name, _ in submit_streams(self.world.zones)]
+        for stream in (*arrivals_streams, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
-        for key in ("primary", "epoch", ZONES_DOWN_KEY):
+        for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
         if isinstance(self.provisioner, SimulatedFleet):
             await self.provisioner.open()
+        # The simulator's spot share, pool by pool, in the order its fleet joins.
+        fleet_ids = ((s.agent_id, s.zone, s.category) for s in self.world.specialists)
+        on_spot = initial_spot(scenario.purchase.spot, fleet_ids)
+        self.initial_spot = [s.agent_id for s in self.world.specialists if s.agent_id in on_spot]
         for spec in self.world.specialists:
             self.provisioner.start(
                 AgentSpec(
-                    spec.agent_id, spec.zone, spec.category, spec.speed, spec.slots, spec.team
+                    spec.agent_id,
+                    spec.zone,
+                    spec.category,
+                    spec.speed,
+                    spec.slots,
+                    spec.team,
+                    spot=spec.agent_id in on_spot,
                 )
             )
         await self._wait_for_fleet(js, len(self.world.specialists))
@@ -347,7 +274,18 @@ class _Run:
             self._start_coordinator()
         await self._wait_for_primary(fleet, clock)
         driver = asyncio.create_task(self._drive(js, clock))
-        chaos = asyncio.create_task(self._chaos(js, clock))
+        timeline = ChaosTimeline(
+            scenario,
+            self.provisioner,
+            nc,
+            self.server,
+            _Replicas(self),
+            options.broker_restarts,
+            options.broker_kills,
+            spot_agents=self.initial_spot,
+            zones=list(self.world.zones),
+        )
+        chaos = asyncio.create_task(timeline.run(js, clock))
         probe = asyncio.create_task(self._probe())
         behind: str | None = None
         try:
@@ -356,16 +294,20 @@ class _Run:
             chaos.cancel()
             probe.cancel()
             driver.cancel()
-            for pending in self._background:
+            for pending in timeline.background:
                 pending.cancel()
-            await asyncio.gather(driver, chaos, probe, *self._background, return_exceptions=True)
+            await asyncio.gather(driver, chaos, probe, *timeline.background, return_exceptions=True)
         behind = behind or self.lag.behind(time.time(), whole_run=True)
         end_s = max(scenario.duration, clock.now())
         webhooks = [w for c, _ in self.coordinators for w in c.webhooks_sent]
         await nc.publish(BROADCAST, b"stop")
         await self._stop_fleet()
         await self._stop_coordinators()
-        submits = await read_all(js, SUBMIT, "orch.submit")
+        submits = [
+            doc
+            for stream, subject in submit_streams(self.world.zones)
+            for doc in await read_all(js, stream, subject)
+        ]
         results = await read_records(js, self.world.zones)
         events = await read_all(js, EVENTS, "orch.event")
         metric_rows = await read_all(js, METRICS, "orch.metric")
@@ -541,7 +483,8 @@ class _Run:
             if delay > 0:
                 await asyncio.sleep(delay)
             key = f"sub.{document.get('task_id', document.get('job_id'))}.{document['kind']}"
-            await publish(js, "orch.submit", document, key)
+            # Its home zone's submission stream: the zones' submissions fsync side by side.
+            await publish(js, submit_subject(str(document["zone"])), document, key)
 
     async def _wait_done(self, grace_s: float) -> None:
         deadline = time.monotonic() + grace_s
@@ -558,179 +501,18 @@ class _Run:
         while self.provisioner.running() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    async def _event(
-        self,
-        js: Any,
-        clock: Clock,
-        kind: str,
-        subject: str,
-        at: float | None = None,
-        **detail: Any,
-    ) -> None:
-        """Log an event at *at* (default now): a chaos action is logged at its own time."""
-        document = {
-            "time_s": clock.now() if at is None else at,
-            "kind": kind,
-            "subject": subject,
-            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
-        }
-        await publish(js, "orch.event", document)
 
-    async def _chaos(self, js: Any, clock: Clock) -> None:
-        """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
-        actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
-        for index, event in enumerate(self.scenario.chaos):
-            actions.append((event.at, index, self._chaos_action(js, clock, event)))
-        for index, at in enumerate(self.options.broker_restarts):
-            actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
-        for index, at in enumerate(self.options.broker_kills):
-            actions.append((at, 20_000 + index, self._broker_restart(js, clock, kill=True)))
-        for at, _, action in sorted(actions, key=lambda a: (a[0], a[1])):
-            await asyncio.sleep(clock.until(at))
-            await action()
-        await asyncio.Event().wait()
+class _Replicas:
+    """The run's coordinators as the chaos timeline sees them (``sim.live.chaos.Replicas``)."""
 
-    def _broker_restart(
-        self, js: Any, clock: Clock, *, kill: bool = False
-    ) -> Callable[[], Awaitable[None]]:
-        """Stop the embedded broker (gracefully, or SIGKILL) and start it on the same store."""
+    def __init__(self, run: _Run) -> None:
+        self.run = run
 
-        async def restart() -> None:
-            server = self.server
-            if server is None:
-                raise LiveError("broker restarts need the embedded broker (no --nats)")
-            at = clock.now()
-            if kill:
-                await asyncio.to_thread(server.kill)
-                await asyncio.to_thread(server.start)
-            else:
-                await asyncio.to_thread(server.restart)
-            how = "kill" if kill else "stop"
-            await self._event(js, clock, "broker_restart", "nats", at, how=how)
+    def crash_primary(self) -> None:
+        primary = self.run.primary()
+        for coordinator, task in self.run.coordinators:
+            if coordinator is primary:
+                task.cancel()
 
-        return restart
-
-    def _chaos_action(
-        self, js: Any, clock: Clock, event: ChaosEvent
-    ) -> Callable[[], Awaitable[None]]:
-        async def act() -> None:
-            now = clock.now()
-            if event.kill is not None:
-                victims = self._select(event.kill)
-                for agent_id in victims:
-                    self.provisioner.kill(agent_id)
-                resolved = event.model_copy(
-                    update={"at": now, "kill": AgentSelector(agents=victims)}
-                )
-                await self._event(
-                    js,
-                    clock,
-                    "chaos",
-                    "kill",
-                    now,
-                    event=resolved.model_dump(mode="json", exclude_none=True),
-                )
-                for agent_id in victims:
-                    await self._event(js, clock, "agent_failed", agent_id, now, cause="chaos")
-                if event.restart_after is not None:
-                    asyncio.get_running_loop().call_later(
-                        clock.wall(event.restart_after),
-                        self._restart_agents,
-                        victims,
-                    )
-            elif event.coordinator_crash is not None:
-                primary = self.primary()
-                for coordinator, task in self.coordinators:
-                    if coordinator is primary:
-                        task.cancel()
-                resolved = event.model_copy(update={"at": now})
-                await self._event(
-                    js,
-                    clock,
-                    "chaos",
-                    "coordinator_crash",
-                    now,
-                    event=resolved.model_dump(mode="json", exclude_none=True),
-                )
-                self._start_coordinator()  # the crashed replica comes back as a standby
-            elif event.slow is not None:
-                await self._slow(js, clock, event, now)
-            elif event.zone_outage is not None:
-                await self._zone_outage(js, clock, event, now)
-            else:
-                print(f"live run: chaos at {event.at} s not supported live, skipped")
-
-        return act
-
-    async def _slow(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
-        """Gray agents: their tasks take *factor* times as long for the duration."""
-        assert event.slow is not None
-        assert event.duration is not None  # the schema requires one
-        factor, duration = event.slow.factor, event.duration
-        victims = self._select(event.slow)
-        for agent_id in victims:
-            await self.nc.publish(control_subject(agent_id), f"slow {factor!r}".encode())
-        resolved = event.model_copy(update={"at": now, "slow": Slow(agents=victims, factor=factor)})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "slow", now, event=document)
-        await self._event(js, clock, "agents_slow", ",".join(victims), now, factor=factor)
-
-        async def recover() -> None:
-            await asyncio.sleep(clock.until(now + duration))
-            for agent_id in victims:
-                await self.nc.publish(control_subject(agent_id), b"slow 1")
-
-        self._background.append(asyncio.create_task(recover()))
-
-    async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
-        """A zone goes dark: its agents die, and the coordinator is told to route around it.
-
-        After the duration the zone is back: the key is cleared and the same
-        agents start again under their ids (they rejoin their pools).
-        """
-        zone = event.zone_outage
-        assert zone is not None
-        assert event.duration is not None  # the schema requires one
-        duration = event.duration
-        victims = self._select(AgentSelector(zone=zone))
-        for agent_id in victims:
-            self.provisioner.kill(agent_id)
-        lease = await js.key_value(LEASE_BUCKET)
-        self.zones_down.add(zone)
-        await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
-        resolved = event.model_copy(update={"at": now})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "zone_outage", now, event=document)
-        for agent_id in victims:
-            await self._event(js, clock, "agent_failed", agent_id, now, cause="zone_outage")
-
-        async def recover() -> None:
-            await asyncio.sleep(clock.until(now + duration))
-            self.zones_down.discard(zone)
-            await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
-            self._restart_agents(victims)
-
-        self._background.append(asyncio.create_task(recover()))
-
-    def _restart_agents(self, agent_ids: list[str]) -> None:
-        for agent_id in agent_ids:
-            spec = self.provisioner.specs.get(agent_id)
-            if spec is not None:
-                self.provisioner.start(spec)
-
-    def _select(self, selector: AgentSelector) -> list[str]:
-        running = self.provisioner.running()
-        if selector.agents is not None:
-            return [a for a in selector.agents if a in running]
-        specs = self.provisioner.specs
-        matching = [
-            a
-            for a in running
-            if (selector.category is None or specs[a].category == selector.category)
-            and (selector.zone is None or specs[a].zone == selector.zone)
-        ]
-        if selector.count is not None:
-            return matching[: selector.count]
-        if selector.fraction is not None:
-            return matching[: max(1, round(selector.fraction * len(matching)))]
-        return matching
+    def start(self) -> Coordinator:
+        return self.run._start_coordinator()

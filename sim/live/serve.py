@@ -131,6 +131,7 @@ class Service:
                 tuple(self.world.categories),
                 options.ack_wait_s,
                 heartbeat_ttl_s=options.heartbeat_ttl_s,
+                zone_submits=False,  # clients submit on orch.submit, the stream compaction keeps
             )
             await ensure_layout(js, layout)
             await ensure_replies_stream(js)
@@ -310,6 +311,7 @@ def status_document(coordinator: Coordinator, clock: Clock) -> dict[str, Any]:
         "submitted": c.submitted,
         "completed": c.completed,
         "failed": c.failed,
+        "shed": c.shed,
         "duplicates": c.duplicates,
         "queue_depth": coordinator.queue_depth(),
         "in_flight": len(coordinator.in_flight),

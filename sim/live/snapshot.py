@@ -21,7 +21,7 @@ no pause of the coordinator and cannot disagree with the streams:
   history would build;
 * the **forgotten work**: work whose every task has ended leaves only its
   ids with their outcome (``done``, ``done_jobs``) and its share of the
-  counters (``base``: submitted, completed, failed, duplicates, busy time —
+  counters (``base``: submitted, completed, failed, shed, duplicates, busy time —
   exactly what a catch-up of those records would have counted). A
   resubmitted id in there is recognised (booked once, answered from the
   reply stream) and a late second end of it counts as a duplicate, as
@@ -61,7 +61,7 @@ HEAD_KEY = "head"
 #: Bytes of compressed snapshot per key (well under NATS's default 1 MB payload).
 CHUNK_BYTES = 256 * 1024
 #: The counters a snapshot carries for the work it forgot (``Counters`` fields).
-BASE_COUNTERS = ("submitted", "completed", "failed", "duplicates", "busy_s")
+BASE_COUNTERS = ("submitted", "completed", "failed", "shed", "duplicates", "busy_s")
 
 
 @dataclass
@@ -188,16 +188,27 @@ def fold(
     # attempt is not one (the escalation placed the task again), but its time was busy.
     ends: dict[int, list[dict[str, Any]]] = {}
     busy: dict[int, float] = {}
+    #: Tasks the admission shed (tiers): ended at the door, never dispatched.
+    shed: set[int] = set()
     for doc in (doc for stream in records for doc in docs[stream]):
-        if doc["kind"] == "end":
+        if doc["kind"] == "admission" and doc.get("admission") == "shed":
+            shed.add(int(doc["task_id"]))
+        elif doc["kind"] == "end":
             task_id = int(doc["task_id"])
             busy[task_id] = busy.get(task_id, 0.0) + float(doc["end_s"]) - float(doc["start_s"])
             if not attempt_failure(doc):
                 ends.setdefault(task_id, []).append(doc)
-    finished = {unit for unit, doc in units.items() if all(i in ends for i in _task_ids(doc))}
+    finished = {
+        unit for unit, doc in units.items() if all(i in ends or i in shed for i in _task_ids(doc))
+    }
     base = out.base
     for unit in finished:
         for task_id in _task_ids(units[unit]):
+            if task_id not in ends:  # shed
+                base["submitted"] += 1
+                base["shed"] = base.get("shed", 0.0) + 1  # (a snapshot written before tiers)
+                out.done[task_id] = ("shed", now)
+                continue
             first, *again = ends[task_id]
             outcome = str(first["outcome"])
             base["submitted"] += 1

@@ -16,7 +16,10 @@ The submission (``orch.submit``, one JSON object):
 * ``{"kind": "job", "job_id", "zone", "arrival_s", "nodes": [{"node", "task_id",
   "category", "work_s"}], "edges": [[src, dst, data_mb]]}`` — a DAG job.
 
-A task (or node) may also carry ``payload`` — any JSON object, passed to the
+A task may carry its priority ``tier`` and its ``tenant`` (names: the scenario's
+``tiers`` section's, when it has one; a task naming neither gets them drawn
+from the section's shares, as the simulator draws them; without the section
+both are ignored). A task (or node) may also carry ``payload`` — any JSON object, passed to the
 agent's handler as it came (the work's own inputs; at most ``MAX_PAYLOAD``
 bytes encoded) — and ``llm``: the model calls it will make, ``{"model",
 "calls": [{"input_tokens", "output_tokens", "cached_tokens"?, "tool_s"?}]}``,
@@ -29,7 +32,8 @@ since its epoch); the client stamps it.
 
 The reply (``orch.reply.task.<task_id>`` on ``ORCH_REPLIES``, or
 ``orch.reply.job.<job_id>`` when a whole job is rejected): the task's
-outcome (``completed``, ``failed`` or ``rejected``) with its times. The
+outcome (``completed``, ``failed``, ``shed`` — turned away at admission, lowest
+tier first, with the reason — or ``rejected``) with its times. The
 stream keeps the last reply per subject, so a client that resubmits a
 finished task reads its result again rather than running it again.
 """
@@ -66,6 +70,9 @@ class Pools:
 
     zones: frozenset[str] | None = None
     categories: frozenset[str] | None = None
+    #: The scenario's tier and tenant names (None: the deployment has no tiers).
+    tiers: frozenset[str] | None = None
+    tenants: frozenset[str] | None = None
 
 
 def reply_subject(kind: str, ident: int) -> str:
@@ -84,6 +91,9 @@ def validate(doc: Any, pools: Pools = Pools()) -> dict[str, Any]:
         _name(doc, "zone", "zone", pools.zones)
         _seconds(doc, "work_s", "work_s")
         _time(doc, "arrival_s")
+        for key, allowed in (("tier", pools.tiers), ("tenant", pools.tenants)):
+            if key in doc:
+                _name(doc, key, key, allowed)
         _extras(doc, "")
         return doc
     if kind != "job":

@@ -22,6 +22,19 @@ import pandas as pd
 
 from sim.scenario.schema import Scenario
 
+#: Columns of ``tiers.parquet``: one row per independent task that arrived (both shells).
+TIER_COLUMNS = ("task_id", "category", "tier", "tenant", "arrival_s", "admission", "reason")
+
+
+def tier_frame(rows: list[tuple[Any, ...]], replication: int) -> pd.DataFrame:
+    """``tiers.parquet`` from rows in TIER_COLUMNS order (the simulator's and live's alike)."""
+    frame = pd.DataFrame(rows, columns=list(TIER_COLUMNS))
+    frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
+    return frame.astype(
+        {"task_id": "int64", "arrival_s": "float64", "tier": "str", "tenant": "str"}
+    )
+
+
 #: How Jain's index is defined here (written into the summary beside the figure).
 JAIN_DEFINITION = (
     "Jain's index of x_i = served share / demand share per tenant (completed and submitted tasks "

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.level_rows import tier_rows
+from sim.metrics.tier_summary import tier_frame
 from sim.policies.admission import AdmissionObservation, TenantBudgets, budget_used
 from sim.policies.llm import ProviderBucket
 from sim.scenario.schema import Scenario
@@ -31,9 +33,6 @@ from sim.world.tier_mix import TierMix, admission_policy, tenant_limits
 if TYPE_CHECKING:
     from sim.model.llm_work import LlmWork
     from sim.model.task import Task
-
-#: Columns of ``tiers.parquet``: one row per independent task that arrived.
-TIER_COLUMNS = ("task_id", "category", "tier", "tenant", "arrival_s", "admission", "reason")
 
 
 class Admission:
@@ -91,17 +90,7 @@ class Admission:
 
     def tier_rows(self, now: float) -> list[dict[str, Any]]:
         """``metrics.parquet`` rows (level ``tier``): tasks shed per tier since the last sample."""
-        rows = [
-            {
-                "time_s": now,
-                "level": "tier",
-                "id": name,
-                "zone": None,
-                "status": None,
-                "tasks_shed": float(count),
-            }
-            for name, count in self._shed_since.items()
-        ]
+        rows = tier_rows(now, self._shed_since)
         self._shed_since = dict.fromkeys(self._shed_since, 0)
         return rows
 
@@ -113,11 +102,7 @@ class Admission:
 
     def frame(self, replication: int) -> pd.DataFrame:
         """One row per independent task that arrived (``tiers.parquet``)."""
-        frame = pd.DataFrame(self._rows, columns=list(TIER_COLUMNS))
-        frame.insert(0, "replication", np.full(len(frame), replication, dtype=np.int64))
-        return frame.astype(
-            {"task_id": "int64", "arrival_s": "float64", "tier": "str", "tenant": "str"}
-        )
+        return tier_frame(self._rows, replication)
 
 
 def build_admission(

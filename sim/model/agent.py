@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from sim.model.traffic import Coordinator
 
 
+#: The plan of a slot that has none (planned dispatch off): always empty.
+_NO_PLAN: deque[Task] = deque()
+
+
 class SlotHost(Protocol):
     """What a slot loop asks of the coordinators and reports to them (``sim.model.slots``).
 
@@ -46,6 +50,8 @@ class SlotHost(Protocol):
     def llm(self) -> LlmWork | None: ...
 
     def local_taken(self, agent: Specialist, task: Task) -> None: ...
+
+    def planned_taken(self, agent: Specialist, task: Task) -> None: ...
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None: ...
 
@@ -81,6 +87,8 @@ class Specialist:
         "lead",
         "live_slots",
         "local",
+        "plan_wake",
+        "planned",
         "processes",
         "served_time",
         "slots",
@@ -136,13 +144,17 @@ class Specialist:
         self.slowdown = 1.0
         #: The queue of the team lead its messages pass through (None: not modelled).
         self.lead = lead
+        #: Planned dispatch: per slot, the DAG nodes it must run, in planned order, and the
+        #: event a slot sleeps on while its next one waits for inputs (None: not used).
+        self.planned: list[deque[Task]] | None = None
+        self.plan_wake: list[simpy.Event | None] = []
 
     # ------------------------------------------------------------------ its slots and inbox
 
     def start_slots(self, host: SlotHost) -> None:
         """One looping process per concurrency slot, each asking *host* for work."""
-        for _ in range(self.slots):
-            self.processes.append(self.env.process(self.work_loop(host)))
+        for slot in range(self.slots):
+            self.processes.append(self.env.process(self.work_loop(host, slot)))
 
     def assigned(self, task: Task, latency: float) -> bool:
         """*task* is sent to the agent, arriving in *latency* seconds.
@@ -285,29 +297,36 @@ class Specialist:
         """Slot-seconds spent serving up to *now*, open services included."""
         return self.busy_time + sum(now - t for t in self.busy_since)
 
-    def work_loop(self, host: SlotHost) -> Generator[simpy.Event, Any, None]:
-        """One concurrency slot: take work, fetch inputs, serve, report, repeat.
+    def work_loop(self, host: SlotHost, slot: int = 0) -> Generator[simpy.Event, Any, None]:
+        """One concurrency slot (number *slot*): take work, fetch inputs, serve, report, repeat.
 
-        A crash interrupts the slot wherever it is; what it held is redistributed
-        at detection. (One generator: every resume of a slot is on the hot path.)
-        """
+        Planned DAG work comes first (``sim.model.staging``); a crash interrupts the slot
+        anywhere. (One generator: each resume is on the hot path.)"""
         env, incoming = self.env, self.incoming
         escalator, llm = host.escalator, host.llm  # set before the run; None: not in this run
         self.live_slots += 1
         try:
             while True:
-                if self.draining and not self.local:
+                plan = self.planned[slot] if self.planned is not None else _NO_PLAN
+                if self.draining and not self.local and not plan:
                     break
-                # A task is held in incoming across every wait before its service starts, so
-                # a crash mid-fetch or mid-transfer finds it; with no wait it need not pass.
-                if self.local:
+                # A task waiting to start is in incoming, where a crash finds it (no wait: not).
+                from_plan = plan and not plan[0].waiting  # (its inputs are all here)
+                if from_plan:
+                    task = plan.popleft()
+                    host.planned_taken(self, task)
+                elif self.local:
                     task = self.local.popleft()
                     host.local_taken(self, task)
                 else:
                     pulled = host.pull(self)
                     if pulled is None:
                         self.idle.append(wake := idle_event(env))
+                        if plan:  # its next planned node's inputs (or assignment) wake it too
+                            self.plan_wake[slot] = wake
                         handed = yield wake
+                        if plan:
+                            self.plan_wake[slot] = None
                         if handed is None:
                             continue  # woken because work reached the local queue
                         task = handed  # may be in incoming since its assignment
@@ -316,7 +335,7 @@ class Specialist:
                         if fetch_s > 0:
                             self.incoming[task.id] = task
                             yield Sleep(env, fetch_s)
-                if task.job is not None:
+                if task.job is not None and not from_plan:
                     transfer_s = host.transfer_time(task, self)
                     if transfer_s > 0:
                         self.incoming[task.id] = task
@@ -324,24 +343,23 @@ class Specialist:
                         yield Sleep(env, transfer_s)
                 incoming.pop(task.id, None)
                 host.service_started(self, task)
-                if llm is not None and task.category in llm.sources:
-                    # An AI agent's task: its model calls and tool steps (sim.model.llm_work).
+                if llm is not None and task.category in llm.sources:  # (sim.model.llm_work)
                     reason = yield from llm.serve(self, task, escalator)
-                    if reason is None:
-                        host.service_ended(self, task)
-                    else:
-                        host.attempt_failed(self, task, reason)
-                    continue
-                service = task.work / self.speed * self.slowdown
-                fault = escalator.fault(self, task, service) if escalator is not None else None
-                if fault is None:
-                    yield Sleep(env, service)
-                    host.service_ended(self, task)
                 else:
-                    yield Sleep(env, fault.after_s)
-                    host.attempt_failed(self, task, fault.reason)
+                    service = task.work / self.speed * self.slowdown
+                    fault = escalator.fault(self, task, service) if escalator is not None else None
+                    yield Sleep(env, service if fault is None else fault.after_s)
+                    reason = None if fault is None else fault.reason
+                if reason is None:
+                    host.service_ended(self, task)
+                    continue
+                host.attempt_failed(self, task, reason)
         except simpy.Interrupt:
             return
+        self._slot_stopped(host)
+
+    def _slot_stopped(self, host: SlotHost) -> None:
+        """A slot left its loop (drained): the last one out tells the coordinators."""
         self.live_slots -= 1
         if self.live_slots == 0:
             host.agent_stopped(self)

@@ -29,11 +29,12 @@ from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind
 from sim.model.zone_dispatch import ZoneDispatch
 from sim.model.zone_state import ZoneState
-from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore
+from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore, ZoneCall
 from sim.world.network import AgentMessage, MessageType, Network
 
 if TYPE_CHECKING:
     from sim.model.control_plane import ControlPlane
+    from sim.model.staging import StagedDags
 
 _ASSIGN_GRPC = int(Kind.ASSIGN_GRPC)
 
@@ -67,6 +68,8 @@ class Chief:
         self._queue = queue
         #: The Raft group whose leader commits each task first (None: no control plane).
         self.control_plane: ControlPlane | None = None
+        #: Planned DAG dispatch (None: every DAG node is released and placed dynamically).
+        self.staging: StagedDags | None = None
         self.resend_limit = network.resend_limit
         #: Each zone coordinator's address, spelled once rather than per message sent.
         self._coord_names = {name: f"{name}-coord" for name in zones}
@@ -103,7 +106,8 @@ class Chief:
             return
         latency = (net.chief_to_zone(zone) if net.enabled else 0.0) + extra
         if latency <= 0:
-            self.zone_dispatch.receive(task, zone, now)
+            if self._answered(task, now):  # (no time passes, but a dark zone still fails it)
+                self.zone_dispatch.receive(task, zone, now)
             return
         message = AgentMessage(
             MessageType.TASK_ASSIGN, "chief", self._coord_names[zone], task, now, net.ttl
@@ -121,17 +125,8 @@ class Chief:
         now = self.env.now
         ledger = self.ledger
         ledger.in_transit -= 1
-        zone = self.zones[task.zone]
-        if zone.down:
-            if self.breakers.board is not None and self._zone_call_failed(zone):
-                self.send(task, now)  # the breaker opened: route around the zone now
-            else:
-                zone.stranded.append(task)  # nobody answers; re-driven at detection
+        if not self._answered(task, now):
             return
-        gate = self.core.zones
-        if zone.name in gate.breaker_zones:
-            gate.call_ok(zone.name, now)
-            self.breakers.drain()
         if message.expired(now):
             # The chief hears no acknowledgement and sends the task again.
             ledger.expired += 1
@@ -145,17 +140,42 @@ class Chief:
             return
         self.zone_dispatch.receive(task, task.zone, now)
 
-    def _zone_call_failed(self, zone: ZoneState) -> bool:
-        """The chief's call to a silent zone coordinator failed; True once its breaker is open."""
-        now = self.env.now
-        call = self.core.zones.call_failed(zone.name, now)  # the gate's verdict
-        self.breakers.drain()
+    def _answered(self, task: Task, now: float) -> bool:
+        """The chief's call reaches the task's zone: True when its coordinator answers.
+
+        The zone gate's verdict (``sim.policies.dispatch.zones``); a failed
+        call is acted on here (:meth:`_zone_call_failed`).
+        """
+        zone = self.zones[task.zone]
+        gate = self.core.zones
+        call = gate.reach(zone.name, now)
+        if call is not None:
+            self._zone_call_failed(zone, task, call, now)
+            return False
+        if zone.name in gate.breaker_zones:
+            self.breakers.drain()  # (an answer may have closed a half-open breaker)
+        return True
+
+    def _zone_call_failed(self, zone: ZoneState, task: Task, call: ZoneCall, now: float) -> None:
+        """The chief's call to a silent zone coordinator failed: act on the gate's verdict.
+
+        Opened: what waited at the door goes elsewhere, the probe is timed;
+        refused: this task goes elsewhere too; else it waits at the door
+        (re-driven when the zone is declared dead, or delivered when it is back).
+        """
+        if self.breakers.board is not None:
+            self.breakers.drain()
         if call.opened:
             stranded, zone.stranded = zone.stranded, []
-            for task in stranded:
-                self.send(task, now)
-            self.env.timeout(self.breakers.open_s, zone).callbacks.append(self._zone_probe)
-        return call.refused
+            for waiting in stranded:
+                self.send(waiting, now)
+            assert call.probe_after_s is not None
+            self.env.timeout(call.probe_after_s, zone).callbacks.append(self._zone_probe)
+        if call.refused and self.core.home_zone(task, now) != zone.name:
+            self.send(task, now)  # the breaker is open: route around the zone now
+        else:
+            # Nobody answers (or every zone refuses): re-driven at detection.
+            zone.stranded.append(task)
 
     def _zone_probe(self, event: simpy.Event) -> None:
         """Half-open: let the chief try the zone again, unless its failure is already known."""
@@ -173,6 +193,8 @@ class Chief:
         budget is spent and the task has failed for good. Not *counted* (a
         spot reclaim: not the task's fault), it always goes again, off budget.
         """
+        if task.id not in self.ledger.live:
+            return False  # a planned node its job's failure already took back (sim.model.staging)
         now = self.env.now
         served = (now - task.start) if task.start >= 0 else 0.0
         if task.enqueued >= 0:
@@ -189,6 +211,10 @@ class Chief:
         task.start = -1.0
         task.transfer = 0.0
         task.agent = ""
+        if task.planned is not None:
+            assert self.staging is not None
+            if self.staging.lost(task):
+                return True  # parked at the chief until its predecessors have reported
         self.send(task, now)
         return True
 

@@ -28,7 +28,7 @@ from sim.model.slots import SlotBooks
 from sim.model.zone_state import ZoneState
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
 from sim.policies.autoscale import FleetObservation, ScaleDecision
-from sim.policies.autoscale.billing import DrainCandidate, drain_by_paid_time
+from sim.policies.autoscale.billing import DrainCandidate, drain_choice
 from sim.policies.dispatch import DispatchCore
 from sim.policies.placement import PoolLoad
 from sim.policies.scaling_loop import FleetTotals, ScalingLoop, alert_fields, react_to_alert
@@ -126,22 +126,22 @@ class ControlLoop:
         return decision
 
     def _drain_choice(self, zone: str, category: str) -> str | None:
-        """The pool's agent to drain: the dispatch core's pick, or the paid-time rule if asked."""
+        """The pool's agent to drain: the core's rule (``billing.drain_choice``)."""
         core = self.core
-        billing = self.scenario.purchase.billing
-        unit_s = billing.unit_s
-        if not billing.drain_near_paid_end or unit_s is None:
-            return core.drain_choice(zone, category)
-        now = self.env.now
-        candidates = [
-            DrainCandidate(agent.id, now - self.fleet.joined_at(agent.id), core.load(agent.id))
-            for agent in self.fleet.agents.values()
-            if agent.zone == zone
-            and agent.category == category
-            and not agent.draining
-            and not agent.crashed
-        ]
-        return drain_by_paid_time(candidates, unit_s)
+        unit_s = self.scenario.purchase.billing.drain_unit_s
+
+        def candidates() -> list[DrainCandidate]:
+            now = self.env.now
+            return [
+                DrainCandidate(agent.id, now - self.fleet.joined_at(agent.id), core.load(agent.id))
+                for agent in self.fleet.agents.values()
+                if agent.zone == zone
+                and agent.category == category
+                and not agent.draining
+                and not agent.crashed
+            ]
+
+        return drain_choice(lambda: core.drain_choice(zone, category), candidates, unit_s)
 
     def _pools(self) -> list[PoolLoad]:
         core = self.core

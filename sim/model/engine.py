@@ -39,6 +39,7 @@ from sim.model.monitor import Monitor
 from sim.model.roster import Roster
 from sim.model.slots import SlotBooks
 from sim.model.spot import SpotMarket
+from sim.model.staging import StagedDags
 from sim.model.task import Task
 from sim.model.traffic import Traffic
 from sim.model.zone_dispatch import ZoneDispatch
@@ -133,7 +134,26 @@ class Simulation:
             env, scenario, self.dags, self.ledger, self.chief.submit, self.network, self.events
         )
         self.slots.on_job_node_done = self.jobs.node_done
+        self.staging: StagedDags | None = None
+        if scenario.policies.dag.dispatch == "planned":
+            self._build_staging(scenario)
         self.ledger.on_job_node_failed = self.jobs.node_failed
+
+    def _build_staging(self, scenario: Scenario) -> None:
+        """Planned DAG dispatch: the chief, the zones and the slots each reach the staged jobs."""
+        staging = StagedDags(
+            self.env,
+            self.zone_dispatch,
+            self.ledger,
+            self.traffic,
+            self.jobs.node_task,
+            self.chief.submit,
+            spill=scenario.policies.spill_across_zones,
+        )
+        self.jobs.staging = self.chief.staging = self.zone_dispatch.staging = staging
+        self.slots.staging = staging
+        self.ledger.on_planned_dropped = staging.dropped
+        self.staging = staging
 
     def _build_dispatch(self, streams: Streams) -> None:
         """The chief, the zone coordinators, the slots' side and the escalation between them."""

@@ -17,7 +17,7 @@ check still finds it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -40,6 +40,7 @@ from sim.policies.escalation import (
     History,
     ZoneMove,
 )
+from sim.policies.escalation_moves import EscalationMoves, FleetView, Member
 from sim.policies.routing import ZoneRouter
 from sim.policies.task_faults import AttemptFaults, Burst, Fault
 from sim.world.network import Network
@@ -260,56 +261,34 @@ class Escalator:
 
     # ------------------------------------------------------------------ what is feasible
 
-    def _pool(self, category: str, zone: str) -> list[Specialist]:
+    @property
+    def moves(self) -> EscalationMoves:
+        """The escalation's moves over the fleet as it is now (``escalation_moves``)."""
+        return EscalationMoves(
+            FleetView(
+                self.router, self._pool, self._known, self.balancer.size, self.chief.core.dark
+            )
+        )
+
+    def _pool(self, category: str, zone: str) -> list[Member]:
         return [
-            a
+            Member(a.id, a.spec.team, a.speed)
             for a in self.agents.values()
             if a.category == category and a.zone == zone and not a.crashed and not a.draining
         ]
 
-    def _feasible(self, task: Task, history: History, zone: str) -> Feasible:
-        failed = set(history.agents)
-        pool = self._pool(task.category, zone)
-        others = [a for a in pool if a.id not in failed]
-        failed_teams = self._teams_of(failed)
-        fastest_failed = max(
-            (self.agents[a].speed for a in failed if a in self.agents), default=0.0
-        )
-        return Feasible(
-            other_agents=bool(others),
-            other_team=any(a.spec.team not in failed_teams for a in others),
-            bigger_agent=any(a.speed > fastest_failed for a in others),
-            other_zone=self._untried_zones(task.category, zone, history) != [],
-            any_zone=any(self.balancer.size(z, task.category) for z in self.zones),
-        )
+    def _known(self, agent_id: str) -> Member | None:
+        agent = self.agents.get(agent_id)
+        return None if agent is None else Member(agent.id, agent.spec.team, agent.speed)
 
-    def _untried_zones(self, category: str, zone: str, history: History) -> list[str]:
-        size = self.balancer.size
-        return [
-            z
-            for z in self.router.neighbours[zone]
-            if z not in history.zones and size(z, category) > 0 and not self.zones[z].down
-        ]
+    def _feasible(self, task: Task, history: History, zone: str) -> Feasible:
+        return self.moves.feasible(task.category, zone, history)
 
     def _other_zone(self, category: str, zone: str, history: History) -> str:
-        untried = self._untried_zones(category, zone, history)
-        return untried[0] if untried else zone  # nearest first (the router's order)
+        return self.moves.other_zone(category, zone, history)
 
     def _chief_zone(self, task: Task, history: History) -> str:
-        """The chief's pick: the task's home zone if it has not failed there, else the nearest."""
-        home = self.router.home_zone(task.category, task.home_zone, self.balancer.size)
-        if home not in history.zones:
-            return home
-        untried = self._untried_zones(task.category, home, history)
-        return untried[0] if untried else home
+        return self.moves.chief_zone(task.category, task.home_zone, history)
 
     def _team_mates(self, category: str, zone: str, failed: frozenset[str]) -> frozenset[str]:
-        """Everyone of the category in the teams where it failed: the move is to another team."""
-        teams = self._teams_of(failed)
-        mates = {a.id for a in self._pool(category, zone) if a.spec.team in teams}
-        return frozenset(mates | failed)
-
-    def _teams_of(self, agent_ids: Iterable[str]) -> set[str]:
-        """The teams of the agents still in the fleet (a replaced agent's team is gone with it)."""
-        agents = self.agents
-        return {agents[a].spec.team for a in agent_ids if a in agents}
+        return self.moves.team_mates(category, zone, failed)

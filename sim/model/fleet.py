@@ -27,6 +27,7 @@ from sim.model.spot import SpotMarket
 from sim.model.traffic import Traffic
 from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
+from sim.policies.placement import ReservePool, team_for
 from sim.scenario.schema import Scenario
 from sim.world.topology import SpecialistSpec, World, specialist_template
 
@@ -61,7 +62,7 @@ class Fleet:
         self._teams = world.teams
         self.agents: dict[str, Specialist] = roster.agents
         #: Agents the reserve pool can still lend (the spec's 0-50).
-        self.reserve_left = scenario.topology.reserve_pool
+        self.reserve = ReservePool(scenario.topology.reserve_pool)
         self.starting = 0
         self.draining = 0
         self._spawned = itertools.count(1)
@@ -99,13 +100,12 @@ class Fleet:
         replaces: str | None = None,
     ) -> str | None:
         """Ask the reserve pool for one specialist; None when the pool is empty."""
-        if self.reserve_left <= 0:
+        if not self.reserve.lend():
             return None
-        self.reserve_left -= 1
         self.starting += 1
         self._starting_pools[zone, category] = self._starting_pools.get((zone, category), 0) + 1
         number = next(self._spawned)
-        team = self._teams[zone][number % len(self._teams[zone])]
+        team = team_for(number, self._teams[zone])
         agent_id = f"{zone}-{category}-r{number:03d}"
         spec = self._template.build(agent_id, category, zone, team, self._rng)
         if replaces is not None:
@@ -239,7 +239,7 @@ class Fleet:
         self._forget_member(agent)
         self._rows[agent.id]["left_s"] = self.env.now
         self._stop_paying(agent)
-        self.reserve_left += 1
+        self.reserve.give_back()
         self.events.add(self.env.now, "agent_left", agent.id)
 
     def _changed(self) -> None:

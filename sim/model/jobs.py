@@ -20,6 +20,7 @@ import simpy
 
 from sim.metrics.records import EventLog
 from sim.model.ledger import JobRecord, Ledger
+from sim.model.staging import StagedDags
 from sim.model.task import Task
 from sim.policies.dag import largest_input
 from sim.scenario.schema import Scenario
@@ -51,6 +52,8 @@ class DagFlow:
         self.events = events
         self._open_jobs: dict[int, DagJob] = {}
         self._job_ids = 0
+        #: Planned DAG dispatch (None: every node is released and placed dynamically).
+        self.staging: StagedDags | None = None
 
     def arrivals(self) -> Generator[simpy.Event, Any, None]:
         """DAG jobs reach the chief, which plans them and releases their entry nodes."""
@@ -65,18 +68,24 @@ class DagFlow:
             count = len(job_dag.nodes)
             self.ledger.submitted += count
             self.ledger.blocked += count
+            if self.staging is not None and self.staging.stage(job):
+                continue  # planned: every node is on its way to its agent
             for node in job.progress.ready():
                 self._release(job, node)
 
     def _release(self, job: DagJob, node: int) -> None:
-        ledger = self.ledger
-        ledger.blocked -= 1
+        self.ledger.blocked -= 1
+        task = self.node_task(job, node)
+        self.submit(task, task.arrival)
+
+    def node_task(self, job: DagJob, node: int) -> Task:
+        """The task that runs one node of *job*, ordered and flagged as the DAG policy says."""
         now = self.env.now
         policy = self.policy
         critical = policy.critical_to_fastest and node in job.plan.critical
         priority = job.plan.rank[node] if policy.order == "upward_rank" else 0.0
         task = Task(
-            ledger.new_task_id(),
+            self.ledger.new_task_id(),
             now,
             job.dag_node(node).category,
             job.home_zone,
@@ -88,7 +97,7 @@ class DagFlow:
         )
         if policy.data_locality:
             task.near = self._near(job, node)
-        self.submit(task, now)
+        return task
 
     def _near(self, job: DagJob, node: int) -> tuple[str, float] | None:
         """The agent holding the node's largest input, and the expected time to move it."""
@@ -105,7 +114,10 @@ class DagFlow:
 
     def node_done(self, job: DagJob, node: int) -> None:
         """A node's completion reached the chief: release what it unblocked."""
-        for successor in job.progress.complete(node):
+        released = job.progress.complete(node)
+        if self.staging is not None:
+            released = self.staging.released(job, released)  # planned ones are there already
+        for successor in released:
             self._release(job, successor)
         if job.progress.done:
             del self._open_jobs[job.job_id]
@@ -129,10 +141,13 @@ class DagFlow:
         seen: set[int] = set()
         while pending:
             successor = pending.pop()
-            if successor in seen:
-                continue
+            if successor in seen or successor in job.doomed:
+                continue  # met already, or failed with an earlier failure upstream
             seen.add(successor)
             pending.extend(s for s, _ in job.progress.successors(successor))
+        job.doomed |= seen
+        if self.staging is not None:
+            self.staging.cancel(job, seen)  # planned ones come off their agents, as blocked
         for successor in sorted(seen):
             ledger.blocked -= 1
             ledger.failed += 1

@@ -67,6 +67,8 @@ class Ledger:
         self.jobs: list[JobRecord] = []
         #: A DAG node failed for good (its successors can never run).
         self.on_job_node_failed: Callable[[DagJob, int], None] | None = None
+        #: A planned DAG node failed for good before it started (``StagedDags.dropped``).
+        self.on_planned_dropped: Callable[[Task], None] | None = None
 
     def new_task_id(self) -> int:
         return next(self._ids)
@@ -89,6 +91,9 @@ class Ledger:
         """
         now = self.env.now
         job = task.job
+        if task.planned is not None:
+            assert self.on_planned_dropped is not None
+            self.on_planned_dropped(task)
         self.task_log.record(task, "failed", now, now, 0.0, reason)
         del self.live[task.id]
         self.failed += 1

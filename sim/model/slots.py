@@ -37,6 +37,7 @@ from sim.world.network import Network
 if TYPE_CHECKING:
     from sim.model.escalation import Escalator
     from sim.model.llm_work import LlmWork
+    from sim.model.staging import StagedDags
 
 _ASSIGN_GRPC, _ASSIGN_NATS = int(Kind.ASSIGN_GRPC), int(Kind.ASSIGN_NATS)
 _FAILED_GRPC = int(Kind.FAILED_GRPC)
@@ -74,6 +75,8 @@ class SlotBooks:
         self.llm: LlmWork | None = None
         #: A DAG node's completion reached the chief (it releases the node's successors).
         self.on_job_node_done: Callable[[DagJob, int], None] | None = None
+        #: Planned DAG dispatch (None: every DAG node is released and placed dynamically).
+        self.staging: StagedDags | None = None
         #: An agent's last slot loop ended (it drained, or it stopped).
         self.on_agent_stopped: Callable[[Specialist], None] | None = None
         #: Busy slots fleet-wide, and their integral over time (slot-seconds): utilisation
@@ -92,6 +95,11 @@ class SlotBooks:
         task.enqueued = -1.0
         self.zones[agent.zone].local_queued -= 1
         self.core.sync(agent.id)
+
+    def planned_taken(self, agent: Specialist, task: Task) -> None:
+        """A slot takes the next node of its plan, every input already staged at the agent."""
+        assert self.staging is not None
+        self.staging.started(task)
 
     def pull(self, agent: Specialist) -> tuple[Task, float] | None:
         """An agent with a free slot asks for queued work: its zone first, then the nearest."""
@@ -191,6 +199,8 @@ class SlotBooks:
         job = task.job
         if job is not None:
             job.placement[task.node] = (agent.id, agent.zone)
+            if self.staging is not None:
+                self.staging.produced(job, task.node, agent)
             if self.on_job_node_done is not None:
                 if report > 0:
                     Call(self.env, report, (job, task.node), self._reported)

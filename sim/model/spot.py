@@ -22,10 +22,10 @@ from typing import Any, cast
 import numpy as np
 import simpy
 
-from sim.policies.spot import joins_as_spot
-from sim.scenario.schema import ChaosEvent, Scenario
+from sim.metrics.level_rows import purchase_rows
+from sim.scenario.schema import ChaosEvent
 from sim.scenario.spot import Spot, SpotReclaim
-from sim.world.streams import Streams
+from sim.world.spot_books import SpotBooks, zone_reclaims
 
 __all__ = ["SpotMarket", "zone_reclaims"]
 
@@ -41,11 +41,8 @@ class SpotMarket:
         self.env = env
         self.spot = spot
         self._rng = rng
-        #: (zone, category) -> [agents, of which on spot]
-        self._pools: dict[tuple[str, str], list[int]] = {}
-        #: Agents on spot now, with the pool they count in.
-        self._on_spot: dict[str, tuple[str, str]] = {}
-        self._pool_of: dict[str, tuple[str, str]] = {}
+        #: The pools' sizes and spot counts (sim.world.spot_books: the live shell's too).
+        self.books = SpotBooks(spot)
         #: Each join of an id is a new incarnation: a timer of an earlier one is void.
         self._incarnation: dict[str, int] = {}
         self.on_reclaim: Callable[[ChaosEvent], None] | None = None
@@ -56,20 +53,14 @@ class SpotMarket:
         return 1.0 - self.spot.discount
 
     def is_spot(self, agent_id: str) -> bool:
-        return agent_id in self._on_spot
+        return self.books.is_spot(agent_id)
 
     def joined(self, agent_id: str, zone: str, category: str) -> bool:
         """An agent joins its pool: True if it runs on spot (the pool's share decides)."""
-        pool = (zone, category)
-        counts = self._pools.setdefault(pool, [0, 0])
-        counts[0] += 1
-        self._pool_of[agent_id] = pool
         incarnation = self._incarnation.get(agent_id, 0) + 1
         self._incarnation[agent_id] = incarnation
-        if not joins_as_spot(self.spot.share_of(zone, category), counts[1], counts[0]):
+        if not self.books.joined(agent_id, zone, category):
             return False
-        counts[1] += 1
-        self._on_spot[agent_id] = pool
         if self.spot.reclaim_rate > 0:
             delay = float(self._rng.exponential(3600.0 / self.spot.reclaim_rate))
             timer = self.env.timeout(delay, (agent_id, incarnation))
@@ -78,13 +69,7 @@ class SpotMarket:
 
     def left(self, agent_id: str) -> None:
         """The agent is out of the fleet (drained, failed or reclaimed)."""
-        pool = self._pool_of.pop(agent_id, None)
-        if pool is None:
-            return
-        counts = self._pools[pool]
-        counts[0] -= 1
-        if self._on_spot.pop(agent_id, None) is not None:
-            counts[1] -= 1
+        self.books.left(agent_id)
 
     def rows(self, now: float) -> list[dict[str, Any]]:
         """``metrics.parquet`` rows (level ``purchase``): specialists on spot and on demand now.
@@ -92,46 +77,13 @@ class SpotMarket:
         ``total_agents`` counts the specialists in the fleet (and on the bill) at
         *now*, a reclaimed one until it has left; coordinators are not counted.
         """
-        spot = len(self._on_spot)
-        on_demand = sum(counts[0] for counts in self._pools.values()) - spot
-        return [
-            {
-                "time_s": now,
-                "level": "purchase",
-                "id": name,
-                "zone": None,
-                "status": None,
-                "total_agents": float(count),
-            }
-            for name, count in (("spot", spot), ("on_demand", on_demand))
-        ]
+        spot = len(self.books.on_spot)
+        return purchase_rows(now, spot, self.books.members() - spot)
 
     def _fire(self, event: simpy.Event) -> None:
         agent_id, incarnation = cast(tuple[str, int], event.value)
-        if self._incarnation.get(agent_id) != incarnation or agent_id not in self._on_spot:
+        if self._incarnation.get(agent_id) != incarnation or not self.books.is_spot(agent_id):
             return  # that life of the agent is over
         if self.on_reclaim is not None:
             entry = ChaosEvent(at=self.env.now, spot_reclaim=SpotReclaim(agents=[agent_id]))
             self.on_reclaim(entry)
-
-
-def zone_reclaims(scenario: Scenario, zones: list[str]) -> list[ChaosEvent]:
-    """Correlated mass reclaims: per zone, exponential gaps at ``zone_reclaim_mtbf``.
-
-    Each takes the zone's whole spot share at once. Drawn from a stream per
-    zone, like the soak's random failures, and played as chaos entries.
-    """
-    spot = scenario.purchase.spot
-    if spot is None or spot.zone_reclaim_mtbf is None:
-        return []
-    streams = Streams(scenario.seed)
-    events: list[ChaosEvent] = []
-    for zone in zones:
-        rng = streams.get(f"spot.zone.{zone}")
-        t = scenario.warmup
-        while True:
-            t += float(rng.exponential(spot.zone_reclaim_mtbf))
-            if t >= scenario.duration:
-                break
-            events.append(ChaosEvent(at=t, spot_reclaim=SpotReclaim(zone=zone)))
-    return events

@@ -43,10 +43,12 @@ class Task:
         "job_id",
         "near",
         "node",
+        "planned",
         "priority",
         "queued",
         "start",
         "transfer",
+        "waiting",
         "work",
         "zone",
     )
@@ -94,3 +96,7 @@ class Task:
         self.avoid: frozenset[str] | None = None
         #: A DAG node's data locality: the agent with its largest input, the transfer saved.
         self.near: tuple[str, float] | None = None
+        #: Planned dispatch (sim.model.staging): the (agent, slot) the plan put it on, until
+        #: it starts; and how many of its assignment and inputs have not reached that agent.
+        self.planned: tuple[str, int] | None = None
+        self.waiting = 0

@@ -16,7 +16,7 @@ module keeps time: latency, the coordinators' queues, message counts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -30,6 +30,9 @@ from sim.model.traffic import Kind
 from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
 from sim.world.network import Network
+
+if TYPE_CHECKING:
+    from sim.model.staging import StagedDags
 
 #: Message counter indexes as plain ints: an IntEnum lookup per message shows on the hot path.
 _ASSIGN_GRPC, _ASSIGN_NATS = int(Kind.ASSIGN_GRPC), int(Kind.ASSIGN_NATS)
@@ -59,15 +62,23 @@ class ZoneDispatch:
         self.ledger = ledger
         #: The message counters (``Traffic.counts``), indexed by ``Kind``.
         self._msgs = msgs
+        #: Planned DAG dispatch (None: every DAG node is released and placed dynamically).
+        self.staging: StagedDags | None = None
 
     def receive(self, task: Task, zone: str, now: float) -> None:
         """The zone coordinator places the task on an agent, spills it, or queues it (at *now*)."""
         state = self.zones[zone]
         # The zone coordinator processes the message whatever it decides.
         delay = state.coord.through(now) if state.coord is not None else 0.0
+        if task.planned is not None:
+            assert self.staging is not None
+            self.staging.deliver(task, zone, delay)  # the plan chose its agent already
+            return
         agent_id = self.core.place(task, zone, now)
         if agent_id is None:
             task.enqueued = now  # the core queued it
+            if self.staging is not None:
+                self.staging.work_queued()
             return
         agent = self.agents[agent_id]
         other = agent.zone
@@ -93,6 +104,26 @@ class ZoneDispatch:
             self._deliver(agent, task)
         else:
             Call(self.env, latency, (agent, task), self._delivered_to_agent)
+
+    def hold_planned(self, agent_id: str, task: Task) -> None:
+        """A planned task goes down to the agent its plan chose: booked there, as _assign does."""
+        agent = self.agents[agent_id]
+        self._msgs[_ASSIGN_GRPC] += 2  # zone coordinator -> team lead -> specialist
+        self.zones[agent.zone].in_flight += 1
+        self.core.hold(task, agent.id)
+        task.dispatch = self.env.now
+        task.agent = agent.id
+        task.zone = agent.zone
+
+    def take_back(self, task: Task) -> None:
+        """A planned task its job no longer needs leaves the agent that holds it (if any)."""
+        holder = task.agent
+        if holder and self.core.holder.get(task.id) == holder:
+            self.core.release(task, holder)
+            self.zones[task.zone].in_flight -= 1
+            agent = self.agents.get(holder)
+            if agent is not None:
+                agent.incoming.pop(task.id, None)
 
     def _delivered_to_agent(self, event: Call) -> None:
         agent: Specialist

@@ -31,10 +31,17 @@ from sim.policies.dag_schedule import (
     greedy_schedule,
     heft_schedule,
 )
+from sim.policies.dag_staging import StagedPlan, plan_staged
 from sim.policies.dispatch import RETRIES_EXHAUSTED, Assignment, DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, PhiAccrualDetector
 from sim.policies.llm import ProviderBucket, ProviderLimits, RetryRule
-from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.placement import (
+    PoolLoad,
+    ReservePool,
+    pick_drains,
+    place_agents,
+    team_for,
+)
 from sim.policies.raft import RaftNode, Ready
 from sim.policies.resilience import BreakerBoard, Bulkhead, CircuitBreaker, TeamBulkhead
 from sim.policies.routing import ZoneRouter
@@ -71,9 +78,11 @@ __all__ = [
     "ProviderLimits",
     "RaftNode",
     "Ready",
+    "ReservePool",
     "RetryRule",
     "ScaleDecision",
     "Schedule",
+    "StagedPlan",
     "TaskInfo",
     "TeamBulkhead",
     "ZoneRouter",
@@ -87,6 +96,8 @@ __all__ = [
     "pick_drains",
     "place_agents",
     "plan_dag",
+    "plan_staged",
+    "team_for",
     "topological_order",
     "upward_rank",
     "validate_dag",

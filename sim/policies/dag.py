@@ -447,6 +447,10 @@ class DagProgress:
         """How many tasks have completed so far."""
         return len(self._completed)
 
+    def released(self, node_id: int) -> bool:
+        """Whether every predecessor of *node_id* has completed (it may run, or has run)."""
+        return self._missing[node_id] == 0
+
     def is_critical(self, node_id: int) -> bool:
         """Whether *node_id* lies on the plan's critical path."""
         return node_id in self._plan.critical

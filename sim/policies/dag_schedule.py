@@ -39,11 +39,17 @@ TransferFn = Callable[[float, str, str], float]
 
 @dataclass(frozen=True)
 class AgentSlot:
-    """An agent a schedule may place tasks on: its relative speed and the zone it sits in."""
+    """An agent a schedule may place tasks on: its relative speed and the zone it sits in.
+
+    ``category``: the only task category it serves (empty: it serves every
+    category, as the validation fleets do). HEFT places a task only on agents
+    that serve its category.
+    """
 
     agent_id: str
     speed: float
     zone: str
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,9 @@ def heft_schedule(
     last task. Waiting for transfers leaves such gaps, and on real workflows
     filling them is what keeps HEFT ahead of greedy FIFO scheduling.
 
+    An agent with a ``category`` takes only tasks of that category; a task
+    no agent serves raises ValueError.
+
     Insertion never delays the task being placed (each agent's insertion start
     is at most its append start), but it is a greedy choice: a different
     placement changes what later tasks see, so insertion can lose to append
@@ -185,6 +194,8 @@ def heft_schedule(
     sequence = sorted(order, key=lambda n: (-rank[n], topo_pos[n]))
 
     zones = sorted({a.zone for a in agents})
+    category = {n.node_id: n.category for n in dag.nodes}
+    typed = any(a.category for a in agents)
     lines = [_Timeline() for _ in agents]
     where: dict[int, int] = {}
     start: dict[int, float] = {}
@@ -204,6 +215,8 @@ def heft_schedule(
         best_i = best_at = -1
         best_start = best_finish = math.inf
         for i, agent in enumerate(agents):
+            if typed and agent.category and agent.category != category[nid]:
+                continue  # a specialist of another kind
             if i in hosts:
                 ready = 0.0
                 for src, mb in preds:
@@ -221,6 +234,8 @@ def heft_schedule(
             f = s + duration
             if f < best_finish:
                 best_i, best_at, best_start, best_finish = i, at, s, f
+        if best_i < 0:
+            raise ValueError(f"dag {dag.name!r}: no agent serves node {nid} ({category[nid]!r})")
         lines[best_i].book(best_at, best_start, best_finish)
         where[nid] = best_i
         start[nid] = best_start

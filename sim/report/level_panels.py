@@ -16,7 +16,7 @@ import pandas as pd
 from sim.report.interactive import RUN_COLOURS, Panel, Series
 from sim.report.plots import TimeAxis, pick_replication, time_axis
 
-__all__ = ["LEVEL_PANEL_IDS", "level_panels"]
+__all__ = ["LEVEL_PANEL_IDS", "level_panels", "level_rows", "spot_share"]
 
 #: The panels this module can draw, in page order, with the caption each gets.
 LEVEL_PANEL_IDS = {
@@ -38,7 +38,8 @@ LEVEL_PANEL_IDS = {
 }
 
 
-def _rows(metrics: pd.DataFrame, level: str) -> pd.DataFrame:
+def level_rows(metrics: pd.DataFrame, level: str) -> pd.DataFrame:
+    """*metrics*' rows of one *level* in one replication (0 when present), in time order."""
     if metrics.empty or "level" not in metrics.columns:
         return pd.DataFrame()
     rep = pick_replication(metrics)
@@ -77,10 +78,11 @@ def _token_series(rows: pd.DataFrame, axis: TimeAxis) -> list[Series]:
     return series
 
 
-def _spot_series(rows: pd.DataFrame, axis: TimeAxis) -> list[Series]:
+def spot_share(rows: pd.DataFrame, axis: TimeAxis, name: str, colour: str) -> Series | None:
+    """The share of specialists on spot over time, from ``purchase`` rows (None: no spot)."""
     wide = rows.pivot_table(index="time_s", columns="id", values="total_agents", aggfunc="sum")
     if "spot" not in wide.columns:
-        return []
+        return None
     total = wide.sum(axis=1).to_numpy(dtype=float)
     share = np.divide(
         wide["spot"].to_numpy(dtype=float),
@@ -89,7 +91,12 @@ def _spot_series(rows: pd.DataFrame, axis: TimeAxis) -> list[Series]:
         where=total > 0,
     )
     x = axis.convert(pd.Series(wide.index, dtype=float)).tolist()
-    return [Series("spot share", x, share.tolist(), RUN_COLOURS[0])]
+    return Series(name, x, share.tolist(), colour, group=name)
+
+
+def _spot_series(rows: pd.DataFrame, axis: TimeAxis) -> list[Series]:
+    share = spot_share(rows, axis, "spot share", RUN_COLOURS[0])
+    return [] if share is None else [share]
 
 
 def _shed_series(rows: pd.DataFrame, axis: TimeAxis) -> list[Series]:
@@ -107,17 +114,17 @@ def level_panels(metrics: pd.DataFrame, end_s: float) -> list[Panel]:
     """The opt-in models' panels present in *metrics* (one replication), in page order."""
     axis = time_axis(end_s)
     panels = []
-    tokens = _rows(metrics, "provider")
+    tokens = level_rows(metrics, "provider")
     if not tokens.empty:
         series = _token_series(tokens, axis)
         if series:
             panels.append(_panel("panel-tokens", axis, end_s, "tokens / min", series))
-    purchase = _rows(metrics, "purchase")
+    purchase = level_rows(metrics, "purchase")
     if not purchase.empty and "total_agents" in purchase.columns:
         series = _spot_series(purchase, axis)
         if series:
             panels.append(_panel("panel-spot", axis, end_s, "share on spot", series))
-    tiers = _rows(metrics, "tier")
+    tiers = level_rows(metrics, "tier")
     if not tiers.empty and "tasks_shed" in tiers.columns:
         panels.append(
             _panel("panel-shed", axis, end_s, "tasks shed / interval", _shed_series(tiers, axis))

@@ -32,6 +32,18 @@ class DagPolicy(Strict):
             "slot, or frees one sooner than moving the input would take."
         ),
     )
+    dispatch: Literal["dynamic", "planned"] = Field(
+        "dynamic",
+        description=(
+            "dynamic: the chief releases a node when its last predecessor's report arrives and "
+            "the coordinators place it then. planned: when a job arrives the chief plans it "
+            "(HEFT over the slots of the agents in its zone, or every zone when tasks may spill) "
+            "and sends every node to its planned agent at once; producers push outputs straight "
+            "to the consumers' agents (data staging) and each slot runs its nodes in planned "
+            "order as soon as their inputs are there, so the per-level control messages leave "
+            "the critical path. For a job that has its agents to itself (simulator only)."
+        ),
+    )
 
 
 class Breaker(Strict):

@@ -61,6 +61,11 @@ class Billing(Strict):
         """The billing unit in seconds; None when billing is continuous."""
         return {"continuous": None, "second": 1.0, "hour": 3600.0}[self.unit]
 
+    @property
+    def drain_unit_s(self) -> float | None:
+        """The unit a scale-down drains by (near its paid end); None: drain the idlest."""
+        return self.unit_s if self.drain_near_paid_end else None
+
 
 class Spot(Strict):
     """A share of the specialists on spot: cheaper, and the provider may take them back.

@@ -24,6 +24,9 @@ class DagJob:
     #: node -> (agent id, zone) where it ran, for data transfers to its successors.
     placement: dict[int, tuple[str, str]] = field(default_factory=dict)
     work: dict[int, float] = field(default_factory=dict)
+    #: Nodes failed because a node upstream failed for good: each is failed once, even
+    #: when a second node upstream of it fails too.
+    doomed: set[int] = field(default_factory=set)
 
     def dag_node(self, node: int) -> DagNode:
         return self.nodes[node]

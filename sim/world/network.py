@@ -235,6 +235,25 @@ class Network:
             wire = data_mb * 8.0 / spec.nats.bandwidth_mbps
         return (base + wire) * self._jitter()
 
+    def chief_agent_s(self, zone: str) -> float:
+        """Mean one-way latency between the chief and a specialist of *zone* (either way).
+
+        The network alone — no jitter, no coordinator's processing — so no
+        message down or report up the hierarchy is ever faster (a floor for
+        bounds, see :func:`sim.analysis.dag_bounds.delivery_lower_bound`).
+        """
+        return self._report[zone]
+
+    def expected_transfer(self, data_mb: float, from_zone: str, to_zone: str) -> float:
+        """:meth:`transfer` without jitter or chaos: a planner's estimate, drawing nothing."""
+        if not self.enabled:
+            return 0.0
+        spec = self._spec
+        if from_zone == to_zone:
+            base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
+            return base + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
+        return self._cross[from_zone, to_zone] + data_mb * 8.0 / spec.nats.bandwidth_mbps
+
     def mean_transfer(self, data_mb: float) -> float:
         """Expected in-zone transfer time, the estimate DAG ranking uses."""
         return mean_transfer_s(self._spec, data_mb)

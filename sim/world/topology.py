@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.policies.placement import team_for
 from sim.scenario.schema import Scenario
 
 
@@ -139,6 +140,18 @@ class World:
         return len(counted) + len(self.specialists)
 
 
+def zone_teams(scenario: Scenario) -> dict[str, tuple[str, ...]]:
+    """Each zone's team ids, one per team lead (``A-T01``, ``A-T02``, ...).
+
+    Both shells read them: the simulator's world, and the live coordinator
+    that places the agents its autoscaler starts (``sim.policies.placement.team_for``).
+    """
+    return {
+        z.name: tuple(f"{z.name}-T{t + 1:02d}" for t in range(z.team_leads))
+        for z in scenario.topology.zones
+    }
+
+
 def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     """Resolve the scenario's topology into concrete agents (speed jitter from *rng*)."""
     topo = scenario.topology
@@ -159,15 +172,14 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     template = specialist_template(scenario)
     zone_categories = _zone_category_counts(scenario, per_zone)
     specialists: list[SpecialistSpec] = []
-    teams: dict[str, tuple[str, ...]] = {}
+    teams = zone_teams(scenario)
     for z in topo.zones:
-        team_ids = tuple(f"{z.name}-T{t + 1:02d}" for t in range(z.team_leads))
-        teams[z.name] = team_ids
+        team_ids = teams[z.name]
         index = 0
         for category in categories:
             for number in range(1, zone_categories[z.name][category] + 1):
                 agent_id = f"{z.name}-{category}-{number:03d}"
-                team = team_ids[index % len(team_ids)]
+                team = team_for(index, team_ids)
                 specialists.append(template.build(agent_id, category, z.name, team, rng))
                 index += 1
 

@@ -1,13 +1,17 @@
-"""The energetic interval bound: valid for every schedule, and tighter than max(CP, work / P)."""
+"""The energetic interval bound: valid for every schedule, and tighter than max(CP, work / P).
+
+And the delivery bound: LB plus the latency down to the agents and back up.
+"""
 
 from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.analysis.dag_bounds import interval_lower_bound
+from sim.analysis.dag_bounds import delivery_lower_bound, interval_lower_bound
 from sim.policies.dag import Dag, DagEdge, DagNode, makespan_lower_bound
 from sim.policies.dag_schedule import AgentSlot, greedy_schedule, heft_schedule
 
@@ -51,3 +55,15 @@ def test_no_schedule_beats_the_bound_and_it_beats_the_plain_one(dag: Dag, p: int
         greedy_schedule(dag, agents, free),
     ):
         assert schedule.makespan >= bound - 1e-9 * max(1.0, bound)
+
+
+def test_the_delivery_bound_adds_the_way_down_and_up_to_lb() -> None:
+    """A chain of 3 s and 4 s on 2 agents: LB 7 s; 3 ms down and 3 ms up make 7.006 s."""
+    dag = Dag("pair", (DagNode(0, "C", 3.0), DagNode(1, "C", 4.0)), (DagEdge(0, 1),))
+    assert delivery_lower_bound(dag, 2, 0.003, 0.003) == pytest.approx(7.006, abs=1e-12)
+    # Wide and short: work / P binds (8 x 1 s on 2 agents), and the latencies come on top.
+    wide = Dag("wide", tuple(DagNode(i, "C", 1.0) for i in range(8)), ())
+    assert delivery_lower_bound(wide, 2, 0.5, 0.25) == 4.75
+    assert delivery_lower_bound(Dag("empty", (), ()), 2, 0.5, 0.25) == 0.0
+    with pytest.raises(ValueError, match="latencies must be >= 0"):
+        delivery_lower_bound(dag, 2, -0.001, 0.0)

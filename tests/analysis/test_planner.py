@@ -13,14 +13,8 @@ import pytest
 from support import SCENARIOS
 
 from sim.analysis.capacity import Allocator, per_zone, pool_loads
-from sim.analysis.planner import (
-    Bound,
-    Planner,
-    PlanOptions,
-    fleet_scenario,
-    growth_scenarios,
-    prepared,
-)
+from sim.analysis.plan_inputs import growth_scenarios
+from sim.analysis.planner import Bound, Planner, PlanOptions, fleet_scenario, prepared
 from sim.analysis.queueing import min_servers_for
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget, parse_slo

@@ -64,8 +64,9 @@ def exactly_once(run: LiveRun) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Live tests run one at a time (one xdist worker): each is a broker, a coordinator and
     agents on the wall clock, and two at once on a 2-core machine starve each other — the
-    lag they then measure is the neighbour's, not the code's. (``make test`` runs
-    ``--dist loadgroup``; the simulator's tests share the other worker.)"""
+    lag they then measure is the neighbour's, not the code's. (``make test`` runs them in
+    a lane of their own, beside the rest at a lower priority: tests/run_two_lanes.sh. The
+    group keeps a hand-run ``pytest -n 2 --dist loadgroup`` of the whole suite safe too.)"""
     live = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).parent == live:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import exactly_once, run_live, small
 
-from sim.live.runtime import arrivals
+from sim.live.arrivals import arrivals
 from sim.live.transport import EmbeddedServer, connect, encode, read_all
 
 

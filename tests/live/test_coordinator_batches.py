@@ -19,6 +19,7 @@ import pytest
 from test_coordinator_logic import Fleet
 
 from sim.live.broker import BUNDLE, unbundle
+from sim.live.coordinator.outbox import Outbox, Outgoing, Pipeline
 from sim.live.memory_broker import MemoryBroker
 from sim.live.transport import (
     LEGACY_RECORDS,
@@ -269,3 +270,46 @@ def test_a_takeover_reads_the_fleet_wide_record_streams_of_an_earlier_layout() -
         assert placed_ids(on_subjects(fleet, AGENTS)) == [1]  # task 0 is not run again
 
     run(body, faulty=False)
+
+
+def test_a_followers_pipeline_keeps_at_most_its_depth_of_flushes_in_flight() -> None:
+    """Flushes overlap up to the depth (the follower reads on meanwhile), each keeps its two
+    phases in order, and a failed flush is raised to the follower."""
+
+    async def body() -> None:
+        broker = Faulty()
+        broker.add_stream("SLOW", ["slow"])
+        broker.add_stream("RECORDS", ["rec"])
+        broker.delay_s["slow"] = 0.05
+        in_flight: list[int] = []
+        peaks: list[int] = []
+        original = broker.publish
+
+        async def counting(subject: str, document: dict[str, Any], msg_id: str | None = None):  # type: ignore[no-untyped-def]
+            in_flight.append(1)
+            peaks.append(len(in_flight))
+            try:
+                await original(subject, document, msg_id)
+            finally:
+                in_flight.pop()
+
+        broker.publish = counting  # type: ignore[method-assign]
+        pipeline = Pipeline(broker, depth=3)
+        for n in range(6):
+            outbox = Outbox()
+            outbox.put(Outgoing("slow", {"kind": "task", "task_id": n}, f"t.{n}"),
+                       Outgoing("rec", {"kind": "assign", "task_id": n}, f"a.{n}"))  # fmt: skip
+            await pipeline.put(outbox)
+        await pipeline.drain()
+        assert max(peaks) == 3  # three batches' task messages written at once, never a fourth
+        order = [(event, kind, task) for event, kind, task in broker.log]
+        for n in range(6):  # each batch: its task acked before its record begins
+            assert order.index(("acked", "task", n)) < order.index(("begin", "assign", n))
+        broker.fail_subject = "slow"
+        failing = Outbox()
+        failing.put(Outgoing("slow", {"kind": "task", "task_id": 9}, "t.9"))
+        await pipeline.put(failing)
+        with pytest.raises(RuntimeError, match="no ack"):
+            await pipeline.drain()  # (or a later put, once it has failed)
+
+    asyncio.run(body())

@@ -22,12 +22,14 @@ from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.memory_broker import MemoryBroker
 from sim.live.provisioner import AgentSpec
+from sim.live.subjects import START_UNREPORTED
 from sim.live.transport import (
     AGENTS_BUCKET,
     EVENTS,
     agent_consumer,
     agent_subject,
     result_subject,
+    submit_subject,
     tasks_stream,
 )
 from sim.policies.health import ConsecutiveFailureDetector, PhiAccrualDetector
@@ -113,7 +115,7 @@ class Fleet:
         }
         await self.broker.kv_put(AGENTS_BUCKET, agent, encode(document))
 
-    async def submit(self, *task_ids: int, zone: str = "A") -> None:
+    async def submit(self, *task_ids: int, zone: str = "A", subject: str = "orch.submit") -> None:
         for n in task_ids:
             document = {
                 "kind": "task",
@@ -123,7 +125,7 @@ class Fleet:
                 "arrival_s": self.wall.t - EPOCH,
                 "work_s": 10.0,
             }
-            await self.broker.publish("orch.submit", document, f"sub.{n}.task")
+            await self.broker.publish(subject, document, f"sub.{n}.task")
 
     async def take(self, agent: str) -> list[tuple[int, int]]:
         """(task, attempt) of what waits on the agent's subject, taken as the agent takes it."""
@@ -135,7 +137,9 @@ class Fleet:
             (m.document()["task_id"], m.document()["attempt"]) for m in await follower.read(50, 0.0)
         ]
 
-    async def result(self, kind: str, task: int, agent: str, attempt: int = 1) -> None:
+    async def result(
+        self, kind: str, task: int, agent: str, attempt: int = 1, **extra: Any
+    ) -> None:
         t = self.wall.t - EPOCH
         document: dict[str, Any] = {
             "kind": kind,
@@ -147,6 +151,7 @@ class Fleet:
         }
         if kind == "end":
             document.update(outcome="completed", end_s=t)
+        document.update(extra)
         subject = result_subject(self.zone[agent])  # the agent's zone's results stream
         await self.broker.publish(subject, document, f"{kind[0]}.{task}.{attempt}")
 
@@ -178,6 +183,59 @@ def test_tasks_go_to_the_balancers_agent_queue_when_full_and_a_freed_slot_pulls(
         assert await fleet.take("a1") == [(2, 1)]  # the freed slot pulled the queued task
         assert await fleet.take("a2") == []
         assert c.dispatcher.queued() == 0 and c.counters.completed == 1
+
+    run(body)
+
+
+def test_an_end_that_stands_for_its_unreported_start_counts_as_both() -> None:
+    """An attempt shorter than the agent's start grace reports only its end (marked): the
+    coordinator books the start from it (started, wait), frees the slot, and a takeover
+    rebuilds the same books from the streams."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0, 1, 2)
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 1)]
+        fleet.wall.t += 2.0  # task 0 waited 2 s before its (instant) attempt
+        await fleet.result("end", 0, "a1", **{START_UNREPORTED: True})
+        await fleet.result("end", 1, "a2")  # an older agent's end, its start never read
+        await c.pump()
+        assert await fleet.take("a1") == [(2, 1)]  # the freed slot pulled the queued task
+        assert c.counters.completed == 2
+        assert c.counters.started == 1  # task 0's, from its end; task 1's start is unknown
+        assert c.counters.wait_sum == pytest.approx(2.0)
+        assert c.in_flight == {}  # booked and ended: nothing left in flight
+        standby = fleet.coordinator(name="c2")
+        await standby.take_over()
+        assert standby.counters.completed == 2 and standby.counters.duplicates == 0
+        assert standby.in_flight == {}  # the marked end closed the start it stood for
+
+    run(body)
+
+
+def test_submissions_on_the_zones_streams_are_followed_and_caught_up_once() -> None:
+    """An arrival may come on ``orch.submit`` or on its zone's ``orch.submit.<zone>``: the
+    primary follows both, and a takeover reads both without placing anything twice."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0)
+        await fleet.submit(1, 2, subject=submit_subject("A"))
+        await c.pump()
+        assert c.counters.submitted == 3
+        taken = [await fleet.take(a) for a in ("a1", "a2", "a3")]
+        assert sorted(t for held in taken for t, _ in held) == [0, 1, 2]
+        standby = fleet.coordinator(name="c2")
+        await standby.take_over()
+        assert standby.counters.submitted == 3 and standby.dispatcher.queued() == 0
+        assert [await fleet.take(a) for a in ("a1", "a2", "a3")] == [[], [], []]  # none again
 
     run(body)
 

@@ -185,3 +185,29 @@ def test_declared_calls_and_a_payload_reach_the_agent() -> None:
         assert sent["llm"] == calls and sent["payload"] == {"prompt": "fix it"}
 
     run(body)
+
+
+def test_a_team_move_avoids_every_member_of_the_team_that_failed_it() -> None:
+    """As the simulator's zone coordinator: "another team" skips the failed agent's team mates
+    (a2, next in round robin), not only the failed agent; live agents carry their team."""
+
+    async def body(fleet: Fleet) -> None:
+        c = fleet.coordinator(
+            "escalation.team_retries=0",
+            "escalation.zone_moves=[another_team]",
+            "escalation.chief_retries=0",
+        )
+        await fleet.beat("a1", zone="A", team="A-T01")
+        await fleet.beat("a2", zone="A", team="A-T01")
+        await fleet.beat("a3", zone="A", team="A-T02")
+        await c.take_over()
+        await fleet.submit(0)
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 1)]
+        await fail(fleet, 0, "a1", 1)
+        await c.pump()
+        assert await fleet.take("a2") == [] and await fleet.take("a3") == [(0, 2)]
+        moves = await fleet.events("escalation")
+        assert [(m["level"], m["move"]) for m in moves] == [("zone", "another_team")]
+
+    run(body)

@@ -21,7 +21,7 @@ from sim.scenario.load import load_scenario
 
 def test_the_fleet_spends_no_more_than_the_provider_allows(tmp_path: Path) -> None:
     scenario = load_scenario(HERE / "llm_small.yaml", [])
-    run = run_live(scenario, tmp_path, time_scale=40.0, agents_mode="simulated")
+    run = run_live(scenario, tmp_path, time_scale=20.0, agents_mode="simulated")
     llm, tasks = run.summary["llm"], run.summary["tasks"]
     assert scenario.llm is not None
     limit = scenario.llm.providers["p"].input_tokens_per_min

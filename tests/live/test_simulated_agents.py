@@ -15,6 +15,8 @@ import pandas as pd
 from conftest import HERE, exactly_once, run_live, small
 
 from sim.live.runtime import LiveRun
+from sim.policies.placement import team_for
+from sim.runner import run
 from sim.scenario.load import load_scenario
 
 
@@ -108,3 +110,27 @@ def test_autoscaling_starts_and_drains_simulated_agents(tmp_path: Path) -> None:
     assert len(drained) == 6  # each drained agent finished its work and said offline
     scale = events[events["kind"] == "scale"]
     assert len(scale) == 4  # +6 then three -2, as the process fleet does
+
+
+def test_agents_the_autoscaler_starts_join_the_teams_the_simulator_gives(tmp_path: Path) -> None:
+    """A burst scales up by six: live and simulated, the new agents take the zone's four
+    teams in turn (one rule, ``team_for``), and live agents carry theirs in their heartbeats."""
+    zone = '[{"name": "A", "region": "us-east-1", "team_leads": 4, "standby": false}]'
+    # Three more team leads are three more control agents: the bounds move up with them.
+    bounds = ["scaling.min_agents=8", "scaling.max_agents=14", "scaling.default_agents=8"]
+    scenario = load_scenario(HERE / "burst.yaml", [f"topology.zones={zone}", *bounds])
+    teams = ("A-T01", "A-T02", "A-T03", "A-T04")
+    expected = [team_for(number, teams) for number in range(1, 7)]
+    assert expected == ["A-T02", "A-T03", "A-T04", "A-T01", "A-T02", "A-T03"]
+
+    simulated = run(scenario).results[0].agents
+    lent = simulated[simulated["from_reserve"]].sort_values("agent")  # r001, r002, ...
+    assert list(lent["team"]) == expected
+
+    live = run_live(scenario, tmp_path, time_scale=60.0, agents_mode="simulated")
+    exactly_once(live)
+    events, agents = live.result.events, live.result.agents
+    requested = list(events.loc[events["kind"] == "agent_requested", "subject"])
+    assert len(requested) == 6
+    team_of = agents.drop_duplicates("agent").set_index("agent")["team"]
+    assert [team_of[agent_id] for agent_id in requested] == expected

@@ -117,8 +117,8 @@ def test_finished_work_leaves_ids_and_counters_and_open_work_keeps_its_records()
     out = fold(Snapshot(), fresh, seqs(fresh), 100.0, 3600.0, POOLS)
     # Tasks 1, 3, 4 finished: forgotten with their outcomes; task 3 ended twice.
     assert {k: v[0] for k, v in out.done.items()} == {1: "completed", 3: "completed", 4: "failed"}
-    assert out.base == {"submitted": 3, "completed": 2, "failed": 1, "duplicates": 1,
-                        "busy_s": 12.0}  # fmt: skip
+    assert out.base == {"submitted": 3, "completed": 2, "failed": 1, "shed": 0,
+                        "duplicates": 1, "busy_s": 12.0}  # fmt: skip
     # Task 2 and job 5 (node 11 open) keep every record; the resubmission and the invalid
     # submission are gone (the coordinator books neither).
     assert out.kept[SUBMIT] == [task(2), job(5, [10, 11])]

@@ -199,7 +199,7 @@ def test_a_missing_release_file_fails_the_run_with_one_line(
 
 def test_the_live_shell_submits_the_same_release(tmp_path: Path) -> None:
     """Both shells read jobs from DagSource: the live submission list has the job at its time."""
-    from sim.live.runtime import arrivals
+    from sim.live.arrivals import arrivals
 
     write_dag(tmp_path / "diamond.json", DIAMOND)
     scenario_file = two_agent_scenario(tmp_path, [{"file": "diamond.json", "at": 90}])

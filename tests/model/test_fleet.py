@@ -29,7 +29,7 @@ def test_spawned_agents_join_after_the_delay_and_take_work() -> None:
     served = result.tasks[result.tasks["agent"].isin(requested)]
     assert len(served) > 0
     assert (served["start_s"] >= 690.0).all()
-    assert sim.fleet.reserve_left == 50 - 3
+    assert sim.fleet.reserve.left == 50 - 3
     assert result.counts["lost"] == 0
 
 
@@ -58,7 +58,7 @@ def test_draining_finishes_held_work_and_kills_nothing() -> None:
         assert (on_victims.loc[on_victims["agent"] == victim, "dispatch_s"] <= 900 + 1e-9).all()
     events = result.events
     assert (events["kind"] == "agent_left").sum() == 5
-    assert sim.fleet.reserve_left == 55  # drained agents return to the reserve
+    assert sim.fleet.reserve.left == 55  # drained agents return to the reserve
 
 
 def test_zone_books_follow_the_fleet() -> None:

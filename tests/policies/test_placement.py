@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.policies.placement import PoolLoad, pick_drains, place_agents
+from sim.policies.placement import PoolLoad, pick_drains, place_agents, team_for
 
 pools_strategy = st.lists(
     st.builds(
@@ -63,3 +64,21 @@ def test_drains_never_empty_a_pool_or_touch_a_queue(n: int, pools: list[PoolLoad
         matching = [p for p in pools if (p.zone, p.category) == (zone, category)]
         # Duplicate (zone, category) entries are independent pools to the policy.
         assert count <= sum(p.agents - 1 for p in matching if p.queued <= 0)
+
+
+def test_team_for_takes_the_zones_teams_in_turn() -> None:
+    teams = ("A-T01", "A-T02", "A-T03")
+    assert [team_for(n, teams) for n in range(7)] == [
+        "A-T01",
+        "A-T02",
+        "A-T03",
+        "A-T01",
+        "A-T02",
+        "A-T03",
+        "A-T01",
+    ]
+
+
+def test_team_for_refuses_a_zone_without_teams() -> None:
+    with pytest.raises(ValueError, match="at least one team"):
+        team_for(1, ())

@@ -58,3 +58,34 @@ def test_without_breakers_failed_calls_change_nothing() -> None:
     g.call_ok("B", 101.0)
     g.declare_down("B")
     assert not g.takes_work("B")
+
+
+def test_calls_to_a_dark_zone_fail_and_the_third_opens_with_the_probe_due_open_s_later() -> None:
+    """``reach`` is the call both shells make: a dark zone fails it, an answered zone succeeds."""
+    g = gate()
+    assert g.reach("A", 0.5) is None  # not dark: answered (and no breaker made)
+    g.mark_dark("A", True)
+    verdicts = [g.reach("A", t) for t in (1.0, 2.0, 3.0)]
+    assert [v is not None and (v.opened, v.refused) for v in verdicts] == [
+        (False, False),
+        (False, False),
+        (True, True),
+    ]
+    assert [v.probe_after_s for v in verdicts if v is not None] == [None, None, 30.0]
+    assert not g.takes_work("A") and g.takes_work("B") and g.reach("B", 3.0) is None
+    assert g.probe("A", 33.0)
+    g.mark_dark("A", False)  # back before the probe's call: the call is answered...
+    assert g.reach("A", 34.0) is None
+    assert g.breakers is not None  # ...and closes the half-open breaker
+    assert g.breakers.state_at("zone:A", 34.0) is BreakerState.CLOSED
+    states = [t.to_state.value for _, t in g.breakers.drain_transitions()]
+    assert states == ["open", "half_open", "closed"]
+
+
+def test_without_breakers_a_dark_zones_calls_fail_but_nothing_is_refused() -> None:
+    g = gate(breakers=False)
+    g.mark_dark("B", True)
+    for t in range(5):
+        call = g.reach("B", float(t))
+        assert call is not None and not call.opened and not call.refused
+    assert g.takes_work("B")  # waits at the door until the checks declare it

@@ -15,30 +15,17 @@ installs. Without it the test fails rather than skips.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from chromium import ROOT, SCREENSHOTS, VIEWPORT, missing_tools
 from report_frames import FIGURE_FILES, INCIDENT_RECORDS, PNG_MAGIC, events_frame
 
 from sim.report.html import SECTION_IDS, write_report
 from sim.runner import run, write_outputs
 from sim.scenario.load import load_scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "test-output"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1400, "height": 900}
 
 
 @pytest.fixture(scope="module")
@@ -65,36 +52,6 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     enriched = pd.concat([events, incidents], ignore_index=True)
     incident = write_report(out / "incidents", summary, tasks, metrics, enriched)
     return {"report": real, "report-incidents": incident}
-
-
-def missing_tools() -> str | None:
-    """Why the browser cannot start, or None. The test fails (not skips) with this message."""
-    if not CHROMIUM.is_file():
-        return (
-            f"{CHROMIUM} is missing: run `make browser` to install Debian's chromium"
-            " (`make test` does it for you)."
-        )
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed: run `make setup` (pip install -e '.[dev]')."
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Chromium, or None when it cannot start (the test then fails with the reason)."""
-    if missing_tools() is not None:
-        yield None
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.mark.parametrize("name", ["report", "report-incidents"])

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, missing_tools
+from chromium import SCREENSHOTS, VIEWPORT, missing_tools
 
 from sim.cli import main
+from sim.runner import write_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ("step", "hpa", "keda")
@@ -48,21 +48,6 @@ def burst(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert code == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if missing_tools() is not None:
-        yield None
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Page:
@@ -207,3 +192,56 @@ def test_run_report_panels_hover_and_zoom_together(burst: Path, browser: Any) ->
         assert all("scale" in t.lower() and "down" in t.lower() for t in searched)
     finally:
         view.close("run-report-interactive.png")
+
+
+@pytest.fixture(scope="module")
+def llm_comparison(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two short LLM runs (llm_tiers cut to 30 specialists, 30 minutes) and their comparison:
+    the second raises the frontier account's input limit, the what-if these panels serve."""
+    from sim.report.compare.page import load_run_dir, write_comparison_report
+    from sim.runner import run
+    from sim.scenario.load import load_scenario
+
+    root = tmp_path_factory.mktemp("llm")
+    base = ["duration=30m", "warmup=5m", "topology.specialists=30", "tiers.queue_limit=20"]
+    runs = []
+    for name, extra in (
+        ("as written", []),
+        ("raised", ["llm.providers.frontier.input_tokens_per_min=11e6"]),
+    ):
+        out = root / name.replace(" ", "_")
+        write_outputs(
+            run(load_scenario(ROOT / "scenarios" / "llm_tiers.yaml", [*base, *extra])),
+            out,
+            report=False,
+        )
+        runs.append(load_run_dir(out, name))
+    return write_comparison_report(root / "comparison.html", "llm", "two LLM runs", runs)
+
+
+def test_comparison_overlays_tokens_and_sheds_and_they_zoom_with_the_rest(
+    llm_comparison: Path, browser: Any
+) -> None:
+    view = Page(browser, llm_comparison)
+    try:
+        overlays = ("panel-tokens-frontier", "panel-tokens-small", "panel-shed")
+        ids = view.page.evaluate("window.orchestraPanels.map(el => el.id)")
+        assert set(overlays) <= set(ids)
+        names = view.panel("panel-tokens-frontier", "el.data.map(t => t.name)")
+        # each run's served tokens, and each run's own input limit (the raise moved it)
+        assert {"as written: input", "raised: input"} <= set(names)
+        assert {"as written: input limit", "raised: input limit"} <= set(names)
+        legend = view.page.locator("#panel-shed .legendtext").all_text_contents()
+        assert {"as written: batch", "raised: batch"} <= set(legend)
+        before = x_range(view, "panel-tokens-frontier")
+        assert before == pytest.approx(x_range(view, "panel-p99"))  # one time axis
+        drag_zoom(view, "panel-p99", 0.3, 0.6)
+        view.page.wait_for_function(
+            "document.getElementById('panel-tokens-frontier')._fullLayout.xaxis.range[0]"
+            f" !== {before[0]}"
+        )
+        zoomed = x_range(view, "panel-p99")
+        for panel_id in overlays:
+            assert x_range(view, panel_id) == pytest.approx(zoomed), panel_id
+    finally:
+        view.close("comparison-llm.png")

@@ -8,20 +8,21 @@ the spec's five, load offline without an error, and draw what the metrics say.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, missing_tools
+from chromium import VIEWPORT, missing_tools
 
 from sim.report.level_panels import level_panels
 from sim.runner import run, write_outputs
 from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+# One worker runs the module, so its report is simulated and written once.
+pytestmark = pytest.mark.xdist_group("level_panels")
 OVERRIDES = [
     "duration=30m",
     "warmup=5m",
@@ -66,21 +67,6 @@ def test_the_report_page_holds_the_three_sections(report_dir: Path) -> None:
 def test_an_ordinary_run_gets_none_of_them() -> None:
     metrics = pd.DataFrame({"replication": [0], "time_s": [60.0], "level": ["global"]})
     assert level_panels(metrics, 60.0) == []
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if missing_tools() is not None:
-        yield None
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_the_report_shows_eight_panels_in_chromium(report_dir: Path, browser: Any) -> None:

@@ -15,6 +15,7 @@ and no event seen, 3/N bounds the probability at 95 %.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -31,7 +32,12 @@ MEAN_SERVICE_S = 60.0
 REPLICATIONS = 10 if FULL else 4
 DURATION = "24h" if FULL else "8h"
 
+# One worker runs the module, so the runs at utilisation 0.9 that Erlang C and Little's law
+# both read are simulated once (the cache below holds them for the module).
+pytestmark = pytest.mark.xdist_group("mmc")
 
+
+@functools.cache
 def _simulate(rho: float):
     rate_per_min = rho * C / MEAN_SERVICE_S * 60.0
     scenario = load_scenario(

@@ -52,6 +52,10 @@ OTHER_RANGES = [(150, 175), (150, 300), (25, 50), (50, 100)]
 ONE_WAYS_MS = [1.0, 2.5, 5.0, 7.5]
 Z95 = 1.959964
 
+# One worker runs the module, so the 3,800 elections of the fixture are run once, not once per
+# xdist worker that happens to take one of its tests.
+pytestmark = pytest.mark.xdist_group("raft_election")
+
 
 @pytest.fixture(scope="module")
 def downtimes() -> dict[tuple[int, int], np.ndarray]:

@@ -16,7 +16,9 @@ streams are read one after the other (``record_streams``: every zone's
 dispatch records, then every zone's results), not interleaved: the books they
 rebuild do not depend on that order (the latest attempt of a task wins,
 whichever stream names it; an end counts once). Live, each zone's results
-stream has its own follower, so the zones' results are handled side by side.
+stream has its own follower, so the zones' results are handled side by side,
+and each follower routes its next batch while the last ones are still being
+written (``outbox.Pipeline``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from sim.live.broker import Broker, Follower, StreamMessage
 from sim.live.coordinator.intake import Intake
+from sim.live.coordinator.outbox import Outbox, Pipeline
 from sim.live.coordinator.state import Books, ScenarioTime
 from sim.live.lag import LagMonitor
 from sim.live.transport import (
@@ -37,9 +40,15 @@ from sim.live.transport import (
     dispatch_subject,
     result_subject,
     results_stream,
+    submit_streams,
 )
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Batches of one follower being written at once (``Pipeline``): enough to keep each zone's
+#: streams busy while the next batch is routed, few enough that a broker outage holds back
+#: only a few batches' writes.
+FLUSHES_IN_FLIGHT = 4
 
 
 def stamp(doc: dict[str, Any]) -> float | None:
@@ -83,7 +92,12 @@ class StreamFollow:
             )
             for i, z in enumerate(zones)
         ]
-        self.submits: Follower = broker.follow(SUBMIT, "orch.submit", f"co_{name}_s_{suffix}")
+        #: (stream, follower) per submission stream: ``ORCH_SUBMIT``, then the zones' (those
+        #: the broker has: a service has none, see ``subjects``).
+        self.submits: list[tuple[str, Follower]] = [
+            (stream, broker.follow(stream, subject, f"co_{name}_s{i}_{suffix}"))
+            for i, (stream, subject) in enumerate(submit_streams(zones))
+        ]
         #: Messages stamped before this scenario time are backlog, not lag (set after catch-up).
         self.following_from = float("inf")
         #: A snapshot's share (``sim.live.snapshot``): per stream, the records it kept, read
@@ -101,10 +115,24 @@ class StreamFollow:
         finally:
             self.books.catching_up = False
         await check_health()  # the pools, before anything is placed
-        await self.read_through(self.submits, self.intake.on_submit, SUBMIT)
+        present = []
+        for stream, follower in self.submits:
+            if stream != SUBMIT and not await self._exists(stream):
+                await follower.close()
+                continue
+            present.append((stream, follower))
+            await self.read_through(follower, self.intake.on_submit, stream)
+        self.submits = present
         self.books.recovered.clear()
         self.books.routed_before.clear()
         self.following_from = self.time.raw()
+
+    async def _exists(self, stream: str) -> bool:
+        try:
+            await self.broker.last_sequence(stream)
+        except Exception:  # not there (nats: NotFoundError; memory: KeyError)
+            return False
+        return True
 
     async def _read_legacy(self) -> None:
         """The fleet-wide record streams of an earlier layout, if the store still has them."""
@@ -158,29 +186,41 @@ class StreamFollow:
             # out its whole timeout for the rest (nats-py), which held every lone submission
             # back by up to that long. So: block for one, then take what is already there,
             # and handle them as one batch (routed first, published together).
-            while True:
-                batch = await follower.read(1, 0.5)
-                if batch:
-                    batch += await follower.read(255, 0.002)
-                    await self._handle_batch(handle, batch)
+            # Its writes are flushed while the next batch is read and routed (``Pipeline``).
+            pipeline = Pipeline(self.broker, FLUSHES_IN_FLIGHT)
+            try:
+                while True:
+                    batch = await follower.read(1, 0.5)
+                    if batch:
+                        batch += await follower.read(255, 0.002)
+                        outbox = Outbox()
+                        try:
+                            with self.intake.collecting(outbox):
+                                await self._route_batch(handle, batch)
+                        finally:
+                            await pipeline.put(outbox)
+            finally:
+                await pipeline.cancel()  # cancelled: no longer leading, nothing more written
 
         await asyncio.gather(*(one(f, h) for f, h in self._pairs()))
 
     async def _handle_batch(self, handle: Handler, batch: list[StreamMessage]) -> None:
         """Route the whole batch, then publish its writes together (``Intake.batch``)."""
         async with self.intake.batch():
-            for message in batch:
-                doc = message.document()
-                written = stamp(doc)
-                if written is not None and written >= self.following_from:
-                    self.lag.follow(self.time.raw() - written)
-                await handle(doc)
+            await self._route_batch(handle, batch)
+
+    async def _route_batch(self, handle: Handler, batch: list[StreamMessage]) -> None:
+        for message in batch:
+            doc = message.document()
+            written = stamp(doc)
+            if written is not None and written >= self.following_from:
+                self.lag.follow(self.time.raw() - written)
+            await handle(doc)
 
     def _pairs(self) -> list[tuple[Follower, Handler]]:
         results = [(follower, self.intake.on_result) for _, follower in self.results]
-        return [*results, (self.submits, self.intake.on_submit)]
+        return [*results, *((follower, self.intake.on_submit) for _, follower in self.submits)]
 
     async def close(self) -> None:
-        for _, follower in (*self.dispatches, *self.results):
+        for _, follower in (*self.dispatches, *self.results, *self.submits):
             await follower.close()
-        await self.submits.close()

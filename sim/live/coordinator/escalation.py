@@ -11,8 +11,10 @@ the reason of its last attempt.
 
 What differs from the SimPy shell is only what a shell owns: the hierarchy's
 messages take no modelled time here (live has no team lead process), the
-backoff is waited on the scenario clock, and a live agent carries no team, so
-"another team" means another agent (each agent is its own team).
+backoff is waited on the scenario clock. What is feasible and where a move
+goes is ``sim.policies.escalation_moves``, the simulator's own: agents carry
+their team (the topology's, or ``team_for`` for a started one; an agent
+that says none is its own team), and zones that are dark are never tried.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from dataclasses import dataclass, field
 from sim.live.coordinator.state import Books, EventLog
 from sim.live.task import LiveTask
 from sim.policies.dispatch import Assignment, DispatchCore
-from sim.policies.escalation import Action, EscalationPolicy, Feasible, History, ZoneMove
+from sim.policies.escalation import Action, EscalationPolicy, History, ZoneMove
+from sim.policies.escalation_moves import EscalationMoves, FleetView, Member
 from sim.policies.routing import ZoneRouter
 
 
@@ -68,7 +71,7 @@ class Escalation:
     ) -> Verdict:
         """Decide for a failed attempt of *task* on *agent_id* in *zone*."""
         history = task.history or History()
-        feasible = self._feasible(task, history.failed(agent_id, zone, reason), zone)
+        feasible = self.moves.feasible(task.category, zone, history.failed(agent_id, zone, reason))
         decision = self.policy.on_failure(history, agent_id, zone, reason, feasible)
         task.history = decision.history
         if decision.action is Action.FAIL:
@@ -77,6 +80,7 @@ class Escalation:
         task.attempt += 1
         failed_agents = frozenset(decision.history.agents)
         task.avoid = failed_agents
+        moves = self.moves
         if decision.action is Action.RETRY:
             heapq.heappush(self._due, _Due(now + decision.delay_s, next(self._order), task, zone))
             return Verdict()
@@ -91,13 +95,15 @@ class Escalation:
             zone=zone,
         )
         if to_chief:
-            zone = self._chief_zone(task, decision.history)
+            zone = moves.chief_zone(task.category, task.home_zone, decision.history)
             return Verdict(self.dispatcher.receive(task, zone, now))
-        if move is ZoneMove.BIGGER_AGENT:
+        if move is ZoneMove.ANOTHER_TEAM:
+            task.avoid = moves.team_mates(task.category, zone, failed_agents)
+        elif move is ZoneMove.BIGGER_AGENT:
             task.critical = True  # every balancer sends critical work to the fastest agent
             task.info = None
         elif move is ZoneMove.ANOTHER_ZONE:
-            zone = self._other_zone(task.category, zone, decision.history)
+            zone = moves.other_zone(task.category, zone, decision.history)
         return Verdict(self.dispatcher.receive(task, zone, now))
 
     def due(self, now: float) -> list[Assignment[LiveTask] | None]:
@@ -116,43 +122,19 @@ class Escalation:
 
     # ------------------------------------------------------------------ what is feasible
 
-    def _pool(self, category: str, zone: str) -> list[tuple[str, float]]:
+    @property
+    def moves(self) -> EscalationMoves:
+        """The escalation's moves over the books as they are now (the simulator's own rule)."""
+        d = self.dispatcher
+        return EscalationMoves(FleetView(self.router, self._pool, self._known, d.pool_size, d.dark))
+
+    def _pool(self, category: str, zone: str) -> list[Member]:
         return [
-            (a.agent_id, a.speed)
+            Member(a.agent_id, a.team, a.speed)
             for a in self.books.serving()
             if a.category == category and a.zone == zone
         ]
 
-    def _feasible(self, task: LiveTask, history: History, zone: str) -> Feasible:
-        failed = set(history.agents)
-        others = [(a, speed) for a, speed in self._pool(task.category, zone) if a not in failed]
-        speeds = [v.speed for a, v in self.books.agents.items() if a in failed]
-        fastest_failed = max(speeds, default=0.0)
-        return Feasible(
-            other_agents=bool(others),
-            other_team=bool(others),  # each live agent is its own team
-            bigger_agent=any(speed > fastest_failed for _, speed in others),
-            other_zone=bool(self._untried_zones(task.category, zone, history)),
-            any_zone=any(self.dispatcher.pool_size(z, task.category) for z in self.router.zones),
-        )
-
-    def _untried_zones(self, category: str, zone: str, history: History) -> list[str]:
-        return [
-            z
-            for z in self.router.neighbours[zone]
-            if z not in history.zones
-            and self.dispatcher.pool_size(z, category) > 0
-            and z not in self.router.down
-        ]
-
-    def _other_zone(self, category: str, zone: str, history: History) -> str:
-        untried = self._untried_zones(category, zone, history)
-        return untried[0] if untried else zone  # nearest first (the router's order)
-
-    def _chief_zone(self, task: LiveTask, history: History) -> str:
-        """The chief's pick: the home zone if it has not failed there, else the nearest."""
-        home = self.router.home_zone(task.category, task.home_zone, self.dispatcher.pool_size)
-        if home not in history.zones:
-            return home
-        untried = self._untried_zones(task.category, home, history)
-        return untried[0] if untried else home
+    def _known(self, agent_id: str) -> Member | None:
+        view = self.books.agents.get(agent_id)
+        return None if view is None else Member(view.agent_id, view.team, view.speed)

@@ -61,6 +61,7 @@ def render(coordinator: FleetView) -> str:
         f'orchestra_tasks_total{{outcome="submitted"}} {c.submitted}',
         f'orchestra_tasks_total{{outcome="completed"}} {c.completed}',
         f'orchestra_tasks_total{{outcome="failed"}} {c.failed}',
+        f'orchestra_tasks_total{{outcome="shed"}} {c.shed}',
         f'orchestra_tasks_total{{outcome="duplicate"}} {c.duplicates}',
         "# HELP orchestra_task_latency_seconds Arrival to completion, scenario seconds.",
         "# TYPE orchestra_task_latency_seconds histogram",

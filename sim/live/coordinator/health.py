@@ -25,6 +25,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
@@ -32,9 +33,16 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.lag import LagMonitor
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
-from sim.policies.health import FailureDetector, HealthState, HealthTransition, PhiAccrualDetector
+from sim.policies.health import (
+    ConsecutiveFailureDetector,
+    FailureDetector,
+    HealthState,
+    HealthTransition,
+    PhiAccrualDetector,
+)
 from sim.policies.routing import ZoneRouter
 from sim.scenario.schema import Scenario
+from sim.world.policy_set import coordinator_detector
 
 #: A heartbeat older than this many intervals when read is a failed check (agents beat
 #: twice per interval).
@@ -105,6 +113,7 @@ class HealthCheck:
         router: ZoneRouter,
         lag: LagMonitor,
         stalls: tuple[tuple[float, float, float], ...] = (),
+        zone_detector: ConsecutiveFailureDetector | None = None,
     ) -> None:
         self.scenario, self.books, self.intake, self.broker = scenario, books, intake, broker
         self.time, self.event, self.router = time_, event, router
@@ -118,6 +127,10 @@ class HealthCheck:
         #: Registry reads failed in a row, and the connection's reconnects already seen.
         self._failed_reads = 0
         self._reconnects = broker.reconnects()
+        #: Judges zone coordinators (the spec's rule; the simulator's check phases).
+        self.zone_detector = zone_detector or coordinator_detector(scenario.health)
+        #: Dark zones not yet declared: the scenario time their declaration is due.
+        self._zone_detection: dict[str, float] = {}
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -165,10 +178,19 @@ class HealthCheck:
                 view.slots = int(doc.get("slots", 1))
                 view.speed = float(doc.get("speed", 1.0))
                 view.team = str(doc.get("team", ""))
+                view.spot = bool(doc.get("spot", False))
                 view.last_beat_wall = beat_wall
+                view.joined_s = max(0.0, now)  # (the first fleet joins before second 0)
                 books.agents[key] = view
                 books.requested.pop(key, None)
-                await self.event("agent_joined", key, zone=view.zone, category=view.category)
+                joined: dict[str, Any] = {
+                    "zone": view.zone,
+                    "category": view.category,
+                    "team": view.team,
+                }
+                if view.spot:
+                    joined["spot"] = True  # (the agents table's spot column)
+                await self.event("agent_joined", key, **joined)
                 await self.intake.join(view)
             incarnation = doc.get("incarnation")
             if (
@@ -191,7 +213,9 @@ class HealthCheck:
                 if view.healthy:
                     view.healthy = False
                     await self.event("agent_left", view.agent_id, reason="drained")
-                    await self.intake.gone(view)
+                    # Under a spot notice: its work goes back off the retry budget.
+                    noticed = self.books.end_notice(view.agent_id)
+                    await self.intake.gone(view, requeue=noticed)
                 continue
             seen = view.agent_id in entries
             ok = seen and asked - view.last_beat_wall <= limit
@@ -206,9 +230,11 @@ class HealthCheck:
                 and not view.healthy
                 and view.zone not in self.router.down
                 and view.agent_id not in self.verdicts.suspected
+                and view.agent_id not in books.reclaimed  # taken back by the provider
             ):
                 view.healthy = True  # back under the same id (restarted): a pool member again
                 view.draining = False
+                view.joined_s = now  # a new life, billed anew
                 await self.event("agent_rejoined", view.agent_id, zone=view.zone)
                 await self.intake.join(view)
 
@@ -259,30 +285,52 @@ class HealthCheck:
                 return
 
     async def check_zones(self) -> None:
-        """Zones declared dark (chaos ``zone_outage``): route around them until they are back.
+        """Zones announced dark (chaos ``zone_outage``): unreachable, then declared dead.
 
-        A zone going down is declared to the dispatch core's zone gate (which
-        decides, as in the simulator, whether a zone takes work); what waited
-        in its queues goes elsewhere, then its agents leave their pools, by
-        id, and what they held is placed anew — the simulator's failover
-        order when a zone and then its agents are declared dead.
+        As the simulator's failover: an announced zone is dark at once — the
+        chief's calls to it fail, and its breaker may route around it first
+        (``zone_calls``) — and is declared dead when the spec's checks of its
+        coordinator would declare it (``coordinator_detector``, the
+        simulator's own, with its check phases): then what waited at its door
+        and in its queues goes elsewhere, and its agents leave their pools,
+        by id, what they held placed anew. A zone back before its
+        declaration is only reachable again (what waited at its door is
+        placed there); a declared one also takes work again.
         """
         entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
         down = set(entry.document().get("zones", [])) if entry is not None else set()
-        gate = self.intake.dispatcher.zones
-        for zone in sorted(down - gate.declared):
+        dispatcher = self.intake.dispatcher
+        gate = dispatcher.zones
+        now = self.time.now()
+        for zone in sorted(down - gate.dark):
             if zone not in self.router.zones:
                 continue
-            gate.declare_down(zone)
-            await self.event("zone_down", zone)
-            await self.intake.evacuate_zone(zone)
-            zone_agents = [a for a in self.books.agents.values() if a.zone == zone and a.healthy]
-            for view in zone_agents:  # none answers: a team reopening must not take them back
-                self.intake.dispatcher.unreachable.add(view.agent_id)
-            for view in sorted(zone_agents, key=lambda a: a.agent_id):
-                view.healthy = False
-                await self.intake.gone(view)
-            await self.intake.evacuate_stranded()
-        for zone in sorted(gate.declared - down):
-            gate.declare_up(zone)
-            await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
+            dispatcher.mark_dark(zone, True)
+            when = self.zone_detector.detection_time(f"{zone}-coord", now)
+            self._zone_detection[zone] = max(now, when)
+        for zone, when in sorted(self._zone_detection.items()):
+            if when <= now:
+                del self._zone_detection[zone]
+                await self._declare_zone(zone)
+        for zone in sorted(gate.dark - down):
+            dispatcher.mark_dark(zone, False)
+            self._zone_detection.pop(zone, None)
+            self.zone_detector.forget(f"{zone}-coord")
+            if zone in gate.declared:
+                gate.declare_up(zone)
+                await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
+            await self.intake.zone_back(zone)
+        await self.intake.probe_zones()
+
+    async def _declare_zone(self, zone: str) -> None:
+        """The checks declare the zone's coordinator dead: route around it, evacuate it."""
+        self.intake.dispatcher.zones.declare_down(zone)
+        await self.event("zone_down", zone)
+        await self.intake.evacuate_zone(zone)
+        zone_agents = [a for a in self.books.agents.values() if a.zone == zone and a.healthy]
+        for view in zone_agents:  # none answers: a team reopening must not take them back
+            self.intake.dispatcher.unreachable.add(view.agent_id)
+        for view in sorted(zone_agents, key=lambda a: a.agent_id):
+            view.healthy = False
+            await self.intake.gone(view)
+        await self.intake.evacuate_stranded()

@@ -19,13 +19,16 @@ speak of agents joining and leaving, never of queues.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sim.live.broker import BUNDLE, Broker
+from sim.live.coordinator.admission import ADMISSION, LiveAdmission, Verdict
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog, LiveJob, ScenarioTime
+from sim.live.coordinator.zone_calls import ZoneCalls
+from sim.live.subjects import START_UNREPORTED
 from sim.live.task import LiveTask, attempt_failure, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import (
@@ -58,6 +61,7 @@ class Intake:
         escalation: Escalation,
         *,
         replies: bool = False,
+        admission: LiveAdmission | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event = broker, time, event
@@ -66,7 +70,15 @@ class Intake:
         self.queue_limit = scenario.topology.specialist.queue_limit
         self.zones = {z.name for z in scenario.topology.zones}
         #: What a submission may name: anybody may publish one, so each is checked.
-        self.pools = Pools(frozenset(self.zones), frozenset(scenario.topology.categories))
+        tiers = scenario.tiers
+        self.pools = Pools(
+            frozenset(self.zones),
+            frozenset(scenario.topology.categories),
+            frozenset(level.name for level in tiers.levels) if tiers else None,
+            frozenset(tiers.tenants) if tiers else None,
+        )
+        #: Tiers, tenants and shedding (the scenario's ``tiers`` section; None: all admitted).
+        self.admission = admission
         #: Publish each task's outcome on its reply subject (a service; a live run has no
         #: client waiting, and skips the write).
         self.replies = replies
@@ -77,6 +89,8 @@ class Intake:
         self._early_ends: dict[int, dict[str, Any]] = {}
         #: What a failed attempt leads to: the simulator's escalation policy.
         self.escalation = escalation
+        #: The chief's calls to zones: the zone gate's verdicts, doors and probes.
+        self.calls = ZoneCalls(dispatcher)
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -98,10 +112,15 @@ class Intake:
     def pool_size(self, zone: str, category: str) -> int:
         return self.dispatcher.pool_size(zone, category)
 
-    async def gone(self, view: AgentView) -> None:
-        """Dead or offline: nothing more reaches its subject; what it held goes elsewhere."""
+    async def gone(self, view: AgentView, *, requeue: bool = False) -> None:
+        """Dead or offline: nothing more reaches its subject; what it held goes elsewhere.
+
+        *requeue*: taken from it through no fault of its own (a spot reclaim):
+        placed again off the retry budget (``reroute``).
+        """
         async with self.batch():
-            await self.reroute(self.dispatcher.gone(view.agent_id), view.agent_id)
+            held = self.dispatcher.gone(view.agent_id)
+            await self.reroute(held, view.agent_id, requeue=requeue)
             # What it held left its team's count: a team the bulkhead had closed may pull.
             await self.send_all(self.dispatcher.wake_reopened())
             await self.evacuate_stranded()
@@ -124,32 +143,33 @@ class Intake:
                 self.dispatcher.adopt(task, recovered[0])  # still on that agent's subject
                 task.dispatched = True
                 return
-        assignment = self.dispatcher.route(task, now)
+        assignments = await self._call_zone(task, now)
         if not task.dispatched:
             task.dispatched = True
             document = {"kind": "dispatch", "task_id": task.task_id, "zone": task.zone}
             document["dispatch_s"] = now
             subject = dispatch_subject(task.zone or task.home_zone)
             await self._post(Outgoing(subject, document, f"d.{task.task_id}", record=True))
-        if assignment is not None:
+        for assignment in assignments:
             await self.send(assignment)
 
-    async def reroute(self, tasks: list[LiveTask], agent_id: str) -> None:
+    async def reroute(self, tasks: list[LiveTask], agent_id: str, *, requeue: bool = False) -> None:
         """Place again the tasks *agent_id* held when it died or went offline.
 
         Each goes again within the retry budget, avoiding the lost agent (the
         core's call); past the budget it fails for good, published as a
-        result so the records show it.
+        result so the records show it. With *requeue* (a spot reclaim) the
+        budget is not charged (the core's ``requeue``): none fails.
         """
         for task in tasks:
             if task.done:
                 continue
-            if not self.dispatcher.retry(task, agent_id):
+            if requeue:
+                self.dispatcher.requeue(task, agent_id)
+            elif not self.dispatcher.retry(task, agent_id):
                 await self.fail_for_good(task, agent_id, RETRIES_EXHAUSTED)
                 continue
-            assignment = self.dispatcher.route(task, self.time.now())
-            if assignment is not None:
-                await self.send(assignment)
+            await self.route(task)
 
     async def fail_for_good(self, task: LiveTask, agent_id: str, reason: str) -> None:
         """The task's end: a failed result under the next attempt number, with its reason."""
@@ -170,14 +190,47 @@ class Intake:
         await self._post(Outgoing(subject, document, f"e.{task.task_id}.{task.attempts}"))
 
     async def evacuate_zone(self, zone: str) -> int:
-        """The zone was declared dead: what waited in its queues goes elsewhere, oldest first."""
-        moved = self.dispatcher.evacuate(zone)
+        """The zone was declared dead: what waited at its door and in its queues goes
+        elsewhere, by task id (as the simulator evacuates)."""
+        door = self.calls.take_door(zone)
+        moved = sorted([*door, *self.dispatcher.evacuate(zone)], key=lambda t: t.task_id)
         async with self.batch():
             for task in moved:
-                assignment = self.dispatcher.route(task, self.time.now())
+                await self.route(task)
+        return len(moved)
+
+    async def zone_back(self, zone: str) -> None:
+        """The zone answers again: what waited at its door is placed there."""
+        async with self.batch():
+            for task in self.calls.take_door(zone):
+                assignment = self.dispatcher.receive(task, zone, self.time.now())
                 if assignment is not None:
                     await self.send(assignment)
-        return len(moved)
+
+    async def route(self, task: LiveTask) -> None:
+        """The chief's call to the task's zone (``zone_calls``); what it assigns goes out."""
+        for assignment in await self._call_zone(task, self.time.now()):
+            await self.send(assignment)
+
+    async def _call_zone(self, task: LiveTask, now: float) -> list[Assignment[LiveTask]]:
+        assignments = self.calls.route(task, now)
+        if self.dispatcher.zones.breaker_zones:
+            await self.log_breakers()
+        return assignments
+
+    async def log_breakers(self) -> None:
+        """The zone breakers' transitions since the last look, as the simulator logs them."""
+        board = self.dispatcher.zones.breakers
+        if board is None:
+            return
+        for target, transition in board.drain_transitions():
+            state = transition.to_state.value
+            await self.event("breaker", target, state=state, why=transition.reason)
+
+    async def probe_zones(self) -> None:
+        """Zone breakers whose open time is over: half-open, their zone takes work again."""
+        if self.calls.probes and self.calls.probe_due(self.time.now()):
+            await self.log_breakers()
 
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""
@@ -186,9 +239,7 @@ class Intake:
             if moved:
                 await self.event("pool_evacuated", zone, category=category, tasks=len(moved))
             for task in moved:
-                assignment = self.dispatcher.route(task, self.time.now())
-                if assignment is not None:
-                    await self.send(assignment)
+                await self.route(task)
 
     def _info(self, view: AgentView) -> AgentInfo:
         return AgentInfo(
@@ -266,6 +317,19 @@ class Intake:
             OPEN.reset(token)
             await outbox.flush(self.broker)
 
+    @contextlib.contextmanager
+    def collecting(self, outbox: Outbox) -> Iterator[None]:
+        """Like ``batch``, but the writes stay in *outbox* for the caller to flush.
+
+        The stream follower hands it to its ``Pipeline`` and reads on while it
+        is written. The caller must flush it even when the block raises.
+        """
+        token = OPEN.set(outbox)
+        try:
+            yield
+        finally:
+            OPEN.reset(token)
+
     async def _post(self, message: Outgoing, then: Outgoing | None = None) -> None:
         """Publish *message* (then *then*, after its ack), or queue both in the open batch."""
         outbox = OPEN.get()
@@ -303,7 +367,8 @@ class Intake:
             if task.task_id in books.pending_done:
                 await self._finished_before(task)
                 return
-            await self.dispatch(task)
+            if await self._admit(doc, task):
+                await self.dispatch(task)
             return
         job_id = int(doc["job_id"])
         if job_id in books.jobs:
@@ -352,6 +417,35 @@ class Intake:
                 ready = [r for r in ready if r != node] + progress.complete(node)
         for node in ready:
             await self.dispatch(books.tasks[job.tasks[node]])
+
+    def waiting(self) -> int:
+        """Tasks waiting for an agent: in the pools' queues, and assigned but not started."""
+        held = len(self.dispatcher.holder) - len(self.books.in_flight)
+        return self.dispatcher.queued() + max(held, 0)
+
+    async def _admit(self, doc: dict[str, Any], task: LiveTask) -> bool:
+        """The admission's verdict on a submitted task: True, it goes on; False, it is shed.
+
+        The verdict is recorded with the task's routing (``admission``); a
+        takeover that read it back keeps it (``books.admissions``). A shed task
+        is done at once and its client told (outcome ``shed``).
+        """
+        admission = self.admission
+        if admission is None:
+            return True
+        verdict = self.books.admissions.pop(task.task_id, None)
+        if verdict is None:
+            verdict = admission.decide(doc, self.waiting(), self.time.now())
+            subject = dispatch_subject(task.home_zone)
+            record = verdict.record(doc)
+            await self._post(Outgoing(subject, record, f"adm.{task.task_id}", record=True))
+        if verdict.admit:
+            task.priority = admission.admitted(task.task_id, verdict)
+            return True
+        task.done = True
+        self.books.counters.shed += 1
+        await self._reply(task, "shed", {"reason": verdict.reason})
+        return False
 
     async def _reject(self, doc: Any, error: str) -> None:
         """An invalid submission: an event, and a reply if its id can be read."""
@@ -405,6 +499,10 @@ class Intake:
             return
         task_id = int(doc["task_id"])
         task = books.tasks.get(task_id)
+        if kind == ADMISSION:
+            if task is None:  # a takeover reads the verdicts before the submissions
+                books.admissions[task_id] = Verdict.from_record(doc)
+            return
         if kind == "dispatch":
             if task is not None:
                 task.dispatched = True
@@ -416,21 +514,10 @@ class Intake:
                 self._recover(task_id, str(doc["agent"]), int(doc["attempt"]))
             return  # live, this coordinator booked it when it sent it
         key = (task_id, int(doc["attempt"]))
-        if kind == "start":
-            books.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
-            if books.catching_up:
-                self._recover(task_id, str(doc["agent"]), key[1])
-            if task is not None:
-                task.attempts = max(task.attempts, key[1] + 1)
-                if not task.done:
-                    self.dispatcher.started(task, doc["agent"])
-                    if self.dispatcher.reopened:  # moved off another team's books
-                        await self.send_all(self.dispatcher.wake_reopened())
-                if not task.started:
-                    task.started = True
-                    books.counters.started += 1
-                    books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
-            return
+        if kind == "start" or doc.get(START_UNREPORTED):
+            await self._started(task, key, doc)  # (an unreported start rides on its end)
+            if kind == "start":
+                return
         books.in_flight.pop(key, None)
         books.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
         if not books.catching_up:
@@ -455,6 +542,26 @@ class Intake:
             books.recovered.pop(task_id, None)
             return
         await self._finished(task, doc)
+
+    async def _started(
+        self, task: LiveTask | None, key: tuple[int, int], doc: dict[str, Any]
+    ) -> None:
+        """An attempt started (its start record, or an end that stands for its start too)."""
+        books = self.books
+        books.in_flight[key] = (doc["agent"], doc["zone"], float(doc["start_s"]))
+        if books.catching_up:
+            self._recover(key[0], str(doc["agent"]), key[1])
+        if task is None:
+            return
+        task.attempts = max(task.attempts, key[1] + 1)
+        if not task.done:
+            self.dispatcher.started(task, doc["agent"])
+            if self.dispatcher.reopened:  # moved off another team's books
+                await self.send_all(self.dispatcher.wake_reopened())
+        if not task.started:
+            task.started = True
+            books.counters.started += 1
+            books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
 
     async def _attempt_failed(self, task: LiveTask, doc: dict[str, Any]) -> None:
         """An agent's attempt failed: the escalation's call (retry, move, or the end)."""

@@ -54,6 +54,9 @@ class LlmGate:
         #: Calls in flight per (agent, provider): an agent that dies holding calls gives
         #: their concurrency back when the coordinator stops counting it as alive.
         self.holding: dict[tuple[str, str], int] = {}
+        #: Told of every granted call: (task id, scenario time, input + output tokens); the
+        #: tenants' budgets listen (None: nobody). A request that names no task is not told.
+        self.on_grant: Callable[[int, float, float], None] | None = None
 
     def acquire(self, request: dict[str, Any], now: float) -> dict[str, Any]:
         """The answer to one call's request at scenario time *now*."""
@@ -73,6 +76,9 @@ class LlmGate:
             counts.output_tokens += output_tokens
             key = (str(request.get("agent", "")), model.provider)
             self.holding[key] = self.holding.get(key, 0) + 1
+            task_id = request.get("task_id")
+            if self.on_grant is not None and isinstance(task_id, int):
+                self.on_grant(task_id, now, float(input_tokens + output_tokens))
             return {"granted": True, "wait_s": 0.0, "latency_s": latency, "retry": self._rule}
         counts.throttled += 1
         wait = None if math.isinf(answer.wait_s) else answer.wait_s

@@ -5,7 +5,9 @@ global and a per-zone sample (the simulator's ``MetricsCollector``, fed the
 coordinator's view of the zones) to ``orch.metric`` and evaluates the
 scenario's alert rules on it. A firing ``scale_up_immediate`` forces the
 autoscaler up at once; ``page_oncall`` and ``notify_slack`` POST to the
-configured webhook (and only there).
+configured webhook (and only there). The opt-in levels follow the sample:
+tasks shed per tier (``tiers``) and specialists on spot and on demand
+(``purchase.spot``), as the simulator samples them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import json
 import math
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from sim.live.broker import Broker
@@ -47,6 +50,8 @@ class Monitoring:
         self.zones, self.control_agents = zones, control_agents
         self.autoscale, self.webhook_url = autoscale, webhook_url
         self.webhooks_sent: list[dict[str, Any]] = []
+        #: The opt-in levels' rows at a sample time (``tier``, ``purchase``), in this order.
+        self.level_rows: list[Callable[[float], list[dict[str, Any]]]] = []
 
     def snapshots(self) -> list[ZoneSnapshot]:
         books = self.books
@@ -81,7 +86,8 @@ class Monitoring:
         self.time.advance(now)
         row = self.collector.sample(now, self.snapshots())
         rows = list(self.collector.recent(1 + len(self.zones), "zone"))
-        for r in [row, *rows[-len(self.zones) :]]:
+        levels = [r for rows_at in self.level_rows for r in rows_at(now)]
+        for r in [row, *rows[-len(self.zones) :], *levels]:
             await self.broker.publish("orch.metric", {k: _plain(v) for k, v in r.items()})
         for event in self.alerts.evaluate(now, alert_sample(row, self.control_agents)):
             await self.event("alert", event.name, **alert_fields(event))

@@ -141,6 +141,58 @@ async def _publish_all(broker: Broker, messages: list[Outgoing]) -> list[BaseExc
     return errors
 
 
+class Pipeline:
+    """Flushes of one stream follower's batches, up to *depth* in flight at once.
+
+    Why: a flush waits on the broker's fsyncs (one after another per stream),
+    tens of milliseconds for a batch of a hundred tasks, and the follower
+    used to wait it out before reading its next batch: one batch in flight,
+    the process idle. Routing is pure and the books change as it routes, so
+    the next batch can be routed while earlier batches are still being
+    written. What stays ordered is what a takeover relies on: each batch's
+    own two phases (``flush``: a task acknowledged before its assignment
+    record). Across batches nothing was ordered before either (the results
+    followers and the submissions follower already flushed side by side):
+    readers order records by the time they state, and an agent runs what its
+    subject holds in the order stored.
+    """
+
+    def __init__(self, broker: Broker, depth: int) -> None:
+        self._broker, self._depth = broker, depth
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def put(self, outbox: Outbox) -> None:
+        """Start flushing *outbox*; wait while *depth* flushes are in flight.
+
+        A flush that failed raises here (as it did from the follower itself).
+        """
+        if outbox:
+            flush = asyncio.ensure_future(outbox.flush(self._broker))
+            self._running.add(flush)
+        while self._running:
+            done = {t for t in self._running if t.done()}
+            if not done and len(self._running) < self._depth:
+                return
+            if not done:
+                done, _ = await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            self._running -= done
+            for task in done:
+                task.result()
+
+    async def drain(self) -> None:
+        """Wait for every flush in flight (raising the first failure)."""
+        running, self._running = self._running, set()
+        for task in running:
+            await task
+
+    async def cancel(self) -> None:
+        """Stop the flushes in flight (the follower is cancelled: no longer leading)."""
+        running, self._running = self._running, set()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
 #: The batch open in the current asyncio task, if any. A context variable, not an attribute:
 #: the health and scaling loops run in their own tasks and must not write into (or wait for)
 #: the stream follower's batch, nor it into theirs.

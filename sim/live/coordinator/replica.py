@@ -29,6 +29,7 @@ from typing import Any
 
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
+from sim.live.coordinator.admission import LiveAdmission
 from sim.live.coordinator.catch_up import StreamFollow
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.exposition import serve_metrics
@@ -39,6 +40,7 @@ from sim.live.coordinator.llm_gate import LlmGate, serve_gate
 from sim.live.coordinator.monitoring import Monitoring
 from sim.live.coordinator.restore import restore
 from sim.live.coordinator.scaling import Scaling
+from sim.live.coordinator.spot import SpotReclaims
 from sim.live.coordinator.state import (
     AgentView,
     Books,
@@ -56,14 +58,18 @@ from sim.live.task import LiveTask
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
 from sim.policies.escalation import EscalationPolicy
+from sim.policies.placement import ReservePool
 from sim.scenario.schema import Scenario
 from sim.world.policy_set import (
     build_policies,
+    check_phases,
+    coordinator_detector,
     dispatch_core,
     escalation_config,
     failure_detector,
 )
 from sim.world.streams import Streams
+from sim.world.topology import zone_teams
 
 
 @dataclass
@@ -104,9 +110,17 @@ class Coordinator:
         self.stopped = asyncio.Event()
         #: The fleet's provider limits (the scenario's llm section), kept while primary.
         self.gate = LlmGate(s.llm) if s.llm is not None else None
+        #: Tiers, tenants and shedding at the intake (the scenario's tiers section).
+        self.admission = LiveAdmission(s, s.tiers, self.gate) if s.tiers is not None else None
+        if self.admission is not None and self.gate is not None:
+            self.gate.on_grant = self.admission.charge  # the tenants' token budgets
         self.follow: StreamFollow | None = None
         if self.broker is not None:
             self._bind(self.broker)
+
+    def _spawns_on_spot(self, zone: str, category: str) -> bool:
+        """Whether an agent started now in the pool runs on spot (False: no spot section)."""
+        return self.spot is not None and self.spot.spawns_on_spot(zone, category)
 
     def _region(self, zone: str) -> str:
         return next(z.region for z in self.scenario.topology.zones if z.name == zone)
@@ -132,6 +146,7 @@ class Coordinator:
                 self.event,
             ),
             replies=config.replies,
+            admission=self.admission,
         )
         self.health = HealthCheck(
             s,
@@ -144,6 +159,10 @@ class Coordinator:
             self.router,
             self.lag,
             config.stalls,
+            # The simulator's failover judges zone coordinators with these check phases.
+            coordinator_detector(
+                s.health, check_phases(Streams(s.seed, 0).get("health"), s.health.interval)
+            ),
         )
         self.scaling = Scaling(
             books,
@@ -155,7 +174,27 @@ class Coordinator:
             self.provisioner,
             s.scaling.pipeline.actuation_delay,
             (self.zones, self.categories),
+            zone_teams(s),
+            ReservePool(s.topology.reserve_pool),
+            s.purchase.billing.drain_unit_s,
+            spot_rule=self._spawns_on_spot,
         )
+        spot = s.purchase.spot
+        #: Spot reclaim notices acted on (None: no agent runs on spot).
+        self.spot = (
+            SpotReclaims(
+                spot,
+                books,
+                self.intake,
+                broker,
+                self.time,
+                self.event,
+                self.scaling.replace if s.health.replace_failed else None,
+            )
+            if spot is not None
+            else None
+        )
+
         self.monitoring = Monitoring(
             books,
             broker,
@@ -166,9 +205,13 @@ class Coordinator:
             self.scaling,
             self.zones,
             s.control_agents(),
-            autoscale=config.autoscale,
+            autoscale=config.autoscale and s.scaling.auto_scale.enabled,
             webhook_url=config.webhook_url,
         )
+        if self.admission is not None:
+            self.monitoring.level_rows.append(self.admission.rows)
+        if self.spot is not None:
+            self.monitoring.level_rows.append(self.spot.rows)
         self.lease = Lease(broker, self.name, config.lease_s, config.wall)
 
     # ------------------------------------------------------------------ the books, read-only
@@ -270,6 +313,9 @@ class Coordinator:
             self._periodic(min(0.1, interval_wall), lambda late: self.intake.release_due()),
             self._on_grid(s.metrics.interval, self.monitoring.sample),
         ]
+        if self.spot is not None:
+            spot = self.spot
+            loops.append(self._periodic(min(0.1, interval_wall), lambda late: spot.check()))
         if self.config.autoscale and s.scaling.auto_scale.enabled:
             loops.append(self._on_grid(s.scaling.decision_interval(), self.scaling.evaluate))
         if self.config.metrics_port is not None:
@@ -348,6 +394,10 @@ class Coordinator:
 
     async def check_zones(self) -> None:
         await self.health.check_zones()
+
+    async def check_spot(self) -> None:
+        if self.spot is not None:
+            await self.spot.check()
 
     async def evaluate(self, at: float | None = None) -> None:
         await self.scaling.evaluate(at)

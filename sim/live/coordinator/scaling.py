@@ -7,6 +7,16 @@ agents go and which pools give them up). A scale-up is started by the
 provisioner; a scale-down drains, in each pool the plan names, the least
 loaded agent (it finishes what it holds, then leaves).
 
+A started agent joins a team of its zone by the simulator's rule
+(``sim.policies.placement.team_for``: the zone's teams in turn, by the
+agent's number from the reserve pool, 1 up) and carries it (``--team``,
+then in its heartbeats), so the team bulkhead counts it as the simulator
+counts its own. (The numbering is this replica's: a standby that takes over
+numbers from 1 again, and live spawns no failover replacements, which the
+simulator numbers too.) What can start is the reserve pool's to say
+(``ReservePool``, the simulator's books): a plan's spawns beyond it are not
+made, and a drained agent that has left gives its place back.
+
 Recommendation mode (a provisioner that ``recommend``s, sim.live.remote_provisioner):
 the same decision and the same placement, published for someone else to act
 on; no agent is started, none is drained, and nothing is booked as starting
@@ -16,7 +26,9 @@ on; no agent is started, none is drained, and nothing is booked as starting
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from sim.live.broker import Broker
@@ -24,7 +36,8 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
-from sim.policies.placement import PoolLoad
+from sim.policies.autoscale.billing import DrainCandidate, drain_choice
+from sim.policies.placement import PoolLoad, ReservePool, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
 
 
@@ -56,6 +69,11 @@ class Scaling:
         provisioner: Provisioner,
         actuation_delay_s: float,
         pools: tuple[tuple[str, ...], tuple[str, ...]],
+        teams: Mapping[str, tuple[str, ...]],
+        reserve: ReservePool,
+        drain_unit_s: float | None = None,
+        *,
+        spot_rule: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.books, self.intake, self.broker, self.time, self.event = (
             books,
@@ -67,9 +85,18 @@ class Scaling:
         self.loop, self.provisioner = loop, provisioner
         self.actuation_delay_s = actuation_delay_s
         self.zones, self.categories = pools
+        #: Each zone's team ids, and the reserve pool's numbering of the agents it lends.
+        self.teams = teams
+        self._lent = itertools.count(1)
+        #: What the reserve pool can still lend (the simulator's books, the same rule).
+        self.reserve = reserve
+        #: The billing unit when a scale-down drains near the end of a paid unit, else None.
+        self.drain_unit_s = drain_unit_s
         self._actuating: set[asyncio.Task[None]] = set()
         #: Agents told to drain and not yet retired (a ``Retires`` provisioner is told).
         self._draining: set[str] = set()
+        #: Whether an agent started in (zone, category) runs on spot (None: none does).
+        self.spot_rule = spot_rule
 
     def totals(self, now: float) -> FleetTotals:
         """The fleet's levels and running totals now, as the scaling loop reads them."""
@@ -102,7 +129,9 @@ class Scaling:
             return
         done = 0
         for zone, category in plan.spawn:
-            spec = AgentSpec(f"{zone}-{category}-s{secrets.token_hex(3)}", zone, category)
+            spec = self._lend(zone, category)
+            if spec is None:
+                break  # the reserve pool is empty: the rest of the plan is not made
             # Counted as starting from the decision on (the autoscaler's contract), even
             # while the actuation delay holds the provisioner back.
             self.books.requested[spec.agent_id] = spec
@@ -110,7 +139,7 @@ class Scaling:
             self._start(spec)
             done += 1
         for zone, category in plan.drain:
-            chosen = self.intake.drain_choice(zone, category)  # the idlest
+            chosen = self._drain_choice(zone, category, now)
             if chosen is None:
                 continue
             agent = self.books.agents[chosen]
@@ -121,6 +150,53 @@ class Scaling:
             await self.event("agent_draining", agent.agent_id, reason=decision.policy)
             done -= 1
         await self.event("scale", decision.policy, **plan.record(done))
+
+    async def replace(self, zone: str, category: str, reason: str) -> str | None:
+        """Start one agent in (zone, category) in place of one that is going: its id.
+
+        As the simulator's failover asks the reserve pool for a replacement
+        (``health.replace_failed``): counted as starting from now, on spot if
+        its pool is below its share. None in recommendation mode (nothing is
+        started there, or the reserve pool is empty).
+        """
+        if isinstance(self.provisioner, Recommends):
+            return None
+        spec = self._lend(zone, category)
+        if spec is None:
+            return None  # the reserve pool is empty, as the simulator's spawn finds it
+        self.books.requested[spec.agent_id] = spec
+        await self.event(
+            "agent_requested", spec.agent_id, zone=zone, category=category, reason=reason
+        )
+        self._start(spec)
+        return spec.agent_id
+
+    def _lend(self, zone: str, category: str) -> AgentSpec | None:
+        """One agent from the reserve pool for (zone, category), or None when it is empty.
+
+        As the simulator's fleet spawns: the pool lends, the lent number picks the
+        zone's team in turn, and the pool's spot rule says whether it runs on spot.
+        """
+        if not self.reserve.lend():
+            return None
+        team = team_for(next(self._lent), self.teams[zone])
+        spot = self.spot_rule is not None and self.spot_rule(zone, category)
+        agent_id = f"{zone}-{category}-s{secrets.token_hex(3)}"
+        return AgentSpec(agent_id, zone, category, team=team, spot=spot)
+
+    def _drain_choice(self, zone: str, category: str, now: float) -> str | None:
+        """The pool's agent to drain: the core's rule (``billing.drain_choice``), as simulated."""
+
+        def candidates() -> list[DrainCandidate]:
+            return [
+                DrainCandidate(a.agent_id, now - a.joined_s, self.intake.held(a.agent_id))
+                for a in self.books.agents.values()
+                if a.zone == zone and a.category == category and a.healthy and not a.draining
+            ]
+
+        return drain_choice(
+            lambda: self.intake.drain_choice(zone, category), candidates, self.drain_unit_s
+        )
 
     def _start(self, spec: AgentSpec) -> None:
         """Start the agent now, or after the pipeline's actuation delay (scenario seconds)."""
@@ -138,15 +214,15 @@ class Scaling:
         task.add_done_callback(self._actuating.discard)
 
     def _retire_left(self) -> None:
-        """Drained agents that have left: their provisioner may hand their resources back."""
-        if not isinstance(self.provisioner, Retires):
-            self._draining.clear()
-            return
+        """Drained agents that have left: back in the reserve pool, and their provisioner
+        may hand their resources back."""
         for agent_id in sorted(self._draining):
             view = self.books.agents.get(agent_id)
             if view is None or not view.healthy:
                 self._draining.discard(agent_id)
-                self.provisioner.retire(agent_id)
+                self.reserve.give_back()
+                if isinstance(self.provisioner, Retires):
+                    self.provisioner.retire(agent_id)
 
     async def _recommend(self, plan: ScalePlan, now: float) -> None:
         """Recommendation mode: the decision and where it would go, published; nothing done."""
@@ -154,7 +230,7 @@ class Scaling:
         decision = plan.decision
         where: list[dict[str, str]] = [{"zone": z, "category": c} for z, c in plan.spawn]
         for zone, category in plan.drain:
-            chosen = self.intake.drain_choice(zone, category)
+            chosen = self._drain_choice(zone, category, now)
             if chosen is not None:
                 where.append({"zone": zone, "category": category, "agent": chosen})
         recommendation = {

@@ -20,6 +20,7 @@ from typing import Any
 
 from sim.live.broker import Broker
 from sim.live.clock import Clock
+from sim.live.coordinator.admission import Verdict
 from sim.live.lag import LagMonitor
 from sim.live.provisioner import AgentSpec
 from sim.live.task import LiveTask
@@ -47,7 +48,10 @@ class AgentView:
     slots: int = 1
     speed: float = 1.0
     team: str = ""  # "": in no team (the team bulkhead does not count it)
+    spot: bool = False  # on spot capacity, as its heartbeats say
     last_beat_wall: float = 0.0
+    #: Scenario time its current life began (first seen, or back): what billing counts.
+    joined_s: float = 0.0
     healthy: bool = True
     draining: bool = False
     #: The process behind the heartbeats (None: a writer that does not say), and the one the
@@ -88,6 +92,8 @@ class Counters:
     submitted: int = 0
     completed: int = 0
     failed: int = 0
+    #: Tasks shed at admission (tiers): done at once, never dispatched.
+    shed: int = 0
     duplicates: int = 0
     started: int = 0
     wait_sum: float = 0.0
@@ -118,7 +124,20 @@ class Books:
     #: Tasks whose routing record a takeover read before their submission: not recorded
     #: again (records travel in bundles, which the broker cannot dedupe record by record).
     routed_before: set[int] = field(default_factory=set)
+    #: Admission verdicts a takeover read before their submission: kept, not decided again.
+    admissions: dict[int, Verdict] = field(default_factory=dict)
+    #: Spot agents given a reclaim notice: agent id -> the notice's deadline (scenario s).
+    reclaiming: dict[str, float] = field(default_factory=dict)
+    #: Spot agents taken back: out of the fleet for good under this id.
+    reclaimed: set[str] = field(default_factory=set)
     catching_up: bool = False
+
+    def end_notice(self, agent_id: str) -> bool:
+        """A spot agent's life ends (drained or taken back): True if it was under notice."""
+        if self.reclaiming.pop(agent_id, None) is None:
+            return False
+        self.reclaimed.add(agent_id)
+        return True
 
     def serving(self) -> list[AgentView]:
         return [a for a in self.agents.values() if a.healthy and not a.draining]

@@ -5,16 +5,23 @@ and never less than a minimum. Two consequences a fleet can act on: a short
 life costs the minimum, and an agent stopped mid-hour under hourly billing
 throws away the rest of an hour already paid. :func:`drain_by_paid_time` is
 the scale-down rule that uses the hour: among a pool's candidates, drain the
-one whose paid unit ends soonest.
+one whose paid unit ends soonest; :func:`drain_choice` is which rule a
+scale-down follows, the same in both shells.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["DrainCandidate", "billed_seconds", "drain_by_paid_time", "paid_time_left"]
+__all__ = [
+    "DrainCandidate",
+    "billed_seconds",
+    "drain_by_paid_time",
+    "drain_choice",
+    "paid_time_left",
+]
 
 
 def billed_seconds(life_s: float, unit_s: float | None, minimum_s: float = 0.0) -> float:
@@ -54,3 +61,21 @@ def drain_by_paid_time(candidates: Sequence[DrainCandidate], unit_s: float) -> s
         return None
     best = min(candidates, key=lambda c: (paid_time_left(c.age_s, unit_s), c.load, c.agent_id))
     return best.agent_id
+
+
+def drain_choice(
+    idlest: Callable[[], str | None],
+    candidates: Callable[[], Sequence[DrainCandidate]],
+    unit_s: float | None,
+) -> str | None:
+    """The pool's agent a scale-down drains.
+
+    *unit_s* is the billing unit when the scenario asks to drain near the
+    end of a paid unit (``purchase.billing.drain_near_paid_end``), else
+    None: then the dispatch core's pick, *idlest* (holding least, then by
+    id). Both are called only when their rule applies: listing a pool's
+    candidates costs a pass over the fleet.
+    """
+    if unit_s is None:
+        return idlest()
+    return drain_by_paid_time(candidates(), unit_s)

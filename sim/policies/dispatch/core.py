@@ -104,9 +104,9 @@ class DispatchCore(DispatchBooks[T]):
         self.retry_budget = retry_budget
         #: Whether each zone takes work: declared dead, or its breaker open (one rule).
         self.zones = ZoneGate(router, breakers)
-        #: Zones whose coordinator cannot be reached now, known or not (the router's
-        #: ``down`` holds the ones declared dead; both are skipped by pulls).
-        self.dark: set[str] = set()
+        #: Zones whose coordinator cannot be reached now, known or not (the gate's; the
+        #: router's ``down`` holds the ones held out of routing; both are skipped by pulls).
+        self.dark: set[str] = self.zones.dark
         #: Per task id: dispatches it was given back through no fault of its own
         #: (:meth:`requeue`), which the retry budget does not count.
         self.requeued: dict[int, int] = {}
@@ -281,11 +281,8 @@ class DispatchCore(DispatchBooks[T]):
         return out
 
     def mark_dark(self, zone: str, dark: bool) -> None:
-        """The zone's coordinator became unreachable (or reachable again)."""
-        if dark:
-            self.dark.add(zone)
-        else:
-            self.dark.discard(zone)
+        """The zone's coordinator became unreachable (or reachable again): calls to it fail."""
+        self.zones.mark_dark(zone, dark)
 
     # ------------------------------------------------------------------ live composites
 

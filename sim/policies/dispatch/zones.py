@@ -16,6 +16,17 @@ decided here:
   next call's result closes the breaker (:meth:`ZoneGate.call_ok`) or opens
   it again.
 
+What a call *is* is the same in both shells: the chief sends a task to the
+zone it routed it to (:meth:`ZoneGate.reach`), and the call fails when the
+zone is **dark** — its coordinator cannot be reached, known or not yet
+(:meth:`ZoneGate.mark_dark`: the simulator's outage or partition, the live
+coordinator's ``zones_down`` announcement). Both shells act on the verdict
+the same way: a zone that answered places the task; a refused call routes
+it elsewhere now; any other failed call leaves the task waiting at the
+zone's door (until the zone is declared dead and evacuated, or reachable
+again); a call that *opened* the breaker also routes what waits at the
+door elsewhere and asks for the probe ``probe_after_s`` later.
+
 A zone takes work (:meth:`ZoneGate.takes_work`) when neither holds it out;
 the router's ``down`` set is where that verdict is kept, so the chief's
 zone choice, spills and pulls (``ZoneRouter``, ``DispatchCore.pull_one``)
@@ -41,6 +52,8 @@ class ZoneCall:
     opened: bool
     #: The breaker is open: send the call's task elsewhere (else it waits at the zone's door).
     refused: bool
+    #: When *opened*: seconds until the half-open probe (:meth:`ZoneGate.probe`) is due.
+    probe_after_s: float | None = None
 
 
 class ZoneGate:
@@ -53,6 +66,28 @@ class ZoneGate:
         self.declared: set[str] = set()
         #: Zones whose breaker has seen a failed call (only they count successes).
         self.breaker_zones: set[str] = set()
+        #: Zones whose coordinator cannot be reached now, known or not (the router's
+        #: ``down`` holds the ones held out of routing; calls to a dark zone fail).
+        self.dark: set[str] = set()
+
+    def mark_dark(self, zone: str, dark: bool) -> None:
+        """The zone's coordinator became unreachable (or reachable again)."""
+        if dark:
+            self.dark.add(zone)
+        else:
+            self.dark.discard(zone)
+
+    def reach(self, zone: str, now: float) -> ZoneCall | None:
+        """A call of the chief's reaches *zone*: None if it answers, else the failure's verdict.
+
+        An answer counts as a success on the zone's breaker (a half-open
+        probe's success closes it).
+        """
+        if zone in self.dark:
+            return self.call_failed(zone, now)
+        if zone in self.breaker_zones:
+            self.call_ok(zone, now)
+        return None
 
     def takes_work(self, zone: str) -> bool:
         """Whether the chief may route work to *zone* now."""
@@ -81,6 +116,7 @@ class ZoneGate:
         opened = refused and not was_open
         if opened:
             self.router.mark_down(zone)
+            return ZoneCall(opened, refused, board.config.open_s)
         return ZoneCall(opened, refused)
 
     def call_ok(self, zone: str, now: float) -> None:

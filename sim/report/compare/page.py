@@ -4,7 +4,9 @@ Written for a scenario's variants (same arrivals, different settings), for a
 replay against its recording, for ``orchestra compare A B --report`` and for a
 live run against its simulated twin. The first run is the reference: the
 time panels overlay every run on one time axis (p99 wait, agents, queue,
-throughput, cost, with scaling decisions and alerts as marks), and the table
+throughput, cost, with scaling decisions and alerts as marks; and, when the
+runs have them, provider tokens against their limits, spot share with its
+reclaims, and sheds per tier), and the table
 gives each figure per run with its difference from the reference and, where
 both runs have replications, a Welch t-test of the difference
 (:mod:`sim.report.compare.stats`). Each run's SLO verdict is stated with its
@@ -23,11 +25,19 @@ import pandas as pd
 
 from sim.metrics.slo_causes import explain as slo_lines
 from sim.metrics.store import atomic_write_bytes
-from sim.report.compare.stats import ALPHA, COMPARED, Difference, difference, figure_value
+from sim.report.compare.stats import (
+    ALPHA,
+    COMPARED,
+    Difference,
+    difference,
+    figure_value,
+    shown,
+)
 from sim.report.html.format import esc, fmt_number, fmt_value
 from sim.report.html.template import page
 from sim.report.interactive import RUN_COLOURS, panel_html, panels_script
-from sim.report.time_panels import RunFrames, overlay_panels
+from sim.report.level_overlay import overlay_level_panels
+from sim.report.time_panels import RunFrames, overlay_panels, run_end_s
 
 __all__ = ["ComparedRun", "load_run_dir", "write_comparison_report"]
 
@@ -95,7 +105,7 @@ def _table(runs: Sequence[ComparedRun]) -> str:
     )
     rows = []
     tested = False
-    for figure in COMPARED:
+    for figure in (f for f in COMPARED if shown(f, [r.summary for r in runs])):
         cells = [f"<td>{esc(figure.label)}</td>"]
         for i, run in enumerate(runs):
             cells.append(_value_cell(run.summary, figure.path))
@@ -157,7 +167,10 @@ def comparison_html(title: str, note: str, runs: Sequence[ComparedRun], extra: s
     """The page's HTML (``extra``: more sections, e.g. a sweep's, placed after the table)."""
     if not runs:
         raise ValueError("a comparison needs at least one run")
-    panels = overlay_panels([RunFrames(r.name, r.metrics, r.events) for r in runs])
+    frames = [RunFrames(r.name, r.metrics, r.events) for r in runs]
+    panels = overlay_panels(frames)
+    # Provider tokens, spot, sheds: only when some run has them (sim.report.level_overlay).
+    panels += overlay_level_panels(frames, max(run_end_s(f) for f in frames))
     panel_part = "".join(
         f'<section class="panel" id="compare-{p.panel_id}">{panel_html(p)}</section>'
         for p in panels

@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["ALPHA", "COMPARED", "Difference", "Figure", "difference", "figure_value", "values_of"]
+__all__ = [
+    "ALPHA",
+    "COMPARED",
+    "Difference",
+    "Figure",
+    "difference",
+    "figure_value",
+    "shown",
+    "values_of",
+]
 
 #: Significance level of the Welch test.
 ALPHA = 0.05
@@ -35,6 +44,9 @@ class Figure:
     label: str
     path: tuple[str, ...]
     lower_is_better: bool | None
+    #: An opt-in model's figure (LLM calls, tiers, spot): a row only when some run has it
+    #: non-zero, so a comparison of ordinary runs does not grow rows of dashes and zeros.
+    optional: bool = False
 
 
 #: Figures in the comparison table, in order (None: neither direction is better).
@@ -56,7 +68,20 @@ COMPARED: tuple[Figure, ...] = (
     Figure("dispatch p99 (s)", ("dispatch_s", "p99"), True),
     Figure("chief utilisation", ("coordination", "chief_utilization"), None),
     Figure("agents failed", ("failures", "agents"), None),
+    Figure("tasks shed", ("tasks", "shed"), True, optional=True),
+    Figure("LLM requests", ("llm", "requests"), None, optional=True),
+    Figure("LLM calls throttled (429)", ("llm", "throttled"), True, optional=True),
+    Figure("attempts failed rate_limited", ("llm", "rate_limited_attempts"), True, optional=True),
+    Figure("LLM retry wait p99 (s)", ("llm", "retry_wait_s", "p99"), True, optional=True),
+    Figure("token cost per day (USD)", ("llm", "usd_per_day"), True, optional=True),
+    Figure("spot cost (USD)", ("cost", "usd_spot"), None, optional=True),
+    Figure("spot reclaims", ("cost", "reclaims"), None, optional=True),
 )
+
+
+def shown(figure: Figure, summaries: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the table has a row for *figure*: always, or (optional) some run has it non-zero."""
+    return not figure.optional or any(figure_value(s, figure.path) for s in summaries)
 
 
 def figure_value(summary: Mapping[str, Any], path: Sequence[str]) -> float | None:

@@ -1,0 +1,126 @@
+"""The scenario's workload as live submissions: the simulator's own arrivals, same seed.
+
+``orchestra live run`` publishes these documents on ``orch.submit`` at their
+times: every task and DAG job the simulator's generators draw (``TaskSource``,
+``DagSource``), in the simulator's order, with the model calls an LLM task
+will make (drawn when it is submitted, ``_LlmPlans``) and, with ``tiers``,
+the tier and tenant the simulator's chief draws for each independent task
+(``TierMix`` on the ``tiers`` stream, in arrival order).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import Any, cast
+
+from sim.policies.dag import Dag, plan_dag
+from sim.scenario.schema import Scenario
+from sim.world.dag_source import DagSource
+from sim.world.llm_fleet import anatomy_sources
+from sim.world.network import Network
+from sim.world.streams import Streams
+from sim.world.tier_mix import TierMix
+from sim.world.topology import build_world
+from sim.world.workload import ServiceDemand, TaskSource
+
+__all__ = ["arrivals"]
+
+
+def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
+    """Every submission in time order, from the simulator's own generators (same seed)."""
+    streams = Streams(scenario.seed, 0)
+    demand = ServiceDemand(scenario, streams)
+    world = build_world(scenario, streams.get("world"))
+    network = Network(scenario.network, world.regions, world.chief_region, streams.get("network"))
+    plans = _LlmPlans(scenario, streams)
+    tiers = scenario.tiers
+    # The simulator's chief draws each independent task's tier and tenant, in arrival order.
+    mix = (
+        TierMix(tiers, list(scenario.topology.categories), streams.get("tiers")) if tiers else None
+    )
+    tasks = ((a.time, 0, a) for a in TaskSource(scenario, streams, demand))
+    jobs = (
+        (t, 1, (dag, shape, zone))
+        for t, dag, shape, zone in DagSource(scenario, streams, demand, network)
+    )
+    next_id = 0
+    job_id = 0
+    for t, kind, item in heapq.merge(tasks, jobs, key=lambda x: (x[0], x[1])):
+        if kind == 0:
+            a: Any = item
+            task = {
+                "kind": "task",
+                "task_id": next_id,
+                "category": a.category,
+                "zone": a.zone,
+                "arrival_s": t,
+                "work_s": float(a.work),
+            }
+            if mix is not None:
+                tier, task["tenant"] = mix.draw(a.category)
+                task["tier"] = mix.names[tier]
+            yield t, plans.add(task)
+            next_id += 1
+            continue
+        dag, shape, zone = cast(tuple[Dag, str, str], item)
+        nodes = []
+        for node in dag.nodes:
+            nodes.append(
+                plans.add(
+                    {
+                        "task_id": next_id,
+                        "node": node.node_id,
+                        "category": node.category,
+                        "work_s": node.work_s,
+                    }
+                )
+            )
+            next_id += 1
+        yield (
+            t,
+            {
+                "kind": "job",
+                "job_id": job_id,
+                "shape": shape,
+                "zone": zone,
+                "arrival_s": t,
+                "cp_bound_s": plan_dag(dag).cp_length_s,
+                "nodes": nodes,
+                "edges": [[e.src, e.dst, e.data_mb] for e in dag.edges],
+            },
+        )
+        job_id += 1
+
+
+class _LlmPlans:
+    """Each LLM task's calls, drawn when it is submitted from the simulator's own sources.
+
+    The simulator draws a plan per attempt; live declares one per task (a
+    retry runs the same calls), since the calls travel in the task message.
+    """
+
+    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+        llm = scenario.llm
+        self.sources = anatomy_sources(llm, streams) if llm is not None else {}
+        self.models = dict(llm.categories) if llm is not None else {}
+
+    def add(self, task: dict[str, Any]) -> dict[str, Any]:
+        source = self.sources.get(task["category"])
+        if source is None:
+            return task
+        plan = source.draw()
+        tools = (*plan.tools_s, 0.0)
+        task["llm"] = {
+            "model": self.models[task["category"]],
+            "calls": [
+                {
+                    "input_tokens": c.input_tokens,
+                    "output_tokens": c.output_tokens,
+                    "cached_tokens": c.cached_tokens,
+                    "tool_s": tool,
+                }
+                for c, tool in zip(plan.calls, tools, strict=True)
+            ],
+        }
+        return task

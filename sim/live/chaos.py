@@ -1,0 +1,310 @@
+"""A live run's chaos timeline: the scenario's failures, acted out on the wall clock.
+
+Scenario: at each chaos event's scenario time the run does to the real
+fleet what the simulator does to its model — kills agents (restarted
+``restart_after`` later), crashes the primary coordinator (it comes back as
+a standby), slows agents down, takes a zone dark (its agents die and the
+coordinators are told through the lease bucket's ``zones_down`` key; after
+the duration the zone is back and the same agents start again) — and stops
+or kills the embedded broker when the options ask — and plays the cloud
+provider for spot capacity: the scenario's ``spot_reclaim`` entries, the
+starting fleet's random reclaims and the correlated reclaims of whole zones,
+drawn as the simulator draws them, each a notice and, at its end, the machine
+taken back. Each action is logged on ``orch.event`` at its own time, as the
+simulator logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from nats.aio.client import Client
+
+from sim.live.clock import Clock
+from sim.live.provisioner import Provisioner
+from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
+from sim.live.transport import (
+    LEASE_BUCKET,
+    ZONES_DOWN_KEY,
+    EmbeddedServer,
+    LiveError,
+    control_subject,
+    encode,
+    publish,
+)
+from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.scenario.spot import SpotReclaim
+from sim.world.spot_books import initial_reclaims, zone_reclaims
+
+__all__ = ["ChaosTimeline", "Replicas"]
+
+
+class Replicas(Protocol):
+    """The run's coordinator replicas, as far as chaos touches them."""
+
+    def crash_primary(self) -> None:
+        """Cancel the primary's task (a crash: it says nothing, its lease lapses)."""
+        ...
+
+    def start(self) -> object:
+        """Start one more replica (it waits as a standby)."""
+        ...
+
+
+class ChaosTimeline:
+    """The chaos events and broker stops of one live run (see the module docstring).
+
+    *broker_restarts* and *broker_kills* are scenario times; *server* is the
+    embedded broker (None: an external one, which chaos cannot stop).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        provisioner: Provisioner,
+        nc: Client,
+        server: EmbeddedServer | None,
+        coordinators: Replicas,
+        broker_restarts: list[float],
+        broker_kills: list[float],
+        *,
+        spot_agents: list[str] | None = None,
+        zones: list[str] | None = None,
+    ) -> None:
+        self.scenario, self.provisioner, self.nc, self.server = scenario, provisioner, nc, server
+        self.coordinators = coordinators
+        self.broker_restarts, self.broker_kills = broker_restarts, broker_kills
+        #: Zones dark now (the ``zones_down`` key's value).
+        self.zones_down: set[str] = set()
+        #: Recoveries waiting for their time (the run cancels them with the timeline).
+        self.background: list[asyncio.Task[None]] = []
+        #: The starting fleet's spot agents in join order, and the zones (for mass reclaims).
+        self.spot_agents, self.zones = spot_agents or [], zones or []
+        #: Spot reclaim notices given so far: agent id -> deadline (scenario s).
+        self.spot_notices: dict[str, float] = {}
+
+    async def _event(
+        self,
+        js: Any,
+        clock: Clock,
+        kind: str,
+        subject: str,
+        at: float | None = None,
+        **detail: Any,
+    ) -> None:
+        """Log an event at *at* (default now): a chaos action is logged at its own time."""
+        document = {
+            "time_s": clock.now() if at is None else at,
+            "kind": kind,
+            "subject": subject,
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+        }
+        await publish(js, "orch.event", document)
+
+    async def run(self, js: Any, clock: Clock) -> None:
+        """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
+        actions: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
+        # The scenario's timeline and the spot reclaims drawn as the simulator draws them: the
+        # starting fleet's random ones, and the correlated mass reclaims of whole zones.
+        scenario = self.scenario
+        plan = [
+            *scenario.chaos,
+            *initial_reclaims(scenario, self.spot_agents),
+            *zone_reclaims(scenario, self.zones),
+        ]
+        for index, event in enumerate(plan):
+            actions.append((event.at, index, self._chaos_action(js, clock, event)))
+        for index, at in enumerate(self.broker_restarts):
+            actions.append((at, 10_000 + index, self._broker_restart(js, clock)))
+        for index, at in enumerate(self.broker_kills):
+            actions.append((at, 20_000 + index, self._broker_restart(js, clock, kill=True)))
+        for at, _, action in sorted(actions, key=lambda a: (a[0], a[1])):
+            await asyncio.sleep(clock.until(at))
+            await action()
+        await asyncio.Event().wait()
+
+    def _broker_restart(
+        self, js: Any, clock: Clock, *, kill: bool = False
+    ) -> Callable[[], Awaitable[None]]:
+        """Stop the embedded broker (gracefully, or SIGKILL) and start it on the same store."""
+
+        async def restart() -> None:
+            server = self.server
+            if server is None:
+                raise LiveError("broker restarts need the embedded broker (no --nats)")
+            at = clock.now()
+            if kill:
+                await asyncio.to_thread(server.kill)
+                await asyncio.to_thread(server.start)
+            else:
+                await asyncio.to_thread(server.restart)
+            how = "kill" if kill else "stop"
+            await self._event(js, clock, "broker_restart", "nats", at, how=how)
+
+        return restart
+
+    def _chaos_action(
+        self, js: Any, clock: Clock, event: ChaosEvent
+    ) -> Callable[[], Awaitable[None]]:
+        async def act() -> None:
+            now = clock.now()
+            if event.kill is not None:
+                victims = self._select(event.kill)
+                for agent_id in victims:
+                    self.provisioner.kill(agent_id)
+                resolved = event.model_copy(
+                    update={"at": now, "kill": AgentSelector(agents=victims)}
+                )
+                await self._event(
+                    js,
+                    clock,
+                    "chaos",
+                    "kill",
+                    now,
+                    event=resolved.model_dump(mode="json", exclude_none=True),
+                )
+                for agent_id in victims:
+                    await self._event(js, clock, "agent_failed", agent_id, now, cause="chaos")
+                if event.restart_after is not None:
+                    asyncio.get_running_loop().call_later(
+                        clock.wall(event.restart_after),
+                        self._restart_agents,
+                        victims,
+                    )
+            elif event.coordinator_crash is not None:
+                self.coordinators.crash_primary()
+                resolved = event.model_copy(update={"at": now})
+                await self._event(
+                    js,
+                    clock,
+                    "chaos",
+                    "coordinator_crash",
+                    now,
+                    event=resolved.model_dump(mode="json", exclude_none=True),
+                )
+                self.coordinators.start()  # the crashed replica comes back as a standby
+            elif event.slow is not None:
+                await self._slow(js, clock, event, now)
+            elif event.zone_outage is not None:
+                await self._zone_outage(js, clock, event, now)
+            elif event.spot_reclaim is not None:
+                await self._spot_reclaim(js, clock, event, now)
+            else:
+                print(f"live run: chaos at {event.at} s not supported live, skipped")
+
+        return act
+
+    async def _slow(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """Gray agents: their tasks take *factor* times as long for the duration."""
+        assert event.slow is not None
+        assert event.duration is not None  # the schema requires one
+        factor, duration = event.slow.factor, event.duration
+        victims = self._select(event.slow)
+        for agent_id in victims:
+            await self.nc.publish(control_subject(agent_id), f"slow {factor!r}".encode())
+        resolved = event.model_copy(update={"at": now, "slow": Slow(agents=victims, factor=factor)})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "slow", now, event=document)
+        await self._event(js, clock, "agents_slow", ",".join(victims), now, factor=factor)
+
+        async def recover() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            for agent_id in victims:
+                await self.nc.publish(control_subject(agent_id), b"slow 1")
+
+        self.background.append(asyncio.create_task(recover()))
+
+    async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """A zone goes dark: its agents die, and the coordinator is told to route around it.
+
+        After the duration the zone is back: the key is cleared and the same
+        agents start again under their ids (they rejoin their pools).
+        """
+        zone = event.zone_outage
+        assert zone is not None
+        assert event.duration is not None  # the schema requires one
+        duration = event.duration
+        victims = self._select(AgentSelector(zone=zone))
+        for agent_id in victims:
+            self.provisioner.kill(agent_id)
+        lease = await js.key_value(LEASE_BUCKET)
+        self.zones_down.add(zone)
+        await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
+        resolved = event.model_copy(update={"at": now})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "zone_outage", now, event=document)
+        for agent_id in victims:
+            await self._event(js, clock, "agent_failed", agent_id, now, cause="zone_outage")
+
+        async def recover() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            self.zones_down.discard(zone)
+            await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
+            self._restart_agents(victims)
+
+        self.background.append(asyncio.create_task(recover()))
+
+    async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """The provider takes spot agents back: a notice now, the machine at its end.
+
+        The notices go under one key the primary reads (``sim.live.spot_notices``);
+        the event log has the chaos entry (its agents named, for a replay) and a
+        ``spot_notice`` per agent, as the simulator logs them. At the deadline
+        whatever still runs is killed: the coordinator has re-queued its work.
+        """
+        spot, reclaim = self.scenario.purchase.spot, event.spot_reclaim
+        assert reclaim is not None
+        if spot is None:
+            print(f"live run: chaos at {event.at} s: spot_reclaim with no purchase.spot, skipped")
+            return
+        running, specs = self.provisioner.running(), self.provisioner.specs
+        victims = reclaim_victims(reclaim, running, specs, self.spot_notices)
+        deadline = now + spot.notice
+        for agent_id in victims:
+            self.spot_notices[agent_id] = deadline
+        lease = await js.key_value(LEASE_BUCKET)
+        await lease.put(SPOT_NOTICES_KEY, encode({"notices": self.spot_notices}))
+        named = SpotReclaim(agents=victims, fraction=None)
+        resolved = event.model_copy(update={"at": now, "spot_reclaim": named})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "spot_reclaim", now, event=document)
+        for agent_id in victims:
+            zone = specs[agent_id].zone
+            await self._event(
+                js, clock, "spot_notice", agent_id, now, zone=zone, deadline_s=deadline
+            )
+
+        async def take_back() -> None:
+            await asyncio.sleep(clock.until(deadline))
+            still = set(self.provisioner.running())
+            for agent_id in victims:
+                if agent_id in still:
+                    self.provisioner.kill(agent_id)
+
+        self.background.append(asyncio.create_task(take_back()))
+
+    def _restart_agents(self, agent_ids: list[str]) -> None:
+        for agent_id in agent_ids:
+            spec = self.provisioner.specs.get(agent_id)
+            if spec is not None:
+                self.provisioner.start(spec)
+
+    def _select(self, selector: AgentSelector) -> list[str]:
+        running = self.provisioner.running()
+        if selector.agents is not None:
+            return [a for a in selector.agents if a in running]
+        specs = self.provisioner.specs
+        matching = [
+            a
+            for a in running
+            if (selector.category is None or specs[a].category == selector.category)
+            and (selector.zone is None or specs[a].zone == selector.zone)
+        ]
+        if selector.count is not None:
+            return matching[: selector.count]
+        if selector.fraction is not None:
+            return matching[: max(1, round(selector.fraction * len(matching)))]
+        return matching

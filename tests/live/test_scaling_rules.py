@@ -1,0 +1,127 @@
+"""Scaling rules live as in the simulator: the reserve pool's books and the drain choice.
+
+``topology.reserve_pool=2`` under burst.yaml's step policy (+6): both shells
+ask for six and start two, and their ``scale`` records say so alike. With
+hourly billing and ``drain_near_paid_end`` the scale-down drains the agent
+whose paid hour ends soonest (``billing.drain_choice``), else the idlest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from conftest import HERE
+from test_coordinator_logic import EPOCH, Provisioner
+
+from sim.live.clock import Clock
+from sim.live.coordinator import Coordinator, CoordinatorConfig
+from sim.live.memory_broker import MemoryBroker
+from sim.live.transport import AGENTS_BUCKET, EVENTS
+from sim.runner import run
+from sim.scenario.load import load_scenario
+
+OVERRIDES = ["topology.reserve_pool=2"]
+
+
+def first_scale(details: list[dict[str, Any]]) -> dict[str, Any]:
+    up = [d for d in details if d["asked"] > 0]
+    return {key: up[0][key] for key in ("delta", "asked")}
+
+
+def test_a_scale_up_starts_only_what_the_reserve_pool_lends_in_both_shells() -> None:
+    scenario = load_scenario(HERE / "burst.yaml", OVERRIDES)
+    events = run(scenario).results[0].events
+    sim_scale = [json.loads(str(d)) for d in events.loc[events["kind"] == "scale", "detail"]]
+    assert first_scale(sim_scale) == {"delta": 2, "asked": 6}
+    assert (events["kind"] == "agent_requested").sum() == 2
+
+    async def body() -> None:
+        wall = [EPOCH]
+        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+        provisioner = Provisioner()
+        c = Coordinator("c1", scenario, config, provisioner, ("A",), ("Generic",), broker=broker)
+        for n in range(2):  # burst.yaml's two specialists, both busy
+            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
+            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
+            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
+        await c.take_over()
+        for n in range(20):
+            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
+            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
+        await c.pump()
+        wall[0] = EPOCH + 60
+        await c.evaluate(60.0)
+        documents = await broker.read_all(EVENTS, "orch.event")
+        live_scale = [json.loads(e["detail"]) for e in documents if e["kind"] == "scale"]
+        assert first_scale(live_scale) == first_scale(sim_scale)
+        assert len(provisioner.started) == len(c.requested) == 2
+        assert c.scaling.reserve.left == 0
+
+    asyncio.run(body())
+
+
+async def drained_at_3650(*overrides: str) -> list[str]:
+    """g0 and g1 joined at second 0, g2 at 100 s; all idle at 3,650 s: which one drains."""
+    scenario = load_scenario(HERE / "burst.yaml", ["scaling.min_agents=5", *overrides])
+    wall = [EPOCH]
+    broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+    config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+    c = Coordinator("c1", scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker)
+
+    async def beat(agent: str) -> None:
+        doc = {"agent": agent, "zone": "A", "category": "Generic", "status": "idle"}
+        doc.update(in_flight=0, slots=1, speed=1.0, wall=wall[0])
+        await broker.kv_put(AGENTS_BUCKET, agent, json.dumps(doc).encode())
+
+    for agent in ("g0", "g1"):
+        await beat(agent)
+    await c.take_over()
+    wall[0] = EPOCH + 100.0
+    for agent in ("g0", "g1", "g2"):
+        await beat(agent)
+    await c.check_health()
+    wall[0] = EPOCH + 3650.0
+    for agent in ("g0", "g1", "g2"):
+        await beat(agent)
+    await c.check_health()
+    await c.evaluate(3650.0)
+    return sorted(a for a, view in c.agents.items() if view.draining)
+
+
+def test_a_scale_down_drains_near_the_paid_hours_end_when_asked_else_the_idlest() -> None:
+    billing = ["purchase.billing.unit=hour", "purchase.billing.drain_near_paid_end=true"]
+    # 3,550 s of g0's and g1's second hour are left; 50 s of g2's first.
+    assert asyncio.run(drained_at_3650(*billing)) == ["g2"]
+    assert asyncio.run(drained_at_3650()) == ["g0"]  # the idlest, then by id
+
+
+def test_an_alerts_scale_up_does_nothing_when_the_scenario_has_no_autoscaler() -> None:
+    """``scale_up_immediate`` forces the autoscaler only where one runs (as the simulator)."""
+    rule = '{critical: [{name: q, condition: "queue_depth > 3", action: scale_up_immediate}]}'
+
+    async def body(enabled: bool) -> list[str]:
+        overrides = [f"alerts={rule}", f"scaling.auto_scale.enabled={str(enabled).lower()}"]
+        scenario = load_scenario(HERE / "burst.yaml", overrides)
+        wall = [EPOCH]
+        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+        c = Coordinator("c1", scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker)
+        for n in range(2):
+            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
+            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
+            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
+        await c.take_over()
+        for n in range(10):
+            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
+            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
+        await c.pump()
+        wall[0] = EPOCH + 60
+        await c.sample(60.0)
+        documents = await broker.read_all(EVENTS, "orch.event")
+        return [e["kind"] for e in documents if e["kind"] in ("alert", "scale")]
+
+    assert asyncio.run(body(enabled=True)) == ["alert", "scale"]
+    assert asyncio.run(body(enabled=False)) == ["alert"]

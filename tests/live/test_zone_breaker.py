@@ -1,0 +1,139 @@
+"""The zone circuit breaker, live: the chief's failed calls to a dark zone open it, as in the sim.
+
+On the in-memory broker (``test_coordinator_logic``'s fleet and clock): zone
+A is announced dark; tasks whose home is A are the chief's calls to it. The
+live coordinator must open, probe and reopen A's breaker on exactly the
+transitions the simulator's zone gate makes for the same calls, and declare
+the zone dead when the simulator's failover declares it for an outage at the
+same second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import small
+from test_coordinator_logic import EPOCH, Fleet, run
+
+from sim.live.broker import encode
+from sim.live.transport import LEASE_BUCKET, ZONES_DOWN_KEY
+from sim.policies.dispatch import DispatchCore
+from sim.runner import run as run_simulator
+from sim.scenario.schema import Scenario
+from sim.world.policy_set import build_policies, dispatch_core
+from sim.world.streams import Streams
+
+OUTAGE_S = 5.0
+CALLS_S = (6.0, 7.0, 8.0)  # three calls to dark A: the third opens the breaker
+OPEN_S = 10.0  # circuit_breaker.open: the probe falls due at 18 s
+PROBE_S = CALLS_S[-1] + OPEN_S
+OVERRIDES = (f"policies.circuit_breaker.open={OPEN_S}s",)
+
+
+def simulators_gate(scenario: Scenario) -> DispatchCore[Any]:
+    """The dispatch core the simulator's chief consults, from the shared factory."""
+    policies = build_policies(
+        scenario, Streams(scenario.seed, 0), {"A": "us-east-1", "B": "us-west-2"}
+    )
+    return dispatch_core(policies)
+
+
+def transitions(core: DispatchCore[Any]) -> list[tuple[str, str, float]]:
+    assert core.zones.breakers is not None
+    return [
+        (target, t.to_state.value, t.time) for target, t in core.zones.breakers.drain_transitions()
+    ]
+
+
+def simulators_declaration_s(scenario: Scenario) -> float:
+    """When the simulator's failover declares zone A dead after an outage at OUTAGE_S."""
+    chaos = f"chaos=[{{at: {OUTAGE_S}s, zone_outage: A, duration: 10m}}]"
+    sim = small("duration=2m", chaos, *OVERRIDES)
+    assert sim.health == scenario.health and sim.seed == scenario.seed
+    events = run_simulator(sim).results[0].events
+    [declared] = events.loc[events["kind"] == "zone_redistributed", "time_s"]
+    return float(declared)
+
+
+def test_the_live_zone_breaker_opens_where_the_simulators_would() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*OVERRIDES)
+        await c.take_over()
+        declared_s = simulators_declaration_s(c.scenario)
+        assert declared_s > PROBE_S  # the breaker acts before the checks (and is probed)
+
+        # The simulator's gate, fed the same calls.
+        sim = simulators_gate(c.scenario)
+        sim.mark_dark("A", True)
+        verdicts = [sim.zones.reach("A", t) for t in CALLS_S]
+        assert [v is not None and v.opened for v in verdicts] == [False, False, True]
+        assert sim.zones.probe("A", PROBE_S)
+        assert sim.zones.reach("A", PROBE_S) is not None  # the probe's call fails: open again
+        expected = transitions(sim)
+        assert [state for _, state, _ in expected] == ["open", "half_open", "open"]
+
+        fleet.wall.t = EPOCH + OUTAGE_S
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
+        await c.check_zones()
+        assert "A" in c.dispatcher.zones.dark and c.dispatcher.zones.takes_work("A")
+        for task_id, t in enumerate(CALLS_S):
+            fleet.wall.t = EPOCH + t
+            await fleet.submit(task_id, zone="A")
+            await c.pump()
+            if task_id < 2:  # nobody answers and the breaker is closed: at A's door
+                assert [x.task_id for x in c.intake.calls.doors["A"]] == list(range(task_id + 1))
+        # The third call opened it: the door's tasks and the third went to B.
+        assert not c.dispatcher.zones.takes_work("A") and "A" not in c.intake.calls.doors
+        assert [c.tasks[n].zone for n in range(3)] == ["B", "B", "B"]
+        assert await fleet.take("b1") == [(0, 1)] and c.dispatcher.queued() == 2
+
+        fleet.wall.t = EPOCH + PROBE_S
+        await c.check_zones()  # the probe falls due: half-open, A takes a call again
+        assert c.dispatcher.zones.takes_work("A")
+        await fleet.submit(3, zone="A")
+        await c.pump()  # ...which fails: open again, and the task goes to B
+        assert c.tasks[3].zone == "B" and not c.dispatcher.zones.takes_work("A")
+        live = [(e["subject"], e["state"], e["time_s"]) for e in await fleet.events("breaker")]
+        assert live == expected
+        assert await fleet.events("zone_down") == []  # the checks have not declared it yet
+
+        fleet.wall.t = EPOCH + declared_s - 0.5
+        await c.check_zones()
+        assert await fleet.events("zone_down") == []
+        tick = 0.01  # live checks the zones every tenth of a wall second or less
+        fleet.wall.t = EPOCH + declared_s + tick
+        await c.check_zones()
+        [down] = await fleet.events("zone_down")
+        assert down["subject"] == "A" and declared_s <= down["time_s"] <= declared_s + tick
+
+        fleet.wall.t += 60.0
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": []}))
+        await c.check_zones()
+        [up] = await fleet.events("zone_up")
+        assert up["subject"] == "A" and "A" not in c.dispatcher.zones.dark
+
+    run(body)
+
+
+def test_a_zone_back_before_its_declaration_places_what_waited_at_its_door() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*OVERRIDES)
+        await c.take_over()
+        fleet.wall.t = EPOCH + OUTAGE_S
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
+        await c.check_zones()
+        fleet.wall.t = EPOCH + CALLS_S[0]
+        await fleet.submit(0, zone="A")
+        await c.pump()
+        assert await fleet.take("a1") == [] and await fleet.take("b1") == []  # at A's door
+        fleet.wall.t = EPOCH + CALLS_S[1]
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": []}))
+        await c.check_zones()
+        assert await fleet.take("a1") == [(0, 1)]  # delivered to A once it answers
+        assert await fleet.events("zone_down") == [] and await fleet.events("zone_up") == []
+
+    run(body)
