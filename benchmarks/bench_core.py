@@ -51,6 +51,10 @@ import numpy as np
 import simpy
 
 ROOT = Path(__file__).resolve().parents[1]
+# Measure this checkout's engine: run as a script, the interpreter's path starts at
+# benchmarks/, and ``import sim`` would fall through to the venv's editable install,
+# which names the main checkout (a worktree's bench timed main's code, not its own).
+sys.path.insert(0, str(ROOT))
 SCENARIOS = ROOT / "scenarios"
 C = 200
 MEAN_SERVICE_S = 60.0

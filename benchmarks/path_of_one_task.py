@@ -96,16 +96,16 @@ def one_task(task_id: int) -> list[tuple[str, str]]:
             roots.append(frame)
             note(path, code.co_name)
 
-    submit: Callable[[Task], None] = simulation.dispatcher.submit
+    submit: Callable[[Task, float], None] = simulation.chief.submit
 
-    def watched_submit(task: Task) -> None:
+    def watched_submit(task: Task, now: float) -> None:
         if task.id == task_id and not target:
             target.append(task)
             trail.append(("sim/model/engine.py", "_next_arrival"))
             sys.setprofile(profile)
-        submit(task)
+        submit(task, now)
 
-    simulation.dispatcher.submit = watched_submit  # type: ignore[method-assign]
+    simulation.chief.submit = watched_submit  # type: ignore[method-assign]
     simulation.run()
     sys.setprofile(None)
     end = next(i for i, (_, name) in enumerate(trail) if name == "task_finished")

@@ -355,13 +355,12 @@ def _run_with_dashboard(scenario: Any, console: Console, run: Any) -> Any:
             active_agents=sum(z.active_agents for z in sim.zones.values()) + control,
             total_agents=scenario.scaling.default_agents,
             max_agents=scenario.scaling.max_agents,
-            queue_depth=sim.dispatcher.core.queued()
-            + sum(z.local_queued for z in sim.zones.values()),
+            queue_depth=sim.core.queued() + sum(z.local_queued for z in sim.zones.values()),
             throughput_per_min=float(last.get("throughput_per_min", 0.0)),
             p99_latency_s=float(last.get("p99_latency_s", float("nan"))),
             p99_wait_s=float(last.get("p99_wait_s", float("nan"))),
             zone_health=zones,
-            category_completed=dict(sim.dispatcher.completed_by_category),
+            category_completed=dict(sim.ledger.completed_by_category),
             p99_history=[(r["time_s"], r["p99_latency_s"]) for r in rows],
             recent_events=[
                 (t, kind, _describe(kind, subject, detail))

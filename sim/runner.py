@@ -70,7 +70,7 @@ def run(
         raise ValueError("replications must be at least 1")
     if replications == 1:
         sim = Simulation(scenario, 0)
-        sim.dispatcher.count_categories = watch is not None
+        sim.ledger.count_categories = watch is not None
 
         def hook(now: float) -> None:
             if progress is not None:

@@ -45,6 +45,9 @@ LIVE_LONG_FUNCTIONS = {
     "live/serve.py:run": 71,
     "live/snapshot.py:fold": 104,
 }
+#: The SimPy shell is split by actor (chief, zone coordinators, slots, fleet, failover,
+#: ...), not into packages; its modules stay under ~500 lines (the Raft shell is the largest).
+SHELL_MODULE_LINES = 500
 
 #: What callers imported from each module before it became a package.
 SURFACE = {
@@ -102,8 +105,20 @@ def test_split_modules_are_short() -> None:
         assert lines <= MAX_MODULE_LINES, f"{path.relative_to(SIM)}: {lines} lines"
 
 
+def shell_modules() -> list[Path]:
+    found = sorted((SIM / "model").glob("*.py"))
+    assert len(found) > 20
+    return found
+
+
+def test_shell_modules_are_short() -> None:
+    for path in shell_modules():
+        lines = len(path.read_text().splitlines())
+        assert lines <= SHELL_MODULE_LINES, f"{path.relative_to(SIM)}: {lines} lines"
+
+
 def test_split_modules_have_no_long_function() -> None:
-    for path in split_modules():
+    for path in [*split_modules(), *shell_modules()]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 assert node.end_lineno is not None

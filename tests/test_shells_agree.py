@@ -120,25 +120,28 @@ class SimShell:
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
-        self.d = sim.dispatcher
-        assert self.d.control_plane is not None and self.d.control_plane.steady_commit_s == 0.0
+        #: What the slot loops call (SlotBooks), and the run's ledger.
+        self.d = sim.slots
+        self.ledger = sim.ledger
+        assert sim.chief.control_plane is not None
+        assert sim.chief.control_plane.steady_commit_s == 0.0
         self.log: list[tuple[int, str]] = []
-        logged(self.d.core, self.log)
+        logged(sim.core, self.log)
         self.failed: list[int] = []
-        fail = self.d.fail
+        fail = self.ledger.fail
 
         def logging_fail(task: Task, reason: str, *, attempt_counted: bool = False) -> None:
             self.failed.append(task.id)
             fail(task, reason, attempt_counted=attempt_counted)
 
-        self.d.fail = logging_fail  # type: ignore[method-assign]
+        self.ledger.fail = logging_fail  # type: ignore[method-assign]
         #: Members of teams the bulkhead reopened, whose sleeping slots wake (in order).
         self.woken: list[str] = []
 
         def recording_wake() -> None:
-            self.woken.extend(self.d.core.take_reopened())
+            self.woken.extend(sim.core.take_reopened())
 
-        self.d.wake_reopened = recording_wake  # type: ignore[method-assign]
+        sim.roster.wake_reopened = recording_wake  # type: ignore[method-assign]
         self.serving: dict[str, list[Task]] = {}
         self.idle: dict[str, int] = {}
         for agent in list(sim.fleet.agents.values()):
@@ -202,10 +205,10 @@ class SimShell:
         return agent_id
 
     def arrive(self, zone: str, category: str, priority: float, critical: bool) -> int:
-        task = Task(self.d.new_task_id(), 0.0, category, zone, 10.0, priority=priority)
+        task = Task(self.ledger.new_task_id(), 0.0, category, zone, 10.0, priority=priority)
         task.critical = critical
-        self.d.submitted += 1
-        self.d.submit(task)
+        self.ledger.submitted += 1
+        self.sim.chief.submit(task, 0.0)  # the environment never runs: always time 0
         return task.id
 
     def end(self, agent_id: str, index: int) -> None:
@@ -226,7 +229,7 @@ class SimShell:
         self.slots_start(self.sim.fleet.agents[agent_id])
 
     def drain(self, zone: str, category: str) -> str | None:
-        chosen = self.d.core.drain_choice(zone, category)
+        chosen = self.sim.core.drain_choice(zone, category)
         if chosen is not None:
             self.sim.fleet.drain(chosen, "test")
         return chosen
@@ -495,7 +498,7 @@ class ShellsAgree(RuleBasedStateMachine):
     def same_decisions(self) -> None:
         if not hasattr(self, "sim"):
             return
-        sim_core, live_core = self.sim.d.core, self.live.core
+        sim_core, live_core = self.sim.sim.core, self.live.core
         assert self.sim.log == self.live.log  # every assignment, in order
         assert sim_core.holder == live_core.holder
         pools = {(z, c) for z in ZONES for c in CATEGORIES}
@@ -508,7 +511,7 @@ class ShellsAgree(RuleBasedStateMachine):
         }
         assert self.sim.failed == self.live.failed
         for task_id, task in self.live.tasks.items():
-            mirror = self.sim.d.live.get(task_id)
+            mirror = self.sim.ledger.live.get(task_id)
             if mirror is not None:
                 assert (mirror.attempt, mirror.avoid) == (task.attempt, task.avoid)
         assert sim_core.members.keys() == live_core.members.keys()

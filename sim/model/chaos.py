@@ -15,18 +15,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from sim.metrics.records import EventLog
 from sim.model.agent import Specialist
+from sim.model.control_plane import ControlPlane
+from sim.model.failover import Failover
+from sim.model.fleet import Fleet
 from sim.model.spot import zone_reclaims
 from sim.policies.task_faults import Burst
 from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
-from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
+from sim.scenario.schema import AgentSelector, ChaosEvent, Loss, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
+from sim.world.network import Network
 from sim.world.streams import Streams
 from sim.world.topology import World
 from sim.world.workload import WorkloadError
 
 if TYPE_CHECKING:
-    from sim.model.engine import Simulation
+    from sim.model.escalation import Escalator
 
 
 def select_agents(
@@ -134,14 +139,37 @@ def check_targets(scenario: Scenario, world: World) -> None:
 class Chaos:
     """Plays a scenario's chaos timeline into one simulation."""
 
-    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
-        self.sim = sim
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        world: World,
+        rng: np.random.Generator,
+        *,
+        events: EventLog,
+        network: Network,
+        fleet: Fleet,
+        failover: Failover,
+        control_plane: ControlPlane,
+        escalator: Escalator | None,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.world = world
         self.rng = rng
-        check_targets(sim.scenario, sim.world)
+        self.events = events
+        self.network = network
+        self.fleet = fleet
+        self.failover = failover
+        self.control_plane = control_plane
+        #: The escalation flow, whose fault draws an error burst raises (None: no faults).
+        self.escalator = escalator
+        self.zones = list(world.zones)
+        check_targets(scenario, world)
 
     def plan(self) -> list[ChaosEvent]:
         """The scenario's timeline plus any random failures, in time order."""
-        scenario, world = self.sim.scenario, self.sim.world
+        scenario, world = self.scenario, self.world
         events = [
             *scenario.chaos,
             *random_failures(scenario, world),
@@ -150,7 +178,7 @@ class Chaos:
         return sorted(events, key=lambda e: e.at)
 
     def timeline(self) -> Generator[simpy.Event, Any, None]:
-        env = self.sim.env
+        env = self.env
         for event in self.plan():
             if event.at > env.now:
                 yield env.timeout(event.at - env.now)
@@ -158,7 +186,7 @@ class Chaos:
 
     def _record(self, event: ChaosEvent, victims: list[Specialist] | None = None) -> None:
         """Log the event as it happened — selectors resolved to ids — so it can be replayed."""
-        resolved = event.model_copy(update={"at": self.sim.env.now})
+        resolved = event.model_copy(update={"at": self.env.now})
         if victims is not None:
             ids = sorted(a.id for a in victims)
             if event.kill is not None:
@@ -170,76 +198,73 @@ class Chaos:
                 reclaim = SpotReclaim(agents=ids, fraction=None)
                 resolved = resolved.model_copy(update={"spot_reclaim": reclaim})
         document = resolved.model_dump(mode="json", exclude_none=True)
-        self.sim.events.add(self.sim.env.now, "chaos", event.action, event=document)
+        self.events.add(self.env.now, "chaos", event.action, event=document)
 
     def _partition(self, groups: list[list[str]], duration: float) -> None:
         """Split the chiefs as the groups say; zones away from the chiefs' majority are cut off."""
-        sim = self.sim
         # Names no group lists form one more group together (as in the control plane).
         listed = {name for group in groups for name in group}
-        everyone = [f"chief-{i}" for i in sim.control_plane.ids] + list(sim.zones)
+        everyone = [f"chief-{i}" for i in self.control_plane.ids] + list(self.zones)
         sides = [list(group) for group in groups] + [[n for n in everyone if n not in listed]]
         chiefs = [[n for n in side if n.startswith("chief-")] for side in sides]
         if sum(1 for side in chiefs if side) >= 2:
-            sim.control_plane.partition([side for side in chiefs if side])
-            sim.env.timeout(duration).callbacks.append(lambda _: sim.control_plane.heal())
-        majority = len(sim.control_plane.ids) // 2 + 1
+            self.control_plane.partition([side for side in chiefs if side])
+            self.env.timeout(duration).callbacks.append(lambda _: self.control_plane.heal())
+        majority = len(self.control_plane.ids) // 2 + 1
         leading = [side for side in sides if sum(n.startswith("chief-") for n in side) >= majority]
         connected = set(leading[0]) if leading else set()
-        cut = [zone for zone in sim.zones if zone not in connected]
+        cut = [zone for zone in self.zones if zone not in connected]
         for zone in sorted(set(cut)):
-            sim.failover.zone_cut_off(zone)
-            sim.env.timeout(duration, zone).callbacks.append(self._reconnect)
+            self.failover.zone_cut_off(zone)
+            self.env.timeout(duration, zone).callbacks.append(self._reconnect)
 
     def _reconnect(self, event: simpy.Event) -> None:
-        self.sim.failover.zone_reconnected(str(event.value))
+        self.failover.zone_reconnected(str(event.value))
 
     def _crash_coordinator(self, event: ChaosEvent) -> None:
-        sim = self.sim
         name = event.coordinator_crash
         assert name is not None
         if name.endswith("-coord"):
             zone = name.removesuffix("-coord")
-            sim.failover.zone_coordinator_down(zone, event.restart_after)
+            self.failover.zone_coordinator_down(zone, event.restart_after)
             return
-        node = sim.control_plane.resolve(name)
+        node = self.control_plane.resolve(name)
         if node is None:
             return
-        sim.control_plane.crash(node)
+        self.control_plane.crash(node)
         if event.restart_after is not None:
-            sim.env.timeout(event.restart_after).callbacks.append(
-                lambda _: sim.control_plane.restart(node)
+            self.env.timeout(event.restart_after).callbacks.append(
+                lambda _: self.control_plane.restart(node)
             )
 
     def _one_way(self, spec: OneWayPartition, duration: float) -> None:
         """A chief's links work one way only for *duration* (Raft sorts out who leads)."""
-        plane = self.sim.control_plane
+        plane = self.control_plane
         node = plane.resolve(spec.chief)
         if node is None:
             return
         links = plane.cut_one_way(node, spec.direction)
-        self.sim.env.timeout(duration).callbacks.append(lambda _: plane.heal_one_way(links))
+        self.env.timeout(duration).callbacks.append(lambda _: plane.heal_one_way(links))
 
     def _wal_stall(self, spec: WalStall, duration: float) -> None:
         """A chief's fsyncs take seconds for *duration*; its loop waits for each."""
-        plane = self.sim.control_plane
+        plane = self.control_plane
         node = plane.resolve(spec.chief)
         if node is None:
             return
         plane.stall_disk(node, spec.fsync)
-        self.sim.env.timeout(duration).callbacks.append(lambda _: plane.unstall_disk(node))
+        self.env.timeout(duration).callbacks.append(lambda _: plane.unstall_disk(node))
 
     def _error_burst(self, spec: ErrorBurst, duration: float) -> None:
         """Attempts error more often for a while (a bad model rollout, a flaky dependency)."""
-        sim = self.sim
-        escalator = sim.dispatcher.escalator
+        escalator = self.escalator
         assert escalator is not None  # a scenario with an error burst always has one
-        name = f"burst-{sim.env.now:.6f}"
+        name = f"burst-{self.env.now:.6f}"
         escalator.start_burst(
             name, Burst(spec.probability, frozenset(spec.categories), frozenset(spec.zones))
         )
-        sim.events.add(
-            sim.env.now,
+        self.events.add(
+            self.env.now,
             "error_burst",
             ",".join(spec.categories) or "all",
             probability=spec.probability,
@@ -248,17 +273,16 @@ class Chaos:
 
         def end(_: simpy.Event) -> None:
             escalator.end_burst(name)
-            sim.events.add(sim.env.now, "error_burst_end", ",".join(spec.categories) or "all")
+            self.events.add(self.env.now, "error_burst_end", ",".join(spec.categories) or "all")
 
-        sim.env.timeout(duration).callbacks.append(end)
+        self.env.timeout(duration).callbacks.append(end)
 
     def _spot_reclaim(self, event: ChaosEvent, reclaim: SpotReclaim) -> None:
         """The provider takes spot agents back: each gets its notice (``Failover.reclaim``)."""
-        sim = self.sim
-        market = sim.fleet.market
+        market = self.fleet.market
         if market is None:
             return  # check_targets refuses such a scenario; a replay on another one hits nobody
-        agents = sim.fleet.agents
+        agents = self.fleet.agents
         if reclaim.agents is not None:  # named (a random reclaim, a replay): no scan of the fleet
             named = (agents[i] for i in reclaim.agents if i in agents)
             on_spot = [a for a in named if market.is_spot(a.id)]
@@ -275,37 +299,43 @@ class Chaos:
         victims = [a for a in victims if not a.crashed]
         self._record(event, victims)
         for agent in victims:
-            sim.failover.reclaim(agent)
+            self.failover.reclaim(agent)
 
     def inject(self, event: ChaosEvent) -> None:
-        sim = self.sim
-        env = sim.env
-        failover = sim.failover
+        """Play one chaos event now (a replayed or a random one, or a spot reclaim's)."""
+        failover = self.failover
         if event.kill is not None:
-            victims = select_agents(list(sim.fleet.agents.values()), event.kill, self.rng)
-            self._record(event, victims)
-            for agent in victims:
-                failover.crash(agent, "chaos kill")
-            if event.restart_after is not None:
-                ids = [a.id for a in victims]
-
-                def restart(_: simpy.Event) -> None:
-                    for agent_id in ids:
-                        failover.restart(agent_id)
-
-                env.timeout(event.restart_after).callbacks.append(restart)
-            return
-        if event.coordinator_crash is not None:
+            self._kill(event, event.kill)
+        elif event.coordinator_crash is not None:
             self._record(event)
             self._crash_coordinator(event)
-            return
-        if event.spot_reclaim is not None:
+        elif event.spot_reclaim is not None:
             self._spot_reclaim(event, event.spot_reclaim)
-            return
-        if event.team_lead_crash is not None:
+        elif event.team_lead_crash is not None:
             self._record(event)
             failover.team_lead_down(event.team_lead_crash)
-            return
+        else:
+            self._for_a_while(event)
+
+    def _kill(self, event: ChaosEvent, selector: AgentSelector) -> None:
+        """Agents crash now; with ``restart_after`` they come back under their ids."""
+        failover = self.failover
+        victims = select_agents(list(self.fleet.agents.values()), selector, self.rng)
+        self._record(event, victims)
+        for agent in victims:
+            failover.crash(agent, "chaos kill")
+        if event.restart_after is not None:
+            ids = [a.id for a in victims]
+
+            def restart(_: simpy.Event) -> None:
+                for agent_id in ids:
+                    failover.restart(agent_id)
+
+            self.env.timeout(event.restart_after).callbacks.append(restart)
+
+    def _for_a_while(self, event: ChaosEvent) -> None:
+        """The actions that last ``duration``: start now, undone when it runs out."""
+        env, failover = self.env, self.failover
         assert event.duration is not None  # the schema requires it for every other action
         if event.slow is None:
             self._record(event)
@@ -317,21 +347,12 @@ class Chaos:
             env.timeout(event.duration).callbacks.append(lambda _: failover.zone_up(zone))
         elif event.latency_spike is not None:
             spike = event.latency_spike
-            zones = spike.zones or list(sim.world.zones)
-            sim.network.spike(zones, spike.factor)
-            sim.events.add(env.now, "latency_spike", ",".join(zones), factor=spike.factor)
-            env.timeout(event.duration).callbacks.append(lambda _: sim.network.spike(zones, 1.0))
+            zones = spike.zones or list(self.world.zones)
+            self.network.spike(zones, spike.factor)
+            self.events.add(env.now, "latency_spike", ",".join(zones), factor=spike.factor)
+            env.timeout(event.duration).callbacks.append(lambda _: self.network.spike(zones, 1.0))
         elif event.message_loss is not None:
-            loss = event.message_loss
-            sim.network.loss_rate = loss.rate
-            sim.network.loss_zones = frozenset(loss.zones or ())
-            sim.events.add(env.now, "message_loss", ",".join(loss.zones or ()), rate=loss.rate)
-
-            def stop_loss(_: simpy.Event) -> None:
-                sim.network.loss_rate = 0.0
-                sim.network.loss_zones = frozenset()
-
-            env.timeout(event.duration).callbacks.append(stop_loss)
+            self._message_loss(event.message_loss, event.duration)
         elif event.error_burst is not None:
             self._error_burst(event.error_burst, event.duration)
         elif event.one_way_partition is not None:
@@ -339,17 +360,33 @@ class Chaos:
         elif event.wal_stall is not None:
             self._wal_stall(event.wal_stall, event.duration)
         elif event.slow is not None:
-            slow = event.slow
-            victims = select_agents(list(sim.fleet.agents.values()), slow, self.rng)
-            self._record(event, victims)
+            self._slow(event, event.slow, event.duration)
+
+    def _message_loss(self, loss: Loss, duration: float) -> None:
+        """Messages to the named zones (all, if none) are lost at *rate* for *duration*."""
+        network = self.network
+        network.loss_rate = loss.rate
+        network.loss_zones = frozenset(loss.zones or ())
+        self.events.add(self.env.now, "message_loss", ",".join(loss.zones or ()), rate=loss.rate)
+
+        def stop_loss(_: simpy.Event) -> None:
+            network.loss_rate = 0.0
+            network.loss_zones = frozenset()
+
+        self.env.timeout(duration).callbacks.append(stop_loss)
+
+    def _slow(self, event: ChaosEvent, slow: Slow, duration: float) -> None:
+        """Gray failure: the chosen agents serve *factor* times slower for *duration*."""
+        victims = select_agents(list(self.fleet.agents.values()), slow, self.rng)
+        self._record(event, victims)
+        for agent in victims:
+            agent.slow_down(slow.factor)
+        self.events.add(
+            self.env.now, "agents_slow", ",".join(a.id for a in victims), factor=slow.factor
+        )
+
+        def recover(_: simpy.Event) -> None:
             for agent in victims:
-                agent.slowdown = slow.factor
-            sim.events.add(
-                env.now, "agents_slow", ",".join(a.id for a in victims), factor=slow.factor
-            )
+                agent.slow_down(1.0)
 
-            def recover(_: simpy.Event) -> None:
-                for agent in victims:
-                    agent.slowdown = 1.0
-
-            env.timeout(event.duration).callbacks.append(recover)
+        self.env.timeout(duration).callbacks.append(recover)

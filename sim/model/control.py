@@ -17,33 +17,60 @@ alerts); this module measures, asks and carries out.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import simpy
 
+from sim.metrics.records import EventLog
+from sim.model.fleet import Fleet
+from sim.model.ledger import Ledger
+from sim.model.slots import SlotBooks
+from sim.model.zone_state import ZoneState
 from sim.policies.alerts import AlertEvaluator, AlertEvent, alert_sample
 from sim.policies.autoscale import FleetObservation, ScaleDecision
 from sim.policies.autoscale.billing import DrainCandidate, drain_choice
+from sim.policies.dispatch import DispatchCore
 from sim.policies.placement import PoolLoad
 from sim.policies.scaling_loop import FleetTotals, ScalingLoop, alert_fields, react_to_alert
-
-if TYPE_CHECKING:
-    from sim.model.engine import Simulation
+from sim.scenario.schema import Scenario
+from sim.world.policy_set import PolicySet
+from sim.world.topology import World
 
 
 class ControlLoop:
     """Autoscaling and alerting for one simulation."""
 
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        scaling = sim.scenario.scaling
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        policies: PolicySet,
+        *,
+        world: World,
+        fleet: Fleet,
+        zones: dict[str, ZoneState],
+        core: DispatchCore[Any],
+        slots: SlotBooks,
+        ledger: Ledger,
+        events: EventLog,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.world = world
+        self.fleet = fleet
+        self.zones = zones
+        self.core = core
+        self.slots = slots
+        self.ledger = ledger
+        self.events = events
+        scaling = scenario.scaling
         self.scaling = scaling
         self.enabled = scaling.auto_scale.enabled
         # Only specialists are added or drained: the policies see the specialist bounds
         # that the spec's whole-fleet bounds leave after the coordinating agents.
-        self._control_agents = sim.scenario.control_agents()
-        self.loop: ScalingLoop = sim.policies.scaling_loop
-        self.alerts: AlertEvaluator = sim.policies.alerts
+        self._control_agents = scenario.control_agents()
+        self.loop: ScalingLoop = policies.scaling_loop
+        self.alerts: AlertEvaluator = policies.alerts
 
     # ------------------------------------------------------------------ autoscaling
 
@@ -51,35 +78,33 @@ class ControlLoop:
         """Every evaluation interval: observe, decide, act."""
         every = self.scaling.decision_interval()
         while True:
-            yield self.sim.env.timeout(every)
+            yield self.env.timeout(every)
             self.evaluate()
 
     def totals(self) -> FleetTotals:
         """The fleet's levels and running totals now, as the scaling loop reads them."""
-        sim = self.sim
-        now = sim.env.now
-        fleet, dispatcher, zones = sim.fleet, sim.dispatcher, sim.zones.values()
+        now = self.env.now
+        fleet, slots, zones = self.fleet, self.slots, self.zones.values()
         serving = fleet.serving
         return FleetTotals(
             serving=serving,
             starting=fleet.starting,
             slots=sum(zone.slots for zone in zones),
             idle=serving - sum(zone.busy_agents for zone in zones),
-            queue_depth=float(dispatcher.core.queued() + sum(z.local_queued for z in zones)),
+            queue_depth=float(self.core.queued() + sum(z.local_queued for z in zones)),
             in_flight=float(sum(z.in_flight for z in zones)),
-            busy_area=dispatcher.busy_area(now),
-            wait_sum=dispatcher.wait_sum,
-            started=dispatcher.started,
-            submitted=dispatcher.submitted,
+            busy_area=slots.busy_area(now),
+            wait_sum=slots.wait_sum,
+            started=slots.started,
+            submitted=self.ledger.submitted,
         )
 
     def observe(self) -> FleetObservation:
-        return self.loop.observe(self.sim.env.now, self.totals())
+        return self.loop.observe(self.env.now, self.totals())
 
     def evaluate(self) -> ScaleDecision | None:
         """One evaluation: decide on the window just ended, then carry the plan out."""
-        sim = self.sim
-        now = sim.env.now
+        now = self.env.now
         if not self.enabled:
             return None
         plan = self.loop.evaluate(now, self.totals(), self._pools)
@@ -90,28 +115,26 @@ class ControlLoop:
         reason = f"{decision.policy}: {decision.reason}"
         delay = self.scaling.pipeline.actuation_delay + self.scaling.spawn_delay
         for zone, category in plan.spawn:
-            if sim.fleet.spawn(zone, category, delay, reason) is None:
+            if self.fleet.spawn(zone, category, delay, reason) is None:
                 break
             done += 1
         for zone, category in plan.drain:
             agent = self._drain_choice(zone, category)
-            if agent is not None and sim.fleet.drain(agent, decision.policy):
+            if agent is not None and self.fleet.drain(agent, decision.policy):
                 done -= 1
-        sim.events.add(now, "scale", decision.policy, **plan.record(done))
+        self.events.add(now, "scale", decision.policy, **plan.record(done))
         return decision
 
     def _drain_choice(self, zone: str, category: str) -> str | None:
         """The pool's agent to drain: the core's rule (``billing.drain_choice``)."""
-        sim = self.sim
-        core = sim.dispatcher.core
-        billing = sim.scenario.purchase.billing
-        unit_s = billing.drain_unit_s
+        core = self.core
+        unit_s = self.scenario.purchase.billing.drain_unit_s
 
         def candidates() -> list[DrainCandidate]:
-            now = sim.env.now
+            now = self.env.now
             return [
-                DrainCandidate(agent.id, now - sim.fleet.joined_at(agent.id), core.load(agent.id))
-                for agent in sim.fleet.agents.values()
+                DrainCandidate(agent.id, now - self.fleet.joined_at(agent.id), core.load(agent.id))
+                for agent in self.fleet.agents.values()
                 if agent.zone == zone
                 and agent.category == category
                 and not agent.draining
@@ -121,19 +144,18 @@ class ControlLoop:
         return drain_choice(lambda: core.drain_choice(zone, category), candidates, unit_s)
 
     def _pools(self) -> list[PoolLoad]:
-        sim = self.sim
-        core = sim.dispatcher.core
+        core = self.core
         agents: dict[tuple[str, str], list[int]] = {}
-        for agent in sim.fleet.agents.values():
+        for agent in self.fleet.agents.values():
             if agent.draining:
                 continue
             entry = agents.setdefault((agent.zone, agent.category), [0, 0])
             entry[0] += 1
             entry[1] += agent.busy_slots
-        starting = sim.fleet.starting_by_pool()
+        starting = self.fleet.starting_by_pool()
         pools = []
-        for zone in sim.world.zones:
-            for category in sim.world.categories:
+        for zone in self.world.zones:
+            for category in self.world.categories:
                 count, busy = agents.get((zone, category), [0, 0])
                 queued = core.pool_queued(zone, category)
                 pools.append(
@@ -148,7 +170,7 @@ class ControlLoop:
         sample = alert_sample(row, self._control_agents)
         transitions = self.alerts.evaluate(now, sample)
         for event in transitions:
-            self.sim.events.add(now, "alert", event.name, **alert_fields(event))
+            self.events.add(now, "alert", event.name, **alert_fields(event))
             reaction = react_to_alert(event, self.enabled)
             if reaction.force_scale_up is not None:
                 self.loop.force(now, reaction.force_scale_up)

@@ -19,28 +19,36 @@ cheap without losing a single election's detail.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import simpy
 
+from sim.metrics.records import EventLog
 from sim.model.chief_disks import ChiefDisks
 from sim.model.chief_network import ChiefNetwork
 from sim.model.task import Task
 from sim.policies.raft import MemoryStorage, Message, MessageKind, RaftNode, Role
-
-if TYPE_CHECKING:
-    from sim.model.engine import Simulation
+from sim.scenario.schema import Scenario
 
 
 class ControlPlane:
     """The chiefs' Raft group, fast-forwarded while healthy, simulated tick by tick when not."""
 
     def __init__(
-        self, sim: Simulation, rng: np.random.Generator, net_rng: np.random.Generator
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        events: EventLog,
+        rng: np.random.Generator,
+        net_rng: np.random.Generator,
     ) -> None:
-        self.sim = sim
-        spec = sim.scenario.topology.control_plane
+        self.env = env
+        self.events = events
+        #: A held task's assignment is committed by a leader: dispatch it (the chief's send).
+        self.on_commit: Callable[[Task, float], None] | None = None
+        spec = scenario.topology.control_plane
         self.spec = spec
         self.ids = list(range(1, spec.chiefs + 1))
         self.tick_s = spec.tick
@@ -51,7 +59,7 @@ class ControlPlane:
         self.storage = {i: MemoryStorage() for i in self.ids}
         self.nodes: dict[int, RaftNode] = {}
         self.up: set[int] = set(self.ids)
-        network = sim.scenario.network
+        network = scenario.network
         #: Who reaches whom and how long a Raft message takes (partitions, one-way cuts).
         self.links = ChiefNetwork(network, net_rng)
         #: Each chief's write-ahead log (fsync queue, WAL stalls); free with latency off.
@@ -83,16 +91,20 @@ class ControlPlane:
         #: timer declared the leader gone — the detection a failure matrix reports.
         #: Kept off the event log, whose hash pins the pinned scenarios.
         self.campaigns: list[tuple[float, int, int]] = []
+        #: Fidelity mode: never fast-forward; every assignment goes through the log.
+        self.every_message = spec.every_message
+        self._start()
+
+    # ------------------------------------------------------------------ building
+
+    def _start(self) -> None:
+        """Build the nodes, elect chief-1; in fidelity mode, tick from time zero on."""
         for node_id in self.ids:
             self.nodes[node_id] = self._new_node(node_id)
         # The group starts with chief-1 elected (term 1): a cluster that has been running.
         self._bootstrap()
-        #: Fidelity mode: never fast-forward; every assignment goes through the log.
-        self.every_message = spec.every_message
         if self.every_message:
             self._enter_detailed()
-
-    # ------------------------------------------------------------------ building
 
     def _draw_timeout(self) -> int:
         low, high = self._timeout_ticks
@@ -143,6 +155,10 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ dispatch
 
+    def _commit(self, task: Task) -> None:
+        assert self.on_commit is not None  # wired by the engine before the run
+        self.on_commit(task, self.env.now)
+
     def hold(self, task: Task) -> None:
         """No healthy leader: the task waits to be committed by one."""
         self.held[task.id] = task
@@ -178,16 +194,15 @@ class ControlPlane:
         return None
 
     def crash(self, node_id: int) -> None:
-        sim = self.sim
         if node_id not in self.up:
             return
         was_leader = self.nodes[node_id].state is Role.LEADER
         last_beat = self._last_beat(node_id)
         self.up.discard(node_id)
-        self._ended_at[node_id, self._life[node_id]] = sim.env.now
+        self._ended_at[node_id, self._life[node_id]] = self.env.now
         self._life[node_id] += 1
         self._replay_last_beat(last_beat)
-        sim.events.add(sim.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
+        self.events.add(self.env.now, "coordinator_crash", f"chief-{node_id}", leader=was_leader)
         self._enter_detailed()
 
     def _last_beat(self, node_id: int) -> list[tuple[float, Message]]:
@@ -210,10 +225,9 @@ class ControlPlane:
 
     def _replay_last_beat(self, last_beat: list[tuple[float, Message]]) -> None:
         """Deliver the last heartbeat (or put it on the wire), then age each receiver's timer."""
-        sim = self.sim
         for arrival, message in last_beat:
             if arrival > 0:  # still on the wire at the crash
-                self._wire(message, sim.env.now + arrival)
+                self._wire(message, self.env.now + arrival)
                 continue
             follower = self.nodes[message.dst]
             follower.step(message)
@@ -238,40 +252,37 @@ class ControlPlane:
             last_beat = []
         self.links.cut(links)
         self._replay_last_beat(last_beat)
-        self.sim.events.add(
-            self.sim.env.now, "one_way_partition", f"chief-{node_id}", direction=direction
-        )
+        self.events.add(self.env.now, "one_way_partition", f"chief-{node_id}", direction=direction)
         self._enter_detailed()
         return links
 
     def heal_one_way(self, links: set[tuple[int, int]]) -> None:
         self.links.restore(links)
-        self.sim.events.add(self.sim.env.now, "one_way_healed", "chiefs")
+        self.events.add(self.env.now, "one_way_healed", "chiefs")
         self._enter_detailed()
 
     def stall_disk(self, node_id: int, fsync_s: float) -> None:
         """The chief's WAL writes take *fsync_s* each until :meth:`unstall_disk`."""
         self.disks.stall(node_id, fsync_s)
-        self.sim.events.add(self.sim.env.now, "wal_stall", f"chief-{node_id}", fsync_s=fsync_s)
+        self.events.add(self.env.now, "wal_stall", f"chief-{node_id}", fsync_s=fsync_s)
         self._enter_detailed()
 
     def unstall_disk(self, node_id: int) -> None:
         """Writes are fast again; the ones queued behind the stall still finish first."""
-        now = self.sim.env.now
+        now = self.env.now
         self.disks.unstall(node_id, now)
-        self.sim.events.add(now, "wal_stall_end", f"chief-{node_id}")
+        self.events.add(now, "wal_stall_end", f"chief-{node_id}")
         self._enter_detailed()
 
     def restart(self, node_id: int) -> None:
         """A chief comes back: a fresh node from its persisted term, vote and log."""
-        sim = self.sim
         if node_id in self.up:
             return
         self.nodes[node_id] = self._new_node(node_id)
         self.nodes[node_id].drain_trace()
         self.up.add(node_id)
         self._ticked.pop(node_id, None)  # a fresh node joins the grid where it stands
-        sim.events.add(sim.env.now, "coordinator_restart", f"chief-{node_id}")
+        self.events.add(self.env.now, "coordinator_restart", f"chief-{node_id}")
         self._enter_detailed()
 
     def partition(self, groups: list[list[str]]) -> None:
@@ -281,12 +292,12 @@ class ControlPlane:
             named.append(rest)
         self.links.partition(named)
         text = " | ".join(",".join(group) for group in groups)
-        self.sim.events.add(self.sim.env.now, "partition", text)
+        self.events.add(self.env.now, "partition", text)
         self._enter_detailed()
 
     def heal(self) -> None:
         self.links.heal()
-        self.sim.events.add(self.sim.env.now, "partition_healed", "chiefs")
+        self.events.add(self.env.now, "partition_healed", "chiefs")
         self._enter_detailed()
 
     # ------------------------------------------------------------------ detailed mode
@@ -294,7 +305,7 @@ class ControlPlane:
     def _enter_detailed(self) -> None:
         if not self.detailed:
             self.detailed = True
-            self._origin = self.sim.env.now
+            self._origin = self.env.now
             self._ticked = {}
         grid = self._grid()
         for node_id in self.up:
@@ -304,7 +315,7 @@ class ControlPlane:
 
     def _grid(self) -> int:
         """The last tick of the grid at or before now."""
-        return int((self.sim.env.now - self._origin) / self.tick_s + 1e-6)
+        return int((self.env.now - self._origin) / self.tick_s + 1e-6)
 
     def _catch_up(self, node_id: int) -> None:
         """Tick a node up to the grid (the ticks since it was last ticked, at once)."""
@@ -326,7 +337,7 @@ class ControlPlane:
         if self._wake_at is not None and self._wake_at <= at:
             return
         self._wake_at = at
-        env = self.sim.env
+        env = self.env
         env.timeout(max(0.0, at - env.now), at).callbacks.append(self._wake)
 
     def _wake(self, event: simpy.Event) -> None:
@@ -356,7 +367,7 @@ class ControlPlane:
         ready = node.ready()
         self.storage[node_id].save(ready.hard_state, ready.entries)
         node.advance(ready)
-        now = self.sim.env.now
+        now = self.env.now
         # Persist before send, for what promises durable state: a response leaves
         # once every write issued so far is done; a request leaves at once, in
         # parallel with the write (see Ready). A node whose disk stalls is stuck
@@ -370,7 +381,7 @@ class ControlPlane:
             if serial and written > now:
                 data = [entry.data for entry in ready.committed]
                 later = (node_id, self._life[node_id], data)
-                self.sim.env.timeout(written - now, later).callbacks.append(self._apply_later)
+                self.env.timeout(written - now, later).callbacks.append(self._apply_later)
                 return
             for entry in ready.committed:
                 self._committed(entry.data)
@@ -391,7 +402,7 @@ class ControlPlane:
         """Send *message*, leaving its sender at *leave* (default: now), to arrive at *arrival*."""
         if message.dst not in self.up or not self.links.connected(message.src, message.dst):
             return  # crashed or cut off: the message is lost
-        env = self.sim.env
+        env = self.env
         sent = (message, env.now if leave is None else leave, self._life[message.src])
         env.timeout(arrival - env.now, sent).callbacks.append(self._deliver)
 
@@ -414,19 +425,18 @@ class ControlPlane:
         task = self.held.pop(data, None)
         self._proposed.pop(data, None)
         if task is not None:
-            self.sim.dispatcher.committed(task)
+            self._commit(task)
 
     def _check_leader(self) -> None:
         """Track who leads; a new leader re-drives the work nobody committed."""
-        sim = self.sim
-        now = sim.env.now
+        now = self.env.now
         for node in self.nodes.values():
             for change in node.drain_trace():
                 if change.role in (Role.PRE_CANDIDATE, Role.CANDIDATE):
                     self.campaigns.append((now, change.node, change.term))
                 if change.role is Role.LEADER:
                     self.elections += 1
-                    sim.events.add(now, "election", f"chief-{change.node}", term=change.term)
+                    self.events.add(now, "election", f"chief-{change.node}", term=change.term)
         leader = self._current_leader()
         if leader is None:
             if self._leaderless_since is None:
@@ -435,7 +445,7 @@ class ControlPlane:
         if self._leaderless_since is not None:
             self.downtime_s += now - self._leaderless_since
             self.last_election_s = now - self._leaderless_since
-            sim.events.add(
+            self.events.add(
                 now, "leader_elected", f"chief-{leader}", downtime_s=self.last_election_s
             )
             self._leaderless_since = None
@@ -452,7 +462,7 @@ class ControlPlane:
         leader = self._current_leader()
         if leader is None or not self.links.intact or self.disks.any_stalled:
             return False
-        if any(self.disks.serial(i, self.sim.env.now) for i in self.up):
+        if any(self.disks.serial(i, self.env.now) for i in self.up):
             return False
         node = self.nodes[leader]
         last = node.log.last_index
@@ -468,13 +478,13 @@ class ControlPlane:
         for task_id in sorted(self.held):
             task = self.held.pop(task_id)
             self._proposed.pop(task_id, None)
-            self.sim.dispatcher.committed(task)
+            self._commit(task)
 
     def finish(self, now: float) -> None:
         """Close the books at the end of the run (an election still going counts as downtime)."""
         if self._leaderless_since is not None:
             self.downtime_s += now - self._leaderless_since
-            self.sim.events.add(
+            self.events.add(
                 now, "leaderless_at_end", "chiefs", downtime_s=now - self._leaderless_since
             )
             self._leaderless_since = None

@@ -23,8 +23,15 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import simpy
 
+from sim.metrics.records import EventLog
+from sim.model.chief import Chief
+from sim.model.ledger import Ledger
+from sim.model.roster import Roster
 from sim.model.task import Task
-from sim.model.traffic import Kind
+from sim.model.traffic import Kind, Traffic
+from sim.model.zone_dispatch import ZoneDispatch
+from sim.model.zone_state import ZoneState
+from sim.policies.balancing import LoadBalancer
 from sim.policies.escalation import (
     Action,
     Decision,
@@ -34,13 +41,14 @@ from sim.policies.escalation import (
     ZoneMove,
 )
 from sim.policies.escalation_moves import EscalationMoves, FleetView, Member
+from sim.policies.routing import ZoneRouter
 from sim.policies.task_faults import AttemptFaults, Burst, Fault
+from sim.world.network import Network
 from sim.world.policy_set import escalation_config
 from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.agent import Specialist
-    from sim.model.coordinator import Dispatcher
     from sim.scenario.schema import Scenario
 
 
@@ -70,9 +78,34 @@ def needs_escalator(scenario: Scenario) -> bool:
 class Escalator:
     """The fault draws and the escalation flow of one run."""
 
-    def __init__(self, dispatcher: Dispatcher, scenario: Scenario, rng: np.random.Generator):
-        self.d = dispatcher
-        self.env = dispatcher.env
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        rng: np.random.Generator,
+        *,
+        chief: Chief,
+        zone_dispatch: ZoneDispatch,
+        ledger: Ledger,
+        events: EventLog,
+        network: Network,
+        traffic: Traffic,
+        zones: dict[str, ZoneState],
+        roster: Roster,
+        balancer: LoadBalancer,
+        router: ZoneRouter,
+    ) -> None:
+        self.env = env
+        self.chief = chief
+        self.zone_dispatch = zone_dispatch
+        self.ledger = ledger
+        self.events = events
+        self.net = network
+        self.traffic = traffic
+        self.zones = zones
+        self.agents = roster.agents
+        self.balancer = balancer
+        self.router = router
         self.faults = attempt_faults(scenario)
         self.policy = EscalationPolicy(escalation_config(scenario))
         self._uniform = Batched(lambda n: rng.random(n))
@@ -104,66 +137,65 @@ class Escalator:
         hearing nothing, sends again after the TTL — as the chief does with
         TASK_ASSIGN. None when the resend limit is spent.
         """
-        d, ttl, now = self.d, self.d.net.ttl, self.env.now
+        ttl, now = self.net.ttl, self.env.now
         waited = 0.0
-        for _ in range(d.resend_limit + 1):
+        for _ in range(self.net.resend_limit + 1):
             delay = send(now + waited)
             if delay <= ttl:
                 return waited + delay
-            d.expired += 1
-            d.events.add(now + waited, "message_expired", what, task=task.id)
+            self.ledger.expired += 1
+            self.events.add(now + waited, "message_expired", what, task=task.id)
             waited += ttl
         return None
 
     def attempt_failed(self, agent: Specialist, task: Task, reason: str) -> None:
         """TASK_FAILED travels to the team lead, which decides when it gets there."""
-        d = self.d
-        lead, zone = agent.lead, agent.zone
+        lead, zone, net = agent.lead, agent.zone, self.net
 
         def send(at: float) -> float:
-            hop = d.net.zone_to_agent(zone) / 2
+            hop = net.zone_to_agent(zone) / 2
             return hop + (lead.through(at) if lead is not None else 0.0)
 
         hop = self._within_ttl(task, send, "task_failed")
         if hop is None:
-            d.fail(task, "ttl_expired", attempt_counted=True)
+            self.ledger.fail(task, "ttl_expired", attempt_counted=True)
             return
-        d.in_transit += 1
+        self.ledger.in_transit += 1
         self.env.timeout(hop, (task, agent.id, agent.zone, reason)).callbacks.append(
             self._at_team_lead
         )
 
     def _at_team_lead(self, event: simpy.Event) -> None:
         task, agent_id, zone, reason = cast(tuple[Task, str, str, str], event.value)
-        d = self.d
-        d.in_transit -= 1
+        ledger = self.ledger
+        ledger.in_transit -= 1
         history = task.history or History()
         feasible = self._feasible(task, history.failed(agent_id, zone, reason), zone)
         decision = self.policy.on_failure(history, agent_id, zone, reason, feasible)
         task.history = decision.history
         if decision.action is Action.FAIL:
-            d.events.add(self.env.now, "task_failed", str(task.id), reason=reason)
-            d.fail(task, reason, attempt_counted=True)
+            self.events.add(self.env.now, "task_failed", str(task.id), reason=reason)
+            ledger.fail(task, reason, attempt_counted=True)
             return
         self._reset(task)
         task.attempt += 1
-        d.retried += 1
+        ledger.retried += 1
         if decision.action is Action.RETRY:
             task.avoid = frozenset(decision.history.agents)
-            d.in_transit += 1
+            ledger.in_transit += 1
             self.env.timeout(decision.delay_s, (task, zone)).callbacks.append(self._redispatch)
             return
         self._escalate(task, zone, decision)
 
     def _escalate(self, task: Task, zone: str, decision: Decision) -> None:
         """ESCALATION to the zone coordinator (and on to the chief when that is the level)."""
-        d, net, now = self.d, self.d.net, self.env.now
-        coord = d.zones[zone].coord
-        chief = d.traffic.chief_queue() if d.traffic is not None else None
+        net, now, msgs = self.net, self.env.now, self.traffic.counts
+        coord = self.zones[zone].coord
+        chief = self.traffic.chief_queue()
         to_chief = decision.action is Action.CHIEF
 
         def send(at: float) -> float:
-            d._msgs[Kind.ESCALATION_GRPC] += 2 if to_chief else 1
+            msgs[Kind.ESCALATION_GRPC] += 2 if to_chief else 1
             delay = net.zone_to_agent(zone) / 2  # team lead -> zone coordinator
             if coord is not None:
                 delay += coord.through(at)
@@ -175,11 +207,11 @@ class Escalator:
 
         sent = self._within_ttl(task, send, "escalation")
         if sent is None:
-            d.fail(task, "ttl_expired", attempt_counted=True)
+            self.ledger.fail(task, "ttl_expired", attempt_counted=True)
             return
         delay = sent
         self.escalations["chief" if to_chief else "zone"] += 1
-        d.events.add(
+        self.events.add(
             now,
             "escalation",
             str(task.id),
@@ -187,39 +219,38 @@ class Escalator:
             move=decision.move.value if decision.move is not None else "",
             zone=zone,
         )
-        d.in_transit += 1
+        self.ledger.in_transit += 1
         self.env.timeout(delay, (task, zone, decision)).callbacks.append(self._escalated)
 
     def _escalated(self, event: simpy.Event) -> None:
         task, zone, decision = cast(tuple[Task, str, Decision], event.value)
-        d = self.d
-        d.in_transit -= 1
+        self.ledger.in_transit -= 1
         failed_agents = frozenset(decision.history.agents)
         if decision.action is Action.CHIEF:
             task.avoid = failed_agents
-            d.send_to(task, self._chief_zone(task, decision.history))
+            self.chief.send(task, self.env.now, zone=self._chief_zone(task, decision.history))
             return
         move = decision.move
         if move is ZoneMove.ANOTHER_TEAM:
             task.avoid = self._team_mates(task.category, zone, failed_agents)
-            d.zone_receive(task, zone)
+            self.zone_dispatch.receive(task, zone, self.env.now)
         elif move is ZoneMove.BIGGER_AGENT:
             task.avoid = failed_agents
             task.critical = True  # every balancer sends critical work to the fastest agent
             task.info = None
-            d.zone_receive(task, zone)
+            self.zone_dispatch.receive(task, zone, self.env.now)
         else:
             target = self._other_zone(task.category, zone, decision.history)
             task.avoid = failed_agents
-            d._msgs[Kind.ESCALATION_NATS] += 1
-            latency = d.net.cross_zone(zone, target) if d.net.enabled else 0.0
-            d.in_transit += 1
+            self.traffic.counts[Kind.ESCALATION_NATS] += 1
+            latency = self.net.cross_zone(zone, target) if self.net.enabled else 0.0
+            self.ledger.in_transit += 1
             self.env.timeout(latency, (task, target)).callbacks.append(self._redispatch)
 
     def _redispatch(self, event: simpy.Event) -> None:
         task, zone = cast(tuple[Task, str], event.value)
-        self.d.in_transit -= 1
-        self.d.zone_receive(task, zone)
+        self.ledger.in_transit -= 1
+        self.zone_dispatch.receive(task, zone, self.env.now)
 
     @staticmethod
     def _reset(task: Task) -> None:
@@ -233,20 +264,21 @@ class Escalator:
     @property
     def moves(self) -> EscalationMoves:
         """The escalation's moves over the fleet as it is now (``escalation_moves``)."""
-        d = self.d
         return EscalationMoves(
-            FleetView(d.router, self._pool, self._known, d.balancer.size, d.core.dark)
+            FleetView(
+                self.router, self._pool, self._known, self.balancer.size, self.chief.core.dark
+            )
         )
 
     def _pool(self, category: str, zone: str) -> list[Member]:
         return [
             Member(a.id, a.spec.team, a.speed)
-            for a in self.d.agents.values()
+            for a in self.agents.values()
             if a.category == category and a.zone == zone and not a.crashed and not a.draining
         ]
 
     def _known(self, agent_id: str) -> Member | None:
-        agent = self.d.agents.get(agent_id)
+        agent = self.agents.get(agent_id)
         return None if agent is None else Member(agent.id, agent.spec.team, agent.speed)
 
     def _feasible(self, task: Task, history: History, zone: str) -> Feasible:

@@ -26,25 +26,62 @@ check schedule, without an event per healthy check; with
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import simpy
 
+from sim.metrics.records import EventLog
 from sim.model.agent import Specialist
+from sim.model.chief import Chief
+from sim.model.fleet import Fleet
+from sim.model.roster import Roster
+from sim.model.slots import SlotBooks
+from sim.model.traffic import Traffic
+from sim.model.zone_state import ZoneState
+from sim.policies.dispatch import DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, HealthState
+from sim.policies.routing import ZoneRouter
+from sim.scenario.schema import Scenario
+from sim.world.network import Network
 from sim.world.policy_set import check_phases, coordinator_detector, failure_detector
-
-if TYPE_CHECKING:
-    from sim.model.engine import Simulation
 
 
 class Failover:
     """Crash, detection, redistribution and replacement for one simulation."""
 
-    def __init__(self, sim: Simulation, rng: np.random.Generator) -> None:
-        self.sim = sim
-        health = sim.scenario.health
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        rng: np.random.Generator,
+        *,
+        fleet: Fleet,
+        roster: Roster,
+        zones: dict[str, ZoneState],
+        core: DispatchCore[Any],
+        chief: Chief,
+        slots: SlotBooks,
+        events: EventLog,
+        router: ZoneRouter,
+        network: Network,
+        traffic: Traffic,
+        chief_region: str,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.fleet = fleet
+        self.roster = roster
+        self.zones = zones
+        self.core = core
+        self.chief = chief
+        self.slots = slots
+        self.events = events
+        self.router = router
+        self.network = network
+        self.traffic = traffic
+        self.chief_region = chief_region
+        health = scenario.health
         self.health = health
         phase = check_phases(rng, health.interval)
         # Both from the shared factory, as the live coordinator builds its own: the spec's
@@ -55,7 +92,7 @@ class Failover:
         self.detector = coordinator_detector(health, phase)
         #: The detector that judges agents: the spec's rule, or phi accrual on heartbeats.
         self.agent_detector: FailureDetector = failure_detector(health, phase)
-        self.budget = sim.scenario.retry.budget
+        self.budget = scenario.retry.budget
         #: Pending analytic detections by agent id (cancelled by a restart before them).
         self._pending: dict[str, simpy.Event] = {}
         #: Crashed agents not yet detected (per-message monitors look here).
@@ -69,54 +106,36 @@ class Failover:
 
     def crash(self, agent: Specialist, cause: str) -> None:
         """The agent dies now: its slots stop, its work stays stuck until detection."""
-        sim = self.sim
-        now = sim.env.now
+        now = self.env.now
         if agent.crashed or agent.draining:
             return
-        dispatcher = sim.dispatcher
-        agent.crashed = True
-        agent.status = "error"
-        dispatcher.core.unreachable.add(agent.id)  # no team reopening puts it back in the pool
-        zone = sim.zones[agent.zone]
-        self._stop_serving(agent, now, "crash")
-        agent.stranded.extend(agent.local)
-        zone.local_queued -= len(agent.local)
-        agent.local.clear()
+        self.core.unreachable.add(agent.id)  # no team reopening puts it back in the pool
+        zone = self.zones[agent.zone]
+        zone.local_queued -= agent.crash()
+        self.slots.slots_stopped(agent, now, "crash")
         zone.active_agents -= 1
         zone.slots -= agent.slots
-        sim.fleet.went_offline(agent)
+        self.fleet.went_offline(agent)
         self.down_since[agent.id] = now
-        sim.events.add(now, "agent_failed", agent.id, cause=cause, zone=agent.zone)
+        self.events.add(now, "agent_failed", agent.id, cause=cause, zone=agent.zone)
         if not self.health.per_message:
             when = self.agent_detector.detection_time(agent.id, now)
             if when >= now:
-                timer = sim.env.timeout(when - now, agent)
+                timer = self.env.timeout(when - now, agent)
                 timer.callbacks.append(lambda event: self._detected(event.value))
                 self._pending[agent.id] = timer
-
-    def _stop_serving(self, agent: Specialist, now: float, why: str) -> None:
-        """Its slots stop at once (a crash, a reclaim's deadline): the time served so far is
-        booked, the slots are free, and what it held is the caller's to place."""
-        for process in agent.processes:
-            if process.is_alive:
-                process.interrupt(why)
-        agent.idle.clear()
-        for _ in agent.current:
-            self.sim.dispatcher.slot_freed(agent, now)
-        agent.busy_time += sum(now - t for t in agent.busy_since)
-        agent.busy_since.clear()
 
     def monitor(self, agent_id: str) -> Generator[simpy.Event, Any, None]:
         """Per-message fidelity: every health check of one agent, as events."""
         detector = self.agent_detector
         # The schema allows per-message checks with the spec's rule only (phi is analytic).
         assert isinstance(detector, ConsecutiveFailureDetector)
-        env = self.sim.env
+        env = self.env
         k = detector.first_check_index(agent_id, env.now)
         while True:
             sent = detector.check_time(agent_id, k)
             yield env.timeout(max(0.0, sent - env.now))
-            agent = self.sim.fleet.agents.get(agent_id)
+            agent = self.fleet.agents.get(agent_id)
             if agent is None:
                 return
             ok = not agent.crashed
@@ -131,19 +150,18 @@ class Failover:
 
     def _detected(self, agent: Specialist) -> None:
         """The coordinator declares the agent unhealthy: reroute its work, replace it."""
-        sim = self.sim
-        now = sim.env.now
+        now = self.env.now
         self._pending.pop(agent.id, None)
-        if not agent.crashed or agent.id not in sim.fleet.agents:
+        if not agent.crashed or agent.id not in self.fleet.agents:
             return
         failed_at = self.down_since.pop(agent.id, now)
         moved, failed = self._rescue(agent, "agent_failed")
-        sim.fleet.remove_failed(agent)
+        self.fleet.remove_failed(agent)
         self.agent_detector.forget(agent.id)
         self.detections.append(
             {"agent": agent.id, "failed_at": failed_at, "detected_at": now, "moved": moved}
         )
-        sim.events.add(
+        self.events.add(
             now,
             "agent_detected",
             agent.id,
@@ -154,21 +172,23 @@ class Failover:
         )
         if self.health.replace_failed:
             zone = agent.zone
-            if sim.zones[zone].down:
+            if self.zones[zone].down:
                 # The region is gone: the replacement goes to the nearest live zone
                 # (the spec's "scale up remaining zones").
-                zone = next((z for z in sim.router.neighbours[zone] if not sim.zones[z].down), zone)
-            replacement = sim.fleet.spawn(
+                zone = next(
+                    (z for z in self.router.neighbours[zone] if not self.zones[z].down), zone
+                )
+            replacement = self.fleet.spawn(
                 zone,
                 agent.category,
-                sim.scenario.scaling.spawn_delay,
+                self.scenario.scaling.spawn_delay,
                 f"replace {agent.id}",
                 replaces=agent.id,
             )
             if replacement is not None:
-                delays = sim.network.broadcast(sim.world.chief_region)
-                sim.traffic.broadcast(len(delays))
-                sim.events.add(
+                delays = self.network.broadcast(self.chief_region)
+                self.traffic.broadcast(len(delays))
+                self.events.add(
                     now,
                     "agent_replaced",
                     agent.id,
@@ -182,18 +202,14 @@ class Failover:
         Not *counted*: the agent was taken away (a spot reclaim), so re-dispatching
         its work is not charged to the tasks' retry budgets.
         """
-        sim = self.sim
-        dispatcher = sim.dispatcher
         # Serving, queued at the agent, on its way: the core's books hold every one of them.
-        agent.current.clear()
-        agent.stranded.clear()
-        agent.incoming.clear()
-        held = dispatcher.core.gone(agent.id)
-        dispatcher.wake_reopened()
+        agent.forget_work()
+        held = self.core.gone(agent.id)
+        self.roster.wake_reopened()
         moved = failed = 0
         for task in held:
-            sim.zones[agent.zone].in_flight -= 1
-            if dispatcher.retry(task, agent.id, reason, counted=counted):
+            self.zones[agent.zone].in_flight -= 1
+            if self.chief.retry(task, agent.id, reason, counted=counted):
                 moved += 1
             else:
                 failed += 1
@@ -212,47 +228,43 @@ class Failover:
         failed agent's work but known at once. False when the agent is
         already crashed or draining (nothing to reclaim).
         """
-        sim = self.sim
-        now = sim.env.now
-        spot = sim.scenario.purchase.spot
+        now = self.env.now
+        spot = self.scenario.purchase.spot
         if agent.crashed or agent.draining or spot is None:
             return False
-        sim.fleet.drain(agent.id, "spot_reclaim")
-        sim.events.add(now, "spot_notice", agent.id, zone=agent.zone, deadline_s=now + spot.notice)
+        self.fleet.drain(agent.id, "spot_reclaim")
+        self.events.add(now, "spot_notice", agent.id, zone=agent.zone, deadline_s=now + spot.notice)
         if self.health.replace_failed:
             # Lost capacity is replaced as a failed agent's is (an ECS service keeps its
             # desired count); the newcomer joins on spot if its pool is below its share.
-            sim.fleet.spawn(
+            self.fleet.spawn(
                 agent.zone,
                 agent.category,
-                sim.scenario.scaling.spawn_delay,
+                self.scenario.scaling.spawn_delay,
                 f"replace reclaimed {agent.id}",
             )
-        sim.env.timeout(spot.notice, agent).callbacks.append(
+        self.env.timeout(spot.notice, agent).callbacks.append(
             lambda event: self._reclaimed(event.value)
         )
         return True
 
     def _reclaimed(self, agent: Specialist) -> None:
         """The notice ran out: stop the agent if it has not drained, and re-queue what it held."""
-        sim = self.sim
-        now = sim.env.now
-        if sim.fleet.agents.get(agent.id) is not agent:
+        now = self.env.now
+        if self.fleet.agents.get(agent.id) is not agent:
             return  # it finished draining in time and left
-        self._stop_serving(agent, now, "spot reclaim")
-        sim.zones[agent.zone].local_queued -= len(agent.local)
-        agent.local.clear()
+        self.slots.slots_stopped(agent, now, "spot reclaim")
+        self.zones[agent.zone].local_queued -= agent.drop_local()
         moved, failed = self._rescue(agent, "spot_reclaim", counted=False)
-        sim.fleet.stopped(agent)
-        sim.events.add(
+        self.fleet.stopped(agent)
+        self.events.add(
             now, "agent_reclaimed", agent.id, redistributed=moved, failed_for_good=failed
         )
 
     def restart(self, agent_id: str) -> None:
         """A crashed agent comes back; if it was never detected, its lost work is re-driven now."""
-        sim = self.sim
-        agent = sim.fleet.agents.get(agent_id)
-        now = sim.env.now
+        agent = self.fleet.agents.get(agent_id)
+        now = self.env.now
         if agent is not None and agent.crashed:
             # Back before the detector noticed: the agent re-registers and the
             # coordinator reconciles what it believed the agent held.
@@ -261,23 +273,22 @@ class Failover:
                 timer.callbacks.clear()
             self.down_since.pop(agent.id, None)
             moved, _ = self._rescue(agent, "agent_restarted")
-            sim.fleet.remove_failed(agent)
+            self.fleet.remove_failed(agent)
             self.agent_detector.forget(agent.id)
-            sim.events.add(now, "agent_reconciled", agent.id, redistributed=moved)
-            sim.fleet.rejoin(agent.spec)
-            sim.events.add(now, "agent_restarted", agent_id)
-        elif agent is None and agent_id in sim.fleet.failed:
-            sim.fleet.rejoin(sim.fleet.failed[agent_id])
-            sim.events.add(now, "agent_restarted", agent_id)
+            self.events.add(now, "agent_reconciled", agent.id, redistributed=moved)
+            self.fleet.rejoin(agent.spec)
+            self.events.add(now, "agent_restarted", agent_id)
+        elif agent is None and agent_id in self.fleet.failed:
+            self.fleet.rejoin(self.fleet.failed[agent_id])
+            self.events.add(now, "agent_restarted", agent_id)
 
     # ------------------------------------------------------------------ zones
 
     def zone_down(self, zone_name: str) -> None:
         """A whole region goes dark: its agents and its zone coordinator."""
-        sim = self.sim
         if not self._unreachable(zone_name, "zone_outage"):
             return  # overlapping outages: the zone stays dark until the last one ends
-        for agent in [a for a in sim.fleet.agents.values() if a.zone == zone_name]:
+        for agent in [a for a in self.fleet.agents.values() if a.zone == zone_name]:
             self.crash(agent, f"zone {zone_name} outage")
 
     def _unreachable(self, zone_name: str, kind: str) -> bool:
@@ -287,39 +298,36 @@ class Failover:
         last of them ends. The chief's health checks declare the coordinator dead
         after their detection time, unless the zone is back by then.
         """
-        sim = self.sim
-        now = sim.env.now
-        zone = sim.zones[zone_name]
+        now = self.env.now
+        zone = self.zones[zone_name]
         self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
         if zone.down:
             return False
-        sim.dispatcher.set_down(zone_name, True)
-        sim.events.add(now, kind, zone_name)
+        self.chief.set_down(zone_name, True)
+        self.events.add(now, kind, zone_name)
         when = self.detector.detection_time(f"{zone_name}-coord", now)
         self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
-        timer = sim.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
+        timer = self.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
         timer.callbacks.append(lambda event: self._zone_detected(*event.value))
         return True
 
     def _reachable(self, zone_name: str) -> bool:
         """One outage or partition of the zone ends; True when it was the last one."""
-        sim = self.sim
         self._outages[zone_name] -= 1
         if self._outages[zone_name] > 0:
             return False
-        sim.dispatcher.set_down(zone_name, False)
-        sim.dispatcher.core.zones.declare_up(zone_name)
+        self.chief.set_down(zone_name, False)
+        self.core.zones.declare_up(zone_name)
         self.detector.forget(f"{zone_name}-coord")
         return True
 
     def _zone_detected(self, zone_name: str, generation: int) -> None:
-        sim = self.sim
-        zone = sim.zones[zone_name]
+        zone = self.zones[zone_name]
         if not zone.down or generation != self._generation[zone_name]:
             return  # the zone came back (and maybe went down again) before this verdict
-        sim.dispatcher.core.zones.declare_down(zone_name)
-        waiting = sim.dispatcher.evacuate(zone_name)
-        sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=waiting)
+        self.core.zones.declare_down(zone_name)
+        waiting = self.chief.evacuate(zone_name)
+        self.events.add(self.env.now, "zone_redistributed", zone_name, tasks=waiting)
 
     def zone_coordinator_down(self, zone_name: str, restart_after: float | None) -> None:
         """The zone coordinator dies (its agents do not): the standby takes over.
@@ -331,50 +339,49 @@ class Failover:
         ``health.zone_promotion``; with no standby the zone is routed around
         until the coordinator restarts.
         """
-        sim = self.sim
-        now = sim.env.now
-        zone = sim.zones[zone_name]
+        now = self.env.now
+        zone = self.zones[zone_name]
         if zone.down:
             return
-        sim.dispatcher.set_down(zone_name, True)
+        self.chief.set_down(zone_name, True)
         coordinator = f"{zone_name}-coord"
-        sim.events.add(now, "coordinator_crash", coordinator)
+        self.events.add(now, "coordinator_crash", coordinator)
         when = self.detector.detection_time(coordinator, now)
-        standby = next(z.standby for z in sim.scenario.topology.zones if z.name == zone_name)
+        standby = next(z.standby for z in self.scenario.topology.zones if z.name == zone_name)
 
         def detected(_: simpy.Event) -> None:
-            sim.events.add(
-                sim.env.now, "coordinator_detected", coordinator, detect_s=sim.env.now - now
+            self.events.add(
+                self.env.now, "coordinator_detected", coordinator, detect_s=self.env.now - now
             )
             self.detector.forget(coordinator)
             if standby:
-                sim.env.timeout(self.health.zone_promotion).callbacks.append(promoted)
+                self.env.timeout(self.health.zone_promotion).callbacks.append(promoted)
             else:
-                sim.dispatcher.core.zones.declare_down(zone_name)
-                moved = sim.dispatcher.evacuate(zone_name)
-                sim.events.add(sim.env.now, "zone_redistributed", zone_name, tasks=moved)
+                self.core.zones.declare_down(zone_name)
+                moved = self.chief.evacuate(zone_name)
+                self.events.add(self.env.now, "zone_redistributed", zone_name, tasks=moved)
 
         def promoted(_: simpy.Event) -> None:
-            sim.dispatcher.set_down(zone_name, False)
-            sim.dispatcher.release_stranded(zone_name)
-            sim.events.add(
-                sim.env.now,
+            self.chief.set_down(zone_name, False)
+            self.chief.release_stranded(zone_name)
+            self.events.add(
+                self.env.now,
                 "standby_promoted",
                 f"{zone_name}-standby",
-                downtime_s=sim.env.now - now,
+                downtime_s=self.env.now - now,
             )
 
         def restarted(_: simpy.Event) -> None:
             if not zone.down:
                 return
-            sim.dispatcher.set_down(zone_name, False)
-            sim.dispatcher.core.zones.declare_up(zone_name)
-            sim.dispatcher.release_stranded(zone_name)
-            sim.events.add(sim.env.now, "coordinator_restart", coordinator)
+            self.chief.set_down(zone_name, False)
+            self.core.zones.declare_up(zone_name)
+            self.chief.release_stranded(zone_name)
+            self.events.add(self.env.now, "coordinator_restart", coordinator)
 
-        sim.env.timeout(max(0.0, when - now)).callbacks.append(detected)
+        self.env.timeout(max(0.0, when - now)).callbacks.append(detected)
         if restart_after is not None and not standby:
-            sim.env.timeout(restart_after).callbacks.append(restarted)
+            self.env.timeout(restart_after).callbacks.append(restarted)
 
     def team_lead_down(self, lead: str) -> None:
         """A team lead dies: the zone coordinator can no longer reach its team.
@@ -385,36 +392,34 @@ class Failover:
         later, a member of the team takes over as lead (the same promotion a
         zone coordinator's standby goes through).
         """
-        sim = self.sim
-        now = sim.env.now
+        now = self.env.now
         team = lead.removesuffix("-lead")
-        dispatcher = sim.dispatcher
-        if team in dispatcher.headless_teams:
+        roster = self.roster
+        if team in roster.headless_teams:
             return
-        dispatcher.headless_teams.add(team)
-        for member in dispatcher.team_members.get(team, []):
+        roster.headless_teams.add(team)
+        for member in roster.team_members.get(team, []):
             if not member.draining and not member.crashed:
-                dispatcher.core.withdraw(member.id)
-        sim.events.add(now, "team_lead_crash", lead)
+                self.core.withdraw(member.id)
+        self.events.add(now, "team_lead_crash", lead)
         when = self.detector.detection_time(lead, now)
 
         def detected(_: simpy.Event) -> None:
-            sim.events.add(sim.env.now, "team_lead_detected", lead, detect_s=sim.env.now - now)
+            self.events.add(self.env.now, "team_lead_detected", lead, detect_s=self.env.now - now)
             self.detector.forget(lead)
-            sim.env.timeout(self.health.zone_promotion).callbacks.append(replaced)
+            self.env.timeout(self.health.zone_promotion).callbacks.append(replaced)
 
         def replaced(_: simpy.Event) -> None:
-            dispatcher.headless_teams.discard(team)
-            closed = team in dispatcher.core.closed_teams  # its bulkhead may hold it out still
-            for member in dispatcher.team_members.get(team, []):
+            roster.headless_teams.discard(team)
+            closed = team in self.core.closed_teams  # its bulkhead may hold it out still
+            for member in roster.team_members.get(team, []):
                 if member.draining or member.crashed or closed:
                     continue
-                dispatcher.core.admit(member.info, report_load=True)
-                while member.idle:
-                    member.idle.pop().succeed()  # a sleeping slot may pull queued work now
-            sim.events.add(sim.env.now, "team_lead_replaced", lead, downtime_s=sim.env.now - now)
+                self.core.admit(member.info, report_load=True)
+                member.wake_all()  # a sleeping slot may pull queued work now
+            self.events.add(self.env.now, "team_lead_replaced", lead, downtime_s=self.env.now - now)
 
-        sim.env.timeout(max(0.0, when - now)).callbacks.append(detected)
+        self.env.timeout(max(0.0, when - now)).callbacks.append(detected)
 
     def zone_cut_off(self, zone_name: str) -> None:
         """A partition separates the zone from the chiefs: its agents work on, unreachable."""
@@ -422,23 +427,21 @@ class Failover:
 
     def zone_reconnected(self, zone_name: str) -> None:
         """The partition heals: the chief reaches the zone again and routes its work home."""
-        sim = self.sim
         if not self._reachable(zone_name):
             return
-        sim.dispatcher.release_stranded(zone_name)
-        sim.events.add(sim.env.now, "zone_reconnected", zone_name)
+        self.chief.release_stranded(zone_name)
+        self.events.add(self.env.now, "zone_reconnected", zone_name)
 
     def zone_up(self, zone_name: str) -> None:
         """The region is back: a fresh zone coordinator, the zone's agents restart."""
-        sim = self.sim
         if not self._reachable(zone_name):
             return
         for agent_id in sorted(
-            a.id for a in sim.fleet.agents.values() if a.zone == zone_name and a.crashed
+            a.id for a in self.fleet.agents.values() if a.zone == zone_name and a.crashed
         ):
             self.restart(agent_id)
-        for agent_id, spec in sorted(sim.fleet.failed.items()):
+        for agent_id, spec in sorted(self.fleet.failed.items()):
             if spec.zone == zone_name:
                 self.restart(agent_id)
-        sim.dispatcher.release_stranded(zone_name)
-        sim.events.add(sim.env.now, "zone_restored", zone_name)
+        self.chief.release_stranded(zone_name)
+        self.events.add(self.env.now, "zone_restored", zone_name)

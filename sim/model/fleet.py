@@ -21,10 +21,12 @@ import simpy
 
 from sim.metrics.cost import CostMeter
 from sim.metrics.records import EventLog, coordinator_rows
-from sim.model.agent import Specialist
-from sim.model.coordinator import Dispatcher, ZoneState
+from sim.model.agent import SlotHost, Specialist
+from sim.model.roster import Roster
 from sim.model.spot import SpotMarket
-from sim.policies.balancing import LoadBalancer
+from sim.model.traffic import Traffic
+from sim.model.zone_state import ZoneState
+from sim.policies.dispatch import DispatchCore
 from sim.policies.placement import ReservePool, team_for
 from sim.scenario.schema import Scenario
 from sim.world.topology import SpecialistSpec, World, specialist_template
@@ -39,21 +41,26 @@ class Fleet:
         scenario: Scenario,
         world: World,
         zones: dict[str, ZoneState],
-        balancer: LoadBalancer,
-        dispatcher: Dispatcher,
+        roster: Roster,
+        core: DispatchCore[Any],
+        traffic: Traffic,
+        slots: SlotHost,
         events: EventLog,
         rng: np.random.Generator,
     ) -> None:
         self.env = env
         self.world = world
         self.zones = zones
-        self.balancer = balancer
-        self.dispatcher = dispatcher
+        self.roster = roster
+        self.core = core
+        self.traffic = traffic
+        #: What every slot loop of every agent asks for work and reports to.
+        self.slots = slots
         self.events = events
         self._rng = rng
         self._template = specialist_template(scenario)
         self._teams = world.teams
-        self.agents: dict[str, Specialist] = dispatcher.agents
+        self.agents: dict[str, Specialist] = roster.agents
         #: Agents the reserve pool can still lend (the spec's 0-50).
         self.reserve = ReservePool(scenario.topology.reserve_pool)
         self.starting = 0
@@ -76,7 +83,6 @@ class Fleet:
         self.on_join: Callable[[Specialist], Any] | None = None
         #: Spot books (sim.model.spot), when the scenario buys spot capacity.
         self.market: SpotMarket | None = None
-        dispatcher.on_agent_stopped = self.stopped
 
     # ------------------------------------------------------------------ life cycle
 
@@ -124,30 +130,24 @@ class Fleet:
         self._changed()
 
     def _join(self, spec: SpecialistSpec, *, reserve: bool) -> None:
-        agent = Specialist(self.env, spec)
-        if self.dispatcher.traffic is not None:
-            agent.lead = self.dispatcher.traffic.team_lead(spec.team)
+        agent = Specialist(self.env, spec, self.traffic.team_lead(spec.team))
         self.agents[agent.id] = agent
         zone = self.zones[spec.zone]
         zone.total_agents += 1
         zone.active_agents += 1
         zone.slots += spec.slots
-        self.dispatcher.team_members.setdefault(spec.team, []).append(agent)
-        self.dispatcher.core.enroll(agent.info)
-        if (
-            not self.dispatcher.core.team_closed(agent.id)
-            and spec.team not in self.dispatcher.headless_teams
-        ):
+        self.roster.team_members.setdefault(spec.team, []).append(agent)
+        self.core.enroll(agent.info)
+        if not self.core.team_closed(agent.id) and spec.team not in self.roster.headless_teams:
             # (a full team's newcomer joins the pool when the team has room again;
             # a headless team's when its new lead is in place)
-            self.dispatcher.core.admit(agent.info)
+            self.core.admit(agent.info)
         market = self.market
         spot = market is not None and market.joined(spec.agent_id, spec.zone, spec.category)
         factor = market.price_factor if market is not None and spot else 1.0
         region = self.world.regions[spec.zone]
         self.cost.joined(self.env.now, region, spec.vcpu, spec.mem_gb, factor)
-        for slot in range(spec.slots):
-            agent.processes.append(self.env.process(agent.work_loop(self.dispatcher, slot)))
+        agent.start_slots(self.slots)
         if self.on_join is not None:
             self.on_join(agent)
         self._rows[agent.id] = {
@@ -181,7 +181,7 @@ class Fleet:
         self.failed[agent.id] = agent.spec
 
     def _forget_member(self, agent: Specialist) -> None:
-        members = self.dispatcher.team_members.get(agent.spec.team, [])
+        members = self.roster.team_members.get(agent.spec.team, [])
         if agent in members:
             members.remove(agent)
 
@@ -209,16 +209,13 @@ class Fleet:
         agent = self.agents.get(agent_id)
         if agent is None or agent.draining:
             return False
-        agent.draining = True
         self.draining += 1
-        self.dispatcher.core.drain(agent_id)
+        self.core.drain(agent_id)
         zone = self.zones[agent.zone]
         zone.active_agents -= 1
         zone.slots -= agent.slots
         self.events.add(self.env.now, "agent_draining", agent_id, reason=reason)
-        idle, agent.idle = agent.idle, []
-        for wake in idle:
-            wake.succeed()  # sleeping slots wake up, see the drain, and stop
+        agent.start_draining()  # sleeping slots wake up, see the drain, and stop
         self._changed()
         return True
 
@@ -235,10 +232,10 @@ class Fleet:
     def stopped(self, agent: Specialist) -> None:
         """The agent is offline (drained, or reclaimed): out of the books, back in the reserve."""
         self.draining -= 1
-        agent.status = "offline"
+        agent.offline()
         self.zones[agent.zone].total_agents -= 1
         del self.agents[agent.id]
-        self.dispatcher.core.leave(agent.id)
+        self.core.leave(agent.id)
         self._forget_member(agent)
         self._rows[agent.id]["left_s"] = self.env.now
         self._stop_paying(agent)

@@ -31,6 +31,7 @@ from typing import Protocol
 import simpy
 
 from sim.model.calls import Call
+from sim.model.ledger import Ledger
 from sim.model.task import Task
 from sim.model.traffic import Coordinator, Traffic
 from sim.policies.dag_staging import plan_staged
@@ -55,14 +56,11 @@ class Agent(Protocol):
 
 
 class Shell(Protocol):
-    """The dispatcher's side staging uses (sim.model.coordinator.Dispatcher).
+    """The zone coordinators' side staging uses (sim.model.zone_dispatch.ZoneDispatch).
 
-    A protocol rather than an import: the coordinator calls staging, so
-    staging naming the coordinator would tie the two in a circle.
+    A protocol rather than an import: the zone coordinators call staging, so
+    staging naming them would tie the two in a circle.
     """
-
-    blocked: int
-    live: dict[int, Task]
 
     @property
     def agents(self) -> Mapping[str, Agent]: ...
@@ -70,10 +68,7 @@ class Shell(Protocol):
     def core(self) -> DispatchCore[Task]: ...
     @property
     def net(self) -> Network: ...
-    @property
-    def traffic(self) -> Traffic | None: ...
-    def submit(self, task: Task) -> None: ...
-    def zone_receive(self, task: Task, zone: str) -> None: ...
+    def receive(self, task: Task, zone: str, now: float) -> None: ...
     def hold_planned(self, agent_id: str, task: Task) -> None: ...
     def take_back(self, task: Task) -> None: ...
 
@@ -82,20 +77,27 @@ class StagedDags:
     """The planned jobs' nodes: which are staged where, and which wait at the chief.
 
     *new_task(job, node)* builds a released node's task as the dynamic path
-    would (id, rank, critical flag); *spill*: a plan may use every zone's
-    agents, not only the job's home zone's.
+    would (id, rank, critical flag); *submit(task, now)* hands a task to the
+    chief (``Chief.submit``); *spill*: a plan may use every zone's agents,
+    not only the job's home zone's.
     """
 
     def __init__(
         self,
         env: simpy.Environment,
-        dispatcher: Shell,
+        zone_dispatch: Shell,
+        ledger: Ledger,
+        traffic: Traffic | None,
         new_task: Callable[[DagJob, int], Task],
+        submit: Callable[[Task, float], None],
         *,
         spill: bool,
     ) -> None:
         self.env = env
-        self.dispatcher = dispatcher
+        self.zone_dispatch = zone_dispatch
+        self.ledger = ledger
+        self.traffic = traffic
+        self.submit = submit
         self.new_task = new_task
         self.spill = spill
         #: (job id, node) -> its task, from staging until its service starts.
@@ -112,16 +114,16 @@ class StagedDags:
 
     def stage(self, job: DagJob) -> bool:
         """Plan *job* and send every node to its agent; False: no plan, dispatch dynamically."""
-        dispatcher = self.dispatcher
-        core = dispatcher.core
+        zone_dispatch = self.zone_dispatch
+        core = zone_dispatch.core
         agents = [
             info
             for info in core.agents.values()
             if (self.spill or info.zone == job.home_zone)
             and info.agent_id not in core.draining
-            and info.agent_id in dispatcher.agents
+            and info.agent_id in zone_dispatch.agents
         ]
-        plan = plan_staged(job.dag, agents, dispatcher.net.expected_transfer)
+        plan = plan_staged(job.dag, agents, zone_dispatch.net.expected_transfer)
         if plan is None:
             return False
         self.jobs += 1
@@ -138,10 +140,11 @@ class StagedDags:
             if task.waiting > 1:
                 self.owned.add((job.job_id, node))
         for (agent_id, slot), nodes in plan.sequences.items():
-            self._slot_plan(dispatcher.agents[agent_id], slot).extend(tasks[n] for n in nodes)
+            self._slot_plan(zone_dispatch.agents[agent_id], slot).extend(tasks[n] for n in nodes)
+        ledger = self.ledger
         for node in plan.send_order:
-            dispatcher.blocked -= 1
-            dispatcher.submit(tasks[node])
+            ledger.blocked -= 1
+            self.submit(tasks[node], self.env.now)
         return True
 
     def released(self, job: DagJob, nodes: list[int]) -> list[int]:
@@ -159,8 +162,8 @@ class StagedDags:
             if parked is None:
                 out.append(node)
                 continue
-            self.dispatcher.blocked -= 1
-            self.dispatcher.submit(parked)  # to the chief again, as any released node
+            self.ledger.blocked -= 1
+            self.submit(parked, self.env.now)  # to the chief again, as any released node
         return out
 
     def lost(self, task: Task) -> bool:
@@ -174,9 +177,9 @@ class StagedDags:
         self._unplan(task)
         if job.progress.released(task.node):
             return False
-        dispatcher = self.dispatcher
-        del dispatcher.live[task.id]
-        dispatcher.blocked += 1
+        ledger = self.ledger
+        del ledger.live[task.id]
+        ledger.blocked += 1
         self.owned.discard((job.job_id, task.node))
         self.parked[job.job_id, task.node] = task
         return True
@@ -191,7 +194,7 @@ class StagedDags:
         the whole retry budget of one of its predecessors, far longer than
         the milliseconds that path takes.)
         """
-        dispatcher = self.dispatcher
+        zone_dispatch = self.zone_dispatch
         for node in sorted(nodes):
             key = job.job_id, node
             self.parked.pop(key, None)  # blocked already
@@ -200,9 +203,9 @@ class StagedDags:
             if task is None:
                 continue
             self._unplan(task)
-            dispatcher.take_back(task)
-            del dispatcher.live[task.id]
-            dispatcher.blocked += 1
+            zone_dispatch.take_back(task)
+            del self.ledger.live[task.id]
+            self.ledger.blocked += 1
 
     def dropped(self, task: Task) -> None:
         """A planned task failed for good before it started: off its slot's plan."""
@@ -215,26 +218,28 @@ class StagedDags:
 
         *delay* is the zone coordinator's processing so far.
         """
-        dispatcher = self.dispatcher
+        zone_dispatch = self.zone_dispatch
         assert task.planned is not None
         agent_id = task.planned[0]
-        agent = dispatcher.agents.get(agent_id)
-        if agent is None or agent_id not in dispatcher.core.agents or agent.crashed:
+        agent = zone_dispatch.agents.get(agent_id)
+        if agent is None or agent_id not in zone_dispatch.core.agents or agent.crashed:
             if not self.lost(task):
-                dispatcher.zone_receive(task, zone)
+                zone_dispatch.receive(task, zone, self.env.now)
             return
-        net = dispatcher.net
+        net = zone_dispatch.net
         latency = delay + net.zone_to_agent(agent.zone)
         if agent.zone != zone:
             latency += net.cross_zone(zone, agent.zone)
         if agent.lead is not None:
             latency += agent.lead.through(self.env.now)
-        dispatcher.hold_planned(agent_id, task)
+        zone_dispatch.hold_planned(agent_id, task)
         agent.incoming[task.id] = task
         Call(self.env, latency, (agent, task), self._assigned)
 
-    def _assigned(self, event: simpy.Event) -> None:
-        agent, task = event._value
+    def _assigned(self, event: Call) -> None:
+        agent: Agent
+        task: Task
+        agent, task = event.payload
         if agent.incoming.pop(task.id, None) is None:
             return  # rescued while on its way
         if agent.crashed:
@@ -244,25 +249,27 @@ class StagedDags:
 
     def produced(self, job: DagJob, node: int, agent: Agent) -> None:
         """*node* ended on *agent*: push its output to each planned consumer's agent."""
-        dispatcher = self.dispatcher
+        zone_dispatch = self.zone_dispatch
         for successor, data_mb in job.progress.successors(node):
             task = self.staged.get((job.job_id, successor))
             if task is None or task.planned is None:
                 continue  # not planned (any more): it fetches its inputs when it runs
-            target = dispatcher.agents.get(task.planned[0])
+            target = zone_dispatch.agents.get(task.planned[0])
             if target is None:
                 continue
             if target is agent:
                 self._arrived(target, task)
                 continue
-            move = dispatcher.net.transfer(data_mb, agent.zone, target.zone)
-            if dispatcher.traffic is not None:
-                dispatcher.traffic.data_moved(data_mb, agent.zone == target.zone)
+            move = zone_dispatch.net.transfer(data_mb, agent.zone, target.zone)
+            if self.traffic is not None:
+                self.traffic.data_moved(data_mb, agent.zone == target.zone)
             task.transfer = max(task.transfer, move)
             Call(self.env, move, (target, task), self._input_arrived)
 
-    def _input_arrived(self, event: simpy.Event) -> None:
-        agent, task = event._value
+    def _input_arrived(self, event: Call) -> None:
+        agent: Agent
+        task: Task
+        agent, task = event.payload
         if task.planned is None or agent.crashed:
             return  # the task went back to the dynamic path; it fetches its own inputs
         self._arrived(agent, task)
@@ -300,7 +307,7 @@ class StagedDags:
         task.planned = None
         task.waiting = 0
         task.home_zone = job.home_zone  # routed as the dynamic path routes the job's nodes
-        agent = self.dispatcher.agents.get(agent_id)
+        agent = self.zone_dispatch.agents.get(agent_id)
         if agent is None or agent.planned is None:
             return
         plan = agent.planned[slot]
@@ -336,7 +343,7 @@ class StagedDags:
         Only the dynamic path's tasks queue (nodes whose agent was lost, or
         other work than planned jobs).
         """
-        for agent in self.dispatcher.agents.values():
+        for agent in self.zone_dispatch.agents.values():
             planned = agent.planned
             if planned is not None and agent.idle and any(planned):
                 idle, agent.idle = agent.idle, []

@@ -40,6 +40,7 @@ class Task:
         "id",
         "info",
         "job",
+        "job_id",
         "near",
         "node",
         "planned",
@@ -73,6 +74,8 @@ class Task:
         self.work = work
         self.affinity_key = affinity_key
         self.job = job
+        #: The DAG job's id (-1: an independent task); a field, not a property: read per record.
+        self.job_id = job.job_id if job is not None else -1
         self.node = node
         self.priority = priority
         self.critical = critical
@@ -97,7 +100,3 @@ class Task:
         #: it starts; and how many of its assignment and inputs have not reached that agent.
         self.planned: tuple[str, int] | None = None
         self.waiting = 0
-
-    @property
-    def job_id(self) -> int:
-        return self.job.job_id if self.job is not None else -1

@@ -100,6 +100,8 @@ class Network:
             self._jitter = Batched(lambda n: rng.lognormal(-sigma * sigma / 2, sigma, n))
         else:
             self._jitter = Batched(lambda n: np.ones(n))
+        #: The jitter's buffer: each hop pops from it and calls the sampler only to refill.
+        self._jitters = self._jitter.buffer
         zones = list(regions)
         grpc = spec.grpc.overhead_ms
         intra = spec.intra_region_rtt_ms
@@ -159,21 +161,30 @@ class Network:
         mean = self._chief_to_zone[zone]
         if self._factor:
             mean *= self._factor.get(zone, 1.0)
-        return mean * self._jitter() if mean else 0.0
+        if not mean:
+            return 0.0
+        jitters = self._jitters
+        return mean * (jitters.pop() if jitters else self._jitter())
 
     def zone_to_agent(self, zone: str = "") -> float:
         """Dispatch hops: zone coordinator through a team lead to a specialist (gRPC)."""
         mean = self._zone_to_agent
         if self._factor:
             mean *= self._factor.get(zone, 1.0)
-        return mean * self._jitter() if mean else 0.0
+        if not mean:
+            return 0.0
+        jitters = self._jitters
+        return mean * (jitters.pop() if jitters else self._jitter())
 
     def cross_zone(self, from_zone: str, to_zone: str) -> float:
         """A message between zones: through NATS, paying the inter-region distance."""
         mean = self._cross[from_zone, to_zone]
         if self._factor:
             mean *= max(self._factor.get(from_zone, 1.0), self._factor.get(to_zone, 1.0))
-        return mean * self._jitter() if mean else 0.0
+        if not mean:
+            return 0.0
+        jitters = self._jitters
+        return mean * (jitters.pop() if jitters else self._jitter())
 
     def pull(self, agent_zone: str, queue_zone: str) -> float:
         """An idle agent fetching queued work: a gRPC round trip, or NATS across zones."""
@@ -181,14 +192,20 @@ class Network:
             mean = self._pull
         else:
             mean = 2 * self._cross[agent_zone, queue_zone]
-        return mean * self._jitter() if mean else 0.0
+        if not mean:
+            return 0.0
+        jitters = self._jitters
+        return mean * (jitters.pop() if jitters else self._jitter())
 
     def report(self, zone: str) -> float:
         """TASK_COMPLETE back up the hierarchy: specialist to team lead to zone to chief."""
         mean = self._report[zone]
         if self._factor:
             mean *= self._factor.get(zone, 1.0)
-        return mean * self._jitter() if mean else 0.0
+        if not mean:
+            return 0.0
+        jitters = self._jitters
+        return mean * (jitters.pop() if jitters else self._jitter())
 
     def broadcast(self, from_region: str) -> dict[str, float]:
         """A broadcast over Redis pub/sub: publisher to the broker (with the chiefs) to each zone.

@@ -43,15 +43,18 @@ class Batched:
     as one long draw, whatever the block size.
     """
 
-    __slots__ = ("_buffer", "_draw", "_size")
+    __slots__ = ("_draw", "_size", "buffer")
 
     def __init__(self, draw: object, size: int = 4096) -> None:
         self._draw = draw
         self._size = size
-        self._buffer: list[float] = []
+        #: The values not yet handed out, the next one last. Always this list (refilled in
+        #: place), so a hot caller may pop from it directly and call only when it is empty.
+        self.buffer: list[float] = []
 
     def __call__(self) -> float:
-        if not self._buffer:
+        buffer = self.buffer
+        if not buffer:
             block = self._draw(self._size)  # type: ignore[operator]
-            self._buffer = block.tolist()[::-1]
-        return self._buffer.pop()
+            buffer.extend(block.tolist()[::-1])
+        return buffer.pop()

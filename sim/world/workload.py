@@ -220,13 +220,15 @@ class TaskSource:
         horizon = self._scenario.duration
         categories, zones = self.categories, self.zones
         draw = self._demand.draw
+        keys = bool(self._keys)
+        new = tuple.__new__  # Arrival(...) with every field given, without its __new__ frame
         pending: list[tuple[int, int, int]] = []
         for t in arrival_times(spec, horizon, self._times_rng):
             if not pending:
                 pending = self._attributes()
             c, z, k = pending.pop()
             category = categories[c]
-            yield Arrival(t, category, zones[z], draw(category), k if self._keys else None)
+            yield new(Arrival, (t, category, zones[z], draw(category), k if keys else None, None))
 
     def _attributes(self) -> list[tuple[int, int, int]]:
         rng = self._attr_rng

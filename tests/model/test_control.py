@@ -145,6 +145,6 @@ def test_the_metric_window_spans_several_evaluations() -> None:
     assert start == 420.0  # the evaluation 3 minutes before the last one at 600 s
     observed = sim.control.observe()
     slots = sum(z.slots for z in sim.zones.values())
-    expected = (sim.dispatcher.busy_area(sim.env.now) - busy0) / ((sim.env.now - start) * slots)
+    expected = (sim.slots.busy_area(sim.env.now) - busy0) / ((sim.env.now - start) * slots)
     assert observed.cpu_utilization == pytest.approx(expected)
     assert 0.3 < observed.cpu_utilization < 0.9

@@ -7,6 +7,7 @@ import pytest
 
 from sim.scenario.schema import Network as NetworkSpec
 from sim.world.network import AgentMessage, MessageType, Network
+from sim.world.streams import Batched
 
 REGIONS = {"A": "us-east-1", "B": "us-west-2", "C": "eu-west-1", "D": "ap-northeast-1"}
 
@@ -85,3 +86,21 @@ def test_messages_carry_the_spec_fields_and_expire_by_ttl() -> None:
         "status_response",
         "escalation",
     }
+
+
+def test_batched_draws_are_one_long_draw_through_one_buffer() -> None:
+    """Batched hands out one long draw's sequence, refilling the same list in place.
+
+    The network pops its jitter from ``Batched.buffer`` directly and calls the
+    sampler only when that list is empty, so a refill must not replace it.
+    """
+    batched = Batched(lambda n: np.random.default_rng(4).random(n) + len(seen), size=3)
+    buffer = batched.buffer
+    seen: list[float] = []
+    for _ in range(7):
+        seen.append(buffer.pop() if buffer else batched())
+        assert batched.buffer is buffer
+    first = np.random.default_rng(4).random(3)
+    assert seen[:3] == first.tolist()
+    assert seen[3:6] == (first + 3).tolist()  # the second block, drawn when the first ran out
+    assert len(buffer) == 2

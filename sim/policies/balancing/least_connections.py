@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sim.policies.balancing.indexes import LoadBuckets, Member
+from bisect import insort
+from collections import OrderedDict
+
+from sim.policies.balancing.indexes import LoadBuckets, Member, remove_sorted
 from sim.policies.balancing.pool import Pool, PoolBalancer
 from sim.policies.types import TaskInfo
 
@@ -30,33 +33,49 @@ class _LeastConnectionsPool(Pool):
         self.buckets.moved(member, old, had_room, has_room)
 
     def set_load(self, agent_id: str, load: int) -> None:
-        """``Pool.set_load`` with the bucket move written in.
-
-        Every dispatch and every slot that finds no queued work changes one
-        agent's load, so this is the balancer's hottest call; the base class's
-        two hook calls per change were a tenth of its cost. Same books, same
-        order: the room count and speed index first, then the buckets.
-        """
-        member = self.members[agent_id]
-        old = member.load
-        if load == old:
-            return
-        member.load = load
-        self.total_load += load - old
-        capacity = member.capacity
-        buckets = self.buckets
-        if old < capacity:
-            if load >= capacity:
-                self.n_room -= 1
-            buckets.discard(member, old)
-        elif load < capacity:
-            self.n_room += 1
-            self.speeds.gained_room(member)
-        if load < capacity:
-            buckets.add(member)
+        """``Pool.set_load`` with the bucket move written in (see :func:`_move`)."""
+        _move(self, self.members[agent_id], load)
 
     def pick(self, task: TaskInfo) -> Member:
         return self.buckets.least()
+
+
+def _move(pool: _LeastConnectionsPool, member: Member, load: int) -> None:
+    """*member*'s load is now *load*: ``Pool.set_load`` and ``LoadBuckets.moved``, written in.
+
+    Every dispatch and every slot that finds no queued work changes one
+    agent's load, so this is the balancer's hottest path; the base class's
+    hook calls and the buckets' add and discard were a fifth of its cost.
+    Same books, same order: the room count and speed index first, then the
+    buckets (a level emptied is dropped, a new one inserted in order; within
+    a level, arrival order). The balancer's ``load_changed`` writes this
+    body in once more (it is called per task); a test holds the three equal.
+    """
+    old = member.load
+    if load == old:
+        return
+    member.load = load
+    pool.total_load += load - old
+    capacity = member.capacity
+    buckets = pool.buckets.buckets
+    if old < capacity:
+        if load >= capacity:
+            pool.n_room -= 1
+        bucket = buckets[old]
+        del bucket[member.agent_id]
+        if not bucket:
+            del buckets[old]
+            remove_sorted(pool.buckets.levels, old)
+    elif load < capacity:
+        pool.n_room += 1
+        if not member.in_speed_heap:
+            pool.speeds.gained_room(member)
+    if load < capacity:
+        target = buckets.get(load)
+        if target is None:
+            target = buckets[load] = OrderedDict()
+            insort(pool.buckets.levels, load)
+        target[member.agent_id] = member
 
 
 class LeastConnectionsBalancer(PoolBalancer[_LeastConnectionsPool]):
@@ -71,3 +90,51 @@ class LeastConnectionsBalancer(PoolBalancer[_LeastConnectionsPool]):
 
     def _new_pool(self) -> _LeastConnectionsPool:
         return _LeastConnectionsPool()
+
+    def load_changed(self, agent_id: str, in_flight: int) -> None:
+        """``PoolBalancer.load_changed`` with the pool's move (:func:`_move`) written in.
+
+        The dispatch books call this once or twice per task; going through the
+        pool's ``set_load`` and then the move cost two more calls each time.
+        """
+        if in_flight < 0:
+            raise ValueError(f"in_flight must be >= 0, got {in_flight} for {agent_id!r}")
+        pool = self._where.get(agent_id)
+        if pool is None:
+            return
+        member = pool.members[agent_id]
+        old = member.load
+        if in_flight == old:
+            return
+        member.load = in_flight
+        pool.total_load += in_flight - old
+        capacity = member.capacity
+        buckets = pool.buckets.buckets
+        if old < capacity:
+            if in_flight >= capacity:
+                pool.n_room -= 1
+            bucket = buckets[old]
+            del bucket[agent_id]
+            if not bucket:
+                del buckets[old]
+                remove_sorted(pool.buckets.levels, old)
+        elif in_flight < capacity:
+            pool.n_room += 1
+            if not member.in_speed_heap:
+                pool.speeds.gained_room(member)
+        if in_flight < capacity:
+            target = buckets.get(in_flight)
+            if target is None:
+                target = buckets[in_flight] = OrderedDict()
+                insort(pool.buckets.levels, in_flight)
+            target[agent_id] = member
+
+    def choose(self, task: TaskInfo, now: float) -> str | None:
+        """``PoolBalancer.choose`` with the pick (the head of the lowest level) written in."""
+        pool = self._pools.get((task.zone, task.category))
+        if pool is None or pool.n_room == 0:
+            return None
+        if task.critical:
+            return pool.speeds.fastest().agent_id
+        buckets = pool.buckets
+        return next(iter(buckets.buckets[buckets.levels[0]]))

@@ -66,6 +66,9 @@ from sim.policies.types import AgentInfo, TaskInfo
 
 __all__ = ["RETRIES_EXHAUSTED", "DispatchCore"]
 
+#: ``tuple.__new__``: builds a named tuple from all its fields without a Python frame.
+_new_tuple = tuple.__new__
+
 #: The reason a task fails for good when its retry budget is spent.
 RETRIES_EXHAUSTED = "retries_exhausted"
 
@@ -112,7 +115,11 @@ class DispatchCore(DispatchBooks[T]):
 
     def home_zone(self, task: T, now: float) -> str:
         """The chief's zone for *task*: never one the zone gate holds out (``zones``)."""
-        return self.router.home_zone(task.category, task.home_zone, self.balancer.size)
+        home = task.home_zone
+        # The router's first rule, asked here first: almost every task stays home.
+        if home not in self.router.down and self.balancer.size(home, task.category) > 0:
+            return home
+        return self.router.home_zone(task.category, home, self.balancer.size)
 
     def place(self, task: T, zone: str, now: float) -> str | None:
         """The zone coordinator's choice: an agent (not yet booked), or None: queued.
@@ -122,8 +129,10 @@ class DispatchCore(DispatchBooks[T]):
         """
         info = task.info
         if info is None or info.zone != zone:
-            info = task.info = TaskInfo(
-                task.id, task.category, zone, task.affinity_key, task.priority, task.critical
+            # TaskInfo(...) without the named tuple's __new__ frame: every field is given.
+            info = task.info = _new_tuple(
+                TaskInfo,
+                (task.id, task.category, zone, task.affinity_key, task.priority, task.critical),
             )
         if task.near is not None:
             holder = self.near_choice(task, zone, now)
