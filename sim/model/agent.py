@@ -249,6 +249,9 @@ class Specialist:
             if process.is_alive:
                 process.interrupt(why)
         self.idle.clear()
+        # No slot waits on its plan any more: a planned node taken back later must not
+        # look for the stopped slot's wake-up among the idle (the list is empty now).
+        self.plan_wake[:] = [None] * len(self.plan_wake)
         freed = len(self.current)
         self.busy_slots -= freed
         self.busy_time += sum(now - t for t in self.busy_since)

@@ -211,3 +211,19 @@ def test_planned_dispatch_is_off_by_default(tmp_path: Path) -> None:
     assert scenario.policies.dag.dispatch == "dynamic"
     assert Scenario().policies.dag.dispatch == "dynamic"
     assert Simulation(scenario).staging is None
+
+
+def test_agents_that_crash_and_restart_under_planned_dispatch_lose_nothing() -> None:
+    """Churn with planned jobs: a crash stops a slot that waited on its plan; a node taken
+    back afterwards must not look for that slot's wake-up (it crashed the run before)."""
+    root = Path(__file__).resolve().parents[2]
+    scenario = load_scenario(
+        root / "scenarios" / "agent_churn.yaml",
+        ["policies.dag.dispatch=planned", "duration=30m", "warmup=3m"],
+    )
+    result = run_scenario(scenario)
+    counts = result.counts
+    assert counts["lost"] == 0
+    assert counts["retried"] > 0  # agents did crash holding work
+    jobs = result.tasks[result.tasks["job_id"] >= 0]
+    assert len(jobs) > 0
