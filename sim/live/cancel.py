@@ -7,13 +7,23 @@ caught was really a cancellation that a library turned into something else
 cancel request is then consumed, and the loop's next ``await`` no longer
 raises. Python 3.11 keeps the count of pending requests on the task
 (``Task.cancelling``), so a handler can tell, and stop as asked.
+
+``run_bounded`` is the other half: a run's leftover tasks get a bounded time
+to stop once the run is over, so a loop that missed its cancellation is named
+(with where it waits) instead of holding the process for ever, as
+``asyncio.run``'s unbounded wait for them would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-__all__ = ["stop_if_cancelled"]
+__all__ = ["run_bounded", "stop_if_cancelled"]
+
+T = TypeVar("T")
 
 
 def stop_if_cancelled() -> None:
@@ -21,3 +31,38 @@ def stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling() > 0:
         raise asyncio.CancelledError
+
+
+def run_bounded(main: Coroutine[Any, Any, T], grace_s: float = 15.0) -> T:
+    """``asyncio.run(main)``, with at most *grace_s* for the tasks it leaves behind to stop.
+
+    A task still running after that is named on stderr with its stack and
+    abandoned; the loop closes and *main*'s result (or exception) stands.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _stop_leftovers(loop, grace_s)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _stop_leftovers(loop: asyncio.AbstractEventLoop, grace_s: float) -> None:
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=grace_s))
+    for task in stuck:
+        print(
+            f"live: task {task.get_name()} did not stop within {grace_s:g} s of being "
+            "cancelled (a loop that swallowed its cancellation); abandoned, waiting in:",
+            file=sys.stderr,
+        )
+        task.print_stack(limit=8, file=sys.stderr)

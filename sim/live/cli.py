@@ -4,7 +4,6 @@ commands are in sim.live.serve_cli)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -89,6 +88,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_live_run(args: argparse.Namespace) -> int:
+    from sim.live.cancel import run_bounded
     from sim.live.runtime import LiveOptions, live_run, scaled_scenario
     from sim.live.transport import LiveError, env_token
     from sim.metrics.store import atomic_write_text, write_parquet
@@ -120,7 +120,7 @@ def _cmd_live_run(args: argparse.Namespace) -> int:
         agents_mode=args.agents_mode,
     )
     try:
-        run = asyncio.run(live_run(scenario, options))
+        run = run_bounded(live_run(scenario, options))
     except LiveError as exc:
         raise UserError(str(exc)) from None
     write_outputs(Outcome(run.summary, [run.result]), out_dir, report=not args.no_report)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sim.live.cancel import run_bounded
 from sim.live.runtime import LiveOptions, LiveRun, live_run
 from sim.live.transport import EmbeddedServer
 from sim.scenario.load import load_scenario
@@ -39,7 +39,7 @@ def run_live(scenario: Scenario, tmp_path: Path, **options: Any) -> LiveRun:
     """
     options.setdefault("lag_budget", 2.0)
     settings = LiveOptions(store_dir=tmp_path / "store", log_dir=tmp_path / "logs", **options)
-    return asyncio.run(live_run(scenario, settings))
+    return run_bounded(live_run(scenario, settings))
 
 
 def exactly_once(run: LiveRun) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sim.live.cancel import stop_if_cancelled
+from sim.live.cancel import run_bounded, stop_if_cancelled
 
 
 async def converting_request() -> None:
@@ -82,3 +82,36 @@ def test_a_cancelled_publish_stops_retrying() -> None:
 
     cancelled, calls = asyncio.run(body())
     assert cancelled and calls == 1
+
+
+def test_a_run_ends_though_a_task_it_left_behind_never_stops(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """asyncio.run would wait for the stubborn task for ever; run_bounded names and leaves it."""
+    cancels: list[int] = []
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancels.append(1)  # swallowed: the loop goes on
+
+    async def main() -> int:
+        asyncio.get_running_loop().create_task(stubborn(), name="stubborn-loop")
+        await asyncio.sleep(0)
+        return 7
+
+    assert run_bounded(main(), grace_s=0.2) == 7
+    assert cancels == [1]
+    err = capsys.readouterr().err
+    assert "stubborn-loop did not stop within 0.2 s" in err and "stubborn" in err
+
+
+def test_a_run_whose_tasks_stop_says_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    async def main() -> str:
+        asyncio.get_running_loop().create_task(asyncio.sleep(10))
+        return "done"
+
+    assert run_bounded(main(), grace_s=5.0) == "done"
+    assert capsys.readouterr().err == ""
