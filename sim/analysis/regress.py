@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,8 +37,10 @@ from typing import Any, Literal
 import numpy as np
 
 from sim.analysis.executors import Executor, make_executor, unordered
+from sim.analysis.junit import junit_xml as junit_xml
+from sim.analysis.junit import write_junit as write_junit
 from sim.analysis.sweep import run_job
-from sim.metrics.store import atomic_write_bytes, write_json
+from sim.metrics.store import write_json
 from sim.scenario.load import ScenarioError, load_scenario
 
 Verdict = Literal["same", "better", "worse", "missing"]
@@ -346,36 +347,58 @@ def run_check(
     baselines hold the new values, ready to be written by ``--update``.
     """
     root = directory.resolve().parent
-    plans: list[tuple[Path, Baseline, Baseline | None, dict[str, Any]]] = []
-    for file, old, new_scenario in chosen:
-        if old is not None:
-            overrides = [*old.overrides, *extra]
-            fresh = Baseline(
-                name=old.name,
-                scenario=old.scenario,
-                overrides=overrides,
-                seed=old.seed if seed is None else seed,
-                replications=replications or old.replications,
-                figures=_rules_for(old),
-            )
-            path = old.scenario_path(root)
-        else:
-            assert new_scenario is not None
-            path = new_scenario
-            base_seed = load_scenario(path, list(extra)).seed if seed is None else seed
-            fresh = Baseline(
-                name=file.stem,
-                scenario=_relative(path, root),
-                overrides=list(extra),
-                seed=base_seed,
-                replications=replications or 3,
-                figures={f: {"rule": asdict(r), "values": []} for f, r in DEFAULT_RULES.items()},
-            )
-        scenario = load_scenario(path, [*fresh.overrides, f"seed={fresh.seed}"])
-        plans.append((file, fresh, old, scenario.model_dump(mode="json", by_alias=True)))
-
+    plans = [_plan(file, old, new, root, extra, replications, seed) for file, old, new in chosen]
     jobs = [(doc, r) for _, fresh, _, doc in plans for r in range(fresh.replications)]
     owner = [i for i, (_, fresh, _, _) in enumerate(plans) for _ in range(fresh.replications)]
+    outputs = _run_jobs(jobs, executor, workers)
+    result = CheckResult([], {}, {}, {})
+    for i, plan in enumerate(plans):
+        _judge_plan(plan, [outputs[j] for j in range(len(jobs)) if owner[j] == i], result)
+    return result
+
+
+_Plan = tuple[Path, Baseline, Baseline | None, dict[str, Any]]
+
+
+def _plan(
+    file: Path,
+    old: Baseline | None,
+    new_scenario: Path | None,
+    root: Path,
+    extra: Sequence[str],
+    replications: int | None,
+    seed: int | None,
+) -> _Plan:
+    """The baseline to fill with new runs (old rules, or the defaults) and its scenario."""
+    if old is not None:
+        fresh = Baseline(
+            name=old.name,
+            scenario=old.scenario,
+            overrides=[*old.overrides, *extra],
+            seed=old.seed if seed is None else seed,
+            replications=replications or old.replications,
+            figures=_rules_for(old),
+        )
+        path = old.scenario_path(root)
+    else:
+        assert new_scenario is not None
+        path = new_scenario
+        fresh = Baseline(
+            name=file.stem,
+            scenario=_relative(path, root),
+            overrides=list(extra),
+            seed=load_scenario(path, list(extra)).seed if seed is None else seed,
+            replications=replications or 3,
+            figures={f: {"rule": asdict(r), "values": []} for f, r in DEFAULT_RULES.items()},
+        )
+    scenario = load_scenario(path, [*fresh.overrides, f"seed={fresh.seed}"])
+    return file, fresh, old, scenario.model_dump(mode="json", by_alias=True)
+
+
+def _run_jobs(
+    jobs: list[tuple[dict[str, Any], int]], executor: Executor | Any | None, workers: int | None
+) -> dict[int, dict[str, Any]]:
+    """All replications of all scenarios in one pool; a worker crash becomes that run's error."""
     outputs: dict[int, dict[str, Any]] = {}
     runner, close = make_executor(executor, workers=workers)
     try:
@@ -388,36 +411,34 @@ def run_check(
     finally:
         if close:
             runner.close()
+    return outputs
 
-    judgements: list[Judgement] = []
-    errors: dict[str, str] = {}
-    identical: dict[str, bool] = {}
-    baselines: dict[Path, Baseline] = {}
-    for i, (file, fresh, old, _) in enumerate(plans):
-        runs = [outputs[j] for j in range(len(jobs)) if owner[j] == i]
-        failed = [r["error"] for r in runs if "error" in r]
-        if failed:
-            errors[fresh.name] = failed[0]
-            continue
-        figures = [r["figures"] for r in runs]
-        for figure, entry in fresh.figures.items():
-            entry["values"] = [_number(f.get(figure)) for f in figures]
-        fresh.events_sha256 = [str(f.get("events_sha256")) for f in figures]
-        baselines[file] = fresh
-        if old is None:
-            continue
-        identical[fresh.name] = old.events_sha256 == fresh.events_sha256
-        for figure, entry in old.figures.items():
-            judgements.append(
-                judge(
-                    fresh.name,
-                    figure,
-                    old.rule(figure),
-                    [_number(v) for v in entry["values"]],
-                    fresh.figures[figure]["values"],
-                )
+
+def _judge_plan(plan: _Plan, runs: list[dict[str, Any]], result: CheckResult) -> None:
+    """Store one scenario's new values in its baseline and judge them against the old ones."""
+    file, fresh, old, _ = plan
+    failed = [r["error"] for r in runs if "error" in r]
+    if failed:
+        result.errors[fresh.name] = failed[0]
+        return
+    figures = [r["figures"] for r in runs]
+    for figure, entry in fresh.figures.items():
+        entry["values"] = [_number(f.get(figure)) for f in figures]
+    fresh.events_sha256 = [str(f.get("events_sha256")) for f in figures]
+    result.baselines[file] = fresh
+    if old is None:
+        return
+    result.identical[fresh.name] = old.events_sha256 == fresh.events_sha256
+    for figure, entry in old.figures.items():
+        result.judgements.append(
+            judge(
+                fresh.name,
+                figure,
+                old.rule(figure),
+                [_number(v) for v in entry["values"]],
+                fresh.figures[figure]["values"],
             )
-    return CheckResult(judgements, errors, baselines, identical)
+        )
 
 
 def _rules_for(old: Baseline) -> dict[str, dict[str, Any]]:
@@ -453,46 +474,3 @@ def write_baselines(result: CheckResult) -> list[Path]:
     for file, baseline in result.baselines.items():
         write_json(file, baseline.to_json())
     return list(result.baselines)
-
-
-# --------------------------------------------------------------------------- JUnit
-
-
-def junit_xml(result: CheckResult, elapsed_s: float) -> bytes:
-    """One ``testcase`` per scenario × figure; regressions and failed runs as ``failure``."""
-    suites = ET.Element("testsuites", name="orchestra check")
-    by_scenario: dict[str, list[Judgement]] = {}
-    for j in result.judgements:
-        by_scenario.setdefault(j.scenario, []).append(j)
-    for scenario in sorted({*by_scenario, *result.errors}):
-        cases = by_scenario.get(scenario, [])
-        error = result.errors.get(scenario)
-        failures = sum(j.verdict in ("worse", "missing") for j in cases) + (error is not None)
-        suite = ET.SubElement(
-            suites,
-            "testsuite",
-            name=f"orchestra check {scenario}",
-            tests=str(len(cases) + (error is not None)),
-            failures=str(failures),
-            errors="0",
-            time=f"{elapsed_s:.3f}",
-        )
-        if error is not None:
-            case = ET.SubElement(suite, "testcase", classname=f"check.{scenario}", name="run")
-            ET.SubElement(case, "failure", message=f"{scenario}: run failed: {error}").text = error
-        for j in cases:
-            case = ET.SubElement(
-                suite, "testcase", classname=f"check.{scenario}", name=j.figure, time="0"
-            )
-            if j.verdict in ("worse", "missing"):
-                failure = ET.SubElement(case, "failure", message=j.message(), type=j.verdict)
-                failure.text = j.message()
-            else:
-                ET.SubElement(case, "system-out").text = j.message()
-    ET.indent(suites)
-    xml: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
-    return xml
-
-
-def write_junit(path: Path, result: CheckResult, elapsed_s: float) -> None:
-    atomic_write_bytes(path, junit_xml(result, elapsed_s))

@@ -25,6 +25,11 @@ from sim.cli_support import UserError
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_sweep_parser(sub)
+    _add_check_parser(sub)
+
+
+def _add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sweep = sub.add_parser(
         "sweep",
         help="run a scenario over a grid or random sample of --set paths",
@@ -75,6 +80,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     sweep.set_defaults(handler=_cmd_sweep)
 
+
+def _add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = sub.add_parser(
         "check",
         help="re-run pinned scenarios and fail on a regression against the baselines",
@@ -104,15 +111,46 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.analysis.sweep import failures
+    from sim.scenario.load import load_scenario
+
+    points = _sweep_points(args)
+    base = load_scenario(args.scenario, args.overrides)
+    name = base.name
+    out = args.out or Path("reports") / f"{name}-sweep.parquet"
+    if out.suffix != ".parquet":
+        raise UserError(f"--out: expected a .parquet file, got {out}")
+    console = Console(stderr=True, quiet=args.quiet)
+    if base.variants:
+        console.print(
+            f"note: the variants of {args.scenario} ({', '.join(base.variants)}) are not "
+            "expanded; sweep their settings with --grid"
+        )
+    _prepare_parts(out.with_name(out.name + ".parts"), args.fresh, console)
+    started = time.perf_counter()
+    frame = _run_sweep(args, points, out, name, console)
+    wall = time.perf_counter() - started
+    failed = failures(frame)
+    if not args.quiet:
+        Console().print(f"wrote {out} ({len(frame)} rows) in {wall:.1f} s")
+    if not args.no_report and len(failed) < len(frame):
+        _write_sweep_report(frame, out.with_suffix("") / "report.html", name, args)
+    if len(failed):
+        _print_failures(Console(stderr=True), failed)
+    if len(failed) == len(frame) or (args.strict and len(failed)):
+        return 1
+    return 0
+
+
+def _sweep_points(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Check the flags and build the design: the grid times the Latin-hypercube sample."""
     from sim.analysis.sweep import (
         combine,
-        failures,
         grid,
         iter_specs,
         latin_hypercube,
         parse_grid,
         parse_range,
-        sweep,
     )
 
     if args.replications < 1:
@@ -133,33 +171,29 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.sample and args.points < 1:
         raise UserError(f"--points: expected at least 1, got {args.points}")
     sampled = latin_hypercube(ranges, args.points, args.sample_seed) if ranges else [{}]
-    points = combine(grid(axes), sampled)
+    return combine(grid(axes), sampled)
 
-    from sim.scenario.load import load_scenario
 
-    base = load_scenario(args.scenario, args.overrides)
-    name = base.name
-    out = args.out or Path("reports") / f"{name}-sweep.parquet"
-    if out.suffix != ".parquet":
-        raise UserError(f"--out: expected a .parquet file, got {out}")
-    runs = len(points) * args.replications
-    console = Console(stderr=True, quiet=args.quiet)
-    if base.variants:
-        console.print(
-            f"note: the variants of {args.scenario} ({', '.join(base.variants)}) are not "
-            "expanded; sweep their settings with --grid"
-        )
-    parts = out.with_name(out.name + ".parts")
-    if args.fresh and parts.is_dir():
+def _prepare_parts(parts: Path, fresh: bool, console: Console) -> None:
+    """Runs stream to OUT.parts/: --fresh discards them, otherwise the sweep resumes."""
+    if fresh and parts.is_dir():
         shutil.rmtree(parts)
     elif parts.is_dir():
         console.print(f"resuming: runs already in {parts}/ are not repeated (--fresh to redo)")
+
+
+def _run_sweep(
+    args: argparse.Namespace, points: list[dict[str, Any]], out: Path, name: str, console: Console
+) -> Any:
+    """Run every point x replication under a progress bar; close a Dask client afterwards."""
+    from sim.analysis.sweep import sweep
+
+    runs = len(points) * args.replications
     executor: Any = None
     if args.dask:
         executor = _connect(args.dask)
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers or 'all'} local workers"
     console.print(f"{name}: {len(points)} points x {args.replications} replications on {where}")
-    started = time.perf_counter()
     with Progress(
         TextColumn("sweep"),
         BarColumn(),
@@ -175,7 +209,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total, failed=failed)
 
         try:
-            frame = sweep(
+            return sweep(
                 args.scenario,
                 points,
                 args.replications,
@@ -188,17 +222,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         finally:
             if executor is not None:
                 executor.close()
-    wall = time.perf_counter() - started
-    failed = failures(frame)
-    if not args.quiet:
-        Console().print(f"wrote {out} ({len(frame)} rows) in {wall:.1f} s")
-    if not args.no_report and len(failed) < len(frame):
-        _write_sweep_report(frame, out.with_suffix("") / "report.html", name, args)
-    if len(failed):
-        _print_failures(Console(stderr=True), failed)
-    if len(failed) == len(frame) or (args.strict and len(failed)):
-        return 1
-    return 0
 
 
 def _write_sweep_report(frame: Any, path: Path, name: str, args: argparse.Namespace) -> None:
