@@ -223,6 +223,32 @@ def sweep(
         raise ValueError("replications must be at least 1")
     if not points:
         raise ValueError("a sweep needs at least one point")
+    documents = _documents(scenario, points, overrides)
+    # One key per (point, replication) slot, hashed once; equal points share their runs.
+    keys = [
+        [job_key(d, r) for r in range(replications)] if isinstance(d, dict) else None
+        for d in documents
+    ]
+    parts = _parts_dir(out)
+    records: dict[str, dict[str, Any]] = _load_parts(parts) if parts else {}
+    jobs, uses = _pending_jobs(documents, keys, records)
+    total = len(points) * replications
+    rejected = total - sum(uses.values())  # rejected points count as failed runs
+    stored = sum(n for key, n in uses.items() if key in records)
+    tally = _Tally(total, finished=rejected + stored, failed=rejected, progress=progress)
+    tally.report()
+    if jobs:
+        _run_jobs(list(jobs.values()), uses, records, parts, tally, executor, workers)
+    frame = _frame(points, documents, keys, replications, records)
+    if out is not None:
+        write_parquet(out, frame)
+    return frame
+
+
+def _documents(
+    scenario: str | Path, points: Sequence[Mapping[str, Any]], overrides: Sequence[str]
+) -> list[dict[str, Any] | str]:
+    """Each point's scenario document, or the message of why the scenario rejects it."""
     load_scenario(scenario, overrides)  # the scenario itself must load: fail early and clearly
     documents: list[dict[str, Any] | str] = []
     for point in points:
@@ -233,14 +259,15 @@ def sweep(
             documents.append(str(exc))
     if all(isinstance(d, str) for d in documents):
         raise ScenarioError(str(documents[0]))
+    return documents
 
-    # One key per (point, replication) slot, hashed once; equal points share their runs.
-    keys = [
-        [job_key(d, r) for r in range(replications)] if isinstance(d, dict) else None
-        for d in documents
-    ]
-    parts = _parts_dir(out)
-    records: dict[str, dict[str, Any]] = _load_parts(parts) if parts else {}
+
+def _pending_jobs(
+    documents: list[dict[str, Any] | str],
+    keys: list[list[str] | None],
+    records: dict[str, dict[str, Any]],
+) -> tuple[dict[str, _Job], Counter[str]]:
+    """The runs not stored yet (one per distinct key) and how many slots use each key."""
     jobs: dict[str, _Job] = {}
     uses: Counter[str] = Counter()
     for document, slots in zip(documents, keys, strict=True):
@@ -249,37 +276,50 @@ def sweep(
                 uses[key] += 1
                 if key not in records:
                     jobs.setdefault(key, _Job(key, document, r))
-    total = len(points) * replications
-    finished = failed = total - sum(uses.values())  # rejected points count as failed runs
-    finished += sum(n for key, n in uses.items() if key in records)
-    if progress is not None:
-        progress(finished, total, failed)
+    return jobs, uses
 
-    if jobs:
-        runner, close = make_executor(executor, workers=workers)
-        try:
-            todo = list(jobs.values())
-            arguments = [(job.document, job.replication) for job in todo]
-            for index, outcome in unordered(runner, run_job, arguments):
-                job = todo[index]
-                if isinstance(outcome, BaseException):
-                    outcome = {"error": f"worker failed: {_message(outcome)}"}
-                record = _normalise(outcome)
-                records[job.key] = record
-                if parts is not None and "error" not in record:
-                    write_json(parts / f"{job.key}.json", record)
-                finished += uses[job.key]
-                failed += uses[job.key] if "error" in record else 0
-                if progress is not None:
-                    progress(finished, total, failed)
-        finally:
-            if close:
-                runner.close()
 
-    frame = _frame(points, documents, keys, replications, records)
-    if out is not None:
-        write_parquet(out, frame)
-    return frame
+@dataclass
+class _Tally:
+    """Runs finished and failed so far, passed on to the caller's progress callback."""
+
+    total: int
+    finished: int
+    failed: int
+    progress: ProgressFn | None
+
+    def report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.finished, self.total, self.failed)
+
+
+def _run_jobs(
+    todo: list[_Job],
+    uses: Counter[str],
+    records: dict[str, dict[str, Any]],
+    parts: Path | None,
+    tally: _Tally,
+    executor: Executor | Any | None,
+    workers: int | None,
+) -> None:
+    """Run the pending jobs, storing each record (and its part file) as it arrives."""
+    runner, close = make_executor(executor, workers=workers)
+    try:
+        arguments = [(job.document, job.replication) for job in todo]
+        for index, outcome in unordered(runner, run_job, arguments):
+            job = todo[index]
+            if isinstance(outcome, BaseException):
+                outcome = {"error": f"worker failed: {_message(outcome)}"}
+            record = _normalise(outcome)
+            records[job.key] = record
+            if parts is not None and "error" not in record:
+                write_json(parts / f"{job.key}.json", record)
+            tally.finished += uses[job.key]
+            tally.failed += uses[job.key] if "error" in record else 0
+            tally.report()
+    finally:
+        if close:
+            runner.close()
 
 
 def _parts_dir(out: Path | None) -> Path | None:
