@@ -24,6 +24,11 @@ EXIT_NO_FLEET = 3
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_plan_parser(sub)
+    _add_tune_parser(sub)
+
+
+def _add_plan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan = sub.add_parser(
         "plan",
         help="the smallest fleet meeting an SLO (analytic guess, then simulation)",
@@ -68,6 +73,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     plan.set_defaults(handler=_cmd_plan)
 
+
+def _add_tune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tune = sub.add_parser(
         "tune",
         help="seeded multi-objective search: p99 response vs cost, SLO breaches as a constraint",
@@ -161,16 +168,29 @@ def _plan_thresholds(
     out_dir: Path,
 ) -> None:
     """The cheapest thresholds per planned phase (``plan --thresholds``), printed and written."""
-    from rich.table import Table
-
-    from sim.analysis.plan_thresholds import plan_thresholds
-    from sim.analysis.replicas import Replicas
-    from sim.analysis.targets import SloTarget
-    from sim.analysis.tune import TuneError
     from sim.metrics.store import write_json
 
     if args.threshold_trials < 1:
         raise UserError(f"--threshold-trials: expected at least 1, got {args.threshold_trials}")
+    found = _search_thresholds(args, phases, target, options, plans, out_dir)
+    console.print(_thresholds_table(found))
+    write_json(out_dir / "thresholds.json", [_threshold_record(t) for t in found])
+
+
+def _search_thresholds(
+    args: argparse.Namespace,
+    phases: list[tuple[str, Any]],
+    target: Any,
+    options: Any,
+    plans: list[Any],
+    out_dir: Path,
+) -> list[Any]:
+    """Tune the thresholds of every feasible phase's planned fleet (infeasible ones are skipped)."""
+    from sim.analysis.plan_thresholds import plan_thresholds
+    from sim.analysis.replicas import Replicas
+    from sim.analysis.targets import SloTarget
+    from sim.analysis.tune import TuneError
+
     specs = [spec for given in args.thresholds for spec in given.split(",") if spec]
     found = []
     with Replicas(args.workers, args.dask) as replicas:
@@ -193,6 +213,13 @@ def _plan_thresholds(
                 )
             except TuneError as exc:
                 raise UserError(f"--thresholds: {exc}") from None
+    return found
+
+
+def _thresholds_table(found: list[Any]) -> Any:
+    """One row per phase: the settings found, their p99 wait and bound, and the costs."""
+    from rich.table import Table
+
     table = Table(title="thresholds on the planned fleet, autoscaler on (cheapest meeting the SLO)")
     for name in ("phase", "settings", "p99 wait (s)", "upper 95 %", "cost/day", "static cost/day"):
         table.add_column(name, justify="left" if name in ("phase", "settings") else "right")
@@ -212,24 +239,22 @@ def _plan_thresholds(
             f"${t.cost_usd_per_day:,.2f}" if t.found else "—",
             f"${t.static_cost_usd_per_day:,.2f}",
         )
-    console.print(table)
-    write_json(
-        out_dir / "thresholds.json",
-        [
-            {
-                "phase": t.phase,
-                "settings": t.settings,
-                "p99_wait_s": t.p99_wait_s,
-                "cost_usd_per_day": t.cost_usd_per_day,
-                "static_cost_usd_per_day": t.static_cost_usd_per_day,
-                "p99_upper_s": t.p99_upper_s,
-                "trials": t.trials,
-                "candidates": t.candidates,
-                "scenario": str(t.scenario_file),
-            }
-            for t in found
-        ],
-    )
+    return table
+
+
+def _threshold_record(t: Any) -> dict[str, Any]:
+    """The thresholds.json entry of one phase."""
+    return {
+        "phase": t.phase,
+        "settings": t.settings,
+        "p99_wait_s": t.p99_wait_s,
+        "cost_usd_per_day": t.cost_usd_per_day,
+        "static_cost_usd_per_day": t.static_cost_usd_per_day,
+        "p99_upper_s": t.p99_upper_s,
+        "trials": t.trials,
+        "candidates": t.candidates,
+        "scenario": str(t.scenario_file),
+    }
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:

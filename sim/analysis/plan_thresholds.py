@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from sim.analysis.planner import Bound, PhasePlan, PlanOptions, autoscaled_scenario
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget
-from sim.analysis.tune import parse_params, run_study
+from sim.analysis.tune import Param, parse_params, run_study
 from sim.metrics.store import atomic_write_text
 from sim.metrics.summary import combine_replications
 from sim.scenario.load import load_scenario, scenario_yaml
@@ -72,8 +74,48 @@ def plan_thresholds(
     first that passes is the answer.
     """
     assert plan.planned is not None, "thresholds are planned for a phase that has a fleet"
-    autoscaled = autoscaled_scenario(scenario, target, options, plan)
     path = out_dir / f"{plan.label}-autoscaled.yaml".replace("/", "_")
+    params, frame = _search(
+        scenario, target, options, plan, specs, path, trials, seed, replicas, replications
+    )
+    static_cost = float(plan.planned.summary["cost"]["usd_per_day"])
+    hopeful = frame[frame["p99_wait_s"] <= target.p99_wait_s]
+    hopeful = hopeful.sort_values(["cost_usd_per_day", "p99_wait_s", "trial"]).head(candidates)
+    for _, row in hopeful.iterrows():
+        settings = {p.path: _plain(row[p.path]) for p in params}
+        confirmed = _confirm(path, settings, target, replicas, confirm_replications)
+        if confirmed is not None:
+            combined, upper = confirmed
+            return ThresholdPlan(
+                plan.label,
+                settings,
+                float(combined["wait_s"]["p99"]),
+                float(combined["cost"]["usd_per_day"]),
+                static_cost,
+                upper,
+                len(frame),
+                len(hopeful),
+                path,
+            )
+    return ThresholdPlan(
+        plan.label, {}, math.nan, math.nan, static_cost, math.nan, len(frame), 0, path
+    )
+
+
+def _search(
+    scenario: Scenario,
+    target: SloTarget,
+    options: PlanOptions,
+    plan: PhasePlan,
+    specs: Sequence[str],
+    path: Path,
+    trials: int,
+    seed: int,
+    replicas: Replicas,
+    replications: int,
+) -> tuple[list[Param], pd.DataFrame]:
+    """Write the autoscaled fleet to *path* and run the tuner on it: its params and trials."""
+    autoscaled = autoscaled_scenario(scenario, target, options, plan)
     atomic_write_text(path, scenario_yaml(autoscaled))
     params = parse_params(specs, autoscaled)
     result = run_study(
@@ -86,33 +128,29 @@ def plan_thresholds(
         replications=replications,
         max_breach_minutes=math.inf,  # judged below, on the planner's terms
     )
-    frame = result.trials
-    static_cost = float(plan.planned.summary["cost"]["usd_per_day"])
-    hopeful = frame[frame["p99_wait_s"] <= target.p99_wait_s]
-    hopeful = hopeful.sort_values(["cost_usd_per_day", "p99_wait_s", "trial"]).head(candidates)
-    for _, row in hopeful.iterrows():
-        settings = {p.path: _plain(row[p.path]) for p in params}
-        overrides = [f"{path}={value}" for path, value in settings.items()]
-        candidate = load_scenario(path, overrides)
-        summaries = replicas.summaries(candidate, range(confirm_replications))
-        bound = Bound.of([s["wait_s"]["p99"] for s in summaries])
-        errors = Bound.of([s["error_rate"] for s in summaries])
-        if bound.upper <= target.p99_wait_s and errors.upper <= target.error_rate:
-            combined = combine_replications(summaries)
-            return ThresholdPlan(
-                plan.label,
-                settings,
-                float(combined["wait_s"]["p99"]),
-                float(combined["cost"]["usd_per_day"]),
-                static_cost,
-                bound.upper,
-                len(frame),
-                len(hopeful),
-                path,
-            )
-    return ThresholdPlan(
-        plan.label, {}, math.nan, math.nan, static_cost, math.nan, len(frame), 0, path
-    )
+    return params, result.trials
+
+
+def _confirm(
+    path: Path,
+    settings: dict[str, Any],
+    target: SloTarget,
+    replicas: Replicas,
+    replications: int,
+) -> tuple[dict[str, Any], float] | None:
+    """The combined summary and p99 upper bound if *settings* meet the SLO, else ``None``.
+
+    Confirmed as the planner confirms a fleet: the one-sided 95 % bounds of
+    the p99 wait and of the error rate over *replications* within the target.
+    """
+    overrides = [f"{key}={value}" for key, value in settings.items()]
+    candidate = load_scenario(path, overrides)
+    summaries = replicas.summaries(candidate, range(replications))
+    bound = Bound.of([s["wait_s"]["p99"] for s in summaries])
+    errors = Bound.of([s["error_rate"] for s in summaries])
+    if bound.upper <= target.p99_wait_s and errors.upper <= target.error_rate:
+        return combine_replications(summaries), bound.upper
+    return None
 
 
 def _plain(value: Any) -> Any:

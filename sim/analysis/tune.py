@@ -225,28 +225,8 @@ def run_study(
     """Run *trials* more trials of the study; the scenario is loaded with *overrides* first."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = load_scenario(path, overrides)
-    storage = f"sqlite:///{study_file}" if study_file is not None else None
     name = f"{base.name}-tune"
-    existing = 0
-    if storage is not None and study_file is not None and study_file.exists():
-        summaries = optuna.get_all_study_summaries(storage)
-        existing = next((s.n_trials for s in summaries if s.study_name == name), 0)
-    with warnings.catch_warnings():
-        # TPE's multivariate mode is marked experimental in Optuna; it is what makes TPE model
-        # the thresholds jointly, and the tests pin its results down by seed.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        chosen: optuna.samplers.BaseSampler
-        if sampler == "tpe":
-            chosen = optuna.samplers.TPESampler(seed=seed + existing, multivariate=True)
-        else:
-            chosen = optuna.samplers.NSGAIISampler(seed=seed + existing, population_size=population)
-        study = optuna.create_study(
-            storage=storage,
-            sampler=chosen,
-            study_name=name,
-            directions=["minimize", "minimize"],
-            load_if_exists=True,
-        )
+    study, existing = _open_study(name, study_file, sampler, seed, population)
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         sets = [_set_value(p, p.suggest(trial)) for p in params]
@@ -269,6 +249,42 @@ def run_study(
         study.optimize(objective, n_trials=trials)
     frame = trials_frame(study, params)
     return TuneResult(frame, pareto_front(frame), name)
+
+
+def _open_study(
+    name: str,
+    study_file: Path | None,
+    sampler: Literal["nsga2", "tpe"],
+    seed: int,
+    population: int,
+) -> tuple[optuna.Study, int]:
+    """The study (resumed from *study_file* if stored) and how many trials it already holds.
+
+    The sampler's seed is offset by the trials already run, so a resumed
+    study does not replay the points it has tried.
+    """
+    storage = f"sqlite:///{study_file}" if study_file is not None else None
+    existing = 0
+    if storage is not None and study_file is not None and study_file.exists():
+        summaries = optuna.get_all_study_summaries(storage)
+        existing = next((s.n_trials for s in summaries if s.study_name == name), 0)
+    with warnings.catch_warnings():
+        # TPE's multivariate mode is marked experimental in Optuna; it is what makes TPE model
+        # the thresholds jointly, and the tests pin its results down by seed.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        chosen: optuna.samplers.BaseSampler
+        if sampler == "tpe":
+            chosen = optuna.samplers.TPESampler(seed=seed + existing, multivariate=True)
+        else:
+            chosen = optuna.samplers.NSGAIISampler(seed=seed + existing, population_size=population)
+        study = optuna.create_study(
+            storage=storage,
+            sampler=chosen,
+            study_name=name,
+            directions=["minimize", "minimize"],
+            load_if_exists=True,
+        )
+    return study, existing
 
 
 def trials_frame(study: optuna.Study, params: Sequence[Param]) -> pd.DataFrame:
