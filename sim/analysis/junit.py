@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from sim.analysis.regress import CheckResult, Judgement
 from sim.metrics.store import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from sim.analysis.regress import CheckResult, Judgement
 
 __all__ = ["junit_xml", "write_junit"]
 

@@ -37,8 +37,6 @@ from typing import Any, Literal
 import numpy as np
 
 from sim.analysis.executors import Executor, make_executor, unordered
-from sim.analysis.junit import junit_xml as junit_xml
-from sim.analysis.junit import write_junit as write_junit
 from sim.analysis.sweep import run_job
 from sim.metrics.store import write_json
 from sim.scenario.load import ScenarioError, load_scenario

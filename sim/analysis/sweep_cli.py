@@ -283,7 +283,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_baselines(args: argparse.Namespace, targets: list[str]) -> int:
-    from sim.analysis.regress import resolve, run_check, write_baselines, write_junit
+    from sim.analysis.junit import write_junit
+    from sim.analysis.regress import resolve, run_check, write_baselines
 
     if args.replications is not None and args.replications < 2:
         raise UserError(f"--replications: expected at least 2, got {args.replications}")
