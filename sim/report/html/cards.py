@@ -89,6 +89,38 @@ def _peak(rows: pd.DataFrame, column: str) -> float | None:
 
 def header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
     last = _last_global(metrics) or {}
+    rows = shown_rows(metrics, "global")
+    p99 = num(get_path(summary, "latency_s", "p99"))
+    completed = num(get_path(summary, "tasks", "completed"))
+    lost = num(get_path(summary, "tasks", "lost"))
+    cards = [
+        _agents_card(summary, last),
+        _queue_card(last, rows),
+        _throughput_card(summary, last, rows),
+        _card("p99 latency", _show(p99, " s")),
+        _card("tasks completed", _show(completed)),
+        _card("lost", _show(lost), bad=bool(lost)),
+    ]
+    cost = _cost_card(summary)
+    if cost is not None:
+        cards.append(cost)
+    scenario = summary.get("scenario", "run")
+    facts = _header_facts(summary)
+    return (
+        '<header id="header">'
+        f"<h1>Orchestra Sim — {esc(scenario)}</h1>"
+        f'<div class="sub">{esc(" · ".join(facts))}</div>'
+        f'<div class="cards">{"".join(cards)}</div>'
+        "</header>"
+    )
+
+
+def _show(value: float | None, suffix: str = "") -> str:
+    return "—" if value is None else fmt_number(value) + suffix
+
+
+def _agents_card(summary: Mapping[str, Any], last: Mapping[str, Any]) -> str:
+    """Active / total agents at the last sample (the summary's final count if none)."""
     active = num(last.get("active_agents"))
     total = num(last.get("total_agents"))
     if active is None:
@@ -98,55 +130,60 @@ def header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
         agents = fmt_number(active)
         if total is not None:
             agents += f" / {fmt_number(total)}"
-    queue = num(last.get("queue_depth"))
-    throughput = num(summary.get("throughput_per_min"))
-    if throughput is None:
-        throughput = num(last.get("throughput_per_min"))
-    p99 = num(get_path(summary, "latency_s", "p99"))
-    completed = num(get_path(summary, "tasks", "completed"))
-    lost = num(get_path(summary, "tasks", "lost"))
-
-    def show(value: float | None, suffix: str = "") -> str:
-        return "—" if value is None else fmt_number(value) + suffix
-
-    rows = shown_rows(metrics, "global")
     agents_bar = None
     if active is not None and total:
         share = active / total
         agents_bar = (share, f"{100.0 * share:.0f} % of agents active", _health_class(share))
+    return _card(
+        "active agents / total",
+        agents,
+        bar=agents_bar,
+        note="last sample" if agents_bar else "",
+    )
+
+
+def _queue_card(last: Mapping[str, Any], rows: pd.DataFrame) -> str:
+    """The last queue depth, with a bar relative to its peak."""
+    queue = num(last.get("queue_depth"))
     queue_bar, queue_note = None, ""
     peak_queue = _peak(rows, "queue_depth")
     if queue is not None and peak_queue:
         queue_bar = (queue / peak_queue, "queue relative to its peak", "")
         queue_note = f"last sample · peak {fmt_number(peak_queue)}"
+    return _card("queue", _show(queue), bar=queue_bar, note=queue_note)
+
+
+def _throughput_card(
+    summary: Mapping[str, Any], last: Mapping[str, Any], rows: pd.DataFrame
+) -> str:
+    """Throughput after warm-up (the last sample's if the summary has none), against the peak."""
+    throughput = num(summary.get("throughput_per_min"))
+    if throughput is None:
+        throughput = num(last.get("throughput_per_min"))
     tp_bar, tp_note = None, ""
     peak_tp = _peak(rows, "throughput_per_min")
     if throughput is not None and peak_tp:
         tp_bar = (throughput / peak_tp, "throughput relative to the peak interval", "")
         tp_note = f"after warm-up · peak {fmt_number(round(peak_tp, 1))}"
-    cards = [
-        _card(
-            "active agents / total",
-            agents,
-            bar=agents_bar,
-            note="last sample" if agents_bar else "",
-        ),
-        _card("queue", show(queue), bar=queue_bar, note=queue_note),
-        _card("throughput / min", show(throughput), bar=tp_bar, note=tp_note),
-        _card("p99 latency", show(p99, " s")),
-        _card("tasks completed", show(completed)),
-        _card("lost", show(lost), bad=bool(lost)),
-    ]
+    return _card("throughput / min", _show(throughput), bar=tp_bar, note=tp_note)
+
+
+def _cost_card(summary: Mapping[str, Any]) -> str | None:
+    """Cost per day, with the spot share and reclaims for a run with spot capacity."""
     per_day = num(get_path(summary, "cost", "usd_per_day"))
-    if per_day is not None:
-        usd_spot = num(get_path(summary, "cost", "usd_spot"))
-        usd_total = num(get_path(summary, "cost", "usd_total"))
-        spot_note = ""
-        if usd_spot and usd_total:  # a run with spot capacity: its share and its reclaims
-            reclaims = num(get_path(summary, "cost", "reclaims")) or 0
-            spot_note = f"spot {usd_spot / usd_total:.0%} of it · {reclaims:.0f} reclaims"
-        cards.append(_card("cost / day", f"${per_day:,.2f}", note=spot_note))
-    scenario = summary.get("scenario", "run")
+    if per_day is None:
+        return None
+    usd_spot = num(get_path(summary, "cost", "usd_spot"))
+    usd_total = num(get_path(summary, "cost", "usd_total"))
+    spot_note = ""
+    if usd_spot and usd_total:  # a run with spot capacity: its share and its reclaims
+        reclaims = num(get_path(summary, "cost", "reclaims")) or 0
+        spot_note = f"spot {usd_spot / usd_total:.0%} of it · {reclaims:.0f} reclaims"
+    return _card("cost / day", f"${per_day:,.2f}", note=spot_note)
+
+
+def _header_facts(summary: Mapping[str, Any]) -> list[str]:
+    """The line under the title: seed, simulated time, replications, SLO verdict."""
     facts = [f"seed {fmt_id(summary.get('seed'))}"]
     sim_seconds = num(summary.get("sim_seconds"))
     if sim_seconds is not None:
@@ -160,13 +197,7 @@ def header_section(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
     slo_met = get_path(summary, "slo", "met")
     if isinstance(slo_met, bool):
         facts.append("SLO met" if slo_met else "SLO breached")
-    return (
-        '<header id="header">'
-        f"<h1>Orchestra Sim — {esc(scenario)}</h1>"
-        f'<div class="sub">{esc(" · ".join(facts))}</div>'
-        f'<div class="cards">{"".join(cards)}</div>'
-        "</header>"
-    )
+    return facts
 
 
 def _zone_label(zone: str) -> str:

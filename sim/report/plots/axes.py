@@ -108,7 +108,9 @@ class TimeAxis:
     divisor: float
     unit: str
 
-    def convert(self, seconds: pd.Series | Sequence[float]) -> npt.NDArray[np.float64]:
+    def convert(
+        self, seconds: pd.Series | Sequence[float] | npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
         """Seconds to display units, as a float array."""
         return np.asarray(seconds, dtype=np.float64) / self.divisor
 

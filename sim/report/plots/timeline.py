@@ -165,65 +165,7 @@ def _draw_agents_lane(ax: Axes, m: pd.DataFrame, e: pd.DataFrame, axis: TimeAxis
     drawn |= plot_column(ax, rows, "active_agents", axis, color="#1f77b4", lw=1.8, label="active")
     marks = scale_marks(e)
     if marks:
-        totals = (
-            pd.to_numeric(rows["total_agents"], errors="coerce").to_numpy(dtype=float)
-            if not rows.empty and "total_agents" in rows.columns
-            else np.array([])
-        )
-        times = rows["time_s"].to_numpy(dtype=float) if totals.size else np.array([])
-        ok = np.isfinite(totals)
-        policies = sorted({m.policy for m in marks})
-        labelled = len(marks) <= MAX_SCALE_LABELS
-        # One line per direction: (marker, colour, legend) -> xs, ys.
-        styles = {
-            1: ("^", "#2ca02c", "scale up"),
-            -1: ("v", "#d62728", "scale down"),
-            0: ("o", "#7f7f7f", "scale (no change)"),
-        }
-        points: dict[int, tuple[list[float], list[float]]] = {}
-        for mark in marks:
-            if mark.target is not None:
-                y = mark.target
-            elif ok.any():
-                y = float(np.interp(mark.time_s, times[ok], totals[ok]))
-            else:
-                y = 0.0
-            x = mark.time_s / axis.divisor
-            direction = (mark.delta > 0) - (mark.delta < 0)
-            xs, ys = points.setdefault(direction, ([], []))
-            xs.append(x)
-            ys.append(y)
-            if labelled:
-                text = f"{mark.delta:+d}"
-                if len(policies) > 1:
-                    text += f" {mark.policy}"
-                ax.annotate(
-                    text,
-                    (x, y),
-                    xytext=(0, 7 if mark.delta >= 0 else -8),
-                    textcoords="offset points",
-                    ha="center",
-                    va="bottom" if mark.delta >= 0 else "top",
-                    fontsize=7,
-                    color=styles[direction][1],
-                )
-        for direction in (1, -1, 0):
-            if direction not in points:
-                continue
-            marker, colour, label = styles[direction]
-            xs, ys = points[direction]
-            ax.plot(
-                xs,
-                ys,
-                ls="none",
-                marker=marker,
-                ms=7,
-                color=colour,
-                markeredgecolor="black",
-                markeredgewidth=0.5,
-                label=label,
-                zorder=5,
-            )
+        _draw_scale_marks(ax, rows, marks, axis)
         drawn = True
     if not drawn:
         ax.text(0.5, 0.5, "no agent samples", transform=ax.transAxes, ha="center", color="#777777")
@@ -232,6 +174,80 @@ def _draw_agents_lane(ax: Axes, m: pd.DataFrame, e: pd.DataFrame, axis: TimeAxis
     bottom, top = ax.get_ylim()
     ax.set_ylim(0.0, top + 0.15 * max(top - min(bottom, 0.0), 1.0))
     ax.set_ylabel("agents")
+
+
+#: One line per scaling direction: marker, colour, legend.
+_SCALE_STYLES = {
+    1: ("^", "#2ca02c", "scale up"),
+    -1: ("v", "#d62728", "scale down"),
+    0: ("o", "#7f7f7f", "scale (no change)"),
+}
+
+
+def _draw_scale_marks(
+    ax: Axes, rows: pd.DataFrame, marks: Sequence[ScaleMark], axis: TimeAxis
+) -> None:
+    """Scaling decisions as markers at their target (or on the total line), labelled if few."""
+    totals = (
+        pd.to_numeric(rows["total_agents"], errors="coerce").to_numpy(dtype=float)
+        if not rows.empty and "total_agents" in rows.columns
+        else np.array([])
+    )
+    times = rows["time_s"].to_numpy(dtype=float) if totals.size else np.array([])
+    ok = np.isfinite(totals)
+    policies = sorted({m.policy for m in marks})
+    labelled = len(marks) <= MAX_SCALE_LABELS
+    points: dict[int, tuple[list[float], list[float]]] = {}
+    for mark in marks:
+        if mark.target is not None:
+            y = mark.target
+        elif ok.any():
+            y = float(np.interp(mark.time_s, times[ok], totals[ok]))
+        else:
+            y = 0.0
+        x = mark.time_s / axis.divisor
+        direction = (mark.delta > 0) - (mark.delta < 0)
+        xs, ys = points.setdefault(direction, ([], []))
+        xs.append(x)
+        ys.append(y)
+        if labelled:
+            _label_scale_mark(ax, mark, x, y, direction, with_policy=len(policies) > 1)
+    for direction in (1, -1, 0):
+        if direction not in points:
+            continue
+        marker, colour, label = _SCALE_STYLES[direction]
+        xs, ys = points[direction]
+        ax.plot(
+            xs,
+            ys,
+            ls="none",
+            marker=marker,
+            ms=7,
+            color=colour,
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+            label=label,
+            zorder=5,
+        )
+
+
+def _label_scale_mark(
+    ax: Axes, mark: ScaleMark, x: float, y: float, direction: int, *, with_policy: bool
+) -> None:
+    """The agents added or removed (and the policy, when several scale) beside one marker."""
+    text = f"{mark.delta:+d}"
+    if with_policy:
+        text += f" {mark.policy}"
+    ax.annotate(
+        text,
+        (x, y),
+        xytext=(0, 7 if mark.delta >= 0 else -8),
+        textcoords="offset points",
+        ha="center",
+        va="bottom" if mark.delta >= 0 else "top",
+        fontsize=7,
+        color=_SCALE_STYLES[direction][1],
+    )
 
 
 def _draw_alert_lane(ax: Axes, e: pd.DataFrame, axis: TimeAxis, end_s: float) -> None:
