@@ -43,7 +43,6 @@ LIVE_LONG_FUNCTIONS = {
     "live/coordinator/health.py:check_health": 101,
     "live/coordinator/replica.py:_bind": 88,
     "live/serve.py:run": 71,
-    "live/snapshot.py:fold": 104,
 }
 #: The SimPy shell is split by actor (chief, zone coordinators, slots, fleet, failover,
 #: ...), not into packages; its modules stay under ~500 lines (the Raft shell is the largest).
