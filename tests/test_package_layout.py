@@ -38,7 +38,6 @@ MAX_LIVE_MODULE_LINES = 500
 
 #: sim/live functions over MAX_FUNCTION_LINES not split yet: "path:name" -> lines today.
 LIVE_LONG_FUNCTIONS = {
-    "live/arrivals.py:arrivals": 64,
     "live/cli.py:add_commands": 61,
 }
 #: The SimPy shell is split by actor (chief, zone coordinators, slots, fleet, failover,
