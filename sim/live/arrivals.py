@@ -48,35 +48,12 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
     job_id = 0
     for t, kind, item in heapq.merge(tasks, jobs, key=lambda x: (x[0], x[1])):
         if kind == 0:
-            a: Any = item
-            task = {
-                "kind": "task",
-                "task_id": next_id,
-                "category": a.category,
-                "zone": a.zone,
-                "arrival_s": t,
-                "work_s": float(a.work),
-            }
-            if mix is not None:
-                tier, task["tenant"] = mix.draw(a.category)
-                task["tier"] = mix.names[tier]
-            yield t, plans.add(task)
+            yield t, _task_submission(item, t, next_id, mix, plans)
             next_id += 1
             continue
         dag, shape, zone = cast(tuple[Dag, str, str], item)
-        nodes = []
-        for node in dag.nodes:
-            nodes.append(
-                plans.add(
-                    {
-                        "task_id": next_id,
-                        "node": node.node_id,
-                        "category": node.category,
-                        "work_s": node.work_s,
-                    }
-                )
-            )
-            next_id += 1
+        nodes = _job_nodes(dag, next_id, plans)
+        next_id += len(nodes)
         yield (
             t,
             {
@@ -91,6 +68,39 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
             },
         )
         job_id += 1
+
+
+def _task_submission(
+    a: Any, t: float, task_id: int, mix: TierMix | None, plans: _LlmPlans
+) -> dict[str, Any]:
+    """An independent task's submission: with its tier and tenant drawn, and its LLM calls."""
+    task = {
+        "kind": "task",
+        "task_id": task_id,
+        "category": a.category,
+        "zone": a.zone,
+        "arrival_s": t,
+        "work_s": float(a.work),
+    }
+    if mix is not None:
+        tier, task["tenant"] = mix.draw(a.category)
+        task["tier"] = mix.names[tier]
+    return plans.add(task)
+
+
+def _job_nodes(dag: Dag, first_id: int, plans: _LlmPlans) -> list[dict[str, Any]]:
+    """A DAG job's nodes as tasks, numbered from *first_id* in the DAG's node order."""
+    return [
+        plans.add(
+            {
+                "task_id": first_id + i,
+                "node": node.node_id,
+                "category": node.category,
+                "work_s": node.work_s,
+            }
+        )
+        for i, node in enumerate(dag.nodes)
+    ]
 
 
 class _LlmPlans:

@@ -15,7 +15,21 @@ from sim.cli_support import UserError, duration_option, fmt, print_summary
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     live = sub.add_parser("live", help="drive real agent processes over NATS JetStream")
     live_sub = live.add_subparsers(dest="live_command", required=True)
+    _add_run_command(live_sub)
 
+    from sim.live.agent import add_agent_arguments
+    from sim.live.serve_cli import add_service_commands, credential_arguments
+
+    agent = live_sub.add_parser("agent", help="one agent process (heartbeats, pulls, runs)")
+    add_agent_arguments(agent)
+    credential_arguments(agent)
+    agent.set_defaults(handler=_cmd_agent)
+    add_service_commands(live_sub)
+    _add_compare_command(sub)
+
+
+def _add_run_command(live_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``orchestra live run``: a scenario driven live, then its report."""
     run = live_sub.add_parser("run", help="run a scenario live and write its report")
     run.add_argument("scenario", type=Path)
     run.add_argument("--time-scale", type=float, default=60.0, help="scenario s per wall s")
@@ -51,15 +65,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(handler=_cmd_live_run)
 
-    from sim.live.agent import add_agent_arguments
-    from sim.live.serve_cli import add_service_commands, credential_arguments
 
-    agent = live_sub.add_parser("agent", help="one agent process (heartbeats, pulls, runs)")
-    add_agent_arguments(agent)
-    credential_arguments(agent)
-    agent.set_defaults(handler=_cmd_agent)
-    add_service_commands(live_sub)
-
+def _add_compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``orchestra compare``: two run directories (sim or live) side by side."""
     compare = sub.add_parser("compare", help="two run directories side by side (sim or live)")
     compare.add_argument("first", type=Path)
     compare.add_argument("second", type=Path)

@@ -126,64 +126,15 @@ class Service:
         self.nc = nc
         js = nc.jetstream()
         try:
-            layout = Layout(
-                tuple(self.world.zones),
-                tuple(self.world.categories),
-                options.ack_wait_s,
-                heartbeat_ttl_s=options.heartbeat_ttl_s,
-                zone_submits=False,  # clients submit on orch.submit, the stream compaction keeps
-            )
-            await ensure_layout(js, layout)
-            await ensure_replies_stream(js)
-            await ensure_snapshot_bucket(js)
-            clock = Clock(await service_epoch(js), 1.0)
-            config = CoordinatorConfig(
-                options.url,
-                options.token,
-                clock,
-                lease_s=options.lease_s,
-                webhook_url=options.webhook_url,
-                metrics_port=options.metrics_port,
-                lag=LagMonitor(LagBudget.for_interval(1.0, self.scenario.health.interval)),
-                replies=True,
-                horizon_s=math.inf,
-                snapshots=True,  # always: an earlier run may have compacted
-            )
+            clock = await self._prepare_broker(js)
+            config = self._coordinator_config(clock)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
             main = self._replica(config)
-            chores: list[asyncio.Task[None]] = [
-                asyncio.create_task(self._status(js, clock), name="status")
-            ]
-            writer: SegmentWriter | None = None
-            if options.records_dir is not None:
-                writer = SegmentWriter(
-                    js,
-                    self.scenario,
-                    self.world,
-                    clock,
-                    options.records_dir,
-                    options.segment_s,
-                    lambda: self.coordinator.is_primary,
-                )
-                writer.lookback_s = options.retention.skew_s
-                chores.append(asyncio.create_task(writer.run(), name="records"))
-            if options.retention.enabled:
-                self.compactor = self._compactor(js, clock)
-                chores.append(asyncio.create_task(self.compactor.run(), name="compaction"))
+            chores, writer = self._start_chores(js, clock)
             print(f"{self.name}: serving {self.scenario.name} on {options.url}", flush=True)
-            stop = asyncio.create_task(self.stopping.wait())
-            while True:
-                await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if stop.done():
-                    break
-                main.result()  # the coordinator failed: say so (a traceback was printed)
-                # It lost the lease (another replica took it, or the broker stayed away):
-                # this process goes on as a standby, with books rebuilt when it leads again.
-                print(f"{self.name}: lost the lease; standing by again", flush=True)
-                main = self._replica(config)
-            stop.cancel()
+            main = await self._serve_until_stopped(main, config)
             await self._drain(js, clock, main, chores, writer)
             return 0
         finally:
@@ -191,6 +142,79 @@ class Service:
                 self.provisioner.stop_all()  # local agents are this process's children
             with contextlib.suppress(Exception):
                 await nc.close()
+
+    async def _prepare_broker(self, js: Any) -> Clock:
+        """The streams and buckets the service uses, and its clock from the service epoch."""
+        layout = Layout(
+            tuple(self.world.zones),
+            tuple(self.world.categories),
+            self.options.ack_wait_s,
+            heartbeat_ttl_s=self.options.heartbeat_ttl_s,
+            zone_submits=False,  # clients submit on orch.submit, the stream compaction keeps
+        )
+        await ensure_layout(js, layout)
+        await ensure_replies_stream(js)
+        await ensure_snapshot_bucket(js)
+        return Clock(await service_epoch(js), 1.0)
+
+    def _coordinator_config(self, clock: Clock) -> CoordinatorConfig:
+        """A service's coordinator: replies, no horizon, snapshots, wall-clock lag budget."""
+        options = self.options
+        return CoordinatorConfig(
+            options.url,
+            options.token,
+            clock,
+            lease_s=options.lease_s,
+            webhook_url=options.webhook_url,
+            metrics_port=options.metrics_port,
+            lag=LagMonitor(LagBudget.for_interval(1.0, self.scenario.health.interval)),
+            replies=True,
+            horizon_s=math.inf,
+            snapshots=True,  # always: an earlier run may have compacted
+        )
+
+    def _start_chores(
+        self, js: Any, clock: Clock
+    ) -> tuple[list[asyncio.Task[None]], SegmentWriter | None]:
+        """The primary's chores: status, and records and compaction when asked for."""
+        options = self.options
+        chores: list[asyncio.Task[None]] = [
+            asyncio.create_task(self._status(js, clock), name="status")
+        ]
+        writer: SegmentWriter | None = None
+        if options.records_dir is not None:
+            writer = SegmentWriter(
+                js,
+                self.scenario,
+                self.world,
+                clock,
+                options.records_dir,
+                options.segment_s,
+                lambda: self.coordinator.is_primary,
+            )
+            writer.lookback_s = options.retention.skew_s
+            chores.append(asyncio.create_task(writer.run(), name="records"))
+        if options.retention.enabled:
+            self.compactor = self._compactor(js, clock)
+            chores.append(asyncio.create_task(self.compactor.run(), name="compaction"))
+        return chores, writer
+
+    async def _serve_until_stopped(
+        self, main: asyncio.Task[None], config: CoordinatorConfig
+    ) -> asyncio.Task[None]:
+        """Run replicas until a stop signal; the replica running then, to drain."""
+        stop = asyncio.create_task(self.stopping.wait())
+        while True:
+            await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.done():
+                break
+            main.result()  # the coordinator failed: say so (a traceback was printed)
+            # It lost the lease (another replica took it, or the broker stayed away):
+            # this process goes on as a standby, with books rebuilt when it leads again.
+            print(f"{self.name}: lost the lease; standing by again", flush=True)
+            main = self._replica(config)
+        stop.cancel()
+        return main
 
     def _compactor(self, js: Any, clock: Clock) -> Compactor:
         """The retention chore: it acts while this process's replica is the primary."""

@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import math
 import zlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -144,14 +145,44 @@ def fold(
     with), no I/O. Work whose every task has an end is forgotten (its ids
     and counters kept); the records of the rest are kept as written.
     """
-    # The record streams (every one but the submissions), in the order first named: the
-    # order the caller reads them in, which breaks ties between a task's ends.
-    records = [
+    records = _record_streams(previous, fresh, seqs)
+    out = _successor(previous, records, seqs)
+    expire(out, now, dedupe_s)
+    docs = {s: previous.kept.get(s, []) + list(unbundle(fresh.get(s, []))) for s in records}
+    docs[SUBMIT] = previous.kept.get(SUBMIT, []) + fresh.get(SUBMIT, [])
+    units = _booked_units(docs[SUBMIT], out, pools)
+    ends = _task_ends(doc for stream in records for doc in docs[stream])
+    finished = {
+        unit
+        for unit, doc in units.items()
+        if all(i in ends.ends or i in ends.shed for i in _task_ids(doc))
+    }
+    for unit in finished:
+        _forget_unit(out, unit, _task_ids(units[unit]), ends, now)
+    gone = {i for unit in finished for i in _task_ids(units[unit])}
+    for stream in records:
+        out.kept[stream] = _unfinished_records(docs[stream], gone, previous.done, out.base)
+    out.kept[SUBMIT] = [doc for unit, doc in units.items() if unit not in finished]
+    return out
+
+
+def _record_streams(
+    previous: Snapshot, fresh: dict[str, list[dict[str, Any]]], seqs: dict[str, int]
+) -> list[str]:
+    """The record streams (every one but the submissions), in the order first named.
+
+    That is the order the caller reads them in, which breaks ties between a task's ends.
+    """
+    return [
         stream
         for stream in dict.fromkeys([*previous.kept, *previous.seqs, *fresh, *seqs])
         if stream != SUBMIT
     ]
-    out = Snapshot(
+
+
+def _successor(previous: Snapshot, records: list[str], seqs: dict[str, int]) -> Snapshot:
+    """The next generation: *previous*'s counters and forgotten ids, the later sequences."""
+    return Snapshot(
         seqs={
             s: max(previous.seqs.get(s, 0), seqs.get(s, 0))
             for s in dict.fromkeys([*records, SUBMIT])
@@ -161,13 +192,15 @@ def fold(
         base=dict(previous.base),
         generation=previous.generation + 1,
     )
-    expire(out, now, dedupe_s)
-    docs = {s: previous.kept.get(s, []) + list(unbundle(fresh.get(s, []))) for s in records}
-    docs[SUBMIT] = previous.kept.get(SUBMIT, []) + fresh.get(SUBMIT, [])
-    # The submissions the coordinator books: valid, the first per id, not forgotten work.
+
+
+def _booked_units(
+    submissions: list[dict[str, Any]], out: Snapshot, pools: Pools
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The submissions the coordinator books: valid, the first per id, not forgotten work."""
     units: dict[tuple[str, int], dict[str, Any]] = {}
     owner: dict[int, tuple[str, int]] = {}
-    for doc in docs[SUBMIT]:
+    for doc in submissions:
         try:
             validate(doc, pools)
         except InvalidMessage:
@@ -184,56 +217,81 @@ def fold(
         units[unit] = doc
         for task_id in ids:
             owner[task_id] = unit
-    # A task's ends: completions and the coordinator's final failures. An agent's failed
-    # attempt is not one (the escalation placed the task again), but its time was busy.
-    ends: dict[int, list[dict[str, Any]]] = {}
-    busy: dict[int, float] = {}
-    #: Tasks the admission shed (tiers): ended at the door, never dispatched.
-    shed: set[int] = set()
-    for doc in (doc for stream in records for doc in docs[stream]):
+    return units
+
+
+@dataclass
+class _Ends:
+    """What the records say of each task's end.
+
+    ``ends``: completions and the coordinator's final failures. An agent's failed
+    attempt is not one (the escalation placed the task again), but its time was
+    busy (``busy``). ``shed``: tasks the admission shed (tiers), ended at the door,
+    never dispatched.
+    """
+
+    ends: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    busy: dict[int, float] = field(default_factory=dict)
+    shed: set[int] = field(default_factory=set)
+
+
+def _task_ends(docs: Iterable[dict[str, Any]]) -> _Ends:
+    """Each task's ends, busy time and shedding, from the records in stream order."""
+    found = _Ends()
+    for doc in docs:
         if doc["kind"] == "admission" and doc.get("admission") == "shed":
-            shed.add(int(doc["task_id"]))
+            found.shed.add(int(doc["task_id"]))
         elif doc["kind"] == "end":
             task_id = int(doc["task_id"])
-            busy[task_id] = busy.get(task_id, 0.0) + float(doc["end_s"]) - float(doc["start_s"])
+            found.busy[task_id] = (
+                found.busy.get(task_id, 0.0) + float(doc["end_s"]) - float(doc["start_s"])
+            )
             if not attempt_failure(doc):
-                ends.setdefault(task_id, []).append(doc)
-    finished = {
-        unit for unit, doc in units.items() if all(i in ends or i in shed for i in _task_ids(doc))
-    }
+                found.ends.setdefault(task_id, []).append(doc)
+    return found
+
+
+def _forget_unit(
+    out: Snapshot, unit: tuple[str, int], task_ids: list[int], ends: _Ends, now: float
+) -> None:
+    """Fold a finished unit's tasks into *out*'s counters and forgotten ids."""
     base = out.base
-    for unit in finished:
-        for task_id in _task_ids(units[unit]):
-            if task_id not in ends:  # shed
-                base["submitted"] += 1
-                base["shed"] = base.get("shed", 0.0) + 1  # (a snapshot written before tiers)
-                out.done[task_id] = ("shed", now)
-                continue
-            first, *again = ends[task_id]
-            outcome = str(first["outcome"])
+    for task_id in task_ids:
+        if task_id not in ends.ends:  # shed
             base["submitted"] += 1
-            base["completed" if outcome == "completed" else "failed"] += 1
-            base["duplicates"] += len(again)
-            base["busy_s"] += busy.get(task_id, 0.0)
-            out.done[task_id] = (outcome, now)
-        if unit[0] == "job":
-            out.done_jobs[unit[1]] = now
-    gone = {i for unit in finished for i in _task_ids(units[unit])}
-    for stream in records:
-        kept = []
-        for doc in docs[stream]:
-            task_id = int(doc["task_id"])
-            if task_id in gone:
-                continue  # folded above
-            if task_id in previous.done:
-                if doc["kind"] == "end":  # a late second end of forgotten work
-                    base["duplicates"] += 1
-                    base["busy_s"] += float(doc["end_s"]) - float(doc["start_s"])
-                continue
-            kept.append(doc)
-        out.kept[stream] = kept
-    out.kept[SUBMIT] = [doc for unit, doc in units.items() if unit not in finished]
-    return out
+            base["shed"] = base.get("shed", 0.0) + 1  # (a snapshot written before tiers)
+            out.done[task_id] = ("shed", now)
+            continue
+        first, *again = ends.ends[task_id]
+        outcome = str(first["outcome"])
+        base["submitted"] += 1
+        base["completed" if outcome == "completed" else "failed"] += 1
+        base["duplicates"] += len(again)
+        base["busy_s"] += ends.busy.get(task_id, 0.0)
+        out.done[task_id] = (outcome, now)
+    if unit[0] == "job":
+        out.done_jobs[unit[1]] = now
+
+
+def _unfinished_records(
+    docs: list[dict[str, Any]],
+    gone: set[int],
+    forgotten: dict[int, tuple[str, float]],
+    base: dict[str, float],
+) -> list[dict[str, Any]]:
+    """A stream's records still to keep; a late second end of forgotten work is counted."""
+    kept = []
+    for doc in docs:
+        task_id = int(doc["task_id"])
+        if task_id in gone:
+            continue  # folded above
+        if task_id in forgotten:
+            if doc["kind"] == "end":  # a late second end of forgotten work
+                base["duplicates"] += 1
+                base["busy_s"] += float(doc["end_s"]) - float(doc["start_s"])
+            continue
+        kept.append(doc)
+    return kept
 
 
 # --------------------------------------------------------------------------- storage

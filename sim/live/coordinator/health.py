@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sim.live.broker import Broker
+from sim.live.broker import Broker, KvEntry
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
@@ -145,6 +145,24 @@ class HealthCheck:
         """
         now = self.time.now()
         asked = self.wall()
+        entries = await self._read_registry()
+        if entries is None:
+            return  # broker unavailable: no verdicts on missing data
+        read = self.wall()
+        self._note_reconnect(read)
+        self._stall(now)
+        for key in sorted(entries):  # join order is round robin's order: make it reproducible
+            await self._take_beat(key, entries[key].document(), now, asked, read)
+        limit = FRESH_INTERVALS * self.interval_wall
+        abstain = self._abstain(late_wall_s, asked, limit) or self._after_broker_gap(read)
+        for view in list(self.books.agents.values()):
+            if view.status == "offline":
+                await self._leave_drained(view)
+                continue
+            await self._judge(view, view.agent_id in entries, now, asked, limit, abstain)
+
+    async def _read_registry(self) -> dict[str, KvEntry] | None:
+        """The agents' registry, None if the read failed (a real outage after a few in a row)."""
         try:
             entries = await self.broker.kv_entries(AGENTS_BUCKET)
         except Exception:
@@ -152,91 +170,108 @@ class HealthCheck:
             self._failed_reads += 1
             if self._failed_reads >= BROKER_OUTAGE_ROUNDS:
                 self._broker_gap_wall = self.wall()
-            return  # broker unavailable: no verdicts on missing data
-        read = self.wall()
+            return None
         self._failed_reads = 0
+        return entries
+
+    def _note_reconnect(self, read: float) -> None:
+        """A reconnect since the last round is an outage, however few reads it failed.
+
+        The connection was lost and made again: the agents' beats resume from now.
+        """
         reconnects = self.broker.reconnects()
         if reconnects != self._reconnects:
-            # The connection was lost and made again since the last round: an outage
-            # (however few reads it failed), and the agents' beats resume from now.
             self._reconnects = reconnects
             self._broker_gap_wall = read
-        self._stall(now)
-        books = self.books
-        for key in sorted(entries):  # join order is round robin's order: make it reproducible
-            doc = entries[key].document()
-            view = books.agents.get(key)
-            beat_wall = float(doc["wall"])
-            if view is None or beat_wall > view.last_beat_wall:  # a new beat: how long it took
-                self.lag.heartbeat_age(read - beat_wall)
+
+    async def _take_beat(
+        self, key: str, doc: dict[str, Any], now: float, asked: float, read: float
+    ) -> None:
+        """Book one registry entry: a new agent joins; a known one's state is updated."""
+        view = self.books.agents.get(key)
+        beat_wall = float(doc["wall"])
+        if view is None or beat_wall > view.last_beat_wall:  # a new beat: how long it took
+            self.lag.heartbeat_age(read - beat_wall)
+        if view is None:
+            view = await self._join_new(key, doc, now, asked)
             if view is None:
-                if doc["status"] == "offline":
-                    continue  # an agent that left before this coordinator saw it
-                if asked - beat_wall > STALE_JOIN_INTERVALS * self.interval_wall:
-                    continue  # died before this coordinator saw it (see STALE_JOIN_INTERVALS)
-                view = AgentView(key, doc["zone"], doc["category"])
-                view.slots = int(doc.get("slots", 1))
-                view.speed = float(doc.get("speed", 1.0))
-                view.team = str(doc.get("team", ""))
-                view.spot = bool(doc.get("spot", False))
-                view.last_beat_wall = beat_wall
-                view.joined_s = max(0.0, now)  # (the first fleet joins before second 0)
-                books.agents[key] = view
-                books.requested.pop(key, None)
-                joined: dict[str, Any] = {
-                    "zone": view.zone,
-                    "category": view.category,
-                    "team": view.team,
-                }
-                if view.spot:
-                    joined["spot"] = True  # (the agents table's spot column)
-                await self.event("agent_joined", key, **joined)
-                await self.intake.join(view)
-            incarnation = doc.get("incarnation")
-            if (
-                view.dead_incarnation is not None
-                and incarnation == view.dead_incarnation
-                and beat_wall > view.last_beat_wall
-                and doc["status"] != "offline"
-            ):
-                # The very process declared dead beat again: its beats were late, not missing.
-                view.dead_incarnation = None
-                self.lag.false_detection(key, now)
-            view.incarnation = incarnation if isinstance(incarnation, str) else None
-            view.status, view.in_flight = doc["status"], int(doc["in_flight"])
-            view.slots = int(doc.get("slots", 1))
-            view.last_beat_wall = max(view.last_beat_wall, beat_wall)
-        limit = FRESH_INTERVALS * self.interval_wall
-        abstain = self._abstain(late_wall_s, asked, limit) or self._after_broker_gap(read)
-        for view in list(books.agents.values()):
-            if view.status == "offline":
-                if view.healthy:
-                    view.healthy = False
-                    await self.event("agent_left", view.agent_id, reason="drained")
-                    # Under a spot notice: its work goes back off the retry budget.
-                    noticed = self.books.end_notice(view.agent_id)
-                    await self.intake.gone(view, requeue=noticed)
-                continue
-            seen = view.agent_id in entries
-            ok = seen and asked - view.last_beat_wall <= limit
-            beat_s = self.time.at_wall(view.last_beat_wall) if seen else None
-            transition = self.verdicts.judge(view.agent_id, now, ok, beat_s, abstain)
-            down = transition is not None and transition.to_state is HealthState.UNHEALTHY
-            if down and view.healthy:
-                assert transition is not None
-                await self._declare_dead(view, now, transition.reason)
-            elif (
-                ok
-                and not view.healthy
-                and view.zone not in self.router.down
-                and view.agent_id not in self.verdicts.suspected
-                and view.agent_id not in books.reclaimed  # taken back by the provider
-            ):
-                view.healthy = True  # back under the same id (restarted): a pool member again
-                view.draining = False
-                view.joined_s = now  # a new life, billed anew
-                await self.event("agent_rejoined", view.agent_id, zone=view.zone)
-                await self.intake.join(view)
+                return
+        incarnation = doc.get("incarnation")
+        if (
+            view.dead_incarnation is not None
+            and incarnation == view.dead_incarnation
+            and beat_wall > view.last_beat_wall
+            and doc["status"] != "offline"
+        ):
+            # The very process declared dead beat again: its beats were late, not missing.
+            view.dead_incarnation = None
+            self.lag.false_detection(key, now)
+        view.incarnation = incarnation if isinstance(incarnation, str) else None
+        view.status, view.in_flight = doc["status"], int(doc["in_flight"])
+        view.slots = int(doc.get("slots", 1))
+        view.last_beat_wall = max(view.last_beat_wall, beat_wall)
+
+    async def _join_new(
+        self, key: str, doc: dict[str, Any], now: float, asked: float
+    ) -> AgentView | None:
+        """An agent this coordinator has not seen joins its pool; None if it left or died."""
+        beat_wall = float(doc["wall"])
+        if doc["status"] == "offline":
+            return None  # an agent that left before this coordinator saw it
+        if asked - beat_wall > STALE_JOIN_INTERVALS * self.interval_wall:
+            return None  # died before this coordinator saw it (see STALE_JOIN_INTERVALS)
+        view = AgentView(key, doc["zone"], doc["category"])
+        view.slots = int(doc.get("slots", 1))
+        view.speed = float(doc.get("speed", 1.0))
+        view.team = str(doc.get("team", ""))
+        view.spot = bool(doc.get("spot", False))
+        view.last_beat_wall = beat_wall
+        view.joined_s = max(0.0, now)  # (the first fleet joins before second 0)
+        self.books.agents[key] = view
+        self.books.requested.pop(key, None)
+        joined: dict[str, Any] = {"zone": view.zone, "category": view.category, "team": view.team}
+        if view.spot:
+            joined["spot"] = True  # (the agents table's spot column)
+        await self.event("agent_joined", key, **joined)
+        await self.intake.join(view)
+        return view
+
+    async def _leave_drained(self, view: AgentView) -> None:
+        """An agent gone offline leaves its pool once; what it held is placed anew."""
+        if view.healthy:
+            view.healthy = False
+            await self.event("agent_left", view.agent_id, reason="drained")
+            # Under a spot notice: its work goes back off the retry budget.
+            noticed = self.books.end_notice(view.agent_id)
+            await self.intake.gone(view, requeue=noticed)
+
+    async def _judge(
+        self, view: AgentView, seen: bool, now: float, asked: float, limit: float, abstain: bool
+    ) -> None:
+        """The detector's verdict on one agent: declared dead, or back in its pool.
+
+        *seen*: it is in the registry; fresh if its last beat is at most *limit* older
+        than the wall time the registry was *asked* for.
+        """
+        ok = seen and asked - view.last_beat_wall <= limit
+        beat_s = self.time.at_wall(view.last_beat_wall) if seen else None
+        transition = self.verdicts.judge(view.agent_id, now, ok, beat_s, abstain)
+        down = transition is not None and transition.to_state is HealthState.UNHEALTHY
+        if down and view.healthy:
+            assert transition is not None
+            await self._declare_dead(view, now, transition.reason)
+        elif (
+            ok
+            and not view.healthy
+            and view.zone not in self.router.down
+            and view.agent_id not in self.verdicts.suspected
+            and view.agent_id not in self.books.reclaimed  # taken back by the provider
+        ):
+            view.healthy = True  # back under the same id (restarted): a pool member again
+            view.draining = False
+            view.joined_s = now  # a new life, billed anew
+            await self.event("agent_rejoined", view.agent_id, zone=view.zone)
+            await self.intake.join(view)
 
     def _abstain(self, late_wall_s: float, asked: float, limit: float) -> bool:
         """Whether this round may declare no one dead: it ran late, or the fleet is stale."""

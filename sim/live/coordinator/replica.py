@@ -127,10 +127,24 @@ class Coordinator:
 
     def _bind(self, broker: Broker) -> None:
         """Build the parts around *broker* (each gets what it uses, nothing more)."""
-        s, config, books = self.scenario, self.config, self.books
         self.broker = broker
         self.event = EventLog(broker, self.time)
-        self.intake = Intake(
+        self.intake = self._make_intake(broker)
+        self.health = self._make_health(broker)
+        self.scaling = self._make_scaling(broker)
+        #: Spot reclaim notices acted on (None: no agent runs on spot).
+        self.spot = self._make_spot(broker)
+        self.monitoring = self._make_monitoring(broker)
+        if self.admission is not None:
+            self.monitoring.level_rows.append(self.admission.rows)
+        if self.spot is not None:
+            self.monitoring.level_rows.append(self.spot.rows)
+        self.lease = Lease(broker, self.name, self.config.lease_s, self.config.wall)
+
+    def _make_intake(self, broker: Broker) -> Intake:
+        """Submissions in, results out, and the escalation of failed attempts."""
+        s, books = self.scenario, self.books
+        return Intake(
             s,
             books,
             self.dispatcher,
@@ -145,12 +159,16 @@ class Coordinator:
                 self.router,
                 self.event,
             ),
-            replies=config.replies,
+            replies=self.config.replies,
             admission=self.admission,
         )
-        self.health = HealthCheck(
+
+    def _make_health(self, broker: Broker) -> HealthCheck:
+        """Heartbeats and the detectors of agents and zone coordinators."""
+        s = self.scenario
+        return HealthCheck(
             s,
-            books,
+            self.books,
             self.intake,
             broker,
             self.time,
@@ -158,14 +176,18 @@ class Coordinator:
             self.detector,
             self.router,
             self.lag,
-            config.stalls,
+            self.config.stalls,
             # The simulator's failover judges zone coordinators with these check phases.
             coordinator_detector(
                 s.health, check_phases(Streams(s.seed, 0).get("health"), s.health.interval)
             ),
         )
-        self.scaling = Scaling(
-            books,
+
+    def _make_scaling(self, broker: Broker) -> Scaling:
+        """The scaling loop acting through the provisioner."""
+        s = self.scenario
+        return Scaling(
+            self.books,
             self.intake,
             broker,
             self.time,
@@ -179,24 +201,28 @@ class Coordinator:
             s.purchase.billing.drain_unit_s,
             spot_rule=self._spawns_on_spot,
         )
+
+    def _make_spot(self, broker: Broker) -> SpotReclaims | None:
+        """Spot reclaim notices, None when no agent runs on spot."""
+        s = self.scenario
         spot = s.purchase.spot
-        #: Spot reclaim notices acted on (None: no agent runs on spot).
-        self.spot = (
-            SpotReclaims(
-                spot,
-                books,
-                self.intake,
-                broker,
-                self.time,
-                self.event,
-                self.scaling.replace if s.health.replace_failed else None,
-            )
-            if spot is not None
-            else None
+        if spot is None:
+            return None
+        return SpotReclaims(
+            spot,
+            self.books,
+            self.intake,
+            broker,
+            self.time,
+            self.event,
+            self.scaling.replace if s.health.replace_failed else None,
         )
 
-        self.monitoring = Monitoring(
-            books,
+    def _make_monitoring(self, broker: Broker) -> Monitoring:
+        """Metrics, alerts and the autoscaler's window."""
+        s, config = self.scenario, self.config
+        return Monitoring(
+            self.books,
             broker,
             self.time,
             self.event,
@@ -208,11 +234,6 @@ class Coordinator:
             autoscale=config.autoscale and s.scaling.auto_scale.enabled,
             webhook_url=config.webhook_url,
         )
-        if self.admission is not None:
-            self.monitoring.level_rows.append(self.admission.rows)
-        if self.spot is not None:
-            self.monitoring.level_rows.append(self.spot.rows)
-        self.lease = Lease(broker, self.name, config.lease_s, config.wall)
 
     # ------------------------------------------------------------------ the books, read-only
 
