@@ -50,13 +50,8 @@ def summarize(
     reported apart and counts nowhere else.
     """
     warmup, end = scenario.warmup, scenario.duration
-    window = max(end - warmup, 1e-9)
     completed = (tasks["outcome"] == "completed") & (tasks["end_s"] <= end)
     done = tasks[completed & tasks["warm"]]
-    latency = done["latency_s"].to_numpy(dtype=float)
-    wait = done["wait_s"].to_numpy(dtype=float)
-    finished_in_window = tasks[completed & (tasks["complete_s"] >= warmup)]
-    queued = done["queue_s"].to_numpy(dtype=float)
     warm_tasks = tasks[tasks["warm"]]
     error_rate = int((warm_tasks["outcome"] == "failed").sum()) / max(len(warm_tasks), 1)
     summary: dict[str, Any] = {
@@ -65,16 +60,7 @@ def summarize(
         "sim_seconds": float(end),
         "warmup_s": float(warmup),
         "tasks": task_counts(counts),
-        "latency_s": {
-            "mean": _mean(latency),
-            "p50": _pct(latency, 50),
-            "p95": _pct(latency, 95),
-            "p99": _pct(latency, 99),
-            "max": float(latency.max()) if len(latency) else math.nan,
-        },
-        "wait_s": {"mean": _mean(wait), "p50": _pct(wait, 50), "p99": _pct(wait, 99)},
-        "p_wait": float(np.mean(queued > 0)) if len(queued) else math.nan,
-        "throughput_per_min": len(finished_in_window) * 60.0 / window,
+        **service_figures(tasks[completed & (tasks["complete_s"] >= warmup)], done, warmup, end),
         "utilization": utilization(tasks, agents, warmup, end),
         "agents": agent_figures(metrics, agents),
         "jobs": job_figures(tasks, jobs, warmup),
@@ -108,6 +94,31 @@ def task_counts(counts: Mapping[str, int]) -> dict[str, int]:
         "in_flight": int(counts["in_flight"]),
         "lost": int(counts["lost"]),
         "retried": int(counts["retried"]),
+    }
+
+
+def service_figures(
+    finished: pd.DataFrame, done: pd.DataFrame, warmup: float, end: float
+) -> dict[str, Any]:
+    """Latency, wait, the share that queued, and throughput (summary keys in their order).
+
+    *done* is the warm tasks completed by the duration (the percentiles);
+    *finished* the tasks completed inside the window (the throughput).
+    """
+    latency = done["latency_s"].to_numpy(dtype=float)
+    wait = done["wait_s"].to_numpy(dtype=float)
+    queued = done["queue_s"].to_numpy(dtype=float)
+    return {
+        "latency_s": {
+            "mean": _mean(latency),
+            "p50": _pct(latency, 50),
+            "p95": _pct(latency, 95),
+            "p99": _pct(latency, 99),
+            "max": float(latency.max()) if len(latency) else math.nan,
+        },
+        "wait_s": {"mean": _mean(wait), "p50": _pct(wait, 50), "p99": _pct(wait, 99)},
+        "p_wait": float(np.mean(queued > 0)) if len(queued) else math.nan,
+        "throughput_per_min": len(finished) * 60.0 / max(end - warmup, 1e-9),
     }
 
 
