@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 import sim
-from sim.metrics.summary import combine_replications
+from sim.metrics.replications import combine_replications
 from sim.model.engine import Simulation
 from sim.model.task import Task
 from sim.runner import run, summary_of, write_outputs

@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from sim.metrics.replications import combine_replications
 from sim.metrics.result import RunResult
 from sim.metrics.store import write_json, write_parquet
-from sim.metrics.summary import combine_replications, summarize
+from sim.metrics.summary import summarize
 from sim.model.engine import Simulation, run_scenario
 from sim.scenario.schema import Scenario
 

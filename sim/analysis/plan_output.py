@@ -19,8 +19,8 @@ from rich.table import Table
 
 from sim.analysis.plan_inputs import Fleet
 from sim.analysis.planner import PhasePlan, Trial, by_category
+from sim.metrics.replications import t_quantile
 from sim.metrics.store import write_json, write_parquet
-from sim.metrics.summary import t_quantile
 
 
 def _agents(specialists: int | None, control: int) -> str:

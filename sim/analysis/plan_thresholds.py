@@ -25,8 +25,8 @@ from sim.analysis.planner import Bound, PhasePlan, PlanOptions, autoscaled_scena
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget
 from sim.analysis.tune import Param, parse_params, run_study
+from sim.metrics.replications import combine_replications
 from sim.metrics.store import atomic_write_text
-from sim.metrics.summary import combine_replications
 from sim.scenario.load import load_scenario, scenario_yaml
 from sim.scenario.schema import Scenario
 

@@ -65,7 +65,7 @@ from sim.analysis.plan_inputs import Fleet, fleet_total, reserve_for
 from sim.analysis.plan_scope import Scope, scopes, shed_shares
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget
-from sim.metrics.summary import combine_replications, t_quantile
+from sim.metrics.replications import combine_replications, t_quantile
 from sim.scenario.load import scenario_from_dict, short_run_warmup
 from sim.scenario.schema import Scenario
 

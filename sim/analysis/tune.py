@@ -42,7 +42,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from sim.analysis.replicas import Replicas
-from sim.metrics.summary import combine_replications
+from sim.metrics.replications import combine_replications
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scaling, Scenario
 

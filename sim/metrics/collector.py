@@ -222,9 +222,24 @@ class MetricsCollector:
         """Emit one global row and one row per zone for the interval ending at *now*.
 
         *cost_usd* is the fleet's cumulative cost so far (global rows only).
+        The interval's counters are reset once its rows are out, so the next
+        tick's percentiles see only the tasks finished after this one.
         """
         span = max(now - self._last_time, 1e-9)
         self._last_time = now
+        global_row = self._global_row(now, span, zones, cost_usd)
+        self._rows.append(global_row)
+        for z in zones:
+            self._rows.append(self._zone_row(now, span, z))
+            self._reset_zone(z.zone)
+        self._latencies = []
+        self._waits = []
+        return global_row
+
+    def _global_row(
+        self, now: float, span: float, zones: Sequence[ZoneSnapshot], cost_usd: float
+    ) -> dict[str, Any]:
+        """The fleet's row: zone snapshots summed, this interval's completions over *span*."""
         total_done = sum(self._completed.values())
         total_failed = sum(self._failed.values())
         total_errors = sum(self._errors.values())
@@ -233,7 +248,7 @@ class MetricsCollector:
         w50, w99, w_avg = _percentiles(self._waits)
         slots = sum(z.slots for z in zones)
         busy_slots = sum(z.busy_slots for z in zones)
-        global_row: dict[str, Any] = {
+        return {
             "time_s": now,
             "level": "global",
             "id": "global",
@@ -244,6 +259,7 @@ class MetricsCollector:
             "queue_depth": float(sum(z.queue_depth for z in zones)),
             "in_flight": float(sum(z.in_flight for z in zones)),
             "in_system": float(sum(z.in_system for z in zones)),
+            # cumulative here, per interval in the zone rows (the documented meaning)
             "tasks_completed": float(self._total_completed),
             "tasks_failed": float(total_failed),
             "throughput_per_min": total_done * 60.0 / span,
@@ -258,41 +274,40 @@ class MetricsCollector:
             "cost_usd": cost_usd,
             "status": None,
         }
-        self._rows.append(global_row)
-        for z in zones:
-            done, failed = self._completed[z.zone], self._failed[z.zone]
-            errors = self._errors[z.zone]
-            p50, p99, avg = _percentiles(self._zone_latencies[z.zone])
-            self._rows.append(
-                {
-                    "time_s": now,
-                    "level": "zone",
-                    "id": z.zone,
-                    "total_agents": float(z.total_agents),
-                    "active_agents": float(z.active_agents),
-                    "busy_agents": float(z.busy_agents),
-                    "offline_agents": float(z.offline_agents),
-                    "queue_depth": float(z.queue_depth),
-                    "in_flight": float(z.in_flight),
-                    "in_system": float(z.in_system),
-                    "tasks_completed": float(done),
-                    "tasks_failed": float(failed),
-                    "throughput_per_min": done * 60.0 / span,
-                    "error_rate": _ratio(errors, done + errors),
-                    "p50_latency_s": p50,
-                    "p99_latency_s": p99,
-                    "avg_latency_s": avg,
-                    "utilization": _ratio(z.busy_slots, z.slots),
-                    "status": None,
-                }
-            )
-            self._completed[z.zone] = 0
-            self._failed[z.zone] = 0
-            self._errors[z.zone] = 0
-            self._zone_latencies[z.zone] = []
-        self._latencies = []
-        self._waits = []
-        return global_row
+
+    def _zone_row(self, now: float, span: float, z: ZoneSnapshot) -> dict[str, Any]:
+        """One zone's row for the interval: its snapshot and its own completions."""
+        done, failed = self._completed[z.zone], self._failed[z.zone]
+        errors = self._errors[z.zone]
+        p50, p99, avg = _percentiles(self._zone_latencies[z.zone])
+        return {
+            "time_s": now,
+            "level": "zone",
+            "id": z.zone,
+            "total_agents": float(z.total_agents),
+            "active_agents": float(z.active_agents),
+            "busy_agents": float(z.busy_agents),
+            "offline_agents": float(z.offline_agents),
+            "queue_depth": float(z.queue_depth),
+            "in_flight": float(z.in_flight),
+            "in_system": float(z.in_system),
+            "tasks_completed": float(done),
+            "tasks_failed": float(failed),
+            "throughput_per_min": done * 60.0 / span,
+            "error_rate": _ratio(errors, done + errors),
+            "p50_latency_s": p50,
+            "p99_latency_s": p99,
+            "avg_latency_s": avg,
+            "utilization": _ratio(z.busy_slots, z.slots),
+            "status": None,
+        }
+
+    def _reset_zone(self, zone: str) -> None:
+        """Start the zone's next interval from zero."""
+        self._completed[zone] = 0
+        self._failed[zone] = 0
+        self._errors[zone] = 0
+        self._zone_latencies[zone] = []
 
     def recent(self, count: int, level: str = "global") -> list[dict[str, Any]]:
         """The last *count* rows of *level*, oldest first (for live displays; not agent rows)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,85 +22,6 @@ from sim.metrics.llm_summary import llm_figures
 from sim.metrics.slo_causes import slo_causes
 from sim.metrics.tier_summary import tier_figures
 from sim.scenario.schema import Scenario
-
-#: Student-t quantiles by degrees of freedom: 0.975 and 0.995 for two-sided 95 % and 99 %
-#: intervals, 0.95 for one-sided 95 % bounds (the planner's "meets the SLO with 95 % confidence").
-_T_TABLE: dict[float, dict[int, float]] = {
-    0.95: {
-        1: 6.314,
-        2: 2.920,
-        3: 2.353,
-        4: 2.132,
-        5: 2.015,
-        6: 1.943,
-        7: 1.895,
-        8: 1.860,
-        9: 1.833,
-        10: 1.812,
-        12: 1.782,
-        15: 1.753,
-        20: 1.725,
-        25: 1.708,
-        30: 1.697,
-        60: 1.671,
-        120: 1.658,
-    },
-    0.975: {
-        1: 12.706,
-        2: 4.303,
-        3: 3.182,
-        4: 2.776,
-        5: 2.571,
-        6: 2.447,
-        7: 2.365,
-        8: 2.306,
-        9: 2.262,
-        10: 2.228,
-        12: 2.179,
-        15: 2.131,
-        20: 2.086,
-        25: 2.060,
-        30: 2.042,
-        60: 2.000,
-        120: 1.980,
-    },
-    0.995: {
-        1: 63.657,
-        2: 9.925,
-        3: 5.841,
-        4: 4.604,
-        5: 4.032,
-        6: 3.707,
-        7: 3.499,
-        8: 3.355,
-        9: 3.250,
-        10: 3.169,
-        12: 3.055,
-        15: 2.947,
-        20: 2.845,
-        25: 2.787,
-        30: 2.750,
-        60: 2.660,
-        120: 2.617,
-    },
-}
-_Z = {0.95: 1.645, 0.975: 1.960, 0.995: 2.576}
-
-
-def t_quantile(df: int, q: float = 0.975) -> float:
-    """Student-t quantile *q* (0.95, 0.975 or 0.995) for *df* degrees of freedom.
-
-    Between tabulated points the next smaller df is used, which overstates the
-    quantile slightly: intervals err on the wide side, never the narrow one.
-    """
-    if df <= 0:
-        return math.nan
-    table = _T_TABLE[q]
-    best = table[1]
-    for key in sorted(table):
-        if key <= df:
-            best = table[key]
-    return best if df <= max(table) else _Z[q]
 
 
 def summarize(
@@ -129,141 +50,29 @@ def summarize(
     reported apart and counts nowhere else.
     """
     warmup, end = scenario.warmup, scenario.duration
-    window = max(end - warmup, 1e-9)
     completed = (tasks["outcome"] == "completed") & (tasks["end_s"] <= end)
     done = tasks[completed & tasks["warm"]]
-    latency = done["latency_s"].to_numpy(dtype=float)
-    wait = done["wait_s"].to_numpy(dtype=float)
-    finished_in_window = tasks[completed & (tasks["complete_s"] >= warmup)]
-    throughput = len(finished_in_window) * 60.0 / window
-
-    specialists = agents[agents["role"] == "specialist"]
-    slot_seconds = float(
-        (
-            specialists["slots"]
-            * (
-                specialists["left_s"].clip(lower=warmup, upper=end)
-                - specialists["joined_s"].clip(lower=warmup, upper=end)
-            )
-        ).sum()
-    )
-    starts = tasks["start_s"].to_numpy(dtype=float)
-    ends = tasks["end_s"].to_numpy(dtype=float)
-    ends = np.where(np.isnan(ends), end, ends)
-    valid = starts >= 0
-    busy = np.clip(ends[valid], warmup, end) - np.clip(starts[valid], warmup, end)
-    utilization = float(busy.sum() / slot_seconds) if slot_seconds > 0 else 0.0
-
-    global_rows = metrics[metrics["level"] == "global"]
-    agent_counts = global_rows["total_agents"].to_numpy(dtype=float)
-    agent_total = int((agents["role"] != "zone_standby").sum())
-    control = agent_total - len(specialists)
-    counts_series = (
-        agent_counts + control if len(agent_counts) else np.asarray([float(agent_total)])
-    )
-
-    completed_jobs = jobs[jobs["arrival_s"] >= warmup] if len(jobs) else jobs
-    makespan = completed_jobs["makespan_s"].to_numpy(dtype=float) if len(jobs) else np.array([])
-    submitted_jobs = int(tasks.loc[tasks["job_id"] >= 0, "job_id"].nunique())
-
-    queued = done["queue_s"].to_numpy(dtype=float)
-    wait_share = float(np.mean(queued > 0)) if len(queued) else math.nan
-    usd_spot, usd_on_demand = cost_split(scenario.cost, scenario.purchase, agents)
-    cost = usd_spot + usd_on_demand
     warm_tasks = tasks[tasks["warm"]]
-    failed = int((warm_tasks["outcome"] == "failed").sum())
-    error_rate = failed / max(len(warm_tasks), 1)
-    slo = scenario.slo
-    p99_wait, p99_latency = _pct(wait, 99), _pct(latency, 99)
-    breaches = slo_breaches(done, "wait_s", slo.p99_wait, slo.window, warmup, end)
-    if slo.p99_latency is not None:
-        breaches += slo_breaches(done, "latency_s", slo.p99_latency, slo.window, warmup, end)
-    slo_met = (
-        (math.isnan(p99_wait) or p99_wait <= slo.p99_wait)
-        and (slo.p99_latency is None or math.isnan(p99_latency) or p99_latency <= slo.p99_latency)
-        and int(counts["lost"]) == 0
-        and error_rate <= slo.max_error_rate
-    )
-    fired = events[events["kind"] == "alert"]
-    fired = fired[fired["detail"].str.contains('"state":"firing"', regex=False)]
-    alerts = fired["subject"].value_counts().to_dict()
-
+    error_rate = int((warm_tasks["outcome"] == "failed").sum()) / max(len(warm_tasks), 1)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed if seed is None else seed,
         "sim_seconds": float(end),
         "warmup_s": float(warmup),
-        "tasks": {
-            "submitted": int(counts["submitted"]),
-            "completed": int(counts["completed"]),
-            "failed": int(counts["failed"]),
-            "shed": int(counts.get("shed", 0)),  # submitted = completed + failed + shed + in_flight
-            "in_flight": int(counts["in_flight"]),
-            "lost": int(counts["lost"]),
-            "retried": int(counts["retried"]),
-        },
-        "latency_s": {
-            "mean": _mean(latency),
-            "p50": _pct(latency, 50),
-            "p95": _pct(latency, 95),
-            "p99": p99_latency,
-            "max": float(latency.max()) if len(latency) else math.nan,
-        },
-        "wait_s": {"mean": _mean(wait), "p50": _pct(wait, 50), "p99": _pct(wait, 99)},
-        "p_wait": wait_share,
-        "throughput_per_min": throughput,
-        "utilization": utilization,
-        "agents": {
-            "min": int(counts_series.min()),
-            "max": int(counts_series.max()),
-            "mean": float(counts_series.mean()),
-            "final": int(counts_series[-1]),
-        },
-        "jobs": {
-            "submitted": submitted_jobs,
-            "completed": len(jobs),
-            "makespan_s": {
-                "mean": _mean(makespan),
-                "p50": _pct(makespan, 50),
-                "p99": _pct(makespan, 99),
-            },
-        },
+        "tasks": task_counts(counts),
+        **service_figures(tasks[completed & (tasks["complete_s"] >= warmup)], done, warmup, end),
+        "utilization": utilization(tasks, agents, warmup, end),
+        "agents": agent_figures(metrics, agents),
+        "jobs": job_figures(tasks, jobs, warmup),
         "failures": failure_figures(events),
         "elections": election_figures(events),
-        "alerts": {str(k): int(v) for k, v in alerts.items()},
-        "cost": {
-            "usd_total": cost,
-            "usd_per_day": cost * 86400.0 / end,
-            "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
-            "usd_spot": usd_spot,
-            "usd_on_demand": usd_on_demand,
-            "reclaims": int((events["kind"] == "spot_notice").sum()),
-        },
+        "alerts": alert_counts(events),
+        "cost": cost_figures(scenario, agents, events, counts),
         "error_rate": error_rate,
         "errors": error_figures(tasks, counts),
         "dispatch_s": dispatch_figures(done),
         "coordination": coordination_figures(metrics, warmup),
-        "slo": {
-            "met": bool(slo_met),
-            "breaches": breaches,
-            "breach_minutes": breaches * slo.window / 60.0,
-            "p99_wait_target_s": slo.p99_wait,
-            "p99_latency_target_s": slo.p99_latency,
-            "causes": slo_causes(
-                scenario,
-                done,
-                tasks,
-                metrics,
-                events,
-                agents,
-                {
-                    "p99_wait": p99_wait,
-                    "p99_latency": p99_latency,
-                    "lost": int(counts["lost"]),
-                    "error_rate": error_rate,
-                },
-            ),
-        },
+        "slo": slo_figures(scenario, done, tasks, metrics, events, agents, counts, error_rate),
         "drained": drained_figures(drained),
         "events_sha256": events_sha256,
     }
@@ -273,6 +82,162 @@ def summarize(
     if tiers is not None:
         summary.update(tier_figures(scenario, tiers, tasks))
     return summary
+
+
+def task_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """The shell's conservation counters: submitted = completed + failed + shed + in_flight."""
+    return {
+        "submitted": int(counts["submitted"]),
+        "completed": int(counts["completed"]),
+        "failed": int(counts["failed"]),
+        "shed": int(counts.get("shed", 0)),
+        "in_flight": int(counts["in_flight"]),
+        "lost": int(counts["lost"]),
+        "retried": int(counts["retried"]),
+    }
+
+
+def service_figures(
+    finished: pd.DataFrame, done: pd.DataFrame, warmup: float, end: float
+) -> dict[str, Any]:
+    """Latency, wait, the share that queued, and throughput (summary keys in their order).
+
+    *done* is the warm tasks completed by the duration (the percentiles);
+    *finished* the tasks completed inside the window (the throughput).
+    """
+    latency = done["latency_s"].to_numpy(dtype=float)
+    wait = done["wait_s"].to_numpy(dtype=float)
+    queued = done["queue_s"].to_numpy(dtype=float)
+    return {
+        "latency_s": {
+            "mean": _mean(latency),
+            "p50": _pct(latency, 50),
+            "p95": _pct(latency, 95),
+            "p99": _pct(latency, 99),
+            "max": float(latency.max()) if len(latency) else math.nan,
+        },
+        "wait_s": {"mean": _mean(wait), "p50": _pct(wait, 50), "p99": _pct(wait, 99)},
+        "p_wait": float(np.mean(queued > 0)) if len(queued) else math.nan,
+        "throughput_per_min": len(finished) * 60.0 / max(end - warmup, 1e-9),
+    }
+
+
+def utilization(tasks: pd.DataFrame, agents: pd.DataFrame, warmup: float, end: float) -> float:
+    """Busy slot time clipped to the window over the specialists' slot time present in it.
+
+    Measured from the records, not a shell's counters, so both shells mean the
+    same thing: a task still in service at the end is busy until the end.
+    """
+    specialists = agents[agents["role"] == "specialist"]
+    present = specialists["left_s"].clip(lower=warmup, upper=end) - specialists["joined_s"].clip(
+        lower=warmup, upper=end
+    )
+    slot_seconds = float((specialists["slots"] * present).sum())
+    starts = tasks["start_s"].to_numpy(dtype=float)
+    ends = tasks["end_s"].to_numpy(dtype=float)
+    ends = np.where(np.isnan(ends), end, ends)
+    valid = starts >= 0
+    busy = np.clip(ends[valid], warmup, end) - np.clip(starts[valid], warmup, end)
+    return float(busy.sum() / slot_seconds) if slot_seconds > 0 else 0.0
+
+
+def agent_figures(metrics: pd.DataFrame, agents: pd.DataFrame) -> dict[str, Any]:
+    """The fleet's size over the run: sampled specialists plus the fixed control agents.
+
+    A run without samples reports its provisioned fleet (standbys excluded).
+    """
+    agent_counts = metrics.loc[metrics["level"] == "global", "total_agents"].to_numpy(dtype=float)
+    agent_total = int((agents["role"] != "zone_standby").sum())
+    control = agent_total - int((agents["role"] == "specialist").sum())
+    series = agent_counts + control if len(agent_counts) else np.asarray([float(agent_total)])
+    return {
+        "min": int(series.min()),
+        "max": int(series.max()),
+        "mean": float(series.mean()),
+        "final": int(series[-1]),
+    }
+
+
+def job_figures(tasks: pd.DataFrame, jobs: pd.DataFrame, warmup: float) -> dict[str, Any]:
+    """DAG jobs: how many were submitted and completed, and the warm jobs' makespan."""
+    completed_jobs = jobs[jobs["arrival_s"] >= warmup] if len(jobs) else jobs
+    makespan = completed_jobs["makespan_s"].to_numpy(dtype=float) if len(jobs) else np.array([])
+    return {
+        "submitted": int(tasks.loc[tasks["job_id"] >= 0, "job_id"].nunique()),
+        "completed": len(jobs),
+        "makespan_s": {
+            "mean": _mean(makespan),
+            "p50": _pct(makespan, 50),
+            "p99": _pct(makespan, 99),
+        },
+    }
+
+
+def alert_counts(events: pd.DataFrame) -> dict[str, int]:
+    """How often each alert rule fired (resolutions are not counted)."""
+    fired = events[events["kind"] == "alert"]
+    fired = fired[fired["detail"].str.contains('"state":"firing"', regex=False)]
+    return {str(k): int(v) for k, v in fired["subject"].value_counts().to_dict().items()}
+
+
+def cost_figures(
+    scenario: Scenario, agents: pd.DataFrame, events: pd.DataFrame, counts: Mapping[str, int]
+) -> dict[str, Any]:
+    """The agents' presence priced: in total, per day and per thousand completed tasks."""
+    usd_spot, usd_on_demand = cost_split(scenario.cost, scenario.purchase, agents)
+    cost = usd_spot + usd_on_demand
+    return {
+        "usd_total": cost,
+        "usd_per_day": cost * 86400.0 / scenario.duration,
+        "usd_per_1k_tasks": cost * 1000.0 / max(int(counts["completed"]), 1),
+        "usd_spot": usd_spot,
+        "usd_on_demand": usd_on_demand,
+        "reclaims": int((events["kind"] == "spot_notice").sum()),
+    }
+
+
+def slo_figures(
+    scenario: Scenario,
+    done: pd.DataFrame,
+    tasks: pd.DataFrame,
+    metrics: pd.DataFrame,
+    events: pd.DataFrame,
+    agents: pd.DataFrame,
+    counts: Mapping[str, int],
+    error_rate: float,
+) -> dict[str, Any]:
+    """Whether the run met its SLO, the windows that breached it, and the likely causes.
+
+    Met means the p99 wait (and p99 latency, when targeted) within target, no
+    task lost and the error rate within its bound; *done* is the warm tasks
+    completed by the duration.
+    """
+    slo, warmup, end = scenario.slo, scenario.warmup, scenario.duration
+    p99_wait = _pct(done["wait_s"].to_numpy(dtype=float), 99)
+    p99_latency = _pct(done["latency_s"].to_numpy(dtype=float), 99)
+    breaches = slo_breaches(done, "wait_s", slo.p99_wait, slo.window, warmup, end)
+    if slo.p99_latency is not None:
+        breaches += slo_breaches(done, "latency_s", slo.p99_latency, slo.window, warmup, end)
+    met = (
+        (math.isnan(p99_wait) or p99_wait <= slo.p99_wait)
+        and (slo.p99_latency is None or math.isnan(p99_latency) or p99_latency <= slo.p99_latency)
+        and int(counts["lost"]) == 0
+        and error_rate <= slo.max_error_rate
+    )
+    observed = {
+        "p99_wait": p99_wait,
+        "p99_latency": p99_latency,
+        "lost": int(counts["lost"]),
+        "error_rate": error_rate,
+    }
+    return {
+        "met": bool(met),
+        "breaches": breaches,
+        "breach_minutes": breaches * slo.window / 60.0,
+        "p99_wait_target_s": slo.p99_wait,
+        "p99_latency_target_s": slo.p99_latency,
+        "causes": slo_causes(scenario, done, tasks, metrics, events, agents, observed),
+    }
 
 
 def drained_figures(drained: pd.DataFrame | None) -> dict[str, Any]:
@@ -429,52 +394,6 @@ def slo_breaches(
         return 0
     p99 = frame.groupby("bin")["latency"].quantile(0.99)
     return int((p99 > target_s).sum())
-
-
-def combine_replications(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean of every numeric figure across replications, with a 95 % t-interval in ``ci95``."""
-    if len(summaries) == 1:
-        return dict(summaries[0])
-    combined: dict[str, Any] = _mean_tree(summaries)
-    combined["replications"] = len(summaries)
-    combined["ci95"] = _ci_tree(summaries)
-    combined["events_sha256"] = [s["events_sha256"] for s in summaries]
-    combined["per_replication"] = summaries
-    return combined
-
-
-def _mean_tree(items: Sequence[Any]) -> Any:
-    first = items[0]
-    if isinstance(first, dict):
-        return {k: _mean_tree([i[k] for i in items]) for k in first if all(k in i for i in items)}
-    if all(i == first for i in items):
-        return first  # identical everywhere (seed, name, targets): keep its type
-    if isinstance(first, bool):
-        return all(items) if all(isinstance(i, bool) for i in items) else first
-    if isinstance(first, int | float):
-        values = np.asarray(items, dtype=float)
-        return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
-    return first
-
-
-def _ci_tree(items: Sequence[Any]) -> Any:
-    first = items[0]
-    if isinstance(first, dict):
-        out = {}
-        for key in first:
-            sub = _ci_tree([i[key] for i in items])
-            if sub is not None:
-                out[key] = sub
-        return out or None
-    if isinstance(first, bool) or not isinstance(first, int | float):
-        return None
-    values = np.asarray(items, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return None
-    mean = float(values.mean())
-    half = t_quantile(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return [mean - half, mean + half]
 
 
 def _pct(values: np.ndarray, q: float) -> float:

@@ -23,7 +23,7 @@ import simpy
 
 from sim.model.calls import Sleep, hand_over, idle_event
 from sim.model.task import Task
-from sim.policies.dag import slot_frees_in
+from sim.policies.dag_locality import slot_frees_in
 from sim.policies.types import AgentInfo
 from sim.world.topology import SpecialistSpec
 

@@ -22,7 +22,7 @@ from sim.metrics.records import EventLog
 from sim.model.ledger import JobRecord, Ledger
 from sim.model.staging import StagedDags
 from sim.model.task import Task
-from sim.policies.dag import largest_input
+from sim.policies.dag_locality import largest_input
 from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
 from sim.world.dag_source import DagSource

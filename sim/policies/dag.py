@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -462,44 +462,6 @@ class DagProgress:
     def successors(self, node_id: int) -> tuple[tuple[int, float], ...]:
         """(successor id, data_mb) pairs that read *node_id*'s output, in edge order."""
         return tuple(self._ix.succ[node_id])
-
-
-def slot_frees_in(
-    now: float, speed: float, serving: Iterable[tuple[float, float | None]], waiting: bool
-) -> float:
-    """Expected seconds until one of an agent's slots frees, by stated work (inf: unknown).
-
-    *serving* holds (start, the DAG node's stated work, or None for a task
-    without one) per task in service; *waiting* is true when work already
-    waits at the agent. The scheduler's knowledge, not the simulator's: a
-    node's stated work over the agent's speed, as HEFT plans with.
-    """
-    if waiting:
-        return math.inf
-    soonest = math.inf
-    for start, work_s in serving:
-        if work_s is None:
-            return math.inf
-        soonest = min(soonest, start + work_s / speed - now)
-    return max(0.0, soonest) if soonest < math.inf else math.inf
-
-
-def largest_input(
-    inputs: Iterable[tuple[int, float]], ran_on: Callable[[int], str | None]
-) -> tuple[str, float] | None:
-    """The agent holding a node's largest input, and that input's size in MB (None: no data).
-
-    *inputs* are the node's (predecessor, data_mb) pairs; *ran_on* names the
-    agent each predecessor ran on (None: unknown). Ties go to the first edge.
-    """
-    best: tuple[str, float] | None = None
-    for pred, data_mb in inputs:
-        if data_mb <= 0 or (best is not None and data_mb <= best[1]):
-            continue
-        agent = ran_on(pred)
-        if agent is not None:
-            best = (agent, data_mb)
-    return best
 
 
 # --------------------------------------------------------------------------------------

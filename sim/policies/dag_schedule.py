@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sim.policies.dag import Dag, checked_index, rank_nodes, zero_transfer
+from sim.policies.dag import Dag, DagIndex, checked_index, rank_nodes, zero_transfer
 
 __all__ = ["AgentSlot", "ControlPath", "Schedule", "greedy_schedule", "heft_schedule"]
 
@@ -192,61 +192,93 @@ def heft_schedule(
     rank = rank_nodes(ix, order, _mean_transfer(agents, transfer_s), mean_speed)
     topo_pos = {nid: i for i, nid in enumerate(order)}
     sequence = sorted(order, key=lambda n: (-rank[n], topo_pos[n]))
-
-    zones = sorted({a.zone for a in agents})
-    category = {n.node_id: n.category for n in dag.nodes}
-    typed = any(a.category for a in agents)
-    lines = [_Timeline() for _ in agents]
-    where: dict[int, int] = {}
-    start: dict[int, float] = {}
-    finish: dict[int, float] = {}
+    placer = _HeftPlacer(dag, agents, transfer_s, insertion)
     for nid in sequence:
-        preds = ix.pred[nid]
-        # Arrival of all inputs at an agent that holds none of them, per zone.
-        arrive_zone: dict[str, float] = {}
-        for z in zones:
-            t = 0.0
-            for src, mb in preds:
-                t = max(t, finish[src] + transfer_s(mb, agents[where[src]].zone, z))
-            arrive_zone[z] = t
+        placer.place(nid, ix.pred[nid], ix.work[nid])
+    return Schedule(
+        placement={nid: agents[placer.where[nid]].agent_id for nid in order},
+        start={nid: placer.start[nid] for nid in order},
+        finish={nid: placer.finish[nid] for nid in order},
+        makespan=max(placer.finish.values(), default=0.0),
+        sequence=tuple(sequence),
+    )
+
+
+class _HeftPlacer:
+    """HEFT's placement step and what it has decided so far.
+
+    Holds each agent's booked timeline and where and when every placed task
+    runs; :meth:`place` puts one more task (its predecessors already placed)
+    where it finishes earliest.
+    """
+
+    def __init__(
+        self, dag: Dag, agents: Sequence[AgentSlot], transfer_s: TransferFn, insertion: bool
+    ) -> None:
+        self.dag_name = dag.name
+        self.agents = agents
+        self.transfer_s = transfer_s
+        self.insertion = insertion
+        self.zones = sorted({a.zone for a in agents})
+        self.category = {n.node_id: n.category for n in dag.nodes}
+        self.typed = any(a.category for a in agents)
+        self.lines = [_Timeline() for _ in agents]
+        self.where: dict[int, int] = {}
+        self.start: dict[int, float] = {}
+        self.finish: dict[int, float] = {}
+
+    def place(self, nid: int, preds: Sequence[tuple[int, float]], work: float) -> None:
+        """Book *nid* on the agent where it finishes earliest (ties: the agent listed first)."""
+        arrive_zone = self._arrival_by_zone(preds)
         # Agents that ran a predecessor get that input for free.
-        hosts = {where[src] for src, _mb in preds}
-        w = ix.work[nid]
+        hosts = {self.where[src] for src, _mb in preds}
         best_i = best_at = -1
         best_start = best_finish = math.inf
-        for i, agent in enumerate(agents):
-            if typed and agent.category and agent.category != category[nid]:
+        for i, agent in enumerate(self.agents):
+            if self.typed and agent.category and agent.category != self.category[nid]:
                 continue  # a specialist of another kind
-            if i in hosts:
-                ready = 0.0
-                for src, mb in preds:
-                    j = where[src]
-                    cost = 0.0 if j == i else transfer_s(mb, agents[j].zone, agent.zone)
-                    ready = max(ready, finish[src] + cost)
-            else:
-                ready = arrive_zone[agent.zone]
-            duration = w / agent.speed
-            line = lines[i]
-            if insertion:
-                s, at = line.earliest_gap(ready, duration)
-            else:
-                s, at = max(line.last_finish(), ready), len(line.starts)
+            ready = self._ready_on_host(i, preds) if i in hosts else arrive_zone[agent.zone]
+            duration = work / agent.speed
+            s, at = self._slot(self.lines[i], ready, duration)
             f = s + duration
             if f < best_finish:
                 best_i, best_at, best_start, best_finish = i, at, s, f
         if best_i < 0:
-            raise ValueError(f"dag {dag.name!r}: no agent serves node {nid} ({category[nid]!r})")
-        lines[best_i].book(best_at, best_start, best_finish)
-        where[nid] = best_i
-        start[nid] = best_start
-        finish[nid] = best_finish
-    return Schedule(
-        placement={nid: agents[where[nid]].agent_id for nid in order},
-        start={nid: start[nid] for nid in order},
-        finish={nid: finish[nid] for nid in order},
-        makespan=max(finish.values(), default=0.0),
-        sequence=tuple(sequence),
-    )
+            raise ValueError(
+                f"dag {self.dag_name!r}: no agent serves node {nid} ({self.category[nid]!r})"
+            )
+        self.lines[best_i].book(best_at, best_start, best_finish)
+        self.where[nid] = best_i
+        self.start[nid] = best_start
+        self.finish[nid] = best_finish
+
+    def _arrival_by_zone(self, preds: Sequence[tuple[int, float]]) -> dict[str, float]:
+        """When all inputs reach an agent that holds none of them, per zone (zones are few)."""
+        arrive_zone: dict[str, float] = {}
+        for z in self.zones:
+            t = 0.0
+            for src, mb in preds:
+                t = max(
+                    t, self.finish[src] + self.transfer_s(mb, self.agents[self.where[src]].zone, z)
+                )
+            arrive_zone[z] = t
+        return arrive_zone
+
+    def _ready_on_host(self, i: int, preds: Sequence[tuple[int, float]]) -> float:
+        """When all inputs reach agent *i*, which ran some of the predecessors itself."""
+        agent = self.agents[i]
+        ready = 0.0
+        for src, mb in preds:
+            j = self.where[src]
+            cost = 0.0 if j == i else self.transfer_s(mb, self.agents[j].zone, agent.zone)
+            ready = max(ready, self.finish[src] + cost)
+        return ready
+
+    def _slot(self, line: _Timeline, ready: float, duration: float) -> tuple[float, int]:
+        """Start and booking index on *line*: the earliest fitting gap, or after its last task."""
+        if self.insertion:
+            return line.earliest_gap(ready, duration)
+        return max(line.last_finish(), ready), len(line.starts)
 
 
 @dataclass(frozen=True)
@@ -306,63 +338,102 @@ def greedy_schedule(
     """
     _check_agents(agents, "greedy_schedule")
     ix, _order = checked_index(dag)
-    ctl = control if control is not None else ControlPath()
-    release_s = ctl.report_s + ctl.route_s
-    missing = {nid: len(ps) for nid, ps in ix.pred.items()}
-    # Tasks on their way to the queue: (time they join it, sequence no., node).
-    joining: list[tuple[float, int, int]] = []
-    joined = 0
-    for nid in ix.ids:
-        if missing[nid] == 0:
-            heapq.heappush(joining, (ctl.route_s, joined, nid))
-            joined += 1
-    ready: deque[int] = deque()
-    free = list(range(len(agents)))  # ascending: already a heap
-    freed_at = [-math.inf] * len(agents)  # when each agent last freed (idle from the start)
-    running: list[tuple[float, int, int, int]] = []  # (finish, dispatch no., agent, node)
-    where: dict[int, int] = {}
-    start: dict[int, float] = {}
-    finish: dict[int, float] = {}
-    sequence: list[int] = []
-    now = joining[0][0] if joining else 0.0
-    while True:
-        while joining and joining[0][0] <= now:
-            ready.append(heapq.heappop(joining)[2])
-        while ready and free:
-            nid = ready.popleft()
-            i = heapq.heappop(free)
-            agent = agents[i]
-            # Pulled by an agent that freed while the task waited, else pushed to an idle one.
-            reached = now + (ctl.pull_s if freed_at[i] == now else ctl.assign_s)
-            fetched = reached
-            for src, mb in ix.pred[nid]:
-                j = where[src]
-                if j != i:
-                    fetched = max(fetched, reached + transfer_s(mb, agents[j].zone, agent.zone))
-            where[nid] = i
-            start[nid] = fetched
-            finish[nid] = fetched + ix.work[nid] / agent.speed
-            heapq.heappush(running, (finish[nid], len(sequence), i, nid))
-            sequence.append(nid)
-        if not running and not joining:
-            break
-        now = min(running[0][0] if running else math.inf, joining[0][0] if joining else math.inf)
-        while running and running[0][0] == now:
-            _f, _no, i, nid = heapq.heappop(running)
-            heapq.heappush(free, i)
-            freed_at[i] = now
-            released = []
-            for dst, _mb in ix.succ[nid]:
-                missing[dst] -= 1
-                if missing[dst] == 0:
-                    released.append(dst)
-            for dst in sorted(released):
-                heapq.heappush(joining, (now + release_s, joined, dst))
-                joined += 1
+    run = _GreedyRun(ix, agents, transfer_s, control if control is not None else ControlPath())
+    run.play()
     return Schedule(
-        placement={nid: agents[where[nid]].agent_id for nid in ix.ids},
-        start={nid: start[nid] for nid in ix.ids},
-        finish={nid: finish[nid] for nid in ix.ids},
-        makespan=max(finish.values(), default=0.0) + (ctl.report_s if finish else 0.0),
-        sequence=tuple(sequence),
+        placement={nid: agents[run.where[nid]].agent_id for nid in ix.ids},
+        start={nid: run.start[nid] for nid in ix.ids},
+        finish={nid: run.finish[nid] for nid in ix.ids},
+        makespan=max(run.finish.values(), default=0.0) + (run.ctl.report_s if run.finish else 0.0),
+        sequence=tuple(run.sequence),
     )
+
+
+class _GreedyRun:
+    """One run of greedy FIFO scheduling, moved from event to event by :meth:`play`.
+
+    Three queues carry the state: tasks on their way to the ready queue
+    (``joining``, by the time they join), the ready queue itself (FIFO), and
+    the tasks running (``running``, by finish); free agents wait in a heap so
+    the agent listed first is always taken first.
+    """
+
+    def __init__(
+        self, ix: DagIndex, agents: Sequence[AgentSlot], transfer_s: TransferFn, ctl: ControlPath
+    ) -> None:
+        self.ix = ix
+        self.agents = agents
+        self.transfer_s = transfer_s
+        self.ctl = ctl
+        #: A finished task to its successors joining the queue: its report, then their route.
+        self.release_s = ctl.report_s + ctl.route_s
+        self.missing = {nid: len(ps) for nid, ps in ix.pred.items()}
+        # Tasks on their way to the queue: (time they join it, sequence no., node).
+        self.joining: list[tuple[float, int, int]] = []
+        self.joined = 0
+        self.ready: deque[int] = deque()
+        self.free = list(range(len(agents)))  # ascending: already a heap
+        self.freed_at = [-math.inf] * len(
+            agents
+        )  # when each agent last freed (idle from the start)
+        self.running: list[tuple[float, int, int, int]] = []  # (finish, dispatch no., agent, node)
+        self.where: dict[int, int] = {}
+        self.start: dict[int, float] = {}
+        self.finish: dict[int, float] = {}
+        self.sequence: list[int] = []
+
+    def play(self) -> None:
+        """Release the entry tasks, then alternate dispatching and completing until all ran."""
+        for nid in self.ix.ids:
+            if self.missing[nid] == 0:
+                self._send_to_queue(self.ctl.route_s, nid)
+        joining, running = self.joining, self.running
+        now = joining[0][0] if joining else 0.0
+        while True:
+            while joining and joining[0][0] <= now:
+                self.ready.append(heapq.heappop(joining)[2])
+            while self.ready and self.free:
+                self._dispatch(now, self.ready.popleft(), heapq.heappop(self.free))
+            if not running and not joining:
+                return
+            now = min(
+                running[0][0] if running else math.inf, joining[0][0] if joining else math.inf
+            )
+            while running and running[0][0] == now:
+                self._complete(now)
+
+    def _send_to_queue(self, at: float, nid: int) -> None:
+        heapq.heappush(self.joining, (at, self.joined, nid))
+        self.joined += 1
+
+    def _dispatch(self, now: float, nid: int, i: int) -> None:
+        """Task *nid* to free agent *i*: it fetches the inputs other agents made, then serves."""
+        agent = self.agents[i]
+        ctl = self.ctl
+        # Pulled by an agent that freed while the task waited, else pushed to an idle one.
+        reached = now + (ctl.pull_s if self.freed_at[i] == now else ctl.assign_s)
+        fetched = reached
+        for src, mb in self.ix.pred[nid]:
+            j = self.where[src]
+            if j != i:
+                fetched = max(
+                    fetched, reached + self.transfer_s(mb, self.agents[j].zone, agent.zone)
+                )
+        self.where[nid] = i
+        self.start[nid] = fetched
+        self.finish[nid] = fetched + self.ix.work[nid] / agent.speed
+        heapq.heappush(self.running, (self.finish[nid], len(self.sequence), i, nid))
+        self.sequence.append(nid)
+
+    def _complete(self, now: float) -> None:
+        """The next running task ends: its agent frees; successors with all inputs now done go."""
+        _f, _no, i, nid = heapq.heappop(self.running)
+        heapq.heappush(self.free, i)
+        self.freed_at[i] = now
+        released = []
+        for dst, _mb in self.ix.succ[nid]:
+            self.missing[dst] -= 1
+            if self.missing[dst] == 0:
+                released.append(dst)
+        for dst in sorted(released):
+            self._send_to_queue(now + self.release_s, dst)

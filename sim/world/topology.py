@@ -155,64 +155,86 @@ def zone_teams(scenario: Scenario) -> dict[str, tuple[str, ...]]:
 def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     """Resolve the scenario's topology into concrete agents (speed jitter from *rng*)."""
     topo = scenario.topology
-    res = topo.resources
-    zones = tuple(zone.name for zone in topo.zones)
-    categories = tuple(topo.categories)
+    per_zone = _specialists_per_zone(scenario)
+    template = specialist_template(scenario)
+    zone_categories = _zone_category_counts(scenario, per_zone)
+    teams = zone_teams(scenario)
+    specialists = _build_specialists(scenario, template, zone_categories, teams, rng)
+    return World(
+        zones=tuple(zone.name for zone in topo.zones),
+        regions={z.name: z.region for z in topo.zones},
+        chief_region=topo.control_plane.region,
+        categories=tuple(topo.categories),
+        specialists=tuple(specialists),
+        coordinators=tuple(_build_coordinators(scenario, teams)),
+        teams=teams,
+    )
 
-    # Specialists per zone: exact where given, the rest apportioned by weight.
-    exact = {z.name: z.specialists for z in topo.zones if z.specialists is not None}
-    for z in topo.zones:
+
+def _specialists_per_zone(scenario: Scenario) -> dict[str, int]:
+    """Specialists per zone: exact where given (a count or a category table), the rest by weight.
+
+    The weighted zones come first in the result, then the exact ones: the
+    order the category apportioning downstream has always seen.
+    """
+    zones = scenario.topology.zones
+    exact = {z.name: z.specialists for z in zones if z.specialists is not None}
+    for z in zones:
         if z.categories is not None and z.name not in exact:
             exact[z.name] = sum(z.categories.values())
     free_total = max(0, scenario.specialist_count() - sum(exact.values()))
-    free_weights = {z.name: z.weight for z in topo.zones if z.name not in exact}
+    free_weights = {z.name: z.weight for z in zones if z.name not in exact}
     per_zone = dict(largest_remainder(free_total, free_weights)) if free_weights else {}
     per_zone.update(exact)
+    return per_zone
 
-    template = specialist_template(scenario)
-    zone_categories = _zone_category_counts(scenario, per_zone)
+
+def _build_specialists(
+    scenario: Scenario,
+    template: SpecialistTemplate,
+    zone_categories: dict[str, dict[str, int]],
+    teams: dict[str, tuple[str, ...]],
+    rng: np.random.Generator,
+) -> list[SpecialistSpec]:
+    """Every specialist, zone by zone and category by category, dealt round the zone's teams.
+
+    The order is the order *rng* is drawn in, so it fixes each agent's speed jitter.
+    """
     specialists: list[SpecialistSpec] = []
-    teams = zone_teams(scenario)
-    for z in topo.zones:
+    for z in scenario.topology.zones:
         team_ids = teams[z.name]
         index = 0
-        for category in categories:
+        for category in scenario.topology.categories:
             for number in range(1, zone_categories[z.name][category] + 1):
                 agent_id = f"{z.name}-{category}-{number:03d}"
                 team = team_for(index, team_ids)
                 specialists.append(template.build(agent_id, category, z.name, team, rng))
                 index += 1
+    return specialists
 
-    coordinators: list[CoordinatorSpec] = []
+
+def _build_coordinators(
+    scenario: Scenario, teams: dict[str, tuple[str, ...]]
+) -> list[CoordinatorSpec]:
+    """The chiefs, then per zone its coordinator, its standby (if any) and its team leads."""
+    res = scenario.topology.resources
     chief_res = res.coordinator.base
-    cp = topo.control_plane
-    for i in range(cp.chiefs):
-        coordinators.append(
-            CoordinatorSpec(
-                f"chief-{i + 1}", "chief", None, cp.region, chief_res.vcpu, chief_res.mem_gb
-            )
-        )
     lead_res = res.team_lead.base
-    for z in topo.zones:
-        coordinators.append(
-            CoordinatorSpec(
-                f"{z.name}-coord",
-                "zone_coordinator",
-                z.name,
-                z.region,
-                chief_res.vcpu,
-                chief_res.mem_gb,
-            )
+    cp = scenario.topology.control_plane
+    coordinators = [
+        CoordinatorSpec(
+            f"chief-{i + 1}", "chief", None, cp.region, chief_res.vcpu, chief_res.mem_gb
         )
+        for i in range(cp.chiefs)
+    ]
+    for z in scenario.topology.zones:
+        roles = [("coord", "zone_coordinator")]
         if z.standby:
+            roles.append(("standby", "zone_standby"))
+        for suffix, role in roles:
             coordinators.append(
                 CoordinatorSpec(
-                    f"{z.name}-standby",
-                    "zone_standby",
-                    z.name,
-                    z.region,
-                    chief_res.vcpu,
-                    chief_res.mem_gb,
+                    f"{z.name}-{suffix}", role, z.name, z.region, chief_res.vcpu, chief_res.mem_gb
                 )
             )
         for team in teams[z.name]:
@@ -221,15 +243,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
                     f"{team}-lead", "team_lead", z.name, z.region, lead_res.vcpu, lead_res.mem_gb
                 )
             )
-    return World(
-        zones=zones,
-        regions={z.name: z.region for z in topo.zones},
-        chief_region=cp.region,
-        categories=categories,
-        specialists=tuple(specialists),
-        coordinators=tuple(coordinators),
-        teams=teams,
-    )
+    return coordinators
 
 
 def _zone_category_counts(

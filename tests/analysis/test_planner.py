@@ -18,7 +18,7 @@ from sim.analysis.planner import Bound, Planner, PlanOptions, fleet_scenario, pr
 from sim.analysis.queueing import min_servers_for
 from sim.analysis.replicas import Replicas
 from sim.analysis.targets import SloTarget, parse_slo
-from sim.metrics.summary import t_quantile
+from sim.metrics.replications import t_quantile
 from sim.runner import run
 from sim.scenario.load import load_scenario, scenario_from_dict
 

@@ -428,7 +428,7 @@ def test_makespan_lower_bound_takes_the_binding_bound() -> None:
 
 
 def test_a_slot_frees_by_the_stated_work_of_what_it_serves() -> None:
-    from sim.policies.dag import slot_frees_in
+    from sim.policies.dag_locality import slot_frees_in
 
     # Two nodes in service since 10 s: 30 s and 20 s of stated work at speed 2 end at 25 and 20.
     assert slot_frees_in(12.0, 2.0, [(10.0, 30.0), (10.0, 20.0)], waiting=False) == 8.0

@@ -23,7 +23,7 @@ import pytest
 from support import FULL, SCENARIOS
 
 from sim.analysis.queueing import mmc
-from sim.metrics.summary import t_quantile
+from sim.metrics.replications import t_quantile
 from sim.runner import run
 from sim.scenario.load import load_scenario
 

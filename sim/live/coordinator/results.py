@@ -21,7 +21,7 @@ from sim.live.coordinator.submissions import Submissions
 from sim.live.subjects import START_UNREPORTED
 from sim.live.task import LiveTask, attempt_failure
 from sim.metrics.collector import MetricsCollector
-from sim.policies.dag import largest_input
+from sim.policies.dag_locality import largest_input
 from sim.world.network import mean_transfer_s
 
 

@@ -24,7 +24,8 @@ from sim.live.coordinator.admission import Verdict
 from sim.live.lag import LagMonitor
 from sim.live.provisioner import AgentSpec
 from sim.live.task import LiveTask
-from sim.policies.dag import DagProgress, slot_frees_in
+from sim.policies.dag import DagProgress
+from sim.policies.dag_locality import slot_frees_in
 
 
 @dataclass

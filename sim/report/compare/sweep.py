@@ -4,7 +4,7 @@ of p99 wait against cost, and a table of the points with confidence intervals.
 It reads the tidy frame :func:`sim.analysis.sweep.sweep` returns (a row per
 point × replication, ``set.<path>`` columns for the settings, dotted figure
 columns). Each point is summarised by the mean of its replications and a 95 %
-t-interval (:func:`sim.metrics.summary.t_quantile`). The heat-map's axes are
+t-interval (:func:`sim.metrics.replications.t_quantile`). The heat-map's axes are
 the first two settings that take more than one value; when a sweep has more,
 each cell averages over the others, and the page says so. Failed runs are left
 out of every statistic and counted in the table.
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.replications import t_quantile
 from sim.metrics.store import atomic_write_bytes
-from sim.metrics.summary import t_quantile
 from sim.report.html.format import esc, fmt_number, fmt_value
 from sim.report.html.template import page
 from sim.report.interactive import Panel, panel_html, panels_script
