@@ -179,3 +179,24 @@ def test_live_functions_are_short_or_listed_and_not_growing() -> None:
         assert lines <= LIVE_LONG_FUNCTIONS[name], f"{name} grew to {lines} lines"
     shortened = set(LIVE_LONG_FUNCTIONS) - set(long)
     assert not shortened, f"short now, take off LIVE_LONG_FUNCTIONS: {sorted(shortened)}"
+
+
+#: Every module of the product, whatever its package: a newcomer reads one in a sitting.
+ANY_MODULE_LINES = 500
+
+
+def test_no_module_of_the_product_is_long_and_no_function_either() -> None:
+    """The rule of the whole tree (issue 13): modules up to ~500 lines, functions up to 60."""
+    offenders: list[str] = []
+    for path in sorted(SIM.rglob("*.py")):
+        text = path.read_text()
+        name = path.relative_to(SIM).as_posix()
+        if len(text.splitlines()) > ANY_MODULE_LINES:
+            offenders.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    offenders.append(f"{name}:{node.name}: {lines} lines")
+    assert not offenders, offenders
