@@ -42,6 +42,22 @@ def run_live(scenario: Scenario, tmp_path: Path, **options: Any) -> LiveRun:
     return run_bounded(live_run(scenario, settings))
 
 
+def detection_bound(run: LiveRun, scenario: Scenario) -> float:
+    """Latest detection after a kill, in scenario seconds: the simulator's bound on the run's clock.
+
+    A missed check is counted at each health round, so the bound is the threshold's
+    rounds plus one round of phase. On the wall clock a round also comes as late as the
+    coordinator's event loop ran behind (measured: ``lag.event_loop_s``), and a round
+    the coordinator judged too late to trust declares no one (``abstained_rounds``):
+    each of those pushes a detection back by one interval. Both are the run's own
+    measurements, so the bound is exact on a quiet machine and honest on a loaded one.
+    """
+    health = scenario.health
+    lag = run.summary["live"]["lag"]
+    slack = float(lag["event_loop_s"]["max"]) + int(lag["abstained_rounds"]) * health.interval
+    return health.threshold * health.interval + health.interval + slack
+
+
 def exactly_once(run: LiveRun) -> None:
     """Every submitted task completed exactly once: by the duration, or while the run drained.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import exactly_once, run_live, small
+from conftest import detection_bound, exactly_once, run_live, small
 
 
 def test_twenty_agents_run_two_thousand_tasks_and_dags_exactly_once(tmp_path: Path) -> None:
@@ -55,8 +55,7 @@ def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path
     failed = events[events["kind"] == "agent_failed"]
     assert len(failed) == 3
     detected = events[events["kind"] == "agent_detected"].set_index("subject")
-    health = scenario.health
-    bound = health.threshold * health.interval + health.interval
+    bound = detection_bound(run, scenario)
     for row in failed.itertuples(index=False):
         assert row.subject in detected.index, f"{row.subject} never detected"
         delay = float(detected.loc[row.subject, "time_s"]) - float(row.time_s)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from conftest import HERE, exactly_once, run_live, small
+from conftest import HERE, detection_bound, exactly_once, run_live, small
 
 from sim.live.runtime import LiveRun
 from sim.policies.placement import team_for
@@ -81,8 +81,7 @@ def test_killed_simulated_agents_are_detected_and_their_tasks_placed_anew(tmp_pa
     assert len(victims) == 3
     detected = events[events["kind"] == "agent_detected"].set_index("subject")
     assert set(detected.index) == victims  # the victims, and no false detection
-    health = scenario.health
-    bound = health.threshold * health.interval + health.interval
+    bound = detection_bound(run, scenario)
     for row in failed.itertuples(index=False):
         delay = float(detected.loc[row.subject, "time_s"]) - float(row.time_s)
         assert 0 < delay <= bound, (row.subject, delay, bound)
