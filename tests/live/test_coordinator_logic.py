@@ -38,6 +38,29 @@ EPOCH = 1000.0  # wall time of scenario second 0; time-scale 1: scenario s = wal
 INTERVAL = 10.0  # small.yaml's health interval
 
 
+async def busy_burst_primary(
+    scenario: Any, provisioner: Any, busy: int, queued: int
+) -> tuple[Coordinator, MemoryBroker]:
+    """burst.yaml's zone A under a primary a minute on: *busy* Generic agents all busy,
+    *queued* tasks submitted and read (the autoscaler's and alerts' overload, on a memory
+    broker). The caller evaluates or samples at scenario second 60."""
+    wall = [EPOCH]
+    broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+    config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+    c = Coordinator("c1", scenario, config, provisioner, ("A",), ("Generic",), broker=broker)
+    for n in range(busy):
+        beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
+        beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
+        await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
+    await c.take_over()
+    for n in range(queued):
+        doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
+        await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
+    await c.pump()
+    wall[0] = EPOCH + 60
+    return c, broker
+
+
 class Wall:
     """A wall clock that moves only when told to."""
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from conftest import HERE
-from test_coordinator_logic import EPOCH, Provisioner
+from test_coordinator_logic import EPOCH, Provisioner, busy_burst_primary
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
@@ -38,21 +38,9 @@ def test_a_scale_up_starts_only_what_the_reserve_pool_lends_in_both_shells() -> 
     assert (events["kind"] == "agent_requested").sum() == 2
 
     async def body() -> None:
-        wall = [EPOCH]
-        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
-        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
         provisioner = Provisioner()
-        c = Coordinator("c1", scenario, config, provisioner, ("A",), ("Generic",), broker=broker)
-        for n in range(2):  # burst.yaml's two specialists, both busy
-            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
-            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
-            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
-        await c.take_over()
-        for n in range(20):
-            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
-            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
-        await c.pump()
-        wall[0] = EPOCH + 60
+        # burst.yaml's two specialists, both busy, and twenty tasks waiting
+        c, broker = await busy_burst_primary(scenario, provisioner, busy=2, queued=20)
         await c.evaluate(60.0)
         documents = await broker.read_all(EVENTS, "orch.event")
         live_scale = [json.loads(e["detail"]) for e in documents if e["kind"] == "scale"]
@@ -105,20 +93,7 @@ def test_an_alerts_scale_up_does_nothing_when_the_scenario_has_no_autoscaler() -
     async def body(enabled: bool) -> list[str]:
         overrides = [f"alerts={rule}", f"scaling.auto_scale.enabled={str(enabled).lower()}"]
         scenario = load_scenario(HERE / "burst.yaml", overrides)
-        wall = [EPOCH]
-        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
-        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
-        c = Coordinator("c1", scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker)
-        for n in range(2):
-            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
-            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
-            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
-        await c.take_over()
-        for n in range(10):
-            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
-            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
-        await c.pump()
-        wall[0] = EPOCH + 60
+        c, broker = await busy_burst_primary(scenario, Provisioner(), busy=2, queued=10)
         await c.sample(60.0)
         documents = await broker.read_all(EVENTS, "orch.event")
         return [e["kind"] for e in documents if e["kind"] in ("alert", "scale")]

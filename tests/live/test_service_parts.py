@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import jsonschema
 import pytest
 from conftest import HERE
-from test_coordinator_logic import EPOCH, Fleet
+from test_coordinator_logic import EPOCH, Fleet, busy_burst_primary
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
@@ -155,22 +155,9 @@ def test_recommendation_mode_publishes_a_burst_s_scale_up_and_starts_nothing() -
     asked = [0]
 
     async def body() -> None:
-        wall = [EPOCH]
-        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
         scenario = load_scenario(HERE / "burst.yaml", [])
-        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
         recommender = Recommender(url)  # start() raises: nothing may be started
-        c = Coordinator("c1", scenario, config, recommender, ("A",), ("Generic",), broker=broker)
-        for n in range(5):
-            beat = {"agent": f"g{n}", "zone": "A", "category": "Generic", "status": "busy"}
-            beat.update(in_flight=1, slots=1, speed=1.0, wall=wall[0])
-            await broker.kv_put(AGENTS_BUCKET, f"g{n}", json.dumps(beat).encode())
-        await c.take_over()
-        for n in range(20):
-            doc = {"kind": "task", "task_id": n, "category": "Generic", "zone": "A"}
-            await broker.publish("orch.submit", {**doc, "work_s": 10.0, "arrival_s": 1.0})
-        await c.pump()
-        wall[0] = EPOCH + 60
+        c, broker = await busy_burst_primary(scenario, recommender, busy=5, queued=20)
         await c.evaluate(60.0)
         events = await broker.read_all(EVENTS, "orch.event")
         kinds = [e["kind"] for e in events]
