@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sim.policies.dag import Dag, DagProgress, plan_dag
+from sim.policies.dag import Dag, DagProgress, plan_dag, work_bound_s
 from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
 from sim.world.dag_shapes import generate_dag, load_dag_file
@@ -120,8 +120,7 @@ class DagSource:
 
     def start_job(self, job_id: int, dag: Dag, shape: str, zone: str, now: float) -> DagJob:
         plan = plan_dag(dag, transfer_s=self._network.mean_transfer)
-        bound_plan = plan if not self._network.enabled else None
-        cp = bound_plan.cp_length_s if bound_plan is not None else plan_dag(dag).cp_length_s
+        cp = plan.cp_length_s if not self._network.enabled else work_bound_s(dag, plan)
         return DagJob(
             job_id=job_id,
             dag=dag,

@@ -25,6 +25,7 @@ from sim.policies.dag import (
     topological_order,
     upward_rank,
     validate_dag,
+    work_bound_s,
 )
 from sim.policies.dag_schedule import AgentSlot, heft_schedule
 
@@ -197,6 +198,25 @@ def test_plan_dag_agrees_with_the_single_functions(dag: Dag) -> None:
     assert (plan.critical_path, plan.cp_length_s) == critical_path(dag, transfer_lin)
     assert plan.critical == frozenset(plan.critical_path)
     assert math.isclose(plan.total_work_s, sum(n.work_s for n in dag.nodes), abs_tol=1e-9)
+
+
+@given(dags(max_nodes=12), st.sampled_from([0.5, 1.0, 3.0]))
+def test_work_bound_from_a_transfer_plan_is_the_plan_without_transfers(
+    dag: Dag, speed: float
+) -> None:
+    """The per-job bound, taken from the transfer plan, is bit for bit a second plan's."""
+    expected = plan_dag(dag, speed=speed).cp_length_s
+    assert work_bound_s(dag, plan_dag(dag, transfer_lin), speed) == expected
+    by_hand = DagPlan(
+        order=topological_order(dag),
+        groups=(),
+        rank={},
+        critical_path=(),
+        critical=frozenset(),
+        cp_length_s=0.0,
+        total_work_s=0.0,
+    )
+    assert work_bound_s(dag, by_hand, speed) == expected  # no index kept: built from the graph
 
 
 def test_critical_path_example() -> None:
