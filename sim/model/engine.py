@@ -56,7 +56,7 @@ from sim.world.workload import Arrival, ServiceDemand, TaskSource
 
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cycle collector while events run (reference counting still frees).
+    """Pause Python's cycle collector while events run or the world is built (refcounts still free).
 
     The event loop makes no cyclic garbage worth collecting — a 12 h chaos
     soak leaves 23 cyclic objects (Raft nodes of crashed chiefs), a plain day
@@ -97,6 +97,13 @@ class Simulation:
     """
 
     def __init__(self, scenario: Scenario, replication: int = 0) -> None:
+        # Building allocates a dozen containers per agent and makes no garbage cycles; at
+        # 10,000 agents the collector's passes over them cost more than the building (0.36-
+        # 0.82 s against 0.14 s, growing with what the process already holds).
+        with _no_cyclic_gc():
+            self._compose(scenario, replication)
+
+    def _compose(self, scenario: Scenario, replication: int) -> None:
         self.scenario = scenario
         self.replication = replication
         self.env = env = simpy.Environment()
