@@ -14,6 +14,7 @@ from typing import Any
 
 from conftest import small
 from test_coordinator_logic import EPOCH, Fleet, run
+from test_live_escalation import fail
 
 from sim.live.broker import encode
 from sim.live.transport import LEASE_BUCKET, ZONES_DOWN_KEY
@@ -135,5 +136,59 @@ def test_a_zone_back_before_its_declaration_places_what_waited_at_its_door() -> 
         await c.check_zones()
         assert await fleet.take("a1") == [(0, 1)]  # delivered to A once it answers
         assert await fleet.events("zone_down") == [] and await fleet.events("zone_up") == []
+
+    run(body)
+
+
+def test_an_escalation_to_the_chief_calls_its_zone_through_the_gate() -> None:
+    """The chief's own pick is a call like any other: it closes a half-open breaker.
+
+    A's breaker opens on three calls while A is dark and is half-open when A is
+    back; a task that failed in B and escalates to the chief goes to A. The
+    simulator's chief sends it through the zone gate (``Chief.send``), whose
+    answered call closes the breaker; live must log the same transitions.
+    """
+    escalate = (
+        "escalation.team_retries=0",
+        "escalation.zone_moves=[]",
+        "escalation.chief_retries=1",
+    )
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        for agent in ("b1", "b2", "b3"):
+            await fleet.beat(agent, "B")
+        c = fleet.coordinator(*OVERRIDES, *escalate)
+        await c.take_over()
+        sim = simulators_gate(c.scenario)  # the simulator's gate, fed the same calls
+        sim.mark_dark("A", True)
+        fleet.wall.t = EPOCH + OUTAGE_S
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
+        await c.check_zones()
+        for task_id, t in enumerate(CALLS_S):
+            fleet.wall.t = EPOCH + t
+            assert sim.zones.reach("A", t) is not None
+            await fleet.submit(task_id, zone="A")
+            await c.pump()
+        taken = {agent: await fleet.take(agent) for agent in ("b1", "b2", "b3")}
+        assert sorted(t for tasks in taken.values() for t in tasks) == [(0, 1), (1, 1), (2, 1)]
+        holder = next(agent for agent, tasks in taken.items() if (0, 1) in tasks)
+
+        fleet.wall.t = EPOCH + PROBE_S + 1.0
+        assert sim.zones.probe("A", PROBE_S)
+        sim.mark_dark("A", False)
+        await c.check_zones()  # the probe is due: half-open
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": []}))
+        await c.check_zones()  # A answers again; its breaker waits for a call
+        await fail(fleet, 0, holder, 1)
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 2)]  # the chief chose A, and A answered
+        assert sim.zones.reach("A", fleet.wall.t - EPOCH) is None
+        expected = [
+            (target, t.to_state.value) for target, t in sim.zones.breakers.drain_transitions()
+        ]
+        assert [state for _, state in expected] == ["open", "half_open", "closed"]
+        live = [(e["subject"], e["state"]) for e in await fleet.events("breaker")]
+        assert live == expected
 
     run(body)

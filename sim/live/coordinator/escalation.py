@@ -11,7 +11,9 @@ the reason of its last attempt.
 
 What differs from the SimPy shell is only what a shell owns: the hierarchy's
 messages take no modelled time here (live has no team lead process), the
-backoff is waited on the scenario clock. What is feasible and where a move
+backoff is waited on the scenario clock. The chief's own pick is called
+through the zone gate, as the simulator's chief sends it (a refusing
+breaker routes it elsewhere). What is feasible and where a move
 goes is ``sim.policies.escalation_moves``, the simulator's own: agents carry
 their team (the topology's, or ``team_for`` for a started one; an agent
 that says none is its own team), and zones that are dark are never tried.
@@ -37,6 +39,9 @@ class Verdict:
 
     assignment: Assignment[LiveTask] | None = None
     fail_reason: str | None = None  # the task fails for good, for this reason
+    #: Escalated to the chief: the zone it chose, which the chief calls through the zone
+    #: gate (``zone_calls``) as it calls any zone — the simulator's chief sends it so.
+    chief_zone: str | None = None
 
 
 @dataclass(order=True)
@@ -95,8 +100,9 @@ class Escalation:
             zone=zone,
         )
         if to_chief:
-            zone = moves.chief_zone(task.category, task.home_zone, decision.history)
-            return Verdict(self.dispatcher.receive(task, zone, now))
+            return Verdict(
+                chief_zone=moves.chief_zone(task.category, task.home_zone, decision.history)
+            )
         if move is ZoneMove.ANOTHER_TEAM:
             task.avoid = moves.team_mates(task.category, zone, failed_agents)
         elif move is ZoneMove.BIGGER_AGENT:

@@ -147,13 +147,18 @@ class Placement(Outbound):
                 if assignment is not None:
                     await self.send(assignment)
 
-    async def route(self, task: LiveTask) -> None:
-        """The chief's call to the task's zone (``zone_calls``); what it assigns goes out."""
-        for assignment in await self._call_zone(task, self.time.now()):
+    async def route(self, task: LiveTask, zone: str | None = None) -> None:
+        """The chief's call to the task's zone (``zone_calls``); what it assigns goes out.
+
+        *zone*: a zone the chief chose itself (an escalation), called first.
+        """
+        for assignment in await self._call_zone(task, self.time.now(), zone):
             await self.send(assignment)
 
-    async def _call_zone(self, task: LiveTask, now: float) -> list[Assignment[LiveTask]]:
-        assignments = self.calls.route(task, now)
+    async def _call_zone(
+        self, task: LiveTask, now: float, zone: str | None = None
+    ) -> list[Assignment[LiveTask]]:
+        assignments = self.calls.route(task, now, zone)
         if self.dispatcher.zones.breaker_zones:
             await self.log_breakers()
         return assignments

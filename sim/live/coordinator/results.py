@@ -119,6 +119,8 @@ class Results(Submissions):
         verdict = await self.escalation.failed(task, agent_id, zone, reason, self.time.now())
         if verdict.fail_reason is not None:
             await self.fail_for_good(task, agent_id, verdict.fail_reason)
+        elif verdict.chief_zone is not None:
+            await self.route(task, verdict.chief_zone)
         elif verdict.assignment is not None:
             await self.send(verdict.assignment)
 

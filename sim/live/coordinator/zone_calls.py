@@ -37,13 +37,20 @@ class ZoneCalls:
         #: Per zone whose breaker opened: the scenario time its half-open probe is due.
         self.probes: dict[str, float] = {}
 
-    def route(self, task: LiveTask, now: float) -> list[Assignment[LiveTask]]:
-        """Route *task* to a zone and call it; the assignments that follow (see the module)."""
+    def route(
+        self, task: LiveTask, now: float, zone: str | None = None
+    ) -> list[Assignment[LiveTask]]:
+        """Route *task* to a zone and call it; the assignments that follow (see the module).
+
+        *zone*: the zone the chief chose itself (an escalation to the chief), called
+        first; if its breaker refuses, the task is routed as any other.
+        """
         core, gate = self.dispatcher, self.dispatcher.zones
         out: list[Assignment[LiveTask]] = []
         refused_by: set[str] = set()
+        chosen = zone
         while True:
-            zone = core.home_zone(task, now)
+            zone, chosen = chosen or core.home_zone(task, now), None
             task.zone = zone
             if zone in refused_by:
                 # Every zone staffed for it refuses: it waits at the door of the one it got.
