@@ -8,8 +8,9 @@ coordinators are told through the lease bucket's ``zones_down`` key; after
 the duration the zone is back and the same agents start again) — and stops
 or kills the embedded broker when the options ask — and plays the cloud
 provider for spot capacity: the scenario's ``spot_reclaim`` entries, the
-starting fleet's random reclaims and the correlated reclaims of whole zones,
-drawn as the simulator draws them, each a notice and, at its end, the machine
+random reclaims of every spot agent (the starting fleet's, then each one
+started later, a draw per join in join order), and the correlated reclaims
+of whole zones, drawn as the simulator draws them, each a notice and, at its end, the machine
 taken back. Each action is logged on ``orch.event`` at its own time, as the
 simulator logs it.
 """
@@ -37,7 +38,7 @@ from sim.live.transport import (
 )
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
-from sim.world.spot_books import initial_reclaims, zone_reclaims
+from sim.world.spot_books import ReclaimDraws, initial_reclaims, zone_reclaims
 
 __all__ = ["ChaosTimeline", "Replicas"]
 
@@ -85,6 +86,10 @@ class ChaosTimeline:
         self.spot_agents, self.zones = spot_agents or [], zones or []
         #: Spot reclaim notices given so far: agent id -> deadline (scenario s).
         self.spot_notices: dict[str, float] = {}
+        #: Random reclaim times, drawn per spot join as the simulator's market draws them.
+        self.reclaim_draws = ReclaimDraws(scenario)
+        #: Agents the provisioner had started when last looked at (later ones may be on spot).
+        self._seen_specs = 0
 
     async def _event(
         self,
@@ -112,9 +117,12 @@ class ChaosTimeline:
         scenario = self.scenario
         plan = [
             *scenario.chaos,
-            *initial_reclaims(scenario, self.spot_agents),
+            *initial_reclaims(scenario, self.spot_agents, self.reclaim_draws),
             *zone_reclaims(scenario, self.zones),
         ]
+        self._seen_specs = len(self.provisioner.specs)  # the starting fleet: drawn above
+        if self.reclaim_draws.mean_s is not None:
+            self.background.append(asyncio.create_task(self._watch_spot_starts(js, clock)))
         for index, event in enumerate(plan):
             actions.append((event.at, index, self._chaos_action(js, clock, event)))
         for index, at in enumerate(self.broker_restarts):
@@ -285,6 +293,30 @@ class ChaosTimeline:
                     self.provisioner.kill(agent_id)
 
         self.background.append(asyncio.create_task(take_back()))
+
+    async def _watch_spot_starts(self, js: Any, clock: Clock, every_s: float = 1.0) -> None:
+        """Draw a random reclaim for each spot agent started after the starting fleet.
+
+        A replacement or an autoscaler's start joins the provisioner's specs (in
+        start order); each on spot draws the next time of the reclaim stream
+        from the moment it is seen (at most *every_s* scenario seconds late), as
+        the simulator's market draws at its join, and is reclaimed then.
+        """
+        while True:
+            await asyncio.sleep(clock.wall(every_s))
+            specs = list(self.provisioner.specs.values())
+            started, self._seen_specs = specs[self._seen_specs :], len(specs)
+            now = clock.now()
+            for spec in started:
+                if not spec.spot:
+                    continue
+                event = self.reclaim_draws.joined(spec.agent_id, now)
+                if event is not None:
+                    self.background.append(asyncio.create_task(self._reclaim_at(js, clock, event)))
+
+    async def _reclaim_at(self, js: Any, clock: Clock, event: ChaosEvent) -> None:
+        await asyncio.sleep(clock.until(event.at))
+        await self._chaos_action(js, clock, event)()
 
     def _restart_agents(self, agent_ids: list[str]) -> None:
         for agent_id in agent_ids:

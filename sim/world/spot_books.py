@@ -16,7 +16,7 @@ from sim.scenario.schema import ChaosEvent, Scenario
 from sim.scenario.spot import Spot, SpotReclaim
 from sim.world.streams import Streams
 
-__all__ = ["SpotBooks", "initial_reclaims", "initial_spot", "zone_reclaims"]
+__all__ = ["ReclaimDraws", "SpotBooks", "initial_reclaims", "initial_spot", "zone_reclaims"]
 
 
 class SpotBooks:
@@ -70,25 +70,48 @@ def initial_spot(spot: Spot | None, fleet: Iterable[tuple[str, str, str]]) -> se
     }
 
 
-def initial_reclaims(scenario: Scenario, on_spot: Iterable[str]) -> list[ChaosEvent]:
-    """Random reclaims of the starting fleet's spot agents (*on_spot*, in join order).
+class ReclaimDraws:
+    """Random reclaim times of spot agents, drawn as they join, as the simulator's market draws.
 
     The simulator's market draws one exponential time per spot join, at the
-    scenario's rate per agent-hour, from the ``spot.reclaims`` stream; the
-    starting fleet joins first, so these are its draws, agent for agent. (A
-    live run plays them as chaos entries; the agents it starts later are not
-    drawn for.) Entries past the duration are left out.
+    scenario's rate per agent-hour, from the ``spot.reclaims`` stream, in
+    join order — the starting fleet first, then every spot agent started
+    later (a replacement, an autoscaler's start). A live run plays the
+    provider with one of these: the starting fleet's draws up front, then
+    one per spot agent as it starts, so the n-th spot join draws the n-th
+    time in both shells.
     """
-    spot = scenario.purchase.spot
-    if spot is None or spot.reclaim_rate <= 0:
-        return []
-    rng = Streams(scenario.seed, 0).get("spot.reclaims")
-    events = []
-    for agent_id in on_spot:
-        at = float(rng.exponential(3600.0 / spot.reclaim_rate))
-        if at < scenario.duration:
-            events.append(ChaosEvent(at=at, spot_reclaim=SpotReclaim(agents=[agent_id])))
-    return events
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        spot = scenario.purchase.spot
+        #: Mean seconds to a spot agent's reclaim (None: no random reclaims).
+        self.mean_s = (
+            3600.0 / spot.reclaim_rate if spot is not None and spot.reclaim_rate > 0 else None
+        )
+        self._rng = Streams(scenario.seed, 0).get("spot.reclaims")
+
+    def joined(self, agent_id: str, at: float) -> ChaosEvent | None:
+        """The reclaim of spot agent *agent_id*, joined at *at*; None if past the duration."""
+        if self.mean_s is None:
+            return None
+        when = at + float(self._rng.exponential(self.mean_s))
+        if when >= self.scenario.duration:
+            return None
+        return ChaosEvent(at=when, spot_reclaim=SpotReclaim(agents=[agent_id]))
+
+
+def initial_reclaims(
+    scenario: Scenario, on_spot: Iterable[str], draws: ReclaimDraws | None = None
+) -> list[ChaosEvent]:
+    """Random reclaims of the starting fleet's spot agents (*on_spot*, in join order, at 0).
+
+    Drawn from *draws* (a fresh one if None), which later joins go on drawing
+    from. Entries past the duration are left out.
+    """
+    draws = draws if draws is not None else ReclaimDraws(scenario)
+    events = (draws.joined(agent_id, 0.0) for agent_id in on_spot)
+    return [event for event in events if event is not None]
 
 
 def zone_reclaims(scenario: Scenario, zones: list[str]) -> list[ChaosEvent]:

@@ -13,7 +13,9 @@ agents on spot.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from test_coordinator_logic import EPOCH, Fleet, Provisioner, run
 
 from sim.live.agent import add_agent_arguments
 from sim.live.broker import encode, unbundle
+from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.coordinator.admission import LiveAdmission
@@ -45,7 +48,7 @@ from sim.live.transport import (
 from sim.model.engine import Simulation
 from sim.policies.admission import AdmissionObservation
 from sim.scenario.load import load_scenario
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import ChaosEvent, Scenario
 from sim.scenario.spot import Purchase, Spot, SpotReclaim
 from sim.scenario.tiers import Tiers
 from sim.world.spot_books import initial_reclaims, initial_spot
@@ -433,6 +436,54 @@ def test_the_starting_fleets_random_reclaims_are_the_simulators() -> None:
         if e.spot_reclaim is not None and e.spot_reclaim.agents
     )
     assert len(live) >= 3 and live == simulated
+
+
+def test_spot_agents_started_later_draw_the_next_reclaim_times() -> None:
+    """A spot agent started after the starting fleet is drawn for, as the simulator's market draws.
+
+    The market draws one time per spot join, in join order, from one stream:
+    the starting fleet's first, then each later spot join's. The live provider
+    (``ChaosTimeline``) draws the starting fleet's up front and watches the
+    provisioner for spot agents started later (a replacement, an autoscaler's
+    start): the first one seen draws the stream's next time, from when it was
+    seen; an on-demand start draws nothing.
+    """
+    spot = Spot(share=0.5, reclaim_rate=3.0)
+    scenario = spotted().model_copy(update={"purchase": Purchase(spot=spot), "duration": 3600.0})
+    expected = Streams(scenario.seed, 0).get("spot.reclaims").exponential(1200.0, 2).tolist()
+
+    class Started:
+        def __init__(self) -> None:
+            self.specs = {"A-0": AgentSpec("A-0", "A", "CodeGen", spot=True)}
+
+    started = Started()
+    timeline = ChaosTimeline(scenario, started, None, None, None, [], [])  # type: ignore[arg-type]
+    [first] = initial_reclaims(scenario, ["A-0"], timeline.reclaim_draws)
+    assert first.at == expected[0]
+    scheduled: list[ChaosEvent] = []
+
+    async def record(js: Any, clock: Clock, event: ChaosEvent) -> None:
+        scheduled.append(event)
+
+    timeline._reclaim_at = record  # type: ignore[method-assign]  # act: record, not reclaim
+    timeline._seen_specs = 1
+
+    async def body() -> tuple[float, float]:
+        clock = Clock(time.time(), 1000.0)  # a scenario second is a wall millisecond
+        watch = asyncio.create_task(timeline._watch_spot_starts(None, clock))
+        await asyncio.sleep(0.02)
+        added = clock.now()
+        started.specs["B-r1"] = AgentSpec("B-r1", "B", "CodeGen", spot=False)
+        started.specs["B-r2"] = AgentSpec("B-r2", "B", "CodeGen", spot=True)
+        await asyncio.sleep(0.05)
+        watch.cancel()
+        return added, clock.now()
+
+    added, until = asyncio.run(body())
+    [later] = scheduled
+    assert later.spot_reclaim is not None and later.spot_reclaim.agents == ["B-r2"]
+    seen = later.at - expected[1]  # drawn the stream's second time, from when it was seen
+    assert added <= seen <= until
 
 
 def test_a_tenants_granted_calls_spend_its_budget_and_shed_its_lowest_tier_first() -> None:
