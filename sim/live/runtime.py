@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from sim.live.arrivals import arrivals
+from sim.live.beats import agent_beats
 from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
+from sim.live.nats_broker import NatsBroker
 from sim.live.provisioner import (
     AGENTS_PER_LINK,
     AgentSpec,
@@ -354,11 +356,13 @@ class _Run:
         return 2.0 + 0.02 * fleet
 
     async def _wait_for_fleet(self, js: Any, count: int) -> None:
-        registry = await js.key_value(AGENTS_BUCKET)
+        """Until *count* agents beat (on their own keys or in their fleet's bundles)."""
+        registry = NatsBroker(self.nc)
         deadline = time.monotonic() + 30.0 + 1.0 * count
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
-                if len(await registry.keys()) >= count:
+                entries = await registry.kv_entries(AGENTS_BUCKET)
+                if len(agent_beats({k: e.value for k, e in entries.items()})) >= count:
                     return
             await asyncio.sleep(0.1)
         raise LiveError(f"live run: the fleet of {count} agents did not come up (see agent logs)")
