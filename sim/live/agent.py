@@ -35,6 +35,7 @@ import contextlib
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -58,6 +59,9 @@ from sim.live.transport import (
     result_subject,
     tasks_stream,
 )
+
+#: Publishes a report and awaits its ack: (JetStream, subject, document, message id).
+Report = Callable[[JetStreamContext, str, dict[str, Any], str], Awaitable[None]]
 
 #: A heartbeat waits for its ack at most this many heartbeat periods (and at least
 #: BEAT_ACK_FLOOR_S wall seconds): by then newer beats are due and say the same.
@@ -84,6 +88,9 @@ class LiveAgent:
         #: Pulls now waiting on the broker, one per idle slot: a drain or a reconnect
         #: cancels them so the slot looks again at once rather than after ``fetch_s``.
         self._waiting: set[asyncio.Task[list[Msg]]] = set()
+        #: How its end reports reach the broker: its own publish, or its fleet's gathering
+        #: (``sim.live.fleet_reports``).
+        self.report: Report = publish
         self._link: AgentLink | None = None
         self._joined = False  # its first heartbeat is written
         self._caller: LlmCaller | None = None
@@ -286,7 +293,7 @@ class LiveAgent:
             document["reason"] = reason
         if books.calls or books.throttled:
             document["llm"] = books.document()
-        await publish(js, reports, document, f"e.{task_id}.{attempt}")
+        await self.report(js, reports, document, f"e.{task_id}.{attempt}")
         with contextlib.suppress(Exception):
             await message.ack()
         self.in_flight -= 1

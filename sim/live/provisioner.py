@@ -31,6 +31,7 @@ from sim.live.agent import LiveAgent
 from sim.live.agent_config import AgentConfig
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.fleet_beats import FleetBeats
+from sim.live.fleet_reports import FleetReports
 from sim.live.transport import BROADCAST, ensure_zone_stream
 
 
@@ -168,7 +169,8 @@ class SimulatedFleet:
     own result documents, exactly as an agent process does, but its periodic
     beats go out bundled with its neighbours' (``fleet_beats``: one registry
     write per few hundred agents per period, its own key written at its join
-    and its ``offline``); what the agents share is the process, the
+    and its ``offline``), and the ends it reports while another is being
+    stored go with it (``fleet_reports``); what the agents share is the process, the
     connections (*links*, agents dealt to them in turn), the run's epoch (one
     watch) and the control subscriptions (one wildcard for ``orch.ctl.*``
     and one for the broadcast, routed by id). An idle slot's pull waits
@@ -215,6 +217,8 @@ class SimulatedFleet:
         self._joining = asyncio.Semaphore(JOINING)
         #: Their heartbeats, bundled (written by ``_beating`` once ``open``).
         self.beats = FleetBeats(heartbeat_s)
+        #: Their end reports, gathered per results subject while one is in flight.
+        self.reports = FleetReports()
         self._beating: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -278,6 +282,7 @@ class SimulatedFleet:
             fetch_s=self.fetch_s,
         )
         agent = LiveAgent(config)
+        agent.report = self.reports.publish
         self.specs[spec.agent_id] = spec
         self.agents[spec.agent_id] = agent
         self._members[index].add(spec.agent_id)
@@ -362,6 +367,7 @@ class SimulatedFleet:
             self._beating.cancel()
         pending = [*self._tasks.values(), *self._killed, *filter(None, [self._beating])]
         await asyncio.gather(*pending, return_exceptions=True)
+        await self.reports.close()
         for link in self.links:
             with contextlib.suppress(Exception):
                 await link.nc.close()

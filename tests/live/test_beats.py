@@ -1,4 +1,4 @@
-"""Bundled heartbeats (``sim.live.beats``, ``sim.live.fleet_beats``): read as per-agent beats.
+"""A fleet's bundles: heartbeats read as per-agent beats, end reports gathered per subject.
 
 Without a server: the registry's values as the coordinator reads them, and a
 fleet's bundles written to a stand-in registry. The coordinator's verdicts on
@@ -17,6 +17,7 @@ from sim.live.agent_config import AgentConfig
 from sim.live.beats import agent_beats, bundle, bundle_key
 from sim.live.broker import decode, encode
 from sim.live.fleet_beats import FleetBeats
+from sim.live.fleet_reports import FleetReports
 
 
 def beat(agent: str, wall: float, status: str = "idle") -> dict[str, Any]:
@@ -104,3 +105,52 @@ def test_a_fleet_writes_one_bundle_per_chunk_with_only_its_live_registered_agent
     assert all(b["time_s"] == -1.0 for b in read.values())  # no epoch yet, as agents say
     sizes = [len(decode(registry.values[bundle_key("f1", n)])["beats"]) for n in range(3)]
     assert sizes == [3, 4, 2]  # a0-a3 less a3; a4-a7; a8, a9 ("late" not registered yet)
+
+
+class Stream:
+    """A stand-in JetStream: stores what is published, fails the first *failures* publishes."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.stored: list[tuple[str, dict[str, Any], str]] = []
+        self.failures = failures
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def publish(self, subject: str, data: bytes, headers: Any, timeout: float) -> None:
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker restarting")
+        self.stored.append((subject, decode(data), headers["Nats-Msg-Id"]))
+
+
+def test_ends_that_wait_behind_one_in_flight_go_together_and_a_retry_keeps_its_id() -> None:
+    """A lone end goes as itself; the ends that arrive while it is stored go as one bundle,
+    retried after a failure under the same digest id; a killed agent's waiting end is
+    taken out; every caller returns only once its end is stored."""
+
+    async def body() -> None:
+        reports, js = FleetReports(), Stream()
+        js.gate.clear()  # the first publish hangs until we let it through
+        ends = [{"kind": "end", "task_id": n} for n in range(5)]
+        first = asyncio.create_task(reports.publish(js, "r.A", ends[0], "e.0.1"))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        rest = [
+            asyncio.create_task(reports.publish(js, "r.A", ends[n], f"e.{n}.1"))  # type: ignore[arg-type]
+            for n in range(1, 5)
+        ]
+        await asyncio.sleep(0)
+        rest[1].cancel()  # killed before its end went out
+        js.failures = 1
+        js.gate.set()
+        await asyncio.gather(first, rest[0], rest[2], rest[3])
+        assert rest[1].cancelled()
+        assert [doc for _, doc, _ in js.stored] == [
+            ends[0],
+            {"kind": "records", "records": [ends[1], ends[3], ends[4]]},
+        ]
+        assert js.stored[0][2] == "e.0.1" and js.stored[1][2].startswith("r.")
+        assert reports.messages == 2 and reports.reports == 4
+        assert js.failures == 0  # the failed publish was tried again
+
+    asyncio.run(body())
