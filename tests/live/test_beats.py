@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from test_coordinator_logic import Fleet
+
 from sim.live.agent import LiveAgent
 from sim.live.agent_config import AgentConfig
 from sim.live.beats import agent_beats, bundle, bundle_key
 from sim.live.broker import decode, encode
 from sim.live.fleet_beats import FleetBeats
 from sim.live.fleet_reports import FleetReports
+from sim.live.transport import result_subject
 
 
 def beat(agent: str, wall: float, status: str = "idle") -> dict[str, Any]:
@@ -154,3 +157,30 @@ def test_ends_that_wait_behind_one_in_flight_go_together_and_a_retry_keeps_its_i
         assert js.failures == 0  # the failed publish was tried again
 
     asyncio.run(body())
+
+
+def test_gathered_ends_count_once_each_and_feed_the_follow_lag_record_by_record() -> None:
+    """Two ends in one ``records`` message: both complete, each one's age is a lag sample."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent_id in ("a1", "a2"):
+            await fleet.beat(agent_id)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0, 1)
+        await c.pump()
+        ends = []
+        for task_id, agent_id in ((0, "a1"), (1, "a2")):
+            [(task, attempt)] = await fleet.take(agent_id)
+            assert task == task_id
+            end = {"kind": "end", "task_id": task, "attempt": attempt, "agent": agent_id}
+            end.update(zone="A", outcome="completed", start_s=0.0, end_s=0.0)
+            ends.append(end)
+        fleet.wall.t += 4.0  # read four seconds after both ends were written
+        follows = len(c.lag.follow_s)
+        await fleet.broker.publish(result_subject("A"), {"kind": "records", "records": ends})
+        await c.pump()
+        assert c.counters.completed == 2
+        assert list(c.lag.follow_s)[follows:] == [4.0, 4.0]
+
+    asyncio.run(body(Fleet()))
