@@ -80,6 +80,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import itertools
 import json
 import os
 import pstats
@@ -172,7 +173,12 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 await asyncio.sleep(0.05)
             joined = len(coordinator.agents)
             coordinator_up_s = time.perf_counter() - up_started - fleet_up_s
-            pools = [(s.zone, s.category) for s in world.specialists]
+            # Every agent's pool once per cycle, the zones taking turns: a burst shorter than
+            # the fleet (5,000 tasks, 10,000 agents) still spreads over every zone's streams.
+            by_zone = [
+                [(s.zone, s.category) for s in world.specialists if s.zone == z] for z in zones
+            ]
+            pools = [p for turn in itertools.zip_longest(*by_zone) for p in turn if p is not None]
             seq0 = await _stream_sequences(js)
             cpu0 = (time.process_time(), _process_cpu_s(server.pid))
             queued0 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
