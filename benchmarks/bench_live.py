@@ -102,10 +102,18 @@ SCALES = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
 QUICK_SCALES = (10.0, 40.0, 160.0)
 CLEAN_RUN = "3m"  # scenario time of each time-scale probe
 GOAL_PER_S = 1_000.0
+SUBMIT_BATCH = 256  # submissions per message (SubmitClient.submit_many's batches)
 
 
-async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]:
-    """One burst of *tasks* no-op tasks through a coordinator with *agents* simulated agents."""
+async def burst(
+    agents: int, tasks: int, sync: str = "always", batch: int = SUBMIT_BATCH
+) -> dict[str, Any]:
+    """One burst of *tasks* no-op tasks through a coordinator with *agents* simulated agents.
+
+    *batch*: submissions per message (``SubmitClient.submit_many``'s batches; 1: one
+    message each, as a client submitting one at a time, and as trees before batches).
+    """
+    from sim.live.broker import unbundle
     from sim.live.clock import Clock
     from sim.live.coordinator import Coordinator, CoordinatorConfig
     from sim.live.provisioner import AGENTS_PER_LINK, AgentSpec, SimulatedFleet
@@ -120,7 +128,6 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         read_all,
         read_records,
         submit_streams,
-        submit_subject,
     )
     from sim.scenario.load import load_scenario
     from sim.world.streams import Streams
@@ -183,26 +190,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             cpu0 = (time.process_time(), _process_cpu_s(server.pid))
             queued0 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
             t0 = time.time()
-            for first in range(0, tasks, 500):
-                await asyncio.gather(
-                    *(
-                        js.publish(
-                            submit_subject(pools[i % len(pools)][0]),
-                            encode(
-                                {
-                                    "kind": "task",
-                                    "task_id": i,
-                                    "category": pools[i % len(pools)][1],
-                                    "zone": pools[i % len(pools)][0],
-                                    "arrival_s": clock.now(),
-                                    "work_s": 1.0,
-                                }
-                            ),
-                            headers={"Nats-Msg-Id": f"sub.{i}.task"},
-                        )
-                        for i in range(first, min(first + 500, tasks))
-                    )
-                )
+            await _submit(js, pools, tasks, clock, batch)
             submitted_s = time.time() - t0
             deadline = time.monotonic() + 60.0 + tasks / 100.0
             while coordinator.counters.completed < tasks and time.monotonic() < deadline:
@@ -220,7 +208,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             submits = [
                 doc
                 for stream, subject in submit_streams(zones)
-                for doc in await read_all(js, stream, subject)
+                for doc in unbundle(await read_all(js, stream, subject))
             ]
             await nc.close()
         finally:
@@ -265,6 +253,37 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         "stream_writes": writes,
         "stream_writes_per_s": {k: v / (drained_at - t0) for k, v in writes.items()},
     }
+
+
+async def _submit(js: Any, pools: list[Any], tasks: int, clock: Any, batch: int) -> None:
+    """Submit *tasks* tasks over *pools* on their zones' subjects, *batch* to a message.
+
+    In waves of 500 submissions, each wave's messages published concurrently."""
+    from sim.live.transport import encode, submit_subject
+
+    for first in range(0, tasks, 500):
+        by_zone: dict[str, list[dict[str, Any]]] = {}
+        for i in range(first, min(first + 500, tasks)):
+            zone, category = pools[i % len(pools)]
+            document = {"kind": "task", "task_id": i, "category": category, "zone": zone}
+            document.update(arrival_s=clock.now(), work_s=1.0)
+            by_zone.setdefault(zone, []).append(document)
+        messages = []
+        for zone, docs in by_zone.items():
+            for at in range(0, len(docs), batch):
+                messages.append((submit_subject(zone), *_message(docs[at : at + batch])))
+        await asyncio.gather(
+            *(js.publish(s, encode(d), headers={"Nats-Msg-Id": m}) for s, d, m in messages)
+        )
+
+
+def _message(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """One submission as itself, several as a batch (``task_message.submission_batch``)."""
+    if len(docs) == 1:
+        return docs[0], f"sub.{docs[0]['task_id']}.task"
+    from sim.live.task_message import submission_batch
+
+    return submission_batch(docs)
 
 
 async def _stream_sequences(js: Any) -> dict[str, int]:

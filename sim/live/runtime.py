@@ -28,6 +28,7 @@ from typing import Any
 
 from sim.live.arrivals import arrivals
 from sim.live.beats import agent_beats
+from sim.live.broker import unbundle
 from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
@@ -192,7 +193,7 @@ class _Run:
         submits = [
             doc
             for stream, subject in submit_streams(self.world.zones)
-            for doc in await read_all(js, stream, subject)
+            for doc in unbundle(await read_all(js, stream, subject))
         ]
         results = await read_records(js, self.world.zones)
         events = await read_all(js, EVENTS, "orch.event")
