@@ -21,49 +21,73 @@ time-scales; a run is clean when no agent was declared dead (no chaos in the
 scenario, so every ``agent_detected`` is the machine falling behind). The
 figure is the largest clean scale, for each agents mode.
 
-Where the time goes (issue 11; strace of nats-server and /proc of both
+Where the time went (issue 11; strace of nats-server and /proc of both
 processes during 1,000-3,000-task bursts, ``sync_interval: always``, this
 2-core machine shared with other work at load 10-16). The broker fsyncs each
 stored message before it acks it, one after another per stream (a lone file
 here: 600-1,600 fsyncs/s; eight side by side ~16,000/s: a stream's order,
 not the disk, is the ceiling). A task cost ~9.3 fsyncs: its agent's consumer
 state 3 (delivery, ack), the task message 2 (stored, removed at its ack), the
-attempt's start and end 2, the submission 1 (all on the one ``ORCH_SUBMIT``)
-and heartbeats ~0.8 (by time, not by task). Now ~4.8: the agents' consumers
-keep their state in the broker's memory (``sim.live.layout``), an attempt
-shorter than 10 ms reports only its end (``sim.live.start_report``), and
-arrivals go on per-zone submission streams (``orch.submit.<zone>``); the
-coordinator's stream followers also route their next batch while up to four
-earlier batches are still being written (``sim.live.coordinator.outbox``).
-Broker CPU fell from ~1.5 to ~0.7 ms a task, this process's (coordinator and
-simulated fleet) from ~0.8 to ~0.7.
+attempt's start and end 2, the submission 1 and heartbeats ~0.8. Then ~4.8:
+the agents' consumers keep their state in the broker's memory
+(``sim.live.layout``), an attempt shorter than 10 ms reports only its end
+(``sim.live.start_report``), arrivals go on per-zone submission streams, and
+the coordinator's stream followers route their next batch while up to four
+earlier batches are written (``sim.live.coordinator.outbox``).
 
-Alternating A/B bursts in fresh processes, in one run (before: commit
-bbebb3d; after: these changes; 3,000 tasks; medians; dispatches/s):
+Now ~2.1 fsynced writes a task: what one writer emits many of at once goes
+as one stored message.
 
-    agents   sync     before   after   ratio
-       200   always      308     536   x1.74   (runs 278-395 / 487-662)
-     1,000   always      311     597   x1.92   (216-317 / 413-717)
-       200   2m          292   1,005   x3.4    (291-292 / 789-1,222)
-    10,000   always        -       -           (no burst: see below)
+* A simulated fleet's heartbeats go as one registry bundle per 250 agents
+  per period (``sim.live.beats``, ``sim.live.fleet_beats``), an agent's own
+  key written only at its join and its ``offline``: 10,000 agents beating
+  every 5 s made 2,000 fsynced puts a second on the one ``KV_orch_agents``
+  stream (~630/s taken under load 10-16: the fleet never registered), now
+  8 a second; 10,000 agents are up in ~20 s and the coordinator has them
+  all ~6 s later.
+* Its end reports that arrive while one is being stored go together as one
+  ``records`` message (``sim.live.fleet_reports``): ~0.02 results-stream
+  writes a task instead of 1.
+* Submissions go 256 to a message (``SubmitClient.submit_many``,
+  ``task_message.submission_batch``; ``burst(batch=1)`` submits one per
+  message as before): ~0.01 writes a task instead of 1.
 
-At 10,000 agents neither version reached its burst within 15 minutes: the
-agents' joins (consumer, first heartbeat) queue behind their own periodic
-heartbeats on the one ``KV_orch_agents`` stream — 10,000 agents beating
-every 5 s want 2,000 fsynced puts a second, and that stream took ~630
-(303,829 puts in 8 minutes; all 10,000 keys and consumers there, the epoch
-never written). Fewer registry writes (a fleet's heartbeats bundled, or
-beats only on change with a longer TTL) is the next step for that size.
+What a task still costs: its message on its agent's subject, stored and then
+removed at the agent's ack (two fsyncs on its zone's work queue), the agent's
+pull request and ack, and shares of bundles. CPU per task (this process's
+coordinator and simulated fleet, plus the broker) fell from ~1.1-1.2 ms to
+~0.7: two cores of our own would allow ~2,800 tasks/s.
 
-The goal (1,000/s) is reached here only without the per-write fsync. With
-``sync_interval: always`` it is missed on this shared machine: at ~1.35 ms
-of CPU a task (both processes) two cores of our own would allow ~1,500/s,
-but the other load left each of our processes ~0.35 of a core, with 1.5-2
-broker threads waiting for one on average. What a task still costs: four
-fsynced writes on per-zone streams (the submission, the task stored and
-removed, the end) and about eight requests to the broker (three publishes,
-the agent's pull and its ack, the coordinator readers' acks of the
-submission and the end, a share of fetches and record bundles).
+Alternating A/B bursts in fresh processes, in one run (before: main at
+db5acb4, one submission per message; after: this tree, batches of 256;
+"after, batch 1": this tree, one submission per message; 5,000 tasks;
+3 runs each; medians and ranges; dispatches/s; load average 1.5-3.6, the
+machine quieter than in the figures above):
+
+    agents  sync     before            after               ratio   after, batch 1
+       200  always     991 (926-1,081)   1,508 (1,474-1,670)  x1.52   1,222 (1,156-1,346)
+     1,000  always   1,165 (1,012-1,176) 1,900 (1,724-1,985)  x1.63   1,172 (1,014-1,511)
+    10,000  always     204 (1 run)         648 (599-2,895)    x3.2    -
+       200  2m       1,487 (1,449-1,832) 2,427 (2,165-2,563)  x1.63   1,908 (1,714-1,946)
+
+CPU ms per task (process + broker), medians: 200 always 0.62+0.50 before,
+0.42+0.32 after; 1,000 always 0.68+0.52 / 0.40+0.28; 10,000 always
+3.52+2.34 / 0.82+1.38. Stored messages per task (all streams but the
+registry): ~3.05 before, ~1.05 after (plus each task's removal).
+
+At 10,000 agents the goal is missed (median 648/s; one run of three 2,895,
+the others ~600: the broker, short of a core, decides it). The broker
+spends ~1.4 ms of CPU a task there against ~0.3 at 1,000 agents: perf of
+nats-server 2.15 during a burst puts 62 % of its samples in the work-queue
+ack path (``stream.ackMsg`` → ``checkForInterest`` → ``consumer.needAck`` /
+``isFilteredMatch``), which scans every consumer of the stream on each ack
+— 2,500 agents' consumers per zone stream. The next step for that size is
+to shard each zone's work queue (e.g. ``orch.task.<zone>.<shard>.<agent>``
+on ``ORCH_TASKS_<zone>_<shard>``) so that a stream holds a few hundred
+consumers; it changes the layout, and stores of the current one need a
+migration. The "before" fleet of 10,000 did register this time (in 46 s, its
+beats 1,270 puts/s during the burst): the machine was quieter than when it
+did not.
 
 ``--profile N`` runs one burst with N agents under cProfile (coordinator and
 simulated fleet share the process) and prints where the time goes.

@@ -25,6 +25,10 @@ bytes encoded) — and ``llm``: the model calls it will make, ``{"model",
 "calls": [{"input_tokens", "output_tokens", "cached_tokens"?, "tool_s"?}]}``,
 so the ``sleep`` handler can run them under the fleet's provider limits.
 
+Several submissions may share one message, a batch
+``{"kind": "records", "records": [submission, ...]}`` (``submission_batch``):
+each is checked and taken on its own, as if sent alone.
+
 Ids are chosen by the client (integers, unique per deployment: a task id
 names one task for ever, and a resubmission of an id is the same task —
 submission is idempotent). ``arrival_s`` is the service's clock (seconds
