@@ -220,7 +220,8 @@ class LiveAgent:
                     # (Again after a false detection: the coordinator deleted the consumer.)
                     await ensure_agent_consumer(js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
                     sub = await js.pull_subscribe_bind(
-                        durable=agent_consumer(cfg.agent_id), stream=tasks_stream(cfg.zone)
+                        durable=agent_consumer(cfg.agent_id),
+                        stream=tasks_stream(cfg.zone, cfg.agent_id),
                     )
                     subs.append(sub)
                 messages = await self._pull(sub)

@@ -34,12 +34,14 @@ from sim.live.subjects import (
     agent_subject,
     dispatch_stream,
     dispatch_subject,
+    legacy_tasks_stream,
     result_subject,
     results_stream,
     submit_stream,
     submit_subject,
     tasks_stream,
     zone_task_subjects,
+    zone_tasks_streams,
 )
 
 #: JetStream's error codes for a durable that exists with other settings: "storage type
@@ -126,13 +128,27 @@ async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
     await _ensure_stream(
         js, dispatch_stream(zone), [dispatch_subject(zone)], RetentionPolicy.LIMITS
     )
-    await _ensure_stream(
-        js,
-        tasks_stream(zone),
-        [zone_task_subjects(zone)],
-        RetentionPolicy.WORK_QUEUE,
-        max_consumers=MAX_AGENTS_PER_ZONE,
-    )
+    await _retire_legacy_queue(js, zone)
+    for stream, subjects in zone_tasks_streams(zone):
+        await _ensure_stream(
+            js, stream, [subjects], RetentionPolicy.WORK_QUEUE, max_consumers=MAX_AGENTS_PER_ZONE
+        )
+
+
+async def _retire_legacy_queue(js: JetStreamContext, zone: str) -> None:
+    """*zone*'s one work-queue stream of the earlier layout, deleted if the store has it.
+
+    Its subjects (``orch.task.<zone>.>``) overlap its shards', so the shards could not be
+    made beside it. What it still held goes with it, as with ``LEGACY_TASKS``: a run purges
+    the queues anyway, and a coordinator's catch-up places unfinished work anew.
+    """
+    try:
+        info = await js.stream_info(legacy_tasks_stream(zone))
+    except NotFoundError:
+        return
+    if list(info.config.subjects or ()) == [zone_task_subjects(zone)]:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(legacy_tasks_stream(zone))
 
 
 async def ensure_agent_consumer(
@@ -166,14 +182,14 @@ async def ensure_agent_consumer(
         mem_storage=True,
     )
     try:
-        await js.add_consumer(tasks_stream(zone), config)
+        await js.add_consumer(tasks_stream(zone, agent_id), config)
     except APIError as exc:
         # The consumer exists in the store (a store from before mem_storage): made anew,
         # which loses nothing (the stream keeps the unacked tasks, see above).
         if exc.err_code not in STORED_CONSUMER:
             raise
-        await js.delete_consumer(tasks_stream(zone), durable)
-        await js.add_consumer(tasks_stream(zone), config)
+        await js.delete_consumer(tasks_stream(zone, agent_id), durable)
+        await js.add_consumer(tasks_stream(zone, agent_id), config)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from sim.live.transport import (
     submit_streams,
     submit_subject,
     task_streams,
-    tasks_stream,
+    zone_tasks_streams,
 )
 from sim.scenario.schema import Scenario
 from sim.world.spot_books import initial_spot
@@ -215,7 +215,7 @@ class _Run:
             heartbeat_ttl_s=max(2.0, 20 * self.heartbeat_s),
         )
         await ensure_layout(js, layout)
-        zone_queues = [tasks_stream(zone) for zone in self.world.zones]
+        zone_queues = [name for zone in self.world.zones for name, _ in zone_tasks_streams(zone)]
         records = [name for name, _ in record_streams(self.world.zones)]
         arrivals_streams = [name for name, _ in submit_streams(self.world.zones)]
         for stream in (*arrivals_streams, *zone_queues, *records, EVENTS, METRICS):

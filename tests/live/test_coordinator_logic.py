@@ -174,7 +174,7 @@ class Fleet:
         """(task, attempt) of what waits on the agent's subject, taken as the agent takes it."""
         zone = self.zone[agent]
         follower = self.broker.follow(
-            tasks_stream(zone), agent_subject(zone, agent), agent_consumer(agent)
+            tasks_stream(zone, agent), agent_subject(zone, agent), agent_consumer(agent)
         )
         return [
             (m.document()["task_id"], m.document()["attempt"]) for m in await follower.read(50, 0.0)
