@@ -13,6 +13,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     KeyValueConfig,
+    RawStreamMsg,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -128,27 +129,44 @@ async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
     await _ensure_stream(
         js, dispatch_stream(zone), [dispatch_subject(zone)], RetentionPolicy.LIMITS
     )
-    await _retire_legacy_queue(js, zone)
+    held = await _retire_legacy_queue(js, zone)
     for stream, subjects in zone_tasks_streams(zone):
         await _ensure_stream(
             js, stream, [subjects], RetentionPolicy.WORK_QUEUE, max_consumers=MAX_AGENTS_PER_ZONE
         )
+    for message in held:  # each waiting task onto its agent's subject in its shard
+        agent_token = (message.subject or "").rsplit(".", 1)[-1]
+        data = message.data or b""
+        await js.publish(agent_subject(zone, agent_token), data, headers=message.headers)
 
 
-async def _retire_legacy_queue(js: JetStreamContext, zone: str) -> None:
-    """*zone*'s one work-queue stream of the earlier layout, deleted if the store has it.
+async def _retire_legacy_queue(js: JetStreamContext, zone: str) -> list[RawStreamMsg]:
+    """*zone*'s one work-queue stream of the earlier layout, deleted if the store has it;
+    the tasks still waiting in it (to go onto the shards, by their agents' subjects).
 
     Its subjects (``orch.task.<zone>.>``) overlap its shards', so the shards could not be
-    made beside it. What it still held goes with it, as with ``LEGACY_TASKS``: a run purges
-    the queues anyway, and a coordinator's catch-up places unfinished work anew.
+    made beside it. A broker restart between the delete and the republish loses what
+    waited: upgrade a store once, not under load.
     """
+    legacy = legacy_tasks_stream(zone)
     try:
-        info = await js.stream_info(legacy_tasks_stream(zone))
+        info = await js.stream_info(legacy)
     except NotFoundError:
-        return
-    if list(info.config.subjects or ()) == [zone_task_subjects(zone)]:
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(legacy_tasks_stream(zone))
+        return []
+    if list(info.config.subjects or ()) != [zone_task_subjects(zone)]:
+        return []  # (another zone's shard that happens to bear the name)
+    held: list[RawStreamMsg] = []
+    seq = int(info.state.first_seq)
+    while len(held) < int(info.state.messages):
+        try:
+            message = await js.get_msg(legacy, seq, subject=zone_task_subjects(zone), next=True)
+        except NotFoundError:
+            break
+        held.append(message)
+        seq = int(message.seq or seq) + 1
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(legacy)
+    return held
 
 
 async def ensure_agent_consumer(

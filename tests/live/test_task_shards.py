@@ -3,7 +3,8 @@
 The shard is a hash of the agent's id, so every party (the agent, the
 coordinator, a restarted agent) names the same stream without asking; the
 shards split a zone's agents about evenly; a store of the earlier layout
-(one ``ORCH_TASKS_<zone>`` whose subjects overlap the shards') is migrated.
+(one ``ORCH_TASKS_<zone>`` whose subjects overlap the shards') is migrated,
+what waited in it moved onto its agents' new subjects.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import Counter
 
 from nats.js.api import RetentionPolicy, StreamConfig
 
-from sim.live.broker import subject_matches
+from sim.live.broker import decode, encode, subject_matches
 from sim.live.subjects import TASK_SHARDS
 from sim.live.transport import (
     EmbeddedServer,
@@ -55,11 +56,17 @@ async def migrate(server: EmbeddedServer) -> None:
             retention=RetentionPolicy.WORK_QUEUE,
         )
         await js.add_stream(old)
+        for n, agent in enumerate(("a1", "a2", "a3")):  # waiting in the old queue
+            subject = f"orch.task.A.{agent}"
+            await js.publish(subject, encode({"task_id": n}), headers={"Nats-Msg-Id": f"t.{n}"})
         await ensure_zone_stream(js, "A")
         names = {str(info.config.name) for info in await js.streams_info()}
         assert legacy_tasks_stream("A") not in names
         assert {name for name, _ in zone_tasks_streams("A")} <= names
         await ensure_zone_stream(js, "A")  # idempotent
+        for n, agent in enumerate(("a1", "a2", "a3")):  # each on its agent's new subject
+            moved = await js.get_last_msg(tasks_stream("A", agent), agent_subject("A", agent))
+            assert decode(moved.data or b"") == {"task_id": n}
     finally:
         await nc.close()
 
