@@ -36,58 +36,74 @@ the coordinator's stream followers route their next batch while up to four
 earlier batches are written (``sim.live.coordinator.outbox``).
 
 Now ~2.1 fsynced writes a task: what one writer emits many of at once goes
-as one stored message.
+as one stored message, and a zone's work queue is eight streams.
 
 * A simulated fleet's heartbeats go as one registry bundle per 250 agents
   per period (``sim.live.beats``, ``sim.live.fleet_beats``), an agent's own
   key written only at its join and its ``offline``: 10,000 agents beating
   every 5 s made 2,000 fsynced puts a second on the one ``KV_orch_agents``
   stream (~630/s taken under load 10-16: the fleet never registered), now
-  8 a second; 10,000 agents are up in ~20 s and the coordinator has them
-  all ~6 s later.
+  8 a second; 10,000 agents are up in 13-20 s (this tree) and the
+  coordinator has them all 5-7 s later.
 * Its end reports that arrive while one is being stored go together as one
   ``records`` message (``sim.live.fleet_reports``): ~0.02 results-stream
   writes a task instead of 1.
 * Submissions go 256 to a message (``SubmitClient.submit_many``,
   ``task_message.submission_batch``; ``burst(batch=1)`` submits one per
   message as before): ~0.01 writes a task instead of 1.
+* Each zone's work queue is eight streams (``subjects.TASK_SHARDS``, an
+  agent's subject in one by a hash of its id). nats-server 2.15 scans every
+  consumer of a work-queue stream on each ack (perf during a 10,000-agent
+  burst: 62 % of the broker's samples in ``stream.ackMsg`` →
+  ``checkForInterest`` → ``consumer.needAck`` / ``isFilteredMatch``, over
+  the 2,500 agents' consumers of a zone's one stream); with an eighth each,
+  the broker's CPU per task at 10,000 agents fell from ~1.2 ms to ~0.5.
 
 What a task still costs: its message on its agent's subject, stored and then
-removed at the agent's ack (two fsyncs on its zone's work queue), the agent's
-pull request and ack, and shares of bundles. CPU per task (this process's
-coordinator and simulated fleet, plus the broker) fell from ~1.1-1.2 ms to
-~0.7: two cores of our own would allow ~2,800 tasks/s.
+removed at the agent's ack (two fsyncs on one of its zone's work queues),
+the agent's pull request and ack, and shares of bundles; ~0.7-1.0 ms of CPU
+(this process's coordinator and simulated fleet, plus the broker) against
+~1.1-1.6 before, the spread being the machine's other load. Two cores of
+our own would allow 2,000-2,800 tasks/s; with the other load's share, the
+goal holds with little to spare at 200 agents.
 
-Alternating A/B bursts in fresh processes, in one run (before: main at
-db5acb4, one submission per message; after: this tree, batches of 256;
-"after, batch 1": this tree, one submission per message; 5,000 tasks;
-3 runs each; medians and ranges; dispatches/s; load average 1.5-3.6, the
-machine quieter than in the figures above):
+Alternating A/B bursts in fresh processes, 5,000 tasks, 3 runs each,
+medians and ranges, dispatches/s. Before: main at db5acb4, one submission
+per message. Run 1 (load average 1.5-3.6): "after" is bundles without the
+shards (commit 77379a2), batches of 256; "batch 1" the same tree submitting
+one per message:
 
-    agents  sync     before            after               ratio   after, batch 1
-       200  always     991 (926-1,081)   1,508 (1,474-1,670)  x1.52   1,222 (1,156-1,346)
-     1,000  always   1,165 (1,012-1,176) 1,900 (1,724-1,985)  x1.63   1,172 (1,014-1,511)
-    10,000  always     204 (1 run)         648 (599-2,895)    x3.2    -
-       200  2m       1,487 (1,449-1,832) 2,427 (2,165-2,563)  x1.63   1,908 (1,714-1,946)
+    agents  sync     before               after                ratio  batch 1
+       200  always     991 (926-1,081)    1,508 (1,474-1,670)  x1.52  1,222 (1,156-1,346)
+     1,000  always   1,165 (1,012-1,176)  1,900 (1,724-1,985)  x1.63  1,172 (1,014-1,511)
+    10,000  always     204 (1 run)          648 (599-2,895)    x3.2   -
+       200  2m       1,487 (1,449-1,832)  2,427 (2,165-2,563)  x1.63  1,908 (1,714-1,946)
 
-CPU ms per task (process + broker), medians: 200 always 0.62+0.50 before,
-0.42+0.32 after; 1,000 always 0.68+0.52 / 0.40+0.28; 10,000 always
-3.52+2.34 / 0.82+1.38. Stored messages per task (all streams but the
-registry): ~3.05 before, ~1.05 after (plus each task's removal).
+Run 2 (load average 2.4-5.5, another engineer's benchmarks alongside):
+"bundles" as "after" above, "sharded" this tree (bundles and shards):
 
-At 10,000 agents the goal is missed (median 648/s; one run of three 2,895,
-the others ~600: the broker, short of a core, decides it). The broker
-spends ~1.4 ms of CPU a task there against ~0.3 at 1,000 agents: perf of
-nats-server 2.15 during a burst puts 62 % of its samples in the work-queue
-ack path (``stream.ackMsg`` → ``checkForInterest`` → ``consumer.needAck`` /
-``isFilteredMatch``), which scans every consumer of the stream on each ack
-— 2,500 agents' consumers per zone stream. The next step for that size is
-to shard each zone's work queue (e.g. ``orch.task.<zone>.<shard>.<agent>``
-on ``ORCH_TASKS_<zone>_<shard>``) so that a stream holds a few hundred
-consumers; it changes the layout, and stores of the current one need a
-migration. The "before" fleet of 10,000 did register this time (in 46 s, its
-beats 1,270 puts/s during the burst): the machine was quieter than when it
-did not.
+    agents  sync     before             bundles              sharded              ratio
+       200  always     949 (817-953)    1,123 (1,071-1,184)  1,153 (998-1,207)    x1.21
+     1,000  always     828 (707-1,074)  1,346 (1,184-1,456)  1,289 (1,199-1,434)  x1.56
+    10,000  always     194 (186-307)      626 (594-1,341)    1,209 (1,026-1,286)  x6.2
+       200  2m       1,556 (925-1,662)  2,523 (1,780-3,317)  1,953 (1,685-3,157)  x1.26
+
+(ratio: sharded over before.) CPU ms per task in run 2, this process +
+broker, medians: before 0.71+0.57 (200), 0.86+0.70 (1,000), 3.65+3.23
+(10,000); sharded 0.52+0.46, 0.65+0.42, 0.80+0.52. Stored messages per
+task (all streams but the registry): ~3.05 before, ~1.05 after, plus each
+task's removal. The "before" fleet of 10,000 registered in these runs
+(17-71 s, its beats ~1,000 puts/s during a burst): the machine was quieter
+than when it did not. At 200 agents with ``2m`` the shards cost a little
+(32 work queues for 200 agents; the ranges overlap).
+
+The goal (1,000/s with ``sync_interval: always``) is met by this tree at
+200, 1,000 and 10,000 agents in run 2's medians (lowest runs 998, 1,199 and
+1,026/s: little margin at 200 agents under load); the bundles alone met it
+at 200 and 1,000 agents in both runs, not at 10,000. What would buy more: fewer broker requests a
+task (an agent fetching and acking several tasks at once, a consumer per
+agent's slot pool rather than per agent), or the work-queue message itself
+bundled per agent when several go to one agent in one routing batch.
 
 ``--profile N`` runs one burst with N agents under cProfile (coordinator and
 simulated fleet share the process) and prints where the time goes.
