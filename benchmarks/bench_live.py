@@ -100,7 +100,11 @@ than when it did not. At 200 agents with ``2m`` the shards cost a little
 The goal (1,000/s with ``sync_interval: always``) is met by this tree at
 200, 1,000 and 10,000 agents in run 2's medians (lowest runs 998, 1,199 and
 1,026/s: little margin at 200 agents under load); the bundles alone met it
-at 200 and 1,000 agents in both runs, not at 10,000. What would buy more: fewer broker requests a
+at 200 and 1,000 agents in both runs, not at 10,000. It takes about a
+core of our own: a task costs ~1 ms of CPU, so with one of the two cores
+taken by another process (a profiler at 100 %, load 3.3) a quick burst
+(2,000 tasks, 200 agents) ran at 648/s with ``always`` and 849/s with
+``2m``. What would buy more: fewer broker requests a
 task (an agent fetching and acking several tasks at once, a consumer per
 agent's slot pool rather than per agent), or the work-queue message itself
 bundled per agent when several go to one agent in one routing batch.
