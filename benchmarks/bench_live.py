@@ -21,49 +21,93 @@ time-scales; a run is clean when no agent was declared dead (no chaos in the
 scenario, so every ``agent_detected`` is the machine falling behind). The
 figure is the largest clean scale, for each agents mode.
 
-Where the time goes (issue 11; strace of nats-server and /proc of both
+Where the time went (issue 11; strace of nats-server and /proc of both
 processes during 1,000-3,000-task bursts, ``sync_interval: always``, this
 2-core machine shared with other work at load 10-16). The broker fsyncs each
 stored message before it acks it, one after another per stream (a lone file
 here: 600-1,600 fsyncs/s; eight side by side ~16,000/s: a stream's order,
 not the disk, is the ceiling). A task cost ~9.3 fsyncs: its agent's consumer
 state 3 (delivery, ack), the task message 2 (stored, removed at its ack), the
-attempt's start and end 2, the submission 1 (all on the one ``ORCH_SUBMIT``)
-and heartbeats ~0.8 (by time, not by task). Now ~4.8: the agents' consumers
-keep their state in the broker's memory (``sim.live.layout``), an attempt
-shorter than 10 ms reports only its end (``sim.live.start_report``), and
-arrivals go on per-zone submission streams (``orch.submit.<zone>``); the
-coordinator's stream followers also route their next batch while up to four
-earlier batches are still being written (``sim.live.coordinator.outbox``).
-Broker CPU fell from ~1.5 to ~0.7 ms a task, this process's (coordinator and
-simulated fleet) from ~0.8 to ~0.7.
+attempt's start and end 2, the submission 1 and heartbeats ~0.8. Then ~4.8:
+the agents' consumers keep their state in the broker's memory
+(``sim.live.layout``), an attempt shorter than 10 ms reports only its end
+(``sim.live.start_report``), arrivals go on per-zone submission streams, and
+the coordinator's stream followers route their next batch while up to four
+earlier batches are written (``sim.live.coordinator.outbox``).
 
-Alternating A/B bursts in fresh processes, in one run (before: commit
-bbebb3d; after: these changes; 3,000 tasks; medians; dispatches/s):
+Now ~2.1 fsynced writes a task: what one writer emits many of at once goes
+as one stored message, and a zone's work queue is eight streams.
 
-    agents   sync     before   after   ratio
-       200   always      308     536   x1.74   (runs 278-395 / 487-662)
-     1,000   always      311     597   x1.92   (216-317 / 413-717)
-       200   2m          292   1,005   x3.4    (291-292 / 789-1,222)
-    10,000   always        -       -           (no burst: see below)
+* A simulated fleet's heartbeats go as one registry bundle per 250 agents
+  per period (``sim.live.beats``, ``sim.live.fleet_beats``), an agent's own
+  key written only at its join and its ``offline``: 10,000 agents beating
+  every 5 s made 2,000 fsynced puts a second on the one ``KV_orch_agents``
+  stream (~630/s taken under load 10-16: the fleet never registered), now
+  8 a second; 10,000 agents are up in 13-20 s (this tree) and the
+  coordinator has them all 5-7 s later.
+* Its end reports that arrive while one is being stored go together as one
+  ``records`` message (``sim.live.fleet_reports``): ~0.02 results-stream
+  writes a task instead of 1.
+* Submissions go 256 to a message (``SubmitClient.submit_many``,
+  ``task_message.submission_batch``; ``burst(batch=1)`` submits one per
+  message as before): ~0.01 writes a task instead of 1.
+* Each zone's work queue is eight streams (``subjects.TASK_SHARDS``, an
+  agent's subject in one by a hash of its id). nats-server 2.15 scans every
+  consumer of a work-queue stream on each ack (perf during a 10,000-agent
+  burst: 62 % of the broker's samples in ``stream.ackMsg`` →
+  ``checkForInterest`` → ``consumer.needAck`` / ``isFilteredMatch``, over
+  the 2,500 agents' consumers of a zone's one stream); with an eighth each,
+  the broker's CPU per task at 10,000 agents fell from ~1.2 ms to ~0.5.
 
-At 10,000 agents neither version reached its burst within 15 minutes: the
-agents' joins (consumer, first heartbeat) queue behind their own periodic
-heartbeats on the one ``KV_orch_agents`` stream — 10,000 agents beating
-every 5 s want 2,000 fsynced puts a second, and that stream took ~630
-(303,829 puts in 8 minutes; all 10,000 keys and consumers there, the epoch
-never written). Fewer registry writes (a fleet's heartbeats bundled, or
-beats only on change with a longer TTL) is the next step for that size.
+What a task still costs: its message on its agent's subject, stored and then
+removed at the agent's ack (two fsyncs on one of its zone's work queues),
+the agent's pull request and ack, and shares of bundles; ~0.7-1.0 ms of CPU
+(this process's coordinator and simulated fleet, plus the broker) against
+~1.1-1.6 before, the spread being the machine's other load. Two cores of
+our own would allow 2,000-2,800 tasks/s; with the other load's share, the
+goal holds with little to spare at 200 agents.
 
-The goal (1,000/s) is reached here only without the per-write fsync. With
-``sync_interval: always`` it is missed on this shared machine: at ~1.35 ms
-of CPU a task (both processes) two cores of our own would allow ~1,500/s,
-but the other load left each of our processes ~0.35 of a core, with 1.5-2
-broker threads waiting for one on average. What a task still costs: four
-fsynced writes on per-zone streams (the submission, the task stored and
-removed, the end) and about eight requests to the broker (three publishes,
-the agent's pull and its ack, the coordinator readers' acks of the
-submission and the end, a share of fetches and record bundles).
+Alternating A/B bursts in fresh processes, 5,000 tasks, 3 runs each,
+medians and ranges, dispatches/s. Before: main at db5acb4, one submission
+per message. Run 1 (load average 1.5-3.6): "after" is bundles without the
+shards (commit 77379a2), batches of 256; "batch 1" the same tree submitting
+one per message:
+
+    agents  sync     before               after                ratio  batch 1
+       200  always     991 (926-1,081)    1,508 (1,474-1,670)  x1.52  1,222 (1,156-1,346)
+     1,000  always   1,165 (1,012-1,176)  1,900 (1,724-1,985)  x1.63  1,172 (1,014-1,511)
+    10,000  always     204 (1 run)          648 (599-2,895)    x3.2   -
+       200  2m       1,487 (1,449-1,832)  2,427 (2,165-2,563)  x1.63  1,908 (1,714-1,946)
+
+Run 2 (load average 2.4-5.5, another engineer's benchmarks alongside):
+"bundles" as "after" above, "sharded" this tree (bundles and shards):
+
+    agents  sync     before             bundles              sharded              ratio
+       200  always     949 (817-953)    1,123 (1,071-1,184)  1,153 (998-1,207)    x1.21
+     1,000  always     828 (707-1,074)  1,346 (1,184-1,456)  1,289 (1,199-1,434)  x1.56
+    10,000  always     194 (186-307)      626 (594-1,341)    1,209 (1,026-1,286)  x6.2
+       200  2m       1,556 (925-1,662)  2,523 (1,780-3,317)  1,953 (1,685-3,157)  x1.26
+
+(ratio: sharded over before.) CPU ms per task in run 2, this process +
+broker, medians: before 0.71+0.57 (200), 0.86+0.70 (1,000), 3.65+3.23
+(10,000); sharded 0.52+0.46, 0.65+0.42, 0.80+0.52. Stored messages per
+task (all streams but the registry): ~3.05 before, ~1.05 after, plus each
+task's removal. The "before" fleet of 10,000 registered in these runs
+(17-71 s, its beats ~1,000 puts/s during a burst): the machine was quieter
+than when it did not. At 200 agents with ``2m`` the shards cost a little
+(32 work queues for 200 agents; the ranges overlap).
+
+The goal (1,000/s with ``sync_interval: always``) is met by this tree at
+200, 1,000 and 10,000 agents in run 2's medians (lowest runs 998, 1,199 and
+1,026/s: little margin at 200 agents under load); the bundles alone met it
+at 200 and 1,000 agents in both runs, not at 10,000. It takes about a
+core of our own: a task costs ~1 ms of CPU, so with one of the two cores
+taken by another process (a profiler at 100 %, load 3.3) a quick burst
+(2,000 tasks, 200 agents) ran at 648/s with ``always`` and 849/s with
+``2m``. What would buy more: fewer broker requests a
+task (an agent fetching and acking several tasks at once, a consumer per
+agent's slot pool rather than per agent), or the work-queue message itself
+bundled per agent when several go to one agent in one routing batch.
 
 ``--profile N`` runs one burst with N agents under cProfile (coordinator and
 simulated fleet share the process) and prints where the time goes.
@@ -80,6 +124,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import itertools
 import json
 import os
 import pstats
@@ -101,10 +146,18 @@ SCALES = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
 QUICK_SCALES = (10.0, 40.0, 160.0)
 CLEAN_RUN = "3m"  # scenario time of each time-scale probe
 GOAL_PER_S = 1_000.0
+SUBMIT_BATCH = 256  # submissions per message (SubmitClient.submit_many's batches)
 
 
-async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]:
-    """One burst of *tasks* no-op tasks through a coordinator with *agents* simulated agents."""
+async def burst(
+    agents: int, tasks: int, sync: str = "always", batch: int = SUBMIT_BATCH
+) -> dict[str, Any]:
+    """One burst of *tasks* no-op tasks through a coordinator with *agents* simulated agents.
+
+    *batch*: submissions per message (``SubmitClient.submit_many``'s batches; 1: one
+    message each, as a client submitting one at a time, and as trees before batches).
+    """
+    from sim.live.broker import unbundle
     from sim.live.clock import Clock
     from sim.live.coordinator import Coordinator, CoordinatorConfig
     from sim.live.provisioner import AGENTS_PER_LINK, AgentSpec, SimulatedFleet
@@ -119,7 +172,6 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         read_all,
         read_records,
         submit_streams,
-        submit_subject,
     )
     from sim.scenario.load import load_scenario
     from sim.world.streams import Streams
@@ -172,31 +224,17 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
                 await asyncio.sleep(0.05)
             joined = len(coordinator.agents)
             coordinator_up_s = time.perf_counter() - up_started - fleet_up_s
-            pools = [(s.zone, s.category) for s in world.specialists]
+            # Every agent's pool once per cycle, the zones taking turns: a burst shorter than
+            # the fleet (5,000 tasks, 10,000 agents) still spreads over every zone's streams.
+            by_zone = [
+                [(s.zone, s.category) for s in world.specialists if s.zone == z] for z in zones
+            ]
+            pools = [p for turn in itertools.zip_longest(*by_zone) for p in turn if p is not None]
             seq0 = await _stream_sequences(js)
             cpu0 = (time.process_time(), _process_cpu_s(server.pid))
             queued0 = (_run_queue_s(os.getpid()), _run_queue_s(server.pid))
             t0 = time.time()
-            for first in range(0, tasks, 500):
-                await asyncio.gather(
-                    *(
-                        js.publish(
-                            submit_subject(pools[i % len(pools)][0]),
-                            encode(
-                                {
-                                    "kind": "task",
-                                    "task_id": i,
-                                    "category": pools[i % len(pools)][1],
-                                    "zone": pools[i % len(pools)][0],
-                                    "arrival_s": clock.now(),
-                                    "work_s": 1.0,
-                                }
-                            ),
-                            headers={"Nats-Msg-Id": f"sub.{i}.task"},
-                        )
-                        for i in range(first, min(first + 500, tasks))
-                    )
-                )
+            await _submit(js, pools, tasks, clock, batch)
             submitted_s = time.time() - t0
             deadline = time.monotonic() + 60.0 + tasks / 100.0
             while coordinator.counters.completed < tasks and time.monotonic() < deadline:
@@ -214,7 +252,7 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
             submits = [
                 doc
                 for stream, subject in submit_streams(zones)
-                for doc in await read_all(js, stream, subject)
+                for doc in unbundle(await read_all(js, stream, subject))
             ]
             await nc.close()
         finally:
@@ -259,6 +297,37 @@ async def burst(agents: int, tasks: int, sync: str = "always") -> dict[str, Any]
         "stream_writes": writes,
         "stream_writes_per_s": {k: v / (drained_at - t0) for k, v in writes.items()},
     }
+
+
+async def _submit(js: Any, pools: list[Any], tasks: int, clock: Any, batch: int) -> None:
+    """Submit *tasks* tasks over *pools* on their zones' subjects, *batch* to a message.
+
+    In waves of 500 submissions, each wave's messages published concurrently."""
+    from sim.live.transport import encode, submit_subject
+
+    for first in range(0, tasks, 500):
+        by_zone: dict[str, list[dict[str, Any]]] = {}
+        for i in range(first, min(first + 500, tasks)):
+            zone, category = pools[i % len(pools)]
+            document = {"kind": "task", "task_id": i, "category": category, "zone": zone}
+            document.update(arrival_s=clock.now(), work_s=1.0)
+            by_zone.setdefault(zone, []).append(document)
+        messages = []
+        for zone, docs in by_zone.items():
+            for at in range(0, len(docs), batch):
+                messages.append((submit_subject(zone), *_message(docs[at : at + batch])))
+        await asyncio.gather(
+            *(js.publish(s, encode(d), headers={"Nats-Msg-Id": m}) for s, d, m in messages)
+        )
+
+
+def _message(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """One submission as itself, several as a batch (``task_message.submission_batch``)."""
+    if len(docs) == 1:
+        return docs[0], f"sub.{docs[0]['task_id']}.task"
+    from sim.live.task_message import submission_batch
+
+    return submission_batch(docs)
 
 
 async def _stream_sequences(js: Any) -> dict[str, int]:

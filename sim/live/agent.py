@@ -35,6 +35,8 @@ import contextlib
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -57,6 +59,9 @@ from sim.live.transport import (
     result_subject,
     tasks_stream,
 )
+
+#: Publishes a report and awaits its ack: (JetStream, subject, document, message id).
+Report = Callable[[JetStreamContext, str, dict[str, Any], str], Awaitable[None]]
 
 #: A heartbeat waits for its ack at most this many heartbeat periods (and at least
 #: BEAT_ACK_FLOOR_S wall seconds): by then newer beats are due and say the same.
@@ -83,7 +88,11 @@ class LiveAgent:
         #: Pulls now waiting on the broker, one per idle slot: a drain or a reconnect
         #: cancels them so the slot looks again at once rather than after ``fetch_s``.
         self._waiting: set[asyncio.Task[list[Msg]]] = set()
+        #: How its end reports reach the broker: its own publish, or its fleet's gathering
+        #: (``sim.live.fleet_reports``).
+        self.report: Report = publish
         self._link: AgentLink | None = None
+        self._joined = False  # its first heartbeat is written
         self._caller: LlmCaller | None = None
 
     async def run(self) -> None:
@@ -103,9 +112,12 @@ class LiveAgent:
         await self.serve(link)
         await link.nc.drain()
 
-    async def serve(self, link: AgentLink) -> None:
+    async def serve(self, link: AgentLink, *, beats: bool = True) -> None:
         """Register, serve until drained, say ``offline`` (control messages come via ``control``).
 
+        *beats*: it beats on its own key every period; False when its host
+        bundles its beats with its neighbours' (``sim.live.beats``): its own
+        key is then written only at its join and its ``offline``.
         Cancelling it is a kill -9: no offline heartbeat, the task in hand
         neither reported nor acked (its pulls are unsubscribed, as a dead
         process's connection would drop them).
@@ -113,7 +125,7 @@ class LiveAgent:
         cfg = self.config
         if self._link is not link:
             await self.register(link)
-        beat = asyncio.create_task(self._heartbeats())
+        beat = asyncio.create_task(self._heartbeats() if beats else asyncio.Event().wait())
         subs: list[JetStreamContext.PullSubscription] = []
         try:
             await asyncio.gather(*(self._slot(subs) for _ in range(cfg.slots)))
@@ -138,6 +150,7 @@ class LiveAgent:
         self._link = link
         await ensure_agent_consumer(link.js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
         await self._heartbeat()
+        self._joined = True
 
     def control(self, data: bytes) -> None:
         """A control message: ``drain``/``stop``, or ``slow FACTOR`` (chaos)."""
@@ -167,9 +180,21 @@ class LiveAgent:
                 await asyncio.wait_for(self._heartbeat(), ack_wait)
 
     async def _heartbeat(self) -> None:
-        cfg = self.config
         clock = await self.link.epoch.poll()
-        document = {
+        document = self.beat()
+        document["time_s"] = clock.now() if clock is not None else -1.0
+        document["wall"] = time.time()
+        await self.link.registry.put(self.config.agent_id, encode(document))
+
+    @property
+    def registered(self) -> bool:
+        """It has written its first heartbeat (a bundle may carry its beats from now on)."""
+        return self._joined
+
+    def beat(self) -> dict[str, Any]:
+        """Its heartbeat but the times (``time_s``, ``wall``): on its own key or in a bundle."""
+        cfg = self.config
+        return {
             "agent": cfg.agent_id,
             "zone": cfg.zone,
             "category": cfg.category,
@@ -182,11 +207,8 @@ class LiveAgent:
             "current_task": self.current_task,
             "completed": self.completed,
             "errors": self.errors,
-            "time_s": clock.now() if clock is not None else -1.0,
-            "wall": time.time(),
             "incarnation": self.incarnation,
         }
-        await self.link.registry.put(cfg.agent_id, encode(document))
 
     async def _slot(self, subs: list[JetStreamContext.PullSubscription]) -> None:
         cfg = self.config
@@ -198,7 +220,8 @@ class LiveAgent:
                     # (Again after a false detection: the coordinator deleted the consumer.)
                     await ensure_agent_consumer(js, cfg.zone, cfg.agent_id, cfg.ack_wait_s)
                     sub = await js.pull_subscribe_bind(
-                        durable=agent_consumer(cfg.agent_id), stream=tasks_stream(cfg.zone)
+                        durable=agent_consumer(cfg.agent_id),
+                        stream=tasks_stream(cfg.zone, cfg.agent_id),
                     )
                     subs.append(sub)
                 messages = await self._pull(sub)
@@ -271,7 +294,7 @@ class LiveAgent:
             document["reason"] = reason
         if books.calls or books.throttled:
             document["llm"] = books.document()
-        await publish(js, reports, document, f"e.{task_id}.{attempt}")
+        await self.report(js, reports, document, f"e.{task_id}.{attempt}")
         with contextlib.suppress(Exception):
             await message.ack()
         self.in_flight -= 1

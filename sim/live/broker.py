@@ -153,10 +153,17 @@ BUNDLE = "records"
 
 
 def unbundle(documents: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Each record of *documents*, bundles opened in place (what every reader sees)."""
+    """Each record of *documents*, bundles opened in place (what every reader sees).
+
+    Anybody may publish a submission, so a bundle read from a submission
+    stream may be malformed: one whose ``records`` is not a list is passed
+    on as itself (the coordinator rejects it as a submission of no known
+    kind); a record that is not a JSON object names nothing and is dropped.
+    """
     for document in documents:
-        if document.get("kind") == BUNDLE:
-            yield from document["records"]
+        records = document.get("records") if document.get("kind") == BUNDLE else None
+        if isinstance(records, list):
+            yield from (record for record in records if isinstance(record, dict))
         else:
             yield document
 

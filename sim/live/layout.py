@@ -13,6 +13,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     KeyValueConfig,
+    RawStreamMsg,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -34,12 +35,14 @@ from sim.live.subjects import (
     agent_subject,
     dispatch_stream,
     dispatch_subject,
+    legacy_tasks_stream,
     result_subject,
     results_stream,
     submit_stream,
     submit_subject,
     tasks_stream,
     zone_task_subjects,
+    zone_tasks_streams,
 )
 
 #: JetStream's error codes for a durable that exists with other settings: "storage type
@@ -126,13 +129,44 @@ async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
     await _ensure_stream(
         js, dispatch_stream(zone), [dispatch_subject(zone)], RetentionPolicy.LIMITS
     )
-    await _ensure_stream(
-        js,
-        tasks_stream(zone),
-        [zone_task_subjects(zone)],
-        RetentionPolicy.WORK_QUEUE,
-        max_consumers=MAX_AGENTS_PER_ZONE,
-    )
+    held = await _retire_legacy_queue(js, zone)
+    for stream, subjects in zone_tasks_streams(zone):
+        await _ensure_stream(
+            js, stream, [subjects], RetentionPolicy.WORK_QUEUE, max_consumers=MAX_AGENTS_PER_ZONE
+        )
+    for message in held:  # each waiting task onto its agent's subject in its shard
+        agent_token = (message.subject or "").rsplit(".", 1)[-1]
+        data = message.data or b""
+        await js.publish(agent_subject(zone, agent_token), data, headers=message.headers)
+
+
+async def _retire_legacy_queue(js: JetStreamContext, zone: str) -> list[RawStreamMsg]:
+    """*zone*'s one work-queue stream of the earlier layout, deleted if the store has it;
+    the tasks still waiting in it (to go onto the shards, by their agents' subjects).
+
+    Its subjects (``orch.task.<zone>.>``) overlap its shards', so the shards could not be
+    made beside it. A broker restart between the delete and the republish loses what
+    waited: upgrade a store once, not under load.
+    """
+    legacy = legacy_tasks_stream(zone)
+    try:
+        info = await js.stream_info(legacy)
+    except NotFoundError:
+        return []
+    if list(info.config.subjects or ()) != [zone_task_subjects(zone)]:
+        return []  # (another zone's shard that happens to bear the name)
+    held: list[RawStreamMsg] = []
+    seq = int(info.state.first_seq)
+    while len(held) < int(info.state.messages):
+        try:
+            message = await js.get_msg(legacy, seq, subject=zone_task_subjects(zone), next=True)
+        except NotFoundError:
+            break
+        held.append(message)
+        seq = int(message.seq or seq) + 1
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(legacy)
+    return held
 
 
 async def ensure_agent_consumer(
@@ -166,14 +200,14 @@ async def ensure_agent_consumer(
         mem_storage=True,
     )
     try:
-        await js.add_consumer(tasks_stream(zone), config)
+        await js.add_consumer(tasks_stream(zone, agent_id), config)
     except APIError as exc:
         # The consumer exists in the store (a store from before mem_storage): made anew,
         # which loses nothing (the stream keeps the unacked tasks, see above).
         if exc.err_code not in STORED_CONSUMER:
             raise
-        await js.delete_consumer(tasks_stream(zone), durable)
-        await js.add_consumer(tasks_stream(zone), config)
+        await js.delete_consumer(tasks_stream(zone, agent_id), durable)
+        await js.add_consumer(tasks_stream(zone, agent_id), config)
 
 
 @dataclass(frozen=True)

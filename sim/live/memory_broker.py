@@ -53,8 +53,7 @@ from sim.live.transport import (
     results_stream,
     submit_stream,
     submit_subject,
-    tasks_stream,
-    zone_task_subjects,
+    zone_tasks_streams,
 )
 
 
@@ -176,7 +175,8 @@ class MemoryBroker:
         ):
             broker.add_stream(name, [subject])
         for zone in zones:
-            broker.add_stream(tasks_stream(zone), [zone_task_subjects(zone)], work_queue=True)
+            for stream, subjects in zone_tasks_streams(zone):
+                broker.add_stream(stream, [subjects], work_queue=True)
             broker.add_stream(results_stream(zone), [result_subject(zone)])
             broker.add_stream(dispatch_stream(zone), [dispatch_subject(zone)])
             broker.add_stream(submit_stream(zone), [submit_subject(zone)])

@@ -30,6 +30,8 @@ from nats.aio.msg import Msg
 from sim.live.agent import LiveAgent
 from sim.live.agent_config import AgentConfig
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
+from sim.live.fleet_beats import FleetBeats
+from sim.live.fleet_reports import FleetReports
 from sim.live.transport import BROADCAST, ensure_zone_stream
 
 
@@ -164,18 +166,23 @@ class SimulatedFleet:
     """Agents as asyncio tasks of this process: the same ``LiveAgent``, many to a process.
 
     Each agent keeps its own durable consumer, its own heartbeat key and its
-    own result documents, exactly as an agent process does; what the agents
-    share is the process, the connections (*links*, agents dealt to them in
-    turn), the run's epoch (one watch) and the control subscriptions (one
-    wildcard for ``orch.ctl.*`` and one for the broadcast, routed by id). An
-    idle slot's pull waits *fetch_s* on the broker (longer than a process
-    agent's: a thousand idle agents would otherwise ask twice a second each);
-    a drain, and a reconnect that lost the waiting pulls, cut the wait short.
+    own result documents, exactly as an agent process does, but its periodic
+    beats go out bundled with its neighbours' (``fleet_beats``: one registry
+    write per few hundred agents per period, its own key written at its join
+    and its ``offline``), and the ends it reports while another is being
+    stored go with it (``fleet_reports``); what the agents share is the process, the
+    connections (*links*, agents dealt to them in turn), the run's epoch (one
+    watch) and the control subscriptions (one wildcard for ``orch.ctl.*``
+    and one for the broadcast, routed by id). An idle slot's pull waits
+    *fetch_s* on the broker (longer than a process agent's: a thousand idle
+    agents would otherwise ask twice a second each); a drain, and a
+    reconnect that lost the waiting pulls, cut the wait short.
 
-    ``kill`` cancels the agent's tasks: no offline heartbeat, its task in hand
-    neither reported nor acked (its consumer redelivers it), its heartbeat key
-    left to expire — what a SIGKILL leaves of a process. Call ``open`` before
-    the first ``start`` and ``close`` at the end.
+    ``kill`` cancels the agent's tasks: no offline heartbeat, its task in
+    hand neither reported nor acked (its consumer redelivers it), its beats
+    gone from its bundle and its key left to expire — what a SIGKILL leaves
+    of a process. Call ``open`` before the first ``start`` and ``close`` at
+    the end.
     """
 
     def __init__(
@@ -208,6 +215,11 @@ class SimulatedFleet:
         self.registered = 0
         #: Agents registering at once (see ``_register``).
         self._joining = asyncio.Semaphore(JOINING)
+        #: Their heartbeats, bundled (written by ``_beating`` once ``open``).
+        self.beats = FleetBeats(heartbeat_s)
+        #: Their end reports, gathered per results subject while one is in flight.
+        self.reports = FleetReports()
+        self._beating: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Connect the shared links and route the control subjects to the agents."""
@@ -235,6 +247,7 @@ class SimulatedFleet:
         control = self.links[0].nc
         await control.subscribe("orch.ctl.*", cb=self._on_control)
         await control.subscribe(BROADCAST, cb=self._on_broadcast)
+        self._beating = asyncio.get_running_loop().create_task(self.beats.run(self.links))
 
     async def _on_control(self, msg: Msg) -> None:
         agent = self.agents.get(msg.subject.removeprefix("orch.ctl."))
@@ -269,9 +282,11 @@ class SimulatedFleet:
             fetch_s=self.fetch_s,
         )
         agent = LiveAgent(config)
+        agent.report = self.reports.publish
         self.specs[spec.agent_id] = spec
         self.agents[spec.agent_id] = agent
         self._members[index].add(spec.agent_id)
+        self.beats.add(agent)
         self._tasks[spec.agent_id] = asyncio.get_running_loop().create_task(
             self._live(agent, self.links[index], index), name=f"agent {spec.agent_id}"
         )
@@ -280,13 +295,14 @@ class SimulatedFleet:
         agent_id = agent.config.agent_id
         try:
             await self._register(agent, link)
-            await agent.serve(link)
+            await agent.serve(link, beats=False)  # (its beats are the fleet's bundles)
         except asyncio.CancelledError:
             raise
         except Exception:
             print(f"{agent_id}: agent failed", file=sys.stderr)  # as an agent process's log
             traceback.print_exc()
         finally:
+            self.beats.remove(agent)
             self._members[index].discard(agent_id)
             if self.agents.get(agent_id) is agent:
                 del self.agents[agent_id]
@@ -322,7 +338,9 @@ class SimulatedFleet:
         self._killed.append(task)
         # Gone from now on, though its cancellation completes at the loop's next turn: a
         # restart under the same id may start at once, as a new process would.
-        self.agents.pop(agent_id, None)
+        agent = self.agents.pop(agent_id, None)
+        if agent is not None:
+            self.beats.remove(agent)  # its beats stop with it
         self._gone.append(agent_id)
         return True
 
@@ -345,8 +363,11 @@ class SimulatedFleet:
 
     async def close(self) -> None:
         self.stop_all()
-        pending = [*self._tasks.values(), *self._killed]
+        if self._beating is not None:
+            self._beating.cancel()
+        pending = [*self._tasks.values(), *self._killed, *filter(None, [self._beating])]
         await asyncio.gather(*pending, return_exceptions=True)
+        await self.reports.close()
         for link in self.links:
             with contextlib.suppress(Exception):
                 await link.nc.close()

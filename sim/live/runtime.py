@@ -27,9 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from sim.live.arrivals import arrivals
+from sim.live.beats import agent_beats
+from sim.live.broker import unbundle
 from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
+from sim.live.nats_broker import NatsBroker
 from sim.live.provisioner import (
     AGENTS_PER_LINK,
     AgentSpec,
@@ -61,7 +64,7 @@ from sim.live.transport import (
     submit_streams,
     submit_subject,
     task_streams,
-    tasks_stream,
+    zone_tasks_streams,
 )
 from sim.scenario.schema import Scenario
 from sim.world.spot_books import initial_spot
@@ -190,7 +193,7 @@ class _Run:
         submits = [
             doc
             for stream, subject in submit_streams(self.world.zones)
-            for doc in await read_all(js, stream, subject)
+            for doc in unbundle(await read_all(js, stream, subject))
         ]
         results = await read_records(js, self.world.zones)
         events = await read_all(js, EVENTS, "orch.event")
@@ -212,7 +215,7 @@ class _Run:
             heartbeat_ttl_s=max(2.0, 20 * self.heartbeat_s),
         )
         await ensure_layout(js, layout)
-        zone_queues = [tasks_stream(zone) for zone in self.world.zones]
+        zone_queues = [name for zone in self.world.zones for name, _ in zone_tasks_streams(zone)]
         records = [name for name, _ in record_streams(self.world.zones)]
         arrivals_streams = [name for name, _ in submit_streams(self.world.zones)]
         for stream in (*arrivals_streams, *zone_queues, *records, EVENTS, METRICS):
@@ -354,11 +357,13 @@ class _Run:
         return 2.0 + 0.02 * fleet
 
     async def _wait_for_fleet(self, js: Any, count: int) -> None:
-        registry = await js.key_value(AGENTS_BUCKET)
+        """Until *count* agents beat (on their own keys or in their fleet's bundles)."""
+        registry = NatsBroker(self.nc)
         deadline = time.monotonic() + 30.0 + 1.0 * count
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
-                if len(await registry.keys()) >= count:
+                entries = await registry.kv_entries(AGENTS_BUCKET)
+                if len(agent_beats({k: e.value for k, e in entries.items()})) >= count:
                     return
             await asyncio.sleep(0.1)
         raise LiveError(f"live run: the fleet of {count} agents did not come up (see agent logs)")

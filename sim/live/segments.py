@@ -51,7 +51,7 @@ from typing import Any
 import pandas as pd
 from nats.js import JetStreamContext
 
-from sim.live.broker import decode, encode
+from sim.live.broker import decode, encode, unbundle
 from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.records import build_records
@@ -178,6 +178,7 @@ def window_docs(
 ) -> tuple[list[dict[str, Any]], ...]:
     """The window's share of the streams (accepted submissions only), shifted to start at 0."""
     t0, t1 = window.start_s, window.end_s
+    submits = list(unbundle(submits))  # (a client's batch submits several at once)
     mine = [
         d for d in submits if t0 <= float(d["arrival_s"]) < t1 and _accepted(d, pools or Pools())
     ]

@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from sim.live.beats import agent_beats
 from sim.live.broker import decode
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, connect
 
@@ -36,11 +37,13 @@ async def snapshot(js: Any) -> dict[str, Any]:
             entry = await lease.get(key)
             out[slot] = decode(entry.value or b"{}")
     registry = await js.key_value(AGENTS_BUCKET)
+    values: dict[str, bytes] = {}
     with contextlib.suppress(Exception):  # no keys yet: nats-py raises NoKeysError
         for key in await registry.keys():
             with contextlib.suppress(Exception):
-                entry = await registry.get(key)
-                out["agents"][key] = decode(entry.value or b"{}")
+                values[key] = (await registry.get(key)).value or b"{}"
+    # Own keys and fleets' bundles alike: one beat per agent (sim.live.beats).
+    out["agents"] = agent_beats(values)
     return out
 
 

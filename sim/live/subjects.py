@@ -11,22 +11,22 @@ the broker's state rather than from anyone's memory:
   its writes one after another, a few hundred to a thousand a second with ``sync_interval:
   always``, which capped the dispatch rate. A service (``live serve``) has only
   ``ORCH_SUBMIT``: its compaction knows that one;
-* ``ORCH_TASKS_<zone>`` — one work-queue stream per zone (subjects
-  ``orch.task.<zone>.<agent>``): one subject and one durable pull consumer per agent
-  of the zone, carrying the tasks the coordinator assigned to it (the load balancer's
-  choices and the queued work its free slots take). A message not acked within the
-  ack wait is redelivered on the same consumer — to the agent's next incarnation when
-  it restarts under its id; an agent declared dead has its subject purged and
-  consumer deleted, and the coordinator assigns its tasks anew. A stream per zone,
-  not one for the fleet, for isolation and placement: in a real deployment a zone's
-  stream is placed on servers in that zone's region (next to its agents), so a zone
-  outage takes down only its own queue, and a purge or a consumer delete in one zone
-  never touches another zone's queue. A task moved to another zone (spill, a dead
-  agent's tasks, an evacuated pool) is a new message on the other zone's stream; the
-  coordinator's books, not the streams, say who holds it, and a completion counts once
-  by task id. The message id ``t.<task>.<number>.<agent>`` names the agent, hence the
-  one stream it can go to, so JetStream's dedupe (per stream) still makes a
-  re-dispatch idempotent;
+* ``ORCH_TASKS_<n>_<zone>`` — a zone's work-queue streams, ``TASK_SHARDS`` of them
+  (subjects ``orch.task.<zone>.<n>.<agent>``, *n* a hash of the agent's id,
+  ``task_shard``): one subject and one durable pull consumer per agent of the zone,
+  carrying the tasks the coordinator assigned to it (the load balancer's choices and the
+  queued work its free slots take). A message not acked within the ack wait is
+  redelivered on the same consumer — to the agent's next incarnation when it restarts
+  under its id; an agent declared dead has its subject purged and consumer deleted, and
+  the coordinator assigns its tasks anew. Streams per zone, not for the fleet, for
+  isolation and placement: in a real deployment a zone's stream is placed on servers in
+  that zone's region (next to its agents), so a zone outage takes down only its own
+  queue, and a purge or a consumer delete in one zone never touches another zone's
+  queue. A task moved to another zone (spill, a dead agent's tasks, an evacuated pool)
+  is a new message on the other zone's stream; the coordinator's books, not the streams,
+  say who holds it, and a completion counts once by task id. The message id
+  ``t.<task>.<number>.<agent>`` names the agent, hence the one stream it can go to, so
+  JetStream's dedupe (per stream) still makes a re-dispatch idempotent;
 * ``ORCH_RESULTS_<zone>`` — attempt starts and ends as the zone's agents report them
   (subject ``orch.result.<zone>``: the record of work);
 * ``ORCH_DISPATCH_<zone>`` — the coordinator's own records: where each task was routed
@@ -49,6 +49,7 @@ the broker's state rather than from anyone's memory:
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,6 +86,12 @@ ZONES_DOWN_KEY = "zones_down"
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").
 MAX_AGENTS_PER_ZONE = 100_000
+#: Work-queue streams per zone, an agent's subject in one by a hash of its id. Why not one:
+#: nats-server (2.15) scans every consumer of a work-queue stream on each ack
+#: (``stream.ackMsg`` → ``checkForInterest``), one consumer per agent; with 2,500 agents to
+#: a zone's stream that scan took 62 % of the broker's CPU in a 10,000-agent burst
+#: (``benchmarks/bench_live.py``). Eight streams hold an eighth each, and fsync side by side.
+TASK_SHARDS = 8
 
 
 def _token(name: str) -> str:
@@ -92,19 +99,39 @@ def _token(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def tasks_stream(zone: str) -> str:
-    """The work-queue stream of one zone's agents."""
-    return f"{TASKS_PREFIX}{_token(zone)}"
+def task_shard(agent_id: str) -> int:
+    """Which of its zone's work-queue streams holds *agent_id*'s subject (a hash of its id)."""
+    return zlib.crc32(_token(agent_id).encode()) % TASK_SHARDS
+
+
+def shard_stream(zone: str, shard: int) -> str:
+    """Work-queue stream *shard* of *zone* (``ORCH_TASKS_<shard>_<zone>``)."""
+    return f"{TASKS_PREFIX}{shard}_{_token(zone)}"
+
+
+def tasks_stream(zone: str, agent_id: str) -> str:
+    """The work-queue stream that holds *agent_id*'s subject (one of its zone's)."""
+    return shard_stream(zone, task_shard(agent_id))
+
+
+def zone_tasks_streams(zone: str) -> list[tuple[str, str]]:
+    """(stream, subjects) of each of *zone*'s work-queue streams, shard by shard."""
+    return [(shard_stream(zone, n), f"orch.task.{_token(zone)}.{n}.>") for n in range(TASK_SHARDS)]
 
 
 def zone_task_subjects(zone: str) -> str:
-    """The subjects *zone*'s work-queue stream captures (its agents' subjects, no other)."""
+    """Every task subject of *zone*'s agents (what the one stream of the earlier layout took)."""
     return f"orch.task.{_token(zone)}.>"
+
+
+def legacy_tasks_stream(zone: str) -> str:
+    """*zone*'s single work-queue stream of the earlier layout (``ORCH_TASKS_<zone>``)."""
+    return f"{TASKS_PREFIX}{_token(zone)}"
 
 
 def agent_subject(zone: str, agent_id: str) -> str:
     """The work-queue subject of the tasks assigned to one agent of *zone*."""
-    return f"orch.task.{_token(zone)}.{_token(agent_id)}"
+    return f"orch.task.{_token(zone)}.{task_shard(agent_id)}.{_token(agent_id)}"
 
 
 def results_stream(zone: str) -> str:

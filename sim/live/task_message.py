@@ -25,6 +25,10 @@ bytes encoded) — and ``llm``: the model calls it will make, ``{"model",
 "calls": [{"input_tokens", "output_tokens", "cached_tokens"?, "tool_s"?}]}``,
 so the ``sleep`` handler can run them under the fleet's provider limits.
 
+Several submissions may share one message, a batch
+``{"kind": "records", "records": [submission, ...]}`` (``submission_batch``):
+each is checked and taken on its own, as if sent alone.
+
 Ids are chosen by the client (integers, unique per deployment: a task id
 names one task for ever, and a resubmission of an id is the same task —
 submission is idempotent). ``arrival_s`` is the service's clock (seconds
@@ -40,11 +44,14 @@ finished task reads its result again rather than running it again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, TypeGuard
+
+from sim.live.broker import BUNDLE
 
 #: Largest id: JSON numbers are doubles in most clients; beyond 2**53 ids collide.
 MAX_ID = 2**53 - 1
@@ -73,6 +80,32 @@ class Pools:
     #: The scenario's tier and tenant names (None: the deployment has no tiers).
     tiers: frozenset[str] | None = None
     tenants: frozenset[str] | None = None
+
+
+#: Submissions per batch message (``submission_batch``): a few hundred bytes each.
+SUBMISSIONS_PER_BATCH = 256
+
+
+def submission_id(doc: dict[str, Any]) -> str:
+    """A submission's message id: the broker stores a resubmitted id once (its dedupe)."""
+    kind = str(doc.get("kind"))
+    return f"sub.{doc.get(f'{kind}_id')}.{kind}"
+
+
+def submission_batch(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """Several submissions as one message, and its message id (a digest of theirs).
+
+    Why: each stored message costs the broker an fsync (``sync_interval:
+    always``), one after another per stream; a client submitting many at
+    once pays one per batch instead (``SubmitClient.submit_many``). The
+    coordinator takes the batch's submissions one by one, in order, each
+    checked on its own (``{"kind": "records", "records": [...]}``, the
+    bundle every stream reader opens). The broker dedupes a batch sent
+    again whole; a task id sent again in another batch is stored twice and
+    booked once (the coordinator knows its ids).
+    """
+    digest = hashlib.blake2b("|".join(submission_id(d) for d in docs).encode(), digest_size=12)
+    return {"kind": BUNDLE, "records": docs}, f"subs.{digest.hexdigest()}"
 
 
 def reply_subject(kind: str, ident: int) -> str:

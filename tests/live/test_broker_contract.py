@@ -141,7 +141,7 @@ def test_a_work_queue_forgets_what_is_acked_and_purges_a_subject(
     make_broker: Callable[[], object],
 ) -> None:
     async def body(broker: Broker) -> None:
-        stream = tasks_stream("A")
+        stream = tasks_stream("A", "a1")  # (the zone's stream that holds a1's subject)
         mine, other = agent_subject("A", "a1"), agent_subject("A", "a2")
         for n in range(3):
             await broker.publish(mine, {"task_id": n}, f"t.{n}.0.a1")
@@ -161,7 +161,7 @@ def test_a_work_queue_forgets_what_is_acked_and_purges_a_subject(
         after = broker.follow(stream, mine, "agent_a1")
         assert await after.read(5, 0.2) == []
         await after.close()
-        theirs = broker.follow(stream, other, "agent_a2")
+        theirs = broker.follow(tasks_stream("A", "a2"), other, "agent_a2")
         assert [m.document()["task_id"] for m in await theirs.read(5, 1.0)] == [9]
         await theirs.close()
 
@@ -176,10 +176,10 @@ def test_memory_redelivers_what_was_not_acked_after_the_ack_wait() -> None:
     async def body() -> None:
         subject = agent_subject("A", "a1")
         await broker.publish(subject, {"task_id": 7})
-        follower = broker.follow(tasks_stream("A"), subject, "agent_a1")
+        follower = broker.follow(tasks_stream("A", "a1"), subject, "agent_a1")
         assert [m.delivered for m in await follower.read(5, 0.0, ack=False)] == [1]
         now[0] = 4.0
-        again = broker.follow(tasks_stream("A"), subject, "agent_a1")  # a restart, same id
+        again = broker.follow(tasks_stream("A", "a1"), subject, "agent_a1")  # a restart
         assert await again.read(5, 0.0, ack=False) == []
         now[0] = 5.0
         redelivered = await again.read(5, 0.0, ack=False)

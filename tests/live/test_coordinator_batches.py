@@ -75,7 +75,7 @@ def records(fleet: Fleet, kind: str) -> list[dict[str, Any]]:
 def on_subjects(fleet: Fleet, agents: list[str]) -> dict[str, list[int]]:
     """Task ids waiting on each agent's subject (read without taking them)."""
     return {
-        a: [d["task_id"] for d in fleet.broker.waiting(tasks_stream("A"), agent_subject("A", a))]
+        a: [d["task_id"] for d in fleet.broker.waiting(tasks_stream("A", a), agent_subject("A", a))]
         for a in agents
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import small
 
+from sim.live.beats import bundle, bundle_key
 from sim.live.broker import encode
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
@@ -92,12 +93,21 @@ class Provisioner:
 
 
 class Fleet:
-    """The broker, the clock, and what agents would write and read."""
+    """The broker, the clock, and what agents would write and read.
 
-    def __init__(self) -> None:
+    *bundled*: the agents beat as a simulated fleet's do (``sim.live.beats``):
+    an agent's first beat (its join) and its ``offline`` on its own key, every
+    other beat in the fleet's bundle, which carries the agents that beat at
+    the bundle's wall time and no one else.
+    """
+
+    def __init__(self, bundled: bool = False) -> None:
         self.wall = Wall()
         self.broker = MemoryBroker.orchestra(("A", "B"), wall=self.wall)
         self.zone: dict[str, str] = {}
+        self.bundled = bundled
+        self._joined: set[str] = set()
+        self._bundle: tuple[float, dict[str, dict[str, Any]]] = (EPOCH, {})
 
     def coordinator(self, *overrides: str, name: str = "c1") -> Coordinator:
         scenario = small("policies.load_balancing=round_robin", *overrides)
@@ -136,7 +146,17 @@ class Fleet:
             "incarnation": incarnation,
             "team": team,
         }
-        await self.broker.kv_put(AGENTS_BUCKET, agent, encode(document))
+        if not self.bundled or agent not in self._joined or status == "offline":
+            self._joined.add(agent)
+            await self.broker.kv_put(AGENTS_BUCKET, agent, encode(document))
+            return
+        wall, carried = self._bundle
+        if wall != self.wall.t:  # a new period: the bundle carries who beat in it
+            carried = {}
+            self._bundle = (self.wall.t, carried)
+        carried[agent] = {k: v for k, v in document.items() if k != "wall"}
+        value = bundle(carried.values(), self.wall.t, self.wall.t - EPOCH)
+        await self.broker.kv_put(AGENTS_BUCKET, bundle_key("test", 0), value)
 
     async def submit(self, *task_ids: int, zone: str = "A", subject: str = "orch.submit") -> None:
         for n in task_ids:
@@ -154,7 +174,7 @@ class Fleet:
         """(task, attempt) of what waits on the agent's subject, taken as the agent takes it."""
         zone = self.zone[agent]
         follower = self.broker.follow(
-            tasks_stream(zone), agent_subject(zone, agent), agent_consumer(agent)
+            tasks_stream(zone, agent), agent_subject(zone, agent), agent_consumer(agent)
         )
         return [
             (m.document()["task_id"], m.document()["attempt"]) for m in await follower.read(50, 0.0)
@@ -183,8 +203,20 @@ class Fleet:
         return [{**d, **json.loads(d["detail"])} for d in docs if d["kind"] == kind]
 
 
+#: Events that follow from heartbeats: the same whether an agent beats on its own key or in
+#: its fleet's bundle (other events may name fresh random ids: a replacement agent's).
+BEAT_EVENTS = ("agent_joined", "agent_rejoined", "agent_left", "agent_detected")
+
+
 def run(body: Callable[[Fleet], Awaitable[None]]) -> None:
-    asyncio.run(body(Fleet()))
+    """*body* with agents beating on their own keys, then bundled: the same verdicts either way."""
+    logs = []
+    for bundled in (False, True):
+        fleet = Fleet(bundled)
+        asyncio.run(body(fleet))
+        events = asyncio.run(fleet.broker.read_all(EVENTS, "orch.event"))
+        logs.append(([e for e in events if e["kind"] in BEAT_EVENTS], [e["kind"] for e in events]))
+    assert logs[0] == logs[1]
 
 
 def test_tasks_go_to_the_balancers_agent_queue_when_full_and_a_freed_slot_pulls() -> None:

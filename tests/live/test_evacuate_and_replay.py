@@ -9,7 +9,7 @@ import pandas as pd
 from conftest import HERE, exactly_once, run_live
 
 from sim.cli import main
-from sim.live.transport import tasks_stream, zone_task_subjects
+from sim.live.transport import zone_tasks_streams
 from sim.metrics.store import atomic_write_text
 from sim.runner import Outcome, write_outputs
 from sim.scenario.load import load_scenario, scenario_yaml
@@ -64,15 +64,16 @@ def test_dead_pool_queue_completes_elsewhere_and_the_run_replays(tmp_path: Path)
     assert set(late["zone"]) == {"B"} and not set(late["agent"]) & victims
     assert not set(done.loc[done["start_s"] > kill_s, "agent"]) & victims
 
-    # 3. One work-queue stream per zone, capturing only that zone's subjects; the moved
-    # tasks crossed from A's stream to B's. Each task an agent started came off its own
-    # zone's stream: B's agents never died, so B's stream stored exactly one message per
+    # 3. Each zone's work-queue streams (its shards), capturing only that zone's subjects;
+    # the moved tasks crossed from A's streams to B's. Each task an agent started came off
+    # its own zone's streams: B's agents never died, so B's stored exactly one message per
     # task they ran; A's stored at most one more per victim (assigned to an idle victim
     # after the kill, never started: purged and placed anew). Every zone, no other stream.
     streams = {s.name: s for s in live.task_streams}
-    assert set(streams) == {tasks_stream("A"), tasks_stream("B")}, list(streams)
-    for zone in ("A", "B"):
-        assert streams[tasks_stream(zone)].subjects == (zone_task_subjects(zone),)
+    shards = {zone: zone_tasks_streams(zone) for zone in ("A", "B")}
+    laid_out = {name: (subjects,) for zone in shards for name, subjects in shards[zone]}
+    assert {name: s.subjects for name, s in streams.items()} == laid_out, list(streams)
+    stored = {zone: sum(streams[name].stored for name, _ in shards[zone]) for zone in shards}
     # (The streams saw the whole run: the window's attempts and what ran as the run drained.)
     assert live.drained is not None
     ran = {
@@ -83,8 +84,8 @@ def test_dead_pool_queue_completes_elsewhere_and_the_run_replays(tmp_path: Path)
         for zone in ("A", "B")
     }
     assert ran["A"] and set(late["task_id"]) <= ran["B"]
-    assert streams[tasks_stream("B")].stored == len(ran["B"])
-    assert len(ran["A"]) <= streams[tasks_stream("A")].stored <= len(ran["A"]) + len(victims)
+    assert stored["B"] == len(ran["B"])
+    assert len(ran["A"]) <= stored["A"] <= len(ran["A"]) + len(victims)
 
     # 4. The directory replays in the simulator without naming the scenario again: the
     # same arrivals, the same kills at the same times.

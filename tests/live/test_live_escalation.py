@@ -179,7 +179,7 @@ def test_declared_calls_and_a_payload_reach_the_agent() -> None:
         await fleet.broker.publish("orch.submit", document, "sub.7")
         await c.pump()
         follower = fleet.broker.follow(
-            tasks_stream("A"), agent_subject("A", "a1"), agent_consumer("a1")
+            tasks_stream("A", "a1"), agent_subject("A", "a1"), agent_consumer("a1")
         )
         (message,) = await follower.read(5, 0.0)
         sent = message.document()

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from sim.live.broker import Broker, Follower, StreamMessage
+from sim.live.broker import Broker, Follower, StreamMessage, unbundle
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.outbox import Outbox, Pipeline
 from sim.live.coordinator.state import Books, ScenarioTime
@@ -212,9 +212,11 @@ class StreamFollow:
     async def _route_batch(self, handle: Handler, batch: list[StreamMessage]) -> None:
         for message in batch:
             doc = message.document()
-            written = stamp(doc)
-            if written is not None and written >= self.following_from:
-                self.lag.follow(self.time.raw() - written)
+            # A bundle's records (a fleet's gathered ends) each say when they were written.
+            for record in unbundle([doc]):
+                written = stamp(record)
+                if written is not None and written >= self.following_from:
+                    self.lag.follow(self.time.raw() - written)
             await handle(doc)
 
     def _pairs(self) -> list[tuple[Follower, Handler]]:

@@ -1,8 +1,9 @@
 """Health: heartbeats in ``orch_agents`` → pool membership and the scenario's failure detector.
 
 Scenario: every health interval the primary reads the fleet's heartbeats in
-one pass. A new agent joins its pool; one that went offline leaves it; one
-the detector declares dead leaves it too and what it held is placed anew.
+one pass (an agent's own key or its fleet's bundle: ``sim.live.beats``). A
+new agent joins its pool; one that went offline leaves it; one the detector
+declares dead leaves it too and what it held is placed anew.
 The detector is the scenario's (``health.detector``): the spec's consecutive
 failed checks, or φ accrual on the heartbeats' own times — built by
 ``sim.world.policy_set.failure_detector``, as the simulator builds it.
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sim.live.beats import agent_beats
 from sim.live.broker import Broker, KvEntry
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
@@ -151,15 +153,17 @@ class HealthCheck:
         read = self.wall()
         self._note_reconnect(read)
         self._stall(now)
-        for key in sorted(entries):  # join order is round robin's order: make it reproducible
-            await self._take_beat(key, entries[key].document(), now, asked, read)
+        # Own keys and fleets' bundles alike: one beat per agent, the newest (sim.live.beats).
+        beats = agent_beats({key: entry.value for key, entry in entries.items()})
+        for key in sorted(beats):  # join order is round robin's order: make it reproducible
+            await self._take_beat(key, beats[key], now, asked, read)
         limit = FRESH_INTERVALS * self.interval_wall
         abstain = self._abstain(late_wall_s, asked, limit) or self._after_broker_gap(read)
         for view in list(self.books.agents.values()):
             if view.status == "offline":
                 await self._leave_drained(view)
                 continue
-            await self._judge(view, view.agent_id in entries, now, asked, limit, abstain)
+            await self._judge(view, view.agent_id in beats, now, asked, limit, abstain)
 
     async def _read_registry(self) -> dict[str, KvEntry] | None:
         """The agents' registry, None if the read failed (a real outage after a few in a row)."""

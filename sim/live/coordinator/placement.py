@@ -66,7 +66,7 @@ class Placement(Outbound):
             await self.evacuate_stranded()
         # Best effort: left behind, the tasks would only run again should the agent come
         # back under its id, and a second end of a task is ignored.
-        stream = tasks_stream(view.zone)
+        stream = tasks_stream(view.zone, view.agent_id)
         try:
             await self.broker.purge(stream, agent_subject(view.zone, view.agent_id))
             await self.broker.delete_consumer(stream, agent_consumer(view.agent_id))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim.live.broker import BUNDLE, unbundle
 from sim.live.coordinator.admission import LiveAdmission
 from sim.live.coordinator.outbox import Outgoing
 from sim.live.coordinator.placement import Placement
@@ -35,7 +36,15 @@ class Submissions(Placement):
     _early_ends: dict[int, dict[str, Any]]
 
     async def on_submit(self, doc: dict[str, Any]) -> None:
-        """A submission read from ``orch.submit`` (or by a catch-up): a task or a DAG job."""
+        """A submission read from ``orch.submit`` (or by a catch-up): a task or a DAG job,
+        or a client's batch of them (``task_message.submission_batch``), each on its own."""
+        if doc.get("kind") == BUNDLE and isinstance(doc.get("records"), list):
+            for submission in unbundle([doc]):
+                await self._submit_one(submission)  # (a batch inside a batch is rejected)
+            return
+        await self._submit_one(doc)
+
+    async def _submit_one(self, doc: dict[str, Any]) -> None:
         if not self.accepting:
             return
         try:
