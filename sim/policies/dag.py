@@ -378,24 +378,14 @@ def plan_dag(
 
 
 def work_bound_s(dag: Dag, plan: DagPlan, speed: float = 1.0) -> float:
-    """The job's critical path with no data moving: its makespan with unlimited agents of *speed*.
-
-    What ``plan_dag(dag, speed=speed).cp_length_s`` gives, from *plan* (of
-    *dag*, made with transfers): the same index and order, only the ranks again without
-    them (the length is the largest entry rank, as the critical walk starts
-    there). The simulator plans every arriving job with transfers and needs
-    this bound beside it; a second ``plan_dag`` validated and indexed the
-    graph again.
-    """
-    ix = plan._index
-    if ix is None:  # a plan made by hand: index the graph
-        ix, order = checked_index(dag)
-    else:
-        order = list(plan.order)
+    """``plan_dag(dag, speed=speed).cp_length_s`` from *plan*, made with transfers: its index
+    and order, the ranks again without them (a second ``plan_dag`` re-validated the graph)."""
+    known = plan._index
+    ix, order = checked_index(dag) if known is None else (known, list(plan.order))
     if not ix.ids:
         return 0.0
     rank = rank_nodes(ix, order, zero_transfer, speed)
-    return max(rank[nid] for nid in ix.ids if not ix.pred[nid])
+    return max(rank[nid] for nid in ix.ids if not ix.pred[nid])  # the walk starts at the top
 
 
 class DagProgress:
