@@ -22,6 +22,9 @@ from nats.js.kv import KeyValue
 from sim.live.broker import Answer, CasFailed, Follower, KvEntry, StreamMessage
 from sim.live.transport import StreamReader, connect, publish, read_all
 
+#: After nats-py's end marker raced ahead of a bucket's values: how long to wait for each.
+RACED_READ_S = 2.0
+
 
 class _NatsFollower:
     """A ``StreamReader`` speaking the seam's message type."""
@@ -153,13 +156,34 @@ class NatsBroker:
             return []
 
     async def kv_entries(self, bucket: str) -> dict[str, KvEntry]:
-        """Every live key's latest entry, read through one watcher (one consumer, one pass)."""
-        watcher = await (await self._kv(bucket)).watchall(ignore_deletes=True)
+        """Every live key's latest entry, read through one watcher (one consumer, one pass).
+
+        nats-py marks the end of the stored values with None, but when the server
+        has pushed them all before the watcher looks (its consumer then has none
+        pending and the client has taken none yet) the marker comes *first* and
+        the values after it: a read of a busy registry came back empty about once
+        in 75 (a fleet rewriting its beat bundles every 50 ms), which the health
+        checks would read as every agent's missed beat. A marker before any value
+        of a bucket that holds some is that race: the values are still read.
+        """
+        kv = await self._kv(bucket)
+        watcher = await kv.watchall(ignore_deletes=True)
         out: dict[str, KvEntry] = {}
+        raced = False
         try:
-            async for entry in watcher:
+            while True:
+                try:
+                    if raced:
+                        entry = await watcher.updates(RACED_READ_S)  # type: ignore[no-untyped-call]
+                    else:
+                        entry = await anext(watcher)
+                except nats.errors.TimeoutError:
+                    break  # (the bucket's messages were delete markers only)
                 if entry is None:  # the end of the values stored before the watch began
-                    break
+                    if out or raced or (await kv.status()).values == 0:
+                        break
+                    raced = True
+                    continue
                 out[entry.key] = KvEntry(entry.key, entry.value or b"", int(entry.revision or 0))
                 if not entry.delta:  # nothing pending after this one
                     break

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
+
+import nats
 
 from sim.live.beats import agent_beats, is_bundle_key
 from sim.live.nats_broker import NatsBroker
@@ -65,7 +68,10 @@ async def beats_after(broker: NatsBroker, wall: float) -> dict[str, dict[str, An
     while True:
         entries = await broker.kv_entries(AGENTS_BUCKET)
         bundles = [e.document()["wall"] for k, e in entries.items() if is_bundle_key(k)]
-        if min(bundles) > wall or time.monotonic() > deadline:
+        # (A watch begun while the bundles are rewritten may end before they are all read:
+        # such a partial read is not an answer.)
+        complete = len(bundles) == -(-AGENTS // PER_BUNDLE)
+        if (complete and min(bundles) > wall) or time.monotonic() > deadline:
             return agent_beats({k: e.value for k, e in entries.items()})
         await asyncio.sleep(PERIOD_S / 2)
 
@@ -74,3 +80,86 @@ def test_a_simulated_fleet_beats_in_bundles_read_as_every_agents_beat(
     nats_server: EmbeddedServer,
 ) -> None:
     asyncio.run(asyncio.wait_for(fleet_beats(nats_server), 120.0))
+
+
+class _RacedWatcher:
+    """nats-py's watcher when its end marker raced ahead of the values (see kv_entries)."""
+
+    def __init__(self, entries: list[Any]) -> None:
+        self.items: list[Any] = [None, *entries]
+
+    def __aiter__(self) -> _RacedWatcher:
+        return self
+
+    async def __anext__(self) -> Any:
+        return self.items.pop(0)
+
+    async def updates(self, timeout: float) -> Any:
+        if not self.items:
+            raise nats.errors.TimeoutError
+        return self.items.pop(0)
+
+    async def stop(self) -> None:
+        pass
+
+
+class _Bucket:
+    def __init__(self, entries: list[Any], stored: int) -> None:
+        self.entries, self.stored = entries, stored
+
+    async def watchall(self, **_: Any) -> _RacedWatcher:
+        return _RacedWatcher(list(self.entries))
+
+    async def status(self) -> Any:
+        return SimpleNamespace(values=self.stored)
+
+
+def test_a_registry_read_whose_end_marker_came_first_still_reads_every_value() -> None:
+    """The marker first and the values after it: all are read; an empty bucket reads empty."""
+    entries = [
+        SimpleNamespace(key=f"a{n}", value=b"{}", revision=n + 1, delta=2 - n) for n in range(3)
+    ]
+
+    async def read(bucket: _Bucket) -> dict[str, Any]:
+        broker = NatsBroker(SimpleNamespace(jetstream=lambda: None))  # type: ignore[arg-type]
+
+        async def kv(name: str) -> _Bucket:
+            return bucket
+
+        broker._kv = kv  # type: ignore[assignment,method-assign]
+        return await broker.kv_entries(AGENTS_BUCKET)
+
+    assert sorted(asyncio.run(read(_Bucket(entries, 3)))) == ["a0", "a1", "a2"]
+    assert asyncio.run(read(_Bucket([], 0))) == {}
+    # Only delete markers stored (ignored by the watch): the read ends, empty, not hung.
+    assert asyncio.run(read(_Bucket([], 2))) == {}
+
+
+async def busy_registry_reads(server: EmbeddedServer, reads: int) -> list[int]:
+    nc = await connect(server.url, server.token, "test")
+    js = nc.jetstream()
+    await ensure_layout(js, Layout(("A",), ("CodeGen",), 5.0, 30.0))
+    broker = NatsBroker(nc)
+    fleet = SimulatedFleet(server.url, server.token, 1.0, handler="noop", heartbeat_s=0.05)
+    fleet.beats.per_bundle = PER_BUNDLE
+    try:
+        await fleet.open()
+        for n in range(AGENTS):
+            fleet.start(AgentSpec(f"a{n}", "A", "CodeGen", 1.0, 1))
+        while fleet.registered < AGENTS:
+            await asyncio.sleep(0.05)
+        return [len(await broker.kv_entries(AGENTS_BUCKET)) for _ in range(reads)]
+    finally:
+        await fleet.close()
+        await nc.close()
+
+
+def test_reads_of_a_registry_rewritten_every_50_ms_are_whole(nats_server: EmbeddedServer) -> None:
+    """On a real server, 300 reads while the bundles are rewritten: each holds every key.
+
+    Before the marker race was handled about one read in 75 came back empty (4 of
+    300 here), each of which the health checks took for every agent's missed beat.
+    """
+    sizes = asyncio.run(asyncio.wait_for(busy_registry_reads(nats_server, 300), 120.0))
+    keys = AGENTS + -(-AGENTS // PER_BUNDLE)  # each agent's own key and the bundles
+    assert sizes == [keys] * 300
