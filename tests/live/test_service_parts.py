@@ -24,7 +24,7 @@ from sim.live.memory_broker import MemoryBroker
 from sim.live.provisioner import AgentSpec
 from sim.live.remote_provisioner import CommandProvisioner, Recommender, render
 from sim.live.segments import Window, next_edge, roster_after, window_docs
-from sim.live.task_message import InvalidMessage, Pools, validate
+from sim.live.task_message import InvalidMessage, Pools, submission_batch, validate
 from sim.live.transport import AGENTS_BUCKET, EVENTS, REPLIES
 from sim.scenario.load import load_scenario
 
@@ -78,6 +78,9 @@ def test_the_documented_schema_and_the_check_agree() -> None:
         assert not list(validator.iter_errors(doc)), doc
     for doc, _ in INVALID[:9]:
         assert list(validator.iter_errors(doc)), doc
+    batch, _ = submission_batch([task(), job(), task(task_id=3)])  # what submit_many sends
+    assert not list(validator.iter_errors(batch)), batch
+    assert list(validator.iter_errors({"kind": "records", "records": [task(), INVALID[0][0]]}))
 
 
 def test_the_pools_of_the_deployment_are_checked_by_the_coordinator() -> None:
