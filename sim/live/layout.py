@@ -13,7 +13,6 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     KeyValueConfig,
-    RawStreamMsg,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -38,6 +37,7 @@ from sim.live.subjects import (
     legacy_tasks_stream,
     result_subject,
     results_stream,
+    retired_task_subjects,
     submit_stream,
     submit_subject,
     tasks_stream,
@@ -129,44 +129,59 @@ async def ensure_zone_stream(js: JetStreamContext, zone: str) -> None:
     await _ensure_stream(
         js, dispatch_stream(zone), [dispatch_subject(zone)], RetentionPolicy.LIMITS
     )
-    held = await _retire_legacy_queue(js, zone)
+    legacy = await _set_legacy_queue_aside(js, zone)
     for stream, subjects in zone_tasks_streams(zone):
         await _ensure_stream(
             js, stream, [subjects], RetentionPolicy.WORK_QUEUE, max_consumers=MAX_AGENTS_PER_ZONE
         )
-    for message in held:  # each waiting task onto its agent's subject in its shard
-        agent_token = (message.subject or "").rsplit(".", 1)[-1]
-        data = message.data or b""
-        await js.publish(agent_subject(zone, agent_token), data, headers=message.headers)
+    if legacy is not None:
+        await _move_legacy_queue(js, zone, legacy)
 
 
-async def _retire_legacy_queue(js: JetStreamContext, zone: str) -> list[RawStreamMsg]:
-    """*zone*'s one work-queue stream of the earlier layout, deleted if the store has it;
-    the tasks still waiting in it (to go onto the shards, by their agents' subjects).
+async def _set_legacy_queue_aside(js: JetStreamContext, zone: str) -> str | None:
+    """*zone*'s one work-queue stream of the earlier layout, if the store has it, moved off
+    the shards' subjects (its messages kept); its name, or None.
 
-    Its subjects (``orch.task.<zone>.>``) overlap its shards', so the shards could not be
-    made beside it. A broker restart between the delete and the republish loses what
-    waited: upgrade a store once, not under load.
+    Its subjects (``orch.task.<zone>.>``) overlap its shards', so the shards cannot be
+    made beside it: it takes a subject of its own first (``retired_task_subjects``), then
+    what waits in it goes onto the shards (:func:`_move_legacy_queue`), then it goes. Each
+    step leaves the store in a state the next start takes up, so a broker or coordinator
+    stopped half-way loses nothing (a task moved twice is one by its message id).
     """
     legacy = legacy_tasks_stream(zone)
     try:
         info = await js.stream_info(legacy)
     except NotFoundError:
-        return []
-    if list(info.config.subjects or ()) != [zone_task_subjects(zone)]:
-        return []  # (another zone's shard that happens to bear the name)
-    held: list[RawStreamMsg] = []
-    seq = int(info.state.first_seq)
-    while len(held) < int(info.state.messages):
+        return None
+    subjects = list(info.config.subjects or ())
+    if subjects == [retired_task_subjects(zone)]:
+        return legacy  # set aside by an earlier start that stopped before the move
+    if subjects != [zone_task_subjects(zone)]:
+        return None  # (another zone's shard that happens to bear the name)
+    for consumer in await js.consumers_info(legacy):  # the agents' (made anew on the shards)
+        await js.delete_consumer(legacy, str(consumer.name))
+    info.config.subjects = [retired_task_subjects(zone)]
+    await js.update_stream(info.config)
+    return legacy
+
+
+async def _move_legacy_queue(js: JetStreamContext, zone: str, legacy: str) -> None:
+    """Each task still waiting in the set-aside stream onto its agent's subject in its shard,
+    with its message id; then the stream is deleted."""
+    info = await js.stream_info(legacy)
+    seq, left = int(info.state.first_seq), int(info.state.messages)
+    while left > 0:
         try:
             message = await js.get_msg(legacy, seq, subject=zone_task_subjects(zone), next=True)
         except NotFoundError:
             break
-        held.append(message)
-        seq = int(message.seq or seq) + 1
+        agent_token = (message.subject or "").rsplit(".", 1)[-1]
+        await js.publish(
+            agent_subject(zone, agent_token), message.data or b"", headers=message.headers
+        )
+        seq, left = int(message.seq or seq) + 1, left - 1
     with contextlib.suppress(NotFoundError):
         await js.delete_stream(legacy)
-    return held
 
 
 async def ensure_agent_consumer(

@@ -124,6 +124,11 @@ def zone_task_subjects(zone: str) -> str:
     return f"orch.task.{_token(zone)}.>"
 
 
+def retired_task_subjects(zone: str) -> str:
+    """The subjects *zone*'s earlier-layout stream takes while its tasks move to the shards."""
+    return f"orch.retired.task.{_token(zone)}.>"
+
+
 def legacy_tasks_stream(zone: str) -> str:
     """*zone*'s single work-queue stream of the earlier layout (``ORCH_TASKS_<zone>``)."""
     return f"{TASKS_PREFIX}{_token(zone)}"

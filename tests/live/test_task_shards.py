@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from nats.js.api import RetentionPolicy, StreamConfig
+import pytest
+from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
 
 from sim.live.broker import decode, encode, subject_matches
+from sim.live.layout import _set_legacy_queue_aside
 from sim.live.subjects import TASK_SHARDS
 from sim.live.transport import (
     EmbeddedServer,
@@ -46,7 +48,7 @@ def test_shards_split_a_zones_agents_about_evenly() -> None:
     assert all(abs(c - 10_000 / TASK_SHARDS) < 250 for c in counts.values())
 
 
-async def migrate(server: EmbeddedServer) -> None:
+async def migrate(server: EmbeddedServer, stopped_half_way: bool) -> None:
     nc = await connect(server.url, server.token, "test")
     js = nc.jetstream()
     try:
@@ -59,17 +61,45 @@ async def migrate(server: EmbeddedServer) -> None:
         for n, agent in enumerate(("a1", "a2", "a3")):  # waiting in the old queue
             subject = f"orch.task.A.{agent}"
             await js.publish(subject, encode({"task_id": n}), headers={"Nats-Msg-Id": f"t.{n}"})
+        consumer = ConsumerConfig(durable_name="agent-a1", filter_subject="orch.task.A.a1")
+        await js.add_consumer(legacy_tasks_stream("A"), consumer)  # an agent's, of that layout
+        if stopped_half_way:
+            # A start that set the old queue aside and stopped before moving what waited.
+            assert await _set_legacy_queue_aside(js, "A") == legacy_tasks_stream("A")
+            moved_before = list(zone_tasks_streams("A"))[task_shard("a2")][0]
+            await js.add_stream(
+                StreamConfig(
+                    name=moved_before,
+                    subjects=[dict(zone_tasks_streams("A"))[moved_before]],
+                    retention=RetentionPolicy.WORK_QUEUE,
+                )
+            )  # ...and one that had moved a2's task already: moved again, it is one
+            await js.publish(
+                agent_subject("A", "a2"), encode({"task_id": 1}), headers={"Nats-Msg-Id": "t.1"}
+            )
         await ensure_zone_stream(js, "A")
         names = {str(info.config.name) for info in await js.streams_info()}
         assert legacy_tasks_stream("A") not in names
         assert {name for name, _ in zone_tasks_streams("A")} <= names
         await ensure_zone_stream(js, "A")  # idempotent
-        for n, agent in enumerate(("a1", "a2", "a3")):  # each on its agent's new subject
+        for n, agent in enumerate(("a1", "a2", "a3")):  # each on its agent's new subject, once
             moved = await js.get_last_msg(tasks_stream("A", agent), agent_subject("A", agent))
             assert decode(moved.data or b"") == {"task_id": n}
+        counts = [
+            (await js.stream_info(name)).state.messages for name, _ in zone_tasks_streams("A")
+        ]
+        assert sum(counts) == 3
     finally:
         await nc.close()
 
 
-def test_a_store_of_the_one_stream_layout_is_migrated(nats_server: EmbeddedServer) -> None:
-    asyncio.run(asyncio.wait_for(migrate(nats_server), 60.0))
+@pytest.mark.parametrize("stopped_half_way", [False, True])
+def test_a_store_of_the_one_stream_layout_is_migrated(
+    nats_server: EmbeddedServer, stopped_half_way: bool
+) -> None:
+    """The old queue (and an agent's consumer on it) gives way to the shards, its tasks moved.
+
+    Stopped half-way (the old queue set aside, one task moved already), the next start
+    moves the rest and the task moved twice is stored once (its message id).
+    """
+    asyncio.run(asyncio.wait_for(migrate(nats_server, stopped_half_way), 60.0))
