@@ -97,6 +97,20 @@ task's removal. The "before" fleet of 10,000 registered in these runs
 than when it did not. At 200 agents with ``2m`` the shards cost a little
 (32 work queues for 200 agents; the ranges overlap).
 
+Run 3, after the merge (main at 3dbda79, nothing else running, load 1.0 at
+the start): three ``--skip-scales`` runs of this tree alone, dispatches/s
+(completions/s):
+
+    agents  sync     run 1           run 2           run 3
+       200  always   2,756 (2,723)   1,692 (1,673)   2,180 (2,155)
+     1,000  always   2,204 (2,092)   1,770 (1,735)   1,676 (1,622)
+    10,000  always   1,242 (1,147)   3,049 (1,643)   1,282 (1,030)
+       200  2m       3,325 (3,296)   1,456 (1,443)   1,203 (1,195)
+
+and ``--skip-bursts --quick``: the 173-agent baseline clean up to x40 with
+agent processes and x160 with simulated agents (3-minute runs, no
+``agent_detected``).
+
 The goal (1,000/s with ``sync_interval: always``) is met by this tree at
 200, 1,000 and 10,000 agents in run 2's medians (lowest runs 998, 1,199 and
 1,026/s: little margin at 200 agents under load); the bundles alone met it
