@@ -13,13 +13,14 @@ import json
 from typing import Any
 
 from conftest import HERE
-from test_coordinator_logic import EPOCH, Provisioner, busy_burst_primary
+from test_coordinator_logic import EPOCH, Fleet, Provisioner, busy_burst_primary, run
 
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.memory_broker import MemoryBroker
 from sim.live.transport import AGENTS_BUCKET, EVENTS
-from sim.runner import run
+from sim.policies.placement import pick_drains
+from sim.runner import run as run_simulator
 from sim.scenario.load import load_scenario
 
 OVERRIDES = ["topology.reserve_pool=2"]
@@ -32,7 +33,7 @@ def first_scale(details: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_a_scale_up_starts_only_what_the_reserve_pool_lends_in_both_shells() -> None:
     scenario = load_scenario(HERE / "burst.yaml", OVERRIDES)
-    events = run(scenario).results[0].events
+    events = run_simulator(scenario).results[0].events
     sim_scale = [json.loads(str(d)) for d in events.loc[events["kind"] == "scale", "detail"]]
     assert first_scale(sim_scale) == {"delta": 2, "asked": 6}
     assert (events["kind"] == "agent_requested").sum() == 2
@@ -100,3 +101,30 @@ def test_an_alerts_scale_up_does_nothing_when_the_scenario_has_no_autoscaler() -
 
     assert asyncio.run(body(enabled=True)) == ["alert", "scale"]
     assert asyncio.run(body(enabled=False)) == ["alert"]
+
+
+def test_the_drain_choice_reads_busy_slots_from_the_coordinators_books() -> None:
+    """A pool's busy slots are the attempts the books hold as started, not the heartbeats'.
+
+    Zone A's two agents have started a task each; their last heartbeats (from before
+    the tasks) say idle. The simulator's scaler sees A busy and B idle, so its
+    scale-down drains B first (``pick_drains``); live must see the same.
+    """
+
+    async def body(fleet: Fleet) -> None:
+        for agent, zone in (("a1", "A"), ("a2", "A"), ("b1", "B"), ("b2", "B")):
+            await fleet.beat(agent, zone, held=0)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0, 1, zone="A")
+        await c.pump()
+        taken = {agent: await fleet.take(agent) for agent in ("a1", "a2")}
+        assert sorted(taken.values()) == [[(0, 1)], [(1, 1)]]
+        for agent, [(task, _)] in taken.items():
+            await fleet.result("start", task, agent)
+        await c.pump()
+        busy = {(p.zone, p.category): p.busy for p in c.scaling.pools() if p.agents}
+        assert busy == {("A", "CodeGen"): 2, ("B", "CodeGen"): 0}
+        assert pick_drains(1, c.scaling.pools()) == [("B", "CodeGen")]
+
+    run(body)

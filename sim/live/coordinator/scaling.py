@@ -247,12 +247,24 @@ class Scaling:
         await self.provisioner.recommend(recommendation)
 
     def pools(self) -> list[PoolLoad]:
+        """Each pool as the scaler sees it: serving agents, starting, busy slots, queued.
+
+        Busy slots are the attempts the coordinator's books hold as started and not
+        ended — its own record, as the simulator's are its agents' busy slots — not
+        the agents' heartbeats, which are as old as the health check's last read:
+        the drain choice (``pick_drains``) ranks pools by this, and stale counts sent
+        a full fleet's first scale-down to other pools than the simulator's.
+        """
         books = self.books
         loads: dict[tuple[str, str], list[int]] = {}
+        pool_of: dict[str, tuple[str, str]] = {}
         for a in books.serving():
-            entry = loads.setdefault((a.zone, a.category), [0, 0])
-            entry[0] += 1
-            entry[1] += a.in_flight
+            pool_of[a.agent_id] = (a.zone, a.category)
+            loads.setdefault((a.zone, a.category), [0, 0])[0] += 1
+        for who, _zone, _start in books.in_flight.values():
+            pool = pool_of.get(who)
+            if pool is not None:
+                loads[pool][1] += 1
         starting: dict[tuple[str, str], int] = {}
         for spec in books.requested.values():
             starting[spec.zone, spec.category] = starting.get((spec.zone, spec.category), 0) + 1
