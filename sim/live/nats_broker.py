@@ -17,13 +17,14 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from sim.live.broker import Answer, CasFailed, Follower, KvEntry, StreamMessage
 from sim.live.transport import StreamReader, connect, publish, read_all
 
-#: After nats-py's end marker raced ahead of a bucket's values: how long to wait for each.
-RACED_READ_S = 2.0
+#: How long a bucket read waits for each next entry (a broker that slow is away: the
+#: read fails, and the health checks count a failed read, not missed beats).
+KV_READ_S = 5.0
 
 
 class _NatsFollower:
@@ -158,33 +159,31 @@ class NatsBroker:
     async def kv_entries(self, bucket: str) -> dict[str, KvEntry]:
         """Every live key's latest entry, read through one watcher (one consumer, one pass).
 
-        nats-py marks the end of the stored values with None, but when the server
-        has pushed them all before the watcher looks (its consumer then has none
-        pending and the client has taken none yet) the marker comes *first* and
-        the values after it: a read of a busy registry came back empty about once
-        in 75 (a fleet rewriting its beat bundles every 50 ms), which the health
-        checks would read as every agent's missed beat. A marker before any value
-        of a bucket that holds some is that race: the values are still read.
+        The read ends at the entry after which nothing is pending (its ``delta`` is
+        0), delete markers included so that the last one is always seen; not at
+        nats-py's end-of-stored-values marker, which comes early when the server
+        pushed the values before the watcher looked (its consumer then has none
+        pending, the client has taken none yet). Stopping at that marker returned
+        an empty registry about once in 75 reads while a fleet rewrote its beat
+        bundles every 50 ms, which the health checks read as every agent's missed
+        beat. A read that stalls fails (``nats.errors.TimeoutError``): the health
+        checks count a failed read, never a partial one.
         """
         kv = await self._kv(bucket)
-        watcher = await kv.watchall(ignore_deletes=True)
+        watcher = await kv.watchall()
         out: dict[str, KvEntry] = {}
-        raced = False
         try:
             while True:
-                try:
-                    if raced:
-                        entry = await watcher.updates(RACED_READ_S)  # type: ignore[no-untyped-call]
-                    else:
-                        entry = await anext(watcher)
-                except nats.errors.TimeoutError:
-                    break  # (the bucket's messages were delete markers only)
-                if entry is None:  # the end of the values stored before the watch began
-                    if out or raced or (await kv.status()).values == 0:
-                        break
-                    raced = True
+                entry = await watcher.updates(KV_READ_S)  # type: ignore[no-untyped-call]
+                if entry is None:  # the end-of-stored-values marker, maybe early
+                    if not out and (await kv.status()).values == 0:
+                        break  # an empty bucket: nothing follows
                     continue
-                out[entry.key] = KvEntry(entry.key, entry.value or b"", int(entry.revision or 0))
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    out.pop(entry.key, None)
+                else:
+                    value = entry.value or b""
+                    out[entry.key] = KvEntry(entry.key, value, int(entry.revision or 0))
                 if not entry.delta:  # nothing pending after this one
                     break
         finally:

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import nats
+import pytest
 
 from sim.live.beats import agent_beats, is_bundle_key
 from sim.live.nats_broker import NatsBroker
@@ -82,21 +83,15 @@ def test_a_simulated_fleet_beats_in_bundles_read_as_every_agents_beat(
     asyncio.run(asyncio.wait_for(fleet_beats(nats_server), 120.0))
 
 
-class _RacedWatcher:
-    """nats-py's watcher when its end marker raced ahead of the values (see kv_entries)."""
+class _Watcher:
+    """nats-py's watcher: its end marker (None) where the race put it, then the entries."""
 
-    def __init__(self, entries: list[Any]) -> None:
-        self.items: list[Any] = [None, *entries]
-
-    def __aiter__(self) -> _RacedWatcher:
-        return self
-
-    async def __anext__(self) -> Any:
-        return self.items.pop(0)
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
 
     async def updates(self, timeout: float) -> Any:
         if not self.items:
-            raise nats.errors.TimeoutError
+            raise nats.errors.TimeoutError  # a broker that says nothing more
         return self.items.pop(0)
 
     async def stop(self) -> None:
@@ -104,35 +99,41 @@ class _RacedWatcher:
 
 
 class _Bucket:
-    def __init__(self, entries: list[Any], stored: int) -> None:
-        self.entries, self.stored = entries, stored
+    def __init__(self, items: list[Any], stored: int) -> None:
+        self.items, self.stored = items, stored
 
-    async def watchall(self, **_: Any) -> _RacedWatcher:
-        return _RacedWatcher(list(self.entries))
+    async def watchall(self, **_: Any) -> _Watcher:
+        return _Watcher(list(self.items))
 
     async def status(self) -> Any:
         return SimpleNamespace(values=self.stored)
 
 
-def test_a_registry_read_whose_end_marker_came_first_still_reads_every_value() -> None:
-    """The marker first and the values after it: all are read; an empty bucket reads empty."""
-    entries = [
-        SimpleNamespace(key=f"a{n}", value=b"{}", revision=n + 1, delta=2 - n) for n in range(3)
-    ]
+def _entry(key: str, delta: int, operation: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(key=key, value=b"{}", revision=1, delta=delta, operation=operation)
 
-    async def read(bucket: _Bucket) -> dict[str, Any]:
-        broker = NatsBroker(SimpleNamespace(jetstream=lambda: None))  # type: ignore[arg-type]
 
-        async def kv(name: str) -> _Bucket:
-            return bucket
+async def _read(bucket: _Bucket) -> dict[str, Any]:
+    broker = NatsBroker(SimpleNamespace(jetstream=lambda: None))  # type: ignore[arg-type]
 
-        broker._kv = kv  # type: ignore[assignment,method-assign]
-        return await broker.kv_entries(AGENTS_BUCKET)
+    async def kv(name: str) -> _Bucket:
+        return bucket
 
-    assert sorted(asyncio.run(read(_Bucket(entries, 3)))) == ["a0", "a1", "a2"]
-    assert asyncio.run(read(_Bucket([], 0))) == {}
-    # Only delete markers stored (ignored by the watch): the read ends, empty, not hung.
-    assert asyncio.run(read(_Bucket([], 2))) == {}
+    broker._kv = kv  # type: ignore[assignment,method-assign]
+    return await broker.kv_entries(AGENTS_BUCKET)
+
+
+def test_a_registry_read_ends_where_nothing_is_pending_wherever_the_marker_came() -> None:
+    """The end marker first or among the values: every value is read; deletes are honoured."""
+    a0, a1, a2 = _entry("a0", 2), _entry("a1", 1), _entry("a2", 0)
+    assert sorted(asyncio.run(_read(_Bucket([None, a0, a1, a2], 3)))) == ["a0", "a1", "a2"]
+    assert sorted(asyncio.run(_read(_Bucket([a0, None, a1, a2], 3)))) == ["a0", "a1", "a2"]
+    assert asyncio.run(_read(_Bucket([None], 0))) == {}  # an empty bucket
+    deleted = [a0, _entry("a1", 1), _entry("a1", 0, "DEL")]  # a1's last entry deletes it
+    assert sorted(asyncio.run(_read(_Bucket(deleted, 3)))) == ["a0"]
+    assert asyncio.run(_read(_Bucket([None, _entry("x", 0, "PURGE")], 1))) == {}
+    with pytest.raises(nats.errors.TimeoutError):  # stalled half-way: a failed read
+        asyncio.run(_read(_Bucket([None, a0], 3)))
 
 
 async def busy_registry_reads(server: EmbeddedServer, reads: int) -> list[int]:
