@@ -9,7 +9,9 @@ writes a period rather than one per agent. A killed agent's beats stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,12 +27,15 @@ from sim.live.transport import AGENTS_BUCKET, EmbeddedServer, Layout, connect, e
 AGENTS, PER_BUNDLE, PERIOD_S = 60, 25, 0.2
 
 
-async def fleet_beats(server: EmbeddedServer) -> None:
+@contextlib.asynccontextmanager
+async def registered_fleet(
+    server: EmbeddedServer, heartbeat_s: float
+) -> AsyncIterator[tuple[Any, NatsBroker, SimulatedFleet]]:
+    """AGENTS simulated agents of zone A, all registered, beating in bundles of PER_BUNDLE."""
     nc = await connect(server.url, server.token, "test")
     js = nc.jetstream()
     await ensure_layout(js, Layout(("A",), ("CodeGen",), 5.0, 30.0))
-    broker = NatsBroker(nc)
-    fleet = SimulatedFleet(server.url, server.token, 1.0, handler="noop", heartbeat_s=PERIOD_S)
+    fleet = SimulatedFleet(server.url, server.token, 1.0, handler="noop", heartbeat_s=heartbeat_s)
     fleet.beats.per_bundle = PER_BUNDLE
     try:
         await fleet.open()
@@ -38,6 +43,14 @@ async def fleet_beats(server: EmbeddedServer) -> None:
             fleet.start(AgentSpec(f"a{n}", "A", "CodeGen", 1.0, 1))
         while fleet.registered < AGENTS:
             await asyncio.sleep(0.05)
+        yield js, NatsBroker(nc), fleet
+    finally:
+        await fleet.close()
+        await nc.close()
+
+
+async def fleet_beats(server: EmbeddedServer) -> None:
+    async with registered_fleet(server, PERIOD_S) as (js, broker, fleet):
         joined = time.time()
         writes0 = (await js.stream_info("KV_orch_agents")).state.last_seq
         await asyncio.sleep(10 * PERIOD_S)
@@ -58,9 +71,6 @@ async def fleet_beats(server: EmbeddedServer) -> None:
         beats = await beats_after(broker, killed + 3 * PERIOD_S)
         assert beats["a7"]["wall"] < killed  # its beats stopped with it
         assert all(b["wall"] > killed for a, b in beats.items() if a != "a7")
-    finally:
-        await fleet.close()
-        await nc.close()
 
 
 async def beats_after(broker: NatsBroker, wall: float) -> dict[str, dict[str, Any]]:
@@ -137,22 +147,8 @@ def test_a_registry_read_ends_where_nothing_is_pending_wherever_the_marker_came(
 
 
 async def busy_registry_reads(server: EmbeddedServer, reads: int) -> list[int]:
-    nc = await connect(server.url, server.token, "test")
-    js = nc.jetstream()
-    await ensure_layout(js, Layout(("A",), ("CodeGen",), 5.0, 30.0))
-    broker = NatsBroker(nc)
-    fleet = SimulatedFleet(server.url, server.token, 1.0, handler="noop", heartbeat_s=0.05)
-    fleet.beats.per_bundle = PER_BUNDLE
-    try:
-        await fleet.open()
-        for n in range(AGENTS):
-            fleet.start(AgentSpec(f"a{n}", "A", "CodeGen", 1.0, 1))
-        while fleet.registered < AGENTS:
-            await asyncio.sleep(0.05)
+    async with registered_fleet(server, 0.05) as (_js, broker, _fleet):
         return [len(await broker.kv_entries(AGENTS_BUCKET)) for _ in range(reads)]
-    finally:
-        await fleet.close()
-        await nc.close()
 
 
 def test_reads_of_a_registry_rewritten_every_50_ms_are_never_empty(
