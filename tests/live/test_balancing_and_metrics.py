@@ -175,7 +175,11 @@ def test_round_robin_decides_live_and_metrics_and_webhooks_tell_the_truth(
         for row in alerts.itertuples(index=False)
         if json.loads(str(row.detail))["state"] == "firing"
     ]
-    posted = [(p["alert"], p["action"]) for p in hook.received]
+    # The records keep what happened by the duration; the coordinator still evaluates
+    # alerts while the run drains after it (CI once saw work_flowing fire there), so
+    # the webhooks of that window are compared, the rest counted below.
+    duration = live.result.scenario.duration
+    posted = [(p["alert"], p["action"]) for p in hook.received if p["time_s"] <= duration]
     assert sorted(posted) == sorted(firing)
     assert {"fleet_busy", "work_flowing"} <= {name for name, _ in posted}
     assert {p["severity"] for p in hook.received if p["alert"] == "fleet_busy"} == {"critical"}
