@@ -7,6 +7,11 @@ bound keeps two specialists. Each drained agent is told so, leaves the pool,
 stops heartbeating as a member and exits by itself with status 0; the other
 two keep serving. The provisioner's stop template is not run for them: it
 hands back only what it started.
+
+The agents register before the service starts (the test lays the broker out
+as the service will): an evaluation that saw fewer than the scenario's bound
+would rightly ask for more, and the count of drains would then be another
+story than the one told here.
 """
 
 from __future__ import annotations
@@ -23,7 +28,16 @@ from typing import Any
 
 from conftest import HERE
 
-from sim.live.transport import EVENTS, EmbeddedServer, connect, read_all
+from sim.live.serve import ServeOptions
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    EVENTS,
+    EmbeddedServer,
+    Layout,
+    connect,
+    ensure_layout,
+    read_all,
+)
 
 ROOT = HERE.parents[1]
 FAST = (
@@ -43,18 +57,7 @@ def test_external_agents_are_drained_by_the_services_autoscaler(
     base = [sys.executable, "-m", "sim", "live"]
     settings = [arg for s in FAST for arg in ("--set", s)]
     log = open(tmp_path / "processes.log", "wb")  # noqa: SIM115 (lives with the processes)
-    serve = subprocess.Popen(
-        [
-            *(*base, "serve", str(HERE / "burst.yaml"), "--nats", nats_server.url),
-            *("--name", "svc", "--drain", "1", "--records", str(tmp_path / "records")),
-            *("--provisioner", "command", "--start-command", "true"),
-            *("--stop-command", f"echo {{agent_id}} >> {tmp_path / 'stopped.txt'}"),
-            *settings,
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+    asyncio.run(lay_out_as_the_service(nats_server))
     agents = {
         agent_id: subprocess.Popen(
             [
@@ -67,7 +70,21 @@ def test_external_agents_are_drained_by_the_services_autoscaler(
         )
         for agent_id in AGENTS
     }
+    serve: subprocess.Popen[bytes] | None = None
     try:
+        asyncio.run(until_registered(nats_server, set(AGENTS)))
+        serve = subprocess.Popen(
+            [
+                *(*base, "serve", str(HERE / "burst.yaml"), "--nats", nats_server.url),
+                *("--name", "svc", "--drain", "1", "--records", str(tmp_path / "records")),
+                *("--provisioner", "command", "--start-command", "true"),
+                *("--stop-command", f"echo {{agent_id}} >> {tmp_path / 'stopped.txt'}"),
+                *settings,
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
         events = asyncio.run(until_drained(nats_server, 2))
         deadline = time.monotonic() + 30
         drained = {e["subject"] for e in events if e["kind"] == "agent_draining"}
@@ -77,10 +94,11 @@ def test_external_agents_are_drained_by_the_services_autoscaler(
         time.sleep(3.0)  # a few more evaluations: the ones that would retire the leavers
         events = asyncio.run(all_events(nats_server))
     finally:
-        for process in [*agents.values(), serve]:
+        processes = [*agents.values(), *([serve] if serve else [])]
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in [*agents.values(), serve]:
+        for process in processes:
             process.wait(30)
         log.close()
     text = (tmp_path / "processes.log").read_text(errors="replace")
@@ -99,6 +117,40 @@ def test_external_agents_are_drained_by_the_services_autoscaler(
     # The stop template is for what the provisioner started: agents that came on their own
     # are drained and leave by themselves; nothing is stopped for them.
     assert not (tmp_path / "stopped.txt").exists()
+
+
+async def lay_out_as_the_service(server: EmbeddedServer) -> None:
+    """The streams and buckets ``serve`` will find (it keeps what exists), made first."""
+    options = ServeOptions(url=server.url)
+    layout = Layout(
+        ("A",),
+        ("Generic",),
+        options.ack_wait_s,
+        heartbeat_ttl_s=options.heartbeat_ttl_s,
+        zone_submits=False,
+    )
+    nc = await connect(server.url, server.token, "test")
+    try:
+        await ensure_layout(nc.jetstream(), layout)
+    finally:
+        await nc.close()
+
+
+async def until_registered(server: EmbeddedServer, ids: set[str]) -> None:
+    nc = await connect(server.url, server.token, "test")
+    try:
+        registry = await nc.jetstream().key_value(AGENTS_BUCKET)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if ids <= set(await registry.keys()):
+                    return
+            except Exception:  # nats-py raises NoKeysError while the bucket is empty
+                pass
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"not all of {sorted(ids)} registered within 60 s")
+    finally:
+        await nc.close()
 
 
 async def until_drained(server: EmbeddedServer, count: int) -> list[dict[str, Any]]:
