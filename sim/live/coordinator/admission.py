@@ -55,6 +55,11 @@ class Verdict:
 
     #: What the admission saw (AdmissionObservation's figures), kept in the record.
     seen: tuple[int, float, float] = (0, 0.0, 0.0)
+    #: This primary's count of verdicts before this one. The policy keeps state
+    #: (its hysteresis), so the order of decisions is part of what they mean; and
+    #: the primary decides in the order submissions reach it, which across zones'
+    #: streams need not be the order of their ids.
+    order: int = -1
 
     def record(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The admission record of submission *doc* (a task): the verdict and what it saw."""
@@ -72,6 +77,7 @@ class Verdict:
             "queue_depth": waiting,
             "provider_used": provider_used,
             "tenant_overdraft": overdraft,
+            "order": self.order,
         }
 
     @classmethod
@@ -99,6 +105,8 @@ class LiveAdmission:
         self.gate = gate
         #: Task id -> tenant, for the tenants' token budgets (admitted tasks only).
         self.tenant_of: dict[int, str] = {}
+        #: Verdicts this primary has given (their ``order``).
+        self.decided = 0
         #: Tasks this primary shed per tier since the last metrics sample.
         self.shed_since: dict[str, int] = dict.fromkeys(self.names, 0)
 
@@ -129,7 +137,8 @@ class LiveAdmission:
         seen = (waiting, used, obs.tenant_overdraft)
         if not decision.admit:
             self.shed_since[tier] += 1
-        return Verdict(tier, tenant, decision.admit, decision.reason, seen)
+        self.decided += 1
+        return Verdict(tier, tenant, decision.admit, decision.reason, seen, self.decided - 1)
 
     def admitted(self, task_id: int, verdict: Verdict) -> float:
         """An admitted task: remember its tenant; its queue priority (top tier first)."""
