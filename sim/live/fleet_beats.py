@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from sim.live.agent import BEAT_ACK_FLOOR_S, BEAT_ACK_PERIODS, LiveAgent
 from sim.live.agent_link import AgentLink
 from sim.live.beats import AGENTS_PER_BUNDLE, bundle, bundle_key
+from sim.live.cancel import stop_if_cancelled
 
 
 class FleetBeats:
@@ -64,6 +65,10 @@ class FleetBeats:
             await asyncio.sleep(self.heartbeat_s)
             with contextlib.suppress(Exception):  # the broker may be restarting
                 await asyncio.wait_for(self.flush(links), ack_wait)
+            # A cancel that came as the flush ended is swallowed by 3.11's wait_for (it
+            # returns the result): the loop must still stop, or its run never ends
+            # (seen once: a live run hung after its duration, this loop still beating).
+            stop_if_cancelled()
 
     async def flush(self, links: Sequence[AgentLink]) -> None:
         """One bundle per chunk now (the chunks' puts side by side, dealt over *links*)."""

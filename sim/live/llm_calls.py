@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.live.broker import decode, encode
+from sim.live.cancel import stop_if_cancelled
 from sim.live.llm_protocol import ACQUIRE_SUBJECT, RELEASE_SUBJECT, rule_from
 from sim.policies.llm import RATE_LIMITED, RetryRule
 
@@ -104,6 +105,7 @@ class LlmCaller:
             try:
                 answer = decode(await self._request(ACQUIRE_SUBJECT, body, ANSWER_TIMEOUT_S))
             except Exception:
+                stop_if_cancelled()  # (nats-py reports a cancelled request as a timeout)
                 answer = None  # nobody answered (a takeover): ask again shortly
             if answer is None:
                 delay = UNANSWERED_WAIT_S

@@ -115,3 +115,37 @@ def test_a_run_whose_tasks_stop_says_nothing(capsys: pytest.CaptureFixture[str])
 
     assert run_bounded(main(), grace_s=5.0) == "done"
     assert capsys.readouterr().err == ""
+
+
+def test_bundled_beats_stop_when_cancelled_as_a_flush_ends() -> None:
+    """The race 3.11's ``asyncio.wait_for`` loses: the cancel lands as its inner await has
+    just finished, and it returns the result instead of raising. FleetBeats' loop then
+    slept on for ever; a live run waiting for its fleet to stop hung (seen once in CI)."""
+    from sim.live.fleet_beats import FleetBeats
+
+    async def body() -> tuple[bool, int]:
+        beats = FleetBeats(heartbeat_s=0.001)
+        flushes = 0
+        outer: asyncio.Task[None] | None = None
+
+        async def flush(links: object) -> None:
+            nonlocal flushes
+            flushes += 1
+            if flushes == 3:
+                # Queued before the flush's own completion wakes wait_for: the outer task
+                # is cancelled while wait_for's inner future is already done.
+                assert outer is not None
+                asyncio.get_running_loop().call_soon(outer.cancel)
+
+        beats.flush = flush  # type: ignore[method-assign]
+        outer = asyncio.create_task(beats.run([]))
+        await asyncio.wait([outer], timeout=0.5)
+        stopped = outer.done()
+        if not stopped:  # (the unfixed loop: end it for good)
+            outer.cancel()
+            await asyncio.wait([outer], timeout=0.5)
+        return stopped and outer.cancelled(), flushes
+
+    stopped, flushes = asyncio.run(body())
+    assert stopped, f"still beating after {flushes} flushes"
+    assert flushes == 3
