@@ -18,6 +18,7 @@ simulator logs it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -304,8 +305,9 @@ class ChaosTimeline:
         """
         while True:
             await asyncio.sleep(clock.wall(every_s))
-            specs = list(self.provisioner.specs.values())
-            started, self._seen_specs = specs[self._seen_specs :], len(specs)
+            specs = self.provisioner.specs  # (in start order; a spec is never removed)
+            started = list(itertools.islice(specs.values(), self._seen_specs, None))
+            self._seen_specs = len(specs)
             now = clock.now()
             for spec in started:
                 if not spec.spot:
