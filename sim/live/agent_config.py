@@ -12,8 +12,6 @@ import re
 import time
 from dataclasses import dataclass
 
-from sim.live.transport import env_token
-
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -67,6 +65,9 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     """The agent's settings from its command line (``add_agent_arguments``), checked."""
     if args.agent_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", args.agent_id):
         raise ValueError(f"--id: expected letters, digits, '_' or '-', got {args.agent_id!r}")
+    # (imported here: the simulator's CLI builds this parser too, and need not load nats)
+    from sim.live.transport import env_token
+
     return AgentConfig(
         agent_id=args.agent_id or f"{args.zone}-{args.category}-{int(time.time() * 1000) % 10**6}",
         zone=args.zone,

@@ -17,7 +17,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     live_sub = live.add_subparsers(dest="live_command", required=True)
     _add_run_command(live_sub)
 
-    from sim.live.agent import add_agent_arguments
+    from sim.live.agent_config import add_agent_arguments
     from sim.live.serve_cli import add_service_commands, credential_arguments
 
     agent = live_sub.add_parser("agent", help="one agent process (heartbeats, pulls, runs)")
