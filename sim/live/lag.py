@@ -148,10 +148,13 @@ class LagMonitor:
         if self.false_detections:
             first, at = self.false_detections[0]
             count = len({agent for agent, _ in self.false_detections})
+            when = (
+                f"{at:.0f} s" if at >= 0 else f"{-at:.0f} s before the start, as the fleet came up"
+            )
             return (
                 f"live run: this machine cannot keep up at --time-scale {budget.time_scale:g}: "
                 f"{count} agent(s) were declared dead while still alive (first {first} at "
-                f"{at:.0f} s; their heartbeats arrived late, not missing); run at a smaller "
+                f"{when}; their heartbeats arrived late, not missing); run at a smaller "
                 "--time-scale"
             )
         if observed is None or observed <= budget.budget_wall_s:

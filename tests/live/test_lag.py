@@ -110,6 +110,18 @@ def test_the_verdict_is_a_sustained_median_not_a_blip() -> None:
     assert "\n" not in message
 
 
+def test_a_false_detection_while_the_fleet_comes_up_says_so() -> None:
+    """Health checks run while a large fleet starts, before scenario time 0: a verdict
+    then is named as such (a full fleet at x60 read "at -216 s", which said nothing)."""
+    monitor = LagMonitor(LagBudget.for_interval(60.0, 10.0))
+    monitor.false_detections.append(("D-Integration-001", -216.4))
+    message = monitor.behind(1.0)
+    assert message is not None and "\n" not in message
+    assert "first D-Integration-001 at 216 s before the start, as the fleet came up" in message
+    monitor.false_detections[:] = [("A-CodeGen-002", 75.2)]
+    assert "first A-CodeGen-002 at 75 s;" in (monitor.behind(1.0) or "")
+
+
 def test_phi_accrual_live_detects_the_killed_agents_and_no_one_else(tmp_path: Path) -> None:
     """``health.detector: phi_accrual`` live: φ on the heartbeats' own times, not three checks."""
     scenario = small(
