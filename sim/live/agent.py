@@ -44,7 +44,7 @@ from nats.js import JetStreamContext
 from sim.live.agent_config import AgentConfig, add_agent_arguments, config_from_args
 from sim.live.agent_handlers import Handler, make_handler
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
-from sim.live.cancel import stop_if_cancelled
+from sim.live.cancel import try_once
 from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
 from sim.live.start_report import StartReport
 from sim.live.subjects import START_UNREPORTED
@@ -177,9 +177,7 @@ class LiveAgent:
         ack_wait = max(BEAT_ACK_PERIODS * self.config.heartbeat_s, BEAT_ACK_FLOOR_S)
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
-            with contextlib.suppress(Exception):  # the broker may be restarting
-                await asyncio.wait_for(self._heartbeat(), ack_wait)
-            stop_if_cancelled()  # a cancel wait_for or nats-py swallowed (``FleetBeats.run``)
+            await try_once(self._heartbeat(), ack_wait)  # the broker may be restarting
 
     async def _heartbeat(self) -> None:
         clock = await self.link.epoch.poll()
@@ -326,9 +324,7 @@ class LiveAgent:
         """Tell JetStream the task is alive, so only a dead agent's task is redelivered."""
         while True:
             await asyncio.sleep(self.config.ack_wait_s / 3)
-            with contextlib.suppress(Exception):
-                await message.in_progress()
-            stop_if_cancelled()
+            await try_once(message.in_progress())
 
 
 def agent_main(args: argparse.Namespace) -> int:

@@ -17,11 +17,12 @@ to stop once the run is over, so a loop that missed its cancellation is named
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_bounded", "stop_if_cancelled"]
+__all__ = ["run_bounded", "stop_if_cancelled", "try_once"]
 
 T = TypeVar("T")
 
@@ -31,6 +32,25 @@ def stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling() > 0:
         raise asyncio.CancelledError
+
+
+async def try_once(action: Awaitable[T], timeout_s: float | None = None) -> T | None:
+    """*action*'s result, or None if it failed or took longer than *timeout_s*; a cancel
+    of the caller always propagates.
+
+    For a loop's step that may fail and is tried again next round (a heartbeat
+    while the broker restarts). Two ways a plain ``suppress(Exception)`` lets a
+    cancel through as a success: a library reports the cancelled wait as its
+    own timeout, and 3.11's ``asyncio.wait_for`` returns the inner result when
+    the cancel lands just as the inner await finished. Either way the loop
+    slept on for ever (seen once: a live run hung after its duration, its
+    fleet's heartbeats still going).
+    """
+    result: T | None = None
+    with contextlib.suppress(Exception):
+        result = await (action if timeout_s is None else asyncio.wait_for(action, timeout_s))
+    stop_if_cancelled()
+    return result
 
 
 def run_bounded(main: Coroutine[Any, Any, T], grace_s: float = 15.0) -> T:

@@ -17,7 +17,6 @@ flight when the broker died waits out the client's request timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import time
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from collections.abc import Sequence
 from sim.live.agent import BEAT_ACK_FLOOR_S, BEAT_ACK_PERIODS, LiveAgent
 from sim.live.agent_link import AgentLink
 from sim.live.beats import AGENTS_PER_BUNDLE, bundle, bundle_key
-from sim.live.cancel import stop_if_cancelled
+from sim.live.cancel import try_once
 
 
 class FleetBeats:
@@ -63,12 +62,7 @@ class FleetBeats:
         ack_wait = max(BEAT_ACK_PERIODS * self.heartbeat_s, BEAT_ACK_FLOOR_S)
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            with contextlib.suppress(Exception):  # the broker may be restarting
-                await asyncio.wait_for(self.flush(links), ack_wait)
-            # A cancel that came as the flush ended is swallowed by 3.11's wait_for (it
-            # returns the result): the loop must still stop, or its run never ends
-            # (seen once: a live run hung after its duration, this loop still beating).
-            stop_if_cancelled()
+            await try_once(self.flush(links), ack_wait)  # the broker may be restarting
 
     async def flush(self, links: Sequence[AgentLink]) -> None:
         """One bundle per chunk now (the chunks' puts side by side, dealt over *links*)."""

@@ -149,3 +149,25 @@ def test_bundled_beats_stop_when_cancelled_as_a_flush_ends() -> None:
     stopped, flushes = asyncio.run(body())
     assert stopped, f"still beating after {flushes} flushes"
     assert flushes == 3
+
+
+def test_try_once_gives_the_result_or_none_and_never_swallows_a_cancel() -> None:
+    from sim.live.cancel import try_once
+
+    async def fails() -> int:
+        raise ConnectionError("broker restarting")
+
+    async def answers() -> int:
+        return 7
+
+    async def body() -> tuple[int | None, int | None, int | None, bool]:
+        ok, failed = await try_once(answers()), await try_once(fails())
+        late = await try_once(asyncio.sleep(1.0, result=3), timeout_s=0.01)
+        # A cancel reported by the library as its own timeout still cancels the caller.
+        task = asyncio.create_task(try_once(converting_request()))
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+        return ok, failed, late, task.cancelled()
+
+    assert asyncio.run(body()) == (7, None, None, True)
