@@ -29,6 +29,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,19 @@ async def service_epoch(js: Any) -> float:
     return float(decode(entry.value or b"{}")["epoch"])
 
 
+def service_layout(
+    zones: Iterable[str], categories: Iterable[str], options: ServeOptions
+) -> Layout:
+    """The streams and buckets a service lays out (a test may lay them out before it)."""
+    return Layout(
+        tuple(zones),
+        tuple(categories),
+        options.ack_wait_s,
+        heartbeat_ttl_s=options.heartbeat_ttl_s,
+        zone_submits=False,  # clients submit on orch.submit, the stream compaction keeps
+    )
+
+
 class Service:
     """One ``serve`` process: a coordinator replica and the service's chores around it."""
 
@@ -145,14 +159,8 @@ class Service:
 
     async def _prepare_broker(self, js: Any) -> Clock:
         """The streams and buckets the service uses, and its clock from the service epoch."""
-        layout = Layout(
-            tuple(self.world.zones),
-            tuple(self.world.categories),
-            self.options.ack_wait_s,
-            heartbeat_ttl_s=self.options.heartbeat_ttl_s,
-            zone_submits=False,  # clients submit on orch.submit, the stream compaction keeps
-        )
-        await ensure_layout(js, layout)
+        world = self.world
+        await ensure_layout(js, service_layout(world.zones, world.categories, self.options))
         await ensure_replies_stream(js)
         await ensure_snapshot_bucket(js)
         return Clock(await service_epoch(js), 1.0)

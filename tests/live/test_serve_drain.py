@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from conftest import HERE
+from test_serve import until
 
-from sim.live.serve import ServeOptions
+from sim.live.serve import ServeOptions, service_layout
 from sim.live.transport import (
     AGENTS_BUCKET,
     EVENTS,
     EmbeddedServer,
-    Layout,
     connect,
     ensure_layout,
     read_all,
@@ -121,16 +121,9 @@ def test_external_agents_are_drained_by_the_services_autoscaler(
 
 async def lay_out_as_the_service(server: EmbeddedServer) -> None:
     """The streams and buckets ``serve`` will find (it keeps what exists), made first."""
-    options = ServeOptions(url=server.url)
-    layout = Layout(
-        ("A",),
-        ("Generic",),
-        options.ack_wait_s,
-        heartbeat_ttl_s=options.heartbeat_ttl_s,
-        zone_submits=False,
-    )
     nc = await connect(server.url, server.token, "test")
     try:
+        layout = service_layout(("A",), ("Generic",), ServeOptions(url=server.url))
         await ensure_layout(nc.jetstream(), layout)
     finally:
         await nc.close()
@@ -138,17 +131,16 @@ async def lay_out_as_the_service(server: EmbeddedServer) -> None:
 
 async def until_registered(server: EmbeddedServer, ids: set[str]) -> None:
     nc = await connect(server.url, server.token, "test")
+    js = nc.jetstream()
+
+    async def registered() -> bool:
+        try:
+            return ids <= set(await (await js.key_value(AGENTS_BUCKET)).keys())
+        except Exception:  # nats-py raises NoKeysError while the bucket is empty
+            return False
+
     try:
-        registry = await nc.jetstream().key_value(AGENTS_BUCKET)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if ids <= set(await registry.keys()):
-                    return
-            except Exception:  # nats-py raises NoKeysError while the bucket is empty
-                pass
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"not all of {sorted(ids)} registered within 60 s")
+        await until(f"{sorted(ids)} registered", registered, 60.0)
     finally:
         await nc.close()
 
