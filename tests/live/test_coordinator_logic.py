@@ -386,6 +386,27 @@ def test_rounds_that_run_late_or_find_the_whole_fleet_stale_declare_no_one_dead(
     run(body)
 
 
+def test_rounds_before_second_zero_join_agents_but_judge_no_one() -> None:
+    """The fleet starts before scenario second 0 (173 processes at once on a small machine):
+    a start-up's silence is not a death, and health checks start at 0, as the simulator's."""
+
+    async def body(fleet: Fleet) -> None:
+        fleet.wall.t = EPOCH - 10 * INTERVAL
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await rounds(fleet, c, 9, beating=("a2",))  # seconds -90 to -10: a1 silent throughout
+        assert await fleet.events("agent_detected") == []
+        assert c.agents["a1"].healthy and c.lag.abstained_rounds == 0  # not lag: start-up
+        await rounds(fleet, c, 2, beating=("a2",))  # seconds 0 and 10: two failed checks
+        assert await fleet.events("agent_detected") == []
+        await rounds(fleet, c, 1, beating=("a2",))  # second 20: the third
+        assert [e["subject"] for e in await fleet.events("agent_detected")] == ["a1"]
+
+    run(body)
+
+
 @pytest.mark.parametrize(
     ("outage", "detected_at_round"),
     [
