@@ -171,13 +171,8 @@ class Failover:
             failed_for_good=failed,
         )
         if self.health.replace_failed:
-            zone = agent.zone
-            if self.zones[zone].down:
-                # The region is gone: the replacement goes to the nearest live zone
-                # (the spec's "scale up remaining zones").
-                zone = next(
-                    (z for z in self.router.neighbours[zone] if not self.zones[z].down), zone
-                )
+            dark = [name for name, state in self.zones.items() if state.down]
+            zone = self.router.replacement_zone(agent.zone, dark)
             replacement = self.fleet.spawn(
                 zone,
                 agent.category,

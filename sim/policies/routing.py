@@ -12,7 +12,7 @@ preference for locality, which is what the spec's zone design intends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 
 class ZoneRouter:
@@ -57,3 +57,14 @@ class ZoneRouter:
             if other not in self.down and has_room(other, category):
                 return other
         return None
+
+    def replacement_zone(self, zone: str, dark: Collection[str]) -> str:
+        """Where a failed agent's replacement starts: its own zone, unless that zone is *dark*.
+
+        A dark region cannot host it: it goes to the nearest live zone (the
+        spec's "scale up remaining zones"), or stays home if every zone is dark.
+        *dark* is the shell's zones that cannot be reached now, declared or not.
+        """
+        if zone not in dark:
+            return zone
+        return next((other for other in self.neighbours[zone] if other not in dark), zone)

@@ -367,6 +367,36 @@ def test_a_dead_agent_is_detected_on_the_third_missed_check_and_its_task_placed_
     run(body)
 
 
+@pytest.mark.parametrize("replace", [True, False])
+def test_a_dead_agent_is_replaced_from_the_reserve_pool_as_the_simulator_replaces_it(
+    replace: bool,
+) -> None:
+    """``health.replace_failed``: the simulator's failover asks the reserve pool for one agent
+    per death (``agent_requested``, then ``agent_replaced`` naming it); live did not, so at
+    the spec's fleet a chaos kill left live five agents short of its replay."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator(f"health.replace_failed={str(replace).lower()}")
+        await c.take_over()
+        await rounds(fleet, c, 3, beating=("a2",))
+        assert [e["subject"] for e in await fleet.events("agent_detected")] == ["a1"]
+        started = c.provisioner.started
+        if not replace:
+            assert started == [] and await fleet.events("agent_replaced") == []
+            return
+        [spec] = started
+        assert (spec.zone, spec.category) == ("A", "CodeGen")
+        [requested] = await fleet.events("agent_requested")
+        [replaced] = await fleet.events("agent_replaced")
+        assert requested["subject"] == replaced["replacement"] == spec.agent_id
+        assert replaced["subject"] == "a1" and requested["reason"] == "replace a1"
+        assert spec.agent_id in c.books.requested  # counted as starting, as a scale-up's
+
+    run(body)
+
+
 def test_rounds_that_run_late_or_find_the_whole_fleet_stale_declare_no_one_dead() -> None:
     async def body(fleet: Fleet) -> None:
         for agent in ("a1", "a2", "a3"):

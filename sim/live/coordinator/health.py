@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sim.live.beats import agent_beats
@@ -133,6 +133,9 @@ class HealthCheck:
         self.zone_detector = zone_detector or coordinator_detector(scenario.health)
         #: Dark zones not yet declared: the scenario time their declaration is due.
         self._zone_detection: dict[str, float] = {}
+        #: Starts a replacement (zone, category, reason) for each agent declared dead, its
+        #: id or None (``health.replace_failed``; the replica wires its scaling's in).
+        self.replace: Callable[[str, str, str], Awaitable[str | None]] | None = None
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -320,6 +323,13 @@ class HealthCheck:
             reason=reason,  # the detector's own words: which detector judged, and how
         )
         await self.intake.gone(view)
+        if self.replace is not None:
+            # As the simulator's failover: one from the reserve pool, in the nearest live zone
+            # if the agent's own is dark.
+            zone = self.router.replacement_zone(view.zone, self.intake.dispatcher.zones.dark)
+            replacement = await self.replace(zone, view.category, f"replace {view.agent_id}")
+            if replacement is not None:
+                await self.event("agent_replaced", view.agent_id, replacement=replacement)
 
     def _stall(self, now: float) -> None:
         """The test hook: block the event loop mid-round in a round inside a stall window."""

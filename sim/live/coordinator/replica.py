@@ -132,6 +132,8 @@ class Coordinator:
         self.intake = self._make_intake(broker)
         self.health = self._make_health(broker)
         self.scaling = self._make_scaling(broker)
+        if self.scenario.health.replace_failed:
+            self.health.replace = self.scaling.replace  # a dead agent's replacement
         #: Spot reclaim notices acted on (None: no agent runs on spot).
         self.spot = self._make_spot(broker)
         self.monitoring = self._make_monitoring(broker)

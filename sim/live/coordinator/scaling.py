@@ -12,8 +12,9 @@ A started agent joins a team of its zone by the simulator's rule
 agent's number from the reserve pool, 1 up) and carries it (``--team``,
 then in its heartbeats), so the team bulkhead counts it as the simulator
 counts its own. (The numbering is this replica's: a standby that takes over
-numbers from 1 again, and live spawns no failover replacements, which the
-simulator numbers too.) What can start is the reserve pool's to say
+numbers from 1 again.) A dead agent's replacement (``health.replace_failed``,
+started by the health check) and a reclaimed one's come from the same pool.
+What can start is the reserve pool's to say
 (``ReservePool``, the simulator's books): a plan's spawns beyond it are not
 made, and a drained agent that has left gives its place back.
 
