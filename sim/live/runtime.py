@@ -35,6 +35,7 @@ from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.nats_broker import NatsBroker
 from sim.live.provisioner import (
     AGENTS_PER_LINK,
+    RUN_SPAWN_GAP_S,
     AgentSpec,
     LocalProcessProvisioner,
     Provisioner,
@@ -173,6 +174,8 @@ class _Run:
         js = nc.jetstream()
         lease = await self._clear_broker(js)
         await self._start_fleet(js)
+        if isinstance(self.provisioner, LocalProcessProvisioner):
+            self.provisioner.pace(RUN_SPAWN_GAP_S)  # the fleet is up: later starts take turns
         # Scenario second 0 is set far enough ahead for a primary to take the lease and see
         # the whole fleet first: tasks arriving while no coordinator was ready waited seconds
         # that the simulator, whose coordinators exist at time 0, never charges.

@@ -192,3 +192,35 @@ def test_an_escalation_to_the_chief_calls_its_zone_through_the_gate() -> None:
         assert live == expected
 
     run(body)
+
+
+def test_a_declared_zones_agents_are_declared_with_it_and_replaced_in_the_nearest_live_zone() -> (
+    None
+):
+    """As the simulator's failover after an outage: every agent the zone took is declared dead
+    (``agent_detected``) and replaced from the reserve pool — in B, A being dark. Live used to
+    drop them silently: a zone outage of the spec's fleet left it 43 agents short of its
+    replay (agents mean 193.5 live, 218.7 simulated)."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*OVERRIDES)
+        await c.take_over()
+        fleet.wall.t = EPOCH + OUTAGE_S
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
+        await c.check_zones()
+        assert await fleet.events("agent_detected") == []  # dark, not declared yet
+        fleet.wall.t = EPOCH + OUTAGE_S + 120.0  # well past the checks' declaration
+        await c.check_zones()
+        [down] = await fleet.events("zone_down")
+        [detected] = await fleet.events("agent_detected")
+        assert down["subject"] == "A"
+        assert detected["subject"] == "a1" and detected["reason"] == "zone A declared down"
+        [spec] = c.provisioner.started
+        assert (spec.zone, spec.category) == ("B", "CodeGen")
+        [replaced] = await fleet.events("agent_replaced")
+        assert replaced["subject"] == "a1" and replaced["replacement"] == spec.agent_id
+        assert c.agents["b1"].healthy and not c.agents["a1"].healthy
+
+    run(body)

@@ -310,8 +310,12 @@ class HealthCheck:
         return True
 
     async def _declare_dead(self, view: AgentView, now: float, reason: str) -> None:
+        view.dead_incarnation = view.incarnation  # (the same process beating again refutes it)
+        await self._lost(view, now, reason)
+
+    async def _lost(self, view: AgentView, now: float, reason: str) -> None:
+        """The agent is declared dead: its work placed anew, a replacement asked for."""
         view.healthy = False
-        view.dead_incarnation = view.incarnation
         last_s = self.time.at_wall(view.last_beat_wall)
         held = self.intake.held(view.agent_id)
         await self.event(
@@ -365,7 +369,7 @@ class HealthCheck:
         for zone, when in sorted(self._zone_detection.items()):
             if when <= now:
                 del self._zone_detection[zone]
-                await self._declare_zone(zone)
+                await self._declare_zone(zone, now)
         for zone in sorted(gate.dark - down):
             dispatcher.mark_dark(zone, False)
             self._zone_detection.pop(zone, None)
@@ -376,8 +380,13 @@ class HealthCheck:
             await self.intake.zone_back(zone)
         await self.intake.probe_zones()
 
-    async def _declare_zone(self, zone: str) -> None:
-        """The checks declare the zone's coordinator dead: route around it, evacuate it."""
+    async def _declare_zone(self, zone: str, now: float) -> None:
+        """The checks declare the zone's coordinator dead: route around it, evacuate it.
+
+        Its agents not yet declared dead are declared with it (``agent_detected``,
+        what they held placed anew, each replaced in the nearest live zone), as the
+        simulator declares and replaces every agent a zone outage took.
+        """
         self.intake.dispatcher.zones.declare_down(zone)
         await self.event("zone_down", zone)
         await self.intake.evacuate_zone(zone)
@@ -385,6 +394,6 @@ class HealthCheck:
         for view in zone_agents:  # none answers: a team reopening must not take them back
             self.intake.dispatcher.unreachable.add(view.agent_id)
         for view in sorted(zone_agents, key=lambda a: a.agent_id):
-            view.healthy = False
-            await self.intake.gone(view)
+            # Not the detector's verdict on the process: no dead incarnation to refute.
+            await self._lost(view, now, f"zone {zone} declared down")
         await self.intake.evacuate_stranded()
