@@ -202,41 +202,37 @@ def test_no_module_of_the_product_is_long_and_no_function_either() -> None:
     assert not offenders, offenders
 
 
+def modules_loaded(setup: str, unwanted: str) -> str:
+    """The modules a fresh interpreter has loaded after *setup* that *unwanted* (an
+    expression in ``m``, a module's name) matches, as the printed sorted list."""
+    import subprocess
+    import sys
+
+    probe = f"import sys; {setup}; print(sorted(m for m in sys.modules if {unwanted}))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def test_the_simulators_command_line_does_not_load_the_live_shell() -> None:
     """``orchestra run`` builds the live commands' parsers but loads none of the live shell:
     neither shell imports the other, and nats-py with the live modules cost 0.35-0.4 s of
     every simulator command's start (0.9 s to 0.5 s for ``--help``)."""
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys, sim.cli; sim.cli._parser(); "
-        "print(sorted(m for m in sys.modules if m == 'nats' or m.startswith(('nats.', "
-        "'sim.live.')) and m not in ('sim.live.cli', 'sim.live.serve_cli', "
-        "'sim.live.agent_config')))"
+    unwanted = (
+        "m == 'nats' or m.startswith(('nats.', 'sim.live.')) and m not in "
+        "('sim.live.cli', 'sim.live.serve_cli', 'sim.live.agent_config')"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]", out
+    assert modules_loaded("import sim.cli; sim.cli._parser()", unwanted) == "[]"
 
 
 def test_an_agent_process_loads_no_policy_it_does_not_use() -> None:
     """``python -m sim.live.agent`` needs the LLM retry rule of ``sim.policies`` and nothing
     else of it: loading every policy (numpy with the balancers) doubled an agent's start,
     0.35 s to 0.16 s, paid 173 times when the spec's fleet starts."""
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys, sim.live.agent; "
-        "print(sorted(m for m in sys.modules if m in ('numpy', 'pandas', 'simpy') "
-        "or m.startswith('sim.policies.') and not m.startswith('sim.policies.llm')))"
+    unwanted = (
+        "m in ('numpy', 'pandas', 'simpy') "
+        "or m.startswith('sim.policies.') and not m.startswith('sim.policies.llm')"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]", out
+    assert modules_loaded("import sim.live.agent", unwanted) == "[]"
 
 
 def test_the_policy_package_still_offers_every_public_name() -> None:

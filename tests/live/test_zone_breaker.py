@@ -17,6 +17,7 @@ from test_coordinator_logic import EPOCH, Fleet, run
 from test_live_escalation import fail
 
 from sim.live.broker import encode
+from sim.live.coordinator import Coordinator
 from sim.live.transport import LEASE_BUCKET, ZONES_DOWN_KEY
 from sim.policies.dispatch import DispatchCore
 from sim.runner import run as run_simulator
@@ -54,6 +55,18 @@ def simulators_declaration_s(scenario: Scenario) -> float:
     events = run_simulator(sim).results[0].events
     [declared] = events.loc[events["kind"] == "zone_redistributed", "time_s"]
     return float(declared)
+
+
+async def zone_a_dark(fleet: Fleet) -> Coordinator:
+    """Agent a1 in A, b1 in B, and a primary that has seen A announced dark at OUTAGE_S."""
+    await fleet.beat("a1", "A")
+    await fleet.beat("b1", "B")
+    c = fleet.coordinator(*OVERRIDES)
+    await c.take_over()
+    fleet.wall.t = EPOCH + OUTAGE_S
+    await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
+    await c.check_zones()
+    return c
 
 
 def test_the_live_zone_breaker_opens_where_the_simulators_would() -> None:
@@ -120,13 +133,7 @@ def test_the_live_zone_breaker_opens_where_the_simulators_would() -> None:
 
 def test_a_zone_back_before_its_declaration_places_what_waited_at_its_door() -> None:
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*OVERRIDES)
-        await c.take_over()
-        fleet.wall.t = EPOCH + OUTAGE_S
-        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
-        await c.check_zones()
+        c = await zone_a_dark(fleet)
         fleet.wall.t = EPOCH + CALLS_S[0]
         await fleet.submit(0, zone="A")
         await c.pump()
@@ -203,13 +210,7 @@ def test_a_declared_zones_agents_are_declared_with_it_and_replaced_in_the_neares
     replay (agents mean 193.5 live, 218.7 simulated)."""
 
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*OVERRIDES)
-        await c.take_over()
-        fleet.wall.t = EPOCH + OUTAGE_S
-        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
-        await c.check_zones()
+        c = await zone_a_dark(fleet)
         assert await fleet.events("agent_detected") == []  # dark, not declared yet
         fleet.wall.t = EPOCH + OUTAGE_S + 120.0  # well past the checks' declaration
         await c.check_zones()
