@@ -70,6 +70,15 @@ def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path
     chaos = events[events["kind"] == "chaos"]
     document = json.loads(chaos["detail"].iloc[0])["event"]
     assert sorted(document["kill"]["agents"]) == sorted(victims)  # replayable as recorded
+    # Each death is replaced from the reserve pool (health.replace_failed), as simulated:
+    # a real process that joined its victim's pool.
+    replaced = events[events["kind"] == "agent_replaced"]
+    assert set(replaced["subject"]) == victims and len(replaced) == 3
+    joined = events[events["kind"] == "agent_joined"].set_index("subject")
+    for row in replaced.itertuples(index=False):
+        replacement = json.loads(str(row.detail))["replacement"]
+        assert replacement in joined.index, f"{replacement} never joined"
+        assert json.loads(str(joined.loc[replacement, "detail"]))["category"] == "CodeGen"
 
 
 def test_standby_takes_the_lease_when_the_primary_stops(tmp_path: Path) -> None:

@@ -52,6 +52,12 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     arriving = dark[dark["arrival_s"] > marked_s + 2 * jitter]
     assert len(arriving) >= 1
     assert float(arriving["wait_s"].max()) < 5.0 + jitter, arriving["wait_s"].tolist()
+    # A's agents are declared dead (with A, or before it) and replaced in B, A being dark.
+    replaced = events[events["kind"] == "agent_replaced"]
+    assert set(replaced["subject"]) == pool_a
+    zone_of = agents.set_index("agent")["zone"]
+    for detail in replaced["detail"]:
+        assert zone_of[json.loads(str(detail))["replacement"]] == "B"
     rejoined = events[(events["kind"] == "agent_rejoined") & (events["subject"].isin(pool_a))]
     assert set(rejoined["subject"]) == pool_a
     assert (rejoined["time_s"] >= up_s).all()
