@@ -1,0 +1,119 @@
+"""The central promise at the spec's size: live runs of the full fleet against their replays.
+
+Covers: ``scenarios/baseline_200.yaml`` (173 agent processes) run live on a
+real nats-server, as is and under chaos, each followed by ``orchestra
+calibrate`` of its directory; printed is every figure of the live run beside
+its calibrated replay (the ratio replay / live) and whether the two took the
+same scaling decisions.
+
+Scenario: the fleet users run, not a toy. The tests keep reduced copies of
+each case (``tests/live``: a 16-agent kill, a two-zone outage, the 32-agent
+parity run); this is where the reduced copies are held to the full size. Each
+case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
+
+- ``baseline``: no chaos (scale-down at the first evaluation, nothing dies);
+- ``kill``: five CodeGen agents killed -9 at 3 min (detected, their tasks
+  placed anew, each replaced from the reserve pool);
+- ``zone_outage``: zone B dark for 3 min from 3 min (its 43 agents declared
+  dead and replaced elsewhere, then restarted when B is back).
+
+Measured 2026-12-06 on this machine (ratio replay / live): baseline —
+throughput 1.000, utilisation 1.000, wait p50 0.998, wait p99 0.966, agents
+1.000, same scaling; kill — utilisation 1.000, wait p99 0.822, agents mean
+1.000, same scaling; zone outage — utilisation 0.980, wait p99 0.838, agents
+mean 1.004, scaling differs (the replay scales up at 240 s: its replacements
+all arrive one fitted mean spawn delay later, live's are spread by paced
+process starts).
+
+Run with ``python benchmarks/full_fleet_parity.py [--cases kill zone_outage]``.
+Writes the run directories under ``--out`` (default: a temporary directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "baseline_200.yaml"
+ORCHESTRA = [sys.executable, "-m", "sim"]
+
+CASES: dict[str, list[str]] = {
+    "baseline": [],
+    "kill": ['chaos=[{"at": "3m", "kill": {"category": "CodeGen", "count": 5}}]'],
+    "zone_outage": ['chaos=[{"at": "3m", "zone_outage": "B", "duration": "3m"}]'],
+}
+
+
+def run_case(name: str, out: Path, time_scale: float, duration: str) -> dict[str, object] | None:
+    """The live run and its calibration; the calibration report, None if the run failed."""
+    live_dir, calibrated = out / name, out / f"{name}-calibrated"
+    overrides = ["warmup=0", *CASES[name]]
+    command = [
+        *ORCHESTRA,
+        "live",
+        "run",
+        str(SCENARIO),
+        "--time-scale",
+        str(time_scale),
+        "--duration",
+        duration,
+        "--out",
+        str(live_dir),
+        "--no-report",
+        "--quiet",
+    ]
+    for override in overrides:
+        command += ["--set", override]
+    live = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if live.returncode != 0:
+        print(f"  {name}: live run failed: {live.stderr.strip().splitlines()[-1:]}")
+        return None
+    subprocess.run(
+        [*ORCHESTRA, "calibrate", str(live_dir), "--out", str(calibrated)],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    report: dict[str, object] = json.loads((calibrated / "calibration.json").read_text())
+    return report
+
+
+def print_report(name: str, report: dict[str, object]) -> None:
+    figures = report["figures"]
+    scaling = report["scaling"]
+    assert isinstance(figures, list)
+    assert isinstance(scaling, dict)
+    print(f"{name}:")
+    for row in figures:
+        ratio = row.get("ratio_after")
+        shown = f"{ratio:.3f}" if isinstance(ratio, int | float) else "-"
+        live, replay = row["live"], row["after"]
+        print(f"  {row['figure']:<18} live {live:>10.4g}  replay {replay:>10.4g}  {shown}")
+    live_deltas = [d["delta"] for d in scaling["live"]]
+    replay_deltas = [d["delta"] for d in scaling["after"]]
+    same = "same" if live_deltas == replay_deltas else "DIFFERENT"
+    print(f"  scaling            live {live_deltas}  replay {replay_deltas}  ({same})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser.add_argument("--time-scale", type=float, default=10.0)
+    parser.add_argument("--duration", default="10m")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="full-fleet-parity-"))
+    print(f"full-fleet parity: {SCENARIO.name} at x{args.time_scale:g}, runs in {out}\n")
+    for name in args.cases:
+        report = run_case(name, out, args.time_scale, args.duration)
+        if report is not None:
+            print_report(name, report)
+
+
+if __name__ == "__main__":
+    main()
