@@ -116,6 +116,7 @@ class HealthCheck:
         lag: LagMonitor,
         stalls: tuple[tuple[float, float, float], ...] = (),
         zone_detector: ConsecutiveFailureDetector | None = None,
+        replace: Callable[[str, str, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.scenario, self.books, self.intake, self.broker = scenario, books, intake, broker
         self.time, self.event, self.router = time_, event, router
@@ -134,8 +135,8 @@ class HealthCheck:
         #: Dark zones not yet declared: the scenario time their declaration is due.
         self._zone_detection: dict[str, float] = {}
         #: Starts a replacement (zone, category, reason) for each agent declared dead, its
-        #: id or None (``health.replace_failed``; the replica wires its scaling's in).
-        self.replace: Callable[[str, str, str], Awaitable[str | None]] | None = None
+        #: id or None (None: ``health.replace_failed`` is off).
+        self.replace = replace
 
     @property
     def wall(self) -> Callable[[], float]:

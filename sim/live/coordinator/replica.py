@@ -130,10 +130,8 @@ class Coordinator:
         self.broker = broker
         self.event = EventLog(broker, self.time)
         self.intake = self._make_intake(broker)
-        self.health = self._make_health(broker)
         self.scaling = self._make_scaling(broker)
-        if self.scenario.health.replace_failed:
-            self.health.replace = self.scaling.replace  # a dead agent's replacement
+        self.health = self._make_health(broker)
         #: Spot reclaim notices acted on (None: no agent runs on spot).
         self.spot = self._make_spot(broker)
         self.monitoring = self._make_monitoring(broker)
@@ -183,6 +181,8 @@ class Coordinator:
             coordinator_detector(
                 s.health, check_phases(Streams(s.seed, 0).get("health"), s.health.interval)
             ),
+            # A dead agent's replacement, as the simulator's failover asks for one.
+            replace=self.scaling.replace if s.health.replace_failed else None,
         )
 
     def _make_scaling(self, broker: Broker) -> Scaling:
