@@ -7,7 +7,9 @@ fitted from the live directory's own records, each against the replay's:
 
 * **agent start-up** — from ``agent_requested`` to ``agent_joined`` of the
   same agent (a scale-up's process start and first heartbeat), expressed as
-  ``scaling.spawn_delay``;
+  ``scaling.spawn_delay`` (their mean) and, when they differ, the observed
+  start-ups as ``scaling.spawn_delay_dist`` (empirical): a burst's agents
+  join spread out, as live's did;
 * **dispatch overhead** — arrival to assignment of the tasks that found an
   agent free (first attempt, no queueing), live minus simulated: the broker
   round trip and the coordinator's intake beyond the modelled network,
@@ -83,6 +85,8 @@ class Fit:
     dispatch_samples: int
     service_factor: float
     service_samples: int
+    #: Every start-up behind the spawn delay (seconds): the shape the replay draws from.
+    spawn_gaps_s: tuple[float, ...] = ()
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -126,18 +130,23 @@ def read_run(directory: Path) -> dict[str, Any]:
     return {"summary": summary, **tables}
 
 
-def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
-    """Mean seconds from an agent's request to its join, and how many agents that is."""
+def startup_gaps(events: pd.DataFrame) -> list[float]:
+    """Seconds from each agent's request to its join, in the order requested."""
     requested = events[events["kind"] == "agent_requested"]
     joined = events[events["kind"] == "agent_joined"].drop_duplicates("subject")
     joined_at = dict(
         zip(joined["subject"].astype(str), joined["time_s"].astype(float), strict=True)
     )
-    gaps = [
+    return [
         joined_at[str(s)] - float(t)
         for s, t in zip(requested["subject"], requested["time_s"], strict=True)
         if str(s) in joined_at and joined_at[str(s)] >= float(t)
     ]
+
+
+def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
+    """Mean seconds from an agent's request to its join, and how many agents that is."""
+    gaps = startup_gaps(events)
     return (sum(gaps) / len(gaps), len(gaps)) if gaps else (math.nan, 0)
 
 
@@ -175,11 +184,14 @@ def service_factor(tasks: pd.DataFrame, agents: pd.DataFrame) -> tuple[float, in
 
 def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
     """The overheads of *live* (read_run) against the replay's tasks *simulated*."""
-    spawn, spawn_n = spawn_delay(live["events"])
+    gaps = startup_gaps(live["events"])
+    spawn, spawn_n = (sum(gaps) / len(gaps), len(gaps)) if gaps else (math.nan, 0)
     dispatch_live, dispatch_n = dispatch_delay(live["tasks"])
     dispatch_sim, _ = dispatch_delay(simulated)
     factor, factor_n = service_factor(live["tasks"], live["agents"])
-    return Fit(spawn, spawn_n, dispatch_live, dispatch_sim, dispatch_n, factor, factor_n)
+    return Fit(
+        spawn, spawn_n, dispatch_live, dispatch_sim, dispatch_n, factor, factor_n, tuple(gaps)
+    )
 
 
 def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> dict[str, Any]:
@@ -193,7 +205,7 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
     }
     notes: list[str] = []
     if fitted.spawn_samples:
-        document["scaling"] = {"spawn_delay": round(fitted.spawn_delay_s, 6)}
+        document["scaling"] = spawn_settings(fitted)
     else:
         notes.append("spawn_delay: no scale-up in the live run; the scenario's value kept")
     overhead = fitted.dispatch_overhead_s
@@ -223,6 +235,20 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
             }
         document["workload"] = scaled
     return {"document": document, "notes": notes}
+
+
+def spawn_settings(fitted: Fit) -> dict[str, Any]:
+    """The fitted start-up: its mean, and the observed ones as its shape when they differ.
+
+    A burst of replacements in a live run joins spread out (starts take
+    turns on the host); one mean would have the replay's whole burst join at
+    one instant, and its autoscaler see a different pool than live's.
+    """
+    settings: dict[str, Any] = {"spawn_delay": round(fitted.spawn_delay_s, 6)}
+    gaps = [round(gap, 3) for gap in fitted.spawn_gaps_s]
+    if len(set(gaps)) > 1:
+        settings["spawn_delay_dist"] = {"dist": "empirical", "samples": gaps}
+    return settings
 
 
 def write_overlay(path: Path, document: dict[str, Any], notes: list[str]) -> None:
@@ -303,7 +329,10 @@ def report(
             }
         )
     return {
-        "fit": {**asdict(fitted), "dispatch_overhead_s": fitted.dispatch_overhead_s},
+        "fit": {
+            **{k: v for k, v in asdict(fitted).items() if k != "spawn_gaps_s"},
+            "dispatch_overhead_s": fitted.dispatch_overhead_s,
+        },
         "notes": notes,
         "figures": rows,
         "scaling": {

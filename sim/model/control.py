@@ -113,8 +113,9 @@ class ControlLoop:
             return decision
         done = 0
         reason = f"{decision.policy}: {decision.reason}"
-        delay = self.scaling.pipeline.actuation_delay + self.scaling.spawn_delay
+        actuation = self.scaling.pipeline.actuation_delay
         for zone, category in plan.spawn:
+            delay = actuation + self.fleet.startup_s()
             if self.fleet.spawn(zone, category, delay, reason) is None:
                 break
             done += 1

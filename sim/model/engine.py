@@ -237,6 +237,7 @@ class Simulation:
             self.slots,
             self.events,
             streams.get("fleet"),
+            streams.get("startup"),
         )
         self.slots.on_agent_stopped = self.fleet.stopped
         spot = scenario.purchase.spot

@@ -176,7 +176,7 @@ class Failover:
             replacement = self.fleet.spawn(
                 zone,
                 agent.category,
-                self.scenario.scaling.spawn_delay,
+                self.fleet.startup_s(),
                 f"replace {agent.id}",
                 replaces=agent.id,
             )
@@ -235,7 +235,7 @@ class Failover:
             self.fleet.spawn(
                 agent.zone,
                 agent.category,
-                self.scenario.scaling.spawn_delay,
+                self.fleet.startup_s(),
                 f"replace reclaimed {agent.id}",
             )
         self.env.timeout(spot.notice, agent).callbacks.append(

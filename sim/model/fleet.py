@@ -29,6 +29,7 @@ from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
 from sim.policies.placement import ReservePool, team_for
 from sim.scenario.schema import Scenario
+from sim.world.startup import startup_sampler
 from sim.world.topology import SpecialistSpec, World, specialist_template
 
 
@@ -47,6 +48,7 @@ class Fleet:
         slots: SlotHost,
         events: EventLog,
         rng: np.random.Generator,
+        startup_rng: np.random.Generator,
     ) -> None:
         self.env = env
         self.world = world
@@ -59,6 +61,8 @@ class Fleet:
         self.events = events
         self._rng = rng
         self._template = specialist_template(scenario)
+        #: One new agent's start-up (``scaling.spawn_delay`` and its spread), in seconds.
+        self.startup_s = startup_sampler(scenario.scaling, startup_rng)
         self._teams = world.teams
         self.agents: dict[str, Specialist] = roster.agents
         #: Agents the reserve pool can still lend (the spec's 0-50).

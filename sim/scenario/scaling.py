@@ -164,6 +164,36 @@ class MetricPipeline(Strict):
     )
 
 
+class SpawnDelaySpread(Strict):
+    """How one agent's start-up varies around ``scaling.spawn_delay``, which stays its mean.
+
+    Real start-ups are not all alike (image pulls, a busy host, starts queued
+    behind each other): a burst of replacements joins spread over a minute,
+    not all at one instant, and an autoscaler watching the pool sees the
+    difference. ``empirical`` takes the shape of observed start-ups (what
+    ``orchestra calibrate`` fits from a live run) rescaled to the mean, so a
+    sweep of ``spawn_delay`` keeps the shape.
+    """
+
+    dist: Literal["deterministic", "exponential", "lognormal", "gamma", "empirical"] = Field(
+        "deterministic", description="Every agent starts in exactly spawn_delay, or a draw."
+    )
+    cv: NonNegativeFloat = Field(0.5, description="Coefficient of variation (lognormal, gamma).")
+    samples: list[Duration] = Field(
+        default_factory=list,
+        description="dist=empirical: observed start-ups; rescaled so their mean is spawn_delay.",
+    )
+
+    @model_validator(mode="after")
+    def _inputs(self) -> SpawnDelaySpread:
+        if self.dist == "empirical":
+            if not self.samples:
+                raise ValueError("samples: expected observed start-ups (seconds) for empirical")
+            if min(self.samples) < 0 or sum(self.samples) <= 0:
+                raise ValueError("samples: expected non-negative seconds with a positive mean")
+        return self
+
+
 class Scaling(Strict):
     """The spec's horizontal scaling block (section 4.1), verbatim, plus how it is run.
 
@@ -184,7 +214,10 @@ class Scaling(Strict):
     metric_window: Duration = Field(
         60.0, description="Span the autoscaler's metrics are averaged over (response, CPU)."
     )
-    spawn_delay: Duration = Field(60.0, description="From request to a new agent serving.")
+    spawn_delay: Duration = Field(
+        60.0, ge=0, description="From request to a new agent serving (the mean, if it varies)."
+    )
+    spawn_delay_dist: SpawnDelaySpread = SpawnDelaySpread()
     up_cpu_utilization: float | None = Field(
         None,
         gt=0,

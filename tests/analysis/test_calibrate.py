@@ -9,7 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.analysis.calibrate import Fit, dispatch_delay, overlay, service_factor, spawn_delay
+from sim.analysis.calibrate import (
+    Fit,
+    dispatch_delay,
+    overlay,
+    service_factor,
+    spawn_delay,
+    write_overlay,
+)
 from sim.cli import main
 from sim.scenario.load import load_scenario
 
@@ -105,3 +112,26 @@ def _simulation_dir(directory: Path) -> Path:
     (directory / "scenario.yaml").write_text("{}\n")
     (directory / "summary.json").write_text(json.dumps({"scenario": "x"}))
     return directory
+
+
+def test_a_spread_of_start_ups_is_fitted_as_their_shape_and_the_overlay_loads(
+    tmp_path: Path,
+) -> None:
+    """Live's burst joined over a minute: the replay draws its start-ups from the very same."""
+    recorded = ROOT / "scenarios" / "baseline_200.yaml"
+    scenario = load_scenario(recorded)
+    gaps = (2.0, 14.5, 30.25, 61.0)
+    fitted = Fit(sum(gaps) / 4, 4, 0.30, 0.05, 100, 1.0, 100, gaps)
+    out = tmp_path / "out"
+    out.mkdir()
+    made = overlay(recorded, out, scenario, fitted)
+    assert made["document"]["scaling"] == {
+        "spawn_delay": 26.9375,
+        "spawn_delay_dist": {"dist": "empirical", "samples": [2.0, 14.5, 30.25, 61.0]},
+    }
+    write_overlay(out / "calibrated.yaml", made["document"], made["notes"])
+    scaling = load_scenario(out / "calibrated.yaml").scaling
+    assert scaling.spawn_delay == 26.9375 and scaling.spawn_delay_dist.samples == list(gaps)
+    # One start-up, or all alike: nothing to draw, the mean says it all.
+    alike = Fit(5.0, 2, 0.30, 0.05, 100, 1.0, 100, (5.0, 5.0))
+    assert overlay(recorded, out, scenario, alike)["document"]["scaling"] == {"spawn_delay": 5.0}

@@ -1,0 +1,106 @@
+"""New agents' start-ups: the same for every agent by default, or drawn around their mean."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from support import short_baseline
+
+from sim.model.engine import Simulation
+from sim.scenario.load import ScenarioError
+from sim.world.startup import startup_sampler
+
+#: Draws per statistical check; every tolerance below is four standard errors at this size.
+N = 20_000
+
+
+def _draws(*overrides: str) -> np.ndarray:
+    scenario = short_baseline(*overrides)
+    draw = startup_sampler(scenario.scaling, np.random.default_rng(11))
+    return np.array([draw() for _ in range(N)])
+
+
+def test_the_default_start_up_is_the_delay_itself_and_draws_no_random_number() -> None:
+    scenario = short_baseline("scaling.spawn_delay=45s")
+    rng = np.random.default_rng(3)
+    before = rng.bit_generator.state
+    draw = startup_sampler(scenario.scaling, rng)
+    assert [draw() for _ in range(5)] == [45.0] * 5
+    assert rng.bit_generator.state == before
+
+
+def test_lognormal_start_ups_have_the_delay_as_mean_and_the_given_spread() -> None:
+    mean, cv = 60.0, 0.8
+    values = _draws(
+        "scaling.spawn_delay=60s",
+        "scaling.spawn_delay_dist.dist=lognormal",
+        f"scaling.spawn_delay_dist.cv={cv}",
+    )
+    assert abs(values.mean() - mean) < 4 * mean * cv / math.sqrt(N)
+    # The median of a lognormal with this mean and cv, and its standard error at N draws.
+    sigma = math.sqrt(math.log1p(cv**2))
+    median = mean / math.sqrt(1 + cv**2)
+    median_se = median * sigma * math.sqrt(2 * math.pi) / (2 * math.sqrt(N))
+    assert abs(float(np.median(values)) - median) < 4 * median_se
+    assert (values > 0).all()
+
+
+def test_empirical_start_ups_keep_the_observed_shape_rescaled_to_the_delay() -> None:
+    values = _draws(
+        "scaling.spawn_delay=26s",
+        "scaling.spawn_delay_dist.dist=empirical",
+        "scaling.spawn_delay_dist.samples=[2, 4, 6, 40]",
+    )
+    # Observed mean 13 s, the scenario's 26 s: every observation counts double.
+    assert set(values.tolist()) == {4.0, 8.0, 12.0, 80.0}
+    for value in (4.0, 8.0, 12.0, 80.0):
+        share = float((values == value).mean())
+        assert abs(share - 0.25) < 4 * math.sqrt(0.25 * 0.75 / N)
+
+
+def test_an_empirical_spread_without_samples_is_one_clear_error() -> None:
+    with pytest.raises(ScenarioError, match=r"scaling\.spawn_delay_dist.*samples: expected"):
+        short_baseline("scaling.spawn_delay_dist.dist=empirical")
+    with pytest.raises(ScenarioError, match=r"scaling\.spawn_delay: "):
+        short_baseline("scaling.spawn_delay=-5")
+
+
+def _replaced_at(overrides: tuple[str, ...]) -> tuple[list[float], object]:
+    """Join times of 12 replacements requested at 600 s, and the run's result."""
+    sim = Simulation(short_baseline(*overrides, hours=0.5))
+    requested: list[str | None] = []
+
+    def burst() -> None:
+        for _ in range(12):
+            requested.append(sim.fleet.spawn("B", "CodeGen", sim.fleet.startup_s(), "test"))
+
+    sim.env.timeout(600).callbacks.append(lambda _: burst())
+    result = sim.run()
+    joined = result.agents.set_index("agent").loc[requested, "joined_s"]
+    return sorted(float(t) for t in joined), result
+
+
+def test_a_burst_of_replacements_joins_spread_out_and_the_workload_is_untouched() -> None:
+    same, plain = _replaced_at(("scaling.spawn_delay=60s",))
+    spread_overrides = (
+        "scaling.spawn_delay=60s",
+        "scaling.spawn_delay_dist.dist=gamma",
+        "scaling.spawn_delay_dist.cv=1",
+    )
+    spread, varied = _replaced_at(spread_overrides)
+    assert same == [660.0] * 12
+    assert len(set(spread)) == 12 and min(spread) > 600.0
+
+    # Common random numbers: the stream's tasks and their drawn work do not move with the
+    # spread (their ids may: a DAG's later nodes are numbered when their parents finish).
+    def drawn(result: object) -> list[tuple[str, float]]:
+        tasks = result.tasks  # type: ignore[attr-defined]
+        first = tasks[(tasks["attempt"] == 1) & (tasks["job_id"] == -1)].sort_values("task_id")
+        return list(zip(first["category"], first["work_s"], strict=True))
+
+    assert len(drawn(plain)) > 1_000 and drawn(plain) == drawn(varied)
+    # And the spread itself is reproducible.
+    again, _ = _replaced_at(spread_overrides)
+    assert again == spread
