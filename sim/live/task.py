@@ -36,7 +36,8 @@ class LiveTask:
     zone: str = ""  # the zone it was last routed to
     attempts: int = 1  # the next assignment's number: from 1, as the simulator numbers attempts
     dispatched: bool = False
-    started: bool = False
+    started: bool = False  # its latest attempt has started (False again when placed anew)
+    counted_start: int = 0  # the latest attempt whose start the counters hold (0: none)
     done: bool = False
     attempt: int = 1
     affinity_key: int | None = None

@@ -367,6 +367,44 @@ def test_a_dead_agent_is_detected_on_the_third_missed_check_and_its_task_placed_
     run(body)
 
 
+def test_a_task_placed_anew_waits_again_and_its_next_start_counts_its_whole_wait() -> None:
+    """What the autoscaler reads (queue depth, the mean wait of the attempts started) counts
+    a dead agent's task as the simulator's slots count it: waiting again once placed anew,
+    and its next start's wait measured from its arrival. Live had counted a task's first
+    start only, so after a zone outage at the spec's fleet its autoscaler saw a mean wait
+    below the threshold its replay saw over it, and only the replay scaled up."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0, 1)
+        await c.pump()
+        await fleet.result("start", 0, "a1")
+        await fleet.result("start", 1, "a2")
+        await c.pump()
+        assert (c.counters.started, c.books.queue_depth()) == (2, 0)
+        await rounds(fleet, c, 3, beating=("a2",))
+        [detected] = await fleet.events("agent_detected")
+        assert detected["subject"] == "a1"
+        # Task 0 waits again (a2's one slot is busy with task 1): the queue counts it.
+        assert c.books.queue_depth() == 1
+        await fleet.result("start", 0, "a1")  # a late report of the dead agent's attempt
+        await c.pump()
+        assert c.books.queue_depth() == 1 and c.counters.started == 2  # counts for nothing
+        await fleet.result("end", 1, "a2")
+        await c.pump()
+        assert await fleet.take("a2") == [(1, 1), (0, 2)]
+        await fleet.result("start", 0, "a2", attempt=2)
+        await c.pump()
+        assert c.books.queue_depth() == 0
+        assert c.counters.started == 3
+        assert c.counters.wait_sum == pytest.approx(3 * INTERVAL)  # from its arrival
+
+    run(body)
+
+
 @pytest.mark.parametrize("replace", [True, False])
 def test_a_dead_agent_is_replaced_from_the_reserve_pool_as_the_simulator_replaces_it(
     replace: bool,

@@ -104,6 +104,7 @@ class Placement(Outbound):
         for task in tasks:
             if task.done:
                 continue
+            task.started = False  # waiting again (queue depth), as the simulator's retry
             if requeue:
                 self.dispatcher.requeue(task, agent_id)
             elif not self.dispatcher.retry(task, agent_id):

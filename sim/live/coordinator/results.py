@@ -100,10 +100,15 @@ class Results(Submissions):
             self.dispatcher.started(task, doc["agent"])
             if self.dispatcher.reopened:  # moved off another team's books
                 await self.send_all(self.dispatcher.wake_reopened())
-        if not task.started:
+        # Every attempt's start counts its wait from the task's arrival, as the simulator's
+        # slots count it (a task placed anew after its agent died waited all that time);
+        # a late start of an attempt already placed anew counts for nothing.
+        if key[1] == task.attempts - 1:
             task.started = True
-            books.counters.started += 1
-            books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
+            if key[1] > task.counted_start:
+                task.counted_start = key[1]
+                books.counters.started += 1
+                books.counters.wait_sum += float(doc["start_s"]) - task.arrival_s
 
     async def _attempt_failed(self, task: LiveTask, doc: dict[str, Any]) -> None:
         """An agent's attempt failed: the escalation's call (retry, move, or the end)."""
@@ -112,6 +117,7 @@ class Results(Submissions):
             self.books.counters.duplicates += 1  # stale (placed again since) or reported twice
             return
         task.failed_attempts.add(number)
+        task.started = False  # waiting again, as the simulator's retry forgets the start
         agent_id, zone = str(doc["agent"]), str(doc["zone"])
         if zone in self.zones:
             self.collector.attempt_failed(zone)
