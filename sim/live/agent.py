@@ -47,7 +47,7 @@ from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.cancel import try_once
 from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
 from sim.live.start_report import StartReport
-from sim.live.subjects import START_UNREPORTED
+from sim.live.subjects import CALL, CALL_ANSWERED, START_UNREPORTED
 from sim.live.transport import (
     BROADCAST,
     agent_consumer,
@@ -104,6 +104,10 @@ class LiveAgent:
         )
 
         async def on_control(msg: Msg) -> None:
+            if msg.data == CALL:
+                if msg.reply:
+                    await msg.respond(CALL_ANSWERED)  # alive: the coordinator may send work
+                return
             self.control(msg.data)
 
         await link.nc.subscribe(control_subject(cfg.agent_id), cb=on_control)

@@ -206,9 +206,18 @@ class MemoryBroker:
         stream.messages[stream.last_seq] = (subject, encode(document))
         stream.arrived.set()
 
+    def _responder(self, subject: str) -> Answer | None:
+        """Who answers *subject*: its own responder, else one on a pattern (``*``, ``>``)."""
+        answer = self.responders.get(subject)
+        if answer is None:
+            for pattern, candidate in self.responders.items():
+                if subject_matches(pattern, subject):
+                    return candidate
+        return answer
+
     async def notify(self, subject: str, data: bytes) -> None:
         self.notified.append((subject, data))
-        answer = self.responders.get(subject)
+        answer = self._responder(subject)
         if answer is not None:
             answer(subject, data)
 
@@ -220,9 +229,9 @@ class MemoryBroker:
 
         return stop
 
-    async def request(self, subject: str, data: bytes) -> bytes:
+    async def request(self, subject: str, data: bytes, timeout_s: float = 1.0) -> bytes:
         """A core request (NATS's ``no responders`` when nobody answers the subject)."""
-        answer = self.responders.get(subject)
+        answer = self._responder(subject)
         reply = answer(subject, data) if answer is not None else None
         if reply is None:
             raise ConnectionError(f"no responders on {subject}")

@@ -16,6 +16,8 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
@@ -96,6 +98,14 @@ class NatsBroker:
 
     async def notify(self, subject: str, data: bytes) -> None:
         await self.nc.publish(subject, data)
+
+    async def request(self, subject: str, data: bytes, timeout_s: float) -> bytes:
+        try:
+            return (await self.nc.request(subject, data, timeout=timeout_s)).data
+        except NoRespondersError:
+            raise ConnectionError(f"no responders on {subject}") from None
+        except NatsTimeoutError:
+            raise TimeoutError(f"no answer on {subject} in {timeout_s} s") from None
 
     async def respond(self, subject: str, answer: Answer) -> Callable[[], Awaitable[None]]:
         async def on_message(message: Msg) -> None:

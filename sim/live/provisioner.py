@@ -32,7 +32,7 @@ from sim.live.agent_config import AgentConfig
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.fleet_beats import FleetBeats
 from sim.live.fleet_reports import FleetReports
-from sim.live.transport import BROADCAST, ensure_zone_stream
+from sim.live.transport import BROADCAST, CALL, CALL_ANSWERED, CALL_GONE, ensure_zone_stream
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,12 @@ class SimulatedFleet:
 
     async def _on_control(self, msg: Msg) -> None:
         agent = self.agents.get(msg.subject.removeprefix("orch.ctl."))
+        if msg.data == CALL:
+            # The fleet's one subscription answers for all its agents: for one that died,
+            # what a dead process's missing subscription makes the broker say.
+            if msg.reply:
+                await msg.respond(CALL_GONE if agent is None else CALL_ANSWERED)
+            return
         if agent is not None:
             agent.control(msg.data)
 

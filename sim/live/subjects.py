@@ -219,3 +219,13 @@ def agent_consumer(agent_id: str) -> str:
 
 def control_subject(agent_id: str) -> str:
     return f"orch.ctl.{agent_id}"
+
+
+#: A zone coordinator's call to an agent before it sends it work (``policies.circuit_breaker``):
+#: a core request on the agent's control subject. A live agent answers CALL_ANSWERED; a dead
+#: process has no subscription left, and the broker answers "no responders" at once, as a
+#: call to a dead host fails at once. A host of many agents answers CALL_GONE for one of its
+#: agents that died (its subscription serves the others).
+CALL = b"call"
+CALL_ANSWERED = b"ok"
+CALL_GONE = b"gone"

@@ -41,6 +41,9 @@ from sim.live.server import EmbeddedServer, free_port, server_binary
 from sim.live.subjects import (
     AGENTS_BUCKET,
     BROADCAST,
+    CALL,
+    CALL_ANSWERED,
+    CALL_GONE,
     DISPATCH_PREFIX,
     EVENTS,
     LEASE_BUCKET,
@@ -290,6 +293,9 @@ def env_token() -> str | None:
 __all__ = [
     "AGENTS_BUCKET",
     "BROADCAST",
+    "CALL",
+    "CALL_ANSWERED",
+    "CALL_GONE",
     "DEDUPE_WINDOW_S",
     "DISPATCH_PREFIX",
     "EVENTS",

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from sim.live.cancel import run_bounded
+from sim.live.memory_broker import MemoryBroker
 from sim.live.runtime import LiveOptions, LiveRun, live_run
-from sim.live.transport import EmbeddedServer
+from sim.live.transport import CALL, CALL_ANSWERED, EmbeddedServer
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario
 
@@ -23,6 +24,23 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
     server.start()
     yield server
     server.stop()
+
+
+def agents_answer_calls(broker: MemoryBroker, dead: set[str] | None = None) -> set[str]:
+    """The memory broker's agents answer their coordinator's calls, but those in *dead*.
+
+    A real agent answers on its control subject (``sim.live.agent``); the tests
+    that play agents through the memory broker answer for them here. Returns the
+    set of dead agents, for the test to add a kill to.
+    """
+    dead = set() if dead is None else dead
+
+    def answer(subject: str, data: bytes) -> bytes | None:
+        alive = subject.removeprefix("orch.ctl.") not in dead
+        return CALL_ANSWERED if data == CALL and alive else None
+
+    broker.responders["orch.ctl.*"] = answer
+    return dead
 
 
 def small(*overrides: str) -> Scenario:

@@ -186,3 +186,25 @@ def test_memory_redelivers_what_was_not_acked_after_the_ack_wait() -> None:
         assert [(m.document()["task_id"], m.delivered) for m in redelivered] == [(7, 2)]
 
     asyncio.run(body())
+
+
+def test_a_request_is_answered_or_told_at_once_that_nobody_listens(
+    make_broker: Callable[[], object],
+) -> None:
+    """The zone coordinator's call to an agent (``agent_calls``): an answer from a responder,
+    a pattern's responder included; "no responders" at once for a subject nobody serves
+    (a dead agent), not a wait for the timeout."""
+
+    async def body(broker: Broker) -> None:
+        stop = await broker.respond("orch.ctl.*", lambda s, d: b"ok " + s.encode() + d)
+        await asyncio.sleep(0.05)  # (a real subscription reaches the server)
+        assert await broker.request("orch.ctl.a1", b" call", 2.0) == b"ok orch.ctl.a1 call"
+        await stop()
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        with pytest.raises(ConnectionError):
+            await broker.request("orch.ctl.a1", b"call", 5.0)
+        assert loop.time() - asked < 1.0  # told, not timed out
+
+    run(make_broker, body)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from conftest import agents_answer_calls
 from test_coordinator_logic import Fleet
 
 from sim.live.broker import BUNDLE, unbundle
@@ -62,6 +63,7 @@ def run(body: Callable[[Fleet], Awaitable[None]], faulty: bool = True) -> None:
     fleet = Fleet()
     if faulty:
         fleet.broker = Faulty.orchestra(("A", "B"), wall=fleet.wall)
+        fleet.dead = agents_answer_calls(fleet.broker)
     asyncio.run(body(fleet))
 
 

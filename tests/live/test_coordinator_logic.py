@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import small
+from conftest import agents_answer_calls, small
 
 from sim.live.beats import bundle, bundle_key
 from sim.live.broker import encode
@@ -47,6 +47,7 @@ async def busy_burst_primary(
     broker). The caller evaluates or samples at scenario second 60."""
     wall = [EPOCH]
     broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+    agents_answer_calls(broker)
     config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
     c = Coordinator("c1", scenario, config, provisioner, ("A",), ("Generic",), broker=broker)
     for n in range(busy):
@@ -104,6 +105,8 @@ class Fleet:
     def __init__(self, bundled: bool = False) -> None:
         self.wall = Wall()
         self.broker = MemoryBroker.orchestra(("A", "B"), wall=self.wall)
+        #: Agents that no longer answer their coordinator's calls (killed).
+        self.dead = agents_answer_calls(self.broker)
         self.zone: dict[str, str] = {}
         self.bundled = bundled
         self._joined: set[str] = set()
@@ -363,6 +366,51 @@ def test_a_dead_agent_is_detected_on_the_third_missed_check_and_its_task_placed_
         assert detected["detect_s"] == 3 * INTERVAL
         assert await fleet.take("a2") == [(0, 2)]  # placed anew, as the next attempt
         assert not c.agents["a1"].healthy and c.agents["a2"].healthy
+
+    run(body)
+
+
+def test_a_call_to_a_dead_agent_fails_at_once_and_its_breaker_opens_as_the_simulators() -> None:
+    """``policies.circuit_breaker``: the zone coordinator calls an agent before it sends work.
+    A call to a dead agent fails at once and the task goes to the next agent, still its first
+    attempt (nothing ran); the failures open the agent's breaker (out of the pool), and after
+    ``open`` one probe may go. Live had built the breakers and never called: its tasks waited
+    on a killed agent's subject until the detector declared it (about 30 s at the spec's
+    fleet), where the simulator's had gone elsewhere at once."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3", "a4"):
+            await fleet.beat(agent)
+        # Room for three tasks each: a dead agent's failed calls leave its load as the
+        # balancer last heard it (the simulator's books), so it is tried until it is full.
+        c = fleet.coordinator("topology.specialist.queue_limit=2")
+        await c.take_over()
+        fleet.dead.add("a1")  # killed: its beats have not yet gone stale
+        await fleet.submit(0)
+        await c.pump()
+        # Round robin's turn was a1's: the call failed, the task went to a2 as attempt 1.
+        assert await fleet.take("a1") == [] and await fleet.take("a2") == [(0, 1)]
+        assert c.intake.agent_calls.failed == 1 and c.dispatcher.load("a1") == 0
+        for n in range(1, 12):
+            await fleet.submit(n)
+            await c.pump()
+        assert await fleet.take("a1") == []
+        assert c.intake.agent_calls.failed == 3
+        breakers = [(e["subject"], e["state"]) for e in await fleet.events("breaker")]
+        assert breakers == [("a1", "open")]
+        assert "a1" not in c.dispatcher.members
+        # Back before its declaration, it answers the probe once ``open`` has passed.
+        fleet.dead.discard("a1")
+        fleet.wall.t += c.scenario.policies.circuit_breaker.open
+        for agent in ("a1", "a2", "a3", "a4"):
+            await fleet.beat(agent)
+        await c.check_zones()  # (the periodic look that turns open breakers half-open)
+        assert "a1" in c.dispatcher.members
+        await fleet.submit(12)
+        await c.pump()
+        assert await fleet.take("a1") == [(12, 1)]
+        states = [e["state"] for e in await fleet.events("breaker")]
+        assert states == ["open", "half_open", "closed"]
 
     run(body)
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 from typing import Any
 
-from conftest import HERE
+from conftest import HERE, agents_answer_calls
 from test_coordinator_logic import EPOCH, Fleet, Provisioner, busy_burst_primary, run
 
 from sim.live.clock import Clock
@@ -57,6 +57,7 @@ async def drained_at_3650(*overrides: str) -> list[str]:
     scenario = load_scenario(HERE / "burst.yaml", ["scaling.min_agents=5", *overrides])
     wall = [EPOCH]
     broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+    agents_answer_calls(broker)
     config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
     c = Coordinator("c1", scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker)
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import jsonschema
 import pytest
-from conftest import HERE
+from conftest import HERE, agents_answer_calls
 from test_coordinator_logic import EPOCH, Fleet, busy_burst_primary
 
 from sim.live.clock import Clock
@@ -347,6 +347,7 @@ def test_a_drained_agent_that_has_left_is_handed_back_to_its_provisioner() -> No
     async def body() -> None:
         wall = [EPOCH]
         broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        agents_answer_calls(broker)
         scenario = load_scenario(HERE / "burst.yaml", ["scaling.min_agents=3"])
         config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
         provisioner = Retiring()

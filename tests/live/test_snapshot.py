@@ -18,7 +18,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import small
+from conftest import agents_answer_calls, small
 from test_coordinator_logic import EPOCH, Provisioner
 
 import sim.live.snapshot as snapshot_module
@@ -245,6 +245,7 @@ async def takeover_books(
     stream: the sequence folded into the snapshot and purged below), or not at all."""
     wall = lambda: EPOCH  # noqa: E731
     broker = MemoryBroker.orchestra(("A", "B"), wall=wall)
+    agents_answer_calls(broker)
     for stream in full:
         if stream not in broker.streams:  # an earlier layout's fleet-wide record stream
             broker.add_stream(stream, [subjects[stream]])

@@ -27,6 +27,7 @@ from typing import Any
 
 from sim.live.broker import Broker
 from sim.live.coordinator.admission import LiveAdmission
+from sim.live.coordinator.agent_calls import AgentCalls
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.results import Results
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
@@ -35,6 +36,7 @@ from sim.live.task import LiveTask
 from sim.live.task_message import Pools
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
+from sim.policies.resilience import BreakerBoard
 from sim.scenario.schema import Scenario
 
 
@@ -54,6 +56,7 @@ class Intake(Results):
         *,
         replies: bool = False,
         admission: LiveAdmission | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event = broker, time, event
@@ -83,5 +86,15 @@ class Intake(Results):
         self.escalation = escalation
         #: The chief's calls to zones: the zone gate's verdicts, doors and probes.
         self.calls = ZoneCalls(dispatcher)
+        #: The zone coordinator's calls to agents, and their breakers (None: no calls).
+        self.agent_calls = AgentCalls(
+            breakers,
+            scenario.policies.circuit_breaker.open,
+            broker,
+            time,
+            event,
+            books,
+            dispatcher,
+        )
 
     # ------------------------------------------------------------------ the dispatcher

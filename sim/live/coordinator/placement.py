@@ -9,6 +9,7 @@ and the zone breakers' log are here too: they decide where a placement may go.
 
 from __future__ import annotations
 
+from sim.live.coordinator.agent_calls import AgentCalls
 from sim.live.coordinator.outbound import Outbound
 from sim.live.coordinator.outbox import Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog
@@ -32,7 +33,26 @@ class Placement(Outbound):
     dispatcher: DispatchCore[LiveTask]
     event: EventLog
     calls: ZoneCalls
+    agent_calls: AgentCalls
     queue_limit: int
+
+    async def send(self, assignment: Assignment[LiveTask]) -> None:
+        """Call the agent, then send it the task; a failed call places the task anew.
+
+        As the simulator's zone coordinator (``_call_failed``): nothing ran, so
+        the retry budget is untouched; the task leaves the dead agent's books
+        (whose load the balancer hears later, so it is not chosen again at once)
+        and its zone places it again. See ``agent_calls``.
+        """
+        if await self.agent_calls.reach(assignment.agent_id):
+            await super().send(assignment)
+            return
+        task = assignment.task
+        self.dispatcher.release(task, assignment.agent_id)
+        again = self.dispatcher.receive(task, assignment.zone, self.time.now())
+        if again is not None:
+            await self.send(again)
+        await self.send_all(self.dispatcher.wake_reopened())
 
     async def join(self, view: AgentView) -> None:
         """A new (or returning) agent joins its pool; its free slots take queued work."""
@@ -174,9 +194,10 @@ class Placement(Outbound):
             await self.event("breaker", target, state=state, why=transition.reason)
 
     async def probe_zones(self) -> None:
-        """Zone breakers whose open time is over: half-open, their zone takes work again."""
+        """Breakers whose open time is over: half-open, their zone or agent takes work again."""
         if self.calls.probes and self.calls.probe_due(self.time.now()):
             await self.log_breakers()
+        await self.agent_calls.half_open()
 
     async def evacuate_stranded(self) -> None:
         """Queues of pools with no agent go to the nearest zone staffed for the category."""

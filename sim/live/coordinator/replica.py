@@ -161,6 +161,7 @@ class Coordinator:
             ),
             replies=self.config.replies,
             admission=self.admission,
+            breakers=self.breakers,
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:
