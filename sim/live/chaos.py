@@ -79,8 +79,8 @@ class ChaosTimeline:
         self.scenario, self.provisioner, self.nc, self.server = scenario, provisioner, nc, server
         self.coordinators = coordinators
         self.broker_restarts, self.broker_kills = broker_restarts, broker_kills
-        #: Zones dark now (the ``zones_down`` key's value).
-        self.zones_down: set[str] = set()
+        #: Zones dark now, by the scenario second each went dark (the ``zones_down`` key).
+        self.zones_down: dict[str, float] = {}
         #: Recoveries waiting for their time (the run cancels them with the timeline).
         self.background: list[asyncio.Task[None]] = []
         #: The starting fleet's spot agents in join order, and the zones (for mass reclaims).
@@ -240,8 +240,8 @@ class ChaosTimeline:
         for agent_id in victims:
             self.provisioner.kill(agent_id)
         lease = await js.key_value(LEASE_BUCKET)
-        self.zones_down.add(zone)
-        await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
+        self.zones_down[zone] = now
+        await lease.put(ZONES_DOWN_KEY, self._zones_down())
         resolved = event.model_copy(update={"at": now})
         document = resolved.model_dump(mode="json", exclude_none=True)
         await self._event(js, clock, "chaos", "zone_outage", now, event=document)
@@ -250,11 +250,17 @@ class ChaosTimeline:
 
         async def recover() -> None:
             await asyncio.sleep(clock.until(now + duration))
-            self.zones_down.discard(zone)
-            await lease.put(ZONES_DOWN_KEY, encode({"zones": sorted(self.zones_down)}))
+            self.zones_down.pop(zone, None)
+            await lease.put(ZONES_DOWN_KEY, self._zones_down())
             self._restart_agents(victims)
 
         self.background.append(asyncio.create_task(recover()))
+
+    def _zones_down(self) -> bytes:
+        """The key's value: the dark zones, and since when (the coordinator's checks of a
+        zone's coordinator fail from then on, whenever it next reads the key)."""
+        since = {zone: self.zones_down[zone] for zone in sorted(self.zones_down)}
+        return encode({"zones": sorted(self.zones_down), "since": since})
 
     async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """The provider takes spot agents back: a notice now, the machine at its end.

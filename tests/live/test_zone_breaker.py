@@ -274,3 +274,33 @@ def test_an_agent_the_checks_and_its_zone_both_declare_is_declared_and_replaced_
         assert sorted(replaced) == list(zone_a) and len(c.provisioner.started) == len(zone_a)
 
     run(body)
+
+
+def test_a_zone_read_dark_late_is_declared_when_the_simulators_checks_would_declare_it() -> None:
+    """The coordinator learns of a dark zone from the lease key, up to a poll after it went
+    dark; a check of its coordinator in between failed all the same (the zone was dark), so
+    the declaration is counted from when it went dark, as the simulator counts it. From the
+    read, it came one health interval late (10 s at the spec's fleet, x10)."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*OVERRIDES)
+        await c.take_over()
+        declared_s = simulators_declaration_s(c.scenario)
+        health = c.scenario.health
+        first_check_s = declared_s - health.timeout - (health.threshold - 1) * health.interval
+        assert first_check_s >= OUTAGE_S  # the first failed check...
+        fleet.wall.t = EPOCH + first_check_s + 0.5  # ...came before the coordinator's read
+        down = {"zones": ["A"], "since": {"A": OUTAGE_S}}
+        await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode(down))
+        await c.check_zones()
+        fleet.wall.t = EPOCH + declared_s - 0.5
+        await c.check_zones()
+        assert await fleet.events("zone_down") == []
+        fleet.wall.t = EPOCH + declared_s + 0.01
+        await c.check_zones()
+        [declared] = await fleet.events("zone_down")
+        assert declared_s <= declared["time_s"] <= declared_s + 0.01
+
+    run(body)

@@ -365,7 +365,9 @@ class HealthCheck:
         placed there); a declared one also takes work again.
         """
         entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
-        down = set(entry.document().get("zones", [])) if entry is not None else set()
+        document = entry.document() if entry is not None else {}
+        down = set(document.get("zones", []))
+        since = document.get("since", {})
         dispatcher = self.intake.dispatcher
         gate = dispatcher.zones
         now = self.time.now()
@@ -373,7 +375,12 @@ class HealthCheck:
             if zone not in self.router.zones:
                 continue
             dispatcher.mark_dark(zone, True)
-            when = self.zone_detector.detection_time(f"{zone}-coord", now)
+            # The checks of its coordinator fail from when it went dark, as the simulator's
+            # do, not from when this round read the key (up to a poll later): a check
+            # between the two would otherwise be missed, and the declaration come a whole
+            # health interval late (10 s at the spec's fleet, x10).
+            dark_s = min(now, float(since.get(zone, now)))
+            when = self.zone_detector.detection_time(f"{zone}-coord", dark_s)
             self._zone_detection[zone] = max(now, when)
         for zone, when in sorted(self._zone_detection.items()):
             if when <= now:
