@@ -91,7 +91,9 @@ def scenario(
             "workload": {"dags": {"rate_per_min": 0}},
             "network": {"enabled": False},
             "coordination": {"capacity": False},
-            "scaling": {"auto_scale": {"enabled": False}},
+            # A zone's agents restart the moment it is back (no start-up): the program steps
+            # the shells itself and never runs the simulator's clock.
+            "scaling": {"auto_scale": {"enabled": False}, "spawn_delay": 0},
             "health": {"replace_failed": False},
             "retry": {"budget": budget},
             "policies": {

@@ -318,7 +318,7 @@ class Chaos:
             self._for_a_while(event)
 
     def _kill(self, event: ChaosEvent, selector: AgentSelector) -> None:
-        """Agents crash now; with ``restart_after`` they come back under their ids."""
+        """Agents crash now; ``restart_after`` later their hosts are back (and they restart)."""
         failover = self.failover
         victims = select_agents(list(self.fleet.agents.values()), selector, self.rng)
         self._record(event, victims)
@@ -329,7 +329,7 @@ class Chaos:
 
             def restart(_: simpy.Event) -> None:
                 for agent_id in ids:
-                    failover.restart(agent_id)
+                    failover.host_back(agent_id)
 
             self.env.timeout(event.restart_after).callbacks.append(restart)
 

@@ -256,6 +256,30 @@ class Failover:
             now, "agent_reclaimed", agent.id, redistributed=moved, failed_for_good=failed
         )
 
+    def host_back(self, agent_id: str) -> None:
+        """The agent's host is back: its process starts, and serves one start-up later.
+
+        A restart is a process start like a new agent's (``scaling.spawn_delay``
+        and its spread), as live restarts a killed agent's process; before,
+        the simulator had it serving the instant its host was back, and after
+        a zone outage the spec's fleet had its 43 agents back at once where
+        live's rejoined over 90 s. If its zone has gone dark again by then, it
+        stays down: the zone's return restarts it.
+        """
+        delay = self.fleet.startup_s()
+        if delay <= 0:
+            self.restart(agent_id)
+            return
+
+        def started(_: simpy.Event) -> None:
+            spec = self.fleet.failed.get(agent_id)
+            agent = self.fleet.agents.get(agent_id)
+            zone = spec.zone if spec is not None else agent.zone if agent is not None else None
+            if zone is not None and not self.zones[zone].down:
+                self.restart(agent_id)
+
+        self.env.timeout(delay).callbacks.append(started)
+
     def restart(self, agent_id: str) -> None:
         """A crashed agent comes back; if it was never detected, its lost work is re-driven now."""
         agent = self.fleet.agents.get(agent_id)
@@ -428,15 +452,16 @@ class Failover:
         self.events.add(self.env.now, "zone_reconnected", zone_name)
 
     def zone_up(self, zone_name: str) -> None:
-        """The region is back: a fresh zone coordinator, the zone's agents restart."""
+        """The region is back: a fresh zone coordinator; the zone's agents restart (each
+        serving one start-up later, ``host_back``)."""
         if not self._reachable(zone_name):
             return
         for agent_id in sorted(
             a.id for a in self.fleet.agents.values() if a.zone == zone_name and a.crashed
         ):
-            self.restart(agent_id)
+            self.host_back(agent_id)
         for agent_id, spec in sorted(self.fleet.failed.items()):
             if spec.zone == zone_name:
-                self.restart(agent_id)
+                self.host_back(agent_id)
         self.chief.release_stranded(zone_name)
         self.events.add(self.env.now, "zone_restored", zone_name)

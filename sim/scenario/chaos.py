@@ -97,8 +97,9 @@ CHAOS_ACTIONS = (
 class ChaosEvent(Strict):
     """One entry of the failure timeline: when, what, and for how long.
 
-    Exactly one action: ``kill`` (agents crash; ``restart_after`` brings them
-    back), ``coordinator_crash`` (a chief — ``leader``, ``follower`` or by
+    Exactly one action: ``kill`` (agents crash; ``restart_after`` brings their
+    hosts back, and each agent serves one start-up later, ``scaling.spawn_delay``,
+    as after a ``zone_outage``), ``coordinator_crash`` (a chief — ``leader``, ``follower`` or by
     name — or a zone coordinator, whose standby is then promoted;
     ``restart_after`` restarts a chief), ``zone_outage`` (a whole zone and its
     coordinators go dark for ``duration``), ``partition`` (chiefs split into

@@ -98,7 +98,9 @@ def test_a_spent_retry_budget_fails_tasks_for_good_with_a_reason() -> None:
 def test_restart_before_detection_reconciles_instead() -> None:
     result = run_scenario(
         short_baseline(
-            "chaos=[{at: 20m, kill: {agents: [D-Support-001]}, restart_after: 5s}]", hours=0.5
+            "chaos=[{at: 20m, kill: {agents: [D-Support-001]}, restart_after: 5s}]",
+            "scaling.spawn_delay=0s",  # its process serves the moment its host is back
+            hours=0.5,
         )
     )
     kinds = result.events["kind"]
@@ -109,6 +111,25 @@ def test_restart_before_detection_reconciles_instead() -> None:
         (result.tasks["agent"] == "D-Support-001") & (result.tasks["start_s"] > 1205)
     ]
     assert len(later) > 0  # it serves again
+    _conserved(result)
+
+
+def test_a_restarted_agent_serves_one_start_up_after_its_host_is_back() -> None:
+    """A restart is a process start, as live restarts a killed agent's process: the agent
+    is back ``restart_after`` later and serves ``scaling.spawn_delay`` after that."""
+    result = run_scenario(
+        short_baseline(
+            "chaos=[{at: 20m, kill: {agents: [D-Support-001]}, restart_after: 3m}]",
+            "scaling.spawn_delay=45s",
+            hours=0.5,
+        )
+    )
+    events = result.events
+    [back] = events.loc[events["kind"] == "agent_restarted", "time_s"]
+    assert back == pytest.approx(20 * 60 + 180 + 45)
+    tasks = result.tasks
+    served = tasks[(tasks["agent"] == "D-Support-001") & (tasks["start_s"] > 20 * 60)]
+    assert len(served) > 0 and served["start_s"].min() >= back
     _conserved(result)
 
 
