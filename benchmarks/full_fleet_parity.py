@@ -46,6 +46,14 @@ CASES: dict[str, list[str]] = {
     "baseline": [],
     "kill": ['chaos=[{"at": "3m", "kill": {"category": "CodeGen", "count": 5}}]'],
     "zone_outage": ['chaos=[{"at": "3m", "zone_outage": "B", "duration": "3m"}]'],
+    "kill_restart": [
+        'chaos=[{"at": "3m", "kill": {"category": "CodeGen", "count": 5}, "restart_after": "1m"}]'
+    ],
+    "slow": [
+        'chaos=[{"at": "3m", "slow": {"zone": "A", "fraction": 0.3, "factor": 3}, '
+        '"duration": "4m"}]'
+    ],
+    "leader_crash": ['chaos=[{"at": "3m", "coordinator_crash": "leader"}]'],
 }
 
 
@@ -98,6 +106,11 @@ def print_report(name: str, report: dict[str, object]) -> None:
     replay_deltas = [d["delta"] for d in scaling["after"]]
     same = "same" if live_deltas == replay_deltas else "DIFFERENT"
     print(f"  scaling            live {live_deltas}  replay {replay_deltas}  ({same})")
+
+    def when(decisions: list[dict[str, float]]) -> str:
+        return ", ".join(f"{d['delta']:+d} at {d['time_s']:.0f} s" for d in decisions) or "none"
+
+    print(f"    live: {when(scaling['live'])}; replay: {when(scaling['after'])}")
 
 
 def main() -> None:
