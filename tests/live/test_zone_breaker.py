@@ -59,12 +59,18 @@ def simulators_declaration_s(scenario: Scenario) -> float:
     return float(declared)
 
 
-async def zone_a_dark(fleet: Fleet) -> Coordinator:
-    """Agent a1 in A, b1 in B, and a primary that has seen A announced dark at OUTAGE_S."""
+async def a1_and_b1(fleet: Fleet) -> Coordinator:
+    """Agent a1 in A, b1 in B, and a primary that has taken over."""
     await fleet.beat("a1", "A")
     await fleet.beat("b1", "B")
     c = fleet.coordinator(*OVERRIDES)
     await c.take_over()
+    return c
+
+
+async def zone_a_dark(fleet: Fleet) -> Coordinator:
+    """Agent a1 in A, b1 in B, and a primary that has seen A announced dark at OUTAGE_S."""
+    c = await a1_and_b1(fleet)
     fleet.wall.t = EPOCH + OUTAGE_S
     await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": ["A"]}))
     await c.check_zones()
@@ -73,10 +79,7 @@ async def zone_a_dark(fleet: Fleet) -> Coordinator:
 
 def test_the_live_zone_breaker_opens_where_the_simulators_would() -> None:
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*OVERRIDES)
-        await c.take_over()
+        c = await a1_and_b1(fleet)
         declared_s = simulators_declaration_s(c.scenario)
         assert declared_s > PROBE_S  # the breaker acts before the checks (and is probed)
 
@@ -283,10 +286,7 @@ def test_a_zone_read_dark_late_is_declared_when_the_simulators_checks_would_decl
     read, it came one health interval late (10 s at the spec's fleet, x10)."""
 
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*OVERRIDES)
-        await c.take_over()
+        c = await a1_and_b1(fleet)
         declared_s = simulators_declaration_s(c.scenario)
         health = c.scenario.health
         first_check_s = declared_s - health.timeout - (health.threshold - 1) * health.interval
