@@ -69,6 +69,27 @@ def test_service_factor_is_observed_service_over_work_at_the_agents_speed() -> N
     assert count == 2 and factor == pytest.approx((5.5 + 22.0) / (5.0 + 20.0))
 
 
+def test_a_chaos_slowdown_is_the_models_and_not_fitted_as_an_overhead() -> None:
+    """Attempts started on a gray agent inside its ``slow`` window are expected to take the
+    factor times as long: the replay plays the same chaos (it is not a service overhead)."""
+    tasks = pd.DataFrame(
+        {
+            "outcome": ["completed"] * 4,
+            "agent": ["a1", "a1", "a1", "a2"],
+            "start_s": [50.0, 100.0, 250.0, 150.0],
+            "work_s": [10.0, 10.0, 10.0, 10.0],
+            "service_s": [10.0, 30.0, 10.0, 10.0],  # a1's attempt inside the window: 3x
+        }
+    )
+    agents = pd.DataFrame({"agent": ["a1", "a2"], "speed": [1.0, 1.0]})
+    slow = {"at": 100.0, "duration": 120.0, "slow": {"agents": ["a1"], "factor": 3.0}}
+    events = pd.DataFrame(
+        {"kind": ["chaos"], "subject": ["slow"], "detail": [json.dumps({"event": slow})]}
+    )
+    assert service_factor(tasks, agents, events) == (pytest.approx(1.0), 4)
+    assert service_factor(tasks, agents)[0] == pytest.approx(60.0 / 40.0)  # as fitted before
+
+
 def test_overlay_extends_the_recording_and_sets_only_what_was_fitted(tmp_path: Path) -> None:
     scenario = load_scenario(ROOT / "scenarios" / "baseline_200.yaml")
     fitted = Fit(12.0, 3, 0.30, 0.05, 100, 1.02, 100)
