@@ -31,6 +31,7 @@ from typing import Any
 
 from sim.policies.alerts import AlertEvent
 from sim.policies.autoscale import Autoscaler, FleetObservation, ScaleDecision
+from sim.policies.autoscale.base import ScaleRecord
 from sim.policies.placement import PoolLoad, pick_drains, place_agents
 
 __all__ = [
@@ -99,6 +100,12 @@ class MetricWindow:
             idle_fraction=totals.idle / serving if serving else 0.0,
             in_flight=float(totals.in_flight),
             arrival_rate=(totals.submitted - submitted0) / span,
+        )
+
+    def restart(self, now: float, totals: FleetTotals) -> None:
+        """Windows start from *now* (a new primary: the totals are its own from here)."""
+        self._readings = deque(
+            [(now, totals.busy_area, totals.wait_sum, totals.started, totals.submitted)]
         )
 
     def close(self, now: float, totals: FleetTotals) -> None:
@@ -192,6 +199,12 @@ class ScalingLoop:
         if decision.delta < 0:
             return ScalePlan(decision, drain=tuple(pick_drains(-decision.delta, pools())))
         return ScalePlan(decision)
+
+    def resume(self, now: float, totals: FleetTotals, history: Sequence[ScaleRecord]) -> None:
+        """A new primary takes over at *now*: its predecessor's changes (*history*, oldest
+        first: cooldowns and rate limits run on), and its metric windows from now."""
+        self.autoscaler.restore(history)
+        self.window.restart(now, totals)
 
     def force(self, now: float, reason: str) -> None:
         """Make the next evaluation scale up past any delay (alert ``scale_up_immediate``)."""

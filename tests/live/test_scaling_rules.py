@@ -129,3 +129,58 @@ def test_the_drain_choice_reads_busy_slots_from_the_coordinators_books() -> None
         assert pick_drains(1, c.scaling.pools()) == [("B", "CodeGen")]
 
     run(body)
+
+
+def test_a_new_primary_keeps_its_predecessors_scale_down_cooldown() -> None:
+    """The spec's chiefs keep the autoscaler's decisions through Raft: a coordinator taking
+    over reads its predecessor's scale changes back from the event log, so the cooldown runs
+    on. At the spec's fleet a new primary had scaled down again four minutes after the first
+    primary's scale-down, inside the cooldown, where the simulator held."""
+
+    async def body() -> list[tuple[float, int]]:
+        scenario = load_scenario(HERE / "burst.yaml", ["scaling.min_agents=4"])
+        wall = [EPOCH]
+        broker = MemoryBroker.orchestra(("A",), wall=lambda: wall[0])
+        agents_answer_calls(broker)
+        config = CoordinatorConfig("memory://", None, Clock(EPOCH, 1.0), wall=lambda: wall[0])
+
+        def coordinator(name: str) -> Coordinator:
+            return Coordinator(
+                name, scenario, config, Provisioner(), ("A",), ("Generic",), broker=broker
+            )
+
+        async def beat(agent: str, status: str = "idle") -> None:
+            doc = {"agent": agent, "zone": "A", "category": "Generic", "status": status}
+            doc.update(in_flight=0, slots=1, speed=1.0, wall=wall[0])
+            await broker.kv_put(AGENTS_BUCKET, agent, json.dumps(doc).encode())
+
+        fleet = ["g0", "g1", "g2", "g3"]
+        for agent in fleet:
+            await beat(agent)
+        first = coordinator("c1")
+        await first.take_over()
+        wall[0] = EPOCH + 60.0
+        await first.evaluate(60.0)  # all idle: scale down by 2
+        drained = sorted(a for a, view in first.agents.items() if view.draining)
+        assert len(drained) == 2
+        wall[0] = EPOCH + 100.0  # the drained ones went offline; the first primary is gone
+        for agent in fleet:
+            await beat(agent, "offline" if agent in drained else "idle")
+        second = coordinator("c2")
+        await second.take_over()
+        for at in (120.0, 180.0):
+            wall[0] = EPOCH + at
+            for agent in fleet:
+                if agent not in drained:
+                    await beat(agent)
+            await second.check_health()
+            await second.evaluate(at)
+        documents = await broker.read_all(EVENTS, "orch.event")
+        return [
+            (float(d["time_s"]), int(json.loads(d["detail"])["delta"]))
+            for d in documents
+            if d["kind"] == "scale"
+        ]
+
+    # The second primary holds at 120 s (60 s into the 120 s cooldown) and scales at 180 s.
+    assert asyncio.run(body()) == [(60.0, -2), (180.0, -1)]

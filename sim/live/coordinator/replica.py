@@ -317,6 +317,7 @@ class Coordinator:
             if snapshot is not None:
                 restore(self.books, self.follow, snapshot)
         await self.follow.catch_up(self.health.check_health)
+        await self.scaling.resume()
 
     async def pump(self) -> int:
         """Handle what the streams hold now (a test's step; live, ``_lead`` follows them)."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -36,7 +37,8 @@ from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
-from sim.live.transport import control_subject
+from sim.live.transport import EVENTS, control_subject
+from sim.policies.autoscale.base import ScaleRecord
 from sim.policies.autoscale.billing import DrainCandidate, drain_choice
 from sim.policies.placement import PoolLoad, ReservePool, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
@@ -116,6 +118,22 @@ class Scaling:
             started=c.started,
             submitted=c.submitted,
         )
+
+    async def resume(self) -> None:
+        """Taking over: the predecessor's scale changes from the event log, so cooldowns and
+        rate limits run on (the spec's chiefs keep them through Raft). Without them, a new
+        primary at the spec's fleet scaled down again 4 minutes after the first primary
+        had, inside the step policy's cooldown, where the simulator's autoscaler held."""
+        documents = await self.broker.read_all(EVENTS, "orch.event")
+        history = []
+        for doc in documents:
+            if doc.get("kind") != "scale":
+                continue
+            detail = json.loads(str(doc.get("detail") or "{}"))
+            before = int(detail["target"]) - int(detail["asked"])
+            history.append(ScaleRecord(float(doc["time_s"]), before, before + int(detail["delta"])))
+        now = self.time.now()
+        self.loop.resume(now, self.totals(now), history)
 
     async def evaluate(self, at: float | None = None) -> None:
         now = self.time.now() if at is None else at

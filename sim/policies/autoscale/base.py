@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +18,7 @@ __all__ = [
     "Autoscaler",
     "FleetObservation",
     "ScaleDecision",
+    "ScaleRecord",
     "bound_correction",
     "check_bounds",
     "fmt_num",
@@ -65,8 +67,26 @@ class ScaleDecision:
     policy: str
 
 
+@dataclass(frozen=True, slots=True)
+class ScaleRecord:
+    """One change an autoscaler made, as its ``scale`` event records it: when, from, to."""
+
+    time_s: float
+    before: int
+    after: int
+
+
 class Autoscaler(Protocol):
     """What the fleet shell needs from an autoscaling policy (see the module docstring)."""
+
+    def restore(self, history: Sequence[ScaleRecord]) -> None:
+        """Take over a predecessor's memory from the changes it made, oldest first.
+
+        The spec's chiefs replicate the autoscaler's decisions with Raft, so a
+        new leader keeps their cooldowns; a live coordinator taking over reads
+        them back from the event log. Without them it would scale again at once.
+        """
+        ...
 
     def decide(self, obs: FleetObservation, now: float) -> ScaleDecision:
         """Decide the fleet size at time *now* (seconds) from *obs*."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import builtins
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sim.policies.autoscale.base import (
     FleetObservation,
     ScaleDecision,
+    ScaleRecord,
     bound_correction,
     check_bounds,
     fmt_num,
@@ -107,6 +109,15 @@ class HpaPolicy:
         self._down_events: deque[tuple[float, int]] = deque()
         self._forced: str | None = None
         self._seeded = False
+
+    def restore(self, history: Sequence[ScaleRecord]) -> None:
+        """The rate limits count the predecessor's changes; each change's target stands for
+        the recommendations of its time in the stabilisation windows (the recommendations
+        themselves are the predecessor's memory, not in the event log)."""
+        for record in history:
+            self._record_scale(record.time_s, record.before, record.after)
+            self._recommendations.append((record.time_s, record.after))
+        self._seeded = self._seeded or bool(history)
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason

@@ -5,11 +5,13 @@ from __future__ import annotations
 import builtins
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sim.policies.autoscale.base import (
     FleetObservation,
     ScaleDecision,
+    ScaleRecord,
     bound_correction,
     check_bounds,
     fmt_num,
@@ -96,6 +98,19 @@ class KedaQueuePolicy:
         self._forced: str | None = None
         self._up_events: deque[tuple[float, int]] = deque()
         self._down_events: deque[tuple[float, int]] = deque()
+
+    def restore(self, history: Sequence[ScaleRecord]) -> None:
+        """The created HPA's rate limits count the predecessor's changes (its window's
+        recommendations and last activity are its own memory, not in the event log)."""
+        for record in history:
+            record_change(
+                record.time_s,
+                record.before,
+                record.after,
+                self._up_events,
+                self._down_events,
+                self._periods,
+            )
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sim.policies.autoscale.base import (
     FleetObservation,
     ScaleDecision,
+    ScaleRecord,
     bound_correction,
     check_bounds,
     fmt_num,
@@ -92,6 +94,14 @@ class StepPolicy:
         self._last_up: float | None = None
         self._last_down: float | None = None
         self._forced: str | None = None
+
+    def restore(self, history: Sequence[ScaleRecord]) -> None:
+        """The cooldowns run from the predecessor's last scale-up and scale-down."""
+        for record in history:
+            if record.after > record.before:
+                self._last_up = record.time_s
+            elif record.after < record.before:
+                self._last_down = record.time_s
 
     def force_scale_up(self, now: float, reason: str) -> None:
         self._forced = reason
