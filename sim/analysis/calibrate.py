@@ -18,6 +18,11 @@ fitted from the live directory's own records, each against the replay's:
   each submission in JetStream, which is that log). The simulator charges
   no WAL time with ``network.enabled: false``, so there it is reported, not
   applied;
+* **coordinator takeover** — from a chaos ``coordinator_crash`` to the next
+  ``coordinator_primary`` (live's standby takes the lease), expressed as the
+  chiefs' ``topology.control_plane.election_timeout``: the spec's Raft group
+  elects a leader in a fraction of a second, live's lease-based standby in
+  seconds, and the replay is leaderless as long as live was;
 * **service overhead** — observed service time over drawn work (``service_s``
   over ``work_s / speed``, ratio of sums), expressed by scaling the service
   distributions' means (``workload.service.mean`` and each
@@ -87,6 +92,9 @@ class Fit:
     service_samples: int
     #: Every start-up behind the spawn delay (seconds): the shape the replay draws from.
     spawn_gaps_s: tuple[float, ...] = ()
+    #: Mean seconds from a coordinator crash to the next primary, and how many crashes.
+    takeover_s: float = math.nan
+    takeover_samples: int = 0
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -148,6 +156,18 @@ def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
     """Mean seconds from an agent's request to its join, and how many agents that is."""
     gaps = startup_gaps(events)
     return (sum(gaps) / len(gaps), len(gaps)) if gaps else (math.nan, 0)
+
+
+def takeover_gaps(events: pd.DataFrame) -> list[float]:
+    """Seconds from each chaos ``coordinator_crash`` to the first primary after it."""
+    crashes = events[(events["kind"] == "chaos") & (events["subject"] == "coordinator_crash")]
+    primaries = sorted(events.loc[events["kind"] == "coordinator_primary", "time_s"].astype(float))
+    gaps = []
+    for at in crashes["time_s"].astype(float):
+        after = [t for t in primaries if t >= at]
+        if after:
+            gaps.append(after[0] - at)
+    return gaps
 
 
 def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
@@ -217,8 +237,19 @@ def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
     dispatch_live, dispatch_n = dispatch_delay(live["tasks"])
     dispatch_sim, _ = dispatch_delay(simulated)
     factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"])
+    takeovers = takeover_gaps(live["events"])
+    takeover = sum(takeovers) / len(takeovers) if takeovers else math.nan
     return Fit(
-        spawn, spawn_n, dispatch_live, dispatch_sim, dispatch_n, factor, factor_n, tuple(gaps)
+        spawn,
+        spawn_n,
+        dispatch_live,
+        dispatch_sim,
+        dispatch_n,
+        factor,
+        factor_n,
+        tuple(gaps),
+        takeover,
+        len(takeovers),
     )
 
 
@@ -247,6 +278,9 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
     elif overhead > 0:
         fsync = scenario.topology.control_plane.fsync + overhead
         document["topology"] = {"control_plane": {"fsync": round(fsync, 6)}}
+    if fitted.takeover_samples:
+        plane = document.setdefault("topology", {}).setdefault("control_plane", {})
+        plane["election_timeout"] = election_timeout(fitted.takeover_s, scenario)
     factor = fitted.service_factor
     workload = scenario.workload
     services = {"service": workload.service, **dict(workload.service_by_category)}
@@ -277,6 +311,20 @@ def spawn_settings(fitted: Fit) -> dict[str, Any]:
     if len(set(gaps)) > 1:
         settings["spawn_delay_dist"] = {"dist": "empirical", "samples": gaps}
     return settings
+
+
+def election_timeout(takeover_s: float, scenario: Any) -> list[float]:
+    """The chiefs' election timeouts that leave a replay leaderless *takeover_s* on average.
+
+    The first of the N - 1 followers to time out wins: over [low, low + width]
+    that is low + width / N on average. The spread (a fifth of the takeover)
+    keeps Raft's split votes rare, as its randomised timeouts are meant to.
+    """
+    plane = scenario.topology.control_plane
+    target = max(takeover_s, 4 * plane.heartbeat)
+    width = 0.2 * target
+    low = target - width / plane.chiefs
+    return [round(low, 6), round(low + width, 6)]
 
 
 def write_overlay(path: Path, document: dict[str, Any], notes: list[str]) -> None:

@@ -12,9 +12,11 @@ import pytest
 from sim.analysis.calibrate import (
     Fit,
     dispatch_delay,
+    election_timeout,
     overlay,
     service_factor,
     spawn_delay,
+    takeover_gaps,
     write_overlay,
 )
 from sim.cli import main
@@ -156,3 +158,28 @@ def test_a_spread_of_start_ups_is_fitted_as_their_shape_and_the_overlay_loads(
     # One start-up, or all alike: nothing to draw, the mean says it all.
     alike = Fit(5.0, 2, 0.30, 0.05, 100, 1.0, 100, (5.0, 5.0))
     assert overlay(recorded, out, scenario, alike)["document"]["scaling"] == {"spawn_delay": 5.0}
+
+
+def test_a_coordinator_takeover_is_fitted_as_the_chiefs_election_timeout(tmp_path: Path) -> None:
+    """Live's standby takes the lease seconds after the primary crashed; the spec's Raft
+    group elects in a fraction of one. The replay is leaderless as long as live was: the
+    first of the followers to time out wins, on average at the takeover."""
+    events = pd.DataFrame(
+        {
+            "kind": ["coordinator_primary", "chaos", "coordinator_primary", "chaos"],
+            "subject": ["c1", "coordinator_crash", "c2", "coordinator_crash"],
+            "time_s": [0.0, 180.0, 191.4, 400.0],  # the second crash: nobody took over
+            "detail": ["{}"] * 4,
+        }
+    )
+    assert takeover_gaps(events) == [pytest.approx(11.4)]
+    scenario = load_scenario(ROOT / "scenarios" / "baseline_200.yaml")
+    low, high = election_timeout(11.4, scenario)
+    chiefs = scenario.topology.control_plane.chiefs
+    assert low + (high - low) / chiefs == pytest.approx(11.4) and high > low
+    fitted = Fit(math.nan, 0, 0.1, 0.1, 5, 1.0, 9, (), 11.4, 1)
+    made = overlay(tmp_path / "s.yaml", tmp_path, scenario, fitted)
+    assert made["document"]["topology"]["control_plane"]["election_timeout"] == [low, high]
+    write_overlay(tmp_path / "c.yaml", made["document"], made["notes"])
+    (tmp_path / "s.yaml").write_text((ROOT / "scenarios" / "baseline_200.yaml").read_text())
+    assert load_scenario(tmp_path / "c.yaml").topology.control_plane.election_timeout == (low, high)
