@@ -173,6 +173,9 @@ def test_a_coordinator_takeover_is_fitted_as_the_chiefs_election_timeout(tmp_pat
         }
     )
     assert takeover_gaps(events) == [pytest.approx(11.4)]
+    # It dispatches again once it has rebuilt its books from the streams.
+    tasks = pd.DataFrame({"dispatch_s": [179.0, 195.6, 196.0, math.nan]})
+    assert takeover_gaps(events, tasks) == [pytest.approx(15.6)]
     scenario = load_scenario(ROOT / "scenarios" / "baseline_200.yaml")
     low, high = election_timeout(11.4, scenario)
     chiefs = scenario.topology.control_plane.chiefs
