@@ -19,7 +19,9 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
   dead and replaced elsewhere, then restarted when B is back);
 - ``slow``: a third of zone A serves three times slower for 4 min;
 - ``leader_crash``: the primary coordinator crashes at 3 min (the standby
-  takes over).
+  takes over);
+- ``burst``: four times the arrivals for 2 min from 3 min (the autoscaler
+  scales up twice).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -33,6 +35,7 @@ kill_restart   1.000        0.993     1.000        same
 zone_outage    0.993        1.014     1.006        same
 slow           1.001        0.977     1.000        same
 leader_crash   1.000        0.872     1.000        same
+burst          1.001        1.018     1.000        same
 =============  ===========  ========  ===========  ========
 
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
@@ -70,6 +73,7 @@ CASES: dict[str, list[str]] = {
         '"duration": "4m"}]'
     ],
     "leader_crash": ['chaos=[{"at": "3m", "coordinator_crash": "leader"}]'],
+    "burst": ['workload.arrivals.bursts=[{"at": "3m", "duration": "2m", "factor": 4}]'],
 }
 
 
