@@ -21,7 +21,10 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
 - ``leader_crash``: the primary coordinator crashes at 3 min (the standby
   takes over);
 - ``burst``: four times the arrivals for 2 min from 3 min (the autoscaler
-  scales up twice).
+  scales up twice);
+- ``spot_reclaim``: half the fleet on spot, zone B's spot share taken back
+  at 3 min (two minutes' notice: each drains, is replaced, and what it still
+  holds at the deadline is placed anew).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -36,6 +39,7 @@ zone_outage    0.993        1.014     1.006        same
 slow           1.001        0.977     1.000        same
 leader_crash   1.000        0.872     1.000        same
 burst          1.001        1.018     1.000        same
+spot_reclaim   1.004        0.659     0.999        same
 =============  ===========  ========  ===========  ========
 
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
@@ -74,6 +78,10 @@ CASES: dict[str, list[str]] = {
     ],
     "leader_crash": ['chaos=[{"at": "3m", "coordinator_crash": "leader"}]'],
     "burst": ['workload.arrivals.bursts=[{"at": "3m", "duration": "2m", "factor": 4}]'],
+    "spot_reclaim": [
+        'purchase.spot={"share": 0.5, "discount": 0.7, "notice": "2m", "reclaim_rate": 0}',
+        'chaos=[{"at": "3m", "spot_reclaim": {"zone": "B"}}]',
+    ],
 }
 
 
