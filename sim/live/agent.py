@@ -212,6 +212,7 @@ class LiveAgent:
             "completed": self.completed,
             "errors": self.errors,
             "incarnation": self.incarnation,
+            "calls": True,  # it answers its coordinator's calls (``agent_calls``)
         }
 
     async def _slot(self, subs: list[JetStreamContext.PullSubscription]) -> None:

@@ -43,6 +43,18 @@ def agents_answer_calls(broker: MemoryBroker, dead: set[str] | None = None) -> s
     return dead
 
 
+def no_task_waited_on_a_dead_agent(tasks: Any) -> None:
+    """No task sat on a dead agent's subject until the detector declared it.
+
+    The zone coordinator's call to a dead agent fails at once and the task goes
+    elsewhere as the same attempt, as in the simulator (``policies.circuit_breaker``),
+    so every attempt past the first follows one that started (and was lost).
+    """
+    for row in tasks[tasks["attempt"] > 1].itertuples(index=False):
+        earlier = tasks[(tasks["task_id"] == row.task_id) & (tasks["attempt"] == row.attempt - 1)]
+        assert len(earlier) == 1, f"task {row.task_id} waited on a dead agent"
+
+
 def small(*overrides: str) -> Scenario:
     return load_scenario(HERE / "small.yaml", list(overrides))
 

@@ -135,6 +135,7 @@ class Fleet:
         held: int = 0,
         incarnation: str = "first",
         team: str = "",
+        calls: bool = True,
     ) -> None:
         self.zone[agent] = zone
         document = {
@@ -148,6 +149,7 @@ class Fleet:
             "wall": self.wall.t,
             "incarnation": incarnation,
             "team": team,
+            "calls": calls,
         }
         if not self.bundled or agent not in self._joined or status == "offline":
             self._joined.add(agent)
@@ -411,6 +413,25 @@ def test_a_call_to_a_dead_agent_fails_at_once_and_its_breaker_opens_as_the_simul
         assert await fleet.take("a1") == [(12, 1)]
         states = [e["state"] for e in await fleet.events("breaker")]
         assert states == ["open", "half_open", "closed"]
+
+    run(body)
+
+
+def test_an_agent_that_does_not_answer_calls_is_sent_work_uncalled() -> None:
+    """An agent of an earlier version (its heartbeats do not say it answers calls) is sent
+    work as before a call existed: in a rolling upgrade its silence must not read as death
+    (every call would fail and its breaker open, the whole fleet's at once)."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", calls=False)
+        await fleet.beat("a2")
+        c = fleet.coordinator()
+        await c.take_over()
+        fleet.dead.add("a1")  # no answer on its control subject (it never listens for calls)
+        await fleet.submit(0)
+        await c.pump()
+        assert await fleet.take("a1") == [(0, 1)]
+        assert c.intake.agent_calls.failed == 0 and await fleet.events("breaker") == []
 
     run(body)
 

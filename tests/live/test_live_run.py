@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import detection_bound, exactly_once, run_live, small
+from conftest import detection_bound, exactly_once, no_task_waited_on_a_dead_agent, run_live, small
 
 
 def test_twenty_agents_run_two_thousand_tasks_and_dags_exactly_once(tmp_path: Path) -> None:
@@ -67,13 +67,7 @@ def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path
     redone = tasks[tasks["task_id"].isin(retried["task_id"]) & (tasks["outcome"] == "completed")]
     assert len(redone) == retried["task_id"].nunique()  # ...and each came back, once
     assert not set(redone["agent"]) & victims
-    # No task waited on a dead agent's subject for the detector: the zone coordinator's call
-    # to a dead agent fails at once and the task goes elsewhere, as in the simulator
-    # (policies.circuit_breaker). Every attempt past the first follows one that started.
-    later = tasks[tasks["attempt"] > 1]
-    for row in later.itertuples(index=False):
-        earlier = tasks[(tasks["task_id"] == row.task_id) & (tasks["attempt"] == row.attempt - 1)]
-        assert len(earlier) == 1, f"task {row.task_id} waited on a dead agent"
+    no_task_waited_on_a_dead_agent(tasks)
     chaos = events[events["kind"] == "chaos"]
     document = json.loads(chaos["detail"].iloc[0])["event"]
     assert sorted(document["kill"]["agents"]) == sorted(victims)  # replayable as recorded

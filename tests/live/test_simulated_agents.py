@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from conftest import HERE, detection_bound, exactly_once, run_live, small
+from conftest import (
+    HERE,
+    detection_bound,
+    exactly_once,
+    no_task_waited_on_a_dead_agent,
+    run_live,
+    small,
+)
 
 from sim.live.runtime import LiveRun
 from sim.policies.placement import team_for
@@ -92,6 +99,7 @@ def test_killed_simulated_agents_are_detected_and_their_tasks_placed_anew(tmp_pa
     assert not set(redone["agent"]) & victims
     kill_s = float(failed["time_s"].min())
     assert not set(tasks.loc[tasks["start_s"] > kill_s + 1.0, "agent"]) & victims
+    no_task_waited_on_a_dead_agent(tasks)  # (the fleet answers "gone" for its dead)
 
 
 def test_autoscaling_starts_and_drains_simulated_agents(tmp_path: Path) -> None:

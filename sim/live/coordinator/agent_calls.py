@@ -61,8 +61,15 @@ class AgentCalls:
         self.failed = 0
 
     async def reach(self, agent_id: str) -> bool:
-        """Call the agent; True if it answered (or there are no breakers, hence no call)."""
+        """Call the agent; True if it answered (or there are no breakers, hence no call).
+
+        An agent whose heartbeats do not say it answers calls (an earlier version,
+        during a rolling upgrade) is not called: its silence would read as death.
+        """
         if self.board is None:
+            return True
+        view = self.books.agents.get(agent_id)
+        if view is None or not view.answers_calls:
             return True
         try:
             answer = await self.broker.request(control_subject(agent_id), CALL, CALL_TIMEOUT_WALL_S)

@@ -238,6 +238,7 @@ class HealthCheck:
         view.speed = float(doc.get("speed", 1.0))
         view.team = str(doc.get("team", ""))
         view.spot = bool(doc.get("spot", False))
+        view.answers_calls = bool(doc.get("calls", False))
         view.last_beat_wall = beat_wall
         view.joined_s = max(0.0, now)  # (the first fleet joins before second 0)
         self.books.agents[key] = view

@@ -59,6 +59,9 @@ class AgentView:
     #: coordinator declared dead, until a beat proves the verdict false or a new one appears.
     incarnation: str | None = None
     dead_incarnation: str | None = None
+    #: Its heartbeats say it answers the coordinator's calls (an agent of an earlier
+    #: version does not, and is sent work uncalled rather than judged dead for its silence).
+    answers_calls: bool = False
 
 
 @dataclass(frozen=True)
