@@ -327,12 +327,14 @@ def election_timeout(takeover_s: float, scenario: Any) -> list[float]:
     """The chiefs' election timeouts that leave a replay leaderless *takeover_s* on average.
 
     The first of the N - 1 followers to time out wins: over [low, low + width]
-    that is low + width / N on average. The spread (a fifth of the takeover)
-    keeps Raft's split votes rare, as its randomised timeouts are meant to.
+    that is low + width / N on average. The spread keeps Raft's split votes
+    rare (two followers timing out within a vote's round trip of each other),
+    as its randomised timeouts are meant to: ten heartbeats wide, and no more
+    than needed, so that one replay's draw lands near the fitted takeover.
     """
     plane = scenario.topology.control_plane
-    target = max(takeover_s, 4 * plane.heartbeat)
-    width = 0.2 * target
+    target = max(takeover_s, 20 * plane.heartbeat)
+    width = min(0.5 * target, 10 * plane.heartbeat)
     low = target - width / plane.chiefs
     return [round(low, 6), round(low + width, 6)]
 
