@@ -153,10 +153,14 @@ def startup_gaps(events: pd.DataFrame) -> list[float]:
     ]
 
 
+def mean_and_count(values: list[float]) -> tuple[float, int]:
+    """Their mean (NaN: none) and how many there are."""
+    return (sum(values) / len(values), len(values)) if values else (math.nan, 0)
+
+
 def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
     """Mean seconds from an agent's request to its join, and how many agents that is."""
-    gaps = startup_gaps(events)
-    return (sum(gaps) / len(gaps), len(gaps)) if gaps else (math.nan, 0)
+    return mean_and_count(startup_gaps(events))
 
 
 def takeover_gaps(events: pd.DataFrame, tasks: pd.DataFrame | None = None) -> list[float]:
@@ -252,12 +256,11 @@ def service_factor(
 def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
     """The overheads of *live* (read_run) against the replay's tasks *simulated*."""
     gaps = startup_gaps(live["events"])
-    spawn, spawn_n = (sum(gaps) / len(gaps), len(gaps)) if gaps else (math.nan, 0)
+    spawn, spawn_n = mean_and_count(gaps)
     dispatch_live, dispatch_n = dispatch_delay(live["tasks"])
     dispatch_sim, _ = dispatch_delay(simulated)
     factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"])
-    takeovers = takeover_gaps(live["events"], live["tasks"])
-    takeover = sum(takeovers) / len(takeovers) if takeovers else math.nan
+    takeover, takeover_n = mean_and_count(takeover_gaps(live["events"], live["tasks"]))
     return Fit(
         spawn,
         spawn_n,
@@ -268,7 +271,7 @@ def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
         factor_n,
         tuple(gaps),
         takeover,
-        len(takeovers),
+        takeover_n,
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "ScalingLoop",
     "alert_fields",
     "react_to_alert",
+    "scale_record",
 ]
 
 
@@ -104,15 +105,15 @@ class MetricWindow:
 
     def restart(self, now: float, totals: FleetTotals) -> None:
         """Windows start from *now* (a new primary: the totals are its own from here)."""
-        self._readings = deque(
-            [(now, totals.busy_area, totals.wait_sum, totals.started, totals.submitted)]
-        )
+        self._readings = deque([_reading(now, totals)])
 
     def close(self, now: float, totals: FleetTotals) -> None:
         """Take the reading that later windows start from."""
-        self._readings.append(
-            (now, totals.busy_area, totals.wait_sum, totals.started, totals.submitted)
-        )
+        self._readings.append(_reading(now, totals))
+
+
+def _reading(now: float, totals: FleetTotals) -> _Reading:
+    return (now, totals.busy_area, totals.wait_sum, totals.started, totals.submitted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,12 @@ class ScalePlan:
         """The ``scale`` event's fields: what was asked, what was done, and why."""
         d = self.decision
         return {"delta": done, "asked": d.delta, "target": d.target, "reason": d.reason}
+
+
+def scale_record(time_s: float, fields: Mapping[str, Any]) -> ScaleRecord:
+    """The change a ``scale`` event's *fields* (:meth:`ScalePlan.record`) made at *time_s*."""
+    before = int(fields["target"]) - int(fields["asked"])
+    return ScaleRecord(time_s, before, before + int(fields["delta"]))
 
 
 class ScalingLoop:

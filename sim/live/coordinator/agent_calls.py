@@ -37,6 +37,18 @@ from sim.policies.resilience import BreakerBoard
 CALL_TIMEOUT_WALL_S = 2.0
 
 
+async def log_transitions(board: BreakerBoard, event: EventLog) -> set[str]:
+    """Log *board*'s transitions since the last look, as the simulator logs them (``breaker``
+    events); the targets that just opened. The zone breakers' and the agents' alike."""
+    opened = set()
+    for target, transition in board.drain_transitions():
+        state = transition.to_state.value
+        await event("breaker", target, state=state, why=transition.reason)
+        if state == "open":
+            opened.add(target)
+    return opened
+
+
 class AgentCalls:
     """Calls to agents before work goes out, and the breakers on them (see the module)."""
 
@@ -90,12 +102,7 @@ class AgentCalls:
     async def _moved(self, agent_id: str, now: float) -> None:
         """Log the transitions; an agent whose breaker opened leaves its pool for ``open_s``."""
         assert self.board is not None
-        opened = False
-        for target, transition in self.board.drain_transitions():
-            state = transition.to_state.value
-            await self.event("breaker", target, state=state, why=transition.reason)
-            opened = opened or (target == agent_id and state == "open")
-        if opened:
+        if agent_id in await log_transitions(self.board, self.event):
             self.dispatcher.withdraw(agent_id)
             self.open_until[agent_id] = now + self.open_s
 

@@ -9,7 +9,7 @@ and the zone breakers' log are here too: they decide where a placement may go.
 
 from __future__ import annotations
 
-from sim.live.coordinator.agent_calls import AgentCalls
+from sim.live.coordinator.agent_calls import AgentCalls, log_transitions
 from sim.live.coordinator.outbound import Outbound
 from sim.live.coordinator.outbox import Outgoing
 from sim.live.coordinator.state import AgentView, Books, EventLog
@@ -187,11 +187,8 @@ class Placement(Outbound):
     async def log_breakers(self) -> None:
         """The zone breakers' transitions since the last look, as the simulator logs them."""
         board = self.dispatcher.zones.breakers
-        if board is None:
-            return
-        for target, transition in board.drain_transitions():
-            state = transition.to_state.value
-            await self.event("breaker", target, state=state, why=transition.reason)
+        if board is not None:
+            await log_transitions(board, self.event)
 
     async def probe_zones(self) -> None:
         """Breakers whose open time is over: half-open, their zone or agent takes work again."""

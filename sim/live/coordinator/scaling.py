@@ -38,10 +38,9 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import EVENTS, control_subject
-from sim.policies.autoscale.base import ScaleRecord
 from sim.policies.autoscale.billing import DrainCandidate, drain_choice
 from sim.policies.placement import PoolLoad, ReservePool, team_for
-from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop
+from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop, scale_record
 
 
 @runtime_checkable
@@ -125,13 +124,11 @@ class Scaling:
         primary at the spec's fleet scaled down again 4 minutes after the first primary
         had, inside the step policy's cooldown, where the simulator's autoscaler held."""
         documents = await self.broker.read_all(EVENTS, "orch.event")
-        history = []
-        for doc in documents:
-            if doc.get("kind") != "scale":
-                continue
-            detail = json.loads(str(doc.get("detail") or "{}"))
-            before = int(detail["target"]) - int(detail["asked"])
-            history.append(ScaleRecord(float(doc["time_s"]), before, before + int(detail["delta"])))
+        history = [
+            scale_record(float(doc["time_s"]), json.loads(str(doc["detail"])))
+            for doc in documents
+            if doc.get("kind") == "scale"
+        ]
         now = self.time.now()
         self.loop.resume(now, self.totals(now), history)
 
