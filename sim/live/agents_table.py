@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.live.roster import LEAVING
 from sim.metrics.records import coordinator_rows
 from sim.scenario.schema import Scenario
 from sim.world.spot_books import initial_spot
 from sim.world.topology import SpecialistSpec, World, specialist_template
-
-#: Events that end an agent's incarnation (``zone_down`` ends its zone's agents).
-LEAVING = ("agent_left", "agent_detected", "agent_reclaimed")
 
 
 def agents_frame(

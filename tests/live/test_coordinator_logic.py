@@ -372,6 +372,49 @@ def test_a_dead_agent_is_detected_on_the_third_missed_check_and_its_task_placed_
     run(body)
 
 
+def test_an_agent_that_died_undeclared_before_a_takeover_is_declared_by_the_new_primary() -> None:
+    """The spec's chiefs keep their pools through Raft: an agent that died just before its
+    primary did, not yet declared, is declared by the next one and replaced; what it held is
+    placed anew. Live's new primary had dropped its stale registry key unseen (never declared,
+    never replaced), as it rightly drops one its predecessor already declared."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3", "a4"):
+            await fleet.beat(agent)
+        first = fleet.coordinator("health.replace_failed=true", name="c1")
+        await first.take_over()
+        await fleet.submit(0)
+        await first.pump()
+        assert await fleet.take("a1") == [(0, 1)]
+        await fleet.result("start", 0, "a1")
+        await first.pump()
+        fleet.dead.add("a4")
+        await rounds(fleet, first, 3, beating=("a1", "a2", "a3"))  # a4: declared by c1
+        fleet.dead.add("a1")
+        await rounds(fleet, first, 1, beating=("a2", "a3"))  # a1: one missed check; c1 dies
+        fleet.wall.t += 3 * INTERVAL  # the lease lapses; a1's key is now long stale
+        for agent in ("a2", "a3"):
+            await fleet.beat(agent)
+        second = fleet.coordinator("health.replace_failed=true", name="c2")
+        await second.take_over()
+        assert "a1" in second.agents and "a4" not in second.agents
+        assert await fleet.take("a2") == [] and await fleet.take("a3") == []  # it waits on a1
+        await rounds(fleet, second, 3, beating=("a2", "a3"))
+        declared = await fleet.events("agent_detected")
+        detected = [(e["subject"], e["redistributed"]) for e in declared]
+        assert detected == [("a4", 0), ("a1", 1)]  # each once, a1 by the new primary
+        replaced = [e["subject"] for e in await fleet.events("agent_replaced")]
+        assert replaced == ["a4", "a1"]
+        assert [spec.category for spec in second.provisioner.started] == ["CodeGen"]
+        taken = await fleet.take("a2") + await fleet.take("a3")
+        assert taken == [(0, 2)]  # placed anew, as its next attempt
+
+    # Both ways of beating, but not ``run``'s equal logs: a bundle no longer carries a dead
+    # agent, so the new primary knows only its first beat, and its ``detect_s`` is longer.
+    for bundled in (False, True):
+        asyncio.run(body(Fleet(bundled)))
+
+
 def test_a_call_to_a_dead_agent_fails_at_once_and_its_breaker_opens_as_the_simulators() -> None:
     """``policies.circuit_breaker``: the zone coordinator calls an agent before it sends work.
     A call to a dead agent fails at once and the task goes to the next agent, still its first

@@ -34,6 +34,7 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.lag import LagMonitor
+from sim.live.roster import members
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
 from sim.policies.health import (
     ConsecutiveFailureDetector,
@@ -54,7 +55,8 @@ FRESH_INTERVALS = 0.75
 LATE_INTERVALS = FRESH_INTERVALS - 0.5
 #: A registry key whose last beat is this many intervals old is a dead agent's, not yet
 #: expired: a coordinator that has not seen the agent before does not join it (a takeover
-#: would otherwise hand it work, then declare it dead a second time).
+#: would otherwise hand it work, then declare it dead a second time) unless its predecessor
+#: still counted it a member (``inherit``): then it died undeclared, and is judged here.
 STALE_JOIN_INTERVALS = 3.0
 #: After a real broker outage, rounds abstain for this many intervals plus
 #: BROKER_RECOVERY_WALL_S: the agents could not beat while it was down, and they get their
@@ -137,6 +139,13 @@ class HealthCheck:
         #: Starts a replacement (zone, category, reason) for each agent declared dead, its
         #: id or None (None: ``health.replace_failed`` is off).
         self.replace = replace
+        #: The agents the predecessor counted in its pools (``inherit``).
+        self.inherited: frozenset[str] = frozenset()
+
+    def inherit(self, history: list[dict[str, Any]]) -> None:
+        """Taking over: the predecessor's members, from the event log (``sim.live.roster``),
+        so one that died undeclared is joined and declared, not dropped unseen."""
+        self.inherited = members(history)
 
     @property
     def wall(self) -> Callable[[], float]:
@@ -231,8 +240,9 @@ class HealthCheck:
         beat_wall = float(doc["wall"])
         if doc["status"] == "offline":
             return None  # an agent that left before this coordinator saw it
-        if asked - beat_wall > STALE_JOIN_INTERVALS * self.interval_wall:
-            return None  # died before this coordinator saw it (see STALE_JOIN_INTERVALS)
+        stale = asked - beat_wall > STALE_JOIN_INTERVALS * self.interval_wall
+        if stale and key not in self.inherited:
+            return None  # declared dead before this coordinator saw it (STALE_JOIN_INTERVALS)
         view = AgentView(key, doc["zone"], doc["category"])
         view.slots = int(doc.get("slots", 1))
         view.speed = float(doc.get("speed", 1.0))

@@ -55,6 +55,7 @@ from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.snapshot import load as load_snapshot
 from sim.live.task import LiveTask
+from sim.live.transport import EVENTS
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
 from sim.policies.escalation import EscalationPolicy
@@ -316,8 +317,11 @@ class Coordinator:
             snapshot = await load_snapshot(self.broker)
             if snapshot is not None:
                 restore(self.books, self.follow, snapshot)
+        # The predecessor's word, read once: its pools (health) and its scale changes.
+        history = await self.broker.read_all(EVENTS, "orch.event")
+        self.health.inherit(history)
         await self.follow.catch_up(self.health.check_health)
-        await self.scaling.resume()
+        await self.scaling.resume(history)
 
     async def pump(self) -> int:
         """Handle what the streams hold now (a test's step; live, ``_lead`` follows them)."""

@@ -37,7 +37,7 @@ from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
-from sim.live.transport import EVENTS, control_subject
+from sim.live.transport import control_subject
 from sim.policies.autoscale.billing import DrainCandidate, drain_choice
 from sim.policies.placement import PoolLoad, ReservePool, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop, scale_record
@@ -118,19 +118,18 @@ class Scaling:
             submitted=c.submitted,
         )
 
-    async def resume(self) -> None:
+    async def resume(self, history: list[dict[str, Any]]) -> None:
         """Taking over: the predecessor's scale changes from the event log, so cooldowns and
         rate limits run on (the spec's chiefs keep them through Raft). Without them, a new
         primary at the spec's fleet scaled down again 4 minutes after the first primary
         had, inside the step policy's cooldown, where the simulator's autoscaler held."""
-        documents = await self.broker.read_all(EVENTS, "orch.event")
-        history = [
+        scales = [
             scale_record(float(doc["time_s"]), json.loads(str(doc["detail"])))
-            for doc in documents
+            for doc in history
             if doc.get("kind") == "scale"
         ]
         now = self.time.now()
-        self.loop.resume(now, self.totals(now), history)
+        self.loop.resume(now, self.totals(now), scales)
 
     async def evaluate(self, at: float | None = None) -> None:
         now = self.time.now() if at is None else at
