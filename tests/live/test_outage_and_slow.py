@@ -6,9 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 from conftest import HERE, exactly_once, run_live
 
 from sim.scenario.load import load_scenario
+
+
+def diagnosis(rows: pd.DataFrame, tasks: pd.DataFrame, events: pd.DataFrame, at: float) -> str:
+    """What a failure needs to be understood (seen once in CI, never again by hand): every
+    attempt of the tasks in *rows*, and their agents' events, around the outage at *at*."""
+    attempts = tasks[tasks["task_id"].isin(rows["task_id"])]
+    near = events[
+        events["subject"].isin(rows["agent"]) | (events["time_s"].between(at - 1.0, at + 1.0))
+    ]
+    return f"\nattempts:\n{attempts.to_string()}\nevents:\n{near.to_string()}"
 
 
 def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
@@ -40,7 +51,9 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     assert (events["kind"] == "zone_up").sum() == 1
     marked_s = float(marked["time_s"].iloc[0])
     during = done[(done["start_s"] >= down_s) & (done["start_s"] < up_s)]
-    assert len(during) >= 5 and not set(during["agent"]) & pool_a
+    on_dead = during[during["agent"].isin(pool_a)]
+    assert on_dead.empty, diagnosis(on_dead, tasks, events, down_s)
+    assert len(during) >= 5
     home_a = done[(done["home_zone"] == "A") & (done["arrival_s"] < up_s)]
     dark = home_a[home_a["arrival_s"] > down_s + 2 * jitter]
     # Until then each waited at A's door at most (or went to B once A's pool was empty, or
