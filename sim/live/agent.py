@@ -44,6 +44,7 @@ from nats.js import JetStreamContext
 from sim.live.agent_config import AgentConfig, add_agent_arguments, config_from_args
 from sim.live.agent_handlers import Handler, make_handler
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
+from sim.live.attempt_fate import SYNTHETIC_HANDLERS, attempt_limit
 from sim.live.cancel import try_once
 from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
 from sim.live.start_report import StartReport
@@ -60,6 +61,7 @@ from sim.live.transport import (
     result_subject,
     tasks_stream,
 )
+from sim.policies.task_faults import Fault
 
 #: Publishes a report and awaits its ack: (JetStream, subject, document, message id).
 Report = Callable[[JetStreamContext, str, dict[str, Any], str], Awaitable[None]]
@@ -76,6 +78,8 @@ class LiveAgent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.handler = make_handler(config.handler, config)
+        #: Its work is the scenario's drawn work: it honours the error draws (attempt_fate).
+        self.synthetic = config.handler in SYNTHETIC_HANDLERS
         self.status = "idle"
         self.in_flight = 0
         self.current_task = -1
@@ -275,10 +279,9 @@ class LiveAgent:
         slowdown, began = self.slowdown, time.monotonic()
         books = begin_attempt(self._llm_caller(), task_id)
         reason = ""
+        limit = attempt_limit(task, self.synthetic, cfg.speed, slowdown)
         try:
-            ok = await self.handler(task)
-            if slowdown > 1.0:
-                await asyncio.sleep((slowdown - 1.0) * (time.monotonic() - began))
+            ok, reason = await self._attempt(task, slowdown, began, limit)
         except RateLimited:
             ok, reason = False, RateLimited.reason
         except Exception as exc:
@@ -310,6 +313,28 @@ class LiveAgent:
         else:
             self.errors += 1
             self.status = "error"
+
+    async def _attempt(
+        self, task: dict[str, Any], slowdown: float, began: float, limit: Fault | None
+    ) -> tuple[bool, str]:
+        """The handler's run, slowed as chaos says and cut off where *limit* says: whether
+        it succeeded, and the reason it failed if it was cut off (``sim.live.attempt_fate``)."""
+        if limit is None:
+            return await self._work(task, slowdown, began), ""
+        budget = asyncio.timeout(limit.after_s / self.config.time_scale)
+        try:
+            async with budget:
+                return await self._work(task, slowdown, began), ""
+        except TimeoutError:
+            if not budget.expired():
+                raise  # the handler's own, not the cut: a failure like any other
+            return False, limit.reason
+
+    async def _work(self, task: dict[str, Any], slowdown: float, began: float) -> bool:
+        ok = await self.handler(task)
+        if slowdown > 1.0:
+            await asyncio.sleep((slowdown - 1.0) * (time.monotonic() - began))
+        return ok
 
     def _llm_caller(self) -> LlmCaller:
         """The agent's way to the model-call gate, over its link's connection."""

@@ -37,6 +37,7 @@ from sim.live.transport import (
     encode,
     publish,
 )
+from sim.scenario.chaos import CHAOS_ACTIONS
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
 from sim.world.spot_books import ReclaimDraws, initial_reclaims, zone_reclaims
@@ -201,8 +202,13 @@ class ChaosTimeline:
                 await self._zone_outage(js, clock, event, now)
             elif event.spot_reclaim is not None:
                 await self._spot_reclaim(js, clock, event, now)
+            elif event.error_burst is not None:
+                await self._error_burst(js, clock, event, now)
             else:
-                print(f"live run: chaos at {event.at} s not supported live, skipped")
+                action = next(a for a in CHAOS_ACTIONS if getattr(event, a) is not None)
+                print(
+                    f"live run: chaos {action} at {event.at:g} s is the simulator's alone, skipped"
+                )
 
         return act
 
@@ -225,6 +231,28 @@ class ChaosTimeline:
                 await self.nc.publish(control_subject(agent_id), b"slow 1")
 
         self.background.append(asyncio.create_task(recover()))
+
+    async def _error_burst(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """Attempts error more often for a while: logged as the simulator logs it. The
+        coordinator raises the error probability it sends with each assignment from the
+        scenario's timeline (``sim.live.coordinator.attempt_faults``); this is the record."""
+        burst, duration = event.error_burst, event.duration
+        assert burst is not None
+        assert duration is not None  # the schema requires one
+        resolved = event.model_copy(update={"at": now})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "error_burst", now, event=document)
+        hit = ",".join(burst.categories) or "all"
+        zones = ",".join(burst.zones) or "all"
+        await self._event(
+            js, clock, "error_burst", hit, now, probability=burst.probability, zones=zones
+        )
+
+        async def end() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            await self._event(js, clock, "error_burst_end", hit)
+
+        self.background.append(asyncio.create_task(end()))
 
     async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """A zone goes dark: its agents die, and the coordinator is told to route around it.

@@ -21,11 +21,11 @@ from sim.model.control_plane import ControlPlane
 from sim.model.failover import Failover
 from sim.model.fleet import Fleet
 from sim.model.spot import zone_reclaims
-from sim.policies.task_faults import Burst
 from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
 from sim.scenario.schema import AgentSelector, ChaosEvent, Loss, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
 from sim.world.network import Network
+from sim.world.policy_set import burst_of
 from sim.world.streams import Streams
 from sim.world.topology import World
 from sim.world.workload import WorkloadError
@@ -260,9 +260,7 @@ class Chaos:
         escalator = self.escalator
         assert escalator is not None  # a scenario with an error burst always has one
         name = f"burst-{self.env.now:.6f}"
-        escalator.start_burst(
-            name, Burst(spec.probability, frozenset(spec.categories), frozenset(spec.zones))
-        )
+        escalator.start_burst(name, burst_of(spec))
         self.events.add(
             self.env.now,
             "error_burst",

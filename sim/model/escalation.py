@@ -42,24 +42,14 @@ from sim.policies.escalation import (
 )
 from sim.policies.escalation_moves import EscalationMoves, FleetView, Member
 from sim.policies.routing import ZoneRouter
-from sim.policies.task_faults import AttemptFaults, Burst, Fault
+from sim.policies.task_faults import Burst, Fault
 from sim.world.network import Network
-from sim.world.policy_set import escalation_config
+from sim.world.policy_set import attempt_faults, escalation_config
 from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.agent import Specialist
     from sim.scenario.schema import Scenario
-
-
-def attempt_faults(scenario: Scenario) -> AttemptFaults:
-    errors = scenario.errors
-    return AttemptFaults(
-        probability=errors.probability,
-        by_category=errors.by_category,
-        deadline_s=errors.timeout,
-        deadline_by_category=errors.timeout_by_category,
-    )
 
 
 def needs_escalator(scenario: Scenario) -> bool:

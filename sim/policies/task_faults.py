@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["AttemptFaults", "Burst", "Fault"]
+__all__ = ["AttemptFaults", "Burst", "Fault", "attempt_fate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +109,22 @@ class AttemptFaults:
         """
         u_error, u_when = draws
         deadline = self.deadline(category, task_deadline_s)
-        p = self.probability(category, zone)
-        if p > 0 and u_error < p:
-            after = u_when * service_s
-            if deadline is None or after < deadline:
-                return Fault("error", after)
-        if deadline is not None and service_s > deadline:
-            return Fault("timeout", deadline)
-        return None
+        return attempt_fate(self.probability(category, zone), deadline, service_s, u_error, u_when)
+
+
+def attempt_fate(
+    probability: float, deadline_s: float | None, service_s: float, u_error: float, u_when: float
+) -> Fault | None:
+    """One attempt's fate once its error probability and deadline are known: None if it
+    completes. The live agent calls this with the draws its coordinator sent, knowing its
+    own service time (speed and slowdown included), as the simulator's agent does.
+
+    An error that would come after the deadline loses to the timeout.
+    """
+    if probability > 0 and u_error < probability:
+        after = u_when * service_s
+        if deadline_s is None or after < deadline_s:
+            return Fault("error", after)
+    if deadline_s is not None and service_s > deadline_s:
+        return Fault("timeout", deadline_s)
+    return None

@@ -45,6 +45,8 @@ from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, Phi
 from sim.policies.resilience import BreakerBoard, BreakerConfig
 from sim.policies.routing import ZoneRouter
 from sim.policies.scaling_loop import ScalingLoop
+from sim.policies.task_faults import AttemptFaults, Burst
+from sim.scenario.faults import ErrorBurst
 from sim.scenario.kubernetes import HpaBehavior
 from sim.scenario.schema import AlertRule, Health, Scaling, Scenario, Severity
 from sim.world.streams import Streams
@@ -215,6 +217,31 @@ def failure_detector(
             phase=phase,
         )
     return coordinator_detector(health, phase)
+
+
+def attempt_faults(scenario: Scenario) -> AttemptFaults:
+    """The scenario's attempt errors and deadlines (``errors``), bursts not yet begun."""
+    errors = scenario.errors
+    return AttemptFaults(
+        probability=errors.probability,
+        by_category=errors.by_category,
+        deadline_s=errors.timeout,
+        deadline_by_category=errors.timeout_by_category,
+    )
+
+
+def burst_of(spec: ErrorBurst) -> Burst:
+    """A chaos ``error_burst`` as the fault policy holds it."""
+    return Burst(spec.probability, frozenset(spec.categories), frozenset(spec.zones))
+
+
+def error_bursts(scenario: Scenario) -> list[tuple[float, float, Burst]]:
+    """The chaos timeline's error bursts: (start, end, burst), in the timeline's order."""
+    return [
+        (event.at, event.at + (event.duration or 0.0), burst_of(event.error_burst))
+        for event in scenario.chaos
+        if event.error_burst is not None
+    ]
 
 
 def coordinator_detector(

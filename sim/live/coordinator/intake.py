@@ -28,6 +28,7 @@ from typing import Any
 from sim.live.broker import Broker
 from sim.live.coordinator.admission import LiveAdmission
 from sim.live.coordinator.agent_calls import AgentCalls
+from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.results import Results
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
@@ -57,6 +58,7 @@ class Intake(Results):
         replies: bool = False,
         admission: LiveAdmission | None = None,
         breakers: BreakerBoard | None = None,
+        fault_draws: FaultDraws | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event = broker, time, event
@@ -84,6 +86,7 @@ class Intake(Results):
         self._early_ends: dict[int, dict[str, Any]] = {}
         #: What a failed attempt leads to: the simulator's escalation policy.
         self.escalation = escalation
+        self.fault_draws = fault_draws
         #: The chief's calls to zones: the zone gate's verdicts, doors and probes.
         self.calls = ZoneCalls(dispatcher)
         #: The zone coordinator's calls to agents, and their breakers (None: no calls).

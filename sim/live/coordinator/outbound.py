@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 from sim.live.broker import Broker
+from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import ScenarioTime
 from sim.live.task import LiveTask
@@ -24,6 +25,8 @@ class Outbound:
 
     broker: Broker
     time: ScenarioTime
+    #: The scenario's attempt errors and deadlines, for the agent (None: none to send).
+    fault_draws: FaultDraws | None
 
     async def send(self, assignment: Assignment[LiveTask]) -> None:
         """Put an assigned task on its agent's subject, then record the assignment.
@@ -48,6 +51,10 @@ class Outbound:
         }
         if task.carried is not None:
             document.update(task.carried)
+        if self.fault_draws is not None:
+            document.update(
+                self.fault_draws.fields(task.category, assignment.zone, self.time.now())
+            )
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"
         # The agent's zone's stream: a task moved across zones is a new message on another
         # stream, never a move inside one (what it left behind is purged with its agent).

@@ -30,6 +30,7 @@ from typing import Any
 from sim.live.broker import Broker
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.admission import LiveAdmission
+from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.catch_up import StreamFollow
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.exposition import serve_metrics
@@ -163,6 +164,7 @@ class Coordinator:
             replies=self.config.replies,
             admission=self.admission,
             breakers=self.breakers,
+            fault_draws=FaultDraws(s, Streams(s.seed).get("live_faults")),
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:

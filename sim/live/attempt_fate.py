@@ -1,0 +1,42 @@
+"""An attempt's fate on the agent's side: where its run is cut off, and why.
+
+The coordinator sends, with each assignment, what the simulator's fault
+draw needs and only it knows (``sim.live.coordinator.attempt_faults``): the
+error probability at the time, two uniform draws, the deadline. The agent
+alone knows the attempt's service time — its work over its speed, times any
+slowdown — and finishes the decision with the simulator's own rule
+(``sim.policies.task_faults.attempt_fate``): an error at that uniform point
+of the service, or a timeout at the deadline.
+
+Synthetic work (``sleep``, ``noop``) honours the error draws, since the
+scenario's error model is what its work stands for; a real handler brings
+its own errors, and only the deadline cuts it off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.policies.task_faults import Fault, attempt_fate
+
+#: The task message's fields: [error probability, u_error, u_when], and the deadline (s).
+FAULT_FIELD = "fault"
+DEADLINE_FIELD = "deadline_s"
+#: Handlers whose work is the scenario's drawn work: they honour the error draws.
+SYNTHETIC_HANDLERS = ("sleep", "noop")
+
+
+def attempt_limit(
+    task: dict[str, Any], synthetic: bool, speed: float, slowdown: float
+) -> Fault | None:
+    """Where this attempt is cut off (scenario seconds into its service), None: it runs out."""
+    deadline = task.get(DEADLINE_FIELD)
+    deadline_s = None if deadline is None else float(deadline)
+    drawn = task.get(FAULT_FIELD)
+    if synthetic and drawn is not None and "llm" not in task:
+        probability, u_error, u_when = (float(x) for x in drawn)
+        service_s = float(task["work_s"]) / speed * slowdown
+        return attempt_fate(probability, deadline_s, service_s, u_error, u_when)
+    if deadline_s is not None:
+        return Fault("timeout", deadline_s)  # real work: cut off if it runs that long
+    return None

@@ -1,0 +1,58 @@
+"""The scenario's attempt errors and deadlines, sent with each assignment for the agent to act on.
+
+Scenario: the simulator's agent draws, for every attempt, whether it errors
+(``errors.probability``, raised by a chaos ``error_burst`` while it lasts)
+and when (a uniform point of its service), and cuts it off at its deadline
+(``errors.timeout``): ``sim.policies.task_faults``. Live, work is an agent's
+handler. The coordinator holds the scenario, the clock and the bursts, so it
+decides what the simulator's fault draw needs before the attempt runs — the
+error probability now, two uniform draws, the deadline — and sends them with
+the task; the agent, which alone knows its service time (speed and any
+slowdown), finishes the decision with the same policy (``sim.live.attempt_fate``).
+
+Synthetic work (the ``sleep`` and ``noop`` handlers, the simulated fleet)
+honours the draws: the scenario's error model *is* its work. A real handler
+brings its own errors and ignores them; its deadline still holds. Live had
+ignored the whole section: a scenario with 20 % errors ran live with none,
+while its replay drew them (utilisation 1.10, wait p99 3.9 times live's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sim.live.attempt_fate import DEADLINE_FIELD, FAULT_FIELD
+from sim.policies.task_faults import AttemptFaults
+from sim.scenario.schema import Scenario
+from sim.world.policy_set import attempt_faults, error_bursts
+
+
+class FaultDraws:
+    """What each assignment carries of the scenario's fault model (module docstring)."""
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        self.faults: AttemptFaults = attempt_faults(scenario)
+        self.bursts = error_bursts(scenario)
+        self.rng = rng
+        #: Whether any attempt may fail at all: if not, messages carry nothing.
+        self.enabled = self.faults.active or bool(self.bursts)
+
+    def fields(self, category: str, zone: str, now: float) -> dict[str, Any]:
+        """The fields for an attempt of *category* assigned in *zone* at scenario *now*."""
+        if not self.enabled:
+            return {}
+        for index, (start, end, burst) in enumerate(self.bursts):
+            if start <= now < end:
+                self.faults.start_burst(str(index), burst)
+            else:
+                self.faults.end_burst(str(index))
+        u_error, u_when = self.rng.random(2)
+        found: dict[str, Any] = {
+            FAULT_FIELD: [self.faults.probability(category, zone), float(u_error), float(u_when)]
+        }
+        deadline = self.faults.deadline(category)
+        if deadline is not None:
+            found[DEADLINE_FIELD] = deadline
+        return found

@@ -1,0 +1,151 @@
+"""The scenario's attempt errors and deadlines, live: drawn as the simulator draws them.
+
+Live had ignored ``errors`` and the chaos ``error_burst``: a scenario with a
+fifth of its attempts erroring ran live with none, while its replay drew
+them. Now the coordinator sends with each assignment the error probability
+at the time (bursts included), two uniform draws and the deadline; the agent
+finishes the decision with the simulator's rule (``attempt_fate``), knowing
+its own service time. Synthetic work honours the draws; a real handler only
+its deadline.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from conftest import run_live, small
+from test_coordinator_logic import EPOCH, Fleet, run
+
+from sim.live.attempt_fate import DEADLINE_FIELD, FAULT_FIELD, attempt_limit
+from sim.live.transport import agent_consumer, agent_subject, tasks_stream
+from sim.policies.task_faults import Fault
+from sim.replay import chaos_from_events
+
+BURST = (
+    'chaos=[{"at": "100s", "duration": "60s", "error_burst": {"probability": 0.5, "zones": ["A"]}}]'
+)
+
+
+def test_synthetic_work_meets_its_fate_where_the_simulators_agent_would() -> None:
+    task = {"work_s": 20.0, FAULT_FIELD: [0.3, 0.1, 0.25], DEADLINE_FIELD: 30.0}
+    # Errors a quarter of the way through its service: work / speed * slowdown.
+    assert attempt_limit(task, True, 2.0, 3.0) == Fault("error", 0.25 * 20.0 / 2.0 * 3.0)
+    # Drawn above the probability: it runs, unless its service passes the deadline.
+    spared = {**task, FAULT_FIELD: [0.3, 0.5, 0.25]}
+    assert attempt_limit(spared, True, 1.0, 1.0) is None
+    assert attempt_limit(spared, True, 1.0, 2.0) == Fault("timeout", 30.0)
+    # An error that would come after the deadline loses to the timeout.
+    late = {**task, FAULT_FIELD: [0.3, 0.1, 0.9]}
+    assert attempt_limit(late, True, 1.0, 2.0) == Fault("timeout", 30.0)
+    # A real handler brings its own errors: only the deadline cuts it off.
+    assert attempt_limit(task, False, 1.0, 1.0) == Fault("timeout", 30.0)
+    assert attempt_limit({"work_s": 20.0, FAULT_FIELD: [0.3, 0.1, 0.25]}, False, 1.0, 1.0) is None
+    # Model calls' time is not known in advance: only the deadline holds.
+    assert attempt_limit({**task, "llm": {}}, True, 1.0, 1.0) == Fault("timeout", 30.0)
+
+
+async def assigned(fleet: Fleet, agent: str) -> list[dict[str, Any]]:
+    """The task messages waiting on *agent*'s subject, whole."""
+    zone = fleet.zone[agent]
+    follower = fleet.broker.follow(
+        tasks_stream(zone, agent), agent_subject(zone, agent), agent_consumer(agent)
+    )
+    return [m.document() for m in await follower.read(50, 0.0)]
+
+
+def test_each_assignment_carries_the_scenarios_error_draws_and_deadline() -> None:
+    """The probability is the scenario's, raised in zone A while the burst lasts (its
+    timeline, as the simulator's chaos raises it); the deadline is ``errors.timeout``."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator("errors.probability=0.1", "errors.timeout=30s", BURST)
+        await c.take_over()
+        probabilities = []
+        for n, (at, zone) in enumerate([(0, "A"), (110, "A"), (120, "B"), (170, "A")]):
+            fleet.wall.t = EPOCH + at
+            await fleet.submit(n, zone=zone)
+            await c.pump()
+            [doc] = await assigned(fleet, "a1" if zone == "A" else "b1")
+            p, u_error, u_when = doc[FAULT_FIELD]
+            assert 0.0 <= u_error < 1.0 and 0.0 <= u_when < 1.0
+            assert doc[DEADLINE_FIELD] == 30.0
+            probabilities.append(p)
+            for kind in ("start", "end"):
+                await fleet.result(kind, n, "a1" if zone == "A" else "b1")
+            await c.pump()
+        assert probabilities == [0.1, 0.5, 0.1, 0.1]
+
+    run(body)
+
+
+def test_a_scenario_without_errors_sends_nothing_of_them() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        c = fleet.coordinator()
+        await c.take_over()
+        await fleet.submit(0)
+        await c.pump()
+        [doc] = await assigned(fleet, "a1")
+        assert FAULT_FIELD not in doc and DEADLINE_FIELD not in doc
+
+    run(body)
+
+
+def binomial_bound(n: int, p: float) -> float:
+    """Four standard deviations of a binomial count: a fixed seed's draw stays inside."""
+    return 4.0 * math.sqrt(n * p * (1.0 - p))
+
+
+def test_live_attempts_error_and_time_out_as_the_scenario_says(tmp_path: Path) -> None:
+    """A simulated fleet on a real broker: a quarter of the attempts error (part-way
+    through, at a uniform point), a burst raises that in zone A, and attempts longer than
+    the deadline are cut off at it; every failure is escalated and retried as in the
+    simulator, and the replay reads the burst back from the event log."""
+    scenario = small(
+        "duration=4m",
+        "topology.specialists=16",
+        "workload.arrivals.rate_per_min=60",
+        "workload.dags.rate_per_min=0",
+        "errors.probability=0.25",
+        "errors.timeout=20s",
+        'chaos=[{"at": "90s", "duration": "60s", "error_burst": {"probability": 0.6}}]',
+    )
+    live = run_live(scenario, tmp_path, time_scale=40.0, agents_mode="simulated")
+    tasks, events = live.result.tasks, live.result.events
+    # Attempts that ran (a task failed for good has one more row, of its verdict).
+    ended = tasks[tasks["outcome"].isin(["completed", "retried"])]
+    jitter = 0.1 * 40.0  # a tenth of a wall second, in scenario seconds
+    timed_out = ended[ended["reason"] == "timeout"]
+    assert len(timed_out) >= 3  # exponential work of mean 10 s: e^-2 of attempts pass 20 s
+    off = timed_out[(timed_out["service_s"] - 20.0).abs() >= jitter]
+    assert off.empty, off.to_string()
+    completed = ended[ended["outcome"] == "completed"]
+    assert (completed["service_s"] < 20.0 + jitter).all()
+    # Errors: outside the burst a quarter of the attempts that could error did; inside, 0.6.
+    started = ended["start_s"]
+    window = (started >= 90.0 + jitter) & (started < 150.0 - jitter)
+    outside = ended[(started < 90.0 - jitter) | (started >= 150.0 + jitter)]
+    inside = ended[window]
+    for rows, p in ((outside, 0.25), (inside, 0.6)):
+        errors = int((rows["reason"] == "error").sum())
+        assert abs(errors - p * len(rows)) <= binomial_bound(len(rows), p), (errors, len(rows))
+    erred = ended[ended["reason"] == "error"]
+    points = (erred["service_s"] / erred["work_s"]).clip(upper=1.0)
+    assert abs(float(points.mean()) - 0.5) <= 4.0 * math.sqrt(1 / 12 / len(points))
+    # Every failed attempt was escalated: retried, or its task failed for good, once; work
+    # longer than the deadline times out on every attempt, and its task fails for good.
+    assert set(ended.loc[ended["outcome"] == "retried", "reason"]) == {"error", "timeout"}
+    verdicts = tasks[tasks["outcome"] == "failed"]
+    assert verdicts["task_id"].is_unique
+    assert (verdicts["work_s"] > 20.0).sum() >= 1
+    counts = live.summary["tasks"]
+    assert counts["lost"] == 0 and counts["failed"] == len(verdicts)
+    kinds = list(events["kind"])
+    assert kinds.count("error_burst") == 1 and kinds.count("error_burst_end") == 1
+    [replayed] = chaos_from_events(events)  # what a replay of the run plays again
+    assert replayed.error_burst is not None and replayed.error_burst.probability == 0.6
+    assert replayed.duration == 60.0 and abs(replayed.at - 90.0) < jitter
