@@ -80,7 +80,13 @@ CASES: dict[str, list[str]] = {
         '"duration": "4m"}]'
     ],
     "leader_crash": ['chaos=[{"at": "3m", "coordinator_crash": "leader"}]'],
+    "follower_crash": ['chaos=[{"at": "3m", "coordinator_crash": "follower"}]'],
     "burst": ['workload.arrivals.bursts=[{"at": "3m", "duration": "2m", "factor": 4}]'],
+    "error_burst": [
+        "errors.probability=0.01",
+        "errors.timeout=10m",
+        'chaos=[{"at": "3m", "duration": "3m", "error_burst": {"probability": 0.25}}]',
+    ],
     "spot_reclaim": [
         'purchase.spot={"share": 0.5, "discount": 0.7, "notice": "2m", "reclaim_rate": 0}',
         'chaos=[{"at": "3m", "spot_reclaim": {"zone": "B"}}]',

@@ -48,8 +48,9 @@ __all__ = ["ChaosTimeline", "Replicas"]
 class Replicas(Protocol):
     """The run's coordinator replicas, as far as chaos touches them."""
 
-    def crash_primary(self) -> None:
-        """Cancel the primary's task (a crash: it says nothing, its lease lapses)."""
+    def crash(self, target: str) -> str:
+        """Crash the replica *target* names (``leader``, ``follower``, ``chief-k``); the role
+        it had: ``leader`` or ``follower``."""
         ...
 
     def start(self) -> object:
@@ -184,9 +185,16 @@ class ChaosTimeline:
                         self._restart_agents,
                         victims,
                     )
+            elif event.coordinator_crash is not None and event.coordinator_crash.endswith("-coord"):
+                print(
+                    f"live run: chaos {event.coordinator_crash} crash at {event.at:g} s: the "
+                    "simulator's alone (live's zone dispatch runs in its chiefs), skipped"
+                )
             elif event.coordinator_crash is not None:
-                self.coordinators.crash_primary()
-                resolved = event.model_copy(update={"at": now})
+                # Logged as the role it hit, so the replay crashes the same role: which of the
+                # scenario's chiefs leads there is the simulator's Raft's to say, not live's.
+                role = self.coordinators.crash(event.coordinator_crash)
+                resolved = event.model_copy(update={"at": now, "coordinator_crash": role})
                 await self._event(
                     js,
                     clock,

@@ -71,12 +71,30 @@ class RunReplicas:
                 return coordinator
         return None
 
-    def crash_primary(self) -> None:
-        """Cancel the primary's task (a crash: it says nothing, its lease lapses)."""
+    def crash(self, target: str) -> str:
+        """Crash the replica a chaos ``coordinator_crash`` names; the role it had.
+
+        The primary plays the scenario's leader and the standbys its followers:
+        ``leader`` is the primary, ``follower`` the oldest standby still running,
+        and ``chief-k`` the k-th replica started (the primary, unless a takeover
+        has moved the lease) — or, past the replicas, a follower with nothing to
+        crash, as the spec's third chief is to a run of two. A crash is a
+        cancelled task: it says nothing, and a primary's lease lapses.
+        """
         primary = self.primary()
-        for coordinator, task in self.coordinators:
-            if coordinator is primary:
+        running = [(c, t) for c, t in self.coordinators if not t.done()]
+        if target == "leader":
+            victim = primary
+        elif target.startswith("chief-"):
+            index = int(target.removeprefix("chief-")) - 1
+            known = 0 <= index < len(self.coordinators)
+            victim = self.coordinators[index][0] if known else None
+        else:
+            victim = next((c for c, _ in running if c is not primary), None)
+        for coordinator, task in running:
+            if coordinator is victim:
                 task.cancel()
+        return "leader" if victim is not None and victim is primary else "follower"
 
     def webhooks(self) -> list[dict[str, Any]]:
         """Every webhook any replica sent."""
