@@ -24,7 +24,13 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
   scales up twice);
 - ``spot_reclaim``: half the fleet on spot, zone B's spot share taken back
   at 3 min (two minutes' notice: each drains, is replaced, and what it still
-  holds at the deadline is placed anew).
+  holds at the deadline is placed anew);
+- ``error_burst``: 1 % attempt errors and a 10-minute deadline, a quarter of
+  all attempts erroring for 3 min from 3 min (retried through the escalation;
+  the autoscaler scales up);
+- ``follower_crash``: a follower chief crashes at 3 min (nothing moves);
+- ``zone_coordinator_crash``: zone B's coordinator crashes at 3 min (calls to
+  B fail and its breaker opens, the checks declare it, its standby is promoted).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -40,7 +46,18 @@ slow           1.001        0.977     1.000        same
 leader_crash   1.000        0.976     1.000        same
 burst          1.001        1.018     1.000        same
 spot_reclaim   1.004        0.659     0.999        same
+error_burst    1.003        1.092     1.000        same
+follower       1.000        0.968     1.000        same
+zone_coord     1.000        0.880     1.000        same
 =============  ===========  ========  ===========  ========
+
+Before live drew the scenario's errors, ``error_burst`` ran live with none
+(no scale-up, wait p99 3.1 s against 45 s) and its replay had no burst
+either; before live's crashes hit the role named, ``follower_crash`` crashed
+live's primary (wait p99 0.240). The zone coordinator's failover lands event
+for event: breaker open at 185.7 s in both, detection 202.8 s live and
+202.5 s replayed, promotion 218.1 s and 217.5 s; its wait p99 is the tail's
+run-to-run spread, as the baseline's.
 
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
 from run to run: the baseline's was 0.888 and 0.963 in two runs of the same
@@ -81,6 +98,7 @@ CASES: dict[str, list[str]] = {
     ],
     "leader_crash": ['chaos=[{"at": "3m", "coordinator_crash": "leader"}]'],
     "follower_crash": ['chaos=[{"at": "3m", "coordinator_crash": "follower"}]'],
+    "zone_coordinator_crash": ['chaos=[{"at": "3m", "coordinator_crash": "B-coord"}]'],
     "burst": ['workload.arrivals.bursts=[{"at": "3m", "duration": "2m", "factor": 4}]'],
     "error_burst": [
         "errors.probability=0.01",

@@ -30,6 +30,7 @@ from sim.live.provisioner import Provisioner
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
     LEASE_BUCKET,
+    ZONE_COORDINATORS_DOWN_KEY,
     ZONES_DOWN_KEY,
     EmbeddedServer,
     LiveError,
@@ -58,6 +59,12 @@ class Replicas(Protocol):
         ...
 
 
+def dark_document(since: dict[str, float]) -> bytes:
+    """A ``zones_down`` key's value: the zones, and since when (the coordinator's checks of
+    a zone's coordinator fail from then on, whenever it next reads the key)."""
+    return encode({"zones": sorted(since), "since": {zone: since[zone] for zone in sorted(since)}})
+
+
 class ChaosTimeline:
     """The chaos events and broker stops of one live run (see the module docstring).
 
@@ -83,6 +90,8 @@ class ChaosTimeline:
         self.broker_restarts, self.broker_kills = broker_restarts, broker_kills
         #: Zones dark now, by the scenario second each went dark (the ``zones_down`` key).
         self.zones_down: dict[str, float] = {}
+        #: Zones whose coordinator crashed, by the second it did (``zone_coordinators_down``).
+        self.coordinators_down: dict[str, float] = {}
         #: Recoveries waiting for their time (the run cancels them with the timeline).
         self.background: list[asyncio.Task[None]] = []
         #: The starting fleet's spot agents in join order, and the zones (for mass reclaims).
@@ -186,10 +195,7 @@ class ChaosTimeline:
                         victims,
                     )
             elif event.coordinator_crash is not None and event.coordinator_crash.endswith("-coord"):
-                print(
-                    f"live run: chaos {event.coordinator_crash} crash at {event.at:g} s: the "
-                    "simulator's alone (live's zone dispatch runs in its chiefs), skipped"
-                )
+                await self._zone_coordinator_crash(js, clock, event, now)
             elif event.coordinator_crash is not None:
                 # Logged as the role it hit, so the replay crashes the same role: which of the
                 # scenario's chiefs leads there is the simulator's Raft's to say, not live's.
@@ -262,6 +268,39 @@ class ChaosTimeline:
 
         self.background.append(asyncio.create_task(end()))
 
+    async def _zone_coordinator_crash(
+        self, js: Any, clock: Clock, event: ChaosEvent, now: float
+    ) -> None:
+        """A zone's coordinator dies, its agents do not: the coordinator is told, as it would
+        learn from the silence (``sim.live.coordinator.zone_failover`` plays the failover).
+
+        With no standby, ``restart_after`` restarts it: the key is cleared then.
+        """
+        name = event.coordinator_crash
+        assert name is not None
+        zone = name.removesuffix("-coord")
+        if zone not in self.zones:
+            print(f"live run: chaos crash of {name} at {event.at:g} s: no zone {zone}, skipped")
+            return
+        lease = await js.key_value(LEASE_BUCKET)
+        self.coordinators_down[zone] = now
+        await lease.put(ZONE_COORDINATORS_DOWN_KEY, dark_document(self.coordinators_down))
+        resolved = event.model_copy(update={"at": now})
+        document = resolved.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", "coordinator_crash", now, event=document)
+        await self._event(js, clock, "coordinator_crash", name, now)
+        standby = next(z.standby for z in self.scenario.topology.zones if z.name == zone)
+        if event.restart_after is None or standby:
+            return  # (a standby takes over: the simulator restarts no one either)
+        restart_after = event.restart_after
+
+        async def restart() -> None:
+            await asyncio.sleep(clock.until(now + restart_after))
+            self.coordinators_down.pop(zone, None)
+            await lease.put(ZONE_COORDINATORS_DOWN_KEY, dark_document(self.coordinators_down))
+
+        self.background.append(asyncio.create_task(restart()))
+
     async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """A zone goes dark: its agents die, and the coordinator is told to route around it.
 
@@ -293,10 +332,7 @@ class ChaosTimeline:
         self.background.append(asyncio.create_task(recover()))
 
     def _zones_down(self) -> bytes:
-        """The key's value: the dark zones, and since when (the coordinator's checks of a
-        zone's coordinator fail from then on, whenever it next reads the key)."""
-        since = {zone: self.zones_down[zone] for zone in sorted(self.zones_down)}
-        return encode({"zones": sorted(self.zones_down), "since": since})
+        return dark_document(self.zones_down)
 
     async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """The provider takes spot agents back: a notice now, the machine at its end.

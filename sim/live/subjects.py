@@ -82,6 +82,10 @@ BROADCAST = "orch.broadcast"
 #: coordinator would learn from a zone's silence, told at once since live zones have no
 #: coordinator process of their own to fall silent.
 ZONES_DOWN_KEY = "zones_down"
+#: The ``orch_lease`` key naming the zones whose coordinator crashed (chaos ``X-coord``): the
+#: zone's agents live on, its coordinator is silent until its standby is promoted (or, with
+#: none, until it restarts). The same document as ``zones_down``: zones, and since when.
+ZONE_COORDINATORS_DOWN_KEY = "zone_coordinators_down"
 #: Consumers a zone's work-queue stream allows: one per agent of the zone. Stated on the
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").

@@ -33,6 +33,7 @@ from sim.live.broker import Broker, KvEntry
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
+from sim.live.coordinator.zone_failover import ZoneFailover
 from sim.live.lag import LagMonitor
 from sim.live.roster import members
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
@@ -141,6 +142,11 @@ class HealthCheck:
         self.replace = replace
         #: The agents the predecessor counted in its pools (``inherit``).
         self.inherited: frozenset[str] = frozenset()
+        #: Zones dark by an announced outage; crashed zone coordinators, and their failover.
+        self._outages: set[str] = set()
+        self.zone_failover = ZoneFailover(
+            scenario, broker, time_, event, intake, self.zone_detector, self._set_dark
+        )
 
     def inherit(self, history: list[dict[str, Any]]) -> None:
         """Taking over: the predecessor's members, from the event log (``sim.live.roster``),
@@ -382,10 +388,11 @@ class HealthCheck:
         dispatcher = self.intake.dispatcher
         gate = dispatcher.zones
         now = self.time.now()
-        for zone in sorted(down - gate.dark):
+        for zone in sorted(down - self._outages):
             if zone not in self.router.zones:
                 continue
-            dispatcher.mark_dark(zone, True)
+            self._outages.add(zone)
+            self._set_dark(zone)
             # The checks of its coordinator fail from when it went dark, as the simulator's
             # do, not from when this round read the key (up to a poll later): a check
             # between the two would otherwise be missed, and the declaration come a whole
@@ -397,15 +404,22 @@ class HealthCheck:
             if when <= now:
                 del self._zone_detection[zone]
                 await self._declare_zone(zone, now)
-        for zone in sorted(gate.dark - down):
-            dispatcher.mark_dark(zone, False)
+        for zone in sorted(self._outages - down):
+            self._outages.discard(zone)
+            self._set_dark(zone)
             self._zone_detection.pop(zone, None)
             self.zone_detector.forget(f"{zone}-coord")
             if zone in gate.declared:
                 gate.declare_up(zone)
                 await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
             await self.intake.zone_back(zone)
+        await self.zone_failover.check()
         await self.intake.probe_zones()
+
+    def _set_dark(self, zone: str) -> None:
+        """Calls to *zone* fail while its outage or its coordinator's crash lasts."""
+        dark = zone in self._outages or self.zone_failover.dark(zone)
+        self.intake.dispatcher.mark_dark(zone, dark)
 
     async def _declare_zone(self, zone: str, now: float) -> None:
         """The checks declare the zone's coordinator dead: route around it, evacuate it.

@@ -1,0 +1,107 @@
+"""A zone coordinator's crash, live, on the in-memory broker: the simulator's failover.
+
+The zone's agents live on. The chief's calls to the zone fail, so its work
+waits at the zone's door, until the checks declare the coordinator dead and,
+``health.zone_promotion`` later, its standby is promoted (the door's work goes
+in); a zone with no standby is declared down and evacuated until its
+coordinator restarts. Live had crashed its primary chief instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+from test_coordinator_logic import EPOCH, Fleet, run
+
+from sim.live.broker import encode
+from sim.live.coordinator import Coordinator
+from sim.live.transport import LEASE_BUCKET, ZONE_COORDINATORS_DOWN_KEY
+
+ZONES = [
+    {"name": "A", "region": "us-east-1", "team_leads": 1, "standby": True},
+    {"name": "B", "region": "us-west-2", "team_leads": 1, "standby": False},
+]
+SETTINGS = (f"topology.zones={json.dumps(ZONES)}", "policies.circuit_breaker.enabled=false")
+
+
+async def announce(fleet: Fleet, since: dict[str, float]) -> None:
+    """What chaos writes when zone coordinators crash (an empty map: all back)."""
+    document = {"zones": sorted(since), "since": since}
+    await fleet.broker.kv_put(LEASE_BUCKET, ZONE_COORDINATORS_DOWN_KEY, encode(document))
+
+
+async def until_event(fleet: Fleet, c: Coordinator, kind: str, limit_s: float) -> dict[str, object]:
+    """Step the wall clock a second at a time (agents beating) until *kind* is logged."""
+    for _ in range(int(limit_s)):
+        fleet.wall.t += 1.0
+        for agent in ("a1", "b1"):
+            await fleet.beat(agent, fleet.zone[agent])
+        await c.check_health()
+        await c.check_zones()
+        found = await fleet.events(kind)
+        if found:
+            return found[-1]
+    raise AssertionError(f"no {kind} within {limit_s} s")
+
+
+def detection_bounds(c: Coordinator, since: float) -> tuple[float, float]:
+    """The spec's checks of a coordinator: its third missed check, whatever the phase."""
+    health = c.scenario.health
+    earliest = since + (health.threshold - 1) * health.interval + health.timeout
+    return earliest, since + health.threshold * health.interval + health.timeout + 1.0
+
+
+def test_a_zone_coordinators_standby_is_promoted_and_the_door_opens() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*SETTINGS)
+        await c.take_over()
+        fleet.wall.t = EPOCH + 5.0
+        await announce(fleet, {"A": 5.0})
+        await c.check_zones()
+        await fleet.submit(0, zone="A")
+        await c.pump()
+        assert await fleet.take("a1") == [] and await fleet.take("b1") == []  # at A's door
+        detected = await until_event(fleet, c, "coordinator_detected", 60)
+        earliest, latest = detection_bounds(c, 5.0)
+        assert detected["subject"] == "A-coord"
+        assert earliest <= float(str(detected["time_s"])) <= latest
+        assert await fleet.take("a1") == []  # the door stays shut until the promotion
+        promoted = await until_event(fleet, c, "standby_promoted", 30)
+        promotion = c.scenario.health.zone_promotion
+        assert float(str(promoted["time_s"])) >= float(str(detected["time_s"])) + promotion
+        assert promoted["subject"] == "A-standby"
+        assert await fleet.take("a1") == [(0, 1)]  # what waited at the door goes in
+        assert await fleet.events("agent_detected") == []  # the agents were never in doubt
+        assert await fleet.events("zone_down") == []
+
+    run(body)
+
+
+def test_a_zone_without_a_standby_is_evacuated_until_its_coordinator_restarts() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*SETTINGS)
+        await c.take_over()
+        fleet.wall.t = EPOCH + 5.0
+        await announce(fleet, {"B": 5.0})
+        await c.check_zones()
+        await fleet.submit(0, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == []  # at B's door
+        await until_event(fleet, c, "zone_redistributed", 60)
+        assert await fleet.take("a1") == [(0, 1)]  # evacuated to A
+        await fleet.submit(1, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == []  # B is routed around while it is down
+        await announce(fleet, {})  # the coordinator restarts
+        restarted = await until_event(fleet, c, "coordinator_restart", 5)
+        assert restarted["subject"] == "B-coord"
+        await fleet.submit(2, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == [(2, 1)]  # B takes its work again
+        assert await fleet.events("agent_detected") == []
+
+    run(body)
