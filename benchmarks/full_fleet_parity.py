@@ -30,7 +30,11 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
   the autoscaler scales up);
 - ``follower_crash``: a follower chief crashes at 3 min (nothing moves);
 - ``zone_coordinator_crash``: zone B's coordinator crashes at 3 min (calls to
-  B fail and its breaker opens, the checks declare it, its standby is promoted).
+  B fail and its breaker opens, the checks declare it, its standby is promoted);
+- ``team_lead_crash``: team A-T01's lead crashes at 3 min (its agents take no
+  new work until a member takes over);
+- ``random_soak``: ``chaos_random`` with a 2-hour MTBF per agent and 2-minute
+  repairs (the simulator's draws: about a dozen kills and restarts).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -99,6 +103,10 @@ CASES: dict[str, list[str]] = {
     "leader_crash": ['chaos=[{"at": "3m", "coordinator_crash": "leader"}]'],
     "follower_crash": ['chaos=[{"at": "3m", "coordinator_crash": "follower"}]'],
     "zone_coordinator_crash": ['chaos=[{"at": "3m", "coordinator_crash": "B-coord"}]'],
+    "team_lead_crash": ['chaos=[{"at": "3m", "team_lead_crash": "A-T01-lead"}]'],
+    "random_soak": [
+        'chaos_random={"enabled": true, "agent_mtbf": "2h", "agent_mttr": "2m", "start": "1m"}'
+    ],
     "burst": ['workload.arrivals.bursts=[{"at": "3m", "duration": "2m", "factor": 4}]'],
     "error_burst": [
         "errors.probability=0.01",

@@ -30,6 +30,7 @@ from sim.live.provisioner import Provisioner
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
     LEASE_BUCKET,
+    TEAM_LEADS_DOWN_KEY,
     ZONE_COORDINATORS_DOWN_KEY,
     ZONES_DOWN_KEY,
     EmbeddedServer,
@@ -84,6 +85,7 @@ class ChaosTimeline:
         *,
         spot_agents: list[str] | None = None,
         zones: list[str] | None = None,
+        random_failures: list[ChaosEvent] | None = None,
     ) -> None:
         self.scenario, self.provisioner, self.nc, self.server = scenario, provisioner, nc, server
         self.coordinators = coordinators
@@ -92,6 +94,8 @@ class ChaosTimeline:
         self.zones_down: dict[str, float] = {}
         #: Zones whose coordinator crashed, by the second it did (``zone_coordinators_down``).
         self.coordinators_down: dict[str, float] = {}
+        #: Team leads that crashed, by the second each did (``team_leads_down``).
+        self.leads_down: dict[str, float] = {}
         #: Recoveries waiting for their time (the run cancels them with the timeline).
         self.background: list[asyncio.Task[None]] = []
         #: The starting fleet's spot agents in join order, and the zones (for mass reclaims).
@@ -100,6 +104,8 @@ class ChaosTimeline:
         self.spot_notices: dict[str, float] = {}
         #: Random reclaim times, drawn per spot join as the simulator's market draws them.
         self.reclaim_draws = ReclaimDraws(scenario)
+        #: The soak's random failures (``chaos_random``), drawn as the simulator draws them.
+        self.random_failures = random_failures or []
         #: Agents the provisioner had started when last looked at (later ones may be on spot).
         self._seen_specs = 0
 
@@ -129,6 +135,7 @@ class ChaosTimeline:
         scenario = self.scenario
         plan = [
             *scenario.chaos,
+            *self.random_failures,
             *initial_reclaims(scenario, self.spot_agents, self.reclaim_draws),
             *zone_reclaims(scenario, self.zones),
         ]
@@ -171,44 +178,16 @@ class ChaosTimeline:
     ) -> Callable[[], Awaitable[None]]:
         async def act() -> None:
             now = clock.now()
+            crash = event.coordinator_crash
             if event.kill is not None:
-                victims = self._select(event.kill)
-                for agent_id in victims:
-                    self.provisioner.kill(agent_id)
-                resolved = event.model_copy(
-                    update={"at": now, "kill": AgentSelector(agents=victims)}
-                )
-                await self._event(
-                    js,
-                    clock,
-                    "chaos",
-                    "kill",
-                    now,
-                    event=resolved.model_dump(mode="json", exclude_none=True),
-                )
-                for agent_id in victims:
-                    await self._event(js, clock, "agent_failed", agent_id, now, cause="chaos")
-                if event.restart_after is not None:
-                    asyncio.get_running_loop().call_later(
-                        clock.wall(event.restart_after),
-                        self._restart_agents,
-                        victims,
-                    )
-            elif event.coordinator_crash is not None and event.coordinator_crash.endswith("-coord"):
+                await self._kill(js, clock, event, now)
+            elif crash is not None and crash.endswith("-coord"):
                 await self._zone_coordinator_crash(js, clock, event, now)
-            elif event.coordinator_crash is not None:
+            elif crash is not None:
                 # Logged as the role it hit, so the replay crashes the same role: which of the
                 # scenario's chiefs leads there is the simulator's Raft's to say, not live's.
-                role = self.coordinators.crash(event.coordinator_crash)
-                resolved = event.model_copy(update={"at": now, "coordinator_crash": role})
-                await self._event(
-                    js,
-                    clock,
-                    "chaos",
-                    "coordinator_crash",
-                    now,
-                    event=resolved.model_dump(mode="json", exclude_none=True),
-                )
+                role = self.coordinators.crash(crash)
+                await self._log_chaos(js, clock, event, now, coordinator_crash=role)
                 self.coordinators.start()  # the crashed replica comes back as a standby
             elif event.slow is not None:
                 await self._slow(js, clock, event, now)
@@ -218,6 +197,8 @@ class ChaosTimeline:
                 await self._spot_reclaim(js, clock, event, now)
             elif event.error_burst is not None:
                 await self._error_burst(js, clock, event, now)
+            elif event.team_lead_crash is not None:
+                await self._team_lead_crash(js, clock, event, now)
             else:
                 action = next(a for a in CHAOS_ACTIONS if getattr(event, a) is not None)
                 print(
@@ -225,6 +206,30 @@ class ChaosTimeline:
                 )
 
         return act
+
+    async def _log_chaos(
+        self, js: Any, clock: Clock, event: ChaosEvent, now: float, **resolved: Any
+    ) -> None:
+        """The ``chaos`` record a replay plays again: the event as it happened, at *now*, with
+        what it *resolved* to (the agents a selector hit, the role a crash hit)."""
+        done = event.model_copy(update={"at": now, **resolved})
+        action = next(a for a in CHAOS_ACTIONS if getattr(done, a) is not None)
+        document = done.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", action, now, event=document)
+
+    async def _kill(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """kill -9 of the selected agents; their hosts back ``restart_after`` later."""
+        assert event.kill is not None
+        victims = self._select(event.kill)
+        for agent_id in victims:
+            self.provisioner.kill(agent_id)
+        await self._log_chaos(js, clock, event, now, kill=AgentSelector(agents=victims))
+        for agent_id in victims:
+            await self._event(js, clock, "agent_failed", agent_id, now, cause="chaos")
+        if event.restart_after is not None:
+            asyncio.get_running_loop().call_later(
+                clock.wall(event.restart_after), self._restart_agents, victims
+            )
 
     async def _slow(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """Gray agents: their tasks take *factor* times as long for the duration."""
@@ -234,9 +239,7 @@ class ChaosTimeline:
         victims = self._select(event.slow)
         for agent_id in victims:
             await self.nc.publish(control_subject(agent_id), f"slow {factor!r}".encode())
-        resolved = event.model_copy(update={"at": now, "slow": Slow(agents=victims, factor=factor)})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "slow", now, event=document)
+        await self._log_chaos(js, clock, event, now, slow=Slow(agents=victims, factor=factor))
         await self._event(js, clock, "agents_slow", ",".join(victims), now, factor=factor)
 
         async def recover() -> None:
@@ -253,9 +256,7 @@ class ChaosTimeline:
         burst, duration = event.error_burst, event.duration
         assert burst is not None
         assert duration is not None  # the schema requires one
-        resolved = event.model_copy(update={"at": now})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "error_burst", now, event=document)
+        await self._log_chaos(js, clock, event, now)
         hit = ",".join(burst.categories) or "all"
         zones = ",".join(burst.zones) or "all"
         await self._event(
@@ -285,9 +286,7 @@ class ChaosTimeline:
         lease = await js.key_value(LEASE_BUCKET)
         self.coordinators_down[zone] = now
         await lease.put(ZONE_COORDINATORS_DOWN_KEY, dark_document(self.coordinators_down))
-        resolved = event.model_copy(update={"at": now})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "coordinator_crash", now, event=document)
+        await self._log_chaos(js, clock, event, now)
         await self._event(js, clock, "coordinator_crash", name, now)
         standby = next(z.standby for z in self.scenario.topology.zones if z.name == zone)
         if event.restart_after is None or standby:
@@ -300,6 +299,17 @@ class ChaosTimeline:
             await lease.put(ZONE_COORDINATORS_DOWN_KEY, dark_document(self.coordinators_down))
 
         self.background.append(asyncio.create_task(restart()))
+
+    async def _team_lead_crash(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """A team lead dies: the coordinator is told, as it would learn from the silence
+        (``sim.live.coordinator.team_failover`` plays the replacement)."""
+        lead = event.team_lead_crash
+        assert lead is not None
+        lease = await js.key_value(LEASE_BUCKET)
+        self.leads_down[lead] = now
+        await lease.put(TEAM_LEADS_DOWN_KEY, dark_document(self.leads_down))
+        await self._log_chaos(js, clock, event, now)
+        await self._event(js, clock, "team_lead_crash", lead, now)
 
     async def _zone_outage(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """A zone goes dark: its agents die, and the coordinator is told to route around it.
@@ -317,9 +327,7 @@ class ChaosTimeline:
         lease = await js.key_value(LEASE_BUCKET)
         self.zones_down[zone] = now
         await lease.put(ZONES_DOWN_KEY, self._zones_down())
-        resolved = event.model_copy(update={"at": now})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "zone_outage", now, event=document)
+        await self._log_chaos(js, clock, event, now)
         for agent_id in victims:
             await self._event(js, clock, "agent_failed", agent_id, now, cause="zone_outage")
 
@@ -355,9 +363,7 @@ class ChaosTimeline:
         lease = await js.key_value(LEASE_BUCKET)
         await lease.put(SPOT_NOTICES_KEY, encode({"notices": self.spot_notices}))
         named = SpotReclaim(agents=victims, fraction=None)
-        resolved = event.model_copy(update={"at": now, "spot_reclaim": named})
-        document = resolved.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", "spot_reclaim", now, event=document)
+        await self._log_chaos(js, clock, event, now, spot_reclaim=named)
         for agent_id in victims:
             zone = specs[agent_id].zone
             await self._event(

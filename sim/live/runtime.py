@@ -68,6 +68,7 @@ from sim.live.transport import (
     zone_tasks_streams,
 )
 from sim.scenario.schema import Scenario
+from sim.world.random_chaos import random_failures
 from sim.world.spot_books import initial_spot
 from sim.world.streams import Streams
 from sim.world.topology import build_world
@@ -265,6 +266,7 @@ class _Run:
             options.broker_kills,
             spot_agents=self.initial_spot,
             zones=list(self.world.zones),
+            random_failures=random_failures(self.scenario, self.world),
         )
         chaos = asyncio.create_task(timeline.run(js, clock))
         probe = asyncio.create_task(self._probe())

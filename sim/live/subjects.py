@@ -86,6 +86,9 @@ ZONES_DOWN_KEY = "zones_down"
 #: zone's agents live on, its coordinator is silent until its standby is promoted (or, with
 #: none, until it restarts). The same document as ``zones_down``: zones, and since when.
 ZONE_COORDINATORS_DOWN_KEY = "zone_coordinators_down"
+#: The ``orch_lease`` key naming the team leads that crashed (chaos ``team_lead_crash``), by
+#: the second each did: the same document, leads for zones.
+TEAM_LEADS_DOWN_KEY = "team_leads_down"
 #: Consumers a zone's work-queue stream allows: one per agent of the zone. Stated on the
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").

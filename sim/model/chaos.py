@@ -9,7 +9,7 @@ chaos stream, so the same scenario and seed break the same agents.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from sim.scenario.schema import AgentSelector, ChaosEvent, Loss, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
 from sim.world.network import Network
 from sim.world.policy_set import burst_of
-from sim.world.streams import Streams
+from sim.world.random_chaos import random_failures
 from sim.world.topology import World
 from sim.world.workload import WorkloadError
 
@@ -62,50 +62,6 @@ def select_agents(
         return matching
     picked = sorted(rng.choice(len(matching), size, replace=False).tolist())
     return [matching[i] for i in picked]
-
-
-def random_failures(scenario: Scenario, world: World) -> list[ChaosEvent]:
-    """Failures for a soak run: per agent and per zone, exponential gaps (MTBF) and repairs (MTTR).
-
-    Drawn from their own stream, per component name, so they do not depend on
-    anything else in the run — and they are recorded like any other chaos
-    event, so a soak's failures can be replayed exactly.
-    """
-    spec = scenario.chaos_random
-    if not spec.enabled:
-        return []
-    streams = Streams(scenario.seed)
-    start = scenario.warmup if spec.start is None else spec.start
-
-    def failures(
-        name: str, mtbf: float, mttr: float, least: float
-    ) -> Iterator[tuple[float, float]]:
-        """(failure time, repair time) pairs: up for Exp(mtbf), down for Exp(mttr), repeat."""
-        rng = streams.get(f"chaos.random.{name}")
-        t = start
-        while True:
-            t += float(rng.exponential(mtbf))
-            if t >= scenario.duration:
-                return
-            repair = max(least, float(rng.exponential(mttr)))
-            yield t, repair
-            t += repair
-
-    events: list[ChaosEvent] = []
-    for agent in world.specialists:
-        for at, repair in failures(agent.agent_id, spec.agent_mtbf, spec.agent_mttr, 0.0):
-            selector = AgentSelector(agents=[agent.agent_id])
-            events.append(ChaosEvent(at=at, kill=selector, restart_after=repair))
-    if spec.chief_mtbf is not None:
-        for index in range(scenario.topology.control_plane.chiefs):
-            chief = f"chief-{index + 1}"
-            for at, repair in failures(chief, spec.chief_mtbf, spec.chief_mttr, 0.1):
-                events.append(ChaosEvent(at=at, coordinator_crash=chief, restart_after=repair))
-    if spec.zone_mtbf is not None:
-        for zone in world.zones:
-            for at, outage in failures(f"zone.{zone}", spec.zone_mtbf, spec.zone_mttr, 1.0):
-                events.append(ChaosEvent(at=at, zone_outage=zone, duration=outage))
-    return events
 
 
 def check_targets(scenario: Scenario, world: World) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from support import SCENARIOS, short_baseline
 
-from sim.model.chaos import random_failures
 from sim.model.engine import run_scenario
 from sim.replay import ReplayError, chaos_from_events, load_events, replay_scenario
 from sim.runner import run, write_outputs
+from sim.world.random_chaos import random_failures
 from sim.world.topology import build_world
 
 CHAOS = (

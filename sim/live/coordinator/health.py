@@ -33,6 +33,7 @@ from sim.live.broker import Broker, KvEntry
 from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
+from sim.live.coordinator.team_failover import TeamLeadFailover
 from sim.live.coordinator.zone_failover import ZoneFailover
 from sim.live.lag import LagMonitor
 from sim.live.roster import members
@@ -146,6 +147,9 @@ class HealthCheck:
         self._outages: set[str] = set()
         self.zone_failover = ZoneFailover(
             scenario, broker, time_, event, intake, self.zone_detector, self._set_dark
+        )
+        self.team_failover = TeamLeadFailover(
+            broker, time_, event, intake, self.zone_detector, scenario.health.zone_promotion
         )
 
     def inherit(self, history: list[dict[str, Any]]) -> None:
@@ -414,6 +418,7 @@ class HealthCheck:
                 await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
             await self.intake.zone_back(zone)
         await self.zone_failover.check()
+        await self.team_failover.check()
         await self.intake.probe_zones()
 
     def _set_dark(self, zone: str) -> None:

@@ -1,10 +1,15 @@
-"""A zone coordinator's crash, live, on the in-memory broker: the simulator's failover.
+"""A zone coordinator's or a team lead's crash, live, on the in-memory broker: the
+simulator's failover, event for event.
 
-The zone's agents live on. The chief's calls to the zone fail, so its work
+A zone coordinator: the zone's agents live on. The chief's calls to the zone fail, so its work
 waits at the zone's door, until the checks declare the coordinator dead and,
 ``health.zone_promotion`` later, its standby is promoted (the door's work goes
 in); a zone with no standby is declared down and evacuated until its
 coordinator restarts. Live had crashed its primary chief instead.
+
+A team lead: its team's agents take no new work (neither routed nor pulled)
+until the checks declare the lead dead and, ``health.zone_promotion`` later,
+a member takes over. Live had skipped it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from test_coordinator_logic import EPOCH, Fleet, run
 
 from sim.live.broker import encode
 from sim.live.coordinator import Coordinator
-from sim.live.transport import LEASE_BUCKET, ZONE_COORDINATORS_DOWN_KEY
+from sim.live.transport import LEASE_BUCKET, TEAM_LEADS_DOWN_KEY, ZONE_COORDINATORS_DOWN_KEY
 
 ZONES = [
     {"name": "A", "region": "us-east-1", "team_leads": 1, "standby": True},
@@ -24,17 +29,19 @@ ZONES = [
 SETTINGS = (f"topology.zones={json.dumps(ZONES)}", "policies.circuit_breaker.enabled=false")
 
 
-async def announce(fleet: Fleet, since: dict[str, float]) -> None:
-    """What chaos writes when zone coordinators crash (an empty map: all back)."""
+async def announce(
+    fleet: Fleet, since: dict[str, float], key: str = ZONE_COORDINATORS_DOWN_KEY
+) -> None:
+    """What chaos writes when zone coordinators (or team leads) crash (empty: all back)."""
     document = {"zones": sorted(since), "since": since}
-    await fleet.broker.kv_put(LEASE_BUCKET, ZONE_COORDINATORS_DOWN_KEY, encode(document))
+    await fleet.broker.kv_put(LEASE_BUCKET, key, encode(document))
 
 
 async def until_event(fleet: Fleet, c: Coordinator, kind: str, limit_s: float) -> dict[str, object]:
     """Step the wall clock a second at a time (agents beating) until *kind* is logged."""
     for _ in range(int(limit_s)):
         fleet.wall.t += 1.0
-        for agent in ("a1", "b1"):
+        for agent in sorted(fleet.zone):  # every agent beats: none is in doubt
             await fleet.beat(agent, fleet.zone[agent])
         await c.check_health()
         await c.check_zones()
@@ -102,6 +109,40 @@ def test_a_zone_without_a_standby_is_evacuated_until_its_coordinator_restarts() 
         await fleet.submit(2, zone="B")
         await c.pump()
         assert await fleet.take("b1") == [(2, 1)]  # B takes its work again
+        assert await fleet.events("agent_detected") == []
+
+    run(body)
+
+
+def test_a_team_without_its_lead_takes_no_work_until_a_member_takes_over() -> None:
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A", team="A-T01")
+        await fleet.beat("a2", "A")  # in no team: the lead's crash does not touch it
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*SETTINGS, "policies.spill_across_zones=false")  # A's work stays
+        await c.take_over()
+        fleet.wall.t = EPOCH + 5.0
+        await announce(fleet, {"A-T01-lead": 5.0}, TEAM_LEADS_DOWN_KEY)
+        await c.check_zones()
+        await fleet.submit(0, 1, zone="A")
+        await c.pump()
+        assert await fleet.take("a1") == []  # headless: nothing routed to it...
+        assert await fleet.take("a2") == [(0, 1)]
+        for kind in ("start", "end"):
+            await fleet.result(kind, 0, "a2")
+        await c.pump()
+        assert await fleet.take("a2") == [(1, 1)]  # ...the free member of no team pulls
+        await fleet.submit(2, zone="A")
+        await c.pump()
+        detected = await until_event(fleet, c, "team_lead_detected", 60)
+        earliest, latest = detection_bounds(c, 5.0)
+        assert detected["subject"] == "A-T01-lead"
+        assert earliest <= float(str(detected["time_s"])) <= latest
+        assert await fleet.take("a1") == []  # task 2 waits: a1 still takes nothing
+        replaced = await until_event(fleet, c, "team_lead_replaced", 30)
+        promotion = c.scenario.health.zone_promotion
+        assert float(str(replaced["time_s"])) >= float(str(detected["time_s"])) + promotion
+        assert await fleet.take("a1") == [(2, 1)]  # its free slot pulls the queued task
         assert await fleet.events("agent_detected") == []
 
     run(body)
