@@ -124,7 +124,9 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def run_case(name: str, out: Path, time_scale: float, duration: str) -> dict[str, object] | None:
+def run_case(
+    name: str, out: Path, time_scale: float, duration: str, scenario: Path = SCENARIO
+) -> dict[str, object] | None:
     """The live run and its calibration; the calibration report, None if the run failed."""
     live_dir, calibrated = out / name, out / f"{name}-calibrated"
     overrides = ["warmup=0", *CASES[name]]
@@ -132,7 +134,7 @@ def run_case(name: str, out: Path, time_scale: float, duration: str) -> dict[str
         *ORCHESTRA,
         "live",
         "run",
-        str(SCENARIO),
+        str(scenario),
         "--time-scale",
         str(time_scale),
         "--duration",
@@ -185,12 +187,18 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--duration", default="10m")
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=SCENARIO,
+        help="the scenario the cases vary (default: baseline_200.yaml; any shipped one runs)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="full-fleet-parity-"))
-    print(f"full-fleet parity: {SCENARIO.name} at x{args.time_scale:g}, runs in {out}\n")
+    print(f"full-fleet parity: {args.scenario.name} at x{args.time_scale:g}, runs in {out}\n")
     for name in args.cases:
-        report = run_case(name, out, args.time_scale, args.duration)
+        report = run_case(name, out, args.time_scale, args.duration, args.scenario)
         if report is not None:
             print_report(name, report)
 

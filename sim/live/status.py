@@ -21,27 +21,33 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.live.beats import agent_beats
-from sim.live.broker import decode
+from sim.live.broker import Broker, decode
+from sim.live.nats_broker import NatsBroker
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, connect
 
 #: Seconds after which a status document is called stale (the primary refreshes it every 1 s).
 STALE_S = 5.0
 
 
-async def snapshot(js: Any) -> dict[str, Any]:
-    """Everything the dashboard shows, read once from the broker."""
+async def snapshot(broker: Broker) -> dict[str, Any]:
+    """Everything the dashboard shows, read once from the broker.
+
+    The heartbeats are read as the coordinator reads them (``Broker.kv_entries``:
+    one pass to the last pending entry). nats-py's ``keys()`` stops at the
+    end-of-stored-values marker, which can come before any value while the fleet
+    rewrites its beats: the dashboard showed "0 heartbeating" about once in three
+    reads of a busy service.
+    """
     out: dict[str, Any] = {"status": None, "lease": None, "records": None, "agents": {}}
-    lease = await js.key_value(LEASE_BUCKET)
     for key, slot in (("status", "status"), ("primary", "lease"), ("records", "records")):
         with contextlib.suppress(Exception):
-            entry = await lease.get(key)
-            out[slot] = decode(entry.value or b"{}")
-    registry = await js.key_value(AGENTS_BUCKET)
+            entry = await broker.kv_get(LEASE_BUCKET, key)
+            if entry is not None:
+                out[slot] = decode(entry.value or b"{}")
     values: dict[str, bytes] = {}
-    with contextlib.suppress(Exception):  # no keys yet: nats-py raises NoKeysError
-        for key in await registry.keys():
-            with contextlib.suppress(Exception):
-                values[key] = (await registry.get(key)).value or b"{}"
+    with contextlib.suppress(Exception):  # a read that stalled: no agents shown this time
+        entries = await broker.kv_entries(AGENTS_BUCKET)
+        values = {key: entry.value or b"{}" for key, entry in entries.items()}
     # Own keys and fleets' bundles alike: one beat per agent (sim.live.beats).
     out["agents"] = agent_beats(values)
     return out
@@ -94,14 +100,14 @@ async def watch(url: str, token: str | None, *, once: bool, every_s: float = 1.0
     from rich.console import Console
 
     nc = await connect(url, token, "orchestra-status")
-    js = nc.jetstream()
+    broker = NatsBroker(nc)
     try:
         if once:
-            Console().print(render(await snapshot(js)))
+            Console().print(render(await snapshot(broker)))
             return 0
-        with Live(render(await snapshot(js)), refresh_per_second=4) as live:
+        with Live(render(await snapshot(broker)), refresh_per_second=4) as live:
             while True:
                 await asyncio.sleep(every_s)
-                live.update(render(await snapshot(js)))
+                live.update(render(await snapshot(broker)))
     finally:
         await nc.close()

@@ -61,7 +61,7 @@ async def fleet_beats(server: EmbeddedServer) -> None:
         # Every agent beat after its join, though its own key holds only the join.
         assert all(b["wall"] > joined for b in beats.values())
         assert sum(is_bundle_key(k) for k in entries) == 3  # 60 agents, 25 to a bundle
-        shown = (await snapshot(js))["agents"]  # ``orchestra live status`` reads them so too
+        shown = (await snapshot(broker))["agents"]  # ``orchestra live status`` reads them so too
         assert sorted(shown) == sorted(beats) and all(b["wall"] > joined for b in shown.values())
         # Ten periods: at most 3 bundles each, and at least one round of them (the agents'
         # own beats would have been 600; slack for a late timer).

@@ -302,17 +302,20 @@ async def story(
     # drain — by the spare, which takes its predecessor's pools over (``sim.live.roster``).
     assert await until("the killed agent's declaration", detected) == ["ext-B-Review"]
 
-    view = subprocess.run(
-        [sys.executable, "-m", "sim", "live", "status", "--nats", server.url, "--once"],
-        env={**procs.env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert view.returncode == 0, view.stderr
-    assert "spare" in view.stdout and all(
-        f"ext-{z}-{c}" in view.stdout for z, c in POOLS if (z, c) != ("B", "Review")
-    )
+    def status_view() -> str:
+        view = subprocess.run(
+            [sys.executable, "-m", "sim", "live", "status", "--nats", server.url, "--once"],
+            env={**procs.env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert view.returncode == 0, view.stderr
+        return view.stdout
+
+    alive = [f"ext-{z}-{c}" for z, c in POOLS if (z, c) != ("B", "Review")]
+    shown = status_view()
+    assert "spare" in shown and all(agent in shown for agent in alive), shown
 
     spare.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(spare.wait, 40) == 0, procs.log("spare")
