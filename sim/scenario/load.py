@@ -319,10 +319,17 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
-    """Make the file paths a scenario names relative to the scenario's own folder."""
+    """Make the file paths a scenario names relative to the scenario's own folder.
+
+    Absolute: a run keeps its scenario beside its records (``scenario.yaml``),
+    which ``replay`` and ``calibrate`` load from the run's folder; a path left
+    relative to the working directory (``scenarios/k8s/specialists-hpa.yaml``)
+    was then looked for under the run's folder, and the replay of a live run of
+    ``hpa_as_deployed.yaml`` failed to load.
+    """
 
     def fix(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else (base / p)
+        return p if p is None or p.is_absolute() else (base / p).absolute()
 
     workload = scenario.workload
     arrivals = workload.arrivals.model_copy(update={"trace": fix(workload.arrivals.trace)})

@@ -10,7 +10,13 @@ import yaml
 from support import SCENARIOS
 
 from sim.cli import main
-from sim.scenario.load import ScenarioError, load_scenario, parse_override, scenario_from_dict
+from sim.scenario.load import (
+    ScenarioError,
+    load_scenario,
+    parse_override,
+    scenario_from_dict,
+    scenario_yaml,
+)
 from sim.scenario.schema import SPEC_CATEGORY_SHARES, Scenario
 from sim.scenario.units import parse_duration
 
@@ -265,3 +271,21 @@ def test_run_with_a_duration_under_the_warmup_just_runs(
     assert code == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["warmup_s"] == 60.0
+
+
+def test_a_scenario_kept_beside_a_run_loads_from_the_runs_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run keeps its scenario as ``scenario.yaml`` in its own folder, and replay and
+    calibrate load it from there: the files it names (here an HPA manifest, named from the
+    working directory as users do) must still be found. They were looked for under the
+    run's folder, and the replay of a live ``hpa_as_deployed.yaml`` run failed to load."""
+    monkeypatch.chdir(SCENARIOS.parent)
+    scenario = load_scenario(Path("scenarios") / "hpa_as_deployed.yaml")
+    kept = tmp_path / "run" / "scenario.yaml"
+    kept.parent.mkdir()
+    kept.write_text(scenario_yaml(scenario))
+    monkeypatch.chdir(tmp_path)
+    again = load_scenario(kept)
+    assert again.scaling.hpa == scenario.scaling.hpa
+    assert again.scaling.hpa.manifest is not None and again.scaling.hpa.manifest.is_file()
