@@ -44,7 +44,7 @@ from nats.js import JetStreamContext
 from sim.live.agent_config import AgentConfig, add_agent_arguments, config_from_args
 from sim.live.agent_handlers import Handler, make_handler
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
-from sim.live.attempt_fate import SYNTHETIC_HANDLERS, attempt_limit
+from sim.live.attempt_fate import SYNTHETIC_HANDLERS, TRANSFER_FIELD, attempt_limit, transfer_s
 from sim.live.cancel import try_once
 from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
 from sim.live.start_report import StartReport
@@ -267,15 +267,23 @@ class LiveAgent:
         task_id = int(task["task_id"])
         base = {"task_id": task_id, "attempt": attempt, "agent": cfg.agent_id, "zone": cfg.zone}
         clock = await self.link.epoch.wait()
-        start = clock.now()
         self.in_flight += 1
         self.current_task = task_id
         self.status = "busy"
+        keep_alive = asyncio.create_task(self._in_progress(message))
+        transfer = transfer_s(task) if self.synthetic else 0.0
+        if transfer > 0:  # a DAG node's inputs first, from the agents that made them
+            base[TRANSFER_FIELD] = transfer
+            try:
+                await asyncio.sleep(transfer / cfg.time_scale)
+            except BaseException:
+                keep_alive.cancel()  # killed while fetching: nothing is said
+                raise
+        start = clock.now()
         # The zone's results stream (``ORCH_RESULTS_<zone>``): zones' reports fsync side by side.
         reports = result_subject(cfg.zone)
         started = {"kind": "start", **base, "start_s": start}
         start_report = StartReport(js, reports, started, f"s.{task_id}.{attempt}")
-        keep_alive = asyncio.create_task(self._in_progress(message))
         slowdown, began = self.slowdown, time.monotonic()
         books = begin_attempt(self._llm_caller(), task_id)
         reason = ""

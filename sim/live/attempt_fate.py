@@ -10,7 +10,9 @@ of the service, or a timeout at the deadline.
 
 Synthetic work (``sleep``, ``noop``) honours the error draws, since the
 scenario's error model is what its work stands for; a real handler brings
-its own errors, and only the deadline cuts it off.
+its own errors, and only the deadline cuts it off. So with a DAG node's
+input transfer: synthetic work waits it out before it starts, as the
+simulator's slot does; a real handler fetches its inputs itself.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from sim.policies.task_faults import Fault, attempt_fate
 #: The task message's fields: [error probability, u_error, u_when], and the deadline (s).
 FAULT_FIELD = "fault"
 DEADLINE_FIELD = "deadline_s"
+#: A DAG node's input transfer (scenario s), and the attempt records that carry it.
+TRANSFER_FIELD = "transfer_s"
 #: Handlers whose work is the scenario's drawn work: they honour the error draws.
 SYNTHETIC_HANDLERS = ("sleep", "noop")
 
@@ -40,3 +44,9 @@ def attempt_limit(
     if deadline_s is not None:
         return Fault("timeout", deadline_s)  # real work: cut off if it runs that long
     return None
+
+
+def transfer_s(task: dict[str, Any]) -> float:
+    """Seconds a DAG node's inputs take to reach this agent before its work starts (the
+    coordinator's draw of the simulator's transfer: ``sim.live.coordinator.dag_transfers``)."""
+    return float(task.get(TRANSFER_FIELD, 0.0))

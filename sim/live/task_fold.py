@@ -280,7 +280,7 @@ def _attempt(
         dispatch=-1.0,
         start=start,
         work=float(info["work_s"]),
-        transfer=0.0,
+        transfer=float(doc.get("transfer_s", 0.0)) if doc is not None else 0.0,
         queued=queued,
         job=int(info["job_id"]),
     )

@@ -15,10 +15,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import run_live, small
-from test_coordinator_logic import EPOCH, Fleet, run
+from test_coordinator_logic import EPOCH, Fleet, run, submit_job
 
-from sim.live.attempt_fate import DEADLINE_FIELD, FAULT_FIELD, attempt_limit
+from sim.live.attempt_fate import DEADLINE_FIELD, FAULT_FIELD, TRANSFER_FIELD, attempt_limit
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.policies.task_faults import Fault
 from sim.replay import chaos_from_events
@@ -149,3 +150,41 @@ def test_live_attempts_error_and_time_out_as_the_scenario_says(tmp_path: Path) -
     [replayed] = chaos_from_events(events)  # what a replay of the run plays again
     assert replayed.error_burst is not None and replayed.error_burst.probability == 0.6
     assert replayed.duration == 60.0 and abs(replayed.at - 90.0) < jitter
+
+
+def test_a_dag_nodes_assignment_carries_its_inputs_transfer_from_other_agents() -> None:
+    """Node 0 ran on a3; nodes 1 (100 MB input) and 2 (1 MB) wait for their input's
+    transfer from a3, drawn with the simulator's network, unless they run on a3 itself
+    (nothing moves); node 0, with no input, carries none."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2", "a3"):
+            await fleet.beat(agent)
+        c = fleet.coordinator("network.enabled=true", "network.jitter_cv=0")
+        await c.take_over()
+        await fleet.submit(0, 1)
+        await c.pump()
+        await submit_job(fleet)
+        await c.pump()
+        [node0] = await assigned(fleet, "a3")
+        assert node0["task_id"] == 10 and TRANSFER_FIELD not in node0
+        for task, agent in ((0, "a1"), (1, "a2"), (10, "a3")):
+            await fleet.result("start", task, agent)
+            await fleet.result("end", task, agent)
+            await c.pump()
+        sent = {}
+        for agent in ("a1", "a2", "a3"):
+            for doc in await assigned(fleet, agent):
+                sent[doc["task_id"]] = (agent, doc)
+        assert {11, 12} <= set(sent)
+        spec = c.scenario.network
+        in_zone = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
+        for task_id, data_mb in ((11, 100.0), (12, 1.0)):
+            agent, doc = sent[task_id]
+            expected = in_zone + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
+            if agent == "a3":
+                assert TRANSFER_FIELD not in doc
+            else:
+                assert doc[TRANSFER_FIELD] == pytest.approx(expected)
+
+    run(body)

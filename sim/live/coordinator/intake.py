@@ -29,6 +29,7 @@ from sim.live.broker import Broker
 from sim.live.coordinator.admission import LiveAdmission
 from sim.live.coordinator.agent_calls import AgentCalls
 from sim.live.coordinator.attempt_faults import FaultDraws
+from sim.live.coordinator.dag_transfers import DagTransfers
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.results import Results
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
@@ -59,6 +60,7 @@ class Intake(Results):
         admission: LiveAdmission | None = None,
         breakers: BreakerBoard | None = None,
         fault_draws: FaultDraws | None = None,
+        transfers: DagTransfers | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event = broker, time, event
@@ -87,6 +89,7 @@ class Intake(Results):
         #: What a failed attempt leads to: the simulator's escalation policy.
         self.escalation = escalation
         self.fault_draws = fault_draws
+        self.transfers = transfers
         #: The chief's calls to zones: the zone gate's verdicts, doors and probes.
         self.calls = ZoneCalls(dispatcher)
         #: The zone coordinator's calls to agents, and their breakers (None: no calls).

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
+from sim.live.attempt_fate import TRANSFER_FIELD
 from sim.live.broker import Broker
 from sim.live.coordinator.attempt_faults import FaultDraws
+from sim.live.coordinator.dag_transfers import DagTransfers
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import ScenarioTime
 from sim.live.task import LiveTask
@@ -27,6 +29,8 @@ class Outbound:
     time: ScenarioTime
     #: The scenario's attempt errors and deadlines, for the agent (None: none to send).
     fault_draws: FaultDraws | None
+    #: DAG nodes' input transfers, for the agent (None: none to send).
+    transfers: DagTransfers | None
 
     async def send(self, assignment: Assignment[LiveTask]) -> None:
         """Put an assigned task on its agent's subject, then record the assignment.
@@ -51,10 +55,16 @@ class Outbound:
         }
         if task.carried is not None:
             document.update(task.carried)
+        # Synthetic work's share, which the agent acts on: the scenario's errors and deadlines,
+        # and a DAG node's input transfer.
         if self.fault_draws is not None:
             document.update(
                 self.fault_draws.fields(task.category, assignment.zone, self.time.now())
             )
+        if self.transfers is not None and task.job_id >= 0:
+            transfer = self.transfers.seconds(task, agent_id, assignment.zone)
+            if transfer > 0:
+                document[TRANSFER_FIELD] = transfer
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"
         # The agent's zone's stream: a task moved across zones is a new message on another
         # stream, never a move inside one (what it left behind is purged with its agent).

@@ -32,6 +32,7 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.admission import LiveAdmission
 from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.catch_up import StreamFollow
+from sim.live.coordinator.dag_transfers import DagTransfers
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.exposition import serve_metrics
 from sim.live.coordinator.health import HealthCheck
@@ -165,6 +166,7 @@ class Coordinator:
             admission=self.admission,
             breakers=self.breakers,
             fault_draws=FaultDraws(s, Streams(s.seed).get("live_faults")),
+            transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:
