@@ -58,17 +58,24 @@ def detection_bounds(c: Coordinator, since: float) -> tuple[float, float]:
     return earliest, since + health.threshold * health.interval + health.timeout + 1.0
 
 
+async def crashed_with_work(fleet: Fleet, zone: str) -> Coordinator:
+    """a1 in A and b1 in B; *zone*'s coordinator crashes at second 5, then task 0 arrives
+    in *zone* (the chief's call to it fails: the task waits at its door)."""
+    await fleet.beat("a1", "A")
+    await fleet.beat("b1", "B")
+    c = fleet.coordinator(*SETTINGS)
+    await c.take_over()
+    fleet.wall.t = EPOCH + 5.0
+    await announce(fleet, {zone: 5.0})
+    await c.check_zones()
+    await fleet.submit(0, zone=zone)
+    await c.pump()
+    return c
+
+
 def test_a_zone_coordinators_standby_is_promoted_and_the_door_opens() -> None:
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*SETTINGS)
-        await c.take_over()
-        fleet.wall.t = EPOCH + 5.0
-        await announce(fleet, {"A": 5.0})
-        await c.check_zones()
-        await fleet.submit(0, zone="A")
-        await c.pump()
+        c = await crashed_with_work(fleet, "A")
         assert await fleet.take("a1") == [] and await fleet.take("b1") == []  # at A's door
         detected = await until_event(fleet, c, "coordinator_detected", 60)
         earliest, latest = detection_bounds(c, 5.0)
@@ -88,15 +95,7 @@ def test_a_zone_coordinators_standby_is_promoted_and_the_door_opens() -> None:
 
 def test_a_zone_without_a_standby_is_evacuated_until_its_coordinator_restarts() -> None:
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*SETTINGS)
-        await c.take_over()
-        fleet.wall.t = EPOCH + 5.0
-        await announce(fleet, {"B": 5.0})
-        await c.check_zones()
-        await fleet.submit(0, zone="B")
-        await c.pump()
+        c = await crashed_with_work(fleet, "B")
         assert await fleet.take("b1") == []  # at B's door
         await until_event(fleet, c, "zone_redistributed", 60)
         assert await fleet.take("a1") == [(0, 1)]  # evacuated to A
