@@ -271,14 +271,7 @@ class LiveAgent:
         self.current_task = task_id
         self.status = "busy"
         keep_alive = asyncio.create_task(self._in_progress(message))
-        transfer = transfer_s(task) if self.synthetic else 0.0
-        if transfer > 0:  # a DAG node's inputs first, from the agents that made them
-            base[TRANSFER_FIELD] = transfer
-            try:
-                await asyncio.sleep(transfer / cfg.time_scale)
-            except BaseException:
-                keep_alive.cancel()  # killed while fetching: nothing is said
-                raise
+        await self._fetch_inputs(task, base, keep_alive)
         start = clock.now()
         # The zone's results stream (``ORCH_RESULTS_<zone>``): zones' reports fsync side by side.
         reports = result_subject(cfg.zone)
@@ -321,6 +314,22 @@ class LiveAgent:
         else:
             self.errors += 1
             self.status = "error"
+
+    async def _fetch_inputs(
+        self, task: dict[str, Any], base: dict[str, Any], keep_alive: asyncio.Task[None]
+    ) -> None:
+        """A DAG node's inputs first, from the agents that made them: synthetic work waits
+        out the transfer its coordinator drew (``sim.live.attempt_fate``), and its records
+        say how long (*base*)."""
+        transfer = transfer_s(task) if self.synthetic else 0.0
+        if transfer <= 0:
+            return
+        base[TRANSFER_FIELD] = transfer
+        try:
+            await asyncio.sleep(transfer / self.config.time_scale)
+        except BaseException:
+            keep_alive.cancel()  # killed while fetching: nothing is said
+            raise
 
     async def _attempt(
         self, task: dict[str, Any], slowdown: float, began: float, limit: Fault | None
