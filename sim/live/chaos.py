@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from nats.aio.client import Client
 
+from sim.live.announcements import announcement
 from sim.live.clock import Clock
 from sim.live.provisioner import Provisioner
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
@@ -63,12 +64,6 @@ class Replicas(Protocol):
 async def _in_order(actions: list[Callable[[], Awaitable[None]]]) -> None:
     for action in actions:
         await action()
-
-
-def dark_document(since: dict[str, float]) -> bytes:
-    """A ``zones_down`` key's value: the zones, and since when (the coordinator's checks of
-    a zone's coordinator fail from then on, whenever it next reads the key)."""
-    return encode({"zones": sorted(since), "since": {zone: since[zone] for zone in sorted(since)}})
 
 
 class ChaosTimeline:
@@ -294,9 +289,8 @@ class ChaosTimeline:
         if zone not in self.zones:
             print(f"live run: chaos crash of {name} at {event.at:g} s: no zone {zone}, skipped")
             return
-        lease = await js.key_value(LEASE_BUCKET)
         self.coordinators_down[zone] = now
-        await lease.put(ZONE_COORDINATORS_DOWN_KEY, dark_document(self.coordinators_down))
+        await self._announce(js, ZONE_COORDINATORS_DOWN_KEY, self.coordinators_down)
         await self._log_chaos(js, clock, event, now)
         await self._event(js, clock, "coordinator_crash", name, now)
         standby = next(z.standby for z in self.scenario.topology.zones if z.name == zone)
@@ -307,7 +301,7 @@ class ChaosTimeline:
         async def restart() -> None:
             await asyncio.sleep(clock.until(now + restart_after))
             self.coordinators_down.pop(zone, None)
-            await lease.put(ZONE_COORDINATORS_DOWN_KEY, dark_document(self.coordinators_down))
+            await self._announce(js, ZONE_COORDINATORS_DOWN_KEY, self.coordinators_down)
 
         self.background.append(asyncio.create_task(restart()))
 
@@ -316,9 +310,8 @@ class ChaosTimeline:
         (``sim.live.coordinator.team_failover`` plays the replacement)."""
         lead = event.team_lead_crash
         assert lead is not None
-        lease = await js.key_value(LEASE_BUCKET)
         self.leads_down[lead] = now
-        await lease.put(TEAM_LEADS_DOWN_KEY, dark_document(self.leads_down))
+        await self._announce(js, TEAM_LEADS_DOWN_KEY, self.leads_down)
         await self._log_chaos(js, clock, event, now)
         await self._event(js, clock, "team_lead_crash", lead, now)
 
@@ -335,9 +328,8 @@ class ChaosTimeline:
         victims = self._select(AgentSelector(zone=zone))
         for agent_id in victims:
             self.provisioner.kill(agent_id)
-        lease = await js.key_value(LEASE_BUCKET)
         self.zones_down[zone] = now
-        await lease.put(ZONES_DOWN_KEY, self._zones_down())
+        await self._announce(js, ZONES_DOWN_KEY, self.zones_down)
         await self._log_chaos(js, clock, event, now)
         for agent_id in victims:
             await self._event(js, clock, "agent_failed", agent_id, now, cause="zone_outage")
@@ -345,13 +337,15 @@ class ChaosTimeline:
         async def recover() -> None:
             await asyncio.sleep(clock.until(now + duration))
             self.zones_down.pop(zone, None)
-            await lease.put(ZONES_DOWN_KEY, self._zones_down())
+            await self._announce(js, ZONES_DOWN_KEY, self.zones_down)
             self._restart_agents(victims)
 
         self.background.append(asyncio.create_task(recover()))
 
-    def _zones_down(self) -> bytes:
-        return dark_document(self.zones_down)
+    async def _announce(self, js: Any, key: str, since: dict[str, float]) -> None:
+        """Tell the coordinator what is down now (``sim.live.announcements``)."""
+        lease = await js.key_value(LEASE_BUCKET)
+        await lease.put(key, announcement(since))
 
     async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """The provider takes spot agents back: a notice now, the machine at its end.

@@ -23,11 +23,13 @@ The coordinator's own lag must never read as an agent's death:
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sim.live.announcements import announced
 from sim.live.beats import agent_beats
 from sim.live.broker import Broker, KvEntry
 from sim.live.cancel import stop_if_cancelled
@@ -37,7 +39,13 @@ from sim.live.coordinator.team_failover import TeamLeadFailover
 from sim.live.coordinator.zone_failover import ZoneFailover
 from sim.live.lag import LagMonitor
 from sim.live.roster import members
-from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, ZONES_DOWN_KEY
+from sim.live.transport import (
+    AGENTS_BUCKET,
+    LEASE_BUCKET,
+    TEAM_LEADS_DOWN_KEY,
+    ZONE_COORDINATORS_DOWN_KEY,
+    ZONES_DOWN_KEY,
+)
 from sim.policies.health import (
     ConsecutiveFailureDetector,
     FailureDetector,
@@ -146,10 +154,10 @@ class HealthCheck:
         #: Zones dark by an announced outage; crashed zone coordinators, and their failover.
         self._outages: set[str] = set()
         self.zone_failover = ZoneFailover(
-            scenario, broker, time_, event, intake, self.zone_detector, self._set_dark
+            scenario, time_, event, intake, self.zone_detector, self._set_dark
         )
         self.team_failover = TeamLeadFailover(
-            broker, time_, event, intake, self.zone_detector, scenario.health.zone_promotion
+            time_, event, intake, self.zone_detector, scenario.health.zone_promotion
         )
 
     def inherit(self, history: list[dict[str, Any]]) -> None:
@@ -385,13 +393,13 @@ class HealthCheck:
         declaration is only reachable again (what waited at its door is
         placed there); a declared one also takes work again.
         """
-        entry = await self.broker.kv_get(LEASE_BUCKET, ZONES_DOWN_KEY)
-        document = entry.document() if entry is not None else {}
-        down = set(document.get("zones", []))
-        since = document.get("since", {})
+        keys = (ZONES_DOWN_KEY, ZONE_COORDINATORS_DOWN_KEY, TEAM_LEADS_DOWN_KEY)
+        entries = await asyncio.gather(*(self.broker.kv_get(LEASE_BUCKET, k) for k in keys))
+        now = self.time.now()
+        since, coordinators_down, leads_down = (announced(entry, now) for entry in entries)
+        down = set(since)
         dispatcher = self.intake.dispatcher
         gate = dispatcher.zones
-        now = self.time.now()
         for zone in sorted(down - self._outages):
             if zone not in self.router.zones:
                 continue
@@ -401,7 +409,7 @@ class HealthCheck:
             # do, not from when this round read the key (up to a poll later): a check
             # between the two would otherwise be missed, and the declaration come a whole
             # health interval late (10 s at the spec's fleet, x10).
-            dark_s = min(now, float(since.get(zone, now)))
+            dark_s = min(now, since[zone])
             when = self.zone_detector.detection_time(f"{zone}-coord", dark_s)
             self._zone_detection[zone] = max(now, when)
         for zone, when in sorted(self._zone_detection.items()):
@@ -417,8 +425,8 @@ class HealthCheck:
                 gate.declare_up(zone)
                 await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
             await self.intake.zone_back(zone)
-        await self.zone_failover.check()
-        await self.team_failover.check()
+        await self.zone_failover.check(coordinators_down)
+        await self.team_failover.check(leads_down)
         await self.intake.probe_zones()
 
     def _set_dark(self, zone: str) -> None:

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import EventLog, ScenarioTime
-from sim.live.transport import LEASE_BUCKET, TEAM_LEADS_DOWN_KEY
 from sim.policies.health import ConsecutiveFailureDetector
 
 
@@ -39,30 +37,28 @@ class TeamLeadFailover:
 
     def __init__(
         self,
-        broker: Broker,
         time: ScenarioTime,
         event: EventLog,
         intake: Intake,
         detector: ConsecutiveFailureDetector,
         promotion_s: float,
     ) -> None:
-        self.broker, self.time, self.event, self.intake = broker, time, event, intake
+        self.time, self.event, self.intake = time, event, intake
         self.detector, self.promotion_s = detector, promotion_s
         #: Teams without a lead now, by team name; leads already replaced, by lead and since.
         self.headless: dict[str, Headless] = {}
         self._done: set[tuple[str, float]] = set()
 
-    async def check(self) -> None:
-        """One look at the announcement and the replacements' clocks."""
-        entry = await self.broker.kv_get(LEASE_BUCKET, TEAM_LEADS_DOWN_KEY)
-        since_of = entry.document().get("since", {}) if entry is not None else {}
+    async def check(self, down: dict[str, float]) -> None:
+        """One look at the announcement (*down*: crashed leads, by the second each crashed)
+        and the replacements' clocks."""
         now = self.time.now()
-        for lead, since in sorted(since_of.items()):
-            team = str(lead).removesuffix("-lead")
+        for lead, since in sorted(down.items()):
+            team = lead.removesuffix("-lead")
             if (lead, since) in self._done or team in self.headless:
                 continue
-            when = self.detector.detection_time(lead, min(now, float(since)))
-            self.headless[team] = Headless(float(since), max(now, when))
+            when = self.detector.detection_time(lead, min(now, since))
+            self.headless[team] = Headless(since, max(now, when))
         for team in sorted(self.headless):
             state = self.headless[team]
             self._hold(team)  # (members that joined meanwhile are held out too)

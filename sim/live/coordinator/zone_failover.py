@@ -21,10 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sim.live.broker import Broker
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import EventLog, ScenarioTime
-from sim.live.transport import LEASE_BUCKET, ZONE_COORDINATORS_DOWN_KEY
 from sim.policies.health import ConsecutiveFailureDetector
 from sim.scenario.schema import Scenario
 
@@ -46,14 +44,13 @@ class ZoneFailover:
     def __init__(
         self,
         scenario: Scenario,
-        broker: Broker,
         time: ScenarioTime,
         event: EventLog,
         intake: Intake,
         detector: ConsecutiveFailureDetector,
         set_dark: Callable[[str], None],
     ) -> None:
-        self.broker, self.time, self.event, self.intake = broker, time, event, intake
+        self.time, self.event, self.intake = time, event, intake
         self.detector = detector
         #: Re-marks a zone dark or reachable from every reason the health checks hold.
         self.set_dark = set_dark
@@ -67,15 +64,10 @@ class ZoneFailover:
         crash = self.crashes.get(zone)
         return crash is not None and not crash.promoted
 
-    async def check(self) -> None:
-        """One look at the announcement and the failovers' clocks."""
-        entry = await self.broker.kv_get(LEASE_BUCKET, ZONE_COORDINATORS_DOWN_KEY)
-        document = entry.document() if entry is not None else {}
-        announced = {
-            zone: float(since)
-            for zone, since in document.get("since", {}).items()
-            if zone in self.standby
-        }
+    async def check(self, down: dict[str, float]) -> None:
+        """One look at the announcement (*down*: crashed zone coordinators, by the second
+        each crashed) and the failovers' clocks."""
+        announced = {zone: since for zone, since in down.items() if zone in self.standby}
         now = self.time.now()
         for zone, since in sorted(announced.items()):
             crash = self.crashes.get(zone)
