@@ -13,11 +13,15 @@ from sim.replay import chaos_from_events
 def test_twenty_agents_run_two_thousand_tasks_and_dags_exactly_once(tmp_path: Path) -> None:
     """20 agent processes, ~2,000 sleep tasks and fork-join DAG jobs at time-scale 100.
 
-    Health is checked every 30 s (scenario) rather than 10 s: at x100 a 10 s interval is
+    Health is checked every 60 s (scenario) rather than 10 s: at x100 a 10 s interval is
     0.1 s of wall time, and a CI neighbour holding the CPU for 0.3 s would read as three
-    missed checks. Detection is tested at smaller scales (test_killed_agents_...).
+    missed checks. The lag budget is two intervals, so 1.2 wall s of sustained lag: the
+    coordinator here is about half busy on a quiet machine (profiled: 12 CPU s of a 21 s
+    run), and a CI run with the other lane beside it ran 0.6 wall s behind for 5 s, which
+    stopped the run at a 30 s interval. This test is about exactly-once delivery; detection
+    is tested at smaller scales (test_killed_agents_...) and the verdict in test_lag.py.
     """
-    run = run_live(small("health.interval=30s"), tmp_path, time_scale=100.0)
+    run = run_live(small("health.interval=60s"), tmp_path, time_scale=100.0)
     exactly_once(run)
     summary = run.summary
     assert summary["tasks"]["submitted"] >= 1800
