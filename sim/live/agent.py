@@ -280,7 +280,7 @@ class LiveAgent:
         slowdown, began = self.slowdown, time.monotonic()
         books = begin_attempt(self._llm_caller(), task_id)
         reason = ""
-        limit = attempt_limit(task, self.synthetic, cfg.speed, slowdown)
+        limit = attempt_limit(task, self.synthetic, cfg.speed, slowdown, start)
         try:
             ok, reason = await self._attempt(task, slowdown, began, limit)
         except RateLimited:

@@ -14,10 +14,10 @@ decide identically from the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["AttemptFaults", "Burst", "Fault", "attempt_fate"]
+__all__ = ["AttemptFaults", "Burst", "Fault", "attempt_fate", "probability_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +81,13 @@ class AttemptFaults:
     def end_burst(self, name: str) -> None:
         self._bursts.pop(name, None)
 
+    def base_probability(self, category: str) -> float:
+        """The chance that one attempt of *category* errors outside any burst."""
+        return self._by_category.get(category, self._default)
+
     def probability(self, category: str, zone: str) -> float:
         """The chance that one attempt of *category* in *zone* errors, bursts included."""
-        p = self._by_category.get(category, self._default)
+        p = self.base_probability(category)
         for burst in self._bursts.values():
             if burst.covers(category, zone):
                 p = max(p, burst.probability)
@@ -128,3 +132,19 @@ def attempt_fate(
     if deadline_s is not None and service_s > deadline_s:
         return Fault("timeout", deadline_s)
     return None
+
+
+def probability_at(base: float, windows: Iterable[Sequence[float]], at_s: float) -> float:
+    """The error probability of an attempt whose service starts at *at_s*: *base*, raised by
+    any burst window ``(start, end, probability)`` that covers that instant.
+
+    The simulator's agent reads the bursts under way when it starts an attempt
+    (``AttemptFaults.probability``), not when the attempt was assigned: work
+    queued at an agent during a burst and started after it errors at the base
+    rate. The live agent, which alone knows when it starts, decides with this.
+    """
+    p = base
+    for start, end, raised in windows:
+        if start <= at_s < end:
+            p = max(p, raised)
+    return p

@@ -2,11 +2,12 @@
 
 Live had ignored ``errors`` and the chaos ``error_burst``: a scenario with a
 fifth of its attempts erroring ran live with none, while its replay drew
-them. Now the coordinator sends with each assignment the error probability
-at the time (bursts included), two uniform draws and the deadline; the agent
-finishes the decision with the simulator's rule (``attempt_fate``), knowing
-its own service time. Synthetic work honours the draws; a real handler only
-its deadline.
+them. Now the coordinator sends with each assignment the error probability,
+the bursts that may cover the attempt's start, two uniform draws and the
+deadline; the agent finishes the decision with the simulator's rules
+(``probability_at``, ``attempt_fate``), knowing when it starts and its own
+service time. Synthetic work honours the draws; a real handler only its
+deadline.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import pytest
 from conftest import run_live, small
 from test_coordinator_logic import EPOCH, Fleet, run, submit_job
 
-from sim.live.attempt_fate import DEADLINE_FIELD, FAULT_FIELD, TRANSFER_FIELD, attempt_limit
+from sim.live.attempt_fate import (
+    BURSTS_FIELD,
+    DEADLINE_FIELD,
+    FAULT_FIELD,
+    TRANSFER_FIELD,
+    attempt_limit,
+)
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.policies.task_faults import Fault
 from sim.replay import chaos_from_events
@@ -32,19 +39,34 @@ BURST = (
 def test_synthetic_work_meets_its_fate_where_the_simulators_agent_would() -> None:
     task = {"work_s": 20.0, FAULT_FIELD: [0.3, 0.1, 0.25], DEADLINE_FIELD: 30.0}
     # Errors a quarter of the way through its service: work / speed * slowdown.
-    assert attempt_limit(task, True, 2.0, 3.0) == Fault("error", 0.25 * 20.0 / 2.0 * 3.0)
+    assert attempt_limit(task, True, 2.0, 3.0, 0.0) == Fault("error", 0.25 * 20.0 / 2.0 * 3.0)
     # Drawn above the probability: it runs, unless its service passes the deadline.
     spared = {**task, FAULT_FIELD: [0.3, 0.5, 0.25]}
-    assert attempt_limit(spared, True, 1.0, 1.0) is None
-    assert attempt_limit(spared, True, 1.0, 2.0) == Fault("timeout", 30.0)
+    assert attempt_limit(spared, True, 1.0, 1.0, 0.0) is None
+    assert attempt_limit(spared, True, 1.0, 2.0, 0.0) == Fault("timeout", 30.0)
     # An error that would come after the deadline loses to the timeout.
     late = {**task, FAULT_FIELD: [0.3, 0.1, 0.9]}
-    assert attempt_limit(late, True, 1.0, 2.0) == Fault("timeout", 30.0)
+    assert attempt_limit(late, True, 1.0, 2.0, 0.0) == Fault("timeout", 30.0)
     # A real handler brings its own errors: only the deadline cuts it off.
-    assert attempt_limit(task, False, 1.0, 1.0) == Fault("timeout", 30.0)
-    assert attempt_limit({"work_s": 20.0, FAULT_FIELD: [0.3, 0.1, 0.25]}, False, 1.0, 1.0) is None
+    assert attempt_limit(task, False, 1.0, 1.0, 0.0) == Fault("timeout", 30.0)
+    bare = {"work_s": 20.0, FAULT_FIELD: [0.3, 0.1, 0.25]}
+    assert attempt_limit(bare, False, 1.0, 1.0, 0.0) is None
     # Model calls' time is not known in advance: only the deadline holds.
-    assert attempt_limit({**task, "llm": {}}, True, 1.0, 1.0) == Fault("timeout", 30.0)
+    assert attempt_limit({**task, "llm": {}}, True, 1.0, 1.0, 0.0) == Fault("timeout", 30.0)
+
+
+def test_a_burst_raises_the_odds_of_the_attempts_it_covers_at_their_start() -> None:
+    """As the simulator's agent reads the bursts when it starts an attempt: the draw 0.4
+    errs inside the window [100, 160) (probability 0.5), not before it or from its end on,
+    wherever the attempt was assigned."""
+    task = {"work_s": 20.0, FAULT_FIELD: [0.1, 0.4, 0.5], BURSTS_FIELD: [[100.0, 160.0, 0.5]]}
+    fates = {at: attempt_limit(task, True, 1.0, 1.0, at) for at in (99.9, 100.0, 159.9, 160.0)}
+    assert fates == {
+        99.9: None,
+        100.0: Fault("error", 10.0),
+        159.9: Fault("error", 10.0),
+        160.0: None,
+    }
 
 
 async def assigned(fleet: Fleet, agent: str) -> list[dict[str, Any]]:
@@ -57,28 +79,37 @@ async def assigned(fleet: Fleet, agent: str) -> list[dict[str, Any]]:
 
 
 def test_each_assignment_carries_the_scenarios_error_draws_and_deadline() -> None:
-    """The probability is the scenario's, raised in zone A while the burst lasts (its
-    timeline, as the simulator's chaos raises it); the deadline is ``errors.timeout``."""
+    """The probability is the scenario's; zone A's assignments carry the burst (its
+    timeline, as the simulator's chaos raises it) until it is over, and it raises the
+    odds of the attempts it covers when they start, not when they were assigned
+    (one assigned before the burst and started in it errs at its rate; one assigned in
+    it and started after at the base rate). The deadline is ``errors.timeout``."""
 
     async def body(fleet: Fleet) -> None:
         await fleet.beat("a1", "A")
         await fleet.beat("b1", "B")
         c = fleet.coordinator("errors.probability=0.1", "errors.timeout=30s", BURST)
         await c.take_over()
-        probabilities = []
-        for n, (at, zone) in enumerate([(0, "A"), (110, "A"), (120, "B"), (170, "A")]):
+        carried, odds = [], []
+        cases = [(0, "A", 105), (0, "A", 0), (110, "A", 165), (110, "A", 110), (120, "B", 130)]
+        for n, (at, zone, start) in enumerate([*cases, (170, "A", 170)]):
             fleet.wall.t = EPOCH + at
             await fleet.submit(n, zone=zone)
             await c.pump()
             [doc] = await assigned(fleet, "a1" if zone == "A" else "b1")
             p, u_error, u_when = doc[FAULT_FIELD]
-            assert 0.0 <= u_error < 1.0 and 0.0 <= u_when < 1.0
+            assert p == 0.1 and 0.0 <= u_error < 1.0 and 0.0 <= u_when < 1.0
             assert doc[DEADLINE_FIELD] == 30.0
-            probabilities.append(p)
+            carried.append(doc.get(BURSTS_FIELD))
+            # A draw of 0.3 errs at the burst's 0.5, not at the base 0.1.
+            fate = attempt_limit({**doc, FAULT_FIELD: [p, 0.3, 0.5]}, True, 1.0, 1.0, start)
+            odds.append(0.5 if fate is not None and fate.reason == "error" else 0.1)
             for kind in ("start", "end"):
                 await fleet.result(kind, n, "a1" if zone == "A" else "b1")
             await c.pump()
-        assert probabilities == [0.1, 0.5, 0.1, 0.1]
+        window = [[100.0, 160.0, 0.5]]
+        assert carried == [window, window, window, window, None, None]
+        assert odds == [0.5, 0.1, 0.1, 0.5, 0.1, 0.1]
 
     run(body)
 
