@@ -123,6 +123,9 @@ CASES: dict[str, list[str]] = {
         "errors.timeout=10m",
         'chaos=[{"at": "3m", "duration": "3m", "error_burst": {"probability": 0.25}}]',
     ],
+    "message_loss": [
+        'chaos=[{"at": "3m", "duration": "3m", "message_loss": {"rate": 0.2, "zones": ["A"]}}]'
+    ],
     "spot_reclaim": [
         'purchase.spot={"share": 0.5, "discount": 0.7, "notice": "2m", "reclaim_rate": 0}',
         'chaos=[{"at": "3m", "spot_reclaim": {"zone": "B"}}]',

@@ -205,6 +205,8 @@ class ChaosTimeline:
                 await self._error_burst(js, clock, event, now)
             elif event.team_lead_crash is not None:
                 await self._team_lead_crash(js, clock, event, now)
+            elif event.message_loss is not None:
+                await self._message_loss(js, clock, event, now)
             else:
                 action = next(a for a in CHAOS_ACTIONS if getattr(event, a) is not None)
                 print(
@@ -274,6 +276,17 @@ class ChaosTimeline:
             await self._event(js, clock, "error_burst_end", hit)
 
         self.background.append(asyncio.create_task(end()))
+
+    async def _message_loss(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """The chief's assignments to some zones are lost for a while: logged as the simulator
+        logs it. The primary draws the losses and sends again after the TTL, from the
+        scenario's timeline (``sim.live.coordinator.message_loss``); this is the record."""
+        loss = event.message_loss
+        assert loss is not None
+        await self._log_chaos(js, clock, event, now)
+        await self._event(
+            js, clock, "message_loss", ",".join(loss.zones or ()), now, rate=loss.rate
+        )
 
     async def _zone_coordinator_crash(
         self, js: Any, clock: Clock, event: ChaosEvent, now: float

@@ -31,6 +31,7 @@ from sim.live.coordinator.agent_calls import AgentCalls
 from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.dag_transfers import DagTransfers
 from sim.live.coordinator.escalation import Escalation
+from sim.live.coordinator.message_loss import MessageLoss
 from sim.live.coordinator.results import Results
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.coordinator.zone_calls import ZoneCalls
@@ -61,6 +62,7 @@ class Intake(Results):
         breakers: BreakerBoard | None = None,
         fault_draws: FaultDraws | None = None,
         transfers: DagTransfers | None = None,
+        losses: MessageLoss | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
         self.broker, self.time, self.event = broker, time, event
@@ -91,7 +93,7 @@ class Intake(Results):
         self.fault_draws = fault_draws
         self.transfers = transfers
         #: The chief's calls to zones: the zone gate's verdicts, doors and probes.
-        self.calls = ZoneCalls(dispatcher)
+        self.calls = ZoneCalls(dispatcher, losses)
         #: The zone coordinator's calls to agents, and their breakers (None: no calls).
         self.agent_calls = AgentCalls(
             breakers,

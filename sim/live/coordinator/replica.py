@@ -39,6 +39,7 @@ from sim.live.coordinator.health import HealthCheck
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.leadership import Lease
 from sim.live.coordinator.llm_gate import LlmGate, serve_gate
+from sim.live.coordinator.message_loss import message_loss
 from sim.live.coordinator.monitoring import Monitoring
 from sim.live.coordinator.restore import restore
 from sim.live.coordinator.scaling import Scaling
@@ -167,6 +168,7 @@ class Coordinator:
             breakers=self.breakers,
             fault_draws=FaultDraws(s, Streams(s.seed).get("live_faults")),
             transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
+            losses=message_loss(s, Streams(s.seed).get("live_losses")),
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:

@@ -15,12 +15,16 @@ opens after ``circuit_breaker.failure_threshold`` of them. On the verdict:
 * the call that opened the breaker also routes what waits at the door
   elsewhere, and the half-open probe falls due ``probe_after_s`` later.
 
+Before the call, a chaos ``message_loss`` may lose the assignment on its
+way (``message_loss``): it is sent again, routed afresh, once its TTL is over.
+
 No I/O here: assignments go back to the intake, which sends them, and the
 breakers' transitions are drained for the event log by the caller.
 """
 
 from __future__ import annotations
 
+from sim.live.coordinator.message_loss import MessageLoss
 from sim.live.task import LiveTask
 from sim.policies.dispatch import Assignment, DispatchCore
 
@@ -30,8 +34,12 @@ __all__ = ["ZoneCalls"]
 class ZoneCalls:
     """Doors of dark zones and due probes, around the dispatch core's zone gate."""
 
-    def __init__(self, dispatcher: DispatchCore[LiveTask]) -> None:
+    def __init__(
+        self, dispatcher: DispatchCore[LiveTask], losses: MessageLoss | None = None
+    ) -> None:
         self.dispatcher = dispatcher
+        #: The timeline's message loss (None: no assignment is ever lost).
+        self.losses = losses
         #: Per dark zone: tasks sent to it that no one answered, in the order sent.
         self.doors: dict[str, list[LiveTask]] = {}
         #: Per zone whose breaker opened: the scenario time its half-open probe is due.
@@ -56,6 +64,8 @@ class ZoneCalls:
                 # Every zone staffed for it refuses: it waits at the door of the one it got.
                 self.doors.setdefault(zone, []).append(task)
                 return out
+            if self.losses is not None and self.losses.lost(task, zone, now):
+                return out  # never acknowledged: sent again when its TTL is over
             call = gate.reach(zone, now)
             if call is None:
                 assignment = core.receive(task, zone, now)
