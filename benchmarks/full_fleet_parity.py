@@ -34,7 +34,9 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
 - ``team_lead_crash``: team A-T01's lead crashes at 3 min (its agents take no
   new work until a member takes over);
 - ``random_soak``: ``chaos_random`` with a 2-hour MTBF per agent and 2-minute
-  repairs (the simulator's draws: eight kills, seven declared and replaced).
+  repairs (the simulator's draws: eight kills, seven declared and replaced);
+- ``message_loss``: a fifth of the chief's assignments to zone A lost for
+  3 min from 3 min (each sent again, routed afresh, a TTL later).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -59,7 +61,14 @@ random_soak    1.000        0.998     1.001        same
 
 Before live drew the scenario's errors, ``error_burst`` ran live with none
 (no scale-up, wait p99 3.1 s against 45 s) and its replay had no burst
-either; before live's crashes hit the role named, ``follower_crash`` crashed
+either (a second run, 2026-12-07, with the bursts read at each attempt's start:
+every figure 0.990-1.020 but wait p99 1.231, the same scaling; live's
+errors outside the burst, 19 of 1,080 attempts, are its fault stream's own
+draws: seed 42's stream holds exactly those counts under 0.01 at those
+positions). ``message_loss`` had been skipped live; now 28 of zone A's 125
+arrivals in the window start a TTL late live, 38 replayed — the simulator's
+own draw for seed 42 (six other seeds: 144 of 715, 20.1 %); none of B, C or D's
+in either. Before live's crashes hit the role named, ``follower_crash`` crashed
 live's primary (wait p99 0.240). The zone coordinator's failover lands event
 for event: breaker open at 185.7 s in both, detection 202.8 s live and
 202.5 s replayed, promotion 218.1 s and 217.5 s; its wait p99 is the tail's
