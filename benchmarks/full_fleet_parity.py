@@ -61,7 +61,7 @@ random_soak    1.000        0.998     1.001        same
 
 Before live drew the scenario's errors, ``error_burst`` ran live with none
 (no scale-up, wait p99 3.1 s against 45 s) and its replay had no burst
-either (a second run, 2026-12-07, with the bursts read at each attempt's start:
+either (a second run, 2026-12-06, with the bursts read at each attempt's start:
 every figure 0.990-1.020 but wait p99 1.231, the same scaling; live's
 errors outside the burst, 19 of 1,080 attempts, are its fault stream's own
 draws: seed 42's stream holds exactly those counts under 0.01 at those
