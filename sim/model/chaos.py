@@ -25,6 +25,7 @@ from sim.scenario.faults import ErrorBurst, OneWayPartition, WalStall
 from sim.scenario.schema import AgentSelector, ChaosEvent, Loss, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
 from sim.world.network import Network
+from sim.world.partition import partition_sides
 from sim.world.policy_set import burst_of
 from sim.world.random_chaos import random_failures
 from sim.world.topology import World
@@ -158,19 +159,12 @@ class Chaos:
 
     def _partition(self, groups: list[list[str]], duration: float) -> None:
         """Split the chiefs as the groups say; zones away from the chiefs' majority are cut off."""
-        # Names no group lists form one more group together (as in the control plane).
-        listed = {name for group in groups for name in group}
-        everyone = [f"chief-{i}" for i in self.control_plane.ids] + list(self.zones)
-        sides = [list(group) for group in groups] + [[n for n in everyone if n not in listed]]
-        chiefs = [[n for n in side if n.startswith("chief-")] for side in sides]
-        if sum(1 for side in chiefs if side) >= 2:
-            self.control_plane.partition([side for side in chiefs if side])
+        chiefs = [f"chief-{i}" for i in self.control_plane.ids]
+        sides = partition_sides(groups, chiefs, list(self.zones))
+        if len(sides.chief_sides) >= 2:
+            self.control_plane.partition(sides.chief_sides)
             self.env.timeout(duration).callbacks.append(lambda _: self.control_plane.heal())
-        majority = len(self.control_plane.ids) // 2 + 1
-        leading = [side for side in sides if sum(n.startswith("chief-") for n in side) >= majority]
-        connected = set(leading[0]) if leading else set()
-        cut = [zone for zone in self.zones if zone not in connected]
-        for zone in sorted(set(cut)):
+        for zone in sorted(set(sides.cut_zones)):
             self.failover.zone_cut_off(zone)
             self.env.timeout(duration, zone).callbacks.append(self._reconnect)
 
