@@ -70,6 +70,9 @@ class Partition(Strict):
     without a majority of the chiefs is cut off from the control plane: its
     agents keep serving what they hold, but the chief can no longer reach its
     coordinator, so its work is routed to the zones on the majority's side.
+    Names no group lists form one more group together, so a partition that
+    names only chiefs cuts every zone off: to isolate a chief alone, name the
+    zones with the majority (``[[chief-1], [chief-2, chief-3, A, B, C, D]]``).
     """
 
     groups: list[list[str]] = Field(

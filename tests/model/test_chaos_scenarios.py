@@ -40,9 +40,17 @@ def test_leader_crash() -> None:
 
 
 def test_partition() -> None:
+    """The lone leader steps down and the majority side, every zone with it, elects
+    another: dispatch pauses for the election only, and no zone is cut off."""
     result = _run("partition")
     kinds = set(result.events["kind"])
     assert {"partition", "partition_healed", "standby_promoted"} <= kinds
+    assert "zone_cut_off" not in kinds
+    events = result.events
+    split = float(events.loc[events["kind"] == "partition", "time_s"].iloc[0])
+    elected = events[(events["kind"] == "leader_elected") & (events["time_s"] >= split)]
+    assert elected["subject"].iloc[0] in {"chief-2", "chief-3"}
+    assert float(elected["time_s"].iloc[0]) - split < 5.0
     _conserved(result)
 
 
