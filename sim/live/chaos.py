@@ -21,12 +21,13 @@ import asyncio
 import itertools
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from nats.aio.client import Client
 
 from sim.live.announcements import announcement
 from sim.live.clock import Clock
+from sim.live.network_chaos import NetworkChaos, Replicas
 from sim.live.provisioner import Provisioner
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
@@ -48,25 +49,12 @@ from sim.world.spot_books import ReclaimDraws, initial_reclaims, zone_reclaims
 __all__ = ["ChaosTimeline", "Replicas"]
 
 
-class Replicas(Protocol):
-    """The run's coordinator replicas, as far as chaos touches them."""
-
-    def crash(self, target: str) -> str:
-        """Crash the replica *target* names (``leader``, ``follower``, ``chief-k``); the role
-        it had: ``leader`` or ``follower``."""
-        ...
-
-    def start(self) -> object:
-        """Start one more replica (it waits as a standby)."""
-        ...
-
-
 async def _in_order(actions: list[Callable[[], Awaitable[None]]]) -> None:
     for action in actions:
         await action()
 
 
-class ChaosTimeline:
+class ChaosTimeline(NetworkChaos):
     """The chaos events and broker stops of one live run (see the module docstring).
 
     *broker_restarts* and *broker_kills* are scenario times; *server* is the
@@ -96,6 +84,7 @@ class ChaosTimeline:
         self.coordinators_down: dict[str, float] = {}
         #: Team leads that crashed, by the second each did (``team_leads_down``).
         self.leads_down: dict[str, float] = {}
+        self.zones_cut = {}
         #: Recoveries waiting for their time (the run cancels them with the timeline).
         self.background: list[asyncio.Task[None]] = []
         #: The starting fleet's spot agents in join order, and the zones (for mass reclaims).
@@ -207,6 +196,8 @@ class ChaosTimeline:
                 await self._team_lead_crash(js, clock, event, now)
             elif event.message_loss is not None:
                 await self._message_loss(js, clock, event, now)
+            elif event.partition is not None:
+                await self._partition(js, clock, event, now)
             else:
                 action = next(a for a in CHAOS_ACTIONS if getattr(event, a) is not None)
                 print(
@@ -276,17 +267,6 @@ class ChaosTimeline:
             await self._event(js, clock, "error_burst_end", hit)
 
         self.background.append(asyncio.create_task(end()))
-
-    async def _message_loss(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
-        """The chief's assignments to some zones are lost for a while: logged as the simulator
-        logs it. The primary draws the losses and sends again after the TTL, from the
-        scenario's timeline (``sim.live.coordinator.message_loss``); this is the record."""
-        loss = event.message_loss
-        assert loss is not None
-        await self._log_chaos(js, clock, event, now)
-        await self._event(
-            js, clock, "message_loss", ",".join(loss.zones or ()), now, rate=loss.rate
-        )
 
     async def _zone_coordinator_crash(
         self, js: Any, clock: Clock, event: ChaosEvent, now: float

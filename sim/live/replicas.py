@@ -71,14 +71,35 @@ class RunReplicas:
                 return coordinator
         return None
 
+    def primary_chief(self) -> str | None:
+        """The scenario chief the primary plays: ``chief-1`` until the run's first takeover
+        (the simulator bootstraps ``chief-1`` as its leader); after one, None — which chief
+        the scenario's Raft would have elected is its own to say."""
+        primary = self.primary()
+        if primary is None or primary is not self._first_primary():
+            return None
+        return "chief-1"
+
+    def _first_primary(self) -> Coordinator | None:
+        led = [c for c, _ in self.coordinators if c.led_since is not None]
+        return min(led, key=lambda c: c.led_since or 0.0) if led else None
+
+    def _chiefs(self) -> list[Coordinator]:
+        """The replicas as the scenario's chiefs: ``chief-1`` the run's first primary, the
+        others in the order they started."""
+        first = self._first_primary()
+        rest = [c for c, _ in self.coordinators if c is not first]
+        return [first, *rest] if first is not None else rest
+
     def crash(self, target: str) -> str:
         """Crash the replica a chaos ``coordinator_crash`` names; the role it had.
 
         The primary plays the scenario's leader and the standbys its followers:
         ``leader`` is the primary, ``follower`` the oldest standby still running,
-        and ``chief-k`` the k-th replica started (the primary, unless a takeover
-        has moved the lease) — or, past the replicas, a follower with nothing to
-        crash, as the spec's third chief is to a run of two. A crash is a
+        and ``chief-k`` the k-th of ``_chiefs`` (``chief-1`` the run's first
+        primary, as the simulator bootstraps chief-1 as its leader) — or, past
+        the replicas, a follower with nothing to crash, as the spec's third
+        chief is to a run of two. A crash is a
         cancelled task: it says nothing, and a primary's lease lapses.
         """
         primary = self.primary()
@@ -87,8 +108,8 @@ class RunReplicas:
             victim = primary
         elif target.startswith("chief-"):
             index = int(target.removeprefix("chief-")) - 1
-            known = 0 <= index < len(self.coordinators)
-            victim = self.coordinators[index][0] if known else None
+            chiefs = self._chiefs()
+            victim = chiefs[index] if 0 <= index < len(chiefs) else None
         else:
             victim = next((c for c, _ in running if c is not primary), None)
         for coordinator, task in running:

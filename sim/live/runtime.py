@@ -45,13 +45,13 @@ from sim.live.records import build_records
 from sim.live.replicas import RunReplicas
 from sim.live.run_options import LiveOptions, LiveRun, scaled_scenario
 from sim.live.spot_notices import SPOT_HANDLED_KEY, SPOT_NOTICES_KEY
+from sim.live.subjects import ANNOUNCEMENT_KEYS
 from sim.live.transport import (
     AGENTS_BUCKET,
     BROADCAST,
     EVENTS,
     LEASE_BUCKET,
     METRICS,
-    ZONES_DOWN_KEY,
     EmbeddedServer,
     Layout,
     LiveError,
@@ -225,7 +225,9 @@ class _Run:
         for stream in (*arrivals_streams, *zone_queues, *records, EVENTS, METRICS):
             await js.purge_stream(stream)
         lease = await js.key_value(LEASE_BUCKET)
-        for key in ("primary", "epoch", ZONES_DOWN_KEY, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
+        # Chaos's announcements too: a broker kept from an earlier run (--nats) must not tell
+        # this run's coordinator that zones are dark from its first look.
+        for key in ("primary", "epoch", *ANNOUNCEMENT_KEYS, SPOT_NOTICES_KEY, SPOT_HANDLED_KEY):
             with contextlib.suppress(Exception):
                 await lease.delete(key)
         return lease

@@ -89,6 +89,16 @@ ZONE_COORDINATORS_DOWN_KEY = "zone_coordinators_down"
 #: The ``orch_lease`` key naming the team leads that crashed (chaos ``team_lead_crash``), by
 #: the second each did: the same document, leads for zones.
 TEAM_LEADS_DOWN_KEY = "team_leads_down"
+#: The ``orch_lease`` key naming the zones a partition cuts off from the chiefs (chaos
+#: ``partition``): alive, out of the chief's reach. The same document as ``zones_down``.
+ZONES_CUT_OFF_KEY = "zones_cut_off"
+#: Every announcement key chaos writes: a run clears them all before it starts.
+ANNOUNCEMENT_KEYS = (
+    ZONES_DOWN_KEY,
+    ZONE_COORDINATORS_DOWN_KEY,
+    TEAM_LEADS_DOWN_KEY,
+    ZONES_CUT_OFF_KEY,
+)
 #: Consumers a zone's work-queue stream allows: one per agent of the zone. Stated on the
 #: stream because nats-server 2.15 limits a stream to 1,000 consumers unless it says
 #: otherwise (and reads 0 or -1 as "the default", not "unlimited").

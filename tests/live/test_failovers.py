@@ -20,7 +20,12 @@ from test_coordinator_logic import EPOCH, Fleet, run
 
 from sim.live.broker import encode
 from sim.live.coordinator import Coordinator
-from sim.live.transport import LEASE_BUCKET, TEAM_LEADS_DOWN_KEY, ZONE_COORDINATORS_DOWN_KEY
+from sim.live.transport import (
+    LEASE_BUCKET,
+    TEAM_LEADS_DOWN_KEY,
+    ZONE_COORDINATORS_DOWN_KEY,
+    ZONES_CUT_OFF_KEY,
+)
 
 ZONES = [
     {"name": "A", "region": "us-east-1", "team_leads": 1, "standby": True},
@@ -143,5 +148,44 @@ def test_a_team_without_its_lead_takes_no_work_until_a_member_takes_over() -> No
         assert float(str(replaced["time_s"])) >= float(str(detected["time_s"])) + promotion
         assert await fleet.take("a1") == [(2, 1)]  # its free slot pulls the queued task
         assert await fleet.events("agent_detected") == []
+
+    run(body)
+
+
+def test_a_zone_cut_off_by_a_partition_is_routed_around_and_comes_back_whole() -> None:
+    """As the simulator's ``zone_cut_off``: the chief's calls to the zone fail (its work
+    waits at the door), the checks declare its coordinator after their detection time and
+    the door's work goes elsewhere (``zone_redistributed``), its agents are never declared
+    (alive, only out of reach); when the partition heals the zone takes work again."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*SETTINGS)
+        await c.take_over()
+        fleet.wall.t = EPOCH + 5.0
+        await announce(fleet, {"B": 5.0}, ZONES_CUT_OFF_KEY)
+        await c.check_zones()
+        [cut] = await fleet.events("zone_cut_off")
+        assert cut["subject"] == "B"
+        await fleet.submit(0, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == [] and await fleet.take("a1") == []  # at B's door
+        redistributed = await until_event(fleet, c, "zone_redistributed", 60)
+        earliest, latest = detection_bounds(c, 5.0)
+        assert redistributed["subject"] == "B" and redistributed["tasks"] == 1
+        assert earliest <= float(str(redistributed["time_s"])) <= latest
+        assert await fleet.take("a1") == [(0, 1)]  # the door's work went to A
+        await fleet.submit(1, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == []  # routed around while cut off
+        await announce(fleet, {}, ZONES_CUT_OFF_KEY)  # the partition heals
+        reconnected = await until_event(fleet, c, "zone_reconnected", 5)
+        assert reconnected["subject"] == "B"
+        await fleet.submit(2, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == [(2, 1)]  # B takes its work again
+        assert await fleet.events("agent_detected") == []  # never in doubt
+        assert await fleet.events("zone_down") == []
 
     run(body)

@@ -36,6 +36,7 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.coordinator.team_failover import TeamLeadFailover
+from sim.live.coordinator.zone_cutoffs import ZoneCutOffs
 from sim.live.coordinator.zone_failover import ZoneFailover
 from sim.live.lag import LagMonitor
 from sim.live.roster import members
@@ -44,6 +45,7 @@ from sim.live.transport import (
     LEASE_BUCKET,
     TEAM_LEADS_DOWN_KEY,
     ZONE_COORDINATORS_DOWN_KEY,
+    ZONES_CUT_OFF_KEY,
     ZONES_DOWN_KEY,
 )
 from sim.policies.health import (
@@ -158,6 +160,10 @@ class HealthCheck:
         )
         self.team_failover = TeamLeadFailover(
             time_, event, intake, self.zone_detector, scenario.health.zone_promotion
+        )
+        zones = [zone.name for zone in scenario.topology.zones]
+        self.zone_cutoffs = ZoneCutOffs(
+            zones, time_, event, intake, self.zone_detector, self._set_dark
         )
 
     def inherit(self, history: list[dict[str, Any]]) -> None:
@@ -393,10 +399,10 @@ class HealthCheck:
         declaration is only reachable again (what waited at its door is
         placed there); a declared one also takes work again.
         """
-        keys = (ZONES_DOWN_KEY, ZONE_COORDINATORS_DOWN_KEY, TEAM_LEADS_DOWN_KEY)
+        keys = (ZONES_DOWN_KEY, ZONE_COORDINATORS_DOWN_KEY, TEAM_LEADS_DOWN_KEY, ZONES_CUT_OFF_KEY)
         entries = await asyncio.gather(*(self.broker.kv_get(LEASE_BUCKET, k) for k in keys))
         now = self.time.now()
-        since, coordinators_down, leads_down = (announced(entry, now) for entry in entries)
+        since, coordinators_down, leads_down, cut_off = (announced(e, now) for e in entries)
         down = set(since)
         dispatcher = self.intake.dispatcher
         gate = dispatcher.zones
@@ -426,12 +432,15 @@ class HealthCheck:
                 await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
             await self.intake.zone_back(zone)
         await self.zone_failover.check(coordinators_down)
+        await self.zone_cutoffs.check(cut_off)
         await self.team_failover.check(leads_down)
         await self.intake.probe_zones()
 
     def _set_dark(self, zone: str) -> None:
         """Calls to *zone* fail while its outage or its coordinator's crash lasts."""
-        dark = zone in self._outages or self.zone_failover.dark(zone)
+        dark = (
+            zone in self._outages or self.zone_failover.dark(zone) or self.zone_cutoffs.dark(zone)
+        )
         self.intake.dispatcher.mark_dark(zone, dark)
 
     async def _declare_zone(self, zone: str, now: float) -> None:

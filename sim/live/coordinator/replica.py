@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -92,6 +93,9 @@ class Coordinator:
     categories: tuple[str, ...]
     broker: Broker | None = None
     is_primary: bool = False
+    #: When (monotonic s) it first took the lease; None: it never led. The run's first
+    #: primary plays the scenario's chief-1, the simulator's bootstrapped leader.
+    led_since: float | None = None
 
     def __post_init__(self) -> None:
         s = self.scenario
@@ -299,6 +303,7 @@ class Coordinator:
             while not await self.lease.try_take():
                 await asyncio.sleep(self.config.lease_s / 4)
             self.is_primary = True
+            self.led_since = time.monotonic()
             await self.event("coordinator_primary", self.name)
             await self._lead()
         except asyncio.CancelledError:

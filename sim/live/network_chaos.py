@@ -1,0 +1,131 @@
+"""The network's chaos a live run can act out: message loss, and partitions.
+
+Scenario: live's coordinators and agents talk through one broker on one
+machine's network, so nothing here cuts a real link. What a partition or a
+loss does to the orchestration is played where it lands instead: a primary
+off the chiefs' majority is fenced and a standby takes the lease, zones off
+that side are announced cut off (``sim.live.coordinator.zone_cutoffs``), and
+the primary itself loses assignments on their way to a zone
+(``sim.live.coordinator.message_loss``). The primary plays ``chief-1``, the
+simulator's bootstrapped leader, until the run's first takeover; after one,
+a partition fences no primary (which chief the scenario's Raft would have
+elected is its own to say), and the replay, which plays the partition as
+logged, may move its leader where live did not. Latency spikes, one-way partitions
+and WAL stalls act on the simulator's network and Raft alone: live's chiefs
+share a lease, not Raft over links of their own, and its latency is the
+machine's.
+
+Why a module of its own: the base of ``ChaosTimeline``, which keeps the
+timeline's other actions and the helpers these use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from sim.live.clock import Clock
+from sim.live.transport import ZONES_CUT_OFF_KEY
+from sim.scenario.schema import ChaosEvent, Scenario
+from sim.world.partition import partition_sides
+
+__all__ = ["NetworkChaos", "Replicas"]
+
+
+class Replicas(Protocol):
+    """The run's coordinator replicas, as far as chaos touches them."""
+
+    def crash(self, target: str) -> str:
+        """Crash the replica *target* names (``leader``, ``follower``, ``chief-k``); the role
+        it had: ``leader`` or ``follower``."""
+        ...
+
+    def start(self) -> object:
+        """Start one more replica (it waits as a standby)."""
+        ...
+
+    def primary_chief(self) -> str | None:
+        """The scenario chief the primary plays (``chief-k``, as ``crash`` names them)."""
+        ...
+
+
+class NetworkChaos:
+    """Message loss and partitions (see the module docstring)."""
+
+    scenario: Scenario
+    coordinators: Replicas
+    zones: list[str]
+    #: Zones a partition cuts off from the chiefs, by the second it did (``zones_cut_off``).
+    zones_cut: dict[str, float]
+    background: list[asyncio.Task[None]]
+
+    async def _event(
+        self,
+        js: Any,
+        clock: Clock,
+        kind: str,
+        subject: str,
+        at: float | None = None,
+        **detail: Any,
+    ) -> None:
+        raise NotImplementedError
+
+    async def _log_chaos(
+        self, js: Any, clock: Clock, event: ChaosEvent, now: float, **resolved: Any
+    ) -> None:
+        raise NotImplementedError
+
+    async def _announce(self, js: Any, key: str, since: dict[str, float]) -> None:
+        raise NotImplementedError
+
+    async def _message_loss(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """The chief's assignments to some zones are lost for a while: logged as the simulator
+        logs it. The primary draws the losses and sends again after the TTL, from the
+        scenario's timeline (``sim.live.coordinator.message_loss``); this is the record."""
+        loss = event.message_loss
+        assert loss is not None
+        await self._log_chaos(js, clock, event, now)
+        await self._event(
+            js, clock, "message_loss", ",".join(loss.zones or ()), now, rate=loss.rate
+        )
+
+    async def _partition(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """Chiefs and zones split for a while (``sim.world.partition``): a primary off the
+        majority's side is fenced — it can no longer renew its lease, so a standby takes it
+        (at once where a majority side exists; at the heal where none does, as no Raft side
+        can elect a leader then) — and the zones off that side are announced cut off
+        (``sim.live.coordinator.zone_cutoffs``). Logged as the simulator logs it."""
+        spec, duration = event.partition, event.duration
+        assert spec is not None
+        assert duration is not None  # the schema requires one
+        chiefs = [f"chief-{k + 1}" for k in range(self.scenario.topology.control_plane.chiefs)]
+        sides = partition_sides(spec.groups, chiefs, self.zones)
+        await self._log_chaos(js, clock, event, now)
+        split = len(sides.chief_sides) >= 2
+        if split:
+            text = " | ".join(",".join(group) for group in spec.groups)
+            await self._event(js, clock, "partition", text, now)
+        # The primary plays chief-1 until the run's first takeover; after one, which chief the
+        # scenario's Raft would have elected is not live's to know: it stays on.
+        chief = self.coordinators.primary_chief()
+        fenced = chief is not None and chief not in sides.connected
+        if fenced:
+            self.coordinators.crash("leader")
+            if sides.connected:
+                self.coordinators.start()
+        self.zones_cut.update(dict.fromkeys(sides.cut_zones, now))
+        if sides.cut_zones:
+            await self._announce(js, ZONES_CUT_OFF_KEY, self.zones_cut)
+
+        async def heal() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            if fenced and not sides.connected:
+                self.coordinators.start()
+            for zone in sides.cut_zones:
+                self.zones_cut.pop(zone, None)
+            if sides.cut_zones:
+                await self._announce(js, ZONES_CUT_OFF_KEY, self.zones_cut)
+            if split:
+                await self._event(js, clock, "partition_healed", "chiefs")
+
+        self.background.append(asyncio.create_task(heal()))
