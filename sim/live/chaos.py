@@ -198,6 +198,8 @@ class ChaosTimeline(NetworkChaos):
                 await self._message_loss(js, clock, event, now)
             elif event.partition is not None:
                 await self._partition(js, clock, event, now)
+            elif event.one_way_partition is not None:
+                await self._one_way_partition(js, clock, event, now)
             else:
                 action = next(a for a in CHAOS_ACTIONS if getattr(event, a) is not None)
                 print(

@@ -1,4 +1,4 @@
-"""The network's chaos a live run can act out: message loss, and partitions.
+"""The network's chaos a live run can act out: message loss, and partitions (one-way too).
 
 Scenario: live's coordinators and agents talk through one broker on one
 machine's network, so nothing here cuts a real link. What a partition or a
@@ -6,14 +6,15 @@ loss does to the orchestration is played where it lands instead: a primary
 off the chiefs' majority is fenced and a standby takes the lease, zones off
 that side are announced cut off (``sim.live.coordinator.zone_cutoffs``), and
 the primary itself loses assignments on their way to a zone
-(``sim.live.coordinator.message_loss``). The primary plays ``chief-1``, the
-simulator's bootstrapped leader, until the run's first takeover; after one,
-a partition fences no primary (which chief the scenario's Raft would have
-elected is its own to say), and the replay, which plays the partition as
-logged, may move its leader where live did not. Latency spikes, one-way partitions
-and WAL stalls act on the simulator's network and Raft alone: live's chiefs
-share a lease, not Raft over links of their own, and its latency is the
-machine's.
+(``sim.live.coordinator.message_loss``); a one-way partition of the leader
+fences it as the majority elects another. The primary plays ``chief-1``,
+the simulator's bootstrapped leader, until the run's first takeover; after
+one, a partition by chief names fences no primary (which chief the
+scenario's Raft would have elected is its own to say), and the replay,
+which plays the partition as logged, may move its leader where live did
+not. Latency spikes and WAL stalls act on the simulator's network and Raft
+alone: live's chiefs share a lease, not Raft over links of their own, and
+its latency is the machine's.
 
 Why a module of its own: the base of ``ChaosTimeline``, which keeps the
 timeline's other actions and the helpers these use.
@@ -127,5 +128,33 @@ class NetworkChaos:
                 await self._announce(js, ZONES_CUT_OFF_KEY, self.zones_cut)
             if split:
                 await self._event(js, clock, "partition_healed", "chiefs")
+
+        self.background.append(asyncio.create_task(heal()))
+
+    async def _one_way_partition(
+        self, js: Any, clock: Clock, event: ChaosEvent, now: float
+    ) -> None:
+        """A chief's links work one way only for a while. On the leader, either way, Raft
+        elects another (inbound: it hears no acknowledgement and steps down, check-quorum;
+        outbound: nobody hears its heartbeats): live fences the primary, and a standby takes
+        the lease. On a follower nothing moves (pre-vote keeps it from disrupting the
+        leader), live or simulated. Logged as the role it hit, as a crash is, so the replay
+        cuts the same role."""
+        spec, duration = event.one_way_partition, event.duration
+        assert spec is not None
+        assert duration is not None  # the schema requires one
+        primary = self.coordinators.primary_chief()
+        hit_leader = spec.chief == "leader" or (primary is not None and spec.chief == primary)
+        role = "leader" if hit_leader else "follower"
+        if hit_leader:
+            self.coordinators.crash("leader")
+            self.coordinators.start()  # the fenced chief rejoins as a follower at the heal
+        resolved = spec.model_copy(update={"chief": role})
+        await self._log_chaos(js, clock, event, now, one_way_partition=resolved)
+        await self._event(js, clock, "one_way_partition", role, now, direction=spec.direction)
+
+        async def heal() -> None:
+            await asyncio.sleep(clock.until(now + duration))
+            await self._event(js, clock, "one_way_healed", "chiefs")
 
         self.background.append(asyncio.create_task(heal()))

@@ -1,5 +1,8 @@
 """Chaos ``partition``, live: the primary off the chiefs' majority is fenced, zones off it cut off.
 
+And ``one_way_partition``: on the leader it fences the primary (Raft elects
+another either way), on a follower it moves nothing.
+
 Live had skipped the action ("the simulator's alone"). Its chiefs share a
 lease on one broker, not Raft over links of their own, so the partition is
 played where it lands (``sim.live.network_chaos``): a primary on a side
@@ -25,7 +28,9 @@ def test_a_partition_fences_the_primary_and_cuts_its_zone_off_until_it_heals(
         "topology.control_plane.chiefs=3",
         "topology.specialists=8",
         "workload.arrivals.rate_per_min=30",
-        'chaos=[{"at": "1m", "duration": "1m", "partition": {"groups": [["chief-1", "B"]]}}]',
+        'chaos=[{"at": "30s", "duration": "20s", "one_way_partition": {"chief": "follower"}},'
+        ' {"at": "1m", "duration": "1m", "partition": {"groups": [["chief-1", "B"]]}},'
+        ' {"at": "150s", "duration": "30s", "one_way_partition": {"chief": "leader"}}]',
     )
     scale = 30.0
     run = run_live(scenario, tmp_path, time_scale=scale, lease_s=1.0, agents_mode="simulated")
@@ -33,9 +38,12 @@ def test_a_partition_fences_the_primary_and_cuts_its_zone_off_until_it_heals(
     events = run.result.events
     at = {kind: list(events.loc[events["kind"] == kind, "time_s"]) for kind in set(events["kind"])}
     jitter = 0.2 * scale  # a fifth of a wall second, in scenario seconds
-    # The primary (chief-1) is on the minority's side: a standby takes the lease.
-    [_, takeover] = at["coordinator_primary"]
+    # The follower's one-way cut moves nothing; the primary (chief-1) on the minority's side
+    # is fenced and a standby takes the lease; so is the leader whose links work one way.
+    [_, takeover, again] = at["coordinator_primary"]
     assert 60.0 < takeover <= 60.0 + (1.0 + 1.0) * scale  # lease + one poll
+    assert 150.0 < again <= 150.0 + (1.0 + 1.0) * scale
+    assert len(at["one_way_partition"]) == len(at["one_way_healed"]) == 2
     [split] = at["partition"]
     [healed] = at["partition_healed"]
     assert abs(split - 60.0) < jitter and abs(healed - 120.0) < jitter
@@ -53,5 +61,8 @@ def test_a_partition_fences_the_primary_and_cuts_its_zone_off_until_it_heals(
     started_b = tasks[(tasks["zone"] == "B") & tasks["start_s"].notna()]
     assert ((started_b["start_s"] > declared + jitter) & (started_b["start_s"] < back)).sum() == 0
     assert (started_b["start_s"] > back + jitter).sum() > 0  # B serves again after the heal
-    [replayed] = chaos_from_events(events)  # what a replay of the run plays again
-    assert replayed.partition is not None and replayed.partition.groups == [["chief-1", "B"]]
+    follower, partition, leader = chaos_from_events(events)  # what a replay plays again
+    assert partition.partition is not None and partition.partition.groups == [["chief-1", "B"]]
+    for replayed, role in ((follower, "follower"), (leader, "leader")):
+        assert replayed.one_way_partition is not None
+        assert replayed.one_way_partition.chief == role
