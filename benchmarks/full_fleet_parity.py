@@ -36,7 +36,12 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
 - ``random_soak``: ``chaos_random`` with a 2-hour MTBF per agent and 2-minute
   repairs (the simulator's draws: eight kills, seven declared and replaced);
 - ``message_loss``: a fifth of the chief's assignments to zone A lost for
-  3 min from 3 min (each sent again, routed afresh, a TTL later).
+  3 min from 3 min (each sent again, routed afresh, a TTL later);
+- ``partition``: the leader and zone B split from the rest for 3 min from
+  3 min (a new leader on the majority's side; B cut off, declared,
+  redistributed, reconnected at the heal);
+- ``one_way_partition``: the leader's links work one way for 1 min from 3 min
+  (a new leader).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -134,6 +139,12 @@ CASES: dict[str, list[str]] = {
     ],
     "message_loss": [
         'chaos=[{"at": "3m", "duration": "3m", "message_loss": {"rate": 0.2, "zones": ["A"]}}]'
+    ],
+    "partition": [
+        'chaos=[{"at": "3m", "duration": "3m", "partition": {"groups": [["chief-1", "B"]]}}]'
+    ],
+    "one_way_partition": [
+        'chaos=[{"at": "3m", "duration": "1m", "one_way_partition": {"chief": "leader"}}]'
     ],
     "spot_reclaim": [
         'purchase.spot={"share": 0.5, "discount": 0.7, "notice": "2m", "reclaim_rate": 0}',

@@ -1,14 +1,14 @@
-"""Chaos ``partition``, live: the primary off the chiefs' majority is fenced, zones off it cut off.
+"""The chiefs' chaos, live: crashes and partitions of the leader and of a follower.
 
-And ``one_way_partition``: on the leader it fences the primary (Raft elects
-another either way), on a follower it moves nothing.
-
-Live had skipped the action ("the simulator's alone"). Its chiefs share a
-lease on one broker, not Raft over links of their own, so the partition is
-played where it lands (``sim.live.network_chaos``): a primary on a side
-without a majority of the chiefs can no longer renew its lease and a standby
-takes it, as the majority's side elects a new leader; a zone on such a side
-is cut off (``sim.live.coordinator.zone_cutoffs``); the heal gives it back.
+Live's chiefs share a lease on one broker, not Raft over links of their own,
+so each is played where it lands (``sim.live.network_chaos``): what takes
+the scenario's leader away — its crash, a partition that leaves it off the
+majority's side, its links working one way only — ends the primary (fenced:
+it can no longer renew the lease) and a standby takes the lease, as the
+majority elects another; what hits a follower moves nothing. A zone on a side
+without the majority is cut off (``sim.live.coordinator.zone_cutoffs``) until
+the heal gives it back. Live had skipped partitions and one-way partitions
+("the simulator's alone"), and crashed its primary for any target.
 """
 
 from __future__ import annotations
@@ -19,18 +19,24 @@ from conftest import exactly_once, run_live, small
 
 from sim.replay import chaos_from_events
 
+CHAOS = (
+    'chaos=[{"at": "20s", "coordinator_crash": "follower"},'
+    ' {"at": "30s", "duration": "20s", "one_way_partition": {"chief": "follower"}},'
+    ' {"at": "1m", "duration": "1m", "partition": {"groups": [["chief-1", "B"]]}},'
+    ' {"at": "150s", "duration": "30s", "one_way_partition": {"chief": "leader"}},'
+    ' {"at": "210s", "coordinator_crash": "leader"}]'
+)
 
-def test_a_partition_fences_the_primary_and_cuts_its_zone_off_until_it_heals(
+
+def test_each_loss_of_the_leader_moves_the_lease_once_and_a_cut_zone_comes_back(
     tmp_path: Path,
 ) -> None:
     scenario = small(
-        "duration=4m",
+        "duration=5m",
         "topology.control_plane.chiefs=3",
         "topology.specialists=8",
         "workload.arrivals.rate_per_min=30",
-        'chaos=[{"at": "30s", "duration": "20s", "one_way_partition": {"chief": "follower"}},'
-        ' {"at": "1m", "duration": "1m", "partition": {"groups": [["chief-1", "B"]]}},'
-        ' {"at": "150s", "duration": "30s", "one_way_partition": {"chief": "leader"}}]',
+        CHAOS,
     )
     scale = 30.0
     run = run_live(scenario, tmp_path, time_scale=scale, lease_s=1.0, agents_mode="simulated")
@@ -38,11 +44,13 @@ def test_a_partition_fences_the_primary_and_cuts_its_zone_off_until_it_heals(
     events = run.result.events
     at = {kind: list(events.loc[events["kind"] == kind, "time_s"]) for kind in set(events["kind"])}
     jitter = 0.2 * scale  # a fifth of a wall second, in scenario seconds
-    # The follower's one-way cut moves nothing; the primary (chief-1) on the minority's side
-    # is fenced and a standby takes the lease; so is the leader whose links work one way.
-    [_, takeover, again] = at["coordinator_primary"]
-    assert 60.0 < takeover <= 60.0 + (1.0 + 1.0) * scale  # lease + one poll
-    assert 150.0 < again <= 150.0 + (1.0 + 1.0) * scale
+    # The follower's crash and one-way cut move nothing; the partition (chief-1, the run's
+    # first primary, on the minority's side), the leader's one-way cut and its crash each
+    # move the lease once: within the lease and one poll (scenario s).
+    [_, *takeovers] = at["coordinator_primary"]
+    assert len(takeovers) == 3, takeovers
+    for cause, took in zip((60.0, 150.0, 210.0), takeovers, strict=True):
+        assert cause < took <= cause + (1.0 + 1.0) * scale, (cause, took)
     assert len(at["one_way_partition"]) == len(at["one_way_healed"]) == 2
     [split] = at["partition"]
     [healed] = at["partition_healed"]
@@ -61,8 +69,9 @@ def test_a_partition_fences_the_primary_and_cuts_its_zone_off_until_it_heals(
     started_b = tasks[(tasks["zone"] == "B") & tasks["start_s"].notna()]
     assert ((started_b["start_s"] > declared + jitter) & (started_b["start_s"] < back)).sum() == 0
     assert (started_b["start_s"] > back + jitter).sum() > 0  # B serves again after the heal
-    follower, partition, leader = chaos_from_events(events)  # what a replay plays again
+    # What a replay plays again: each chief's chaos as the role it hit, the partition as it was.
+    crash, cut, partition, one_way, last = chaos_from_events(events)
+    assert (crash.coordinator_crash, last.coordinator_crash) == ("follower", "leader")
+    assert cut.one_way_partition is not None and cut.one_way_partition.chief == "follower"
+    assert one_way.one_way_partition is not None and one_way.one_way_partition.chief == "leader"
     assert partition.partition is not None and partition.partition.groups == [["chief-1", "B"]]
-    for replayed, role in ((follower, "follower"), (leader, "leader")):
-        assert replayed.one_way_partition is not None
-        assert replayed.one_way_partition.chief == role
