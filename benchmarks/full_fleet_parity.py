@@ -40,8 +40,8 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
 - ``partition``: the leader and zone B split from the rest for 3 min from
   3 min (a new leader on the majority's side; B cut off, declared,
   redistributed, reconnected at the heal);
-- ``one_way_partition``: the leader's links work one way for 1 min from 3 min
-  (a new leader).
+- ``one_way_partition``: nobody hears the leader for 1 min from 3 min (its
+  outbound links cut: a new leader).
 
 Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
 p99, agents mean; scaling decisions):
@@ -144,7 +144,8 @@ CASES: dict[str, list[str]] = {
         'chaos=[{"at": "3m", "duration": "3m", "partition": {"groups": [["chief-1", "B"]]}}]'
     ],
     "one_way_partition": [
-        'chaos=[{"at": "3m", "duration": "1m", "one_way_partition": {"chief": "leader"}}]'
+        'chaos=[{"at": "3m", "duration": "1m", '
+        '"one_way_partition": {"chief": "leader", "direction": "outbound"}}]'
     ],
     "spot_reclaim": [
         'purchase.spot={"share": 0.5, "discount": 0.7, "notice": "2m", "reclaim_rate": 0}',

@@ -18,8 +18,9 @@ fitted from the live directory's own records, each against the replay's:
   each submission in JetStream, which is that log). The simulator charges
   no WAL time with ``network.enabled: false``, so there it is reported, not
   applied;
-* **coordinator takeover** — from a chaos ``coordinator_crash`` to the next
-  ``coordinator_primary`` (live's standby takes the lease) and its first
+* **coordinator takeover** — from the chiefs' chaos that ended a primary (a
+  ``coordinator_crash``, a ``partition``, a ``one_way_partition``) to the
+  next ``coordinator_primary`` (live's standby takes the lease) and its first
   dispatch (it rebuilds its books from the streams first), expressed as the
   chiefs' ``topology.control_plane.election_timeout``: the spec's Raft group
   elects a leader in a fraction of a second, live's lease-based standby in
@@ -163,34 +164,67 @@ def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
     return mean_and_count(startup_gaps(events))
 
 
-def takeover_gaps(events: pd.DataFrame, tasks: pd.DataFrame | None = None) -> list[float]:
-    """Seconds from each chaos ``coordinator_crash`` until its backlog is dispatched.
+#: The chiefs' chaos that can end live's primary.
+LEADER_CHAOS = ("coordinator_crash", "partition", "one_way_partition")
 
-    That is the first primary after it, then the dispatch of what arrived
-    while nobody led: a standby taking over rebuilds its books from the
-    streams before it places anything (4.5 s of 15.6 s at the spec's fleet,
-    x10) and places that backlog over about a second as it catches up,
-    where the replay's leader places it all the moment it is elected. The
-    backlog's median dispatch stands for it (its first dispatch if none).
+
+def takeover_gaps(events: pd.DataFrame, tasks: pd.DataFrame | None = None) -> list[float]:
+    """Seconds from the chaos that ended each primary until its backlog is dispatched.
+
+    Each takeover (a ``coordinator_primary`` after the first) is charged to
+    the latest of the chiefs' chaos before it not charged already, leaving
+    out what spares the primary (a follower's crash or one-way cut, as live
+    logs the role hit, and a zone coordinator's crash). From there, the first primary
+    after it, then the dispatch of what arrived while nobody led: a standby
+    taking over rebuilds its books from the streams before it places
+    anything (4.5 s of 15.6 s at the spec's fleet, x10) and places that
+    backlog over about a second as it catches up, where the replay's leader
+    places it all the moment it is elected. The backlog's median dispatch
+    stands for it (its first dispatch if none).
     """
-    crashes = events[(events["kind"] == "chaos") & (events["subject"] == "coordinator_crash")]
+    chaos = events[(events["kind"] == "chaos") & events["subject"].isin(LEADER_CHAOS)]
+    causes = [
+        at
+        for at, detail in zip(
+            chaos["time_s"].astype(float), chaos["detail"].astype(str), strict=True
+        )
+        if not _spares_the_primary(detail)
+    ]
     primaries = sorted(events.loc[events["kind"] == "coordinator_primary", "time_s"].astype(float))
     placed = tasks.dropna(subset=["dispatch_s"]) if tasks is not None else None
     gaps = []
-    for at in crashes["time_s"].astype(float):
-        after = [t for t in primaries if t >= at]
-        if not after:
-            continue
-        resumed = after[0]
+    charged = -math.inf
+    for took in primaries[1:]:
+        before = [at for at in causes if charged < at <= took]
+        if not before:
+            continue  # not chaos's doing (nothing this run's chaos did ended a primary)
+        at = charged = before[-1]
+        resumed = took
         if placed is not None:
-            later = placed[placed["dispatch_s"].astype(float) >= after[0]]
-            backlog = later[later["arrival_s"].astype(float).between(at, after[0])]
+            later = placed[placed["dispatch_s"].astype(float) >= took]
+            backlog = later[later["arrival_s"].astype(float).between(at, took)]
             if len(backlog):
                 resumed = float(backlog["dispatch_s"].astype(float).median())
             elif len(later):
                 resumed = float(later["dispatch_s"].astype(float).min())
         gaps.append(resumed - at)
     return gaps
+
+
+def _spares_the_primary(detail: str) -> bool:
+    """Whether the chaos record (as live logs it: the role a crash or a one-way cut hit)
+    left live's primary alone: a follower's, or a zone coordinator's crash."""
+    try:
+        event = json.loads(detail).get("event", {})
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(event, dict):
+        return False
+    crashed = event.get("coordinator_crash")
+    if isinstance(crashed, str):
+        return crashed == "follower" or crashed.endswith("-coord")
+    one_way = event.get("one_way_partition")
+    return isinstance(one_way, dict) and one_way.get("chief") == "follower"
 
 
 def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:

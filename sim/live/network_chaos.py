@@ -6,15 +6,15 @@ loss does to the orchestration is played where it lands instead: a primary
 off the chiefs' majority is fenced and a standby takes the lease, zones off
 that side are announced cut off (``sim.live.coordinator.zone_cutoffs``), and
 the primary itself loses assignments on their way to a zone
-(``sim.live.coordinator.message_loss``); a one-way partition of the leader
-fences it as the majority elects another. The primary plays ``chief-1``,
+(``sim.live.coordinator.message_loss``); a one-way partition of the leader's
+outbound links fences it as the majority elects another. The primary plays ``chief-1``,
 the simulator's bootstrapped leader, until the run's first takeover; after
 one, a partition by chief names fences no primary (which chief the
 scenario's Raft would have elected is its own to say), and the replay,
 which plays the partition as logged, may move its leader where live did
-not. Latency spikes and WAL stalls act on the simulator's network and Raft
-alone: live's chiefs share a lease, not Raft over links of their own, and
-its latency is the machine's.
+not. Latency spikes, WAL stalls and the leader's inbound cut act on the
+simulator's network and Raft alone: live's chiefs share a lease, not Raft
+over links of their own, and its latency is the machine's.
 
 Why a module of its own: the base of ``ChaosTimeline``, which keeps the
 timeline's other actions and the helpers these use.
@@ -104,7 +104,7 @@ class NetworkChaos:
         await self._log_chaos(js, clock, event, now)
         split = len(sides.chief_sides) >= 2
         if split:
-            text = " | ".join(",".join(group) for group in spec.groups)
+            text = " | ".join(",".join(side) for side in sides.chief_sides)  # as Raft splits
             await self._event(js, clock, "partition", text, now)
         # The primary plays chief-1 until the run's first takeover; after one, which chief the
         # scenario's Raft would have elected is not live's to know: it stays on.
@@ -134,18 +134,31 @@ class NetworkChaos:
     async def _one_way_partition(
         self, js: Any, clock: Clock, event: ChaosEvent, now: float
     ) -> None:
-        """A chief's links work one way only for a while. On the leader, either way, Raft
-        elects another (inbound: it hears no acknowledgement and steps down, check-quorum;
-        outbound: nobody hears its heartbeats): live fences the primary, and a standby takes
-        the lease. On a follower nothing moves (pre-vote keeps it from disrupting the
-        leader), live or simulated. Logged as the role it hit, as a crash is, so the replay
-        cuts the same role."""
+        """A chief's links work one way only for a while. On a follower nothing moves
+        (pre-vote keeps it from disrupting the leader), live or simulated. On the leader
+        with its outbound links cut nobody hears its heartbeats and the followers elect
+        another: live fences the primary and a standby takes the lease. Logged as the role
+        it hit, as a crash is, so the replay cuts the same role.
+
+        The leader's *inbound* cut is the simulator's alone: that leader goes on
+        heartbeating, unable to commit, until check-quorum makes it step down an
+        election timeout later, and only then do the followers elect — about twice
+        the leaderless time of a crash, with a leader that still holds its place.
+        A lease-holding primary has no such state to play (fenced at once, the replay
+        calibrated on it stayed leaderless 3.4 times live's wait p99), so it is
+        skipped with a message, and the replay has none of it either."""
         spec, duration = event.one_way_partition, event.duration
         assert spec is not None
         assert duration is not None  # the schema requires one
         primary = self.coordinators.primary_chief()
         hit_leader = spec.chief == "leader" or (primary is not None and spec.chief == primary)
         role = "leader" if hit_leader else "follower"
+        if hit_leader and spec.direction == "inbound":
+            print(
+                f"live run: chaos one_way_partition (inbound) of the leader at {now:g} s "
+                "is the simulator's alone, skipped"
+            )
+            return
         if hit_leader:
             self.coordinators.crash("leader")
             self.coordinators.start()  # the fenced chief rejoins as a follower at the heal

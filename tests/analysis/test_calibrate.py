@@ -160,6 +160,37 @@ def test_a_spread_of_start_ups_is_fitted_as_their_shape_and_the_overlay_loads(
     assert overlay(recorded, out, scenario, alike)["document"]["scaling"] == {"spawn_delay": 5.0}
 
 
+def test_each_takeover_is_charged_to_the_chiefs_chaos_that_ended_its_primary() -> None:
+    """A follower's crash moves no lease, nor does a zone coordinator's: the takeovers
+    that follow a partition and a one-way cut of the leader are theirs (live plays both
+    by fencing the primary), each charged once."""
+    chaos = ["coordinator_crash", "coordinator_crash", "partition", "one_way_partition"]
+    details = [
+        '{"event": {"coordinator_crash": "follower"}}',
+        '{"event": {"coordinator_crash": "B-coord"}}',
+        '{"event": {"partition": {"groups": [["chief-1", "B"]]}}}',
+        '{"event": {"one_way_partition": {"chief": "leader"}}}',
+    ]
+    events = pd.DataFrame(
+        {
+            "kind": [
+                "coordinator_primary",
+                *(["chaos"] * 3),
+                "coordinator_primary",
+                "chaos",
+                "coordinator_primary",
+            ],
+            "subject": ["c1", *chaos[:3], "c2", chaos[3], "c3"],
+            "time_s": [0.0, 60.0, 90.0, 180.0, 192.5, 300.0, 313.0],
+            "detail": ["{}", *details[:3], "{}", details[3], "{}"],
+        }
+    )
+    assert takeover_gaps(events) == [pytest.approx(12.5), pytest.approx(13.0)]
+    # A takeover that no chaos ending a primary preceded is not chaos's doing.
+    crash_only = events[events["subject"] != "partition"]
+    assert takeover_gaps(crash_only) == [pytest.approx(13.0)]
+
+
 def test_a_coordinator_takeover_is_fitted_as_the_chiefs_election_timeout(tmp_path: Path) -> None:
     """Live's standby takes the lease seconds after the primary crashed; the spec's Raft
     group elects in a fraction of one. The replay is leaderless as long as live was: the

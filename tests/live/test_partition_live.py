@@ -5,7 +5,8 @@ so each is played where it lands (``sim.live.network_chaos``): what takes
 the scenario's leader away — its crash, a partition that leaves it off the
 majority's side, its links working one way only — ends the primary (fenced:
 it can no longer renew the lease) and a standby takes the lease, as the
-majority elects another; what hits a follower moves nothing. A zone on a side
+majority elects another (a leader's *inbound* cut alone is skipped:
+``network_chaos`` says why); what hits a follower moves nothing. A zone on a side
 without the majority is cut off (``sim.live.coordinator.zone_cutoffs``) until
 the heal gives it back. Live had skipped partitions and one-way partitions
 ("the simulator's alone"), and crashed its primary for any target.
@@ -22,8 +23,10 @@ from sim.replay import chaos_from_events
 CHAOS = (
     'chaos=[{"at": "20s", "coordinator_crash": "follower"},'
     ' {"at": "30s", "duration": "20s", "one_way_partition": {"chief": "follower"}},'
+    ' {"at": "40s", "duration": "10s", "one_way_partition": {"chief": "leader"}},'
     ' {"at": "1m", "duration": "1m", "partition": {"groups": [["chief-1", "B"]]}},'
-    ' {"at": "150s", "duration": "30s", "one_way_partition": {"chief": "leader"}},'
+    ' {"at": "150s", "duration": "30s",'
+    ' "one_way_partition": {"chief": "leader", "direction": "outbound"}},'
     ' {"at": "210s", "coordinator_crash": "leader"}]'
 )
 
@@ -44,9 +47,10 @@ def test_each_loss_of_the_leader_moves_the_lease_once_and_a_cut_zone_comes_back(
     events = run.result.events
     at = {kind: list(events.loc[events["kind"] == kind, "time_s"]) for kind in set(events["kind"])}
     jitter = 0.2 * scale  # a fifth of a wall second, in scenario seconds
-    # The follower's crash and one-way cut move nothing; the partition (chief-1, the run's
-    # first primary, on the minority's side), the leader's one-way cut and its crash each
-    # move the lease once: within the lease and one poll (scenario s).
+    # The follower's crash and one-way cut move nothing, nor does the leader's inbound cut
+    # (skipped live, and unrecorded); the partition (chief-1, the run's first primary, on
+    # the minority's side), the leader's outbound cut and its crash each move the lease
+    # once: within the lease and one poll (scenario s).
     [_, *takeovers] = at["coordinator_primary"]
     assert len(takeovers) == 3, takeovers
     for cause, took in zip((60.0, 150.0, 210.0), takeovers, strict=True):
