@@ -73,7 +73,17 @@ draws: seed 42's stream holds exactly those counts under 0.01 at those
 positions). ``message_loss`` had been skipped live; now 28 of zone A's 125
 arrivals in the window start a TTL late live, 38 replayed — the simulator's
 own draw for seed 42 (six other seeds: 144 of 715, 20.1 %); none of B, C or D's
-in either. Before live's crashes hit the role named, ``follower_crash`` crashed
+in either. ``partition`` lands event for event but for the lease: split at
+180.0 s in both; a new primary at 192.6 s live (lease, then catch-up), a
+leader elected at 180.2 s replayed before calibration (its fitted takeover,
+17.3 s, then holds the replay leaderless as long as live was); B declared
+and redistributed at 203.1 s live, 202.5 s replayed; reconnected at 360.3 s
+and 360.0 s. Live logs B's cut when its new primary first looks (199.0 s),
+but counts its checks from the split. ``one_way_partition`` of the leader's
+inbound links is skipped live (fenced at once, its replay calibrated on the
+takeover waited 3.4 times live's p99: the simulator's leader keeps its place
+until check-quorum, then an election); the outbound cut is the case above.
+Before live's crashes hit the role named, ``follower_crash`` crashed
 live's primary (wait p99 0.240). The zone coordinator's failover lands event
 for event: breaker open at 185.7 s in both, detection 202.8 s live and
 202.5 s replayed, promotion 218.1 s and 217.5 s; its wait p99 is the tail's

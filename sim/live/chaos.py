@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.client import Client
 
-from sim.live.announcements import announcement
 from sim.live.clock import Clock
 from sim.live.network_chaos import NetworkChaos, Replicas
 from sim.live.provisioner import Provisioner
@@ -39,7 +37,6 @@ from sim.live.transport import (
     LiveError,
     control_subject,
     encode,
-    publish,
 )
 from sim.scenario.chaos import CHAOS_ACTIONS
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
@@ -97,24 +94,6 @@ class ChaosTimeline(NetworkChaos):
         self.random_failures = random_failures or []
         #: Agents the provisioner had started when last looked at (later ones may be on spot).
         self._seen_specs = 0
-
-    async def _event(
-        self,
-        js: Any,
-        clock: Clock,
-        kind: str,
-        subject: str,
-        at: float | None = None,
-        **detail: Any,
-    ) -> None:
-        """Log an event at *at* (default now): a chaos action is logged at its own time."""
-        document = {
-            "time_s": clock.now() if at is None else at,
-            "kind": kind,
-            "subject": subject,
-            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
-        }
-        await publish(js, "orch.event", document)
 
     async def run(self, js: Any, clock: Clock) -> None:
         """The scenario's chaos timeline on the wall clock, logged as the simulator logs it."""
@@ -207,16 +186,6 @@ class ChaosTimeline(NetworkChaos):
                 )
 
         return act
-
-    async def _log_chaos(
-        self, js: Any, clock: Clock, event: ChaosEvent, now: float, **resolved: Any
-    ) -> None:
-        """The ``chaos`` record a replay plays again: the event as it happened, at *now*, with
-        what it *resolved* to (the agents a selector hit, the role a crash hit)."""
-        done = event.model_copy(update={"at": now, **resolved})
-        action = next(a for a in CHAOS_ACTIONS if getattr(done, a) is not None)
-        document = done.model_dump(mode="json", exclude_none=True)
-        await self._event(js, clock, "chaos", action, now, event=document)
 
     async def _kill(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """kill -9 of the selected agents; their hosts back ``restart_after`` later."""
@@ -336,11 +305,6 @@ class ChaosTimeline(NetworkChaos):
             self._restart_agents(victims)
 
         self.background.append(asyncio.create_task(recover()))
-
-    async def _announce(self, js: Any, key: str, since: dict[str, float]) -> None:
-        """Tell the coordinator what is down now (``sim.live.announcements``)."""
-        lease = await js.key_value(LEASE_BUCKET)
-        await lease.put(key, announcement(since))
 
     async def _spot_reclaim(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """The provider takes spot agents back: a notice now, the machine at its end.

@@ -17,16 +17,20 @@ simulator's network and Raft alone: live's chiefs share a lease, not Raft
 over links of their own, and its latency is the machine's.
 
 Why a module of its own: the base of ``ChaosTimeline``, which keeps the
-timeline's other actions and the helpers these use.
+timeline's other actions; the helpers every action logs and announces
+through are here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Protocol
 
+from sim.live.announcements import announcement
 from sim.live.clock import Clock
-from sim.live.transport import ZONES_CUT_OFF_KEY
+from sim.live.transport import LEASE_BUCKET, ZONES_CUT_OFF_KEY, publish
+from sim.scenario.chaos import CHAOS_ACTIONS
 from sim.scenario.schema import ChaosEvent, Scenario
 from sim.world.partition import partition_sides
 
@@ -51,7 +55,8 @@ class Replicas(Protocol):
 
 
 class NetworkChaos:
-    """Message loss and partitions (see the module docstring)."""
+    """Message loss and partitions (see the module docstring), and the helpers every
+    chaos action logs and announces through."""
 
     scenario: Scenario
     coordinators: Replicas
@@ -69,15 +74,29 @@ class NetworkChaos:
         at: float | None = None,
         **detail: Any,
     ) -> None:
-        raise NotImplementedError
+        """Log an event at *at* (default now): a chaos action is logged at its own time."""
+        document = {
+            "time_s": clock.now() if at is None else at,
+            "kind": kind,
+            "subject": subject,
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+        }
+        await publish(js, "orch.event", document)
 
     async def _log_chaos(
         self, js: Any, clock: Clock, event: ChaosEvent, now: float, **resolved: Any
     ) -> None:
-        raise NotImplementedError
+        """The ``chaos`` record a replay plays again: the event as it happened, at *now*, with
+        what it *resolved* to (the agents a selector hit, the role a crash hit)."""
+        done = event.model_copy(update={"at": now, **resolved})
+        action = next(a for a in CHAOS_ACTIONS if getattr(done, a) is not None)
+        document = done.model_dump(mode="json", exclude_none=True)
+        await self._event(js, clock, "chaos", action, now, event=document)
 
     async def _announce(self, js: Any, key: str, since: dict[str, float]) -> None:
-        raise NotImplementedError
+        """Tell the coordinator what is down now (``sim.live.announcements``)."""
+        lease = await js.key_value(LEASE_BUCKET)
+        await lease.put(key, announcement(since))
 
     async def _message_loss(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """The chief's assignments to some zones are lost for a while: logged as the simulator
