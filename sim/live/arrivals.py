@@ -22,7 +22,7 @@ from sim.world.network import Network
 from sim.world.streams import Streams
 from sim.world.tier_mix import TierMix
 from sim.world.topology import build_world
-from sim.world.workload import ServiceDemand, TaskSource
+from sim.world.workload import FIRST_ID, ServiceDemand, TaskSource
 
 __all__ = ["arrivals"]
 
@@ -44,8 +44,9 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
         (t, 1, (dag, shape, zone))
         for t, dag, shape, zone in DagSource(scenario, streams, demand, network)
     )
-    next_id = 0
-    job_id = 0
+    # Ids count as the simulator's do, so a live run's task and job ids are its replay's
+    # (live had counted from 0: every id one less than the same task's in the replay).
+    next_id = job_id = FIRST_ID
     for t, kind, item in heapq.merge(tasks, jobs, key=lambda x: (x[0], x[1])):
         if kind == 0:
             yield t, _task_submission(item, t, next_id, mix, plans)

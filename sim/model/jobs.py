@@ -27,6 +27,7 @@ from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
 from sim.world.dag_source import DagSource
 from sim.world.network import Network
+from sim.world.workload import FIRST_ID
 
 
 class DagFlow:
@@ -51,7 +52,7 @@ class DagFlow:
         self.network = network
         self.events = events
         self._open_jobs: dict[int, DagJob] = {}
-        self._job_ids = 0
+        self._job_ids = FIRST_ID - 1  # (incremented before use)
         #: Planned DAG dispatch (None: every node is released and placed dynamically).
         self.staging: StagedDags | None = None
 

@@ -19,6 +19,7 @@ from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import TaskLog
 from sim.model.task import Task
 from sim.world.dag_job import DagJob
+from sim.world.workload import FIRST_ID
 
 
 @dataclass(slots=True)
@@ -43,7 +44,7 @@ class Ledger:
         self.env = env
         self.task_log = task_log
         self.collector = collector
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(FIRST_ID)
         #: Every task submitted and not yet finished, by id: the conservation ledger.
         self.live: dict[int, Task] = {}
         self.submitted = 0

@@ -27,6 +27,9 @@ from sim.scenario.schema import Arrivals, Scenario, ServiceTime
 from sim.world.streams import Streams
 
 BLOCK = 4096
+#: The first task id, and the first DAG job id: both shells count from it (the simulator's
+#: ledger and DAG arrivals, live's arrivals), so a live run's ids are its replay's.
+FIRST_ID = 1
 
 
 class WorkloadError(Exception):

@@ -210,3 +210,25 @@ def test_the_live_shell_submits_the_same_release(tmp_path: Path) -> None:
     job = submitted[0][1]
     assert [n["work_s"] for n in job["nodes"]] == [10, 20, 5, 1]
     assert job["cp_bound_s"] == 31.0
+
+
+def test_a_live_runs_task_ids_are_its_replays() -> None:
+    """Both shells count task ids from ``FIRST_ID`` in arrival order, so the submission
+    live sends for an arrival carries the id the simulator gives it (live had counted from
+    0: every id one less than in its replay). DAG nodes are the known exception: live
+    numbers a job's nodes when the job arrives, the simulator as each is released."""
+    from sim.live.arrivals import arrivals
+    from sim.runner import run
+
+    scenario = load_scenario(
+        SCENARIOS / "baseline_200.yaml",
+        ["duration=3m", "warmup=0", "workload.dags.rate_per_min=0"],
+    )
+    live = {round(t, 9): item["task_id"] for t, item in arrivals(scenario) if t < 180.0}
+    tasks = run(scenario).results[0].tasks
+    first = tasks[tasks["attempt"] == 1]
+    pairs = zip(first["arrival_s"], first["task_id"], strict=True)
+    simulated = {round(float(t), 9): int(i) for t, i in pairs}
+    assert len(live) > 100 and set(live) == set(simulated)
+    assert live == simulated
+    assert min(live.values()) == 1
