@@ -189,3 +189,25 @@ def test_a_zone_cut_off_by_a_partition_is_routed_around_and_comes_back_whole() -
         assert await fleet.events("zone_down") == []
 
     run(body)
+
+
+def test_a_takeover_knows_the_zones_out_of_reach_before_it_places_the_backlog() -> None:
+    """A zone cut off before the takeover: the new primary reads the announcement with
+    the pools, so the backlog bound for it waits at its door (the breaker off here)
+    instead of being handed to its agents and the zone found dark a poll later."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        fleet.wall.t = EPOCH + 5.0
+        await announce(fleet, {"B": 5.0}, ZONES_CUT_OFF_KEY)
+        await fleet.submit(0, zone="B")
+        c = fleet.coordinator(*SETTINGS)
+        await c.take_over()
+        assert await fleet.take("b1") == [] and await fleet.take("a1") == []
+        [cut] = await fleet.events("zone_cut_off")
+        assert cut["subject"] == "B"
+        await until_event(fleet, c, "zone_redistributed", 60)
+        assert await fleet.take("a1") == [(0, 1)]
+
+    run(body)

@@ -331,8 +331,15 @@ class Coordinator:
         # The predecessor's word, read once: its pools (health) and its scale changes.
         history = await self.broker.read_all(EVENTS, "orch.event")
         self.health.inherit(history)
-        await self.follow.catch_up(self.health.check_health)
+        await self.follow.catch_up(self._before_placing)
         await self.scaling.resume(history)
+
+    async def _before_placing(self) -> None:
+        """What a takeover learns before it places anything: the pools (health), and the
+        zones chaos has announced dark or cut off — a zone its predecessor knew was out of
+        reach must not take the backlog first and be found dark a poll later."""
+        await self.health.check_health()
+        await self.health.check_zones()
 
     async def pump(self) -> int:
         """Handle what the streams hold now (a test's step; live, ``_lead`` follows them)."""
