@@ -6,15 +6,16 @@ loss does to the orchestration is played where it lands instead: a primary
 off the chiefs' majority is fenced and a standby takes the lease, zones off
 that side are announced cut off (``sim.live.coordinator.zone_cutoffs``), and
 the primary itself loses assignments on their way to a zone
-(``sim.live.coordinator.message_loss``); a one-way partition of the leader's
-outbound links fences it as the majority elects another. The primary plays ``chief-1``,
-the simulator's bootstrapped leader, until the run's first takeover; after
-one, a partition by chief names fences no primary (which chief the
-scenario's Raft would have elected is its own to say), and the replay,
-which plays the partition as logged, may move its leader where live did
-not. Latency spikes, WAL stalls and the leader's inbound cut act on the
-simulator's network and Raft alone: live's chiefs share a lease, not Raft
-over links of their own, and its latency is the machine's.
+(``sim.live.coordinator.message_loss``); a one-way partition of the
+leader's outbound links fences it as the majority elects another. The
+primary plays ``chief-1``, the simulator's bootstrapped leader, until the
+run's first takeover; after one, a partition by chief names fences no
+primary (which chief the scenario's Raft would have elected is its own to
+say), and the replay, which plays the partition as logged, may move its
+leader where live did not. Latency spikes, WAL stalls and the leader's
+inbound cut act on the simulator's network and Raft alone: live's chiefs
+share a lease, not Raft over links of their own, and its latency is the
+machine's.
 
 Why a module of its own: the base of ``ChaosTimeline``, which keeps the
 timeline's other actions; the helpers every action logs and announces
@@ -125,6 +126,10 @@ class NetworkChaos:
         if split:
             text = " | ".join(",".join(side) for side in sides.chief_sides)  # as Raft splits
             await self._event(js, clock, "partition", text, now)
+        # The cut first, so that whichever primary leads next reads it before it places.
+        self.zones_cut.update(dict.fromkeys(sides.cut_zones, now))
+        if sides.cut_zones:
+            await self._announce(js, ZONES_CUT_OFF_KEY, self.zones_cut)
         # The primary plays chief-1 until the run's first takeover; after one, which chief the
         # scenario's Raft would have elected is not live's to know: it stays on.
         chief = self.coordinators.primary_chief()
@@ -133,9 +138,6 @@ class NetworkChaos:
             self.coordinators.crash("leader")
             if sides.connected:
                 self.coordinators.start()
-        self.zones_cut.update(dict.fromkeys(sides.cut_zones, now))
-        if sides.cut_zones:
-            await self._announce(js, ZONES_CUT_OFF_KEY, self.zones_cut)
 
         async def heal() -> None:
             await asyncio.sleep(clock.until(now + duration))
