@@ -46,8 +46,9 @@ case is a 10-minute scenario at x10 (about 2.5 wall minutes on 2 cores):
 - ``one_way_partition``: nobody hears the leader for 1 min from 3 min (its
   outbound links cut: a new leader).
 
-Measured 2026-12-06 on this machine, ratio replay / live (utilisation, wait
-p99, agents mean; scaling decisions):
+Measured 2026-12-06 on this machine (the last four rows in a later session
+that day), ratio replay / live (utilisation, wait p99, agents mean; scaling
+decisions):
 
 =============  ===========  ========  ===========  ========
 case           utilisation  wait p99  agents mean  scaling
@@ -65,6 +66,10 @@ follower       1.000        0.968     1.000        same
 zone_coord     1.000        0.880     1.000        same
 team_lead      1.000        0.954     1.000        same
 random_soak    1.000        0.998     1.001        same
+random_all     1.000        0.999     1.017        same
+message_loss   1.000        0.979     1.000        same
+partition      1.000        0.979     1.000        same
+one_way        1.000        0.976     1.000        same
 =============  ===========  ========  ===========  ========
 
 Before live drew the scenario's errors, ``error_burst`` ran live with none
@@ -76,13 +81,13 @@ draws: seed 42's stream holds exactly those counts under 0.01 at those
 positions). ``message_loss`` had been skipped live; now 28 of zone A's 125
 arrivals in the window start a TTL late live, 38 replayed — the simulator's
 own draw for seed 42 (six other seeds: 144 of 715, 20.1 %); none of B, C or D's
-in either. ``partition`` lands event for event but for the lease: split at
-180.0 s in both; a new primary at 192.6 s live (lease, then catch-up), a
-leader elected at 180.2 s replayed before calibration (its fitted takeover,
-17.3 s, then holds the replay leaderless as long as live was); B declared
-and redistributed at 203.1 s live, 202.5 s replayed; reconnected at 360.3 s
-and 360.0 s. Live logs B's cut when its new primary first looks (199.0 s),
-but counts its checks from the split. ``one_way_partition`` of the leader's
+in either. ``partition`` lands event for event: split at 180.0 s in both;
+live's new primary took the lease at 191.5 s and read B's cut at 195.4 s,
+before placing its backlog; the calibrated replay elected at 196.1 s; B
+declared and redistributed at 202.9 s live, 202.5 s replayed; reconnected at
+360.6 s and 360.0 s (a first run, before a takeover read the announcements
+before placing and before calibration charged the partition's takeover, had
+wait p99 1.146 and B's cut read at 199.0 s). ``one_way_partition`` of the leader's
 inbound links is skipped live (fenced at once, its replay calibrated on the
 takeover waited 3.4 times live's p99: the simulator's leader keeps its place
 until check-quorum, then an election); the outbound cut is the case above.
