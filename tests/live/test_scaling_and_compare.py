@@ -13,7 +13,7 @@ from sim.scenario.load import load_scenario
 
 def test_burst_scales_real_processes_and_matches_the_simulator(tmp_path: Path) -> None:
     scenario = load_scenario(HERE / "burst.yaml")
-    live = run_live(scenario, tmp_path, time_scale=20.0)
+    live = run_live(scenario, tmp_path, time_scale=30.0)
     exactly_once(live)
     events = live.result.events
     agents = live.result.agents
