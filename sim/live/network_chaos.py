@@ -4,7 +4,7 @@ Scenario: live's coordinators and agents talk through one broker on one
 machine's network, so nothing here cuts a real link. What a partition or a
 loss does to the orchestration is played where it lands instead: a primary
 off the chiefs' majority is fenced and a standby takes the lease, zones off
-that side are announced cut off (``sim.live.coordinator.zone_cutoffs``), and
+that side are announced cut off (``sim.live.coordinator.unreachable_zones``), and
 the primary itself loses assignments on their way to a zone
 (``sim.live.coordinator.message_loss``); a one-way partition of the
 leader's outbound links fences it as the majority elects another. The
@@ -115,7 +115,7 @@ class NetworkChaos:
         majority's side is fenced — it can no longer renew its lease, so a standby takes it
         (at once where a majority side exists; at the heal where none does, as no Raft side
         can elect a leader then) — and the zones off that side are announced cut off
-        (``sim.live.coordinator.zone_cutoffs``). Logged as the simulator logs it."""
+        (``sim.live.coordinator.unreachable_zones``). Logged as the simulator logs it."""
         spec, duration = event.partition, event.duration
         assert spec is not None
         assert duration is not None  # the schema requires one

@@ -25,6 +25,7 @@ from sim.live.transport import (
     TEAM_LEADS_DOWN_KEY,
     ZONE_COORDINATORS_DOWN_KEY,
     ZONES_CUT_OFF_KEY,
+    ZONES_DOWN_KEY,
 )
 
 ZONES = [
@@ -209,5 +210,33 @@ def test_a_takeover_knows_the_zones_out_of_reach_before_it_places_the_backlog() 
         assert cut["subject"] == "B"
         await until_event(fleet, c, "zone_redistributed", 60)
         assert await fleet.take("a1") == [(0, 1)]
+
+    run(body)
+
+
+def test_a_zone_stays_out_of_reach_until_the_last_of_its_outage_and_cut_ends() -> None:
+    """Reasons overlap as in the simulator's failover (``_unreachable``/``_reachable``):
+    B is cut off, then dark as well; the outage ends while the cut lasts, and B stays
+    declared, its door shut; only the heal gives it back."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1", "A")
+        await fleet.beat("b1", "B")
+        c = fleet.coordinator(*SETTINGS)
+        await c.take_over()
+        fleet.wall.t = EPOCH + 5.0
+        await announce(fleet, {"B": 5.0}, ZONES_CUT_OFF_KEY)
+        await c.check_zones()
+        await announce(fleet, {"B": 6.0}, ZONES_DOWN_KEY)
+        await until_event(fleet, c, "zone_down", 60)  # declared with the outage's agents
+        await announce(fleet, {}, ZONES_DOWN_KEY)  # the region is back, the cut is not
+        await c.check_zones()
+        gate = c.intake.dispatcher.zones
+        assert await fleet.events("zone_up") == []
+        assert "B" in gate.declared and "B" in gate.dark  # still out of reach
+        await announce(fleet, {}, ZONES_CUT_OFF_KEY)
+        reconnected = await until_event(fleet, c, "zone_reconnected", 5)
+        assert reconnected["subject"] == "B"
+        assert "B" not in gate.declared and "B" not in gate.dark
 
     run(body)

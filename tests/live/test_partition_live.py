@@ -7,7 +7,7 @@ majority's side, its links working one way only — ends the primary (fenced:
 it can no longer renew the lease) and a standby takes the lease, as the
 majority elects another (a leader's *inbound* cut alone is skipped:
 ``network_chaos`` says why); what hits a follower moves nothing. A zone on a side
-without the majority is cut off (``sim.live.coordinator.zone_cutoffs``) until
+without the majority is cut off (``sim.live.coordinator.unreachable_zones``) until
 the heal gives it back. Live had skipped partitions and one-way partitions
 ("the simulator's alone"), and crashed its primary for any target.
 """

@@ -36,7 +36,7 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.coordinator.team_failover import TeamLeadFailover
-from sim.live.coordinator.zone_cutoffs import ZoneCutOffs
+from sim.live.coordinator.unreachable_zones import CUT_OFF, OUTAGE, UnreachableZones
 from sim.live.coordinator.zone_failover import ZoneFailover
 from sim.live.lag import LagMonitor
 from sim.live.roster import members
@@ -146,24 +146,22 @@ class HealthCheck:
         self._reconnects = broker.reconnects()
         #: Judges zone coordinators (the spec's rule; the simulator's check phases).
         self.zone_detector = zone_detector or coordinator_detector(scenario.health)
-        #: Dark zones not yet declared: the scenario time their declaration is due.
-        self._zone_detection: dict[str, float] = {}
         #: Starts a replacement (zone, category, reason) for each agent declared dead, its
         #: id or None (None: ``health.replace_failed`` is off).
         self.replace = replace
         #: The agents the predecessor counted in its pools (``inherit``).
         self.inherited: frozenset[str] = frozenset()
-        #: Zones dark by an announced outage; crashed zone coordinators, and their failover.
-        self._outages: set[str] = set()
+        #: Zones out of reach (an outage, a partition); crashed zone coordinators and team
+        #: leads, and their failovers.
+        zones = [zone.name for zone in scenario.topology.zones]
+        self.unreachable = UnreachableZones(
+            zones, time_, event, intake, self.zone_detector, self._set_dark, self._declare_agents
+        )
         self.zone_failover = ZoneFailover(
             scenario, time_, event, intake, self.zone_detector, self._set_dark
         )
         self.team_failover = TeamLeadFailover(
             time_, event, intake, self.zone_detector, scenario.health.zone_promotion
-        )
-        zones = [zone.name for zone in scenario.topology.zones]
-        self.zone_cutoffs = ZoneCutOffs(
-            zones, time_, event, intake, self.zone_detector, self._set_dark
         )
 
     def inherit(self, history: list[dict[str, Any]]) -> None:
@@ -387,76 +385,31 @@ class HealthCheck:
                 return
 
     async def check_zones(self) -> None:
-        """Zones announced dark (chaos ``zone_outage``): unreachable, then declared dead.
-
-        As the simulator's failover: an announced zone is dark at once — the
-        chief's calls to it fail, and its breaker may route around it first
-        (``zone_calls``) — and is declared dead when the spec's checks of its
-        coordinator would declare it (``coordinator_detector``, the
-        simulator's own, with its check phases): then what waited at its door
-        and in its queues goes elsewhere, and its agents leave their pools,
-        by id, what they held placed anew. A zone back before its
-        declaration is only reachable again (what waited at its door is
-        placed there); a declared one also takes work again.
-        """
-        keys = (ZONES_DOWN_KEY, ZONE_COORDINATORS_DOWN_KEY, TEAM_LEADS_DOWN_KEY, ZONES_CUT_OFF_KEY)
+        """What chaos announced of the zones: out of reach (an outage, a partition), a zone
+        coordinator or a team lead crashed — each played as the simulator's failover plays
+        it (``unreachable_zones``, ``zone_failover``, ``team_failover``), the four
+        announcements read at once (one round trip)."""
+        keys = (ZONES_DOWN_KEY, ZONES_CUT_OFF_KEY, ZONE_COORDINATORS_DOWN_KEY, TEAM_LEADS_DOWN_KEY)
         entries = await asyncio.gather(*(self.broker.kv_get(LEASE_BUCKET, k) for k in keys))
         now = self.time.now()
-        since, coordinators_down, leads_down, cut_off = (announced(e, now) for e in entries)
-        down = set(since)
-        dispatcher = self.intake.dispatcher
-        gate = dispatcher.zones
-        for zone in sorted(down - self._outages):
-            if zone not in self.router.zones:
-                continue
-            self._outages.add(zone)
-            self._set_dark(zone)
-            # The checks of its coordinator fail from when it went dark, as the simulator's
-            # do, not from when this round read the key (up to a poll later): a check
-            # between the two would otherwise be missed, and the declaration come a whole
-            # health interval late (10 s at the spec's fleet, x10).
-            dark_s = min(now, since[zone])
-            when = self.zone_detector.detection_time(f"{zone}-coord", dark_s)
-            self._zone_detection[zone] = max(now, when)
-        for zone, when in sorted(self._zone_detection.items()):
-            if when <= now:
-                del self._zone_detection[zone]
-                await self._declare_zone(zone, now)
-        for zone in sorted(self._outages - down):
-            self._outages.discard(zone)
-            self._set_dark(zone)
-            self._zone_detection.pop(zone, None)
-            self.zone_detector.forget(f"{zone}-coord")
-            if zone in gate.declared:
-                gate.declare_up(zone)
-                await self.event("zone_up", zone)  # its agents rejoin as their heartbeats resume
-            await self.intake.zone_back(zone)
+        outages, cut_off, coordinators_down, leads_down = (announced(e, now) for e in entries)
+        await self.unreachable.check({OUTAGE: outages, CUT_OFF: cut_off})
         await self.zone_failover.check(coordinators_down)
-        await self.zone_cutoffs.check(cut_off)
         await self.team_failover.check(leads_down)
         await self.intake.probe_zones()
 
     def _set_dark(self, zone: str) -> None:
-        """Calls to *zone* fail while its outage or its coordinator's crash lasts."""
-        dark = (
-            zone in self._outages or self.zone_failover.dark(zone) or self.zone_cutoffs.dark(zone)
-        )
+        """Calls to *zone* fail while it is out of reach or its coordinator's crash lasts."""
+        dark = self.unreachable.dark(zone) or self.zone_failover.dark(zone)
         self.intake.dispatcher.mark_dark(zone, dark)
 
-    async def _declare_zone(self, zone: str, now: float) -> None:
-        """The checks declare the zone's coordinator dead: route around it, evacuate it.
-
-        Its agents not yet declared dead are declared with it (``agent_detected``,
+    async def _declare_agents(self, zone: str, now: float) -> None:
+        """A dark zone's agents not yet declared dead are declared with it (``agent_detected``,
         what they held placed anew, each replaced in the nearest live zone), as the
-        simulator declares and replaces every agent a zone outage took.
-        """
-        self.intake.dispatcher.zones.declare_down(zone)
-        await self.event("zone_down", zone)
-        await self.intake.evacuate_zone(zone)
+        simulator declares and replaces every agent a zone outage took."""
         zone_agents = [a for a in self.books.agents.values() if a.zone == zone and a.healthy]
         for view in zone_agents:  # none answers: a team reopening must not take them back
             self.intake.dispatcher.unreachable.add(view.agent_id)
         for view in sorted(zone_agents, key=lambda a: a.agent_id):
             # Not the detector's verdict on the process: no dead incarnation to refute.
             await self._lost(view, now, f"zone {zone} declared down")
-        await self.intake.evacuate_stranded()
