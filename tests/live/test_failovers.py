@@ -153,6 +153,18 @@ def test_a_team_without_its_lead_takes_no_work_until_a_member_takes_over() -> No
     run(body)
 
 
+async def cut_off_b(fleet: Fleet) -> Coordinator:
+    """a1 in A and b1 in B; a partition cuts B off at second 5 (the coordinator has read it)."""
+    await fleet.beat("a1", "A")
+    await fleet.beat("b1", "B")
+    c = fleet.coordinator(*SETTINGS)
+    await c.take_over()
+    fleet.wall.t = EPOCH + 5.0
+    await announce(fleet, {"B": 5.0}, ZONES_CUT_OFF_KEY)
+    await c.check_zones()
+    return c
+
+
 def test_a_zone_cut_off_by_a_partition_is_routed_around_and_comes_back_whole() -> None:
     """As the simulator's ``zone_cut_off``: the chief's calls to the zone fail (its work
     waits at the door), the checks declare its coordinator after their detection time and
@@ -160,13 +172,7 @@ def test_a_zone_cut_off_by_a_partition_is_routed_around_and_comes_back_whole() -
     (alive, only out of reach); when the partition heals the zone takes work again."""
 
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*SETTINGS)
-        await c.take_over()
-        fleet.wall.t = EPOCH + 5.0
-        await announce(fleet, {"B": 5.0}, ZONES_CUT_OFF_KEY)
-        await c.check_zones()
+        c = await cut_off_b(fleet)
         [cut] = await fleet.events("zone_cut_off")
         assert cut["subject"] == "B"
         await fleet.submit(0, zone="B")
@@ -220,13 +226,7 @@ def test_a_zone_stays_out_of_reach_until_the_last_of_its_outage_and_cut_ends() -
     declared, its door shut; only the heal gives it back."""
 
     async def body(fleet: Fleet) -> None:
-        await fleet.beat("a1", "A")
-        await fleet.beat("b1", "B")
-        c = fleet.coordinator(*SETTINGS)
-        await c.take_over()
-        fleet.wall.t = EPOCH + 5.0
-        await announce(fleet, {"B": 5.0}, ZONES_CUT_OFF_KEY)
-        await c.check_zones()
+        c = await cut_off_b(fleet)
         await announce(fleet, {"B": 6.0}, ZONES_DOWN_KEY)
         await until_event(fleet, c, "zone_down", 60)  # declared with the outage's agents
         await announce(fleet, {}, ZONES_DOWN_KEY)  # the region is back, the cut is not
