@@ -5,11 +5,12 @@ see the same arrivals, the same drawn work and the same failures; what still
 differs is what real processes and a real broker add. Three overheads are
 fitted from the live directory's own records, each against the replay's:
 
-* **agent start-up** — from ``agent_requested`` to ``agent_joined`` of the
-  same agent (a scale-up's process start and first heartbeat), expressed as
+* **agent start-up** — from ``agent_requested`` (or, when live's provisioner
+  paced its starts, the start's turn) to ``agent_joined`` of the same agent
+  (a scale-up's process start and first heartbeat), expressed as
   ``scaling.spawn_delay`` (their mean) and, when they differ, the observed
-  start-ups as ``scaling.spawn_delay_dist`` (empirical): a burst's agents
-  join spread out, as live's did;
+  start-ups as ``scaling.spawn_delay_dist`` (empirical); live's pace itself
+  as ``scaling.spawn_gap``, so a burst's agents join in turn, as live's did;
 * **dispatch overhead** — arrival to assignment of the tasks that found an
   agent free (first attempt, no queueing), live minus simulated: the broker
   round trip and the coordinator's intake beyond the modelled network,
@@ -49,6 +50,9 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
+from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
+from sim.world.start_turns import waits
 
 #: Figures of the report, capacity first, with their path into summary.json.
 FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -97,6 +101,8 @@ class Fit:
     #: Mean seconds from a coordinator crash to the next primary, and how many crashes.
     takeover_s: float = math.nan
     takeover_samples: int = 0
+    #: Scenario seconds between two of live's agent starts (its provisioner's pace).
+    start_gap_s: float = 0.0
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -140,17 +146,28 @@ def read_run(directory: Path) -> dict[str, Any]:
     return {"summary": summary, **tables}
 
 
-def startup_gaps(events: pd.DataFrame) -> list[float]:
-    """Seconds from each agent's request to its join, in the order requested."""
-    requested = events[events["kind"] == "agent_requested"]
+def startup_gaps(events: pd.DataFrame, start_gap_s: float = 0.0) -> list[float]:
+    """Seconds from each agent's turn to its join, in the order requested.
+
+    Live's provisioner starts agents *start_gap_s* apart (``scaling.spawn_gap``,
+    the summary's ``live.spawn_gap_s``): a burst's later agents wait their
+    turns first. The replay takes the same turns (``sim.world.start_turns``,
+    replayed here over the requests), so the start-up fitted is what follows
+    the turn; left in, the waits would be paid twice. (Restarted hosts take
+    turns too, but live logs no request for them: a burst of restarts
+    overlapping a burst of requests is not seen here.)
+    """
+    requested = events[events["kind"] == "agent_requested"].sort_values("time_s", kind="stable")
     joined = events[events["kind"] == "agent_joined"].drop_duplicates("subject")
     joined_at = dict(
         zip(joined["subject"].astype(str), joined["time_s"].astype(float), strict=True)
     )
+    asked = requested["time_s"].astype(float).tolist()
+    turns = [at + wait for at, wait in zip(asked, waits(asked, start_gap_s), strict=True)]
     return [
-        joined_at[str(s)] - float(t)
-        for s, t in zip(requested["subject"], requested["time_s"], strict=True)
-        if str(s) in joined_at and joined_at[str(s)] >= float(t)
+        joined_at[str(s)] - turn
+        for s, turn in zip(requested["subject"], turns, strict=True)
+        if str(s) in joined_at and joined_at[str(s)] >= turn
     ]
 
 
@@ -162,69 +179,6 @@ def mean_and_count(values: list[float]) -> tuple[float, int]:
 def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
     """Mean seconds from an agent's request to its join, and how many agents that is."""
     return mean_and_count(startup_gaps(events))
-
-
-#: The chiefs' chaos that can end live's primary.
-LEADER_CHAOS = ("coordinator_crash", "partition", "one_way_partition")
-
-
-def takeover_gaps(events: pd.DataFrame, tasks: pd.DataFrame | None = None) -> list[float]:
-    """Seconds from the chaos that ended each primary until its backlog is dispatched.
-
-    Each takeover (a ``coordinator_primary`` after the first) is charged to
-    the latest of the chiefs' chaos before it not charged already, leaving
-    out what spares the primary (a follower's crash or one-way cut, as live
-    logs the role hit, and a zone coordinator's crash). From there, the first primary
-    after it, then the dispatch of what arrived while nobody led: a standby
-    taking over rebuilds its books from the streams before it places
-    anything (4.5 s of 15.6 s at the spec's fleet, x10) and places that
-    backlog over about a second as it catches up, where the replay's leader
-    places it all the moment it is elected. The backlog's median dispatch
-    stands for it (its first dispatch if none).
-    """
-    chaos = events[(events["kind"] == "chaos") & events["subject"].isin(LEADER_CHAOS)]
-    causes = [
-        at
-        for at, detail in zip(
-            chaos["time_s"].astype(float), chaos["detail"].astype(str), strict=True
-        )
-        if not _spares_the_primary(detail)
-    ]
-    primaries = sorted(events.loc[events["kind"] == "coordinator_primary", "time_s"].astype(float))
-    placed = tasks.dropna(subset=["dispatch_s"]) if tasks is not None else None
-    gaps = []
-    charged = -math.inf
-    for took in primaries[1:]:
-        before = [at for at in causes if charged < at <= took]
-        if not before:
-            continue  # not chaos's doing (nothing this run's chaos did ended a primary)
-        at = charged = before[-1]
-        resumed = took
-        if placed is not None:
-            later = placed[placed["dispatch_s"].astype(float) >= took]
-            backlog = later[later["arrival_s"].astype(float).between(at, took)]
-            if len(backlog):
-                resumed = float(backlog["dispatch_s"].astype(float).median())
-            elif len(later):
-                resumed = float(later["dispatch_s"].astype(float).min())
-        gaps.append(resumed - at)
-    return gaps
-
-
-def _spares_the_primary(detail: str) -> bool:
-    """Whether the chaos record (as live logs it: the role a crash or a one-way cut hit)
-    left live's primary alone: a follower's, or a zone coordinator's crash."""
-    try:
-        event = json.loads(detail).get("event", {})
-    except (ValueError, AttributeError):
-        return False
-    if not isinstance(event, dict):
-        return False
-    crashed = event.get("coordinator_crash")
-    if isinstance(crashed, str):
-        return crashed == "follower" or crashed.endswith("-coord")
-    one_way = event.get("one_way_partition")
-    return isinstance(one_way, dict) and one_way.get("chief") == "follower"
 
 
 def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
@@ -289,7 +243,8 @@ def service_factor(
 
 def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
     """The overheads of *live* (read_run) against the replay's tasks *simulated*."""
-    gaps = startup_gaps(live["events"])
+    start_gap = start_gap_s(live["summary"])
+    gaps = startup_gaps(live["events"], start_gap)
     spawn, spawn_n = mean_and_count(gaps)
     dispatch_live, dispatch_n = dispatch_delay(live["tasks"])
     dispatch_sim, _ = dispatch_delay(simulated)
@@ -306,7 +261,14 @@ def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
         tuple(gaps),
         takeover,
         takeover_n,
+        start_gap,
     )
+
+
+def start_gap_s(summary: dict[str, Any]) -> float:
+    """Live's pace of agent starts in scenario seconds (0 for a run that did not say)."""
+    gap = summary.get("live", {}).get("spawn_gap_s", 0.0)
+    return float(gap) if isinstance(gap, int | float) and gap > 0 else 0.0
 
 
 def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> dict[str, Any]:
@@ -323,6 +285,8 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
         document["scaling"] = spawn_settings(fitted)
     else:
         notes.append("spawn_delay: no scale-up in the live run; the scenario's value kept")
+    if fitted.start_gap_s != scenario.scaling.spawn_gap:
+        document.setdefault("scaling", {})["spawn_gap"] = round(fitted.start_gap_s, 6)
     overhead = fitted.dispatch_overhead_s
     if math.isnan(overhead):
         notes.append("dispatch overhead: no task found an agent free; nothing fitted")
@@ -358,31 +322,15 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
 def spawn_settings(fitted: Fit) -> dict[str, Any]:
     """The fitted start-up: its mean, and the observed ones as its shape when they differ.
 
-    A burst of replacements in a live run joins spread out (starts take
-    turns on the host); one mean would have the replay's whole burst join at
-    one instant, and its autoscaler see a different pool than live's.
+    Start-ups differ (a busy host, a slow first connection); one mean would
+    have every start of the replay take exactly as long. The turns a burst's
+    starts wait are ``scaling.spawn_gap``'s, set beside these.
     """
     settings: dict[str, Any] = {"spawn_delay": round(fitted.spawn_delay_s, 6)}
     gaps = [round(gap, 3) for gap in fitted.spawn_gaps_s]
     if len(set(gaps)) > 1:
         settings["spawn_delay_dist"] = {"dist": "empirical", "samples": gaps}
     return settings
-
-
-def election_timeout(takeover_s: float, scenario: Any) -> list[float]:
-    """The chiefs' election timeouts that leave a replay leaderless *takeover_s* on average.
-
-    The first of the N - 1 followers to time out wins: over [low, low + width]
-    that is low + width / N on average. The spread keeps Raft's split votes
-    rare (two followers timing out within a vote's round trip of each other),
-    as its randomised timeouts are meant to: ten heartbeats wide, and no more
-    than needed, so that one replay's draw lands near the fitted takeover.
-    """
-    plane = scenario.topology.control_plane
-    target = max(takeover_s, 20 * plane.heartbeat)
-    width = min(0.5 * target, 10 * plane.heartbeat)
-    low = target - width / plane.chiefs
-    return [round(low, 6), round(low + width, 6)]
 
 
 def write_overlay(path: Path, document: dict[str, Any], notes: list[str]) -> None:

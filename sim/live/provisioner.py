@@ -32,6 +32,7 @@ from sim.live.agent_config import AgentConfig
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.fleet_beats import FleetBeats
 from sim.live.fleet_reports import FleetReports
+from sim.live.paced_starts import PacedStarts
 from sim.live.transport import BROADCAST, CALL, CALL_ANSWERED, CALL_GONE, ensure_zone_stream
 
 
@@ -58,7 +59,8 @@ class Provisioner(Protocol):
 
 
 #: Wall seconds between two agent processes started during a run (``pace``): a start costs
-#: about 0.16 CPU-seconds, so a burst takes under a core of a small machine.
+#: about 0.16 CPU-seconds, so a burst takes under a core of a small machine. A scenario's
+#: ``scaling.spawn_gap`` longer than this paces them at its own rate.
 RUN_SPAWN_GAP_S = 0.2
 
 
@@ -81,11 +83,8 @@ class LocalProcessProvisioner:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.specs: dict[str, AgentSpec] = {}
-        #: Paced starts (:meth:`pace`): the gap, the loop time of the next free turn, and
-        #: the agents waiting for theirs.
-        self._gap_s = 0.0
-        self._next_start = 0.0
-        self._waiting: dict[str, asyncio.TimerHandle] = {}
+        #: Paced starts (:meth:`pace`): the agents waiting for their turns.
+        self.paced = PacedStarts()
 
     def command(self, spec: AgentSpec) -> list[str]:
         return [
@@ -126,27 +125,16 @@ class LocalProcessProvisioner:
         restarts) started at once held both cores of a small machine for
         seconds, and the coordinator beside them fell behind its lag budget.
         Paced, the same starts take a fraction of a core; each agent's spawn
-        delay, which ``orchestra calibrate`` fits, includes its wait.
+        delay runs from its turn (``orchestra calibrate`` takes the wait out).
         """
-        self._gap_s = gap_s
+        self.paced.pace(gap_s)
 
     def start(self, spec: AgentSpec) -> None:
         """Start the agent's process: now, or at its turn when starts are paced."""
         self.specs[spec.agent_id] = spec
-        if self._gap_s <= 0:
-            self._launch(spec)
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        due = max(now, self._next_start)
-        self._next_start = due + self._gap_s
-        if due <= now:
-            self._launch(spec)
-        else:
-            self._waiting[spec.agent_id] = loop.call_later(due - now, self._launch, spec)
+        self.paced.start(spec.agent_id, lambda: self._launch(spec))
 
     def _launch(self, spec: AgentSpec) -> None:
-        self._waiting.pop(spec.agent_id, None)
         env = dict(os.environ)
         if self.token:
             env["ORCHESTRA_NATS_TOKEN"] = self.token  # not on the command line: ps shows that
@@ -164,9 +152,7 @@ class LocalProcessProvisioner:
 
     def kill(self, agent_id: str) -> bool:
         """kill -9: the chaos of a crashed host (an agent still waiting to start never does)."""
-        waiting = self._waiting.pop(agent_id, None)
-        if waiting is not None:
-            waiting.cancel()
+        if self.paced.cancel(agent_id):
             return False
         process = self.processes.get(agent_id)
         if process is None or process.poll() is not None:
@@ -186,9 +172,7 @@ class LocalProcessProvisioner:
         return gone
 
     def stop_all(self) -> None:
-        for waiting in self._waiting.values():
-            waiting.cancel()
-        self._waiting.clear()
+        self.paced.cancel_all()
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
@@ -265,6 +249,12 @@ class SimulatedFleet:
         #: Their end reports, gathered per results subject while one is in flight.
         self.reports = FleetReports()
         self._beating: asyncio.Task[None] | None = None
+        #: Paced starts (``scaling.spawn_gap``): the agents waiting for their turns.
+        self.paced = PacedStarts()
+
+    def pace(self, gap_s: float) -> None:
+        """From now on, start agents at least *gap_s* wall seconds apart (0: at once)."""
+        self.paced.pace(gap_s)
 
     async def open(self) -> None:
         """Connect the shared links and route the control subjects to the agents."""
@@ -310,11 +300,16 @@ class SimulatedFleet:
             agent.control(msg.data)
 
     def start(self, spec: AgentSpec) -> None:
+        """Start the agent's tasks: now, or at its turn when starts are paced."""
         if not self.links:
             raise RuntimeError("SimulatedFleet.start before open")
         old = self._tasks.get(spec.agent_id)
         if old is not None and not old.done():
             raise ValueError(f"{spec.agent_id}: already running")
+        self.specs[spec.agent_id] = spec
+        self.paced.start(spec.agent_id, lambda: self._launch(spec))
+
+    def _launch(self, spec: AgentSpec) -> None:
         index = next(self._turn) % len(self.links)
         config = AgentConfig(
             agent_id=spec.agent_id,
@@ -380,7 +375,9 @@ class SimulatedFleet:
         self.registered += 1
 
     def kill(self, agent_id: str) -> bool:
-        """The agent dies at once (see the class docstring)."""
+        """The agent dies at once (see the class docstring); one waiting to start never does."""
+        if self.paced.cancel(agent_id):
+            return False
         task = self._tasks.get(agent_id)
         if task is None or task.done():
             return False
@@ -409,6 +406,7 @@ class SimulatedFleet:
 
     def stop_all(self) -> None:
         """Cancel every agent (``close`` waits for them and closes the connections)."""
+        self.paced.cancel_all()
         for task in self._tasks.values():
             task.cancel()
 

@@ -167,6 +167,15 @@ class _Run:
             )
         raise LiveError(f"agents mode: expected process or simulated, got {options.agents_mode!r}")
 
+    def _start_gap_wall_s(self) -> float:
+        """Wall seconds between two agent starts during the run: the scenario's
+        ``scaling.spawn_gap``, and for agent processes no less than this host can take
+        (``RUN_SPAWN_GAP_S``: a burst started at once held both cores of a small machine)."""
+        wanted = self.scenario.scaling.spawn_gap / self.options.time_scale
+        if isinstance(self.provisioner, LocalProcessProvisioner):
+            return max(wanted, RUN_SPAWN_GAP_S)
+        return wanted if isinstance(self.provisioner, SimulatedFleet) else 0.0
+
     async def execute(self, started: float) -> LiveRun:
         """Lay out the broker, start the fleet and the replicas, run, stop, fold the records."""
         scenario, options = self.scenario, self.options
@@ -175,8 +184,8 @@ class _Run:
         js = nc.jetstream()
         lease = await self._clear_broker(js)
         await self._start_fleet(js)
-        if isinstance(self.provisioner, LocalProcessProvisioner):
-            self.provisioner.pace(RUN_SPAWN_GAP_S)  # the fleet is up: later starts take turns
+        if isinstance(self.provisioner, LocalProcessProvisioner | SimulatedFleet):
+            self.provisioner.pace(self._start_gap_wall_s())  # the fleet is up: starts take turns
         # Scenario second 0 is set far enough ahead for a primary to take the lease and see
         # the whole fleet first: tasks arriving while no coordinator was ready waited seconds
         # that the simulator, whose coordinators exist at time 0, never charges.
@@ -310,6 +319,8 @@ class _Run:
         wall = time.perf_counter() - started
         summary["live"] = {
             "time_scale": self.options.time_scale,
+            # (scenario seconds between two starts: what a replay's scaling.spawn_gap must be)
+            "spawn_gap_s": self._start_gap_wall_s() * self.options.time_scale,
             "wall_s": wall,
             "duplicates_ignored": records.duplicates,
             "end_s": end_s,

@@ -115,8 +115,8 @@ class ControlLoop:
         reason = f"{decision.policy}: {decision.reason}"
         actuation = self.scaling.pipeline.actuation_delay
         for zone, category in plan.spawn:
-            delay = actuation + self.fleet.startup_s()
-            if self.fleet.spawn(zone, category, delay, reason) is None:
+            startup = self.fleet.startup_s()
+            if self.fleet.spawn(zone, category, startup, reason, actuation_s=actuation) is None:
                 break
             done += 1
         for zone, category in plan.drain:

@@ -267,6 +267,8 @@ class Failover:
         stays down: the zone's return restarts it.
         """
         delay = self.fleet.startup_s()
+        if self.fleet.turns.gap_s > 0:
+            delay += self.fleet.turns.wait(self.env.now)  # its start takes a turn too
         if delay <= 0:
             self.restart(agent_id)
             return

@@ -29,6 +29,7 @@ from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
 from sim.policies.placement import ReservePool, team_for
 from sim.scenario.schema import Scenario
+from sim.world.start_turns import StartTurns
 from sim.world.startup import startup_sampler
 from sim.world.topology import SpecialistSpec, World, specialist_template
 
@@ -63,6 +64,8 @@ class Fleet:
         self._template = specialist_template(scenario)
         #: One new agent's start-up (``scaling.spawn_delay`` and its spread), in seconds.
         self.startup_s = startup_sampler(scenario.scaling, startup_rng)
+        #: The provisioner's start rate (``scaling.spawn_gap``): a burst takes turns.
+        self.turns = StartTurns(scenario.scaling.spawn_gap)
         self._teams = world.teams
         self.agents: dict[str, Specialist] = roster.agents
         #: Agents the reserve pool can still lend (the spec's 0-50).
@@ -99,13 +102,21 @@ class Fleet:
         self,
         zone: str,
         category: str,
-        delay_s: float,
+        startup_s: float,
         reason: str,
         replaces: str | None = None,
+        actuation_s: float = 0.0,
     ) -> str | None:
-        """Ask the reserve pool for one specialist; None when the pool is empty."""
+        """Ask the reserve pool for one specialist; None when the pool is empty.
+
+        The provisioner gets the request *actuation_s* from now and starts the
+        agent at its turn (``scaling.spawn_gap``); it serves *startup_s* later.
+        """
         if not self.reserve.lend():
             return None
+        delay_s = actuation_s + startup_s
+        if self.turns.gap_s > 0:
+            delay_s += self.turns.wait(self.env.now + actuation_s)
         self.starting += 1
         self._starting_pools[zone, category] = self._starting_pools.get((zone, category), 0) + 1
         number = next(self._spawned)

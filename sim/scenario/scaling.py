@@ -218,6 +218,15 @@ class Scaling(Strict):
         60.0, ge=0, description="From request to a new agent serving (the mean, if it varies)."
     )
     spawn_delay_dist: SpawnDelaySpread = SpawnDelaySpread()
+    spawn_gap: Duration = Field(
+        0.0,
+        ge=0,
+        description=(
+            "The provisioner starts agents at least this far apart, first come first served "
+            "(a cloud API's launch rate, one host starting processes in turn); each start-up "
+            "runs from its turn. 0: every start at once."
+        ),
+    )
     up_cpu_utilization: float | None = Field(
         None,
         gt=0,

@@ -12,13 +12,14 @@ import pytest
 from sim.analysis.calibrate import (
     Fit,
     dispatch_delay,
-    election_timeout,
     overlay,
     service_factor,
     spawn_delay,
-    takeover_gaps,
+    start_gap_s,
+    startup_gaps,
     write_overlay,
 )
+from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
 from sim.scenario.load import load_scenario
 
@@ -36,6 +37,42 @@ def test_spawn_delay_pairs_each_request_with_the_same_agents_join() -> None:
     )
     assert spawn_delay(events) == (pytest.approx((30.0 + 13.0) / 2), 2)
     assert math.isnan(spawn_delay(events[events["kind"] != "agent_requested"])[0])
+
+
+def test_paced_starts_are_fitted_from_their_turns_and_the_pace_goes_in_the_overlay(
+    tmp_path: Path,
+) -> None:
+    """Live started a burst 2 s apart: each start-up is measured from its turn, not its request.
+
+    Three agents asked for at 100 s, one at 120 s: their turns are 100, 102,
+    104 and 120 s; they joined 5, 6, 5 and 5 s after them. Measured from the
+    requests, the burst's start-ups would be 5, 8 and 9 s, and the replay,
+    which takes the same turns (``scaling.spawn_gap``), would pay the waits twice.
+    """
+    events = pd.DataFrame(
+        {
+            "time_s": [100.0, 100.0, 100.0, 105.0, 108.0, 109.0, 120.0, 125.0],
+            "kind": ["agent_requested"] * 3
+            + ["agent_joined"] * 3
+            + ["agent_requested"]
+            + ["agent_joined"],
+            "subject": ["a", "b", "c", "a", "b", "c", "d", "d"],
+            "detail": ["{}"] * 8,
+        }
+    )
+    assert startup_gaps(events) == [5.0, 8.0, 9.0, 5.0]
+    assert startup_gaps(events, 2.0) == [5.0, 6.0, 5.0, 5.0]
+    assert start_gap_s({"live": {"spawn_gap_s": 2.0}}) == 2.0
+    assert start_gap_s({"live": {}}) == 0.0  # a run recorded before live said its pace
+    recorded = ROOT / "scenarios" / "baseline_200.yaml"
+    scenario = load_scenario(recorded)
+    paced = Fit(5.25, 4, 0.30, 0.05, 100, 1.0, 100, (5.0, 6.0, 5.0, 5.0), start_gap_s=2.0)
+    out = tmp_path / "out"
+    out.mkdir()
+    made = overlay(recorded, out, scenario, paced)
+    assert made["document"]["scaling"]["spawn_gap"] == 2.0
+    write_overlay(out / "calibrated.yaml", made["document"], made["notes"])
+    assert load_scenario(out / "calibrated.yaml").scaling.spawn_gap == 2.0
 
 
 def test_dispatch_delay_is_taken_where_the_median_task_sits() -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 
+from sim.live.paced_starts import PacedStarts
 from sim.live.provisioner import AgentSpec, LocalProcessProvisioner
 
 GAP_S = 0.2
@@ -53,5 +55,33 @@ def test_paced_starts_take_turns_and_a_kill_before_its_turn_starts_nothing() -> 
         finally:
             p.stop_all()
         assert p.running() == []
+
+    asyncio.run(body())
+
+
+def test_paced_starts_launch_at_their_turns_on_the_loop_for_either_provisioner() -> None:
+    """The rule both provisioners pace by (``PacedStarts``, over ``StartTurns``): launches
+    one gap apart in the order asked; one cancelled while it waits never launches."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        paced = PacedStarts()
+        launched: list[tuple[str, float]] = []
+
+        def launch(name: str) -> Callable[[], None]:
+            return lambda: launched.append((name, loop.time()))
+
+        paced.start("at-once", launch("at-once"))  # not paced: now
+        assert [n for n, _ in launched] == ["at-once"]
+        paced.pace(0.05)
+        begun = loop.time()
+        for name in ("a", "b", "c", "d"):
+            paced.start(name, launch(name))
+        assert paced.cancel("c") is True and paced.cancel("a") is False  # a has launched
+        await asyncio.sleep(0.3)
+        names = [n for n, _ in launched]
+        assert names == ["at-once", "a", "b", "d"]
+        times = {n: t - begun for n, t in launched[1:]}
+        assert times["b"] >= 0.05 and times["d"] >= 0.15  # c's turn stays booked
 
     asyncio.run(body())

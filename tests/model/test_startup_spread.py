@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from support import short_baseline
 
-from sim.model.engine import Simulation
+from sim.model.engine import Simulation, run_scenario
 from sim.scenario.load import ScenarioError
+from sim.world.start_turns import StartTurns, waits
 from sim.world.startup import startup_sampler
 
 #: Draws per statistical check; every tolerance below is four standard errors at this size.
@@ -104,3 +105,34 @@ def test_a_burst_of_replacements_joins_spread_out_and_the_workload_is_untouched(
     # And the spread itself is reproducible.
     again, _ = _replaced_at(spread_overrides)
     assert again == spread
+
+
+def test_paced_starts_join_one_gap_apart_in_the_order_asked_and_restarts_take_turns() -> None:
+    """``scaling.spawn_gap``: the provisioner starts one agent per gap, first come first served.
+
+    Twelve replacements asked for at 600 s with a 60 s start-up and a 5 s
+    gap join at 660, 665, ... 715 s, in the order asked; without a gap, all
+    at 660 s. Restarted hosts take turns like new agents: three agents killed
+    at 20 min and back at 23 min serve at 45, 50 and 55 s after that.
+    """
+    paced, _ = _replaced_at(("scaling.spawn_delay=60s", "scaling.spawn_gap=5s"))
+    assert paced == [660.0 + 5.0 * k for k in range(12)]
+    result = run_scenario(
+        short_baseline(
+            "chaos=[{at: 20m, kill: {category: Support, zone: D, count: 3}, restart_after: 3m}]",
+            "scaling.spawn_delay=45s",
+            "scaling.spawn_gap=5s",
+            hours=0.5,
+        )
+    )
+    events = result.events
+    back = sorted(events.loc[events["kind"] == "agent_restarted", "time_s"])
+    assert back == pytest.approx([20 * 60 + 180 + 45 + 5.0 * k for k in range(3)])
+
+
+def test_start_turns_are_first_come_first_served_and_a_gap_of_zero_never_waits() -> None:
+    turns = StartTurns(2.0)
+    assert [turns.wait(at) for at in (10.0, 10.0, 11.0, 20.0, 20.5)] == [0, 2, 3, 0, 1.5]
+    assert waits([5.0, 5.0, 5.0], 0.0) == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="gap_s"):
+        StartTurns(-1.0)
