@@ -96,7 +96,11 @@ until check-quorum, then an election); the outbound cut is the case above.
 ``random_soak_all``: zone D declared at 586.5 s live, 586.3 s replayed, its 45
 agents declared and replaced in both; the replacements joined before the end
 3 of 45 live (its process starts take turns on this machine) and 35 replayed
-(the fitted start-up, from single starts): agents mean 1.017. Before live's
+(the fitted start-up, from single starts): agents mean 1.017. Since the
+replay takes the same turns (``scaling.spawn_gap``, 2026-12-07): agents mean
+1.002, every figure 0.999-1.022; ``zone_outage`` agents mean 1.002 (its
+replacements' quartiles joined at 234/266/287 s live, 236/259/288 s
+replayed); ``kill_restart`` 0.967-1.001. Before live's
 crashes hit the role named, ``follower_crash`` crashed
 live's primary (wait p99 0.240). The zone coordinator's failover lands event
 for event: breaker open at 185.7 s in both, detection 202.8 s live and
