@@ -240,8 +240,8 @@ class SimShell:
         """The region goes dark; the chief's checks declare the zone, then each agent, dead."""
         failover = self.sim.failover
         agents = sorted(a.id for a in self.sim.fleet.agents.values() if a.zone == zone)
-        failover.zone_down(zone)
-        failover._zone_detected(zone, failover._generation[zone])
+        failover.reach.zone_down(zone)
+        failover.reach._zone_detected(zone, failover.reach._generation[zone])
         for agent_id in agents:
             failover._detected(self.sim.fleet.agents[agent_id])
             del self.serving[agent_id], self.idle[agent_id]
@@ -250,7 +250,7 @@ class SimShell:
     def zone_back(self, zone: str) -> list[str]:
         """The region is back: its failed agents restart under their ids (slots start after)."""
         before = set(self.sim.fleet.agents)
-        self.sim.failover.zone_up(zone)
+        self.sim.failover.reach.zone_up(zone)
         back = sorted(set(self.sim.fleet.agents) - before)
         for agent_id in back:
             self.slots_start(self.sim.fleet.agents[agent_id])

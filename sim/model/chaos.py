@@ -165,18 +165,18 @@ class Chaos:
             self.control_plane.partition(sides.chief_sides)
             self.env.timeout(duration).callbacks.append(lambda _: self.control_plane.heal())
         for zone in sorted(set(sides.cut_zones)):
-            self.failover.zone_cut_off(zone)
+            self.failover.reach.zone_cut_off(zone)
             self.env.timeout(duration, zone).callbacks.append(self._reconnect)
 
     def _reconnect(self, event: simpy.Event) -> None:
-        self.failover.zone_reconnected(str(event.value))
+        self.failover.reach.zone_reconnected(str(event.value))
 
     def _crash_coordinator(self, event: ChaosEvent) -> None:
         name = event.coordinator_crash
         assert name is not None
         if name.endswith("-coord"):
             zone = name.removesuffix("-coord")
-            self.failover.zone_coordinator_down(zone, event.restart_after)
+            self.failover.reach.coordinator_down(zone, event.restart_after)
             return
         node = self.control_plane.resolve(name)
         if node is None:
@@ -291,8 +291,9 @@ class Chaos:
             self._partition(event.partition.groups, event.duration)
         elif event.zone_outage is not None:
             zone = event.zone_outage
-            failover.zone_down(zone)
-            env.timeout(event.duration).callbacks.append(lambda _: failover.zone_up(zone))
+            reach = failover.reach
+            reach.zone_down(zone)
+            env.timeout(event.duration).callbacks.append(lambda _: reach.zone_up(zone))
         elif event.latency_spike is not None:
             spike = event.latency_spike
             zones = spike.zones or list(self.world.zones)

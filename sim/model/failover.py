@@ -16,7 +16,8 @@ coordinator dead, the zone leaves the routing (its tasks go to the nearest
 zones, paying cross-region latency) and the tasks waiting in its queue are
 sent elsewhere; the autoscaler then grows the remaining zones. When the
 region comes back, the zone re-joins with fresh agents and its traffic
-returns to it.
+returns to it. Outages, partitions' cuts and zone coordinators' crashes
+overlap; which zones the chief can reach, and why, is ``sim.model.zone_reach``.
 
 Detection times come from sim.policies.health: by default computed from the
 check schedule, without an event per healthy check; with
@@ -38,6 +39,7 @@ from sim.model.fleet import Fleet
 from sim.model.roster import Roster
 from sim.model.slots import SlotBooks
 from sim.model.traffic import Traffic
+from sim.model.zone_reach import ZoneReach
 from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector, FailureDetector, HealthState
@@ -99,8 +101,17 @@ class Failover:
         self.down_since: dict[str, float] = {}
         #: Detection delays measured, for the summary and the tests.
         self.detections: list[dict[str, Any]] = []
-        self._outages: dict[str, int] = {}
-        self._generation: dict[str, int] = {}
+        #: Zones out of the chief's reach (outages, cuts, dead coordinators), and why.
+        self.reach = ZoneReach(
+            env,
+            scenario,
+            chief,
+            core,
+            events,
+            self.detector,
+            self._crash_zone_agents,
+            self._restart_zone_agents,
+        )
 
     # ------------------------------------------------------------------ agents
 
@@ -263,8 +274,8 @@ class Failover:
         and its spread), as live restarts a killed agent's process; before,
         the simulator had it serving the instant its host was back, and after
         a zone outage the spec's fleet had its 43 agents back at once where
-        live's rejoined over 90 s. If its zone has gone dark again by then, it
-        stays down: the zone's return restarts it.
+        live's rejoined over 90 s. If its region has gone dark again by then, it
+        stays down: the region's return restarts it.
         """
         delay = self.fleet.startup_s()
         if self.fleet.turns.gap_s > 0:
@@ -277,7 +288,7 @@ class Failover:
             spec = self.fleet.failed.get(agent_id)
             agent = self.fleet.agents.get(agent_id)
             zone = spec.zone if spec is not None else agent.zone if agent is not None else None
-            if zone is not None and not self.zones[zone].down:
+            if zone is not None and not self.reach.region_dark(zone):
                 self.restart(agent_id)
 
         self.env.timeout(delay).callbacks.append(started)
@@ -305,104 +316,20 @@ class Failover:
 
     # ------------------------------------------------------------------ zones
 
-    def zone_down(self, zone_name: str) -> None:
-        """A whole region goes dark: its agents and its zone coordinator."""
-        if not self._unreachable(zone_name, "zone_outage"):
-            return  # overlapping outages: the zone stays dark until the last one ends
+    def _crash_zone_agents(self, zone_name: str) -> None:
+        """The region went dark: every agent in it crashes."""
         for agent in [a for a in self.fleet.agents.values() if a.zone == zone_name]:
             self.crash(agent, f"zone {zone_name} outage")
 
-    def _unreachable(self, zone_name: str, kind: str) -> bool:
-        """The chief can no longer reach the zone's coordinator; False if it already could not.
-
-        Outages and partitions may overlap: the zone stays unreachable until the
-        last of them ends. The chief's health checks declare the coordinator dead
-        after their detection time, unless the zone is back by then.
-        """
-        now = self.env.now
-        zone = self.zones[zone_name]
-        self._outages[zone_name] = self._outages.get(zone_name, 0) + 1
-        if zone.down:
-            return False
-        self.chief.set_down(zone_name, True)
-        self.events.add(now, kind, zone_name)
-        when = self.detector.detection_time(f"{zone_name}-coord", now)
-        self._generation[zone_name] = self._generation.get(zone_name, 0) + 1
-        timer = self.env.timeout(max(0.0, when - now), (zone_name, self._generation[zone_name]))
-        timer.callbacks.append(lambda event: self._zone_detected(*event.value))
-        return True
-
-    def _reachable(self, zone_name: str) -> bool:
-        """One outage or partition of the zone ends; True when it was the last one."""
-        self._outages[zone_name] -= 1
-        if self._outages[zone_name] > 0:
-            return False
-        self.chief.set_down(zone_name, False)
-        self.core.zones.declare_up(zone_name)
-        self.detector.forget(f"{zone_name}-coord")
-        return True
-
-    def _zone_detected(self, zone_name: str, generation: int) -> None:
-        zone = self.zones[zone_name]
-        if not zone.down or generation != self._generation[zone_name]:
-            return  # the zone came back (and maybe went down again) before this verdict
-        self.core.zones.declare_down(zone_name)
-        waiting = self.chief.evacuate(zone_name)
-        self.events.add(self.env.now, "zone_redistributed", zone_name, tasks=waiting)
-
-    def zone_coordinator_down(self, zone_name: str, restart_after: float | None) -> None:
-        """The zone coordinator dies (its agents do not): the standby takes over.
-
-        Work the chief sends meanwhile waits at the zone's door; the agents keep
-        serving what they hold and pulling from the zone's queue (the queue is
-        in the replicated store, not in the coordinator). When the chief's
-        checks declare the coordinator dead, the standby is promoted after
-        ``health.zone_promotion``; with no standby the zone is routed around
-        until the coordinator restarts.
-        """
-        now = self.env.now
-        zone = self.zones[zone_name]
-        if zone.down:
-            return
-        self.chief.set_down(zone_name, True)
-        coordinator = f"{zone_name}-coord"
-        self.events.add(now, "coordinator_crash", coordinator)
-        when = self.detector.detection_time(coordinator, now)
-        standby = next(z.standby for z in self.scenario.topology.zones if z.name == zone_name)
-
-        def detected(_: simpy.Event) -> None:
-            self.events.add(
-                self.env.now, "coordinator_detected", coordinator, detect_s=self.env.now - now
-            )
-            self.detector.forget(coordinator)
-            if standby:
-                self.env.timeout(self.health.zone_promotion).callbacks.append(promoted)
-            else:
-                self.core.zones.declare_down(zone_name)
-                moved = self.chief.evacuate(zone_name)
-                self.events.add(self.env.now, "zone_redistributed", zone_name, tasks=moved)
-
-        def promoted(_: simpy.Event) -> None:
-            self.chief.set_down(zone_name, False)
-            self.chief.release_stranded(zone_name)
-            self.events.add(
-                self.env.now,
-                "standby_promoted",
-                f"{zone_name}-standby",
-                downtime_s=self.env.now - now,
-            )
-
-        def restarted(_: simpy.Event) -> None:
-            if not zone.down:
-                return
-            self.chief.set_down(zone_name, False)
-            self.core.zones.declare_up(zone_name)
-            self.chief.release_stranded(zone_name)
-            self.events.add(self.env.now, "coordinator_restart", coordinator)
-
-        self.env.timeout(max(0.0, when - now)).callbacks.append(detected)
-        if restart_after is not None and not standby:
-            self.env.timeout(restart_after).callbacks.append(restarted)
+    def _restart_zone_agents(self, zone_name: str) -> None:
+        """The region is back: its agents restart, each serving one start-up later."""
+        for agent_id in sorted(
+            a.id for a in self.fleet.agents.values() if a.zone == zone_name and a.crashed
+        ):
+            self.host_back(agent_id)
+        for agent_id, spec in sorted(self.fleet.failed.items()):
+            if spec.zone == zone_name:
+                self.host_back(agent_id)
 
     def team_lead_down(self, lead: str) -> None:
         """A team lead dies: the zone coordinator can no longer reach its team.
@@ -441,29 +368,3 @@ class Failover:
             self.events.add(self.env.now, "team_lead_replaced", lead, downtime_s=self.env.now - now)
 
         self.env.timeout(max(0.0, when - now)).callbacks.append(detected)
-
-    def zone_cut_off(self, zone_name: str) -> None:
-        """A partition separates the zone from the chiefs: its agents work on, unreachable."""
-        self._unreachable(zone_name, "zone_cut_off")
-
-    def zone_reconnected(self, zone_name: str) -> None:
-        """The partition heals: the chief reaches the zone again and routes its work home."""
-        if not self._reachable(zone_name):
-            return
-        self.chief.release_stranded(zone_name)
-        self.events.add(self.env.now, "zone_reconnected", zone_name)
-
-    def zone_up(self, zone_name: str) -> None:
-        """The region is back: a fresh zone coordinator; the zone's agents restart (each
-        serving one start-up later, ``host_back``)."""
-        if not self._reachable(zone_name):
-            return
-        for agent_id in sorted(
-            a.id for a in self.fleet.agents.values() if a.zone == zone_name and a.crashed
-        ):
-            self.host_back(agent_id)
-        for agent_id, spec in sorted(self.fleet.failed.items()):
-            if spec.zone == zone_name:
-                self.host_back(agent_id)
-        self.chief.release_stranded(zone_name)
-        self.events.add(self.env.now, "zone_restored", zone_name)
