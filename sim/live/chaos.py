@@ -243,7 +243,7 @@ class ChaosTimeline(NetworkChaos):
         self, js: Any, clock: Clock, event: ChaosEvent, now: float
     ) -> None:
         """A zone's coordinator dies, its agents do not: the coordinator is told, as it would
-        learn from the silence (``sim.live.coordinator.zone_failover`` plays the failover).
+        learn from the silence (``sim.live.coordinator.unreachable_zones`` plays the failover).
 
         With no standby, ``restart_after`` restarts it: the key is cleared then.
         """

@@ -240,3 +240,79 @@ def test_a_zone_stays_out_of_reach_until_the_last_of_its_outage_and_cut_ends() -
         assert "B" not in gate.declared and "B" not in gate.dark
 
     run(body)
+
+
+def test_an_outage_during_a_coordinators_crash_ends_it_with_no_promotion() -> None:
+    """As the simulator's (``sim.model.zone_reach``): A's coordinator crashes at 5 s, the
+    region goes dark at 7 s, before the checks noticed. One verdict, counted from 5 s,
+    declares the zone with its agents; the standby died with the region, so nothing is
+    promoted; the region's return answers with a fresh coordinator though chaos still
+    announces the crash."""
+
+    async def body(fleet: Fleet) -> None:
+        c = await crashed_with_work(fleet, "A")
+        fleet.wall.t = EPOCH + 7.0
+        await announce(fleet, {"A": 7.0}, ZONES_DOWN_KEY)
+        down = await until_event(fleet, c, "zone_down", 60)
+        earliest, latest = detection_bounds(c, 5.0)
+        assert earliest <= float(str(down["time_s"])) <= latest
+        for _ in range(40):  # well past a promotion's due time
+            fleet.wall.t += 1.0
+            await c.check_zones()
+        assert await fleet.events("coordinator_detected") == []
+        assert await fleet.events("standby_promoted") == []
+        gate = c.intake.dispatcher.zones
+        assert "A" in gate.dark and "A" in gate.declared
+        await announce(fleet, {}, ZONES_DOWN_KEY)  # the region is back; the crash still said
+        await until_event(fleet, c, "zone_up", 5)
+        assert "A" not in gate.dark and "A" not in gate.declared
+
+    run(body)
+
+
+def test_a_coordinator_back_before_its_checks_noticed_is_never_declared() -> None:
+    """B has no standby; its coordinator restarts 3 s after its crash, before the checks'
+    verdict: B answers again at once and stays in the routing (the simulator had declared
+    it dead at the verdict anyway, and routed around it for the rest of the run)."""
+
+    async def body(fleet: Fleet) -> None:
+        c = await crashed_with_work(fleet, "B")
+        fleet.wall.t = EPOCH + 8.0
+        await announce(fleet, {})
+        await until_event(fleet, c, "coordinator_restart", 5)
+        assert await fleet.take("b1") == [(0, 1)]  # the door's work goes in
+        for _ in range(40):
+            fleet.wall.t += 1.0
+            await fleet.beat("b1", "B")
+            await c.check_zones()
+        assert await fleet.events("coordinator_detected") == []
+        assert await fleet.events("zone_redistributed") == []
+        for kind in ("start", "end"):
+            await fleet.result(kind, 0, "b1")
+        await fleet.submit(1, zone="B")
+        await c.pump()
+        assert await fleet.take("b1") == [(1, 1)]  # B was never routed around
+
+    run(body)
+
+
+def test_a_standby_promoted_while_its_zone_is_cut_off_answers_only_at_the_heal() -> None:
+    """A's coordinator crashes at 5 s and a partition cuts A off at 7 s: the standby is
+    promoted in its zone, but the chief still cannot reach it; the heal gives A back."""
+
+    async def body(fleet: Fleet) -> None:
+        c = await crashed_with_work(fleet, "A")
+        fleet.wall.t = EPOCH + 7.0
+        await announce(fleet, {"A": 7.0}, ZONES_CUT_OFF_KEY)
+        await until_event(fleet, c, "standby_promoted", 90)
+        gate = c.intake.dispatcher.zones
+        assert "A" in gate.dark  # promoted, and still out of reach
+        assert await fleet.take("a1") == []
+        await announce(fleet, {}, ZONES_CUT_OFF_KEY)
+        await until_event(fleet, c, "zone_reconnected", 5)
+        assert "A" not in gate.dark and "A" not in gate.declared
+        await fleet.submit(1, zone="A")
+        await c.pump()
+        assert (1, 1) in await fleet.take("a1")
+
+    run(body)

@@ -36,8 +36,12 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import AgentView, Books, EventLog, ScenarioTime
 from sim.live.coordinator.team_failover import TeamLeadFailover
-from sim.live.coordinator.unreachable_zones import CUT_OFF, OUTAGE, UnreachableZones
-from sim.live.coordinator.zone_failover import ZoneFailover
+from sim.live.coordinator.unreachable_zones import (
+    COORDINATOR,
+    CUT_OFF,
+    OUTAGE,
+    UnreachableZones,
+)
 from sim.live.lag import LagMonitor
 from sim.live.roster import members
 from sim.live.transport import (
@@ -151,14 +155,17 @@ class HealthCheck:
         self.replace = replace
         #: The agents the predecessor counted in its pools (``inherit``).
         self.inherited: frozenset[str] = frozenset()
-        #: Zones out of reach (an outage, a partition); crashed zone coordinators and team
-        #: leads, and their failovers.
-        zones = [zone.name for zone in scenario.topology.zones]
+        #: Zones out of reach (an outage, a partition, a crashed zone coordinator) and their
+        #: failovers; crashed team leads and theirs.
         self.unreachable = UnreachableZones(
-            zones, time_, event, intake, self.zone_detector, self._set_dark, self._declare_agents
-        )
-        self.zone_failover = ZoneFailover(
-            scenario, time_, event, intake, self.zone_detector, self._set_dark
+            {zone.name: zone.standby for zone in scenario.topology.zones},
+            scenario.health.zone_promotion,
+            time_,
+            event,
+            intake,
+            self.zone_detector,
+            self._set_dark,
+            self._declare_agents,
         )
         self.team_failover = TeamLeadFailover(
             time_, event, intake, self.zone_detector, scenario.health.zone_promotion
@@ -385,23 +392,23 @@ class HealthCheck:
                 return
 
     async def check_zones(self) -> None:
-        """What chaos announced of the zones: out of reach (an outage, a partition), a zone
-        coordinator or a team lead crashed — each played as the simulator's failover plays
-        it (``unreachable_zones``, ``zone_failover``, ``team_failover``), the four
-        announcements read at once (one round trip)."""
+        """What chaos announced of the zones: out of reach (an outage, a partition, a zone
+        coordinator's crash), a team lead crashed — each played as the simulator's failover
+        plays it (``unreachable_zones``, ``team_failover``), the four announcements read at
+        once (one round trip)."""
         keys = (ZONES_DOWN_KEY, ZONES_CUT_OFF_KEY, ZONE_COORDINATORS_DOWN_KEY, TEAM_LEADS_DOWN_KEY)
         entries = await asyncio.gather(*(self.broker.kv_get(LEASE_BUCKET, k) for k in keys))
         now = self.time.now()
         outages, cut_off, coordinators_down, leads_down = (announced(e, now) for e in entries)
-        await self.unreachable.check({OUTAGE: outages, CUT_OFF: cut_off})
-        await self.zone_failover.check(coordinators_down)
+        await self.unreachable.check(
+            {OUTAGE: outages, CUT_OFF: cut_off, COORDINATOR: coordinators_down}
+        )
         await self.team_failover.check(leads_down)
         await self.intake.probe_zones()
 
     def _set_dark(self, zone: str) -> None:
-        """Calls to *zone* fail while it is out of reach or its coordinator's crash lasts."""
-        dark = self.unreachable.dark(zone) or self.zone_failover.dark(zone)
-        self.intake.dispatcher.mark_dark(zone, dark)
+        """Calls to *zone* fail while it is out of reach (its coordinator's crash too)."""
+        self.intake.dispatcher.mark_dark(zone, self.unreachable.dark(zone))
 
     async def _declare_agents(self, zone: str, now: float) -> None:
         """A dark zone's agents not yet declared dead are declared with it (``agent_detected``,
