@@ -22,6 +22,10 @@ They overlap, and the rules are the same whichever comes first:
 * a restarted host's agent serves again unless its region is dark; a cut or
   a dead coordinator does not stop a process starting.
 
+The rules are ``sim.policies.health.zone_reasons``, which live's coordinator
+plays too (``sim.live.coordinator.unreachable_zones``); this is their SimPy
+driver: timers for the checks' verdicts and the standby's promotion.
+
 Before these were one set of reasons, a coordinator's crash and an outage
 were two machines: an outage starting while the coordinator was down took no
 agent down, and the standby's promotion opened the dark zone to work.
@@ -39,10 +43,8 @@ from sim.metrics.records import EventLog
 from sim.model.chief import Chief
 from sim.policies.dispatch import DispatchCore
 from sim.policies.health import ConsecutiveFailureDetector
+from sim.policies.health.zone_reasons import COORDINATOR, CUT_OFF, OUTAGE, Began, ZoneReasons
 from sim.scenario.schema import Scenario
-
-#: The reasons a zone is out of reach (the first two are also their events' kinds).
-OUTAGE, CUT_OFF, COORDINATOR = "zone_outage", "zone_cut_off", "coordinator_crash"
 
 
 class ZoneReach:
@@ -65,10 +67,8 @@ class ZoneReach:
         self.crash_agents, self.restart_agents = crash_agents, restart_agents
         self.standby = {z.name: z.standby for z in scenario.topology.zones}
         self.promotion_s = scenario.health.zone_promotion
-        #: Per zone out of reach: how many of each reason hold.
-        self.reasons: dict[str, dict[str, int]] = {}
-        #: When each zone out of reach went out of reach (its checks fail from then).
-        self._dark_since: dict[str, float] = {}
+        #: The reasons each zone is out of reach (the rules both shells play).
+        self.reasons = ZoneReasons()
         #: Per zone, its coordinator's crash under way (an id; gone when it ends).
         self._crashes: dict[str, int] = {}
         self._crash_ids = itertools.count(1)
@@ -76,60 +76,72 @@ class ZoneReach:
 
     def region_dark(self, zone: str) -> bool:
         """Whether the zone's region is in an outage (its hosts are gone)."""
-        return OUTAGE in self.reasons.get(zone, {})
+        return self.reasons.holds(zone, OUTAGE)
 
     # ------------------------------------------------------------------ outages and cuts
 
     def zone_down(self, zone: str) -> None:
         """A whole region goes dark: its agents, its coordinator and its standby."""
-        first = self._unreachable(zone, OUTAGE)
-        if self._crashes.pop(zone, None) is not None:
-            self.reasons[zone].pop(COORDINATOR)  # the region's return brings a fresh one
-        if first:
-            self.crash_agents(zone)  # (overlapping outages: the first took them)
+        began = self.reasons.begin(zone, OUTAGE, self.env.now)
+        if began.crash_ended:
+            del self._crashes[zone]  # the region's return brings a fresh coordinator
+        if began.new:  # (overlapping outages: the first took the agents)
+            self._unreachable(zone, OUTAGE, began)
+            self.crash_agents(zone)
 
     def zone_up(self, zone: str) -> None:
         """The region is back with a fresh coordinator; its agents' hosts are back."""
-        if not self._release(zone, OUTAGE):
+        last, back = self.reasons.end(zone, OUTAGE)
+        if not last:
             return  # overlapping outages: dark until the last one ends
-        reachable = self._reachable(zone)
+        if back:
+            self._back(zone)
         self.restart_agents(zone)
-        if reachable:
+        if back:
             self.chief.release_stranded(zone)
         self.events.add(self.env.now, "zone_restored", zone)
 
     def zone_cut_off(self, zone: str) -> None:
         """A partition separates the zone from the chiefs: its agents work on, unreachable."""
-        self._unreachable(zone, CUT_OFF)
+        began = self.reasons.begin(zone, CUT_OFF, self.env.now)
+        if began.new:
+            self._unreachable(zone, CUT_OFF, began)
 
     def zone_reconnected(self, zone: str) -> None:
         """The partition heals: the chief reaches the zone again unless something else holds."""
-        if not self._release(zone, CUT_OFF) or not self._reachable(zone):
+        last, back = self.reasons.end(zone, CUT_OFF)
+        if not (last and back):
             return
+        self._back(zone)
         self.chief.release_stranded(zone)
         self.events.add(self.env.now, "zone_reconnected", zone)
 
-    def _unreachable(self, zone: str, kind: str) -> bool:
-        """The chief loses the zone for *kind*; False if a *kind* already held."""
+    def _unreachable(self, zone: str, kind: str, began: Began) -> None:
+        """The chief loses the zone for *kind*: its calls fail; its checks will declare it."""
         now = self.env.now
-        if not self._hold(zone, kind):
-            return False
+        if began.went_dark:
+            self.chief.set_down(zone, True)
         self.events.add(now, kind, zone)
         if zone in self.core.zones.declared:
-            return True  # another reason's verdict routes around it already
-        when = self.detector.detection_time(f"{zone}-coord", self._dark_since[zone])
+            return  # another reason's verdict routes around it already
+        when = self.detector.detection_time(f"{zone}-coord", self.reasons.dark_since(zone))
         self._generation[zone] = generation = self._generation.get(zone, 0) + 1
         timer = self.env.timeout(max(0.0, when - now), (zone, generation))
         timer.callbacks.append(lambda event: self._zone_detected(*event.value))
-        return True
 
     def _zone_detected(self, zone: str, generation: int) -> None:
-        held = self.reasons.get(zone, {})
-        if (OUTAGE not in held and CUT_OFF not in held) or generation != self._generation[zone]:
+        held = self.reasons.holds(zone, OUTAGE) or self.reasons.holds(zone, CUT_OFF)
+        if not held or generation != self._generation[zone]:
             return  # the outage or cut ended (maybe to come again) before this verdict
         self.core.zones.declare_down(zone)
         waiting = self.chief.evacuate(zone)
         self.events.add(self.env.now, "zone_redistributed", zone, tasks=waiting)
+
+    def _back(self, zone: str) -> None:
+        """No reason holds the zone any more: it answers and takes work."""
+        self.chief.set_down(zone, False)
+        self.core.zones.declare_up(zone)
+        self.detector.forget(f"{zone}-coord")
 
     # ------------------------------------------------------------------ a coordinator's crash
 
@@ -144,13 +156,15 @@ class ZoneReach:
         until the coordinator restarts. In a dark region there is nothing to crash.
         """
         now = self.env.now
-        if OUTAGE in self.reasons.get(zone, {}) or zone in self._crashes:
+        began = self.reasons.begin(zone, COORDINATOR, now)
+        if not began.new:
             return
-        self._hold(zone, COORDINATOR)
+        if began.went_dark:
+            self.chief.set_down(zone, True)
         self._crashes[zone] = crash = next(self._crash_ids)
         coordinator = f"{zone}-coord"
         self.events.add(now, "coordinator_crash", coordinator)
-        when = self.detector.detection_time(coordinator, self._dark_since[zone])
+        when = self.detector.detection_time(coordinator, self.reasons.dark_since(zone))
         standby = self.standby[zone]
 
         def under_way() -> bool:
@@ -193,36 +207,7 @@ class ZoneReach:
     def _crash_ended(self, zone: str) -> bool:
         """The crash is over (promoted, restarted); True when the zone is reachable again."""
         del self._crashes[zone]
-        self._release(zone, COORDINATOR)
-        return self._reachable(zone)
-
-    # ------------------------------------------------------------------ the reasons
-
-    def _hold(self, zone: str, kind: str) -> bool:
-        """One more *kind* holds the zone out of reach; True when none did before."""
-        reasons = self.reasons.setdefault(zone, {})
-        if not reasons:
-            self.chief.set_down(zone, True)
-            self._dark_since[zone] = self.env.now
-        reasons[kind] = reasons.get(kind, 0) + 1
-        return reasons[kind] == 1
-
-    def _release(self, zone: str, kind: str) -> bool:
-        """One *kind* ends; True when it was the last of that kind."""
-        reasons = self.reasons[zone]
-        reasons[kind] -= 1
-        if reasons[kind] > 0:
-            return False
-        del reasons[kind]
-        return True
-
-    def _reachable(self, zone: str) -> bool:
-        """True (and the zone declared up) when no reason holds it out of reach any more."""
-        if self.reasons.get(zone):
-            return False
-        self.reasons.pop(zone, None)
-        self._dark_since.pop(zone, None)
-        self.chief.set_down(zone, False)
-        self.core.zones.declare_up(zone)
-        self.detector.forget(f"{zone}-coord")
-        return True
+        _, back = self.reasons.end(zone, COORDINATOR)
+        if back:
+            self._back(zone)
+        return back

@@ -17,27 +17,28 @@ of reach, not from when this round read the key):
   ``health.zone_promotion`` later, or, with none, declares the zone until
   the coordinator restarts (chaos clears the announcement).
 
-The rules for overlaps are the simulator's (``sim.model.zone_reach``): the
-zone is reachable again only when the last reason ends (declared up, what
-waited at its door placed there); a second reason is judged by the checks
-failing since the first; an outage ends a coordinator's crash (no promotion
-in a dark region, and its return brings a fresh coordinator), and a crash
-announced while the region is dark is nothing to play.
+The rules for overlaps are the simulator's, from the same book
+(``sim.policies.health.zone_reasons``): the zone is reachable again only
+when the last reason ends (declared up, what waited at its door placed
+there); a second reason is judged by the checks failing since the first; an
+outage ends a coordinator's crash (no promotion in a dark region, and its
+return brings a fresh coordinator), and a crash announced while the region
+is dark is nothing to play. This is their live driver: it reads chaos's
+announcements each round, where the simulator's (``sim.model.zone_reach``)
+sets timers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import EventLog, ScenarioTime
 from sim.policies.health import ConsecutiveFailureDetector
+from sim.policies.health.zone_reasons import COORDINATOR, CUT_OFF, OUTAGE, ZoneReasons
 
 __all__ = ["COORDINATOR", "CUT_OFF", "OUTAGE", "UnreachableZones"]
-
-#: The reasons a zone is out of reach, as the announcements say.
-OUTAGE, CUT_OFF, COORDINATOR = "zone_outage", "zone_cut_off", "coordinator_crash"
 
 
 @dataclass
@@ -65,7 +66,7 @@ class UnreachableZones:
         set_dark: Callable[[str], None],
         declare_agents: Callable[[str, float], Awaitable[None]],
     ) -> None:
-        self.zones: Collection[str] = sorted(standby)
+        self.zones = sorted(standby)
         self.standby, self.promotion_s = dict(standby), promotion_s
         self.time, self.event, self.intake = time, event, intake
         self.detector = detector
@@ -73,10 +74,10 @@ class UnreachableZones:
         self.set_dark = set_dark
         #: Declares an outage's agents dead with their zone (the health checks' verdict).
         self.declare_agents = declare_agents
-        #: Per zone out of reach: its reasons, by the second each began.
-        self.reasons: dict[str, dict[str, float]] = {}
-        #: When each zone out of reach went out of reach (its checks fail from then).
-        self._dark_since: dict[str, float] = {}
+        #: The reasons each zone is out of reach (the rules both shells play).
+        self.reasons = ZoneReasons()
+        #: Per zone, the outages and cuts announced and played, by the second each began.
+        self._begun: dict[str, dict[str, float]] = {}
         #: Outages and cuts not declared yet: the scenario time their declaration is due.
         self.detect_at: dict[str, float] = {}
         #: Zones this mechanism declared down (and alone may declare up).
@@ -86,7 +87,7 @@ class UnreachableZones:
 
     def dark(self, zone: str) -> bool:
         """Whether the chief cannot reach *zone* now, for any reason."""
-        return bool(self.reasons.get(zone))
+        return self.reasons.dark(zone)
 
     async def check(self, announced: dict[str, dict[str, float]]) -> None:
         """One look at the announcements (per reason: the zones, by the second each began)
@@ -95,14 +96,18 @@ class UnreachableZones:
         for zone in self.zones:
             seen = {why: zones[zone] for why, zones in announced.items() if zone in zones}
             await self._crash_seen(zone, seen.pop(COORDINATOR, None), now)
-            held = self.reasons.get(zone, {})
+            begun = self._begun.setdefault(zone, {})
             for why in (OUTAGE, CUT_OFF):
-                if why in seen and why not in held:
+                if why in seen and why not in begun:
+                    begun[why] = seen[why]
                     await self._unreachable(zone, why, seen[why], now)
-            ended = [why for why in (OUTAGE, CUT_OFF) if why in held and why not in seen]
-            if ended:
-                for why in ended:
-                    del held[why]
+            ended, back = [], False
+            for why in (OUTAGE, CUT_OFF):
+                if why in begun and why not in seen:
+                    del begun[why]
+                    ended.append(why)
+                    back = self.reasons.end(zone, why)[1] or back
+            if back:
                 await self._reachable(zone, ended)
         for zone, when in sorted(self.detect_at.items()):
             if when <= now:
@@ -113,34 +118,26 @@ class UnreachableZones:
 
     # ------------------------------------------------------------------ outages and cuts
 
-    def _hold(self, zone: str, why: str, since: float, now: float) -> None:
-        reasons = self.reasons.setdefault(zone, {})
-        if not reasons:
-            self._dark_since[zone] = min(now, since)
-        reasons[why] = since
-        self.set_dark(zone)
-
     async def _unreachable(self, zone: str, why: str, since: float, now: float) -> None:
-        self._hold(zone, why, since, now)
-        crash = self.crashes.get(zone)
-        if why == OUTAGE and crash is not None and not crash.over:
-            crash.over = True  # the region took its coordinator and the standby with it
-            del self.reasons[zone][COORDINATOR]
+        began = self.reasons.begin(zone, why, min(now, since))
+        if began.crash_ended:
+            self.crashes[zone].over = True  # the region took its coordinator and standby
+        self.set_dark(zone)
         if why == CUT_OFF:
             await self.event("zone_cut_off", zone)
         if zone not in self.declared and zone not in self.detect_at:
-            when = self.detector.detection_time(f"{zone}-coord", self._dark_since[zone])
+            when = self.detector.detection_time(f"{zone}-coord", self.reasons.dark_since(zone))
             self.detect_at[zone] = max(now, when)
 
     async def _declare(self, zone: str, now: float) -> None:
         """The checks declare the zone's coordinator dead: route around it, evacuate it
         (and, for an outage, declare its agents with it)."""
-        held = self.reasons.get(zone, {})
-        if OUTAGE not in held and CUT_OFF not in held:
+        outage = self.reasons.holds(zone, OUTAGE)
+        if not outage and not self.reasons.holds(zone, CUT_OFF):
             return  # only a crash holds it now: its own verdict judges it
         self.declared.add(zone)
         self.intake.dispatcher.zones.declare_down(zone)
-        if OUTAGE in held:
+        if outage:
             await self.event("zone_down", zone)
             await self.intake.evacuate_zone(zone)
             await self.declare_agents(zone, now)
@@ -150,11 +147,7 @@ class UnreachableZones:
         await self.event("zone_redistributed", zone, tasks=moved)
 
     async def _reachable(self, zone: str, ended: list[str]) -> None:
-        """Some reasons ended (*ended*); the zone answers again if they were the last."""
-        if self.reasons.get(zone):
-            return
-        self.reasons.pop(zone, None)
-        self._dark_since.pop(zone, None)
+        """The last reason ended (*ended*: those that ended this round): the zone answers."""
         self.detect_at.pop(zone, None)
         self.detector.forget(f"{zone}-coord")
         self.set_dark(zone)
@@ -176,17 +169,17 @@ class UnreachableZones:
         if crash is not None and crash.since != since:
             del self.crashes[zone]
             if not crash.over:  # a restart: the crash is over, the zone may answer
-                del self.reasons[zone][COORDINATOR]
-                await self._reachable(zone, [COORDINATOR])
+                if self.reasons.end(zone, COORDINATOR)[1]:
+                    await self._reachable(zone, [COORDINATOR])
                 await self.event("coordinator_restart", f"{zone}-coord")
             crash = None
         if since is None or crash is not None:
             return
-        if OUTAGE in self.reasons.get(zone, {}):
+        if not self.reasons.begin(zone, COORDINATOR, min(now, since)).new:
             self.crashes[zone] = Crash(since, now, over=True)  # nothing to crash in the dark
             return
-        self._hold(zone, COORDINATOR, since, now)
-        when = self.detector.detection_time(f"{zone}-coord", self._dark_since[zone])
+        self.set_dark(zone)
+        when = self.detector.detection_time(f"{zone}-coord", self.reasons.dark_since(zone))
         self.crashes[zone] = Crash(since, max(now, when))
 
     async def _crash_clock(self, zone: str, crash: Crash, now: float) -> None:
@@ -207,6 +200,6 @@ class UnreachableZones:
             await self.event("zone_redistributed", zone, tasks=moved)
         elif crash.promote_at is not None and crash.promote_at <= now:
             crash.over = True
-            del self.reasons[zone][COORDINATOR]
-            await self._reachable(zone, [COORDINATOR])
+            if self.reasons.end(zone, COORDINATOR)[1]:
+                await self._reachable(zone, [COORDINATOR])
             await self.event("standby_promoted", f"{zone}-standby", downtime_s=now - crash.since)
