@@ -100,7 +100,13 @@ agents declared and replaced in both; the replacements joined before the end
 replay takes the same turns (``scaling.spawn_gap``, 2026-12-07): agents mean
 1.002, every figure 0.999-1.022; ``zone_outage`` agents mean 1.002 (its
 replacements' quartiles joined at 234/266/287 s live, 236/259/288 s
-replayed); ``kill_restart`` 0.967-1.001. Before live's
+replayed); ``kill_restart`` 0.967-1.001. After a zone coordinator's crash
+became the third reason a zone is out of reach, in one book both shells
+drive (``sim.policies.health.zone_reasons``): ``zone_coordinator_crash``
+breaker 185.7/185.7 s, detected 202.6/202.5 s, promoted 217.9/217.5 s (live
+/ replayed), every figure 1.000-1.002 but wait p99 0.877 (the tail, as
+before); ``partition`` 0.989-1.010; ``zone_outage`` 0.984-1.036, agents mean
+1.001; ``random_soak_all`` 0.915-1.008 (wait p99 the low one). Before live's
 crashes hit the role named, ``follower_crash`` crashed
 live's primary (wait p99 0.240). The zone coordinator's failover lands event
 for event: breaker open at 185.7 s in both, detection 202.8 s live and
