@@ -144,6 +144,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's sim, as bench_core does
+from sim.analysis.task_pairs import TaskPairs, describe  # noqa: E402
+
 SCENARIO = ROOT / "scenarios" / "baseline_200.yaml"
 ORCHESTRA = [sys.executable, "-m", "sim"]
 
@@ -248,6 +251,9 @@ def print_report(name: str, report: dict[str, object]) -> None:
         return ", ".join(f"{d['delta']:+d} at {d['time_s']:.0f} s" for d in decisions) or "none"
 
     print(f"    live: {when(scaling['live'])}; replay: {when(scaling['after'])}")
+    tasks = report.get("tasks")
+    if isinstance(tasks, dict):  # (a report written before calibration paired the tasks)
+        print(f"  task by task       {describe(TaskPairs(**tasks['after']))}")
 
 
 def main() -> None:

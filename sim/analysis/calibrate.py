@@ -52,6 +52,7 @@ import pandas as pd
 import yaml
 
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
+from sim.analysis.task_pairs import pair_tasks
 from sim.world.start_turns import waits
 
 #: Figures of the report, capacity first, with their path into summary.json.
@@ -425,6 +426,10 @@ def report(
         "by_utilisation": by_band(
             live["metrics"], {"live": live["tasks"], "before": before[2], "after": after[2]}
         ),
+        "tasks": {
+            "before": asdict(pair_tasks(live["tasks"], before[2])),
+            "after": asdict(pair_tasks(live["tasks"], after[2])),
+        },
         "drained": {
             k: v for k, v in live["summary"].get("drained", {}).items() if k != "complete_s"
         },

@@ -102,6 +102,8 @@ def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     import json
 
+    from sim.analysis.task_pairs import TaskPairs, describe
+
     table, out = calibrate(args.live_dir, args.out)
     if args.json:
         print(json.dumps(table, indent=2, default=str))
@@ -152,6 +154,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         ]
         bands.add_row(band["band"], str(band["intervals"]), str(band["live"]["tasks"]), *cells)
     console.print(bands)
+    for run in ("before", "after"):
+        console.print(f"task by task, sim {run}: {describe(TaskPairs(**table['tasks'][run]))}")
     console.print(
         f"wrote {out}/ (calibrated.yaml, calibration.json, comparison.html, before/, after/)"
     )

@@ -1,0 +1,121 @@
+"""Task by task: each task of a live run beside the same task in its replay.
+
+Scenario: calibration compares live and its replay figure by figure, but
+two runs can agree on every percentile and still treat each task
+differently. The replay serves the very tasks live served — the same
+arrivals, the same drawn work — so each can be paired with itself and its
+fate compared: how it ended, in which zone, after how many attempts, and how
+long it took from arrival to its end.
+
+The pairing key is what both shells drew, not the task id: ids are numbered
+as tasks reach the coordinator, and a DAG node reaches it when its parents
+finish, which is not the same instant in two runs, so the counters part at
+the first release. An independent task is its category and arrival second
+(the workload stream's draw); a DAG node is its job and node.
+
+Some tasks have no partner, and are counted as such: live's table keeps the
+DAG nodes released while it drains after the run's end, which the
+simulator's, ending with the run, does not hold; a task that arrived in one
+run's last instants may not have reached the other's coordinator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Arrival seconds are compared to the microsecond (the stream's draw, written by both).
+KEY_DECIMALS = 6
+#: A task's latency this close in both runs counts as the same.
+CLOSE_S = 1.0
+
+
+@dataclass(frozen=True)
+class TaskPairs:
+    """How the tasks of two runs compare, each with itself (see the module docstring)."""
+
+    live: int
+    replay: int
+    paired: int
+    #: Shares of the pairs: the same final outcome, the same final zone, as many attempts.
+    same_outcome: float
+    same_zone: float
+    same_attempts: float
+    #: Over the pairs completed in both: |replay - live| latency, its percentiles (s).
+    latency_delta_p50_s: float
+    latency_delta_p90_s: float
+    latency_delta_p99_s: float
+    #: Mean replay - live latency (s): positive, the replay is slower.
+    latency_bias_s: float
+    #: Share of the completed pairs whose latencies are within CLOSE_S of each other.
+    latency_close: float
+
+
+def task_fates(tasks: pd.DataFrame) -> pd.DataFrame:
+    """One row per task, indexed by its pairing key: outcome, zone, attempts and latency."""
+    ordered = tasks.sort_values(["task_id", "attempt"], kind="stable")
+    first = ordered.drop_duplicates("task_id", keep="first").set_index("task_id")
+    last = ordered.drop_duplicates("task_id", keep="last").set_index("task_id")
+    dag = first["job_id"].astype(int) >= 0
+    independent = (
+        "a:"
+        + first["category"].astype(str)
+        + ":"
+        + first["arrival_s"].round(KEY_DECIMALS).map(repr)
+    )
+    node = "j:" + first["job_id"].astype(int).astype(str) + ":" + first["node"].astype(str)
+    fates = pd.DataFrame(
+        {
+            "key": independent.where(~dag, node),
+            "outcome": last["outcome"].astype(str),
+            "zone": last["zone"].astype(str),
+            "attempts": last["attempt"].astype(int),
+            "latency_s": last["latency_s"].astype(float),
+        }
+    )
+    return fates.drop_duplicates("key", keep=False).set_index("key")
+
+
+def pair_tasks(live: pd.DataFrame, replay: pd.DataFrame) -> TaskPairs:
+    """Pair every task of *live* with the same task of *replay* and compare their fates."""
+    a, b = task_fates(live), task_fates(replay)
+    both = a.merge(b, left_index=True, right_index=True, suffixes=("_live", "_replay"))
+    done = both[(both["outcome_live"] == "completed") & (both["outcome_replay"] == "completed")]
+    delta = (done["latency_s_replay"] - done["latency_s_live"]).to_numpy(dtype=float)
+    gap = np.abs(delta)
+
+    def share(column: str) -> float:
+        same = both[f"{column}_live"] == both[f"{column}_replay"]
+        return float(same.mean()) if len(both) else math.nan
+
+    def quantile(q: float) -> float:
+        return float(np.quantile(gap, q)) if len(gap) else math.nan
+
+    return TaskPairs(
+        live=len(a),
+        replay=len(b),
+        paired=len(both),
+        same_outcome=share("outcome"),
+        same_zone=share("zone"),
+        same_attempts=share("attempts"),
+        latency_delta_p50_s=quantile(0.5),
+        latency_delta_p90_s=quantile(0.9),
+        latency_delta_p99_s=quantile(0.99),
+        latency_bias_s=float(delta.mean()) if len(delta) else math.nan,
+        latency_close=float((gap <= CLOSE_S).mean()) if len(gap) else math.nan,
+    )
+
+
+def describe(pairs: TaskPairs) -> str:
+    """One line for a console: how many paired, and how close their fates."""
+    return (
+        f"{pairs.paired:,} tasks paired ({pairs.live - pairs.paired:,} live only, "
+        f"{pairs.replay - pairs.paired:,} replay only): "
+        f"same outcome {pairs.same_outcome:.1%}, zone {pairs.same_zone:.1%}, attempts "
+        f"{pairs.same_attempts:.1%}; latency |replay - live| "
+        f"p50 {pairs.latency_delta_p50_s:.3g} s, p99 {pairs.latency_delta_p99_s:.3g} s, "
+        f"within {CLOSE_S:g} s {pairs.latency_close:.1%}"
+    )
