@@ -159,6 +159,8 @@ class TaskFolder:
         """The task's reports clipped to the window; ends after it counted as drained."""
         end_s, books = self.end_s, self.books
         routed_s, routed_zone = books.routed.get(task_id, (-1.0, str(info["zone"])))
+        if info.get("released") and routed_s > end_s:
+            routed_s = -1.0  # released while the run drained: not yet at the window's end
         if info.get("released") and routed_s >= 0:
             # A DAG node arrives when its predecessors' ends released it (the simulator's
             # _release): the coordinator routed it then.

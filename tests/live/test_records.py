@@ -130,11 +130,14 @@ def test_a_dag_node_arrives_when_released_and_an_unreleased_one_has_no_row() -> 
     }
     agent = "A-CodeGen-001"
     results = ran(0, 1, agent, 10.0, 10.0, 30.0) + ran(1, 1, agent, 31.0, 31.0, 200.0)
+    # Node 2 is released while the run drains, after the window (live's table had held
+    # it as an in-flight task arriving at 201 s, where the simulator's holds nothing).
+    results += ran(2, 1, agent, 201.0, 201.0, 206.0)
     _, _, built = records([job], results)
     tasks = built.tasks.set_index("task_id")
     assert tasks.loc[0, "arrival_s"] == 10.0  # an entry node arrives with its job
     assert tasks.loc[1, "arrival_s"] == 31.0  # the next when its predecessor released it
-    assert 2 not in tasks.index  # not yet released: counted in flight, no row
+    assert 2 not in tasks.index  # not released by the end: counted in flight, no row
     assert built.counts["in_flight"] == 2 and built.counts["submitted"] == 3
     assert built.jobs.empty  # the job ends after the window
 
