@@ -102,8 +102,6 @@ def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     import json
 
-    from sim.analysis.task_pairs import TaskPairs, describe
-
     table, out = calibrate(args.live_dir, args.out)
     if args.json:
         print(json.dumps(table, indent=2, default=str))
@@ -144,6 +142,17 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             ]
         )
     console.print(scaling)
+    _print_bands_and_tasks(console, table)
+    console.print(
+        f"wrote {out}/ (calibrated.yaml, calibration.json, comparison.html, before/, after/)"
+    )
+    return 0
+
+
+def _print_bands_and_tasks(console: Console, table: dict[str, Any]) -> None:
+    """Waits by live utilisation band, then the task-by-task pairing before and after."""
+    from sim.analysis.task_pairs import TaskPairs, describe
+
     bands = Table(title="wait p50 / p99 (s) by live utilisation band")
     for column in ("band", "intervals", "tasks", "live", "sim before", "sim after"):
         bands.add_column(column, justify="left" if column == "band" else "right")
@@ -156,10 +165,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     console.print(bands)
     for run in ("before", "after"):
         console.print(f"task by task, sim {run}: {describe(TaskPairs(**table['tasks'][run]))}")
-    console.print(
-        f"wrote {out}/ (calibrated.yaml, calibration.json, comparison.html, before/, after/)"
-    )
-    return 0
 
 
 def _ratio_text(value: float | None) -> str:

@@ -55,21 +55,26 @@ class TaskPairs:
 
 
 def task_fates(tasks: pd.DataFrame) -> pd.DataFrame:
-    """One row per task, indexed by its pairing key: outcome, zone, attempts and latency."""
-    ordered = tasks.sort_values(["task_id", "attempt"], kind="stable")
-    first = ordered.drop_duplicates("task_id", keep="first").set_index("task_id")
-    last = ordered.drop_duplicates("task_id", keep="last").set_index("task_id")
+    """One row per task, indexed by its pairing key: outcome, zone, attempts and latency.
+
+    A run of several replications pairs replication with replication (each
+    has its own streams; a what-if of the same seed shares them).
+    """
+    task = ["replication", "task_id"] if "replication" in tasks.columns else ["task_id"]
+    ordered = tasks.sort_values([*task, "attempt"], kind="stable")
+    # One row per task in both, in the same order (sorted by task): aligned by position.
+    first = ordered.drop_duplicates(task, keep="first").reset_index(drop=True)
+    last = ordered.drop_duplicates(task, keep="last").reset_index(drop=True)
     dag = first["job_id"].astype(int) >= 0
-    independent = (
-        "a:"
-        + first["category"].astype(str)
-        + ":"
-        + first["arrival_s"].round(KEY_DECIMALS).map(repr)
-    )
+    arrival = first["arrival_s"].round(KEY_DECIMALS).map(repr)
+    independent = "a:" + first["category"].astype(str) + ":" + arrival
     node = "j:" + first["job_id"].astype(int).astype(str) + ":" + first["node"].astype(str)
+    key = independent.where(~dag, node)
+    if "replication" in tasks.columns:
+        key = "r" + first["replication"].astype(int).astype(str) + ":" + key
     fates = pd.DataFrame(
         {
-            "key": independent.where(~dag, node),
+            "key": key,
             "outcome": last["outcome"].astype(str),
             "zone": last["zone"].astype(str),
             "attempts": last["attempt"].astype(int),

@@ -11,7 +11,8 @@ raises. Python 3.11 keeps the count of pending requests on the task
 ``run_bounded`` is the other half: a run's leftover tasks get a bounded time
 to stop once the run is over, so a loop that missed its cancellation is named
 (with where it waits) instead of holding the process for ever, as
-``asyncio.run``'s unbounded wait for them would.
+``asyncio.run``'s unbounded wait for them would. ``close_bounded`` is the
+same for a NATS connection's close.
 """
 
 from __future__ import annotations
@@ -22,9 +23,38 @@ import sys
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_bounded", "stop_if_cancelled", "try_once"]
+__all__ = ["close_bounded", "run_bounded", "stop_if_cancelled", "try_once"]
 
 T = TypeVar("T")
+
+#: Seconds a connection's close may take before it is given up (see ``close_bounded``).
+CLOSE_TIMEOUT_S = 5.0
+#: Closes given up: kept, so that a pending one is not destroyed mid-run by a collection
+#: (its loop long closed) but at the process's exit, which closes its socket anyway.
+_abandoned_closes: list[asyncio.Future[Any]] = []
+
+
+async def close_bounded(closable: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """``await closable.close()``, given up after *timeout_s* (errors ignored).
+
+    nats.py's ``Client.close`` can wait for ever for its transport to say it
+    closed (nats-io/nats.py#671: until a TCP timeout, minutes later). Seen
+    here twice in one day: a service that had printed "stopped" held its
+    process past the test's 30 s, and a run's coordinator sat in that close
+    after its loop had closed. A shutdown must not hang on it.
+    """
+    closing = asyncio.ensure_future(closable.close())
+    try:
+        done, _ = await asyncio.wait({closing}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        _abandoned_closes.append(closing)  # (the close goes on; its caller stops)
+        raise
+    if not done:
+        closing.cancel()
+        _abandoned_closes.append(closing)
+        print(f"live: a connection did not close within {timeout_s:g} s; left", file=sys.stderr)
+    elif not closing.cancelled():
+        closing.exception()  # (retrieved: a failed close is not worth a traceback)
 
 
 def stop_if_cancelled() -> None:

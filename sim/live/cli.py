@@ -201,7 +201,27 @@ def comparison(first: Path, second: Path) -> dict[str, Any]:
     out["same_scaling_sequence"] = [d["delta"] for d in out["scaling"][0]] == [
         d["delta"] for d in out["scaling"][1]
     ]
+    out["tasks"] = _task_pairs(first, second)
     return out
+
+
+def _task_pairs(first: Path, second: Path) -> dict[str, Any] | None:
+    """Task by task (``sim.analysis.task_pairs``): live against its replay, or two what-ifs
+    of one seed (the same arrivals and work: common random numbers); None without tables."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from sim.analysis.task_pairs import pair_tasks
+
+    paths = [first / "tasks.parquet", second / "tasks.parquet"]
+    if not all(path.exists() for path in paths):
+        return None
+    try:
+        tables = [pd.read_parquet(path) for path in paths]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{first} or {second}: unreadable tasks table ({exc})") from None
+    return asdict(pair_tasks(*tables))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -241,6 +261,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     console.print(scaling)
     same = "the same" if result["same_scaling_sequence"] else "different"
     console.print(f"scaling sequences: {same}")
+    if result["tasks"] is not None:
+        from sim.analysis.task_pairs import TaskPairs, describe
+
+        console.print(f"task by task: {describe(TaskPairs(**result['tasks']))}")
     return 0
 
 

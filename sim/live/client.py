@@ -37,6 +37,7 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from sim.live.broker import decode, encode
+from sim.live.cancel import close_bounded
 from sim.live.clock import Clock
 from sim.live.task_message import (
     REPLY_PREFIX,
@@ -124,7 +125,7 @@ class SubmitClient:
             entry = await lease.get("epoch")
             epoch = float(decode(entry.value or b"{}")["epoch"])
         except Exception:
-            await nc.close()
+            await close_bounded(nc)
             raise LiveError(f"{url}: no orchestra service there (no epoch in orch_lease)") from None
         client = cls(nc, Clock(epoch, 1.0))
         client._sub = await client.js.subscribe(
@@ -146,7 +147,7 @@ class SubmitClient:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
-        await self.nc.close()
+        await close_bounded(self.nc)
 
     # ------------------------------------------------------------------ submitting
 

@@ -22,6 +22,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFound
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from sim.live.broker import Answer, CasFailed, Follower, KvEntry, StreamMessage
+from sim.live.cancel import close_bounded
 from sim.live.transport import StreamReader, connect, publish, read_all
 
 #: How long a bucket read waits for each next entry (a broker that slow is away: the
@@ -202,8 +203,7 @@ class NatsBroker:
         return out
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.nc.close()
+        await close_bounded(self.nc)
 
 
 def _cas(exc: Exception) -> Exception:

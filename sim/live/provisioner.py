@@ -14,7 +14,6 @@ agent's tasks cancelled: nothing finished, nothing said).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import signal
@@ -30,6 +29,7 @@ from nats.aio.msg import Msg
 from sim.live.agent import LiveAgent
 from sim.live.agent_config import AgentConfig
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
+from sim.live.cancel import close_bounded
 from sim.live.fleet_beats import FleetBeats
 from sim.live.fleet_reports import FleetReports
 from sim.live.paced_starts import PacedStarts
@@ -418,6 +418,5 @@ class SimulatedFleet:
         await asyncio.gather(*pending, return_exceptions=True)
         await self.reports.close()
         for link in self.links:
-            with contextlib.suppress(Exception):
-                await link.nc.close()
+            await close_bounded(link.nc)
         self.links.clear()

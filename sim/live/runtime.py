@@ -29,6 +29,7 @@ from typing import Any
 from sim.live.arrivals import arrivals
 from sim.live.beats import agent_beats
 from sim.live.broker import unbundle
+from sim.live.cancel import close_bounded
 from sim.live.chaos import ChaosTimeline
 from sim.live.clock import Clock
 from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
@@ -212,7 +213,7 @@ class _Run:
         events = await read_all(js, EVENTS, "orch.event")
         metric_rows = await read_all(js, METRICS, "orch.metric")
         queues = await task_streams(js)
-        await nc.close()
+        await close_bounded(nc)
         if behind is not None:
             raise LiveError(behind)  # no records: a run that could not keep up means nothing
         live = self._outcome(end_s, submits, results, events, metric_rows, webhooks, started)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.live.broker import decode, encode
-from sim.live.cancel import stop_if_cancelled
+from sim.live.cancel import close_bounded, stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.coordinator.leadership import Lease
@@ -154,8 +154,7 @@ class Service:
         finally:
             if not isinstance(self.provisioner, CommandProvisioner | Recommender):
                 self.provisioner.stop_all()  # local agents are this process's children
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await close_bounded(nc)
 
     async def _prepare_broker(self, js: Any) -> Clock:
         """The streams and buckets the service uses, and its clock from the service epoch."""

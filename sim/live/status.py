@@ -22,6 +22,7 @@ from rich.text import Text
 
 from sim.live.beats import agent_beats
 from sim.live.broker import Broker, decode
+from sim.live.cancel import close_bounded
 from sim.live.nats_broker import NatsBroker
 from sim.live.transport import AGENTS_BUCKET, LEASE_BUCKET, connect
 
@@ -110,4 +111,4 @@ async def watch(url: str, token: str | None, *, once: bool, every_s: float = 1.0
                 await asyncio.sleep(every_s)
                 live.update(render(await snapshot(broker)))
     finally:
-        await nc.close()
+        await close_bounded(nc)

@@ -60,3 +60,17 @@ def test_no_pairs_is_said_as_such_not_as_zeros() -> None:
     assert (pairs.live, pairs.replay, pairs.paired) == (1, 1, 0)
     shares = (pairs.same_outcome, pairs.latency_delta_p99_s, pairs.latency_close)
     assert all(math.isnan(value) for value in shares)
+
+
+def test_replications_pair_with_their_own() -> None:
+    """Two replications of one run reuse task ids; each pairs with its namesake only."""
+    rows = [
+        (1, -1, -1, 1, "CodeGen", "A", "completed", 10.0),
+        (1, -1, -1, 1, "CodeGen", "A", "completed", 10.0),
+    ]
+    live = _tasks(rows, [5.0, 7.0])
+    live["replication"] = [0, 1]
+    replay = live.assign(latency_s=[5.0, 9.0])
+    pairs = pair_tasks(live, replay)
+    assert (pairs.live, pairs.paired) == (2, 2)
+    assert pairs.latency_delta_p50_s == pytest.approx(1.0)  # |0| and |2|: replication-wise

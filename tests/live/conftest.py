@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,15 @@ def no_task_waited_on_a_dead_agent(tasks: Any) -> None:
 
 def small(*overrides: str) -> Scenario:
     return load_scenario(HERE / "small.yaml", list(overrides))
+
+
+@pytest.fixture(autouse=True)
+def _collect_at_each_end() -> Iterator[None]:
+    """Collect garbage as each test ends, so what a test left behind — a task its loop
+    abandoned, a coroutine never awaited — is reported against that test, not whichever
+    later test a collection happens to run in."""
+    yield
+    gc.collect()
 
 
 def run_live(scenario: Scenario, tmp_path: Path, **options: Any) -> LiveRun:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sim.live.cancel import run_bounded, stop_if_cancelled
+from sim.live.cancel import close_bounded, run_bounded, stop_if_cancelled
 
 
 async def converting_request() -> None:
@@ -171,3 +171,30 @@ def test_try_once_gives_the_result_or_none_and_never_swallows_a_cancel() -> None
         return ok, failed, late, task.cancelled()
 
     assert asyncio.run(body()) == (7, None, None, True)
+
+
+class Closable:
+    """A connection whose close finishes, fails, or never returns (nats.py#671)."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    async def close(self) -> None:
+        if self.how == "hangs":
+            await asyncio.Event().wait()
+        if self.how == "fails":
+            raise ConnectionError("already gone")
+
+
+def test_a_close_that_never_returns_is_given_up_and_a_failed_one_ignored(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def body() -> float:
+        started = asyncio.get_running_loop().time()
+        await close_bounded(Closable("fine"))
+        await close_bounded(Closable("fails"))
+        await close_bounded(Closable("hangs"), timeout_s=0.1)
+        return asyncio.get_running_loop().time() - started
+
+    assert run_bounded(body(), grace_s=0.5) < 0.5
+    assert "did not close within 0.1 s" in capsys.readouterr().err

@@ -161,6 +161,23 @@ def test_compare_report(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     assert (second / "comparison.html").is_file()
 
 
+def test_compare_pairs_two_what_ifs_of_one_seed_task_by_task(
+    two_runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same seed, a different fleet bound: the same arrivals and drawn work (common
+    random numbers), so every independent task of each replication pairs with itself,
+    and the line says how their fates moved."""
+    first, second = two_runs
+    assert main(["compare", str(first), str(second), "--json"]) == 0
+    pairs = json.loads(capsys.readouterr().out)["tasks"]
+    tasks = pd.read_parquet(first / "tasks.parquet")
+    arrivals = tasks[(tasks["job_id"] < 0) & (tasks["attempt"] == 1)]
+    assert pairs["paired"] >= len(arrivals) > 100
+    assert 0 < pairs["same_outcome"] <= 1 and pairs["latency_delta_p99_s"] >= 0
+    assert main(["compare", str(first), str(second)]) == 0
+    assert "task by task: " in capsys.readouterr().out
+
+
 def test_compare_report_of_a_missing_run_is_one_line(
     two_runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
