@@ -84,12 +84,24 @@ def task_fates(tasks: pd.DataFrame) -> pd.DataFrame:
     return fates.drop_duplicates("key", keep=False).set_index("key")
 
 
+def paired_fates(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Each task of both task tables on one row: its key, both fates (``_live`` for the
+    first, ``_replay`` for the second) and ``latency_delta_s`` (second - first)."""
+    return _merged(task_fates(first), task_fates(second)).reset_index()
+
+
+def _merged(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    both = a.merge(b, left_index=True, right_index=True, suffixes=("_live", "_replay"))
+    both["latency_delta_s"] = both["latency_s_replay"] - both["latency_s_live"]
+    return both
+
+
 def pair_tasks(live: pd.DataFrame, replay: pd.DataFrame) -> TaskPairs:
     """Pair every task of *live* with the same task of *replay* and compare their fates."""
     a, b = task_fates(live), task_fates(replay)
-    both = a.merge(b, left_index=True, right_index=True, suffixes=("_live", "_replay"))
+    both = _merged(a, b)
     done = both[(both["outcome_live"] == "completed") & (both["outcome_replay"] == "completed")]
-    delta = (done["latency_s_replay"] - done["latency_s_live"]).to_numpy(dtype=float)
+    delta = done["latency_delta_s"].to_numpy(dtype=float)
     gap = np.abs(delta)
 
     def share(column: str) -> float:

@@ -73,6 +73,12 @@ def _add_compare_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     compare.add_argument("second", type=Path)
     compare.add_argument("--json", action="store_true", help="print the table as JSON")
     compare.add_argument(
+        "--pairs",
+        type=Path,
+        metavar="FILE",
+        help="write each task of both runs on one row (Parquet): its fate in each, the delta",
+    )
+    compare.add_argument(
         "--report",
         type=Path,
         nargs="?",
@@ -205,23 +211,40 @@ def comparison(first: Path, second: Path) -> dict[str, Any]:
     return out
 
 
-def _task_pairs(first: Path, second: Path) -> dict[str, Any] | None:
-    """Task by task (``sim.analysis.task_pairs``): live against its replay, or two what-ifs
-    of one seed (the same arrivals and work: common random numbers); None without tables."""
-    from dataclasses import asdict
+def _write_pairs(first: Path, second: Path, target: Path) -> None:
+    """The paired tasks, one row each, for a notebook to find which tasks moved."""
+    from sim.analysis.task_pairs import paired_fates
+    from sim.metrics.store import write_parquet
 
+    tables = _task_tables(first, second)
+    if tables is None:
+        raise UserError(f"{first} or {second}: tasks.parquet not found (expected run directories)")
+    write_parquet(target, paired_fates(*tables))
+    print(f"wrote {target}", file=sys.stderr)
+
+
+def _task_tables(first: Path, second: Path) -> tuple[Any, Any] | None:
+    """Both runs' task tables (None: one has none); one line if unreadable."""
     import pandas as pd
-
-    from sim.analysis.task_pairs import pair_tasks
 
     paths = [first / "tasks.parquet", second / "tasks.parquet"]
     if not all(path.exists() for path in paths):
         return None
     try:
-        tables = [pd.read_parquet(path) for path in paths]
+        return pd.read_parquet(paths[0]), pd.read_parquet(paths[1])
     except (OSError, ValueError) as exc:
         raise UserError(f"{first} or {second}: unreadable tasks table ({exc})") from None
-    return asdict(pair_tasks(*tables))
+
+
+def _task_pairs(first: Path, second: Path) -> dict[str, Any] | None:
+    """Task by task (``sim.analysis.task_pairs``): live against its replay, or two what-ifs
+    of one seed (the same arrivals and work: common random numbers); None without tables."""
+    from dataclasses import asdict
+
+    from sim.analysis.task_pairs import pair_tasks
+
+    tables = _task_tables(first, second)
+    return None if tables is None else asdict(pair_tasks(*tables))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -229,6 +252,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     result = comparison(args.first, args.second)
+    if args.pairs is not None:
+        _write_pairs(args.first, args.second, args.pairs)
     if args.report is not None:
         _write_report(args.first, args.second, args.report)
     if args.json:

@@ -162,7 +162,7 @@ def test_compare_report(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
 
 
 def test_compare_pairs_two_what_ifs_of_one_seed_task_by_task(
-    two_runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    two_runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """The same seed, a different fleet bound: the same arrivals and drawn work (common
     random numbers), so every independent task of each replication pairs with itself,
@@ -174,8 +174,13 @@ def test_compare_pairs_two_what_ifs_of_one_seed_task_by_task(
     arrivals = tasks[(tasks["job_id"] < 0) & (tasks["attempt"] == 1)]
     assert pairs["paired"] >= len(arrivals) > 100
     assert 0 < pairs["same_outcome"] <= 1 and pairs["latency_delta_p99_s"] >= 0
-    assert main(["compare", str(first), str(second)]) == 0
+    assert main(["compare", str(first), str(second), "--pairs", str(tmp_path / "p.parquet")]) == 0
     assert "task by task: " in capsys.readouterr().out
+    rows = pd.read_parquet(tmp_path / "p.parquet")
+    assert len(rows) == pairs["paired"] and rows["key"].is_unique
+    done = rows.dropna(subset=["latency_delta_s"])
+    delta = done["latency_s_replay"] - done["latency_s_live"]
+    assert (done["latency_delta_s"] == delta).all() and len(done) > 100
 
 
 def test_compare_report_of_a_missing_run_is_one_line(
