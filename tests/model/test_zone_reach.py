@@ -113,7 +113,7 @@ def test_a_coordinator_back_before_its_checks_noticed_is_not_declared_dead() -> 
 
 
 WINDOW = st.tuples(
-    st.sampled_from(["zone_outage", "partition", "coordinator_crash"]),
+    st.sampled_from(["zone_outage", "partition", "coordinator_crash", "kill", "team_lead_crash"]),
     st.integers(min_value=0, max_value=24),  # start, in 25 s steps from 10 min
     st.integers(min_value=1, max_value=12),  # length, in 25 s steps
 )
@@ -126,9 +126,9 @@ WINDOW = st.tuples(
 def test_any_overlap_of_outages_cuts_and_crashes_keeps_every_task_and_gives_the_zone_back(
     windows: list[tuple[str, int, int]], standby: bool
 ) -> None:
-    """Whatever overlaps, no task is lost, no agent serves in a dark region, and once the
-    last reason has ended (a dead coordinator restarts 10 s after its window's start) the
-    zone serves again."""
+    """Whatever overlaps — with agents killed and a team lead lost besides — no task is
+    lost, no agent serves in a dark region, and once the last reason has ended (a dead
+    coordinator restarts its window's length later) the zone serves again."""
     chaos = []
     for kind, start, length in windows:
         at, duration = 600 + 25 * start, 25 * length
@@ -136,8 +136,13 @@ def test_any_overlap_of_outages_cuts_and_crashes_keeps_every_task_and_gives_the_
             chaos.append(f"{{at: {at}, zone_outage: B, duration: {duration}}}")
         elif kind == "partition":
             chaos.append(f"{{at: {at}, {CUT_B}, duration: {duration}}}")
-        else:
+        elif kind == "coordinator_crash":
             chaos.append(f"{{at: {at}, coordinator_crash: B-coord, restart_after: {duration}}}")
+        elif kind == "kill":  # hosts back while the zone may be dark, cut off or headless
+            kill = "kill: {zone: B, count: 5}"
+            chaos.append(f"{{at: {at}, {kill}, restart_after: {duration}}}")
+        else:
+            chaos.append(f"{{at: {at}, team_lead_crash: B-T01-lead}}")
     result = _run(
         f"[{', '.join(chaos)}]", f"topology.zones.1.standby={str(standby).lower()}", hours=0.75
     )
