@@ -13,12 +13,27 @@ end of its service — plus a share of DAG transfers and reports, sampling,
 health and control ticks; the textbook mode drops the network (arrival,
 wake-up, service: the lean reference's ~3). A change that turns a callback
 back into a process, or adds a relay event per message, shows up here.
+
+Python calls per task are the same kind of count one level down: the calls
+into the product's own functions (``sim/``, not the libraries') while a run
+goes, per completed task — exact for a scenario and seed, whatever the
+machine or the hash seed. Flattened twice, the hot path's time is mostly
+those calls and what they do; a change that adds one per task (a helper on
+the dispatch path, a wrapper around a record) shows up here, and re-pins the
+budget with its reason, as a change that moves an event re-pins
+``events_sha256``.
 """
 
 from __future__ import annotations
 
+import cProfile
+import pstats
+from pathlib import Path
+from typing import Any
+
 from support import SCENARIOS, short_baseline
 
+import sim
 from sim.model.engine import run_scenario
 from sim.scenario.load import load_scenario
 
@@ -26,6 +41,10 @@ from sim.scenario.load import load_scenario
 BASELINE_BUDGET = 4.25
 #: Events per completed task of the textbook M/M/c (3.00 when set; the lean model's ~2.9).
 TEXTBOOK_BUDGET = 3.05
+#: Calls into sim/ per completed task, 1 h runs (42.94 and 60.12 when set, 2026-12-07).
+TEXTBOOK_CALLS_BUDGET = 43.5
+BASELINE_CALLS_BUDGET = 60.8
+PACKAGE = str(Path(sim.__file__).parent) + "/"
 
 
 def test_baseline_events_per_task_within_budget() -> None:
@@ -51,3 +70,22 @@ def test_event_count_is_deterministic() -> None:
     second = run_scenario(short_baseline(hours=0.25))
     assert first.sim_events == second.sim_events
     assert first.events_sha256 == second.events_sha256
+
+
+def _calls_per_task(scenario: Any) -> float:
+    """Calls into the product's own functions per completed task, over the whole run."""
+    profile = cProfile.Profile()
+    profile.enable()
+    result = run_scenario(scenario)
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    ours = sum(row[1] for (path, _, _), row in stats.items() if path.startswith(PACKAGE))
+    return float(ours) / result.counts["completed"]
+
+
+def test_python_calls_per_task_within_budget() -> None:
+    textbook = load_scenario(SCENARIOS / "mmc_validation.yaml", ["duration=1h", "warmup=10m"])
+    per_task = _calls_per_task(textbook)
+    assert 30 < per_task <= TEXTBOOK_CALLS_BUDGET, f"{per_task:.2f} calls per task"
+    per_task = _calls_per_task(short_baseline(autoscale=True))
+    assert 45 < per_task <= BASELINE_CALLS_BUDGET, f"{per_task:.2f} calls per task"
