@@ -78,13 +78,16 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
     )
     table["overlay"] = made["document"]
     write_json(out / "calibration.json", table)
-    _write_comparison(live_dir, out, scenario.name, before, after)
+    _write_comparison(live_dir, out, scenario.name, before, after, table["tasks"])
     return table, out
 
 
-def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: Any) -> None:
+def _write_comparison(
+    live_dir: Path, out: Path, name: str, before: Any, after: Any, tasks: dict[str, Any]
+) -> None:
     """Live against the simulation before and after calibration, as one comparison report."""
     from sim.report.compare import ComparedRun, RunDirError, load_run_dir, write_comparison_report
+    from sim.report.compare.task_section import task_pairs_section
 
     try:
         live = load_run_dir(live_dir, "live")
@@ -96,7 +99,11 @@ def _write_comparison(live_dir: Path, out: Path, name: str, before: Any, after: 
     ]
     note = f"The live run in {live_dir} (reference) and its simulated replay, before and after"
     note += " calibration."
-    write_comparison_report(out / "comparison.html", f"{name} — live vs simulated", note, runs)
+    pairs = [("sim before", tasks["before"]), ("sim after", tasks["after"])]
+    extra = task_pairs_section("live", pairs)
+    write_comparison_report(
+        out / "comparison.html", f"{name} — live vs simulated", note, runs, extra
+    )
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:

@@ -255,7 +255,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.pairs is not None:
         _write_pairs(args.first, args.second, args.pairs)
     if args.report is not None:
-        _write_report(args.first, args.second, args.report)
+        _write_report(args.first, args.second, args.report, result["tasks"])
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -293,9 +293,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(first: Path, second: Path, target: Path) -> None:
+def _write_report(
+    first: Path, second: Path, target: Path, tasks: dict[str, Any] | None = None
+) -> None:
     """The two runs in one comparison report (the first is the reference)."""
     from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
+    from sim.report.compare.task_section import task_pairs_section
 
     path = second / "comparison.html" if target == Path() else target
     try:
@@ -304,5 +307,6 @@ def _write_report(first: Path, second: Path, target: Path) -> None:
         raise UserError(str(exc)) from None
     note = f"{first} (reference) against {second}."
     title = f"{runs[0].summary.get('scenario', first.name)} — run comparison"
-    write_comparison_report(path, title, note, runs)
+    extra = task_pairs_section(str(first), [(str(second), tasks)] if tasks else [])
+    write_comparison_report(path, title, note, runs, extra)
     print(f"wrote {path}", file=sys.stderr)

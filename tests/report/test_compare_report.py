@@ -156,6 +156,10 @@ def test_compare_report(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     diff = difference(COMPARED[0], a, b)
     assert diff.tested
     assert f"p = {diff.p_value:.3g}" in table
+    # Task by task: the same arrivals (one seed), so the pairs are all of them.
+    tasks = html[html.index('id="compare-tasks"') :]
+    paired = re.search(r"<td>tasks paired</td><td>([\d,]+)</td>", tasks)
+    assert paired is not None and int(paired.group(1).replace(",", "")) > 100
     # The default place: the second run's directory.
     assert main(["compare", str(first), str(second), "--report"]) == 0
     assert (second / "comparison.html").is_file()
