@@ -45,7 +45,7 @@ from sim.live.agent_config import AgentConfig, add_agent_arguments, config_from_
 from sim.live.agent_handlers import Handler, make_handler
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.attempt_fate import SYNTHETIC_HANDLERS, TRANSFER_FIELD, attempt_limit, transfer_s
-from sim.live.cancel import try_once
+from sim.live.cancel import run_bounded, try_once
 from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
 from sim.live.start_report import StartReport
 from sim.live.subjects import CALL, CALL_ANSWERED, START_UNREPORTED
@@ -377,7 +377,7 @@ class LiveAgent:
 def agent_main(args: argparse.Namespace) -> int:
     """``orchestra live agent``: one agent in this process until it is drained."""
     agent = LiveAgent(config_from_args(args))
-    asyncio.run(agent.run())
+    run_bounded(agent.run())  # (its exit never waits on a task that swallowed its cancel)
     return 0
 
 

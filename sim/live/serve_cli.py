@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sim.cli_support import UserError, duration_option
+from sim.live.cancel import run_bounded
 
 if TYPE_CHECKING:
     from sim.live.retention import RetentionSettings
@@ -145,7 +146,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         retention=retention,
     )
     try:
-        return asyncio.run(serve(scenario, options))
+        return run_bounded(serve(scenario, options))
     except (LiveError, ValueError) as exc:
         raise UserError(str(exc)) from None
 
@@ -207,7 +208,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         with path.open() as handle:
             documents = read_submissions(handle, str(path))
     try:
-        missing = asyncio.run(_submit(args.nats, token, documents, args.timeout))
+        missing = run_bounded(_submit(args.nats, token, documents, args.timeout))
     except LiveError as exc:
         raise UserError(str(exc)) from None
     if missing:
@@ -244,7 +245,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     token = check_credentials(args)
     try:
-        return asyncio.run(watch(args.nats, token, once=args.once))
+        return run_bounded(watch(args.nats, token, once=args.once))
     except KeyboardInterrupt:
         return 0
     except LiveError as exc:

@@ -90,7 +90,9 @@ class Monitoring:
         for r in [row, *rows[-len(self.zones) :], *levels]:
             await self.broker.publish("orch.metric", {k: _plain(v) for k, v in r.items()})
         for event in self.alerts.evaluate(now, alert_sample(row, self.control_agents)):
-            await self.event("alert", event.name, **alert_fields(event))
+            # (stamped at the evaluation, as the simulator and the webhook stamp it: a loaded
+            # loop once logged an alert of the window's last evaluation after its end)
+            await self.event.at(now, "alert", event.name, **alert_fields(event))
             reaction = react_to_alert(event, self.autoscale)
             if reaction.force_scale_up is not None:
                 self.scaling.loop.force(now, reaction.force_scale_up)

@@ -197,7 +197,12 @@ class EventLog:
         self.broker, self.time = broker, time
 
     async def __call__(self, kind: str, subject: str = "", **detail: Any) -> None:
-        document = {"time_s": self.time.raw(), "kind": kind, "subject": subject}
+        await self.at(self.time.raw(), kind, subject, **detail)
+
+    async def at(self, time_s: float, kind: str, subject: str = "", **detail: Any) -> None:
+        """An event of a moment already past: a decision stamped when it was taken (an
+        alert at its evaluation), not when the message went out after other awaits."""
+        document = {"time_s": time_s, "kind": kind, "subject": subject}
         document["detail"] = json.dumps(detail, sort_keys=True, separators=(",", ":"))
         await self.broker.publish("orch.event", document)
 
