@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sim.cli_support import UserError, duration_option
-from sim.live.cancel import run_bounded
 
 if TYPE_CHECKING:
     from sim.live.retention import RetentionSettings
@@ -115,6 +114,7 @@ def check_credentials(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from sim.live.cancel import run_bounded
     from sim.live.serve import ServeOptions, serve
     from sim.live.transport import LiveError
     from sim.scenario.load import load_scenario
@@ -196,6 +196,7 @@ def read_submissions(handle: TextIO, source: str) -> list[dict[str, Any]]:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    from sim.live.cancel import run_bounded
     from sim.live.transport import LiveError
 
     token = check_credentials(args)
@@ -240,6 +241,7 @@ async def _submit(
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from sim.live.cancel import run_bounded
     from sim.live.status import watch
     from sim.live.transport import LiveError
 
