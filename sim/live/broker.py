@@ -141,6 +141,16 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
+def event_document(
+    time_s: float, kind: str, subject: str, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """One event as the run's log holds it (``orch.event``): what the coordinators and the
+    chaos timeline write alike, and the replay and the records read (the simulator's
+    ``EventLog`` format: its detail a JSON object with sorted keys)."""
+    text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
+    return {"time_s": time_s, "kind": kind, "subject": subject, "detail": text}
+
+
 def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 

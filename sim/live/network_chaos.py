@@ -25,10 +25,10 @@ through are here.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Protocol
 
 from sim.live.announcements import announcement
+from sim.live.broker import event_document
 from sim.live.clock import Clock
 from sim.live.transport import LEASE_BUCKET, ZONES_CUT_OFF_KEY, publish
 from sim.scenario.chaos import CHAOS_ACTIONS
@@ -76,13 +76,8 @@ class NetworkChaos:
         **detail: Any,
     ) -> None:
         """Log an event at *at* (default now): a chaos action is logged at its own time."""
-        document = {
-            "time_s": clock.now() if at is None else at,
-            "kind": kind,
-            "subject": subject,
-            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
-        }
-        await publish(js, "orch.event", document)
+        time_s = clock.now() if at is None else at
+        await publish(js, "orch.event", event_document(time_s, kind, subject, detail))
 
     async def _log_chaos(
         self, js: Any, clock: Clock, event: ChaosEvent, now: float, **resolved: Any

@@ -277,9 +277,7 @@ class Failover:
         live's rejoined over 90 s. If its region has gone dark again by then, it
         stays down: the region's return restarts it.
         """
-        delay = self.fleet.startup_s()
-        if self.fleet.turns.gap_s > 0:
-            delay += self.fleet.turns.wait(self.env.now)  # its start takes a turn too
+        delay = self.fleet.startup_s() + self.fleet.turns.wait(self.env.now)  # (a start's turn)
         if delay <= 0:
             self.restart(agent_id)
             return

@@ -114,9 +114,7 @@ class Fleet:
         """
         if not self.reserve.lend():
             return None
-        delay_s = actuation_s + startup_s
-        if self.turns.gap_s > 0:
-            delay_s += self.turns.wait(self.env.now + actuation_s)
+        delay_s = actuation_s + startup_s + self.turns.wait(self.env.now + actuation_s)
         self.starting += 1
         self._starting_pools[zone, category] = self._starting_pools.get((zone, category), 0) + 1
         number = next(self._spawned)

@@ -133,6 +133,11 @@ class ZoneReach:
         held = self.reasons.holds(zone, OUTAGE) or self.reasons.holds(zone, CUT_OFF)
         if not held or generation != self._generation[zone]:
             return  # the outage or cut ended (maybe to come again) before this verdict
+        self._redistribute(zone)
+
+    def _redistribute(self, zone: str) -> None:
+        """The checks declared the zone's coordinator dead: route around the zone, and what
+        waited in its queue and at its door goes elsewhere."""
         self.core.zones.declare_down(zone)
         waiting = self.chief.evacuate(zone)
         self.events.add(self.env.now, "zone_redistributed", zone, tasks=waiting)
@@ -180,9 +185,7 @@ class ZoneReach:
             if standby:
                 self.env.timeout(self.promotion_s).callbacks.append(promoted)
             else:
-                self.core.zones.declare_down(zone)
-                moved = self.chief.evacuate(zone)
-                self.events.add(self.env.now, "zone_redistributed", zone, tasks=moved)
+                self._redistribute(zone)
 
         def promoted(_: simpy.Event) -> None:
             if not under_way():

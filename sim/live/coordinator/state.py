@@ -10,7 +10,6 @@ turns the wall clock into scenario seconds that never move back, and
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import deque
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.live.broker import Broker
+from sim.live.broker import Broker, event_document
 from sim.live.clock import Clock
 from sim.live.coordinator.admission import Verdict
 from sim.live.lag import LagMonitor
@@ -202,9 +201,7 @@ class EventLog:
     async def at(self, time_s: float, kind: str, subject: str = "", **detail: Any) -> None:
         """An event of a moment already past: a decision stamped when it was taken (an
         alert at its evaluation), not when the message went out after other awaits."""
-        document = {"time_s": time_s, "kind": kind, "subject": subject}
-        document["detail"] = json.dumps(detail, sort_keys=True, separators=(",", ":"))
-        await self.broker.publish("orch.event", document)
+        await self.broker.publish("orch.event", event_document(time_s, kind, subject, detail))
 
 
 class LeaseLost(Exception):

@@ -135,14 +135,22 @@ class UnreachableZones:
         outage = self.reasons.holds(zone, OUTAGE)
         if not outage and not self.reasons.holds(zone, CUT_OFF):
             return  # only a crash holds it now: its own verdict judges it
+        if not outage:
+            await self._redistribute(zone)
+            return
         self.declared.add(zone)
         self.intake.dispatcher.zones.declare_down(zone)
-        if outage:
-            await self.event("zone_down", zone)
-            await self.intake.evacuate_zone(zone)
-            await self.declare_agents(zone, now)
-            await self.intake.evacuate_stranded()
-            return
+        await self.event("zone_down", zone)
+        await self.intake.evacuate_zone(zone)
+        await self.declare_agents(zone, now)
+        await self.intake.evacuate_stranded()
+
+    async def _redistribute(self, zone: str) -> None:
+        """The checks declared the zone's coordinator dead (a cut, or a crash with no
+        standby): route around the zone; what waited at its door and in its queues goes
+        elsewhere. Its agents are alive and stay in their pools."""
+        self.declared.add(zone)
+        self.intake.dispatcher.zones.declare_down(zone)
         moved = await self.intake.evacuate_zone(zone)
         await self.event("zone_redistributed", zone, tasks=moved)
 
@@ -194,10 +202,7 @@ class UnreachableZones:
             if self.standby[zone]:
                 crash.promote_at = now + self.promotion_s
                 return
-            self.declared.add(zone)
-            self.intake.dispatcher.zones.declare_down(zone)
-            moved = await self.intake.evacuate_zone(zone)
-            await self.event("zone_redistributed", zone, tasks=moved)
+            await self._redistribute(zone)
         elif crash.promote_at is not None and crash.promote_at <= now:
             crash.over = True
             if self.reasons.end(zone, COORDINATOR)[1]:
