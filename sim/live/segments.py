@@ -27,8 +27,9 @@ Which windows are written is the broker's: the key ``records`` of
 new primary goes on from there, and the fleet present at that end (the
 *roster*): a window's agents are the ones present at its start (written as
 ``agent_joined`` at second 0, detail ``carried``) and those that joined in
-it, and its replay scenario has that many specialists in the same category
-mix — the real fleet, not the scenario's nominal one.
+it, and its replay scenario has exactly those specialists, zone by zone and
+category by category, and the window's work as its mix — the real fleet, not
+the scenario's nominal one (``sim.live.segment_fleet``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
-import json
 import math
 import os
 import secrets
@@ -56,6 +56,14 @@ from sim.live.cancel import stop_if_cancelled
 from sim.live.clock import Clock
 from sim.live.records import build_records
 from sim.live.segment_dags import with_recorded_jobs, write_dag_files
+from sim.live.segment_fleet import (
+    Roster,
+    carried,
+    roster_after,
+    window_fleet,
+    with_window_fleet,
+    work_mix,
+)
 from sim.live.stream_window import reader_from
 from sim.live.task_message import InvalidMessage, Pools, validate
 from sim.live.transport import (
@@ -80,8 +88,6 @@ SETTLE_S = 2.0
 #: written in seconds; ten minutes leaves a slow one alone).
 STALE_TMP_S = 600.0
 TIME_FIELDS = ("arrival_s", "dispatch_s", "assign_s", "start_s", "end_s", "time_s")
-#: Agent id -> (zone, category): the fleet present at a window's edge.
-Roster = dict[str, tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -138,36 +144,6 @@ def _accepted(doc: dict[str, Any], pools: Pools) -> bool:
     return True
 
 
-def roster_after(roster: Roster, events: list[dict[str, Any]]) -> Roster:
-    """The fleet after *events* (joins, rejoins, departures, dead zones), from *roster*."""
-    out = dict(roster)
-    for doc in sorted(events, key=lambda d: float(d["time_s"])):
-        kind, subject = str(doc["kind"]), str(doc["subject"])
-        if kind in ("agent_joined", "agent_rejoined"):
-            detail = json.loads(str(doc.get("detail") or "{}"))
-            zone, category = detail.get("zone"), detail.get("category")
-            if zone and category:
-                out[subject] = (str(zone), str(category))
-        elif kind in ("agent_left", "agent_detected"):
-            out.pop(subject, None)
-        elif kind == "zone_down":
-            out = {a: zc for a, zc in out.items() if zc[0] != subject}
-    return out
-
-
-def carried(roster: Roster) -> list[dict[str, Any]]:
-    """The agents present at a window's start, as joins at its second 0."""
-    return [
-        {
-            "time_s": 0.0,
-            "kind": "agent_joined",
-            "subject": agent_id,
-            "detail": json.dumps({"category": c, "carried": True, "zone": z}, sort_keys=True),
-        }
-        for agent_id, (z, c) in sorted(roster.items())
-    ]
-
-
 def window_docs(
     window: Window,
     submits: list[dict[str, Any]],
@@ -200,37 +176,24 @@ def window_scenario(
     scenario: Scenario,
     window: Window,
     submits: list[dict[str, Any]],
-    roster: Roster,
+    fleet: Roster,
     trace: Path = Path("trace.parquet"),
 ) -> Scenario:
-    """The scenario a window replays as: its length, its arrivals as a trace, its DAG rate,
-    its fleet (the roster at its start, when it had one)."""
+    """The scenario a window replays as: its length, its arrivals as a trace and their mix,
+    its DAG rate, its fleet (``sim.live.segment_fleet``)."""
     length = window.end_s - window.start_s
-    topology = scenario.topology
-    if roster:
-        counts: dict[str, float] = {}
-        for _, category in roster.values():
-            counts[category] = counts.get(category, 0.0) + 1.0
-        update: dict[str, Any] = {"specialists": len(roster)}
-        if set(counts) == set(topology.categories):
-            update["categories"] = counts
-        topology = topology.model_copy(update=update)
     jobs = sum(1 for d in submits if d["kind"] == "job")
     workload = scenario.workload
     arrivals = workload.arrivals.model_copy(
         update={"process": "trace", "trace": trace, "bursts": []}
     )
     dags = workload.dags.model_copy(update={"rate_per_min": jobs / (length / 60.0)})
-    workload = workload.model_copy(update={"arrivals": arrivals, "dags": dags})
-    return scenario.model_copy(
-        update={
-            "duration": length,
-            "warmup": 0.0,
-            "workload": workload,
-            "chaos": [],
-            "topology": topology,
-        }
+    mix = work_mix(submits, scenario.topology.categories) or workload.mix
+    workload = workload.model_copy(update={"arrivals": arrivals, "dags": dags, "mix": mix})
+    windowed = scenario.model_copy(
+        update={"duration": length, "warmup": 0.0, "workload": workload, "chaos": []}
     )
+    return with_window_fleet(windowed, fleet)
 
 
 def trace_frame(submits: list[dict[str, Any]]) -> pd.DataFrame:
@@ -262,7 +225,11 @@ def write_segment(
     # An absolute trace path: ``orchestra calibrate`` writes an overlay of the scenario in
     # its own directory, where a relative one would no longer resolve.
     replayable = window_scenario(
-        scenario, window, submits, roster, (final / "trace.parquet").resolve()
+        scenario,
+        window,
+        submits,
+        window_fleet(roster, events),
+        (final / "trace.parquet").resolve(),
     )
     replayable = with_recorded_jobs(replayable, submits, final)  # the jobs, with their edges
     length = window.end_s - window.start_s

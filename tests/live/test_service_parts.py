@@ -23,7 +23,8 @@ from sim.live.credentials import Auth, CredentialError, require
 from sim.live.memory_broker import MemoryBroker
 from sim.live.provisioner import AgentSpec
 from sim.live.remote_provisioner import CommandProvisioner, Recommender, render
-from sim.live.segments import Window, next_edge, roster_after, window_docs
+from sim.live.segment_fleet import roster_after
+from sim.live.segments import Window, next_edge, window_docs
 from sim.live.task_message import InvalidMessage, Pools, submission_batch, validate
 from sim.live.transport import AGENTS_BUCKET, EVENTS, REPLIES
 from sim.scenario.load import load_scenario
