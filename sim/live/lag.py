@@ -33,6 +33,10 @@ import numpy as np
 
 #: Samples kept per series (a long run keeps the most recent).
 _KEEP = 200_000
+#: What a lag sample measured (named in the verdict's message).
+LOOP = "its event loop waking late"
+FLEET = "the fleet's heartbeats read late together"
+FOLLOW = "stream messages handled late after their time stamps"
 #: The shortest period (wall s) of any live loop — heartbeats, health rounds, probes: at a
 #: time-scale that asks for faster the run cannot keep up anyway, and spinning loops would
 #: only take the CPU from the rest.
@@ -72,12 +76,13 @@ class LagMonitor:
         self.loop_wall_s: deque[float] = deque(maxlen=_KEEP)
         self.heartbeat_age_wall_s: deque[float] = deque(maxlen=_KEEP)
         self.follow_s: deque[float] = deque(maxlen=_KEEP)
-        #: (wall time, current lag in wall s) at each probe tick.
-        self.samples: deque[tuple[float, float]] = deque(maxlen=_KEEP)
+        #: (wall time, current lag in wall s, its source) at each probe tick.
+        self.samples: deque[tuple[float, float, str]] = deque(maxlen=_KEEP)
         self.abstained_rounds = 0
         #: (agent, scenario time) of each death verdict a later beat of the same process refuted.
         self.false_detections: list[tuple[str, float]] = []
         self._current = 0.0  # the largest lag seen since the last tick (wall s)
+        self._source = LOOP  # what measured it
         self._first_tick: float | None = None
 
     # ------------------------------------------------------------------ measurements
@@ -86,7 +91,7 @@ class LagMonitor:
         """A loop that slept woke *late_wall_s* after it was due."""
         late = max(0.0, late_wall_s)
         self.loop_wall_s.append(late)
-        self._current = max(self._current, late)
+        self._note(late, LOOP)
 
     def heartbeat_age(self, age_wall_s: float) -> None:
         """One heartbeat read *age_wall_s* after its agent wrote it."""
@@ -94,13 +99,17 @@ class LagMonitor:
 
     def fleet_stale(self, excess_wall_s: float) -> None:
         """The fleet's heartbeats were stale together by *excess_wall_s* beyond their period."""
-        self._current = max(self._current, excess_wall_s)
+        self._note(excess_wall_s, FLEET)
 
     def follow(self, lag_s: float) -> None:
         """A stream message handled *lag_s* scenario seconds after its own time stamp."""
         lag = max(0.0, lag_s)
         self.follow_s.append(lag)
-        self._current = max(self._current, lag / self.budget.time_scale)
+        self._note(lag / self.budget.time_scale, FOLLOW)
+
+    def _note(self, lag_wall_s: float, source: str) -> None:
+        if lag_wall_s > self._current:
+            self._current, self._source = lag_wall_s, source
 
     def false_detection(self, agent_id: str, declared_s: float) -> None:
         """An agent declared dead beat again from the same process: the verdict was the lag's."""
@@ -114,8 +123,8 @@ class LagMonitor:
         """A probe point: the largest lag since the last one becomes a sample."""
         if self._first_tick is None:
             self._first_tick = wall
-        self.samples.append((wall, self._current))
-        self._current = 0.0
+        self.samples.append((wall, self._current, self._source))
+        self._current, self._source = 0.0, LOOP
 
     # ------------------------------------------------------------------ verdict
 
@@ -129,15 +138,28 @@ class LagMonitor:
             return None
         start = wall - self.budget.window_wall_s
         if start >= self._first_tick:
-            window = [lag for t, lag in self.samples if t >= start]
+            window = [lag for t, lag, _ in self.samples if t >= start]
         elif whole_run and len(self.samples) >= 5:
-            window = [lag for _, lag in self.samples]
+            window = [lag for _, lag, _ in self.samples]
         else:
             return None
         return float(np.median(window)) if window else None
 
-    def behind(self, wall: float, *, whole_run: bool = False) -> str | None:
-        """The one-line message when the run cannot keep up, else None.
+    def dominant_source(self, wall: float) -> str:
+        """What measured most of the lag over the trailing window (the whole run if shorter):
+        the diagnosis a user needs (a starved loop, or a backlog of messages)."""
+        start = wall - self.budget.window_wall_s
+        totals: dict[str, float] = {}
+        for t, lag, source in self.samples:
+            if t >= start:
+                totals[source] = totals.get(source, 0.0) + lag
+        return max(totals, key=lambda k: totals[k]) if totals else LOOP
+
+    def behind(
+        self, wall: float, *, whole_run: bool = False, scenario_s: float | None = None
+    ) -> str | None:
+        """The one-line message when the run cannot keep up, else None (with *scenario_s*,
+        the scenario second it was judged at: where in the run to look).
 
         A death verdict that the agent's own later beats refuted is the
         plainest sign: heartbeats arrived later than the detector allows,
@@ -161,10 +183,12 @@ class LagMonitor:
             return None
         scale = budget.time_scale
         sustained = _two_digits_down(budget.budget_s / observed)
+        where = "" if scenario_s is None else f" at {scenario_s:.0f} s"
         return (
             f"live run: this machine cannot keep up at --time-scale {scale:g}: the coordinator "
-            f"ran {observed * scale:.3g} s (scenario) behind, sustained (median over "
-            f"{budget.window_wall_s:.3g} wall s), over the budget of {budget.budget_s:g} s "
+            f"ran {observed * scale:.3g} s (scenario) behind{where}, sustained (median over "
+            f"{budget.window_wall_s:.3g} wall s; mostly {self.dominant_source(wall)}), over "
+            f"the budget of {budget.budget_s:g} s "
             f"({budget.fraction:g} of the health interval); the largest time-scale it "
             f"sustains is about {sustained:g} (time-scale x budget / observed lag)"
         )

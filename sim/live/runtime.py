@@ -345,7 +345,9 @@ class _Run:
         try:
             while not work.done():
                 await asyncio.wait({work}, timeout=0.25)
-                message = self.lag.behind(time.time())
+                clock = self.replicas.clock
+                now_s = clock.now() if clock is not None else None
+                message = self.lag.behind(time.time(), scenario_s=now_s)
                 if message is not None and not work.done():
                     return message
             work.result()

@@ -110,6 +110,28 @@ def test_the_verdict_is_a_sustained_median_not_a_blip() -> None:
     assert "\n" not in message
 
 
+def test_the_verdict_says_when_and_what_fell_behind() -> None:
+    """A backlog of messages and a starved loop need different remedies: the message names
+    the source of most of the window's lag, and the scenario second it was judged at."""
+    budget = LagBudget.for_interval(10.0, 10.0)  # 5 s scenario = 0.5 wall s; window 6 s
+    monitor = LagMonitor(budget)
+    wall = 0.0
+    for n in range(200):
+        monitor.loop(0.01)
+        monitor.follow(7.0 if n >= 40 else 0.1)  # scenario s: 0.7 wall s once the backlog grows
+        wall += 0.05
+        monitor.tick(wall)
+    message = monitor.behind(wall, scenario_s=362.4)
+    assert message is not None and "\n" not in message
+    assert "behind at 362 s," in message
+    assert "mostly stream messages handled late after their time stamps" in message
+    loop_only = LagMonitor(budget)
+    for n in range(200):
+        loop_only.loop(0.7)
+        loop_only.tick(n * 0.05)
+    assert "mostly its event loop waking late" in (loop_only.behind(199 * 0.05) or "")
+
+
 def test_a_false_detection_while_the_fleet_comes_up_says_so() -> None:
     """Health checks run while a large fleet starts, before scenario time 0: a verdict
     then is named as such (a full fleet at x60 read "at -216 s", which said nothing)."""
