@@ -3,7 +3,8 @@
 The coordinator decides *how many* agents and *which pools* (sim.policies);
 a provisioner only carries that out. ``LocalProcessProvisioner`` runs each
 agent as a local OS process (``python -m sim.live.agent``, i.e. ``orchestra
-live agent``); ``SimulatedFleet`` (``--agents-mode simulated``) hosts every
+live agent``, forked from a warm zygote where the OS allows: ``sim.live.agent_forks``);
+``SimulatedFleet`` (``--agents-mode simulated``) hosts every
 agent as asyncio tasks of this process, so thousands fit on one machine; a
 Kubernetes provisioner would create and delete pods behind the same small
 interface. Scale-down drains: the agent is told to stop pulling, finishes
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import traceback
@@ -28,6 +28,7 @@ from nats.aio.msg import Msg
 
 from sim.live.agent import LiveAgent
 from sim.live.agent_config import AgentConfig
+from sim.live.agent_forks import AgentForks, ForkedAgent
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.cancel import close_bounded
 from sim.live.fleet_beats import FleetBeats
@@ -58,6 +59,17 @@ class Provisioner(Protocol):
     def stop_all(self) -> None: ...
 
 
+class AgentProcess(Protocol):
+    """An agent's OS process as the provisioner sees it (``Popen``, or a zygote's fork)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+
+
 #: Wall seconds between two agent processes started during a run (``pace``): a start costs
 #: about 0.16 CPU-seconds, so a burst takes under a core of a small machine. A scenario's
 #: ``scaling.spawn_gap`` longer than this paces them at its own rate.
@@ -65,7 +77,12 @@ RUN_SPAWN_GAP_S = 0.2
 
 
 class LocalProcessProvisioner:
-    """Agents as child processes of this one, their output in *log_dir*."""
+    """Agents as processes of their own, their output in *log_dir*: forked from a warm
+    zygote where the OS has pidfds (``sim.live.agent_forks``), else each from its
+    ``command`` line."""
+
+    #: Whether agents are forked from the zygote (False: each runs ``command``).
+    use_forks = AgentForks.available
 
     def __init__(
         self,
@@ -81,16 +98,19 @@ class LocalProcessProvisioner:
         self.url, self.token, self.time_scale = url, token, time_scale
         self.handler, self.heartbeat_s, self.ack_wait_s = handler, heartbeat_s, ack_wait_s
         self.log_dir = log_dir
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, AgentProcess] = {}
         self.specs: dict[str, AgentSpec] = {}
         #: Paced starts (:meth:`pace`): the agents waiting for their turns.
         self.paced = PacedStarts()
+        #: The warm process agents are forked from (``sim.live.agent_forks``), once needed.
+        self._forks: AgentForks | None = None
 
     def command(self, spec: AgentSpec) -> list[str]:
+        """The agent's process as a command line (what a zygote's fork runs in-process)."""
+        return [sys.executable, "-m", "sim.live.agent", *self.arguments(spec)]
+
+    def arguments(self, spec: AgentSpec) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "sim.live.agent",
             "--zone",
             spec.zone,
             "--category",
@@ -134,21 +154,44 @@ class LocalProcessProvisioner:
         self.specs[spec.agent_id] = spec
         self.paced.start(spec.agent_id, lambda: self._launch(spec))
 
-    def _launch(self, spec: AgentSpec) -> None:
+    def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         if self.token:
             env["ORCHESTRA_NATS_TOKEN"] = self.token  # not on the command line: ps shows that
-        out: int | None = subprocess.DEVNULL
-        handle = None
+        return env
+
+    def _launch(self, spec: AgentSpec) -> None:
+        log = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            handle = open(self.log_dir / f"{spec.agent_id}.log", "ab")  # noqa: SIM115
+            log = self.log_dir / f"{spec.agent_id}.log"
+        if self.use_forks:
+            self.processes[spec.agent_id] = self._fork(spec, log)
+            return
+        out: int | None = subprocess.DEVNULL
+        handle = None
+        if log is not None:
+            handle = open(log, "ab")  # noqa: SIM115
             out = handle.fileno()
         self.processes[spec.agent_id] = subprocess.Popen(
-            self.command(spec), env=env, stdout=out, stderr=out, start_new_session=True
+            self.command(spec), env=self._env(), stdout=out, stderr=out, start_new_session=True
         )
         if handle is not None:
             handle.close()
+
+    def _fork(self, spec: AgentSpec, log: Path | None) -> ForkedAgent:
+        """The agent forked from the zygote; a zygote that died is started again, once."""
+        for attempt in (1, 2):
+            if self._forks is None:
+                self._forks = AgentForks(self._env())
+            try:
+                return self._forks.spawn(self.arguments(spec), log)
+            except (OSError, RuntimeError):
+                self._forks.close()
+                self._forks = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def kill(self, agent_id: str) -> bool:
         """kill -9: the chaos of a crashed host (an agent still waiting to start never does)."""
@@ -157,7 +200,7 @@ class LocalProcessProvisioner:
         process = self.processes.get(agent_id)
         if process is None or process.poll() is not None:
             return False
-        os.kill(process.pid, signal.SIGKILL)
+        process.kill()
         process.wait()
         return True
 
@@ -182,6 +225,9 @@ class LocalProcessProvisioner:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None
 
 
 #: How many agents share one connection of a simulated fleet. One nats-py

@@ -21,6 +21,8 @@ GAP_S = 0.2
 
 
 class Sleepers(LocalProcessProvisioner):
+    use_forks = False  # each start runs the command below
+
     def command(self, spec: AgentSpec) -> list[str]:
         return [sys.executable, "-c", "import time; time.sleep(30)"]
 
