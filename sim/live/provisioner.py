@@ -70,9 +70,10 @@ class AgentProcess(Protocol):
     def kill(self) -> None: ...
 
 
-#: Wall seconds between two agent processes started during a run (``pace``): a start costs
-#: about 0.16 CPU-seconds, so a burst takes under a core of a small machine. A scenario's
-#: ``scaling.spawn_gap`` longer than this paces them at its own rate.
+#: Wall seconds between two agent processes started during a run (``pace``): a start from
+#: its command costs about 0.3 CPU-seconds (0.02 forked from the zygote, and the agent's
+#: joining the broker comes on top), so a burst takes under a core of a small machine. A
+#: scenario's ``scaling.spawn_gap`` longer than this paces them at its own rate.
 RUN_SPAWN_GAP_S = 0.2
 
 
@@ -139,8 +140,9 @@ class LocalProcessProvisioner:
     def pace(self, gap_s: float) -> None:
         """From now on, start agents at least *gap_s* wall seconds apart (0: at once).
 
-        An agent process spends about 0.16 CPU-seconds starting (the interpreter
-        and its imports). The fleet starts all at once before scenario second 0;
+        An agent process run from its command spends about 0.3 CPU-seconds
+        starting (the interpreter and its imports; 0.02 forked from the zygote,
+        ``sim.live.agent_forks``). The fleet starts all at once before scenario second 0;
         during the run a burst (a zone outage's 43 replacements, then its 43
         restarts) started at once held both cores of a small machine for
         seconds, and the coordinator beside them fell behind its lag budget.

@@ -1,6 +1,6 @@
 """Paced agent starts: during a run, local agent processes start one turn apart.
 
-A start costs an agent process about 0.16 CPU-seconds; a burst of them at
+A start costs an agent process about 0.3 CPU-seconds from its command; a burst of them at
 once (a zone outage's replacements at the spec's fleet) held both cores of a
 2-core machine and the coordinator fell behind. These are real processes
 (a sleeping interpreter stands in for the agent: what is tested is when
