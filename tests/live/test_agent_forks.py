@@ -81,8 +81,8 @@ def test_agents_fork_from_one_zygote_join_and_are_killed_reaped_and_stopped(
         zygote = p._forks.pid
         pids = {a: p.processes[a].pid for a in [*AGENTS, "bad"]}
         assert {parent_of(pid) for pid in pids.values() if alive(pid)} <= {zygote}
-        assert all(os.getsid(pids[a]) == pids[a] for a in AGENTS)  # a session each
         await answering(nats_server, AGENTS)
+        assert all(os.getsid(pids[a]) == pids[a] for a in AGENTS)  # a session each (by now)
         assert p.processes["bad"].wait(10) is not None
         assert "orchestra live agent: error:" in (logs / "bad.log").read_text()
         assert p.kill("A-CodeGen-001") is True

@@ -52,6 +52,11 @@ SIZE = 200
 AGENTS = (4, 16, 64)
 
 
+# One worker builds the module's probes and rows (``--dist loadgroup``), not each that takes
+# one of its tests.
+pytestmark = pytest.mark.xdist_group("workflows")
+
+
 @pytest.fixture(scope="module")
 def controls(tmp_path_factory: pytest.TempPathFactory) -> dict[int, ControlPath]:
     probes = tmp_path_factory.mktemp("probes")
