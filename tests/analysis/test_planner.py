@@ -54,12 +54,7 @@ def orchestra() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "sim"]
 
 
-# One worker plans the M/M/c pool (a pool of two processes of its own), not each worker that
-# takes one of the tests using it (``--dist loadgroup``).
-pytestmark = pytest.mark.xdist_group("planner")
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # (once, however the worker interleaves modules)
 def mmc_plan():  # type: ignore[no-untyped-def]
     scenario = scenario_from_dict(MMC)
     with Replicas(2) as replicas:

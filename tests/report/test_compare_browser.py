@@ -28,7 +28,7 @@ VARIANTS = ("step", "hpa", "keda")
 TIME_PANELS = ("panel-p99", "panel-agents", "panel-queue", "panel-throughput", "panel-cost")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # (once a worker, however it interleaves modules)
 def burst(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("burst")
     code = main(

@@ -57,7 +57,7 @@ Z95 = 1.959964
 pytestmark = pytest.mark.xdist_group("raft_election")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not "module": other modules' tests may come between
 def downtimes() -> dict[tuple[int, int], np.ndarray]:
     results = {r: election_downtimes(*r, PAPER_TRIALS) for r in PAPER_RANGES}
     results |= {r: election_downtimes(*r, OTHER_TRIALS) for r in OTHER_RANGES}

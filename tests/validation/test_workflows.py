@@ -52,18 +52,13 @@ SIZE = 200
 AGENTS = (4, 16, 64)
 
 
-# One worker builds the module's probes and rows (``--dist loadgroup``), not each that takes
-# one of its tests.
-pytestmark = pytest.mark.xdist_group("workflows")
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # (once, however the worker interleaves modules)
 def controls(tmp_path_factory: pytest.TempPathFactory) -> dict[int, ControlPath]:
     probes = tmp_path_factory.mktemp("probes")
     return {p: control_path(p, probes) for p in AGENTS}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rows(controls: dict[int, ControlPath]) -> list[Row]:
     out = []
     for recipe in RECIPES:
