@@ -66,7 +66,8 @@ def _collect_at_each_end() -> Iterator[None]:
     abandoned, a coroutine never awaited — is reported against that test, not whichever
     later test a collection happens to run in. What survives is frozen (``gc.freeze``):
     the next collection looks at the next test's objects only, not again at every module,
-    frame and table loaded so far — 29 s of the lane's teardowns, where it is 3 now."""
+    frame and table loaded so far (29 s of the lane's 520 s were teardowns; on 59 tests,
+    4.5 s of them became under 0.1 s)."""
     yield
     gc.collect()
     gc.freeze()
