@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,11 +46,11 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def answering(nc: object, agents: list[str]) -> None:
+async def answering(nc: Any, agents: list[str]) -> None:
     waiting = list(agents)
     while waiting:
         try:
-            await nc.request(control_subject(waiting[0]), CALL, timeout=0.5)  # type: ignore[attr-defined]
+            await nc.request(control_subject(waiting[0]), CALL, timeout=0.5)
             waiting.pop(0)
         except Exception:
             await asyncio.sleep(0.05)

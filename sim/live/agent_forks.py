@@ -1,7 +1,7 @@
 """Agent processes forked from a warm zygote (``sim.live.agent_zygote``), watched by pidfd.
 
 Why: an agent process started with ``python -m sim.live.agent`` costs about
-0.2 CPU-seconds before it says a word, and the provisioner's fork of the
+0.3 CPU-seconds before it says a word, and the provisioner's fork of the
 coordinator's own large process blocked the coordinator's event loop for
 tens of milliseconds each time. A fork of the zygote costs a few
 milliseconds, outside the coordinator. A burst of starts — a fleet coming
@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from sim.live.cancel import wait_bounded
+
 
 def _pidfds_work() -> bool:
     if not (hasattr(os, "fork") and hasattr(os, "pidfd_open")):
@@ -43,33 +45,34 @@ class ForkedAgent:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.returncode: int | None = None
-        try:
-            self._fd: int | None = os.pidfd_open(pid)
-        except ProcessLookupError:  # ended (and reaped) before it could be watched
-            self._fd = None
-            self.returncode = -1
+        #: The pidfd while the process runs; None once it has ended.
+        self._fd: int | None = None
+        with contextlib.suppress(ProcessLookupError):  # ended and reaped already
+            self._fd = os.pidfd_open(pid)
+
+    @property
+    def returncode(self) -> int | None:
+        """None while the process runs; 0 once it has ended (its own code is not known
+        here: the zygote's kernel reaped it)."""
+        return None if self._fd is not None else 0
 
     def poll(self) -> int | None:
-        """None while the process runs; once it has ended, a code (its own is not known
-        here: the zygote's kernel reaped it — 0 stands for any)."""
-        if self.returncode is None and self._fd is not None:
+        if self._fd is not None:
             readable, _, _ = select.select([self._fd], [], [], 0)
             if readable:
                 self._ended()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None and self._fd is not None:
+        if self._fd is not None:
             readable, _, _ = select.select([self._fd], [], [], timeout)
             if not readable:
                 raise subprocess.TimeoutExpired(["agent", str(self.pid)], timeout or 0.0)
             self._ended()
-        assert self.returncode is not None
-        return self.returncode
+        return 0
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None and self._fd is not None:
+        if self._fd is not None:
             try:
                 signal.pidfd_send_signal(self._fd, signum)
             except ProcessLookupError:
@@ -82,7 +85,6 @@ class ForkedAgent:
         self.send_signal(signal.SIGKILL)
 
     def _ended(self) -> None:
-        self.returncode = 0
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -125,9 +127,5 @@ class AgentForks:
         """End the zygote (its agents run on until stopped on their own)."""
         with contextlib.suppress(OSError):
             self._requests.close()
-        try:
-            self._zygote.wait(10)
-        except subprocess.TimeoutExpired:
-            self._zygote.kill()
-            self._zygote.wait()
+        wait_bounded(self._zygote)
         self._replies.close()

@@ -2,8 +2,8 @@
 
 Scenario: a live run's zone comes back from an outage, and 43 agent processes
 start within seconds, after the 43 replacements that started when it went
-dark. Each ``python -m sim.live.agent`` spends about 0.2 CPU-seconds on the
-interpreter and its imports (nats-py alone is half of it), and the provisioner
+dark. Each ``python -m sim.live.agent`` spends about 0.3 CPU-seconds on the
+interpreter and its imports (nats-py alone is a third of it), and the provisioner
 forked and exec'd each from the coordinator's own process, its event loop
 blocked for the fork. On a two-core machine the full fleet's zone outage fell
 5-30 s (scenario) behind its lag budget while the starts ran, the coordinator

@@ -30,7 +30,7 @@ from sim.live.agent import LiveAgent
 from sim.live.agent_config import AgentConfig
 from sim.live.agent_forks import AgentForks, ForkedAgent
 from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
-from sim.live.cancel import close_bounded
+from sim.live.cancel import close_bounded, wait_bounded
 from sim.live.fleet_beats import FleetBeats
 from sim.live.fleet_reports import FleetReports
 from sim.live.paced_starts import PacedStarts
@@ -183,17 +183,21 @@ class LocalProcessProvisioner:
 
     def _fork(self, spec: AgentSpec, log: Path | None) -> ForkedAgent:
         """The agent forked from the zygote; a zygote that died is started again, once."""
-        for attempt in (1, 2):
-            if self._forks is None:
-                self._forks = AgentForks(self._env())
-            try:
-                return self._forks.spawn(self.arguments(spec), log)
-            except (OSError, RuntimeError):
-                self._forks.close()
-                self._forks = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._zygote().spawn(self.arguments(spec), log)
+        except (OSError, RuntimeError):
+            self._close_forks()
+            return self._zygote().spawn(self.arguments(spec), log)
+
+    def _zygote(self) -> AgentForks:
+        if self._forks is None:
+            self._forks = AgentForks(self._env())
+        return self._forks
+
+    def _close_forks(self) -> None:
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None
 
     def kill(self, agent_id: str) -> bool:
         """kill -9: the chaos of a crashed host (an agent still waiting to start never does)."""
@@ -222,14 +226,8 @@ class LocalProcessProvisioner:
             if process.poll() is None:
                 process.terminate()
         for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._forks is not None:
-            self._forks.close()
-            self._forks = None
+            wait_bounded(process)
+        self._close_forks()
 
 
 #: How many agents share one connection of a simulated fleet. One nats-py

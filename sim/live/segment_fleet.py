@@ -101,10 +101,9 @@ def with_window_fleet(scenario: Scenario, fleet: Roster) -> Scenario:
     own (a window before any agent reported).
     """
     topology = scenario.topology
+    zone_names = {zone.name for zone in topology.zones}
     known = Counter(
-        (z, c)
-        for z, c in fleet.values()
-        if c in topology.categories and any(zone.name == z for zone in topology.zones)
+        (z, c) for z, c in fleet.values() if z in zone_names and c in topology.categories
     )
     if not known:
         return scenario

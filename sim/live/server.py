@@ -21,6 +21,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+from sim.live.cancel import wait_bounded
 from sim.live.errors import LiveError
 
 
@@ -123,11 +124,7 @@ class EmbeddedServer:
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            wait_bounded(self._process)
         self._process = None
 
     def kill(self) -> int | None:
