@@ -2,7 +2,7 @@
 
 Scenario: a live run (``orchestra live run``) and its replay in the simulator
 see the same arrivals, the same drawn work and the same failures; what still
-differs is what real processes and a real broker add. Three overheads are
+differs is what real processes and a real broker add. Five overheads are
 fitted from the live directory's own records, each against the replay's:
 
 * **agent start-up** — from ``agent_requested`` (or, when live's provisioner
@@ -19,6 +19,11 @@ fitted from the live directory's own records, each against the replay's:
   each submission in JetStream, which is that log). The simulator charges
   no WAL time with ``network.enabled: false``, so there it is reported, not
   applied;
+* **hand-off** — from a slot's end to its next start when work was waiting,
+  live's mean minus the replay's: the stream writes and the coordinator's
+  intake between one task and the next, expressed as
+  ``coordination.handoff_overhead`` (:mod:`sim.analysis.calibrate_handoff`),
+  so a queue drains at live's pace;
 * **coordinator takeover** — from the chiefs' chaos that ended a primary (a
   ``coordinator_crash``, a ``partition``, a ``one_way_partition``) to the
   next ``coordinator_primary`` (live's standby takes the lease) and its first
@@ -51,6 +56,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from sim.analysis.calibrate_handoff import handoff_delay
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.analysis.task_pairs import pair_tasks
 from sim.world.start_turns import waits
@@ -104,6 +110,10 @@ class Fit:
     takeover_samples: int = 0
     #: Scenario seconds between two of live's agent starts (its provisioner's pace).
     start_gap_s: float = 0.0
+    #: Mean seconds from a slot's end to its next start when work waited (calibrate_handoff).
+    handoff_live_s: float = math.nan
+    handoff_sim_s: float = math.nan
+    handoff_samples: int = 0
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -111,6 +121,13 @@ class Fit:
         if math.isnan(self.dispatch_live_s) or math.isnan(self.dispatch_sim_s):
             return math.nan
         return max(0.0, self.dispatch_live_s - self.dispatch_sim_s)
+
+    @property
+    def handoff_overhead_s(self) -> float:
+        """Live's mean hand-off beyond the simulator's (never negative)."""
+        if math.isnan(self.handoff_live_s) or math.isnan(self.handoff_sim_s):
+            return math.nan
+        return max(0.0, self.handoff_live_s - self.handoff_sim_s)
 
 
 def read_run(directory: Path) -> dict[str, Any]:
@@ -251,6 +268,8 @@ def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
     dispatch_sim, _ = dispatch_delay(simulated)
     factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"])
     takeover, takeover_n = mean_and_count(takeover_gaps(live["events"], live["tasks"]))
+    handoff_live, handoff_n = handoff_delay(live["tasks"])
+    handoff_sim, _ = handoff_delay(simulated)
     return Fit(
         spawn,
         spawn_n,
@@ -263,6 +282,9 @@ def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
         takeover,
         takeover_n,
         start_gap,
+        handoff_live,
+        handoff_sim,
+        handoff_n,
     )
 
 
@@ -299,6 +321,12 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
     elif overhead > 0:
         fsync = scenario.topology.control_plane.fsync + overhead
         document["topology"] = {"control_plane": {"fsync": round(fsync, 6)}}
+    handoff = fitted.handoff_overhead_s
+    if math.isnan(handoff):
+        notes.append("hand-off overhead: no slot took queued work; nothing fitted")
+    elif handoff > 0:
+        base = scenario.coordination.handoff_overhead
+        document["coordination"] = {"handoff_overhead": round(base + handoff, 6)}
     if fitted.takeover_samples:
         plane = document.setdefault("topology", {}).setdefault("control_plane", {})
         plane["election_timeout"] = election_timeout(fitted.takeover_s, scenario)
@@ -415,6 +443,7 @@ def report(
         "fit": {
             **{k: v for k, v in asdict(fitted).items() if k != "spawn_gaps_s"},
             "dispatch_overhead_s": fitted.dispatch_overhead_s,
+            "handoff_overhead_s": fitted.handoff_overhead_s,
         },
         "notes": notes,
         "figures": rows,

@@ -119,7 +119,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"fitted: spawn delay {fmt(fit['spawn_delay_s'])} s ({fit['spawn_samples']} agents"
         f"{', ' + fmt(fit['start_gap_s']) + ' s apart' if fit['start_gap_s'] else ''}), "
         f"dispatch overhead {fmt(fit['dispatch_overhead_s'], 3)} s "
-        f"({fit['dispatch_samples']} tasks), service factor {fmt(fit['service_factor'], 4)} "
+        f"({fit['dispatch_samples']} tasks), hand-off overhead "
+        f"{fmt(fit['handoff_overhead_s'], 3)} s ({fit['handoff_samples']} hand-offs), "
+        f"service factor {fmt(fit['service_factor'], 4)} "
         f"({fit['service_samples']} tasks)"
     )
     for note in table["notes"]:

@@ -69,6 +69,9 @@ class SlotBooks:
         self.task_log = task_log
         self._msgs = traffic.counts
         self._chief: Coordinator | None = traffic.chief_queue()
+        #: A live fleet's own cost of handing queued work to a freed slot (seconds, fitted by
+        #: calibration; 0 in the spec's model): added to every pull that finds work.
+        self.handoff_s = traffic.handoff_s
         #: Failed attempts' escalation (None: attempts never fail).
         self.escalator: Escalator | None = None
         #: Model calls under provider limits for categories with an anatomy (None: no llm section).
@@ -128,6 +131,8 @@ class SlotBooks:
         coord = self.zones[source].coord or self._chief  # flat: the chief keeps every queue
         if coord is not None:
             fetch += coord.through(now)
+        if self.handoff_s:
+            fetch += self.handoff_s
         if source == agent.zone:
             self._msgs[_ASSIGN_GRPC] += 2  # the request and the task handed back
         else:

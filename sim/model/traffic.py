@@ -127,6 +127,8 @@ class Traffic:
         self.status_interval = spec.status_interval
         self.heartbeat_interval = scenario.health.interval
         self.sizes = spec.message_bytes
+        #: Seconds a freed slot's pull of queued work takes beyond the model's (calibrated).
+        self.handoff_s = spec.handoff_overhead
         chief_vcpu = spec.chief_vcpu or resources.coordinator.base.vcpu
         zone_vcpu = spec.zone_vcpu or resources.coordinator.base.vcpu
         lead_vcpu = spec.team_lead_vcpu or resources.team_lead.base.vcpu

@@ -65,6 +65,16 @@ class Coordination(Strict):
             "Each coordinator polls the ones below it (STATUS_REQUEST/STATUS_RESPONSE) this often."
         ),
     )
+    handoff_overhead: Duration = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Seconds a freed slot waits for queued work beyond the modelled pull (its round "
+            "trip and the coordinators' queues): what a live fleet's broker writes and "
+            "coordinator intake add between one task's end and the next one's start. 0 in "
+            "the spec's model; orchestra calibrate fits it from a live run."
+        ),
+    )
     message_bytes: dict[str, NonNegativeInt] = Field(
         default_factory=lambda: dict(DEFAULT_MESSAGE_BYTES),
         description="Bytes per message type, for the control-traffic metrics.",

@@ -19,6 +19,7 @@ from sim.analysis.calibrate import (
     startup_gaps,
     write_overlay,
 )
+from sim.analysis.calibrate_handoff import handoff_delay, handoff_gaps
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
 from sim.scenario.load import load_scenario
@@ -131,7 +132,7 @@ def test_a_chaos_slowdown_is_the_models_and_not_fitted_as_an_overhead() -> None:
 
 def test_overlay_extends_the_recording_and_sets_only_what_was_fitted(tmp_path: Path) -> None:
     scenario = load_scenario(ROOT / "scenarios" / "baseline_200.yaml")
-    fitted = Fit(12.0, 3, 0.30, 0.05, 100, 1.02, 100)
+    fitted = Fit(12.0, 3, 0.30, 0.05, 100, 1.02, 100, handoff_live_s=0.02, handoff_sim_s=0.02)
     made = overlay(tmp_path / "live" / "scenario.yaml", tmp_path / "out", scenario, fitted)
     document = made["document"]
     assert document["extends"] == "../live/scenario.yaml"
@@ -145,7 +146,7 @@ def test_overlay_extends_the_recording_and_sets_only_what_was_fitted(tmp_path: P
         tmp_path / "s.yaml", tmp_path, scenario, Fit(math.nan, 0, 0.1, 0.2, 5, 1.001, 9)
     )
     assert set(quiet["document"]) == {"extends", "name"}  # nothing to apply: notes say why
-    assert len(quiet["notes"]) == 2
+    assert len(quiet["notes"]) == 3
 
 
 @pytest.mark.parametrize(
@@ -263,3 +264,37 @@ def test_a_coordinator_takeover_is_fitted_as_the_chiefs_election_timeout(tmp_pat
     write_overlay(tmp_path / "c.yaml", made["document"], made["notes"])
     (tmp_path / "s.yaml").write_text((ROOT / "scenarios" / "baseline_200.yaml").read_text())
     assert load_scenario(tmp_path / "c.yaml").topology.control_plane.election_timeout == (low, high)
+
+
+def test_a_hand_off_is_an_end_to_the_next_start_of_work_that_was_waiting() -> None:
+    tasks = pd.DataFrame(
+        {
+            "agent": ["a", "a", "a", "b", "b", "c", "c"],
+            "outcome": ["completed"] * 3 + ["retried", "completed", "completed", "completed"],
+            "arrival_s": [0.0, 5.0, 30.0, 0.0, 1.0, 0.0, 2.0],
+            "queue_s": [0.0, 5.3, 0.0, 0.0, 9.0, 0.0, 8.2],
+            "start_s": [0.0, 10.3, 30.0, 0.0, 12.0, 0.0, 10.2],
+            "end_s": [10.0, 20.0, 40.0, 10.0, 20.0, 10.0, 20.0],
+        }
+    )
+    # a: 10.3 after an end at 10 (it waited since 5); 30 arrived after the slot was free.
+    # b: the previous attempt failed (a restart, not a hand-off). c: 0.2 after its end.
+    assert handoff_gaps(tasks).tolist() == pytest.approx([0.3, 0.2])
+    assert handoff_delay(tasks) == (pytest.approx(0.25), 2)
+    assert math.isnan(handoff_delay(tasks.iloc[:0])[0])
+
+
+def test_the_hand_off_overhead_goes_in_the_overlay_and_loads(tmp_path: Path) -> None:
+    recorded = ROOT / "scenarios" / "baseline_200.yaml"
+    scenario = load_scenario(recorded)
+    fitted = Fit(math.nan, 0, 0.1, 0.1, 5, 1.0, 9, handoff_live_s=0.3, handoff_sim_s=0.05)
+    assert fitted.handoff_overhead_s == pytest.approx(0.25)
+    out = tmp_path / "out"
+    out.mkdir()
+    made = overlay(recorded, out, scenario, fitted)
+    assert made["document"]["coordination"] == {"handoff_overhead": 0.25}
+    write_overlay(out / "calibrated.yaml", made["document"], made["notes"])
+    assert load_scenario(out / "calibrated.yaml").coordination.handoff_overhead == 0.25
+    # Live handing off faster than the model is no overhead: nothing applied.
+    faster = Fit(math.nan, 0, 0.1, 0.1, 5, 1.0, 9, handoff_live_s=0.01, handoff_sim_s=0.05)
+    assert "coordination" not in overlay(recorded, out, scenario, faster)["document"]

@@ -110,6 +110,8 @@ def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
     assert fit["spawn_samples"] == 8  # the scale-up's eight processes, each timed
     assert 0 < fit["spawn_delay_s"] < 60.0 and "spawn_delay" in overlay
     assert fit["dispatch_samples"] > 100 and fit["dispatch_overhead_s"] >= 0
+    # Live's hand-offs of queued work, beyond the model's, are the replay's from now on.
+    assert (fit["handoff_overhead_s"] > 0) == ("handoff_overhead" in overlay)
 
     check_task_by_task(report["tasks"], live_dir, duration)
     figures = {row["figure"]: row for row in report["figures"]}
