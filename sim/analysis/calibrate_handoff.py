@@ -15,7 +15,10 @@ the replay's, task by task, while the queue lasted.
 So ``orchestra calibrate`` measures every hand-off of both runs and sets
 ``coordination.handoff_overhead`` to the difference of their means. A mean,
 not a quantile: what a slot loses per task is its mean hand-off, tail (a
-busy coordinator) included.
+busy coordinator) included. And one constant, not live's gaps drawn at
+random: on the burst case the constant put 64 % of the tasks within 1 s of
+their live latency, and random draws of live's own gaps 60 % (a draw does
+not know which of live's hand-offs was the slow one), for the same mean.
 """
 
 from __future__ import annotations
