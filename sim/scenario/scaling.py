@@ -170,25 +170,35 @@ class SpawnDelaySpread(Strict):
     Real start-ups are not all alike (image pulls, a busy host, starts queued
     behind each other): a burst of replacements joins spread over a minute,
     not all at one instant, and an autoscaler watching the pool sees the
-    difference. ``empirical`` takes the shape of observed start-ups (what
-    ``orchestra calibrate`` fits from a live run) rescaled to the mean, so a
-    sweep of ``spawn_delay`` keeps the shape.
+    difference. ``empirical`` takes the shape of observed start-ups rescaled
+    to the mean, so a sweep of ``spawn_delay`` keeps the shape; ``sequence``
+    takes them in the order observed (what ``orchestra calibrate`` fits from a
+    live run, whose replay requests its agents in live's order): live's first
+    start-ups of a burst are not a random few of them.
     """
 
-    dist: Literal["deterministic", "exponential", "lognormal", "gamma", "empirical"] = Field(
-        "deterministic", description="Every agent starts in exactly spawn_delay, or a draw."
+    dist: Literal["deterministic", "exponential", "lognormal", "gamma", "empirical", "sequence"] = (
+        Field(
+            "deterministic",
+            description=(
+                "Every agent starts in exactly spawn_delay, or a draw; sequence: the k-th start-up "
+                "of the run takes the k-th sample, then draws from them once all are used."
+            ),
+        )
     )
     cv: NonNegativeFloat = Field(0.5, description="Coefficient of variation (lognormal, gamma).")
     samples: list[Duration] = Field(
         default_factory=list,
-        description="dist=empirical: observed start-ups; rescaled so their mean is spawn_delay.",
+        description=(
+            "dist=empirical or sequence: observed start-ups, rescaled so their mean is spawn_delay."
+        ),
     )
 
     @model_validator(mode="after")
     def _inputs(self) -> SpawnDelaySpread:
-        if self.dist == "empirical":
+        if self.dist in ("empirical", "sequence"):
             if not self.samples:
-                raise ValueError("samples: expected observed start-ups (seconds) for empirical")
+                raise ValueError(f"samples: expected observed start-ups (seconds) for {self.dist}")
             if min(self.samples) < 0 or sum(self.samples) <= 0:
                 raise ValueError("samples: expected non-negative seconds with a positive mean")
         return self

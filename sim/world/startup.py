@@ -26,10 +26,23 @@ def startup_sampler(scaling: Scaling, rng: np.random.Generator) -> Callable[[], 
     spread = scaling.spawn_delay_dist
     if spread.dist == "deterministic" or mean <= 0:
         return lambda: mean
-    if spread.dist == "empirical":
+    if spread.dist in ("empirical", "sequence"):
         observed = np.asarray(spread.samples, dtype=float)
         shape = observed * (mean / float(observed.mean()))
+        if spread.dist == "sequence":
+            return _in_order(shape.tolist(), lambda: float(rng.choice(shape)))
         return lambda: float(rng.choice(shape))
     # The service-time shapes, parametrised the same way (mean and coefficient of variation).
     draw = service_sampler(ServiceTime(dist=spread.dist, mean=mean, cv=spread.cv), rng)
     return lambda: float(draw(1)[0])
+
+
+def _in_order(samples: list[float], after: Callable[[], float]) -> Callable[[], float]:
+    """Each sample in turn, then *after*'s draws: the recorded run's start-ups, as they came."""
+    remaining = iter(samples)
+
+    def draw() -> float:
+        taken = next(remaining, None)
+        return after() if taken is None else taken
+
+    return draw

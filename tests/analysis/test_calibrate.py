@@ -188,7 +188,7 @@ def test_a_spread_of_start_ups_is_fitted_as_their_shape_and_the_overlay_loads(
     made = overlay(recorded, out, scenario, fitted)
     assert made["document"]["scaling"] == {
         "spawn_delay": 26.9375,
-        "spawn_delay_dist": {"dist": "empirical", "samples": [2.0, 14.5, 30.25, 61.0]},
+        "spawn_delay_dist": {"dist": "sequence", "samples": [2.0, 14.5, 30.25, 61.0]},
     }
     write_overlay(out / "calibrated.yaml", made["document"], made["notes"])
     scaling = load_scenario(out / "calibrated.yaml").scaling

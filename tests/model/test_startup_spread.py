@@ -61,9 +61,28 @@ def test_empirical_start_ups_keep_the_observed_shape_rescaled_to_the_delay() -> 
         assert abs(share - 0.25) < 4 * math.sqrt(0.25 * 0.75 / N)
 
 
+def test_a_sequence_replays_the_observed_start_ups_in_order_then_draws_from_them() -> None:
+    """A calibrated replay's k-th start-up is live's k-th (rescaled to the delay)."""
+    scenario = short_baseline(
+        "scaling.spawn_delay=26s",
+        "scaling.spawn_delay_dist.dist=sequence",
+        "scaling.spawn_delay_dist.samples=[40, 0, 6, 4, 2]",
+    )
+    rng = np.random.default_rng(5)
+    before = rng.bit_generator.state
+    draw = startup_sampler(scenario.scaling, rng)
+    # Observed mean 10.4 s, the scenario's 26 s: each is 2.5 times as long, in order.
+    assert [draw() for _ in range(5)] == pytest.approx([100.0, 0.0, 15.0, 10.0, 5.0])
+    assert rng.bit_generator.state == before  # no draw while the record lasts
+    later = [draw() for _ in range(200)]
+    assert set(later) <= {100.0, 0.0, 15.0, 10.0, 5.0} and len(set(later)) == 5
+
+
 def test_an_empirical_spread_without_samples_is_one_clear_error() -> None:
     with pytest.raises(ScenarioError, match=r"scaling\.spawn_delay_dist.*samples: expected"):
         short_baseline("scaling.spawn_delay_dist.dist=empirical")
+    with pytest.raises(ScenarioError, match=r"spawn_delay_dist.*samples: expected.*sequence"):
+        short_baseline("scaling.spawn_delay_dist.dist=sequence")
     with pytest.raises(ScenarioError, match=r"scaling\.spawn_delay: "):
         short_baseline("scaling.spawn_delay=-5")
 
