@@ -259,8 +259,10 @@ def service_factor(
     return float(done.loc[usable, "service_s"].sum()) / total, int(usable.sum())
 
 
-def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
-    """The overheads of *live* (read_run) against the replay's tasks *simulated*."""
+def fit(
+    live: dict[str, Any], simulated: pd.DataFrame, simulated_events: pd.DataFrame | None = None
+) -> Fit:
+    """The overheads of *live* (read_run) against the replay's tasks *simulated* (and events)."""
     start_gap = start_gap_s(live["summary"])
     gaps = startup_gaps(live["events"], start_gap)
     spawn, spawn_n = mean_and_count(gaps)
@@ -268,8 +270,8 @@ def fit(live: dict[str, Any], simulated: pd.DataFrame) -> Fit:
     dispatch_sim, _ = dispatch_delay(simulated)
     factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"])
     takeover, takeover_n = mean_and_count(takeover_gaps(live["events"], live["tasks"]))
-    handoff_live, handoff_n = handoff_delay(live["tasks"])
-    handoff_sim, _ = handoff_delay(simulated)
+    handoff_live, handoff_n = handoff_delay(live["tasks"], live["events"])
+    handoff_sim, _ = handoff_delay(simulated, simulated_events)
     return Fit(
         spawn,
         spawn_n,

@@ -62,7 +62,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
 
     before = run(replay_scenario(scenario, timeline))
     write_outputs(before, out / "before", report=False)
-    fitted = fit(live, before.results[0].tasks)
+    fitted = fit(live, before.results[0].tasks, before.results[0].events)
     made = overlay(recorded, out, scenario, fitted)
     overlay_path = out / "calibrated.yaml"
     write_overlay(overlay_path, made["document"], made["notes"])

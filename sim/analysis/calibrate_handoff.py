@@ -25,19 +25,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 
-def handoff_gaps(tasks: pd.DataFrame) -> pd.Series:
+def handoff_gaps(tasks: pd.DataFrame, events: pd.DataFrame | None = None) -> pd.Series:
     """Seconds from an attempt's end to the next start on its agent, where that work waited.
 
     A hand-off counts when the next attempt on the same agent is of a task
     that had arrived before the previous attempt ended and had queued: it
     was waiting when the slot was freed, so the gap is the hand-off and not
     an idle slot waiting for an arrival. The previous attempt must have
-    completed (a killed agent's restart is not a hand-off). With several
-    slots an agent's next start follows the latest end before it: under a
-    queue every freed slot pulls at once, so that end is the slot's.
+    completed (a killed agent's restart is not a hand-off), and with
+    *events* no event of the agent's own (``agent_*``: killed, detected,
+    drained, left, back) may fall between the two: an agent killed idle and
+    restarted a start-up later is not a hand-off either. With several slots
+    an agent's next start follows the latest end before it: under a queue
+    every freed slot pulls at once, so that end is the slot's.
     """
     started = tasks[tasks["start_s"].astype(float) >= 0]
     ordered = started.assign(agent=started["agent"].astype(str)).sort_values(
@@ -50,12 +54,35 @@ def handoff_gaps(tasks: pd.DataFrame) -> pd.Series:
         ordered["queue_s"].astype(float) > 0
     )
     gaps = ordered["start_s"].astype(float) - previous_end
-    return gaps[previous_done & waited & gaps.notna() & (gaps >= 0)].reset_index(drop=True)
+    kept = previous_done & waited & gaps.notna() & (gaps >= 0)
+    if events is not None:
+        kept &= ~_lived_between(ordered["agent"], previous_end, ordered["start_s"], events)
+    return gaps[kept].reset_index(drop=True)
 
 
-def handoff_delay(tasks: pd.DataFrame) -> tuple[float, int]:
+def _lived_between(
+    agents: pd.Series, since: pd.Series, until: pd.Series, events: pd.DataFrame
+) -> pd.Series:
+    """Whether an event of each row's agent falls strictly between *since* and *until*."""
+    own = events[events["kind"].astype(str).str.startswith("agent_")]
+    times = {
+        str(agent): np.sort(group["time_s"].to_numpy(dtype=float))
+        for agent, group in own.groupby(own["subject"].astype(str), sort=False)
+    }
+    out = pd.Series(False, index=agents.index)
+    for agent, rows in agents.groupby(agents, sort=False).groups.items():
+        at = times.get(str(agent))
+        if at is None:
+            continue
+        first_after = np.searchsorted(at, since.loc[rows].to_numpy(dtype=float), side="right")
+        first_at_end = np.searchsorted(at, until.loc[rows].to_numpy(dtype=float), side="left")
+        out.loc[rows] = first_after < first_at_end
+    return out
+
+
+def handoff_delay(tasks: pd.DataFrame, events: pd.DataFrame | None = None) -> tuple[float, int]:
     """The mean hand-off of *tasks* (seconds; NaN with none) and how many there were."""
-    gaps = handoff_gaps(tasks)
+    gaps = handoff_gaps(tasks, events)
     if not len(gaps):
         return math.nan, 0
     return float(gaps.mean()), len(gaps)

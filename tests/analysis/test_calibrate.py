@@ -282,6 +282,16 @@ def test_a_hand_off_is_an_end_to_the_next_start_of_work_that_was_waiting() -> No
     assert handoff_gaps(tasks).tolist() == pytest.approx([0.3, 0.2])
     assert handoff_delay(tasks) == (pytest.approx(0.25), 2)
     assert math.isnan(handoff_delay(tasks.iloc[:0])[0])
+    # c's agent was killed idle and came back in between: not a hand-off. a's events are
+    # outside its gap, and another agent's event is not a's.
+    events = pd.DataFrame(
+        {
+            "kind": ["agent_failed", "agent_rejoined", "agent_joined", "agent_failed", "scale"],
+            "subject": ["c", "c", "a", "b", "a"],
+            "time_s": [10.05, 10.1, 0.0, 10.1, 10.1],
+        }
+    )
+    assert handoff_gaps(tasks, events).tolist() == pytest.approx([0.3])
 
 
 def test_the_hand_off_overhead_goes_in_the_overlay_and_loads(tmp_path: Path) -> None:
