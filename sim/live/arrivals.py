@@ -17,7 +17,8 @@ from typing import Any, cast
 from sim.policies.dag import Dag, plan_dag
 from sim.scenario.schema import Scenario
 from sim.world.dag_source import DagSource
-from sim.world.llm_fleet import anatomy_sources
+from sim.world.llm_plan import AttemptPlan
+from sim.world.llm_task_plans import TaskPlans
 from sim.world.network import Network
 from sim.world.streams import Streams
 from sim.world.tier_mix import TierMix
@@ -91,36 +92,44 @@ def _task_submission(
 
 def _job_nodes(dag: Dag, first_id: int, plans: _LlmPlans) -> list[dict[str, Any]]:
     """A DAG job's nodes as tasks, numbered from *first_id* in the DAG's node order."""
+    drawn = plans.for_job([node.category for node in dag.nodes])
     return [
-        plans.add(
+        plans.attach(
             {
                 "task_id": first_id + i,
                 "node": node.node_id,
                 "category": node.category,
                 "work_s": node.work_s,
-            }
+            },
+            plan,
         )
-        for i, node in enumerate(dag.nodes)
+        for i, (node, plan) in enumerate(zip(dag.nodes, drawn, strict=True))
     ]
 
 
 class _LlmPlans:
-    """Each LLM task's calls, drawn when it is submitted from the simulator's own sources.
-
-    The simulator draws a plan per attempt; live declares one per task (a
-    retry runs the same calls), since the calls travel in the task message.
-    """
+    """Each LLM task's calls in its submission, drawn by the rule both shells keep
+    (:class:`sim.world.llm_task_plans.TaskPlans`: one per task, as it is submitted)."""
 
     def __init__(self, scenario: Scenario, streams: Streams) -> None:
         llm = scenario.llm
-        self.sources = anatomy_sources(llm, streams) if llm is not None else {}
+        self.plans = TaskPlans(llm, streams) if llm is not None else None
         self.models = dict(llm.categories) if llm is not None else {}
 
     def add(self, task: dict[str, Any]) -> dict[str, Any]:
-        source = self.sources.get(task["category"])
-        if source is None:
+        """An independent task's submission, with its calls drawn as it arrives."""
+        plan = self.plans.for_task(task["category"]) if self.plans is not None else None
+        return self.attach(task, plan)
+
+    def for_job(self, categories: list[str]) -> list[AttemptPlan | None]:
+        if self.plans is None:
+            return [None] * len(categories)
+        return self.plans.for_job(categories)
+
+    def attach(self, task: dict[str, Any], plan: AttemptPlan | None) -> dict[str, Any]:
+        """*task* with *plan*'s calls in it, as the agent will make them (None: it makes none)."""
+        if plan is None:
             return task
-        plan = source.draw()
         tools = (*plan.tools_s, 0.0)
         task["llm"] = {
             "model": self.models[task["category"]],

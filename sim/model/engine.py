@@ -141,6 +141,7 @@ class Simulation:
             env, scenario, self.dags, self.ledger, self.chief.submit, self.network, self.events
         )
         self.slots.on_job_node_done = self.jobs.node_done
+        self.jobs.llm_plans = self.llm.plans if self.llm is not None else None
         self.staging: StagedDags | None = None
         if scenario.policies.dag.dispatch == "planned":
             self._build_staging(scenario)
@@ -344,6 +345,8 @@ class Simulation:
                 arrival.affinity_key,
             )
             task.deadline = arrival.deadline
+            if self.llm is not None:
+                task.plan = self.llm.plans.for_task(arrival.category)
             if self.admission is None or self.admission.admit(task, now):
                 self.chief.submit(task, now)
         following = next(self._arrival_stream, None)

@@ -26,6 +26,7 @@ from sim.policies.dag_locality import largest_input
 from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
 from sim.world.dag_source import DagSource
+from sim.world.llm_task_plans import TaskPlans
 from sim.world.network import Network
 from sim.world.workload import FIRST_ID
 
@@ -55,6 +56,8 @@ class DagFlow:
         self._job_ids = FIRST_ID - 1  # (incremented before use)
         #: Planned DAG dispatch (None: every node is released and placed dynamically).
         self.staging: StagedDags | None = None
+        #: Each LLM node's calls, drawn as its job arrives (None: no llm section).
+        self.llm_plans: TaskPlans | None = None
 
     def arrivals(self) -> Generator[simpy.Event, Any, None]:
         """DAG jobs reach the chief, which plans them and releases their entry nodes."""
@@ -66,6 +69,9 @@ class DagFlow:
             self._job_ids += 1
             job = self.dags.start_job(self._job_ids, job_dag, shape, zone, env.now)
             self._open_jobs[job.job_id] = job
+            if self.llm_plans is not None:
+                drawn = self.llm_plans.for_job([node.category for node in job_dag.nodes])
+                job.llm_plans = {n.node_id: p for n, p in zip(job_dag.nodes, drawn, strict=True)}
             count = len(job_dag.nodes)
             self.ledger.submitted += count
             self.ledger.blocked += count
@@ -98,6 +104,8 @@ class DagFlow:
         )
         if policy.data_locality:
             task.near = self._near(job, node)
+        if job.llm_plans:
+            task.plan = job.llm_plans[node]
         return task
 
     def _near(self, job: DagJob, node: int) -> tuple[str, float] | None:

@@ -31,11 +31,12 @@ from sim.scenario.llm import Llm
 from sim.world.llm_fleet import (
     AnatomySource,
     ReplaySource,
-    anatomy_sources,
     build_limiters,
     call_latency,
     call_usd,
 )
+from sim.world.llm_plan import AttemptPlan
+from sim.world.llm_task_plans import TaskPlans
 from sim.world.streams import Batched, Streams
 
 if TYPE_CHECKING:
@@ -78,8 +79,10 @@ class LlmWork:
         self.env = env
         self.llm = llm
         self.buckets, self.rule = build_limiters(llm)
-        #: Categories whose tasks run as calls, with their draws.
-        self.sources: dict[str, AnatomySource | ReplaySource] = anatomy_sources(llm, streams)
+        #: Each task's calls, drawn as it is submitted (the rule live keeps too).
+        self.plans = TaskPlans(llm, streams)
+        #: Categories whose tasks run as calls.
+        self.sources: dict[str, AnatomySource | ReplaySource] = self.plans.sources
         rng = streams.get("llm.jitter")
         self._jitter = Batched(lambda n: rng.random(n))
         self._rows: list[tuple[Any, ...]] = []
@@ -98,7 +101,7 @@ class LlmWork:
         provider = model.provider
         bucket: ProviderBucket = self.buckets[provider]
         counts = self._counts[provider]
-        plan = source.draw()
+        plan = _calls_of(task)
         scale = agent.slowdown / agent.speed
         nominal = sum(call_latency(model, c) for c in plan.calls) + sum(plan.tools_s) * scale
         start = env.now
@@ -202,3 +205,10 @@ class LlmWork:
 
 def _or_nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
+
+
+def _calls_of(task: Task) -> AttemptPlan:
+    """The task's calls, drawn when it was submitted (each task of a model's category has them)."""
+    if task.plan is None:
+        raise RuntimeError(f"task {task.id} ({task.category}) reached an agent without its calls")
+    return task.plan

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sim.policies.escalation import History
     from sim.policies.types import TaskInfo
     from sim.world.dag_job import DagJob
+    from sim.world.llm_plan import AttemptPlan
 
 
 class Task:
@@ -43,6 +44,7 @@ class Task:
         "job_id",
         "near",
         "node",
+        "plan",
         "planned",
         "priority",
         "queued",
@@ -100,3 +102,5 @@ class Task:
         #: it starts; and how many of its assignment and inputs have not reached that agent.
         self.planned: tuple[str, int] | None = None
         self.waiting = 0
+        #: Its model calls, drawn as it was submitted (sim.world.llm_task_plans; None: none).
+        self.plan: AttemptPlan | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sim.policies.dag import Dag, DagNode, DagPlan, DagProgress
+from sim.world.llm_plan import AttemptPlan
 
 
 @dataclass(slots=True)
@@ -27,6 +28,8 @@ class DagJob:
     #: Nodes failed because a node upstream failed for good: each is failed once, even
     #: when a second node upstream of it fails too.
     doomed: set[int] = field(default_factory=set)
+    #: node -> its model calls, drawn as the job arrived (sim.world.llm_task_plans).
+    llm_plans: dict[int, AttemptPlan | None] = field(default_factory=dict)
 
     def dag_node(self, node: int) -> DagNode:
         return self.nodes[node]
