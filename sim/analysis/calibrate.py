@@ -57,6 +57,7 @@ import pandas as pd
 import yaml
 
 from sim.analysis.calibrate_handoff import handoff_delay
+from sim.analysis.calibrate_service import service_factor
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.analysis.task_pairs import pair_tasks
 from sim.world.start_turns import waits
@@ -219,56 +220,22 @@ def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
     return float(delay.quantile(quantile)), len(delay)
 
 
-def slow_windows(events: pd.DataFrame) -> list[tuple[str, float, float, float]]:
-    """(agent, from, until, factor) of every chaos ``slow`` the run recorded, by its agents."""
-    windows = []
-    chaos = events[(events["kind"] == "chaos") & (events["subject"] == "slow")]
-    for detail in chaos["detail"]:
-        event = json.loads(str(detail)).get("event", {})
-        slow, at = event.get("slow") or {}, float(event.get("at", math.nan))
-        until = at + float(event.get("duration") or math.inf)
-        for agent in slow.get("agents") or []:
-            windows.append((str(agent), at, until, float(slow.get("factor", 1.0))))
-    return windows
-
-
-def service_factor(
-    tasks: pd.DataFrame, agents: pd.DataFrame, events: pd.DataFrame | None = None
-) -> tuple[float, int]:
-    """Observed service time over drawn work at the agent's speed (ratio of sums).
-
-    An attempt started on an agent a chaos ``slow`` had turned gray is
-    expected to take the slowdown's factor times as long: the replay plays
-    the same chaos, so the slowdown is the model's, not an overhead. (Left
-    in, a third of a zone slowed threefold for 4 minutes of 10 fitted a
-    service factor of 1.038 at the spec's fleet, and the replay served every
-    task 3.8 % longer on top of the slowdown it already played.)
-    """
-    speed = agents.drop_duplicates("agent").set_index("agent")["speed"].astype(float)
-    done = tasks[tasks["outcome"] == "completed"]
-    expected = done["work_s"].astype(float) / done["agent"].astype(str).map(speed)
-    if events is not None:
-        on, started = done["agent"].astype(str), done["start_s"].astype(float)
-        for agent, since, until, factor in slow_windows(events):
-            inside = (on == agent) & (started >= since) & (started < until)
-            expected = expected.where(~inside, expected * factor)
-    usable = expected.notna() & (expected > 0)
-    total = float(expected[usable].sum())
-    if total <= 0:
-        return math.nan, 0
-    return float(done.loc[usable, "service_s"].sum()) / total, int(usable.sum())
-
-
 def fit(
-    live: dict[str, Any], simulated: pd.DataFrame, simulated_events: pd.DataFrame | None = None
+    live: dict[str, Any],
+    simulated: pd.DataFrame,
+    simulated_events: pd.DataFrame | None = None,
+    by_calls: frozenset[str] = frozenset(),
 ) -> Fit:
-    """The overheads of *live* (read_run) against the replay's tasks *simulated* (and events)."""
+    """The overheads of *live* (read_run) against the replay's tasks *simulated* (and events).
+
+    *by_calls*: the categories whose tasks serve as model calls (no service factor).
+    """
     start_gap = start_gap_s(live["summary"])
     gaps = startup_gaps(live["events"], start_gap)
     spawn, spawn_n = mean_and_count(gaps)
     dispatch_live, dispatch_n = dispatch_delay(live["tasks"])
     dispatch_sim, _ = dispatch_delay(simulated)
-    factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"])
+    factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"], by_calls)
     takeover, takeover_n = mean_and_count(takeover_gaps(live["events"], live["tasks"]))
     handoff_live, handoff_n = handoff_delay(live["tasks"], live["events"])
     handoff_sim, _ = handoff_delay(simulated, simulated_events)
@@ -335,7 +302,9 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
     factor = fitted.service_factor
     workload = scenario.workload
     services = {"service": workload.service, **dict(workload.service_by_category)}
-    if math.isnan(factor) or abs(factor - 1.0) < SERVICE_FACTOR_FLOOR:
+    if math.isnan(factor):
+        notes.append("service factor: no task served its drawn work (model calls only); none")
+    elif abs(factor - 1.0) < SERVICE_FACTOR_FLOOR:
         notes.append(f"service factor {factor:.4f}: within {SERVICE_FACTOR_FLOOR:.1%} of 1, kept")
     elif any(spec.dist not in SCALABLE_DISTS for spec in services.values()):
         notes.append(f"service factor {factor:.4f}: not applied (an empirical distribution)")

@@ -62,7 +62,10 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
 
     before = run(replay_scenario(scenario, timeline))
     write_outputs(before, out / "before", report=False)
-    fitted = fit(live, before.results[0].tasks, before.results[0].events)
+    replayed = before.results[0]
+    llm = replayed.llm  # the categories served as model calls: no service factor for them
+    by_calls = frozenset(llm["category"].astype(str)) if llm is not None else frozenset()
+    fitted = fit(live, replayed.tasks, replayed.events, by_calls)
     made = overlay(recorded, out, scenario, fitted)
     overlay_path = out / "calibrated.yaml"
     write_overlay(overlay_path, made["document"], made["notes"])

@@ -107,6 +107,13 @@ def test_service_factor_is_observed_service_over_work_at_the_agents_speed() -> N
     agents = pd.DataFrame({"agent": ["fast", "slow"], "speed": [2.0, 0.5]})
     factor, count = service_factor(tasks, agents)
     assert count == 2 and factor == pytest.approx((5.5 + 22.0) / (5.0 + 20.0))
+    # A category served as model calls takes as long as its calls: not an overhead.
+    tasks["category"] = ["Code", "Agentic", "Agentic"]
+    assert service_factor(tasks, agents, by_calls=frozenset({"Agentic"})) == (
+        pytest.approx(5.5 / 5.0),
+        1,
+    )
+    assert math.isnan(service_factor(tasks, agents, by_calls=frozenset({"Code", "Agentic"}))[0])
 
 
 def test_a_chaos_slowdown_is_the_models_and_not_fitted_as_an_overhead() -> None:
