@@ -56,6 +56,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from sim.analysis.calibrate_calls import call_overhead
 from sim.analysis.calibrate_handoff import handoff_delay
 from sim.analysis.calibrate_service import service_factor
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
@@ -115,6 +116,9 @@ class Fit:
     handoff_live_s: float = math.nan
     handoff_sim_s: float = math.nan
     handoff_samples: int = 0
+    #: Live's attempt service beyond the replay's per model call, and the calls counted.
+    call_overhead_s: float = math.nan
+    call_samples: int = 0
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -150,10 +154,12 @@ def read_run(directory: Path) -> dict[str, Any]:
             )
     try:
         summary = json.loads((directory / "summary.json").read_text())
-        tables = {
+        tables: dict[str, pd.DataFrame | None] = {
             name: pd.read_parquet(directory / f"{name}.parquet")
             for name in ("tasks", "events", "agents", "metrics")
         }
+        llm_table = directory / "llm.parquet"  # written by runs with an llm section
+        tables["llm"] = pd.read_parquet(llm_table) if llm_table.exists() else None
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CalibrationError(f"{directory}: unreadable run directory ({first})") from None
@@ -224,12 +230,12 @@ def fit(
     live: dict[str, Any],
     simulated: pd.DataFrame,
     simulated_events: pd.DataFrame | None = None,
-    by_calls: frozenset[str] = frozenset(),
+    simulated_llm: pd.DataFrame | None = None,
 ) -> Fit:
-    """The overheads of *live* (read_run) against the replay's tasks *simulated* (and events).
-
-    *by_calls*: the categories whose tasks serve as model calls (no service factor).
-    """
+    """The overheads of *live* (read_run) against the replay's tasks *simulated*, its events
+    and its model calls (whose categories serve as calls: no service factor for them)."""
+    llm = simulated_llm
+    by_calls = frozenset(llm["category"].astype(str)) if llm is not None else frozenset()
     start_gap = start_gap_s(live["summary"])
     gaps = startup_gaps(live["events"], start_gap)
     spawn, spawn_n = mean_and_count(gaps)
@@ -239,6 +245,7 @@ def fit(
     takeover, takeover_n = mean_and_count(takeover_gaps(live["events"], live["tasks"]))
     handoff_live, handoff_n = handoff_delay(live["tasks"], live["events"])
     handoff_sim, _ = handoff_delay(simulated, simulated_events)
+    per_call, calls = call_overhead(live["tasks"], live.get("llm"), simulated, simulated_llm)
     return Fit(
         spawn,
         spawn_n,
@@ -254,6 +261,8 @@ def fit(
         handoff_live,
         handoff_sim,
         handoff_n,
+        per_call,
+        calls,
     )
 
 
@@ -296,6 +305,8 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
     elif handoff > 0:
         base = scenario.coordination.handoff_overhead
         document["coordination"] = {"handoff_overhead": round(base + handoff, 6)}
+    if scenario.llm is not None:
+        _call_overhead(document, notes, scenario.llm, fitted)
     if fitted.takeover_samples:
         plane = document.setdefault("topology", {}).setdefault("control_plane", {})
         plane["election_timeout"] = election_timeout(fitted.takeover_s, scenario)
@@ -317,6 +328,19 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
             }
         document["workload"] = scaled
     return {"document": document, "notes": notes}
+
+
+def _call_overhead(document: dict[str, Any], notes: list[str], llm: Any, fitted: Fit) -> None:
+    """Every model's time to first token, raised by live's cost per call (paid once a call)."""
+    if not fitted.call_samples:
+        notes.append("call overhead: no attempt ran its calls unthrottled in both; nothing fitted")
+    elif fitted.call_overhead_s > 0:
+        document["llm"] = {
+            "models": {
+                name: {"ttft": round(model.ttft + fitted.call_overhead_s, 6)}
+                for name, model in llm.models.items()
+            }
+        }
 
 
 def spawn_settings(fitted: Fit) -> dict[str, Any]:

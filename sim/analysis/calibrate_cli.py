@@ -63,9 +63,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
     before = run(replay_scenario(scenario, timeline))
     write_outputs(before, out / "before", report=False)
     replayed = before.results[0]
-    llm = replayed.llm  # the categories served as model calls: no service factor for them
-    by_calls = frozenset(llm["category"].astype(str)) if llm is not None else frozenset()
-    fitted = fit(live, replayed.tasks, replayed.events, by_calls)
+    fitted = fit(live, replayed.tasks, replayed.events, replayed.llm)
     made = overlay(recorded, out, scenario, fitted)
     overlay_path = out / "calibrated.yaml"
     write_overlay(overlay_path, made["document"], made["notes"])
@@ -124,6 +122,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"dispatch overhead {fmt(fit['dispatch_overhead_s'], 3)} s "
         f"({fit['dispatch_samples']} tasks), hand-off overhead "
         f"{fmt(fit['handoff_overhead_s'], 3)} s ({fit['handoff_samples']} hand-offs), "
+        f"call overhead {fmt(fit['call_overhead_s'], 3)} s ({fit['call_samples']} calls), "
         f"service factor {fmt(fit['service_factor'], 4)} "
         f"({fit['service_samples']} tasks)"
     )

@@ -65,13 +65,7 @@ def task_fates(tasks: pd.DataFrame) -> pd.DataFrame:
     # One row per task in both, in the same order (sorted by task): aligned by position.
     first = ordered.drop_duplicates(task, keep="first").reset_index(drop=True)
     last = ordered.drop_duplicates(task, keep="last").reset_index(drop=True)
-    dag = first["job_id"].astype(int) >= 0
-    arrival = first["arrival_s"].round(KEY_DECIMALS).map(repr)
-    independent = "a:" + first["category"].astype(str) + ":" + arrival
-    node = "j:" + first["job_id"].astype(int).astype(str) + ":" + first["node"].astype(str)
-    key = independent.where(~dag, node)
-    if "replication" in tasks.columns:
-        key = "r" + first["replication"].astype(int).astype(str) + ":" + key
+    key = _keys(first)
     fates = pd.DataFrame(
         {
             "key": key,
@@ -82,6 +76,24 @@ def task_fates(tasks: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return fates.drop_duplicates("key", keep=False).set_index("key")
+
+
+def pairing_keys(tasks: pd.DataFrame) -> pd.Series:
+    """Each task id's pairing key (one replication's table): what both shells drew for it."""
+    first = tasks.sort_values(["task_id", "attempt"], kind="stable").drop_duplicates("task_id")
+    return pd.Series(_keys(first).to_numpy(), index=first["task_id"].astype(int).to_numpy())
+
+
+def _keys(first: pd.DataFrame) -> pd.Series:
+    """The pairing key of each row of *first* (a task's first attempt), as in the docstring."""
+    dag = first["job_id"].astype(int) >= 0
+    arrival = first["arrival_s"].round(KEY_DECIMALS).map(repr)
+    independent = "a:" + first["category"].astype(str) + ":" + arrival
+    node = "j:" + first["job_id"].astype(int).astype(str) + ":" + first["node"].astype(str)
+    key = independent.where(~dag, node)
+    if "replication" in first.columns:
+        key = "r" + first["replication"].astype(int).astype(str) + ":" + key
+    return key
 
 
 def paired_fates(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from sim.analysis.calibrate import (
     startup_gaps,
     write_overlay,
 )
+from sim.analysis.calibrate_calls import call_overhead
 from sim.analysis.calibrate_handoff import handoff_delay, handoff_gaps
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
@@ -315,3 +317,63 @@ def test_the_hand_off_overhead_goes_in_the_overlay_and_loads(tmp_path: Path) -> 
     # Live handing off faster than the model is no overhead: nothing applied.
     faster = Fit(math.nan, 0, 0.1, 0.1, 5, 1.0, 9, handoff_live_s=0.01, handoff_sim_s=0.05)
     assert "coordination" not in overlay(recorded, out, scenario, faster)["document"]
+
+
+def _attempts(services: list[float], calls: list[int], throttled: list[int]) -> tuple[Any, Any]:
+    """A run's tasks and llm tables: independent Code tasks, one first attempt each."""
+    n = len(services)
+    tasks = pd.DataFrame(
+        {
+            "task_id": range(1, n + 1),
+            "attempt": [1] * n,
+            "outcome": ["completed"] * n,
+            "job_id": [-1] * n,
+            "node": [-1] * n,
+            "category": ["Code"] * n,
+            "arrival_s": [float(i) for i in range(n)],
+            "service_s": services,
+        }
+    )
+    llm = pd.DataFrame(
+        {
+            "task_id": range(1, n + 1),
+            "attempt": [1] * n,
+            "outcome": ["completed"] * n,
+            "calls": calls,
+            "throttled": throttled,
+        }
+    )
+    return tasks, llm
+
+
+def test_a_calls_overhead_is_lives_extra_service_per_call_of_the_same_tasks() -> None:
+    live = _attempts([10.2, 20.4, 30.0, 5.0], [2, 4, 3, 1], [0, 0, 1, 0])
+    replay = _attempts([10.0, 20.0, 29.0, 4.0], [2, 4, 3, 2], [0, 0, 0, 0])
+    # Tasks 1 and 2 count: 0.6 s over 6 calls. Task 3 was throttled live (the provider's
+    # backoff, not a call's cost); task 4 made different calls in the two.
+    per_call, calls = call_overhead(live[0], live[1], replay[0], replay[1])
+    assert calls == 6 and per_call == pytest.approx(0.1)
+    assert call_overhead(live[0], None, replay[0], replay[1]) == (
+        pytest.approx(math.nan, nan_ok=True),
+        0,
+    )
+
+
+def test_the_call_overhead_raises_every_models_ttft_in_the_overlay(tmp_path: Path) -> None:
+    recorded = ROOT / "scenarios" / "llm_rate_limits.yaml"
+    scenario = load_scenario(recorded)
+    fitted = Fit(math.nan, 0, 0.1, 0.1, 5, math.nan, 0, call_overhead_s=0.1, call_samples=40)
+    out = tmp_path / "out"
+    out.mkdir()
+    made = overlay(recorded, out, scenario, fitted)
+    assert scenario.llm is not None
+    assert made["document"]["llm"] == {
+        "models": {name: {"ttft": model.ttft + 0.1} for name, model in scenario.llm.models.items()}
+    }
+    write_overlay(out / "calibrated.yaml", made["document"], made["notes"])
+    calibrated = load_scenario(out / "calibrated.yaml").llm
+    assert calibrated is not None
+    assert calibrated.models["frontier"].ttft == pytest.approx(
+        scenario.llm.models["frontier"].ttft + 0.1
+    )
+    assert calibrated.models["frontier"].provider == scenario.llm.models["frontier"].provider

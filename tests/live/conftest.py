@@ -13,7 +13,9 @@ from sim.live.cancel import run_bounded
 from sim.live.memory_broker import MemoryBroker
 from sim.live.runtime import LiveOptions, LiveRun, live_run
 from sim.live.transport import CALL, CALL_ANSWERED, EmbeddedServer
-from sim.scenario.load import load_scenario
+from sim.metrics.store import atomic_write_text, write_parquet
+from sim.runner import Outcome, write_outputs
+from sim.scenario.load import load_scenario, scenario_yaml
 from sim.scenario.schema import Scenario
 
 HERE = Path(__file__).parent
@@ -84,6 +86,15 @@ def run_live(scenario: Scenario, tmp_path: Path, **options: Any) -> LiveRun:
     options.setdefault("lag_budget", 2.0)
     settings = LiveOptions(store_dir=tmp_path / "store", log_dir=tmp_path / "logs", **options)
     return run_bounded(live_run(scenario, settings))
+
+
+def write_live_dir(live: LiveRun, scenario: Scenario, out: Path) -> Path:
+    """*live*'s directory as ``orchestra live run`` writes it: what calibrate reads."""
+    write_outputs(Outcome(live.summary, [live.result]), out, report=False)
+    atomic_write_text(out / "scenario.yaml", scenario_yaml(scenario))
+    assert live.drained is not None
+    write_parquet(out / "drained.parquet", live.drained)
+    return out
 
 
 def detection_bound(run: LiveRun, scenario: Scenario) -> float:

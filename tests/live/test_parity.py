@@ -18,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import HERE, exactly_once, run_live
+from conftest import HERE, exactly_once, run_live, write_live_dir
 
 from sim.cli import main
 from sim.live.runtime import LiveRun
 from sim.metrics.records import TASK_COLUMNS
-from sim.metrics.store import atomic_write_text, write_parquet
-from sim.runner import Outcome, write_outputs
-from sim.scenario.load import load_scenario, scenario_yaml
+from sim.scenario.load import load_scenario
 
 #: Two-sided 99 % normal quantile: the tolerances below are 99 % bounds.
 Z99 = 2.576
@@ -34,12 +32,7 @@ Z99 = 2.576
 def live_directory(tmp_path: Path) -> tuple[LiveRun, Path]:
     scenario = load_scenario(HERE / "parity.yaml")
     live = run_live(scenario, tmp_path, time_scale=10.0)
-    out = tmp_path / "live"
-    write_outputs(Outcome(live.summary, [live.result]), out, report=False)
-    atomic_write_text(out / "scenario.yaml", scenario_yaml(scenario))
-    assert live.drained is not None
-    write_parquet(out / "drained.parquet", live.drained)
-    return live, out
+    return live, write_live_dir(live, scenario, tmp_path / "live")
 
 
 def check_same_definitions(live_dir: Path, sim_dir: Path, duration: float) -> None:
