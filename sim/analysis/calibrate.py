@@ -2,7 +2,7 @@
 
 Scenario: a live run (``orchestra live run``) and its replay in the simulator
 see the same arrivals, the same drawn work and the same failures; what still
-differs is what real processes and a real broker add. Five overheads are
+differs is what real processes and a real broker add. Six overheads are
 fitted from the live directory's own records, each against the replay's:
 
 * **agent start-up** — from ``agent_requested`` (or, when live's provisioner
@@ -24,6 +24,9 @@ fitted from the live directory's own records, each against the replay's:
   intake between one task and the next, expressed as
   ``coordination.handoff_overhead`` (:mod:`sim.analysis.calibrate_handoff`),
   so a queue drains at live's pace;
+* **a model call** — an LLM attempt's service beyond the replay's, per call
+  (:mod:`sim.analysis.calibrate_calls`): the gate's round trips, expressed
+  as every model's ``ttft``;
 * **coordinator takeover** — from the chiefs' chaos that ended a primary (a
   ``coordinator_crash``, a ``partition``, a ``one_way_partition``) to the
   next ``coordinator_primary`` (live's standby takes the lease) and its first
