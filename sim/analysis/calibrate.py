@@ -60,7 +60,7 @@ import pandas as pd
 import yaml
 
 from sim.analysis.calibrate_calls import call_overhead
-from sim.analysis.calibrate_handoff import handoff_delay
+from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_service import service_factor
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.analysis.task_pairs import pair_tasks
@@ -126,16 +126,19 @@ class Fit:
     @property
     def dispatch_overhead_s(self) -> float:
         """Live's arrival-to-start beyond the simulator's (never negative)."""
-        if math.isnan(self.dispatch_live_s) or math.isnan(self.dispatch_sim_s):
-            return math.nan
-        return max(0.0, self.dispatch_live_s - self.dispatch_sim_s)
+        return _beyond(self.dispatch_live_s, self.dispatch_sim_s)
 
     @property
     def handoff_overhead_s(self) -> float:
         """Live's mean hand-off beyond the simulator's (never negative)."""
-        if math.isnan(self.handoff_live_s) or math.isnan(self.handoff_sim_s):
-            return math.nan
-        return max(0.0, self.handoff_live_s - self.handoff_sim_s)
+        return _beyond(self.handoff_live_s, self.handoff_sim_s)
+
+
+def _beyond(live_s: float, simulated_s: float) -> float:
+    """What live took beyond the simulator, never negative (NaN when either is unknown)."""
+    if math.isnan(live_s) or math.isnan(simulated_s):
+        return math.nan
+    return max(0.0, live_s - simulated_s)
 
 
 def read_run(directory: Path) -> dict[str, Any]:
@@ -237,8 +240,11 @@ def fit(
 ) -> Fit:
     """The overheads of *live* (read_run) against the replay's tasks *simulated*, its events
     and its model calls (whose categories serve as calls: no service factor for them)."""
-    llm = simulated_llm
-    by_calls = frozenset(llm["category"].astype(str)) if llm is not None else frozenset()
+    by_calls = (
+        frozenset(simulated_llm["category"].astype(str))
+        if simulated_llm is not None
+        else frozenset()
+    )
     start_gap = start_gap_s(live["summary"])
     gaps = startup_gaps(live["events"], start_gap)
     spawn, spawn_n = mean_and_count(gaps)
@@ -246,8 +252,8 @@ def fit(
     dispatch_sim, _ = dispatch_delay(simulated)
     factor, factor_n = service_factor(live["tasks"], live["agents"], live["events"], by_calls)
     takeover, takeover_n = mean_and_count(takeover_gaps(live["events"], live["tasks"]))
-    handoff_live, handoff_n = handoff_delay(live["tasks"], live["events"])
-    handoff_sim, _ = handoff_delay(simulated, simulated_events)
+    handoff_live, handoff_n = mean_and_count(handoff_gaps(live["tasks"], live["events"]).tolist())
+    handoff_sim, _ = mean_and_count(handoff_gaps(simulated, simulated_events).tolist())
     per_call, calls = call_overhead(live["tasks"], live.get("llm"), simulated, simulated_llm)
     return Fit(
         spawn,

@@ -23,8 +23,6 @@ not know which of live's hand-offs was the slow one), for the same mean.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -78,11 +76,3 @@ def _lived_between(
         first_at_end = np.searchsorted(at, until.loc[rows].to_numpy(dtype=float), side="left")
         out.loc[rows] = first_after < first_at_end
     return out
-
-
-def handoff_delay(tasks: pd.DataFrame, events: pd.DataFrame | None = None) -> tuple[float, int]:
-    """The mean hand-off of *tasks* (seconds; NaN with none) and how many there were."""
-    gaps = handoff_gaps(tasks, events)
-    if not len(gaps):
-        return math.nan, 0
-    return float(gaps.mean()), len(gaps)

@@ -92,7 +92,7 @@ def _task_submission(
 
 def _job_nodes(dag: Dag, first_id: int, plans: _LlmPlans) -> list[dict[str, Any]]:
     """A DAG job's nodes as tasks, numbered from *first_id* in the DAG's node order."""
-    drawn = plans.for_job([node.category for node in dag.nodes])
+    drawn = plans.plans.for_job([node.category for node in dag.nodes])
     return [
         plans.attach(
             {
@@ -113,18 +113,12 @@ class _LlmPlans:
 
     def __init__(self, scenario: Scenario, streams: Streams) -> None:
         llm = scenario.llm
-        self.plans = TaskPlans(llm, streams) if llm is not None else None
+        self.plans = TaskPlans(llm, streams)
         self.models = dict(llm.categories) if llm is not None else {}
 
     def add(self, task: dict[str, Any]) -> dict[str, Any]:
         """An independent task's submission, with its calls drawn as it arrives."""
-        plan = self.plans.for_task(task["category"]) if self.plans is not None else None
-        return self.attach(task, plan)
-
-    def for_job(self, categories: list[str]) -> list[AttemptPlan | None]:
-        if self.plans is None:
-            return [None] * len(categories)
-        return self.plans.for_job(categories)
+        return self.attach(task, self.plans.for_task(task["category"]))
 
     def attach(self, task: dict[str, Any], plan: AttemptPlan | None) -> dict[str, Any]:
         """*task* with *plan*'s calls in it, as the agent will make them (None: it makes none)."""

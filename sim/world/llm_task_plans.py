@@ -28,8 +28,10 @@ from sim.world.streams import Streams
 class TaskPlans:
     """Draws each submitted task's plan from its category's source (None: no model calls)."""
 
-    def __init__(self, llm: Llm, streams: Streams) -> None:
-        self.sources: dict[str, AnatomySource | ReplaySource] = anatomy_sources(llm, streams)
+    def __init__(self, llm: Llm | None, streams: Streams) -> None:
+        self.sources: dict[str, AnatomySource | ReplaySource] = (
+            anatomy_sources(llm, streams) if llm is not None else {}
+        )
 
     def for_task(self, category: str) -> AttemptPlan | None:
         """The plan of an independent task of *category*, drawn as it arrives."""

@@ -13,6 +13,7 @@ import pytest
 from sim.analysis.calibrate import (
     Fit,
     dispatch_delay,
+    mean_and_count,
     overlay,
     service_factor,
     spawn_delay,
@@ -21,7 +22,7 @@ from sim.analysis.calibrate import (
     write_overlay,
 )
 from sim.analysis.calibrate_calls import call_overhead
-from sim.analysis.calibrate_handoff import handoff_delay, handoff_gaps
+from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
 from sim.scenario.load import load_scenario
@@ -289,8 +290,8 @@ def test_a_hand_off_is_an_end_to_the_next_start_of_work_that_was_waiting() -> No
     # a: 10.3 after an end at 10 (it waited since 5); 30 arrived after the slot was free.
     # b: the previous attempt failed (a restart, not a hand-off). c: 0.2 after its end.
     assert handoff_gaps(tasks).tolist() == pytest.approx([0.3, 0.2])
-    assert handoff_delay(tasks) == (pytest.approx(0.25), 2)
-    assert math.isnan(handoff_delay(tasks.iloc[:0])[0])
+    assert mean_and_count(handoff_gaps(tasks).tolist()) == (pytest.approx(0.25), 2)
+    assert math.isnan(mean_and_count(handoff_gaps(tasks.iloc[:0]).tolist())[0])
     # c's agent was killed idle and came back in between: not a hand-off. a's events are
     # outside its gap, and another agent's event is not a's.
     events = pd.DataFrame(
