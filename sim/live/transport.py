@@ -212,8 +212,12 @@ class StreamReader:
         except asyncio.CancelledError:
             raise
         except (nats.errors.TimeoutError, TimeoutError):
+            # nats-py reports a cancelled fetch as its own timeout: an empty read then would
+            # keep a cancelled follower reading for ever (a CI run's stop gave up on one).
+            stop_if_cancelled()
             return []
         except Exception:
+            stop_if_cancelled()
             self._sub = None  # the broker restarted or the consumer vanished: bind again
             await asyncio.sleep(0.1)
             return []

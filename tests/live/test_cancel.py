@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import nats.errors
 import pytest
 
 from sim.live.cancel import close_bounded, run_bounded, stop_if_cancelled
+from sim.live.transport import StreamReader
 
 
 async def converting_request() -> None:
@@ -198,3 +200,36 @@ def test_a_close_that_never_returns_is_given_up_and_a_failed_one_ignored(
 
     assert run_bounded(body(), grace_s=0.5) < 0.5
     assert "did not close within 0.1 s" in capsys.readouterr().err
+
+
+class _CancelAsTimeout:
+    """A pull subscription as nats-py's: a fetch cancelled while it waits raises its timeout."""
+
+    async def fetch(self, batch: int, timeout: float) -> list[object]:
+        try:
+            await asyncio.sleep(timeout)
+        except asyncio.CancelledError:
+            raise nats.errors.TimeoutError from None
+        raise nats.errors.TimeoutError
+
+
+def test_a_stream_reader_cancelled_mid_fetch_stops_its_follower() -> None:
+    """A follower's loop (read, handle, read again) ends when cancelled, though the library
+    turned the cancel into a timeout: the read re-raises it instead of reading nothing.
+    (Bounded to 100 reads, so a read that swallows the cancel fails here, not hangs.)"""
+
+    async def story() -> None:
+        reader = StreamReader(None, "S", "s.>", "d")  # type: ignore[arg-type]
+        reader._sub = _CancelAsTimeout()  # type: ignore[assignment]
+
+        async def follow() -> None:
+            for _ in range(100):
+                await reader.read(1, 0.01)
+
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(story())
