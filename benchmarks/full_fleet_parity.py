@@ -264,6 +264,11 @@ def run_case(
     return report
 
 
+def _number(value: object) -> str:
+    """A figure as four significant digits; "-" where there is none (no task completed)."""
+    return f"{value:.4g}" if isinstance(value, int | float) else "-"
+
+
 def print_report(name: str, report: dict[str, object]) -> None:
     figures = report["figures"]
     scaling = report["scaling"]
@@ -273,8 +278,8 @@ def print_report(name: str, report: dict[str, object]) -> None:
     for row in figures:
         ratio = row.get("ratio_after")
         shown = f"{ratio:.3f}" if isinstance(ratio, int | float) else "-"
-        live, replay = row["live"], row["after"]
-        print(f"  {row['figure']:<18} live {live:>10.4g}  replay {replay:>10.4g}  {shown}")
+        live, replay = (_number(row[key]) for key in ("live", "after"))
+        print(f"  {row['figure']:<18} live {live:>10}  replay {replay:>10}  {shown}")
     live_deltas = [d["delta"] for d in scaling["live"]]
     replay_deltas = [d["delta"] for d in scaling["after"]]
     same = "same" if live_deltas == replay_deltas else "DIFFERENT"

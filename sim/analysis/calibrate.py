@@ -12,13 +12,13 @@ fitted from the live directory's own records, each against the replay's:
   start-ups, in order, as ``scaling.spawn_delay_dist`` (sequence); live's pace itself
   as ``scaling.spawn_gap``, so a burst's agents join in turn, as live's did;
 * **dispatch overhead** — arrival to assignment of the tasks that found an
-  agent free (first attempt, no queueing), live minus simulated: the broker
-  round trip and the coordinator's intake beyond the modelled network,
-  expressed as extra WAL-append time per task, ``topology.control_plane.fsync``
-  (every assignment passes the chief's log; the live coordinator persists
-  each submission in JetStream, which is that log). The simulator charges
-  no WAL time with ``network.enabled: false``, so there it is reported, not
-  applied;
+  agent free (first attempt, no queueing), live against simulated: the
+  broker round trip, the coordinator's intake and its host's scheduling
+  beyond the modelled path, expressed as ``coordination.dispatch_overhead``,
+  a spread drawn per task (:mod:`sim.analysis.calibrate_dispatch`): most of
+  live's dispatches are quick and a few are slow, and that tail is the tail
+  of a quiet fleet's waits (one constant had the replay's wait p99 a quarter
+  of live's);
 * **hand-off** — from a slot's end to its next start when work was waiting,
   live's mean minus the replay's: the stream writes and the coordinator's
   intake between one task and the next, expressed as
@@ -60,6 +60,12 @@ import pandas as pd
 import yaml
 
 from sim.analysis.calibrate_calls import call_overhead
+from sim.analysis.calibrate_dispatch import (
+    dispatch_delay,
+    free_delays,
+    median_level,
+    overhead_spread,
+)
 from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_service import service_factor
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
@@ -122,6 +128,8 @@ class Fit:
     #: Live's attempt service beyond the replay's per model call, and the calls counted.
     call_overhead_s: float = math.nan
     call_samples: int = 0
+    #: Quantiles of the dispatch overhead drawn per task (calibrate_dispatch.overhead_spread).
+    dispatch_spread_s: tuple[float, ...] = ()
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -212,26 +220,6 @@ def spawn_delay(events: pd.DataFrame) -> tuple[float, int]:
     return mean_and_count(startup_gaps(events))
 
 
-def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
-    """The typical task's arrival-to-start among those that found an agent free, and the count.
-
-    "Typical" is the quantile of the free tasks' delays at which the median
-    task of the whole run sits (0.5 over the free share; the tasks that
-    queued wait longer than any free one): the overhead fitted from it makes
-    the calibrated run's wait p50 that of live. It is a quantile, not a mean,
-    so a stall of the coordinator (its own lag, a separate problem) does not
-    masquerade as a per-task overhead.
-    """
-    done = tasks[(tasks["outcome"] == "completed") & (tasks["attempt"] == 1)]
-    free = done[done["queue_s"] <= 0]
-    delay = (free["start_s"] - free["arrival_s"]).dropna()
-    if not len(delay):
-        return math.nan, 0
-    share = len(free) / len(done)
-    quantile = min(1.0, 0.5 / share) if share > 0.5 else 0.5
-    return float(delay.quantile(quantile)), len(delay)
-
-
 def fit(
     live: dict[str, Any],
     simulated: pd.DataFrame,
@@ -255,6 +243,9 @@ def fit(
     handoff_live, handoff_n = mean_and_count(handoff_gaps(live["tasks"], live["events"]).tolist())
     handoff_sim, _ = mean_and_count(handoff_gaps(simulated, simulated_events).tolist())
     per_call, calls = call_overhead(live["tasks"], live.get("llm"), simulated, simulated_llm)
+    spread = overhead_spread(
+        free_delays(live["tasks"]), free_delays(simulated), median_level(live["tasks"])
+    )
     return Fit(
         spawn,
         spawn_n,
@@ -272,6 +263,7 @@ def fit(
         handoff_n,
         per_call,
         calls,
+        spread,
     )
 
 
@@ -297,23 +289,13 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
         notes.append("spawn_delay: no scale-up in the live run; the scenario's value kept")
     if fitted.start_gap_s != scenario.scaling.spawn_gap:
         document.setdefault("scaling", {})["spawn_gap"] = round(fitted.start_gap_s, 6)
-    overhead = fitted.dispatch_overhead_s
-    if math.isnan(overhead):
-        notes.append("dispatch overhead: no task found an agent free; nothing fitted")
-    elif not scenario.network.enabled:
-        notes.append(
-            f"dispatch overhead {overhead:.4f} s: not applied (network.enabled is false, so the "
-            "simulator charges no WAL time)"
-        )
-    elif overhead > 0:
-        fsync = scenario.topology.control_plane.fsync + overhead
-        document["topology"] = {"control_plane": {"fsync": round(fsync, 6)}}
+    _dispatch_overhead(document, notes, scenario, fitted)
     handoff = fitted.handoff_overhead_s
     if math.isnan(handoff):
         notes.append("hand-off overhead: no slot took queued work; nothing fitted")
     elif handoff > 0:
         base = scenario.coordination.handoff_overhead
-        document["coordination"] = {"handoff_overhead": round(base + handoff, 6)}
+        document.setdefault("coordination", {})["handoff_overhead"] = round(base + handoff, 6)
     if scenario.llm is not None:
         _call_overhead(document, notes, scenario.llm, fitted)
     if fitted.takeover_samples:
@@ -337,6 +319,31 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
             }
         document["workload"] = scaled
     return {"document": document, "notes": notes}
+
+
+def _dispatch_overhead(
+    document: dict[str, Any], notes: list[str], scenario: Any, fitted: Fit
+) -> None:
+    """Live's dispatch beyond the replay's, drawn per task: its spread, or its constant."""
+    overhead = fitted.dispatch_overhead_s
+    if math.isnan(overhead):
+        notes.append("dispatch overhead: no task found an agent free; nothing fitted")
+        return
+    if scenario.coordination.dispatch_overhead.dist != "none":
+        notes.append(
+            f"dispatch overhead {overhead:.4f} s beyond the recorded scenario's own "
+            "coordination.dispatch_overhead: kept the scenario's, not applied"
+        )
+        return
+    spread = fitted.dispatch_spread_s
+    drawn: dict[str, Any]
+    if spread and max(spread) > 0:
+        drawn = {"dist": "empirical", "samples": list(spread)}
+    elif overhead > 0:
+        drawn = {"dist": "deterministic", "mean": round(overhead, 6)}
+    else:
+        return
+    document.setdefault("coordination", {})["dispatch_overhead"] = drawn
 
 
 def _call_overhead(document: dict[str, Any], notes: list[str], llm: Any, fitted: Fit) -> None:
@@ -451,7 +458,11 @@ def report(
         )
     return {
         "fit": {
-            **{k: v for k, v in asdict(fitted).items() if k != "spawn_gaps_s"},
+            **{
+                k: v
+                for k, v in asdict(fitted).items()
+                if k not in ("spawn_gaps_s", "dispatch_spread_s")
+            },
             "dispatch_overhead_s": fitted.dispatch_overhead_s,
             "handoff_overhead_s": fitted.handoff_overhead_s,
         },

@@ -139,12 +139,29 @@ def pair_tasks(live: pd.DataFrame, replay: pd.DataFrame) -> TaskPairs:
 
 
 def describe(pairs: TaskPairs) -> str:
-    """One line for a console: how many paired, and how close their fates."""
-    return (
+    """One line for a console: how many paired, and how close their fates.
+
+    Read back from ``calibration.json`` a figure nothing measured is None (JSON
+    has no NaN): a window in which no task completed in both runs says so.
+    """
+    head = (
         f"{pairs.paired:,} tasks paired ({pairs.live - pairs.paired:,} live only, "
         f"{pairs.replay - pairs.paired:,} replay only): "
-        f"same outcome {pairs.same_outcome:.1%}, zone {pairs.same_zone:.1%}, attempts "
-        f"{pairs.same_attempts:.1%}; latency |replay - live| "
+        f"same outcome {_share(pairs.same_outcome)}, zone {_share(pairs.same_zone)}, attempts "
+        f"{_share(pairs.same_attempts)}; "
+    )
+    if not _measured(pairs.latency_close):
+        return head + "no task completed in both, so no latency to compare"
+    return head + (
+        f"latency |replay - live| "
         f"p50 {pairs.latency_delta_p50_s:.3g} s, p99 {pairs.latency_delta_p99_s:.3g} s, "
         f"within {CLOSE_S:g} s {pairs.latency_close:.1%}"
     )
+
+
+def _measured(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+def _share(value: float | None) -> str:
+    return f"{value:.1%}" if _measured(value) else "-"

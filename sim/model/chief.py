@@ -17,6 +17,7 @@ module keeps time and counts messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import simpy
@@ -54,6 +55,7 @@ class Chief:
         events: EventLog,
         msgs: list[int],
         queue: Coordinator | None,
+        overhead: Callable[[], float] | None = None,
     ) -> None:
         self.env = env
         self.net = network
@@ -66,6 +68,8 @@ class Chief:
         self._msgs = msgs
         #: The chief's own message queue (None: not modelled).
         self._queue = queue
+        #: Each submission's draw of ``coordination.dispatch_overhead`` (None: none).
+        self.overhead = overhead
         #: The Raft group whose leader commits each task first (None: no control plane).
         self.control_plane: ControlPlane | None = None
         #: Planned DAG dispatch (None: every DAG node is released and placed dynamically).
@@ -78,12 +82,15 @@ class Chief:
         """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
         self.ledger.live[task.id] = task
         plane = self.control_plane
+        overhead = self.overhead
         if plane is None:
-            self.send(task, now)
+            self.send(task, now, overhead() if overhead is not None else 0.0)
         elif plane.detailed:
             plane.hold(task)  # no healthy leader: dispatch waits
-        else:
+        elif overhead is None:
             self.send(task, now, plane.steady_commit_s)
+        else:
+            self.send(task, now, plane.steady_commit_s + overhead())
 
     def send(self, task: Task, now: float, extra: float = 0.0, zone: str = "") -> None:
         """Send TASK_ASSIGN to *zone* (default: the core's pick), *extra* s of commit on top.

@@ -47,6 +47,7 @@ from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
 from sim.scenario.schema import Scenario
 from sim.world.dag_source import DagSource
+from sim.world.dispatch_overhead import overhead_sampler
 from sim.world.network import Network
 from sim.world.policy_set import build_policies, dispatch_core
 from sim.world.streams import Streams
@@ -167,14 +168,8 @@ class Simulation:
         """The chief, the zone coordinators, the slots' side and the escalation between them."""
         scenario, env, core, network = self.scenario, self.env, self.core, self.network
         self.ledger = Ledger(env, self.task_log, self.collector)
-        self.breakers = CallBreakers(
-            env,
-            self.events,
-            core,
-            self.agents,
-            self.policies.breakers,
-            self.policies.breaker_open_s,
-        )
+        breakers, open_s = self.policies.breakers, self.policies.breaker_open_s
+        self.breakers = CallBreakers(env, self.events, core, self.agents, breakers, open_s)
         counts = self.traffic.counts
         self.zone_dispatch = ZoneDispatch(
             env, network, core, self.zones, self.roster, self.breakers, self.ledger, counts
@@ -190,6 +185,7 @@ class Simulation:
             self.events,
             counts,
             self.traffic.chief_queue(),
+            overhead_sampler(scenario.coordination.dispatch_overhead, streams),
         )
         self.slots = SlotBooks(
             env,

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, field_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
 
 from sim.scenario.base import Duration, Strict
 
@@ -27,6 +34,47 @@ DEFAULT_MESSAGE_BYTES: dict[str, int] = {
     "escalation": 1024,
     "broadcast": 512,
 }
+
+
+class DispatchOverhead(Strict):
+    """Seconds a submitted task's dispatch takes beyond the modelled path, drawn per task.
+
+    The spec's model charges a task's way to its agent link by link (the
+    chief's log, the network, the coordinators' queues). A real control plane
+    adds what no link shows — its process being scheduled, its broker's
+    writes, a collection pause — and that is not one constant: most tasks
+    pay a little and a few pay a lot. The tail of a lightly loaded fleet's
+    waits is exactly that spread, so ``orchestra calibrate`` fits it from a
+    live run as ``empirical`` quantiles. ``none`` (the default) draws nothing,
+    so a scenario without it replays bit for bit.
+    """
+
+    dist: Literal["none", "deterministic", "exponential", "lognormal", "gamma", "empirical"] = (
+        Field(
+            "none",
+            description=(
+                "none: no overhead; empirical: each task draws one of samples; else a "
+                "distribution with this mean (and cv: lognormal, gamma)."
+            ),
+        )
+    )
+    mean: Duration = Field(0.0, ge=0, description="Mean seconds (not used by empirical).")
+    cv: NonNegativeFloat = Field(1.0, description="Coefficient of variation (lognormal, gamma).")
+    samples: list[Duration] = Field(
+        default_factory=list,
+        description="dist=empirical: observed overheads in seconds, each equally likely.",
+    )
+
+    @model_validator(mode="after")
+    def _inputs(self) -> DispatchOverhead:
+        if self.dist == "empirical":
+            if not self.samples:
+                raise ValueError("samples: expected observed overheads (seconds) for empirical")
+            if min(self.samples) < 0:
+                raise ValueError("samples: expected non-negative seconds")
+        elif self.dist not in ("none", "deterministic") and self.mean <= 0:
+            raise ValueError(f"mean: expected a positive mean for {self.dist}")
+        return self
 
 
 class Coordination(Strict):
@@ -73,6 +121,13 @@ class Coordination(Strict):
             "trip and the coordinators' queues): what a live fleet's broker writes and "
             "coordinator intake add between one task's end and the next one's start. 0 in "
             "the spec's model; orchestra calibrate fits it from a live run."
+        ),
+    )
+    dispatch_overhead: DispatchOverhead = Field(
+        default_factory=DispatchOverhead,
+        description=(
+            "Seconds each submitted task's dispatch takes beyond the modelled path, drawn per "
+            "task (none in the spec's model; orchestra calibrate fits live's spread)."
         ),
     )
     message_bytes: dict[str, NonNegativeInt] = Field(

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,6 +23,7 @@ from sim.analysis.calibrate import (
     write_overlay,
 )
 from sim.analysis.calibrate_calls import call_overhead
+from sim.analysis.calibrate_dispatch import overhead_spread
 from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
@@ -77,6 +79,36 @@ def test_paced_starts_are_fitted_from_their_turns_and_the_pace_goes_in_the_overl
     assert made["document"]["scaling"]["spawn_gap"] == 2.0
     write_overlay(out / "calibrated.yaml", made["document"], made["notes"])
     assert load_scenario(out / "calibrated.yaml").scaling.spawn_gap == 2.0
+
+
+def test_the_overhead_spread_added_to_the_replays_delays_gives_lives() -> None:
+    """Live = the replay's own delays + a long-tailed overhead: the fitted spread, drawn
+    independently on top of the replay's delays, has live's quantiles back.
+
+    Each quantile is held to its binomial band: live's sample quantile at q is known to
+    within the sample quantiles at q +- 4 sqrt(q (1 - q) / n) (the rank's standard error).
+    """
+    rng = np.random.default_rng(11)
+    n = 4_000
+    own = rng.uniform(0.01, 0.09, n)  # the model's network: zones near and far
+    live = rng.uniform(0.01, 0.09, n) + 0.04 + rng.lognormal(math.log(0.05), 1.2, n)
+    spread = np.array(overhead_spread(live, own))
+    assert len(spread) == 100 and spread.min() >= 0 and list(spread) == sorted(spread)
+    replayed = rng.choice(own, 200_000) + rng.choice(spread, 200_000)
+    for q in (0.25, 0.5, 0.9, 0.99):
+        band = 4 * math.sqrt(q * (1 - q) / n)
+        low, high = np.quantile(live, [max(q - band, 0.0), min(q + band, 1.0)])
+        assert low <= np.quantile(replayed, q) <= high, (q, low, high)
+    # The run's median task, at another level of the free tasks, is matched exactly.
+    level = 0.625
+    shifted = np.array(overhead_spread(live, own, level))
+    replayed = rng.choice(own, 200_000) + rng.choice(shifted, 200_000)
+    band = 4 * math.sqrt(level * (1 - level) / n)
+    low, high = np.quantile(live, [level - band, level + band])
+    assert low <= np.quantile(replayed, level) <= high
+    assert overhead_spread(live, own[:0]) == () == overhead_spread(live[:0], own)
+    # Fewer free tasks than points: one point per task.
+    assert len(overhead_spread(live[:40], own)) == 40
 
 
 def test_dispatch_delay_is_taken_where_the_median_task_sits() -> None:
@@ -147,8 +179,10 @@ def test_overlay_extends_the_recording_and_sets_only_what_was_fitted(tmp_path: P
     document = made["document"]
     assert document["extends"] == "../live/scenario.yaml"
     assert document["scaling"] == {"spawn_delay": 12.0}
-    fsync = scenario.topology.control_plane.fsync + 0.25
-    assert document["topology"]["control_plane"]["fsync"] == pytest.approx(fsync)
+    # No spread fitted (a hand-made Fit): live's typical overhead, the same for every task.
+    drawn = document["coordination"]["dispatch_overhead"]
+    assert drawn == {"dist": "deterministic", "mean": pytest.approx(0.25)}
+    assert "topology" not in document  # the chiefs' WAL time is the model's own
     mean = scenario.workload.service.mean * 1.02
     assert document["workload"]["service"]["mean"] == pytest.approx(mean)
     assert made["notes"] == []
@@ -157,6 +191,15 @@ def test_overlay_extends_the_recording_and_sets_only_what_was_fitted(tmp_path: P
     )
     assert set(quiet["document"]) == {"extends", "name"}  # nothing to apply: notes say why
     assert len(quiet["notes"]) == 3
+    spread = Fit(12.0, 3, 0.30, 0.05, 100, 1.0, 100, dispatch_spread_s=(0.0, 0.1, 0.9))
+    made = overlay(tmp_path / "s.yaml", tmp_path, scenario, spread)
+    assert made["document"]["coordination"] == {
+        "dispatch_overhead": {"dist": "empirical", "samples": [0.0, 0.1, 0.9]}
+    }
+    loaded = tmp_path / "calibrated.yaml"
+    write_overlay(loaded, made["document"], made["notes"])
+    (tmp_path / "s.yaml").write_text((ROOT / "scenarios" / "baseline_200.yaml").read_text())
+    assert load_scenario(loaded).coordination.dispatch_overhead.samples == [0.0, 0.1, 0.9]
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict
 
 import pandas as pd
 import pytest
 
-from sim.analysis.task_pairs import describe, pair_tasks, task_fates
+from sim.analysis.task_pairs import TaskPairs, describe, pair_tasks, task_fates
 
 COLUMNS = ("task_id", "job_id", "node", "attempt", "category", "zone", "outcome", "arrival_s")
 
@@ -60,6 +62,12 @@ def test_no_pairs_is_said_as_such_not_as_zeros() -> None:
     assert (pairs.live, pairs.replay, pairs.paired) == (1, 1, 0)
     shares = (pairs.same_outcome, pairs.latency_delta_p99_s, pairs.latency_close)
     assert all(math.isnan(value) for value in shares)
+    said = describe(pairs)
+    assert said.startswith("0 tasks paired (1 live only, 1 replay only): same outcome -")
+    assert "no task completed in both" in said and "nan" not in said
+    # Read back from calibration.json, where NaN was written as null: the same line.
+    read_back = TaskPairs(**json.loads(json.dumps(asdict(pairs)).replace("NaN", "null")))
+    assert describe(read_back) == said
 
 
 def test_replications_pair_with_their_own() -> None:

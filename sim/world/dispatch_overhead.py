@@ -1,0 +1,38 @@
+"""Each submitted task's dispatch overhead: ``coordination.dispatch_overhead`` as a draw.
+
+Scenario: a real control plane adds a spread of delay to every dispatch
+beyond the links the model charges (``sim.scenario.coordination``). The
+draws come from a stream of their own (``"dispatch_overhead"``), in blocks:
+the arrivals, the work and the network are the same with and without it
+(common random numbers), and the default (``none``) draws nothing at all,
+so a scenario without it runs bit for bit as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.scenario.coordination import DispatchOverhead
+from sim.scenario.workload import ServiceTime
+from sim.world.streams import Batched, Streams
+from sim.world.workload import service_sampler
+
+
+def overhead_sampler(spec: DispatchOverhead, streams: Streams) -> Callable[[], float] | None:
+    """A function returning one task's overhead in seconds; None when there is none.
+
+    The stream is taken only when there is something to draw.
+    """
+    if spec.dist == "none" or (spec.dist == "deterministic" and spec.mean <= 0):
+        return None
+    if spec.dist == "deterministic":
+        mean = float(spec.mean)
+        return lambda: mean
+    rng = streams.get("dispatch_overhead")
+    if spec.dist == "empirical":
+        observed = np.asarray(spec.samples, dtype=float)
+        return Batched(lambda n: rng.choice(observed, n))
+    shape = ServiceTime(dist=spec.dist, mean=spec.mean, cv=spec.cv)
+    return Batched(service_sampler(shape, rng, "coordination.dispatch_overhead"))

@@ -1,0 +1,85 @@
+"""``coordination.dispatch_overhead``: each submitted task reaches its agent that much later.
+
+Calibration fits it from a live run as live's spread of dispatch delays
+(``sim.analysis.calibrate_dispatch``), so the model must charge one draw per
+submission, on the way to the agent, and draw it from a stream of its own:
+the arrivals and the work stay those of the same scenario without it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from support import SCENARIOS
+
+from sim.model.engine import run_scenario
+from sim.scenario.load import ScenarioError, load_scenario
+
+#: The textbook M/M/c, small and quiet: no network, no coordinator queues, and an agent
+#: free for almost every arrival, so a free task's arrival-to-start is the overhead alone.
+QUIET_MMC = [
+    "duration=3h",
+    "warmup=0s",
+    "topology.specialists=10",
+    "workload.arrivals.rate_per_min=2",
+    "workload.service.mean=60s",
+]
+
+
+def _tasks(*overhead: str) -> pd.DataFrame:
+    scenario = load_scenario(SCENARIOS / "mmc_validation.yaml", [*QUIET_MMC, *overhead])
+    return run_scenario(scenario).tasks
+
+
+def _free_delays(tasks: pd.DataFrame) -> np.ndarray:
+    free = tasks[(tasks["outcome"] == "completed") & (tasks["queue_s"] <= 0)]
+    return (free["start_s"] - free["arrival_s"]).to_numpy(dtype=float)
+
+
+def test_a_constant_overhead_delays_every_free_task_by_exactly_that() -> None:
+    without = _free_delays(_tasks())
+    constant = _free_delays(
+        _tasks('coordination.dispatch_overhead={"dist": "deterministic", "mean": 0.75}')
+    )
+    assert len(without) > 250 and max(without) == 0.0
+    assert len(constant) > 250
+    assert constant.min() == pytest.approx(0.75) and constant.max() == pytest.approx(0.75)
+
+
+def test_empirical_draws_are_the_samples_and_leave_arrivals_and_work_alone() -> None:
+    samples = [0.1, 0.2, 1.5]
+    plain = _tasks()
+    drawn = _tasks(f'coordination.dispatch_overhead={{"dist": "empirical", "samples": {samples}}}')
+    delays = _free_delays(drawn)
+    assert len(delays) > 250
+    assert set(np.round(delays, 9)) == set(samples)  # each sample drawn, nothing else
+    # Each sample about a third of the time: a binomial count, 4 standard deviations.
+    for sample in samples:
+        count = int(np.isclose(delays, sample).sum())
+        assert abs(count - len(delays) / 3) <= 4 * np.sqrt(len(delays) * (1 / 3) * (2 / 3))
+    # Common random numbers: the same arrivals and the same drawn work in both runs.
+    first = ["task_id", "arrival_s", "work_s", "category"]
+    by_task = [
+        run[run["attempt"] == 1][first].sort_values("task_id").reset_index(drop=True)
+        for run in (plain, drawn)
+    ]
+    pd.testing.assert_frame_equal(*by_task)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('{"dist": "empirical"}', "samples: expected observed overheads"),
+        ('{"dist": "lognormal"}', "mean: expected a positive mean for lognormal"),
+        ('{"dist": "uniform"}', "coordination.dispatch_overhead.dist"),
+    ],
+)
+def test_a_bad_overhead_is_named_by_its_path(value: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(
+            SCENARIOS / "mmc_validation.yaml", [f"coordination.dispatch_overhead={value}"]
+        )
+    message = str(caught.value)
+    assert expected in message and "coordination.dispatch_overhead" in message
+    assert "\n" not in message
