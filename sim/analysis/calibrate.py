@@ -18,7 +18,8 @@ fitted from the live directory's own records, each against the replay's:
   a spread drawn per task (:mod:`sim.analysis.calibrate_dispatch`): most of
   live's dispatches are quick and a few are slow, and that tail is the tail
   of a quiet fleet's waits (one constant had the replay's wait p99 a quarter
-  of live's);
+  of live's); stalls of live's host, when every task arriving was
+  dispatched late together, are replayed as ``pauses`` at their times;
 * **hand-off** — from a slot's end to its next start when work was waiting,
   live's mean minus the replay's: the stream writes and the coordinator's
   intake between one task and the next, expressed as
@@ -62,7 +63,9 @@ import yaml
 from sim.analysis.calibrate_calls import call_overhead
 from sim.analysis.calibrate_dispatch import (
     dispatch_delay,
+    dispatch_settings,
     free_delays,
+    live_stalls,
     median_level,
     overhead_spread,
 )
@@ -130,6 +133,8 @@ class Fit:
     call_samples: int = 0
     #: Quantiles of the dispatch overhead drawn per task (calibrate_dispatch.overhead_spread).
     dispatch_spread_s: tuple[float, ...] = ()
+    #: Live's stalls, (start, end) scenario seconds: replayed as pauses (live_stalls).
+    dispatch_pauses: tuple[tuple[float, float], ...] = ()
 
     @property
     def dispatch_overhead_s(self) -> float:
@@ -243,8 +248,9 @@ def fit(
     handoff_live, handoff_n = mean_and_count(handoff_gaps(live["tasks"], live["events"]).tolist())
     handoff_sim, _ = mean_and_count(handoff_gaps(simulated, simulated_events).tolist())
     per_call, calls = call_overhead(live["tasks"], live.get("llm"), simulated, simulated_llm)
+    stalls = live_stalls(live["tasks"])
     spread = overhead_spread(
-        free_delays(live["tasks"]), free_delays(simulated), median_level(live["tasks"])
+        free_delays(live["tasks"], stalls), free_delays(simulated), median_level(live["tasks"])
     )
     return Fit(
         spawn,
@@ -264,6 +270,7 @@ def fit(
         per_call,
         calls,
         spread,
+        stalls.pauses,
     )
 
 
@@ -289,7 +296,15 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
         notes.append("spawn_delay: no scale-up in the live run; the scenario's value kept")
     if fitted.start_gap_s != scenario.scaling.spawn_gap:
         document.setdefault("scaling", {})["spawn_gap"] = round(fitted.start_gap_s, 6)
-    _dispatch_overhead(document, notes, scenario, fitted)
+    drawn = dispatch_settings(
+        scenario.coordination.dispatch_overhead,
+        fitted.dispatch_overhead_s,
+        fitted.dispatch_spread_s,
+        fitted.dispatch_pauses,
+        notes,
+    )
+    if drawn:
+        document.setdefault("coordination", {})["dispatch_overhead"] = drawn
     handoff = fitted.handoff_overhead_s
     if math.isnan(handoff):
         notes.append("hand-off overhead: no slot took queued work; nothing fitted")
@@ -319,31 +334,6 @@ def overlay(scenario_path: Path, out_dir: Path, scenario: Any, fitted: Fit) -> d
             }
         document["workload"] = scaled
     return {"document": document, "notes": notes}
-
-
-def _dispatch_overhead(
-    document: dict[str, Any], notes: list[str], scenario: Any, fitted: Fit
-) -> None:
-    """Live's dispatch beyond the replay's, drawn per task: its spread, or its constant."""
-    overhead = fitted.dispatch_overhead_s
-    if math.isnan(overhead):
-        notes.append("dispatch overhead: no task found an agent free; nothing fitted")
-        return
-    if scenario.coordination.dispatch_overhead.dist != "none":
-        notes.append(
-            f"dispatch overhead {overhead:.4f} s beyond the recorded scenario's own "
-            "coordination.dispatch_overhead: kept the scenario's, not applied"
-        )
-        return
-    spread = fitted.dispatch_spread_s
-    drawn: dict[str, Any]
-    if spread and max(spread) > 0:
-        drawn = {"dist": "empirical", "samples": list(spread)}
-    elif overhead > 0:
-        drawn = {"dist": "deterministic", "mean": round(overhead, 6)}
-    else:
-        return
-    document.setdefault("coordination", {})["dispatch_overhead"] = drawn
 
 
 def _call_overhead(document: dict[str, Any], notes: list[str], llm: Any, fitted: Fit) -> None:
@@ -461,8 +451,9 @@ def report(
             **{
                 k: v
                 for k, v in asdict(fitted).items()
-                if k not in ("spawn_gaps_s", "dispatch_spread_s")
+                if k not in ("spawn_gaps_s", "dispatch_spread_s", "dispatch_pauses")
             },
+            "dispatch_stalls": len(fitted.dispatch_pauses),
             "dispatch_overhead_s": fitted.dispatch_overhead_s,
             "handoff_overhead_s": fitted.handoff_overhead_s,
         },

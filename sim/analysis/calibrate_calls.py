@@ -18,6 +18,7 @@ import math
 
 import pandas as pd
 
+from sim.analysis.calibrate_dispatch import far_out_fence
 from sim.analysis.task_pairs import pairing_keys
 
 
@@ -40,7 +41,9 @@ def call_overhead(
 
     Pairs the same task's first attempt in both, when both completed with the
     same number of calls and neither was throttled (a throttle's backoff is
-    the provider's, and the two runs may meet it differently). NaN with none.
+    the provider's, and the two runs may meet it differently), and leaves out
+    the attempts a stall of live's host caught (beyond the far-out fence of
+    the cost per call). NaN with none.
     """
     if live_llm is None or replay_llm is None or live_llm.empty or replay_llm.empty:
         return math.nan, 0
@@ -51,6 +54,10 @@ def call_overhead(
         suffixes=("_live", "_replay"),
     )
     both = both[both["calls_live"] == both["calls_replay"]]
+    if both.empty:
+        return math.nan, 0
+    per_call = (both["service_s_live"] - both["service_s_replay"]) / both["calls_live"]
+    both = both[per_call <= far_out_fence(per_call.to_numpy(dtype=float))]  # not in a stall
     calls = int(both["calls_live"].sum())
     if calls == 0:
         return math.nan, 0

@@ -126,6 +126,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"service factor {fmt(fit['service_factor'], 4)} "
         f"({fit['service_samples']} tasks)"
     )
+    spread = table["overlay"].get("coordination", {}).get("dispatch_overhead", {})
+    if spread.get("samples"):
+        p50, p90, p99 = (_quantile(spread["samples"], q) for q in (0.5, 0.9, 0.99))
+        console.print(
+            f"  dispatch overhead drawn per task from {len(spread['samples'])} quantiles: "
+            f"p50 {fmt(p50, 3)} s, p90 {fmt(p90, 3)} s, p99 {fmt(p99, 3)} s"
+        )
     for note in table["notes"]:
         console.print(f"  {note}")
     figures = Table(title="live vs simulated, before and after calibration")
@@ -176,6 +183,12 @@ def _print_bands_and_tasks(console: Console, table: dict[str, Any]) -> None:
     console.print(bands)
     for run in ("before", "after"):
         console.print(f"task by task, sim {run}: {describe(TaskPairs(**table['tasks'][run]))}")
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """The *q* quantile of evenly spaced quantiles (the nearest one)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _ratio_text(value: float | None) -> str:

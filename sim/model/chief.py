@@ -55,7 +55,7 @@ class Chief:
         events: EventLog,
         msgs: list[int],
         queue: Coordinator | None,
-        overhead: Callable[[], float] | None = None,
+        overhead: Callable[[float], float] | None = None,
     ) -> None:
         self.env = env
         self.net = network
@@ -84,13 +84,13 @@ class Chief:
         plane = self.control_plane
         overhead = self.overhead
         if plane is None:
-            self.send(task, now, overhead() if overhead is not None else 0.0)
+            self.send(task, now, overhead(now) if overhead is not None else 0.0)
         elif plane.detailed:
             plane.hold(task)  # no healthy leader: dispatch waits
         elif overhead is None:
             self.send(task, now, plane.steady_commit_s)
         else:
-            self.send(task, now, plane.steady_commit_s + overhead())
+            self.send(task, now, plane.steady_commit_s + overhead(now))
 
     def send(self, task: Task, now: float, extra: float = 0.0, zone: str = "") -> None:
         """Send TASK_ASSIGN to *zone* (default: the core's pick), *extra* s of commit on top.

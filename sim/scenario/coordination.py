@@ -45,8 +45,11 @@ class DispatchOverhead(Strict):
     writes, a collection pause — and that is not one constant: most tasks
     pay a little and a few pay a lot. The tail of a lightly loaded fleet's
     waits is exactly that spread, so ``orchestra calibrate`` fits it from a
-    live run as ``empirical`` quantiles. ``none`` (the default) draws nothing,
-    so a scenario without it replays bit for bit.
+    live run as ``empirical`` quantiles. A stall of the host is not a draw:
+    every task that arrives in it waits for its end together, so calibrate
+    writes live's stalls as ``pauses`` at the times they happened, as a
+    replay plays live's chaos. ``none`` with no pauses (the default) draws
+    nothing, so a scenario without it replays bit for bit.
     """
 
     dist: Literal["none", "deterministic", "exponential", "lognormal", "gamma", "empirical"] = (
@@ -64,9 +67,20 @@ class DispatchOverhead(Strict):
         default_factory=list,
         description="dist=empirical: observed overheads in seconds, each equally likely.",
     )
+    pauses: list[tuple[Duration, Duration]] = Field(
+        default_factory=list,
+        description=(
+            "[start, end] seconds in which the control plane dispatched nothing (a host's "
+            "stall, as calibrate finds in a live run): a task submitted inside waits for the "
+            "end, then its draw."
+        ),
+    )
 
     @model_validator(mode="after")
     def _inputs(self) -> DispatchOverhead:
+        for index, (start, end) in enumerate(self.pauses):
+            if end <= start:
+                raise ValueError(f"pauses[{index}]: expected a start before its end")
         if self.dist == "empirical":
             if not self.samples:
                 raise ValueError("samples: expected observed overheads (seconds) for empirical")

@@ -20,11 +20,18 @@ from sim.world.streams import Batched, Streams
 from sim.world.workload import service_sampler
 
 
-def overhead_sampler(spec: DispatchOverhead, streams: Streams) -> Callable[[], float] | None:
-    """A function returning one task's overhead in seconds; None when there is none.
+def overhead_sampler(spec: DispatchOverhead, streams: Streams) -> Callable[[float], float] | None:
+    """A function of a submission's time returning its overhead in seconds; None: none.
 
     The stream is taken only when there is something to draw.
     """
+    draw = _draw(spec, streams)
+    if not spec.pauses:
+        return None if draw is None else lambda now: draw()
+    return _Paused(sorted(spec.pauses), draw)
+
+
+def _draw(spec: DispatchOverhead, streams: Streams) -> Callable[[], float] | None:
     if spec.dist == "none" or (spec.dist == "deterministic" and spec.mean <= 0):
         return None
     if spec.dist == "deterministic":
@@ -36,3 +43,19 @@ def overhead_sampler(spec: DispatchOverhead, streams: Streams) -> Callable[[], f
         return Batched(lambda n: rng.choice(observed, n))
     shape = ServiceTime(dist=spec.dist, mean=spec.mean, cv=spec.cv)
     return Batched(service_sampler(shape, rng, "coordination.dispatch_overhead"))
+
+
+class _Paused:
+    """The draw, after the end of the pause a submission falls in (submissions come in
+    time order, so the pauses behind are dropped as the run passes them)."""
+
+    def __init__(self, pauses: list[tuple[float, float]], draw: Callable[[], float] | None) -> None:
+        self._pauses = pauses[::-1]  # the next one last
+        self._draw = draw
+
+    def __call__(self, now: float) -> float:
+        pauses = self._pauses
+        while pauses and pauses[-1][1] <= now:
+            pauses.pop()
+        held = pauses[-1][1] - now if pauses and pauses[-1][0] <= now else 0.0
+        return held + (self._draw() if self._draw is not None else 0.0)

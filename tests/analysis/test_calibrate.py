@@ -23,7 +23,7 @@ from sim.analysis.calibrate import (
     write_overlay,
 )
 from sim.analysis.calibrate_calls import call_overhead
-from sim.analysis.calibrate_dispatch import overhead_spread
+from sim.analysis.calibrate_dispatch import Stalls, free_delays, live_stalls, overhead_spread
 from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
@@ -421,3 +421,53 @@ def test_the_call_overhead_raises_every_models_ttft_in_the_overlay(tmp_path: Pat
         scenario.llm.models["frontier"].ttft + 0.1
     )
     assert calibrated.models["frontier"].provider == scenario.llm.models["frontier"].provider
+
+
+def test_a_stall_of_lives_host_is_left_out_of_the_cost_per_call() -> None:
+    """Twenty attempts paid about 0.1 s a call; one was caught in a 10 s stall of live's
+    host. The stall is not a call's cost: left out, it no longer multiplies the fit."""
+    rng = np.random.default_rng(3)
+    extra = [*(0.1 + rng.uniform(-0.01, 0.01, 20)).tolist(), 5.0]
+    replay = _attempts([10.0] * 21, [2] * 21, [0] * 21)
+    live = _attempts([10.0 + 2 * e for e in extra], [2] * 21, [0] * 21)
+    per_call, calls = call_overhead(live[0], live[1], replay[0], replay[1])
+    assert calls == 40 and per_call == pytest.approx(float(np.mean(extra[:20])))
+
+
+def _free_tasks(arrivals: list[float], lags: list[float]) -> pd.DataFrame:
+    """First attempts that found an agent free: dispatched *lag* after arrival, started 0.01 s
+    later."""
+    arrival = np.asarray(arrivals)
+    dispatch = arrival + np.asarray(lags)
+    return pd.DataFrame(
+        {
+            "outcome": "completed",
+            "attempt": 1,
+            "queue_s": 0.0,
+            "arrival_s": arrival,
+            "dispatch_s": dispatch,
+            "start_s": dispatch + 0.01,
+        }
+    )
+
+
+def test_lives_stalls_are_found_where_late_tasks_were_dispatched_together() -> None:
+    rng = np.random.default_rng(5)
+    arrivals = [2.0 * i for i in range(60)]
+    lags = list(0.1 + rng.uniform(-0.02, 0.02, 60))
+    # Tasks arriving at 50, 52 and 54 all went out at 60.0: a stall. The one at 90 went out
+    # 3 s late on its own: a stall in which only it arrived.
+    for i in (25, 26, 27):
+        lags[i] = 60.0 - arrivals[i]
+    lags[45] = 3.0
+    tasks = _free_tasks(arrivals, lags)
+    stalls = live_stalls(tasks)
+    typical = float(np.median(lags))
+    assert len(stalls.pauses) == 2
+    assert stalls.pauses[0] == (pytest.approx(50.0), pytest.approx(60.0 - typical, abs=1e-6))
+    assert stalls.pauses[1] == (pytest.approx(90.0), pytest.approx(93.0 - typical, abs=1e-6))
+    assert stalls.tasks == frozenset({25, 26, 27, 45})
+    assert len(free_delays(tasks, stalls)) == 56 and free_delays(tasks, stalls).max() < 0.2
+    clean = _free_tasks(arrivals, list(0.1 + rng.uniform(-0.02, 0.02, 60)))
+    assert live_stalls(clean) == Stalls()
+    assert live_stalls(tasks.head(19)) == Stalls()  # too few to tell a stall from the spread

@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import HERE, exactly_once, run_live, write_live_dir
 
+from sim.analysis.calibrate_dispatch import SPREAD_POINTS, free_delays
 from sim.cli import main
 from sim.live.runtime import LiveRun
 from sim.metrics.records import TASK_COLUMNS
@@ -76,20 +79,29 @@ def check_same_definitions(live_dir: Path, sim_dir: Path, duration: float) -> No
 
 def median_band(values: pd.Series) -> tuple[float, float]:
     """A distribution-free 99 % confidence band of the median (binomial order statistics)."""
+    return quantile_band(values, 0.5)
+
+
+def quantile_band(values: pd.Series, q: float) -> tuple[float, float]:
+    """A distribution-free 99 % confidence band of the *q* quantile (binomial order statistics):
+    the ranks n q -+ z sqrt(n q (1 - q))."""
     ordered = np.sort(values.to_numpy(dtype=float))
     n = len(ordered)
-    half = Z99 * math.sqrt(n) / 2
-    low = max(0, math.floor(n / 2 - half) - 1)
-    high = min(n - 1, math.ceil(n / 2 + half))
+    half = Z99 * math.sqrt(n * q * (1 - q))
+    low = max(0, math.floor(n * q - half) - 1)
+    high = min(n - 1, math.ceil(n * q + half))
     return float(ordered[low]), float(ordered[high])
 
 
-def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
+def test_live_and_calibrated_replay_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     live, live_dir = live_directory(tmp_path)
     exactly_once(live)
     duration = live.result.scenario.duration
     out = tmp_path / "calibrated"
     assert main(["calibrate", str(live_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
     report = json.loads((out / "calibration.json").read_text())
     check_same_definitions(live_dir, out / "after", duration)
     comparison = (out / "comparison.html").read_text(encoding="utf-8")
@@ -103,6 +115,7 @@ def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
     assert fit["spawn_samples"] == 8  # the scale-up's eight processes, each timed
     assert 0 < fit["spawn_delay_s"] < 60.0 and "spawn_delay" in overlay
     assert fit["dispatch_samples"] > 100 and fit["dispatch_overhead_s"] >= 0
+    check_dispatch_spread(report, live_dir, out, printed)
     # Live's hand-offs of queued work, beyond the model's, are the replay's from now on.
     assert (fit["handoff_overhead_s"] > 0) == ("handoff_overhead" in overlay)
 
@@ -132,6 +145,27 @@ def test_live_and_calibrated_replay_agree(tmp_path: Path) -> None:
         # (live stamps the event a moment after its evaluation tick: compare the ticks)
         tick = round(a["time_s"] / interval) * interval
         assert abs(tick - b["time_s"]) <= interval, (live_scaling, sim_scaling)
+
+
+def check_dispatch_spread(report: dict[str, Any], live_dir: Path, out: Path, printed: str) -> None:
+    """Live's spread of dispatch delays is drawn per task in the replay: the free tasks'
+    p90 (a tail a constant overhead cannot give) of live and of the calibrated replay have
+    overlapping 99 % bands, and the console says what is drawn."""
+    drawn = report["overlay"].get("coordination", {}).get("dispatch_overhead")
+    if drawn is None:  # live added nothing beyond the model: nothing drawn
+        assert report["fit"]["dispatch_overhead_s"] == 0.0 and report["fit"]["dispatch_stalls"] == 0
+        return
+    assert drawn.get("dist") == "empirical" and len(drawn["samples"]) == SPREAD_POINTS
+    # Stalls of live's host, if any, are replayed where they happened, each a pause.
+    assert len(drawn.get("pauses", [])) == report["fit"]["dispatch_stalls"]
+    assert "dispatch overhead drawn per task from 100 quantiles" in printed
+    live_free = pd.Series(free_delays(pd.read_parquet(live_dir / "tasks.parquet")))
+    after_free = pd.Series(free_delays(pd.read_parquet(out / "after" / "tasks.parquet")))
+    live_band, after_band = quantile_band(live_free, 0.9), quantile_band(after_free, 0.9)
+    assert max(live_band[0], after_band[0]) <= min(live_band[1], after_band[1]), (
+        live_band,
+        after_band,
+    )
 
 
 def check_task_by_task(pairs: dict[str, dict[str, float]], live_dir: Path, duration: float) -> None:

@@ -67,12 +67,25 @@ def test_empirical_draws_are_the_samples_and_leave_arrivals_and_work_alone() -> 
     pd.testing.assert_frame_equal(*by_task)
 
 
+def test_a_task_submitted_in_a_pause_waits_for_its_end_and_no_other_does() -> None:
+    tasks = _tasks('coordination.dispatch_overhead={"pauses": [[3600, 4200], [7000, 7100]]}')
+    free = tasks[(tasks["outcome"] == "completed") & (tasks["queue_s"] <= 0)]
+    arrival = free["arrival_s"].to_numpy(dtype=float)
+    delay = _free_delays(tasks)
+    inside = ((arrival >= 3600) & (arrival < 4200)) | ((arrival >= 7000) & (arrival < 7100))
+    assert inside.sum() > 10 and (~inside).sum() > 200
+    ends = np.where(arrival < 5000, 4200.0, 7100.0)
+    assert np.allclose(delay[inside], ends[inside] - arrival[inside])
+    assert (delay[~inside] == 0.0).all()
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
         ('{"dist": "empirical"}', "samples: expected observed overheads"),
         ('{"dist": "lognormal"}', "mean: expected a positive mean for lognormal"),
         ('{"dist": "uniform"}', "coordination.dispatch_overhead.dist"),
+        ('{"pauses": [[60, 30]]}', "pauses[0]: expected a start before its end"),
     ],
 )
 def test_a_bad_overhead_is_named_by_its_path(value: str, expected: str) -> None:
