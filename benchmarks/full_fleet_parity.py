@@ -154,17 +154,19 @@ baseline``): ``agent_churn`` every figure 0.950-1.003, 100 % within 1 s;
 within 0.998-1.004 but wait p99 0.228 and 0.254: live's free tasks started
 a median 0.12 s after arrival and a p99 1.0 s after, and the fitted constant
 started every replayed one within 0.06 s of its median. Calibration now
-fits that spread (``coordination.dispatch_overhead``, drawn per task;
-``sim.analysis.calibrate_dispatch``). Re-calibrating the stored runs:
-``diurnal`` every figure 1.000-1.122 (wait p99 the high one), 98.3 % within
-1 s (99.3 % with the constant: a draw does not know which task live was slow
-on); ``llm_tiers`` 0.975-1.095, 98.7 %; ``agent_churn`` 0.991-1.019;
-``baseline`` 0.960-1.016 and 0.967-1.001 (two runs; 0.938 the low end
-before); ``burst`` 0.979-1.005, 60.0 % within 1 s (62.0 %); ``zone_outage``
-0.996-1.023; ``kill_restart`` 1.000-1.012; ``random_soak_all`` 0.994-1.008;
-``one_way_partition`` 0.989-1.098. ``workflow_makespan`` completes no task
-in 10 minutes (its Montage job's first level is long): nothing to compare
-but utilisation, 1.001.
+fits that spread, drawn per task, and replays live's host stalls as pauses
+at their times (``coordination.dispatch_overhead``;
+``sim.analysis.calibrate_dispatch``). Re-calibrating the stored runs with
+both: ``diurnal`` every figure 0.884-1.003 (wait p99 the low one), 99.7 %
+within 1 s; ``llm_tiers`` 0.974-1.031, 98.8 %; ``agent_churn``
+0.980-1.017; ``baseline`` 0.959-1.013 and 0.967-1.001 (two runs; 0.938 the
+low end before); ``zone_outage`` 0.996-1.023; ``kill_restart``
+1.000-1.012; ``random_soak_all`` 0.988-1.008; ``one_way_partition``
+0.968-1.000. ``burst`` 0.963-1.003 but 58.0 % within 1 s (62.0 % with the
+constant): a drawn delay moves tasks between agents, and under its queue a
+move spreads. ``workflow_makespan`` completes no task in 10 minutes (its
+Montage job's first level is long): nothing to compare but utilisation,
+1.001.
 
 Shipped scenarios as they are (``--scenario scenarios/NAME.yaml --cases
 baseline``): ``hpa_as_deployed`` every figure 1.000-1.004 but wait p99 1.082,
