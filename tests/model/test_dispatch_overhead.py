@@ -67,6 +67,16 @@ def test_empirical_draws_are_the_samples_and_leave_arrivals_and_work_alone() -> 
     pd.testing.assert_frame_equal(*by_task)
 
 
+def test_a_lognormal_overhead_has_its_mean() -> None:
+    """Each free task's delay is one draw: their mean is within 4 standard errors of 0.5 s
+    (the standard deviation is cv x mean)."""
+    delays = _free_delays(
+        _tasks('coordination.dispatch_overhead={"dist": "lognormal", "mean": 0.5, "cv": 1.0}')
+    )
+    assert len(delays) > 250 and len(set(delays.round(9))) > 250  # a draw per task
+    assert abs(delays.mean() - 0.5) <= 4 * 0.5 / np.sqrt(len(delays))
+
+
 def test_a_task_submitted_in_a_pause_waits_for_its_end_and_no_other_does() -> None:
     tasks = _tasks('coordination.dispatch_overhead={"pauses": [[3600, 4200], [7000, 7100]]}')
     free = tasks[(tasks["outcome"] == "completed") & (tasks["queue_s"] <= 0)]
