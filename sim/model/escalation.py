@@ -42,10 +42,9 @@ from sim.policies.escalation import (
 )
 from sim.policies.escalation_moves import EscalationMoves, FleetView, Member
 from sim.policies.routing import ZoneRouter
-from sim.policies.task_faults import Burst, Fault
+from sim.policies.task_faults import Burst, Fault, attempt_draws, task_key
 from sim.world.network import Network
 from sim.world.policy_set import attempt_faults, escalation_config
-from sim.world.streams import Batched
 
 if TYPE_CHECKING:
     from sim.model.agent import Specialist
@@ -98,17 +97,20 @@ class Escalator:
         self.router = router
         self.faults = attempt_faults(scenario)
         self.policy = EscalationPolicy(escalation_config(scenario))
-        self._uniform = Batched(lambda n: rng.random(n))
+        #: The run's key for the attempts' fault draws (``task_faults.task_key``).
+        self._seed = int(rng.integers(0, 2**63))
         #: Tasks failed for good by the escalation, and escalations made, per level.
         self.escalations = {"zone": 0, "chief": 0}
 
     # ------------------------------------------------------------------ the attempt
 
     def fault(self, agent: Specialist, task: Task, service_s: float) -> Fault | None:
-        """Whether this attempt fails, and when (two draws per attempt, always, for CRN)."""
-        draws = (self._uniform(), self._uniform())
+        """Whether this attempt fails, and when: two draws keyed by the task and attempt, the
+        live coordinator's for the same attempt (and, across variants, common random numbers)."""
         if task.deadline is None and not self.faults.active:
             return None
+        key = task_key(self._seed, task.arrival, task.job_id, task.node)
+        draws = attempt_draws(key, task.attempt)
         return self.faults.fault(task.category, agent.zone, service_s, draws, task.deadline)
 
     def start_burst(self, name: str, burst: Burst) -> None:

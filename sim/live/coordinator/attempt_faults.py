@@ -11,6 +11,13 @@ uniform draws, the deadline; the agent, which alone knows when the attempt
 starts and its service time (speed and any slowdown), finishes the decision
 with the same policy (``sim.live.attempt_fate``).
 
+The two draws of an attempt are keyed by its task and number
+(``task_faults.task_key``, ``attempt_draws``), as the simulator's are: both
+shells err on the same attempts whatever order they take them in. (Each had
+drawn from a stream of its own in its own order: at the spec's full fleet
+under an error burst, 14 % of the tasks made a different number of attempts
+live and in the replay.)
+
 The simulator reads the bursts when the attempt *starts*. The coordinator
 had sent the probability at assignment, so work queued at an agent during
 a burst and started after it still erred at the burst's rate: at the spec's
@@ -31,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from sim.live.attempt_fate import BURSTS_FIELD, DEADLINE_FIELD, FAULT_FIELD
-from sim.policies.task_faults import AttemptFaults
+from sim.live.task import LiveTask
+from sim.policies.task_faults import AttemptFaults, attempt_draws, task_key
 from sim.scenario.schema import Scenario
 from sim.world.policy_set import attempt_faults, error_bursts
 
@@ -42,16 +50,20 @@ class FaultDraws:
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
         self.faults: AttemptFaults = attempt_faults(scenario)
         self.bursts = error_bursts(scenario)
-        self.rng = rng
+        #: The run's key for the attempts' draws: the simulator's, from the same stream.
+        self.seed = int(rng.integers(0, 2**63))
         #: Whether any attempt may fail at all: if not, messages carry nothing.
         self.enabled = self.faults.active or bool(self.bursts)
 
-    def fields(self, category: str, zone: str, now: float) -> dict[str, Any]:
-        """The fields for an attempt of *category* assigned in *zone* at scenario *now*: it
-        starts at *now* or later, so a burst over by then is left out."""
+    def fields(self, task: LiveTask, attempt: int, zone: str, now: float) -> dict[str, Any]:
+        """The fields for attempt *attempt* of *task* assigned in *zone* at scenario *now*: it
+        starts at *now* or later, so a burst over by then is left out. Its draws are keyed
+        by the task and attempt (``task_faults.task_key``), as the simulator's are."""
         if not self.enabled:
             return {}
-        u_error, u_when = self.rng.random(2)
+        category = task.category
+        key = task_key(self.seed, task.arrival_s, task.job_id, task.node)
+        u_error, u_when = attempt_draws(key, attempt)
         base = self.faults.base_probability(category)
         found: dict[str, Any] = {FAULT_FIELD: [base, float(u_error), float(u_when)]}
         windows = [

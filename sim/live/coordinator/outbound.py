@@ -58,9 +58,7 @@ class Outbound:
         # Synthetic work's share, which the agent acts on: the scenario's errors and deadlines,
         # and a DAG node's input transfer.
         if self.fault_draws is not None:
-            document.update(
-                self.fault_draws.fields(task.category, assignment.zone, self.time.now())
-            )
+            document.update(self.fault_draws.fields(task, number, assignment.zone, self.time.now()))
         if self.transfers is not None and task.job_id >= 0:
             transfer = self.transfers.seconds(task, agent_id, assignment.zone)
             if transfer > 0:

@@ -170,7 +170,7 @@ class Coordinator:
             replies=self.config.replies,
             admission=self.admission,
             breakers=self.breakers,
-            fault_draws=FaultDraws(s, Streams(s.seed).get("live_faults")),
+            fault_draws=FaultDraws(s, Streams(s.seed).get("errors")),
             transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
             losses=message_loss(s, Streams(s.seed).get("live_losses")),
         )
