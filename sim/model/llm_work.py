@@ -54,7 +54,7 @@ class Worker(Protocol):
 
 
 class FaultDraw(Protocol):
-    """The escalator's per-attempt fault draw (two draws per attempt, always)."""
+    """The escalator's per-attempt fault draw (keyed by the task and attempt: task_faults)."""
 
     def fault(self, agent: Any, task: Task, service_s: float) -> Fault | None: ...
 
