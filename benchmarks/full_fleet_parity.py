@@ -168,6 +168,16 @@ move spreads. ``workflow_makespan`` completes no task in 10 minutes (its
 Montage job's first level is long): nothing to compare but utilisation,
 1.001.
 
+The fault draws: live's coordinator drew each assignment's two uniforms
+from a stream of its own, the simulator from another as attempts started,
+so ``error_burst`` (a new run, 2026-12-07) erred on different attempts live
+and replayed: same attempts 86.3 %, within 1 s 83.5 %, wait p99 1.290. Keyed
+by the task and attempt in both (``task_faults.task_key``): every figure
+0.992-1.063, same attempts 99.3 %, within 1 s 97.5 %, latency gap p99
+2.69 s (63.6 s), the same scaling. ``llm_rate_limits`` run again with all
+of the day's calibration: ``baseline`` every figure 0.993-1.075, 100 %
+within 1 s; ``burst`` 0.992-1.004, 99.8 % (88.1 % the last session).
+
 Shipped scenarios as they are (``--scenario scenarios/NAME.yaml --cases
 baseline``): ``hpa_as_deployed`` every figure 1.000-1.004 but wait p99 1.082,
 no scaling in either; ``dag_heavy`` (200 MB edges) throughput 0.975, wait
