@@ -194,7 +194,13 @@ class TaskFolder:
             started.setdefault(number, report)  # (an end report carries its start)
         if final is not None:
             last = int(final["attempt"])
-            started[last] = final
+            if final.get("final") and last - 1 in failures:
+                # The coordinator's verdict after a failed attempt: the simulator logs it
+                # under that attempt's number (live sends it under the next, a message id
+                # of its own), so the task made as many attempts in both tables.
+                last -= 1
+            else:
+                started[last] = final
         else:
             last = max([*assigned, *started], default=1)
         return TaskWindow(info, routed_s, routed_zone, failures, final, assigned, started, last)
@@ -218,7 +224,9 @@ class TaskFolder:
             end = float(failure["end_s"])
             reason = str(failure.get("reason") or "failed")
             self.log.record(attempt, "retried", end, end, end - attempt.start, reason)
-            if number == seen.last:  # waiting out a backoff, or placed and not assigned yet
+            if number == seen.last and seen.final is not None:  # then the verdict on it
+                self._final(task_id, seen.final, attempt)
+            elif number == seen.last:  # waiting out a backoff, or placed and not assigned yet
                 self.counts["in_flight"] += 1
                 waiting = queued + self._waited(self.end_s - end, end)
                 pending = _attempt(task_id, seen.info, number + 1, None, seen.routed_zone, waiting)
@@ -232,16 +240,20 @@ class TaskFolder:
             again = self._reassigned(number, seen.assigned, seen.started)
             self.log.record(attempt, "retried", again, again, again - attempt.start)
         elif final is not None:
-            end = float(final["end_s"])
-            outcome = str(final["outcome"])
-            self.counts[outcome] += 1
-            self.finished_at[task_id] = end
-            reason = str(final.get("reason", ""))  # the coordinator's failure for good
-            self.log.record(attempt, outcome, end, end, end - attempt.start, reason)
+            self._final(task_id, final, attempt)
         else:
             self.counts["in_flight"] += 1
             served = self.end_s - attempt.start if attempt.start >= 0 else 0.0
             self.log.record(attempt, "in_flight", math.nan, math.nan, served)
+
+    def _final(self, task_id: int, final: dict[str, Any], attempt: Attempt) -> None:
+        """The task's end: its last attempt's, or the coordinator's failure for good."""
+        end = float(final["end_s"])
+        outcome = str(final["outcome"])
+        self.counts[outcome] += 1
+        self.finished_at[task_id] = end
+        reason = str(final.get("reason", ""))
+        self.log.record(attempt, outcome, end, end, end - attempt.start, reason)
 
     def _waited(self, span_s: float, since: float) -> float:
         """Queueing in *span_s* from *since*: none if unknown or within the transport's slack."""

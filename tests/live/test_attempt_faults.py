@@ -16,10 +16,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from conftest import run_live, small
 from test_coordinator_logic import EPOCH, Fleet, run, submit_job
 
+from sim.analysis.task_pairs import pairing_keys
 from sim.live.attempt_fate import (
     BURSTS_FIELD,
     DEADLINE_FIELD,
@@ -28,8 +30,10 @@ from sim.live.attempt_fate import (
     attempt_limit,
 )
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
+from sim.model.engine import run_scenario
 from sim.policies.task_faults import Fault
-from sim.replay import chaos_from_events
+from sim.replay import chaos_from_events, replay_scenario
+from sim.scenario.schema import ChaosEvent, Scenario
 
 BURST = (
     'chaos=[{"at": "100s", "duration": "60s", "error_burst": {"probability": 0.5, "zones": ["A"]}}]'
@@ -181,6 +185,34 @@ def test_live_attempts_error_and_time_out_as_the_scenario_says(tmp_path: Path) -
     [replayed] = chaos_from_events(events)  # what a replay of the run plays again
     assert replayed.error_burst is not None and replayed.error_burst.probability == 0.6
     assert replayed.duration == 60.0 and abs(replayed.at - 90.0) < jitter
+    check_the_replay_errs_on_the_same_attempts(scenario, tasks, [replayed], jitter)
+
+
+def check_the_replay_errs_on_the_same_attempts(
+    scenario: Scenario, tasks: pd.DataFrame, chaos: list[ChaosEvent], jitter: float
+) -> None:
+    """Each attempt's draws are keyed by its task and number in both shells, so where only
+    the base rate applies the replay makes every task's attempts as live did: the tasks
+    whose every attempt started and ended before the burst, in both runs. (Later, timing
+    parts them: at x40 live's retries go out seconds after the replay's, and an attempt
+    may fall on the other side of the burst's edge.) Before, each shell drew from its own
+    stream in its own order, and a quarter of those tasks' attempts erred apart."""
+    replay = run_scenario(replay_scenario(scenario, chaos)).tasks
+    edge = 90.0 - jitter
+
+    def early(run: pd.DataFrame) -> pd.Series:
+        """Attempts made, by pairing key, of the tasks whose attempts all ended before *edge*."""
+        keys = run["task_id"].astype(int).map(pairing_keys(run))
+        by_task = run.assign(key=keys).groupby("key")
+        done = by_task["outcome"].agg(lambda o: o.isin(["completed", "failed"]).any())
+        before = by_task["end_s"].max() < edge
+        return by_task["attempt"].max()[done & before]
+
+    live_early, replay_early = early(tasks), early(replay)
+    both = live_early.index.intersection(replay_early.index)
+    assert len(both) > 50 and (live_early.loc[both] > 1).sum() > 10  # retries among them
+    differing = both[live_early.loc[both] != replay_early.loc[both]]
+    assert differing.empty, list(differing)
 
 
 def test_a_dag_nodes_assignment_carries_its_inputs_transfer_from_other_agents() -> None:

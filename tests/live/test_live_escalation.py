@@ -129,9 +129,13 @@ def test_when_every_budget_is_spent_the_task_fails_once_with_the_last_reason() -
             await fleet.broker.read_all(EVENTS, "orch.event"),
             [],
         )
-        rows = records.tasks.sort_values("attempt")
+        rows = records.tasks.sort_values("attempt", kind="stable")
         assert list(rows["outcome"]) == ["retried", "retried", "failed"]
         assert list(rows["reason"]) == ["boom", "rate_limited", "rate_limited"]
+        # The verdict is on the attempt it judged, as the simulator logs it (the message went
+        # under the next number, an id of its own): two attempts made, in both tables.
+        assert finals[0]["attempt"] == 3 and list(rows["attempt"]) == [1, 2, 2]
+        assert rows["start_s"].iloc[2] == rows["start_s"].iloc[1]
         assert records.counts["failed"] == 1 and records.counts["retried"] == 2
 
     run(body)
