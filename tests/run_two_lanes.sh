@@ -14,9 +14,10 @@
 # takes about as long as its longer lane. The type check (TYPECHECK) runs
 # beside them at the simulator lane's priority: 30 s off the critical path.
 # xdist deals a module's tests to both workers, so a costly module fixture is built
-# on each (the Raft elections: 25-34 s twice a run); they are session-scoped, so a
-# worker builds one once whatever it runs between. (--dist loadgroup would keep a
-# module on one worker, but with pytest 9 and xdist 3.8 it groups nothing.)
+# on each unless it is shared: the Raft elections (25-41 s) are run by the first worker
+# to ask and read by the other (tests/validation/test_raft_election.py). (--dist
+# loadgroup would keep a module on one worker, but with pytest 9 and xdist 3.8 it
+# groups nothing.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

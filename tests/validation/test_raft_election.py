@@ -30,6 +30,7 @@ paper quantifies run 1,000 trials either way (the worst of 1,000 needs
 
 from __future__ import annotations
 
+import fcntl
 import math
 
 import numpy as np
@@ -52,17 +53,44 @@ OTHER_RANGES = [(150, 175), (150, 300), (25, 50), (50, 100)]
 ONE_WAYS_MS = [1.0, 2.5, 5.0, 7.5]
 Z95 = 1.959964
 
-# One worker runs the module, so the 3,800 elections of the fixture are run once, not once per
-# xdist worker that happens to take one of its tests.
 pytestmark = pytest.mark.xdist_group("raft_election")
 
 
 @pytest.fixture(scope="session")  # not "module": other modules' tests may come between
-def downtimes() -> dict[tuple[int, int], np.ndarray]:
+def downtimes(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> dict[tuple[int, int], np.ndarray]:
+    """The 3,800 elections, run once per test run: xdist deals this module's tests to both
+    workers (``--dist loadgroup`` groups nothing here), and each had built the fixture,
+    25-41 s of a 2-core run's CPU twice. The first worker to ask runs them and leaves
+    them in the run's shared temporary directory; the other waits for them and reads
+    them (the pattern of pytest-xdist's documentation, with the standard library's lock)."""
+    if worker_id == "master":  # not under xdist: nobody to share with
+        return _elections()
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, above each worker's own
+    cache = shared / "raft_election_downtimes.npz"
+    with open(shared / "raft_election_downtimes.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.exists():
+            with np.load(cache) as stored:
+                return {_range(name): stored[name] for name in stored.files}
+        results = _elections()
+        partial = shared / "raft_election_downtimes.tmp.npz"
+        np.savez(partial, **{f"{low}_{high}": v for (low, high), v in results.items()})
+        partial.replace(cache)
+        return results
+
+
+def _elections() -> dict[tuple[int, int], np.ndarray]:
     results = {r: election_downtimes(*r, PAPER_TRIALS) for r in PAPER_RANGES}
     results |= {r: election_downtimes(*r, OTHER_TRIALS) for r in OTHER_RANGES}
     _write_report(results)
     return results
+
+
+def _range(name: str) -> tuple[int, int]:
+    low, high = name.split("_")
+    return int(low), int(high)
 
 
 def _band(paper: float) -> tuple[float, float]:
