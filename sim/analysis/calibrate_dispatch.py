@@ -57,9 +57,14 @@ _SUM_DRAWS = 20_000
 _STEPS = 8
 
 
+def _first_done(tasks: pd.DataFrame) -> pd.DataFrame:
+    """The first attempts that completed."""
+    return tasks[(tasks["outcome"] == "completed") & (tasks["attempt"] == 1)]
+
+
 def _free(tasks: pd.DataFrame) -> pd.DataFrame:
     """The first attempts that completed and found an agent free."""
-    done = tasks[(tasks["outcome"] == "completed") & (tasks["attempt"] == 1)]
+    done = _first_done(tasks)
     return done[done["queue_s"] <= 0]
 
 
@@ -144,9 +149,11 @@ def median_level(tasks: pd.DataFrame) -> float:
     one, so with 80 % of the tasks free the run's median is the free ones'
     0.625 quantile. (0.5 when half or fewer were free.)
     """
-    done = tasks[(tasks["outcome"] == "completed") & (tasks["attempt"] == 1)]
-    free = len(free_delays(tasks))
-    share = free / len(done) if len(done) else 0.0
+    return _level(len(free_delays(tasks)), len(_first_done(tasks)))
+
+
+def _level(free: int, done: int) -> float:
+    share = free / done if done else 0.0
     return min(1.0, 0.5 / share) if share > 0.5 else 0.5
 
 
@@ -160,7 +167,8 @@ def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
     delays = free_delays(tasks)
     if not len(delays):
         return math.nan, 0
-    return float(np.quantile(delays, median_level(tasks))), len(delays)
+    level = _level(len(delays), len(_first_done(tasks)))
+    return float(np.quantile(delays, level)), len(delays)
 
 
 def overhead_spread(

@@ -82,15 +82,12 @@ class Chief:
         """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
         self.ledger.live[task.id] = task
         plane = self.control_plane
-        overhead = self.overhead
-        if plane is None:
-            self.send(task, now, overhead(now) if overhead is not None else 0.0)
-        elif plane.detailed:
+        if plane is not None and plane.detailed:
             plane.hold(task)  # no healthy leader: dispatch waits
-        elif overhead is None:
-            self.send(task, now, plane.steady_commit_s)
-        else:
-            self.send(task, now, plane.steady_commit_s + overhead(now))
+            return
+        extra = self.overhead(now) if self.overhead is not None else 0.0
+        # (x + 0.0 is x: with no overhead the commit alone, bit for bit)
+        self.send(task, now, extra if plane is None else plane.steady_commit_s + extra)
 
     def send(self, task: Task, now: float, extra: float = 0.0, zone: str = "") -> None:
         """Send TASK_ASSIGN to *zone* (default: the core's pick), *extra* s of commit on top.

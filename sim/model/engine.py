@@ -49,7 +49,7 @@ from sim.scenario.schema import Scenario
 from sim.world.dag_source import DagSource
 from sim.world.dispatch_overhead import overhead_sampler
 from sim.world.network import Network
-from sim.world.policy_set import build_policies, dispatch_core
+from sim.world.policy_set import build_policies, dispatch_core, fault_seed
 from sim.world.streams import Streams
 from sim.world.topology import World, build_world
 from sim.world.workload import Arrival, ServiceDemand, TaskSource
@@ -203,7 +203,7 @@ class Simulation:
             self.escalator = self.slots.escalator = Escalator(
                 env,
                 scenario,
-                streams.get("errors"),
+                fault_seed(streams),
                 chief=self.chief,
                 zone_dispatch=self.zone_dispatch,
                 ledger=self.ledger,

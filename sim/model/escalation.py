@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-import numpy as np
 import simpy
 
 from sim.metrics.records import EventLog
@@ -71,7 +70,7 @@ class Escalator:
         self,
         env: simpy.Environment,
         scenario: Scenario,
-        rng: np.random.Generator,
+        fault_seed: int,
         *,
         chief: Chief,
         zone_dispatch: ZoneDispatch,
@@ -97,8 +96,8 @@ class Escalator:
         self.router = router
         self.faults = attempt_faults(scenario)
         self.policy = EscalationPolicy(escalation_config(scenario))
-        #: The run's key for the attempts' fault draws (``task_faults.task_key``).
-        self._seed = int(rng.integers(0, 2**63))
+        #: The run's key for the attempts' fault draws (``policy_set.fault_seed``).
+        self._seed = fault_seed
         #: Tasks failed for good by the escalation, and escalations made, per level.
         self.escalations = {"zone": 0, "chief": 0}
 

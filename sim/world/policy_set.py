@@ -219,6 +219,13 @@ def failure_detector(
     return coordinator_detector(health, phase)
 
 
+def fault_seed(streams: Streams) -> int:
+    """The run's key for every attempt's fault draws (``task_faults.task_key``): one draw
+    of the ``errors`` stream, so the simulator's agents and the live coordinator, given
+    the same seed and replication, draw the same numbers for the same attempt."""
+    return int(streams.get("errors").integers(0, 2**63))
+
+
 def attempt_faults(scenario: Scenario) -> AttemptFaults:
     """The scenario's attempt errors and deadlines (``errors``), bursts not yet begun."""
     errors = scenario.errors

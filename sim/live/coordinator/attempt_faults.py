@@ -35,8 +35,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from sim.live.attempt_fate import BURSTS_FIELD, DEADLINE_FIELD, FAULT_FIELD
 from sim.live.task import LiveTask
 from sim.policies.task_faults import AttemptFaults, attempt_draws, task_key
@@ -47,11 +45,11 @@ from sim.world.policy_set import attempt_faults, error_bursts
 class FaultDraws:
     """What each assignment carries of the scenario's fault model (module docstring)."""
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(self, scenario: Scenario, seed: int) -> None:
         self.faults: AttemptFaults = attempt_faults(scenario)
         self.bursts = error_bursts(scenario)
-        #: The run's key for the attempts' draws: the simulator's, from the same stream.
-        self.seed = int(rng.integers(0, 2**63))
+        #: The run's key for the attempts' draws: the simulator's (``policy_set.fault_seed``).
+        self.seed = seed
         #: Whether any attempt may fail at all: if not, messages carry nothing.
         self.enabled = self.faults.active or bool(self.bursts)
 

@@ -72,6 +72,7 @@ from sim.world.policy_set import (
     dispatch_core,
     escalation_config,
     failure_detector,
+    fault_seed,
 )
 from sim.world.streams import Streams
 from sim.world.topology import zone_teams
@@ -170,7 +171,7 @@ class Coordinator:
             replies=self.config.replies,
             admission=self.admission,
             breakers=self.breakers,
-            fault_draws=FaultDraws(s, Streams(s.seed).get("errors")),
+            fault_draws=FaultDraws(s, fault_seed(Streams(s.seed))),
             transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
             losses=message_loss(s, Streams(s.seed).get("live_losses")),
         )
