@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+
+import numpy as np
 
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario
@@ -30,3 +33,15 @@ def short_baseline(*overrides: str, hours: float = 1.0, autoscale: bool = False)
             *overrides,
         ],
     )
+
+
+def quantile_band(values: np.ndarray, q: float, z: float) -> tuple[float, float]:
+    """A distribution-free confidence band of the *q* quantile of *values* (z: 1.96 for 95 %,
+    2.576 for 99 %): the order statistics at ranks n q -+ z sqrt(n q (1 - q)), the count
+    below the quantile being binomial."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    half = z * math.sqrt(n * q * (1 - q))
+    low = max(0, math.floor(n * q - half) - 1)
+    high = min(n - 1, math.ceil(n * q + half))
+    return float(ordered[low]), float(ordered[high])

@@ -23,6 +23,7 @@ from sim.live.task import LiveTask
 from sim.model.engine import run_scenario
 from sim.policies.task_faults import probability_at
 from sim.scenario.load import load_scenario
+from sim.world.policy_set import fault_seed
 from sim.world.streams import Streams
 
 #: The error burst's scenario, short: 1 % errors, then 25 % for 20 minutes from 1h30m.
@@ -32,7 +33,7 @@ OVERRIDES = ["duration=2h", "warmup=0s", "workload.arrivals.rate_per_min=60"]
 def test_every_attempt_errs_exactly_where_lives_draws_say() -> None:
     scenario = load_scenario(SCENARIOS / "error_burst.yaml", OVERRIDES)
     tasks = run_scenario(scenario).tasks
-    live = FaultDraws(scenario, Streams(scenario.seed).get("errors"))
+    live = FaultDraws(scenario, fault_seed(Streams(scenario.seed)))
     started = tasks[(tasks["start_s"] >= 0) & (tasks["reason"].fillna("") != "timeout")]
     ended = started[started["outcome"].isin(["completed", "retried", "failed"])]
     erred = ended["reason"].fillna("") == "error"

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import HERE, exactly_once, run_live, write_live_dir
+from support import quantile_band
 
 from sim.analysis.calibrate_dispatch import SPREAD_POINTS, free_delays
 from sim.cli import main
@@ -79,18 +80,7 @@ def check_same_definitions(live_dir: Path, sim_dir: Path, duration: float) -> No
 
 def median_band(values: pd.Series) -> tuple[float, float]:
     """A distribution-free 99 % confidence band of the median (binomial order statistics)."""
-    return quantile_band(values, 0.5)
-
-
-def quantile_band(values: pd.Series, q: float) -> tuple[float, float]:
-    """A distribution-free 99 % confidence band of the *q* quantile (binomial order statistics):
-    the ranks n q -+ z sqrt(n q (1 - q))."""
-    ordered = np.sort(values.to_numpy(dtype=float))
-    n = len(ordered)
-    half = Z99 * math.sqrt(n * q * (1 - q))
-    low = max(0, math.floor(n * q - half) - 1)
-    high = min(n - 1, math.ceil(n * q + half))
-    return float(ordered[low]), float(ordered[high])
+    return quantile_band(values.to_numpy(dtype=float), 0.5, Z99)
 
 
 def test_live_and_calibrated_replay_agree(
@@ -159,9 +149,10 @@ def check_dispatch_spread(report: dict[str, Any], live_dir: Path, out: Path, pri
     # Stalls of live's host, if any, are replayed where they happened, each a pause.
     assert len(drawn.get("pauses", [])) == report["fit"]["dispatch_stalls"]
     assert "dispatch overhead drawn per task from 100 quantiles" in printed
-    live_free = pd.Series(free_delays(pd.read_parquet(live_dir / "tasks.parquet")))
-    after_free = pd.Series(free_delays(pd.read_parquet(out / "after" / "tasks.parquet")))
-    live_band, after_band = quantile_band(live_free, 0.9), quantile_band(after_free, 0.9)
+    live_band, after_band = (
+        quantile_band(free_delays(pd.read_parquet(run / "tasks.parquet")), 0.9, Z99)
+        for run in (live_dir, out / "after")
+    )
     assert max(live_band[0], after_band[0]) <= min(live_band[1], after_band[1]), (
         live_band,
         after_band,

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 import pytest
-from support import FULL, ROOT
+from support import FULL, ROOT, quantile_band
 
 from sim.analysis.raft_election import (
     PAPER_FIGURES,
@@ -99,12 +99,7 @@ def _band(paper: float) -> tuple[float, float]:
 
 def _quantile_ci(values: np.ndarray, q: float) -> tuple[float, float]:
     """95 % distribution-free CI of the q-quantile: order statistics from the binomial."""
-    xs = np.sort(values)
-    n = len(xs)
-    half = Z95 * math.sqrt(n * q * (1 - q))
-    lo = max(0, math.floor(n * q - half) - 1)
-    hi = min(n - 1, math.ceil(n * q + half))
-    return float(xs[lo]), float(xs[hi])
+    return quantile_band(values, q, Z95)
 
 
 def test_every_crash_gets_a_new_leader(downtimes) -> None:
