@@ -65,7 +65,8 @@ def test_losses_follow_the_timeline_and_spare_the_zones_not_named() -> None:
 def test_a_lost_assignment_waits_its_ttl_and_is_routed_again() -> None:
     """The primary's own books: every task sent to A is assigned, queued, or in transit
     after a loss; the in-transit ones go out once their TTL is over (some lost again
-    while the window lasts), and after it every one has reached the zone. B loses none."""
+    while the window lasts), and after it every one has reached the zone. B loses none.
+    ``deadlines`` acts on them: the loop that runs it wakes when the first TTL ends."""
 
     async def body(fleet: Fleet) -> None:
         await fleet.beat("a1", "A")
@@ -85,14 +86,15 @@ def test_a_lost_assignment_waits_its_ttl_and_is_routed_again() -> None:
         await fleet.submit(*range(100, 110), zone="B")
         await c.pump()
         assert losses.waiting == in_transit  # B's path loses nothing
+        assert losses.next_due() == c.deadlines.next_due() == 110 + 20  # its wake-up
         fleet.wall.t = EPOCH + 129
-        await c.check_zones()
+        await c.deadlines.act_on_due()
         assert losses.waiting == in_transit  # not before the TTL
         fleet.wall.t = EPOCH + 131
-        await c.check_zones()
+        await c.deadlines.act_on_due()
         assert losses.waiting < in_transit and losses.resent > in_transit - losses.waiting
         fleet.wall.t = EPOCH + 175  # past the window: what was lost again goes out for good
-        await c.check_zones()
+        await c.deadlines.act_on_due()
         assert losses.waiting == 0
         assert 2 + c.dispatcher.queued() == 40  # a1 and b1 busy, the rest queued
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.live.coordinator.state import Books, EventLog
@@ -62,9 +63,12 @@ class Escalation:
         dispatcher: DispatchCore[LiveTask],
         router: ZoneRouter,
         event: EventLog,
+        notify: Callable[[], None] = lambda: None,
     ) -> None:
         self.policy, self.books, self.dispatcher = policy, books, dispatcher
         self.router, self.event = router, event
+        #: Told of every new backoff, so that the retry goes out when it ends (``deadlines``).
+        self.notify = notify
         #: Retries waiting out the team lead's backoff, soonest first.
         self._due: list[_Due] = []
         self._order = itertools.count()
@@ -88,6 +92,7 @@ class Escalation:
         moves = self.moves
         if decision.action is Action.RETRY:
             heapq.heappush(self._due, _Due(now + decision.delay_s, next(self._order), task, zone))
+            self.notify()
             return Verdict()
         to_chief = decision.action is Action.CHIEF
         self.escalations["chief" if to_chief else "zone"] += 1
@@ -120,6 +125,10 @@ class Escalation:
             if not item.task.done:
                 placed.append(self.dispatcher.receive(item.task, item.zone, now))
         return placed
+
+    def next_due(self) -> float | None:
+        """When the first backoff ends (None: no retry waits)."""
+        return self._due[0].at if self._due else None
 
     @property
     def waiting(self) -> int:

@@ -12,14 +12,16 @@ Live, the primary and its zones talk through one broker that loses
 nothing, so the primary plays the loss itself: when it routes a task to a
 zone during a loss window it draws with the same rule, and a lost task
 waits here until its TTL is over, then is routed again
-(``Placement.resend_lost``). The window comes from the scenario's timeline,
-as the error bursts' do; chaos logs it for the replay. Live had skipped the
+(``Placement.resend_lost``, called at that time by ``deadlines``). The
+window comes from the scenario's timeline, as the error bursts' do; chaos
+logs it for the replay. Live had skipped the
 action: a scenario with a fifth of its assignments lost ran live with none.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,7 +36,14 @@ __all__ = ["MessageLoss", "message_loss"]
 class MessageLoss:
     """The loss windows, the draws, and the tasks in transit until their TTL is over."""
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        rng: np.random.Generator,
+        notify: Callable[[], None] = lambda: None,
+    ) -> None:
+        #: Told of every lost assignment, so that it goes again when its TTL ends.
+        self.notify = notify
         topology = scenario.topology
         regions = {zone.name: zone.region for zone in topology.zones}
         #: The simulator's network, for its loss rule and draws (latencies are not used).
@@ -63,6 +72,7 @@ class MessageLoss:
             return False
         heapq.heappush(self._in_transit, (now + self.ttl_s, self.resent, task))
         self.resent += 1
+        self.notify()
         return True
 
     def due(self, now: float) -> list[LiveTask]:
@@ -71,6 +81,10 @@ class MessageLoss:
         while self._in_transit and self._in_transit[0][0] <= now:
             out.append(heapq.heappop(self._in_transit)[2])
         return out
+
+    def next_due(self) -> float | None:
+        """When the first lost assignment's TTL ends (None: none is in transit)."""
+        return self._in_transit[0][0] if self._in_transit else None
 
     @property
     def waiting(self) -> int:
@@ -84,7 +98,9 @@ class MessageLoss:
         return found
 
 
-def message_loss(scenario: Scenario, rng: np.random.Generator) -> MessageLoss | None:
+def message_loss(
+    scenario: Scenario, rng: np.random.Generator, notify: Callable[[], None] = lambda: None
+) -> MessageLoss | None:
     """The scenario's message loss, or None when its timeline loses nothing."""
-    loss = MessageLoss(scenario, rng)
+    loss = MessageLoss(scenario, rng, notify)
     return loss if loss.windows else None

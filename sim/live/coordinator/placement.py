@@ -191,16 +191,14 @@ class Placement(Outbound):
             await log_transitions(board, self.event)
 
     async def probe_zones(self) -> None:
-        """Breakers whose open time is over: half-open, their zone or agent takes work again.
-        Assignments lost on their way whose TTL is over: sent again."""
+        """Breakers whose open time is over: half-open, their zone or agent takes work again."""
         if self.calls.probes and self.calls.probe_due(self.time.now()):
             await self.log_breakers()
         await self.agent_calls.half_open()
-        await self.resend_lost()
 
     async def resend_lost(self) -> None:
         """The chief sends a lost assignment again once its TTL is over, routed afresh, as
-        the simulator's chief does (``message_loss``)."""
+        the simulator's chief does (``message_loss``; ``deadlines`` calls it then)."""
         losses = self.calls.losses
         if losses is None or not losses.waiting:
             return

@@ -34,6 +34,7 @@ from sim.live.coordinator.admission import LiveAdmission
 from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.catch_up import StreamFollow
 from sim.live.coordinator.dag_transfers import DagTransfers
+from sim.live.coordinator.deadlines import Deadlines
 from sim.live.coordinator.escalation import Escalation
 from sim.live.coordinator.exposition import serve_metrics
 from sim.live.coordinator.health import HealthCheck
@@ -138,7 +139,13 @@ class Coordinator:
         """Build the parts around *broker* (each gets what it uses, nothing more)."""
         self.broker = broker
         self.event = EventLog(broker, self.time)
+        #: Retries' backoffs and lost assignments' TTLs, each acted on when it ends.
+        self.deadlines = Deadlines(self.time.now, self.time.until)
         self.intake = self._make_intake(broker)
+        self.deadlines.watch(self.intake.escalation.next_due, self.intake.release_due)
+        losses = self.intake.calls.losses
+        if losses is not None:
+            self.deadlines.watch(losses.next_due, self.intake.resend_lost)
         self.scaling = self._make_scaling(broker)
         self.health = self._make_health(broker)
         #: Spot reclaim notices acted on (None: no agent runs on spot).
@@ -167,13 +174,14 @@ class Coordinator:
                 self.dispatcher,
                 self.router,
                 self.event,
+                notify=self.deadlines.changed,
             ),
             replies=self.config.replies,
             admission=self.admission,
             breakers=self.breakers,
             fault_draws=FaultDraws(s, fault_seed(Streams(s.seed))),
             transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
-            losses=message_loss(s, Streams(s.seed).get("live_losses")),
+            losses=message_loss(s, Streams(s.seed).get("live_losses"), self.deadlines.changed),
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:
@@ -358,7 +366,7 @@ class Coordinator:
             self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew()),
             self._periodic(interval_wall, self.health.check_health),
             self._periodic(min(0.1, interval_wall), lambda late: self.health.check_zones()),
-            self._periodic(min(0.1, interval_wall), lambda late: self.intake.release_due()),
+            self.deadlines.run(),
             self._on_grid(s.metrics.interval, self.monitoring.sample),
         ]
         if self.spot is not None:

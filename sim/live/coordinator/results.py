@@ -133,8 +133,9 @@ class Results(Submissions):
     async def release_due(self) -> None:
         """Place the retries whose backoff has passed.
 
-        Called every ~0.1 s: when no retry is due (or each due one stayed
-        queued, ``None``), it returns without opening a batch. ``due`` is the
+        Called when the first backoff ends (``deadlines``): when no retry is
+        due (or each due one stayed queued, ``None``), it returns without
+        opening a batch. ``due`` is the
         pure core's call, so taking it before the batch changes nothing.
         """
         placed = [a for a in self.escalation.due(self.time.now()) if a is not None]

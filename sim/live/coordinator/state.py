@@ -183,6 +183,10 @@ class ScenarioTime:
         self._now = max(self._now, self.raw())
         return self._now
 
+    def until(self, t: float) -> float:
+        """Wall seconds from now until scenario time *t* (negative once it has passed)."""
+        return self.clock.epoch + t / self.clock.scale - self.wall()
+
     def advance(self, t: float) -> float:
         """A grid tick's own time: the clock reads at least *t* from now on."""
         self._now = max(self._now, t)
