@@ -14,8 +14,9 @@ import heapq
 from collections.abc import Iterator
 from typing import Any, cast
 
-from sim.policies.dag import Dag, plan_dag
+from sim.policies.dag import Dag
 from sim.scenario.schema import Scenario
+from sim.world.dag_job import cp_bound_s, plan_job
 from sim.world.dag_source import DagSource
 from sim.world.llm_plan import AttemptPlan
 from sim.world.llm_task_plans import TaskPlans
@@ -35,6 +36,8 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
     world = build_world(scenario, streams.get("world"))
     network = Network(scenario.network, world.regions, world.chief_region, streams.get("network"))
     plans = _LlmPlans(scenario, streams)
+    net = scenario.network
+    fastest = max((s.speed for s in world.specialists), default=1.0)  # as the simulator's
     tiers = scenario.tiers
     # The simulator's chief draws each independent task's tier and tenant, in arrival order.
     mix = (
@@ -64,7 +67,7 @@ def arrivals(scenario: Scenario) -> Iterator[tuple[float, dict[str, Any]]]:
                 "shape": shape,
                 "zone": zone,
                 "arrival_s": t,
-                "cp_bound_s": plan_dag(dag).cp_length_s,
+                "cp_bound_s": cp_bound_s(dag, plan_job(dag, net), net, fastest),
                 "nodes": nodes,
                 "edges": [[e.src, e.dst, e.data_mb] for e in dag.edges],
             },

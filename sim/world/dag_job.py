@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
-from sim.policies.dag import Dag, DagNode, DagPlan, DagProgress
+from sim.policies.dag import Dag, DagNode, DagPlan, DagProgress, plan_dag, work_bound_s
+from sim.scenario.schema import Network as NetworkSpec
 from sim.world.llm_plan import AttemptPlan
+from sim.world.network import mean_transfer_s
+
+
+def plan_job(dag: Dag, network: NetworkSpec) -> DagPlan:
+    """A job's plan as both shells make it: upward ranks with the scenario's expected in-zone
+    transfers. The ranks order the nodes a completion releases; live had planned without
+    the transfers, and released ties of work in another order than its replay."""
+    return plan_dag(dag, transfer_s=partial(mean_transfer_s, network))
+
+
+def cp_bound_s(dag: Dag, plan: DagPlan, network: NetworkSpec, max_speed: float) -> float:
+    """Lower bound on the job's makespan: its critical path's work, no transfers, on the
+    fastest agent (``jobs.parquet``'s ``cp_bound_s`` in both shells)."""
+    work = plan.cp_length_s if not network.enabled else work_bound_s(dag, plan)
+    return work / max_speed
 
 
 @dataclass(slots=True)

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sim.policies.dag import Dag, DagProgress, plan_dag, work_bound_s
+from sim.policies.dag import Dag, DagProgress
 from sim.scenario.schema import Scenario
-from sim.world.dag_job import DagJob
+from sim.world.dag_job import DagJob, cp_bound_s, plan_job
 from sim.world.dag_shapes import generate_dag, load_dag_file
 from sim.world.network import Network
 from sim.world.streams import Streams
@@ -119,8 +119,8 @@ class DagSource:
             yield t, dag, shape, zone
 
     def start_job(self, job_id: int, dag: Dag, shape: str, zone: str, now: float) -> DagJob:
-        plan = plan_dag(dag, transfer_s=self._network.mean_transfer)
-        cp = plan.cp_length_s if not self._network.enabled else work_bound_s(dag, plan)
+        network = self._scenario.network
+        plan = plan_job(dag, network)
         return DagJob(
             job_id=job_id,
             dag=dag,
@@ -129,7 +129,7 @@ class DagSource:
             arrival=now,
             home_zone=zone,
             shape=shape,
-            cp_bound_s=cp / self._max_speed,
+            cp_bound_s=cp_bound_s(dag, plan, network, self._max_speed),
             nodes={n.node_id: n for n in dag.nodes},
             work={n.node_id: n.work_s for n in dag.nodes},
         )

@@ -21,8 +21,9 @@ from sim.live.coordinator.state import LiveJob
 from sim.live.task import LiveTask, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import dispatch_subject
-from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress, plan_dag
+from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress
 from sim.scenario.schema import Scenario
+from sim.world.dag_job import plan_job
 
 
 class Submissions(Placement):
@@ -93,7 +94,7 @@ class Submissions(Placement):
         )
         edges = tuple(DagEdge(int(a), int(b), float(mb)) for a, b, mb in doc["edges"])
         dag = Dag(doc.get("shape", "job"), nodes, edges)
-        plan = plan_dag(dag)
+        plan = plan_job(dag, self.scenario.network)
         progress = DagProgress(plan, dag)
         job = LiveJob(job_id, progress, {}, doc["arrival_s"])
         books.jobs[job_id] = job
