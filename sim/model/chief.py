@@ -77,6 +77,12 @@ class Chief:
         self.resend_limit = network.resend_limit
         #: Each zone coordinator's address, spelled once rather than per message sent.
         self._coord_names = {name: f"{name}-coord" for name in zones}
+        #: When the link to each zone delivers the last message sent on it. The chief works
+        #: through its messages in order and each zone's link delivers in order (one gRPC
+        #: connection), so a message never overtakes the one sent before it, however the
+        #: jitter and the dispatch overhead fall: a DAG node's successors released at one
+        #: instant reach their zone in the order released, as live's do.
+        self._link_delivers = dict.fromkeys(zones, 0.0)
 
     def submit(self, task: Task, now: float) -> None:
         """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
@@ -109,6 +115,10 @@ class Chief:
             self.env.timeout(net.ttl, task).callbacks.append(self._resend)
             return
         latency = (net.chief_to_zone(zone) if net.enabled else 0.0) + extra
+        delivers = self._link_delivers
+        if now + latency < delivers[zone]:
+            latency = delivers[zone] - now
+        delivers[zone] = now + latency
         if latency <= 0:
             if self._answered(task, now):  # (no time passes, but a dark zone still fails it)
                 self.zone_dispatch.receive(task, zone, now)

@@ -49,7 +49,10 @@ class DispatchOverhead(Strict):
     every task that arrives in it waits for its end together, so calibrate
     writes live's stalls as ``pauses`` at the times they happened, as a
     replay plays live's chaos. ``none`` with no pauses (the default) draws
-    nothing, so a scenario without it replays bit for bit.
+    nothing, so a scenario without it replays bit for bit. The chief still
+    sends in order: a task never reaches its zone before one submitted
+    before it to the same zone, whatever the two drew (calibration fits the
+    spread for that, ``sim.analysis.calibrate_dispatch.Sends``).
     """
 
     dist: Literal["none", "deterministic", "exponential", "lognormal", "gamma", "empirical"] = (

@@ -51,7 +51,11 @@ class Network(Strict):
     direct_tcp: CommPath = CommPath(overhead_ms=0.2, bandwidth_mbps=5000)
     nats: CommPath = CommPath(overhead_ms=1.0, bandwidth_mbps=1000)
     redis_pubsub: CommPath = CommPath(overhead_ms=0.5, bandwidth_mbps=1000)
-    jitter_cv: NonNegativeFloat = Field(0.1, description="Lognormal jitter on every hop.")
+    jitter_cv: NonNegativeFloat = Field(
+        0.1,
+        description="Lognormal jitter on every hop (the chief's link to a zone still "
+        "delivers in the order sent).",
+    )
     message_ttl: Duration = Field(30.0, description="AgentMessage.ttl: older messages expire.")
     resend_limit: NonNegativeInt = Field(
         3,

@@ -48,12 +48,23 @@ def test_a_constant_overhead_delays_every_free_task_by_exactly_that() -> None:
 
 
 def test_empirical_draws_are_the_samples_and_leave_arrivals_and_work_alone() -> None:
+    """A task submitted while none is on its way is delayed by its draw alone; one submitted
+    behind another is never delivered before it (the chief's link keeps its order)."""
     samples = [0.1, 0.2, 1.5]
     plain = _tasks()
     drawn = _tasks(f'coordination.dispatch_overhead={{"dist": "empirical", "samples": {samples}}}')
-    delays = _free_delays(drawn)
+    sent = drawn[drawn["attempt"] == 1].sort_values("arrival_s")
+    delivered = sent["dispatch_s"].to_numpy(dtype=float)
+    arrived = sent["arrival_s"].to_numpy(dtype=float)
+    assert (np.diff(delivered) >= 0).all()  # no task overtakes the one submitted before it
+    before = np.concatenate([[-np.inf], delivered[:-1]])
+    clear = before <= arrived  # nothing on the way: the delay is the draw alone
+    delays = (delivered - arrived)[clear]
     assert len(delays) > 250
     assert set(np.round(delays, 9)) == set(samples)  # each sample drawn, nothing else
+    held = ~clear  # behind one on its way: its draw, or until the one before is delivered
+    own = np.isclose((delivered - arrived)[held][:, None], samples).any(axis=1)
+    assert (own | np.isclose(delivered[held], before[held])).all()
     # Each sample about a third of the time: a binomial count, 4 standard deviations.
     for sample in samples:
         count = int(np.isclose(delays, sample).sum())
