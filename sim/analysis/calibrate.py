@@ -74,6 +74,7 @@ from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_service import service_factor
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.analysis.task_pairs import pair_tasks
+from sim.metrics.store import atomic_write_text
 from sim.world.start_turns import waits
 
 #: Figures of the report, capacity first, with their path into summary.json.
@@ -376,7 +377,7 @@ def spawn_settings(fitted: Fit) -> dict[str, Any]:
 def write_overlay(path: Path, document: dict[str, Any], notes: list[str]) -> None:
     header = "# Fitted by orchestra calibrate from a live run (see calibration.json).\n"
     header += "".join(f"# {note}\n" for note in notes)
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False))
+    atomic_write_text(path, header + yaml.safe_dump(document, sort_keys=False))
 
 
 def figure(summary: dict[str, Any], keys: tuple[str, ...]) -> Any:

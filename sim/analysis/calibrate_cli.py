@@ -1,7 +1,9 @@
 """``orchestra calibrate LIVE_DIR``: replay a live run, fit what live adds, replay it again.
 
 Writes into ``--out`` (default ``reports/<scenario>-calibrated/``):
-``calibrated.yaml`` (the overlay), ``calibration.json`` (the fit and each
+``calibrated.yaml`` (the overlay that replays this run), ``forecast.yaml``
+(it, for other runs: live's stalls at random rather than at their times),
+``calibration.json`` (the fit and each
 figure live / before / after), ``comparison.html`` (live, before and after
 overlaid: :mod:`sim.report.compare`), and the two simulated runs as
 ``before/`` and ``after/`` run directories, which ``orchestra compare`` reads
@@ -42,6 +44,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
         report,
         write_overlay,
     )
+    from sim.analysis.calibrate_dispatch import forecast_overlay
     from sim.metrics.store import write_json
     from sim.replay import ReplayError, chaos_from_events, replay_scenario
     from sim.runner import run, write_outputs
@@ -67,6 +70,8 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
     made = overlay(recorded, out, scenario, fitted)
     overlay_path = out / "calibrated.yaml"
     write_overlay(overlay_path, made["document"], made["notes"])
+    forecast = forecast_overlay(scenario.name, fitted.dispatch_pauses, scenario.duration)
+    write_overlay(out / "forecast.yaml", forecast["document"], forecast["notes"])
     calibrated = load_scenario(overlay_path)
     after = run(replay_scenario(calibrated, timeline))
     write_outputs(after, out / "after", report=False)
@@ -162,7 +167,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     console.print(scaling)
     _print_bands_and_tasks(console, table)
     console.print(
-        f"wrote {out}/ (calibrated.yaml, calibration.json, comparison.html, before/, after/)"
+        f"wrote {out}/ (calibrated.yaml to replay this run, forecast.yaml for other runs, "
+        "calibration.json, comparison.html, before/, after/)"
     )
     return 0
 

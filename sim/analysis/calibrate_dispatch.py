@@ -307,3 +307,31 @@ def dispatch_settings(
             "their times (a forecast drops coordination.dispatch_overhead.pauses)"
         )
     return drawn
+
+
+def forecast_overlay(
+    name: str, pauses: tuple[tuple[float, float], ...], duration_s: float
+) -> dict[str, Any]:
+    """``forecast.yaml``: the calibrated scenario for runs other than the replay of this one.
+
+    A replay plays live's stalls at their times (``pauses``); another day's
+    stalls come when they come, so the forecast drops the pauses and draws
+    stalls at live's rate, each one of live's lengths (``stalls``).
+    Returns the document and its notes.
+    """
+    document: dict[str, Any] = {"extends": "calibrated.yaml", "name": f"{name}-forecast"}
+    if not pauses or duration_s <= 0:
+        return {"document": document, "notes": ["forecast: live had no stall; the replay's fit"]}
+    rate = len(pauses) / duration_s * 3600.0
+    lengths = [round(end - start, 6) for start, end in pauses]
+    document["coordination"] = {
+        "dispatch_overhead": {
+            "pauses": [],
+            "stalls": {"rate_per_hour": round(rate, 6), "durations": lengths},
+        }
+    }
+    note = (
+        f"forecast: live's {len(pauses)} stalls drawn at random, {rate:.3g} an hour, "
+        f"{min(lengths):.3g}-{max(lengths):.3g} s long (the replay plays them at their times)"
+    )
+    return {"document": document, "notes": [note]}

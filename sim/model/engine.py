@@ -185,7 +185,7 @@ class Simulation:
             self.events,
             counts,
             self.traffic.chief_queue(),
-            overhead_sampler(scenario.coordination.dispatch_overhead, streams),
+            overhead_sampler(scenario.coordination.dispatch_overhead, streams, scenario.duration),
         )
         self.slots = SlotBooks(
             env,

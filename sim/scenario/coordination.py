@@ -36,6 +36,32 @@ DEFAULT_MESSAGE_BYTES: dict[str, int] = {
 }
 
 
+class DispatchStalls(Strict):
+    """Stalls of the control plane at random: a forecast's form of live's ``pauses``.
+
+    A replay plays a live run's stalls where they happened; a forecast of
+    another day cannot know when they come, only how often and how long.
+    So stalls start as a Poisson process at ``rate_per_hour`` (their own
+    stream, ``dispatch_stalls``) and each lasts one of ``durations``, equally
+    likely; a task submitted inside one waits for its end, as in a pause.
+    ``orchestra calibrate`` writes live's in ``forecast.yaml``.
+    """
+
+    rate_per_hour: NonNegativeFloat = Field(0.0, description="Stalls per simulated hour.")
+    durations: list[Duration] = Field(
+        default_factory=list,
+        description="Observed stall lengths in seconds, each equally likely.",
+    )
+
+    @model_validator(mode="after")
+    def _inputs(self) -> DispatchStalls:
+        if self.rate_per_hour > 0 and not self.durations:
+            raise ValueError("durations: expected observed stall lengths (seconds)")
+        if any(d <= 0 for d in self.durations):
+            raise ValueError("durations: expected positive seconds")
+        return self
+
+
 class DispatchOverhead(Strict):
     """Seconds a submitted task's dispatch takes beyond the modelled path, drawn per task.
 
@@ -77,6 +103,10 @@ class DispatchOverhead(Strict):
             "stall, as calibrate finds in a live run): a task submitted inside waits for the "
             "end, then its draw."
         ),
+    )
+    stalls: DispatchStalls = Field(
+        default_factory=DispatchStalls,
+        description="Stalls at random (a rate and their lengths): a forecast's pauses.",
     )
 
     @model_validator(mode="after")

@@ -14,21 +14,52 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.scenario.coordination import DispatchOverhead
+from sim.scenario.coordination import DispatchOverhead, DispatchStalls
 from sim.scenario.workload import ServiceTime
 from sim.world.streams import Batched, Streams
 from sim.world.workload import service_sampler
 
 
-def overhead_sampler(spec: DispatchOverhead, streams: Streams) -> Callable[[float], float] | None:
+def overhead_sampler(
+    spec: DispatchOverhead, streams: Streams, horizon: float
+) -> Callable[[float], float] | None:
     """A function of a submission's time returning its overhead in seconds; None: none.
 
-    The stream is taken only when there is something to draw.
+    The streams are taken only when there is something to draw; stalls at
+    random are drawn up front over [0, *horizon*] and join the pauses.
     """
     draw = _draw(spec, streams)
-    if not spec.pauses:
+    pauses = _merged([*spec.pauses, *stalls_at_random(spec.stalls, streams, horizon)])
+    if not pauses:
         return None if draw is None else lambda now: draw()
-    return _Paused(sorted(spec.pauses), draw)
+    return _Paused(pauses, draw)
+
+
+def stalls_at_random(
+    stalls: DispatchStalls, streams: Streams, horizon: float
+) -> list[tuple[float, float]]:
+    """(start, end) of each stall: Poisson starts at the rate, each a drawn length."""
+    if stalls.rate_per_hour <= 0 or horizon <= 0:
+        return []
+    rng = streams.get("dispatch_stalls")
+    mean_gap = 3600.0 / stalls.rate_per_hour
+    drawn: list[tuple[float, float]] = []
+    t = float(rng.exponential(mean_gap))
+    while t < horizon:
+        drawn.append((t, t + float(rng.choice(stalls.durations))))
+        t += float(rng.exponential(mean_gap))
+    return drawn
+
+
+def _merged(pauses: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping pauses as one: a task held by the first is still held by the second."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(pauses):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _draw(spec: DispatchOverhead, streams: Streams) -> Callable[[], float] | None:

@@ -23,7 +23,13 @@ from sim.analysis.calibrate import (
     write_overlay,
 )
 from sim.analysis.calibrate_calls import call_overhead
-from sim.analysis.calibrate_dispatch import Stalls, free_delays, live_stalls, overhead_spread
+from sim.analysis.calibrate_dispatch import (
+    Stalls,
+    forecast_overlay,
+    free_delays,
+    live_stalls,
+    overhead_spread,
+)
 from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_takeover import election_timeout, takeover_gaps
 from sim.cli import main
@@ -471,3 +477,31 @@ def test_lives_stalls_are_found_where_late_tasks_were_dispatched_together() -> N
     clean = _free_tasks(arrivals, list(0.1 + rng.uniform(-0.02, 0.02, 60)))
     assert live_stalls(clean) == Stalls()
     assert live_stalls(tasks.head(19)) == Stalls()  # too few to tell a stall from the spread
+
+
+def test_the_forecast_draws_lives_stalls_at_their_rate_where_the_replay_plays_them(
+    tmp_path: Path,
+) -> None:
+    """calibrated.yaml replays live's two stalls at their times; forecast.yaml, for other
+    runs, drops those times and draws stalls at live's rate (two in a 10-minute run: 12 an
+    hour), each one of live's lengths."""
+    recorded = ROOT / "scenarios" / "baseline_200.yaml"
+    pauses = ((100.0, 104.0), (300.0, 310.5))
+    calibrated = {
+        "extends": str(recorded),
+        "name": "x-calibrated",
+        "coordination": {"dispatch_overhead": {"pauses": [list(p) for p in pauses]}},
+    }
+    write_overlay(tmp_path / "calibrated.yaml", calibrated, [])
+    made = forecast_overlay("x", pauses, 600.0)
+    write_overlay(tmp_path / "forecast.yaml", made["document"], made["notes"])
+    replay = load_scenario(tmp_path / "calibrated.yaml").coordination.dispatch_overhead
+    forecast = load_scenario(tmp_path / "forecast.yaml").coordination.dispatch_overhead
+    assert replay.pauses == list(pauses) and replay.stalls.rate_per_hour == 0
+    assert forecast.pauses == []
+    assert forecast.stalls.rate_per_hour == pytest.approx(12.0)
+    assert forecast.stalls.durations == [4.0, 10.5]
+    assert "2 stalls" in made["notes"][0]
+    # No stall in live: the forecast is the replay's fit, nothing more.
+    quiet = forecast_overlay("x", (), 600.0)
+    assert quiet["document"] == {"extends": "calibrated.yaml", "name": "x-forecast"}

@@ -101,6 +101,11 @@ def test_live_and_calibrated_replay_agree(
 
     overlay = (out / "calibrated.yaml").read_text()
     assert "extends:" in overlay
+    # For other runs: the same fit, live's stalls (if any) drawn at random, none at a time.
+    forecast = load_scenario(out / "forecast.yaml").coordination.dispatch_overhead
+    replayed = load_scenario(out / "calibrated.yaml").coordination.dispatch_overhead
+    assert forecast.pauses == [] and forecast.samples == replayed.samples
+    assert (forecast.stalls.rate_per_hour > 0) == bool(replayed.pauses)
     fit = report["fit"]
     assert fit["spawn_samples"] == 8  # the scale-up's eight processes, each timed
     assert 0 < fit["spawn_delay_s"] < 60.0 and "spawn_delay" in overlay

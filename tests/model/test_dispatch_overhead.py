@@ -15,6 +15,8 @@ from support import SCENARIOS
 
 from sim.model.engine import run_scenario
 from sim.scenario.load import ScenarioError, load_scenario
+from sim.world.dispatch_overhead import stalls_at_random
+from sim.world.streams import Streams
 
 #: The textbook M/M/c, small and quiet: no network, no coordinator queues, and an agent
 #: free for almost every arrival, so a free task's arrival-to-start is the overhead alone.
@@ -100,6 +102,36 @@ def test_a_task_submitted_in_a_pause_waits_for_its_end_and_no_other_does() -> No
     assert (delay[~inside] == 0.0).all()
 
 
+def test_stalls_at_random_come_at_their_rate_and_hold_whoever_arrives_inside() -> None:
+    """Six stalls an hour of 20 or 40 s over 3 h (the stream's own draws): a task arriving
+    in one waits for its end, no other waits at all. The stalls drawn are those of
+    ``stalls_at_random`` with the run's streams; their count is Poisson(18), within four
+    standard deviations, and the share of free tasks held is the share of time stalled."""
+    spec = '{"stalls": {"rate_per_hour": 6, "durations": [20, 40]}}'
+    scenario = load_scenario(
+        SCENARIOS / "mmc_validation.yaml",
+        [*QUIET_MMC, f"coordination.dispatch_overhead={spec}"],
+    )
+    stalls = stalls_at_random(
+        scenario.coordination.dispatch_overhead.stalls, Streams(scenario.seed, 0), 3 * 3600.0
+    )
+    assert abs(len(stalls) - 18) <= 4 * np.sqrt(18)
+    assert {round(end - start) for start, end in stalls} <= {20, 40}
+    tasks = run_scenario(scenario).tasks
+    free = tasks[(tasks["outcome"] == "completed") & (tasks["queue_s"] <= 0)]
+    arrival = free["arrival_s"].to_numpy(dtype=float)
+    delay = _free_delays(tasks)
+    held = np.zeros(len(arrival), dtype=bool)
+    for start, end in stalls:
+        inside = (arrival >= start) & (arrival < end)
+        assert np.allclose(delay[inside], end - arrival[inside])
+        held |= inside
+    assert (delay[~held] == 0.0).all()
+    share = sum(end - start for start, end in stalls) / (3 * 3600.0)
+    n = len(arrival)
+    assert abs(held.sum() - n * share) <= 4 * np.sqrt(n * share * (1 - share))
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -107,6 +139,8 @@ def test_a_task_submitted_in_a_pause_waits_for_its_end_and_no_other_does() -> No
         ('{"dist": "lognormal"}', "mean: expected a positive mean for lognormal"),
         ('{"dist": "uniform"}', "coordination.dispatch_overhead.dist"),
         ('{"pauses": [[60, 30]]}', "pauses[0]: expected a start before its end"),
+        ('{"stalls": {"rate_per_hour": 2}}', "durations: expected observed stall lengths"),
+        ('{"stalls": {"rate_per_hour": -1}}', "coordination.dispatch_overhead.stalls"),
     ],
 )
 def test_a_bad_overhead_is_named_by_its_path(value: str, expected: str) -> None:
