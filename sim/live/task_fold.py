@@ -147,7 +147,7 @@ class TaskFolder:
             if after_start:
                 ready = _assign_time(assign)  # placed again after a failed attempt
             if doc is not None:
-                queued += self._waited(float(doc["start_s"]) - ready, ready)
+                queued += self._queued(ready, assign, float(doc["start_s"]))
             elif number == seen.last:
                 queued += self._waited(self.end_s - ready, ready)  # still waiting at the end
             after_start = doc is not None
@@ -254,6 +254,24 @@ class TaskFolder:
         self.finished_at[task_id] = end
         reason = str(final.get("reason", ""))
         self.log.record(attempt, outcome, end, end, end - attempt.start, reason)
+
+    def _queued(self, ready: float, assign: dict[str, Any] | None, start: float) -> float:
+        """Waiting for an agent between *ready* and the attempt's *start*.
+
+        The coordinator marks each assignment with whether its agent had a slot
+        free (``slot_free``). If it had, only the wait before the assignment
+        (the pool's queue) is queueing; the way to the agent after it is
+        dispatch, however long the agent's process took to start — live had
+        counted a free task dispatched in 0.6 s as queued, so calibration left
+        the slow dispatches out of the spread it fits and the replay's quiet
+        wait tail came out short. If not, the task waited at its agent too.
+        Records without the mark: the whole span beyond the transport's slack.
+        """
+        if assign is None or "slot_free" not in assign:
+            return self._waited(start - ready, ready)
+        assigned = float(assign["assign_s"])
+        pooled = self._waited(assigned - ready, ready)
+        return pooled if assign["slot_free"] else pooled + max(0.0, start - assigned)
 
     def _waited(self, span_s: float, since: float) -> float:
         """Queueing in *span_s* from *since*: none if unknown or within the transport's slack."""

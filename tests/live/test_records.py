@@ -198,3 +198,28 @@ def test_zone_record_streams_merge_in_an_order_their_contents_fix() -> None:
     swapped = merge_records([results_b, dispatch_b, results_a, dispatch_a])
     assert [(d["kind"], d["task_id"]) for d in swapped][3:5] == [("start", 2), ("assign", 1)]
     assert len(merge_records([[], dispatch_b, [], results_b])) == 2
+
+
+def test_queueing_is_what_the_coordinator_knew_at_the_assignment() -> None:
+    """Slow to start on an agent with a slot free is dispatch, not queueing; waiting in the
+    pool's queue, or at an agent with every slot taken, is. A record without the mark is
+    read as before: the whole span beyond the transport's slack (0.5 s at x10)."""
+
+    def attempt(
+        task_id: int, routed: float, assigned: float, start: float, free: bool | None
+    ) -> list[dict[str, Any]]:
+        docs = ran(task_id, 1, "A-CodeGen-001", routed, start, start + 5.0)
+        docs[1]["assign_s"] = assigned
+        if free is not None:
+            docs[1]["slot_free"] = free
+        return docs
+
+    results = [
+        *attempt(0, 10.0, 10.0, 10.9, True),  # free slot, 0.9 s to start: no queueing
+        *attempt(1, 20.0, 24.0, 24.2, True),  # 4 s in the pool's queue, then a free slot
+        *attempt(2, 30.0, 30.0, 33.0, False),  # assigned to a full agent: 3 s at the agent
+        *attempt(3, 40.0, 40.0, 40.9, None),  # no mark (an older run): the span, beyond 0.5 s
+    ]
+    _, _, built = records([task(n, 10.0 * (n + 1)) for n in range(4)], results)
+    queued = built.tasks.set_index("task_id")["queue_s"]
+    assert queued.to_dict() == pytest.approx({0: 0.0, 1: 4.0, 2: 3.0, 3: 0.9})

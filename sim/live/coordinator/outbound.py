@@ -19,7 +19,7 @@ from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
 from sim.live.coordinator.state import ScenarioTime
 from sim.live.task import LiveTask
 from sim.live.transport import agent_subject, dispatch_subject
-from sim.policies.dispatch import Assignment
+from sim.policies.dispatch import Assignment, DispatchCore
 
 
 class Outbound:
@@ -27,6 +27,7 @@ class Outbound:
 
     broker: Broker
     time: ScenarioTime
+    dispatcher: DispatchCore[LiveTask]
     #: The scenario's attempt errors and deadlines, for the agent (None: none to send).
     fault_draws: FaultDraws | None
     #: DAG nodes' input transfers, for the agent (None: none to send).
@@ -74,9 +75,16 @@ class Outbound:
             "agent": agent_id,
             "zone": assignment.zone,
             "assign_s": self.time.now(),
+            # Whether the agent had a slot free (the books hold this task already): if not,
+            # the task waits at the agent, and that wait is queueing (``task_fold``).
+            "slot_free": self._slot_free(agent_id),
         }
         subject = dispatch_subject(assignment.zone)
         await self._post(message, Outgoing(subject, record, f"a.{task.task_id}.{number}", True))
+
+    def _slot_free(self, agent_id: str) -> bool:
+        info = self.dispatcher.members.get(agent_id)
+        return info is None or self.dispatcher.load(agent_id) <= info.slots
 
     async def send_all(self, assignments: list[Assignment[LiveTask]]) -> None:
         async with self.batch():
