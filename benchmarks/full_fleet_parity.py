@@ -187,6 +187,25 @@ no scaling in either; ``dag_heavy`` (200 MB edges) throughput 0.975, wait
 p50 1.075 (1.847 before live drew the inputs' transfers), latency p99 1.077,
 the same three scaling decisions at the same times.
 
+Five more shipped scenarios, first runs (2026-12-07, a later session):
+``spot_fleet`` every figure 0.999-1.007, 100 % within 1 s; ``scale_policies``
+0.923-1.000 (wait p99 the low one), 98.7 %, its scale-down at 61 s live and
+60 s replayed; ``phase_3_5`` (250 agents) 0.765-1.103, 99.7 %: wait p99 low,
+as live counted its free tasks dispatched in over 0.5 s as queued and
+calibration left them out of the spread (now the coordinator marks each
+assignment ``slot_free``); ``error_burst.yaml`` 0.952-1.000, 99.9 %.
+``dag_heavy`` again: 0.942-1.114, 81.9 % within 1 s: a completion's
+successors released in another order live (planned without the network's
+transfers) and replayed (independent jitter and draws shuffled nodes
+released at one instant). Both shells now plan with ``plan_job``, and the
+chief's link to a zone delivers in order: 1.000-1.039, 93.9 %, zone 97.6 %
+(a new run). The same order, re-calibrating stored runs: ``burst`` 63.3 %
+within 1 s (58.0 %); a new ``burst`` run: every figure 0.991-1.023, 67.8 %,
+the same scaling (live's two scale-ups logged 2 s after the replay's). With
+live's retries placed when their backoff ends (``deadlines``), a new
+``error_burst``: every figure 0.994-1.001, 98.6 % within 1 s, same attempts
+99.2 %.
+
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
 from run to run: the baseline's was 0.888 and 0.963 in two runs of the same
 commit. The spot reclaim's 0.659 is one run whose coordinator fell 6.6 s
