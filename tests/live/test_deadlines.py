@@ -13,6 +13,8 @@ import asyncio
 import heapq
 import time
 
+import pytest
+
 from sim.live.coordinator.deadlines import Deadlines
 
 
@@ -106,3 +108,34 @@ def test_the_loop_sleeps_until_the_deadline_without_polling() -> None:
         return asked
 
     assert asyncio.run(body()) == 1
+
+
+def test_a_failing_action_is_reported_and_tried_again_not_fatal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the coordinator's periodic loops do: one failure (a broker hiccup) is printed and
+    the deadline, still due, is acted on again a moment later."""
+
+    async def body() -> int:
+        deadlines = clock()
+        pending = [0.0]
+        calls = 0
+        done = asyncio.Event()
+
+        async def act() -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("broker hiccup")
+            pending.clear()
+            done.set()
+
+        deadlines.watch(lambda: pending[0] if pending else None, act)
+        loop = asyncio.ensure_future(deadlines.run())
+        await asyncio.wait_for(done.wait(), 10.0)
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+        return calls
+
+    assert asyncio.run(body()) == 2
+    assert "broker hiccup" in capsys.readouterr().out

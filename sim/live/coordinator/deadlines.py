@@ -24,11 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sim.live.cancel import stop_if_cancelled
+from sim.live.coordinator.state import LeaseLost
 
 __all__ = ["Deadlines"]
 
 #: Wall seconds slept past a deadline, so that the clock reads it as passed (float rounding).
 SLACK_S = 1e-4
+#: Wall seconds before trying again after an action failed (the old poll's period).
+RETRY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -78,4 +81,11 @@ class Deadlines:
                 wait = None if at is None else self.until(at) + SLACK_S
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), wait)
-            await self.act_on_due()
+            try:
+                await self.act_on_due()
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # as the coordinator's periodic loops: report, go on
+                stop_if_cancelled()
+                print(f"deadlines: {exc!r}")
+                await asyncio.sleep(RETRY_S)  # what is due is still due: not a busy loop
