@@ -42,13 +42,23 @@ def load_events(path: Path) -> pd.DataFrame:
 def chaos_from_events(
     events: pd.DataFrame, replication: int = 0, source: str = "events"
 ) -> list[ChaosEvent]:
-    """The chaos timeline recorded in *events* (one replication), as scenario entries."""
+    """The chaos timeline recorded in *events* (one replication), as scenario entries.
+
+    A ``join`` plays when its agent joined (its ``agent_joined``), not when it
+    was started: live's process takes its start-up first, the simulator's
+    joining agent none.
+    """
     if "replication" in events.columns:
         events = events[events["replication"] == replication]
+    joins = events[events["kind"] == "agent_joined"]
+    joined = dict(zip(joins["subject"].astype(str)[::-1], joins["time_s"][::-1], strict=True))
     timeline = []
     for index, row in enumerate(events[events["kind"] == "chaos"].itertuples(index=False)):
         try:
             document = json.loads(str(row.detail))["event"]
+            agent = (document.get("join") or {}).get("agent")
+            if agent in joined and float(joined[agent]) >= float(document["at"]):
+                document["at"] = float(joined[agent])
             timeline.append(ChaosEvent.model_validate(document))
         except (ValueError, KeyError, ValidationError) as exc:
             first = str(exc).strip().splitlines()[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,16 @@ def short_baseline(*overrides: str, hours: float = 1.0, autoscale: bool = False)
             f"scaling.auto_scale.enabled={str(autoscale).lower()}",
             *overrides,
         ],
+    )
+
+
+def assert_conserved(result: Any) -> None:
+    """Every task submitted is accounted for: completed, failed, shed or still in flight."""
+    counts = result.counts
+    assert counts["lost"] == 0
+    assert (
+        counts["submitted"]
+        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
     )
 
 

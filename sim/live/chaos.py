@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from nats.aio.client import Client
 
 from sim.live.clock import Clock
 from sim.live.network_chaos import NetworkChaos, Replicas
-from sim.live.provisioner import Provisioner
+from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.spot_notices import SPOT_NOTICES_KEY, reclaim_victims
 from sim.live.transport import (
     LEASE_BUCKET,
@@ -179,6 +180,8 @@ class ChaosTimeline(NetworkChaos):
                 await self._partition(js, clock, event, now)
             elif event.one_way_partition is not None:
                 await self._one_way_partition(js, clock, event, now)
+            elif event.join is not None:
+                await self._join(js, clock, event, now)
             else:
                 action = next(a for a in CHAOS_ACTIONS if getattr(event, a) is not None)
                 print(
@@ -200,6 +203,16 @@ class ChaosTimeline(NetworkChaos):
             asyncio.get_running_loop().call_later(
                 clock.wall(event.restart_after), self._restart_agents, victims
             )
+
+    async def _join(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
+        """A specialist starts itself (chaos ``join``): started now, with no reserve pool
+        asked; it serves once its process is up and has said so, as any joining agent."""
+        join = event.join
+        assert join is not None
+        agent_id = join.agent or f"{join.zone}-{join.category}-j{secrets.token_hex(3)}"
+        self.provisioner.start(AgentSpec(agent_id, join.zone, join.category))
+        named = join.model_copy(update={"agent": agent_id})
+        await self._log_chaos(js, clock, event, now, join=named)
 
     async def _slow(self, js: Any, clock: Clock, event: ChaosEvent, now: float) -> None:
         """Gray agents: their tasks take *factor* times as long for the duration."""

@@ -10,11 +10,13 @@ window that really had a Review agent would replay with none, which the
 simulator refuses to run (a mix that sends work nowhere).
 
 So the window's fleet is every agent present at its start (the *roster* the
-last window left) and every agent that joined in it, each counted once and
-placed exactly (a zone's ``categories`` table), and the window's mix is the
-work that arrived in it. An agent that joined mid-window is in the replay
-from second 0: the simulator starts no agent at a given second, and the
-window's join times are in its events table for a reader who needs them.
+last window left), placed exactly (a zone's ``categories`` table), and the
+window's mix is the work that arrived in it. An agent that joined in the
+window on its own joins the replay at the same second (chaos ``join``,
+:func:`self_joins`): in the replay from second 0, a window's early arrivals
+had found agents that were not there yet. An agent that joined because the
+coordinator asked for it (an ``agent_requested`` in the window: a scale-up,
+a replacement) is the replay's own policies' to ask for again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sim.scenario.schema import Scenario
+from sim.scenario.chaos import AgentJoin
+from sim.scenario.schema import ChaosEvent, Scenario
 
 #: Agent id -> (zone, category): the fleet present at a window's edge.
 Roster = dict[str, tuple[str, str]]
@@ -69,14 +72,36 @@ def carried(roster: Roster) -> list[dict[str, Any]]:
     ]
 
 
-def window_fleet(roster: Roster, events: Iterable[dict[str, Any]]) -> Roster:
-    """Every agent the window had: present at its start, or joined in it (where it first was)."""
-    fleet = dict(roster)
-    for doc in sorted(events, key=lambda d: float(d["time_s"])):
-        placed = _joined(doc)
-        if placed is not None:
-            fleet.setdefault(str(doc["subject"]), placed)
-    return fleet
+def self_joins(roster: Roster, events: Iterable[dict[str, Any]]) -> list[ChaosEvent]:
+    """The agents that joined in the window on their own, as chaos ``join`` entries at the
+    second each joined (where it first was); not those present at its start, nor those the
+    coordinator asked for in it."""
+    ordered = sorted(events, key=lambda d: float(d["time_s"]))
+    asked = {str(d["subject"]) for d in ordered if str(d["kind"]) == "agent_requested"}
+    seen = set(roster) | asked
+    joins: list[ChaosEvent] = []
+    for doc in ordered:
+        placed, agent = _joined(doc), str(doc["subject"])
+        if placed is None or agent in seen:
+            continue
+        seen.add(agent)
+        zone, category = placed
+        at = float(doc["time_s"])
+        joins.append(ChaosEvent(at=at, join=AgentJoin(zone=zone, category=category, agent=agent)))
+    return joins
+
+
+def join_records(joins: Iterable[ChaosEvent]) -> list[dict[str, Any]]:
+    """*joins* as the events table's ``chaos`` records, which a replay plays again."""
+    return [
+        {
+            "time_s": join.at,
+            "kind": "chaos",
+            "subject": "join",
+            "detail": json.dumps({"event": join.model_dump(mode="json", exclude_none=True)}),
+        }
+        for join in joins
+    ]
 
 
 def work_mix(submits: Iterable[dict[str, Any]], categories: Iterable[str]) -> dict[str, float]:
@@ -93,19 +118,29 @@ def work_mix(submits: Iterable[dict[str, Any]], categories: Iterable[str]) -> di
     return {c: float(counts[c]) for c in names}
 
 
-def with_window_fleet(scenario: Scenario, fleet: Roster) -> Scenario:
-    """*scenario* whose specialists are *fleet*, zone by zone and category by category.
+def with_window_fleet(
+    scenario: Scenario, fleet: Roster, joins: list[ChaosEvent] | None = None
+) -> Scenario:
+    """*scenario* whose specialists are *fleet*, zone by zone and category by category, and
+    whose timeline is *joins* (the agents that joined in the window on their own).
 
     Agents of a zone or a category the scenario does not know are not in it
-    (the coordinator refused their join). An empty fleet leaves the scenario's
-    own (a window before any agent reported).
+    (the coordinator refused their join). An empty fleet with no join leaves the
+    scenario's own (a window before any agent reported).
     """
     topology = scenario.topology
     zone_names = {zone.name for zone in topology.zones}
     known = Counter(
         (z, c) for z, c in fleet.values() if z in zone_names and c in topology.categories
     )
-    if not known:
+    joins = [
+        j
+        for j in joins or []
+        if j.join is not None
+        and j.join.zone in zone_names
+        and j.join.category in topology.categories
+    ]
+    if not known and not joins:
         return scenario
     zones = []
     for zone in topology.zones:
@@ -114,6 +149,8 @@ def with_window_fleet(scenario: Scenario, fleet: Roster) -> Scenario:
         zones.append(zone.model_copy(update={"specialists": total, "categories": table}))
     update: dict[str, Any] = {"specialists": sum(known.values()), "zones": zones}
     shares = Counter(c for _, c in known.elements())
+    shares.update(j.join.category for j in joins if j.join is not None)
     if set(shares) == set(topology.categories):  # shares must stay positive
         update["categories"] = {c: float(shares[c]) for c in topology.categories}
-    return scenario.model_copy(update={"topology": topology.model_copy(update=update)})
+    topology = topology.model_copy(update=update)
+    return scenario.model_copy(update={"topology": topology, "chaos": joins})

@@ -59,8 +59,9 @@ from sim.live.segment_dags import with_recorded_jobs, write_dag_files
 from sim.live.segment_fleet import (
     Roster,
     carried,
+    join_records,
     roster_after,
-    window_fleet,
+    self_joins,
     with_window_fleet,
     work_mix,
 )
@@ -74,7 +75,7 @@ from sim.live.transport import (
     merge_records,
     record_streams,
 )
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import ChaosEvent, Scenario
 from sim.world.topology import World
 
 RECORDS_KEY = "records"
@@ -178,9 +179,11 @@ def window_scenario(
     submits: list[dict[str, Any]],
     fleet: Roster,
     trace: Path = Path("trace.parquet"),
+    joins: list[ChaosEvent] | None = None,
 ) -> Scenario:
     """The scenario a window replays as: its length, its arrivals as a trace and their mix,
-    its DAG rate, its fleet (``sim.live.segment_fleet``)."""
+    its DAG rate, its fleet at its start and the agents that joined it on their own
+    (``sim.live.segment_fleet``)."""
     length = window.end_s - window.start_s
     jobs = sum(1 for d in submits if d["kind"] == "job")
     workload = scenario.workload
@@ -193,7 +196,7 @@ def window_scenario(
     windowed = scenario.model_copy(
         update={"duration": length, "warmup": 0.0, "workload": workload, "chaos": []}
     )
-    return with_window_fleet(windowed, fleet)
+    return with_window_fleet(windowed, fleet, joins)
 
 
 def trace_frame(submits: list[dict[str, Any]]) -> pd.DataFrame:
@@ -224,18 +227,15 @@ def write_segment(
     final = root / name
     # An absolute trace path: ``orchestra calibrate`` writes an overlay of the scenario in
     # its own directory, where a relative one would no longer resolve.
+    joins = self_joins(roster, events)
     replayable = window_scenario(
-        scenario,
-        window,
-        submits,
-        window_fleet(roster, events),
-        (final / "trace.parquet").resolve(),
+        scenario, window, submits, roster, (final / "trace.parquet").resolve(), joins
     )
     replayable = with_recorded_jobs(replayable, submits, final)  # the jobs, with their edges
     length = window.end_s - window.start_s
     # The fleet is the one that heartbeats (the roster and the joins), not the nominal one.
     fleet = dataclasses.replace(world, specialists=())
-    events = carried(roster) + events
+    events = carried(roster) + events + join_records(joins)
     records = build_records(replayable, fleet, 1.0, length, submits, results, events, metric_rows)
     summary, sha = records.summary(replayable)
     summary["live"] = {

@@ -69,9 +69,11 @@ def check_targets(scenario: Scenario, world: World) -> None:
     """Every agent a chaos entry names must exist in the fleet the scenario builds.
 
     Agents lent by the reserve pool during a run (``A-CodeGen-r007``) can be
-    named too — a replayed log does — as long as their zone and category exist.
+    named too — a replayed log does — as long as their zone and category exist,
+    and so can the agents a ``join`` names.
     """
     known = {s.agent_id for s in world.specialists}
+    known |= {e.join.agent for e in scenario.chaos if e.join is not None and e.join.agent}
     pools = {f"{zone}-{category}" for zone in world.zones for category in world.categories}
     for index, event in enumerate(scenario.chaos):
         if event.spot_reclaim is not None and scenario.purchase.spot is None:
@@ -262,6 +264,11 @@ class Chaos:
         elif event.team_lead_crash is not None:
             self._record(event)
             failover.team_lead_down(event.team_lead_crash)
+        elif event.join is not None:
+            join = event.join
+            agent_id = self.fleet.arrive_on_its_own(join.zone, join.category, join.agent)
+            named = join.model_copy(update={"agent": agent_id})
+            self._record(event.model_copy(update={"join": named}))
         else:
             self._for_a_while(event)
 

@@ -132,6 +132,20 @@ class Fleet:
             )
         return spec.agent_id
 
+    def arrive_on_its_own(self, zone: str, category: str, agent_id: str | None = None) -> str:
+        """A specialist that started itself joins now (chaos ``join``): no reserve pool, no
+        start-up, no request before it — a service's agent, as a record window saw it."""
+        number = next(self._spawned)
+        if agent_id is None or agent_id in self.agents:
+            agent_id = f"{zone}-{category}-j{number:03d}"
+        spec = self._template.build(
+            agent_id, category, zone, team_for(number, self._teams[zone]), self._rng
+        )
+        self._join(spec, reserve=False)
+        self.events.add(self.env.now, "agent_joined", spec.agent_id, zone=spec.zone)
+        self._changed()
+        return spec.agent_id
+
     def _arrive(self, spec: SpecialistSpec) -> None:
         replaced = self._replacing.pop(spec.agent_id, None)
         if replaced is not None:

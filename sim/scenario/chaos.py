@@ -81,6 +81,21 @@ class Partition(Strict):
     )
 
 
+class AgentJoin(Strict):
+    """A specialist that joins on its own: ready at ``at``, lent by no reserve pool.
+
+    Not a failure but a fleet change from outside the model's policies: a
+    service's agents start themselves (``orchestra live agent``), and a
+    record window's replay plays the ones that joined mid-window at their
+    times (``sim.live.segment_fleet``). What the autoscaler or the failover
+    asked for they ask for again in a replay; this is for the rest.
+    """
+
+    zone: str = Field(description="The zone it joins.")
+    category: str = Field(description="Its category.")
+    agent: str | None = Field(None, description="Its id (default: the zone's next free name).")
+
+
 CHAOS_ACTIONS = (
     "kill",
     "zone_outage",
@@ -94,6 +109,7 @@ CHAOS_ACTIONS = (
     "wal_stall",
     "team_lead_crash",
     "spot_reclaim",
+    "join",
 )
 
 
@@ -111,7 +127,8 @@ class ChaosEvent(Strict):
     work one way only) or ``wal_stall`` (a chief's fsyncs take seconds) for
     ``duration``; ``team_lead_crash`` (a team lead dies; its team takes no new
     work until the zone coordinator's checks notice and a member takes over);
-    ``spot_reclaim`` (spot agents get a notice, drain, and are gone at its end).
+    ``spot_reclaim`` (spot agents get a notice, drain, and are gone at its end);
+    ``join`` (a specialist joins on its own, ready at once: a service's fleet).
     """
 
     at: Duration
@@ -135,6 +152,9 @@ class ChaosEvent(Strict):
     spot_reclaim: SpotReclaim | None = Field(
         None, description="Spot agents reclaimed after a notice (sim.scenario.spot)."
     )
+    join: AgentJoin | None = Field(
+        None, description="A specialist joins on its own, ready at once (a service's fleet)."
+    )
 
     @model_validator(mode="after")
     def _one_action(self) -> ChaosEvent:
@@ -143,9 +163,8 @@ class ChaosEvent(Strict):
             raise ValueError(
                 f"expected exactly one of {', '.join(CHAOS_ACTIONS)}, got {given or 'none'}"
             )
-        if given[0] not in ("kill", "coordinator_crash", "team_lead_crash", "spot_reclaim") and (
-            self.duration is None
-        ):
+        once = ("kill", "coordinator_crash", "team_lead_crash", "spot_reclaim", "join")
+        if given[0] not in once and (self.duration is None):
             raise ValueError(f"{given[0]}: expected a duration")
         return self
 

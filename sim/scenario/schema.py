@@ -332,6 +332,11 @@ def _check_chaos_targets(
                     )
     if event.zone_outage is not None and event.zone_outage not in zones:
         raise ValueError(f"{where}: unknown zone {event.zone_outage!r}")
+    if event.join is not None:
+        if event.join.zone not in zones:
+            raise ValueError(f"{where}.zone: unknown zone {event.join.zone!r}")
+        if event.join.category not in categories:
+            raise ValueError(f"{where}.category: unknown category {event.join.category!r}")
 
 
 def _check_chaos_scopes(

@@ -292,13 +292,14 @@ def check_staffed(scenario: Scenario, world: World) -> None:
     report an ever-growing queue, when the scenario is what is wrong. The
     message names the setting to change.
     """
-    if not world.specialists:
+    joining = {e.join.category for e in scenario.chaos if e.join is not None}
+    if not world.specialists and not joining:
         raise ValueError(
             "topology.specialists: expected at least one specialist, got 0 (scaling."
             "default_agents leaves none after the coordinators, or topology.specialists is 0)"
         )
     mix = scenario.workload.mix or dict(scenario.topology.categories)
-    staffed = {s.category for s in world.specialists}
+    staffed = {s.category for s in world.specialists} | joining  # (a join staffs it later)
     for category, weight in mix.items():
         if weight > 0 and category not in staffed:
             raise ValueError(

@@ -15,14 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import HERE
 
-from sim.live.segment_fleet import Roster, window_fleet, with_window_fleet, work_mix
+from sim.live.segment_fleet import (
+    Roster,
+    join_records,
+    self_joins,
+    with_window_fleet,
+    work_mix,
+)
 from sim.live.segments import Window, trace_frame, window_scenario
 from sim.metrics.store import write_parquet
 from sim.model.engine import run_scenario
+from sim.replay import chaos_from_events
 from sim.scenario.load import load_scenario
+from sim.scenario.schema import ChaosEvent
 from sim.world.topology import build_world, check_staffed
 
 SMALL = load_scenario(HERE / "small.yaml")
@@ -48,39 +57,65 @@ def tasks(pools: list[tuple[str, str]], count: int) -> list[dict[str, Any]]:
     ]
 
 
-def replay(tmp_path: Path, submits: list[dict[str, Any]], fleet: Roster) -> dict[str, int]:
-    """Run the window's scenario; tasks completed by zone and category of the agent."""
+def replay(
+    tmp_path: Path,
+    submits: list[dict[str, Any]],
+    fleet: Roster,
+    joins: list[ChaosEvent] | None = None,
+) -> pd.DataFrame:
+    """Run the window's scenario; its tasks."""
     trace = tmp_path / "trace.parquet"
     write_parquet(trace, trace_frame(submits))
-    scenario = window_scenario(SMALL, WINDOW, submits, fleet, trace)
+    scenario = window_scenario(SMALL, WINDOW, submits, fleet, trace, joins)
     world = build_world(scenario, np.random.default_rng(0))
     check_staffed(scenario, world)
-    result = run_scenario(scenario, 0)
-    done = result.tasks[result.tasks["outcome"] == "completed"]
+    return run_scenario(scenario, 0).tasks
+
+
+def completed(tasks: pd.DataFrame) -> dict[str, int]:
+    """Tasks completed by zone and category of the agent."""
+    done = tasks[tasks["outcome"] == "completed"]
     return {f"{z}/{c}": int(n) for (z, c), n in done.groupby(["zone", "category"]).size().items()}
 
 
-def test_agents_that_joined_in_the_window_are_in_its_replay_where_they_were(
+def test_agents_that_joined_the_window_on_their_own_join_its_replay_when_they_did(
     tmp_path: Path,
 ) -> None:
+    """Present at the start: in the fleet from second 0. Joined in the window: a chaos join
+    at its second, so the work that arrived before found no agent of its pool yet. Asked
+    for by the coordinator (a scale-up): the replay's own scaler asks again, not a join."""
     roster = {"ext-A-CodeGen": ("A", "CodeGen")}  # all the first window saw
     events = [
-        join(0.4, "ext-A-Review", "A", "Review"),
-        join(0.5, "ext-B-CodeGen", "B", "CodeGen"),
-        join(0.6, "ext-B-Review", "B", "Review"),
-        {"time_s": 3.0, "kind": "agent_detected", "subject": "ext-B-Review", "detail": "{}"},
-        join(9.0, "ext-A-CodeGen", "A", "CodeGen"),  # a rejoin: counted once
+        join(2.0, "ext-A-Review", "A", "Review"),
+        join(2.5, "ext-B-CodeGen", "B", "CodeGen"),
+        join(3.0, "ext-B-Review", "B", "Review"),
+        {"time_s": 3.5, "kind": "agent_detected", "subject": "ext-B-Review", "detail": "{}"},
+        join(9.0, "ext-A-CodeGen", "A", "CodeGen"),  # a rejoin: no join of its own
+        {"time_s": 4.0, "kind": "agent_requested", "subject": "A-CodeGen-s1", "detail": "{}"},
+        join(8.0, "A-CodeGen-s1", "A", "CodeGen"),  # the scaler's: not a join
     ]
-    fleet = window_fleet(roster, events)
-    assert sorted(fleet) == ["ext-A-CodeGen", "ext-A-Review", "ext-B-CodeGen", "ext-B-Review"]
+    joins = self_joins(roster, events)
+    assert [(j.at, j.join and j.join.agent) for j in joins] == [
+        (2.0, "ext-A-Review"),
+        (2.5, "ext-B-CodeGen"),
+        (3.0, "ext-B-Review"),
+    ]
     pools = [("A", "CodeGen"), ("A", "Review"), ("B", "CodeGen"), ("B", "Review")]
-    submits = tasks(pools, 40)
-    scenario = window_scenario(SMALL, WINDOW, submits, fleet)
+    submits = tasks(pools, 40)  # one every 0.2 s from 0
+    scenario = window_scenario(SMALL, WINDOW, submits, roster, Path("trace.parquet"), joins)
     world = build_world(scenario, np.random.default_rng(0))
-    assert {(z, c): world.count(z, c) for z, c in pools} == dict.fromkeys(pools, 1)
-    assert scenario.topology.specialists == 4 and scenario.duration == 30.0
-    done = replay(tmp_path, submits, fleet)
-    assert sum(done.values()) == 40
+    assert [(s.zone, s.category) for s in world.specialists] == [("A", "CodeGen")]
+    assert scenario.topology.specialists == 1 and scenario.duration == 30.0
+    done = replay(tmp_path, submits, roster, joins)
+    assert sum(completed(done).values()) == 40
+    # Nothing of Review started before the first Review agent joined.
+    review = done[(done["category"] == "Review") & (done["outcome"] == "completed")]
+    assert review["start_s"].min() >= 2.0
+    first = review.sort_values("arrival_s").iloc[0]
+    assert first["arrival_s"] < 1.0 and first["wait_s"] > 1.0  # it waited for the join
+    # The joins are the events table's chaos records too, which a replay plays again.
+    records = join_records(joins)
+    assert chaos_from_events(pd.DataFrame(records)) == joins
 
 
 def test_a_zone_without_agents_replays_empty_and_its_work_is_served_elsewhere(
@@ -93,8 +128,7 @@ def test_a_zone_without_agents_replays_empty_and_its_work_is_served_elsewhere(
     assert [s.zone for s in world.specialists] == ["A", "A", "A"]
     assert [z.specialists for z in scenario.topology.zones] == [3, 0]
     assert scenario.topology.categories == {"CodeGen": 2.0, "Review": 1.0}
-    done = replay(tmp_path, submits, fleet)
-    assert sum(done.values()) == 30
+    assert sum(completed(replay(tmp_path, submits, fleet)).values()) == 30
 
 
 def test_the_window_s_mix_is_its_work_so_a_category_without_work_needs_no_agent(
@@ -108,8 +142,7 @@ def test_the_window_s_mix_is_its_work_so_a_category_without_work_needs_no_agent(
     scenario = window_scenario(SMALL, WINDOW, submits, fleet)
     assert scenario.workload.mix == {"CodeGen": 20.0, "Review": 0.0}
     assert scenario.topology.categories == SMALL.topology.categories  # shares stay positive
-    done = replay(tmp_path, submits, fleet)
-    assert sum(done.values()) == 20
+    assert sum(completed(replay(tmp_path, submits, fleet)).values()) == 20
 
 
 def test_work_no_agent_of_the_window_could_take_is_refused_in_one_line() -> None:
@@ -122,6 +155,10 @@ def test_work_no_agent_of_the_window_could_take_is_refused_in_one_line() -> None
 
 def test_agents_the_scenario_does_not_know_and_an_empty_fleet_change_nothing() -> None:
     assert with_window_fleet(SMALL, {}) == SMALL
+    # Nobody at the start but a join: an empty fleet from second 0, the join its first agent.
+    [joined] = self_joins({}, [join(5.0, "x", "A", "CodeGen")])
+    alone = with_window_fleet(SMALL, {}, [joined])
+    assert alone.topology.specialists == 0 and alone.chaos == [joined]
     assert with_window_fleet(SMALL, {"x": ("Z", "CodeGen"), "y": ("A", "Poetry")}) == SMALL
     assert work_mix([], ["CodeGen", "Review"]) == {}
     scenario = window_scenario(SMALL, WINDOW, [], {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import FULL, SCENARIOS
+from support import FULL, SCENARIOS, assert_conserved
 
 from sim.model.engine import run_scenario
 from sim.scenario.load import load_scenario
@@ -15,20 +15,11 @@ def _run(name: str, *overrides: str):
     return run_scenario(load_scenario(SCENARIOS / f"{name}.yaml", list(overrides)))
 
 
-def _conserved(result) -> None:
-    counts = result.counts
-    assert counts["lost"] == 0
-    assert (
-        counts["submitted"]
-        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
-    )
-
-
 def test_zone_outage() -> None:
     result = _run("zone_outage", "duration=4h")
     kinds = set(result.events["kind"])
     assert {"zone_outage", "agent_detected", "zone_redistributed", "zone_restored"} <= kinds
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_leader_crash() -> None:
@@ -36,7 +27,7 @@ def test_leader_crash() -> None:
     elected = result.events[result.events["kind"] == "leader_elected"]
     assert len(elected) == 1  # the follower crash at 4 h costs no election
     assert json.loads(elected["detail"].iloc[0])["downtime_s"] < 1.0
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_partition() -> None:
@@ -51,7 +42,7 @@ def test_partition() -> None:
     elected = events[(events["kind"] == "leader_elected") & (events["time_s"] >= split)]
     assert elected["subject"].iloc[0] in {"chief-2", "chief-3"}
     assert float(elected["time_s"].iloc[0]) - split < 5.0
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_agent_churn() -> None:
@@ -59,7 +50,7 @@ def test_agent_churn() -> None:
     failed = (result.events["kind"] == "agent_failed").sum()
     assert failed > 20  # random failures plus a fifth of CodeGen at 4 h
     assert (result.events["kind"] == "agents_slow").sum() == 1
-    _conserved(result)
+    assert_conserved(result)
 
 
 @pytest.mark.slow
@@ -67,4 +58,4 @@ def test_chaos_soak() -> None:
     """Two days in full size; 12 hours in `make test`."""
     result = _run("chaos_soak", *([] if FULL else ["duration=12h"]))
     assert (result.events["kind"] == "chaos").sum() > 5
-    _conserved(result)
+    assert_conserved(result)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import short_baseline
+from support import assert_conserved, short_baseline
 
 from sim.model.engine import run_scenario
 
@@ -17,15 +17,6 @@ def _details(events: pd.DataFrame, kind: str) -> pd.DataFrame:
     rows = events[events["kind"] == kind]
     return pd.concat(
         [rows.reset_index(drop=True), pd.DataFrame(list(rows["detail"].map(json.loads)))], axis=1
-    )
-
-
-def _conserved(result) -> None:
-    counts = result.counts
-    assert counts["lost"] == 0
-    assert (
-        counts["submitted"]
-        == counts["completed"] + counts["failed"] + counts["shed"] + counts["in_flight"]
     )
 
 
@@ -39,7 +30,7 @@ def test_detection_takes_threshold_checks_of_the_interval() -> None:
     # The first failed check is within one interval of the crash; the third two later.
     assert detected["detect_s"].between(2 * 10 + 2, 3 * 10 + 2).all()
     assert detected["detect_s"].max() - detected["detect_s"].min() > 5  # phases are spread
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_per_message_checks_agree_with_the_analytic_detector() -> None:
@@ -82,7 +73,7 @@ def test_a_killed_agents_tasks_are_retried_elsewhere_and_it_is_replaced() -> Non
     joined = result.agents[result.agents["agent"].isin(replaced["replacement"])]
     assert (joined["joined_s"] > 1200 + 60).all()  # after detection plus the spawn delay
     assert result.counts["retried"] == len(retried)
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_a_spent_retry_budget_fails_tasks_for_good_with_a_reason() -> None:
@@ -98,7 +89,7 @@ def test_a_spent_retry_budget_fails_tasks_for_good_with_a_reason() -> None:
     assert len(failed) > 0
     assert set(failed["reason"]) <= {"retries_exhausted", "upstream_failed"}
     assert result.counts["failed"] == len(failed)
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_restart_before_detection_reconciles_instead() -> None:
@@ -117,7 +108,7 @@ def test_restart_before_detection_reconciles_instead() -> None:
         (result.tasks["agent"] == "D-Support-001") & (result.tasks["start_s"] > 1205)
     ]
     assert len(later) > 0  # it serves again
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_a_restarted_agent_serves_one_start_up_after_its_host_is_back() -> None:
@@ -136,7 +127,7 @@ def test_a_restarted_agent_serves_one_start_up_after_its_host_is_back() -> None:
     tasks = result.tasks
     served = tasks[(tasks["agent"] == "D-Support-001") & (tasks["start_s"] > 20 * 60)]
     assert len(served) > 0 and served["start_s"].min() >= back
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_zone_outage_routes_around_the_zone_and_back() -> None:
@@ -159,7 +150,7 @@ def test_zone_outage_routes_around_the_zone_and_back() -> None:
     assert (after["zone"] == "B").any()  # traffic returns once the zone is back
     rows = result.metrics[(result.metrics["level"] == "zone") & (result.metrics["id"] == "B")]
     assert rows[(rows["time_s"] > 1260) & (rows["time_s"] < 2400)]["active_agents"].max() == 0
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_outage_alerts_fire() -> None:
@@ -186,7 +177,7 @@ def test_gray_agents_serve_slower_and_message_loss_resends() -> None:
     ratio = slow["service_s"] / slow["work_s"]
     assert ratio.round(9).eq(3.0).all() and len(slow) > 20
     assert result.counts["resent_messages"] > 0
-    _conserved(result)
+    assert_conserved(result)
 
 
 CHAOS_EVENT = st.one_of(
@@ -256,7 +247,7 @@ def test_conservation_under_random_chaos(events: list[str], budget: int, team_li
         autoscale=True,
     )
     result = run_scenario(scenario)
-    _conserved(result)
+    assert_conserved(result)
     tasks = result.tasks
     assert tasks["task_id"][tasks["outcome"] != "retried"].is_unique
 
@@ -272,7 +263,7 @@ def test_retry_budget_caps_attempts(budget: int) -> None:
         )
     )
     assert result.tasks["attempt"].max() <= budget + 1
-    _conserved(result)
+    assert_conserved(result)
 
 
 RR = "policies.load_balancing=round_robin"
@@ -311,8 +302,8 @@ def test_circuit_breaker_stops_calls_to_dead_agents_before_detection() -> None:
         return int((result.tasks["reason"] == "agent_failed").sum())
 
     assert waited_on_the_dead(with_breaker) < waited_on_the_dead(without)
-    _conserved(with_breaker)
-    _conserved(without)
+    assert_conserved(with_breaker)
+    assert_conserved(without)
 
 
 def test_phi_accrual_detects_sooner_than_three_missed_checks() -> None:
@@ -326,7 +317,7 @@ def test_phi_accrual_detects_sooner_than_three_missed_checks() -> None:
     # Last heartbeat within 10 s before the crash; suspicion 10 s + 5.612 x 0.5 s after it.
     assert phi_detect.between(10 + 5.6 * 0.5 - 10, 10 + 5.7 * 0.5).all()
     assert phi_detect.mean() < spec_detect.mean()
-    _conserved(phi)
+    assert_conserved(phi)
 
 
 def test_a_zone_breaker_routes_around_a_silent_zone_before_detection() -> None:
@@ -344,7 +335,7 @@ def test_a_zone_breaker_routes_around_a_silent_zone_before_detection() -> None:
     ]
     before = home_d[home_d["arrival_s"] < detected]
     assert len(before) > 0 and (before["zone"] != "D").all()  # served elsewhere already
-    _conserved(result)
+    assert_conserved(result)
 
 
 def test_team_bulkhead_caps_the_work_a_team_holds() -> None:
