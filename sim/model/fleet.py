@@ -73,6 +73,7 @@ class Fleet:
         self.starting = 0
         self.draining = 0
         self._spawned = itertools.count(1)
+        self._self_started = itertools.count(1)  # chaos joins, numbered apart
         self._starting_pools: dict[tuple[str, str], int] = {}
         #: Failed agents removed from the fleet, by id (a restart brings them back).
         self.failed: dict[str, SpecialistSpec] = {}
@@ -135,7 +136,7 @@ class Fleet:
     def arrive_on_its_own(self, zone: str, category: str, agent_id: str | None = None) -> str:
         """A specialist that started itself joins now (chaos ``join``): no reserve pool, no
         start-up, no request before it — a service's agent, as a record window saw it."""
-        number = next(self._spawned)
+        number = next(self._self_started)  # (the reserve's numbering and teams stay as live's)
         if agent_id is None or agent_id in self.agents:
             agent_id = f"{zone}-{category}-j{number:03d}"
         spec = self._template.build(
