@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
+from sim.processes import wait_bounded
+
 T = TypeVar("T")
 
 
@@ -206,11 +208,7 @@ def local_dask_cluster(
             deadline = time.monotonic() + grace_s
             for proc in [*procs[1:], *procs[:1]]:  # workers first, then the scheduler
                 proc.terminate()
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                wait_bounded(proc, max(0.1, deadline - time.monotonic()))
 
 
 def make_executor(

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import sys
 from collections.abc import Awaitable, Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
+
+from sim.processes import wait_bounded
 
 __all__ = ["close_bounded", "run_bounded", "stop_if_cancelled", "try_once", "wait_bounded"]
 
@@ -56,21 +57,6 @@ async def close_bounded(closable: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> No
         print(f"live: a connection did not close within {timeout_s:g} s; left", file=sys.stderr)
     elif not closing.cancelled():
         closing.exception()  # (retrieved: a failed close is not worth a traceback)
-
-
-class _Ending(Protocol):
-    def wait(self, timeout: float | None = None) -> int: ...
-    def kill(self) -> None: ...
-
-
-def wait_bounded(process: _Ending, timeout_s: float = 10.0) -> None:
-    """Wait *timeout_s* for a process told to stop, then kill -9 it and reap it: the same
-    bound for a process as ``close_bounded`` is for a connection."""
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def stop_if_cancelled() -> None:
