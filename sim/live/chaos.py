@@ -39,10 +39,12 @@ from sim.live.transport import (
     control_subject,
     encode,
 )
+from sim.policies.placement import team_for
 from sim.scenario.chaos import CHAOS_ACTIONS
 from sim.scenario.schema import AgentSelector, ChaosEvent, Scenario, Slow
 from sim.scenario.spot import SpotReclaim
 from sim.world.spot_books import ReclaimDraws, initial_reclaims, zone_reclaims
+from sim.world.topology import zone_teams
 
 __all__ = ["ChaosTimeline", "Replicas"]
 
@@ -76,6 +78,8 @@ class ChaosTimeline(NetworkChaos):
         self.scenario, self.provisioner, self.nc, self.server = scenario, provisioner, nc, server
         self.coordinators = coordinators
         self.broker_restarts, self.broker_kills = broker_restarts, broker_kills
+        #: Chaos joins so far, numbered as the simulator's fleet numbers them (their teams).
+        self._joins = itertools.count(1)
         #: Zones dark now, by the scenario second each went dark (the ``zones_down`` key).
         self.zones_down: dict[str, float] = {}
         #: Zones whose coordinator crashed, by the second it did (``zone_coordinators_down``).
@@ -210,7 +214,9 @@ class ChaosTimeline(NetworkChaos):
         join = event.join
         assert join is not None
         agent_id = join.agent or f"{join.zone}-{join.category}-j{secrets.token_hex(3)}"
-        self.provisioner.start(AgentSpec(agent_id, join.zone, join.category))
+        # Its team as the simulator's fleet deals a join's: the zone's teams in turn.
+        team = team_for(next(self._joins), zone_teams(self.scenario)[join.zone])
+        self.provisioner.start(AgentSpec(agent_id, join.zone, join.category, team=team))
         named = join.model_copy(update={"agent": agent_id})
         await self._log_chaos(js, clock, event, now, join=named)
 

@@ -44,5 +44,8 @@ def test_a_joining_agent_serves_from_its_join_and_its_replay_joins_it_then(
     replayed = run_scenario(replay_scenario(scenario, timeline))
     agents = replayed.agents.set_index("agent")
     assert agents.loc[AGENT, "joined_s"] == joined_s
+    # In the same team in both: a join takes the zone's teams in turn, as neither's reserve.
+    live_team = live.result.agents.set_index("agent").loc[AGENT, "team"]
+    assert live_team == agents.loc[AGENT, "team"] == "A-T01"
     on_it = replayed.tasks[replayed.tasks["agent"] == AGENT]
     assert len(on_it) >= 1 and (on_it["start_s"] >= joined_s).all()

@@ -24,7 +24,7 @@ import math
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -356,14 +356,48 @@ class Coordinator:
         return await self.follow.pump()
 
     async def _lead(self) -> None:
-        await self.take_over()
+        """Renew the lease from the first moment, take over, then coordinate.
+
+        The lease is renewed while the takeover catches up too: the catch-up
+        reads the run's whole history, and on a loaded host that took longer
+        than the lease (a full-fleet partition at x10: the new primary lost the
+        lease to the next standby 1.8 wall s after taking it — a second
+        takeover, live only). A lease lost meanwhile ends the takeover.
+        """
+        renewing = asyncio.ensure_future(
+            self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew())
+        )
+        tasks = [renewing]
+        try:
+            taking = asyncio.ensure_future(self.take_over())
+            tasks.append(taking)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the takeover's error, or the lease lost
+            tasks.remove(taking)
+            tasks += [asyncio.ensure_future(loop) for loop in self._leading_loops()]
+            # The first loop to fail ends them all: none may go on acting for a replica that
+            # stopped leading (or whose connection is gone).
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        except LeaseLost:
+            await self.event("coordinator_lost_lease", self.name)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.follow is not None:
+                await self.follow.close()
+
+    def _leading_loops(self) -> list[Coroutine[Any, Any, None]]:
+        """What a primary does once it has taken over (the lease's renewal runs already)."""
         assert self.follow is not None
         assert self.broker is not None
         s, scale = self.scenario, self.config.clock.scale
         interval_wall = max(MIN_PERIOD_S, s.health.interval / scale)
         loops = [
             self.follow.follow(),
-            self._periodic(self.config.lease_s / 3, lambda late: self.lease.renew()),
             self._periodic(interval_wall, self.health.check_health),
             self._periodic(min(0.1, interval_wall), lambda late: self.health.check_zones()),
             self.deadlines.run(),
@@ -380,20 +414,7 @@ class Coordinator:
             loops.append(
                 serve_gate(self.broker, self.gate, self.time.now, self._alive, interval_wall)
             )
-        tasks = [asyncio.ensure_future(loop) for loop in loops]
-        try:
-            # The first loop to fail ends them all: none may go on acting for a replica that
-            # stopped leading (or whose connection is gone).
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-        except LeaseLost:
-            await self.event("coordinator_lost_lease", self.name)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self.follow.close()
+        return loops
 
     def _alive(self) -> set[str]:
         return {a.agent_id for a in self.books.agents.values() if a.healthy}
