@@ -112,10 +112,10 @@ class Fleet:
         self._joined: set[str] = set()
         self._bundle: tuple[float, dict[str, dict[str, Any]]] = (EPOCH, {})
 
-    def coordinator(self, *overrides: str, name: str = "c1") -> Coordinator:
+    def coordinator(self, *overrides: str, name: str = "c1", lease_s: float = 1.5) -> Coordinator:
         scenario = small("policies.load_balancing=round_robin", *overrides)
         config = CoordinatorConfig(
-            "memory://", None, Clock(EPOCH, 1.0), wall=self.wall, autoscale=False
+            "memory://", None, Clock(EPOCH, 1.0), lease_s=lease_s, wall=self.wall, autoscale=False
         )
         return Coordinator(
             name,

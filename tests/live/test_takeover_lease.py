@@ -16,34 +16,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from test_coordinator_logic import EPOCH, Fleet, Provisioner
+from test_coordinator_logic import Fleet
 
-from sim.live.clock import Clock
-from sim.live.coordinator import Coordinator, CoordinatorConfig
 from sim.live.transport import EVENTS
 
 LEASE_S = 0.3
 
 
-def replica(fleet: Fleet, name: str) -> Coordinator:
-    scenario = fleet.coordinator().scenario
-    config = CoordinatorConfig(
-        "memory://", None, Clock(EPOCH, 1.0), lease_s=LEASE_S, wall=fleet.wall, autoscale=False
-    )
-    return Coordinator(
-        name,
-        scenario,
-        config,
-        Provisioner(),
-        ("A", "B"),
-        ("CodeGen", "Review"),
-        broker=fleet.broker,
-    )
-
-
 def test_a_long_takeover_keeps_its_lease_and_the_standby_waits() -> None:
     async def body(fleet: Fleet) -> tuple[bool, bool, list[Any]]:
-        first, standby = replica(fleet, "c1"), replica(fleet, "c2")
+        first = fleet.coordinator(name="c1", lease_s=LEASE_S)
+        standby = fleet.coordinator(name="c2", lease_s=LEASE_S)
         original = first.take_over
 
         async def slow_takeover() -> None:
