@@ -204,7 +204,24 @@ within 1 s (58.0 %); a new ``burst`` run: every figure 0.991-1.023, 67.8 %,
 the same scaling (live's two scale-ups logged 2 s after the replay's). With
 live's retries placed when their backoff ends (``deadlines``), a new
 ``error_burst``: every figure 0.994-1.001, 98.6 % within 1 s, same attempts
-99.2 %.
+99.2 %. With live's ``queue_s`` read from its coordinator's books
+(``slot_free``): ``phase_3_5`` 0.896-1.004, 100 %; ``diurnal`` 0.974-1.028
+(wait p99 0.884 before), 99.8 %; ``hpa_as_deployed`` 0.943-1.002, 100 %;
+``llm_rate_limits`` baseline 0.989-1.050, burst 0.983-1.000, 99.8 % each.
+The chaos cases on the day's last code: ``kill_restart`` 0.977-1.004;
+``zone_outage`` 0.996-1.069 (94.0 %: the outage decides which tasks wait);
+``slow`` 0.981-1.019; ``spot_reclaim`` 0.999-1.077; ``message_loss``
+0.997-1.007; ``team_lead_crash`` 0.953-1.014; ``zone_coordinator_crash``
+0.990-1.110; ``leader_crash`` 0.999-1.010; ``random_soak_all``
+0.988-1.011, each 98.9-100 % within 1 s and the same scaling. ``partition``
+0.843-1.000, 90.8 %: live's new primary lost its lease to the next standby
+1.8 wall s after taking it (its catch-up of the run's history outlasted the
+1.5 s lease, renewed only once the catch-up was done), a second takeover the
+replay never had. Renewed from the moment it is taken: one takeover, every
+figure 0.892-1.102, 93.6 %; but its scale-up at 240 s (average response
+6.43 s against the 5 s threshold) was not the replay's (below 5 s): the
+earlier run's were 5.41 and 5.65, both over. A knife edge the two sides
+of which the runs fall on.
 
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
 from run to run: the baseline's was 0.888 and 0.963 in two runs of the same
