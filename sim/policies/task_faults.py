@@ -175,8 +175,11 @@ def _mix(x: int) -> int:
 def task_key(seed: int, arrival_s: float, job_id: int, node: int) -> int:
     """A task's key for its attempts' fault draws: what both shells know of it alike.
 
-    Its arrival (the same float in both: the same stream drew it), and for a
-    DAG node its job and node. Not its id: ids part between a live run and
+    An independent task's arrival (the same float in both: the same stream
+    drew it); a DAG node's job and node, and not its arrival, which is its
+    release — when a predecessor's completion reached each shell's
+    coordinator, a different float in each (keyed by it, live's and its
+    replay's DAG nodes had erred on different attempts). Not its id: ids part between a live run and
     its replay at the first DAG release, and not the order draws are taken
     in, which differs between the coordinator's assignments and the
     simulator's starts (the two had drawn from one stream each in their own
@@ -184,7 +187,7 @@ def task_key(seed: int, arrival_s: float, job_id: int, node: int) -> int:
     fleet under an error burst, 14 % of the tasks made a different number of
     attempts in the two).
     """
-    (bits,) = struct.unpack("<Q", _FLOAT_BITS.pack(arrival_s))
+    (bits,) = struct.unpack("<Q", _FLOAT_BITS.pack(arrival_s)) if job_id < 0 else (0,)
     return _mix(
         _mix(seed & _MASK64) ^ bits ^ _mix(((job_id & 0xFFFFFFFF) << 32) | (node & 0xFFFFFFFF))
     )

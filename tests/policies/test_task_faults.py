@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.policies.task_faults import AttemptFaults, Burst, Fault
+from sim.policies.task_faults import AttemptFaults, Burst, Fault, attempt_draws, task_key
 
 
 def test_no_faults_configured_is_inactive() -> None:
@@ -71,3 +71,14 @@ def test_bad_numbers_are_refused() -> None:
         AttemptFaults(probability=1.0)
     with pytest.raises(ValueError, match="deadline"):
         AttemptFaults(deadline_s=0.0)
+
+
+def test_a_dag_nodes_key_is_its_job_and_node_an_independent_tasks_its_arrival() -> None:
+    """A DAG node's arrival is its release, a different float in live and in its replay:
+    its key must not depend on it. An independent task's arrival is drawn alike in both."""
+    node = task_key(42, 100.25, 7, 3)
+    assert task_key(42, 100.2500001, 7, 3) == node  # released a moment later: the same draws
+    assert task_key(42, 100.25, 7, 4) != node and task_key(42, 100.25, 8, 3) != node
+    alone = task_key(42, 100.25, -1, -1)
+    assert task_key(42, 100.2500001, -1, -1) != alone  # another arrival: another task
+    assert attempt_draws(node, 1) != attempt_draws(node, 2)
