@@ -31,6 +31,7 @@ from sim.model.traffic import Coordinator, Kind
 from sim.model.zone_dispatch import ZoneDispatch
 from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore, ZoneCall
+from sim.policies.task_faults import task_key
 from sim.world.network import AgentMessage, MessageType, Network
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Chief:
         msgs: list[int],
         queue: Coordinator | None,
         overhead: Callable[[float], float] | None = None,
+        loss_seed: int = 0,
     ) -> None:
         self.env = env
         self.net = network
@@ -83,6 +85,10 @@ class Chief:
         #: jitter and the dispatch overhead fall: a DAG node's successors released at one
         #: instant reach their zone in the order released, as live's do.
         self._link_delivers = dict.fromkeys(zones, 0.0)
+        #: The run's key for message-loss draws (``policy_set.fault_seed``), and how many
+        #: times each task has drawn: its draws are keyed by the task, as live's are.
+        self._loss_seed = loss_seed
+        self._loss_draws: dict[int, int] = {}
 
     def submit(self, task: Task, now: float) -> None:
         """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
@@ -108,7 +114,7 @@ class Chief:
         if self._queue is not None:
             extra += self._queue.through(now)
         net = self.net
-        if net.loss_rate and net.lost(zone):
+        if net.loss_rate and self._lost(task, zone):
             # Chaos message loss: no acknowledgement comes; the chief sends again after the TTL.
             self.ledger.in_transit += 1
             self.ledger.resent += 1
@@ -128,6 +134,17 @@ class Chief:
         )
         self.ledger.in_transit += 1
         Call(self.env, latency, message, self._delivered_to_zone)
+
+    def _lost(self, task: Task, zone: str) -> bool:
+        """Chaos message loss: this send of *task* to *zone* is lost (a keyed draw; a path
+        outside the loss draws nothing, so counts the task's draws as live's chief does)."""
+        net = self.net
+        if net.loss_zones and zone not in net.loss_zones:
+            return False
+        number = self._loss_draws.get(task.id, 0) + 1
+        self._loss_draws[task.id] = number
+        key = task_key(self._loss_seed, task.arrival, task.job_id, task.node)
+        return net.lost(zone, key, number)
 
     def _resend(self, event: simpy.Event) -> None:
         self.ledger.in_transit -= 1

@@ -171,6 +171,8 @@ class Simulation:
         breakers, open_s = self.policies.breakers, self.policies.breaker_open_s
         self.breakers = CallBreakers(env, self.events, core, self.agents, breakers, open_s)
         counts = self.traffic.counts
+        #: The run's key for the draws both shells key by task: attempt faults, message loss.
+        seed = fault_seed(streams)
         self.zone_dispatch = ZoneDispatch(
             env, network, core, self.zones, self.roster, self.breakers, self.ledger, counts
         )
@@ -186,6 +188,7 @@ class Simulation:
             counts,
             self.traffic.chief_queue(),
             overhead_sampler(scenario.coordination.dispatch_overhead, streams, scenario.duration),
+            seed,
         )
         self.slots = SlotBooks(
             env,
@@ -203,7 +206,7 @@ class Simulation:
             self.escalator = self.slots.escalator = Escalator(
                 env,
                 scenario,
-                fault_seed(streams),
+                seed,
                 chief=self.chief,
                 zone_dispatch=self.zone_dispatch,
                 ledger=self.ledger,

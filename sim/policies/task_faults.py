@@ -198,3 +198,15 @@ def attempt_draws(key: int, attempt: int) -> tuple[float, float]:
     and when (``attempt_fate``); the same numbers in both shells, in any order."""
     first = _mix(key ^ attempt)
     return (first >> 11) * _UNIT, (_mix(first) >> 11) * _UNIT
+
+
+#: Sets a message's loss draws apart from the same task's fault draws.
+_LOSS_SALT = 0x5DEECE66DA5A5A5A
+
+
+def loss_draw(key: int, number: int) -> float:
+    """The uniform draw deciding whether the *number*-th assignment of the task *key* sent
+    in a loss window is lost (chaos ``message_loss``): the same in both shells, in any
+    order. Live's coordinator and the simulator's chief had drawn from streams of their
+    own, so different tasks waited a TTL in live and in its replay."""
+    return (_mix(key ^ _LOSS_SALT ^ _mix(number)) >> 11) * _UNIT

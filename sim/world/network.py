@@ -20,6 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from sim.policies.task_faults import loss_draw
 from sim.scenario.schema import Network as NetworkSpec
 from sim.world.streams import Batched
 
@@ -120,7 +121,6 @@ class Network:
         self.loss_rate = 0.0
         #: Zones whose chief -> zone path loses messages (empty: every path).
         self.loss_zones: frozenset[str] = frozenset()
-        self._loss_rng = rng
 
     def spike(self, zones: list[str], factor: float) -> None:
         """Multiply latency on paths touching *zones* by *factor* (1.0 ends the spike)."""
@@ -130,15 +130,16 @@ class Network:
             else:
                 self._factor[zone] = factor
 
-    def lost(self, zone: str = "") -> bool:
-        """Whether the next dispatch message, to *zone*, is lost (chaos message loss).
+    def lost(self, zone: str, key: int, number: int) -> bool:
+        """Whether the *number*-th dispatch message of the task *key*, to *zone*, is lost
+        (chaos message loss): a draw keyed by the task (``task_faults.loss_draw``), so both
+        shells lose the same messages.
 
-        A path outside ``loss_zones`` draws nothing, so a loss burst on one
-        path leaves the draws of a fleet-wide one unchanged.
+        A path outside ``loss_zones`` is never lost.
         """
         if not self.loss_rate or (self.loss_zones and zone not in self.loss_zones):
             return False
-        return float(self._loss_rng.random()) < self.loss_rate
+        return loss_draw(key, number) < self.loss_rate
 
     # ------------------------------------------------------------------ means
 

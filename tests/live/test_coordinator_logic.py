@@ -163,14 +163,18 @@ class Fleet:
         value = bundle(carried.values(), self.wall.t, self.wall.t - EPOCH)
         await self.broker.kv_put(AGENTS_BUCKET, bundle_key("test", 0), value)
 
-    async def submit(self, *task_ids: int, zone: str = "A", subject: str = "orch.submit") -> None:
-        for n in task_ids:
+    async def submit(
+        self, *task_ids: int, zone: str = "A", subject: str = "orch.submit", apart_s: float = 0.0
+    ) -> None:
+        """Tasks arriving now (*apart_s*: each that much after the one before: arrivals the
+        keyed draws of faults and losses tell apart, as a workload's are)."""
+        for i, n in enumerate(task_ids):
             document = {
                 "kind": "task",
                 "task_id": n,
                 "category": "CodeGen",
                 "zone": zone,
-                "arrival_s": self.wall.t - EPOCH,
+                "arrival_s": self.wall.t - EPOCH + i * apart_s,
                 "work_s": 10.0,
             }
             await self.broker.publish(subject, document, f"sub.{n}.task")

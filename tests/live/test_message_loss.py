@@ -17,7 +17,9 @@ from test_coordinator_logic import EPOCH, Fleet, run
 
 from sim.live.coordinator.message_loss import MessageLoss, message_loss
 from sim.live.task import LiveTask
+from sim.policies.task_faults import task_key
 from sim.replay import chaos_from_events
+from sim.world.network import Network
 from sim.world.streams import Streams
 
 LOSS_IN_A = (
@@ -26,7 +28,8 @@ LOSS_IN_A = (
 
 
 def task(n: int) -> LiveTask:
-    return LiveTask(n, "CodeGen", "A", 0.0, 10.0)
+    """Task *n*, arriving at its own second (the loss draws are keyed by the arrival)."""
+    return LiveTask(n, "CodeGen", "A", 0.5 + n, 10.0)
 
 
 def test_losses_follow_the_timeline_and_spare_the_zones_not_named() -> None:
@@ -76,7 +79,7 @@ def test_a_lost_assignment_waits_its_ttl_and_is_routed_again() -> None:
         losses = c.intake.calls.losses
         assert losses is not None
         fleet.wall.t = EPOCH + 110
-        await fleet.submit(*range(30), zone="A")
+        await fleet.submit(*range(30), zone="A", apart_s=1e-3)
         await c.pump()
         in_transit = losses.waiting
         assert 0 < in_transit < 30
@@ -136,3 +139,22 @@ def test_live_loses_assignments_as_the_scenario_says_and_the_replay_reads_it(
     [replayed] = chaos_from_events(events)  # what a replay of the run plays again
     assert replayed.message_loss is not None and replayed.message_loss.rate == 0.4
     assert replayed.message_loss.zones == ["A"] and replayed.duration == 90.0
+
+
+def test_live_loses_the_messages_the_simulators_chief_loses() -> None:
+    """Both shells key a send's loss draw by the task and its count of sends in the loss
+    (``task_faults.loss_draw``): the same tasks wait a TTL live and replayed, where each had
+    drawn from a stream of its own (full fleet: 93.6 % of the tasks within 1 s)."""
+    scenario = small(
+        'chaos=[{"at": "100s", "duration": "60s", "message_loss": {"rate": 0.3, "zones": ["A"]}}]'
+    )
+    seed = 12345
+    live = MessageLoss(scenario, Streams(1).get("live_losses"), seed=seed)
+    regions = {zone.name: zone.region for zone in scenario.topology.zones}
+    simulated = Network(scenario.network, regions, "us-east-1", Streams(1).get("network"))
+    simulated.loss_rate, simulated.loss_zones = 0.3, frozenset({"A"})
+    for number in (1, 2):  # each task's first send in the window, then its second
+        live_lost = [n for n in range(300) if live.lost(task(n), "A", 110.0)]
+        keys = [task_key(seed, task(n).arrival_s, -1, -1) for n in range(300)]
+        assert live_lost == [n for n in range(300) if simulated.lost("A", keys[n], number)]
+        assert abs(len(live_lost) - 90) <= 4 * math.sqrt(300 * 0.3 * 0.7)

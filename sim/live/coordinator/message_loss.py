@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.live.task import LiveTask
+from sim.policies.task_faults import task_key
 from sim.scenario.chaos import Loss
 from sim.scenario.schema import Scenario
 from sim.world.network import Network
@@ -41,9 +42,15 @@ class MessageLoss:
         scenario: Scenario,
         rng: np.random.Generator,
         notify: Callable[[], None] = lambda: None,
+        seed: int = 0,
     ) -> None:
         #: Told of every lost assignment, so that it goes again when its TTL ends.
         self.notify = notify
+        #: The run's key for the loss draws (``policy_set.fault_seed``: the simulator's), and
+        #: how many times each task has drawn — the draws are keyed by the task, as the
+        #: simulator's chief keys them (``task_faults.loss_draw``).
+        self.seed = seed
+        self._draws: dict[int, int] = {}
         topology = scenario.topology
         regions = {zone.name: zone.region for zone in topology.zones}
         #: The simulator's network, for its loss rule and draws (latencies are not used).
@@ -68,7 +75,12 @@ class MessageLoss:
             return False
         network = self.network
         network.loss_rate, network.loss_zones = loss.rate, frozenset(loss.zones or ())
-        if not network.lost(zone):
+        if network.loss_zones and zone not in network.loss_zones:
+            return False  # a path outside the loss draws nothing (as the simulator's chief)
+        number = self._draws.get(task.task_id, 0) + 1
+        self._draws[task.task_id] = number
+        key = task_key(self.seed, task.arrival_s, task.job_id, task.node)
+        if not network.lost(zone, key, number):
             return False
         heapq.heappush(self._in_transit, (now + self.ttl_s, self.resent, task))
         self.resent += 1
@@ -99,8 +111,11 @@ class MessageLoss:
 
 
 def message_loss(
-    scenario: Scenario, rng: np.random.Generator, notify: Callable[[], None] = lambda: None
+    scenario: Scenario,
+    rng: np.random.Generator,
+    notify: Callable[[], None] = lambda: None,
+    seed: int = 0,
 ) -> MessageLoss | None:
     """The scenario's message loss, or None when its timeline loses nothing."""
-    loss = MessageLoss(scenario, rng, notify)
+    loss = MessageLoss(scenario, rng, notify, seed)
     return loss if loss.windows else None

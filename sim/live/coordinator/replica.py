@@ -181,7 +181,12 @@ class Coordinator:
             breakers=self.breakers,
             fault_draws=FaultDraws(s, fault_seed(Streams(s.seed))),
             transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
-            losses=message_loss(s, Streams(s.seed).get("live_losses"), self.deadlines.changed),
+            losses=message_loss(
+                s,
+                Streams(s.seed).get("live_losses"),
+                self.deadlines.changed,
+                fault_seed(Streams(s.seed)),
+            ),
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:
