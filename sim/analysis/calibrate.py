@@ -68,7 +68,6 @@ from sim.analysis.calibrate_dispatch import (
     live_stalls,
     median_level,
     overhead_spread,
-    send_sequence,
 )
 from sim.analysis.calibrate_handoff import handoff_gaps
 from sim.analysis.calibrate_service import service_factor
@@ -252,10 +251,7 @@ def fit(
     per_call, calls = call_overhead(live["tasks"], live.get("llm"), simulated, simulated_llm)
     stalls = live_stalls(live["tasks"])
     spread = overhead_spread(
-        free_delays(live["tasks"], stalls),
-        free_delays(simulated),
-        median_level(live["tasks"]),
-        send_sequence(live["tasks"], stalls),
+        free_delays(live["tasks"], stalls), free_delays(simulated), median_level(live["tasks"])
     )
     return Fit(
         spawn,

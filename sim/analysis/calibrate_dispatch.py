@@ -17,11 +17,8 @@ whose sum with the replay's own delays has live's distribution
 vary too (a zone across the ocean is further than one next door), so the
 spread is not live's quantiles minus the replay's: it is found by
 deconvolving, a few fixed-point steps on the quantiles of the sum, with a
-fixed seed (the same live run calibrates to the same overlay). The replay's
-chief keeps each zone's link in order (a draw delays the tasks close behind
-it too), so the sum is drawn over live's own sequence of sends
-(:class:`Sends`). The constant (:func:`dispatch_delay`) stays the one-figure
-summary of the fit.
+fixed seed (the same live run calibrates to the same overlay). The constant
+(:func:`dispatch_delay`) stays the one-figure summary of the fit.
 
 A stall of live's host is not part of that spread. In a CI run of the small
 LLM fleet, ten tasks arriving over 10 s were all dispatched at one instant,
@@ -174,69 +171,15 @@ def dispatch_delay(tasks: pd.DataFrame) -> tuple[float, int]:
     return float(np.quantile(delays, level)), len(delays)
 
 
-@dataclass(frozen=True)
-class Sends:
-    """What the chief sent each zone, in order: the first attempts' arrivals, zone by zone.
-
-    The simulator's chief keeps each zone's link in order (no task overtakes
-    the one sent before it), so a drawn overhead delays the tasks behind it
-    too. The fit plays that on live's own sequence, else the replay's tasks
-    arriving close together (a burst, a DAG's released nodes) wait longer than
-    the fit meant: re-calibrating five stored full-fleet runs without it put
-    the replay's wait p50 2-5 % above live's.
-    """
-
-    #: Arrival times, sorted by zone, then time.
-    arrival: np.ndarray
-    #: The zone of each (0, 1, ...), in the same order.
-    zone: np.ndarray
-    #: Which of them are the free tasks whose delays the fit matches.
-    free: np.ndarray
-
-
-def send_sequence(tasks: pd.DataFrame, stalls: Stalls | None = None) -> Sends:
-    """Live's first attempts as the chief sent them (:class:`Sends`); the free ones are
-    those :func:`free_delays` reads (with *stalls*: not those that arrived in one)."""
-    first = tasks[tasks["attempt"] == 1]
-    first = first[first["arrival_s"].notna()]
-    column = "home_zone" if "home_zone" in first.columns else "zone"
-    free = _free(tasks)
-    if stalls is not None:
-        free = free[~free.index.isin(stalls.tasks)]
-    free = free[(free["start_s"] - free["arrival_s"]).notna()]
-    codes, _ = pd.factorize(first[column].astype(str), sort=True)
-    order = np.lexsort((first["arrival_s"].to_numpy(dtype=float), codes))
-    return Sends(
-        first["arrival_s"].to_numpy(dtype=float)[order],
-        codes[order],
-        first.index.isin(free.index)[order],
-    )
-
-
-def _in_order(sends: Sends, delays: np.ndarray) -> np.ndarray:
-    """Each send's delay once no task overtakes the one sent before it on its zone's link:
-    its delivery is the latest of its own and every earlier one's (a running maximum, zone by
-    zone: each zone's times are lifted past the one before's). *delays*: one row per copy."""
-    delivered = sends.arrival + delays
-    span = float(np.nanmax(delivered) - np.nanmin(sends.arrival)) + 1.0
-    lift = sends.zone * span
-    latest: np.ndarray = np.maximum.accumulate(delivered + lift, axis=-1)
-    waited: np.ndarray = latest - lift - sends.arrival
-    return waited
-
-
 def overhead_spread(
-    live: np.ndarray, simulated: np.ndarray, level: float = 0.5, sends: Sends | None = None
+    live: np.ndarray, simulated: np.ndarray, level: float = 0.5
 ) -> tuple[float, ...]:
     """Quantiles of a per-task overhead that, added to *simulated*'s delays, gives *live*'s.
 
     Both are free tasks' arrival-to-start delays (:func:`free_delays`). Each
     step draws the sum (the replay's delay plus an overhead at a random
     quantile), compares its quantiles with live's, and moves each overhead
-    quantile by its gap; overheads stay non-negative and in order. With
-    *sends* (live's :func:`send_sequence`), the sum is drawn for every task
-    live's chief sent, kept in order zone by zone as the replay's chief keeps
-    it, and read at the free ones. A sum of
+    quantile by its gap; overheads stay non-negative and in order. A sum of
     independent delays is at least as spread as either, so where live's are
     narrower than the replay's own (its low end, often: live has no ocean
     between zones) no overhead matches every quantile: the last step shifts
@@ -250,26 +193,14 @@ def overhead_spread(
     levels = (np.arange(points) + 0.5) / points
     target = np.quantile(live, levels)
     rng = np.random.default_rng(0)
-    if sends is not None and sends.free.any():
-        copies = -(-_SUM_DRAWS // int(sends.free.sum()))
-        own = rng.choice(simulated, (copies, len(sends.arrival)))
-        which = rng.integers(0, points, own.shape)
-
-        def total(spread: np.ndarray) -> np.ndarray:
-            return _in_order(sends, own + spread[which])[:, sends.free].ravel()
-    else:
-        own_one, which_one = rng.choice(simulated, _SUM_DRAWS), rng.integers(0, points, _SUM_DRAWS)
-
-        def total(spread: np.ndarray) -> np.ndarray:
-            summed: np.ndarray = own_one + spread[which_one]
-            return summed
-
+    own = rng.choice(simulated, _SUM_DRAWS)
+    which = rng.integers(0, points, _SUM_DRAWS)
     overhead = target - float(np.median(simulated))
     for _ in range(_STEPS):
         overhead = np.sort(np.maximum(overhead, 0.0))
-        overhead -= np.quantile(total(overhead), levels) - target
+        overhead -= np.quantile(own + overhead[which], levels) - target
     overhead = np.sort(np.maximum(overhead, 0.0))
-    gap = float(np.quantile(total(overhead), level) - np.quantile(live, level))
+    gap = float(np.quantile(own + overhead[which], level) - np.quantile(live, level))
     return tuple(round(float(x), 6) for x in np.maximum(overhead - gap, 0.0))
 
 
