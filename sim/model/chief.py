@@ -85,10 +85,9 @@ class Chief:
         #: jitter and the dispatch overhead fall: a DAG node's successors released at one
         #: instant reach their zone in the order released, as live's do.
         self._link_delivers = dict.fromkeys(zones, 0.0)
-        #: The run's key for message-loss draws (``policy_set.fault_seed``), and how many
-        #: times each task has drawn: its draws are keyed by the task, as live's are.
+        #: The run's key for message-loss draws (``policy_set.fault_seed``): keyed by the
+        #: task, as live's are.
         self._loss_seed = loss_seed
-        self._loss_draws: dict[int, int] = {}
 
     def submit(self, task: Task, now: float) -> None:
         """A task reaches the chief: the leader commits it to the log, then routes it over gRPC."""
@@ -136,15 +135,10 @@ class Chief:
         Call(self.env, latency, message, self._delivered_to_zone)
 
     def _lost(self, task: Task, zone: str) -> bool:
-        """Chaos message loss: this send of *task* to *zone* is lost (a keyed draw; a path
-        outside the loss draws nothing, so counts the task's draws as live's chief does)."""
-        net = self.net
-        if net.loss_zones and zone not in net.loss_zones:
-            return False
-        number = self._loss_draws.get(task.id, 0) + 1
-        self._loss_draws[task.id] = number
+        """Chaos message loss: this send of *task* to *zone* is lost (the network's keyed
+        draw, the one live's coordinator makes)."""
         key = task_key(self._loss_seed, task.arrival, task.job_id, task.node)
-        return net.lost(zone, key, number)
+        return self.net.lost(zone, key, task.id)
 
     def _resend(self, event: simpy.Event) -> None:
         self.ledger.in_transit -= 1

@@ -121,6 +121,8 @@ class Network:
         self.loss_rate = 0.0
         #: Zones whose chief -> zone path loses messages (empty: every path).
         self.loss_zones: frozenset[str] = frozenset()
+        #: Task id -> loss draws made for it (its next draw's number).
+        self._loss_draws: dict[int, int] = {}
 
     def spike(self, zones: list[str], factor: float) -> None:
         """Multiply latency on paths touching *zones* by *factor* (1.0 ends the spike)."""
@@ -130,15 +132,18 @@ class Network:
             else:
                 self._factor[zone] = factor
 
-    def lost(self, zone: str, key: int, number: int) -> bool:
-        """Whether the *number*-th dispatch message of the task *key*, to *zone*, is lost
-        (chaos message loss): a draw keyed by the task (``task_faults.loss_draw``), so both
-        shells lose the same messages.
+    def lost(self, zone: str, key: int, task_id: int) -> bool:
+        """Whether this dispatch message of the task *key* (id *task_id*) to *zone* is lost
+        (chaos message loss): a draw keyed by the task and its count of draws so far
+        (``task_faults.loss_draw``), so both shells, each counting here, lose the same
+        messages.
 
-        A path outside ``loss_zones`` is never lost.
+        A path outside ``loss_zones`` is never lost and draws nothing.
         """
         if not self.loss_rate or (self.loss_zones and zone not in self.loss_zones):
             return False
+        number = self._loss_draws.get(task_id, 0) + 1
+        self._loss_draws[task_id] = number
         return loss_draw(key, number) < self.loss_rate
 
     # ------------------------------------------------------------------ means

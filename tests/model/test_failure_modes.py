@@ -120,8 +120,8 @@ def test_a_path_outside_the_burst_draws_nothing() -> None:
     net = Network(scenario.network, regions, "us-east-1", np.random.default_rng(1))
     net.loss_rate = 0.99
     net.loss_zones = frozenset({"A"})
-    assert not any(net.lost("B", key, 1) for key in range(100))
-    assert sum(net.lost("A", key, 1) for key in range(100)) > 90
+    assert not any(net.lost("B", key, key) for key in range(100))
+    assert sum(net.lost("A", key, key) for key in range(100)) > 90
 
 
 def test_an_unknown_chief_is_a_one_line_error(tmp_path) -> None:

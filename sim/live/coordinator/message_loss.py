@@ -46,11 +46,9 @@ class MessageLoss:
     ) -> None:
         #: Told of every lost assignment, so that it goes again when its TTL ends.
         self.notify = notify
-        #: The run's key for the loss draws (``policy_set.fault_seed``: the simulator's), and
-        #: how many times each task has drawn — the draws are keyed by the task, as the
-        #: simulator's chief keys them (``task_faults.loss_draw``).
+        #: The run's key for the loss draws (``policy_set.fault_seed``: the simulator's): keyed
+        #: by the task, as the simulator's chief keys them (``task_faults.loss_draw``).
         self.seed = seed
-        self._draws: dict[int, int] = {}
         topology = scenario.topology
         regions = {zone.name: zone.region for zone in topology.zones}
         #: The simulator's network, for its loss rule and draws (latencies are not used).
@@ -75,12 +73,8 @@ class MessageLoss:
             return False
         network = self.network
         network.loss_rate, network.loss_zones = loss.rate, frozenset(loss.zones or ())
-        if network.loss_zones and zone not in network.loss_zones:
-            return False  # a path outside the loss draws nothing (as the simulator's chief)
-        number = self._draws.get(task.task_id, 0) + 1
-        self._draws[task.task_id] = number
         key = task_key(self.seed, task.arrival_s, task.job_id, task.node)
-        if not network.lost(zone, key, number):
+        if not network.lost(zone, key, task.task_id):  # the simulator's chief's draw
             return False
         heapq.heappush(self._in_transit, (now + self.ttl_s, self.resent, task))
         self.resent += 1
