@@ -82,8 +82,8 @@ class Chief:
         #: When the link to each zone delivers the last message sent on it. The chief works
         #: through its messages in order and each zone's link delivers in order (one gRPC
         #: connection), so a message never overtakes the one sent before it, however the
-        #: jitter and the dispatch overhead fall: a DAG node's successors released at one
-        #: instant reach their zone in the order released, as live's do.
+        #: jitter falls: a DAG node's successors released at one instant reach their zone in
+        #: the order released, as live's do. (The dispatch overhead is not on the link.)
         self._link_delivers = dict.fromkeys(zones, 0.0)
         #: The run's key for message-loss draws (``policy_set.fault_seed``): keyed by the
         #: task, as live's are.
@@ -96,9 +96,13 @@ class Chief:
         if plane is not None and plane.detailed:
             plane.hold(task)  # no healthy leader: dispatch waits
             return
-        extra = self.overhead(now) if self.overhead is not None else 0.0
-        # (x + 0.0 is x: with no overhead the commit alone, bit for bit)
-        self.send(task, now, extra if plane is None else plane.steady_commit_s + extra)
+        if self.overhead is not None:
+            # Charged after the zone places it (``ZoneDispatch.receive``), not on the link:
+            # live's spread is its agents' processes waking, each on its own, after the
+            # coordinator decided in order; on the ordered link one slow draw would hold
+            # every task behind it.
+            task.spread = self.overhead(now)
+        self.send(task, now, 0.0 if plane is None else plane.steady_commit_s)
 
     def send(self, task: Task, now: float, extra: float = 0.0, zone: str = "") -> None:
         """Send TASK_ASSIGN to *zone* (default: the core's pick), *extra* s of commit on top.

@@ -48,6 +48,7 @@ class Task:
         "planned",
         "priority",
         "queued",
+        "spread",
         "start",
         "transfer",
         "waiting",
@@ -85,6 +86,9 @@ class Task:
         #: When it last entered a queue, and the seconds spent in queues so far.
         self.enqueued = -1.0
         self.queued = 0.0
+        #: Its draw of ``coordination.dispatch_overhead``, charged on its way from the zone's
+        #: placement to its agent (``Chief.submit``, ``ZoneDispatch.receive``); 0: none.
+        self.spread = 0.0
         self.start = -1.0
         self.transfer = 0.0
         self.attempt = 1

@@ -70,6 +70,10 @@ class ZoneDispatch:
         state = self.zones[zone]
         # The zone coordinator processes the message whatever it decides.
         delay = state.coord.through(now) if state.coord is not None else 0.0
+        spread = task.spread
+        if spread:  # its dispatch overhead, on its way to the agent (once: the first placing)
+            delay += spread
+            task.spread = 0.0
         if task.planned is not None:
             assert self.staging is not None
             self.staging.deliver(task, zone, delay)  # the plan chose its agent already

@@ -75,11 +75,14 @@ class DispatchOverhead(Strict):
     every task that arrives in it waits for its end together, so calibrate
     writes live's stalls as ``pauses`` at the times they happened, as a
     replay plays live's chaos. ``none`` with no pauses (the default) draws
-    nothing, so a scenario without it replays bit for bit. The chief still
-    sends in order: a task never reaches its zone before one submitted
-    before it to the same zone, whatever the two drew. (Calibration fits the
-    spread as independent draws: a fit that played the order on live's sends
-    was closer on five quiet runs, 1-4 %, but 28 % short on a loaded one.)
+    nothing, so a scenario without it replays bit for bit. The draw is
+    charged between the zone's placing and the agent: the chief's link
+    delivers in order and the zone places in that order, as live's
+    coordinator decides, and then each task reaches its agent after its own
+    draw, as live's agents each wake on their own. Charged on the ordered
+    link, one slow draw held every task behind it: full-fleet replays at x20
+    waited 21-22 % longer than live at the median, and ``burst`` agreed task
+    by task for 65.5 % of its tasks, against 74.0 % placed after.
     """
 
     dist: Literal["none", "deterministic", "exponential", "lognormal", "gamma", "empirical"] = (
