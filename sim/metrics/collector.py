@@ -158,6 +158,18 @@ class MetricsCollector:
         #: Agent rows, a block per tick: (rows before it in _rows, time, columns).
         self._agent_blocks: list[tuple[int, float, AgentColumns]] = []
 
+    @property
+    def since(self) -> float:
+        """When the current interval began: the last sample's time (0: none yet)."""
+        return self._last_time
+
+    def resume(self, last_sample_s: float, total_completed: int) -> None:
+        """Go on from a predecessor's last sample: its time, and the completions counted
+        up to it (a live takeover: the spec's chiefs keep their metrics through Raft,
+        so the first interval after it is as long as any, and the count runs on)."""
+        self._last_time = last_sample_s
+        self._total_completed = total_completed
+
     def task_finished(
         self,
         zone: str,

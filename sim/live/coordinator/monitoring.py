@@ -7,7 +7,12 @@ scenario's alert rules on it. A firing ``scale_up_immediate`` forces the
 autoscaler up at once; ``page_oncall`` and ``notify_slack`` POST to the
 configured webhook (and only there). The opt-in levels follow the sample:
 tasks shed per tier (``tiers``) and specialists on spot and on demand
-(``purchase.spot``), as the simulator samples them.
+(``purchase.spot``), as the simulator samples them. A takeover goes on
+from the predecessor's samples (:meth:`Monitoring.resume`), as the
+simulator's one monitor does across a change of leader: before, a new
+primary's first interval ran from second 0 and its count from zero, and
+live alone fired ``low_throughput`` after a full-fleet partition (22 tasks a
+minute, its replay 132).
 """
 
 from __future__ import annotations
@@ -80,6 +85,17 @@ class Monitoring:
                 )
             )
         return out
+
+    def resume(self, rows: list[dict[str, Any]]) -> None:
+        """A takeover goes on from the predecessor's samples (*rows*: ``orch.metric``, oldest
+        first): its alert rules replay them, so what was firing or pending stays so, and
+        the next sample's interval and cumulative count start at its last one."""
+        samples = [r for r in rows if r.get("level") == "global"]
+        for row in samples:
+            self.alerts.evaluate(float(row["time_s"]), alert_sample(row, self.control_agents))
+        if samples:
+            last = samples[-1]
+            self.collector.resume(float(last["time_s"]), int(last["tasks_completed"] or 0))
 
     async def sample(self, at: float | None = None) -> None:
         now = self.time.now() if at is None else at

@@ -60,7 +60,7 @@ from sim.live.lag import MIN_PERIOD_S, LagBudget, LagMonitor
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.snapshot import load as load_snapshot
 from sim.live.task import LiveTask
-from sim.live.transport import EVENTS
+from sim.live.transport import EVENTS, METRICS
 from sim.metrics.collector import MetricsCollector
 from sim.policies.dispatch import DispatchCore
 from sim.policies.escalation import EscalationPolicy
@@ -342,9 +342,11 @@ class Coordinator:
             snapshot = await load_snapshot(self.broker)
             if snapshot is not None:
                 restore(self.books, self.follow, snapshot)
-        # The predecessor's word, read once: its pools (health) and its scale changes.
+        # The predecessor's word, read once: its pools (health), its scale changes, and its
+        # samples (the alerts' state, and where the next interval starts).
         history = await self.broker.read_all(EVENTS, "orch.event")
         self.health.inherit(history)
+        self.monitoring.resume(await self.broker.read_all(METRICS, "orch.metric"))
         await self.follow.catch_up(self._before_placing)
         await self.scaling.resume(history)
 

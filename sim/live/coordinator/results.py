@@ -20,7 +20,6 @@ from sim.live.coordinator.state import LiveJob
 from sim.live.coordinator.submissions import Submissions
 from sim.live.subjects import START_UNREPORTED
 from sim.live.task import LiveTask, attempt_failure
-from sim.metrics.collector import MetricsCollector
 from sim.policies.dag_locality import largest_input
 from sim.world.network import mean_transfer_s
 
@@ -28,8 +27,6 @@ from sim.world.network import mean_transfer_s
 class Results(Submissions):
     """Results and retries (the base of ``Intake``)."""
 
-    zones: set[str]
-    collector: MetricsCollector
     escalation: Escalation
 
     async def on_result(self, doc: dict[str, Any]) -> None:
@@ -79,6 +76,12 @@ class Results(Submissions):
                 books.counters.duplicates += 1  # it ended twice: counted once
             else:
                 books.pending_done[task_id] = str(doc["outcome"])
+                books.pending_end_times[task_id] = (
+                    str(doc["zone"]),
+                    float(doc["start_s"]),
+                    float(doc["end_s"]),
+                    books.catching_up,
+                )
                 if self.replies:
                     self._early_ends[task_id] = doc
             books.recovered.pop(task_id, None)
@@ -165,18 +168,14 @@ class Results(Submissions):
             return
         task.done = True
         await self._reply(task, str(doc["outcome"]), doc)
-        zone = doc["zone"]
-        latency = float(doc["end_s"]) - task.arrival_s
-        wait = float(doc["start_s"]) - task.arrival_s
+        end_s = float(doc["end_s"])
         if doc["outcome"] == "completed":
             books.counters.completed += 1
-            books.latencies.append(latency)
-            if zone in self.zones:
-                self.collector.task_finished(zone, latency, wait)
+            books.latencies.append(end_s - task.arrival_s)
         else:
             books.counters.failed += 1
-            if zone in self.zones:
-                self.collector.task_finished(zone, latency, wait, failed=True)
+        zone, outcome = str(doc["zone"]), str(doc["outcome"])
+        self._count_finished(task, zone, outcome, float(doc["start_s"]), end_s, books.catching_up)
         if task.job_id >= 0 and task.job_id in books.jobs:
             job = books.jobs[task.job_id]
             job.ran_on[task.node] = str(doc["agent"])

@@ -117,6 +117,9 @@ class Books:
     requested: dict[str, AgentSpec] = field(default_factory=dict)  # started, not yet beating
     #: Tasks whose end a catch-up read before their submission: task id -> outcome.
     pending_done: dict[int, str] = field(default_factory=dict)
+    #: The same tasks' (zone, start_s, end_s, read by a catch-up): the metrics count them
+    #: once the arrival is known (a catch-up's, only those after the last sample).
+    pending_end_times: dict[int, tuple[str, float, float, bool]] = field(default_factory=dict)
     #: Finished work compacted out of the streams and the books (``sim.live.snapshot``), kept
     #: for its dedupe window: task id -> outcome, and the job ids. A resubmission is ignored,
     #: a late end is a duplicate.

@@ -21,6 +21,7 @@ from sim.live.coordinator.state import LiveJob
 from sim.live.task import LiveTask, carried
 from sim.live.task_message import InvalidMessage, Pools, rejection, reply_subject, validate
 from sim.live.transport import dispatch_subject
+from sim.metrics.collector import MetricsCollector
 from sim.policies.dag import Dag, DagEdge, DagNode, DagProgress
 from sim.scenario.schema import Scenario
 from sim.world.dag_job import plan_job
@@ -34,6 +35,8 @@ class Submissions(Placement):
     admission: LiveAdmission | None
     replies: bool
     accepting: bool
+    zones: set[str]
+    collector: MetricsCollector
     _early_ends: dict[int, dict[str, Any]]
 
     async def on_submit(self, doc: dict[str, Any]) -> None:
@@ -202,6 +205,25 @@ class Submissions(Placement):
 
     # ------------------------------------------------------------------ results
 
+    def _count_finished(
+        self,
+        task: LiveTask,
+        zone: str,
+        outcome: str,
+        start_s: float,
+        end_s: float,
+        caught_up: bool,
+    ) -> None:
+        """The metrics count a finished task, unless a takeover's catch-up read an end
+        (*caught_up*) its predecessor's samples counted already (at or before its last)."""
+        if zone not in self.zones:
+            return
+        if caught_up and end_s <= self.collector.since:
+            return
+        latency, wait = end_s - task.arrival_s, start_s - task.arrival_s
+        failed = outcome != "completed"
+        self.collector.task_finished(zone, latency, wait, failed=failed)
+
     async def _finished_before(self, task: LiveTask) -> None:
         """A task whose end the catch-up read first: done, counted once, not placed again.
 
@@ -215,4 +237,7 @@ class Submissions(Placement):
             self.books.counters.completed += 1
         else:
             self.books.counters.failed += 1
+        ended = self.books.pending_end_times.pop(task.task_id, None)
+        if ended is not None:
+            self._count_finished(task, ended[0], outcome, ended[1], ended[2], ended[3])
         await self._reply(task, outcome, self._early_ends.pop(task.task_id, None))
