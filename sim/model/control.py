@@ -22,6 +22,7 @@ from typing import Any
 import simpy
 
 from sim.metrics.records import EventLog
+from sim.model.control_plane import ControlPlane
 from sim.model.fleet import Fleet
 from sim.model.ledger import Ledger
 from sim.model.slots import SlotBooks
@@ -71,6 +72,8 @@ class ControlLoop:
         self._control_agents = scenario.control_agents()
         self.loop: ScalingLoop = policies.scaling_loop
         self.alerts: AlertEvaluator = policies.alerts
+        #: The chiefs' Raft group (the engine sets it): its leader runs the autoscaler.
+        self.control_plane: ControlPlane | None = None
 
     # ------------------------------------------------------------------ autoscaling
 
@@ -99,6 +102,10 @@ class ControlLoop:
             submitted=self.ledger.submitted,
         )
 
+    def new_leader(self) -> None:
+        """A new leader's metric windows start now (``ScalingLoop.new_leader``)."""
+        self.loop.new_leader(self.env.now, self.totals())
+
     def observe(self) -> FleetObservation:
         return self.loop.observe(self.env.now, self.totals())
 
@@ -107,6 +114,9 @@ class ControlLoop:
         now = self.env.now
         if not self.enabled:
             return None
+        plane = self.control_plane
+        if plane is not None and plane.leaderless:
+            return None  # nobody to decide: live has no primary to evaluate either
         plan = self.loop.evaluate(now, self.totals(), self._pools)
         decision = plan.decision
         if decision.delta == 0:

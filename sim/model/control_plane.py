@@ -48,6 +48,8 @@ class ControlPlane:
         self.events = events
         #: A held task's assignment is committed by a leader: dispatch it (the chief's send).
         self.on_commit: Callable[[Task, float], None] | None = None
+        #: A new leader took over (after a leaderless spell, or from another chief).
+        self.on_new_leader: Callable[[], None] | None = None
         spec = scenario.topology.control_plane
         self.spec = spec
         self.ids = list(range(1, spec.chiefs + 1))
@@ -427,6 +429,11 @@ class ControlPlane:
         if task is not None:
             self._commit(task)
 
+    @property
+    def leaderless(self) -> bool:
+        """No chief leads now (the autoscaler, which the leader runs, waits for one)."""
+        return self._leaderless_since is not None
+
     def _check_leader(self) -> None:
         """Track who leads; a new leader re-drives the work nobody committed."""
         now = self.env.now
@@ -449,8 +456,11 @@ class ControlPlane:
                 now, "leader_elected", f"chief-{leader}", downtime_s=self.last_election_s
             )
             self._leaderless_since = None
-        if leader != self.leader:
-            self.leader = leader
+            if self.on_new_leader is not None:
+                self.on_new_leader()
+        elif leader != self.leader and self.on_new_leader is not None:
+            self.on_new_leader()  # (handed over without a leaderless spell)
+        self.leader = leader
         # Re-drive: everything held and not proposed to this leader goes to it now.
         for task_id in sorted(self.held):
             if self._proposed.get(task_id) != leader and self.nodes[leader].propose(task_id):

@@ -301,6 +301,8 @@ class Simulation:
         )
         self.control_plane.on_commit = self.chief.send
         self.chief.control_plane = self.control_plane
+        self.control.control_plane = self.control_plane
+        self.control_plane.on_new_leader = self.control.new_leader
         self.chaos = Chaos(
             env,
             scenario,

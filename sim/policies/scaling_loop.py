@@ -211,6 +211,13 @@ class ScalingLoop:
         """A new primary takes over at *now*: its predecessor's changes (*history*, oldest
         first: cooldowns and rate limits run on), and its metric windows from now."""
         self.autoscaler.restore(history)
+        self.new_leader(now, totals)
+
+    def new_leader(self, now: float, totals: FleetTotals) -> None:
+        """A new leader's metric windows start at its election (*now*): what it averages
+        is what it saw. Both shells: live's new primary, the simulator's Raft leader.
+        (No leader, no evaluation: live has no primary to run one; the simulator's
+        control loop skips the ticks of a leaderless spell.)"""
         self.window.restart(now, totals)
 
     def force(self, now: float, reason: str) -> None:

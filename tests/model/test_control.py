@@ -148,3 +148,34 @@ def test_the_metric_window_spans_several_evaluations() -> None:
     expected = (sim.slots.busy_area(sim.env.now) - busy0) / ((sim.env.now - start) * slots)
     assert observed.cpu_utilization == pytest.approx(expected)
     assert 0.3 < observed.cpu_utilization < 0.9
+
+
+def test_no_leader_no_evaluation_and_the_next_leaders_window_starts_at_its_election() -> None:
+    """The leader runs the autoscaler: a tick that falls while the chiefs have no leader
+    decides nothing (live has no primary to run one), and the new leader averages only what
+    it saw, from its election on (live's new primary restarts its window at its takeover)."""
+    sim = Simulation(
+        short_baseline(
+            "chaos=[{at: 170s, coordinator_crash: leader}]",
+            "topology.control_plane.election_timeout=[25s, 30s]",
+            "scaling.metric_window=1m",
+            "scaling.evaluation_interval=1m",
+            hours=0.25,
+            autoscale=True,
+        )
+    )
+    loop = sim.control.loop
+    window_from: dict[float, float] = {}  # evaluation time -> start of the window it read
+    evaluate = loop.evaluate
+
+    def spy(now: float, *args: object) -> object:
+        window_from[now] = loop.window.start(now)[0]
+        return evaluate(now, *args)  # type: ignore[arg-type]
+
+    loop.evaluate = spy  # type: ignore[assignment,method-assign]
+    result = sim.run()
+    elected = result.events[result.events["kind"] == "leader_elected"]["time_s"].tolist()
+    assert len(elected) == 1 and 180.0 < elected[0] < 240.0  # the tick at 180 s falls in it
+    assert 180.0 not in window_from and {120.0, 240.0, 300.0} <= set(window_from)
+    assert window_from[120.0] == 60.0 and window_from[300.0] == 240.0  # a minute each
+    assert window_from[240.0] == elected[0]  # from the election on (not from 120 s)
