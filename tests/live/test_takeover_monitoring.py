@@ -13,6 +13,13 @@ In memory, on a wall clock the test turns (time-scale 1, arrivals at 0):
 the first primary samples at 10 s with one completion; a second task ends
 at 12 s while no primary runs; the second primary takes over at 15 s and
 samples at 20 s, after a third completion.
+
+A DAG node arrives when its predecessors' ends release it, and its wait (the
+autoscaler's ``avg_response_time``, the alerts' latency) runs from then. A
+new primary booked the nodes its predecessor had released with the job's
+arrival instead: after the full-fleet partition its autoscaler read an
+average response of 6.4-7.6 s where the nodes' own waits gave 5.1, and its
+p99 wait 139 s where the replay's was 22.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_coordinator_logic import EPOCH, Fleet
+from test_coordinator_logic import EPOCH, Fleet, submit_job
 
 AGENTS = ("a1", "a2", "a3", "a4")
 
@@ -72,3 +79,63 @@ def test_an_alert_firing_before_the_takeover_stays_firing_and_is_not_fired_again
     fired = asyncio.run(fleet.events("alert"))
     low = [(e["time_s"], e["state"]) for e in fired if e["subject"] == "low_throughput"]
     assert low == [(10.0, "firing")]  # 6 and then 12 a minute, both under 50: one firing
+
+
+def test_a_dag_node_released_before_the_takeover_arrived_at_its_release() -> None:
+    """Node 0 ends at 5 s and releases nodes 1 and 2 (routed then), the first primary samples
+    at 6 s, node 1 starts at 8 s, and
+    the second primary takes over at 10 s: both nodes arrived at 5 s, not
+    with the job at 0 s."""
+
+    async def body(fleet: Fleet) -> None:
+        for agent in ("a1", "a2"):
+            await fleet.beat(agent)
+        first = fleet.coordinator(name="c1")
+        await first.take_over()
+        await submit_job(fleet)  # job 7 at 0 s: nodes 10, 11, 12
+        await first.pump()
+        assert await fleet.take("a1") == [(10, 1)]
+        await fleet.result("start", 10, "a1")
+        fleet.wall.t = EPOCH + 5
+        await fleet.result("end", 10, "a1", start_s=0.0)
+        await first.pump()  # releases 11 and 12 at 5 s
+        await first.monitoring.sample(6.0)  # node 10's end is in this sample
+        placed = [held for a in ("a1", "a2") for held in await fleet.take(a)]
+        assert sorted(placed) == [(11, 1), (12, 1)]
+        fleet.wall.t = EPOCH + 8
+        await fleet.result("start", 11, "a1")
+        fleet.wall.t = EPOCH + 10
+        second = fleet.coordinator(name="c2")
+        await second.take_over()
+        assert second.tasks[10].arrival_s == 0.0  # the root arrived with the job
+        assert second.tasks[11].arrival_s == 5.0 and second.tasks[12].arrival_s == 5.0
+        fleet.wall.t = EPOCH + 12
+        await fleet.result("end", 11, "a1", start_s=8.0)
+        await second.pump()
+        await second.monitoring.sample(20.0)
+        row = second.collector.recent(1)[0]
+        assert row["avg_wait_s"] == pytest.approx(3.0)  # started at 8, released at 5
+        assert row["avg_latency_s"] == pytest.approx(7.0)
+
+    asyncio.run(body(Fleet()))
+
+
+def test_a_dag_node_the_takeover_releases_arrives_at_the_takeover() -> None:
+    """Node 0 ends at 5 s, but its primary dies before acting on it: the second primary,
+    taking over at 10 s, releases nodes 1 and 2 then, and they arrive then."""
+
+    async def body(fleet: Fleet) -> None:
+        await fleet.beat("a1")
+        first = fleet.coordinator(name="c1")
+        await first.take_over()
+        await submit_job(fleet)
+        await first.pump()
+        assert await fleet.take("a1") == [(10, 1)]
+        fleet.wall.t = EPOCH + 5
+        await fleet.result("end", 10, "a1", start_s=0.0)  # never read by the first primary
+        fleet.wall.t = EPOCH + 10
+        second = fleet.coordinator(name="c2")
+        await second.take_over()
+        assert second.tasks[11].arrival_s == 10.0 and second.tasks[12].arrival_s == 10.0
+
+    asyncio.run(body(Fleet()))

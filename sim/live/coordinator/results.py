@@ -46,7 +46,7 @@ class Results(Submissions):
             if task is not None:
                 task.dispatched = True
             elif books.catching_up:
-                books.routed_before.add(task_id)
+                books.routed_before[task_id] = float(doc.get("dispatch_s", -1.0))
             return
         if kind == "assign":
             if books.catching_up:

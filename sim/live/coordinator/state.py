@@ -127,9 +127,10 @@ class Books:
     forgotten_jobs: set[int] = field(default_factory=set)
     #: Assignments found in the streams by a takeover: task id -> (agent, number).
     recovered: dict[int, tuple[str, int]] = field(default_factory=dict)
-    #: Tasks whose routing record a takeover read before their submission: not recorded
-    #: again (records travel in bundles, which the broker cannot dedupe record by record).
-    routed_before: set[int] = field(default_factory=set)
+    #: Tasks whose routing record a takeover read before their submission, and when they
+    #: were routed: not recorded again (records travel in bundles, which the broker cannot
+    #: dedupe record by record); a DAG node's routing is its release, its arrival.
+    routed_before: dict[int, float] = field(default_factory=dict)
     #: Admission verdicts a takeover read before their submission: kept, not decided again.
     admissions: dict[int, Verdict] = field(default_factory=dict)
     #: Spot agents given a reclaim notice: agent id -> the notice's deadline (scenario s).

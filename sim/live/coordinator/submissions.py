@@ -118,7 +118,10 @@ class Submissions(Placement):
                 carried=carried(n),
             )
             books.tasks[task.task_id] = task
-            task.dispatched = task.task_id in books.routed_before
+            routed = books.routed_before.get(task.task_id)
+            task.dispatched = routed is not None
+            if routed is not None and routed >= 0 and progress.predecessors(node):
+                task.arrival_s = routed  # released by its predecessors' ends: arrived then
             job.tasks[task.node] = task.task_id
             books.counters.submitted += 1
         # Nodes finished before a takeover complete in topological order, then the rest goes out.
@@ -131,7 +134,12 @@ class Submissions(Placement):
                 await self._finished_before(books.tasks[job.tasks[node]])
                 ready = [r for r in ready if r != node] + progress.complete(node)
         for node in ready:
-            await self.dispatch(books.tasks[job.tasks[node]])
+            task = books.tasks[job.tasks[node]]
+            if not task.dispatched and progress.predecessors(node):
+                # Released by this takeover (its predecessor's end was not acted on): now,
+                # as a release at run time; its wait (avg_response_time) starts here.
+                task.arrival_s = self.time.now()
+            await self.dispatch(task)
 
     def waiting(self) -> int:
         """Tasks waiting for an agent: in the pools' queues, and assigned but not started."""
