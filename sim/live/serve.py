@@ -279,8 +279,10 @@ class Service:
             with contextlib.suppress(Exception):
                 for path in await writer.write_due(until_s=clock.now()):
                     print(f"{self.name}: records {path}", flush=True)
-        revision = coordinator.lease.revision
         await _stop([main], "coordinator")
+        # Read after the stop: the lease was renewed until then (a revision read before it
+        # was stale once a renewal landed between the two, and the hand-back failed).
+        revision = coordinator.lease.revision
         if was_primary and revision is not None:
             # The coordinator's connection is closed: hand the lease back on this one.
             broker = NatsBroker(self.nc)

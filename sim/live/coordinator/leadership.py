@@ -92,7 +92,14 @@ class Lease:
             return False
         value = encode({"holder": self.name, "expires": 0.0})
         try:
-            await self.broker.kv_update(LEASE_BUCKET, KEY, value, self.revision)
+            try:
+                await self.broker.kv_update(LEASE_BUCKET, KEY, value, self.revision)
+            except CasFailed:
+                # A renewal cancelled in flight may have landed: still ours, at its revision.
+                entry = await self.broker.kv_get(LEASE_BUCKET, KEY)
+                if entry is None or entry.document().get("holder") != self.name:
+                    return False
+                await self.broker.kv_update(LEASE_BUCKET, KEY, value, entry.revision)
         except Exception:
             stop_if_cancelled()
             return False
