@@ -224,5 +224,8 @@ class StreamFollow:
         return [*results, *((follower, self.intake.on_submit) for _, follower in self.submits)]
 
     async def close(self) -> None:
-        for _, follower in (*self.dispatches, *self.results, *self.submits):
-            await follower.close()
+        """Every reader at once: one after the other, a stopping coordinator's dozen consumer
+        deletions (a broker round trip each) on a loaded host outlasted its 15 s to stop (a
+        CI run: a standby cancelled at the run's end, mid-takeover, was left behind)."""
+        readers = (*self.dispatches, *self.results, *self.submits)
+        await asyncio.gather(*(follower.close() for _, follower in readers))
