@@ -50,8 +50,8 @@ def chaos_from_events(
     """
     if "replication" in events.columns:
         events = events[events["replication"] == replication]
-    joins = events[events["kind"] == "agent_joined"]
-    joined = dict(zip(joins["subject"].astype(str)[::-1], joins["time_s"][::-1], strict=True))
+    joins = events[events["kind"] == "agent_joined"].drop_duplicates("subject")  # the first
+    joined = dict(zip(joins["subject"].astype(str), joins["time_s"], strict=True))
     timeline = []
     for index, row in enumerate(events[events["kind"] == "chaos"].itertuples(index=False)):
         try:

@@ -42,10 +42,10 @@ def test_losses_follow_the_timeline_and_spare_the_zones_not_named() -> None:
         ' {"at": "120s", "duration": "10s", "message_loss": {"rate": 0.99}}]'
     )
     scenario = small(overlapping, "network.message_ttl=20s")
-    assert message_loss(small(), Streams(1).get("x")) is None  # no window: nothing to draw
+    assert message_loss(small()) is None  # no window: nothing to draw
 
     def losses_in_a(interleave_b: bool) -> list[int]:
-        loss = MessageLoss(scenario, Streams(1).get("live_losses"))
+        loss = MessageLoss(scenario)
         lost = []
         for n in range(200):
             if interleave_b:
@@ -60,7 +60,7 @@ def test_losses_follow_the_timeline_and_spare_the_zones_not_named() -> None:
     lost = losses_in_a(False)
     assert abs(len(lost) - 100) <= 4 * math.sqrt(200 * 0.25)  # four binomial deviations
     assert losses_in_a(True) == lost
-    loss = MessageLoss(scenario, Streams(2).get("live_losses"))
+    loss = MessageLoss(scenario)
     assert not any(loss.lost(task(n), "A", at) for n in range(50) for at in (99.9, 160.0))
     assert sum(loss.lost(task(n), "B", 125.0) for n in range(50)) >= 45  # the later window
 
@@ -149,7 +149,7 @@ def test_live_loses_the_messages_the_simulators_chief_loses() -> None:
         'chaos=[{"at": "100s", "duration": "60s", "message_loss": {"rate": 0.3, "zones": ["A"]}}]'
     )
     seed = 12345
-    live = MessageLoss(scenario, Streams(1).get("live_losses"), seed=seed)
+    live = MessageLoss(scenario, seed=seed)
     regions = {zone.name: zone.region for zone in scenario.topology.zones}
     simulated = Network(scenario.network, regions, "us-east-1", Streams(1).get("network"))
     simulated.loss_rate, simulated.loss_zones = 0.3, frozenset({"A"})

@@ -40,7 +40,6 @@ class MessageLoss:
     def __init__(
         self,
         scenario: Scenario,
-        rng: np.random.Generator,
         notify: Callable[[], None] = lambda: None,
         seed: int = 0,
     ) -> None:
@@ -51,8 +50,11 @@ class MessageLoss:
         self.seed = seed
         topology = scenario.topology
         regions = {zone.name: zone.region for zone in topology.zones}
-        #: The simulator's network, for its loss rule and draws (latencies are not used).
-        self.network = Network(scenario.network, regions, topology.control_plane.region, rng)
+        #: The simulator's network, for its loss rule and keyed draws. Its latencies are not
+        #: used, nor the generator that jitters them: the draws are keyed by task.
+        self.network = Network(
+            scenario.network, regions, topology.control_plane.region, np.random.default_rng(0)
+        )
         self.ttl_s = scenario.network.message_ttl
         #: (start, end, loss) in the timeline's order: a later window overrides an earlier
         #: one while both last, as the simulator's chaos sets the network's rate.
@@ -105,11 +107,8 @@ class MessageLoss:
 
 
 def message_loss(
-    scenario: Scenario,
-    rng: np.random.Generator,
-    notify: Callable[[], None] = lambda: None,
-    seed: int = 0,
+    scenario: Scenario, notify: Callable[[], None] = lambda: None, seed: int = 0
 ) -> MessageLoss | None:
     """The scenario's message loss, or None when its timeline loses nothing."""
-    loss = MessageLoss(scenario, rng, notify, seed)
+    loss = MessageLoss(scenario, notify, seed)
     return loss if loss.windows else None

@@ -160,6 +160,7 @@ class Coordinator:
     def _make_intake(self, broker: Broker) -> Intake:
         """Submissions in, results out, and the escalation of failed attempts."""
         s, books = self.scenario, self.books
+        seed = fault_seed(Streams(s.seed))  # (the simulator's: attempt faults, message loss)
         return Intake(
             s,
             books,
@@ -179,14 +180,9 @@ class Coordinator:
             replies=self.config.replies,
             admission=self.admission,
             breakers=self.breakers,
-            fault_draws=FaultDraws(s, fault_seed(Streams(s.seed))),
+            fault_draws=FaultDraws(s, seed),
             transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
-            losses=message_loss(
-                s,
-                Streams(s.seed).get("live_losses"),
-                self.deadlines.changed,
-                fault_seed(Streams(s.seed)),
-            ),
+            losses=message_loss(s, self.deadlines.changed, seed),
         )
 
     def _make_health(self, broker: Broker) -> HealthCheck:

@@ -50,7 +50,6 @@ def forget(books: Books, snapshot: Snapshot) -> int:
             del books.tasks[task_id]
             gone += 1
         books.pending_done.pop(task_id, None)  # (a catch-up's note of an early end)
-        books.pending_end_times.pop(task_id, None)
         books.forgotten[task_id] = snapshot.done[task_id][0]
     for task_id in books.forgotten.keys() - snapshot.done.keys():
         del books.forgotten[task_id]  # past the dedupe window: new work if it comes again

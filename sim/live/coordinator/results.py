@@ -16,7 +16,7 @@ from typing import Any
 from sim.live.broker import BUNDLE
 from sim.live.coordinator.admission import ADMISSION, Verdict
 from sim.live.coordinator.escalation import Escalation
-from sim.live.coordinator.state import LiveJob
+from sim.live.coordinator.state import EarlyEnd, LiveJob
 from sim.live.coordinator.submissions import Submissions
 from sim.live.subjects import START_UNREPORTED
 from sim.live.task import LiveTask, attempt_failure
@@ -75,8 +75,8 @@ class Results(Submissions):
             if task_id in books.pending_done:
                 books.counters.duplicates += 1  # it ended twice: counted once
             else:
-                books.pending_done[task_id] = str(doc["outcome"])
-                books.pending_end_times[task_id] = (
+                books.pending_done[task_id] = EarlyEnd(
+                    str(doc["outcome"]),
                     str(doc["zone"]),
                     float(doc["start_s"]),
                     float(doc["end_s"]),

@@ -103,6 +103,19 @@ class Counters:
     busy_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class EarlyEnd:
+    """A task's end read before its submission (a takeover's catch-up, mostly): counted once
+    the submission says when the task arrived — by the metrics, only if *caught_up* is
+    false or it ended after the predecessor's last sample."""
+
+    outcome: str
+    zone: str
+    start_s: float
+    end_s: float
+    caught_up: bool
+
+
 @dataclass
 class Books:
     """The primary's memory (see the module docstring)."""
@@ -115,11 +128,8 @@ class Books:
     #: Attempts started and not ended: (task, attempt) -> (agent, zone, start_s).
     in_flight: dict[tuple[int, int], tuple[str, str, float]] = field(default_factory=dict)
     requested: dict[str, AgentSpec] = field(default_factory=dict)  # started, not yet beating
-    #: Tasks whose end a catch-up read before their submission: task id -> outcome.
-    pending_done: dict[int, str] = field(default_factory=dict)
-    #: The same tasks' (zone, start_s, end_s, read by a catch-up): the metrics count them
-    #: once the arrival is known (a catch-up's, only those after the last sample).
-    pending_end_times: dict[int, tuple[str, float, float, bool]] = field(default_factory=dict)
+    #: Tasks whose end was read before their submission: task id -> that end.
+    pending_done: dict[int, EarlyEnd] = field(default_factory=dict)
     #: Finished work compacted out of the streams and the books (``sim.live.snapshot``), kept
     #: for its dedupe window: task id -> outcome, and the job ids. A resubmission is ignored,
     #: a late end is a duplicate.

@@ -240,12 +240,12 @@ class Submissions(Placement):
         books) make a second copy harmless.
         """
         task.done = True
-        outcome = self.books.pending_done[task.task_id]
-        if outcome == "completed":
+        ended = self.books.pending_done[task.task_id]
+        if ended.outcome == "completed":
             self.books.counters.completed += 1
         else:
             self.books.counters.failed += 1
-        ended = self.books.pending_end_times.pop(task.task_id, None)
-        if ended is not None:
-            self._count_finished(task, ended[0], outcome, ended[1], ended[2], ended[3])
-        await self._reply(task, outcome, self._early_ends.pop(task.task_id, None))
+        self._count_finished(
+            task, ended.zone, ended.outcome, ended.start_s, ended.end_s, ended.caught_up
+        )
+        await self._reply(task, ended.outcome, self._early_ends.pop(task.task_id, None))
