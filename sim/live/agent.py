@@ -47,6 +47,7 @@ from sim.live.agent_link import AgentLink, EpochWatch, while_swamped
 from sim.live.attempt_fate import SYNTHETIC_HANDLERS, TRANSFER_FIELD, attempt_limit, transfer_s
 from sim.live.cancel import run_bounded, try_once
 from sim.live.llm_calls import LlmCaller, RateLimited, begin_attempt, wall_seed
+from sim.live.llm_protocol import BACKOFF_KEY_FIELD
 from sim.live.start_report import StartReport
 from sim.live.subjects import CALL, CALL_ANSWERED, START_UNREPORTED
 from sim.live.transport import (
@@ -278,7 +279,8 @@ class LiveAgent:
         started = {"kind": "start", **base, "start_s": start}
         start_report = StartReport(js, reports, started, f"s.{task_id}.{attempt}")
         slowdown, began = self.slowdown, time.monotonic()
-        books = begin_attempt(self._llm_caller(), task_id)
+        key = task.get(BACKOFF_KEY_FIELD)
+        books = begin_attempt(self._llm_caller(), task_id, key, attempt)
         reason = ""
         limit = attempt_limit(task, self.synthetic, cfg.speed, slowdown, start)
         try:

@@ -6,9 +6,10 @@ the model's nominal latency; a real handler calls its provider inside
 ``async with caller().call(model, input_tokens, output_tokens)`` — and says
 when the call ended. Refused (429), it waits what the simulator's retry rule
 says (the same ``sim.policies.llm.RetryRule``, with the settings the gate
-sends) and asks again; when the rule gives up, the attempt fails with reason
-``rate_limited`` and the coordinator's escalation takes over, as in the
-simulator.
+sends, and the simulator's draw for the same refusal: ``backoff_draw`` of
+the key its coordinator sent with the task) and asks again; when the rule
+gives up, the attempt fails with reason ``rate_limited`` and the
+coordinator's escalation takes over, as in the simulator.
 
 A gate that does not answer (no primary during a takeover) is asked again
 after a short wait; that time counts against the rule's wait budget, not its
@@ -31,6 +32,7 @@ from sim.live.broker import decode, encode
 from sim.live.cancel import stop_if_cancelled
 from sim.live.llm_protocol import ACQUIRE_SUBJECT, RELEASE_SUBJECT, rule_from
 from sim.policies.llm import RATE_LIMITED, RetryRule
+from sim.policies.task_faults import backoff_draw
 
 #: Scenario seconds to wait before asking a gate that did not answer again.
 UNANSWERED_WAIT_S = 1.0
@@ -60,6 +62,10 @@ class CallBooks:
     retry_wait_s: float = 0.0
     #: The task the calls are for (-1: not said); the gate charges its tenant's budget.
     task_id: int = -1
+    #: The task's key for its backoff draws (``task_faults.task_key``, sent by the
+    #: coordinator; None: not sent, and the caller's own generator draws) and the attempt.
+    backoff_key: int | None = None
+    attempt: int = 0
 
     def document(self) -> dict[str, Any]:
         return {
@@ -121,13 +127,21 @@ class LlmCaller:
                 books.throttled += 1
                 hint = answer.get("wait_s")
                 retry_after = math.inf if hint is None else float(hint)
-                decision = self.rule.next(retries, waited, retry_after, self._random.random())
+                decision = self.rule.next(retries, waited, retry_after, self._draw(books, retries))
                 if not decision.retry:
                     raise RateLimited(f"{model}: refused {retries} times over {waited:.1f} s")
                 delay = decision.delay_s
                 books.retry_wait_s += delay
             waited += delay
             await asyncio.sleep(delay / self.time_scale)
+
+    def _draw(self, books: CallBooks, retries: int) -> float:
+        """The jitter of the backoff after the *retries*-th refusal of the attempt's next call
+        (its index: the calls granted so far): the simulator's keyed draw when the task came
+        with its key, else the caller's own."""
+        if books.backoff_key is None:
+            return self._random.random()
+        return backoff_draw(books.backoff_key, books.attempt, books.calls, retries)
 
     async def release(self, model: str) -> None:
         with contextlib.suppress(Exception):  # a lost release only delays a concurrency slot
@@ -163,9 +177,11 @@ def caller() -> LlmCaller:
         raise RuntimeError("no live agent is running this task") from None
 
 
-def begin_attempt(agent_caller: LlmCaller, task_id: int = -1) -> CallBooks:
+def begin_attempt(
+    agent_caller: LlmCaller, task_id: int = -1, backoff_key: int | None = None, attempt: int = 0
+) -> CallBooks:
     """Open the books of one attempt (in the task's own context: slots do not share them)."""
-    books = CallBooks(task_id=task_id)
+    books = CallBooks(task_id=task_id, backoff_key=backoff_key, attempt=attempt)
     _caller.set(agent_caller)
     _books.set(books)
     return books

@@ -13,6 +13,11 @@ Its own module because both ends speak it — the primary coordinator's gate
 * ``orch.llm.release`` (core publish): ``{"model"}`` when a granted call ends
   (the provider's concurrency limit counts calls in flight).
 
+An LLM task's assignment carries its draw key (``backoff_key``, from the
+coordinator: ``task_faults.task_key``), and the agent backs off a refusal by
+``task_faults.backoff_draw`` of it, the simulator's draw for the same
+refusal.
+
 A model the scenario does not name is granted without limit: the gate
 enforces what the scenario states, and nothing it does not.
 """
@@ -26,6 +31,8 @@ from sim.policies.llm import RetryRule
 
 ACQUIRE_SUBJECT = "orch.llm.acquire"
 RELEASE_SUBJECT = "orch.llm.release"
+#: The assignment's field with the task's key for its backoff draws.
+BACKOFF_KEY_FIELD = "backoff_key"
 
 
 def rule_document(rule: RetryRule) -> dict[str, Any]:

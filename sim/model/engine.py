@@ -171,7 +171,8 @@ class Simulation:
         breakers, open_s = self.policies.breakers, self.policies.breaker_open_s
         self.breakers = CallBreakers(env, self.events, core, self.agents, breakers, open_s)
         counts = self.traffic.counts
-        #: The run's key for the draws both shells key by task: attempt faults, message loss.
+        #: The run's key for the draws both shells key by task: attempt faults, message loss,
+        #: a throttled model call's backoff.
         seed = fault_seed(streams)
         self.zone_dispatch = ZoneDispatch(
             env, network, core, self.zones, self.roster, self.breakers, self.ledger, counts
@@ -220,7 +221,7 @@ class Simulation:
             )
         self.llm: LlmWork | None = None
         if scenario.llm is not None:
-            self.llm = self.slots.llm = LlmWork(env, scenario.llm, streams)
+            self.llm = self.slots.llm = LlmWork(env, scenario.llm, streams, seed)
             self.collector.extra_columns = PROVIDER_COLUMNS
 
     def _build_fleet(self, streams: Streams) -> None:

@@ -26,7 +26,7 @@ import simpy
 
 from sim.metrics.llm_summary import ATTEMPT_COLUMNS
 from sim.policies.llm import RATE_LIMITED, ProviderBucket
-from sim.policies.task_faults import Fault
+from sim.policies.task_faults import Fault, backoff_draw, task_key
 from sim.scenario.llm import Llm
 from sim.world.llm_fleet import (
     AnatomySource,
@@ -37,7 +37,7 @@ from sim.world.llm_fleet import (
 )
 from sim.world.llm_plan import AttemptPlan
 from sim.world.llm_task_plans import TaskPlans
-from sim.world.streams import Batched, Streams
+from sim.world.streams import Streams
 
 if TYPE_CHECKING:
     from sim.model.task import Task
@@ -75,7 +75,7 @@ PROVIDER_COLUMNS = (
 class LlmWork:
     """The fleet's model calls in simulated time: limiters, draws and records of one run."""
 
-    def __init__(self, env: simpy.Environment, llm: Llm, streams: Streams) -> None:
+    def __init__(self, env: simpy.Environment, llm: Llm, streams: Streams, seed: int) -> None:
         self.env = env
         self.llm = llm
         self.buckets, self.rule = build_limiters(llm)
@@ -83,8 +83,9 @@ class LlmWork:
         self.plans = TaskPlans(llm, streams)
         #: Categories whose tasks run as calls.
         self.sources: dict[str, AnatomySource | ReplaySource] = self.plans.sources
-        rng = streams.get("llm.jitter")
-        self._jitter = Batched(lambda n: rng.random(n))
+        #: The run's key for the draws both shells key by task (``policy_set.fault_seed``):
+        #: a throttled call's backoff is live's for the same refusal (``backoff_draw``).
+        self._seed = seed
         self._rows: list[tuple[Any, ...]] = []
         self._counts = {p: [0, 0, 0, 0] for p in self.buckets}  # requests, in, out, throttled
         self._last_sample = 0.0
@@ -122,7 +123,9 @@ class LlmWork:
                     retries += 1
                     row[4] += 1
                     counts[3] += 1
-                    decision = self.rule.next(retries, waited, answer.wait_s, self._jitter())
+                    key = task_key(self._seed, task.arrival, task.job_id, task.node)
+                    u = backoff_draw(key, task.attempt, index, retries)
+                    decision = self.rule.next(retries, waited, answer.wait_s, u)
                     if not decision.retry:
                         outcome = RATE_LIMITED
                         return outcome

@@ -24,6 +24,7 @@ __all__ = [
     "Fault",
     "attempt_draws",
     "attempt_fate",
+    "backoff_draw",
     "probability_at",
     "task_key",
 ]
@@ -200,6 +201,8 @@ def attempt_draws(key: int, attempt: int) -> tuple[float, float]:
     return (first >> 11) * _UNIT, (_mix(first) >> 11) * _UNIT
 
 
+#: Sets a throttled call's backoff draws apart from the same task's other draws.
+_BACKOFF_SALT = 0x2545F4914F6CDD1D
 #: Sets a message's loss draws apart from the same task's fault draws.
 _LOSS_SALT = 0x5DEECE66DA5A5A5A
 
@@ -210,3 +213,14 @@ def loss_draw(key: int, number: int) -> float:
     order. Live's coordinator and the simulator's chief had drawn from streams of their
     own, so different tasks waited a TTL in live and in its replay."""
     return (_mix(key ^ _LOSS_SALT ^ _mix(number)) >> 11) * _UNIT
+
+
+def backoff_draw(key: int, attempt: int, call: int, retry: int) -> float:
+    """The uniform draw of the backoff after the *retry*-th refusal of call *call* (0-based)
+    of attempt *attempt* of the task *key* (``RetryRule.next``'s jitter): the same in both
+    shells. Live's agents drew from a generator seeded by the wall clock and the simulator
+    from one stream in its own order, so under a binding provider limit the same refusal
+    backed off differently in live and in its replay (at the spec's fleet, the replay's
+    p99 wait moved 108-132 s with the stream's seed alone, live's 126 s)."""
+    mixed = _mix(key ^ _BACKOFF_SALT ^ _mix((attempt << 40) ^ (call << 20) ^ retry))
+    return (mixed >> 11) * _UNIT

@@ -5,12 +5,15 @@ calls of ~2,000 input tokens each, against an account allowed 150,000 input
 tokens a minute — about 1.6 times what the limit admits. Checked: what the
 agents were granted never exceeds what the bucket can give (a minute's burst
 plus the rate over the run); the limit binds (calls are throttled, attempts
-run out of retries as ``rate_limited`` and are escalated, not lost); and the
-simulator, on the same scenario, is held by the same bound.
+run out of retries as ``rate_limited`` and are escalated, not lost); each
+refusal backs off by the simulator's keyed draw for it (``backoff_draw`` of
+the key the coordinator sent); and the simulator, on the same scenario, is
+held by the same bound.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -19,12 +22,39 @@ from conftest import HERE, run_live, write_live_dir
 
 from sim.analysis.task_pairs import pairing_keys
 from sim.cli import main
+from sim.policies.llm import RetryRule
+from sim.policies.task_faults import backoff_draw, task_key
 from sim.runner import run as simulate
 from sim.scenario.load import load_scenario
+from sim.world.llm_fleet import build_limiters
+from sim.world.policy_set import fault_seed
+from sim.world.streams import Streams
+
+
+def keyed_waits(rule: RetryRule, key: int, attempt: int, calls: int, refusals: int) -> set[float]:
+    """Every backoff total *refusals* refusals spread over *calls* calls can make, keyed."""
+    # Each call's backoff after its first r refusals (r = 0 .. refusals).
+    prefix = [
+        list(
+            itertools.accumulate(
+                (backoff_draw(key, attempt, call, r) * rule.backoff_cap(r))
+                for r in range(1, refusals + 1)
+            )
+        )
+        for call in range(calls)
+    ]
+    prefix = [[0.0, *sums] for sums in prefix]
+    totals = set()
+    for split in itertools.product(range(refusals + 1), repeat=calls - 1):
+        last = refusals - sum(split)
+        if last >= 0:
+            totals.add(sum(prefix[c][n] for c, n in enumerate(split)) + prefix[-1][last])
+    return totals
 
 
 def test_the_fleet_spends_no_more_than_the_provider_allows(tmp_path: Path) -> None:
-    scenario = load_scenario(HERE / "llm_small.yaml", [])
+    # Backoff by jitter alone (no provider hint), so every wait is a draw.
+    scenario = load_scenario(HERE / "llm_small.yaml", ["llm.retry.use_retry_after=false"])
     run = run_live(scenario, tmp_path, time_scale=20.0, agents_mode="simulated")
     llm, tasks = run.summary["llm"], run.summary["tasks"]
     assert scenario.llm is not None
@@ -41,6 +71,17 @@ def test_the_fleet_spends_no_more_than_the_provider_allows(tmp_path: Path) -> No
     frame = run.result.llm
     assert frame is not None and set(frame["outcome"]) <= {"completed", "rate_limited"}
     assert frame["usd"].sum() > 0
+    # Each completed attempt backed off its refusals by the keyed draws, as the simulator's.
+    _, rule = build_limiters(scenario.llm)
+    seed = fault_seed(Streams(scenario.seed))
+    tasks_by_id = run.result.tasks.drop_duplicates("task_id").set_index("task_id")
+    waited = frame[(frame["outcome"] == "completed") & (frame["throttled"] > 0)]
+    assert len(waited) > 20
+    for row in waited.itertuples():
+        task = tasks_by_id.loc[row.task_id]
+        key = task_key(seed, float(task["arrival_s"]), int(task["job_id"]), int(task["node"]))
+        totals = keyed_waits(rule, key, int(row.attempt), int(row.calls), int(row.throttled))
+        assert any(abs(row.retry_wait_s - total) < 1e-6 for total in totals), row
     # The simulator, same scenario and seed: the same buckets bind there too, under the same
     # bound. (How close live's total comes to the simulator's depends on the machine keeping
     # up: 699k vs 705k on a quiet one, 501k under CI's load; the full-fleet parity test and

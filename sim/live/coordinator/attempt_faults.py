@@ -29,6 +29,10 @@ honours the draws: the scenario's error model *is* its work. A real handler
 brings its own errors and ignores them; its deadline still holds. Live had
 ignored the whole section: a scenario with 20 % errors ran live with none,
 while its replay drew them (utilisation 1.10, wait p99 3.9 times live's).
+
+An LLM task's assignment carries the task's key too (``backoff_key``): its
+agent draws each throttled call's backoff from it (``backoff_draw``), as the
+simulator's agent does for the same refusal.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from sim.live.attempt_fate import BURSTS_FIELD, DEADLINE_FIELD, FAULT_FIELD
+from sim.live.llm_protocol import BACKOFF_KEY_FIELD
 from sim.live.task import LiveTask
 from sim.policies.task_faults import AttemptFaults, attempt_draws, task_key
 from sim.scenario.schema import Scenario
@@ -50,8 +55,12 @@ class FaultDraws:
         self.bursts = error_bursts(scenario)
         #: The run's key for the attempts' draws: the simulator's (``policy_set.fault_seed``).
         self.seed = seed
-        #: Whether any attempt may fail at all: if not, messages carry nothing.
-        self.enabled = self.faults.active or bool(self.bursts)
+        #: Whether any attempt may fail at all.
+        self.faulty = self.faults.active or bool(self.bursts)
+        #: Whether agents make model calls, whose backoffs are keyed by the task.
+        self.calls = scenario.llm is not None
+        #: Whether messages carry anything at all.
+        self.enabled = self.faulty or self.calls
 
     def fields(self, task: LiveTask, attempt: int, zone: str, now: float) -> dict[str, Any]:
         """The fields for attempt *attempt* of *task* assigned in *zone* at scenario *now*: it
@@ -61,9 +70,12 @@ class FaultDraws:
             return {}
         category = task.category
         key = task_key(self.seed, task.arrival_s, task.job_id, task.node)
+        found: dict[str, Any] = {BACKOFF_KEY_FIELD: key} if self.calls else {}
+        if not self.faulty:
+            return found
         u_error, u_when = attempt_draws(key, attempt)
         base = self.faults.base_probability(category)
-        found: dict[str, Any] = {FAULT_FIELD: [base, float(u_error), float(u_when)]}
+        found[FAULT_FIELD] = [base, float(u_error), float(u_when)]
         windows = [
             [start, end, burst.probability]
             for start, end, burst in self.bursts
