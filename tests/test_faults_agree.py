@@ -3,7 +3,7 @@
 The live coordinator sends the draws with each assignment and the agent
 decides (``sim.live.coordinator.attempt_faults``); the simulator's agent
 decides as its attempt starts (``sim.model.escalation``). Both ask
-``task_faults.task_key`` and ``attempt_draws`` — the task's arrival, job and
+``keyed_draws.task_key`` and ``attempt_draws`` — the task's arrival, job and
 node, the attempt's number — so the order the draws are taken in cannot move
 an error from one attempt to another. Here every attempt the simulator
 started is held against the fields live would have sent for it. Before, the

@@ -225,14 +225,15 @@ def test_the_simulators_command_line_does_not_load_the_live_shell() -> None:
 
 
 def test_an_agent_process_loads_no_policy_it_does_not_use() -> None:
-    """``python -m sim.live.agent`` needs the LLM retry rule and the attempt's fate (errors,
-    deadlines) of ``sim.policies`` and nothing else of it: loading every policy (numpy with
-    the balancers) doubled an agent's start, 0.35 s to 0.16 s, paid 173 times when the
-    spec's fleet starts."""
+    """``python -m sim.live.agent`` needs the LLM retry rule, the attempt's fate (errors,
+    deadlines) and the keyed draws of ``sim.policies`` and nothing else of it: loading
+    every policy (numpy with the balancers) doubled an agent's start, 0.35 s to 0.16 s,
+    paid 173 times when the spec's fleet starts."""
     unwanted = (
         "m in ('numpy', 'pandas', 'simpy') "
         "or m.startswith('sim.policies.') "
-        "and not m.startswith(('sim.policies.llm', 'sim.policies.task_faults'))"
+        "and not m.startswith("
+        "('sim.policies.llm', 'sim.policies.task_faults', 'sim.policies.keyed_draws'))"
     )
     assert modules_loaded("import sim.live.agent", unwanted) == "[]"
 

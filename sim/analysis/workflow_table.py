@@ -188,13 +188,13 @@ def measure(
     _path, cp_with_transfers = critical_path(dag, net.mean_transfer)
     horizon = 2.0 * (work / agents + cp_with_transfers) + 3600.0
     fleet = [AgentSlot(f"agent-{i}", 1.0, "A") for i in range(agents)]
-    heft = heft_schedule(dag, fleet, net.transfer)
-    append = heft_schedule(dag, fleet, net.transfer, insertion=False)
-    greedy = greedy_schedule(dag, fleet, net.transfer)
+    heft = heft_schedule(dag, fleet, net.expected_transfer)
+    append = heft_schedule(dag, fleet, net.expected_transfer, insertion=False)
+    greedy = greedy_schedule(dag, fleet, net.expected_transfer)
     if control is None:
         with tempfile.TemporaryDirectory() as probes:
             control = control_path(agents, Path(probes))
-    greedy_ctl = greedy_schedule(dag, fleet, net.transfer, control)
+    greedy_ctl = greedy_schedule(dag, fleet, net.expected_transfer, control)
     sim_s = simulate(scenario_for(dag_file, agents, horizon)) if sim else math.nan
     fifo_s = simulate(scenario_for(dag_file, agents, horizon, "fifo")) if sim else math.nan
     planned = scenario_for(dag_file, agents, horizon, dispatch="planned")

@@ -31,8 +31,8 @@ from typing import Any
 from sim.live.broker import decode, encode
 from sim.live.cancel import stop_if_cancelled
 from sim.live.llm_protocol import ACQUIRE_SUBJECT, RELEASE_SUBJECT, rule_from
+from sim.policies.keyed_draws import backoff_draw
 from sim.policies.llm import RATE_LIMITED, RetryRule
-from sim.policies.task_faults import backoff_draw
 
 #: Scenario seconds to wait before asking a gate that did not answer again.
 UNANSWERED_WAIT_S = 1.0
@@ -62,7 +62,7 @@ class CallBooks:
     retry_wait_s: float = 0.0
     #: The task the calls are for (-1: not said); the gate charges its tenant's budget.
     task_id: int = -1
-    #: The task's key for its backoff draws (``task_faults.task_key``, sent by the
+    #: The task's key for its backoff draws (``keyed_draws.task_key``, sent by the
     #: coordinator; None: not sent, and the caller's own generator draws) and the attempt.
     backoff_key: int | None = None
     attempt: int = 0

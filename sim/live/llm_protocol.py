@@ -14,8 +14,8 @@ Its own module because both ends speak it — the primary coordinator's gate
   (the provider's concurrency limit counts calls in flight).
 
 An LLM task's assignment carries its draw key (``backoff_key``, from the
-coordinator: ``task_faults.task_key``), and the agent backs off a refusal by
-``task_faults.backoff_draw`` of it, the simulator's draw for the same
+coordinator: ``keyed_draws.task_key``), and the agent backs off a refusal by
+``keyed_draws.backoff_draw`` of it, the simulator's draw for the same
 refusal.
 
 A model the scenario does not name is granted without limit: the gate

@@ -31,7 +31,7 @@ from sim.model.traffic import Coordinator, Kind
 from sim.model.zone_dispatch import ZoneDispatch
 from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import RETRIES_EXHAUSTED, DispatchCore, ZoneCall
-from sim.policies.task_faults import task_key
+from sim.policies.keyed_draws import task_key
 from sim.world.network import AgentMessage, MessageType, Network
 
 if TYPE_CHECKING:

@@ -158,6 +158,7 @@ class Simulation:
             self.jobs.node_task,
             self.chief.submit,
             spill=scenario.policies.spill_across_zones,
+            draw_seed=self.slots.draw_seed,
         )
         self.jobs.staging = self.chief.staging = self.zone_dispatch.staging = staging
         self.slots.staging = staging
@@ -172,7 +173,7 @@ class Simulation:
         self.breakers = CallBreakers(env, self.events, core, self.agents, breakers, open_s)
         counts = self.traffic.counts
         #: The run's key for the draws both shells key by task: attempt faults, message loss,
-        #: a throttled model call's backoff.
+        #: a throttled model call's backoff, a DAG input's transfer.
         seed = fault_seed(streams)
         self.zone_dispatch = ZoneDispatch(
             env, network, core, self.zones, self.roster, self.breakers, self.ledger, counts
@@ -201,6 +202,7 @@ class Simulation:
             self.traffic,
             self.collector,
             self.task_log,
+            draw_seed=seed,
         )
         self.escalator: Escalator | None = None
         if needs_escalator(scenario):

@@ -40,8 +40,9 @@ from sim.policies.escalation import (
     ZoneMove,
 )
 from sim.policies.escalation_moves import EscalationMoves, FleetView, Member
+from sim.policies.keyed_draws import attempt_draws, task_key
 from sim.policies.routing import ZoneRouter
-from sim.policies.task_faults import Burst, Fault, attempt_draws, task_key
+from sim.policies.task_faults import Burst, Fault
 from sim.world.network import Network
 from sim.world.policy_set import attempt_faults, escalation_config
 

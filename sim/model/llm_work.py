@@ -25,8 +25,9 @@ import pandas as pd
 import simpy
 
 from sim.metrics.llm_summary import ATTEMPT_COLUMNS
-from sim.policies.llm import RATE_LIMITED, ProviderBucket
-from sim.policies.task_faults import Fault, backoff_draw, task_key
+from sim.policies.keyed_draws import backoff_draw, task_key
+from sim.policies.llm import RATE_LIMITED, ProviderBucket, RetryDecision
+from sim.policies.task_faults import Fault
 from sim.scenario.llm import Llm
 from sim.world.llm_fleet import (
     AnatomySource,
@@ -54,7 +55,7 @@ class Worker(Protocol):
 
 
 class FaultDraw(Protocol):
-    """The escalator's per-attempt fault draw (keyed by the task and attempt: task_faults)."""
+    """The escalator's per-attempt fault draw (keyed by the task and attempt: keyed_draws)."""
 
     def fault(self, agent: Any, task: Task, service_s: float) -> Fault | None: ...
 
@@ -123,9 +124,7 @@ class LlmWork:
                     retries += 1
                     row[4] += 1
                     counts[3] += 1
-                    key = task_key(self._seed, task.arrival, task.job_id, task.node)
-                    u = backoff_draw(key, task.attempt, index, retries)
-                    decision = self.rule.next(retries, waited, answer.wait_s, u)
+                    decision = self._backoff(task, index, retries, waited, answer.wait_s)
                     if not decision.retry:
                         outcome = RATE_LIMITED
                         return outcome
@@ -154,6 +153,15 @@ class LlmWork:
             raise
         finally:
             self._record(task, model_name, provider, start, outcome or "completed", row)
+
+    def _backoff(
+        self, task: Task, call: int, retries: int, waited: float, retry_after_s: float
+    ) -> RetryDecision:
+        """The rule's answer to the *retries*-th refusal of call *call*, with its jitter the
+        keyed draw live's agent takes for the same refusal (``keyed_draws.backoff_draw``)."""
+        key = task_key(self._seed, task.arrival, task.job_id, task.node)
+        u = backoff_draw(key, task.attempt, call, retries)
+        return self.rule.next(retries, waited, retry_after_s, u)
 
     def _record(
         self, task: Task, model: str, provider: str, start: float, outcome: str, row: list[Any]

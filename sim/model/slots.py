@@ -31,6 +31,7 @@ from sim.model.task import Task
 from sim.model.traffic import Coordinator, Kind, Traffic
 from sim.model.zone_state import ZoneState
 from sim.policies.dispatch import DispatchCore
+from sim.policies.keyed_draws import task_key
 from sim.world.dag_job import DagJob
 from sim.world.network import Network
 
@@ -57,8 +58,11 @@ class SlotBooks:
         traffic: Traffic,
         collector: MetricsCollector,
         task_log: TaskLog,
+        draw_seed: int = 0,
     ) -> None:
         self.env = env
+        #: The run's key for the draws both shells key by task (``policy_set.fault_seed``).
+        self.draw_seed = draw_seed
         self.net = network
         self.core = core
         self.zones = zones
@@ -144,11 +148,13 @@ class SlotBooks:
         job = task.job
         assert job is not None
         slowest = 0.0
+        key = task_key(self.draw_seed, task.arrival, job.job_id, task.node)
         for pred, data_mb in job.progress.predecessors(task.node):
             where = job.placement.get(pred)
             if where is None or where[0] == agent.id:
                 continue
-            slowest = max(slowest, self.net.transfer(data_mb, where[1], agent.zone))
+            move = self.net.transfer(data_mb, where[1], agent.zone, key, task.attempt, pred)
+            slowest = max(slowest, move)
             self.traffic.data_moved(data_mb, where[1] == agent.zone)
         return slowest
 

@@ -36,6 +36,7 @@ from sim.model.task import Task
 from sim.model.traffic import Coordinator, Traffic
 from sim.policies.dag_staging import plan_staged
 from sim.policies.dispatch import DispatchCore
+from sim.policies.keyed_draws import task_key
 from sim.world.dag_job import DagJob
 from sim.world.network import Network
 
@@ -92,6 +93,7 @@ class StagedDags:
         submit: Callable[[Task, float], None],
         *,
         spill: bool,
+        draw_seed: int = 0,
     ) -> None:
         self.env = env
         self.zone_dispatch = zone_dispatch
@@ -100,6 +102,8 @@ class StagedDags:
         self.submit = submit
         self.new_task = new_task
         self.spill = spill
+        #: The run's key for the draws keyed by task (``policy_set.fault_seed``): transfers.
+        self.draw_seed = draw_seed
         #: (job id, node) -> its task, from staging until its service starts.
         self.staged: dict[tuple[int, int], Task] = {}
         #: (job id, node) -> a planned task whose agent was lost before its inputs existed.
@@ -260,7 +264,10 @@ class StagedDags:
             if target is agent:
                 self._arrived(target, task)
                 continue
-            move = zone_dispatch.net.transfer(data_mb, agent.zone, target.zone)
+            key = task_key(self.draw_seed, task.arrival, job.job_id, successor)
+            move = zone_dispatch.net.transfer(
+                data_mb, agent.zone, target.zone, key, task.attempt, node
+            )
             if self.traffic is not None:
                 self.traffic.data_moved(data_mb, agent.zone == target.zone)
             task.transfer = max(task.transfer, move)

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from sim.policies.task_faults import loss_draw
+from sim.policies.keyed_draws import loss_draw, transfer_jitter
 from sim.scenario.schema import Network as NetworkSpec
 from sim.world.streams import Batched
 
@@ -96,8 +96,10 @@ class Network:
         self._regions = regions
         self._chief_region = chief_region
         cv = spec.jitter_cv
+        #: The jitter's log-sd (0: none), for the keyed draws of DAG transfers.
+        self._sigma = float(np.sqrt(np.log1p(cv * cv))) if cv > 0 else 0.0
         if cv > 0:
-            sigma = float(np.sqrt(np.log1p(cv * cv)))
+            sigma = self._sigma
             self._jitter = Batched(lambda n: rng.lognormal(-sigma * sigma / 2, sigma, n))
         else:
             self._jitter = Batched(lambda n: np.ones(n))
@@ -135,7 +137,7 @@ class Network:
     def lost(self, zone: str, key: int, task_id: int) -> bool:
         """Whether this dispatch message of the task *key* (id *task_id*) to *zone* is lost
         (chaos message loss): a draw keyed by the task and its count of draws so far
-        (``task_faults.loss_draw``), so both shells, each counting here, lose the same
+        (``keyed_draws.loss_draw``), so both shells, each counting here, lose the same
         messages.
 
         A path outside ``loss_zones`` is never lost and draws nothing.
@@ -228,18 +230,26 @@ class Network:
             delays[zone] = (overhead + to_broker + leg) / 1000.0 * self._jitter()
         return delays
 
-    def transfer(self, data_mb: float, from_zone: str, to_zone: str) -> float:
-        """Moving a DAG edge's data: direct TCP inside a zone, NATS across zones."""
+    def transfer(
+        self,
+        data_mb: float,
+        from_zone: str,
+        to_zone: str,
+        key: int,
+        attempt: int,
+        predecessor: int,
+    ) -> float:
+        """Moving a DAG edge's data: direct TCP inside a zone, NATS across zones.
+
+        Its jitter is keyed (``keyed_draws.transfer_jitter``) by the consuming
+        node (*key*, ``keyed_draws.task_key``), its *attempt* and the *predecessor*
+        whose output moves, not drawn from the hops' stream: the live coordinator
+        draws the same factor for the same input.
+        """
         if not self.enabled:
             return 0.0
-        spec = self._spec
-        if from_zone == to_zone:
-            base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
-            wire = data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
-        else:
-            base = self._cross[from_zone, to_zone]
-            wire = data_mb * 8.0 / spec.nats.bandwidth_mbps
-        return (base + wire) * self._jitter()
+        jitter = transfer_jitter(key, attempt, predecessor, self._sigma)
+        return self.expected_transfer(data_mb, from_zone, to_zone) * jitter
 
     def chief_agent_s(self, zone: str) -> float:
         """Mean one-way latency between the chief and a specialist of *zone* (either way).

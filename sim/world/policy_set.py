@@ -220,7 +220,7 @@ def failure_detector(
 
 
 def fault_seed(streams: Streams) -> int:
-    """The run's key for every attempt's fault draws (``task_faults.task_key``): one draw
+    """The run's key for every attempt's fault draws (``keyed_draws.task_key``): one draw
     of the ``errors`` stream, so the simulator's agents and the live coordinator, given
     the same seed and replication, draw the same numbers for the same attempt."""
     return int(streams.get("errors").integers(0, 2**63))

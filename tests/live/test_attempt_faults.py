@@ -31,9 +31,12 @@ from sim.live.attempt_fate import (
 )
 from sim.live.transport import agent_consumer, agent_subject, tasks_stream
 from sim.model.engine import run_scenario
+from sim.policies.keyed_draws import task_key, transfer_jitter
 from sim.policies.task_faults import Fault
 from sim.replay import chaos_from_events, replay_scenario
 from sim.scenario.schema import ChaosEvent, Scenario
+from sim.world.policy_set import fault_seed
+from sim.world.streams import Streams
 
 BURST = (
     'chaos=[{"at": "100s", "duration": "60s", "error_burst": {"probability": 0.5, "zones": ["A"]}}]'
@@ -217,15 +220,19 @@ def check_the_replay_errs_on_the_same_attempts(
     assert differing.empty, list(differing)
 
 
-def test_a_dag_nodes_assignment_carries_its_inputs_transfer_from_other_agents() -> None:
+@pytest.mark.parametrize("jitter_cv", [0.0, 0.3])
+def test_a_dag_nodes_assignment_carries_its_inputs_transfer_from_other_agents(
+    jitter_cv: float,
+) -> None:
     """Node 0 ran on a3; nodes 1 (100 MB input) and 2 (1 MB) wait for their input's
     transfer from a3, drawn with the simulator's network, unless they run on a3 itself
-    (nothing moves); node 0, with no input, carries none."""
+    (nothing moves); node 0, with no input, carries none. With jitter, the factor is the
+    simulator's keyed draw for the same node, attempt and input."""
 
     async def body(fleet: Fleet) -> None:
         for agent in ("a1", "a2", "a3"):
             await fleet.beat(agent)
-        c = fleet.coordinator("network.enabled=true", "network.jitter_cv=0")
+        c = fleet.coordinator("network.enabled=true", f"network.jitter_cv={jitter_cv}")
         await c.take_over()
         await fleet.submit(0, 1)
         await c.pump()
@@ -247,6 +254,9 @@ def test_a_dag_nodes_assignment_carries_its_inputs_transfer_from_other_agents() 
         for task_id, data_mb in ((11, 100.0), (12, 1.0)):
             agent, doc = sent[task_id]
             expected = in_zone + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
+            key = task_key(fault_seed(Streams(c.scenario.seed)), 0.0, doc["job_id"], doc["node"])
+            sigma = math.sqrt(math.log1p(jitter_cv**2))
+            expected *= transfer_jitter(key, doc["attempt"], 0, sigma)
             if agent == "a3":
                 assert TRANSFER_FIELD not in doc
             else:

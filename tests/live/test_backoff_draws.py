@@ -1,6 +1,6 @@
 """A throttled model call backs off by the same draw in the simulator and live.
 
-Covers: ``task_faults.backoff_draw`` (a uniform draw keyed by the task,
+Covers: ``keyed_draws.backoff_draw`` (a uniform draw keyed by the task,
 attempt, call and refusal); the simulator's agent (``sim.model.llm_work``)
 and a live agent's caller (``sim.live.llm_calls``) each back off a refusal
 by it, given the task's key (``task_key`` of the run's fault seed, which the
@@ -30,8 +30,8 @@ from sim.live.llm_calls import CallBooks, LlmCaller
 from sim.live.llm_protocol import BACKOFF_KEY_FIELD, rule_document
 from sim.live.task import LiveTask
 from sim.model.engine import run_scenario
+from sim.policies.keyed_draws import attempt_draws, backoff_draw, task_key
 from sim.policies.llm import RetryRule
-from sim.policies.task_faults import attempt_draws, backoff_draw, task_key
 from sim.scenario.load import load_scenario
 from sim.world.policy_set import fault_seed
 from sim.world.streams import Streams

@@ -22,8 +22,8 @@ from conftest import HERE, run_live, write_live_dir
 
 from sim.analysis.task_pairs import pairing_keys
 from sim.cli import main
+from sim.policies.keyed_draws import backoff_draw, task_key
 from sim.policies.llm import RetryRule
-from sim.policies.task_faults import backoff_draw, task_key
 from sim.runner import run as simulate
 from sim.scenario.load import load_scenario
 from sim.world.llm_fleet import build_limiters

@@ -17,7 +17,7 @@ from test_coordinator_logic import EPOCH, Fleet, run
 
 from sim.live.coordinator.message_loss import MessageLoss, message_loss
 from sim.live.task import LiveTask
-from sim.policies.task_faults import task_key
+from sim.policies.keyed_draws import task_key
 from sim.replay import chaos_from_events
 from sim.world.network import Network
 from sim.world.streams import Streams
@@ -143,7 +143,7 @@ def test_live_loses_assignments_as_the_scenario_says_and_the_replay_reads_it(
 
 def test_live_loses_the_messages_the_simulators_chief_loses() -> None:
     """Both shells key a send's loss draw by the task and its count of sends in the loss
-    (``task_faults.loss_draw``): the same tasks wait a TTL live and replayed, where each had
+    (``keyed_draws.loss_draw``): the same tasks wait a TTL live and replayed, where each had
     drawn from a stream of its own (full fleet: 93.6 % of the tasks within 1 s)."""
     scenario = small(
         'chaos=[{"at": "100s", "duration": "60s", "message_loss": {"rate": 0.3, "zones": ["A"]}}]'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sim.cli import main
 from sim.metrics.result import RunResult
 from sim.model.engine import Simulation, run_scenario
 from sim.policies.dag import Dag, critical_path
+from sim.policies.keyed_draws import task_key, transfer_jitter
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario
 from sim.world.dag_job import DagJob
@@ -297,6 +299,44 @@ def test_transfers_cost_time_only_between_different_agents() -> None:
     assert len(same_agent) >= 5 and len(other_agent) >= 100
     assert all(t == 0 for t in same_agent)
     assert all(t > 0 for t in other_agent)
+
+
+def test_a_transfers_jitter_is_the_keyed_draw_live_takes_too() -> None:
+    """Each node waits for its slowest input from another agent: the network's mean for
+    the path x ``transfer_jitter`` keyed by the node, its attempt and the predecessor (the
+    factor live's coordinator draws for the same input, ``DagTransfers``)."""
+    scenario = load_scenario(
+        SCENARIOS / "dag_heavy.yaml", ["duration=20m", "warmup=0s", "network.jitter_cv=0.3"]
+    )
+    sim = Simulation(scenario)
+    graphs: dict[int, Dag] = {}
+    start_job = sim.dags.start_job
+
+    def remember(job_id: int, dag: Dag, shape: str, zone: str, now: float) -> DagJob:
+        graphs[job_id] = dag
+        return start_job(job_id, dag, shape, zone, now)
+
+    sim.dags.start_job = remember  # type: ignore[method-assign]
+    result = sim.run()
+    done = completed_dag_tasks(result)
+    ran = {
+        (int(row.job_id), int(row.node)): (str(row.agent), str(row.zone))
+        for row in done.itertuples()
+    }
+    sigma = math.sqrt(math.log1p(0.3**2))
+    checked = 0
+    for row in done.itertuples():
+        job, node, agent, zone = int(row.job_id), int(row.node), str(row.agent), str(row.zone)
+        key = task_key(sim.slots.draw_seed, 0.0, job, node)  # (a node's key skips its arrival)
+        moves = [
+            sim.network.expected_transfer(edge.data_mb, ran[job, edge.src][1], zone)
+            * transfer_jitter(key, int(row.attempt), edge.src, sigma)
+            for edge in graphs[job].edges
+            if edge.dst == node and ran[job, edge.src][0] != agent
+        ]
+        assert row.transfer_s == pytest.approx(max(moves, default=0.0), rel=1e-12)
+        checked += bool(moves)
+    assert checked >= 100
 
 
 # --------------------------------------------------------------------------- bad files

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.policies.keyed_draws import task_key
 from sim.scenario.schema import Network as NetworkSpec
 from sim.world.network import AgentMessage, MessageType, Network
 from sim.world.streams import Batched
@@ -34,11 +35,11 @@ def test_each_path_is_overhead_plus_half_the_round_trip() -> None:
 
 def test_transfers_use_direct_tcp_inside_a_zone_and_nats_across() -> None:
     net = network()
-    inside = net.transfer(100, "A", "A")
-    across = net.transfer(100, "A", "C")
+    inside = net.transfer(100, "A", "A", 1, 1, 0)
+    across = net.transfer(100, "A", "C", 1, 1, 0)
     assert inside == pytest.approx((0.2 + 0.5) / 1000 + 100 * 8 / 5000)
     assert across == pytest.approx((1.0 + 80.5 / 2) / 1000 + 100 * 8 / 1000)
-    assert net.transfer(0, "A", "A") < net.transfer(1, "A", "A")
+    assert net.transfer(0, "A", "A", 1, 1, 0) < net.transfer(1, "A", "A", 1, 1, 0)
 
 
 def test_broadcast_goes_through_the_broker_beside_the_chiefs() -> None:
@@ -50,7 +51,7 @@ def test_broadcast_goes_through_the_broker_beside_the_chiefs() -> None:
 def test_latency_off_is_exactly_zero_everywhere() -> None:
     net = network(enabled=False)
     assert net.chief_to_zone("D") == net.zone_to_agent() == net.report("D") == 0.0
-    assert net.transfer(1000, "A", "D") == 0.0
+    assert net.transfer(1000, "A", "D", 1, 1, 0) == 0.0
     assert set(net.broadcast("us-east-1").values()) == {0.0}
 
 
@@ -62,6 +63,28 @@ def test_jitter_keeps_the_mean_and_has_the_requested_spread() -> None:
     # 20,000 lognormal draws with cv 0.3: the sample mean's sd is 0.3 * mean / sqrt(n).
     assert abs(samples.mean() - mean) < 4 * 0.3 * mean / np.sqrt(len(samples))
     assert samples.std() / samples.mean() == pytest.approx(0.3, rel=0.05)
+
+
+def test_a_transfers_jitter_is_keyed_keeps_the_mean_and_has_the_requested_spread() -> None:
+    """Keyed by node, attempt and input, not drawn from the hops' stream: another network
+    (another stream) gives the same transfer, and over 20,000 keys the factor has mean 1
+    and cv 0.3 within their sampling bands."""
+    spec = NetworkSpec.model_validate({"jitter_cv": 0.3})
+    net = Network(spec, REGIONS, "us-east-1", np.random.default_rng(4))
+    other = Network(spec, REGIONS, "us-east-1", np.random.default_rng(5))
+    base = net.expected_transfer(100, "A", "C")
+    keys = [task_key(11, 0.0, job, node) for job in range(200) for node in range(100)]
+    factors = np.array([net.transfer(100, "A", "C", key, 1, 3) / base for key in keys])
+    n = len(factors)
+    assert abs(factors.mean() - 1.0) < 4 * 0.3 / np.sqrt(n)
+    assert factors.std() / factors.mean() == pytest.approx(0.3, rel=0.05)
+    assert all(
+        net.transfer(100, "A", "C", k, 1, 3) == other.transfer(100, "A", "C", k, 1, 3)
+        for k in keys[:50]
+    )
+    # Another attempt or another input of the same node moves in another time.
+    assert net.transfer(100, "A", "C", keys[0], 2, 3) != net.transfer(100, "A", "C", keys[0], 1, 3)
+    assert net.transfer(100, "A", "C", keys[0], 1, 4) != net.transfer(100, "A", "C", keys[0], 1, 3)
 
 
 def test_messages_carry_the_spec_fields_and_expire_by_ttl() -> None:

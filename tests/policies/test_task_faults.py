@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.policies.task_faults import AttemptFaults, Burst, Fault, attempt_draws, task_key
+from sim.policies.keyed_draws import attempt_draws, task_key
+from sim.policies.task_faults import AttemptFaults, Burst, Fault
 
 
 def test_no_faults_configured_is_inactive() -> None:

@@ -12,7 +12,7 @@ starts and its service time (speed and any slowdown), finishes the decision
 with the same policy (``sim.live.attempt_fate``).
 
 The two draws of an attempt are keyed by its task and number
-(``task_faults.task_key``, ``attempt_draws``), as the simulator's are: both
+(``keyed_draws.task_key``, ``attempt_draws``), as the simulator's are: both
 shells err on the same attempts whatever order they take them in. (Each had
 drawn from a stream of its own in its own order: at the spec's full fleet
 under an error burst, 14 % of the tasks made a different number of attempts
@@ -42,7 +42,8 @@ from typing import Any
 from sim.live.attempt_fate import BURSTS_FIELD, DEADLINE_FIELD, FAULT_FIELD
 from sim.live.llm_protocol import BACKOFF_KEY_FIELD
 from sim.live.task import LiveTask
-from sim.policies.task_faults import AttemptFaults, attempt_draws, task_key
+from sim.policies.keyed_draws import attempt_draws, task_key
+from sim.policies.task_faults import AttemptFaults
 from sim.scenario.schema import Scenario
 from sim.world.policy_set import attempt_faults, error_bursts
 
@@ -65,7 +66,7 @@ class FaultDraws:
     def fields(self, task: LiveTask, attempt: int, zone: str, now: float) -> dict[str, Any]:
         """The fields for attempt *attempt* of *task* assigned in *zone* at scenario *now*: it
         starts at *now* or later, so a burst over by then is left out. Its draws are keyed
-        by the task and attempt (``task_faults.task_key``), as the simulator's are."""
+        by the task and attempt (``keyed_draws.task_key``), as the simulator's are."""
         if not self.enabled:
             return {}
         category = task.category

@@ -10,6 +10,11 @@ the simulator's network and sends it with the assignment; a synthetic agent
 waits it out before it starts (``sim.live.attempt_fate``). Live had moved
 nothing: at the full fleet of ``dag_heavy.yaml`` (200 MB edges) a node's
 median wait was 0.09 s live against 0.43 s replayed.
+
+The jitter is the simulator's for the same input (``keyed_draws.transfer_jitter``,
+keyed by the node, its attempt and the predecessor). Each shell had drawn it
+from a stream of its own, in its own order, and the same input moved up to
+3 s slower in one than in the other.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 from sim.live.coordinator.state import Books
 from sim.live.task import LiveTask
+from sim.policies.keyed_draws import task_key
 from sim.scenario.schema import Scenario
 from sim.world.network import Network
 
@@ -25,25 +31,32 @@ from sim.world.network import Network
 class DagTransfers:
     """The transfer a DAG node's attempt waits for on its agent (module docstring)."""
 
-    def __init__(self, scenario: Scenario, books: Books, rng: np.random.Generator) -> None:
+    def __init__(self, scenario: Scenario, books: Books, seed: int) -> None:
         topology = scenario.topology
         regions = {zone.name: zone.region for zone in topology.zones}
+        # (Its hops' jitter generator is never drawn here: a transfer's jitter is keyed.)
+        rng = np.random.default_rng(seed)
         self.network = Network(scenario.network, regions, topology.control_plane.region, rng)
         self.books = books
+        #: The run's key for the draws keyed by task (``policy_set.fault_seed``).
+        self.seed = seed
 
-    def seconds(self, task: LiveTask, agent_id: str, zone: str) -> float:
-        """The slowest input's transfer to *agent_id* in *zone* (0: none to move)."""
+    def seconds(self, task: LiveTask, agent_id: str, zone: str, attempt: int) -> float:
+        """The slowest input's transfer to *agent_id* in *zone* for attempt *attempt*
+        (0: none to move)."""
         if task.job_id < 0 or not self.network.enabled:
             return 0.0
         job = self.books.jobs.get(task.job_id)
         if job is None:
             return 0.0
         slowest = 0.0
+        key = task_key(self.seed, task.arrival_s, task.job_id, task.node)
         for pred, data_mb in job.progress.predecessors(task.node):
             where = job.ran_on.get(pred)
             if where is None or where == agent_id:
                 continue
             view = self.books.agents.get(where)
             source = view.zone if view is not None else zone
-            slowest = max(slowest, self.network.transfer(data_mb, source, zone))
+            move = self.network.transfer(data_mb, source, zone, key, attempt, pred)
+            slowest = max(slowest, move)
         return slowest

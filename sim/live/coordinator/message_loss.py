@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.live.task import LiveTask
-from sim.policies.task_faults import task_key
+from sim.policies.keyed_draws import task_key
 from sim.scenario.chaos import Loss
 from sim.scenario.schema import Scenario
 from sim.world.network import Network
@@ -46,7 +46,7 @@ class MessageLoss:
         #: Told of every lost assignment, so that it goes again when its TTL ends.
         self.notify = notify
         #: The run's key for the loss draws (``policy_set.fault_seed``: the simulator's): keyed
-        #: by the task, as the simulator's chief keys them (``task_faults.loss_draw``).
+        #: by the task, as the simulator's chief keys them (``keyed_draws.loss_draw``).
         self.seed = seed
         topology = scenario.topology
         regions = {zone.name: zone.region for zone in topology.zones}

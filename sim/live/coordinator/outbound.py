@@ -61,7 +61,7 @@ class Outbound:
         if self.fault_draws is not None:
             document.update(self.fault_draws.fields(task, number, assignment.zone, self.time.now()))
         if self.transfers is not None and task.job_id >= 0:
-            transfer = self.transfers.seconds(task, agent_id, assignment.zone)
+            transfer = self.transfers.seconds(task, agent_id, assignment.zone, number)
             if transfer > 0:
                 document[TRANSFER_FIELD] = transfer
         msg_id = f"t.{task.task_id}.{number}.{agent_id}"

@@ -181,7 +181,7 @@ class Coordinator:
             admission=self.admission,
             breakers=self.breakers,
             fault_draws=FaultDraws(s, seed),
-            transfers=DagTransfers(s, books, Streams(s.seed).get("live_transfers")),
+            transfers=DagTransfers(s, books, seed),
             losses=message_loss(s, self.deadlines.changed, seed),
         )
 
