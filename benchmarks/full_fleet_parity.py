@@ -172,7 +172,7 @@ The fault draws: live's coordinator drew each assignment's two uniforms
 from a stream of its own, the simulator from another as attempts started,
 so ``error_burst`` (a new run, 2026-12-07) erred on different attempts live
 and replayed: same attempts 86.3 %, within 1 s 83.5 %, wait p99 1.290. Keyed
-by the task and attempt in both (``task_faults.task_key``): every figure
+by the task and attempt in both (``keyed_draws.task_key``): every figure
 0.992-1.063, same attempts 99.3 %, within 1 s 97.5 %, latency gap p99
 2.69 s (63.6 s), the same scaling; and with live's records logging a
 failure for good under the attempt it judged, as the simulator does (a
@@ -225,6 +225,24 @@ of which the runs fall on. ``error_burst`` once a DAG node's fault draws are
 keyed by its job and node (its release time differs between the shells):
 every figure 0.985-1.001, same attempts 100.0 % (99.2 %: the 12 apart were
 all DAG nodes), 99.7 % within 1 s.
+
+Keyed draws, a later session (2026-12-07): a DAG input's transfer jitter and a
+throttled model call's backoff are drawn as the fault draws are
+(``sim.policies.keyed_draws``), the same factor for the same input or
+refusal in both shells. ``dag_heavy`` (a new run): every figure
+0.995-1.045, zone 97.5 %, within 1 s 94.8 % (88.2 % the session before:
+paired on one agent, the same input had moved up to 3 s apart). New case,
+``llm_rate_limits`` started at its afternoon peak (``diurnal.peak_at: 0h``),
+where the frontier account's input limit binds (1,300-1,500 refusals, ~40
+attempts out of retries in 10 minutes): every figure 0.930-1.199 over four
+runs (wait p99 and latency p99 the far ones), 69-80 % within 1 s, no
+systematic bias — per minute, the refusals and backoff seconds of live and
+replay agree; the tail is ~40 rate-limited attempts, which a shared bucket
+hands out by milliseconds. The replay's own p99 wait moved 108-132 s with
+the backoff stream's seed alone, around live's 126 s. ``dag_heavy`` with a
+leader crash: 0.930-1.144 (two runs), 81-83 % within 1 s: after the
+takeover, tasks go to other agents among the busy ones live and replayed.
+``leader_crash`` 0.999-1.008, 98.4 %; ``partition`` 0.884-1.001, 95.1 %.
 
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
 from run to run: the baseline's was 0.888 and 0.963 in two runs of the same

@@ -261,9 +261,8 @@ def test_makespan_equals_the_critical_path_with_unlimited_agents(tmp_path: Path)
 # --------------------------------------------------------------------------- data transfers
 
 
-def test_transfers_cost_time_only_between_different_agents() -> None:
-    scenario = load_scenario(SCENARIOS / "dag_heavy.yaml", ["duration=30m", "warmup=5m"])
-    assert scenario.network.enabled and scenario.workload.dags.data_mb_mean > 0
+def run_remembering_graphs(scenario: Scenario) -> tuple[Simulation, RunResult, dict[int, Dag]]:
+    """Run *scenario*, keeping each DAG job's graph by job id (the tables hold no edges)."""
     sim = Simulation(scenario)
     graphs: dict[int, Dag] = {}
     start_job = sim.dags.start_job
@@ -273,7 +272,13 @@ def test_transfers_cost_time_only_between_different_agents() -> None:
         return start_job(job_id, dag, shape, zone, now)
 
     sim.dags.start_job = remember  # type: ignore[method-assign]
-    result = sim.run()
+    return sim, sim.run(), graphs
+
+
+def test_transfers_cost_time_only_between_different_agents() -> None:
+    scenario = load_scenario(SCENARIOS / "dag_heavy.yaml", ["duration=30m", "warmup=5m"])
+    assert scenario.network.enabled and scenario.workload.dags.data_mb_mean > 0
+    _, result, graphs = run_remembering_graphs(scenario)
     assert result.counts["lost"] == 0
 
     done = completed_dag_tasks(result)
@@ -308,16 +313,7 @@ def test_a_transfers_jitter_is_the_keyed_draw_live_takes_too() -> None:
     scenario = load_scenario(
         SCENARIOS / "dag_heavy.yaml", ["duration=20m", "warmup=0s", "network.jitter_cv=0.3"]
     )
-    sim = Simulation(scenario)
-    graphs: dict[int, Dag] = {}
-    start_job = sim.dags.start_job
-
-    def remember(job_id: int, dag: Dag, shape: str, zone: str, now: float) -> DagJob:
-        graphs[job_id] = dag
-        return start_job(job_id, dag, shape, zone, now)
-
-    sim.dags.start_job = remember  # type: ignore[method-assign]
-    result = sim.run()
+    sim, result, graphs = run_remembering_graphs(scenario)
     done = completed_dag_tasks(result)
     ran = {
         (int(row.job_id), int(row.node)): (str(row.agent), str(row.zone))

@@ -58,6 +58,7 @@ class Results(Submissions):
             if kind == "start":
                 return
         books.in_flight.pop(key, None)
+        books.freed(str(doc["agent"]))
         books.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
         if not books.catching_up:
             await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))
