@@ -378,3 +378,44 @@ def test_choose_excluding_never_picks_the_excluded_and_leaves_loads_alone(
         balancer.agent_left(agent_id)
     free = [a for a, load in zip(ids, loads, strict=False) if load < 2 and a not in exclude]
     assert (balancer.choose(make_task(critical=critical), 0.0) is not None) == bool(free)
+
+
+# ---------------------------------------------------------------------------
+# A rebuilt balancer restores the order of equal loads
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["least_connections", "affinity"])
+@given(changes=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=0, max_size=40))
+def test_a_rebuilt_balancer_picks_as_the_one_that_never_restarted(
+    strategy: str, changes: list[tuple[int, int]]
+) -> None:
+    """Balancer *a* lives through the load changes (agent, new load) at times 1, 2, ...;
+    *b* is rebuilt as a live takeover rebuilds it — the same agents joined by id, each set
+    straight to its final load, in another order — then told when each reached it. From
+    then on both pick the same agents, one after the other, until no agent has room."""
+    rng = np.random.default_rng(len(changes))
+    ids = [f"agent-{i}" for i in range(6)]
+    a, b = make_balancer(strategy, rng), make_balancer(strategy, rng)
+    for balancer in (a, b):
+        for agent_id in ids:
+            balancer.agent_joined(AgentInfo(agent_id, "code", "z1", capacity=3))
+    reached: dict[str, float] = {}
+    final = dict.fromkeys(ids, 0)
+    for time, (index, load) in enumerate(changes, start=1):
+        a.load_changed(ids[index], load)
+        if load != final[ids[index]]:  # (the same load again is no change)
+            reached[ids[index]] = float(time)
+        final[ids[index]] = load
+    for agent_id in reversed(ids):
+        b.load_changed(agent_id, final[agent_id])
+    b.restore_order(lambda agent_id: reached.get(agent_id, -math.inf))
+    task = make_task()
+    for _ in range(3 * len(ids)):
+        pick = a.choose(task, 0.0)
+        assert b.choose(task, 0.0) == pick
+        if pick is None:
+            break
+        final[pick] += 1
+        a.load_changed(pick, final[pick])
+        b.load_changed(pick, final[pick])

@@ -115,6 +115,8 @@ class StreamFollow:
         finally:
             self.books.catching_up = False
         await check_health()  # the pools, before anything is placed
+        # Joined by id: their order among equal loads is restored before the first placing.
+        self.books.order_stale = True
         present = []
         for stream, follower in self.submits:
             if stream != SUBMIT and not await self._exists(stream):

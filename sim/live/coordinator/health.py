@@ -197,9 +197,7 @@ class HealthCheck:
         self._stall(now)
         # Own keys and fleets' bundles alike: one beat per agent, the newest (sim.live.beats).
         beats = agent_beats({key: entry.value for key, entry in entries.items()})
-        # Join order is the balancer's order among equal loads: reproducible, and a
-        # takeover's its predecessor's (``Books.join_order``).
-        for key in sorted(beats, key=self.books.join_order):
+        for key in sorted(beats):  # join order is round robin's order: make it reproducible
             await self._take_beat(key, beats[key], now, asked, read)
         limit = FRESH_INTERVALS * self.interval_wall
         # Before scenario second 0 the fleet is still starting (on a small machine, 173

@@ -16,7 +16,7 @@ from sim.live.broker import Broker
 from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.dag_transfers import DagTransfers
 from sim.live.coordinator.outbox import OPEN, Outbox, Outgoing
-from sim.live.coordinator.state import ScenarioTime
+from sim.live.coordinator.state import Books, ScenarioTime
 from sim.live.task import LiveTask
 from sim.live.transport import agent_subject, dispatch_subject
 from sim.policies.dispatch import Assignment, DispatchCore
@@ -32,6 +32,7 @@ class Outbound:
     fault_draws: FaultDraws | None
     #: DAG nodes' input transfers, for the agent (None: none to send).
     transfers: DagTransfers | None
+    books: Books
 
     async def send(self, assignment: Assignment[LiveTask]) -> None:
         """Put an assigned task on its agent's subject, then record the assignment.
@@ -43,6 +44,7 @@ class Outbound:
         """
         task, agent_id = assignment.task, assignment.agent_id
         task.zone = assignment.zone  # where it runs: spilled or pulled across zones
+        self.books.changed(agent_id, self.time.now())
         number = task.attempts
         task.attempts += 1
         document = {

@@ -101,8 +101,15 @@ class Placement(Outbound):
             task.attempts = max(task.attempts, recovered[1] + 1)
             if recovered[0] in self.dispatcher.members:
                 self.dispatcher.adopt(task, recovered[0])  # still on that agent's subject
+                self.books.order_stale = True
                 task.dispatched = True
                 return
+        if self.books.order_stale:
+            # A takeover joined its agents by id and adopted what each holds: before it
+            # places anything, its pools keep agents of equal load in the order they
+            # reached it, as its predecessor's (and the replay's) did.
+            self.dispatcher.restore_order(self.books.reached)
+            self.books.order_stale = False
         assignments = await self._call_zone(task, now)
         if not task.dispatched:
             task.dispatched = True

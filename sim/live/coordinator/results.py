@@ -11,6 +11,7 @@ submission was read.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sim.live.broker import BUNDLE
@@ -51,6 +52,7 @@ class Results(Submissions):
         if kind == "assign":
             if books.catching_up:
                 self._recover(task_id, str(doc["agent"]), int(doc["attempt"]))
+                books.changed(str(doc["agent"]), float(doc.get("assign_s", -math.inf)))
             return  # live, this coordinator booked it when it sent it
         key = (task_id, int(doc["attempt"]))
         if kind == "start" or doc.get(START_UNREPORTED):
@@ -58,7 +60,7 @@ class Results(Submissions):
             if kind == "start":
                 return
         books.in_flight.pop(key, None)
-        books.freed(str(doc["agent"]))
+        books.changed(str(doc["agent"]), float(doc["end_s"]))
         books.counters.busy_s += float(doc["end_s"]) - float(doc["start_s"])
         if not books.catching_up:
             await self.send_all(self.dispatcher.ended(task_id, doc["agent"]))

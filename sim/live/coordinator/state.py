@@ -147,26 +147,22 @@ class Books:
     reclaiming: dict[str, float] = field(default_factory=dict)
     #: Spot agents taken back: out of the fleet for good under this id.
     reclaimed: set[str] = field(default_factory=set)
-    #: Each agent's last end, as the number of ends read before it: the order in which
-    #: agents last came free, the order its predecessor's pools held its idle agents in
-    #: (``join_order``).
-    freed_order: dict[str, int] = field(default_factory=dict)
-    ends_read: int = 0
+    #: When each agent's load last changed, as far as this coordinator knows (assignments
+    #: sent or read, ends read): the order its balancer's pools keep agents of equal load
+    #: in, which a takeover restores (``reached``).
+    last_change_s: dict[str, float] = field(default_factory=dict)
+    #: Work was adopted since the pools' order was last restored (a takeover's catch-up).
+    order_stale: bool = False
     catching_up: bool = False
 
-    def freed(self, agent_id: str) -> None:
-        """An end of *agent_id*'s was read: it came free after every agent before it."""
-        self.freed_order[agent_id] = self.ends_read
-        self.ends_read += 1
+    def changed(self, agent_id: str, at_s: float) -> None:
+        """*agent_id*'s load changed at scenario time *at_s* (an assignment or an end)."""
+        if at_s > self.last_change_s.get(agent_id, -math.inf):
+            self.last_change_s[agent_id] = at_s
 
-    def join_order(self, agent_id: str) -> tuple[int, str]:
-        """Where *agent_id* joins its pool among those joining at once (the balancer keeps
-        agents of equal load in the order they reached it): those that never came free first,
-        by id, then in the order they last did. A fresh primary joins by id; a takeover
-        rebuilds its predecessor's rotation of idle agents. (Joined by id alone, its
-        least-connections pools handed idle agents work in another order than its
-        predecessor would have, and than the replay, whose books never restart.)"""
-        return (self.freed_order.get(agent_id, -1), agent_id)
+    def reached(self, agent_id: str) -> float:
+        """When *agent_id* reached its load (``-inf``: not since it joined)."""
+        return self.last_change_s.get(agent_id, -math.inf)
 
     def end_notice(self, agent_id: str) -> bool:
         """A spot agent's life ends (drained or taken back): True if it was under notice."""

@@ -48,6 +48,7 @@ strategy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -110,6 +111,10 @@ class LoadBalancer(Protocol):
 
     def has_room(self, zone: str, category: str) -> bool:
         """Whether some agent of the pool is below its capacity, in O(1)."""
+        ...
+
+    def restore_order(self, reached: Callable[[str], float]) -> None:
+        """After a rebuild, put agents of equal load in the order they reached it."""
         ...
 
     def size(self, zone: str, category: str) -> int:

@@ -11,6 +11,7 @@ import bisect
 import hashlib
 import math
 from array import array
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -165,6 +166,9 @@ class _AffinityPool(Pool):
         np.cumsum(per_bucket, out=table[1:])
         self.ring_table = array("q", table.tobytes())
         self.ring_owners = array("q", owners.tobytes())
+
+    def restore_order(self, reached: Callable[[str], float]) -> None:
+        self.buckets.reorder(reached)
 
     def pick(self, task: TaskInfo) -> Member:
         least = self.buckets.least()

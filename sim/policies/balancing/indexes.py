@@ -13,6 +13,7 @@ import bisect
 import heapq
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 
 from sim.policies.types import AgentInfo
 
@@ -201,3 +202,10 @@ class LoadBuckets:
 
     def least(self) -> Member:
         return next(iter(self.buckets[self.levels[0]].values()))
+
+    def reorder(self, reached: Callable[[str], float]) -> None:
+        """Put each level's agents in the order they reached it (*reached*: when; ties and
+        unknowns keep their current order)."""
+        for level, bucket in self.buckets.items():
+            ordered = sorted(bucket.items(), key=lambda item: reached(item[0]))
+            self.buckets[level] = OrderedDict(ordered)

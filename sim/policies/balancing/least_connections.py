@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import OrderedDict
+from collections.abc import Callable
 
 from sim.policies.balancing.indexes import LoadBuckets, Member, remove_sorted
 from sim.policies.balancing.pool import Pool, PoolBalancer
@@ -38,6 +39,9 @@ class _LeastConnectionsPool(Pool):
 
     def pick(self, task: TaskInfo) -> Member:
         return self.buckets.least()
+
+    def restore_order(self, reached: Callable[[str], float]) -> None:
+        self.buckets.reorder(reached)
 
 
 def _move(pool: _LeastConnectionsPool, member: Member, load: int) -> None:

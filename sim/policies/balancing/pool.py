@@ -8,6 +8,7 @@ pool, so that a strategy module is only its pool class and a thin balancer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from sim.policies.balancing.indexes import Member, SpeedIndex
@@ -82,6 +83,10 @@ class Pool:
     def pick(self, task: TaskInfo) -> Member:
         """Choose a member with room for a non-critical task."""
         raise NotImplementedError
+
+    def restore_order(self, reached: Callable[[str], float]) -> None:
+        """Put members of equal load back in the order they reached it (``PoolBalancer``);
+        a strategy that keeps no such order has nothing to restore."""
 
 
 P = TypeVar("P", bound=Pool)
@@ -177,6 +182,15 @@ class PoolBalancer(Generic[P]):
         finally:
             for agent_id, load in reversed(saved):
                 pool.set_load(agent_id, load)
+
+    def restore_order(self, reached: Callable[[str], float]) -> None:
+        """A rebuilt balancer (a live takeover: agents joined by id, then what each holds
+        adopted) puts agents of equal load back in the order they reached it, the order a
+        balancer that never restarted keeps. *reached(agent)* says when (``-inf``: never
+        changed since joining); ties keep the join order. The speed index, by join order
+        among equal speeds, is not touched: joining by id rebuilt it."""
+        for pool in self._pools.values():
+            pool.restore_order(reached)
 
     def has_room(self, zone: str, category: str) -> bool:
         """Whether some agent of the pool is below its capacity (O(1))."""

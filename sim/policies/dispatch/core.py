@@ -327,6 +327,12 @@ class DispatchCore(DispatchBooks[T]):
         """A takeover found *task* on *agent_id*'s subject: book it there, send nothing."""
         self._move(task, agent_id)
 
+    def restore_order(self, reached: Callable[[str], float]) -> None:
+        """A takeover rebuilt these books (agents joined by id, what each holds adopted): the
+        balancer puts agents of equal load back in the order they reached it, *reached*
+        (agent) saying when, as books that never restarted hold them."""
+        self.balancer.restore_order(reached)
+
     def started(self, task: T, agent_id: str) -> None:
         """An attempt started: whoever reports it holds the task (a takeover may not know)."""
         if self.holder.get(task.id) != agent_id:
