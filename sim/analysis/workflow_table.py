@@ -103,8 +103,7 @@ from sim.policies.dag import Dag, critical_path, makespan_lower_bound
 from sim.policies.dag_schedule import AgentSlot, ControlPath, greedy_schedule, heft_schedule
 from sim.scenario.load import ScenarioError, load_scenario
 from sim.scenario.schema import Scenario
-from sim.world.network import Network
-from sim.world.streams import Streams
+from sim.world.network import rules_network
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "scenarios" / "workflow_makespan.yaml"
@@ -137,15 +136,6 @@ def scenario_for(
             f"metrics.interval={interval}",
             f"metrics.agent_interval={interval}",
         ],
-    )
-
-
-def transfer_model(scenario: Scenario) -> Network:
-    """The simulator's network for *scenario*, to price the planners' transfers identically."""
-    regions = {zone.name: zone.region for zone in scenario.topology.zones}
-    streams = Streams(scenario.seed)
-    return Network(
-        scenario.network, regions, scenario.topology.control_plane.region, streams.get("network")
     )
 
 
@@ -184,7 +174,7 @@ def measure(
     # A list schedule ends by work/P + the critical path with transfers (Graham's argument);
     # twice that, plus an hour, is room enough for the simulator's own overheads.
     probe = scenario_for(dag_file, agents, 3600.0)
-    net = transfer_model(probe)
+    net = rules_network(probe)  # the simulator's network: the planners' transfers priced alike
     _path, cp_with_transfers = critical_path(dag, net.mean_transfer)
     horizon = 2.0 * (work / agents + cp_with_transfers) + 3600.0
     fleet = [AgentSlot(f"agent-{i}", 1.0, "A") for i in range(agents)]

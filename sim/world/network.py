@@ -22,6 +22,7 @@ import numpy as np
 
 from sim.policies.keyed_draws import loss_draw, transfer_jitter
 from sim.scenario.schema import Network as NetworkSpec
+from sim.scenario.schema import Scenario
 from sim.world.streams import Batched
 
 
@@ -285,3 +286,14 @@ def mean_transfer_s(spec: NetworkSpec, data_mb: float) -> float:
         return 0.0
     base = (spec.direct_tcp.overhead_ms + spec.intra_region_rtt_ms / 2) / 1000.0
     return base + data_mb * 8.0 / spec.direct_tcp.bandwidth_mbps
+
+
+def rules_network(scenario: Scenario) -> Network:
+    """*scenario*'s network for its rules and keyed draws alone: expected and keyed
+    transfers, message loss. Its hops' latencies are never drawn from it, so the generator
+    that would jitter them is a fixed stand-in (live's coordinator, the planners' table)."""
+    topology = scenario.topology
+    regions = {zone.name: zone.region for zone in topology.zones}
+    return Network(
+        scenario.network, regions, topology.control_plane.region, np.random.default_rng(0)
+    )

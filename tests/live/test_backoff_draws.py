@@ -42,11 +42,16 @@ RULE = RetryRule(
 )
 
 
-def expected_wait(rule: RetryRule, key: int, attempt: int, call: int, refusals: int) -> float:
-    """The backoff both shells wait for *refusals* refusals of one call (all retried)."""
-    return sum(
+def backoffs(rule: RetryRule, key: int, attempt: int, call: int, refusals: int) -> list[float]:
+    """What both shells wait after each of *refusals* refusals of one call (all retried)."""
+    return [
         backoff_draw(key, attempt, call, r) * rule.backoff_cap(r) for r in range(1, refusals + 1)
-    )
+    ]
+
+
+def expected_wait(rule: RetryRule, key: int, attempt: int, call: int, refusals: int) -> float:
+    """The backoff both shells wait for *refusals* refusals of one call, in all."""
+    return sum(backoffs(rule, key, attempt, call, refusals))
 
 
 def test_the_draws_are_uniform_and_each_names_one_refusal() -> None:

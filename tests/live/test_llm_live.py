@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 from conftest import HERE, run_live, write_live_dir
+from test_backoff_draws import backoffs
 
 from sim.analysis.task_pairs import pairing_keys
 from sim.cli import main
-from sim.policies.keyed_draws import backoff_draw, task_key
+from sim.policies.keyed_draws import task_key
 from sim.policies.llm import RetryRule
 from sim.runner import run as simulate
 from sim.scenario.load import load_scenario
@@ -35,15 +36,9 @@ def keyed_waits(rule: RetryRule, key: int, attempt: int, calls: int, refusals: i
     """Every backoff total *refusals* refusals spread over *calls* calls can make, keyed."""
     # Each call's backoff after its first r refusals (r = 0 .. refusals).
     prefix = [
-        list(
-            itertools.accumulate(
-                (backoff_draw(key, attempt, call, r) * rule.backoff_cap(r))
-                for r in range(1, refusals + 1)
-            )
-        )
+        list(itertools.accumulate(backoffs(rule, key, attempt, call, refusals), initial=0.0))
         for call in range(calls)
     ]
-    prefix = [[0.0, *sums] for sums in prefix]
     totals = set()
     for split in itertools.product(range(refusals + 1), repeat=calls - 1):
         last = refusals - sum(split)

@@ -60,15 +60,13 @@ class FaultDraws:
         self.faulty = self.faults.active or bool(self.bursts)
         #: Whether agents make model calls, whose backoffs are keyed by the task.
         self.calls = scenario.llm is not None
-        #: Whether messages carry anything at all.
-        self.enabled = self.faulty or self.calls
 
     def fields(self, task: LiveTask, attempt: int, zone: str, now: float) -> dict[str, Any]:
         """The fields for attempt *attempt* of *task* assigned in *zone* at scenario *now*: it
         starts at *now* or later, so a burst over by then is left out. Its draws are keyed
         by the task and attempt (``keyed_draws.task_key``), as the simulator's are."""
-        if not self.enabled:
-            return {}
+        if not (self.faulty or self.calls):
+            return {}  # nothing to carry
         category = task.category
         key = task_key(self.seed, task.arrival_s, task.job_id, task.node)
         found: dict[str, Any] = {BACKOFF_KEY_FIELD: key} if self.calls else {}

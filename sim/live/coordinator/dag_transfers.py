@@ -19,24 +19,18 @@ from a stream of its own, in its own order, and the same input moved up to
 
 from __future__ import annotations
 
-import numpy as np
-
 from sim.live.coordinator.state import Books
 from sim.live.task import LiveTask
 from sim.policies.keyed_draws import task_key
 from sim.scenario.schema import Scenario
-from sim.world.network import Network
+from sim.world.network import rules_network
 
 
 class DagTransfers:
     """The transfer a DAG node's attempt waits for on its agent (module docstring)."""
 
     def __init__(self, scenario: Scenario, books: Books, seed: int) -> None:
-        topology = scenario.topology
-        regions = {zone.name: zone.region for zone in topology.zones}
-        # (Its hops' jitter generator is never drawn here: a transfer's jitter is keyed.)
-        rng = np.random.default_rng(seed)
-        self.network = Network(scenario.network, regions, topology.control_plane.region, rng)
+        self.network = rules_network(scenario)
         self.books = books
         #: The run's key for the draws keyed by task (``policy_set.fault_seed``).
         self.seed = seed

@@ -23,13 +23,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 
-import numpy as np
-
 from sim.live.task import LiveTask
 from sim.policies.keyed_draws import task_key
 from sim.scenario.chaos import Loss
 from sim.scenario.schema import Scenario
-from sim.world.network import Network
+from sim.world.network import rules_network
 
 __all__ = ["MessageLoss", "message_loss"]
 
@@ -48,13 +46,8 @@ class MessageLoss:
         #: The run's key for the loss draws (``policy_set.fault_seed``: the simulator's): keyed
         #: by the task, as the simulator's chief keys them (``keyed_draws.loss_draw``).
         self.seed = seed
-        topology = scenario.topology
-        regions = {zone.name: zone.region for zone in topology.zones}
-        #: The simulator's network, for its loss rule and keyed draws. Its latencies are not
-        #: used, nor the generator that jitters them: the draws are keyed by task.
-        self.network = Network(
-            scenario.network, regions, topology.control_plane.region, np.random.default_rng(0)
-        )
+        #: The simulator's network, for its loss rule and keyed draws.
+        self.network = rules_network(scenario)
         self.ttl_s = scenario.network.message_ttl
         #: (start, end, loss) in the timeline's order: a later window overrides an earlier
         #: one while both last, as the simulator's chaos sets the network's rate.

@@ -44,7 +44,8 @@ class Outbound:
         """
         task, agent_id = assignment.task, assignment.agent_id
         task.zone = assignment.zone  # where it runs: spilled or pulled across zones
-        self.books.changed(agent_id, self.time.now())
+        now = self.time.now()  # the assignment's instant: its record, its draws, the books
+        self.books.changed(agent_id, now)
         number = task.attempts
         task.attempts += 1
         document = {
@@ -61,7 +62,7 @@ class Outbound:
         # Synthetic work's share, which the agent acts on: the scenario's errors and deadlines,
         # and a DAG node's input transfer.
         if self.fault_draws is not None:
-            document.update(self.fault_draws.fields(task, number, assignment.zone, self.time.now()))
+            document.update(self.fault_draws.fields(task, number, assignment.zone, now))
         if self.transfers is not None and task.job_id >= 0:
             transfer = self.transfers.seconds(task, agent_id, assignment.zone, number)
             if transfer > 0:
@@ -76,7 +77,7 @@ class Outbound:
             "attempt": number,
             "agent": agent_id,
             "zone": assignment.zone,
-            "assign_s": self.time.now(),
+            "assign_s": now,
             # Whether the agent had a slot free (the books hold this task already): if not,
             # the task waits at the agent, and that wait is queueing (``task_fold``).
             "slot_free": self._slot_free(agent_id),

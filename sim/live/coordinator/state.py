@@ -151,7 +151,8 @@ class Books:
     #: sent or read, ends read): the order its balancer's pools keep agents of equal load
     #: in, which a takeover restores (``reached``).
     last_change_s: dict[str, float] = field(default_factory=dict)
-    #: Work was adopted since the pools' order was last restored (a takeover's catch-up).
+    #: The pools' order among equal loads is to be restored before the next placing: a
+    #: takeover's catch-up joined the agents by id, or adopted what they hold since.
     order_stale: bool = False
     catching_up: bool = False
 
