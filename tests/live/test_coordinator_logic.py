@@ -500,21 +500,21 @@ def test_a_task_placed_anew_waits_again_and_its_next_start_counts_its_whole_wait
         await fleet.result("start", 0, "a1")
         await fleet.result("start", 1, "a2")
         await c.pump()
-        assert (c.counters.started, c.books.queue_depth()) == (2, 0)
+        assert (c.counters.started, c.queue_depth()) == (2, 0)
         await rounds(fleet, c, 3, beating=("a2",))
         [detected] = await fleet.events("agent_detected")
         assert detected["subject"] == "a1"
         # Task 0 waits again (a2's one slot is busy with task 1): the queue counts it.
-        assert c.books.queue_depth() == 1
+        assert c.queue_depth() == 1
         await fleet.result("start", 0, "a1")  # a late report of the dead agent's attempt
         await c.pump()
-        assert c.books.queue_depth() == 1 and c.counters.started == 2  # counts for nothing
+        assert c.queue_depth() == 1 and c.counters.started == 2  # counts for nothing
         await fleet.result("end", 1, "a2")
         await c.pump()
         assert await fleet.take("a2") == [(1, 1), (0, 2)]
         await fleet.result("start", 0, "a2", attempt=2)
         await c.pump()
-        assert c.books.queue_depth() == 0
+        assert c.queue_depth() == 0
         assert c.counters.started == 3
         assert c.counters.wait_sum == pytest.approx(3 * INTERVAL)  # from its arrival
 

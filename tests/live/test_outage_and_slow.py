@@ -89,6 +89,12 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     gray = service[in_window & on_slowed]
     assert len(gray) >= 3
     assert ((gray > 30.0 - jitter) & (gray < 30.0 + 2 * jitter)).all(), gray.tolist()
-    normal = service[~on_slowed | (done["start_s"] > slow_s + 90.0 + jitter)]
-    assert len(normal) >= 20
-    assert ((normal > 10.0 - jitter) & (normal < 10.0 + 2 * jitter)).all(), normal.tolist()
+    # The slow's end reaches the agents as a message, and a process on a loaded host can
+    # stall: at x30 a tenth of a wall second is 3 s. So a task counts as served at the base
+    # speed when it took nearer 10 s than 30 s (CI once saw one outside 7-16 s, unshown).
+    normal = ~on_slowed | (done["start_s"] > slow_s + 90.0 + 3 * jitter)
+    assert normal.sum() >= 20
+    fast = (service > 10.0 - jitter) & (service < 20.0)
+    odd = done[normal & ~fast]
+    assert odd.empty, odd[["agent", "start_s", "end_s"]].values.tolist()
+    assert float(service[normal].median()) < 10.0 + jitter

@@ -32,3 +32,8 @@ def test_burst_scales_real_processes_and_matches_the_simulator(tmp_path: Path) -
     assert abs(live_tp - sim_tp) <= 0.10 * sim_tp, (sim_tp, live_tp)
     assert table["same_scaling_sequence"], table["scaling"]
     assert [d["delta"] for d in table["scaling"][0]] == [6, -2, -2, -2]
+    # At the same evaluations, not a minute apart: a task on its way to a free slot had
+    # counted as waiting, and a pool with one waiting gives up no agent (10 s of scenario
+    # time is a third of a wall second at x30, for a late wake-up of the scaling loop).
+    for simulated, lived in zip(*table["scaling"], strict=True):
+        assert abs(lived["time_s"] - simulated["time_s"]) <= 10.0, table["scaling"]

@@ -31,6 +31,7 @@ from sim.live.coordinator.agent_calls import AgentCalls
 from sim.live.coordinator.attempt_faults import FaultDraws
 from sim.live.coordinator.dag_transfers import DagTransfers
 from sim.live.coordinator.escalation import Escalation
+from sim.live.coordinator.fleet_counts import FleetCounts
 from sim.live.coordinator.message_loss import MessageLoss
 from sim.live.coordinator.results import Results
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
@@ -65,6 +66,8 @@ class Intake(Results):
         losses: MessageLoss | None = None,
     ) -> None:
         self.scenario, self.books, self.dispatcher = scenario, books, dispatcher
+        #: What waits, what is held, who serves: the simulator's counts, from the records.
+        self.counts = FleetCounts(books, dispatcher)
         self.broker, self.time, self.event = broker, time, event
         #: Told of every finished task (latency and wait per zone).
         self.collector = collector

@@ -59,28 +59,23 @@ class Monitoring:
         self.level_rows: list[Callable[[float], list[dict[str, Any]]]] = []
 
     def snapshots(self) -> list[ZoneSnapshot]:
-        books = self.books
+        books, counts = self.books, self.scaling.intake.counts
         out = []
         for zone in self.zones:
             members = [a for a in books.agents.values() if a.zone == zone]
             serving = [a for a in members if a.healthy]
-            queued = sum(
-                1
-                for t in books.tasks.values()
-                if (t.zone or t.home_zone) == zone and books.waiting(t)
-            )
-            held = sum(a.in_flight for a in serving)
+            now = counts.zone(zone)
             out.append(
                 ZoneSnapshot(
                     zone=zone,
                     total_agents=len(serving),
                     active_agents=len(serving),
-                    busy_agents=sum(1 for a in serving if a.in_flight > 0),
-                    queue_depth=queued,
-                    in_flight=held,
-                    in_system=held + queued,
+                    busy_agents=now.busy_agents,
+                    queue_depth=now.waiting,
+                    in_flight=now.held,
+                    in_system=now.held + now.queued,
                     slots=sum(a.slots for a in serving),
-                    busy_slots=min(held, sum(a.slots for a in serving)),
+                    busy_slots=now.busy_slots,
                     offline_agents=sum(1 for a in members if not a.healthy),
                 )
             )

@@ -294,7 +294,8 @@ class Coordinator:
         return self.monitoring.webhooks_sent if self.broker is not None else []
 
     def queue_depth(self) -> int:
-        return self.books.queue_depth()
+        """Tasks waiting for an agent (``FleetCounts.waiting``)."""
+        return self.intake.counts.waiting()
 
     def now(self) -> float:
         """Scenario time, never moving back (the policies require it; results arrive late)."""

@@ -102,16 +102,17 @@ class Scaling:
 
     def totals(self, now: float) -> FleetTotals:
         """The fleet's levels and running totals now, as the scaling loop reads them."""
-        books = self.books
+        books, counts = self.books, self.intake.counts
         serving = books.serving()
+        busy = counts.busy_agents()
         c = books.counters
         return FleetTotals(
             serving=len(serving),
             starting=len(books.requested),
             slots=sum(a.slots for a in serving),
-            idle=sum(1 for a in serving if a.in_flight == 0),
-            queue_depth=float(books.queue_depth()),
-            in_flight=float(len(books.in_flight)),
+            idle=sum(1 for a in serving if a.agent_id not in busy),
+            queue_depth=float(counts.waiting()),
+            in_flight=float(counts.held()),
             busy_area=c.busy_s + sum(now - s for _, _, s in books.in_flight.values()),
             wait_sum=c.wait_sum,
             started=c.started,
@@ -268,7 +269,9 @@ class Scaling:
         ended — its own record, as the simulator's are its agents' busy slots — not
         the agents' heartbeats, which are as old as the health check's last read:
         the drain choice (``pick_drains``) ranks pools by this, and stale counts sent
-        a full fleet's first scale-down to other pools than the simulator's.
+        a full fleet's first scale-down to other pools than the simulator's. Queued is
+        the pool's queue in the dispatch core, not a task on its way to a free slot
+        (``FleetCounts``): such a task kept a pool from giving up an agent.
         """
         books = self.books
         loads: dict[tuple[str, str], list[int]] = {}
@@ -283,11 +286,7 @@ class Scaling:
         starting: dict[tuple[str, str], int] = {}
         for spec in books.requested.values():
             starting[spec.zone, spec.category] = starting.get((spec.zone, spec.category), 0) + 1
-        queued: dict[tuple[str, str], int] = {}
-        for t in books.tasks.values():
-            if books.waiting(t):
-                where = t.zone or t.home_zone
-                queued[where, t.category] = queued.get((where, t.category), 0) + 1
+        queued = self.intake.counts.pool_queued
         return [
             PoolLoad(
                 z,
@@ -295,7 +294,7 @@ class Scaling:
                 loads.get((z, c), [0, 0])[0],
                 starting.get((z, c), 0),
                 loads.get((z, c), [0, 0])[1],
-                queued.get((z, c), 0),
+                queued(z, c),
             )
             for z in self.zones
             for c in self.categories

@@ -175,9 +175,6 @@ class Books:
     def serving(self) -> list[AgentView]:
         return [a for a in self.agents.values() if a.healthy and not a.draining]
 
-    def waiting(self, task: LiveTask) -> bool:
-        return task.dispatched and not task.started and not task.done
-
     def frees_in(self, agent_id: str, now: float) -> float:
         """Expected scenario seconds until one of the agent's slots frees (``slot_frees_in``)."""
         agent = self.agents.get(agent_id)
@@ -190,9 +187,6 @@ class Books:
                 stated = task.work_s if task is not None and task.job_id >= 0 else None
                 serving.append((start, stated))
         return slot_frees_in(now, agent.speed, serving, agent.in_flight > len(serving))
-
-    def queue_depth(self) -> int:
-        return sum(1 for t in self.tasks.values() if self.waiting(t))
 
 
 class ScenarioTime:

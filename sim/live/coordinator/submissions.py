@@ -15,6 +15,7 @@ from typing import Any
 
 from sim.live.broker import BUNDLE, unbundle
 from sim.live.coordinator.admission import LiveAdmission
+from sim.live.coordinator.fleet_counts import FleetCounts
 from sim.live.coordinator.outbox import Outgoing
 from sim.live.coordinator.placement import Placement
 from sim.live.coordinator.state import LiveJob
@@ -38,6 +39,7 @@ class Submissions(Placement):
     zones: set[str]
     collector: MetricsCollector
     _early_ends: dict[int, dict[str, Any]]
+    counts: FleetCounts
 
     async def on_submit(self, doc: dict[str, Any]) -> None:
         """A submission read from ``orch.submit`` (or by a catch-up): a task or a DAG job,
@@ -142,9 +144,8 @@ class Submissions(Placement):
             await self.dispatch(task)
 
     def waiting(self) -> int:
-        """Tasks waiting for an agent: in the pools' queues, and assigned but not started."""
-        held = len(self.dispatcher.holder) - len(self.books.in_flight)
-        return self.dispatcher.queued() + max(held, 0)
+        """Tasks waiting for an agent: in the pools' queues and agents' local queues."""
+        return self.counts.waiting()
 
     async def _admit(self, doc: dict[str, Any], task: LiveTask) -> bool:
         """The admission's verdict on a submitted task: True, it goes on; False, it is shed.
