@@ -330,11 +330,12 @@ def status_document(coordinator: Coordinator, clock: Clock) -> dict[str, Any]:
     """What the primary knows now, for the dashboard (plain JSON)."""
     c = coordinator.counters
     pools: dict[str, dict[str, int]] = {}
+    busy = coordinator.intake.counts.busy_agents()  # its record of starts, not the beats
     for agent in coordinator.agents.values():
         pool = pools.setdefault(f"{agent.zone}/{agent.category}", {"agents": 0, "busy": 0})
         if agent.healthy and not agent.draining:
             pool["agents"] += 1
-            pool["busy"] += 1 if agent.in_flight > 0 else 0
+            pool["busy"] += agent.agent_id in busy
     latencies = sorted(coordinator.latencies)
     p50 = latencies[len(latencies) // 2] if latencies else None
     return {
