@@ -42,6 +42,11 @@ fitted from the live directory's own records, each against the replay's:
   its mean, so the calibrated replay serves each task the multiple of the
   very work live drew. An empirical distribution cannot be scaled: reported.
 
+Beside the overheads, **when each failed agent was declared** (its heartbeats'
+phase, the order live's processes started in) is pinned as
+``health.phases`` (:mod:`sim.analysis.calibrate_detection`), so the replay
+declares, and replaces, the same agents in the same order.
+
 The overlay ``extends:`` the recorded scenario and sets only these; the
 report puts each figure live, simulated before and simulated after side by
 side — throughput (capacity) first, then utilisation, waits, latencies,

@@ -44,6 +44,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
         report,
         write_overlay,
     )
+    from sim.analysis.calibrate_detection import detection_phases, pin_phases
     from sim.analysis.calibrate_dispatch import forecast_overlay
     from sim.metrics.store import write_json
     from sim.replay import ReplayError, chaos_from_events, replay_scenario
@@ -68,6 +69,8 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
     replayed = before.results[0]
     fitted = fit(live, replayed.tasks, replayed.events, replayed.llm)
     made = overlay(recorded, out, scenario, fitted)
+    phases = detection_phases(live["events"], live["agents"], replayed.events, scenario.health)
+    pin_phases(made["document"], made["notes"], phases, scenario.health)
     overlay_path = out / "calibrated.yaml"
     write_overlay(overlay_path, made["document"], made["notes"])
     forecast = forecast_overlay(scenario.name, fitted.dispatch_pauses, scenario.duration)
@@ -82,6 +85,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
         fitted,
         made["notes"],
     )
+    table["fit"]["detection_phases"] = len(phases)
     table["overlay"] = made["document"]
     write_json(out / "calibration.json", table)
     _write_comparison(live_dir, out, scenario.name, before, after, table["tasks"])

@@ -85,7 +85,7 @@ class Failover:
         self.chief_region = chief_region
         health = scenario.health
         self.health = health
-        phase = check_phases(rng, health.interval)
+        phase = check_phases(rng, health.interval, health.phases)
         # Both from the shared factory, as the live coordinator builds its own: the spec's
         # rule judges zone coordinators and team leads; agents, the scenario's detector.
         # Two objects even when both are the spec's rule: their books are keyed by

@@ -44,6 +44,15 @@ class Health(Strict):
     zone_promotion: Duration = Field(
         15.0, description="Time to promote a zone coordinator's standby."
     )
+    phases: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Named agents' check-schedule offsets, seconds in [0, interval): each is "
+            "checked (or beats) at its offset plus whole intervals. Others draw theirs "
+            "from the seed. `orchestra calibrate` fits them from when a live run detected "
+            "each failed agent, so the replay declares the same agents at the same times."
+        ),
+    )
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> Health:
@@ -51,6 +60,12 @@ class Health(Strict):
             raise ValueError("expected 0 <= timeout < interval")
         if self.per_message and self.detector == "phi_accrual":
             raise ValueError("per_message: expected the consecutive detector (phi is analytic)")
+        for agent_id, phase in self.phases.items():
+            if not 0.0 <= phase < self.interval:
+                raise ValueError(
+                    f"phases.{agent_id}: expected 0 <= phase < interval ({self.interval:g}), "
+                    f"got {phase:g}"
+                )
         return self
 
 

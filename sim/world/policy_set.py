@@ -264,16 +264,23 @@ def coordinator_detector(
     return ConsecutiveFailureDetector(health.interval, health.threshold, health.timeout, phase)
 
 
-def check_phases(rng: np.random.Generator, interval_s: float) -> Callable[[str], float]:
-    """Each agent's check-schedule phase, its own draw keyed by its id.
+def check_phases(
+    rng: np.random.Generator, interval_s: float, pinned: Mapping[str, float] | None = None
+) -> Callable[[str], float]:
+    """Each agent's check-schedule phase: *pinned*'s (``health.phases``), else its own draw.
 
-    The same whichever order agents are first looked at (analytic or
-    per-message): one seed is drawn from *rng*, and each agent's phase comes
-    from a generator spawned from it with the agent id's CRC as spawn key.
+    A draw is keyed by the agent's id, so the same whichever order agents
+    are first looked at (analytic or per-message): one seed is drawn from
+    *rng*, and each agent's phase comes from a generator spawned from it
+    with the agent id's CRC as spawn key. The seed is drawn whether or not
+    phases are pinned, so pinning one agent moves no other draw.
     """
     phase_seed = int(rng.integers(2**63))
+    fixed = dict(pinned or {})
 
     def phase(agent_id: str) -> float:
+        if agent_id in fixed:
+            return fixed[agent_id]
         key = (zlib.crc32(agent_id.encode("utf-8")),)
         seq = np.random.SeedSequence(phase_seed, spawn_key=key)
         return float(np.random.Generator(np.random.PCG64(seq)).uniform(0.0, interval_s))

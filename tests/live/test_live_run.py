@@ -5,7 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import detection_bound, exactly_once, no_task_waited_on_a_dead_agent, run_live, small
+import pandas as pd
+import pytest
+from conftest import (
+    detection_bound,
+    exactly_once,
+    no_task_waited_on_a_dead_agent,
+    run_live,
+    small,
+    write_live_dir,
+)
+
+from sim.cli import main
+from sim.live.run_options import LiveRun
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import Scenario
 
 
 def test_twenty_agents_run_two_thousand_tasks_and_dags_exactly_once(tmp_path: Path) -> None:
@@ -84,6 +98,42 @@ def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path
         replacement = json.loads(str(row.detail))["replacement"]
         assert replacement in joined.index, f"{replacement} never joined"
         assert json.loads(str(joined.loc[replacement, "detail"]))["category"] == "CodeGen"
+    the_replay_declares_and_replaces_as_live_did(run, scenario, tmp_path)
+
+
+def the_replay_declares_and_replaces_as_live_did(
+    run: LiveRun, scenario: Scenario, tmp_path: Path
+) -> None:
+    """The calibrated replay pins each victim's check phase (``health.phases``) where its
+    heartbeats put live's declaration: it declares each victim at live's instant and
+    replaces them in live's order (the seed's phases had them up to an interval apart)."""
+    out = tmp_path / "calibrated"
+    assert (
+        main(
+            ["calibrate", str(write_live_dir(run, scenario, tmp_path / "live")), "--out", str(out)]
+        )
+        == 0
+    )
+    overlay = load_scenario(out / "calibrated.yaml")
+    live_events = run.result.events
+    victims = set(live_events.loc[live_events["kind"] == "agent_failed", "subject"])
+    assert set(overlay.health.phases) == victims
+    live_times, live_order = declarations(live_events)
+    times, order = declarations(pd.read_parquet(out / "after" / "events.parquet"))
+    # The replay's kill lands at the chaos instant, live's a few ms from it; the fit is
+    # to live's declaration from the replay's failure, so the two match to the search's
+    # resolution.
+    assert times == pytest.approx(live_times, abs=0.01)
+    assert order == live_order
+    drawn, _ = declarations(pd.read_parquet(out / "before" / "events.parquet"))
+    assert drawn != pytest.approx(live_times, abs=0.01)  # the seed's phases: elsewhere
+
+
+def declarations(events: pd.DataFrame) -> tuple[dict[str, float], list[str]]:
+    """When each agent was declared dead, and the order the dead were replaced in."""
+    declared = events[events["kind"] == "agent_detected"]
+    times = dict(zip(declared["subject"], declared["time_s"].astype(float), strict=True))
+    return times, list(events.loc[events["kind"] == "agent_replaced", "subject"])
 
 
 def test_broker_restart_mid_run_loses_nothing(tmp_path: Path) -> None:

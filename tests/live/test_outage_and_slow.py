@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from conftest import HERE, exactly_once, run_live
@@ -61,10 +62,14 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     assert len(dark) >= 3 and not set(dark["agent"]) & pool_a
     before = dark[dark["arrival_s"] < marked_s]
     assert (before["start_s"] < marked_s + 5.0 + jitter).all(), before["start_s"].tolist()
-    # Once A is declared, work arriving in A starts on B without waiting.
+    # Once A is declared, work arriving in A goes to B at once: it starts there without
+    # waiting, or waits only while every agent B had was serving. (B's replacements for
+    # A's agents are real processes; on a loaded host one can start 30 scenario seconds
+    # late at x30, and CI once saw two tasks queue in B for 18-20 s until it joined.)
     arriving = dark[dark["arrival_s"] > marked_s + 2 * jitter]
     assert len(arriving) >= 1
-    assert float(arriving["wait_s"].max()) < 5.0 + jitter, arriving["wait_s"].tolist()
+    for task in arriving[arriving["wait_s"] >= 5.0 + jitter].itertuples(index=False):
+        assert zone_full_while_waiting(task, live.result.tasks, agents, "B", jitter), task
     # A's agents are declared dead (with A, or before it) and replaced in B, A being dark.
     replaced = events[events["kind"] == "agent_replaced"]
     assert set(replaced["subject"]) == pool_a
@@ -98,3 +103,20 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     odd = done[normal & ~fast]
     assert odd.empty, odd[["agent", "start_s", "end_s"]].values.tolist()
     assert float(service[normal].median()) < 10.0 + jitter
+
+
+def zone_full_while_waiting(
+    task: Any, tasks: pd.DataFrame, agents: pd.DataFrame, zone: str, step: float
+) -> bool:
+    """Whether every agent present in *zone* was serving some attempt at each instant of
+    *task*'s wait (sampled every *step* / 2, a *step* clear of either end)."""
+    members = agents[(agents["zone"] == zone) & (agents["role"] == "specialist")]
+    served = tasks.dropna(subset=["start_s"])
+    t = float(task.arrival_s) + step
+    while t < float(task.start_s) - step:
+        present = members[(members["joined_s"] <= t) & ~(members["left_s"] <= t)]
+        running = served[(served["start_s"] <= t) & ~(served["end_s"] <= t)]
+        if not set(present["agent"]) <= set(running["agent"]):
+            return False
+        t += step / 2
+    return True

@@ -201,7 +201,8 @@ class Coordinator:
             self.config.stalls,
             # The simulator's failover judges zone coordinators with these check phases.
             coordinator_detector(
-                s.health, check_phases(Streams(s.seed, 0).get("health"), s.health.interval)
+                s.health,
+                check_phases(Streams(s.seed, 0).get("health"), s.health.interval, s.health.phases),
             ),
             # A dead agent's replacement, as the simulator's failover asks for one.
             replace=self.scaling.replace if s.health.replace_failed else None,
