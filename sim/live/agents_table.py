@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.live.roster import LEAVING
+from sim.live.roster import JOINING, LEAVING
 from sim.metrics.records import coordinator_rows
 from sim.scenario.schema import Scenario
 from sim.world.spot_books import initial_spot
@@ -29,7 +29,7 @@ def agents_frame(
     As in the simulator, an agent is present from its join until it drained
     (``agent_left``), was declared dead (``agent_detected``) or its zone went
     dark (``zone_down``); a crashed agent nobody has detected yet is still on
-    the books. An agent back under its id (``agent_rejoined``) is a new row.
+    the books. An agent back under its id (``agent_restarted``) is a new row.
     *events* is the window's event log.
     """
     current = _starting_fleet(scenario, world, end_s)
@@ -42,7 +42,7 @@ def agents_frame(
             current[subject] = last_row[subject] = _joined_row(
                 scenario, world, subject, detail, time_s, end_s
             )
-        elif kind in ("agent_rejoined", "agent_joined") and subject not in current:
+        elif kind in JOINING and subject not in current:
             if subject in last_row:
                 current[subject] = {**last_row[subject], "joined_s": time_s, "left_s": end_s}
                 current[subject]["failed"] = False

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-#: Events that put an agent in its pool.
-JOINING = ("agent_joined", "agent_rejoined")
+#: Events that put an agent in its pool (``agent_rejoined``: an earlier version's name for
+#: ``agent_restarted``, still read in logs it wrote).
+JOINING = ("agent_joined", "agent_restarted", "agent_rejoined")
 #: Events that end an agent's incarnation (``zone_down`` declares its zone's agents one by
 #: one with ``agent_detected``).
 LEAVING = ("agent_left", "agent_detected", "agent_reclaimed")

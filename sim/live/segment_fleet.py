@@ -32,7 +32,7 @@ from sim.scenario.schema import ChaosEvent, Scenario
 #: Agent id -> (zone, category): the fleet present at a window's edge.
 Roster = dict[str, tuple[str, str]]
 
-JOINS = ("agent_joined", "agent_rejoined")
+JOINS = ("agent_joined", "agent_restarted", "agent_rejoined")  # (rejoined: an older log's)
 
 
 def _joined(doc: dict[str, Any]) -> tuple[str, str] | None:

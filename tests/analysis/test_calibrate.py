@@ -345,7 +345,7 @@ def test_a_hand_off_is_an_end_to_the_next_start_of_work_that_was_waiting() -> No
     # outside its gap, and another agent's event is not a's.
     events = pd.DataFrame(
         {
-            "kind": ["agent_failed", "agent_rejoined", "agent_joined", "agent_failed", "scale"],
+            "kind": ["agent_failed", "agent_restarted", "agent_joined", "agent_failed", "scale"],
             "subject": ["c", "c", "a", "b", "a"],
             "time_s": [10.05, 10.1, 0.0, 10.1, 10.1],
         }

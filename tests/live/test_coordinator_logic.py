@@ -214,7 +214,7 @@ class Fleet:
 
 #: Events that follow from heartbeats: the same whether an agent beats on its own key or in
 #: its fleet's bundle (other events may name fresh random ids: a replacement agent's).
-BEAT_EVENTS = ("agent_joined", "agent_rejoined", "agent_left", "agent_detected")
+BEAT_EVENTS = ("agent_joined", "agent_restarted", "agent_left", "agent_detected")
 
 
 def run(body: Callable[[Fleet], Awaitable[None]]) -> None:

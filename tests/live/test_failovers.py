@@ -232,7 +232,8 @@ def test_a_zone_stays_out_of_reach_until_the_last_of_its_outage_and_cut_ends() -
         await announce(fleet, {}, ZONES_DOWN_KEY)  # the region is back, the cut is not
         await c.check_zones()
         gate = c.intake.dispatcher.zones
-        assert await fleet.events("zone_up") == []
+        [restored] = await fleet.events("zone_restored")  # the region is, as simulated
+        assert restored["subject"] == "B"
         assert "B" in gate.declared and "B" in gate.dark  # still out of reach
         await announce(fleet, {}, ZONES_CUT_OFF_KEY)
         reconnected = await until_event(fleet, c, "zone_reconnected", 5)
@@ -264,7 +265,7 @@ def test_an_outage_during_a_coordinators_crash_ends_it_with_no_promotion() -> No
         gate = c.intake.dispatcher.zones
         assert "A" in gate.dark and "A" in gate.declared
         await announce(fleet, {}, ZONES_DOWN_KEY)  # the region is back; the crash still said
-        await until_event(fleet, c, "zone_up", 5)
+        await until_event(fleet, c, "zone_restored", 5)
         assert "A" not in gate.dark and "A" not in gate.declared
 
     run(body)

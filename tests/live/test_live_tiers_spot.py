@@ -335,7 +335,7 @@ def test_a_reclaim_drains_the_agent_and_requeues_its_work_off_the_retry_budget()
         fleet.wall.t += 10.0
         await beat(fleet, "a1", spot=True)
         await c.check_health()
-        assert await fleet.events("agent_rejoined") == [] and not c.agents["a1"].healthy
+        assert await fleet.events("agent_restarted") == [] and not c.agents["a1"].healthy
 
     run(body)
 

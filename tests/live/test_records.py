@@ -142,11 +142,14 @@ def test_a_dag_node_arrives_when_released_and_an_unreleased_one_has_no_row() -> 
     assert built.jobs.empty  # the job ends after the window
 
 
-def test_agents_are_present_until_they_leave_or_are_declared_dead_one_row_a_life() -> None:
+@pytest.mark.parametrize("restarted", ["agent_restarted", "agent_rejoined"])  # (an older log's)
+def test_agents_are_present_until_they_leave_or_are_declared_dead_one_row_a_life(
+    restarted: str,
+) -> None:
     events = [
         event(20.0, "agent_failed", "A-CodeGen-001", cause="chaos"),
         event(35.0, "agent_detected", "A-CodeGen-001", zone="A"),
-        event(60.0, "agent_rejoined", "A-CodeGen-001", zone="A"),
+        event(60.0, restarted, "A-CodeGen-001", zone="A"),
         event(40.0, "agent_joined", "A-CodeGen-s1", zone="A", category="CodeGen"),
         event(150.0, "agent_left", "A-CodeGen-s1"),  # after the window: not seen
     ]

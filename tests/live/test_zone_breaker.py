@@ -130,7 +130,7 @@ def test_the_live_zone_breaker_opens_where_the_simulators_would() -> None:
         fleet.wall.t += 60.0
         await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": []}))
         await c.check_zones()
-        [up] = await fleet.events("zone_up")
+        [up] = await fleet.events("zone_restored")
         assert up["subject"] == "A" and "A" not in c.dispatcher.zones.dark
 
     run(body)
@@ -147,7 +147,9 @@ def test_a_zone_back_before_its_declaration_places_what_waited_at_its_door() -> 
         await fleet.broker.kv_put(LEASE_BUCKET, ZONES_DOWN_KEY, encode({"zones": []}))
         await c.check_zones()
         assert await fleet.take("a1") == [(0, 1)]  # delivered to A once it answers
-        assert await fleet.events("zone_down") == [] and await fleet.events("zone_up") == []
+        assert await fleet.events("zone_down") == []  # never declared...
+        [restored] = await fleet.events("zone_restored")  # ...but its region is back
+        assert restored["subject"] == "A"
 
     run(body)
 

@@ -323,7 +323,8 @@ class HealthCheck:
             view.healthy = True  # back under the same id (restarted): a pool member again
             view.draining = False
             view.joined_s = now  # a new life, billed anew
-            await self.event("agent_rejoined", view.agent_id, zone=view.zone)
+            # (The simulator's name: its agent's host restarted and it serves again.)
+            await self.event("agent_restarted", view.agent_id, zone=view.zone)
             await self.intake.join(view)
 
     def _abstain(self, late_wall_s: float, asked: float, limit: float) -> bool:

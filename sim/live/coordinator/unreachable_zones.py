@@ -106,7 +106,10 @@ class UnreachableZones:
                 if why in begun and why not in seen:
                     del begun[why]
                     ended.append(why)
-                    back = self.reasons.end(zone, why)[1] or back
+                    last, back_now = self.reasons.end(zone, why)
+                    back = back_now or back
+                    if why == OUTAGE and last:  # (a cut may hold it on: restored all the same)
+                        await self.event("zone_restored", zone)
             if back:
                 await self._reachable(zone, ended)
         for zone, when in sorted(self.detect_at.items()):
@@ -123,8 +126,7 @@ class UnreachableZones:
         if began.crash_ended:
             self.crashes[zone].over = True  # the region took its coordinator and standby
         self.set_dark(zone)
-        if why == CUT_OFF:
-            await self.event("zone_cut_off", zone)
+        await self.event(why, zone)  # zone_outage or zone_cut_off, as the simulator logs it
         if zone not in self.declared and zone not in self.detect_at:
             when = self.detector.detection_time(f"{zone}-coord", self.reasons.dark_since(zone))
             self.detect_at[zone] = max(now, when)
@@ -140,8 +142,9 @@ class UnreachableZones:
             return
         self.declared.add(zone)
         self.intake.dispatcher.zones.declare_down(zone)
-        await self.event("zone_down", zone)
-        await self.intake.evacuate_zone(zone)
+        await self.event("zone_down", zone)  # (live's own: its records read the agents gone)
+        moved = await self.intake.evacuate_zone(zone)
+        await self.event("zone_redistributed", zone, tasks=moved)
         await self.declare_agents(zone, now)
         await self.intake.evacuate_stranded()
 
@@ -163,8 +166,6 @@ class UnreachableZones:
         self.declared.discard(zone)
         if declared:
             self.intake.dispatcher.zones.declare_up(zone)
-            if OUTAGE in ended:
-                await self.event("zone_up", zone)  # its agents rejoin as their beats resume
         await self.intake.zone_back(zone)
         if CUT_OFF in ended:
             await self.event("zone_reconnected", zone)
