@@ -253,6 +253,24 @@ another seed (``seed: 7``): ``baseline`` 1.000-1.015, 98.5 %; ``kill``
 0.953-1.017, 98.0 %; ``zone_outage`` 0.882-1.002 (wait p99 the low one),
 90.8 %; the same scaling in each.
 
+Counts and detection (2026-12-07, a third session that day). Live counted a
+task as waiting from its dispatch until its start's report came back, and
+busy agents from heartbeats; it now counts both from its own records in the
+simulator's definitions (``sim.live.coordinator.fleet_counts``). New runs:
+``burst`` every figure 0.996-1.001, 92.1 % within 1 s (67.8 % the last
+run before it), the same scaling at the same seconds; ``baseline``
+1.000-1.025, 99.9 %; ``error_burst`` 0.995-1.026, 99.8 %; ``zone_outage``
+0.999-1.026, 93.6 %. That outage's replay declared zone B's 43 agents in
+another order than live (the seed's check phases, where live's follow the
+order its processes started in), and so replaced them in another order: a
+fifth of the tasks after it ran on the same agent. Calibration now pins each
+failed agent's phase (``health.phases``, ``sim.analysis.calibrate_detection``):
+re-calibrating that run, 99.5 % within 1 s, zone 98.8 %, wait p99 1.001, the
+43 declarations in live's order, 90 % on the same agent after the outage.
+New runs with it: ``zone_outage`` 0.992-1.030, 99.2 %; ``kill``
+0.999-1.004, 99.9 %; ``kill_restart`` 1.000-1.013, 100.0 %; ``random_soak``
+0.986-1.015, 99.9 %; the same scaling in each.
+
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
 from run to run: the baseline's was 0.888 and 0.963 in two runs of the same
 commit. The spot reclaim's 0.659 is one run whose coordinator fell 6.6 s

@@ -133,7 +133,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"{fmt(fit['handoff_overhead_s'], 3)} s ({fit['handoff_samples']} hand-offs), "
         f"call overhead {fmt(fit['call_overhead_s'], 3)} s ({fit['call_samples']} calls), "
         f"service factor {fmt(fit['service_factor'], 4)} "
-        f"({fit['service_samples']} tasks)"
+        f"({fit['service_samples']} tasks), check phases pinned for "
+        f"{fit['detection_phases']} failed agents"
     )
     spread = table["overlay"].get("coordination", {}).get("dispatch_overhead", {})
     if spread.get("samples"):

@@ -58,7 +58,9 @@ def test_twenty_agents_run_two_thousand_tasks_and_dags_exactly_once(tmp_path: Pa
     assert specialists["agent"].nunique() == 20
 
 
-def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path) -> None:
+def test_killed_agents_tasks_are_redelivered_and_detected_in_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """kill -9 of 3 agents mid-task: redelivered, completed once, detected within the bound."""
     scenario = small(
         "duration=8m",
@@ -99,6 +101,8 @@ def test_killed_agents_tasks_are_redelivered_and_detected_in_time(tmp_path: Path
         assert replacement in joined.index, f"{replacement} never joined"
         assert json.loads(str(joined.loc[replacement, "detail"]))["category"] == "CodeGen"
     the_replay_declares_and_replaces_as_live_did(run, scenario, tmp_path)
+    printed = " ".join(capsys.readouterr().out.split())  # (the console wraps its lines)
+    assert "check phases pinned for 3 failed agents" in printed
 
 
 def the_replay_declares_and_replaces_as_live_did(
