@@ -113,6 +113,15 @@ def detection_bound(run: LiveRun, scenario: Scenario) -> float:
     return health.threshold * health.interval + health.interval + slack
 
 
+def timing_slack(run: LiveRun, scale: float) -> float:
+    """How far a wall-clock instant of the run may stray, in scenario seconds: a tenth of a
+    wall second at *scale*, plus the run's worst stall of the coordinator's event loop (its
+    own measurement, ``lag.event_loop_s``). A fresh-clone CI run saw a chaos event 0.15 wall
+    s late at x40 and a slowed agent's service 0.46 wall s long at x30, with the simulator
+    lane beside them: exact on a quiet machine, honest on a loaded one."""
+    return 0.1 * scale + float(run.summary["live"]["lag"]["event_loop_s"]["max"])
+
+
 def exactly_once(run: LiveRun) -> None:
     """Every submitted task completed exactly once: by the duration, or while the run drained.
 

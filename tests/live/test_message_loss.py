@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from conftest import run_live, small
+from conftest import run_live, small, timing_slack
 from test_coordinator_logic import EPOCH, Fleet, run
 
 from sim.live.coordinator.message_loss import MessageLoss, message_loss
@@ -120,7 +120,7 @@ def test_live_loses_assignments_as_the_scenario_says_and_the_replay_reads_it(
     )
     live = run_live(scenario, tmp_path, time_scale=40.0, agents_mode="simulated")
     tasks, events = live.result.tasks, live.result.events
-    jitter = 0.1 * 40.0  # a tenth of a wall second, in scenario seconds
+    jitter = timing_slack(live, 40.0)
     first = tasks[(tasks["attempt"] == 1) & tasks["start_s"].notna()]
     arrived = first["arrival_s"]
     window = first[(arrived >= 30.0 + jitter) & (arrived < 120.0 - jitter)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from conftest import HERE, exactly_once, run_live
+from conftest import HERE, exactly_once, run_live, timing_slack
 
 from sim.runner import run
 from sim.scenario.load import load_scenario
@@ -51,7 +51,7 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     done = tasks[tasks["outcome"] == "completed"]
     agents = live.result.agents
     pool_a = set(agents.loc[(agents["role"] == "specialist") & (agents["zone"] == "A"), "agent"])
-    jitter = 0.1 * scale  # a tenth of a wall second, in scenario seconds
+    jitter = timing_slack(live, scale)
 
     # zone_outage: A's agents die at once and A is dark: as in the simulator, the chief's
     # calls to it fail (work waits at A's door) until its breaker opens, its pool is found
