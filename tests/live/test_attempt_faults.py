@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import run_live, small
+from conftest import run_live, small, timing_slack
 from test_coordinator_logic import EPOCH, Fleet, run, submit_job
 
 from sim.analysis.task_pairs import pairing_keys
@@ -157,7 +157,7 @@ def test_live_attempts_error_and_time_out_as_the_scenario_says(tmp_path: Path) -
     tasks, events = live.result.tasks, live.result.events
     # Attempts that ran (a task failed for good has one more row, of its verdict).
     ended = tasks[tasks["outcome"].isin(["completed", "retried"])]
-    jitter = 0.1 * 40.0  # a tenth of a wall second, in scenario seconds
+    jitter = timing_slack(live, 40.0)
     timed_out = ended[ended["reason"] == "timeout"]
     assert len(timed_out) >= 3  # exponential work of mean 10 s: e^-2 of attempts pass 20 s
     off = timed_out[(timed_out["service_s"] - 20.0).abs() >= jitter]

@@ -51,7 +51,11 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     done = tasks[tasks["outcome"] == "completed"]
     agents = live.result.agents
     pool_a = set(agents.loc[(agents["role"] == "specialist") & (agents["zone"] == "A"), "agent"])
-    jitter = timing_slack(live, scale)
+    # How far an instant of the run may stray: a tenth of a wall second and the run's own
+    # worst stall (a message from chaos may come that late). What the coordinator decides
+    # itself takes effect at once, so its windows keep the tenth (*edge*): widened by a
+    # stall, the window after A's declaration left nothing to check in a CI run.
+    jitter, edge = timing_slack(live, scale), 0.1 * scale
 
     # zone_outage: A's agents die at once and A is dark: as in the simulator, the chief's
     # calls to it fail (work waits at A's door) until its breaker opens, its pool is found
@@ -85,7 +89,7 @@ def test_zone_outage_and_slow_agents(tmp_path: Path) -> None:
     # waiting, or waits only while every agent B had was serving. (B's replacements for
     # A's agents are real processes; on a loaded host one can start 30 scenario seconds
     # late at x30, and CI once saw two tasks queue in B for 18-20 s until it joined.)
-    arriving = dark[dark["arrival_s"] > marked_s + 2 * jitter]
+    arriving = dark[dark["arrival_s"] > marked_s + 2 * edge]
     assert len(arriving) >= 1
     for task in arriving[arriving["wait_s"] >= 5.0 + jitter].itertuples(index=False):
         assert zone_full_while_waiting(task, live.result.tasks, agents, "B", jitter), task

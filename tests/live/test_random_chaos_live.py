@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import exactly_once, run_live, small
+from conftest import exactly_once, run_live, small, timing_slack
 
 from sim.replay import chaos_from_events
 from sim.world.random_chaos import random_failures
@@ -33,10 +33,8 @@ def test_a_soaks_random_failures_hit_the_agents_the_simulator_draws(tmp_path: Pa
     live = run_live(scenario, tmp_path, time_scale=40.0, agents_mode="simulated")
     exactly_once(live)
     events = live.result.events
-    # A tenth of a wall second, in scenario seconds, and however far the run's own event loop
-    # fell behind (its measurement): a kill cannot come sooner than the loop gets to it.
-    lag = live.summary["live"]["lag"]["event_loop_s"]["max"]
-    jitter = 0.1 * 40.0 + float(lag)
+    # A kill cannot come sooner than the run's event loop gets to it (timing_slack).
+    jitter = timing_slack(live, 40.0)
     played = sorted(chaos_from_events(events), key=lambda e: e.at)  # what a replay plays
     expected = sorted(planned, key=lambda e: e.at)
     kills = [(e.at, e.restart_after, e.kill.agents) for e in expected if e.kill and e.kill.agents]
