@@ -117,5 +117,10 @@ def test_a_live_llm_fleet_and_its_calibrated_replay_agree_task_by_task(tmp_path:
     assert fit["call_samples"] > 100 and fit["call_overhead_s"] > 0
     assert "ttft" in (out / "calibrated.yaml").read_text()
     before, after = report["tasks"]["before"], report["tasks"]["after"]
-    assert after["latency_delta_p50_s"] < before["latency_delta_p50_s"]
-    assert after["latency_close"] >= before["latency_close"]
+    # Calibration takes out the systematic gap, live's cost per call: the mean of replay -
+    # live moves toward 0. (Not the median |gap|: the dispatch spread is drawn per task,
+    # apart from which live task met a slow dispatch, so on a loaded host, whose spread is
+    # wide, it widens the gaps task by task while the distributions agree; a CI run's
+    # p50 |gap| went 0.90 -> 1.14 s.)
+    assert before["latency_bias_s"] < 0  # uncalibrated, the replay is the faster
+    assert abs(after["latency_bias_s"]) < abs(before["latency_bias_s"])
