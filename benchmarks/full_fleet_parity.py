@@ -269,7 +269,12 @@ re-calibrating that run, 99.5 % within 1 s, zone 98.8 %, wait p99 1.001, the
 43 declarations in live's order, 90 % on the same agent after the outage.
 New runs with it: ``zone_outage`` 0.992-1.030, 99.2 %; ``kill``
 0.999-1.004, 99.9 %; ``kill_restart`` 1.000-1.013, 100.0 %; ``random_soak``
-0.986-1.015, 99.9 %; the same scaling in each.
+0.986-1.015, 99.9 %; the same scaling in each. Then ``spot_reclaim``
+0.999-1.035, 99.9 %; ``zone_coordinator_crash`` 0.992-1.014, 99.8 %;
+``team_lead_crash`` 0.955-1.012, 100.0 %; the same scaling in each.
+``partition`` 0.904-1.108, 94.1 %, and its scaling differed again: live
+scaled up at 240 s on a mean wait of 5.29 s over the minute, its replay's
+was 4.94 s, against the 5 s threshold (the knife edge of earlier runs).
 
 Throughput is 1.000 in every case. Wait p99, the tail of 1,400 tasks, moves
 from run to run: the baseline's was 0.888 and 0.963 in two runs of the same
