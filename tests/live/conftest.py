@@ -108,9 +108,15 @@ def detection_bound(run: LiveRun, scenario: Scenario) -> float:
     measurements, so the bound is exact on a quiet machine and honest on a loaded one.
     """
     health = scenario.health
-    lag = run.summary["live"]["lag"]
-    slack = float(lag["event_loop_s"]["max"]) + int(lag["abstained_rounds"]) * health.interval
+    abstained = int(run.summary["live"]["lag"]["abstained_rounds"])
+    slack = worst_stall(run) + abstained * health.interval
     return health.threshold * health.interval + health.interval + slack
+
+
+def worst_stall(run: LiveRun) -> float:
+    """The run's worst stall of the coordinator's event loop, in scenario seconds (its own
+    measurement, ``lag.event_loop_s``)."""
+    return float(run.summary["live"]["lag"]["event_loop_s"]["max"])
 
 
 def timing_slack(run: LiveRun, scale: float) -> float:
@@ -119,7 +125,7 @@ def timing_slack(run: LiveRun, scale: float) -> float:
     own measurement, ``lag.event_loop_s``). A fresh-clone CI run saw a chaos event 0.15 wall
     s late at x40 and a slowed agent's service 0.46 wall s long at x30, with the simulator
     lane beside them: exact on a quiet machine, honest on a loaded one."""
-    return 0.1 * scale + float(run.summary["live"]["lag"]["event_loop_s"]["max"])
+    return 0.1 * scale + worst_stall(run)
 
 
 def exactly_once(run: LiveRun) -> None:

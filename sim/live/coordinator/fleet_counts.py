@@ -25,7 +25,7 @@ the one live thing the simulator's local queue stands for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sim.live.coordinator.state import Books
@@ -53,7 +53,11 @@ class FleetCounts:
 
     def waiting(self) -> int:
         """Tasks waiting for an agent, fleet-wide (the autoscaler's and admission's queue)."""
-        return self.dispatcher.queued() + sum(local for _, local in self._local_queues())
+        beyond_slots = (
+            max(0, len(agent_books.held) - self._seat(agent_id)[1])
+            for agent_id, agent_books in self.dispatcher.books.items()
+        )
+        return self.dispatcher.queued() + sum(beyond_slots)
 
     def held(self) -> int:
         """Tasks assigned and not ended, fleet-wide (the simulator's zones' in flight)."""
@@ -67,36 +71,35 @@ class FleetCounts:
         """Tasks in the pool's queue (what makes a pool keep its agents on a scale-down)."""
         return self.dispatcher.pool_queued(zone, category)
 
-    def zone(self, zone: str) -> ZoneCounts:
-        """The zone's counts now."""
+    def by_zone(self, zones: Iterable[str]) -> dict[str, ZoneCounts]:
+        """Each of *zones*' counts now, from one pass over the holdings and the attempts."""
         dispatcher = self.dispatcher
-        local = sum(n for agent_id, n in self._local_queues() if self._zone_of(agent_id) == zone)
-        held = sum(
-            len(agent_books.held)
-            for agent_id, agent_books in dispatcher.books.items()
-            if self._zone_of(agent_id) == zone
-        )
-        started = [who for who, where, _ in self.books.in_flight.values() if where == zone]
-        queued = dispatcher.queued_in.get(zone, 0)
-        return ZoneCounts(queued + local, queued, held, len(set(started)), len(started))
+        waiting = {zone: dispatcher.queued_in.get(zone, 0) for zone in zones}
+        queued = dict(waiting)
+        held = dict.fromkeys(waiting, 0)
+        for agent_id, agent_books in dispatcher.books.items():
+            zone, slots = self._seat(agent_id)
+            if zone in held:
+                held[zone] += len(agent_books.held)
+                waiting[zone] += max(0, len(agent_books.held) - slots)
+        busy: dict[str, set[str]] = {zone: set() for zone in waiting}
+        busy_slots = dict.fromkeys(waiting, 0)
+        for who, where, _ in self.books.in_flight.values():
+            if where in busy:
+                busy[where].add(who)
+                busy_slots[where] += 1
+        return {
+            zone: ZoneCounts(
+                waiting[zone], queued[zone], held[zone], len(busy[zone]), busy_slots[zone]
+            )
+            for zone in waiting
+        }
 
-    def _local_queues(self) -> Iterator[tuple[str, int]]:
-        """Each agent holding more tasks than it has slots, and how many more."""
-        for agent_id, agent_books in self.dispatcher.books.items():
-            beyond = len(agent_books.held) - self._slots(agent_id)
-            if beyond > 0:
-                yield agent_id, beyond
-
-    def _slots(self, agent_id: str) -> int:
+    def _seat(self, agent_id: str) -> tuple[str, int]:
+        """The agent's zone and slots: the dispatch core's, else its last heartbeat's (an
+        agent gone from the pools still holds what it held), else nowhere and one."""
         info = self.dispatcher.agents.get(agent_id)
         if info is not None:
-            return info.slots
+            return info.zone, info.slots
         view = self.books.agents.get(agent_id)
-        return view.slots if view is not None else 1
-
-    def _zone_of(self, agent_id: str) -> str:
-        info = self.dispatcher.agents.get(agent_id)
-        if info is not None:
-            return info.zone
-        view = self.books.agents.get(agent_id)
-        return view.zone if view is not None else ""
+        return (view.zone, view.slots) if view is not None else ("", 1)

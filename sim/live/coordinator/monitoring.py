@@ -59,12 +59,13 @@ class Monitoring:
         self.level_rows: list[Callable[[float], list[dict[str, Any]]]] = []
 
     def snapshots(self) -> list[ZoneSnapshot]:
-        books, counts = self.books, self.scaling.intake.counts
+        books = self.books
+        counts = self.scaling.intake.counts.by_zone(self.zones)
         out = []
         for zone in self.zones:
             members = [a for a in books.agents.values() if a.zone == zone]
             serving = [a for a in members if a.healthy]
-            now = counts.zone(zone)
+            now = counts[zone]
             out.append(
                 ZoneSnapshot(
                     zone=zone,

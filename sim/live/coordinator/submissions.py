@@ -143,10 +143,6 @@ class Submissions(Placement):
                 task.arrival_s = self.time.now()
             await self.dispatch(task)
 
-    def waiting(self) -> int:
-        """Tasks waiting for an agent: in the pools' queues and agents' local queues."""
-        return self.counts.waiting()
-
     async def _admit(self, doc: dict[str, Any], task: LiveTask) -> bool:
         """The admission's verdict on a submitted task: True, it goes on; False, it is shed.
 
@@ -159,7 +155,8 @@ class Submissions(Placement):
             return True
         verdict = self.books.admissions.pop(task.task_id, None)
         if verdict is None:
-            verdict = admission.decide(doc, self.waiting(), self.time.now())
+            # Tasks waiting for an agent: in the pools' queues and agents' local queues.
+            verdict = admission.decide(doc, self.counts.waiting(), self.time.now())
             subject = dispatch_subject(task.home_zone)
             record = verdict.record(doc)
             await self._post(Outgoing(subject, record, f"adm.{task.task_id}", record=True))
