@@ -107,6 +107,8 @@ def write_outputs(outcome: Outcome, out_dir: Path, *, report: bool = True) -> No
         write_parquet(out_dir / "llm.parquet", outcome.frame("llm"))
     if outcome.results[0].tiers is not None:
         write_parquet(out_dir / "tiers.parquet", outcome.frame("tiers"))
+    if outcome.results[0].scaling is not None:
+        write_parquet(out_dir / "scaling.parquet", outcome.frame("scaling"))
     write_json(out_dir / "summary.json", outcome.summary)
     if report:
         from sim.report.html import write_report

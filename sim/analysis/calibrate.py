@@ -183,8 +183,10 @@ def read_run(directory: Path) -> dict[str, Any]:
             name: pd.read_parquet(directory / f"{name}.parquet")
             for name in ("tasks", "events", "agents", "metrics")
         }
-        llm_table = directory / "llm.parquet"  # written by runs with an llm section
-        tables["llm"] = pd.read_parquet(llm_table) if llm_table.exists() else None
+        # Written by runs with an llm section, and (scaling) with autoscaling on since 2026-12.
+        for optional in ("llm", "scaling"):
+            table = directory / f"{optional}.parquet"
+            tables[optional] = pd.read_parquet(table) if table.exists() else None
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CalibrationError(f"{directory}: unreadable run directory ({first})") from None

@@ -86,6 +86,7 @@ def calibrate(live_dir: Path, out_dir: Path | None = None) -> tuple[dict[str, An
         made["notes"],
     )
     table["fit"]["detection_phases"] = len(phases)
+    table["scaling_apart"] = _scaling_apart(live["scaling"], before, after, scenario)
     table["overlay"] = made["document"]
     write_json(out / "calibration.json", table)
     _write_comparison(live_dir, out, scenario.name, before, after, table["tasks"])
@@ -158,6 +159,37 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             _ratio_text(row["ratio_after"]),
         )
     console.print(figures)
+    _print_scaling(console, table)
+    _print_bands_and_tasks(console, table)
+    console.print(
+        f"wrote {out}/ (calibrated.yaml to replay this run, forecast.yaml for other runs, "
+        "calibration.json, comparison.html, before/, after/)"
+    )
+    return 0
+
+
+def _scaling_apart(live: Any, before: Any, after: Any, scenario: Any) -> dict[str, Any]:
+    """Where live's and each replay's autoscalers first asked differently (``{}``: live's
+    directory has no ``scaling.parquet``, written before live recorded its evaluations)."""
+    from sim.analysis.scaling_apart import first_apart
+
+    if live is None:
+        return {}
+    within = scenario.scaling.decision_interval() / 2
+    out: dict[str, Any] = {}
+    for name, outcome in (("before", before), ("after", after)):
+        replayed = outcome.results[0].scaling
+        if replayed is not None:
+            apart = first_apart(live, replayed, within)
+            out[name] = None if apart is None else apart.to_json()
+    return out
+
+
+def _print_scaling(console: Console, table: dict[str, Any]) -> None:
+    """The scaling decisions of the three runs, then where live's and the calibrated
+    replay's autoscalers first asked differently, with what each saw."""
+    from sim.analysis.scaling_apart import ScalingApart, describe_apart
+
     scaling = Table(title="scaling decisions (scenario time, delta)")
     runs = table["scaling"]
     for name in ("live", "before", "after"):
@@ -170,12 +202,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             ]
         )
     console.print(scaling)
-    _print_bands_and_tasks(console, table)
-    console.print(
-        f"wrote {out}/ (calibrated.yaml to replay this run, forecast.yaml for other runs, "
-        "calibration.json, comparison.html, before/, after/)"
-    )
-    return 0
+    if "after" not in table.get("scaling_apart", {}):
+        return
+    apart = table["scaling_apart"]["after"]
+    found = None if apart is None else ScalingApart(**apart)
+    console.print(describe_apart(found, "live", "replay"), highlight=False, markup=False)
 
 
 def _print_bands_and_tasks(console: Console, table: dict[str, Any]) -> None:

@@ -208,7 +208,25 @@ def comparison(first: Path, second: Path) -> dict[str, Any]:
         d["delta"] for d in out["scaling"][1]
     ]
     out["tasks"] = _task_pairs(first, second)
+    out["scaling_evaluations"] = all((d / "scaling.parquet").exists() for d in (first, second))
+    out["scaling_apart"] = _scaling_apart(first, second) if out["scaling_evaluations"] else None
     return out
+
+
+def _scaling_apart(first: Path, second: Path) -> dict[str, Any] | None:
+    """The first evaluation at which the two autoscalers asked differently, with both
+    observations (None: they never did)."""
+    import pandas as pd
+
+    from sim.analysis.scaling_apart import evaluation_spacing, first_apart
+
+    paths = [directory / "scaling.parquet" for directory in (first, second)]
+    try:
+        a, b = (pd.read_parquet(path) for path in paths)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{paths[0].parent}: unreadable scaling.parquet ({exc})") from None
+    apart = first_apart(a, b, evaluation_spacing(a) / 2)
+    return None if apart is None else apart.to_json()
 
 
 def _write_pairs(first: Path, second: Path, target: Path) -> None:
@@ -286,6 +304,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     console.print(scaling)
     same = "the same" if result["same_scaling_sequence"] else "different"
     console.print(f"scaling sequences: {same}")
+    if result["scaling_evaluations"]:  # (both runs recorded every evaluation)
+        from sim.analysis.scaling_apart import ScalingApart, describe_apart
+
+        found = result["scaling_apart"]
+        apart = None if found is None else ScalingApart(**found)
+        console.print(describe_apart(apart, "first", "second"), highlight=False, markup=False)
     if result["tasks"] is not None:
         from sim.analysis.task_pairs import TaskPairs, describe
 

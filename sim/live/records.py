@@ -62,6 +62,7 @@ from sim.live.task_fold import DRAINED_COLUMNS, TaskFolder, TaskReports, sort_re
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
+from sim.metrics.scaling_rows import SCALING_LEVEL, scaling_frame
 from sim.metrics.summary import summarize
 from sim.metrics.tier_summary import tier_frame
 from sim.scenario.schema import Scenario
@@ -96,6 +97,8 @@ class LiveRecords:
     llm: pd.DataFrame | None = None
     #: One row per admission verdict (``tiers.parquet``; None: the scenario has no tiers).
     tiers: pd.DataFrame | None = None
+    #: One row per autoscaler evaluation (``scaling.parquet``; None: autoscaling is off).
+    scaling: pd.DataFrame | None = None
 
     def summary(self, scenario: Scenario) -> tuple[dict[str, Any], str]:
         """``summary.json`` of these records on *scenario*'s window, and the events' digest."""
@@ -132,6 +135,7 @@ class LiveRecords:
             sim_events=0,
             llm=self.llm,
             tiers=self.tiers,
+            scaling=self.scaling,
         )
 
 
@@ -172,10 +176,11 @@ def build_records(
     collector = MetricsCollector(list(world.zones), scenario.metrics.interval)
     if scenario.tiers is not None:
         collector.extra_columns += ("tasks_shed",)  # the tier rows' column, as the simulator's
+    evaluations = [row for row in metric_rows if row.get("level") == SCALING_LEVEL]
     collector.extend(
         {k: (math.nan if v is None else v) for k, v in row.items()}
         for row in sorted(metric_rows, key=lambda r: (float(r["time_s"]), r["level"] != "global"))
-        if float(row["time_s"]) <= end_s + 1e-9
+        if float(row["time_s"]) <= end_s + 1e-9 and row.get("level") != SCALING_LEVEL
     )
     drained_rows: list[tuple[Any, ...]] = sorted(folder.drained, key=lambda r: float(r[-1]))
     drained = pd.DataFrame(drained_rows, columns=list(DRAINED_COLUMNS))
@@ -191,7 +196,18 @@ def build_records(
         unfinished=folder.unfinished,
         llm=_llm_table(scenario, tasks, books, end_s),
         tiers=_tiers_table(scenario, books),
+        scaling=_scaling_table(scenario, evaluations, end_s),
     )
+
+
+def _scaling_table(
+    scenario: Scenario, rows: list[dict[str, Any]], end_s: float
+) -> pd.DataFrame | None:
+    """``scaling.parquet``: the primaries' evaluations before the window's end, as the
+    simulator's (which stops before its horizon); None where autoscaling is off."""
+    if not scenario.scaling.auto_scale.enabled:
+        return None
+    return scaling_frame((row for row in rows if float(row["time_s"]) < end_s - 1e-9), 0)
 
 
 def _tiers_table(scenario: Scenario, books: TaskReports) -> pd.DataFrame | None:

@@ -37,3 +37,5 @@ class RunResult:
     llm: pd.DataFrame | None = None
     #: One row per independent task with its tier, tenant and admission (None: no tiers section).
     tiers: pd.DataFrame | None = None
+    #: One row per autoscaler evaluation (None: autoscaling is off in this scenario).
+    scaling: pd.DataFrame | None = None

@@ -22,6 +22,7 @@ from typing import Any
 import simpy
 
 from sim.metrics.records import EventLog
+from sim.metrics.scaling_rows import evaluation_row
 from sim.model.control_plane import ControlPlane
 from sim.model.fleet import Fleet
 from sim.model.ledger import Ledger
@@ -74,6 +75,8 @@ class ControlLoop:
         self.alerts: AlertEvaluator = policies.alerts
         #: The chiefs' Raft group (the engine sets it): its leader runs the autoscaler.
         self.control_plane: ControlPlane | None = None
+        #: Every evaluation's row (``scaling.parquet``), holds included.
+        self.evaluations: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ autoscaling
 
@@ -118,6 +121,7 @@ class ControlLoop:
         if plane is not None and plane.leaderless:
             return None  # nobody to decide: live has no primary to evaluate either
         plan = self.loop.evaluate(now, self.totals(), self._pools)
+        self.evaluations.append(evaluation_row(now, plan))
         decision = plan.decision
         if decision.delta == 0:
             return decision

@@ -22,6 +22,7 @@ import simpy
 from sim.metrics.collector import MetricsCollector
 from sim.metrics.records import EventLog, TaskLog, canonical_sha256, jobs_frame
 from sim.metrics.result import RunResult
+from sim.metrics.scaling_rows import scaling_frame
 from sim.model.admission import build_admission
 from sim.model.breakers import CallBreakers
 from sim.model.calls import Call, events_scheduled, run_until
@@ -431,7 +432,14 @@ class Simulation:
             sim_events=events_scheduled(env),
             llm=self.llm.frame(self.replication) if self.llm is not None else None,
             tiers=self.admission.frame(self.replication) if self.admission is not None else None,
+            scaling=self._scaling_frame(),
         )
+
+    def _scaling_frame(self) -> pd.DataFrame | None:
+        """``scaling.parquet``: every evaluation the autoscaler made (None: autoscaling off)."""
+        if not self.control.enabled:
+            return None
+        return scaling_frame(self.control.evaluations, self.replication)
 
     def _record_unfinished(self) -> None:
         """Tasks still in the system at the end get an 'in_flight' row (start -1 if unstarted)."""

@@ -124,11 +124,13 @@ class ScalePlan:
     pool per agent to drain, least pressed first. The shell carries them out
     in order (a spawn that fails stops the rest; a pool without a drainable
     agent is skipped) and reports how many it did to :meth:`record`.
+    ``observation`` is what the autoscaler decided on (``scaling.parquet``).
     """
 
     decision: ScaleDecision
     spawn: tuple[tuple[str, str], ...] = ()
     drain: tuple[tuple[str, str], ...] = ()
+    observation: FleetObservation | None = None
 
     def record(self, done: int) -> dict[str, Any]:
         """The ``scale`` event's fields: what was asked, what was done, and why."""
@@ -202,10 +204,12 @@ class ScalingLoop:
         decision = self.autoscaler.decide(observation, now)
         self.window.close(now, totals)
         if decision.delta > 0:
-            return ScalePlan(decision, spawn=tuple(place_agents(decision.delta, pools())))
+            spawn = tuple(place_agents(decision.delta, pools()))
+            return ScalePlan(decision, spawn=spawn, observation=observation)
         if decision.delta < 0:
-            return ScalePlan(decision, drain=tuple(pick_drains(-decision.delta, pools())))
-        return ScalePlan(decision)
+            drain = tuple(pick_drains(-decision.delta, pools()))
+            return ScalePlan(decision, drain=drain, observation=observation)
+        return ScalePlan(decision, observation=observation)
 
     def resume(self, now: float, totals: FleetTotals, history: Sequence[ScaleRecord]) -> None:
         """A new primary takes over at *now*: its predecessor's changes (*history*, oldest

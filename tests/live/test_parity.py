@@ -140,6 +140,13 @@ def test_live_and_calibrated_replay_agree(
         # (live stamps the event a moment after its evaluation tick: compare the ticks)
         tick = round(a["time_s"] / interval) * interval
         assert abs(tick - b["time_s"]) <= interval, (live_scaling, sim_scaling)
+    # Every evaluation, holds included (scaling.parquet): with its thresholds far from what
+    # either shell sees, no evaluation of the replay asked for other than live's.
+    evaluations = pd.read_parquet(live_dir / "scaling.parquet")
+    assert len(evaluations) >= duration // interval - 1 > len(live_scaling)
+    assert set(report["scaling_apart"]) == {"before", "after"}
+    assert report["scaling_apart"]["after"] is None, report["scaling_apart"]
+    assert "live and replay asked for the same changes at every evaluation" in printed
 
 
 def check_dispatch_spread(report: dict[str, Any], live_dir: Path, out: Path, printed: str) -> None:

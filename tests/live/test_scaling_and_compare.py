@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from conftest import HERE, exactly_once, run_live
 
 from sim.live.cli import comparison
@@ -37,3 +39,11 @@ def test_burst_scales_real_processes_and_matches_the_simulator(tmp_path: Path) -
     # time is a third of a wall second at x30, for a late wake-up of the scaling loop).
     for simulated, lived in zip(*table["scaling"], strict=True):
         assert abs(lived["time_s"] - simulated["time_s"]) <= 10.0, table["scaling"]
+    # Every evaluation, holds included (scaling.parquet): at the same instants, on a fleet of
+    # the same size, asking for the same changes, so no evaluation is apart.
+    sim_evals, live_evals = (pd.read_parquet(d / "scaling.parquet") for d in (sim_dir, live_dir))
+    assert len(live_evals) == len(sim_evals) > len(table["scaling"][0])
+    assert np.allclose(live_evals["time_s"], sim_evals["time_s"], atol=10.0)
+    assert live_evals["agents"].tolist() == sim_evals["agents"].tolist()
+    assert live_evals["asked"].tolist() == sim_evals["asked"].tolist()
+    assert table["scaling_evaluations"] and table["scaling_apart"] is None

@@ -41,9 +41,11 @@ from sim.scenario.load import load_scenario
 BASELINE_BUDGET = 4.25
 #: Events per completed task of the textbook M/M/c (3.00 when set; the lean model's ~2.9).
 TEXTBOOK_BUDGET = 3.05
-#: Calls into sim/ per completed task, 1 h runs (42.94 and 60.12 when set, 2026-12-07).
+#: Calls into sim/ per completed task, 1 h runs (42.94 and 60.12 when set, 2026-12-07;
+#: the baseline's 60.79 after that day's sessions, and 60.80 since every autoscaler
+#: evaluation is a row of scaling.parquet: one call each, 59 an hour, off the hot path).
 TEXTBOOK_CALLS_BUDGET = 43.5
-BASELINE_CALLS_BUDGET = 60.8
+BASELINE_CALLS_BUDGET = 61.0
 PACKAGE = str(Path(sim.__file__).parent) + "/"
 
 
@@ -73,7 +75,14 @@ def test_event_count_is_deterministic() -> None:
 
 
 def _calls_per_task(scenario: Any) -> float:
-    """Calls into the product's own functions per completed task, over the whole run."""
+    """Calls into the product's own functions per completed task, over the whole run.
+
+    Counted on a second run of the scenario: the first imports what the run
+    imports lazily, whose module bodies are calls too, and which of them an
+    earlier test in the same process already imported depends on the order
+    the tests ran in (0.02 a task apart).
+    """
+    run_scenario(scenario)
     profile = cProfile.Profile()
     profile.enable()
     result = run_scenario(scenario)

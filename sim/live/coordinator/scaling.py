@@ -38,6 +38,7 @@ from sim.live.coordinator.intake import Intake
 from sim.live.coordinator.state import Books, EventLog, ScenarioTime
 from sim.live.provisioner import AgentSpec, Provisioner
 from sim.live.transport import control_subject
+from sim.metrics.scaling_rows import SCALING_LEVEL, evaluation_row
 from sim.policies.autoscale.billing import DrainCandidate, drain_choice
 from sim.policies.placement import PoolLoad, ReservePool, team_for
 from sim.policies.scaling_loop import FleetTotals, ScalePlan, ScalingLoop, scale_record
@@ -136,6 +137,9 @@ class Scaling:
         now = self.time.now() if at is None else at
         self.time.advance(now)
         plan = self.loop.evaluate(now, self.totals(now), self.pools)
+        # Every evaluation, holds too, on the metrics stream (a successor reads them on).
+        row = evaluation_row(now, plan)
+        await self.broker.publish("orch.metric", {"level": SCALING_LEVEL, **row})
         decision = plan.decision
         self._retire_left()
         if decision.delta == 0:
