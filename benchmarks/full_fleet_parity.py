@@ -116,11 +116,16 @@ CASES: dict[str, list[str]] = {
 
 
 def run_case(
-    name: str, out: Path, time_scale: float, duration: str, scenario: Path = SCENARIO
+    name: str,
+    out: Path,
+    time_scale: float,
+    duration: str,
+    scenario: Path = SCENARIO,
+    extra: tuple[str, ...] | list[str] = (),
 ) -> dict[str, object] | None:
     """The live run and its calibration; the calibration report, None if the run failed."""
     live_dir, calibrated = out / name, out / f"{name}-calibrated"
-    overrides = ["warmup=0", *CASES[name]]
+    overrides = ["warmup=0", *extra, *CASES[name]]
     command = [
         *ORCHESTRA,
         "live",
@@ -197,12 +202,20 @@ def main() -> None:
         default=SCENARIO,
         help="the scenario the cases vary (default: baseline_200.yaml; any shipped one runs)",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="an override for every case (e.g. seed=7), before the case's own",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="full-fleet-parity-"))
     print(f"full-fleet parity: {args.scenario.name} at x{args.time_scale:g}, runs in {out}\n")
     for name in args.cases:
-        report = run_case(name, out, args.time_scale, args.duration, args.scenario)
+        report = run_case(name, out, args.time_scale, args.duration, args.scenario, args.overrides)
         if report is not None:
             print_report(name, report)
 

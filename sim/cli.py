@@ -183,7 +183,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
 
         try:
-            runs = [load_run_dir(args.events, "recorded"), _compared("replay", outcome)]
+            runs = [load_run_dir(args.events, "recorded"), outcome.compared("replay")]
         except RunDirError as exc:
             raise UserError(str(exc)) from None
         note = f"The run recorded in {args.events} against its replay ({len(timeline)} failures)."
@@ -243,7 +243,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_outputs(outcome, out_dir, report=not args.no_report)
         summaries[variant] = outcome.summary
         if len(variants) > 1 and not args.no_report:
-            compared.append(_compared(variant, outcome))
+            compared.append(outcome.compared(variant))
         if not args.quiet:
             print_summary(Console(), outcome.summary, out_dir, wall)
     if len(variants) > 1:
@@ -308,13 +308,6 @@ def _print_comparison(
     if footer:
         html = ", comparison.html" if wrote_html else ""
         console.print(f"wrote {root}/comparison.json{html} and one folder per variant")
-
-
-def _compared(name: str, outcome: Any) -> Any:
-    """A finished run as one side of a comparison report."""
-    from sim.report.compare import ComparedRun
-
-    return ComparedRun(name, outcome.summary, outcome.frame("metrics"), outcome.frame("events"))
 
 
 #: Routine fleet churn kept out of the dashboard's recent-events panel.

@@ -38,6 +38,22 @@ class Outcome:
         frames: list[pd.DataFrame] = [getattr(r, name) for r in self.results]
         return pd.concat(frames, ignore_index=True)
 
+    def optional_frame(self, name: str) -> pd.DataFrame | None:
+        """An opt-in table (llm, tiers, scaling), all replications stacked; None if off."""
+        return self.frame(name) if getattr(self.results[0], name) is not None else None
+
+    def compared(self, name: str) -> Any:
+        """This run as one side of a comparison report (``sim.report.compare.ComparedRun``)."""
+        from sim.report.compare import ComparedRun
+
+        return ComparedRun(
+            name,
+            self.summary,
+            self.frame("metrics"),
+            self.frame("events"),
+            self.optional_frame("scaling"),
+        )
+
 
 def summary_of(result: RunResult) -> dict[str, Any]:
     return summarize(
@@ -103,14 +119,19 @@ def write_outputs(outcome: Outcome, out_dir: Path, *, report: bool = True) -> No
     }
     for name, frame in tables.items():
         write_parquet(out_dir / f"{name}.parquet", frame)
-    if outcome.results[0].llm is not None:
-        write_parquet(out_dir / "llm.parquet", outcome.frame("llm"))
-    if outcome.results[0].tiers is not None:
-        write_parquet(out_dir / "tiers.parquet", outcome.frame("tiers"))
-    if outcome.results[0].scaling is not None:
-        write_parquet(out_dir / "scaling.parquet", outcome.frame("scaling"))
+    for name in ("llm", "tiers", "scaling"):  # opt-in tables, when the run has them
+        table = outcome.optional_frame(name)
+        if table is not None:
+            write_parquet(out_dir / f"{name}.parquet", table)
     write_json(out_dir / "summary.json", outcome.summary)
     if report:
         from sim.report.html import write_report
 
-        write_report(out_dir, outcome.summary, tables["tasks"], tables["metrics"], tables["events"])
+        write_report(
+            out_dir,
+            outcome.summary,
+            tables["tasks"],
+            tables["metrics"],
+            tables["events"],
+            outcome.optional_frame("scaling"),
+        )

@@ -97,17 +97,14 @@ def _write_comparison(
     live_dir: Path, out: Path, name: str, before: Any, after: Any, tasks: dict[str, Any]
 ) -> None:
     """Live against the simulation before and after calibration, as one comparison report."""
-    from sim.report.compare import ComparedRun, RunDirError, load_run_dir, write_comparison_report
+    from sim.report.compare import RunDirError, load_run_dir, write_comparison_report
     from sim.report.compare.task_section import task_pairs_section
 
     try:
         live = load_run_dir(live_dir, "live")
     except RunDirError as exc:
         raise UserError(str(exc)) from None
-    runs = [live] + [
-        ComparedRun(label, o.summary, o.frame("metrics"), o.frame("events"))
-        for label, o in (("sim before", before), ("sim after", after))
-    ]
+    runs = [live, before.compared("sim before"), after.compared("sim after")]
     note = f"The live run in {live_dir} (reference) and its simulated replay, before and after"
     note += " calibration."
     pairs = [("sim before", tasks["before"]), ("sim after", tasks["after"])]

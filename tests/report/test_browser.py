@@ -90,8 +90,19 @@ def test_report_in_chromium(name: str, reports: dict[str, Path], browser: Any) -
         )
         # The time series are interactive panels (their PNGs stay files beside the report).
         panels = page.locator(".ipanel .main-svg").count()
-        assert page.locator(".ipanel").count() == 5
-        assert panels >= 5
+        # The real run's autoscaler evaluated (scaling.parquet): its view is a sixth panel.
+        autoscaled = name == "report"
+        assert page.locator(".ipanel").count() == 5 + autoscaled
+        assert panels >= 5 + autoscaled
+        assert page.locator("#autoscaler").count() == autoscaled
+        if autoscaled:
+            assert page.locator("#autoscaler").is_visible()
+            lines = page.evaluate(
+                "document.getElementById('panel-autoscaler').data"
+                ".filter(t => t.mode === 'lines').map(t => t.y.length)"
+            )
+            evaluations = pd.read_parquet(reports["report"].parent / "scaling.parquet")
+            assert lines == [len(evaluations)]  # one point per evaluation, holds included
         assert len(images) == len(FIGURE_FILES) - 5
         for image in images:
             assert image["complete"], image["alt"]

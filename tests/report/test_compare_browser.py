@@ -5,7 +5,8 @@
 browser the page must load offline without an error or any request beyond the
 file itself; the p99 panel must hold one line per variant; hovering the
 panel must show a value; zooming one time panel by dragging on it must set
-the same x range on every other time panel. Screenshots land in
+the same x range on every other time panel, the autoscaler's view among
+them (one line per variant, a hover text per change asked). Screenshots land in
 ``test-output/``. The run report of one variant gets the same hover and zoom
 checks: its panels are the same code.
 """
@@ -26,6 +27,9 @@ from sim.runner import write_outputs
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ("step", "hpa", "keda")
 TIME_PANELS = ("panel-p99", "panel-agents", "panel-queue", "panel-throughput", "panel-cost")
+#: What each run's autoscaler saw (scaling.parquet): on the same time axis as the rest.
+AUTOSCALER = "panel-autoscaler"
+LINKED = (*TIME_PANELS, AUTOSCALER)
 
 
 @pytest.fixture(scope="session")  # (once a worker, however it interleaves modules)
@@ -127,14 +131,20 @@ def test_comparison_of_burst_variants_in_chromium(burst: Path, browser: Any) -> 
         assert lines == list(VARIANTS)
         drawn = view.page.locator("#panel-p99 .scatterlayer .trace path.js-line").count()
         assert drawn >= 3  # each variant's line is on the screen, not only in the data
-        for panel_id in TIME_PANELS:
+        for panel_id in LINKED:
             assert view.page.locator(f"#{panel_id} .main-svg").count() >= 1, panel_id
+        seen = view.panel(AUTOSCALER, "el.data.filter(t => t.mode === 'lines').map(t => t.name)")
+        assert seen == [f"{v}: response seen" for v in VARIANTS]
+        asked = view.panel(
+            AUTOSCALER, "el.data.filter(t => t.mode === 'markers').flatMap(t => t.text)"
+        )
+        assert asked and all(re.match(r"\w+: asked [+-]\d+ at \d+ s", t) for t in asked), asked
 
         texts = hover_texts(view, "panel-p99")
         assert texts
         assert any(re.search(r"\d", t) for t in texts), texts
 
-        before = {p: x_range(view, p) for p in TIME_PANELS}
+        before = {p: x_range(view, p) for p in LINKED}
         assert all(r == before["panel-p99"] for r in before.values())
         drag_zoom(view, "panel-queue", 0.3, 0.6)
         view.page.wait_for_function(
@@ -143,7 +153,7 @@ def test_comparison_of_burst_variants_in_chromium(burst: Path, browser: Any) -> 
         )
         zoomed = x_range(view, "panel-queue")
         assert zoomed[1] - zoomed[0] < 0.5 * (before["panel-queue"][1] - before["panel-queue"][0])
-        for panel_id in TIME_PANELS:
+        for panel_id in LINKED:
             assert x_range(view, panel_id) == pytest.approx(zoomed), panel_id
 
         # The table: one value column per variant, a difference column for the other two.
@@ -160,7 +170,7 @@ def test_run_report_panels_hover_and_zoom_together(burst: Path, browser: Any) ->
     view = Page(browser, burst / "step" / "report.html")
     try:
         ids = view.page.evaluate("window.orchestraPanels.map(el => el.id)")
-        assert sorted(ids) == sorted(TIME_PANELS)
+        assert sorted(ids) == sorted(LINKED)
         assert hover_texts(view, "panel-agents")
         legend = view.page.locator("#panel-p99 .legend .traces").first
         legend.click()  # a legend entry toggles its series
@@ -173,7 +183,7 @@ def test_run_report_panels_hover_and_zoom_together(burst: Path, browser: Any) ->
             f"document.getElementById('panel-cost')._fullLayout.xaxis.range[0] !== {before[0]}"
         )
         zoomed = x_range(view, "panel-p99")
-        for panel_id in TIME_PANELS:
+        for panel_id in LINKED:
             assert x_range(view, panel_id) == pytest.approx(zoomed), panel_id
         # The event log's kind filter leaves only rows of that kind.
         view.page.select_option("#event-kind", "scale")

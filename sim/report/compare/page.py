@@ -37,6 +37,7 @@ from sim.report.html.format import esc, fmt_number, fmt_value
 from sim.report.html.template import page
 from sim.report.interactive import RUN_COLOURS, panel_html, panels_script
 from sim.report.level_overlay import overlay_level_panels
+from sim.report.scaling_panel import scaling_panel
 from sim.report.time_panels import RunFrames, overlay_panels, run_end_s
 
 __all__ = ["ComparedRun", "load_run_dir", "write_comparison_report"]
@@ -50,6 +51,8 @@ class ComparedRun:
     summary: Mapping[str, Any]
     metrics: pd.DataFrame
     events: pd.DataFrame
+    #: Every autoscaler evaluation (``scaling.parquet``; None: autoscaling off, or none kept).
+    scaling: pd.DataFrame | None = None
 
 
 class RunDirError(ValueError):
@@ -67,11 +70,13 @@ def load_run_dir(directory: Path, name: str | None = None) -> ComparedRun:
             pd.read_parquet(directory / f) if (directory / f).is_file() else pd.DataFrame()
             for f in ("metrics.parquet", "events.parquet")
         ]
+        evaluations = directory / "scaling.parquet"
+        scaling = pd.read_parquet(evaluations) if evaluations.is_file() else None
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{directory}: unreadable run directory ({exc})") from None
     if not isinstance(summary, dict):
         raise RunDirError(f"{path}: expected a JSON object")
-    return ComparedRun(name or directory.name, summary, frames[0], frames[1])
+    return ComparedRun(name or directory.name, summary, frames[0], frames[1], scaling)
 
 
 def _value_cell(summary: Mapping[str, Any], path: Sequence[str]) -> str:
@@ -170,7 +175,11 @@ def comparison_html(title: str, note: str, runs: Sequence[ComparedRun], extra: s
     frames = [RunFrames(r.name, r.metrics, r.events) for r in runs]
     panels = overlay_panels(frames)
     # Provider tokens, spot, sheds: only when some run has them (sim.report.level_overlay).
-    panels += overlay_level_panels(frames, max(run_end_s(f) for f in frames))
+    end_s = max(run_end_s(f) for f in frames)
+    panels += overlay_level_panels(frames, end_s)
+    seen = scaling_panel([(r.name, r.scaling) for r in runs], end_s)
+    if seen is not None:
+        panels.append(seen)
     panel_part = "".join(
         f'<section class="panel" id="compare-{p.panel_id}">{panel_html(p)}</section>'
         for p in panels

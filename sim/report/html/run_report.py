@@ -43,7 +43,11 @@ from sim.report.html.template import EVENT_FILTER_JS, page
 from sim.report.interactive import Panel, panel_html, panels_script
 from sim.report.level_panels import LEVEL_PANEL_IDS, level_panels
 from sim.report.plots import FIGURES
+from sim.report.scaling_panel import SCALING_PANEL, scaling_panel
 from sim.report.time_panels import RunFrames, run_end_s, run_panels
+
+#: Heading and caption of each section an optional panel gets, by panel id.
+_SECTIONS = {**LEVEL_PANEL_IDS, SCALING_PANEL[0]: SCALING_PANEL[1:]}
 
 #: Figures whose place in the page an interactive panel takes (the PNG is still written).
 _INTERACTIVE = {
@@ -178,9 +182,19 @@ def _figure_section(
     )
 
 
+def _optional_panels(
+    metrics: pd.DataFrame, scaling: pd.DataFrame | None, end_s: float
+) -> list[Panel]:
+    """The opt-in models' panels (llm, spot, tiers), then the autoscaler's view (autoscaling
+    on): each only where the run has its data."""
+    panels = level_panels(metrics, end_s)
+    seen = scaling_panel([("run", scaling)], end_s)
+    return panels if seen is None else [*panels, seen]
+
+
 def _level_section(panel: Panel) -> str:
     """An opt-in model's panel (sim.report.level_panels) as a full-width section of its own."""
-    heading, caption = LEVEL_PANEL_IDS[panel.panel_id]
+    heading, caption = _SECTIONS[panel.panel_id]
     section_id = panel.panel_id.removeprefix("panel-")
     return (
         f'<section class="panel" id="{section_id}">'
@@ -197,6 +211,7 @@ def write_report(
     tasks: pd.DataFrame,
     metrics: pd.DataFrame,
     events: pd.DataFrame,
+    scaling: pd.DataFrame | None = None,
 ) -> Path:
     """Write the figures as PNGs and a self-contained ``report.html`` into ``out_dir``.
 
@@ -214,7 +229,7 @@ def write_report(
 
     frames = RunFrames("run", metrics_df, events_df)
     panels = {p.panel_id: p for p in run_panels(frames)}
-    extra_panels = level_panels(metrics_df, run_end_s(frames))
+    extra_panels = _optional_panels(metrics_df, scaling, run_end_s(frames))
     sections: dict[str, str] = {}
     zone_png: bytes | None = None
     for stem, draw in FIGURES.items():
