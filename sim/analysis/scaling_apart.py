@@ -59,33 +59,73 @@ class ScalingApart:
 def first_apart(first: pd.DataFrame, second: pd.DataFrame, within_s: float) -> ScalingApart | None:
     """The first evaluation, in time, at which *first* and *second* asked differently.
 
-    Each evaluation of one run is paired with the other's nearest within
-    *within_s* (half the decision interval: live evaluates at the same
-    multiples of it, a little late); an evaluation without a partner
-    counts as apart only if it asked for a change. None where they agree
-    throughout.
+    Evaluations are compared instant by instant: an alert's forced evaluation
+    and the periodic one at (nearly) the same time form one instant, whose
+    changes asked are compared whatever their order (two shells may run the
+    alert before the tick or after it), holds left out. The two runs' instants are paired
+    in time order where they lie within *within_s* of each other (half the
+    decision interval: live evaluates at the same multiples of it, a little
+    late); an instant without a partner counts as apart only if it asked
+    for a change. None where they agree throughout.
     """
     a = first.sort_values("time_s", kind="stable").reset_index(drop=True)
     b = second.sort_values("time_s", kind="stable").reset_index(drop=True)
-    times_b = b["time_s"].to_numpy(dtype=float)
-    partner_of_a = _nearest(a["time_s"].to_numpy(dtype=float), times_b, within_s)
-    candidates: list[ScalingApart] = []
-    for i, j in enumerate(partner_of_a):
-        row = _row(a, i)
-        other = _row(b, j) if j >= 0 else None
-        if (other is None and row["asked"] != 0) or (
-            other is not None and other["asked"] != row["asked"]
-        ):
-            candidates.append(ScalingApart(float(row["time_s"]), row, other))
-            break
-    partnered = {j for j in partner_of_a if j >= 0}
-    asked_b = b["asked"].to_numpy(dtype=np.int64)
-    for j in range(len(b)):
-        if j not in partnered and asked_b[j] != 0:
-            row = _row(b, j)
-            candidates.append(ScalingApart(float(row["time_s"]), None, row))
-            break
-    return min(candidates, key=lambda c: c.time_s, default=None)
+    groups_a, groups_b = _instants(a, within_s / 2), _instants(b, within_s / 2)
+    times_a, times_b = (t["time_s"].to_numpy(dtype=float) for t in (a, b))
+    starts_a = np.array([times_a[g[0]] for g in groups_a])
+    starts_b = np.array([times_b[g[0]] for g in groups_b])
+    for i, j in _paired(starts_a, starts_b, within_s):
+        mine = [_row(a, k) for k in groups_a[i]] if i >= 0 else []
+        theirs = [_row(b, k) for k in groups_b[j]] if j >= 0 else []
+        # The changes asked at the instant, holds left out (one run may hold twice).
+        asked_a = sorted(row["asked"] for row in mine if row["asked"])
+        asked_b = sorted(row["asked"] for row in theirs if row["asked"])
+        if asked_a == asked_b:
+            continue
+        shown_a, shown_b = _odd_one(mine, asked_b), _odd_one(theirs, asked_a)
+        time_s = (shown_a or shown_b or {"time_s": math.nan})["time_s"]
+        return ScalingApart(float(time_s), shown_a, shown_b)
+    return None
+
+
+def _instants(table: pd.DataFrame, gap_s: float) -> list[list[int]]:
+    """Row indices of *table* (sorted by time) grouped into instants no wider than *gap_s*."""
+    groups: list[list[int]] = []
+    start = -math.inf
+    for k, t in enumerate(table["time_s"].to_numpy(dtype=float)):
+        if t - start > gap_s:
+            groups.append([])
+            start = t
+        groups[-1].append(k)
+    return groups
+
+
+def _odd_one(rows: list[dict[str, Any]], other: list[int]) -> dict[str, Any] | None:
+    """The first of *rows* whose change the other run's instant did not ask (or the first)."""
+    left = list(other)
+    for row in rows:
+        if row["asked"] in left:
+            left.remove(row["asked"])
+        else:
+            return row
+    return rows[0] if rows else None
+
+
+def _paired(a: np.ndarray, b: np.ndarray, within_s: float) -> list[tuple[int, int]]:
+    """(i, j) in time order: indices paired one to one within *within_s*, -1 for none."""
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if i < len(a) and j < len(b) and abs(a[i] - b[j]) <= within_s:
+            out.append((i, j))
+            i, j = i + 1, j + 1
+        elif j >= len(b) or (i < len(a) and a[i] < b[j]):
+            out.append((i, -1))
+            i += 1
+        else:
+            out.append((-1, j))
+            j += 1
+    return out
 
 
 def evaluation_spacing(table: pd.DataFrame) -> float:
@@ -114,18 +154,6 @@ def describe_apart(apart: ScalingApart | None, first: str, second: str) -> str:
         )
         lines.append(f"  observed ({first} / {second}): {numbers}")
     return "\n".join(lines)
-
-
-def _nearest(times: np.ndarray, others: np.ndarray, within_s: float) -> list[int]:
-    """For each time, the index of the nearest of *others* within *within_s* (-1: none)."""
-    out = []
-    for t in times:
-        if not len(others):
-            out.append(-1)
-            continue
-        j = int(np.abs(others - t).argmin())
-        out.append(j if abs(others[j] - t) <= within_s else -1)
-    return out
 
 
 def _row(frame: pd.DataFrame, i: int) -> dict[str, Any]:

@@ -71,6 +71,22 @@ def test_the_first_evaluation_asked_differently_is_found_with_both_rows() -> Non
     assert describe_apart(again, "live", "replay") == text
 
 
+def test_an_alerts_forced_evaluation_beside_a_periodic_one_pairs_in_turn() -> None:
+    # Both forced up at 720 s by an alert, then the periodic evaluation held (cooldown).
+    live = table((660.0, 0, 1.0), (720.2, 10, 41.5), (720.2, 0, 41.5), (780.0, 0, 9.0))
+    replay = table((660.0, 0, 1.0), (720.0, 10, 41.0), (720.0, 0, 41.0), (780.0, 0, 9.5))
+    assert first_apart(live, replay, 30.0) is None
+    # Live ran its tick before the alert's evaluation, the replay after: the same instant.
+    ticked_first = table((660.0, 0, 1.0), (720.1, 0, 41.5), (720.3, 10, 41.5), (780.0, 0, 9.0))
+    assert first_apart(ticked_first, replay, 30.0) is None
+    # Only live's alert fired: its forced change has the replay's periodic hold as partner.
+    alone = table((660.0, 0, 1.0), (720.0, 0, 41.0), (780.0, 0, 9.5))
+    apart = first_apart(live, alone, 30.0)
+    assert apart is not None and apart.time_s == 720.2
+    assert apart.first is not None and apart.second is not None
+    assert (apart.first["asked"], apart.second["asked"]) == (10, 0)
+
+
 def test_a_change_one_run_made_where_the_other_did_not_evaluate_is_apart() -> None:
     # A leaderless spell: live made no evaluation at 120 s, its replay scaled up then.
     live = table((60.0, 0, 0.1), (180.0, 0, 0.2))

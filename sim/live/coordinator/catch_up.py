@@ -7,7 +7,10 @@ first message, then checks the fleet's
 heartbeats (the pools, before anything is placed), then reads
 ``ORCH_SUBMIT`` from the first message. Only what is unfinished goes out
 again: a task the streams show assigned to an agent still in its pool stays
-there (its subject holds it); the rest is placed anew. Dispatch is idempotent
+there (its subject holds it); the rest is placed anew — once every
+submission stream is read, so that all the agents hold is adopted first
+(a zone's stream read later may show an agent serving that an earlier
+stream's task would have been queued behind), in the order it arrived. Dispatch is idempotent
 (a message id per assignment) and so is completion (a task id counts once),
 so a takeover resumes exactly where the broker is. Then it follows results
 and submissions, handing each message to intake as it comes; its own
@@ -118,13 +121,22 @@ class StreamFollow:
         # Joined by id: their order among equal loads is restored before the first placing.
         self.books.order_stale = True
         present = []
-        for stream, follower in self.submits:
-            if stream != SUBMIT and not await self._exists(stream):
-                await follower.close()
-                continue
-            present.append((stream, follower))
-            await self.read_through(follower, self.intake.on_submit, stream)
+        self.books.deferred = []
+        try:
+            for stream, follower in self.submits:
+                if stream != SUBMIT and not await self._exists(stream):
+                    await follower.close()
+                    continue
+                present.append((stream, follower))
+                await self.read_through(follower, self.intake.on_submit, stream)
+        finally:
+            deferred, self.books.deferred = self.books.deferred, None
         self.submits = present
+        # Then what is to be placed anew, in the order it reached the chiefs, as the
+        # simulator's new leader re-drives what waited for it (by arrival, then id).
+        async with self.intake.batch():
+            for task in sorted(deferred, key=lambda t: (t.arrival_s, t.task_id)):
+                await self.intake.dispatch(task)
         self.books.recovered.clear()
         self.books.routed_before.clear()
         self.following_from = self.time.raw()

@@ -104,6 +104,13 @@ class Placement(Outbound):
                 self.books.order_stale = True
                 task.dispatched = True
                 return
+        if self.books.deferred is not None:
+            # A takeover reads the submissions zone by zone: a task placed now would see
+            # as free an agent whose held task sits in a zone's stream not yet read, and
+            # queue behind it. The simulator's new leader knows every load when it
+            # re-drives what waited for it; these wait until all is adopted (catch_up).
+            self.books.deferred.append(task)
+            return
         if self.books.order_stale:
             # A takeover joined its agents by id and adopted what each holds: before it
             # places anything, its pools keep agents of equal load in the order they

@@ -155,6 +155,10 @@ class Books:
     #: takeover's catch-up joined the agents by id, or adopted what they hold since.
     order_stale: bool = False
     catching_up: bool = False
+    #: While a takeover's catch-up reads the submissions (zone by zone), the tasks it is to
+    #: place anew wait here, so that everything the agents hold, from every zone's stream,
+    #: is adopted before anything is placed (None: not reading them).
+    deferred: list[LiveTask] | None = None
 
     def changed(self, agent_id: str, at_s: float) -> None:
         """*agent_id*'s load changed at scenario time *at_s* (an assignment or an end)."""
