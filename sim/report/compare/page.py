@@ -188,7 +188,8 @@ def comparison_html(title: str, note: str, runs: Sequence[ComparedRun], extra: s
         panel_part += (
             '<div class="sub">One time axis for all runs: drag to zoom any panel and the'
             " others follow (double-click resets); click a run in a legend to hide it."
-            " Triangles: scaling decisions at their target size; crosses: alerts firing."
+            " Triangles: scaling decisions at their target size (on the autoscaler's panel:"
+            " the evaluations that asked for a change); crosses: alerts firing."
             " Series: replication 0 of each run.</div>"
         )
     parts = [_header(title, note, runs), _verdicts(runs), panel_part, _table(runs), extra]
