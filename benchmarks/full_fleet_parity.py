@@ -183,8 +183,7 @@ def print_report(name: str, report: dict[str, object]) -> None:
     print(f"    live: {when(scaling['live'])}; replay: {when(scaling['after'])}")
     apart = report.get("scaling_apart")
     if isinstance(apart, dict) and "after" in apart:  # (both recorded every evaluation)
-        found = apart["after"]
-        text = describe_apart(None if found is None else ScalingApart(**found), "live", "replay")
+        text = describe_apart(ScalingApart.from_json(apart["after"]), "live", "replay")
         print("    " + text.replace("\n", "\n    "))
     tasks = report.get("tasks")
     if isinstance(tasks, dict):  # (a report written before calibration paired the tasks)

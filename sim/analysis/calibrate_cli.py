@@ -201,9 +201,8 @@ def _print_scaling(console: Console, table: dict[str, Any]) -> None:
     console.print(scaling)
     if "after" not in table.get("scaling_apart", {}):
         return
-    apart = table["scaling_apart"]["after"]
-    found = None if apart is None else ScalingApart(**apart)
-    console.print(describe_apart(found, "live", "replay"), highlight=False, markup=False)
+    apart = ScalingApart.from_json(table["scaling_apart"]["after"])
+    console.print(describe_apart(apart, "live", "replay"), highlight=False, markup=False)
 
 
 def _print_bands_and_tasks(console: Console, table: dict[str, Any]) -> None:

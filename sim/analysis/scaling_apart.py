@@ -39,8 +39,9 @@ class ScalingApart:
     """The first evaluation at which two runs' autoscalers asked for different changes.
 
     ``first`` and ``second`` are the two evaluations' rows (``scaling.parquet``
-    columns); either is None where that run made no evaluation within
-    half an interval of the other's (a leaderless spell, a run that ended).
+    columns, a metric not delivered as None, as :func:`evaluation_row` writes
+    them); either is None where that run made no evaluation within half an
+    interval of the other's (a leaderless spell, a run that ended).
     """
 
     time_s: float
@@ -48,12 +49,13 @@ class ScalingApart:
     second: dict[str, Any] | None
 
     def to_json(self) -> dict[str, Any]:
-        """For ``calibration.json``: the rows with NaN as None."""
-        return {
-            "time_s": self.time_s,
-            "first": _plain(self.first),
-            "second": _plain(self.second),
-        }
+        """For ``calibration.json`` (the rows are plain JSON already)."""
+        return {"time_s": self.time_s, "first": self.first, "second": self.second}
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any] | None) -> ScalingApart | None:
+        """Read back from :meth:`to_json` (None: the runs were not apart)."""
+        return None if document is None else cls(**document)
 
 
 def first_apart(first: pd.DataFrame, second: pd.DataFrame, within_s: float) -> ScalingApart | None:
@@ -101,9 +103,12 @@ def _instants(table: pd.DataFrame, gap_s: float) -> list[list[int]]:
 
 
 def _odd_one(rows: list[dict[str, Any]], other: list[int]) -> dict[str, Any] | None:
-    """The first of *rows* whose change the other run's instant did not ask (or the first)."""
+    """The first of *rows* that asked a change the other run's instant did not (holds are
+    not compared), else the first row: the one to show for this run."""
     left = list(other)
     for row in rows:
+        if not row["asked"]:
+            continue
         if row["asked"] in left:
             left.remove(row["asked"])
         else:
@@ -166,17 +171,10 @@ def _row(frame: pd.DataFrame, i: int) -> dict[str, Any]:
         "reason": str(row["reason"]),
     }
     for name in OBSERVED:
-        out[name] = float(row[name])
+        value = float(row[name])
+        out[name] = None if math.isnan(value) else value  # (as evaluation_row writes it)
     return out
 
 
-def _num(value: Any) -> str:
-    return (
-        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
-    )
-
-
-def _plain(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

@@ -307,8 +307,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if result["scaling_evaluations"]:  # (both runs recorded every evaluation)
         from sim.analysis.scaling_apart import ScalingApart, describe_apart
 
-        found = result["scaling_apart"]
-        apart = None if found is None else ScalingApart(**found)
+        apart = ScalingApart.from_json(result["scaling_apart"])
         console.print(describe_apart(apart, "first", "second"), highlight=False, markup=False)
     if result["tasks"] is not None:
         from sim.analysis.task_pairs import TaskPairs, describe

@@ -67,7 +67,7 @@ def test_the_first_evaluation_asked_differently_is_found_with_both_rows() -> Non
     assert "live: asked +10" in text and "replay: asked +0" in text
     assert "response s 5.29 / 4.94" in text
     # Through calibration.json and back: NaN as null, the same paragraph.
-    again = ScalingApart(**json.loads(json.dumps(apart.to_json(), allow_nan=False)))
+    again = ScalingApart.from_json(json.loads(json.dumps(apart.to_json(), allow_nan=False)))
     assert describe_apart(again, "live", "replay") == text
 
 
@@ -85,6 +85,9 @@ def test_an_alerts_forced_evaluation_beside_a_periodic_one_pairs_in_turn() -> No
     assert apart is not None and apart.time_s == 720.2
     assert apart.first is not None and apart.second is not None
     assert (apart.first["asked"], apart.second["asked"]) == (10, 0)
+    # Shown is the change only one run asked for, not a hold beside it, whatever the order.
+    apart = first_apart(ticked_first, alone, 30.0)
+    assert apart is not None and apart.first is not None and apart.first["asked"] == 10
 
 
 def test_a_change_one_run_made_where_the_other_did_not_evaluate_is_apart() -> None:
@@ -151,3 +154,13 @@ def test_orchestra_compare_names_the_first_evaluation_apart(
     row = evaluations[0][evaluations[0]["time_s"] == ups[0]].iloc[0]
     assert 100 <= row["queue_depth"] < 400  # between the two thresholds
     assert f"queue {row['queue_depth']:.3g} / " in proc.stdout
+
+
+def test_a_metric_not_yet_delivered_is_null_in_the_rows_shown() -> None:
+    live = table((60.0, 0, 0.1), (120.0, 10, float("nan")))
+    replay = table((60.0, 0, 0.1), (120.0, 0, 0.2))
+    apart = first_apart(live, replay, 30.0)
+    assert apart is not None and apart.first is not None
+    assert apart.first["avg_response_time_s"] is None
+    json.dumps(apart.to_json(), allow_nan=False)  # strict JSON for calibration.json
+    assert "response s - / 0.2" in describe_apart(apart, "live", "replay")
